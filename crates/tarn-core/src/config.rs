@@ -1,0 +1,274 @@
+//! Configuration files Lake reads and tarn shares with it: the system configuration
+//! (`LAKE_CONFIG` or `~/.lake/config.toml`) and the cache-related options of `lakefile.toml`.
+//!
+//! Only parsing lives here; callers read the files and the environment.
+
+use serde::Deserialize;
+
+use crate::service::{Service, ServiceKind, RESERVOIR_NAME};
+
+/// The `cache` table of Lake's system configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SystemConfig {
+    /// `cache.defaultService`: the download default (absent → Reservoir).
+    pub default_service: Option<String>,
+    /// `cache.defaultUploadService`: the upload default (absent → `--service` required).
+    pub default_upload_service: Option<String>,
+    /// `[[cache.service]]` entries, in file order.
+    pub services: Vec<Service>,
+}
+
+/// A system configuration that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// Not valid TOML, or a key has the wrong type.
+    #[error("invalid TOML: {0}")]
+    Toml(String),
+    /// A `[[cache.service]]` entry is incomplete or contradictory.
+    #[error("cache service #{index} ({name}): {problem}")]
+    Service {
+        /// 1-based position in the file.
+        index: usize,
+        /// The entry's name, or `<unnamed>`.
+        name: String,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+#[derive(Deserialize, Default)]
+struct RawRoot {
+    #[serde(default)]
+    cache: RawCache,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct RawCache {
+    default_service: Option<String>,
+    default_upload_service: Option<String>,
+    #[serde(default)]
+    service: Vec<RawService>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawService {
+    name: Option<String>,
+    kind: Option<String>,
+    #[serde(rename = "type")]
+    type_: Option<String>,
+    artifact_endpoint: Option<String>,
+    revision_endpoint: Option<String>,
+    api_endpoint: Option<String>,
+    rev_discovery: Option<String>,
+}
+
+impl SystemConfig {
+    /// Parses the text of a system configuration file.
+    pub fn parse(text: &str) -> Result<SystemConfig, ConfigError> {
+        let raw: RawRoot = toml::from_str(text).map_err(|e| ConfigError::Toml(e.to_string()))?;
+        let mut services: Vec<Service> = Vec::new();
+        for (i, s) in raw.cache.service.into_iter().enumerate() {
+            let index = i + 1;
+            let label = s.name.clone().unwrap_or_else(|| "<unnamed>".to_string());
+            let err = |problem: String| ConfigError::Service {
+                index,
+                name: label.clone(),
+                problem,
+            };
+            let name = s.name.clone().ok_or_else(|| err("missing `name`".into()))?;
+            if services.iter().any(|x| x.name == name) {
+                return Err(err("another service has the same name".into()));
+            }
+            let kind = match (&s.kind, &s.type_) {
+                (Some(k), Some(t)) if k != t => {
+                    return Err(err(format!("`kind` = {k:?} and `type` = {t:?} disagree")))
+                }
+                (Some(k), _) | (None, Some(k)) => k.clone(),
+                (None, None) => return Err(err("missing `kind` (\"s3\" or \"reservoir\")".into())),
+            };
+            let kind = match kind.as_str() {
+                "s3" => ServiceKind::S3 {
+                    artifact_endpoint: crate::service::normalize_endpoint(
+                        s.artifact_endpoint
+                            .as_deref()
+                            .ok_or_else(|| err("an s3 service needs `artifactEndpoint`".into()))?,
+                    ),
+                    revision_endpoint: crate::service::normalize_endpoint(
+                        s.revision_endpoint
+                            .as_deref()
+                            .ok_or_else(|| err("an s3 service needs `revisionEndpoint`".into()))?,
+                    ),
+                },
+                "reservoir" => ServiceKind::Reservoir {
+                    api_endpoint: crate::service::normalize_endpoint(
+                        s.api_endpoint
+                            .as_deref()
+                            .ok_or_else(|| err("a reservoir service needs `apiEndpoint`".into()))?,
+                    ),
+                },
+                other => {
+                    return Err(err(format!(
+                        "unknown kind {other:?} (expected \"s3\" or \"reservoir\")"
+                    )))
+                }
+            };
+            if let Some(policy) = &s.rev_discovery {
+                if policy != "head" {
+                    return Err(err(format!(
+                        "unknown `revDiscovery` policy {policy:?} (expected \"head\")"
+                    )));
+                }
+            }
+            services.push(Service {
+                name,
+                kind,
+                rev_discovery: s.rev_discovery,
+            });
+        }
+        Ok(SystemConfig {
+            default_service: raw.cache.default_service,
+            default_upload_service: raw.cache.default_upload_service,
+            services,
+        })
+    }
+
+    /// A configured service by name. `reservoir` is not built in here: callers add it.
+    pub fn service(&self, name: &str) -> Option<&Service> {
+        self.services.iter().find(|s| s.name == name)
+    }
+
+    /// A service by name, with the built-in `reservoir` (at `reservoir_api`) when it is not
+    /// configured explicitly.
+    pub fn lookup(&self, name: &str, reservoir_api: &str) -> Option<Service> {
+        self.service(name).cloned().or_else(|| {
+            (name == RESERVOIR_NAME).then(|| Service::reservoir(RESERVOIR_NAME, reservoir_api))
+        })
+    }
+}
+
+/// The cache-related options of a package's `lakefile.toml`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PackageConfig {
+    /// Package name: the local cache scope (`outputs/<name>/`).
+    pub name: String,
+    /// `enableArtifactCache`.
+    pub enable_artifact_cache: Option<bool>,
+    /// `restoreAllArtifacts`.
+    pub restore_all_artifacts: Option<bool>,
+    /// `platformIndependent`: no platform part in repository scopes.
+    pub platform_independent: Option<bool>,
+    /// `fixedToolchain`: no toolchain part in repository scopes.
+    pub fixed_toolchain: Option<bool>,
+}
+
+impl PackageConfig {
+    /// Parses `lakefile.toml` text; only the keys above are read, the rest is ignored.
+    pub fn parse_toml(text: &str) -> Result<PackageConfig, ConfigError> {
+        let cfg: PackageConfig =
+            toml::from_str(text).map_err(|e| ConfigError::Toml(e.to_string()))?;
+        if cfg.name.is_empty() {
+            return Err(ConfigError::Toml("`name` must not be empty".into()));
+        }
+        Ok(cfg)
+    }
+
+    /// Reads the package name from a `lakefile.lean` when it is declared plainly:
+    /// `package name` / `package «name»` (optionally followed by `where` or `{`).
+    /// Returns `None` when the declaration is computed or cannot be found.
+    pub fn name_from_lakefile_lean(text: &str) -> Option<String> {
+        for line in text.lines() {
+            let line = line.trim_start();
+            let Some(rest) = line.strip_prefix("package ") else {
+                continue;
+            };
+            let rest = rest.trim_start();
+            if let Some(inner) = rest.strip_prefix('«') {
+                let name = inner.split_once('»')?.0;
+                return (!name.is_empty()).then(|| name.to_string());
+            }
+            let name = {
+                rest.split(|c: char| c.is_whitespace() || c == '{' || c == '(')
+                    .next()?
+                    .to_string()
+            };
+            let plain = !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '\'' | '!' | '?' | '.'));
+            return plain.then_some(name);
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_lakes_fixtures_with_kind_or_type() {
+        let cfg = SystemConfig::parse(
+            r#"
+cache.defaultService = "cdn"
+[[cache.service]]
+name = "cdn"
+type = "s3"
+artifactEndpoint = "https://reservoir.lean-cache.cloud/a0"
+revisionEndpoint = "https://reservoir.lean-cache.cloud/r0/"
+revDiscovery = "head"
+[[cache.service]]
+name = "mirror"
+kind = "reservoir"
+apiEndpoint = "https://example.com/api/v1"
+"#,
+        )
+        .unwrap();
+        assert_eq!(cfg.default_service.as_deref(), Some("cdn"));
+        assert_eq!(cfg.services.len(), 2);
+        assert!(matches!(&cfg.service("cdn").unwrap().kind,
+            ServiceKind::S3 { revision_endpoint, .. } if revision_endpoint == "https://reservoir.lean-cache.cloud/r0"));
+        assert!(cfg.service("mirror").unwrap().is_reservoir());
+        assert!(cfg.lookup("reservoir", "http://r/api").unwrap().is_reservoir());
+        assert!(cfg.lookup("nope", "http://r/api").is_none());
+    }
+
+    #[test]
+    fn refuses_bad_services_with_a_reason() {
+        for (text, needle) in [
+            ("[[cache.service]]\nname='b'\ntype='s3'\nartifactEndpoint='x'\nrevisionEndpoint='y'\nrevDiscovery='bogus'", "revDiscovery"),
+            ("[[cache.service]]\nname='b'\ntype='ftp'", "unknown kind"),
+            ("[[cache.service]]\nname='b'\nkind='s3'\nartifactEndpoint='x'", "revisionEndpoint"),
+            ("[[cache.service]]\ntype='s3'", "name"),
+            ("[[cache.service]]\nname='a'\nkind='reservoir'\napiEndpoint='x'\n[[cache.service]]\nname='a'\nkind='reservoir'\napiEndpoint='x'", "same name"),
+            ("cache = 3", "invalid TOML"),
+        ] {
+            let e = SystemConfig::parse(text).unwrap_err().to_string();
+            assert!(e.contains(needle), "{e} lacks {needle}");
+        }
+    }
+
+    #[test]
+    fn reads_package_options() {
+        let p = PackageConfig::parse_toml(
+            "name = \"test\"\nenableArtifactCache = true\nplatformIndependent = true\n[[lean_lib]]\nname = \"Test\"\n",
+        )
+        .unwrap();
+        assert_eq!(p.name, "test");
+        assert_eq!(p.platform_independent, Some(true));
+        assert_eq!(p.fixed_toolchain, None);
+    }
+
+    #[test]
+    fn reads_plain_lakefile_lean_names() {
+        let lean = "import Lake\nopen Lake DSL\n\npackage test where\n  enableArtifactCache := true\n";
+        assert_eq!(PackageConfig::name_from_lakefile_lean(lean).as_deref(), Some("test"));
+        assert_eq!(
+            PackageConfig::name_from_lakefile_lean("package «my pkg» where").as_deref(),
+            Some("my pkg")
+        );
+        assert_eq!(PackageConfig::name_from_lakefile_lean("def x := 1"), None);
+    }
+}

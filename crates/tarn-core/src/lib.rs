@@ -1,0 +1,35 @@
+//! # tarn-core
+//!
+//! The formats of Lake's artifact cache, with no I/O and no async: everything here is a pure
+//! function of its inputs, so it is unit-tested against Lake's own examples.
+//!
+//! * [`hash`]: Lake's 64-bit hashes (MurmurHash64A seed 11, `mixHash`), hex and JSON forms.
+//! * [`artifact`]: artifact file names `<hash>[.<ext>]` and remote `<hash>.art` names.
+//! * [`mapping`]: mapping files (`lake build -o`, revision files, `outputs.jsonl`).
+//! * [`output`]: `outputs/<scope>/<hash>.json` wrappers.
+//! * [`scope`]: remote scopes, toolchain normalisation, RFC 3986 encoding.
+//! * [`service`]: service kinds and the URLs Lake builds for them.
+//! * [`config`]: the system configuration and `lakefile.toml` options.
+//! * [`sigv4`]: AWS Signature Version 4 signing and checking.
+//!
+//! ```
+//! use tarn_core::{hash::Hash, artifact::ArtifactName};
+//! let name = ArtifactName::new(Hash::of_bytes(b"hello"), "olean");
+//! assert_eq!(name.file_name(), "884e46be8ed9fafd.olean");
+//! assert_eq!(name.remote_name(), "884e46be8ed9fafd.art");
+//! ```
+
+pub mod artifact;
+pub mod config;
+pub mod hash;
+pub mod mapping;
+pub mod output;
+pub mod scope;
+pub mod service;
+pub mod sigv4;
+
+pub use artifact::ArtifactName;
+pub use hash::Hash;
+pub use mapping::MappingFile;
+pub use scope::Scope;
+pub use service::Service;

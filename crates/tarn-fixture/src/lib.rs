@@ -1,0 +1,1 @@
+//! tarn-fixture: see ARCHITECTURE.md.

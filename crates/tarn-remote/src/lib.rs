@@ -1,0 +1,1 @@
+//! tarn-remote: see ARCHITECTURE.md.

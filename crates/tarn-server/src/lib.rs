@@ -1,0 +1,1 @@
+//! tarn-server: see ARCHITECTURE.md.

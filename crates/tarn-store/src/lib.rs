@@ -1,0 +1,1 @@
+//! tarn-store: see ARCHITECTURE.md.
