@@ -100,9 +100,12 @@ pub fn remote_artifact_name(hash: Hash) -> String {
 
 fn is_safe_extension(ext: &str) -> bool {
     !ext.is_empty()
-        && ext
-            .split('.')
-            .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'))
+        && ext.split('.').all(|part| {
+            !part.is_empty()
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        })
 }
 
 impl fmt::Display for ArtifactName {

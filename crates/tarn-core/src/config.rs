@@ -195,9 +195,9 @@ impl PackageConfig {
                     .to_string()
             };
             let plain = !name.is_empty()
-                && name
-                    .chars()
-                    .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '\'' | '!' | '?' | '.'));
+                && name.chars().all(|c| {
+                    c.is_alphanumeric() || matches!(c, '_' | '-' | '\'' | '!' | '?' | '.')
+                });
             return plain.then_some(name);
         }
         None
@@ -231,7 +231,10 @@ apiEndpoint = "https://example.com/api/v1"
         assert!(matches!(&cfg.service("cdn").unwrap().kind,
             ServiceKind::S3 { revision_endpoint, .. } if revision_endpoint == "https://reservoir.lean-cache.cloud/r0"));
         assert!(cfg.service("mirror").unwrap().is_reservoir());
-        assert!(cfg.lookup("reservoir", "http://r/api").unwrap().is_reservoir());
+        assert!(cfg
+            .lookup("reservoir", "http://r/api")
+            .unwrap()
+            .is_reservoir());
         assert!(cfg.lookup("nope", "http://r/api").is_none());
     }
 
@@ -263,8 +266,12 @@ apiEndpoint = "https://example.com/api/v1"
 
     #[test]
     fn reads_plain_lakefile_lean_names() {
-        let lean = "import Lake\nopen Lake DSL\n\npackage test where\n  enableArtifactCache := true\n";
-        assert_eq!(PackageConfig::name_from_lakefile_lean(lean).as_deref(), Some("test"));
+        let lean =
+            "import Lake\nopen Lake DSL\n\npackage test where\n  enableArtifactCache := true\n";
+        assert_eq!(
+            PackageConfig::name_from_lakefile_lean(lean).as_deref(),
+            Some("test")
+        );
         assert_eq!(
             PackageConfig::name_from_lakefile_lean("package «my pkg» where").as_deref(),
             Some("my pkg")

@@ -171,8 +171,7 @@ impl serde::Serialize for Hash {
 impl<'de> serde::Deserialize<'de> for Hash {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let v = serde_json::Value::deserialize(d)?;
-        Hash::from_json(&v)
-            .ok_or_else(|| serde::de::Error::custom(format!("not a Lake hash: {v}")))
+        Hash::from_json(&v).ok_or_else(|| serde::de::Error::custom(format!("not a Lake hash: {v}")))
     }
 }
 

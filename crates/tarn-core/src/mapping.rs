@@ -104,10 +104,17 @@ impl MappingFile {
             }
         };
         let mut entries = BTreeMap::new();
-        for (index, raw) in lines.enumerate() {
+        let body: Vec<&str> = lines.collect();
+        // A final newline leaves one empty piece at the end; that is not a line.
+        let count = body.len() - usize::from(body.last() == Some(&""));
+        for (index, raw) in body[..count].iter().enumerate() {
             let line = index + 2;
             let raw = raw.trim_end_matches('\r');
             if raw.trim().is_empty() {
+                warnings.push(LineWarning {
+                    line,
+                    message: "invalid JSON (blank line)".to_string(),
+                });
                 continue;
             }
             match parse_entry(raw) {
@@ -159,16 +166,15 @@ impl MappingFile {
 }
 
 fn parse_entry(raw: &str) -> Result<(Hash, Value), String> {
-    let value: Value =
-        serde_json::from_str(raw).map_err(|e| format!("invalid JSON ({e})"))?;
+    let value: Value = serde_json::from_str(raw).map_err(|e| format!("invalid JSON ({e})"))?;
     let Value::Array(mut items) = value else {
         return Err("expected a JSON array [inputHash, outputs]".to_string());
     };
     if items.len() < 2 {
         return Err("expected a JSON array of at least 2 elements [inputHash, outputs]".into());
     }
-    let input = Hash::from_json(&items[0])
-        .ok_or_else(|| format!("invalid input hash {}", items[0]))?;
+    let input =
+        Hash::from_json(&items[0]).ok_or_else(|| format!("invalid input hash {}", items[0]))?;
     let outputs = items.swap_remove(1);
     Ok((input, outputs))
 }
@@ -277,7 +283,7 @@ mod tests {
         let text = "\"2026-03-17\"\nnot json\n[\"0000000000000001\"]\n{\"a\":1}\n[\"zz\",null]\n\n[\"0000000000000002\",null]";
         let parsed = MappingFile::parse(text.as_bytes()).unwrap();
         let lines: Vec<usize> = parsed.warnings.iter().map(|w| w.line).collect();
-        assert_eq!(lines, [2, 3, 4, 5]);
+        assert_eq!(lines, [2, 3, 4, 5, 6]);
         assert_eq!(parsed.file.entries.len(), 1);
     }
 

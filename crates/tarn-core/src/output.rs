@@ -76,7 +76,10 @@ impl CacheOutput {
         );
         map.insert(
             "service".into(),
-            self.service.clone().map(Value::String).unwrap_or(Value::Null),
+            self.service
+                .clone()
+                .map(Value::String)
+                .unwrap_or(Value::Null),
         );
         Value::Object(map)
     }
@@ -124,6 +127,8 @@ mod tests {
         let o = CacheOutput::parse(g1).unwrap();
         assert_eq!(o.service, None);
         assert_eq!(o.data["i"], json!("0000000000000002.ilean"));
-        assert!(CacheOutput::parse(b"{").unwrap_err().contains("invalid JSON"));
+        assert!(CacheOutput::parse(b"{")
+            .unwrap_err()
+            .contains("invalid JSON"));
     }
 }

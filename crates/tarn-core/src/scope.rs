@@ -107,76 +107,108 @@ pub fn check_platform(p: &str) -> Result<Option<String>, ScopeError> {
 
 /// Checks and normalises a `--toolchain` value (≤ 256 characters). Empty means "none".
 pub fn check_toolchain(t: &str) -> Result<Option<String>, ScopeError> {
-    if t.len() > 256 {
+    if t.is_empty() {
+        return Ok(None);
+    }
+    let normalized = normalize_toolchain(t);
+    if normalized.len() > 256 {
         return Err(ScopeError::ToolchainTooLong(t.to_string()));
     }
-    Ok((!t.is_empty()).then(|| normalize_toolchain(t)))
+    Ok(Some(normalized))
 }
 
 const LEAN4: &str = "leanprover/lean4";
 const LEAN4_NIGHTLY: &str = "leanprover/lean4-nightly";
 const LEAN4_PR_RELEASES: &str = "leanprover/lean4-pr-releases";
 
-/// Lake's `normalizeToolchain` (`ToolchainVer.ofString s |>.toString`): release, nightly and
-/// PR-release names get their canonical `origin:name` form; anything else is kept verbatim.
+/// Lake's `normalizeToolchain` (`ToolchainVer.ofString s |>.toString`). The tag after the
+/// first `:` picks one rule by its prefix (`v`, `nightly-`, `pr-release-`); when that rule
+/// or its origin check fails, the input is kept verbatim. A bare `X.Y.Z[-suffix]` with no
+/// origin is a release too. Release numbers are printed in decimal (leading zeros drop).
 pub fn normalize_toolchain(t: &str) -> String {
-    let t = t.trim();
-    let (origin, name) = match t.split_once(':') {
+    let (origin, tag) = match t.split_once(':') {
         Some((o, n)) => (o, n),
         None => ("", t),
     };
-    if matches!(origin, "" | LEAN4) {
-        if let Some(v) = release_version(name) {
-            return format!("{LEAN4}:{v}");
-        }
-    }
-    if matches!(origin, "" | LEAN4 | LEAN4_NIGHTLY) && is_nightly(name) {
-        return format!("{LEAN4}:{name}");
-    }
-    if matches!(origin, "" | LEAN4_PR_RELEASES) {
-        if let Some(n) = name.strip_prefix("pr-release-") {
-            if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) {
-                return format!("{LEAN4_PR_RELEASES}:{name}");
-            }
-        }
-    }
-    t.to_string()
+    let normalized = if let Some(rest) = tag.strip_prefix('v') {
+        release_version(rest)
+            .filter(|_| matches!(origin, "" | LEAN4))
+            .map(|v| format!("{LEAN4}:v{v}"))
+    } else if tag.starts_with("nightly-") {
+        (matches!(origin, "" | LEAN4 | LEAN4_NIGHTLY) && is_nightly(tag))
+            .then(|| format!("{LEAN4}:{tag}"))
+    } else if let Some(n) = tag.strip_prefix("pr-release-") {
+        (matches!(origin, "" | LEAN4_PR_RELEASES)
+            && !n.is_empty()
+            && n.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| {
+            format!(
+                "{LEAN4_PR_RELEASES}:pr-release-{}",
+                n.trim_start_matches('0').max_or_zero()
+            )
+        })
+    } else if origin.is_empty() {
+        release_version(t).map(|v| format!("{LEAN4}:v{v}"))
+    } else {
+        None
+    };
+    normalized.unwrap_or_else(|| t.to_string())
 }
 
-/// `vX.Y.Z[-suffix]` or `X.Y.Z[-suffix]` → `vX.Y.Z[-suffix]`.
-fn release_version(name: &str) -> Option<String> {
-    let bare = name.strip_prefix('v').unwrap_or(name);
-    let (core, suffix) = match bare.split_once('-') {
-        Some((c, s)) => (c, Some(s)),
-        None => (bare, None),
+trait MaxOrZero {
+    fn max_or_zero(&self) -> &str;
+}
+impl MaxOrZero for str {
+    fn max_or_zero(&self) -> &str {
+        if self.is_empty() {
+            "0"
+        } else {
+            self
+        }
+    }
+}
+
+/// `X.Y.Z[-suffix]` → `X.Y.Z[-suffix]` with each number in plain decimal.
+fn release_version(s: &str) -> Option<String> {
+    let (core, suffix) = match s.split_once('-') {
+        Some((c, x)) => (c, Some(x)),
+        None => (s, None),
     };
     let parts: Vec<&str> = core.split('.').collect();
-    if parts.len() != 3
-        || !parts
-            .iter()
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
-    {
+    if parts.len() != 3 || suffix.is_some_and(str::is_empty) {
         return None;
     }
-    if suffix.is_some_and(str::is_empty) {
-        return None;
+    let mut nums = Vec::with_capacity(3);
+    for p in parts {
+        if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        nums.push(p.parse::<u64>().ok()?);
     }
-    Some(format!("v{bare}"))
+    let mut out = format!("{}.{}.{}", nums[0], nums[1], nums[2]);
+    if let Some(x) = suffix {
+        out.push('-');
+        out.push_str(x);
+    }
+    Some(out)
 }
 
-/// `nightly-YYYY-MM-DD[-revK]`.
+/// `nightly-YYYY-MM-DD[-revK]` with a plausible date.
 fn is_nightly(name: &str) -> bool {
     let Some(rest) = name.strip_prefix("nightly-") else {
         return false;
     };
     let date = rest.get(..10).unwrap_or("");
     let b = date.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
     let date_ok = b.len() == 10
         && b[4] == b'-'
         && b[7] == b'-'
-        && b.iter()
-            .enumerate()
-            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
+        && digits(0..4)
+        && digits(5..7)
+        && digits(8..10)
+        && (1..=12).contains(&date[5..7].parse::<u32>().unwrap_or(0))
+        && (1..=31).contains(&date[8..10].parse::<u32>().unwrap_or(0));
     let tail = &rest[date.len()..];
     date_ok
         && (tail.is_empty()
@@ -209,7 +241,15 @@ mod tests {
     #[test]
     fn validates_repositories() {
         assert!(Scope::repo("leanprover-community/mathlib4").is_ok());
-        for bad in ["mathlib4", "a/b/c", "/x", "x/", "a b/c", "a/b%", &format!("{}/x", "o".repeat(40))] {
+        for bad in [
+            "mathlib4",
+            "a/b/c",
+            "/x",
+            "x/",
+            "a b/c",
+            "a/b%",
+            &format!("{}/x", "o".repeat(40)),
+        ] {
             assert!(Scope::repo(bad).is_err(), "{bad} accepted");
         }
         assert!(Scope::repo(&format!("o/{}", "n".repeat(100))).is_ok());
@@ -237,6 +277,18 @@ mod tests {
             "leanprover/lean4-pr-releases:pr-release-123"
         );
         assert_eq!(normalize_toolchain("bar"), "bar");
+        assert_eq!(normalize_toolchain("v04.022.0"), "leanprover/lean4:v4.22.0");
+        assert_eq!(
+            normalize_toolchain("leanprover/lean4:4.22.0"),
+            "leanprover/lean4:4.22.0"
+        );
+        assert_eq!(normalize_toolchain("v4.22"), "v4.22");
+        assert_eq!(
+            normalize_toolchain("nightly-2025-13-01"),
+            "nightly-2025-13-01"
+        );
+        assert_eq!(normalize_toolchain("4.22.0 "), "4.22.0 ");
+        assert_eq!(normalize_toolchain("other/x:v4.22.0"), "other/x:v4.22.0");
         assert_eq!(normalize_toolchain("my/fork:v1"), "my/fork:v1");
     }
 

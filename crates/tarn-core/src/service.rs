@@ -198,7 +198,9 @@ mod tests {
         let sha = "0123456789abcdef0123456789abcdef01234567";
         assert_eq!(
             cdn().revision_url(&repo, sha, Some("foo"), Some("bar")),
-            format!("https://reservoir.lean-cache.cloud/r0/leanprover/test/pt/foo/tc/bar/{sha}.jsonl")
+            format!(
+                "https://reservoir.lean-cache.cloud/r0/leanprover/test/pt/foo/tc/bar/{sha}.jsonl"
+            )
         );
         assert_eq!(
             cdn().revision_url(&repo, sha, None, Some("leanprover/lean4:v4.22.0")),

@@ -68,7 +68,9 @@ impl AmzDate {
         if s.len() != 16 || s[8] != b'T' || s[15] != b'Z' {
             return None;
         }
-        let num = |a: usize, b: usize| -> Option<i64> { std::str::from_utf8(&s[a..b]).ok()?.parse().ok() };
+        let num = |a: usize, b: usize| -> Option<i64> {
+            std::str::from_utf8(&s[a..b]).ok()?.parse().ok()
+        };
         let (y, mo, d) = (num(0, 4)?, num(4, 6)?, num(6, 8)?);
         let (h, mi, se) = (num(9, 11)?, num(11, 13)?, num(13, 15)?);
         if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
@@ -136,7 +138,10 @@ pub struct Scope<'a> {
 
 impl Scope<'_> {
     fn credential_scope(&self) -> String {
-        format!("{}/{}/{}/aws4_request", self.date, self.region, self.service)
+        format!(
+            "{}/{}/{}/aws4_request",
+            self.date, self.region, self.service
+        )
     }
 }
 
@@ -248,7 +253,12 @@ pub fn sha256_hex(data: &[u8]) -> String {
 }
 
 /// The hex signature of a request.
-pub fn signature(secret: &str, amz_date: &str, scope: &Scope<'_>, req: &RequestParts<'_>) -> String {
+pub fn signature(
+    secret: &str,
+    amz_date: &str,
+    scope: &Scope<'_>,
+    req: &RequestParts<'_>,
+) -> String {
     let (canonical, _) = canonical_request(req);
     let string_to_sign = format!(
         "{ALGORITHM}\n{amz_date}\n{}\n{}",
@@ -331,7 +341,9 @@ impl ParsedAuthorization {
         let (Some(id), Some(date), Some(region), Some(service), Some("aws4_request"), None) =
             (c.next(), c.next(), c.next(), c.next(), c.next(), c.next())
         else {
-            return Err(err("Credential must be id/date/region/service/aws4_request"));
+            return Err(err(
+                "Credential must be id/date/region/service/aws4_request",
+            ));
         };
         Ok(ParsedAuthorization {
             access_key_id: id.to_string(),
@@ -350,7 +362,11 @@ impl ParsedAuthorization {
 
 /// Compares two signatures in constant time.
 pub fn signatures_equal(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 #[cfg(test)]
@@ -404,9 +420,14 @@ mod tests {
     fn canonical_forms() {
         assert_eq!(canonical_uri("/a0/%21/test/x.art"), "/a0/%21/test/x.art");
         assert_eq!(canonical_uri("/a0/!/test"), "/a0/%21/test");
-        assert_eq!(canonical_query("b=2&a=1&list-type=2"), "a=1&b=2&list-type=2");
+        assert_eq!(
+            canonical_query("b=2&a=1&list-type=2"),
+            "a=1&b=2&list-type=2"
+        );
         assert_eq!(canonical_query("prefix=a%2fb&x"), "prefix=a%2Fb&x=");
-        assert!(Credentials::parse(" id:se:cret \n").is_some_and(|c| c.secret_access_key == "se:cret"));
+        assert!(
+            Credentials::parse(" id:se:cret \n").is_some_and(|c| c.secret_access_key == "se:cret")
+        );
         assert!(Credentials::parse("nocolon").is_none());
         assert!(signatures_equal("abc", "abc") && !signatures_equal("abc", "abd"));
     }

@@ -56,7 +56,11 @@ fn input_bytes(input: &Value) -> Vec<u8> {
 
 #[test]
 fn all_vectors_pass() {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/lean-hash-vectors.json")).unwrap();
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/lean-hash-vectors.json"
+    ))
+    .unwrap();
     let doc: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(
         splitmix64(0, 8),
@@ -84,7 +88,11 @@ fn all_vectors_pass() {
             "murmur64a" => Some(Hash(murmur64a(&input_bytes(input), u64_of(&input["seed"])))),
             "lean.mix_hash" => Some(Hash(mix_hash(u64_of(&input["a"]), u64_of(&input["b"])))),
             "lake.mix_fold" => Some(Hash::fold(
-                input["values"].as_array().unwrap().iter().map(|x| Hash(u64_of(x))),
+                input["values"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| Hash(u64_of(x))),
             )),
             "lake.of_string" => {
                 let bytes = input_bytes(input);
@@ -93,7 +101,11 @@ fn all_vectors_pass() {
             "lake.of_text" => {
                 let bytes = input_bytes(input);
                 if let Some(sha) = input.get("sha256").and_then(Value::as_str) {
-                    assert_eq!(tarn_core::sigv4::sha256_hex(&bytes), sha, "{name}: generator");
+                    assert_eq!(
+                        tarn_core::sigv4::sha256_hex(&bytes),
+                        sha,
+                        "{name}: generator"
+                    );
                 }
                 Some(Hash::of_text(std::str::from_utf8(&bytes).unwrap()))
             }
@@ -111,7 +123,11 @@ fn all_vectors_pass() {
         };
         if let Some(got) = got {
             assert_eq!(got.hex(), expected, "vector {name}");
-            assert_eq!(got.0.to_string(), v["expected"]["dec"].as_str().unwrap(), "vector {name} (decimal)");
+            assert_eq!(
+                got.0.to_string(),
+                v["expected"]["dec"].as_str().unwrap(),
+                "vector {name} (decimal)"
+            );
             checked += 1;
         }
     }

@@ -1,1 +1,24 @@
-//! tarn-store: see ARCHITECTURE.md.
+//! # tarn-store
+//!
+//! The local Lake cache. This crate owns every write to a cache directory: artifacts appear
+//! only by linking a complete, verified, read-only temp file into place; `outputs/` and
+//! `revisions/` files are replaced atomically by rename.
+//!
+//! ```no_run
+//! use tarn_store::Cache;
+//! use tarn_core::{ArtifactName, Hash};
+//! let cache = Cache::new("/tmp/lake-cache");
+//! let name = ArtifactName::new(Hash::of_bytes(b"data"), "olean");
+//! cache.import_artifact(std::path::Path::new("Foo.olean"), &name)?;
+//! # Ok::<(), tarn_store::StoreError>(())
+//! ```
+
+pub mod cache;
+pub mod error;
+pub mod hashing;
+pub mod location;
+
+pub use cache::{write_atomic, Cache, Inserted, TempFile};
+pub use error::StoreError;
+pub use hashing::hash_file;
+pub use location::{resolve_cache_root, CacheEnv, CacheSource};

@@ -1,0 +1,18 @@
+//! `tarn serve` and its maintenance subcommands.
+//! (Placeholder: implemented in the serve issue.)
+
+use super::CmdResult;
+use crate::context::GlobalArgs;
+
+macro_rules! placeholder {
+    ($($args:ident => $f:ident),* $(,)?) => {$(
+        /// Arguments (placeholder).
+        #[derive(clap::Args, Debug)]
+        pub struct $args {}
+        /// Not implemented yet.
+        pub fn $f(_g: &GlobalArgs, _a: $args) -> CmdResult {
+            anyhow::bail!(concat!(stringify!($f), " is not implemented yet"))
+        }
+    )*};
+}
+placeholder!(ServeArgs => serve);

@@ -1,0 +1,142 @@
+//! What every command needs to know about where it runs: global flags, the package in the
+//! working directory, the local cache, the system configuration.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, Context as _};
+use tarn_core::config::{PackageConfig, SystemConfig};
+use tarn_store::{resolve_cache_root, Cache, CacheEnv, CacheSource};
+
+/// Flags accepted by every command.
+#[derive(clap::Args, Debug, Clone)]
+pub struct GlobalArgs {
+    /// More output (-v: info, -vv: debug).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Only errors.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Print a machine-readable JSON summary on stdout.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Use this cache directory, whatever the environment says.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// The package directory (holding lakefile.toml or lakefile.lean).
+    #[arg(
+        short = 'd',
+        long = "dir",
+        global = true,
+        value_name = "DIR",
+        default_value = "."
+    )]
+    pub dir: PathBuf,
+}
+
+/// The package found in `-d DIR`, if any.
+#[derive(Debug, Clone)]
+pub struct Package {
+    /// Its directory.
+    pub root: PathBuf,
+    /// Options read from `lakefile.toml` (or just the name from `lakefile.lean`).
+    pub config: PackageConfig,
+}
+
+/// Loads the package in `dir`: `lakefile.toml`, else the plain `package` name from
+/// `lakefile.lean`. `Ok(None)` when neither file exists.
+pub fn load_package(dir: &Path) -> anyhow::Result<Option<Package>> {
+    let toml_path = dir.join("lakefile.toml");
+    if toml_path.is_file() {
+        let text = std::fs::read_to_string(&toml_path)
+            .with_context(|| format!("reading {}", toml_path.display()))?;
+        let config =
+            PackageConfig::parse_toml(&text).with_context(|| format!("{}", toml_path.display()))?;
+        return Ok(Some(Package {
+            root: dir.to_path_buf(),
+            config,
+        }));
+    }
+    let lean_path = dir.join("lakefile.lean");
+    if lean_path.is_file() {
+        let text = std::fs::read_to_string(&lean_path)
+            .with_context(|| format!("reading {}", lean_path.display()))?;
+        let name = PackageConfig::name_from_lakefile_lean(&text).ok_or_else(|| {
+            anyhow!(
+                "{}: cannot read the package name from this lakefile.lean\n  hint: pass --package NAME",
+                lean_path.display()
+            )
+        })?;
+        return Ok(Some(Package {
+            root: dir.to_path_buf(),
+            config: PackageConfig {
+                name,
+                ..PackageConfig::default()
+            },
+        }));
+    }
+    Ok(None)
+}
+
+/// The local scope (package name): `--package`, else the package in `-d`.
+pub fn local_scope(global: &GlobalArgs, package_flag: Option<&str>) -> anyhow::Result<String> {
+    if let Some(p) = package_flag {
+        return Ok(p.to_string());
+    }
+    match load_package(&global.dir)? {
+        Some(p) => Ok(p.config.name),
+        None => Err(anyhow!(
+            "no lakefile.toml or lakefile.lean in {}\n  hint: run in the package directory, pass -d DIR, or pass --package NAME",
+            global.dir.display()
+        )),
+    }
+}
+
+/// The cache to use: `--cache-dir`, else Lake's rules for the package in `-d`.
+pub fn open_cache(global: &GlobalArgs) -> anyhow::Result<(Cache, CacheSource)> {
+    if let Some(dir) = &global.cache_dir {
+        return Ok((Cache::new(dir), CacheSource::Flag));
+    }
+    let env = CacheEnv::from_process();
+    let package_root = global
+        .dir
+        .join("lakefile.toml")
+        .is_file()
+        .then_some(global.dir.as_path())
+        .or_else(|| {
+            global
+                .dir
+                .join("lakefile.lean")
+                .is_file()
+                .then_some(global.dir.as_path())
+        });
+    let toolchain_hint =
+        package_root.and_then(|p| std::fs::read_to_string(p.join("lean-toolchain")).ok());
+    let (root, source) = resolve_cache_root(&env, package_root, toolchain_hint.as_deref())
+        .ok_or_else(|| {
+            anyhow!("no workspace configuration found and no system cache detected\n  hint: set LAKE_CACHE_DIR or pass --cache-dir DIR")
+        })?;
+    tracing::info!("cache: {} ({source:?})", root.display());
+    Ok((Cache::new(root), source))
+}
+
+/// Path of the system configuration: `LAKE_CONFIG`, else `~/.lake/config.toml`.
+pub fn system_config_path() -> Option<PathBuf> {
+    match std::env::var("LAKE_CONFIG") {
+        Ok(p) if !p.is_empty() => Some(PathBuf::from(p)),
+        _ => std::env::var("HOME")
+            .ok()
+            .map(|h| Path::new(&h).join(".lake").join("config.toml")),
+    }
+}
+
+/// Loads the system configuration; a missing file is an empty configuration.
+pub fn load_system_config() -> anyhow::Result<SystemConfig> {
+    let Some(path) = system_config_path() else {
+        return Ok(SystemConfig::default());
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => SystemConfig::parse(&text).with_context(|| format!("{}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(SystemConfig::default()),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}

@@ -1,0 +1,63 @@
+//! Terminal output: logging setup, error printing, progress bars (only when stderr is a
+//! terminal and neither `-q` nor `--json` is given).
+
+use std::io::IsTerminal;
+
+use crate::context::GlobalArgs;
+
+/// Sets up `tracing` on stderr: warnings by default, `-v` info, `-vv` debug, `-q` errors only.
+pub fn init_logging(global: &GlobalArgs) {
+    let level = match (global.quiet, global.verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, _) => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TARN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+}
+
+/// Prints an error and its chain of causes; a cause starting with `hint:` is shown last.
+pub fn print_error(e: &anyhow::Error) {
+    eprintln!("error: {e}");
+    for cause in e.chain().skip(1) {
+        eprintln!("  caused by: {cause}");
+    }
+}
+
+/// Whether progress bars should be drawn.
+pub fn show_progress(global: &GlobalArgs) -> bool {
+    !global.quiet && !global.json && std::io::stderr().is_terminal()
+}
+
+/// A progress bar over `len` items, hidden when [`show_progress`] is false.
+pub fn progress_bar(global: &GlobalArgs, len: u64, what: &str) -> indicatif::ProgressBar {
+    if !show_progress(global) {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{prefix:>10} [{bar:30}] {pos}/{len} {msg} ({per_sec}, ETA {eta})",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    bar.set_prefix(what.to_string());
+    bar
+}
+
+/// Prints a JSON value on stdout (the `--json` summary).
+pub fn print_json(value: &serde_json::Value) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).expect("JSON serialises")
+    );
+}

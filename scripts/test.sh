@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs tarn's whole test suite on a fresh machine: installs and starts the real
+# S3-compatible server (s3s-fs, from crates.io) and the other real peers the tests talk to
+# (awscli from PyPI), then runs every test with cargo-nextest, then stops the server.
+#
+#   scripts/test.sh [extra nextest args]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export S3_STATE_DIR="${S3_STATE_DIR:-${TMPDIR:-/tmp}/tarn-s3-test-$$}"
+export S3_PORT="${S3_PORT:-$((20000 + $$ % 20000))}"
+
+# Real peers: the S3 server and awscli (used by the `tarn serve` interop tests).
+scripts/s3-test-server.sh install >/dev/null
+command -v aws >/dev/null 2>&1 || python3 -m pip install --quiet awscli
+command -v cargo-nextest >/dev/null 2>&1 || cargo install --locked cargo-nextest
+
+scripts/s3-test-server.sh start
+trap 'scripts/s3-test-server.sh stop >/dev/null' EXIT
+# shellcheck disable=SC1091
+. "$S3_STATE_DIR/env"
+export TARN_TEST_S3=1
+
+cargo nextest run --workspace --no-fail-fast "$@"
