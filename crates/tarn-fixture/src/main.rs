@@ -1,1 +1,112 @@
-fn main() {}
+//! `tarn-fixture`: writes a Lake-shaped cache and its mapping file.
+//!
+//! ```text
+//! tarn-fixture --preset mathlib|small [--modules N] [--seed S] [--style ltar|modules]
+//!              [--schema 2026-03-17|2025-09-10] --out DIR
+//! ```
+//!
+//! Writes `DIR/cache/artifacts/…` and `DIR/mappings.jsonl`, then prints a summary.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use tarn_core::mapping::{SCHEMA_G1, SCHEMA_G3};
+use tarn_fixture::{generate, write_mappings, FixtureSpec, Style};
+
+const USAGE: &str = "usage: tarn-fixture [--preset mathlib|small] [--modules N] [--seed S] \
+[--style ltar|modules] [--schema 2026-03-17|2025-09-10] --out DIR";
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(msg) => {
+            eprintln!("tarn-fixture: {msg}");
+            ExitCode::from(if msg.starts_with("usage") { 2 } else { 1 })
+        }
+    }
+}
+
+fn run() -> Result<(), String> {
+    let mut preset = "small".to_string();
+    let mut modules: Option<usize> = None;
+    let mut seed: Option<u64> = None;
+    let mut style: Option<Style> = None;
+    let mut schema = SCHEMA_G3.to_string();
+    let mut out: Option<PathBuf> = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| {
+            args.next()
+                .ok_or_else(|| format!("usage: {name} needs a value\n{USAGE}"))
+        };
+        match arg.as_str() {
+            "--preset" => preset = value("--preset")?,
+            "--modules" => {
+                modules = Some(
+                    value("--modules")?
+                        .parse()
+                        .map_err(|_| format!("usage: --modules wants a number\n{USAGE}"))?,
+                )
+            }
+            "--seed" => {
+                seed = Some(
+                    value("--seed")?
+                        .parse()
+                        .map_err(|_| format!("usage: --seed wants a number\n{USAGE}"))?,
+                )
+            }
+            "--style" => {
+                style = Some(match value("--style")?.as_str() {
+                    "ltar" => Style::Ltar,
+                    "modules" => Style::Modules,
+                    other => return Err(format!("usage: unknown style {other:?}\n{USAGE}")),
+                })
+            }
+            "--schema" => {
+                schema = value("--schema")?;
+                if schema != SCHEMA_G1 && schema != SCHEMA_G3 {
+                    return Err(format!("usage: unknown schema {schema:?}\n{USAGE}"));
+                }
+            }
+            "--out" => out = Some(PathBuf::from(value("--out")?)),
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return Ok(());
+            }
+            other => return Err(format!("usage: unknown argument {other:?}\n{USAGE}")),
+        }
+    }
+    let out = out.ok_or_else(|| format!("usage: --out DIR is required\n{USAGE}"))?;
+    let mut spec = match preset.as_str() {
+        "mathlib" => FixtureSpec::mathlib(),
+        "small" => FixtureSpec::small(300),
+        other => return Err(format!("usage: unknown preset {other:?}\n{USAGE}")),
+    };
+    if let Some(n) = modules {
+        spec.modules = n;
+    }
+    if let Some(s) = seed {
+        spec.seed = s;
+    }
+    if let Some(s) = style {
+        spec.style = s;
+    }
+    let start = Instant::now();
+    let fx = generate(&spec, &out.join("cache")).map_err(|e| format!("{}: {e}", out.display()))?;
+    if schema != SCHEMA_G3 {
+        write_mappings(&fx.mappings, &fx.mappings_path, &schema)
+            .map_err(|e| format!("{}: {e}", fx.mappings_path.display()))?;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "{} modules, {} artifacts, {:.1} MB in {:.2}s\ncache:    {}\nmappings: {}",
+        spec.modules,
+        fx.artifacts.len(),
+        fx.total_bytes as f64 / 1e6,
+        secs,
+        out.join("cache").display(),
+        fx.mappings_path.display()
+    );
+    Ok(())
+}
