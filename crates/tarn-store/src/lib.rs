@@ -14,11 +14,18 @@
 //! ```
 
 pub mod cache;
+pub mod clean;
 pub mod error;
 pub mod hashing;
 pub mod location;
+pub mod mapfile;
+pub mod parallel;
+pub mod stage;
+pub mod unstage;
+pub mod verify;
 
 pub use cache::{write_atomic, Cache, Inserted, TempFile};
 pub use error::StoreError;
 pub use hashing::hash_file;
 pub use location::{resolve_cache_root, CacheEnv, CacheSource};
+pub use mapfile::{read_mappings, LoadedMappings};

@@ -1,0 +1,59 @@
+//! Reading mapping files from disk, with Lake's warnings naming the file and line.
+
+use std::path::{Path, PathBuf};
+
+use tarn_core::mapping::MappingError;
+use tarn_core::{ArtifactName, MappingFile};
+
+use crate::error::StoreError;
+
+/// A mapping file read from disk.
+#[derive(Debug, Clone)]
+pub struct LoadedMappings {
+    /// Where it was read from.
+    pub path: PathBuf,
+    /// The exact bytes (a staging directory's `outputs.jsonl` is a byte-identical copy).
+    pub bytes: Vec<u8>,
+    /// The parsed entries.
+    pub file: MappingFile,
+    /// One `{path}:{line}: {message}` warning per skipped or suspicious line.
+    pub warnings: Vec<String>,
+}
+
+impl LoadedMappings {
+    /// Every artifact the entries name, or an error naming the file and the entry.
+    pub fn artifacts(&self) -> Result<Vec<ArtifactName>, StoreError> {
+        self.file
+            .artifacts()
+            .map_err(|(input, message)| StoreError::Invalid {
+                path: self.path.clone(),
+                message: format!("entry {input}: {message}"),
+            })
+    }
+}
+
+/// Reads and parses a mapping file. An unreadable or empty file, or one without a schema
+/// header, is an error naming the file; bad lines become warnings.
+pub fn read_mappings(path: &Path) -> Result<LoadedMappings, StoreError> {
+    let bytes = std::fs::read(path).map_err(|e| StoreError::io(path, e))?;
+    let parsed = MappingFile::parse(&bytes).map_err(|e| StoreError::Invalid {
+        path: path.to_path_buf(),
+        message: match e {
+            MappingError::MissingHeader if bytes.is_empty() => {
+                "empty mappings file (expected a schema version on line 1)".to_string()
+            }
+            other => other.to_string(),
+        },
+    })?;
+    let warnings = parsed
+        .warnings
+        .iter()
+        .map(|w| format!("{}:{}: {}", path.display(), w.line, w.message))
+        .collect();
+    Ok(LoadedMappings {
+        path: path.to_path_buf(),
+        bytes,
+        file: parsed.file,
+        warnings,
+    })
+}

@@ -1,0 +1,244 @@
+//! `verify`: rehash cached artifacts (those a mapping file names, or every file of the
+//! cache) on all cores, and check that `outputs/` and `revisions/` files parse.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use tarn_core::output::CacheOutput;
+use tarn_core::{ArtifactName, MappingFile};
+
+use crate::cache::{Cache, TEMP_PREFIX};
+use crate::hashing::hash_file;
+use crate::parallel::{default_threads, par_map};
+
+/// One problem found, naming its file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The file.
+    pub path: PathBuf,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path.display(), self.message)
+    }
+}
+
+/// The outcome of a verification.
+#[derive(Debug, Default)]
+pub struct VerifyReport {
+    /// Artifacts rehashed.
+    pub artifacts: u64,
+    /// Bytes rehashed.
+    pub bytes: u64,
+    /// `outputs/` files parsed.
+    pub outputs_files: u64,
+    /// `revisions/` files parsed.
+    pub revision_files: u64,
+    /// Temp files (`.tarn-tmp.*`) that were skipped.
+    pub temp_files_skipped: u64,
+    /// Every problem found.
+    pub problems: Vec<Problem>,
+    /// Wall-clock time.
+    pub elapsed: Duration,
+}
+
+impl VerifyReport {
+    /// Whether no problem was found.
+    pub fn is_clean(&self) -> bool {
+        self.problems.is_empty()
+    }
+
+    /// Rehash throughput in bytes per second.
+    pub fn bytes_per_second(&self) -> f64 {
+        self.bytes as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+/// Checks that one artifact file exists, is a regular file and rehashes to its name.
+/// Returns its size.
+pub fn check_artifact(path: &Path, name: &ArtifactName) -> Result<u64, String> {
+    let meta = match fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err("artifact not found in cache".into())
+        }
+        Err(e) => return Err(e.to_string()),
+    };
+    if !meta.file_type().is_file() {
+        return Err("not a regular file".into());
+    }
+    let actual = hash_file(path).map_err(|e| e.to_string())?;
+    if actual != name.hash {
+        return Err(format!(
+            "content hash is {actual}, but the name says {} (corrupt or truncated; {} bytes)",
+            name.hash,
+            meta.len()
+        ));
+    }
+    Ok(meta.len())
+}
+
+/// Rehashes the named artifacts. `progress` gets each file's size as it is done.
+pub fn verify_artifacts(
+    cache: &Cache,
+    names: &[ArtifactName],
+    progress: &(dyn Fn(u64) + Sync),
+) -> VerifyReport {
+    let start = Instant::now();
+    let mut report = VerifyReport::default();
+    rehash_into(cache, names, progress, &mut report);
+    report.elapsed = start.elapsed();
+    report
+}
+
+fn rehash_into(
+    cache: &Cache,
+    names: &[ArtifactName],
+    progress: &(dyn Fn(u64) + Sync),
+    report: &mut VerifyReport,
+) {
+    let results = par_map(names, default_threads(), |name| {
+        let r = check_artifact(&cache.artifact_path(name), name);
+        progress(1);
+        r
+    });
+    for (name, r) in names.iter().zip(results) {
+        report.artifacts += 1;
+        match r {
+            Ok(len) => report.bytes += len,
+            Err(message) => report.problems.push(Problem {
+                path: cache.artifact_path(name),
+                message,
+            }),
+        }
+    }
+}
+
+/// Lists the artifact files of the cache (temp files skipped and counted, odd names
+/// reported as problems).
+pub fn list_artifacts(cache: &Cache, report: &mut VerifyReport) -> Vec<ArtifactName> {
+    let dir = cache.artifacts_dir();
+    let mut names = Vec::new();
+    let entries = match fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return names,
+        Err(e) => {
+            report.problems.push(Problem {
+                path: dir,
+                message: e.to_string(),
+            });
+            return names;
+        }
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let Some(s) = file_name.to_str() else {
+            report.problems.push(Problem {
+                path: entry.path(),
+                message: "file name is not UTF-8".into(),
+            });
+            continue;
+        };
+        if s.starts_with(TEMP_PREFIX) {
+            report.temp_files_skipped += 1;
+            continue;
+        }
+        match ArtifactName::parse_strict(s) {
+            Ok(n) => names.push(n),
+            Err(e) => report.problems.push(Problem {
+                path: entry.path(),
+                message: format!("not an artifact file name ({e})"),
+            }),
+        }
+    }
+    names.sort();
+    names
+}
+
+/// Files `<root>/<scope>/*.<ext>` (one level of scope directories), sorted.
+fn scoped_files(root: &Path, ext: &str, report: &mut VerifyReport) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(scopes) = fs::read_dir(root) else {
+        return out;
+    };
+    for scope in scopes.flatten() {
+        let path = scope.path();
+        if !path.is_dir() {
+            report.problems.push(Problem {
+                path,
+                message: "expected a scope directory".into(),
+            });
+            continue;
+        }
+        let Ok(files) = fs::read_dir(&path) else {
+            continue;
+        };
+        for f in files.flatten() {
+            let name = f.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with(TEMP_PREFIX) {
+                report.temp_files_skipped += 1;
+            } else if name.ends_with(ext) {
+                out.push(f.path());
+            } else {
+                report.problems.push(Problem {
+                    path: f.path(),
+                    message: format!("unexpected file (expected *{ext})"),
+                });
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Scrubs the whole cache: every artifact rehashed, every `outputs/**.json` parsed, every
+/// `revisions/**.jsonl` parsed. `total` is called once with the number of artifacts before
+/// hashing starts; `progress` once per artifact.
+pub fn scrub(cache: &Cache, total: &dyn Fn(u64), progress: &(dyn Fn(u64) + Sync)) -> VerifyReport {
+    let start = Instant::now();
+    let mut report = VerifyReport::default();
+    let names = list_artifacts(cache, &mut report);
+    total(names.len() as u64);
+    rehash_into(cache, &names, progress, &mut report);
+
+    let outputs = scoped_files(&cache.root().join("outputs"), ".json", &mut report);
+    let results = par_map(&outputs, default_threads(), |p| {
+        fs::read(p)
+            .map_err(|e| e.to_string())
+            .and_then(|b| CacheOutput::parse(&b).map(|_| ()))
+    });
+    for (p, r) in outputs.iter().zip(results) {
+        report.outputs_files += 1;
+        if let Err(message) = r {
+            report.problems.push(Problem {
+                path: p.clone(),
+                message,
+            });
+        }
+    }
+    let revisions = scoped_files(&cache.root().join("revisions"), ".jsonl", &mut report);
+    for p in &revisions {
+        report.revision_files += 1;
+        let r = fs::read(p).map_err(|e| e.to_string()).and_then(|b| {
+            let parsed = MappingFile::parse(&b).map_err(|e| e.to_string())?;
+            match parsed.warnings.first() {
+                Some(w) => Err(format!("line {}: {}", w.line, w.message)),
+                None => Ok(()),
+            }
+        });
+        if let Err(message) = r {
+            report.problems.push(Problem {
+                path: p.clone(),
+                message,
+            });
+        }
+    }
+    report.elapsed = start.elapsed();
+    report
+}
