@@ -25,6 +25,7 @@ pub struct StageArgs {
     /// The mappings file (the output of `lake build -o FILE`).
     pub mappings: PathBuf,
     /// The staging directory to fill (created if missing).
+    #[arg(id = "staging_directory", value_name = "STAGING_DIRECTORY")]
     pub dir: PathBuf,
     /// Replace files that already exist in the staging directory.
     #[arg(long)]
@@ -55,6 +56,7 @@ pub struct TargetArgs {
 #[derive(clap::Args, Debug)]
 pub struct UnstageArgs {
     /// The staging directory (`outputs.jsonl` plus artifacts); treated as untrusted.
+    #[arg(id = "staging_directory", value_name = "STAGING_DIRECTORY")]
     pub dir: PathBuf,
     #[command(flatten)]
     pub target: TargetArgs,

@@ -1,0 +1,519 @@
+//! Process-level tests of `tarn stage` and `tarn unstage` on generated fixtures, including
+//! every kind of bad staging directory.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use tarn_core::{ArtifactName, Hash};
+use tarn_fixture::{generate, Fixture, FixtureSpec};
+
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Env {
+        Env {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+
+    /// Runs `tarn` with an isolated environment (no user config, no ambient cache).
+    fn tarn(&self, args: &[&str]) -> Output {
+        let home = self.path("home");
+        fs::create_dir_all(&home).unwrap();
+        Command::new(env!("CARGO_BIN_EXE_tarn"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", &home)
+            .env("LAKE_CONFIG", self.path("config.toml"))
+            .output()
+            .unwrap()
+    }
+
+    fn fixture(&self, n: usize) -> Fixture {
+        generate(&FixtureSpec::small(n), &self.path("fx/cache")).unwrap()
+    }
+
+    /// Stages the fixture (copies, so tests can edit the staging dir freely).
+    fn staged(&self, n: usize) -> Fixture {
+        let fx = self.fixture(n);
+        let out = self.tarn(&[
+            "--cache-dir",
+            "fx/cache",
+            "stage",
+            "fx/mappings.jsonl",
+            "staging",
+            "--copy",
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        fx
+    }
+
+    fn unstage(&self, extra: &[&str]) -> Output {
+        let mut args = vec![
+            "--cache-dir",
+            "cache",
+            "unstage",
+            "staging",
+            "--package",
+            "pkg",
+        ];
+        args.extend_from_slice(extra);
+        self.tarn(&args)
+    }
+
+    fn cache_files(&self, sub: &str) -> Vec<String> {
+        match fs::read_dir(self.path("cache").join(sub)) {
+            Ok(rd) => {
+                let mut v: Vec<String> = rd
+                    .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    .collect();
+                v.sort();
+                v
+            }
+            Err(_) => Vec::new(),
+        }
+    }
+
+    fn assert_nothing_imported(&self) {
+        assert!(
+            self.cache_files("artifacts").is_empty(),
+            "{:?}",
+            self.cache_files("artifacts")
+        );
+        assert!(self.cache_files("outputs/pkg").is_empty());
+    }
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn first_artifact(fx: &Fixture) -> ArtifactName {
+    fx.artifacts[0].0.clone()
+}
+
+fn set_writable(p: &Path) {
+    let mut perms = fs::metadata(p).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perms.set_readonly(false);
+    fs::set_permissions(p, perms).unwrap();
+}
+
+#[test]
+fn stage_unstage_verify_round_trip() {
+    let env = Env::new();
+    let fx = env.fixture(40);
+    let out = env.tarn(&[
+        "--cache-dir",
+        "fx/cache",
+        "stage",
+        "fx/mappings.jsonl",
+        "staging",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        fs::read(env.path("staging/outputs.jsonl")).unwrap(),
+        fs::read(&fx.mappings_path).unwrap(),
+        "outputs.jsonl is a byte-identical copy"
+    );
+    let a = first_artifact(&fx);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let staged = fs::metadata(env.path("staging").join(a.file_name())).unwrap();
+        let cached = fs::metadata(env.path("fx/cache/artifacts").join(a.file_name())).unwrap();
+        assert_eq!(staged.ino(), cached.ino(), "hard-linked from the cache");
+    }
+    assert_eq!(fs::read_dir(env.path("staging")).unwrap().count(), 41);
+
+    let out = env.unstage(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(env.cache_files("artifacts").len(), 40);
+    assert_eq!(env.cache_files("outputs/pkg").len(), 40);
+    let meta = fs::metadata(env.path("cache/artifacts").join(a.file_name())).unwrap();
+    assert!(
+        meta.permissions().readonly(),
+        "cached artifacts are read-only"
+    );
+
+    let out = env.tarn(&["--cache-dir", "cache", "verify", "fx/mappings.jsonl"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = env.tarn(&["--cache-dir", "cache", "--json", "verify"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["artifacts"], 40);
+    assert_eq!(v["outputs_files"], 40);
+    assert_eq!(v["ok"], true);
+}
+
+#[test]
+fn copy_flag_and_existing_files() {
+    let env = Env::new();
+    let fx = env.staged(5);
+    let a = first_artifact(&fx);
+    let dest = env.path("staging").join(a.file_name());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let cached = fs::metadata(env.path("fx/cache/artifacts").join(a.file_name())).unwrap();
+        assert_ne!(
+            fs::metadata(&dest).unwrap().ino(),
+            cached.ino(),
+            "--copy copies"
+        );
+    }
+    // An existing destination is kept without --force-overwrite, replaced with it.
+    fs::remove_file(&dest).unwrap();
+    fs::write(&dest, b"junk").unwrap();
+    let args = [
+        "--cache-dir",
+        "fx/cache",
+        "stage",
+        "fx/mappings.jsonl",
+        "staging",
+    ];
+    assert!(env.tarn(&args).status.success());
+    assert_eq!(fs::read(&dest).unwrap(), b"junk");
+    let mut forced = args.to_vec();
+    forced.push("--force-overwrite");
+    assert!(env.tarn(&forced).status.success());
+    assert_eq!(Hash::of_bytes(&fs::read(&dest).unwrap()), a.hash);
+}
+
+#[test]
+fn stage_reports_every_missing_artifact() {
+    let env = Env::new();
+    let fx = env.fixture(10);
+    for (a, _) in &fx.artifacts[..3] {
+        fs::remove_file(env.path("fx/cache/artifacts").join(a.file_name())).unwrap();
+    }
+    let out = env.tarn(&[
+        "--cache-dir",
+        "fx/cache",
+        "stage",
+        "fx/mappings.jsonl",
+        "staging",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    for (a, _) in &fx.artifacts[..3] {
+        assert!(
+            err.contains(&format!("artifact not found in cache: ")) && err.contains(&a.file_name()),
+            "{err}"
+        );
+    }
+    assert_eq!(
+        err.matches("artifact not found in cache").count(),
+        3,
+        "{err}"
+    );
+    assert!(
+        !env.path("staging/outputs.jsonl").exists(),
+        "incomplete staging has no outputs.jsonl"
+    );
+}
+
+#[test]
+fn unstage_rejects_bad_names() {
+    for bad in [
+        "notes.txt",
+        "0123456789abcdef.",
+        "0123456789abcde.o",
+        ".hidden",
+        "outputs.json",
+    ] {
+        let env = Env::new();
+        env.staged(4);
+        fs::write(env.path("staging").join(bad), b"x").unwrap();
+        let out = env.unstage(&[]);
+        assert_eq!(out.status.code(), Some(1), "{bad}");
+        let err = stderr(&out);
+        assert!(
+            err.contains(bad) && err.contains("not an artifact file name"),
+            "{bad}: {err}"
+        );
+        env.assert_nothing_imported();
+    }
+}
+
+#[test]
+fn unstage_rejects_uppercase_hex() {
+    let env = Env::new();
+    let fx = env.staged(4);
+    let a = first_artifact(&fx);
+    let upper = format!("{}.{}", a.hash.hex().to_uppercase(), a.ext);
+    fs::rename(
+        env.path("staging").join(a.file_name()),
+        env.path("staging").join(&upper),
+    )
+    .unwrap();
+    let out = env.unstage(&[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains(&upper) && err.contains("lower-case"), "{err}");
+    assert!(
+        err.contains("output artifact not found in staging directory"),
+        "{err}"
+    );
+    env.assert_nothing_imported();
+}
+
+#[test]
+fn unstage_rejects_traversal_and_separators_in_mappings() {
+    for bad in [
+        "../../etc/passwd",
+        "0123456789abcdef.a/b",
+        "0123456789abcdef/..",
+        "0123456789abcdef..",
+    ] {
+        let env = Env::new();
+        env.staged(3);
+        let path = env.path("staging/outputs.jsonl");
+        set_writable(&path);
+        let mut text = fs::read_to_string(&path).unwrap();
+        text.push_str(&format!("[\"00000000000000ff\",{{\"o\":[\"{bad}\"]}}]\n"));
+        fs::write(&path, text).unwrap();
+        let out = env.unstage(&[]);
+        assert_eq!(out.status.code(), Some(1), "{bad}");
+        let err = stderr(&out);
+        assert!(
+            err.contains("00000000000000ff") && err.contains(bad),
+            "{bad}: {err}"
+        );
+        env.assert_nothing_imported();
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn unstage_rejects_symlinks_fifos_and_directories() {
+    // A symlink under an artifact's own name (pointing at the real content elsewhere).
+    let env = Env::new();
+    let fx = env.staged(4);
+    let a = first_artifact(&fx);
+    let p = env.path("staging").join(a.file_name());
+    fs::rename(&p, env.path("elsewhere")).unwrap();
+    std::os::unix::fs::symlink(env.path("elsewhere"), &p).unwrap();
+    let out = env.unstage(&[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("symbolic link") && stderr(&out).contains(&a.file_name()));
+    env.assert_nothing_imported();
+
+    // A FIFO with an artifact name.
+    let env = Env::new();
+    env.staged(4);
+    let fifo = env.path("staging/00000000000000aa.olean");
+    let st = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(st.success());
+    let out = env.unstage(&[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("not a regular file"),
+        "{}",
+        stderr(&out)
+    );
+    env.assert_nothing_imported();
+
+    // A directory with an artifact name, and an outputs.jsonl that is a symlink.
+    let env = Env::new();
+    env.staged(4);
+    fs::create_dir(env.path("staging/00000000000000bb.ilean")).unwrap();
+    let m = env.path("staging/outputs.jsonl");
+    fs::rename(&m, env.path("m.jsonl")).unwrap();
+    std::os::unix::fs::symlink(env.path("m.jsonl"), &m).unwrap();
+    let out = env.unstage(&[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("is a directory"), "{err}");
+    assert!(err.contains("outputs.jsonl: is a symbolic link"), "{err}");
+    env.assert_nothing_imported();
+}
+
+#[test]
+fn unstage_hash_mismatch_publishes_nothing_for_that_file() {
+    let env = Env::new();
+    let fx = env.staged(6);
+    let a = first_artifact(&fx);
+    let p = env.path("staging").join(a.file_name());
+    let mut bytes = fs::read(&p).unwrap();
+    bytes[0] ^= 1;
+    fs::remove_file(&p).unwrap();
+    fs::write(&p, &bytes).unwrap();
+    let out = env.unstage(&[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&a.file_name()) && err.contains("content hash is"),
+        "{err}"
+    );
+    let arts = env.cache_files("artifacts");
+    assert!(!arts.contains(&a.file_name()), "{arts:?}");
+    assert!(arts.iter().all(|n| !n.starts_with(".tarn-tmp")), "{arts:?}");
+    assert!(
+        env.cache_files("outputs/pkg").is_empty(),
+        "no mappings after a failure"
+    );
+}
+
+#[test]
+fn unstage_reports_every_missing_artifact() {
+    let env = Env::new();
+    let fx = env.staged(8);
+    for (a, _) in &fx.artifacts[..3] {
+        fs::remove_file(env.path("staging").join(a.file_name())).unwrap();
+    }
+    let out = env.unstage(&[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert_eq!(
+        err.matches("output artifact not found in staging directory")
+            .count(),
+        3,
+        "{err}"
+    );
+    env.assert_nothing_imported();
+}
+
+#[test]
+fn unstage_bad_mapping_files() {
+    // Empty outputs.jsonl.
+    let env = Env::new();
+    env.staged(2);
+    let m = env.path("staging/outputs.jsonl");
+    set_writable(&m);
+    fs::write(&m, b"").unwrap();
+    let out = env.unstage(&[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("outputs.jsonl: empty mappings file"),
+        "{}",
+        stderr(&out)
+    );
+    env.assert_nothing_imported();
+    // Missing header (blank first line).
+    fs::write(&m, b"\n[\"0000000000000001\",null]\n").unwrap();
+    let out = env.unstage(&[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("schema version on line 1"),
+        "{}",
+        stderr(&out)
+    );
+    // No outputs.jsonl at all.
+    fs::remove_file(&m).unwrap();
+    let out = env.unstage(&[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("mappings file not found"),
+        "{}",
+        stderr(&out)
+    );
+    env.assert_nothing_imported();
+}
+
+#[test]
+fn unstage_writes_service_and_scope() {
+    let env = Env::new();
+    fs::write(
+        env.path("config.toml"),
+        "[[cache.service]]\nname = \"my-s3\"\nkind = \"s3\"\nartifactEndpoint = \"https://x/a0\"\nrevisionEndpoint = \"https://x/r0\"\n",
+    )
+    .unwrap();
+    let fx = env.staged(3);
+    let out = env.unstage(&["--scope", "team/x"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("`--scope` and `--repo` require `--service`"));
+    let out = env.unstage(&["--service", "nope", "--scope", "x"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("service `nope` not found in system configuration"));
+    env.assert_nothing_imported();
+
+    let out = env.unstage(&["--service", "my-s3", "--scope", "team/x"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (input, data) = fx.mappings.entries.iter().next().unwrap();
+    let text = fs::read_to_string(env.path(&format!("cache/outputs/pkg/{input}.json"))).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["service"], "my-s3");
+    assert_eq!(v["scope"], "team/x");
+    assert_eq!(v["schemaVersion"], "2026-02-25");
+    assert_eq!(&v["data"], data);
+
+    // Existing mappings are kept unless --force-overwrite.
+    let out = env.unstage(&["--service", "reservoir", "--repo", "o/r"]);
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_str(
+        &fs::read_to_string(env.path(&format!("cache/outputs/pkg/{input}.json"))).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(v["service"], "my-s3");
+    let out = env.unstage(&[
+        "--service",
+        "reservoir",
+        "--repo",
+        "o/r",
+        "--force-overwrite",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(
+        &fs::read_to_string(env.path(&format!("cache/outputs/pkg/{input}.json"))).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(v["service"], "reservoir");
+    assert_eq!(v["repo"], "o/r");
+}
+
+#[test]
+fn concurrent_unstage_leaves_a_clean_cache() {
+    let env = Env::new();
+    env.staged(200);
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            Command::new(env!("CARGO_BIN_EXE_tarn"))
+                .args([
+                    "--cache-dir",
+                    "cache",
+                    "-q",
+                    "unstage",
+                    "staging",
+                    "--package",
+                    "pkg",
+                ])
+                .current_dir(env.dir.path())
+                .env("LAKE_CONFIG", env.path("config.toml"))
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut c in children {
+        assert!(c.wait().unwrap().success());
+    }
+    let arts = env.cache_files("artifacts");
+    assert_eq!(
+        arts.len(),
+        200,
+        "no duplicates, no temp files left: {:?}",
+        &arts[..3]
+    );
+    let out = env.tarn(&["--cache-dir", "cache", "verify"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(env.cache_files("outputs/pkg").len(), 200);
+}
+
+#[test]
+fn package_name_comes_from_lakefile_toml() {
+    let env = Env::new();
+    env.staged(2);
+    fs::write(env.path("lakefile.toml"), "name = \"fromtoml\"\n").unwrap();
+    let out = env.tarn(&["--cache-dir", "cache", "unstage", "staging"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(env.cache_files("outputs/fromtoml").len(), 2);
+}
