@@ -1,1 +1,20 @@
-//! tarn-remote: see ARCHITECTURE.md.
+//! tarn-remote: the network half of tarn (see ARCHITECTURE.md).
+//!
+//! * [`transport`]: one HTTP client, bounded concurrency, retries, stall timeouts, streamed
+//!   and hash-checked downloads;
+//! * [`signing`]: SigV4 headers for reqwest requests;
+//! * [`resolve`]: which service and key to use, with Lake's precedence and errors;
+//! * [`get`] / [`put`]: the download and upload engines;
+//! * [`git`]: revisions from the real `git`;
+//! * [`progress`]: events for the CLI to draw (engines never draw).
+
+pub mod get;
+pub mod git;
+pub mod progress;
+pub mod put;
+pub mod resolve;
+pub mod signing;
+pub mod transport;
+
+pub use progress::{Event, Progress};
+pub use transport::{Transport, TransportOptions};

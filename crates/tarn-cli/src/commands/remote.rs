@@ -1,18 +1,704 @@
-//! Transfers: get, put, put-staged.
-//! (Placeholder: implemented in the remote issue.)
+//! Transfers: `get`, `put`, `put-staged`. This module turns flags into engine calls
+//! (`tarn_remote`), draws progress from the engines' events, and prints summaries.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context as _};
+use tarn_core::output::CacheOutput;
+use tarn_core::scope::{check_platform, check_toolchain};
+use tarn_core::sigv4::Credentials;
+use tarn_core::{MappingFile, Scope};
+use tarn_remote::get::{self, GetReport, RevisionQuery};
+use tarn_remote::put::{self, PutReport};
+use tarn_remote::resolve::{self, RemoteEnv};
+use tarn_remote::signing::{Signer, DEFAULT_REGION};
+use tarn_remote::{git, Event, Progress, Transport, TransportOptions};
 
 use super::CmdResult;
-use crate::context::GlobalArgs;
+use crate::context::{self, GlobalArgs};
+use crate::ui;
 
-macro_rules! placeholder {
-    ($($args:ident => $f:ident),* $(,)?) => {$(
-        /// Arguments (placeholder).
-        #[derive(clap::Args, Debug)]
-        pub struct $args {}
-        /// Not implemented yet.
-        pub fn $f(_g: &GlobalArgs, _a: $args) -> CmdResult {
-            anyhow::bail!(concat!(stringify!($f), " is not implemented yet"))
-        }
-    )*};
+/// Transfer tuning shared by `get`, `put` and `put-staged`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct TransferArgs {
+    /// Transfers in flight at once.
+    #[arg(
+        short = 'j',
+        long,
+        value_name = "N",
+        default_value_t = 32,
+        env = "TARN_JOBS"
+    )]
+    pub jobs: usize,
+    /// Retries per request after the first attempt (connection errors, 5xx, 429, truncated
+    /// or stalled transfers).
+    #[arg(long, value_name = "N", default_value_t = 5, env = "TARN_RETRIES")]
+    pub retries: u32,
+    /// Seconds without progress after which a transfer is abandoned and retried.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 30.0,
+        env = "TARN_TIMEOUT"
+    )]
+    pub timeout: f64,
+    /// First retry delay in milliseconds; it doubles with each attempt (with jitter).
+    #[arg(
+        long,
+        value_name = "MS",
+        default_value_t = 250,
+        env = "TARN_RETRY_BASE_MS"
+    )]
+    pub retry_base_ms: u64,
+    /// Largest retry delay in milliseconds.
+    #[arg(
+        long,
+        value_name = "MS",
+        default_value_t = 10_000,
+        env = "TARN_RETRY_MAX_MS"
+    )]
+    pub retry_max_ms: u64,
+    /// Longest `Retry-After` (seconds) honoured; longer waits are cut to this.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 60,
+        env = "TARN_MAX_RETRY_AFTER"
+    )]
+    pub max_retry_after: u64,
+    /// SigV4 region used for signing (Lake uses `auto`, as Cloudflare R2 expects).
+    #[arg(long, value_name = "REGION", default_value = DEFAULT_REGION, env = "TARN_S3_REGION")]
+    pub region: String,
 }
-placeholder!(GetArgs => get, PutArgs => put, PutStagedArgs => put_staged);
+
+/// Where to look on the service: `--scope` or `--repo`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ScopeArgs {
+    /// Verbatim remote scope (a prefix on a custom S3 endpoint).
+    #[arg(long, value_name = "SCOPE", conflicts_with = "repo")]
+    pub scope: Option<String>,
+    /// Repository scope `owner/name` (adds platform and toolchain parts to revision URLs).
+    #[arg(long, value_name = "OWNER/NAME")]
+    pub repo: Option<String>,
+    /// Service name from the system configuration (`reservoir` is built in).
+    #[arg(long, value_name = "NAME")]
+    pub service: Option<String>,
+    /// Platform for repository scopes (default: this host's target triple).
+    #[arg(long, value_name = "TRIPLE")]
+    pub platform: Option<String>,
+    /// Toolchain for repository scopes (default: ELAN_TOOLCHAIN); normalised like Lake.
+    #[arg(long, value_name = "TOOLCHAIN")]
+    pub toolchain: Option<String>,
+}
+
+impl ScopeArgs {
+    fn scope(&self) -> anyhow::Result<Option<Scope>> {
+        Ok(match (&self.scope, &self.repo) {
+            (Some(s), _) => Some(Scope::verbatim(s)?),
+            (None, Some(r)) => Some(Scope::repo(r)?),
+            (None, None) => None,
+        })
+    }
+}
+
+/// Arguments of `tarn get`.
+#[derive(clap::Args, Debug)]
+pub struct GetArgs {
+    /// A mappings file to download the artifacts of (instead of searching revisions).
+    pub mappings: Option<PathBuf>,
+    #[command(flatten)]
+    pub target: ScopeArgs,
+    /// Download this revision's outputs (or fail), instead of searching from HEAD.
+    #[arg(long, value_name = "REV")]
+    pub rev: Option<String>,
+    /// How many revisions from HEAD to search (0: the whole history).
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub max_revs: u64,
+    /// Only write the mappings (`outputs/` entries); artifacts are fetched on demand.
+    #[arg(long)]
+    pub mappings_only: bool,
+    /// Download again even what is already in the cache (mappings and artifacts).
+    #[arg(long)]
+    pub force_download: bool,
+    /// The local package (scope of `outputs/` and `revisions/`); default: the package in -d.
+    #[arg(long, value_name = "NAME")]
+    pub package: Option<String>,
+    /// Sign downloads with LAKE_CACHE_KEY (private buckets; Lake cannot do this).
+    #[arg(long, env = "TARN_SIGN_DOWNLOADS")]
+    pub signed: bool,
+    #[command(flatten)]
+    pub transfer: TransferArgs,
+}
+
+/// Arguments of `tarn put`.
+#[derive(clap::Args, Debug)]
+pub struct PutArgs {
+    /// The mappings file (`lake build -o FILE`); its artifacts are read from the cache.
+    pub mappings: PathBuf,
+    #[command(flatten)]
+    pub target: ScopeArgs,
+    /// Upload every artifact, even those the service already has.
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub transfer: TransferArgs,
+}
+
+/// Arguments of `tarn put-staged`.
+#[derive(clap::Args, Debug)]
+pub struct PutStagedArgs {
+    /// The staging directory (`outputs.jsonl` plus the artifact files).
+    pub dir: PathBuf,
+    /// The revision (commit) the outputs belong to.
+    #[arg(long, value_name = "REV", required = true)]
+    pub rev: String,
+    #[command(flatten)]
+    pub target: ScopeArgs,
+    /// Upload every artifact, even those the service already has.
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub transfer: TransferArgs,
+}
+
+/// This host's target triple, as Lake's `System.Platform.target` names it.
+pub fn host_platform() -> String {
+    let arch = std::env::consts::ARCH;
+    match std::env::consts::OS {
+        "linux" => format!("{arch}-unknown-linux-gnu"),
+        "macos" => format!("{arch}-apple-darwin"),
+        "windows" => format!("{arch}-pc-windows-msvc"),
+        os => format!("{arch}-unknown-{os}"),
+    }
+}
+
+/// Platform and toolchain for a package-aware command (§7): flags, else host and
+/// `ELAN_TOOLCHAIN`; cleared per `platformIndependent` / `fixedToolchain`.
+fn platform_toolchain(
+    global: &GlobalArgs,
+    t: &ScopeArgs,
+) -> anyhow::Result<(Option<String>, Option<String>)> {
+    let mut platform = match &t.platform {
+        Some(p) => check_platform(p)?,
+        None => Some(host_platform()),
+    };
+    let mut toolchain = match &t.toolchain {
+        Some(tc) => check_toolchain(tc)?,
+        None => std::env::var("ELAN_TOOLCHAIN")
+            .ok()
+            .filter(|s| !s.is_empty()),
+    };
+    if let Some(pkg) = context::load_package(&global.dir)? {
+        if pkg.config.platform_independent == Some(true) {
+            platform = None;
+        }
+        if pkg.config.fixed_toolchain == Some(true) {
+            toolchain = None;
+        }
+    }
+    Ok((platform, toolchain))
+}
+
+/// Platform and toolchain for `put-staged`: only what the flags say.
+fn flags_platform_toolchain(t: &ScopeArgs) -> anyhow::Result<(Option<String>, Option<String>)> {
+    let platform = match &t.platform {
+        Some(p) => check_platform(p)?,
+        None => None,
+    };
+    let toolchain = match &t.toolchain {
+        Some(tc) => check_toolchain(tc)?,
+        None => None,
+    };
+    Ok((platform, toolchain))
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+fn transport(
+    global: &GlobalArgs,
+    t: &TransferArgs,
+    signer: Option<Signer>,
+    sign_downloads: bool,
+    bar: &indicatif::ProgressBar,
+) -> anyhow::Result<Transport> {
+    if t.jobs == 0 {
+        bail!("--jobs must be at least 1");
+    }
+    if t.timeout.is_nan() || t.timeout <= 0.0 {
+        bail!("--timeout must be a positive number of seconds");
+    }
+    let opts = TransportOptions {
+        jobs: t.jobs,
+        retries: t.retries,
+        stall_timeout: Duration::from_secs_f64(t.timeout),
+        connect_timeout: Duration::from_secs_f64(t.timeout.min(10.0)),
+        backoff_base: Duration::from_millis(t.retry_base_ms),
+        backoff_max: Duration::from_millis(t.retry_max_ms.max(t.retry_base_ms)),
+        max_retry_after: Duration::from_secs(t.max_retry_after),
+        signer,
+        sign_downloads,
+    };
+    let _ = global;
+    Ok(Transport::new(opts, progress_sink(bar.clone()))?)
+}
+
+/// Turns engine events into progress-bar updates (files, bytes, rate, ETA).
+fn progress_sink(bar: indicatif::ProgressBar) -> Progress {
+    let bytes = Arc::new(AtomicU64::new(0));
+    let start = Arc::new(std::sync::Mutex::new(Instant::now()));
+    Progress::new(move |e| match e {
+        Event::Start { phase, files, .. } => {
+            bar.set_prefix(phase);
+            bar.set_length(files);
+            bar.set_position(0);
+            bytes.store(0, Ordering::Relaxed);
+            *start.lock().expect("not poisoned") = Instant::now();
+            bar.reset_eta();
+        }
+        Event::Bytes(n) => {
+            let total = bytes.fetch_add(n, Ordering::Relaxed) + n;
+            let secs = start.lock().expect("not poisoned").elapsed().as_secs_f64();
+            bar.set_message(format!(
+                "{} ({}/s)",
+                human_bytes(total),
+                human_bytes((total as f64 / secs.max(0.001)) as u64)
+            ));
+        }
+        Event::FileDone => bar.inc(1),
+        Event::Retry { url, reason, .. } => {
+            tracing::debug!("retrying {url}: {reason}");
+        }
+        Event::Finish => {}
+    })
+}
+
+fn styled_bar(global: &GlobalArgs) -> indicatif::ProgressBar {
+    let bar = ui::progress_bar(global, 0, "");
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{prefix:>9} [{bar:30}] {pos}/{len} files  {msg}  ETA {eta}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    bar
+}
+
+/// `1.5 MiB`.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+fn signer_from_env(env: &RemoteEnv, region: &str) -> anyhow::Result<Option<Signer>> {
+    match env
+        .cache_key
+        .as_deref()
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+    {
+        None => Ok(None),
+        Some(k) => {
+            let creds = Credentials::parse(k).ok_or_else(|| {
+                anyhow!("LAKE_CACHE_KEY is not of the form `<access-key-id>:<secret>`\n  hint: set LAKE_CACHE_KEY=<access-key-id>:<secret-access-key>")
+            })?;
+            Ok(Some(Signer::new(creds, region)))
+        }
+    }
+}
+
+/// `tarn get`.
+pub fn get(global: &GlobalArgs, a: GetArgs) -> CmdResult {
+    let config = context::load_system_config()?;
+    let env = RemoteEnv::from_process();
+    let resolved = resolve::resolve_download(a.target.service.as_deref(), &config, &env)?;
+    let service = &resolved.service;
+    let scope = a.target.scope()?;
+    if a.mappings.is_some() {
+        if a.mappings_only {
+            bail!("`--mappings-only` is not supported with a mappings file\n  hint: use `tarn add FILE` to record mappings without downloading");
+        }
+        if scope.is_none() {
+            bail!("to use `cache get` with a mappings file, `--scope` or `--repo` must be set\n  hint: pass --scope SCOPE or --repo OWNER/NAME (the one used to upload)");
+        }
+        if a.rev.is_some() {
+            tracing::warn!("the `--rev` option does nothing for `cache get` with a mappings file");
+        }
+        if a.target.platform.is_some() || a.target.toolchain.is_some() {
+            tracing::warn!("the `--platform` and `--toolchain` options do nothing for `cache get` with a mappings file");
+        }
+    }
+    let scope = match scope {
+        Some(s) => s,
+        None if service.is_reservoir() => bail!(
+            "the `--scope` or `--repo` option must be set (downloading every Reservoir dependency at once is not supported by tarn yet)\n  hint: pass --repo OWNER/NAME"
+        ),
+        None => bail!(
+            "to use `cache get` with a custom endpoint, the `--scope` or `--repo` option must be set\n  hint: pass --scope SCOPE or --repo OWNER/NAME"
+        ),
+    };
+    if service.is_reservoir() && !scope.is_repo() {
+        bail!("to use `cache get` with `--scope`, a custom endpoint must be set (not Reservoir); if you instead want to download artifacts for a fork of the package, use `--repo`\n  hint: pass --service NAME for an S3 service, or --repo OWNER/NAME");
+    }
+    if a.signed && env.cache_key.as_deref().unwrap_or("").trim().is_empty() {
+        bail!("signed downloads need a key\n  hint: set LAKE_CACHE_KEY=<access-key-id>:<secret-access-key>");
+    }
+    let local_scope = context::local_scope(global, a.package.as_deref())?;
+    let (cache, _) = context::open_cache(global)?;
+    let signer = if a.signed {
+        signer_from_env(&env, &a.transfer.region)?
+    } else {
+        None
+    };
+    let bar = styled_bar(global);
+    let transport = transport(global, &a.transfer, signer, a.signed, &bar)?;
+    let rt = runtime()?;
+
+    // 1. The mappings: a file, or a revision found on the service (or locally).
+    let (mappings_bytes, rev) = match &a.mappings {
+        Some(path) => (
+            std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
+            None,
+        ),
+        None => {
+            let (platform, toolchain) = platform_toolchain(global, &a.target)?;
+            let (revs, pinned) = match &a.rev {
+                Some(r) => (vec![git::resolve_rev(&global.dir, r)?], true),
+                None => {
+                    if git::is_dirty(&global.dir).unwrap_or(false) {
+                        tracing::warn!(
+                            "package has changes; only artifacts for committed code will be downloaded"
+                        );
+                    }
+                    (git::rev_list(&global.dir, a.max_revs)?, false)
+                }
+            };
+            let q = RevisionQuery {
+                service,
+                scope: &scope,
+                platform: platform.as_deref(),
+                toolchain: toolchain.as_deref(),
+                local_scope: &local_scope,
+                force_download: a.force_download,
+            };
+            let found = rt
+                .block_on(get::find_revision(
+                    &transport, &cache, &q, &revs, pinned, a.max_revs,
+                ))
+                .map_err(|e| match e {
+                    get::SearchError::NoneFound { .. } => anyhow!(
+                        "{e}\n  hint: upload outputs for a recent commit (tarn put), raise --max-revs, or check --scope/--repo, --platform and --toolchain"
+                    ),
+                    get::SearchError::Lookup { .. } => anyhow!(
+                        "{e}\n  hint: check the service's revisionEndpoint and your network; rerun with -v for details"
+                    ),
+                    other => anyhow!(other),
+                })?;
+            tracing::info!(
+                "{scope}: mappings for {} ({})",
+                found.rev,
+                if found.local {
+                    "local copy"
+                } else {
+                    "downloaded"
+                }
+            );
+            (found.bytes, Some(found.rev))
+        }
+    };
+    let parsed = MappingFile::parse(&mappings_bytes)
+        .map_err(|e| anyhow!("{scope}: invalid mappings: {e}"))?;
+    for w in &parsed.warnings {
+        tracing::warn!("mappings line {}: {}", w.line, w.message);
+    }
+    let mappings = parsed.file;
+
+    // 2. The outputs/ entries, recording where artifacts can be fetched on demand.
+    for (input, data) in &mappings.entries {
+        let out = CacheOutput {
+            data: data.clone(),
+            service: resolved.recorded_name.clone(),
+            scope: Some(scope.clone()),
+        };
+        cache.write_outputs(&local_scope, *input, &out, true)?;
+    }
+    if a.mappings_only {
+        if global.json {
+            ui::print_json(&serde_json::json!({
+                "scope": scope.as_str(), "rev": rev, "mappings": mappings.entries.len(),
+            }));
+        } else if !global.quiet {
+            eprintln!(
+                "{scope}: wrote {} mappings{}",
+                mappings.entries.len(),
+                rev.as_deref()
+                    .map(|r| format!(" for {r}"))
+                    .unwrap_or_default()
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    // 3. The artifacts.
+    let names = mappings
+        .artifacts()
+        .map_err(|(input, e)| anyhow!("{scope}: mappings entry {}: {e}", input.hex()))?;
+    if names.is_empty() {
+        tracing::warn!("{scope}: no artifacts to download");
+    }
+    let report = rt
+        .block_on(get::download_artifacts(
+            &transport,
+            service,
+            &scope,
+            &cache,
+            &names,
+            a.force_download,
+        ))
+        .map_err(|e| anyhow!("{scope}: {e}"))?;
+    bar.finish_and_clear();
+    print_get_summary(global, &scope, rev.as_deref(), &report);
+    if report.failed.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        if !global.json {
+            eprintln!(
+                "error: {scope}: failed to download some artifacts ({} of {})",
+                report.failed.len(),
+                names.len()
+            );
+        }
+        Ok(ExitCode::from(1))
+    }
+}
+
+fn rate(bytes: u64, secs: f64) -> String {
+    format!("{}/s", human_bytes((bytes as f64 / secs.max(0.001)) as u64))
+}
+
+fn print_get_summary(global: &GlobalArgs, scope: &Scope, rev: Option<&str>, r: &GetReport) {
+    if global.json {
+        ui::print_json(&serde_json::json!({
+            "command": "get",
+            "scope": scope.as_str(),
+            "rev": rev,
+            "downloaded": r.downloaded,
+            "already_present": r.already_present,
+            "failed": r.failed,
+            "bytes": r.bytes,
+            "retries": r.retries,
+            "elapsed_secs": r.elapsed.as_secs_f64(),
+            "ok": r.failed.is_empty(),
+        }));
+        return;
+    }
+    for f in &r.failed {
+        eprintln!("failed to download artifact {}: {}", f.artifact, f.error);
+    }
+    if !global.quiet || !r.failed.is_empty() {
+        let secs = r.elapsed.as_secs_f64();
+        eprintln!(
+            "{scope}{}: downloaded {}, already present {}, failed {} ({} in {secs:.1}s, {}, {} retries)",
+            rev.map(|r| format!(" @ {r}")).unwrap_or_default(),
+            r.downloaded,
+            r.already_present,
+            r.failed.len(),
+            human_bytes(r.bytes),
+            rate(r.bytes, secs),
+            r.retries
+        );
+    }
+}
+
+fn require_scope(t: &ScopeArgs, cmd: &str) -> anyhow::Result<Scope> {
+    t.scope()?.ok_or_else(|| {
+        anyhow!("the `--scope` or `--repo` option must be set for `cache {cmd}`\n  hint: pass --scope SCOPE (custom endpoints) or --repo OWNER/NAME")
+    })
+}
+
+/// `tarn put`.
+pub fn put(global: &GlobalArgs, a: PutArgs) -> CmdResult {
+    let scope = require_scope(&a.target, "put")?;
+    let config = context::load_system_config()?;
+    let env = RemoteEnv::from_process();
+    let (resolved, creds) = resolve::resolve_upload(a.target.service.as_deref(), &config, &env)?;
+    let (platform, toolchain) = platform_toolchain(global, &a.target)?;
+    let rev = git::head(&global.dir).map_err(|e| {
+        anyhow!("{e}\n  hint: run in the package's git repository (or pass -d DIR); to upload for an explicit revision use `tarn stage` + `tarn put-staged --rev`")
+    })?;
+    if git::is_dirty(&global.dir).unwrap_or(false) {
+        tracing::warn!(
+            "package has changes; artifacts will be uploaded for the most recent commit"
+        );
+    }
+    let (cache, _) = context::open_cache(global)?;
+    let (bytes, mappings) = put::load_mappings(&a.mappings)?;
+    let items = put::validate_cache(&cache, &mappings).map_err(|e| {
+        anyhow!("{e}\n  hint: build the package (or `tarn get`) so the cache holds every artifact the mappings name")
+    })?;
+    run_upload(
+        global,
+        &a.transfer,
+        resolved.service,
+        creds,
+        scope,
+        &rev,
+        platform,
+        toolchain,
+        items,
+        bytes,
+        a.force,
+    )
+}
+
+/// `tarn put-staged`.
+pub fn put_staged(global: &GlobalArgs, a: PutStagedArgs) -> CmdResult {
+    let scope = require_scope(&a.target, "put-staged")?;
+    let config = context::load_system_config()?;
+    let env = RemoteEnv::from_process();
+    let (resolved, creds) = resolve::resolve_upload(a.target.service.as_deref(), &config, &env)?;
+    let (platform, toolchain) = flags_platform_toolchain(&a.target)?;
+    let rev = if a.rev.len() == 40 && a.rev.bytes().all(|b| b.is_ascii_hexdigit()) {
+        a.rev.to_ascii_lowercase()
+    } else {
+        git::resolve_rev(&global.dir, &a.rev)
+            .map_err(|e| anyhow!("{e}\n  hint: pass the full 40-character commit SHA to --rev"))?
+    };
+    let (bytes, items) = put::validate_staging(&a.dir).map_err(|e| {
+        anyhow!("{}: invalid staging directory:\n{e}\n  hint: recreate it with `tarn stage` (nothing was uploaded)", a.dir.display())
+    })?;
+    run_upload(
+        global,
+        &a.transfer,
+        resolved.service,
+        creds,
+        scope,
+        &rev,
+        platform,
+        toolchain,
+        items,
+        bytes,
+        a.force,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_upload(
+    global: &GlobalArgs,
+    t: &TransferArgs,
+    service: tarn_core::Service,
+    creds: Credentials,
+    scope: Scope,
+    rev: &str,
+    platform: Option<String>,
+    toolchain: Option<String>,
+    items: Vec<put::UploadItem>,
+    mappings: Vec<u8>,
+    force: bool,
+) -> CmdResult {
+    let revision_url = service.revision_url(&scope, rev, platform.as_deref(), toolchain.as_deref());
+    let bar = styled_bar(global);
+    let transport = transport(global, t, Some(Signer::new(creds, &t.region)), false, &bar)?;
+    let rt = runtime()?;
+    let report = rt.block_on(put::upload(
+        &transport,
+        &service,
+        &scope,
+        &items,
+        mappings,
+        &revision_url,
+        force,
+    ));
+    bar.finish_and_clear();
+    let report = match report {
+        Ok(r) => r,
+        Err(e) if put::is_auth_failure(&e) => bail!(
+            "{scope}: the service refused the credentials: {e}\n  nothing was uploaded\n  hint: check LAKE_CACHE_KEY (<access-key-id>:<secret>) and the signing region (--region / TARN_S3_REGION, now `{}`)",
+            t.region
+        ),
+        Err(e) => bail!("{scope}: {e}"),
+    };
+    print_put_summary(global, &scope, rev, &report);
+    if report.failed.is_empty() && report.revision_uploaded {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        if !global.json {
+            let auth = report
+                .failed
+                .iter()
+                .any(|f| f.error.contains("HTTP 403") || f.error.contains("HTTP 401"));
+            eprintln!(
+                "error: {scope}: failed to upload artifact{} ({} of {}); the revision file was NOT uploaded{}",
+                if report.failed.len() == 1 { "" } else { "s" },
+                report.failed.len(),
+                items.len(),
+                if auth {
+                    "\n  hint: the service refused the request: check LAKE_CACHE_KEY and --region / TARN_S3_REGION"
+                } else {
+                    "\n  hint: rerun the same command; artifacts already uploaded are skipped"
+                }
+            );
+        }
+        Ok(ExitCode::from(1))
+    }
+}
+
+fn print_put_summary(global: &GlobalArgs, scope: &Scope, rev: &str, r: &PutReport) {
+    if global.json {
+        ui::print_json(&serde_json::json!({
+            "command": "put",
+            "scope": scope.as_str(),
+            "rev": rev,
+            "uploaded": r.uploaded,
+            "already_present": r.already_present,
+            "failed": r.failed,
+            "bytes": r.bytes,
+            "retries": r.retries,
+            "revision_url": r.revision_url,
+            "revision_uploaded": r.revision_uploaded,
+            "presence_check": r.presence_check,
+            "elapsed_secs": r.elapsed_secs,
+            "ok": r.failed.is_empty() && r.revision_uploaded,
+        }));
+        return;
+    }
+    for f in &r.failed {
+        eprintln!("failed to upload artifact {}: {}", f.artifact, f.error);
+    }
+    if !global.quiet || !r.failed.is_empty() {
+        eprintln!(
+            "{scope} @ {rev}: uploaded {}, already present {}, failed {} ({} in {:.1}s, {}, {} retries); revision file {}",
+            r.uploaded,
+            r.already_present,
+            r.failed.len(),
+            human_bytes(r.bytes),
+            r.elapsed_secs,
+            rate(r.bytes, r.elapsed_secs),
+            r.retries,
+            if r.revision_uploaded {
+                format!("uploaded to {}", r.revision_url)
+            } else {
+                "not uploaded".to_string()
+            }
+        );
+    }
+}

@@ -1,0 +1,328 @@
+//! The download engine: revision search and parallel artifact downloads into the cache.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use reqwest::Method;
+use tarn_core::service::{ServiceKind, RESERVOIR_HEADERS};
+use tarn_core::{ArtifactName, Scope, Service};
+use tarn_store::{write_atomic, Cache, Inserted};
+
+use crate::progress::Event;
+use crate::transport::{error_detail, Failed, Transport};
+
+/// Headers Lake sends for a service's revision and API requests (Reservoir only).
+pub fn api_headers(service: &Service) -> &'static [(&'static str, &'static str)] {
+    if service.is_reservoir() {
+        &RESERVOIR_HEADERS
+    } else {
+        &[]
+    }
+}
+
+/// Where a revision's mappings came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundRevision {
+    /// The revision.
+    pub rev: String,
+    /// The mapping file's bytes (as saved locally: trimmed).
+    pub bytes: Vec<u8>,
+    /// Whether the local `revisions/` copy was used.
+    pub local: bool,
+    /// Revisions looked at, including this one.
+    pub tried: usize,
+}
+
+/// Why no revision's mappings could be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SearchError {
+    /// A pinned `--rev` has no mappings.
+    #[error("{scope}: outputs not found for revision {rev}")]
+    PinnedNotFound {
+        /// Remote scope.
+        scope: String,
+        /// The revision.
+        rev: String,
+    },
+    /// No revision in the search window has mappings.
+    #[error("{scope}: no outputs found {window}")]
+    NoneFound {
+        /// Remote scope.
+        scope: String,
+        /// `in N revisions from HEAD` or `for any revision`.
+        window: String,
+    },
+    /// A request failed with something other than 404.
+    #[error("{scope}: output lookup failed: {error}")]
+    Lookup {
+        /// Remote scope.
+        scope: String,
+        /// The failure.
+        error: Failed,
+    },
+    /// The revision file could not be saved.
+    #[error("{0}")]
+    Local(String),
+}
+
+/// What to search.
+#[derive(Debug, Clone)]
+pub struct RevisionQuery<'a> {
+    /// The service.
+    pub service: &'a Service,
+    /// Remote scope.
+    pub scope: &'a Scope,
+    /// Platform part (repository scopes and Reservoir only).
+    pub platform: Option<&'a str>,
+    /// Toolchain part (repository scopes and Reservoir only).
+    pub toolchain: Option<&'a str>,
+    /// The package's local scope (directory under `revisions/`).
+    pub local_scope: &'a str,
+    /// Ignore local `revisions/` copies.
+    pub force_download: bool,
+}
+
+/// Finds the first revision (in the order given: newest first) that has mappings, locally
+/// or on the service. A 404 moves on to the next revision; any other failure stops.
+/// `pinned` selects the `--rev` error wording; `max_revs` the "N revisions" wording.
+pub async fn find_revision(
+    transport: &Transport,
+    cache: &Cache,
+    q: &RevisionQuery<'_>,
+    revs: &[String],
+    pinned: bool,
+    max_revs: u64,
+) -> Result<FoundRevision, SearchError> {
+    for (i, rev) in revs.iter().enumerate() {
+        let path = cache.revision_path(q.local_scope, rev);
+        if !q.force_download {
+            if let Ok(bytes) = std::fs::read(&path) {
+                tracing::info!("{}: using local mappings {}", q.scope, path.display());
+                return Ok(FoundRevision {
+                    rev: rev.clone(),
+                    bytes,
+                    local: true,
+                    tried: i + 1,
+                });
+            }
+        }
+        let url = q
+            .service
+            .revision_url(q.scope, rev, q.platform, q.toolchain);
+        tracing::debug!("looking for mappings at {url}");
+        match transport.get_optional(&url, api_headers(q.service)).await {
+            Ok(Some(body)) => {
+                let trimmed = body.trim_ascii().to_vec();
+                write_atomic(&path, &trimmed).map_err(|e| SearchError::Local(e.to_string()))?;
+                return Ok(FoundRevision {
+                    rev: rev.clone(),
+                    bytes: trimmed,
+                    local: false,
+                    tried: i + 1,
+                });
+            }
+            Ok(None) => continue,
+            Err(error) => {
+                return Err(SearchError::Lookup {
+                    scope: q.scope.to_string(),
+                    error,
+                })
+            }
+        }
+    }
+    let scope = q.scope.to_string();
+    if pinned {
+        return Err(SearchError::PinnedNotFound {
+            scope,
+            rev: revs.first().cloned().unwrap_or_default(),
+        });
+    }
+    let window = if max_revs == 0 || (revs.len() as u64) < max_revs {
+        "for any revision".to_string()
+    } else {
+        format!("in {max_revs} revisions from HEAD")
+    };
+    Err(SearchError::NoneFound { scope, window })
+}
+
+/// One artifact that could not be transferred.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ArtifactFailure {
+    /// The artifact's local file name.
+    pub artifact: String,
+    /// The URL.
+    pub url: String,
+    /// What went wrong, after every retry.
+    pub error: String,
+}
+
+/// The outcome of a download run.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct GetReport {
+    /// Artifacts downloaded and verified.
+    pub downloaded: u64,
+    /// Artifacts already in the cache (not downloaded).
+    pub already_present: u64,
+    /// Artifacts that failed, each named.
+    pub failed: Vec<ArtifactFailure>,
+    /// Bytes received (all attempts).
+    pub bytes: u64,
+    /// Retried attempts.
+    pub retries: u64,
+    /// Wall time.
+    #[serde(serialize_with = "secs")]
+    pub elapsed: Duration,
+}
+
+fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}
+
+/// Reservoir's bulk URL reply: `{"data":[...]}`, a bare array, or `{"error":{...}}`.
+pub fn parse_bulk_urls(body: &[u8], expected: usize) -> Result<Vec<String>, String> {
+    let v: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| format!("unexpected response: {e}"))?;
+    if let Some(err) = v.get("error") {
+        let status = err.get("status").map(|s| s.to_string()).unwrap_or_default();
+        let msg = err.get("message").and_then(|m| m.as_str()).unwrap_or("");
+        return Err(format!("(status code: {status}) Reservoir error: {msg}"));
+    }
+    let data = v.get("data").cloned().unwrap_or(v);
+    let urls: Vec<String> =
+        serde_json::from_value(data).map_err(|e| format!("unexpected response: {e}"))?;
+    if urls.len() != expected {
+        return Err(format!(
+            "Incorrect number of results: expected {expected}, got {}",
+            urls.len()
+        ));
+    }
+    Ok(urls)
+}
+
+/// The URL of each artifact: computed for S3, asked from the API in one POST for Reservoir.
+pub async fn artifact_urls(
+    transport: &Transport,
+    service: &Service,
+    scope: &Scope,
+    names: &[ArtifactName],
+) -> Result<Vec<String>, String> {
+    match (&service.kind, service.bulk_artifacts_url(scope)) {
+        (ServiceKind::Reservoir { .. }, Some(bulk)) if !names.is_empty() => {
+            let body: Vec<String> = names.iter().map(|n| n.hash.hex()).collect();
+            let body = Bytes::from(serde_json::to_vec(&body).expect("strings serialise"));
+            let mut headers = vec![("content-type", "application/json")];
+            headers.extend_from_slice(&RESERVOIR_HEADERS);
+            let resp = transport
+                .request(Method::POST, &bulk, &headers, Some(body), false)
+                .await
+                .map_err(|e| format!("failed to fetch artifact URLs\n  POST {bulk}\n{e}"))?;
+            if !(200..300).contains(&resp.status) {
+                return Err(format!(
+                    "failed to fetch artifact URLs (status code: {})\n  POST {bulk}{}",
+                    resp.status,
+                    error_detail(&resp.body)
+                ));
+            }
+            parse_bulk_urls(&resp.body, names.len())
+                .map_err(|e| format!("failed to fetch artifact URLs\n  POST {bulk}\n{e}"))
+        }
+        _ => Ok(names
+            .iter()
+            .map(|n| service.artifact_url(scope, n.hash))
+            .collect()),
+    }
+}
+
+/// Downloads every artifact in `names` that the cache lacks (all of them with `force`),
+/// in parallel; one failure never stops the others. `Err` only when the URLs themselves
+/// cannot be obtained (Reservoir bulk resolution).
+pub async fn download_artifacts(
+    transport: &Transport,
+    service: &Service,
+    scope: &Scope,
+    cache: &Cache,
+    names: &[ArtifactName],
+    force: bool,
+) -> Result<GetReport, String> {
+    let start = Instant::now();
+    let retries0 = transport
+        .stats()
+        .retries
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let mut report = GetReport::default();
+    let mut missing = Vec::new();
+    for n in names {
+        if cache.has_artifact(n) {
+            if force {
+                let p = cache.artifact_path(n);
+                std::fs::remove_file(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+            } else {
+                report.already_present += 1;
+                continue;
+            }
+        }
+        missing.push(n.clone());
+    }
+    let urls = artifact_urls(transport, service, scope, &missing).await?;
+    let progress = transport.progress().clone();
+    progress.emit(Event::Start {
+        phase: "download",
+        files: missing.len() as u64,
+        bytes: None,
+    });
+    let jobs = transport.options().jobs.max(1);
+    let mut results = futures_util::stream::iter(missing.iter().zip(urls.iter()))
+        .map(|(name, url)| async move {
+            let r = transport.download_artifact(url, &[], cache, name).await;
+            (name, url, r)
+        })
+        .buffer_unordered(jobs * 2);
+    while let Some((name, url, r)) = results.next().await {
+        progress.emit(Event::FileDone);
+        match r {
+            Ok((bytes, inserted)) => {
+                report.bytes += bytes;
+                match inserted {
+                    Inserted::New => report.downloaded += 1,
+                    Inserted::AlreadyPresent => report.already_present += 1,
+                }
+            }
+            Err(e) => report.failed.push(ArtifactFailure {
+                artifact: name.file_name(),
+                url: url.clone(),
+                error: e.to_string(),
+            }),
+        }
+    }
+    progress.emit(Event::Finish);
+    report.failed.sort_by(|a, b| a.artifact.cmp(&b.artifact));
+    report.retries = transport
+        .stats()
+        .retries
+        .load(std::sync::atomic::Ordering::Relaxed)
+        - retries0;
+    report.elapsed = start.elapsed();
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bulk_reply_forms() {
+        assert_eq!(
+            parse_bulk_urls(br#"{"data":["a","b"]}"#, 2).unwrap(),
+            vec!["a", "b"]
+        );
+        assert_eq!(parse_bulk_urls(br#"["a"]"#, 1).unwrap(), vec!["a"]);
+        let e = parse_bulk_urls(br#"["a"]"#, 2).unwrap_err();
+        assert!(e.contains("Incorrect number of results"));
+        let e = parse_bulk_urls(br#"{"error":{"status":400,"message":"no"}}"#, 1).unwrap_err();
+        assert!(e.contains("Reservoir error: no"));
+        assert!(parse_bulk_urls(b"<html>", 1)
+            .unwrap_err()
+            .contains("unexpected response"));
+    }
+}

@@ -1,0 +1,93 @@
+//! Git queries through the real `git` binary (what Lake does): HEAD, `rev-list`, dirty check.
+
+use std::path::Path;
+use std::process::Command;
+
+/// A git command that failed or could not run.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("git {args} (in {dir}): {message}")]
+pub struct GitError {
+    /// The arguments.
+    pub args: String,
+    /// The directory.
+    pub dir: String,
+    /// stderr or the spawn error.
+    pub message: String,
+}
+
+fn git(dir: &Path, args: &[&str]) -> Result<(bool, String), GitError> {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .output()
+        .map_err(|e| GitError {
+            args: args.join(" "),
+            dir: dir.display().to_string(),
+            message: format!("cannot run git: {e}"),
+        })?;
+    let ok = out.status.success();
+    if !ok && out.status.code() != Some(1) {
+        return Err(GitError {
+            args: args.join(" "),
+            dir: dir.display().to_string(),
+            message: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
+    }
+    Ok((ok, String::from_utf8_lossy(&out.stdout).into_owned()))
+}
+
+fn git_ok(dir: &Path, args: &[&str]) -> Result<String, GitError> {
+    let (ok, out) = git(dir, args)?;
+    if !ok {
+        return Err(GitError {
+            args: args.join(" "),
+            dir: dir.display().to_string(),
+            message: "exited with status 1".into(),
+        });
+    }
+    Ok(out)
+}
+
+/// The commit at HEAD (full SHA-1).
+pub fn head(dir: &Path) -> Result<String, GitError> {
+    Ok(git_ok(dir, &["rev-parse", "--verify", "HEAD"])?
+        .trim()
+        .to_string())
+}
+
+/// Resolves a revision to a full SHA-1 (`git rev-parse --verify --end-of-options REV^{commit}`);
+/// a 40-hex string is taken as it is, without a repository.
+pub fn resolve_rev(dir: &Path, rev: &str) -> Result<String, GitError> {
+    if rev.len() == 40 && rev.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Ok(rev.to_ascii_lowercase());
+    }
+    let spec = format!("{rev}^{{commit}}");
+    Ok(
+        git_ok(dir, &["rev-parse", "--verify", "--end-of-options", &spec])?
+            .trim()
+            .to_string(),
+    )
+}
+
+/// `git rev-list HEAD [-n max]`: newest first; `max == 0` means the whole history.
+pub fn rev_list(dir: &Path, max: u64) -> Result<Vec<String>, GitError> {
+    let n = max.to_string();
+    let mut args = vec!["rev-list", "HEAD"];
+    if max > 0 {
+        args.extend(["-n", &n]);
+    }
+    Ok(git_ok(dir, &args)?
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect())
+}
+
+/// Whether tracked files differ from HEAD (`git diff --quiet HEAD`), as Lake checks before
+/// using HEAD as the revision.
+pub fn is_dirty(dir: &Path) -> Result<bool, GitError> {
+    let (clean, _) = git(dir, &["diff", "--quiet", "HEAD", "--"])?;
+    Ok(!clean)
+}

@@ -1,0 +1,367 @@
+//! The upload engine: validate everything locally, skip what the service has, upload the
+//! rest, and upload the revision file last, only when every artifact is confirmed present.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use reqwest::Method;
+use tarn_core::service::{ServiceKind, ARTIFACT_CONTENT_TYPE, MAPPINGS_CONTENT_TYPE};
+use tarn_core::{ArtifactName, Hash, MappingFile, Scope, Service};
+use tarn_store::{hash_file, Cache};
+
+use crate::get::ArtifactFailure;
+use crate::progress::Event;
+use crate::transport::{Failed, TransferError, Transport};
+
+/// One artifact to upload, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadItem {
+    /// Its name (the remote object is `<hash>.art`).
+    pub name: ArtifactName,
+    /// The file.
+    pub path: PathBuf,
+    /// Its size.
+    pub size: u64,
+}
+
+/// Everything wrong with an upload's inputs, found before anything is sent.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{}", .problems.join("\n"))]
+pub struct Invalid {
+    /// One line per problem.
+    pub problems: Vec<String>,
+}
+
+fn safe_name(name: &ArtifactName) -> bool {
+    let f = name.file_name();
+    !f.contains('/') && !f.contains('\\') && !f.contains("..") && !f.contains('\0')
+}
+
+/// Checks one artifact file: a regular file (not a symlink), whose content hashes to its name.
+fn check_file(name: &ArtifactName, path: &Path, problems: &mut Vec<String>) -> Option<u64> {
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            problems.push(format!("artifact not found: {}", path.display()));
+            None
+        }
+        Err(e) => {
+            problems.push(format!("{}: {e}", path.display()));
+            None
+        }
+        Ok(m) if !m.file_type().is_file() => {
+            problems.push(format!(
+                "{}: not a regular file (symlinks and special files are refused)",
+                path.display()
+            ));
+            None
+        }
+        Ok(m) => match hash_file(path) {
+            Ok(h) if h == name.hash => Some(m.len()),
+            Ok(h) => {
+                problems.push(format!(
+                    "{}: content hash {} does not match the name",
+                    path.display(),
+                    h.hex()
+                ));
+                None
+            }
+            Err(e) => {
+                problems.push(format!("{}: {e}", path.display()));
+                None
+            }
+        },
+    }
+}
+
+fn items_for(
+    mappings: &MappingFile,
+    path_of: impl Fn(&ArtifactName) -> PathBuf,
+    problems: &mut Vec<String>,
+) -> Vec<UploadItem> {
+    let names = match mappings.artifacts() {
+        Ok(n) => n,
+        Err((input, e)) => {
+            problems.push(format!("mappings entry {}: {e}", input.hex()));
+            return Vec::new();
+        }
+    };
+    let mut items = Vec::with_capacity(names.len());
+    for name in names {
+        if !safe_name(&name) {
+            problems.push(format!("unsafe artifact name {:?}", name.file_name()));
+            continue;
+        }
+        let path = path_of(&name);
+        if let Some(size) = check_file(&name, &path, problems) {
+            items.push(UploadItem { name, path, size });
+        }
+    }
+    items
+}
+
+/// Loads and checks a mappings file: must parse; warnings are logged.
+pub fn load_mappings(path: &Path) -> Result<(Vec<u8>, MappingFile), Invalid> {
+    let one = |p: String| Invalid { problems: vec![p] };
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_file() => {}
+        Ok(_) => {
+            return Err(one(format!(
+                "{}: not a regular file (symlinks are refused)",
+                path.display()
+            )))
+        }
+        Err(e) => return Err(one(format!("{}: {e}", path.display()))),
+    }
+    let bytes = std::fs::read(path).map_err(|e| one(format!("{}: {e}", path.display())))?;
+    let parsed = MappingFile::parse(&bytes).map_err(|e| one(format!("{}: {e}", path.display())))?;
+    for w in &parsed.warnings {
+        tracing::warn!("{}: line {}: {}", path.display(), w.line, w.message);
+    }
+    Ok((bytes, parsed.file))
+}
+
+/// Validates a staging directory for `put-staged`: `outputs.jsonl` parses, and every artifact
+/// it names is a regular file `<dir>/<hash>.<ext>` with a safe name whose content hashes to
+/// the name. Returns the mappings bytes (uploaded verbatim) and the items.
+pub fn validate_staging(dir: &Path) -> Result<(Vec<u8>, Vec<UploadItem>), Invalid> {
+    let (bytes, mappings) = load_mappings(&dir.join("outputs.jsonl"))?;
+    let mut problems = Vec::new();
+    let items = items_for(&mappings, |n| dir.join(n.file_name()), &mut problems);
+    if problems.is_empty() {
+        Ok((bytes, items))
+    } else {
+        Err(Invalid { problems })
+    }
+}
+
+/// Validates the artifacts a mappings file names in the cache for `put` (present, regular,
+/// hash = name; a missing one is Lake's `artifact not found in cache: <path>`).
+pub fn validate_cache(cache: &Cache, mappings: &MappingFile) -> Result<Vec<UploadItem>, Invalid> {
+    let mut problems = Vec::new();
+    let items = items_for(mappings, |n| cache.artifact_path(n), &mut problems);
+    let problems: Vec<String> = problems
+        .into_iter()
+        .map(|p| match p.strip_prefix("artifact not found: ") {
+            Some(path) => format!("artifact not found in cache: {path}"),
+            None => p,
+        })
+        .collect();
+    if problems.is_empty() {
+        Ok(items)
+    } else {
+        Err(Invalid { problems })
+    }
+}
+
+/// The outcome of an upload run.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct PutReport {
+    /// Artifacts uploaded.
+    pub uploaded: u64,
+    /// Artifacts the service already had (skipped).
+    pub already_present: u64,
+    /// Artifacts that failed, each named.
+    pub failed: Vec<ArtifactFailure>,
+    /// Bytes sent (all attempts).
+    pub bytes: u64,
+    /// Retried attempts.
+    pub retries: u64,
+    /// Where the revision file goes.
+    pub revision_url: String,
+    /// Whether the revision file was uploaded.
+    pub revision_uploaded: bool,
+    /// Wall time (seconds).
+    pub elapsed_secs: f64,
+    /// How presence was checked: `batch`, `head`, or `none` (`--force`).
+    pub presence_check: &'static str,
+}
+
+/// tarn's batch existence API (`POST {artifactEndpoint}{scope}/?tarn-missing` with a JSON
+/// array of hex hashes, answered by the hashes the server lacks, as `{"missing":[...]}` or a
+/// bare array). `None` when the service does not offer it (any 4xx, unparsable reply, or a
+/// network error): the caller then falls back to one HEAD per artifact.
+pub async fn probe_missing(
+    transport: &Transport,
+    service: &Service,
+    scope: &Scope,
+    hashes: &[Hash],
+) -> Option<HashSet<Hash>> {
+    let ServiceKind::S3 {
+        artifact_endpoint, ..
+    } = &service.kind
+    else {
+        return None;
+    };
+    let url = format!("{artifact_endpoint}{}/?tarn-missing", scope.url_path());
+    let body: Vec<String> = hashes.iter().map(|h| h.hex()).collect();
+    let body = Bytes::from(serde_json::to_vec(&body).expect("strings serialise"));
+    let resp = transport
+        .request_with_retries(
+            Method::POST,
+            &url,
+            &[("content-type", "application/json")],
+            Some(body),
+            true,
+            0,
+        )
+        .await
+        .ok()?;
+    if resp.status != 200 {
+        tracing::debug!(
+            "batch existence API not offered ({}); using HEAD",
+            resp.status
+        );
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_slice(&resp.body).ok()?;
+    let list = v.get("missing").cloned().unwrap_or(v);
+    let list: Vec<String> = serde_json::from_value(list).ok()?;
+    let asked: HashSet<Hash> = hashes.iter().copied().collect();
+    let mut missing = HashSet::new();
+    for h in list {
+        let h = Hash::from_hex(&h)?;
+        if !asked.contains(&h) {
+            return None;
+        }
+        missing.insert(h);
+    }
+    Some(missing)
+}
+
+/// Uploads `items` (those the service lacks, or all with `force`) and then, only if every
+/// artifact is confirmed present, `mappings` verbatim to `revision_url`. `Err` when the
+/// service refuses the key (401/403 while checking presence): then nothing is uploaded.
+pub async fn upload(
+    transport: &Transport,
+    service: &Service,
+    scope: &Scope,
+    items: &[UploadItem],
+    mappings: Vec<u8>,
+    revision_url: &str,
+    force: bool,
+) -> Result<PutReport, Failed> {
+    let start = Instant::now();
+    let retries0 = transport
+        .stats()
+        .retries
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let up0 = transport
+        .stats()
+        .bytes_up
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let mut report = PutReport {
+        revision_url: revision_url.to_string(),
+        presence_check: "none",
+        ..PutReport::default()
+    };
+    let progress = transport.progress().clone();
+    let jobs = transport.options().jobs.max(1);
+    // Deduplicate by hash: two local names with one hash are one remote object.
+    let mut seen = HashSet::new();
+    let unique: Vec<&UploadItem> = items.iter().filter(|i| seen.insert(i.name.hash)).collect();
+    let mut todo: Vec<&UploadItem> = unique.clone();
+    if !force {
+        let hashes: Vec<Hash> = unique.iter().map(|i| i.name.hash).collect();
+        if let Some(missing) = probe_missing(transport, service, scope, &hashes).await {
+            report.presence_check = "batch";
+            todo.retain(|i| missing.contains(&i.name.hash));
+        } else {
+            report.presence_check = "head";
+            progress.emit(Event::Start {
+                phase: "check",
+                files: unique.len() as u64,
+                bytes: None,
+            });
+            let mut checks = futures_util::stream::iter(unique.iter())
+                .map(|item| async move {
+                    let url = service.artifact_url(scope, item.name.hash);
+                    (item.name.hash, transport.exists(&url, true).await)
+                })
+                .buffer_unordered(jobs * 2);
+            let mut present = HashSet::new();
+            while let Some((h, r)) = checks.next().await {
+                progress.emit(Event::FileDone);
+                match r {
+                    Ok(true) => {
+                        present.insert(h);
+                    }
+                    Ok(false) => {}
+                    Err(e) if matches!(e.error.status(), Some(401 | 403)) => {
+                        progress.emit(Event::Finish);
+                        return Err(e);
+                    }
+                    Err(e) => tracing::debug!("{e}; uploading it anyway"),
+                }
+            }
+            progress.emit(Event::Finish);
+            todo.retain(|i| !present.contains(&i.name.hash));
+        }
+    }
+    report.already_present = (unique.len() - todo.len()) as u64;
+    progress.emit(Event::Start {
+        phase: "upload",
+        files: todo.len() as u64,
+        bytes: Some(todo.iter().map(|i| i.size).sum()),
+    });
+    let mut puts = futures_util::stream::iter(todo.iter())
+        .map(|item| async move {
+            let url = service.artifact_url(scope, item.name.hash);
+            let r = transport
+                .put_file(&url, ARTIFACT_CONTENT_TYPE, &item.path)
+                .await;
+            (item, url, r)
+        })
+        .buffer_unordered(jobs * 2);
+    while let Some((item, url, r)) = puts.next().await {
+        progress.emit(Event::FileDone);
+        match r {
+            Ok(()) => report.uploaded += 1,
+            Err(e) => report.failed.push(ArtifactFailure {
+                artifact: item.name.file_name(),
+                url,
+                error: e.to_string(),
+            }),
+        }
+    }
+    progress.emit(Event::Finish);
+    report.failed.sort_by(|a, b| a.artifact.cmp(&b.artifact));
+    if report.failed.is_empty() {
+        match transport
+            .put_bytes(revision_url, MAPPINGS_CONTENT_TYPE, Bytes::from(mappings))
+            .await
+        {
+            Ok(()) => report.revision_uploaded = true,
+            Err(e) => report.failed.push(ArtifactFailure {
+                artifact: "(revision file)".into(),
+                url: revision_url.to_string(),
+                error: e.to_string(),
+            }),
+        }
+    }
+    report.retries = transport
+        .stats()
+        .retries
+        .load(std::sync::atomic::Ordering::Relaxed)
+        - retries0;
+    report.bytes = transport
+        .stats()
+        .bytes_up
+        .load(std::sync::atomic::Ordering::Relaxed)
+        - up0;
+    report.elapsed_secs = start.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// Whether a failure is the service refusing the credentials.
+pub fn is_auth_failure(e: &Failed) -> bool {
+    matches!(
+        e.error,
+        TransferError::Status {
+            status: 401 | 403,
+            ..
+        }
+    )
+}

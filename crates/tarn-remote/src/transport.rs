@@ -1,0 +1,785 @@
+//! The HTTP transport: one reqwest client (rustls, keep-alive, HTTP/2 where offered), a
+//! global bound on concurrent requests, retries with exponential backoff and jitter
+//! (connection errors, 5xx, 408, 429 with `Retry-After`, truncated or corrupt bodies), a
+//! stall timeout per transfer, optional SigV4 signing, and downloads streamed into cache temp
+//! files while they are hashed.
+
+use std::future::Future;
+use std::hash::{BuildHasher, Hasher};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use reqwest::{Method, StatusCode};
+use tarn_core::hash::StreamingHasher;
+use tarn_core::sigv4::EMPTY_SHA256;
+use tarn_core::ArtifactName;
+use tarn_store::{Cache, Inserted, StoreError};
+use tokio::sync::Semaphore;
+
+use crate::progress::{Event, Progress};
+use crate::signing::Signer;
+
+/// Tuning knobs for the transport.
+#[derive(Debug, Clone)]
+pub struct TransportOptions {
+    /// Requests in flight at once.
+    pub jobs: usize,
+    /// Retries after the first attempt (so `retries + 1` attempts at most).
+    pub retries: u32,
+    /// A transfer that moves no byte for this long is abandoned and retried.
+    pub stall_timeout: Duration,
+    /// Time allowed to open a connection.
+    pub connect_timeout: Duration,
+    /// First backoff delay; doubles with every attempt.
+    pub backoff_base: Duration,
+    /// Largest backoff delay.
+    pub backoff_max: Duration,
+    /// Largest `Retry-After` honoured (longer ones are cut to this).
+    pub max_retry_after: Duration,
+    /// Signs requests when set.
+    pub signer: Option<Signer>,
+    /// Also sign GET and HEAD requests (private buckets). Uploads are always signed.
+    pub sign_downloads: bool,
+}
+
+impl Default for TransportOptions {
+    fn default() -> Self {
+        TransportOptions {
+            jobs: 32,
+            retries: 5,
+            stall_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            backoff_base: Duration::from_millis(250),
+            backoff_max: Duration::from_secs(10),
+            max_retry_after: Duration::from_secs(60),
+            signer: None,
+            sign_downloads: false,
+        }
+    }
+}
+
+/// Why one attempt failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum TransferError {
+    /// The server answered with an unexpected status.
+    #[error("HTTP {status}{detail}")]
+    Status {
+        /// The status code.
+        status: u16,
+        /// `: <S3 error code and message>` or a short body excerpt, or empty.
+        detail: String,
+        /// `Retry-After`, when the server sent one.
+        retry_after: Option<Duration>,
+    },
+    /// Connecting, sending or receiving failed.
+    #[error("{0}")]
+    Network(String),
+    /// No byte moved for the stall timeout.
+    #[error("stalled: no data for {0:?}")]
+    Stalled(Duration),
+    /// The body ended before `Content-Length` bytes arrived.
+    #[error("body truncated: got {got} of {expected} bytes")]
+    Truncated {
+        /// Bytes received.
+        got: u64,
+        /// Bytes announced.
+        expected: u64,
+    },
+    /// The downloaded content does not hash to the artifact's name.
+    #[error("downloaded artifact hash mismatch, got {actual}")]
+    HashMismatch {
+        /// The hash of what arrived.
+        actual: String,
+    },
+    /// A local problem (cache directory, file to upload).
+    #[error("{0}")]
+    Local(String),
+}
+
+impl TransferError {
+    /// Whether another attempt may succeed.
+    pub fn retryable(&self) -> bool {
+        match self {
+            TransferError::Status { status, .. } => {
+                *status >= 500 || *status == 429 || *status == 408
+            }
+            TransferError::Network(_)
+            | TransferError::Stalled(_)
+            | TransferError::Truncated { .. }
+            | TransferError::HashMismatch { .. } => true,
+            TransferError::Local(_) => false,
+        }
+    }
+
+    /// The HTTP status, if the failure was one.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            TransferError::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+/// The final failure of a request, after every attempt.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{method} {url}: {error}{}", if *.attempts > 1 { format!(" (after {} attempts)", .attempts) } else { String::new() })]
+pub struct Failed {
+    /// `GET`, `PUT`, ...
+    pub method: String,
+    /// The URL.
+    pub url: String,
+    /// The last attempt's error.
+    pub error: TransferError,
+    /// How many attempts were made.
+    pub attempts: u32,
+}
+
+/// A buffered response (small bodies only: revision files, API replies).
+#[derive(Debug, Clone)]
+pub struct SmallResponse {
+    /// The status.
+    pub status: u16,
+    /// The whole body.
+    pub body: Bytes,
+}
+
+/// Counters shared by every request of a transport.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Attempts that failed and were retried.
+    pub retries: AtomicU64,
+    /// Body bytes received.
+    pub bytes_down: AtomicU64,
+    /// Body bytes sent.
+    pub bytes_up: AtomicU64,
+}
+
+/// The transport. Clone it freely: clones share the client, the concurrency bound and the
+/// counters.
+#[derive(Clone, Debug)]
+pub struct Transport {
+    client: reqwest::Client,
+    opts: Arc<TransportOptions>,
+    limit: Arc<Semaphore>,
+    progress: Progress,
+    stats: Arc<Stats>,
+}
+
+impl Transport {
+    /// A transport with these options, reporting to `progress`.
+    pub fn new(opts: TransportOptions, progress: Progress) -> Result<Transport, TransferError> {
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("tarn/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(opts.connect_timeout)
+            .pool_max_idle_per_host(opts.jobs.max(1))
+            .tcp_nodelay(true)
+            .build()
+            .map_err(|e| TransferError::Local(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Transport {
+            client,
+            limit: Arc::new(Semaphore::new(opts.jobs.max(1))),
+            opts: Arc::new(opts),
+            progress,
+            stats: Arc::new(Stats::default()),
+        })
+    }
+
+    /// The options in use.
+    pub fn options(&self) -> &TransportOptions {
+        &self.opts
+    }
+
+    /// The shared counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// The progress sink.
+    pub fn progress(&self) -> &Progress {
+        &self.progress
+    }
+
+    /// Runs `attempt` until it succeeds, fails for good, or runs out of retries. A permit of
+    /// the concurrency bound is held during each attempt but not while waiting to retry.
+    async fn with_retries<T, F, Fut>(
+        &self,
+        method: &str,
+        url: &str,
+        attempt: F,
+    ) -> Result<T, Failed>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, TransferError>>,
+    {
+        self.with_retries_max(method, url, self.opts.retries, attempt)
+            .await
+    }
+
+    async fn with_retries_max<T, F, Fut>(
+        &self,
+        method: &str,
+        url: &str,
+        retries: u32,
+        mut attempt: F,
+    ) -> Result<T, Failed>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, TransferError>>,
+    {
+        let mut n = 0u32;
+        loop {
+            n += 1;
+            let result = {
+                let _permit = self
+                    .limit
+                    .acquire()
+                    .await
+                    .expect("semaphore is never closed");
+                attempt().await
+            };
+            match result {
+                Ok(v) => return Ok(v),
+                Err(e) if e.retryable() && n <= retries => {
+                    let delay = match &e {
+                        TransferError::Status {
+                            retry_after: Some(d),
+                            ..
+                        } => (*d).min(self.opts.max_retry_after),
+                        _ => backoff(self.opts.backoff_base, self.opts.backoff_max, n),
+                    };
+                    tracing::debug!("{method} {url}: {e}; retrying in {delay:?}");
+                    self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                    self.progress.emit(Event::Retry {
+                        url: url.to_string(),
+                        attempt: n,
+                        reason: e.to_string(),
+                    });
+                    tokio::time::sleep(delay).await;
+                }
+                Err(error) => {
+                    return Err(Failed {
+                        method: method.to_string(),
+                        url: url.to_string(),
+                        error,
+                        attempts: n,
+                    })
+                }
+            }
+        }
+    }
+
+    fn builder(
+        &self,
+        method: Method,
+        url: &reqwest::Url,
+        headers: &[(&str, &str)],
+        sign: bool,
+        payload_hash: &str,
+    ) -> reqwest::RequestBuilder {
+        let mut rb = self.client.request(method.clone(), url.clone());
+        for (k, v) in headers {
+            rb = rb.header(*k, *v);
+        }
+        if sign {
+            if let Some(signer) = &self.opts.signer {
+                for (k, v) in signer.headers(method.as_str(), url, payload_hash) {
+                    rb = rb.header(k, v);
+                }
+            }
+        }
+        rb
+    }
+
+    async fn send(&self, rb: reqwest::RequestBuilder) -> Result<reqwest::Response, TransferError> {
+        match tokio::time::timeout(self.opts.stall_timeout, rb.send()).await {
+            Err(_) => Err(TransferError::Stalled(self.opts.stall_timeout)),
+            Ok(Err(e)) => Err(TransferError::Network(error_chain(&e))),
+            Ok(Ok(r)) => Ok(r),
+        }
+    }
+
+    async fn read_small(&self, resp: reqwest::Response) -> Result<SmallResponse, TransferError> {
+        let status = resp.status().as_u16();
+        let expected = resp.content_length();
+        let mut body = Vec::new();
+        let mut stream = resp.bytes_stream();
+        loop {
+            match tokio::time::timeout(self.opts.stall_timeout, stream.next()).await {
+                Err(_) => return Err(TransferError::Stalled(self.opts.stall_timeout)),
+                Ok(None) => break,
+                Ok(Some(Err(e))) => return Err(body_error(&e, body.len() as u64, expected)),
+                Ok(Some(Ok(chunk))) => body.extend_from_slice(&chunk),
+            }
+        }
+        if let Some(exp) = expected {
+            if exp != body.len() as u64 {
+                return Err(TransferError::Truncated {
+                    got: body.len() as u64,
+                    expected: exp,
+                });
+            }
+        }
+        Ok(SmallResponse {
+            status,
+            body: Bytes::from(body),
+        })
+    }
+
+    /// One request with a small in-memory body (or none), retried as needed. Any status that
+    /// is not retryable (or still failing after the last retry, as an error) is returned for
+    /// the caller to interpret.
+    pub async fn request(
+        &self,
+        method: Method,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Option<Bytes>,
+        sign: bool,
+    ) -> Result<SmallResponse, Failed> {
+        self.request_with_retries(method, url, headers, body, sign, self.opts.retries)
+            .await
+    }
+
+    /// [`Transport::request`] with its own retry count (0: a single attempt, for probes).
+    pub async fn request_with_retries(
+        &self,
+        method: Method,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Option<Bytes>,
+        sign: bool,
+        retries: u32,
+    ) -> Result<SmallResponse, Failed> {
+        let parsed = parse_url(method.as_str(), url)?;
+        let payload_hash = match &body {
+            Some(b) => tarn_core::sigv4::sha256_hex(b),
+            None => EMPTY_SHA256.to_string(),
+        };
+        let up = body.as_ref().map(|b| b.len() as u64).unwrap_or(0);
+        self.with_retries_max(method.as_str(), url, retries, || {
+            let mut rb = self.builder(method.clone(), &parsed, headers, sign, &payload_hash);
+            if let Some(b) = &body {
+                rb = rb.body(b.clone());
+            }
+            async move {
+                let resp = self.send(rb).await?;
+                let retry_after = parse_retry_after(resp.headers());
+                let small = self.read_small(resp).await?;
+                self.stats.bytes_up.fetch_add(up, Ordering::Relaxed);
+                let st = StatusCode::from_u16(small.status).unwrap_or(StatusCode::OK);
+                if st.is_server_error() || small.status == 429 || small.status == 408 {
+                    return Err(TransferError::Status {
+                        status: small.status,
+                        detail: error_detail(&small.body),
+                        retry_after,
+                    });
+                }
+                Ok(small)
+            }
+        })
+        .await
+    }
+
+    /// `GET url`: the body on 200, `None` on 404, an error otherwise.
+    pub async fn get_optional(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<Option<Bytes>, Failed> {
+        let r = self
+            .request(Method::GET, url, headers, None, self.opts.sign_downloads)
+            .await?;
+        match r.status {
+            200 => Ok(Some(r.body)),
+            404 => Ok(None),
+            s => Err(status_failure("GET", url, s, &r.body)),
+        }
+    }
+
+    /// `HEAD url`: whether the object exists (2xx) or not (404); an error otherwise.
+    pub async fn exists(&self, url: &str, sign: bool) -> Result<bool, Failed> {
+        let r = self.request(Method::HEAD, url, &[], None, sign).await?;
+        match r.status {
+            200..=299 => Ok(true),
+            404 => Ok(false),
+            s => Err(status_failure("HEAD", url, s, &r.body)),
+        }
+    }
+
+    /// `PUT url` with an in-memory body, signed; success on 200, 201 or 204.
+    pub async fn put_bytes(
+        &self,
+        url: &str,
+        content_type: &str,
+        body: Bytes,
+    ) -> Result<(), Failed> {
+        let r = self
+            .request(
+                Method::PUT,
+                url,
+                &[("content-type", content_type)],
+                Some(body),
+                true,
+            )
+            .await?;
+        match r.status {
+            200 | 201 | 204 => Ok(()),
+            s => Err(status_failure("PUT", url, s, &r.body)),
+        }
+    }
+
+    /// `PUT url` streaming the file at `path`, signed with its real SHA-256; success on 200,
+    /// 201 or 204. The file is read twice (hash, then send) and never held in memory.
+    pub async fn put_file(&self, url: &str, content_type: &str, path: &Path) -> Result<(), Failed> {
+        let parsed = parse_url("PUT", url)?;
+        let local = |e: String| Failed {
+            method: "PUT".into(),
+            url: url.to_string(),
+            error: TransferError::Local(e),
+            attempts: 1,
+        };
+        let p: PathBuf = path.to_path_buf();
+        let (sha, len) = tokio::task::spawn_blocking(move || sha256_file(&p))
+            .await
+            .map_err(|e| local(e.to_string()))?
+            .map_err(|e| local(format!("{}: {e}", path.display())))?;
+        self.with_retries("PUT", url, || {
+            let rb = self.builder(
+                Method::PUT,
+                &parsed,
+                &[("content-type", content_type)],
+                true,
+                &sha,
+            );
+            async move {
+                let file = tokio::fs::File::open(path)
+                    .await
+                    .map_err(|e| TransferError::Local(format!("{}: {e}", path.display())))?;
+                let last = Arc::new(AtomicU64::new(now_millis()));
+                let last2 = last.clone();
+                let progress = self.progress.clone();
+                let stats = self.stats.clone();
+                let stream = tokio_util::io::ReaderStream::with_capacity(file, 64 * 1024).map(
+                    move |chunk| {
+                        if let Ok(c) = &chunk {
+                            last2.store(now_millis(), Ordering::Relaxed);
+                            progress.emit(Event::Bytes(c.len() as u64));
+                            stats.bytes_up.fetch_add(c.len() as u64, Ordering::Relaxed);
+                        }
+                        chunk
+                    },
+                );
+                let rb = rb
+                    .header("content-length", len)
+                    .body(reqwest::Body::wrap_stream(stream));
+                let stall = self.opts.stall_timeout;
+                let resp = tokio::select! {
+                    r = rb.send() => r.map_err(|e| TransferError::Network(error_chain(&e)))?,
+                    _ = watchdog(last, stall) => return Err(TransferError::Stalled(stall)),
+                };
+                let retry_after = parse_retry_after(resp.headers());
+                let small = self.read_small(resp).await?;
+                match small.status {
+                    200 | 201 | 204 => Ok(()),
+                    status => Err(TransferError::Status {
+                        status,
+                        detail: error_detail(&small.body),
+                        retry_after,
+                    }),
+                }
+            }
+        })
+        .await
+    }
+
+    /// Downloads `url` into the cache as artifact `name`: streamed into a temp file in
+    /// `artifacts/` while hashed, then published only if the hash matches the name. Returns
+    /// the number of bytes and whether the artifact was new.
+    pub async fn download_artifact(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+        cache: &Cache,
+        name: &ArtifactName,
+    ) -> Result<(u64, Inserted), Failed> {
+        let parsed = parse_url("GET", url)?;
+        let sign = self.opts.sign_downloads;
+        self.with_retries("GET", url, || {
+            let rb = self.builder(Method::GET, &parsed, headers, sign, EMPTY_SHA256);
+            async move {
+                let resp = self.send(rb).await?;
+                let status = resp.status().as_u16();
+                if status != 200 {
+                    let retry_after = parse_retry_after(resp.headers());
+                    let body = self
+                        .read_small(resp)
+                        .await
+                        .map(|s| s.body)
+                        .unwrap_or_default();
+                    return Err(TransferError::Status {
+                        status,
+                        detail: error_detail(&body),
+                        retry_after,
+                    });
+                }
+                let expected = resp.content_length();
+                let mut temp = cache.temp_artifact().map_err(store_err)?;
+                let mut hasher = expected.map(StreamingHasher::new);
+                let mut got = 0u64;
+                let mut stream = resp.bytes_stream();
+                // Writes go to a buffered std file: chunks are small and the page cache
+                // absorbs them, which is cheaper than a blocking-pool round trip per chunk.
+                let mut out = std::io::BufWriter::with_capacity(256 * 1024, temp.file_mut());
+                loop {
+                    let next = tokio::time::timeout(self.opts.stall_timeout, stream.next()).await;
+                    let chunk = match next {
+                        Err(_) => return Err(TransferError::Stalled(self.opts.stall_timeout)),
+                        Ok(None) => break,
+                        Ok(Some(Err(e))) => return Err(body_error(&e, got, expected)),
+                        Ok(Some(Ok(c))) => c,
+                    };
+                    got += chunk.len() as u64;
+                    if let Some(exp) = expected {
+                        if got > exp {
+                            return Err(TransferError::Network(format!(
+                                "body longer than Content-Length {exp}"
+                            )));
+                        }
+                    }
+                    if let Some(h) = hasher.as_mut() {
+                        h.update(&chunk);
+                    }
+                    out.write_all(&chunk)
+                        .map_err(|e| TransferError::Local(e.to_string()))?;
+                    self.stats
+                        .bytes_down
+                        .fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                    self.progress.emit(Event::Bytes(chunk.len() as u64));
+                }
+                out.flush()
+                    .map_err(|e| TransferError::Local(e.to_string()))?;
+                drop(out);
+                if let Some(exp) = expected {
+                    if got != exp {
+                        return Err(TransferError::Truncated { got, expected: exp });
+                    }
+                }
+                let known = hasher.and_then(|h| h.finish());
+                match cache.publish_artifact(temp, name, known) {
+                    Ok(inserted) => Ok((got, inserted)),
+                    Err(StoreError::HashMismatch { actual, .. }) => {
+                        Err(TransferError::HashMismatch {
+                            actual: actual.hex(),
+                        })
+                    }
+                    Err(e) => Err(store_err(e)),
+                }
+            }
+        })
+        .await
+    }
+}
+
+fn store_err(e: StoreError) -> TransferError {
+    TransferError::Local(e.to_string())
+}
+
+fn parse_url(method: &str, url: &str) -> Result<reqwest::Url, Failed> {
+    reqwest::Url::parse(url).map_err(|e| Failed {
+        method: method.to_string(),
+        url: url.to_string(),
+        error: TransferError::Local(format!("invalid URL: {e}")),
+        attempts: 1,
+    })
+}
+
+fn status_failure(method: &str, url: &str, status: u16, body: &[u8]) -> Failed {
+    Failed {
+        method: method.to_string(),
+        url: url.to_string(),
+        error: TransferError::Status {
+            status,
+            detail: error_detail(body),
+            retry_after: None,
+        },
+        attempts: 1,
+    }
+}
+
+fn body_error(e: &reqwest::Error, got: u64, expected: Option<u64>) -> TransferError {
+    match expected {
+        Some(exp) if got < exp => TransferError::Truncated { got, expected: exp },
+        _ => TransferError::Network(error_chain(e)),
+    }
+}
+
+/// An error and its causes on one line (reqwest's top-level message alone is vague).
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let m = c.to_string();
+        if !s.contains(&m) {
+            s.push_str(": ");
+            s.push_str(&m);
+        }
+        cur = c.source();
+    }
+    s
+}
+
+/// The useful part of an error body: S3's `<Code>` and `<Message>`, else a short excerpt.
+pub fn error_detail(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let tag = |t: &str| {
+        let open = format!("<{t}>");
+        let start = text.find(&open)? + open.len();
+        let end = text[start..].find(&format!("</{t}>"))? + start;
+        Some(text[start..end].to_string())
+    };
+    match (tag("Code"), tag("Message")) {
+        (Some(c), Some(m)) => format!(": {c}: {m}"),
+        (Some(c), None) => format!(": {c}"),
+        _ => {
+            let t = text.trim();
+            if t.is_empty() {
+                String::new()
+            } else {
+                let cut: String = t.chars().take(200).collect();
+                format!(": {cut}")
+            }
+        }
+    }
+}
+
+/// `Retry-After` as a delay: delta-seconds or an HTTP date (a date in the past is 0).
+pub fn parse_retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let v = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    retry_after_value(v, SystemTime::now())
+}
+
+/// Parses a `Retry-After` value relative to `now`.
+pub fn retry_after_value(v: &str, now: SystemTime) -> Option<Duration> {
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = httpdate::parse_http_date(v).ok()?;
+    Some(when.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// Exponential backoff with jitter: `base * 2^(attempt-1)`, capped at `max`, then a random
+/// point in its upper half (so retries of many transfers spread out but never collapse to 0).
+pub fn backoff(base: Duration, max: Duration, attempt: u32) -> Duration {
+    let exp = base.saturating_mul(1u32 << attempt.saturating_sub(1).min(20));
+    let cap = exp.min(max);
+    let half = cap / 2;
+    let r = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    let jitter_nanos = if half.as_nanos() == 0 {
+        0
+    } else {
+        r % half.as_nanos() as u64
+    };
+    half + Duration::from_nanos(jitter_nanos)
+}
+
+fn now_millis() -> u64 {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_millis() as u64
+}
+
+/// Resolves when `last` (milliseconds, see `now_millis`) is older than `stall`.
+async fn watchdog(last: Arc<AtomicU64>, stall: Duration) {
+    let tick = (stall / 4).max(Duration::from_millis(10));
+    loop {
+        tokio::time::sleep(tick).await;
+        let idle = now_millis().saturating_sub(last.load(Ordering::Relaxed));
+        if idle >= stall.as_millis() as u64 {
+            return;
+        }
+    }
+}
+
+/// Hex SHA-256 and length of a file, streamed.
+pub fn sha256_file(path: &Path) -> std::io::Result<(String, u64)> {
+    use sha2::Digest;
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut len = 0u64;
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        len += n as u64;
+        h.update(&buf[..n]);
+    }
+    Ok((hex::encode(h.finalize()), len))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_seconds_and_dates() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert_eq!(retry_after_value("3", now), Some(Duration::from_secs(3)));
+        let later = httpdate::fmt_http_date(now + Duration::from_secs(7));
+        assert_eq!(retry_after_value(&later, now), Some(Duration::from_secs(7)));
+        let earlier = httpdate::fmt_http_date(now - Duration::from_secs(7));
+        assert_eq!(retry_after_value(&earlier, now), Some(Duration::ZERO));
+        assert_eq!(retry_after_value("soon", now), None);
+    }
+
+    #[test]
+    fn backoff_grows_is_capped_and_jittered() {
+        let base = Duration::from_millis(100);
+        let max = Duration::from_secs(1);
+        for attempt in 1..10 {
+            let d = backoff(base, max, attempt);
+            let cap = (base * (1 << (attempt - 1))).min(max);
+            assert!(d >= cap / 2 && d <= cap, "attempt {attempt}: {d:?}");
+        }
+        let samples: std::collections::HashSet<_> =
+            (0..20).map(|_| backoff(base, max, 4)).collect();
+        assert!(samples.len() > 1, "no jitter");
+    }
+
+    #[test]
+    fn classifies_errors() {
+        let st = |status| TransferError::Status {
+            status,
+            detail: String::new(),
+            retry_after: None,
+        };
+        assert!(st(500).retryable() && st(503).retryable() && st(429).retryable());
+        assert!(!st(404).retryable() && !st(403).retryable());
+        assert!(TransferError::Truncated {
+            got: 1,
+            expected: 2
+        }
+        .retryable());
+        assert!(!TransferError::Local("x".into()).retryable());
+    }
+
+    #[test]
+    fn s3_error_details() {
+        let body = b"<?xml version=\"1.0\"?><Error><Code>SignatureDoesNotMatch</Code><Message>bad sig</Message></Error>";
+        assert_eq!(error_detail(body), ": SignatureDoesNotMatch: bad sig");
+        assert_eq!(error_detail(b"  "), "");
+        assert_eq!(error_detail(b"oops"), ": oops");
+    }
+}
