@@ -207,7 +207,9 @@ fn stage_reports_every_missing_artifact() {
     let err = stderr(&out);
     for (a, _) in &fx.artifacts[..3] {
         assert!(
-            err.contains(&format!("artifact not found in cache: ")) && err.contains(&a.file_name()),
+            err.lines()
+                .any(|l| l.starts_with("error: artifact not found in cache: ")
+                    && l.ends_with(&a.file_name())),
             "{err}"
         );
     }
