@@ -156,3 +156,55 @@ fn stage_one(
     bytes.fetch_add(n, Ordering::Relaxed);
     Ok(StagedHow::Copied)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::read_mappings;
+    use tarn_fixture::{generate, FixtureSpec};
+
+    #[test]
+    fn stages_by_link_and_reports_all_missing() {
+        let t = tempfile::tempdir().unwrap();
+        let fx = generate(&FixtureSpec::small(6), &t.path().join("c")).unwrap();
+        let cache = Cache::new(t.path().join("c"));
+        let m = read_mappings(&fx.mappings_path).unwrap();
+        let names = m.artifacts().unwrap();
+        let dir = t.path().join("s");
+        let r = stage(
+            &cache,
+            &m.bytes,
+            &names,
+            &dir,
+            StageOptions::default(),
+            &|_| {},
+        )
+        .unwrap();
+        assert!(r.is_ok());
+        assert_eq!(r.linked, 6);
+        assert_eq!(fs::read(dir.join(STAGED_MAPPINGS)).unwrap(), m.bytes);
+        let r = stage(
+            &cache,
+            &m.bytes,
+            &names,
+            &dir,
+            StageOptions::default(),
+            &|_| {},
+        )
+        .unwrap();
+        assert_eq!(r.skipped, 6);
+        fs::remove_file(cache.artifact_path(&names[0])).unwrap();
+        fs::remove_file(cache.artifact_path(&names[5])).unwrap();
+        let r = stage(
+            &cache,
+            &m.bytes,
+            &names,
+            &t.path().join("s2"),
+            StageOptions::default(),
+            &|_| {},
+        )
+        .unwrap();
+        assert_eq!(r.missing.len(), 2);
+        assert!(!t.path().join("s2").join(STAGED_MAPPINGS).exists());
+    }
+}

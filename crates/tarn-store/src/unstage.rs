@@ -353,3 +353,84 @@ fn import_untrusted(
     }
     cache.publish_artifact(temp, name, Some(actual))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stage::{stage, StageOptions};
+    use tarn_fixture::{generate, FixtureSpec};
+
+    fn staged(root: &Path, n: usize) -> (Cache, PathBuf) {
+        let fx = generate(&FixtureSpec::small(n), &root.join("src")).unwrap();
+        let src = Cache::new(root.join("src"));
+        let m = read_mappings(&fx.mappings_path).unwrap();
+        let dir = root.join("staging");
+        let r = stage(
+            &src,
+            &m.bytes,
+            &m.artifacts().unwrap(),
+            &dir,
+            StageOptions {
+                copy: true,
+                ..StageOptions::default()
+            },
+            &|_| {},
+        )
+        .unwrap();
+        assert!(r.is_ok() && r.copied == n);
+        (Cache::new(root.join("dst")), dir)
+    }
+
+    fn target() -> OutputsTarget {
+        OutputsTarget {
+            local_scope: "p".into(),
+            ..OutputsTarget::default()
+        }
+    }
+
+    #[test]
+    fn validated_import_round_trips() {
+        let t = tempfile::tempdir().unwrap();
+        let (cache, dir) = staged(t.path(), 12);
+        let s = validate_staging(&dir).unwrap();
+        assert_eq!(s.artifacts.len(), 12);
+        let r = import_staging(&cache, &s, &target(), false, &|_| {});
+        assert!(r.errors.is_empty(), "{:?}", r.errors);
+        assert_eq!((r.imported, r.outputs_written), (12, 12));
+        let again = import_staging(&cache, &s, &target(), false, &|_| {});
+        assert_eq!((again.already_present, again.outputs_kept), (12, 12));
+    }
+
+    #[test]
+    fn a_file_swapped_after_validation_is_refused() {
+        let t = tempfile::tempdir().unwrap();
+        let (cache, dir) = staged(t.path(), 3);
+        let s = validate_staging(&dir).unwrap();
+        let victim = dir.join(s.artifacts[0].file_name());
+        let bytes = fs::read(&victim).unwrap();
+        fs::remove_file(&victim).unwrap();
+        fs::write(&victim, &bytes).unwrap(); // same content, new inode
+        let r = import_staging(&cache, &s, &target(), false, &|_| {});
+        assert_eq!(r.errors.len(), 1, "{:?}", r.errors);
+        assert!(r.errors[0].contains("changed after it was validated"));
+        assert_eq!(r.outputs_written, 0);
+        assert!(!cache.has_artifact(&s.artifacts[0]));
+    }
+
+    #[test]
+    fn force_overwrite_repairs_a_corrupt_cached_artifact() {
+        let t = tempfile::tempdir().unwrap();
+        let (cache, dir) = staged(t.path(), 2);
+        let s = validate_staging(&dir).unwrap();
+        assert!(import_staging(&cache, &s, &target(), false, &|_| {})
+            .errors
+            .is_empty());
+        let p = cache.artifact_path(&s.artifacts[0]);
+        fs::remove_file(&p).unwrap();
+        fs::write(&p, b"bad").unwrap();
+        let r = import_staging(&cache, &s, &target(), true, &|_| {});
+        assert!(r.errors.is_empty(), "{:?}", r.errors);
+        assert_eq!(crate::hash_file(&p).unwrap(), s.artifacts[0].hash);
+        assert!(fs::metadata(&p).unwrap().permissions().readonly());
+    }
+}

@@ -242,3 +242,30 @@ pub fn scrub(cache: &Cache, total: &dyn Fn(u64), progress: &(dyn Fn(u64) + Sync)
     report.elapsed = start.elapsed();
     report
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tarn_fixture::{generate, FixtureSpec};
+
+    #[test]
+    fn scrub_counts_and_finds_corruption() {
+        let t = tempfile::tempdir().unwrap();
+        let fx = generate(&FixtureSpec::small(20), &t.path().join("c")).unwrap();
+        let cache = Cache::new(t.path().join("c"));
+        let r = scrub(&cache, &|_| {}, &|_| {});
+        assert!(r.is_clean(), "{:?}", r.problems);
+        assert_eq!((r.artifacts, r.bytes), (20, fx.total_bytes));
+        let p = cache.artifact_path(&fx.artifacts[3].0);
+        fs::remove_file(&p).unwrap();
+        fs::write(&p, b"x").unwrap();
+        fs::write(cache.artifacts_dir().join(".tarn-tmp.9"), b"x").unwrap();
+        let r = scrub(&cache, &|_| {}, &|_| {});
+        assert_eq!(r.problems.len(), 1, "{:?}", r.problems);
+        assert_eq!(r.problems[0].path, p);
+        assert_eq!(r.temp_files_skipped, 1);
+        let names: Vec<_> = fx.artifacts.iter().map(|(n, _)| n.clone()).collect();
+        let r = verify_artifacts(&cache, &names, &|_| {});
+        assert_eq!(r.problems.len(), 1);
+    }
+}
