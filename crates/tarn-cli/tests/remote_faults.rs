@@ -1,0 +1,197 @@
+//! `tarn get` through a fault-injecting HTTP server: connection resets, 500s, 429 with
+//! Retry-After, truncated bodies, stalls and corrupt bodies. No S3 needed: the server serves a
+//! bucket-like directory anonymously, like a public bucket.
+
+#[path = "../../tarn-remote/tests/support/mod.rs"]
+mod support;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use support::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_tarn");
+const REV: &str = "0123456789abcdef0123456789abcdef01234567";
+
+/// A remote tree with `n` artifacts under `a0/<scope>` and the revision file under
+/// `r0/<scope>/REV.jsonl`, plus a package dir and a config pointing at `server_url`.
+fn setup(tmp: &Path, n: usize, seed: u64) -> Vec<Art> {
+    let arts = artifacts(n, seed);
+    let remote = tmp.join("remote");
+    write_remote_artifacts(&remote, "a0/sc", &arts);
+    std::fs::create_dir_all(remote.join("r0/sc")).unwrap();
+    std::fs::write(remote.join(format!("r0/sc/{REV}.jsonl")), mappings(&arts, seed)).unwrap();
+    std::fs::create_dir_all(tmp.join("pkg")).unwrap();
+    std::fs::write(tmp.join("pkg/lakefile.toml"), "name = \"pkg\"\n").unwrap();
+    arts
+}
+
+fn get_cmd(tmp: &Path, server: &Server) -> std::process::Command {
+    write_s3_config(
+        &tmp.join("config.toml"),
+        "faulty",
+        &format!("{}/a0", server.url()),
+        &format!("{}/r0", server.url()),
+    );
+    let mut c = tarn_cmd(Path::new(BIN), tmp);
+    c.current_dir(tmp.join("pkg")).args([
+        "get",
+        "--cache-dir",
+        tmp.join("cache").to_str().unwrap(),
+        "--service",
+        "faulty",
+        "--scope",
+        "sc",
+        "--rev",
+        REV,
+        "--timeout",
+        "1",
+        "--retries",
+        "6",
+    ]);
+    c
+}
+
+fn kind_of(path: &str) -> u64 {
+    tarn_core::Hash::of_bytes(path.as_bytes()).0 % 20
+}
+
+#[test]
+fn two_thousand_artifacts_survive_every_kind_of_fault() {
+    let tmp = tempfile::tempdir().unwrap();
+    let arts = setup(tmp.path(), 2000, 7);
+    // First attempts fail in one of six ways for ~30% of artifacts; later attempts succeed.
+    let plan: Plan = Arc::new(|req: &Request, attempt: u32| {
+        if attempt > 1 || !req.target.ends_with(".art") {
+            return Fault::None;
+        }
+        match kind_of(&req.target) {
+            0 => Fault::Reset,
+            1 => Fault::Status(500),
+            2 => Fault::TooMany(1),
+            3 => Fault::Truncate,
+            4 => Fault::Stall(Duration::from_secs(3)),
+            5 => Fault::Corrupt,
+            _ => Fault::None,
+        }
+    });
+    let server = Server::start(Backend::Dir(tmp.path().join("remote")), plan);
+    let start = Instant::now();
+    let (code, out, err) = run(get_cmd(tmp.path(), &server).arg("--json"));
+    let secs = start.elapsed().as_secs_f64();
+    assert_eq!(code, 0, "stdout: {out}\nstderr: {err}");
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["downloaded"], 2000, "{json}");
+    assert_eq!(json["failed"].as_array().unwrap().len(), 0);
+    let injected = server.faults.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(injected > 400, "only {injected} faults injected");
+    assert!(
+        json["retries"].as_u64().unwrap() >= injected,
+        "{json} vs {injected} faults"
+    );
+    assert_eq!(check_cache(&tmp.path().join("cache"), &arts), Vec::<String>::new());
+    // No temp file left behind.
+    let leftovers: Vec<_> = std::fs::read_dir(tmp.path().join("cache/artifacts"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".tarn-tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    eprintln!(
+        "2000 artifacts, {injected} faults injected, {} retries, {secs:.1}s",
+        json["retries"]
+    );
+}
+
+#[test]
+fn permanently_broken_artifacts_are_named_and_the_others_land() {
+    let tmp = tempfile::tempdir().unwrap();
+    let arts = setup(tmp.path(), 200, 11);
+    let corrupt = format!("/a0/sc/{}.art", arts[17].hash);
+    let dead = format!("/a0/sc/{}.art", arts[42].hash);
+    let (c2, d2) = (corrupt.clone(), dead.clone());
+    let plan: Plan = Arc::new(move |req: &Request, _| {
+        if req.target == c2 {
+            Fault::Corrupt
+        } else if req.target == d2 {
+            Fault::Status(503)
+        } else {
+            Fault::None
+        }
+    });
+    let server = Server::start(Backend::Dir(tmp.path().join("remote")), plan);
+    let (code, out, err) = run(&mut get_cmd(tmp.path(), &server));
+    assert_eq!(code, 1, "stdout: {out}\nstderr: {err}");
+    assert!(err.contains(&arts[17].file_name), "{err}");
+    assert!(err.contains("hash mismatch"), "{err}");
+    assert!(err.contains(&arts[42].file_name), "{err}");
+    assert!(err.contains("HTTP 503"), "{err}");
+    assert!(err.contains("failed to download some artifacts (2 of 200)"), "{err}");
+    // 6 retries + the first attempt, for each broken one.
+    assert_eq!(server.count("GET", &corrupt), 7);
+    let missing = check_cache(&tmp.path().join("cache"), &arts);
+    assert_eq!(missing, vec![arts[17].file_name.clone(), arts[42].file_name.clone()]);
+    // The broken artifacts left no file, and a second run downloads only those two.
+    let (code, _, err) = run(get_cmd(tmp.path(), &server).arg("-v"));
+    assert_eq!(code, 1);
+    assert!(err.contains("already present 198"), "{err}");
+}
+
+#[test]
+fn retry_after_is_honoured() {
+    let tmp = tempfile::tempdir().unwrap();
+    let arts = setup(tmp.path(), 3, 5);
+    let plan: Plan = Arc::new(|req: &Request, attempt| {
+        if req.target.ends_with(".art") && attempt == 1 {
+            Fault::TooMany(2)
+        } else {
+            Fault::None
+        }
+    });
+    let server = Server::start(Backend::Dir(tmp.path().join("remote")), plan);
+    let start = Instant::now();
+    let (code, _, err) = run(&mut get_cmd(tmp.path(), &server));
+    assert_eq!(code, 0, "{err}");
+    // Backoff alone would retry after ~10 ms; Retry-After: 2 makes it wait 2 s.
+    assert!(start.elapsed() >= Duration::from_secs(2), "{:?}", start.elapsed());
+    assert!(check_cache(&tmp.path().join("cache"), &arts).is_empty());
+}
+
+#[test]
+fn a_404_revision_is_an_error_naming_the_revision_and_500_is_a_lookup_failure() {
+    let tmp = tempfile::tempdir().unwrap();
+    setup(tmp.path(), 3, 3);
+    let plan: Plan = Arc::new(|req: &Request, _| {
+        if req.target.contains("/r0/sc/bad") {
+            Fault::Status(500)
+        } else {
+            Fault::None
+        }
+    });
+    let server = Server::start(Backend::Dir(tmp.path().join("remote")), plan);
+    let missing_rev = "1111111111111111111111111111111111111111";
+    let c = get_cmd(tmp.path(), &server);
+    let args: Vec<String> = c.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
+    let mut c = tarn_cmd(Path::new(BIN), tmp.path());
+    c.current_dir(tmp.path().join("pkg"));
+    let args: Vec<String> = args
+        .into_iter()
+        .map(|a| if a == REV { missing_rev.to_string() } else { a })
+        .collect();
+    c.args(&args);
+    let (code, _, err) = run(&mut c);
+    assert_eq!(code, 1);
+    assert!(err.contains(&format!("sc: outputs not found for revision {missing_rev}")), "{err}");
+    // The scope `sc/bad` answers 500: that stops the search with a lookup error.
+    let args: Vec<String> = args
+        .into_iter()
+        .map(|a| if a == "sc" { "sc/bad".to_string() } else { a })
+        .collect();
+    let mut c = tarn_cmd(Path::new(BIN), tmp.path());
+    c.current_dir(tmp.path().join("pkg")).args(&args);
+    let (code, _, err) = run(&mut c);
+    assert_eq!(code, 1);
+    assert!(err.contains("output lookup failed") && err.contains("HTTP 500"), "{err}");
+    assert!(err.contains("after 7 attempts"), "{err}");
+}
