@@ -58,7 +58,10 @@ fn anonymous_curl_fetches_what_tarn_uploaded_at_lakes_urls() {
     // The URLs as Lake builds them (spec §6.3), written out by hand.
     let root = format!("{}/{}/{prefix}", public.url(), s3.bucket);
     let curl = |url: &str| {
-        let out = Command::new("curl").args(["-s", "-f", url]).output().unwrap();
+        let out = Command::new("curl")
+            .args(["-s", "-f", url])
+            .output()
+            .unwrap();
         assert!(out.status.success(), "curl -s -f {url}: {:?}", out.status);
         out.stdout
     };
@@ -69,7 +72,11 @@ fn anonymous_curl_fetches_what_tarn_uploaded_at_lakes_urls() {
     let rev_url = format!(
         "{root}/r0/my-org/my.pkg/pt/x86_64-unknown-linux-gnu/tc/leanprover--lean4---v4.22.0/{rev}.jsonl"
     );
-    assert_eq!(curl(&rev_url), mappings(&arts, 21), "revision file is uploaded verbatim");
+    assert_eq!(
+        curl(&rev_url),
+        mappings(&arts, 21),
+        "revision file is uploaded verbatim"
+    );
 
     // tarn's own anonymous download from the public server works too.
     write_s3_config(
@@ -79,11 +86,7 @@ fn anonymous_curl_fetches_what_tarn_uploaded_at_lakes_urls() {
         &format!("{root}/r0"),
     );
     std::fs::create_dir_all(tmp.path().join("pkg")).unwrap();
-    std::fs::write(
-        tmp.path().join("pkg/lakefile.toml"),
-        "name = \"pkg\"\n",
-    )
-    .unwrap();
+    std::fs::write(tmp.path().join("pkg/lakefile.toml"), "name = \"pkg\"\n").unwrap();
     let (code, _, err) = run(tarn_cmd(Path::new(BIN), tmp.path())
         .current_dir(tmp.path().join("pkg"))
         .env("ELAN_TOOLCHAIN", "leanprover/lean4:v4.22.0")

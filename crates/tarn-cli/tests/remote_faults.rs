@@ -21,7 +21,11 @@ fn setup(tmp: &Path, n: usize, seed: u64) -> Vec<Art> {
     let remote = tmp.join("remote");
     write_remote_artifacts(&remote, "a0/sc", &arts);
     std::fs::create_dir_all(remote.join("r0/sc")).unwrap();
-    std::fs::write(remote.join(format!("r0/sc/{REV}.jsonl")), mappings(&arts, seed)).unwrap();
+    std::fs::write(
+        remote.join(format!("r0/sc/{REV}.jsonl")),
+        mappings(&arts, seed),
+    )
+    .unwrap();
     std::fs::create_dir_all(tmp.join("pkg")).unwrap();
     std::fs::write(tmp.join("pkg/lakefile.toml"), "name = \"pkg\"\n").unwrap();
     arts
@@ -90,7 +94,10 @@ fn two_thousand_artifacts_survive_every_kind_of_fault() {
         json["retries"].as_u64().unwrap() >= injected,
         "{json} vs {injected} faults"
     );
-    assert_eq!(check_cache(&tmp.path().join("cache"), &arts), Vec::<String>::new());
+    assert_eq!(
+        check_cache(&tmp.path().join("cache"), &arts),
+        Vec::<String>::new()
+    );
     // No temp file left behind.
     let leftovers: Vec<_> = std::fs::read_dir(tmp.path().join("cache/artifacts"))
         .unwrap()
@@ -127,11 +134,17 @@ fn permanently_broken_artifacts_are_named_and_the_others_land() {
     assert!(err.contains("hash mismatch"), "{err}");
     assert!(err.contains(&arts[42].file_name), "{err}");
     assert!(err.contains("HTTP 503"), "{err}");
-    assert!(err.contains("failed to download some artifacts (2 of 200)"), "{err}");
+    assert!(
+        err.contains("failed to download some artifacts (2 of 200)"),
+        "{err}"
+    );
     // 6 retries + the first attempt, for each broken one.
     assert_eq!(server.count("GET", &corrupt), 7);
     let missing = check_cache(&tmp.path().join("cache"), &arts);
-    assert_eq!(missing, vec![arts[17].file_name.clone(), arts[42].file_name.clone()]);
+    assert_eq!(
+        missing,
+        vec![arts[17].file_name.clone(), arts[42].file_name.clone()]
+    );
     // The broken artifacts left no file, and a second run downloads only those two.
     let (code, _, err) = run(get_cmd(tmp.path(), &server).arg("-v"));
     assert_eq!(code, 1);
@@ -154,7 +167,11 @@ fn retry_after_is_honoured() {
     let (code, _, err) = run(&mut get_cmd(tmp.path(), &server));
     assert_eq!(code, 0, "{err}");
     // Backoff alone would retry after ~10 ms; Retry-After: 2 makes it wait 2 s.
-    assert!(start.elapsed() >= Duration::from_secs(2), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() >= Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
     assert!(check_cache(&tmp.path().join("cache"), &arts).is_empty());
 }
 
@@ -172,7 +189,10 @@ fn a_404_revision_is_an_error_naming_the_revision_and_500_is_a_lookup_failure() 
     let server = Server::start(Backend::Dir(tmp.path().join("remote")), plan);
     let missing_rev = "1111111111111111111111111111111111111111";
     let c = get_cmd(tmp.path(), &server);
-    let args: Vec<String> = c.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
+    let args: Vec<String> = c
+        .get_args()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     let mut c = tarn_cmd(Path::new(BIN), tmp.path());
     c.current_dir(tmp.path().join("pkg"));
     let args: Vec<String> = args
@@ -182,7 +202,10 @@ fn a_404_revision_is_an_error_naming_the_revision_and_500_is_a_lookup_failure() 
     c.args(&args);
     let (code, _, err) = run(&mut c);
     assert_eq!(code, 1);
-    assert!(err.contains(&format!("sc: outputs not found for revision {missing_rev}")), "{err}");
+    assert!(
+        err.contains(&format!("sc: outputs not found for revision {missing_rev}")),
+        "{err}"
+    );
     // The scope `sc/bad` answers 500: that stops the search with a lookup error.
     let args: Vec<String> = args
         .into_iter()
@@ -192,6 +215,163 @@ fn a_404_revision_is_an_error_naming_the_revision_and_500_is_a_lookup_failure() 
     c.current_dir(tmp.path().join("pkg")).args(&args);
     let (code, _, err) = run(&mut c);
     assert_eq!(code, 1);
-    assert!(err.contains("output lookup failed") && err.contains("HTTP 500"), "{err}");
+    assert!(
+        err.contains("output lookup failed") && err.contains("HTTP 500"),
+        "{err}"
+    );
     assert!(err.contains("after 7 attempts"), "{err}");
+}
+
+/// A Reservoir API: revision mappings via `build-outputs?rev=`, artifact URLs resolved by one
+/// bulk POST (answered as `{"data":[...]}` or as a bare array), artifacts from elsewhere.
+fn reservoir_get(bare_array: bool) {
+    let tmp = tempfile::tempdir().unwrap();
+    let arts = setup(tmp.path(), 25, 9);
+    let maps = mappings(&arts, 9);
+    let me: Arc<std::sync::OnceLock<String>> = Arc::default();
+    let me2 = me.clone();
+    let plan: Plan = Arc::new(move |req: &Request, _| {
+        let api = "/api/v1/repositories/leanprover/pkg";
+        let headers_ok = req.header("x-reservoir-api-version") == Some("1.0.0")
+            && req.header("x-lake-registry-api-version") == Some("0.1.0");
+        if req
+            .target
+            .starts_with(&format!("{api}/build-outputs?rev={REV}&platform="))
+        {
+            return if headers_ok {
+                Fault::Reply(
+                    200,
+                    "application/vnd.reservoir.outputs+json-lines".into(),
+                    maps.clone(),
+                )
+            } else {
+                Fault::Status(400)
+            };
+        }
+        if req.method == "POST" && req.target == format!("{api}/artifacts") {
+            let hashes: Vec<String> = serde_json::from_slice(&req.body).unwrap();
+            let base = me2.get().unwrap();
+            let urls: Vec<String> = hashes
+                .iter()
+                .map(|h| format!("{base}/a0/sc/{h}.art"))
+                .collect();
+            let body = if bare_array {
+                serde_json::to_vec(&urls).unwrap()
+            } else {
+                serde_json::to_vec(&serde_json::json!({ "data": urls })).unwrap()
+            };
+            return if headers_ok {
+                Fault::Reply(200, "application/json".into(), body)
+            } else {
+                Fault::Status(400)
+            };
+        }
+        Fault::None
+    });
+    let server = Server::start(Backend::Dir(tmp.path().join("remote")), plan);
+    me.set(server.url()).unwrap();
+    std::fs::write(tmp.path().join("config.toml"), "").unwrap();
+    let mut c = tarn_cmd(Path::new(BIN), tmp.path());
+    c.current_dir(tmp.path().join("pkg"))
+        .env("RESERVOIR_API_URL", format!("{}/api/v1/", server.url()))
+        .args([
+            "get",
+            "--cache-dir",
+            tmp.path().join("cache").to_str().unwrap(),
+            "--repo",
+            "leanprover/pkg",
+            "--rev",
+            REV,
+            "--json",
+        ]);
+    let (code, out, err) = run(&mut c);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(check_cache(&tmp.path().join("cache"), &arts).is_empty());
+    assert_eq!(server.count("POST", "/artifacts"), 1);
+    let outputs = std::fs::read_dir(tmp.path().join("cache/outputs/pkg"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(outputs.path()).unwrap()).unwrap();
+    assert_eq!(v["service"], "reservoir");
+    assert_eq!(v["repo"], "leanprover/pkg");
+    // `--scope` makes no sense on Reservoir.
+    let mut c = tarn_cmd(Path::new(BIN), tmp.path());
+    c.current_dir(tmp.path().join("pkg"))
+        .args(["get", "--scope", "x", "--rev", REV]);
+    let (code, _, err) = run(&mut c);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("a custom endpoint must be set (not Reservoir)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn reservoir_get_with_a_data_object_reply() {
+    reservoir_get(false);
+}
+
+#[test]
+fn reservoir_get_with_a_bare_array_reply() {
+    reservoir_get(true);
+}
+
+#[test]
+fn configuration_errors_say_what_to_set() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(tmp.path().join("pkg")).unwrap();
+    std::fs::write(tmp.path().join("pkg/lakefile.toml"), "name = \"pkg\"\n").unwrap();
+    std::fs::write(tmp.path().join("config.toml"), "").unwrap();
+    type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            vec!["get", "--service", "bogus", "--scope", "s"],
+            vec![],
+            "service `bogus` not found in system configuration",
+        ),
+        (
+            vec!["get", "--scope", "s"],
+            vec![("LAKE_CACHE_ARTIFACT_ENDPOINT", "http://x/a")],
+            "both environment variables must be set",
+        ),
+        (
+            vec!["put-staged", ".", "--rev", REV, "--scope", "s"],
+            vec![("LAKE_CACHE_KEY", "a:b")],
+            "the `--service` option must be set",
+        ),
+        (
+            vec!["put-staged", ".", "--rev", REV, "--scope", "s"],
+            vec![("LAKE_CACHE_REVISION_ENDPOINT", "http://x/r")],
+            "these environment variables must be set",
+        ),
+        (
+            vec!["put-staged", ".", "--rev", REV],
+            vec![],
+            "the `--scope` or `--repo` option must be set",
+        ),
+        (
+            vec!["put", "m.jsonl", "--scope", "s", "--service", "reservoir"],
+            vec![("LAKE_CACHE_KEY", "a:b")],
+            "download-only",
+        ),
+        (
+            vec!["get", "--repo", "not-a-repo"],
+            vec![],
+            "invalid repository",
+        ),
+    ];
+    for (args, envs, want) in cases {
+        let mut c = tarn_cmd(Path::new(BIN), tmp.path());
+        c.current_dir(tmp.path().join("pkg")).args(&args);
+        for (k, v) in &envs {
+            c.env(k, v);
+        }
+        let (code, _, err) = run(&mut c);
+        assert_eq!(code, 1, "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: wanted {want:?} in {err}");
+        assert!(err.contains("hint:"), "{args:?}: no hint in {err}");
+    }
 }

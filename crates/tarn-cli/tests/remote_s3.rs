@@ -87,28 +87,28 @@ fn put_staged_then_get_into_an_empty_cache_then_verify() {
     ]));
     assert_eq!(code, 0, "{err}");
     let j: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!((j["uploaded"].as_u64(), j["already_present"].as_u64()), (Some(0), Some(60)));
+    assert_eq!(
+        (j["uploaded"].as_u64(), j["already_present"].as_u64()),
+        (Some(0), Some(60))
+    );
 
     // Download into an empty cache.
     std::fs::create_dir_all(e.path("pkg")).unwrap();
     std::fs::write(e.path("pkg/lakefile.toml"), "name = \"pkg\"\n").unwrap();
     let cache = e.path("cache");
-    let (code, out, err) = run(e
-        .tarn(&e.s3.key())
-        .current_dir(e.path("pkg"))
-        .args([
-            "get",
-            "--cache-dir",
-            cache.to_str().unwrap(),
-            "--service",
-            "dev",
-            "--scope",
-            scope,
-            "--rev",
-            rev,
-            "--signed",
-            "--json",
-        ]));
+    let (code, out, err) = run(e.tarn(&e.s3.key()).current_dir(e.path("pkg")).args([
+        "get",
+        "--cache-dir",
+        cache.to_str().unwrap(),
+        "--service",
+        "dev",
+        "--scope",
+        scope,
+        "--rev",
+        rev,
+        "--signed",
+        "--json",
+    ]));
     assert_eq!(code, 0, "{out}\n{err}");
     let j: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(j["downloaded"], 60, "{j}");
@@ -117,7 +117,9 @@ fn put_staged_then_get_into_an_empty_cache_then_verify() {
     let saved = std::fs::read(cache.join(format!("revisions/pkg/{rev}.jsonl"))).unwrap();
     let original = mappings(&arts, 1);
     assert_eq!(saved, original.trim_ascii());
-    let entries: Vec<_> = std::fs::read_dir(cache.join("outputs/pkg")).unwrap().collect();
+    let entries: Vec<_> = std::fs::read_dir(cache.join("outputs/pkg"))
+        .unwrap()
+        .collect();
     assert_eq!(entries.len(), 60);
     let one: serde_json::Value =
         serde_json::from_slice(&std::fs::read(entries[0].as_ref().unwrap().path()).unwrap())
@@ -125,19 +127,30 @@ fn put_staged_then_get_into_an_empty_cache_then_verify() {
     assert_eq!(one["service"], "dev");
     assert_eq!(one["scope"], scope);
     // tarn's own verifier agrees.
-    let (code, out, err) = run(e.tarn("").args(["verify", "--cache-dir", cache.to_str().unwrap()]));
+    let (code, out, err) = run(e
+        .tarn("")
+        .args(["verify", "--cache-dir", cache.to_str().unwrap()]));
     assert_eq!(code, 0, "tarn verify: {out}\n{err}");
     // Nothing more to download the second time, even without the network for revisions.
-    let (code, out, err) = run(e
-        .tarn(&e.s3.key())
-        .current_dir(e.path("pkg"))
-        .args([
-            "get", "--cache-dir", cache.to_str().unwrap(), "--service", "dev", "--scope", scope,
-            "--rev", rev, "--signed", "--json",
-        ]));
+    let (code, out, err) = run(e.tarn(&e.s3.key()).current_dir(e.path("pkg")).args([
+        "get",
+        "--cache-dir",
+        cache.to_str().unwrap(),
+        "--service",
+        "dev",
+        "--scope",
+        scope,
+        "--rev",
+        rev,
+        "--signed",
+        "--json",
+    ]));
     assert_eq!(code, 0, "{err}");
     let j: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!((j["downloaded"].as_u64(), j["already_present"].as_u64()), (Some(0), Some(60)));
+    assert_eq!(
+        (j["downloaded"].as_u64(), j["already_present"].as_u64()),
+        (Some(0), Some(60))
+    );
 }
 
 #[test]
@@ -160,20 +173,40 @@ fn a_wrong_secret_is_a_clear_auth_error_and_uploads_no_revision_file() {
     assert_eq!(code, 1, "{out}\n{err}");
     assert!(err.contains("refused the credentials"), "{err}");
     assert!(err.contains("HTTP 403"), "{err}");
-    assert!(err.contains("hint:") && err.contains("LAKE_CACHE_KEY"), "{err}");
+    assert!(
+        err.contains("hint:") && err.contains("LAKE_CACHE_KEY"),
+        "{err}"
+    );
     // No revision file (checked with the right key).
     std::fs::create_dir_all(e.path("pkg")).unwrap();
     std::fs::write(e.path("pkg/lakefile.toml"), "name = \"pkg\"\n").unwrap();
     let (code, _, err) = run(e.tarn(&e.s3.key()).current_dir(e.path("pkg")).args([
-        "get", "--cache-dir", e.path("cache").to_str().unwrap(), "--service", "dev",
-        "--scope", "s", "--rev", rev, "--signed",
+        "get",
+        "--cache-dir",
+        e.path("cache").to_str().unwrap(),
+        "--service",
+        "dev",
+        "--scope",
+        "s",
+        "--rev",
+        rev,
+        "--signed",
     ]));
     assert_eq!(code, 1);
-    assert!(err.contains(&format!("outputs not found for revision {rev}")), "{err}");
+    assert!(
+        err.contains(&format!("outputs not found for revision {rev}")),
+        "{err}"
+    );
     // A missing key is refused before anything is sent.
     let (code, _, err) = run(e.tarn("").args([
-        "put-staged", e.path("staging").to_str().unwrap(), "--rev", rev, "--scope", "s",
-        "--service", "dev",
+        "put-staged",
+        e.path("staging").to_str().unwrap(),
+        "--rev",
+        rev,
+        "--scope",
+        "s",
+        "--service",
+        "dev",
     ]));
     assert_eq!(code, 1);
     assert!(err.contains("LAKE_CACHE_KEY"), "{err}");
@@ -188,11 +221,20 @@ fn put_staged_refuses_a_bad_staging_directory_before_sending_anything() {
     std::fs::write(e.path("staging").join(&arts[2].file_name), b"tampered").unwrap();
     let rev = "1234567890123456789012345678901234567890";
     let (code, _, err) = run(e.tarn(&e.s3.key()).args([
-        "put-staged", e.path("staging").to_str().unwrap(), "--rev", rev, "--scope", "s",
-        "--service", "dev",
+        "put-staged",
+        e.path("staging").to_str().unwrap(),
+        "--rev",
+        rev,
+        "--scope",
+        "s",
+        "--service",
+        "dev",
     ]));
     assert_eq!(code, 1);
-    assert!(err.contains(&arts[2].file_name) && err.contains("does not match"), "{err}");
+    assert!(
+        err.contains(&arts[2].file_name) && err.contains("does not match"),
+        "{err}"
+    );
     assert!(err.contains("nothing was uploaded"), "{err}");
     // Indeed nothing: a get with the right key finds no artifact either.
     let url = format!(
@@ -202,7 +244,13 @@ fn put_staged_refuses_a_bad_staging_directory_before_sending_anything() {
     let out = std::process::Command::new("curl")
         .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--aws-sigv4"])
         .arg(format!("aws:amz:{}:s3", e.s3.region))
-        .args(["--user", &e.s3.key(), "-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD", &url])
+        .args([
+            "--user",
+            &e.s3.key(),
+            "-H",
+            "x-amz-content-sha256: UNSIGNED-PAYLOAD",
+            &url,
+        ])
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "404");
@@ -216,9 +264,18 @@ fn revision_search_finds_an_older_commit_and_max_revs_cuts_it_off() {
     let arts = artifacts(8, 4);
     write_staging(&e.path("staging"), &arts, 4);
     let (code, _, err) = run(e.tarn(&e.s3.key()).args([
-        "put-staged", e.path("staging").to_str().unwrap(), "--rev", &revs[1], "--repo",
-        "leanprover/pkg", "--service", "dev", "--platform", "x86_64-unknown-linux-gnu",
-        "--toolchain", "v4.22.0",
+        "put-staged",
+        e.path("staging").to_str().unwrap(),
+        "--rev",
+        &revs[1],
+        "--repo",
+        "leanprover/pkg",
+        "--service",
+        "dev",
+        "--platform",
+        "x86_64-unknown-linux-gnu",
+        "--toolchain",
+        "v4.22.0",
     ]));
     assert_eq!(code, 0, "{err}");
     let get = |extra: &[&str]| {
@@ -226,8 +283,16 @@ fn revision_search_finds_an_older_commit_and_max_revs_cuts_it_off() {
         c.current_dir(e.path("pkg"))
             .env("ELAN_TOOLCHAIN", "leanprover/lean4:v4.22.0")
             .args([
-                "get", "--cache-dir", e.path("cache").to_str().unwrap(), "--service", "dev",
-                "--repo", "leanprover/pkg", "--platform", "x86_64-unknown-linux-gnu", "--signed",
+                "get",
+                "--cache-dir",
+                e.path("cache").to_str().unwrap(),
+                "--service",
+                "dev",
+                "--repo",
+                "leanprover/pkg",
+                "--platform",
+                "x86_64-unknown-linux-gnu",
+                "--signed",
                 "--json",
             ])
             .args(extra);
@@ -235,7 +300,10 @@ fn revision_search_finds_an_older_commit_and_max_revs_cuts_it_off() {
     };
     let (code, _, err) = get(&["--max-revs", "3"]);
     assert_eq!(code, 1);
-    assert!(err.contains("leanprover/pkg: no outputs found in 3 revisions from HEAD"), "{err}");
+    assert!(
+        err.contains("leanprover/pkg: no outputs found in 3 revisions from HEAD"),
+        "{err}"
+    );
     let (code, out, err) = get(&[]);
     assert_eq!(code, 0, "{err}");
     let j: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -256,8 +324,14 @@ fn a_500_on_the_newest_revision_stops_the_search_but_a_404_does_not() {
     let arts = artifacts(3, 5);
     write_staging(&e.path("staging"), &arts, 5);
     let (code, _, err) = run(e.tarn(&e.s3.key()).args([
-        "put-staged", e.path("staging").to_str().unwrap(), "--rev", &revs[0], "--scope", "x",
-        "--service", "dev",
+        "put-staged",
+        e.path("staging").to_str().unwrap(),
+        "--rev",
+        &revs[0],
+        "--scope",
+        "x",
+        "--service",
+        "dev",
     ]));
     assert_eq!(code, 0, "{err}");
     // A proxy in front of s3s-fs: the HEAD revision's file answers 500.
@@ -271,25 +345,49 @@ fn a_500_on_the_newest_revision_stops_the_search_but_a_404_does_not() {
     });
     let proxy = Server::start(Backend::Proxy(e.s3.addr()), plan);
     let base = format!("{}/{}/{}", proxy.url(), e.s3.bucket, e.prefix);
-    write_s3_config(&e.path("config.toml"), "dev", &format!("{base}/a0"), &format!("{base}/r0"));
+    write_s3_config(
+        &e.path("config.toml"),
+        "dev",
+        &format!("{base}/a0"),
+        &format!("{base}/r0"),
+    );
     let get = || {
         let mut c = e.tarn(&e.s3.key());
         c.current_dir(e.path("pkg")).args([
-            "get", "--cache-dir", e.path("cache").to_str().unwrap(), "--service", "dev",
-            "--scope", "x", "--signed", "--retries", "2",
+            "get",
+            "--cache-dir",
+            e.path("cache").to_str().unwrap(),
+            "--service",
+            "dev",
+            "--scope",
+            "x",
+            "--signed",
+            "--retries",
+            "2",
         ]);
         run(&mut c)
     };
     let (code, _, err) = get();
     assert_eq!(code, 1);
-    assert!(err.contains("x: output lookup failed") && err.contains("HTTP 500"), "{err}");
-    assert!(check_cache(&e.path("cache"), &arts).len() == 3, "nothing downloaded");
+    assert!(
+        err.contains("x: output lookup failed") && err.contains("HTTP 500"),
+        "{err}"
+    );
+    assert!(
+        check_cache(&e.path("cache"), &arts).len() == 3,
+        "nothing downloaded"
+    );
     // Once HEAD's file is a plain 404 (no fault), the search goes on to the oldest commit,
     // through the proxy (signatures survive it).
     drop(proxy);
     let proxy = Server::start(Backend::Proxy(e.s3.addr()), no_faults());
     let base = format!("{}/{}/{}", proxy.url(), e.s3.bucket, e.prefix);
-    write_s3_config(&e.path("config.toml"), "dev", &format!("{base}/a0"), &format!("{base}/r0"));
+    write_s3_config(
+        &e.path("config.toml"),
+        "dev",
+        &format!("{base}/a0"),
+        &format!("{base}/r0"),
+    );
     let (code, _, err) = get();
     assert_eq!(code, 0, "{err}");
     assert!(check_cache(&e.path("cache"), &arts).is_empty());
@@ -310,8 +408,15 @@ fn put_uploads_from_the_cache_for_head() {
     }
     std::fs::write(e.path("out.jsonl"), mappings(&arts, 6)).unwrap();
     let (code, out, err) = run(e.tarn(&e.s3.key()).current_dir(e.path("pkg")).args([
-        "put", e.path("out.jsonl").to_str().unwrap(), "--cache-dir", cache.to_str().unwrap(),
-        "--service", "dev", "--scope", "p", "--json",
+        "put",
+        e.path("out.jsonl").to_str().unwrap(),
+        "--cache-dir",
+        cache.to_str().unwrap(),
+        "--service",
+        "dev",
+        "--scope",
+        "p",
+        "--json",
     ]));
     assert_eq!(code, 0, "{err}");
     let j: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -320,16 +425,141 @@ fn put_uploads_from_the_cache_for_head() {
     // A missing artifact stops `put` before anything is sent.
     std::fs::remove_file(cache.join("artifacts").join(&arts[0].file_name)).unwrap();
     let (code, _, err) = run(e.tarn(&e.s3.key()).current_dir(e.path("pkg")).args([
-        "put", e.path("out.jsonl").to_str().unwrap(), "--cache-dir", cache.to_str().unwrap(),
-        "--service", "dev", "--scope", "p2",
+        "put",
+        e.path("out.jsonl").to_str().unwrap(),
+        "--cache-dir",
+        cache.to_str().unwrap(),
+        "--service",
+        "dev",
+        "--scope",
+        "p2",
     ]));
     assert_eq!(code, 1);
     assert!(err.contains("artifact not found in cache"), "{err}");
     // And a get of HEAD in a fresh cache finds everything that was uploaded.
     let (code, _, err) = run(e.tarn(&e.s3.key()).current_dir(e.path("pkg")).args([
-        "get", "--cache-dir", e.path("cache2").to_str().unwrap(), "--service", "dev",
-        "--scope", "p", "--signed",
+        "get",
+        "--cache-dir",
+        e.path("cache2").to_str().unwrap(),
+        "--service",
+        "dev",
+        "--scope",
+        "p",
+        "--signed",
     ]));
     assert_eq!(code, 0, "{err}");
     assert!(check_cache(&e.path("cache2"), &arts).is_empty());
+}
+
+#[test]
+fn uploads_retry_through_faults_and_the_revision_file_goes_last() {
+    let e = Env::new("putfaults");
+    let arts = artifacts(40, 7);
+    write_staging(&e.path("staging"), &arts, 7);
+    let rev = "5555555555555555555555555555555555555555";
+    // First PUT of a third of the artifacts fails: reset, 500 or 429; HEADs fail once too.
+    let plan: Plan = Arc::new(|req: &Request, attempt| {
+        if attempt > 1 || !req.target.ends_with(".art") {
+            return Fault::None;
+        }
+        match tarn_core::Hash::of_bytes(req.target.as_bytes()).0 % 6 {
+            0 => Fault::Reset,
+            1 => Fault::Status(500),
+            2 => Fault::TooMany(0),
+            _ => Fault::None,
+        }
+    });
+    let proxy = Server::start(Backend::Proxy(e.s3.addr()), plan);
+    let base = format!("{}/{}/{}", proxy.url(), e.s3.bucket, e.prefix);
+    write_s3_config(
+        &e.path("config.toml"),
+        "dev",
+        &format!("{base}/a0"),
+        &format!("{base}/r0"),
+    );
+    let (code, out, err) = run(e.tarn(&e.s3.key()).args([
+        "put-staged",
+        e.path("staging").to_str().unwrap(),
+        "--rev",
+        rev,
+        "--scope",
+        "f",
+        "--service",
+        "dev",
+        "--json",
+    ]));
+    assert_eq!(code, 0, "{out}\n{err}");
+    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(j["uploaded"], 40, "{j}");
+    assert!(j["retries"].as_u64().unwrap() > 0, "{j}");
+    let log = proxy.log.lock().unwrap().clone();
+    let last = log.last().unwrap();
+    assert_eq!(
+        (last.0.as_str(), last.1.ends_with(&format!("{rev}.jsonl"))),
+        ("PUT", true)
+    );
+    assert_eq!(
+        log.iter().filter(|(_, t, _)| t.ends_with(".jsonl")).count(),
+        1
+    );
+    // Everything landed intact.
+    std::fs::create_dir_all(e.path("pkg")).unwrap();
+    std::fs::write(e.path("pkg/lakefile.toml"), "name = \"pkg\"\n").unwrap();
+    let (code, _, err) = run(e.tarn(&e.s3.key()).current_dir(e.path("pkg")).args([
+        "get",
+        "--cache-dir",
+        e.path("cache").to_str().unwrap(),
+        "--service",
+        "dev",
+        "--scope",
+        "f",
+        "--rev",
+        rev,
+        "--signed",
+    ]));
+    assert_eq!(code, 0, "{err}");
+    assert!(check_cache(&e.path("cache"), &arts).is_empty());
+}
+
+#[test]
+fn a_failed_artifact_upload_means_no_revision_file() {
+    let e = Env::new("putfail");
+    let arts = artifacts(10, 8);
+    write_staging(&e.path("staging"), &arts, 8);
+    let rev = "6666666666666666666666666666666666666666";
+    let broken = format!("{}.art", arts[3].hash);
+    let plan: Plan = Arc::new(move |req: &Request, _| {
+        if req.method == "PUT" && req.target.ends_with(&broken) {
+            Fault::Status(500)
+        } else {
+            Fault::None
+        }
+    });
+    let proxy = Server::start(Backend::Proxy(e.s3.addr()), plan);
+    let base = format!("{}/{}/{}", proxy.url(), e.s3.bucket, e.prefix);
+    write_s3_config(
+        &e.path("config.toml"),
+        "dev",
+        &format!("{base}/a0"),
+        &format!("{base}/r0"),
+    );
+    let (code, _, err) = run(e.tarn(&e.s3.key()).args([
+        "put-staged",
+        e.path("staging").to_str().unwrap(),
+        "--rev",
+        rev,
+        "--scope",
+        "g",
+        "--service",
+        "dev",
+        "--retries",
+        "1",
+    ]));
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains(&arts[3].file_name) && err.contains("HTTP 500"),
+        "{err}"
+    );
+    assert!(err.contains("revision file was NOT uploaded"), "{err}");
+    assert_eq!(proxy.count("PUT", ".jsonl"), 0);
 }

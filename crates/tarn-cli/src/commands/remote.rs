@@ -97,9 +97,12 @@ pub struct ScopeArgs {
 
 impl ScopeArgs {
     fn scope(&self) -> anyhow::Result<Option<Scope>> {
+        let hint = |e: tarn_core::scope::ScopeError| {
+            anyhow!("{e}\n  hint: --repo takes the GitHub `owner/name` of the package; use --scope for any other prefix")
+        };
         Ok(match (&self.scope, &self.repo) {
-            (Some(s), _) => Some(Scope::verbatim(s)?),
-            (None, Some(r)) => Some(Scope::repo(r)?),
+            (Some(s), _) => Some(Scope::verbatim(s).map_err(hint)?),
+            (None, Some(r)) => Some(Scope::repo(r).map_err(hint)?),
             (None, None) => None,
         })
     }

@@ -181,12 +181,7 @@ async fn read_request(sock: &mut TcpStream) -> std::io::Result<Option<Request>> 
         .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
         .collect();
     let mut rest = buf[head_end + 4..].to_vec();
-    let get = |n: &str| {
-        headers
-            .iter()
-            .find(|(k, _)| k == n)
-            .map(|(_, v)| v.clone())
-    };
+    let get = |n: &str| headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
     let expect_continue = get("expect").is_some_and(|v| v.eq_ignore_ascii_case("100-continue"));
     if expect_continue {
         sock.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await?;
@@ -203,8 +198,8 @@ async fn read_request(sock: &mut TcpStream) -> std::io::Result<Option<Request>> 
             }
             let le = find(&rest, b"\r\n").unwrap();
             let size_text = String::from_utf8_lossy(&rest[..le]).into_owned();
-            let size = usize::from_str_radix(size_text.split(';').next().unwrap().trim(), 16)
-                .unwrap_or(0);
+            let size =
+                usize::from_str_radix(size_text.split(';').next().unwrap().trim(), 16).unwrap_or(0);
             while rest.len() < le + 2 + size + 2 {
                 let n = sock.read(&mut tmp).await?;
                 if n == 0 {
@@ -265,7 +260,10 @@ pub fn percent_decode(s: &str) -> String {
 }
 
 fn response(status: u16, extra: &[(&str, String)], body: &[u8], head_only: bool) -> Vec<u8> {
-    let mut r = format!("HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n", body.len());
+    let mut r = format!(
+        "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
     for (k, v) in extra {
         r.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -343,7 +341,9 @@ async fn handle(
     };
     let attempt = {
         let mut a = attempts.lock().unwrap();
-        let n = a.entry(format!("{} {}", req.method, req.target)).or_insert(0);
+        let n = a
+            .entry(format!("{} {}", req.method, req.target))
+            .or_insert(0);
         *n += 1;
         *n
     };
@@ -381,7 +381,9 @@ async fn handle(
         }
         other => {
             let full = backend_response(&backend, &req).await?;
-            let split = find(&full, b"\r\n\r\n").map(|p| p + 4).unwrap_or(full.len());
+            let split = find(&full, b"\r\n\r\n")
+                .map(|p| p + 4)
+                .unwrap_or(full.len());
             let (head, body) = full.split_at(split);
             match other {
                 Fault::Truncate => {
@@ -581,7 +583,11 @@ pub fn write_s3_config(path: &Path, name: &str, artifact_endpoint: &str, revisio
 pub fn tarn_cmd(bin: &Path, home: &Path) -> std::process::Command {
     let mut c = std::process::Command::new(bin);
     for (k, _) in std::env::vars() {
-        if k.starts_with("LAKE_") || k.starts_with("TARN_") || k.starts_with("RESERVOIR_") || k.starts_with("ELAN") {
+        if k.starts_with("LAKE_")
+            || k.starts_with("TARN_")
+            || k.starts_with("RESERVOIR_")
+            || k.starts_with("ELAN")
+        {
             c.env_remove(&k);
         }
     }
