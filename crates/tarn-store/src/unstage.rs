@@ -314,7 +314,9 @@ fn import_untrusted(
         Some(cache.temp_artifact()?)
     };
     let mut hasher = StreamingHasher::new(meta.len());
-    let mut buf = vec![0u8; 1 << 20];
+    // Sized to the file (at most 1 MiB): zeroing a large buffer per small file costs more
+    // than the copy itself.
+    let mut buf = vec![0u8; (meta.len() as usize).clamp(4096, 1 << 20)];
     loop {
         let n = file.read(&mut buf).map_err(|e| StoreError::io(src, e))?;
         if n == 0 {
