@@ -33,6 +33,8 @@ pub enum Fault {
     Stall(Duration),
     /// Flip one byte of the body.
     Corrupt,
+    /// Send the body chunked (no `Content-Length`), as some servers and proxies do.
+    Chunked,
     /// Answer this instead of the backend (status, content type, body).
     Reply(u16, String, Vec<u8>),
 }
@@ -395,6 +397,25 @@ async fn handle(
                     sock.write_all(&body[..body.len() / 2]).await?;
                     sock.flush().await?;
                     tokio::time::sleep(d).await;
+                }
+                Fault::Chunked => {
+                    let head = String::from_utf8_lossy(head).into_owned();
+                    let mut h = String::new();
+                    for line in head.split("\r\n").filter(|l| !l.is_empty()) {
+                        if !line.to_ascii_lowercase().starts_with("content-length") {
+                            h.push_str(line);
+                            h.push_str("\r\n");
+                        }
+                    }
+                    h.push_str("Transfer-Encoding: chunked\r\n\r\n");
+                    sock.write_all(h.as_bytes()).await?;
+                    for c in body.chunks(1000) {
+                        sock.write_all(format!("{:x}\r\n", c.len()).as_bytes())
+                            .await?;
+                        sock.write_all(c).await?;
+                        sock.write_all(b"\r\n").await?;
+                    }
+                    sock.write_all(b"0\r\n\r\n").await?;
                 }
                 Fault::Corrupt => {
                     let mut b = body.to_vec();

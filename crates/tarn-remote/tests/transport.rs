@@ -1,0 +1,183 @@
+//! The transport and engines used directly (no CLI) against the fault-injecting test server.
+
+mod support;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use support::*;
+use tarn_core::sigv4::Credentials;
+use tarn_core::ArtifactName;
+use tarn_remote::signing::Signer;
+use tarn_remote::transport::TransferError;
+use tarn_remote::{Event, Progress, Transport, TransportOptions};
+use tarn_store::Cache;
+
+fn opts() -> TransportOptions {
+    TransportOptions {
+        jobs: 4,
+        retries: 3,
+        stall_timeout: Duration::from_millis(500),
+        backoff_base: Duration::from_millis(5),
+        backoff_max: Duration::from_millis(20),
+        ..TransportOptions::default()
+    }
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn serve(arts: &[Art], plan: Plan) -> (tempfile::TempDir, Server) {
+    let remote = tempfile::tempdir().unwrap();
+    write_remote_artifacts(remote.path(), "a", arts);
+    let server = Server::start(Backend::Dir(remote.path().to_path_buf()), plan);
+    (remote, server)
+}
+
+#[test]
+fn chunked_downloads_are_hashed_after_the_fact_and_verified() {
+    let arts = artifacts(3, 31);
+    let (_remote, server) = serve(&arts, Arc::new(|_: &Request, _| Fault::Chunked));
+    let cache_dir = tempfile::tempdir().unwrap();
+    let cache = Cache::new(cache_dir.path());
+    let t = Transport::new(opts(), Progress::none()).unwrap();
+    rt().block_on(async {
+        for a in &arts {
+            let name = ArtifactName::parse_strict(&a.file_name).unwrap();
+            let url = format!("{}/a/{}.art", server.url(), a.hash);
+            let (bytes, _) = t.download_artifact(&url, &[], &cache, &name).await.unwrap();
+            assert_eq!(bytes, a.content.len() as u64);
+        }
+    });
+    assert!(check_cache(cache_dir.path(), &arts).is_empty());
+}
+
+#[test]
+fn a_stall_is_cut_at_the_timeout_and_retried() {
+    let arts = artifacts(1, 32);
+    let (_remote, server) = serve(
+        &arts,
+        Arc::new(|_: &Request, attempt| {
+            if attempt == 1 {
+                Fault::Stall(Duration::from_secs(30))
+            } else {
+                Fault::None
+            }
+        }),
+    );
+    let cache_dir = tempfile::tempdir().unwrap();
+    let cache = Cache::new(cache_dir.path());
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let ev2 = events.clone();
+    let t = Transport::new(opts(), Progress::new(move |e| ev2.lock().unwrap().push(e))).unwrap();
+    let name = ArtifactName::parse_strict(&arts[0].file_name).unwrap();
+    let url = format!("{}/a/{}.art", server.url(), arts[0].hash);
+    let start = Instant::now();
+    rt().block_on(t.download_artifact(&url, &[], &cache, &name))
+        .unwrap();
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+    let retries: Vec<_> = events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| match e {
+            Event::Retry { reason, .. } => Some(reason.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(retries.len(), 1);
+    assert!(retries[0].contains("stalled"), "{retries:?}");
+}
+
+#[test]
+fn failures_are_final_after_the_retries_and_4xx_is_not_retried() {
+    let arts = artifacts(2, 33);
+    let bad = format!("/a/{}.art", arts[0].hash);
+    let b2 = bad.clone();
+    let (_remote, server) = serve(
+        &arts,
+        Arc::new(move |req: &Request, _| {
+            if req.target == b2 {
+                Fault::Truncate
+            } else {
+                Fault::Status(403)
+            }
+        }),
+    );
+    let cache_dir = tempfile::tempdir().unwrap();
+    let cache = Cache::new(cache_dir.path());
+    let t = Transport::new(opts(), Progress::none()).unwrap();
+    let rt = rt();
+    let name = ArtifactName::parse_strict(&arts[0].file_name).unwrap();
+    let e = rt
+        .block_on(t.download_artifact(&format!("{}{bad}", server.url()), &[], &cache, &name))
+        .unwrap_err();
+    assert_eq!(e.attempts, 4);
+    assert!(matches!(e.error, TransferError::Truncated { .. }), "{e}");
+    let name = ArtifactName::parse_strict(&arts[1].file_name).unwrap();
+    let url = format!("{}/a/{}.art", server.url(), arts[1].hash);
+    let e = rt
+        .block_on(t.download_artifact(&url, &[], &cache, &name))
+        .unwrap_err();
+    assert_eq!((e.attempts, e.error.status()), (1, Some(403)));
+    assert!(check_cache(cache_dir.path(), &arts).len() == 2);
+    // No temp files left behind.
+    let left = std::fs::read_dir(cache_dir.path().join("artifacts"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(left, 0);
+}
+
+#[test]
+fn uploads_are_signed_with_the_real_payload_hash() {
+    let seen: Arc<Mutex<Vec<Request>>> = Arc::default();
+    let s2 = seen.clone();
+    let remote = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        Backend::Dir(remote.path().to_path_buf()),
+        Arc::new(move |req: &Request, _| {
+            s2.lock().unwrap().push(req.clone());
+            Fault::None
+        }),
+    );
+    let file = remote.path().join("src.bin");
+    let content = bytes_for(5, 300_000);
+    std::fs::write(&file, &content).unwrap();
+    let mut o = opts();
+    o.signer = Some(Signer::new(
+        Credentials::parse("AKID:secret").unwrap(),
+        "auto",
+    ));
+    let t = Transport::new(o, Progress::none()).unwrap();
+    let url = format!("{}/bucket/a0/x.art", server.url());
+    rt().block_on(t.put_file(&url, "application/vnd.reservoir.artifact", &file))
+        .unwrap();
+    assert_eq!(
+        std::fs::read(remote.path().join("bucket/a0/x.art")).unwrap(),
+        content
+    );
+    let req = seen.lock().unwrap().last().cloned().unwrap();
+    assert_eq!(
+        req.header("x-amz-content-sha256"),
+        Some(tarn_core::sigv4::sha256_hex(&content).as_str())
+    );
+    assert_eq!(
+        req.header("content-type"),
+        Some("application/vnd.reservoir.artifact")
+    );
+    let auth = req.header("authorization").unwrap();
+    assert!(
+        auth.starts_with("AWS4-HMAC-SHA256 Credential=AKID/")
+            && auth.contains("/auto/s3/aws4_request"),
+        "{auth}"
+    );
+    assert_eq!(req.header("content-length"), Some("300000"));
+}
