@@ -410,8 +410,11 @@ mod tests {
         let s = validate_staging(&dir).unwrap();
         let victim = dir.join(s.artifacts[0].file_name());
         let bytes = fs::read(&victim).unwrap();
-        fs::remove_file(&victim).unwrap();
-        fs::write(&victim, &bytes).unwrap(); // same content, new inode
+        // Same content, new inode (written before the old one is freed, so the number
+        // cannot be reused).
+        let other = dir.join("replacement");
+        fs::write(&other, &bytes).unwrap();
+        fs::rename(&other, &victim).unwrap();
         let r = import_staging(&cache, &s, &target(), false, &|_| {});
         assert_eq!(r.errors.len(), 1, "{:?}", r.errors);
         assert!(r.errors[0].contains("changed after it was validated"));
