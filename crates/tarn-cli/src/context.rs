@@ -36,8 +36,6 @@ pub struct GlobalArgs {
 /// The package found in `-d DIR`, if any.
 #[derive(Debug, Clone)]
 pub struct Package {
-    /// Its directory.
-    pub root: PathBuf,
     /// Options read from `lakefile.toml` (or just the name from `lakefile.lean`).
     pub config: PackageConfig,
 }
@@ -51,10 +49,7 @@ pub fn load_package(dir: &Path) -> anyhow::Result<Option<Package>> {
             .with_context(|| format!("reading {}", toml_path.display()))?;
         let config =
             PackageConfig::parse_toml(&text).with_context(|| format!("{}", toml_path.display()))?;
-        return Ok(Some(Package {
-            root: dir.to_path_buf(),
-            config,
-        }));
+        return Ok(Some(Package { config }));
     }
     let lean_path = dir.join("lakefile.lean");
     if lean_path.is_file() {
@@ -67,7 +62,6 @@ pub fn load_package(dir: &Path) -> anyhow::Result<Option<Package>> {
             )
         })?;
         return Ok(Some(Package {
-            root: dir.to_path_buf(),
             config: PackageConfig {
                 name,
                 ..PackageConfig::default()

@@ -26,9 +26,16 @@ pub fn init_logging(global: &GlobalArgs) {
 
 /// Prints an error and its chain of causes; a cause starting with `hint:` is shown last.
 pub fn print_error(e: &anyhow::Error) {
-    eprintln!("error: {e}");
+    let mut shown = e.to_string();
+    eprintln!("error: {shown}");
     for cause in e.chain().skip(1) {
-        eprintln!("  caused by: {cause}");
+        let text = cause.to_string();
+        // Errors that embed their source in their own message would repeat it.
+        if shown.contains(&text) {
+            continue;
+        }
+        eprintln!("  caused by: {text}");
+        shown = text;
     }
 }
 

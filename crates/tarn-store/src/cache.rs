@@ -166,13 +166,15 @@ impl Cache {
 }
 
 /// Writes `bytes` to `path` atomically: a temp file in the same directory (created along with
-/// any missing parents), flushed, then renamed over `path`.
+/// any missing parents), then renamed over `path`. A killed process leaves either the old or
+/// the new file, never a mix. The data is not flushed to disk first (Lake does not either, and
+/// it made writing thousands of `outputs/` files slow); after a power loss a file may be
+/// empty, which readers report as invalid JSON, i.e. a cache miss.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut temp = TempFile::new_in(dir)?;
     temp.file_mut()
         .write_all(bytes)
-        .and_then(|_| temp.file_mut().sync_data())
         .map_err(|e| StoreError::io(temp.path(), e))?;
     temp.publish_replace(path)
 }
