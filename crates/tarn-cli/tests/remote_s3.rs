@@ -563,3 +563,64 @@ fn a_failed_artifact_upload_means_no_revision_file() {
     assert!(err.contains("revision file was NOT uploaded"), "{err}");
     assert_eq!(proxy.count("PUT", ".jsonl"), 0);
 }
+
+#[test]
+fn a_key_that_may_write_but_not_read_still_uploads_everything() {
+    let e = Env::new("writeonly");
+    let arts = artifacts(7, 9);
+    write_staging(&e.path("staging"), &arts, 9);
+    let rev = "7777777777777777777777777777777777777777";
+    // The proxy answers every HEAD with 403, as S3 does for a key without read permission.
+    let plan: Plan = Arc::new(|req: &Request, _| {
+        if req.method == "HEAD" {
+            Fault::Status(403)
+        } else {
+            Fault::None
+        }
+    });
+    let proxy = Server::start(Backend::Proxy(e.s3.addr()), plan);
+    let base = format!("{}/{}/{}", proxy.url(), e.s3.bucket, e.prefix);
+    write_s3_config(
+        &e.path("config.toml"),
+        "dev",
+        &format!("{base}/a0"),
+        &format!("{base}/r0"),
+    );
+    let (code, out, err) = run(e.tarn(&e.s3.key()).args([
+        "put-staged",
+        e.path("staging").to_str().unwrap(),
+        "--rev",
+        rev,
+        "--scope",
+        "w",
+        "--service",
+        "dev",
+        "--json",
+    ]));
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(err.contains("may upload but not check"), "{err}");
+    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (j["uploaded"].as_u64(), j["already_present"].as_u64()),
+        (Some(7), Some(0))
+    );
+    assert_eq!(j["revision_uploaded"], true);
+    // With a wrong secret as well, one upload is tried, refused, and nothing else is sent.
+    let bad = format!("{}:wrong", e.s3.access_key);
+    let (code, _, err) = run(e.tarn(&bad).args([
+        "put-staged",
+        e.path("staging").to_str().unwrap(),
+        "--rev",
+        rev,
+        "--scope",
+        "w2",
+        "--service",
+        "dev",
+    ]));
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("refused the credentials") && err.contains("SignatureDoesNotMatch"),
+        "{err}"
+    );
+    assert_eq!(proxy.count("PUT", "/w2/"), 1);
+}

@@ -282,6 +282,7 @@ pub async fn upload(
                 })
                 .buffer_unordered(jobs * 2);
             let mut present = HashSet::new();
+            let mut refused: Option<Failed> = None;
             while let Some((h, r)) = checks.next().await {
                 progress.emit(Event::FileDone);
                 match r {
@@ -289,18 +290,43 @@ pub async fn upload(
                         present.insert(h);
                     }
                     Ok(false) => {}
-                    Err(e) if matches!(e.error.status(), Some(401 | 403)) => {
-                        progress.emit(Event::Finish);
-                        return Err(e);
+                    Err(e) if is_auth_failure(&e) => {
+                        refused.get_or_insert(e);
                     }
                     Err(e) => tracing::debug!("{e}; uploading it anyway"),
                 }
             }
+            drop(checks);
             progress.emit(Event::Finish);
             todo.retain(|i| !present.contains(&i.name.hash));
+            if let (Some(head_error), Some(first)) = (refused, todo.first().copied()) {
+                // Either the key is wrong, or it may write but not read (a common CI policy,
+                // under which S3 answers HEAD with 403). One upload tells which: if it is
+                // refused too, stop before sending anything else.
+                let url = service.artifact_url(scope, first.name.hash);
+                match transport
+                    .put_file(&url, ARTIFACT_CONTENT_TYPE, &first.path)
+                    .await
+                {
+                    Err(e) if is_auth_failure(&e) => return Err(e),
+                    Err(e) => report.failed.push(ArtifactFailure {
+                        artifact: first.name.file_name(),
+                        url,
+                        error: e.to_string(),
+                    }),
+                    Ok(()) => {
+                        tracing::warn!(
+                            "the key may upload but not check objects ({head_error}); uploading every artifact"
+                        );
+                        report.uploaded += 1;
+                    }
+                }
+                todo.remove(0);
+            }
         }
     }
-    report.already_present = (unique.len() - todo.len()) as u64;
+    report.already_present =
+        (unique.len() - todo.len()) as u64 - report.uploaded - report.failed.len() as u64;
     progress.emit(Event::Start {
         phase: "upload",
         files: todo.len() as u64,

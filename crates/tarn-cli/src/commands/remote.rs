@@ -411,6 +411,11 @@ pub fn get(global: &GlobalArgs, a: GetArgs) -> CmdResult {
                     get::SearchError::NoneFound { .. } => anyhow!(
                         "{e}\n  hint: upload outputs for a recent commit (tarn put), raise --max-revs, or check --scope/--repo, --platform and --toolchain"
                     ),
+                    get::SearchError::Lookup { ref error, .. }
+                        if matches!(error.error.status(), Some(401 | 403)) =>
+                    {
+                        anyhow!("{e}\n  hint: the service refuses the request: a private bucket needs --signed (or TARN_SIGN_DOWNLOADS=1) with LAKE_CACHE_KEY, and --region / TARN_S3_REGION if it checks the region")
+                    }
                     get::SearchError::Lookup { .. } => anyhow!(
                         "{e}\n  hint: check the service's revisionEndpoint and your network; rerun with -v for details"
                     ),
@@ -494,10 +499,19 @@ pub fn get(global: &GlobalArgs, a: GetArgs) -> CmdResult {
         Ok(ExitCode::SUCCESS)
     } else {
         if !global.json {
+            let refused = report
+                .failed
+                .iter()
+                .any(|f| f.error.contains("HTTP 403") || f.error.contains("HTTP 401"));
             eprintln!(
-                "error: {scope}: failed to download some artifacts ({} of {})",
+                "error: {scope}: failed to download some artifacts ({} of {})\n  hint: {}",
                 report.failed.len(),
-                names.len()
+                names.len(),
+                if refused {
+                    "the service refuses some downloads: a private bucket needs --signed with LAKE_CACHE_KEY"
+                } else {
+                    "rerun the same command: only the missing artifacts are downloaded"
+                }
             );
         }
         Ok(ExitCode::from(1))
