@@ -151,6 +151,31 @@ fn put_staged_then_get_into_an_empty_cache_then_verify() {
         (j["downloaded"].as_u64(), j["already_present"].as_u64()),
         (Some(0), Some(60))
     );
+    // --force-download fetches the revision and every artifact again; signing from the env.
+    let (code, out, err) = run(e
+        .tarn(&e.s3.key())
+        .current_dir(e.path("pkg"))
+        .env("TARN_SIGN_DOWNLOADS", "1")
+        .args([
+            "get",
+            "--cache-dir",
+            cache.to_str().unwrap(),
+            "--service",
+            "dev",
+            "--scope",
+            scope,
+            "--rev",
+            rev,
+            "--force-download",
+            "--json",
+        ]));
+    assert_eq!(code, 0, "{err}");
+    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (j["downloaded"].as_u64(), j["already_present"].as_u64()),
+        (Some(60), Some(0))
+    );
+    assert!(check_cache(&cache, &arts).is_empty());
 }
 
 #[test]

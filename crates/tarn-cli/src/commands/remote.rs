@@ -131,7 +131,7 @@ pub struct GetArgs {
     #[arg(long, value_name = "NAME")]
     pub package: Option<String>,
     /// Sign downloads with LAKE_CACHE_KEY (private buckets; Lake cannot do this).
-    #[arg(long, env = "TARN_SIGN_DOWNLOADS")]
+    #[arg(long, env = "TARN_SIGN_DOWNLOADS", value_parser = clap::builder::FalseyValueParser::new())]
     pub signed: bool,
     #[command(flatten)]
     pub transfer: TransferArgs,
@@ -385,14 +385,22 @@ pub fn get(global: &GlobalArgs, a: GetArgs) -> CmdResult {
         None => {
             let (platform, toolchain) = platform_toolchain(global, &a.target)?;
             let (revs, pinned) = match &a.rev {
-                Some(r) => (vec![git::resolve_rev(&global.dir, r)?], true),
+                Some(r) => (
+                    vec![git::resolve_rev(&global.dir, r).map_err(|e| {
+                        anyhow!("{e}\n  hint: pass the full 40-character commit SHA to --rev")
+                    })?],
+                    true,
+                ),
                 None => {
                     if git::is_dirty(&global.dir).unwrap_or(false) {
                         tracing::warn!(
                             "package has changes; only artifacts for committed code will be downloaded"
                         );
                     }
-                    (git::rev_list(&global.dir, a.max_revs)?, false)
+                    let revs = git::rev_list(&global.dir, a.max_revs).map_err(|e| {
+                        anyhow!("{e}\n  hint: run in the package's git repository (or pass -d DIR), or pass --rev SHA or a mappings file")
+                    })?;
+                    (revs, false)
                 }
             };
             let q = RevisionQuery {
