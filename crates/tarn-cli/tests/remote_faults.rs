@@ -375,3 +375,42 @@ fn configuration_errors_say_what_to_set() {
         assert!(err.contains("hint:"), "{args:?}: no hint in {err}");
     }
 }
+
+#[test]
+fn mappings_only_writes_outputs_with_the_service_and_downloads_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let arts = setup(tmp.path(), 10, 13);
+    let server = Server::start(Backend::Dir(tmp.path().join("remote")), no_faults());
+    let (code, _, err) = run(get_cmd(tmp.path(), &server).arg("--mappings-only"));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(server.count("GET", ".art"), 0);
+    assert_eq!(check_cache(&tmp.path().join("cache"), &arts).len(), 10);
+    let dir = tmp.path().join("cache/outputs/pkg");
+    let entries: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(entries.len(), 10);
+    for p in entries {
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
+        assert_eq!(
+            (v["service"].as_str(), v["scope"].as_str()),
+            (Some("faulty"), Some("sc"))
+        );
+    }
+    // The legacy env service has no name to record, so Lake (and tarn) refuse.
+    let mut c = tarn_cmd(Path::new(BIN), tmp.path());
+    c.current_dir(tmp.path().join("pkg"))
+        .env(
+            "LAKE_CACHE_ARTIFACT_ENDPOINT",
+            format!("{}/a0", server.url()),
+        )
+        .env(
+            "LAKE_CACHE_REVISION_ENDPOINT",
+            format!("{}/r0", server.url()),
+        )
+        .args(["get", "--scope", "sc", "--rev", REV, "--mappings-only"]);
+    let (code, _, err) = run(&mut c);
+    assert_eq!(code, 1);
+    assert!(err.contains("`--mappings-only` requires services"), "{err}");
+}

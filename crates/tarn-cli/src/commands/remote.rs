@@ -359,6 +359,9 @@ pub fn get(global: &GlobalArgs, a: GetArgs) -> CmdResult {
             "to use `cache get` with a custom endpoint, the `--scope` or `--repo` option must be set\n  hint: pass --scope SCOPE or --repo OWNER/NAME"
         ),
     };
+    if a.mappings_only && resolved.recorded_name.is_none() {
+        bail!("`--mappings-only` requires services to be configured via the Lake system configuration (on-demand fetches look the service up by name)\n  hint: add a [[cache.service]] to LAKE_CONFIG and pass --service NAME instead of LAKE_CACHE_*_ENDPOINT");
+    }
     if service.is_reservoir() && !scope.is_repo() {
         bail!("to use `cache get` with `--scope`, a custom endpoint must be set (not Reservoir); if you instead want to download artifacts for a fork of the package, use `--repo`\n  hint: pass --service NAME for an S3 service, or --repo OWNER/NAME");
     }
