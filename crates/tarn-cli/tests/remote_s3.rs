@@ -649,3 +649,81 @@ fn a_key_that_may_write_but_not_read_still_uploads_everything() {
     );
     assert_eq!(proxy.count("PUT", "/w2/"), 1);
 }
+
+#[test]
+fn fixture_cache_stage_put_staged_get_verify_pipeline() {
+    use tarn_fixture::{generate, FixtureSpec, Style};
+    let e = Env::new("pipeline");
+    let fx = generate(
+        &FixtureSpec::small(150)
+            .with_style(Style::Modules)
+            .with_seed(5),
+        &e.path("src/cache"),
+    )
+    .unwrap();
+    let rev = "abcdefabcdefabcdefabcdefabcdefabcdefabcd";
+    let cache = e.path("src/cache");
+    let (code, _, err) = run(e.tarn("").args([
+        "stage",
+        fx.mappings_path.to_str().unwrap(),
+        e.path("staging").to_str().unwrap(),
+        "--cache-dir",
+        cache.to_str().unwrap(),
+    ]));
+    assert_eq!(code, 0, "stage: {err}");
+    let (code, out, err) = run(e.tarn(&e.s3.key()).args([
+        "put-staged",
+        e.path("staging").to_str().unwrap(),
+        "--rev",
+        rev,
+        "--repo",
+        "o/fixture",
+        "--service",
+        "dev",
+        "--json",
+    ]));
+    assert_eq!(code, 0, "{err}");
+    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        j["uploaded"].as_u64(),
+        Some(fx.artifacts.len() as u64),
+        "{j}"
+    );
+    std::fs::create_dir_all(e.path("pkg")).unwrap();
+    std::fs::write(e.path("pkg/lakefile.toml"), "name = \"fixture\"\n").unwrap();
+    // put-staged has no platform or toolchain by default; get must ask for none too.
+    let fresh = e.path("fresh");
+    let (code, out, err) = run(e.tarn(&e.s3.key()).current_dir(e.path("pkg")).args([
+        "get",
+        "--cache-dir",
+        fresh.to_str().unwrap(),
+        "--service",
+        "dev",
+        "--repo",
+        "o/fixture",
+        "--rev",
+        rev,
+        "--platform",
+        "",
+        "--toolchain",
+        "",
+        "--signed",
+        "--json",
+    ]));
+    assert_eq!(code, 0, "{out}\n{err}");
+    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(j["downloaded"].as_u64(), Some(fx.artifacts.len() as u64));
+    for (name, size) in &fx.artifacts {
+        let p = fresh.join("artifacts").join(name.file_name());
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().len(),
+            *size,
+            "{}",
+            p.display()
+        );
+    }
+    let (code, out, err) = run(e
+        .tarn("")
+        .args(["verify", "--cache-dir", fresh.to_str().unwrap()]));
+    assert_eq!(code, 0, "verify: {out}\n{err}");
+}
