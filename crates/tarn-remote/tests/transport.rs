@@ -181,3 +181,32 @@ fn uploads_are_signed_with_the_real_payload_hash() {
     );
     assert_eq!(req.header("content-length"), Some("300000"));
 }
+
+#[test]
+fn an_upload_to_a_hung_server_stalls_out_instead_of_hanging() {
+    let server = Server::start(Backend::Blackhole, no_faults());
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("big.bin");
+    // Larger than the socket buffers, so the body cannot all be written.
+    std::fs::write(&file, bytes_for(9, 32 << 20)).unwrap();
+    let mut o = opts();
+    o.retries = 1;
+    o.signer = Some(Signer::new(Credentials::parse("a:b").unwrap(), "auto"));
+    let t = Transport::new(o, Progress::none()).unwrap();
+    let start = Instant::now();
+    let e = rt()
+        .block_on(t.put_file(&format!("{}/b/k.art", server.url()), "x/y", &file))
+        .unwrap_err();
+    assert!(matches!(e.error, TransferError::Stalled(_)), "{e}");
+    assert_eq!(e.attempts, 2);
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        start.elapsed()
+    );
+    // Small requests time out waiting for the response head as well.
+    let e = rt()
+        .block_on(t.get_optional(&format!("{}/r/x.jsonl", server.url()), &[]))
+        .unwrap_err();
+    assert!(matches!(e.error, TransferError::Stalled(_)), "{e}");
+}

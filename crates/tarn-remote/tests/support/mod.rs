@@ -82,6 +82,8 @@ pub enum Backend {
     Dir(PathBuf),
     /// Forward to this server.
     Proxy(SocketAddr),
+    /// Accept connections and never read or answer (a hung server).
+    Blackhole,
 }
 
 /// A running server; stops when dropped.
@@ -305,6 +307,7 @@ async fn backend_response(backend: &Backend, req: &Request) -> std::io::Result<V
                 _ => Ok(response(405, &[], b"method not allowed", false)),
             }
         }
+        Backend::Blackhole => Ok(Vec::new()),
         Backend::Proxy(up) => {
             let mut s = TcpStream::connect(up).await?;
             let mut head = format!("{} {} HTTP/1.1\r\n", req.method, req.target);
@@ -338,6 +341,10 @@ async fn handle(
     log: Arc<Mutex<Vec<(String, String, Fault)>>>,
     attempts: Arc<Mutex<HashMap<String, u32>>>,
 ) -> std::io::Result<()> {
+    if let Backend::Blackhole = backend {
+        tokio::time::sleep(Duration::from_secs(120)).await;
+        return Ok(());
+    }
     let Some(req) = read_request(&mut sock).await? else {
         return Ok(());
     };
