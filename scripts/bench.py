@@ -1,0 +1,1159 @@
+#!/usr/bin/env python3
+"""tarn benchmark harness (Python 3.11, standard library only).
+
+Run through scripts/bench.sh, which installs the peers (nginx, wrk, b3sum) and builds the
+release binaries first. Every measured command is started with subprocess and reaped with
+os.wait4, which gives its wall time, CPU time (user + sys, including the children it waited
+for) and peak RSS (ru_maxrss).
+
+    scripts/bench.py [--quick] [--only NAME[,NAME...]] [--runs N] [--bench-dir DIR] [--no-write]
+
+Comparisons (NAME): get, serve-get, put, verify, stage, server.
+Results: printed, written to $BENCH_DIR/results.json, and rendered into BENCHMARKS.md
+(full runs; --quick writes $BENCH_DIR/BENCHMARKS.quick.md instead).
+"""
+
+import argparse
+import hashlib
+import hmac
+import json
+import os
+import platform
+import re
+import shlex
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+import urllib.error
+from datetime import datetime, timezone
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+TARN = REPO / "target" / "release" / "tarn"
+FIXTURE = REPO / "target" / "release" / "tarn-fixture"
+CORES = os.cpu_count() or 1
+SCOPE = "bench"
+REV = "0123456789abcdef0123456789abcdef01234567"
+KEY_ID = "benchkey"
+KEY_SECRET = "bench-secret-0123456789abcdef"
+CT_ART = "application/vnd.reservoir.artifact"
+CT_MAP = "application/vnd.reservoir.outputs+json-lines"
+
+
+def log(*a):
+    print(*a, flush=True)
+
+
+# ----------------------------------------------------------------------------------------------
+# Measurement
+
+
+class Run:
+    __slots__ = ("wall", "cpu", "rss_mb", "rc", "extra")
+
+    def __init__(self, wall, cpu, rss_mb, rc, extra=None):
+        self.wall, self.cpu, self.rss_mb, self.rc, self.extra = wall, cpu, rss_mb, rc, extra or {}
+
+
+RSS_FILE = None  # set by Bench: where GNU time writes the child's peak RSS
+
+
+def measure(argv, env=None, cwd=None, stdout=None, stderr=None):
+    """Runs argv to completion; returns a Run with wall, CPU (user+sys) and peak RSS.
+
+    Wall time and CPU time come from os.wait4 on the spawned process (CPU includes the
+    children it waited for). Peak RSS comes from GNU time (/usr/bin/time -f %M) wrapped around
+    the command: Linux carries the parent's resident set into a child's ru_maxrss at exec, so
+    a command started straight from this Python process would never report less than the
+    harness's own ~20 MB; GNU time is ~1 MB and reports its child's maxrss.
+    """
+    full_env = dict(os.environ)
+    if env:
+        full_env.update(env)
+    argv = [str(a) for a in argv]
+    if cwd is not None:
+        argv = ["env", "-C", str(cwd)] + argv
+    rss_file = RSS_FILE or "/tmp/tarn-bench-rss"
+    argv = ["/usr/bin/time", "-f", "%M", "-o", str(rss_file)] + argv
+    actions = [(os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0)]
+    for fd, target in ((1, stdout), (2, stderr)):
+        path = str(target) if target is not None else "/dev/null"
+        actions.append((os.POSIX_SPAWN_OPEN, fd, path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644))
+    t0 = time.perf_counter()
+    pid = os.posix_spawn(argv[0], argv, full_env, file_actions=actions)
+    _, status, ru = os.wait4(pid, 0)
+    t1 = time.perf_counter()
+    try:
+        rss_kb = int(Path(rss_file).read_text().strip().splitlines()[-1])
+    except (OSError, ValueError, IndexError):
+        rss_kb = 0
+    return Run(t1 - t0, ru.ru_utime + ru.ru_stime, rss_kb / 1024.0,
+               os.waitstatus_to_exitcode(status))
+
+
+def proc_cpu(pid):
+    """CPU seconds (user+sys) of a live process and its live direct children (nginx workers)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    pids = [pid]
+    try:
+        for d in os.listdir("/proc"):
+            if d.isdigit():
+                try:
+                    st = Path(f"/proc/{d}/stat").read_text()
+                    if int(st.rsplit(")", 1)[1].split()[1]) == pid:
+                        pids.append(int(d))
+                except (OSError, ValueError, IndexError):
+                    pass
+        for p in pids:
+            try:
+                f = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+                total += (int(f[11]) + int(f[12])) / tick
+            except (OSError, ValueError, IndexError):
+                pass
+    except OSError:
+        pass
+    return total
+
+
+def stats(xs):
+    return {"median": statistics.median(xs), "min": min(xs), "max": max(xs)}
+
+
+class Contender:
+    """One command of a comparison.
+
+    argv(i): the command for run i; prepare(i): untimed set-up before it; check(i, run):
+    untimed check after it (raises on a wrong result); cleanup(i): untimed clean-up.
+    server: a Server whose CPU time during the run is recorded as well.
+    """
+
+    def __init__(self, name, argv, prepare=None, check=None, cleanup=None, env=None, cwd=None,
+                 stdout=None, stderr=None, server=None):
+        self.name, self.argv, self.prepare, self.check, self.cleanup = name, argv, prepare, check, cleanup
+        self.env, self.cwd, self.stdout, self.stderr, self.server = env, cwd, stdout, stderr, server
+        self.runs = []
+        self.error = None
+        self.example = None
+
+
+def run_comparison(title, contenders, runs, warmup=1):
+    """Alternates contenders (A B C A B C ...): `warmup` discarded rounds, then `runs` rounds."""
+    log(f"\n== {title}: {', '.join(c.name for c in contenders)} "
+        f"({warmup} warm-up + {runs} measured rounds, alternating)")
+    for rnd in range(warmup + runs):
+        for c in contenders:
+            if c.error:
+                continue
+            i = rnd
+            try:
+                if c.prepare:
+                    c.prepare(i)
+                os.sync()
+                argv = c.argv(i) if callable(c.argv) else c.argv
+                if c.example is None:
+                    c.example = argv
+                s0 = proc_cpu(c.server.pid) if c.server else None
+                r = measure(argv, env=c.env, cwd=c.cwd,
+                            stdout=c.stdout(i) if callable(c.stdout) else c.stdout,
+                            stderr=c.stderr(i) if callable(c.stderr) else c.stderr)
+                if c.server:
+                    r.extra["server_cpu"] = proc_cpu(c.server.pid) - s0
+                if r.rc != 0:
+                    raise RuntimeError(f"exit code {r.rc}: {shlex.join(map(str, argv))[:300]}")
+                if c.check:
+                    c.check(i, r)
+                tag = "warm-up" if rnd < warmup else f"run {rnd - warmup + 1}"
+                srv = f", server CPU {r.extra['server_cpu']:.2f}s" if "server_cpu" in r.extra else ""
+                log(f"   {c.name:<28} {tag:<8} wall {r.wall:7.3f}s  CPU {r.cpu:7.3f}s  "
+                    f"RSS {r.rss_mb:7.1f} MB{srv}")
+                if rnd >= warmup:
+                    c.runs.append(r)
+            except Exception as e:  # noqa: BLE001 - one broken contender must not stop the others
+                c.error = str(e)
+                log(f"   {c.name}: FAILED: {e}")
+            finally:
+                if c.cleanup:
+                    try:
+                        c.cleanup(i)
+                    except Exception as e:  # noqa: BLE001
+                        log(f"   {c.name}: cleanup failed: {e}")
+    res = []
+    for c in contenders:
+        d = {"name": c.name, "command": shlex.join(map(str, c.example)) if c.example else None,
+             "error": c.error, "runs": len(c.runs)}
+        if c.runs and not c.error:
+            d["wall"] = stats([r.wall for r in c.runs])
+            d["cpu"] = stats([r.cpu for r in c.runs])
+            d["rss_mb"] = stats([r.rss_mb for r in c.runs])
+            if any("server_cpu" in r.extra for r in c.runs):
+                d["server_cpu"] = stats([r.extra.get("server_cpu", 0.0) for r in c.runs])
+        res.append(d)
+    return res
+
+
+# ----------------------------------------------------------------------------------------------
+# Helpers
+
+
+def rmtree(p):
+    p = Path(p)
+    if p.exists() or p.is_symlink():
+        subprocess.run(["rm", "-rf", "--", str(p)], check=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url, proc=None, timeout=20.0):
+    t_end = time.time() + timeout
+    while time.time() < t_end:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            urllib.request.urlopen(url, timeout=1).read()
+            return
+        except urllib.error.HTTPError:
+            return  # any HTTP answer means it is up
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"no answer from {url}")
+
+
+def have(cmd):
+    return shutil.which(cmd) is not None
+
+
+def tool_version(argv):
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+        return (out.stdout + out.stderr).strip().splitlines()[0]
+    except (OSError, IndexError, subprocess.SubprocessError):
+        return "?"
+
+
+def lean_quote(s):
+    """Lean's String.quote, as Lake writes curl config files."""
+    out = ['"']
+    for ch in s:
+        if ch == '"':
+            out.append('\\"')
+        elif ch == "\\":
+            out.append("\\\\")
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ord(ch) < 32 or ord(ch) == 127:
+            out.append(f"\\x{ord(ch):02x}")
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+class Server:
+    def __init__(self, name, proc, base_url, pid=None):
+        self.name, self.proc, self.base_url = name, proc, base_url
+        self.pid = pid or proc.pid
+
+
+class Servers:
+    """Starts servers and always stops them (by their own PIDs) at the end."""
+
+    def __init__(self, pidfile):
+        self.pidfile = Path(pidfile)
+        self.running = []
+
+    def add(self, srv):
+        self.running.append(srv)
+        self._write()
+
+    def _write(self):
+        self.pidfile.write_text("".join(f"{s.proc.pid}\n" for s in self.running))
+
+    def stop(self, srv):
+        if srv.proc.poll() is None:
+            srv.proc.send_signal(signal.SIGTERM)
+            try:
+                srv.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                srv.proc.kill()
+                srv.proc.wait()
+        if srv in self.running:
+            self.running.remove(srv)
+            self._write()
+
+    def stop_all(self):
+        for s in list(self.running):
+            self.stop(s)
+
+
+# ----------------------------------------------------------------------------------------------
+# SigV4 (for pre-signed PUT requests in the server load test)
+
+
+def sigv4_headers(method, host, path, body_sha256, region="auto", service="s3",
+                  content_type=CT_ART, key_id=KEY_ID, secret=KEY_SECRET):
+    now = datetime.now(timezone.utc)
+    amz_date = now.strftime("%Y%m%dT%H%M%SZ")
+    day = now.strftime("%Y%m%d")
+    headers = {"content-type": content_type, "host": host, "x-amz-content-sha256": body_sha256,
+               "x-amz-date": amz_date}
+    names = sorted(headers)
+    canonical = "\n".join([method, path, "", *[f"{k}:{headers[k]}" for k in names], "",
+                           ";".join(names), body_sha256])
+    scope = f"{day}/{region}/{service}/aws4_request"
+    to_sign = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope,
+                         hashlib.sha256(canonical.encode()).hexdigest()])
+    k = ("AWS4" + secret).encode()
+    for part in (day, region, service, "aws4_request"):
+        k = hmac.new(k, part.encode(), hashlib.sha256).digest()
+    sig = hmac.new(k, to_sign.encode(), hashlib.sha256).hexdigest()
+    headers["authorization"] = (f"AWS4-HMAC-SHA256 Credential={key_id}/{scope}, "
+                                f"SignedHeaders={';'.join(names)}, Signature={sig}")
+    del headers["host"]
+    return headers
+
+
+# ----------------------------------------------------------------------------------------------
+# The benchmark
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.quick = args.quick
+        self.runs = args.runs or (3 if self.quick else 5)
+        self.modules = args.modules or (800 if self.quick else 8900)
+        self.dir = Path(args.bench_dir).resolve()
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.tmp = self.dir / "tmp"
+        rmtree(self.tmp)
+        self.tmp.mkdir()
+        global RSS_FILE
+        RSS_FILE = self.tmp / "rss.txt"
+        self.servers = Servers(self.dir / "servers.pid")
+        self.results = {}
+        self.targets = []  # (comparison, description, value text, met: bool|None)
+        self.commands = {}
+        self.notes = []
+        self.skipped = {}
+        self.tarn_help = {}
+
+    # ---- capabilities
+
+    def tarn_has(self, sub, flag=None):
+        if sub not in self.tarn_help:
+            r = subprocess.run([str(TARN), sub, "--help"], capture_output=True, text=True)
+            self.tarn_help[sub] = r.stdout if r.returncode == 0 else ""
+        h = self.tarn_help[sub]
+        return bool(h) and "not implemented" not in h and (flag is None or flag in h)
+
+    def tarn_works(self, sub):
+        """A subcommand is there when its help works and it is not a placeholder."""
+        if not self.tarn_has(sub):
+            return False
+        src = REPO / "crates" / "tarn-cli" / "src" / "commands"
+        for f in src.glob("*.rs"):
+            t = f.read_text()
+            if "placeholder!" in t and re.search(rf"=>\s*{sub.replace('-', '_')}\s*[,)]", t):
+                return False
+        return True
+
+    def skip(self, name, why):
+        log(f"\n== {name}: SKIPPED: {why}")
+        self.skipped[name] = why
+
+    # ---- fixture and trees
+
+    def setup_fixture(self):
+        tag = f"mathlib-{self.modules}"
+        self.fx = self.dir / f"fixture-{tag}"
+        if not (self.fx / ".done").exists():
+            rmtree(self.fx)
+            log(f"generating fixture: {FIXTURE} --preset mathlib --modules {self.modules} --seed 1")
+            subprocess.run([str(FIXTURE), "--preset", "mathlib", "--modules", str(self.modules),
+                            "--seed", "1", "--out", str(self.fx)], check=True)
+            (self.fx / ".done").write_text("ok\n")
+        self.cache = self.fx / "cache"
+        self.art_dir = self.cache / "artifacts"
+        self.mappings = self.fx / "mappings.jsonl"
+        self.files = sorted(p for p in self.art_dir.iterdir() if p.is_file())
+        self.total_bytes = sum(p.stat().st_size for p in self.files)
+        self.n = len(self.files)
+        log(f"fixture: {self.n} artifacts, {self.total_bytes / 1e6:.1f} MB in {self.art_dir}")
+        self.commands["fixture"] = (f"tarn-fixture --preset mathlib --modules {self.modules} "
+                                    f"--seed 1 --out {self.fx}")
+        # Lake's remote layout, made of hard links, for nginx.
+        self.www = self.dir / f"www-{tag}"
+        if not (self.www / ".done").exists():
+            rmtree(self.www)
+            a = self.www / "a0" / SCOPE
+            r = self.www / "r0" / SCOPE
+            a.mkdir(parents=True)
+            r.mkdir(parents=True)
+            for p in self.files:
+                os.link(p, a / (p.name.split(".")[0] + ".art"))
+            shutil.copyfile(self.mappings, r / f"{REV}.jsonl")
+            (self.www / ".done").write_text("ok\n")
+        # A package directory for tarn get (lakefile.toml names the package).
+        self.pkg = self.dir / "pkg"
+        self.pkg.mkdir(exist_ok=True)
+        (self.pkg / "lakefile.toml").write_text('name = "bench"\n')
+        self.home = self.dir / "home"
+        self.home.mkdir(exist_ok=True)
+        # Curl config files (Lake's format), per destination.
+        self.list0 = self.dir / f"files-{tag}.list0"
+        self.list0.write_bytes(b"".join(str(p).encode() + b"\0" for p in self.files))
+
+    def lake_config(self):
+        lines = []
+        for name, base in self.services.items():
+            lines += ["[[cache.service]]", f'name = "{name}"', 'kind = "s3"',
+                      f'artifactEndpoint = "{base}/a0"', f'revisionEndpoint = "{base}/r0"', ""]
+        self.config = self.dir / "lake-config.toml"
+        self.config.write_text("\n".join(lines))
+
+    def tarn_env(self):
+        return {"LAKE_CONFIG": str(self.config), "HOME": str(self.home),
+                "LAKE_CACHE_KEY": f"{KEY_ID}:{KEY_SECRET}", "ELAN_TOOLCHAIN": "",
+                "LAKE_CACHE_DIR": "", "LAKE_CACHE_ARTIFACT_ENDPOINT": "",
+                "LAKE_CACHE_REVISION_ENDPOINT": ""}
+
+    # ---- servers
+
+    def start_nginx(self):
+        if not have("nginx"):
+            raise RuntimeError("nginx not installed")
+        prefix = self.dir / "nginx"
+        rmtree(prefix)
+        prefix.mkdir()
+        port = free_port()
+        conf = (REPO / "scripts" / "bench" / "nginx.conf.in").read_text()
+        for k, v in {"@WORKERS@": str(CORES), "@PREFIX@": str(prefix), "@PORT@": str(port),
+                     "@ROOT@": str(self.www)}.items():
+            conf = conf.replace(k, v)
+        (prefix / "nginx.conf").write_text(conf)
+        nginx = shutil.which("nginx")
+        proc = subprocess.Popen([nginx, "-p", str(prefix), "-c", str(prefix / "nginx.conf")],
+                                stdout=subprocess.DEVNULL, stderr=open(prefix / "stderr.log", "wb"))
+        srv = Server("nginx", proc, f"http://127.0.0.1:{port}")
+        self.servers.add(srv)
+        wait_http(f"{srv.base_url}/r0/{SCOPE}/{REV}.jsonl", proc)
+        self.commands["nginx"] = f"nginx -p {prefix} -c {prefix}/nginx.conf  (template: scripts/bench/nginx.conf.in, {CORES} workers)"
+        log(f"nginx {tool_version([nginx, '-v'])} on {srv.base_url} (pid {proc.pid})")
+        return srv
+
+    def start_tarn_serve(self, name, data):
+        """Starts `tarn serve` on an empty (or given) data directory with the bench key."""
+        port = free_port()
+        data = Path(data)
+        data.mkdir(parents=True, exist_ok=True)
+        conf = self.dir / f"{name}.toml"
+        conf.write_text(self.serve_config_text(data))
+        argv = [str(TARN), "serve", "--data", str(data), "--listen", f"127.0.0.1:{port}",
+                "--config", str(conf)]
+        logf = open(self.dir / f"{name}.log", "wb")
+        proc = subprocess.Popen(argv, stdout=logf, stderr=subprocess.STDOUT,
+                                env={**os.environ, **self.tarn_env()})
+        srv = Server(name, proc, f"http://127.0.0.1:{port}")
+        self.servers.add(srv)
+        wait_http(f"{srv.base_url}/r0/{SCOPE}/none.jsonl", proc)
+        self.commands["tarn serve"] = shlex.join(argv) + f"   # config: {conf.read_text().strip()!r}"
+        log(f"tarn serve on {srv.base_url} (pid {proc.pid}), data {data}")
+        return srv
+
+    def serve_config_text(self, data):
+        # See docs/server.md; the keys section follows it.
+        return (f'[[key]]\nid = "{KEY_ID}"\nsecret = "{KEY_SECRET}"\n')
+
+    # ---- comparisons
+
+    def fresh(self, name):
+        d = self.tmp / name
+        rmtree(d)
+        return d
+
+    def curl_get_config(self, base, dest_art):
+        """Lake's G3 download config: one url / -o pair per artifact."""
+        lines = []
+        for p in self.files:
+            h = p.name.split(".")[0]
+            lines.append(f"url = {lean_quote(f'{base}/a0/{SCOPE}/{h}.art')}")
+            lines.append(f"-o {lean_quote(str(dest_art / p.name))}")
+        return "\n".join(lines) + "\n"
+
+    def check_files(self, d, expect=None):
+        expect = self.n if expect is None else expect
+        got = sum(1 for _ in Path(d).iterdir()) if Path(d).exists() else 0
+        if got != expect:
+            raise RuntimeError(f"{d}: {got} files, expected {expect}")
+
+    def check_curl_json(self, path, codes=("200", "201")):
+        bad = 0
+        n = 0
+        for line in Path(path).read_text().splitlines():
+            line = line.strip()
+            if not line.startswith("{"):
+                continue
+            n += 1
+            j = json.loads(line)
+            code = str(j.get("response_code", j.get("http_code")))
+            if code not in codes:
+                bad += 1
+        if bad or n == 0:
+            raise RuntimeError(f"curl: {bad} of {n} transfers failed ({path})")
+
+    def get_contenders(self, srv, label, with_curl=True, with_cp=True):
+        env = self.tarn_env()
+        cs = []
+        dest = self.tmp / f"get-{label}"
+
+        def prep(_i):
+            rmtree(dest)
+            dest.mkdir(parents=True)
+
+        def prep_art(_i):
+            prep(_i)
+            (dest / "cache" / "artifacts").mkdir(parents=True)
+
+        def tarn_check(_i, _r):
+            self.check_files(dest / "cache" / "artifacts")
+
+        cs.append(Contender(
+            f"tarn get ({label})",
+            [str(TARN), "--cache-dir", str(dest / "cache"), "-d", str(self.pkg), "get",
+             str(self.mappings), "--scope", SCOPE, "--service", label],
+            prepare=prep, check=tarn_check, env=env, cwd=str(self.pkg), server=srv,
+            cleanup=lambda i: rmtree(dest)))
+        if with_curl:
+            cfg = self.dir / f"curl-get-{label}.cfg"
+            cfg.write_text(self.curl_get_config(srv.base_url, dest / "cache" / "artifacts"))
+            err = self.dir / f"curl-get-{label}.stderr"
+            cs.append(Contender(
+                f"curl -Z ({label})",
+                ["curl", "-Z", "-X", "GET", "-L", "--retry", "3", "-s", "-w", "%{stderr}%{json}\\n",
+                 "--config", str(cfg)],
+                prepare=prep_art, stderr=err, server=srv,
+                check=lambda i, r: (self.check_curl_json(err),
+                                    self.check_files(dest / "cache" / "artifacts")),
+                cleanup=lambda i: rmtree(dest)))
+        if with_cp:
+            cs.append(Contender(
+                "cp -r (floor)", ["cp", "-r", str(self.art_dir), str(dest / "artifacts")],
+                prepare=prep, check=lambda i, r: self.check_files(dest / "artifacts"),
+                cleanup=lambda i: rmtree(dest)))
+        return cs
+
+    def bench_get(self):
+        if not self.tarn_works("get"):
+            return self.skip("get", "tarn get not available")
+        cs = self.get_contenders(self.nginx, "nginx")
+        res = run_comparison("1. get, cold, over loopback from nginx", cs, self.runs)
+        self.results["get"] = res
+        self.commands["get"] = [c["command"] for c in res]
+        t, cu, fl = res
+        self.ratio_target("get", "tarn get ≥ 3× faster than Lake's curl -Z", cu, t, 3.0)
+        if t.get("wall") and fl.get("wall"):
+            r = t["wall"]["median"] / fl["wall"]["median"]
+            self.targets.append(("get", "tarn get ≤ 2× the floor (cp -r)",
+                                 f"tarn/floor = {r:.2f}×", r <= 2.0))
+        if t.get("rss_mb"):
+            m = t["rss_mb"]["max"]
+            self.targets.append(("get", "tarn get peak RSS ≤ 100 MB", f"max {m:.1f} MB", m <= 100))
+        self.notes.append("get: the source files stay in the page cache (the server reads them "
+                          "from memory); each run writes into a fresh empty cache directory, "
+                          "after `sync`. Lake would also hash every downloaded file and write the "
+                          "`outputs/` entries after curl; tarn's time includes both, curl's does not.")
+
+    def ratio_target(self, comp, desc, slow, fast, factor):
+        if slow.get("wall") and fast.get("wall"):
+            r = slow["wall"]["median"] / fast["wall"]["median"]
+            self.targets.append((comp, desc, f"{r:.2f}× faster", r >= factor))
+        else:
+            self.targets.append((comp, desc, "not measured", None))
+
+    def setup_serve(self):
+        if not self.tarn_works("serve") or not self.tarn_has("serve", "--listen"):
+            return None
+        if self.tarn_serve is None:
+            self.tarn_serve = self.start_tarn_serve("tarn-serve", self.dir / "serve-data")
+            self.services["tarnserve"] = self.tarn_serve.base_url
+            self.lake_config()
+            # Fill it with the fixture: one put-staged (also the "already present" state).
+            self.staging = self.dir / "staging"
+            if not (self.staging / "outputs.jsonl").exists():
+                rmtree(self.staging)
+                subprocess.run([str(TARN), "--cache-dir", str(self.cache), "stage",
+                                str(self.mappings), str(self.staging)], check=True,
+                               stdout=subprocess.DEVNULL)
+            r = measure([str(TARN), "put-staged", str(self.staging), "--rev", REV, "--scope",
+                         SCOPE, "--service", "tarnserve"], env=self.tarn_env(),
+                        stdout=self.dir / "fill.out", stderr=self.dir / "fill.err")
+            if r.rc != 0:
+                raise RuntimeError("filling tarn serve failed: " + (self.dir / "fill.err").read_text()[-2000:])
+            log(f"filled tarn serve with the fixture in {r.wall:.2f}s")
+        return self.tarn_serve
+
+    def bench_serve_get(self):
+        if not self.tarn_works("get"):
+            return self.skip("serve-get", "tarn get not available")
+        srv = self.setup_serve()
+        if srv is None:
+            return self.skip("serve-get", "tarn serve not available")
+        cs = self.get_contenders(self.nginx, "nginx", with_curl=False, with_cp=False)
+        cs += self.get_contenders(srv, "tarnserve", with_curl=False, with_cp=False)
+        res = run_comparison("2. tarn get from tarn serve vs from nginx", cs, self.runs)
+        self.results["serve-get"] = res
+        self.commands["serve-get"] = [c["command"] for c in res]
+
+    def bench_put(self):
+        if not self.tarn_works("put-staged"):
+            return self.skip("put", "tarn put-staged not available")
+        srv = self.setup_serve()
+        if srv is None:
+            return self.skip("put", "tarn serve not available")
+        env = self.tarn_env()
+        # Fresh uploads go to a second tarn serve whose data directory is emptied before
+        # every run (restart untimed), so nothing is ever already present.
+        state = {"srv": None}
+        put_data = self.dir / "serve-put-data"
+
+        def restart(_i):
+            if state["srv"]:
+                self.servers.stop(state["srv"])
+            rmtree(put_data)
+            state["srv"] = self.start_tarn_serve("tarn-serve-put", put_data)
+            self.services["tarnput"] = state["srv"].base_url
+            self.lake_config()
+            write_put_cfg(state["srv"].base_url)
+
+        cfg = self.dir / "curl-put.cfg"
+        cfg_present = self.dir / "curl-put-present.cfg"
+
+        def put_cfg_text(base):
+            lines = []
+            for p in self.files:
+                h = p.name.split(".")[0]
+                lines.append(f"-T {lean_quote(str(self.staging / p.name))}")
+                lines.append(f"url = {lean_quote(f'{base}/a0/{SCOPE}/{h}.art')}")
+            return "\n".join(lines) + "\n"
+
+        def write_put_cfg(base):
+            cfg.write_text(put_cfg_text(base))
+
+        cfg_present.write_text(put_cfg_text(srv.base_url))
+        curl_put = ["curl", "-Z", "-X", "PUT", "-L", "-H", f"Content-Type: {CT_ART}", "--retry", "3",
+                    "--aws-sigv4", "aws:amz:auto:s3", "--user", f"{KEY_ID}:{KEY_SECRET}",
+                    "-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD", "-s", "-w",
+                    "%{stderr}%{json}\\n", "--config"]
+        curl_rev = ["curl", "-X", "PUT", "-L", "-H", f"Content-Type: {CT_MAP}", "--retry", "3",
+                    "--aws-sigv4", "aws:amz:auto:s3", "--user", f"{KEY_ID}:{KEY_SECRET}",
+                    "-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD", "-s", "-f", "-o", "/dev/null",
+                    "-T", str(self.staging / "outputs.jsonl")]
+
+        def curl_argv(base, c):
+            script = (f"{shlex.join(curl_put + [str(c)])} && "
+                      f"{shlex.join(curl_rev + [f'{base}/r0/{SCOPE}/{REV}.jsonl'])}")
+            return ["sh", "-c", script]
+
+        err = self.dir / "curl-put.stderr"
+        cs = [
+            Contender("tarn put-staged (fresh)",
+                      lambda i: [str(TARN), "put-staged", str(self.staging), "--rev", REV,
+                                 "--scope", SCOPE, "--service", "tarnput"],
+                      prepare=restart, env=env, server=None),
+            Contender("curl -Z PUT (fresh)", lambda i: curl_argv(state["srv"].base_url, cfg),
+                      prepare=restart, stderr=err, check=lambda i, r: self.check_curl_json(err)),
+        ]
+        res = run_comparison("3a. put-staged to tarn serve, nothing present", cs, self.runs)
+        if state["srv"]:
+            self.servers.stop(state["srv"])
+            rmtree(put_data)
+        self.results["put"] = res
+        self.commands["put"] = [c["command"] for c in res]
+        self.ratio_target("put", "tarn put-staged ≥ 2× faster than Lake's curl -Z PUT", res[1], res[0], 2.0)
+
+        err2 = self.dir / "curl-put-present.stderr"
+        cs = [
+            Contender("tarn put-staged (present)",
+                      [str(TARN), "put-staged", str(self.staging), "--rev", REV, "--scope", SCOPE,
+                       "--service", "tarnserve"], env=env, server=srv),
+            Contender("curl -Z PUT (present)", curl_argv(srv.base_url, cfg_present), stderr=err2,
+                      check=lambda i, r: self.check_curl_json(err2), server=srv),
+        ]
+        res = run_comparison("3b. put-staged to tarn serve, everything present", cs, self.runs)
+        self.results["put-present"] = res
+        self.commands["put-present"] = [c["command"] for c in res]
+        self.ratio_target("put-present", "tarn put-staged (all present) ≥ 20× faster than curl re-uploading",
+                          res[1], res[0], 20.0)
+
+    def bench_verify(self):
+        # Single-core MurmurHash64A throughput: tarn hash on one large file (page cache warm).
+        big = self.dir / "big-1g.bin"
+        size = (256 if self.quick else 1024) << 20
+        if not big.exists() or big.stat().st_size != size:
+            log(f"writing {big} ({size >> 20} MiB)")
+            with open(big, "wb") as f:
+                chunk = os.urandom(1 << 20)
+                for i in range(size >> 20):
+                    f.write(chunk[i % 997:] + chunk[:i % 997])
+        if not self.tarn_works("hash"):
+            return self.skip("verify", "tarn hash not available")
+        subprocess.run(["cat", str(big)], stdout=subprocess.DEVNULL, check=True)
+        hs = [measure([str(TARN), "hash", str(big)]) for _ in range(3 if self.quick else 5)]
+        best = min(hs, key=lambda r: r.wall)
+        tput = size / best.wall
+        floor = self.total_bytes / (CORES * tput)
+        log(f"\nMurmurHash64A single core (tarn hash, {size >> 20} MiB, best of {len(hs)}): "
+            f"{tput / 1e9:.2f} GB/s; floor for {self.total_bytes / 1e6:.1f} MB on {CORES} cores: "
+            f"{floor * 1000:.1f} ms")
+        self.hash_tput = tput
+        self.verify_floor = floor
+        self.commands["hash"] = f"tarn hash {big}"
+        if not self.tarn_works("verify"):
+            return self.skip("verify", "tarn verify not available")
+        cs = [Contender("tarn verify", [str(TARN), "--cache-dir", str(self.cache), "verify",
+                                        str(self.mappings)], env=self.tarn_env())]
+        per = max(1, self.n // (CORES * 4))
+        cs.append(Contender(f"sha256sum (xargs -P{CORES})",
+                            ["xargs", "-0", "-a", str(self.list0), "-P", str(CORES), "-n", str(per),
+                             "sha256sum"]))
+        if have("b3sum"):
+            cs.append(Contender(f"b3sum (xargs -P{CORES})",
+                                ["xargs", "-0", "-a", str(self.list0), "-P", str(CORES), "-n",
+                                 str(per), "b3sum"]))
+        else:
+            self.notes.append("verify: b3sum not installed; skipped")
+        res = run_comparison("4. verify (rehash every artifact, page cache warm)", cs, self.runs)
+        res.append({"name": "floor (bytes ÷ cores × MurmurHash64A)", "command": None, "error": None,
+                    "runs": 0, "wall": {"median": floor, "min": floor, "max": floor}})
+        self.results["verify"] = res
+        self.commands["verify"] = [c["command"] for c in res[:-1]]
+        if res[0].get("wall"):
+            frac = floor / res[0]["wall"]["median"]
+            self.targets.append(("verify", "tarn verify ≥ 80% of the hashing floor",
+                                 f"{frac * 100:.0f}% of floor", frac >= 0.8))
+        self.notes.append(f"verify floor: MurmurHash64A single-core throughput "
+                          f"{tput / 1e9:.2f} GB/s (best `tarn hash` of a {size >> 20} MiB file, "
+                          f"process start included), × {CORES} cores. sha256sum and b3sum run "
+                          f"{CORES} at a time through xargs, {per} files each.")
+
+    def bench_stage(self):
+        if not self.tarn_works("stage"):
+            return self.skip("stage", "tarn stage not available")
+        dest = self.tmp / "stage"
+
+        def prep(_i):
+            rmtree(dest)
+
+        cs = [
+            Contender("tarn stage", [str(TARN), "--cache-dir", str(self.cache), "stage",
+                                     str(self.mappings), str(dest)], prepare=prep,
+                      check=lambda i, r: self.check_files(dest, self.n + 1), env=self.tarn_env(),
+                      cleanup=prep),
+            Contender("cp -r", ["cp", "-r", str(self.art_dir), str(dest)], prepare=prep,
+                      check=lambda i, r: self.check_files(dest), cleanup=prep),
+            Contender("tarn stage --copy", [str(TARN), "--cache-dir", str(self.cache), "stage",
+                                            "--copy", str(self.mappings), str(dest)], prepare=prep,
+                      check=lambda i, r: self.check_files(dest, self.n + 1), env=self.tarn_env(),
+                      cleanup=prep),
+            Contender("cp -al (hard links)", ["cp", "-al", str(self.art_dir), str(dest)],
+                      prepare=prep, check=lambda i, r: self.check_files(dest), cleanup=prep),
+        ]
+        res = run_comparison("5. stage (same filesystem)", cs, self.runs)
+        self.results["stage"] = res
+        self.commands["stage"] = [c["command"] for c in res]
+        self.ratio_target("stage", "tarn stage ≥ 5× faster than cp", res[1], res[0], 5.0)
+
+    # ---- server load test
+
+    def small_paths(self, k):
+        target = 44_000
+        by = sorted(self.files, key=lambda p: abs(p.stat().st_size - target))[:k]
+        sizes = [p.stat().st_size for p in by]
+        return [f"/a0/{SCOPE}/{p.name.split('.')[0]}.art" for p in by], sizes
+
+    def wrk(self, base, script, duration, conns=64, threads=2):
+        argv = ["wrk", "-t", str(threads), "-c", str(conns), "-d", f"{duration}s", "--timeout",
+                "5s", "--latency", "-s", str(script), base]
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60)
+        out = r.stdout
+        m = re.search(r"Requests/sec:\s*([\d.]+)", out)
+        if r.returncode != 0 or not m:
+            raise RuntimeError(f"wrk failed: {out[-1500:]} {r.stderr[-500:]}")
+
+        def lat(p):
+            mm = re.search(rf"^\s*{p}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+            if not mm:
+                return float("nan")
+            v = float(mm.group(1))
+            return v * {"us": 1e-3, "ms": 1.0, "s": 1e3}[mm.group(2)]
+
+        non2xx = re.search(r"Non-2xx or 3xx responses:\s*(\d+)", out)
+        errs = re.search(r"Socket errors:.*", out)
+        return {"rps": float(m.group(1)), "p50": lat(50), "p99": lat(99),
+                "non2xx": int(non2xx.group(1)) if non2xx else 0,
+                "socket_errors": errs.group(0) if errs else "", "argv": shlex.join(argv)}
+
+    def bench_server(self):
+        if not have("wrk"):
+            return self.skip("server", "wrk not installed")
+        srv = self.setup_serve()
+        if srv is None:
+            return self.skip("server", "tarn serve not available")
+        paths, sizes = self.small_paths(2000 if not self.quick else 400)
+        script = self.dir / "wrk-get.lua"
+        script.write_text(
+            "-- cycles over artifact paths; each thread starts at a different offset\n"
+            "local paths = {\n" + "".join(f'  "{p}",\n' for p in paths) + "}\n"
+            "local i = 0\n"
+            "setup = function(thread) thread:set('offset', math.random(#paths)) end\n"
+            "init = function(args) i = tonumber(offset) or 0 end\n"
+            "request = function()\n  i = i % #paths + 1\n  return wrk.format('GET', paths[i])\nend\n")
+        dur = 3 if self.quick else 10
+        contenders = [("nginx", self.nginx), ("tarn serve", srv)]
+        rows = {n: [] for n, _ in contenders}
+        log(f"\n== 6. server GET throughput: {len(paths)} artifacts of "
+            f"{min(sizes) / 1e3:.1f}–{max(sizes) / 1e3:.1f} KB (median "
+            f"{statistics.median(sizes) / 1e3:.1f} KB), 64 connections, {dur}s per run, alternating")
+        try:
+            for rnd in range(1 + self.runs):
+                for name, s in contenders:
+                    c0 = proc_cpu(s.pid)
+                    w = self.wrk(s.base_url, script, 2 if rnd == 0 else dur)
+                    w["server_cpu"] = proc_cpu(s.pid) - c0
+                    tag = "warm-up" if rnd == 0 else f"run {rnd}"
+                    log(f"   {name:<12} {tag:<8} {w['rps']:9.0f} req/s  p50 {w['p50']:7.2f} ms  "
+                        f"p99 {w['p99']:7.2f} ms  non-2xx {w['non2xx']}  server CPU "
+                        f"{w['server_cpu']:.1f}s {w['socket_errors']}")
+                    if w["non2xx"]:
+                        raise RuntimeError(f"{name}: {w['non2xx']} non-2xx responses")
+                    if rnd > 0:
+                        rows[name].append(w)
+        except Exception as e:  # noqa: BLE001
+            log(f"   FAILED: {e}")
+            self.results["server"] = {"error": str(e)}
+            return
+        res = {}
+        for name, ws in rows.items():
+            res[name] = {k: stats([w[k] for w in ws]) for k in ("rps", "p50", "p99", "server_cpu")}
+            res[name]["argv"] = ws[0]["argv"]
+        res["sizes"] = {"count": len(paths), "min": min(sizes), "max": max(sizes),
+                        "median": statistics.median(sizes)}
+        res["duration"] = dur
+        self.results["server"] = res
+        n, t = res["nginx"], res["tarn serve"]
+        rr = t["rps"]["median"] / n["rps"]["median"]
+        self.targets.append(("server", "tarn serve ≥ 0.8× nginx requests/s", f"{rr:.2f}×", rr >= 0.8))
+        pr = t["p99"]["median"] / n["p99"]["median"]
+        self.targets.append(("server", "tarn serve p99 ≤ 2× nginx p99", f"{pr:.2f}×", pr <= 2.0))
+        self.notes.append("server: wrk (2 threads) runs on the same 2 cores as the server, so both "
+                          "servers share the CPU with the load generator.")
+        self.bench_server_put(srv, paths)
+
+    def bench_server_put(self, srv, paths):
+        """PUT throughput with SigV4 checking and hash validation: pre-signed requests."""
+        sel = paths[: (100 if self.quick else 400)]
+        host = srv.base_url.split("//", 1)[1]
+        entries = []
+        for p in sel:
+            h = p.rsplit("/", 1)[1].split(".")[0]
+            f = next(x for x in self.files if x.name.startswith(h + "."))
+            body = f.read_bytes()
+            put_path = f"/a0/bench-put/{h}.art"
+            hd = sigv4_headers("PUT", host, put_path, hashlib.sha256(body).hexdigest())
+            entries.append((put_path, hd, str(f)))
+        script = self.dir / "wrk-put.lua"
+        lua = ["-- pre-signed PUTs (SigV4 with the real payload hash), cycled", "local reqs = {}",
+               "local specs = {"]
+        for path, hd, f in entries:
+            hs = ", ".join(f'["{k}"] = "{v}"' for k, v in hd.items())
+            lua.append(f'  {{ "{path}", {{ {hs} }}, "{f}" }},')
+        lua += ["}",
+                "init = function(args)",
+                "  for k, s in ipairs(specs) do",
+                "    local fh = io.open(s[3], 'rb'); local body = fh:read('*a'); fh:close()",
+                "    reqs[k] = wrk.format('PUT', s[1], s[2], body)",
+                "  end",
+                "end",
+                "local i = 0",
+                "request = function() i = i % #reqs + 1; return reqs[i] end"]
+        script.write_text("\n".join(lua) + "\n")
+        dur = 3 if self.quick else 10
+        log(f"\n== 6b. tarn serve PUT throughput (SigV4 + hash validation), {len(entries)} artifacts, "
+            f"64 connections, {dur}s")
+        ws = []
+        try:
+            for rnd in range(1 + min(self.runs, 3)):
+                c0 = proc_cpu(srv.pid)
+                w = self.wrk(srv.base_url, script, 2 if rnd == 0 else dur)
+                w["server_cpu"] = proc_cpu(srv.pid) - c0
+                log(f"   tarn serve PUT {'warm-up' if rnd == 0 else f'run {rnd}'}: {w['rps']:9.0f} req/s  "
+                    f"p50 {w['p50']:7.2f} ms  p99 {w['p99']:7.2f} ms  non-2xx {w['non2xx']}")
+                if w["non2xx"]:
+                    raise RuntimeError(f"{w['non2xx']} non-2xx responses")
+                if rnd:
+                    ws.append(w)
+        except Exception as e:  # noqa: BLE001
+            log(f"   FAILED: {e}")
+            self.results["server-put"] = {"error": str(e)}
+            return
+        self.results["server-put"] = {k: stats([w[k] for w in ws]) for k in ("rps", "p50", "p99", "server_cpu")}
+        self.results["server-put"]["argv"] = ws[0]["argv"]
+
+    # ---- main
+
+    def run(self):
+        self.tarn_serve = None
+        self.services = {}
+        self.setup_fixture()
+        only = set(self.args.only.split(",")) if self.args.only else None
+        want = lambda n: only is None or n in only  # noqa: E731
+        try:
+            self.nginx = self.start_nginx()
+            self.services["nginx"] = self.nginx.base_url
+            self.lake_config()
+            for name, fn in [("get", self.bench_get), ("serve-get", self.bench_serve_get),
+                             ("put", self.bench_put), ("verify", self.bench_verify),
+                             ("stage", self.bench_stage), ("server", self.bench_server)]:
+                if want(name):
+                    try:
+                        fn()
+                    except Exception as e:  # noqa: BLE001
+                        log(f"\n== {name}: ERROR: {e}")
+                        self.skipped[name] = f"error: {e}"
+        finally:
+            self.servers.stop_all()
+        self.report()
+
+    def report(self):
+        log("\n== Targets")
+        for comp, desc, val, met in self.targets:
+            s = "MET" if met else ("NOT MET" if met is False else "NOT MEASURED")
+            log(f"   [{s:^12}] {desc}: {val}")
+        for n, why in self.skipped.items():
+            log(f"   [ SKIPPED ] {n}: {why}")
+        blob = {"results": self.results, "targets": self.targets, "skipped": self.skipped,
+                "notes": self.notes, "commands": self.commands, "machine": machine(),
+                "fixture": {"artifacts": self.n, "bytes": self.total_bytes},
+                "quick": self.quick, "runs": self.runs,
+                "argv": sys.argv[1:]}
+        (self.dir / "results.json").write_text(json.dumps(blob, indent=1, default=str))
+        if self.args.no_write:
+            return
+        out = REPO / "BENCHMARKS.md" if not self.quick else self.dir / "BENCHMARKS.quick.md"
+        out.write_text(render(blob))
+        log(f"\nwrote {out} and {self.dir / 'results.json'}")
+
+
+# ----------------------------------------------------------------------------------------------
+# Report
+
+
+def machine():
+    cpu = "?"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    mem = "?"
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal"):
+            mem = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+    df = subprocess.run(["df", "-hT", "/tmp"], capture_output=True, text=True).stdout.splitlines()
+    disk = df[1] if len(df) > 1 else "?"
+    try:
+        parts = disk.split()
+        dev = os.path.basename(parts[0])
+        rot = Path(f"/sys/block/{dev}/queue/rotational").read_text().strip()
+        disk += f" (rotational={rot})"
+    except (OSError, IndexError):
+        pass
+    rev = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+                         capture_output=True, text=True).stdout.strip()
+    return {"cpu": cpu, "cores": CORES, "memory": mem, "disk": disk, "kernel": platform.release(),
+            "os": platform.platform(), "tarn_commit": rev,
+            "curl": tool_version(["curl", "--version"]),
+            "nginx": tool_version(["nginx", "-v"]) if have("nginx") else "-",
+            "wrk": tool_version(["wrk", "-v"]) if have("wrk") else "-",
+            "b3sum": tool_version(["b3sum", "--version"]) if have("b3sum") else "-",
+            "sha256sum": tool_version(["sha256sum", "--version"]),
+            "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+
+
+def fmt_s(x):
+    return f"{x:.3f}" if x < 10 else f"{x:.2f}"
+
+
+def triple(d, key, f=fmt_s):
+    if not d.get(key):
+        return "–"
+    s = d[key]
+    return f"{f(s['median'])} ({f(s['min'])}–{f(s['max'])})"
+
+
+def render(b):
+    m = b["machine"]
+    L = []
+    L.append("# tarn benchmarks\n")
+    L.append("Generated by `scripts/bench.sh` (harness: `scripts/bench.py`); re-run it to refresh "
+             "this file. Every comparison alternates its contenders (A B A B …), one warm-up round "
+             f"is discarded, then {b['runs']} measured rounds; times are medians with (min–max).\n")
+    L.append("## Machine\n")
+    L.append(f"- CPU: {m['cpu']}, **{m['cores']} cores**; memory {m['memory']}")
+    L.append(f"- disk (bench dir, /tmp): `{m['disk']}`")
+    L.append(f"- kernel {m['kernel']}; {m['os']}")
+    L.append(f"- tarn commit `{m['tarn_commit']}` (release build); {m['curl']}; {m['nginx']}; "
+             f"{m['wrk']}; {m['b3sum']}; {m['sha256sum']}")
+    L.append(f"- run: {m['date']}; fixture: {b['fixture']['artifacts']} artifacts, "
+             f"{b['fixture']['bytes'] / 1e6:.1f} MB (mathlib preset, log-normal sizes)\n")
+    L.append("## Targets\n")
+    L.append("| comparison | target | measured | status |")
+    L.append("|---|---|---|---|")
+    for comp, desc, val, met in b["targets"]:
+        s = "**MET**" if met else ("**NOT MET**" if met is False else "not measured")
+        L.append(f"| {comp} | {desc} | {val} | {s} |")
+    for n, why in b["skipped"].items():
+        L.append(f"| {n} | – | SKIPPED: {why} | – |")
+    L.append("")
+    L.append("## Ratios (medians; A/B < 1 means A is faster)\n")
+    L.append("| comparison | A | B | wall A/B | CPU A/B | peak RSS A/B |")
+    L.append("|---|---|---|---|---|---|")
+    R = b["results"]
+    pairs = [("get", 0, 1), ("get", 0, 2), ("get", 1, 2), ("serve-get", 1, 0), ("put", 0, 1),
+             ("put-present", 0, 1), ("verify", 0, 1), ("verify", 0, 2), ("verify", 0, 3),
+             ("stage", 0, 1), ("stage", 2, 1), ("stage", 0, 3)]
+    for comp, a, bb in pairs:
+        rs = R.get(comp)
+        if not isinstance(rs, list) or max(a, bb) >= len(rs):
+            continue
+        A, B = rs[a], rs[bb]
+        if not A.get("wall") or not B.get("wall"):
+            continue
+
+        def rt(k):
+            if not A.get(k) or not B.get(k) or not B[k]["median"]:
+                return "–"
+            return f"{A[k]['median'] / B[k]['median']:.3f}"
+        L.append(f"| {comp} | {A['name']} | {B['name']} | {rt('wall')} | {rt('cpu')} | {rt('rss_mb')} |")
+    srv = R.get("server")
+    if isinstance(srv, dict) and "nginx" in srv:
+        t, n = srv["tarn serve"], srv["nginx"]
+        L.append(f"| server | tarn serve | nginx | req/s {t['rps']['median'] / n['rps']['median']:.3f} "
+                 f"| p50 {t['p50']['median'] / n['p50']['median']:.3f} | p99 "
+                 f"{t['p99']['median'] / n['p99']['median']:.3f} |")
+    L.append("")
+    L.append("## Details\n")
+    titles = {"get": "1. get, cold, over loopback from nginx",
+              "serve-get": "2. tarn get from tarn serve vs from nginx",
+              "put": "3a. put-staged to tarn serve, nothing present",
+              "put-present": "3b. put-staged to tarn serve, everything present",
+              "verify": "4. verify", "stage": "5. stage (same filesystem)"}
+    for comp, title in titles.items():
+        rs = R.get(comp)
+        if not isinstance(rs, list):
+            continue
+        L.append(f"### {title}\n")
+        has_srv = any(r.get("server_cpu") for r in rs)
+        L.append("| contender | wall s | CPU s (user+sys) | peak RSS MB |" + (" server CPU s |" if has_srv else ""))
+        L.append("|---|---|---|---|" + ("---|" if has_srv else ""))
+        for r in rs:
+            if r.get("error"):
+                L.append(f"| {r['name']} | FAILED: {r['error'][:200]} | | |" + (" |" if has_srv else ""))
+                continue
+            row = f"| {r['name']} | {triple(r, 'wall')} | {triple(r, 'cpu')} | {triple(r, 'rss_mb', lambda x: f'{x:.1f}')} |"
+            if has_srv:
+                row += f" {triple(r, 'server_cpu')} |"
+            L.append(row)
+        L.append("")
+    if isinstance(srv, dict) and "nginx" in srv:
+        L.append("### 6. server GET throughput\n")
+        s = srv["sizes"]
+        L.append(f"{s['count']} artifacts of {s['min'] / 1e3:.1f}–{s['max'] / 1e3:.1f} KB (median "
+                 f"{s['median'] / 1e3:.1f} KB), wrk with 64 connections, {srv['duration']} s per run.\n")
+        L.append("| server | req/s | p50 ms | p99 ms | server CPU s per run |")
+        L.append("|---|---|---|---|---|")
+        for name in ("nginx", "tarn serve"):
+            r = srv[name]
+            L.append(f"| {name} | {triple(r, 'rps', lambda x: f'{x:.0f}')} | {triple(r, 'p50', lambda x: f'{x:.2f}')} "
+                     f"| {triple(r, 'p99', lambda x: f'{x:.2f}')} | {triple(r, 'server_cpu', lambda x: f'{x:.1f}')} |")
+        L.append("")
+    elif isinstance(srv, dict):
+        L.append(f"### 6. server GET throughput\n\nFAILED: {srv.get('error')}\n")
+    sp = R.get("server-put")
+    if isinstance(sp, dict) and "rps" in sp:
+        L.append("### 6b. tarn serve PUT throughput (SigV4 checked, content hash validated)\n")
+        L.append("| server | req/s | p50 ms | p99 ms | server CPU s per run |")
+        L.append("|---|---|---|---|---|")
+        L.append(f"| tarn serve | {triple(sp, 'rps', lambda x: f'{x:.0f}')} | {triple(sp, 'p50', lambda x: f'{x:.2f}')} "
+                 f"| {triple(sp, 'p99', lambda x: f'{x:.2f}')} | {triple(sp, 'server_cpu', lambda x: f'{x:.1f}')} |")
+        L.append("")
+    elif isinstance(sp, dict):
+        L.append(f"### 6b. tarn serve PUT throughput\n\nFAILED: {sp.get('error')}\n")
+    L.append("## Notes\n")
+    for n in b["notes"]:
+        L.append(f"- {n}")
+    L.append("")
+    L.append("## Exact commands\n")
+    L.append("```sh\nscripts/bench.sh " + " ".join(b["argv"]) + "\n```\n")
+    L.append("Per contender (as run; paths are under the bench directory):\n")
+    L.append("```")
+    for k, v in b["commands"].items():
+        if isinstance(v, list):
+            for c in v:
+                if c:
+                    L.append(f"[{k}] {c}")
+        else:
+            L.append(f"[{k}] {v}")
+    srv = R.get("server")
+    if isinstance(srv, dict) and "nginx" in srv:
+        L.append(f"[server] {srv['nginx']['argv']}")
+        L.append(f"[server] {srv['tarn serve']['argv']}")
+    if isinstance(sp, dict) and "argv" in sp:
+        L.append(f"[server-put] {sp['argv']}")
+    L.append("```")
+    L.append("\nThe curl config files follow Lake (`url = \"…\"` / `-o \"…\"` pairs for downloads, "
+             "`-T \"…\"` / `url = \"…\"` pairs for uploads, Lean `String.quote`d). curl 7.88 needs "
+             "`-H 'x-amz-content-sha256: UNSIGNED-PAYLOAD'` for SigV4 uploads; Lake's command "
+             "is otherwise unchanged. The curl upload is followed by the single revision-file "
+             "PUT, as Lake does.\n")
+    return "\n".join(L)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="small fixture, fewer runs (development)")
+    ap.add_argument("--only", help="comma-separated: get,serve-get,put,verify,stage,server")
+    ap.add_argument("--runs", type=int, help="measured rounds per comparison (default 5; quick 3)")
+    ap.add_argument("--modules", type=int, help="fixture size (default 8900; quick 800)")
+    ap.add_argument("--bench-dir", default=os.environ.get("TARN_BENCH_DIR", "/tmp/tarn-bench"))
+    ap.add_argument("--no-write", action="store_true", help="do not write BENCHMARKS.md")
+    args = ap.parse_args()
+    for b in (TARN, FIXTURE):
+        if not b.exists():
+            sys.exit(f"{b} missing: run scripts/bench.sh (it builds the release binaries)")
+    bench = Bench(args)
+
+    def on_term(signum, _frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+    signal.signal(signal.SIGTERM, on_term)
+    try:
+        bench.run()
+    except KeyboardInterrupt:
+        bench.servers.stop_all()
+        log("interrupted; servers stopped")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()
