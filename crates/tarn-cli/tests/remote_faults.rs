@@ -414,3 +414,72 @@ fn mappings_only_writes_outputs_with_the_service_and_downloads_nothing() {
     assert_eq!(code, 1);
     assert!(err.contains("`--mappings-only` requires services"), "{err}");
 }
+
+/// An upload to a server offering tarn's batch existence API (docs/server-api.md) asks once
+/// instead of sending one HEAD per artifact; a server without it gets HEADs.
+#[test]
+fn uploads_use_the_batch_existence_api_when_offered() {
+    for offered in [true, false] {
+        let tmp = tempfile::tempdir().unwrap();
+        let arts = artifacts(25, 17);
+        write_staging(&tmp.path().join("staging"), &arts, 17);
+        // The server already holds the first 10.
+        let remote = tmp.path().join("remote");
+        write_remote_artifacts(&remote, "a0/b", &arts[..10]);
+        let r2 = remote.clone();
+        let plan: Plan = Arc::new(move |req: &Request, _| {
+            if req.method == "POST" && req.target == "/a0/b/?tarn-missing" && offered {
+                let asked: Vec<String> = serde_json::from_slice(&req.body).unwrap();
+                let missing: Vec<&String> = asked
+                    .iter()
+                    .filter(|h| !r2.join(format!("a0/b/{h}.art")).exists())
+                    .collect();
+                let body = serde_json::json!({"version": 1, "missing": missing});
+                return Fault::Reply(
+                    200,
+                    "application/json".into(),
+                    body.to_string().into_bytes(),
+                );
+            }
+            Fault::None
+        });
+        let server = Server::start(Backend::Dir(remote.clone()), plan);
+        write_s3_config(
+            &tmp.path().join("config.toml"),
+            "srv",
+            &format!("{}/a0", server.url()),
+            &format!("{}/r0", server.url()),
+        );
+        let mut c = tarn_cmd(Path::new(BIN), tmp.path());
+        c.env("LAKE_CACHE_KEY", "id:secret").args([
+            "put-staged",
+            tmp.path().join("staging").to_str().unwrap(),
+            "--rev",
+            REV,
+            "--scope",
+            "b",
+            "--service",
+            "srv",
+            "--json",
+        ]);
+        let (code, out, err) = run(&mut c);
+        assert_eq!(code, 0, "{out}\n{err}");
+        let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(
+            (j["uploaded"].as_u64(), j["already_present"].as_u64()),
+            (Some(15), Some(10)),
+            "{j}"
+        );
+        if offered {
+            assert_eq!(j["presence_check"], "batch");
+            assert_eq!(server.count("HEAD", ".art"), 0);
+        } else {
+            assert_eq!(j["presence_check"], "head");
+            assert_eq!(server.count("HEAD", ".art"), 25);
+            // The probe is sent once, without retries.
+            assert_eq!(server.count("POST", "tarn-missing"), 1);
+        }
+        assert_eq!(server.count("PUT", ".art"), 15);
+        assert!(remote.join(format!("r0/b/{REV}.jsonl")).exists());
+    }
+}
