@@ -1,1 +1,136 @@
-//! tarn-server: see ARCHITECTURE.md.
+//! tarn-server: `tarn serve`, a Lake-compatible cache service.
+//!
+//! * Lake's `s3` service kind talks to `/a0` (artifacts) and `/r0` (revision files) with
+//!   path-style requests and SigV4 header authentication ([`routes::s3`]).
+//! * Lake's `reservoir` kind talks to `/api/v1` ([`routes::reservoir`]).
+//! * tarn clients additionally use the batch existence API ([`routes::batch`],
+//!   `docs/server-api.md`).
+//!
+//! Every upload is spooled to a temp file while it is hashed, validated ([`validate`]), and
+//! only then published atomically through a [`storage::Storage`] backend (local disk or an
+//! S3 bucket). [`gc`] holds garbage collection and the scrub.
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod gc;
+pub mod metrics;
+pub mod routes;
+pub mod server;
+pub mod storage;
+pub mod tls;
+pub mod validate;
+
+use std::sync::Arc;
+
+use config::{ServerConfig, StorageKind};
+use metrics::Metrics;
+use storage::Storage;
+
+/// Shared state of a running server.
+pub struct App {
+    /// The configuration.
+    pub cfg: ServerConfig,
+    /// The storage backend.
+    pub storage: Storage,
+    /// Counters.
+    pub metrics: Metrics,
+    /// Reservoir API prefix split into components (`["api","v1"]`).
+    pub reservoir_prefix: Vec<String>,
+    /// Whether the listener uses TLS (for URLs built from the Host header).
+    pub tls: bool,
+}
+
+/// The shared state handle.
+pub type AppRef = Arc<App>;
+
+/// Opens the configured storage backend.
+pub fn open_storage(cfg: &ServerConfig) -> anyhow_like::Result<Storage> {
+    match cfg.storage.kind {
+        StorageKind::Local => {
+            let data = cfg
+                .data
+                .as_ref()
+                .ok_or_else(|| anyhow_like::msg("local storage needs --data DIR"))?;
+            Ok(Storage::Local(
+                storage::local::LocalStore::new(data)
+                    .map_err(|e| anyhow_like::msg(format!("{}: {e}", data.display())))?,
+            ))
+        }
+        StorageKind::S3 => {
+            let s = &cfg.storage;
+            let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+            let access = s
+                .access_key
+                .clone()
+                .or_else(|| env("TARN_S3_ACCESS_KEY"))
+                .ok_or_else(|| anyhow_like::msg("s3 storage needs storage.access_key"))?;
+            let secret = s
+                .secret_key
+                .clone()
+                .or_else(|| env("TARN_S3_SECRET_KEY"))
+                .ok_or_else(|| anyhow_like::msg("s3 storage needs storage.secret_key"))?;
+            let spool = match &cfg.data {
+                Some(d) => storage::spool_dir_in(d),
+                None => {
+                    std::env::temp_dir().join(format!("tarn-serve-spool-{}", std::process::id()))
+                }
+            };
+            let settings = storage::s3::S3Settings {
+                endpoint: s.endpoint.clone().unwrap_or_default(),
+                bucket: s.bucket.clone().unwrap_or_default(),
+                region: s.region.clone().unwrap_or_else(|| "us-east-1".into()),
+                creds: tarn_core::sigv4::Credentials {
+                    access_key_id: access,
+                    secret_access_key: secret,
+                },
+                prefix: s.prefix.clone().unwrap_or_default(),
+            };
+            Ok(Storage::S3(
+                storage::s3::S3Store::new(settings, &spool)
+                    .map_err(|e| anyhow_like::msg(format!("s3 storage: {e}")))?,
+            ))
+        }
+    }
+}
+
+impl App {
+    /// Builds the state (validating the configuration and opening storage).
+    pub fn new(cfg: ServerConfig, tls: bool) -> anyhow_like::Result<App> {
+        cfg.validate()
+            .map_err(|e| anyhow_like::msg(e.to_string()))?;
+        let storage = open_storage(&cfg)?;
+        let reservoir_prefix = cfg
+            .reservoir_prefix
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect();
+        Ok(App {
+            cfg,
+            storage,
+            metrics: Metrics::default(),
+            reservoir_prefix,
+            tls,
+        })
+    }
+}
+
+/// A minimal string error type (the crate does not depend on anyhow).
+pub mod anyhow_like {
+    /// An error message.
+    #[derive(Debug)]
+    pub struct Error(pub String);
+    impl std::fmt::Display for Error {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(&self.0)
+        }
+    }
+    impl std::error::Error for Error {}
+    /// Result with [`Error`].
+    pub type Result<T> = std::result::Result<T, Error>;
+    /// Makes an error.
+    pub fn msg(m: impl Into<String>) -> Error {
+        Error(m.into())
+    }
+}

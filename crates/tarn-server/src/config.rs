@@ -1,0 +1,362 @@
+//! The server configuration: a TOML file, every field optional (the embedded default is a
+//! zero-configuration server on local disk).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7070";
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Listen address (`host:port`).
+    pub listen: String,
+    /// Data directory: the objects (local backend) and upload spool files.
+    pub data: Option<PathBuf>,
+    /// Base URL clients reach the server under (used in Reservoir bulk replies and the startup
+    /// banner); default `http(s)://<Host header>`.
+    pub public_url: Option<String>,
+    /// Path prefix of artifacts (Lake's `artifactEndpoint` ends with it).
+    pub artifact_prefix: String,
+    /// Path prefix of revision files (Lake's `revisionEndpoint` ends with it).
+    pub revision_prefix: String,
+    /// Path prefix of the Reservoir-compatible API.
+    pub reservoir_prefix: String,
+    /// Scope patterns anyone may read without a signature (default: every scope).
+    pub public_read: Vec<String>,
+    /// Refuse a revision file unless every artifact it references is present (409).
+    pub require_artifacts: bool,
+    /// Largest accepted artifact body (bytes).
+    pub max_artifact_bytes: u64,
+    /// Largest accepted revision file (bytes).
+    pub max_revision_bytes: u64,
+    /// Accepted clock skew of signed requests (seconds).
+    pub max_clock_skew_secs: u64,
+    /// Where the objects live.
+    pub storage: StorageConfig,
+    /// Access keys.
+    #[serde(rename = "key")]
+    pub keys: Vec<KeyConfig>,
+    /// Garbage-collection policy.
+    pub gc: GcConfig,
+    /// TLS (PEM files); plain HTTP when absent.
+    pub tls: Option<TlsConfig>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: DEFAULT_LISTEN.to_string(),
+            data: None,
+            public_url: None,
+            artifact_prefix: "a0".to_string(),
+            revision_prefix: "r0".to_string(),
+            reservoir_prefix: "api/v1".to_string(),
+            public_read: vec!["*".to_string()],
+            require_artifacts: true,
+            max_artifact_bytes: 4 << 30,
+            max_revision_bytes: 256 << 20,
+            max_clock_skew_secs: 15 * 60,
+            storage: StorageConfig::default(),
+            keys: Vec::new(),
+            gc: GcConfig::default(),
+            tls: None,
+        }
+    }
+}
+
+/// Storage backend selection.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// `local` (default) or `s3`.
+    pub kind: StorageKind,
+    /// S3 endpoint URL, e.g. `http://127.0.0.1:9000` (path-style requests are used).
+    pub endpoint: Option<String>,
+    /// S3 bucket.
+    pub bucket: Option<String>,
+    /// SigV4 region (default `us-east-1`).
+    pub region: Option<String>,
+    /// Access key id (or env `TARN_S3_ACCESS_KEY`).
+    pub access_key: Option<String>,
+    /// Secret (or env `TARN_S3_SECRET_KEY`).
+    pub secret_key: Option<String>,
+    /// Key prefix inside the bucket (e.g. `cache/`), default none.
+    pub prefix: Option<String>,
+}
+
+/// Storage backend kind.
+#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageKind {
+    /// Files under the data directory.
+    #[default]
+    Local,
+    /// An S3-compatible bucket.
+    S3,
+}
+
+/// One access key and what it may do.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyConfig {
+    /// Access key id (the part before `:` in `LAKE_CACHE_KEY`).
+    pub id: String,
+    /// Secret (the part after `:`).
+    pub secret: String,
+    /// Scope patterns the key may read.
+    #[serde(default)]
+    pub read: Vec<String>,
+    /// Scope patterns the key may write (implies read).
+    #[serde(default)]
+    pub write: Vec<String>,
+    /// Scope patterns the key administers: list, delete (implies write and read).
+    #[serde(default)]
+    pub admin: Vec<String>,
+}
+
+/// What a request needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Access {
+    /// GET, HEAD, batch existence.
+    Read,
+    /// PUT.
+    Write,
+    /// DELETE, listing.
+    Admin,
+}
+
+impl KeyConfig {
+    /// Whether this key grants `access` on `scope`.
+    pub fn allows(&self, access: Access, scope: &str) -> bool {
+        let any = |pats: &[String]| pats.iter().any(|p| scope_matches(p, scope));
+        match access {
+            Access::Read => any(&self.read) || any(&self.write) || any(&self.admin),
+            Access::Write => any(&self.write) || any(&self.admin),
+            Access::Admin => any(&self.admin),
+        }
+    }
+}
+
+/// Garbage-collection policy (also the defaults of `tarn serve gc`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GcConfig {
+    /// Keep the newest K revision files of every scope.
+    pub keep_revs: usize,
+    /// Keep every revision file newer than this many days.
+    pub keep_days: u64,
+    /// Never delete an artifact younger than this many hours.
+    pub grace_hours: u64,
+    /// Run GC inside `tarn serve` every this many hours (0 = never).
+    pub interval_hours: u64,
+}
+
+impl Default for GcConfig {
+    fn default() -> Self {
+        GcConfig {
+            keep_revs: 50,
+            keep_days: 30,
+            grace_hours: 24,
+            interval_hours: 0,
+        }
+    }
+}
+
+/// PEM certificate chain and private key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// Certificate chain (PEM).
+    pub cert: PathBuf,
+    /// Private key (PEM).
+    pub key: PathBuf,
+}
+
+/// A configuration problem.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("{0}: {1}")]
+    Io(PathBuf, std::io::Error),
+    /// The TOML is invalid.
+    #[error("{0}: {1}")]
+    Toml(PathBuf, toml::de::Error),
+    /// A value is invalid.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl ServerConfig {
+    /// Reads and checks a configuration file.
+    pub fn load(path: &Path) -> Result<ServerConfig, ConfigError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|e| ConfigError::Io(path.to_path_buf(), e))?;
+        let cfg: ServerConfig =
+            toml::from_str(&text).map_err(|e| ConfigError::Toml(path.to_path_buf(), e))?;
+        Ok(cfg)
+    }
+
+    /// Parses a configuration from TOML text.
+    pub fn parse(text: &str) -> Result<ServerConfig, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Toml(PathBuf::from("<config>"), e))
+    }
+
+    /// Checks values that serde cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        self.listen_addr()?;
+        for (name, p) in [
+            ("artifact_prefix", &self.artifact_prefix),
+            ("revision_prefix", &self.revision_prefix),
+        ] {
+            if p.is_empty() || p.contains('/') || p.starts_with('.') {
+                return bad(format!(
+                    "{name} must be one non-empty path segment, got {p:?}"
+                ));
+            }
+        }
+        if self.artifact_prefix == self.revision_prefix {
+            return bad("artifact_prefix and revision_prefix must differ".into());
+        }
+        let mut seen = std::collections::HashSet::new();
+        for k in &self.keys {
+            if k.id.is_empty() || k.secret.is_empty() {
+                return bad("every [[key]] needs a non-empty id and secret".into());
+            }
+            if !seen.insert(&k.id) {
+                return bad(format!("key id {:?} is listed twice", k.id));
+            }
+        }
+        match self.storage.kind {
+            StorageKind::Local if self.data.is_none() => {
+                bad("local storage needs a data directory (--data DIR or data = \"...\")".into())
+            }
+            StorageKind::S3 if self.storage.endpoint.is_none() || self.storage.bucket.is_none() => {
+                bad("s3 storage needs storage.endpoint and storage.bucket".into())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The parsed listen address.
+    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.listen
+            .parse()
+            .map_err(|_| ConfigError::Invalid(format!("invalid listen address {:?}", self.listen)))
+    }
+
+    /// Whether `scope` may be read anonymously.
+    pub fn is_public(&self, scope: &str) -> bool {
+        self.public_read.iter().any(|p| scope_matches(p, scope))
+    }
+
+    /// The key with this id.
+    pub fn key(&self, id: &str) -> Option<&KeyConfig> {
+        self.keys.iter().find(|k| k.id == id)
+    }
+}
+
+/// Matches a scope against a pattern: `*` matches any run of characters (including `/`);
+/// a pattern ending in `/*` also matches the bare prefix (`forks/*` matches `forks`).
+pub fn scope_matches(pattern: &str, scope: &str) -> bool {
+    if let Some(base) = pattern.strip_suffix("/*") {
+        if scope == base {
+            return true;
+        }
+    }
+    glob(pattern.as_bytes(), scope.as_bytes())
+}
+
+fn glob(p: &[u8], s: &[u8]) -> bool {
+    // Iterative wildcard matching with backtracking to the last `*`.
+    let (mut pi, mut si) = (0, 0);
+    let (mut star, mut mark) = (None, 0);
+    while si < s.len() {
+        if pi < p.len() && p[pi] == b'*' {
+            star = Some(pi);
+            mark = si;
+            pi += 1;
+        } else if pi < p.len() && p[pi] == s[si] {
+            pi += 1;
+            si += 1;
+        } else if let Some(st) = star {
+            pi = st + 1;
+            mark += 1;
+            si = mark;
+        } else {
+            return false;
+        }
+    }
+    while pi < p.len() && p[pi] == b'*' {
+        pi += 1;
+    }
+    pi == p.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns() {
+        assert!(scope_matches("*", "a/b"));
+        assert!(scope_matches("mathlib4/*", "mathlib4/master"));
+        assert!(scope_matches("mathlib4/*", "mathlib4"));
+        assert!(!scope_matches("mathlib4/*", "mathlib45"));
+        assert!(!scope_matches("forks/*", "mathlib4/x"));
+        assert!(scope_matches(
+            "leanprover-community/*",
+            "leanprover-community/mathlib4"
+        ));
+        assert!(scope_matches("a", "a"));
+        assert!(!scope_matches("a", "ab"));
+        assert!(scope_matches("*/ci", "x/y/ci"));
+    }
+
+    #[test]
+    fn permissions_nest() {
+        let k = KeyConfig {
+            id: "i".into(),
+            secret: "s".into(),
+            read: vec![],
+            write: vec!["forks/*".into()],
+            admin: vec![],
+        };
+        assert!(k.allows(Access::Read, "forks/a"));
+        assert!(k.allows(Access::Write, "forks/a"));
+        assert!(!k.allows(Access::Admin, "forks/a"));
+        assert!(!k.allows(Access::Write, "main"));
+    }
+
+    #[test]
+    fn parses_a_full_file() {
+        let c = ServerConfig::parse(
+            r#"
+listen = "0.0.0.0:8080"
+data = "/srv/tarn"
+public_read = ["mathlib4/*"]
+max_artifact_bytes = 1000
+[storage]
+kind = "local"
+[[key]]
+id = "ci"
+secret = "s3cret"
+write = ["mathlib4/*"]
+[gc]
+keep_revs = 3
+"#,
+        )
+        .unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.keys.len(), 1);
+        assert_eq!(c.gc.keep_revs, 3);
+        assert_eq!(c.gc.keep_days, 30);
+        assert!(!c.is_public("forks/x"));
+        assert!(ServerConfig::parse("bogus = 1").is_err());
+    }
+}

@@ -1,0 +1,306 @@
+//! Garbage collection and scrubbing.
+//!
+//! GC keeps, in every revision directory (a scope with its `pt/`/`tc/` parts), the newest
+//! `keep_revs` revision files by modification time plus every one newer than `keep_days`;
+//! deletes the rest; then deletes every artifact that no kept revision of its scope
+//! references and that is older than the grace period. Revisions go first, so a run killed
+//! half way never leaves a kept revision pointing at a deleted artifact; a rerun finishes
+//! the job ("already gone" counts as deleted). Revisions written while GC runs are re-read
+//! before artifacts are deleted.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+use tarn_core::Hash;
+
+use crate::routes::revision_scope;
+use crate::routes::s3::artifact_hash;
+use crate::storage::{Listed, ObjectBody};
+use crate::App;
+
+/// GC parameters.
+#[derive(Debug, Clone, Copy)]
+pub struct GcPolicy {
+    /// Newest revisions kept per revision directory.
+    pub keep_revs: usize,
+    /// Revisions newer than this are kept.
+    pub keep_days: u64,
+    /// Artifacts newer than this are kept.
+    pub grace_hours: u64,
+    /// Only report.
+    pub dry_run: bool,
+}
+
+/// What GC did (or would do).
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct GcReport {
+    /// Revision files seen.
+    pub revisions: u64,
+    /// Revision files deleted (or to delete).
+    pub revisions_deleted: u64,
+    /// Their bytes.
+    pub revision_bytes_deleted: u64,
+    /// Artifacts seen.
+    pub artifacts: u64,
+    /// Artifacts deleted (or to delete).
+    pub artifacts_deleted: u64,
+    /// Their bytes.
+    pub artifact_bytes_deleted: u64,
+    /// Unreferenced artifacts kept because they are younger than the grace period.
+    pub artifacts_in_grace: u64,
+    /// Kept revisions that could not be read (their scopes' artifacts were all kept).
+    pub unreadable_revisions: u64,
+    /// Whether this was a dry run.
+    pub dry_run: bool,
+}
+
+async fn read_all(app: &App, key: &str) -> std::io::Result<Option<Vec<u8>>> {
+    use futures_util::StreamExt;
+    let Some(obj) = app.storage.get(key).await? else {
+        return Ok(None);
+    };
+    Ok(Some(match obj.body {
+        ObjectBody::Bytes(b) => b.to_vec(),
+        ObjectBody::File(mut f) => {
+            let mut v = Vec::new();
+            tokio::io::AsyncReadExt::read_to_end(&mut f, &mut v).await?;
+            v
+        }
+        ObjectBody::Remote(r) => {
+            let mut v = Vec::new();
+            let mut s = r.bytes_stream();
+            while let Some(c) = s.next().await {
+                v.extend_from_slice(&c.map_err(std::io::Error::other)?);
+            }
+            v
+        }
+    }))
+}
+
+fn split(key: &str) -> Vec<String> {
+    key.split('/').map(str::to_string).collect()
+}
+
+/// Adds the artifacts that `key` (a revision) references to `refs`; false if unreadable.
+async fn collect_refs(
+    app: &App,
+    key: &str,
+    refs: &mut HashSet<(String, Hash)>,
+    protected: &mut HashSet<String>,
+) -> std::io::Result<bool> {
+    let comps = split(key);
+    let scope = revision_scope(&comps[1..comps.len() - 1]).join("/");
+    let Some(bytes) = read_all(app, key).await? else {
+        return Ok(true); // deleted meanwhile
+    };
+    match crate::validate::check_mappings(&bytes) {
+        Ok(hashes) => {
+            for h in hashes {
+                refs.insert((scope.clone(), h));
+            }
+            Ok(true)
+        }
+        Err(_) => {
+            protected.insert(scope);
+            Ok(false)
+        }
+    }
+}
+
+/// Runs garbage collection.
+pub async fn run_gc(app: &App, policy: GcPolicy) -> std::io::Result<GcReport> {
+    let started = SystemTime::now();
+    let mut report = GcReport {
+        dry_run: policy.dry_run,
+        ..GcReport::default()
+    };
+    let rev_prefix = format!("{}/", app.cfg.revision_prefix);
+    let art_prefix = format!("{}/", app.cfg.artifact_prefix);
+    let revisions = app.storage.list(&rev_prefix).await?;
+    report.revisions = revisions.len() as u64;
+    let mut by_dir: BTreeMap<String, Vec<Listed>> = BTreeMap::new();
+    for r in revisions {
+        if !r.key.ends_with(".jsonl") {
+            continue;
+        }
+        let dir = r
+            .key
+            .rsplit_once('/')
+            .map(|(d, _)| d.to_string())
+            .unwrap_or_default();
+        by_dir.entry(dir).or_default().push(r);
+    }
+    let keep_after = started
+        .checked_sub(Duration::from_secs(policy.keep_days * 86_400))
+        .unwrap_or(SystemTime::UNIX_EPOCH);
+    let mut keep = Vec::new();
+    let mut delete = Vec::new();
+    for (_, mut revs) in by_dir {
+        revs.sort_by(|a, b| {
+            b.meta
+                .modified
+                .cmp(&a.meta.modified)
+                .then(a.key.cmp(&b.key))
+        });
+        for (i, r) in revs.into_iter().enumerate() {
+            if i < policy.keep_revs || r.meta.modified >= keep_after {
+                keep.push(r);
+            } else {
+                delete.push(r);
+            }
+        }
+    }
+    let mut refs = HashSet::new();
+    let mut protected = HashSet::new();
+    for r in &keep {
+        if !collect_refs(app, &r.key, &mut refs, &mut protected).await? {
+            report.unreadable_revisions += 1;
+        }
+    }
+    for r in &delete {
+        report.revisions_deleted += 1;
+        report.revision_bytes_deleted += r.meta.len;
+        if !policy.dry_run {
+            app.storage.delete(&r.key).await?;
+            app.metrics.removed(r.meta.len);
+            app.metrics
+                .gc_deleted
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+    let artifacts = app.storage.list(&art_prefix).await?;
+    report.artifacts = artifacts.len() as u64;
+    // Revisions uploaded while GC ran protect their artifacts too.
+    if !policy.dry_run {
+        let known: HashSet<&str> = keep.iter().map(|r| r.key.as_str()).collect();
+        let mut fresh: HashMap<String, ()> = HashMap::new();
+        for r in app.storage.list(&rev_prefix).await? {
+            if !known.contains(r.key.as_str())
+                && r.meta.modified >= started - Duration::from_secs(5)
+            {
+                fresh.insert(r.key, ());
+            }
+        }
+        for k in fresh.keys() {
+            collect_refs(app, k, &mut refs, &mut protected).await?;
+        }
+    }
+    let grace_after = started
+        .checked_sub(Duration::from_secs(policy.grace_hours * 3600))
+        .unwrap_or(SystemTime::UNIX_EPOCH);
+    for a in artifacts {
+        let comps = split(&a.key);
+        if comps.len() < 3 {
+            continue;
+        }
+        let Some(hash) = artifact_hash(&comps[comps.len() - 1]) else {
+            continue;
+        };
+        let scope = comps[1..comps.len() - 1].join("/");
+        if protected.contains(&scope) || refs.contains(&(scope, hash)) {
+            continue;
+        }
+        if a.meta.modified >= grace_after {
+            report.artifacts_in_grace += 1;
+            continue;
+        }
+        report.artifacts_deleted += 1;
+        report.artifact_bytes_deleted += a.meta.len;
+        if !policy.dry_run {
+            if app.storage.delete(&a.key).await? {
+                app.metrics.removed(a.meta.len);
+            }
+            app.metrics
+                .gc_deleted
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+    Ok(report)
+}
+
+/// What a scrub found.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct ScrubReport {
+    /// Artifacts rehashed.
+    pub artifacts: u64,
+    /// Bytes rehashed.
+    pub bytes: u64,
+    /// Artifacts whose content does not hash to their name.
+    pub corrupt: Vec<String>,
+    /// Objects under the artifact prefix whose names are not `<hash>.art`.
+    pub misnamed: Vec<String>,
+    /// Revision files that do not parse.
+    pub bad_revisions: Vec<String>,
+    /// Temp files left behind by a killed server (local storage only).
+    pub temp_leftovers: Vec<String>,
+    /// Whether problems were removed.
+    pub repaired: bool,
+}
+
+impl ScrubReport {
+    /// Whether everything is fine.
+    pub fn clean(&self) -> bool {
+        self.corrupt.is_empty()
+            && self.misnamed.is_empty()
+            && self.bad_revisions.is_empty()
+            && self.temp_leftovers.is_empty()
+    }
+}
+
+/// Rehashes every artifact, parses every revision, and looks for temp leftovers. With
+/// `repair`, corrupt artifacts and leftovers are deleted.
+pub async fn scrub(app: &App, repair: bool) -> std::io::Result<ScrubReport> {
+    let mut report = ScrubReport {
+        repaired: repair,
+        ..ScrubReport::default()
+    };
+    for a in app
+        .storage
+        .list(&format!("{}/", app.cfg.artifact_prefix))
+        .await?
+    {
+        let name = a.key.rsplit('/').next().unwrap_or("");
+        let Some(hash) = artifact_hash(name) else {
+            report.misnamed.push(a.key);
+            continue;
+        };
+        let Some(bytes) = read_all(app, &a.key).await? else {
+            continue;
+        };
+        report.artifacts += 1;
+        report.bytes += bytes.len() as u64;
+        if Hash::of_bytes(&bytes) != hash {
+            if repair {
+                app.storage.delete(&a.key).await?;
+            }
+            report.corrupt.push(a.key);
+        }
+    }
+    for r in app
+        .storage
+        .list(&format!("{}/", app.cfg.revision_prefix))
+        .await?
+    {
+        if let Some(bytes) = read_all(app, &r.key).await? {
+            if crate::validate::check_mappings(&bytes).is_err() {
+                report.bad_revisions.push(r.key);
+            }
+        }
+    }
+    if let crate::storage::Storage::Local(l) = &app.storage {
+        let l_root = l.root().to_path_buf();
+        for p in l.temp_leftovers()? {
+            if repair {
+                let _ = std::fs::remove_file(&p);
+            }
+            report.temp_leftovers.push(
+                p.strip_prefix(&l_root)
+                    .unwrap_or(&p)
+                    .to_string_lossy()
+                    .into_owned(),
+            );
+        }
+    }
+    Ok(report)
+}

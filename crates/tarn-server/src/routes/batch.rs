@@ -1,0 +1,191 @@
+//! The batch existence API (`POST /<a0>/<scope…>/?tarn-missing`, docs/server-api.md).
+
+use std::collections::HashSet;
+use std::sync::atomic::Ordering::Relaxed;
+
+use axum::body::Body;
+use axum::http::{Method, Response, StatusCode};
+use futures_util::StreamExt;
+use tarn_core::Hash;
+
+use super::{check_components, text, Req};
+use crate::auth::{authenticate, authorize, BodyCheck};
+use crate::config::Access;
+use crate::error::S3Error;
+use crate::storage::Storage;
+use crate::AppRef;
+
+/// Most hashes per request.
+pub const MAX_HASHES: usize = 10_000;
+/// Largest request body.
+pub const MAX_BODY: usize = 1 << 20;
+
+/// The hashes among `hashes` with no `<hash>.art` in the scope, in the given order.
+pub async fn missing_hashes(
+    app: &AppRef,
+    scope_comps: &[String],
+    hashes: &[Hash],
+) -> Result<Vec<Hash>, S3Error> {
+    let dir = format!("{}/{}", app.cfg.artifact_prefix, scope_comps.join("/"));
+    let keys: Vec<String> = hashes
+        .iter()
+        .map(|h| format!("{dir}/{}.art", h.hex()))
+        .collect();
+    let present: Vec<bool> = match &app.storage {
+        Storage::Local(_) => {
+            let app2 = app.clone();
+            tokio::task::spawn_blocking(move || {
+                let Storage::Local(l) = &app2.storage else {
+                    unreachable!()
+                };
+                keys.iter().map(|k| l.exists_sync(k)).collect()
+            })
+            .await
+            .map_err(S3Error::internal)?
+        }
+        Storage::S3(_) if hashes.len() > 64 => {
+            // One listing beats thousands of HEADs.
+            let listed = app
+                .storage
+                .list(&format!("{dir}/"))
+                .await
+                .map_err(S3Error::internal)?;
+            let have: HashSet<String> = listed.into_iter().map(|l| l.key).collect();
+            keys.iter().map(|k| have.contains(k)).collect()
+        }
+        Storage::S3(_) => {
+            let results: Vec<Result<bool, S3Error>> = futures_util::stream::iter(keys)
+                .map(|k| {
+                    let app = app.clone();
+                    async move {
+                        Ok(app
+                            .storage
+                            .head(&k)
+                            .await
+                            .map_err(S3Error::internal)?
+                            .is_some())
+                    }
+                })
+                .buffered(32)
+                .collect()
+                .await;
+            results.into_iter().collect::<Result<_, _>>()?
+        }
+    };
+    Ok(hashes
+        .iter()
+        .zip(present)
+        .filter(|(_, p)| !p)
+        .map(|(h, _)| *h)
+        .collect())
+}
+
+fn parse_hashes(body: &[u8]) -> Result<Vec<Hash>, S3Error> {
+    let bad = |m: &str| S3Error::bad("InvalidArgument", m.to_string());
+    let v: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| bad(&format!("body is not JSON: {e}")))?;
+    let list = match v {
+        serde_json::Value::Array(a) => a,
+        serde_json::Value::Object(mut o) => match o.remove("hashes") {
+            Some(serde_json::Value::Array(a)) => a,
+            _ => return Err(bad("expected a JSON array or {\"hashes\": [...]}")),
+        },
+        _ => return Err(bad("expected a JSON array or {\"hashes\": [...]}")),
+    };
+    if list.len() > MAX_HASHES {
+        return Err(S3Error::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "EntityTooLarge",
+            format!("at most {MAX_HASHES} hashes per request"),
+        ));
+    }
+    let mut seen = HashSet::with_capacity(list.len());
+    let mut out = Vec::with_capacity(list.len());
+    for v in list {
+        let h = v
+            .as_str()
+            .filter(|s| s.len() == 16)
+            .and_then(Hash::from_hex)
+            .ok_or_else(|| bad(&format!("not a 16-digit hex hash: {v}")))?;
+        if seen.insert(h) {
+            out.push(h);
+        }
+    }
+    Ok(out)
+}
+
+/// Answers a batch existence request.
+pub async fn missing(
+    app: &AppRef,
+    req: Req,
+    scope_comps: &[String],
+) -> Result<Response<Body>, S3Error> {
+    if req.method() != Method::POST {
+        return Err(S3Error::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MethodNotAllowed",
+            "?tarn-missing takes a POST",
+        ));
+    }
+    check_components(scope_comps)?;
+    if scope_comps.is_empty() {
+        return Err(S3Error::bad("InvalidArgument", "no scope in the path"));
+    }
+    let scope = scope_comps.join("/");
+    let auth = authenticate(&app.cfg, req.method(), req.uri(), req.headers(), true)?;
+    authorize(&app.cfg, auth.key, Access::Read, &scope)?;
+    let body = axum::body::to_bytes(req.into_body().take(), MAX_BODY)
+        .await
+        .map_err(|_| {
+            S3Error::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "EntityTooLarge",
+                format!("the body exceeds {MAX_BODY} bytes"),
+            )
+        })?;
+    app.metrics.bytes_in.fetch_add(body.len() as u64, Relaxed);
+    match &auth.body {
+        BodyCheck::None => {}
+        BodyCheck::Declared(want) => {
+            if tarn_core::sigv4::sha256_hex(&body) != *want {
+                return Err(S3Error::bad(
+                    "XAmzContentSHA256Mismatch",
+                    "The provided 'x-amz-content-sha256' header does not match what was computed.",
+                ));
+            }
+        }
+        BodyCheck::Pending(p) => {
+            if !p.verify(&tarn_core::sigv4::sha256_hex(&body)) {
+                return Err(S3Error::new(
+                    StatusCode::FORBIDDEN,
+                    "SignatureDoesNotMatch",
+                    "The request signature we calculated does not match the signature you provided.",
+                ));
+            }
+        }
+    }
+    let hashes = parse_hashes(&body)?;
+    let missing = missing_hashes(app, scope_comps, &hashes).await?;
+    app.metrics.batch_requests.fetch_add(1, Relaxed);
+    app.metrics
+        .batch_hashes
+        .fetch_add(hashes.len() as u64, Relaxed);
+    let list: Vec<String> = missing.iter().map(|h| h.hex()).collect();
+    let json = serde_json::json!({"version": 1, "missing": list});
+    Ok(text(StatusCode::OK, "application/json", json.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_both_body_forms() {
+        let a = parse_hashes(br#"["0123456789abcdef","0123456789ABCDEF"]"#).unwrap();
+        assert_eq!(a.len(), 1);
+        let b = parse_hashes(br#"{"hashes":["0000000000000001"]}"#).unwrap();
+        assert_eq!(b, vec![Hash(1)]);
+        assert!(parse_hashes(br#"["xyz"]"#).is_err());
+        assert!(parse_hashes(b"3").is_err());
+    }
+}

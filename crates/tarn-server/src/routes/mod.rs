@@ -1,0 +1,188 @@
+//! Request dispatch: one function looks at the path and sends the request to the S3,
+//! Reservoir, batch or admin handlers. No router tables, no locks.
+
+pub mod admin;
+pub mod batch;
+pub mod reservoir;
+pub mod s3;
+
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use tarn_core::scope::uri_encode;
+use tarn_core::sigv4::percent_decode;
+
+use crate::error::S3Error;
+use crate::metrics::Route;
+use crate::storage::valid_component;
+use crate::AppRef;
+
+/// A request body that is `Sync` (handlers hold `&Req` across awaits; axum's `Body` is
+/// only `Send`).
+pub struct SyncBody(std::sync::Mutex<Body>);
+
+impl SyncBody {
+    /// The body.
+    pub fn take(self) -> Body {
+        self.0.into_inner().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A request as the handlers see it.
+pub type Req = Request<SyncBody>;
+
+/// Answers one request (the hyper service).
+pub async fn handle(app: AppRef, req: Request<Body>) -> Response<Body> {
+    let req = req.map(|b| SyncBody(std::sync::Mutex::new(b)));
+    let start = Instant::now();
+    let method = req.method().clone();
+    let uri = req.uri().clone();
+    let (route, resp) = dispatch(&app, req).await;
+    let status = resp.status().as_u16();
+    app.metrics.request(route, method.as_str(), status);
+    let ms = start.elapsed().as_secs_f64() * 1000.0;
+    if status >= 400 || !(method == Method::GET || method == Method::HEAD) {
+        tracing::info!(target: "tarn_server::access", method = %method, uri = %uri, status, ms, "request");
+    } else {
+        tracing::debug!(target: "tarn_server::access", method = %method, uri = %uri, status, ms, "request");
+    }
+    resp
+}
+
+/// Path components, percent-decoded; `trailing_slash` when the path ends with `/`.
+pub struct PathParts {
+    /// Decoded components (no empty ones).
+    pub comps: Vec<String>,
+    /// The raw path ended with `/`.
+    pub trailing_slash: bool,
+}
+
+/// Splits and decodes a raw path.
+pub fn split_path(raw: &str) -> PathParts {
+    let trailing_slash = raw.len() > 1 && raw.ends_with('/');
+    let comps = raw
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            if s.contains('%') {
+                percent_decode(s)
+            } else {
+                s.to_string()
+            }
+        })
+        .collect();
+    PathParts {
+        comps,
+        trailing_slash,
+    }
+}
+
+/// Whether the raw query string has parameter `name` (with or without a value).
+pub fn has_param(query: Option<&str>, name: &str) -> bool {
+    query.is_some_and(|q| {
+        q.split('&')
+            .any(|p| p == name || p.split_once('=').is_some_and(|(k, _)| k == name))
+    })
+}
+
+/// The decoded value of query parameter `name`.
+pub fn param(query: Option<&str>, name: &str) -> Option<String> {
+    query?.split('&').find_map(|p| {
+        let (k, v) = p.split_once('=').unwrap_or((p, ""));
+        (k == name).then(|| percent_decode(&v.replace('+', "%20")))
+    })
+}
+
+/// Checks scope components (400 on `..`, empty, reserved names).
+pub fn check_components(comps: &[String]) -> Result<(), S3Error> {
+    if comps.iter().all(|c| valid_component(c)) {
+        Ok(())
+    } else {
+        Err(S3Error::bad(
+            "InvalidURI",
+            "a path component is empty, '.', '..', starts with '.tarn' or holds '/', '\\' or NUL",
+        ))
+    }
+}
+
+/// The scope of a revision key's scope part: the components less a trailing `pt/<p>` and
+/// `tc/<t>` (in that order, each optional).
+pub fn revision_scope(comps: &[String]) -> &[String] {
+    let mut n = comps.len();
+    if n >= 3 && comps[n - 2] == "tc" {
+        n -= 2;
+    }
+    if n >= 3 && comps[n - 2] == "pt" {
+        n -= 2;
+    }
+    &comps[..n]
+}
+
+/// Lake's `appendScope`: `/`-joined, each component `uriEncode`d, with a leading `/`.
+pub fn encode_components(comps: &[String]) -> String {
+    let mut s = String::new();
+    for c in comps {
+        s.push('/');
+        s.push_str(&uri_encode(c));
+    }
+    s
+}
+
+/// Base URL for links in replies: `public_url`, else the request's Host.
+pub fn base_url(app: &crate::App, req_headers: &axum::http::HeaderMap) -> String {
+    if let Some(u) = &app.cfg.public_url {
+        return u.trim_end_matches('/').to_string();
+    }
+    let host = req_headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1");
+    format!("{}://{host}", if app.tls { "https" } else { "http" })
+}
+
+/// A plain-text answer.
+pub fn text(status: StatusCode, ctype: &'static str, body: impl Into<Body>) -> Response<Body> {
+    let mut r = Response::new(body.into());
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
+    r
+}
+
+async fn dispatch(app: &AppRef, req: Req) -> (Route, Response<Body>) {
+    let raw = req.uri().path();
+    let head = req.method() == Method::HEAD;
+    match raw {
+        "/healthz" => return (Route::Health, admin::healthz(app).await),
+        "/metrics" => return (Route::Metrics, admin::metrics(app)),
+        _ => {}
+    }
+    let parts = split_path(raw);
+    let resource = raw.to_string();
+    let first = parts.comps.first().map(String::as_str);
+    let result: (Route, Result<Response<Body>, S3Error>) = if first.is_none() {
+        (Route::List, admin::list_buckets(app, req).await)
+    } else if first == Some(app.cfg.artifact_prefix.as_str())
+        || first == Some(app.cfg.revision_prefix.as_str())
+    {
+        s3::route(app, req, parts).await
+    } else if parts.comps.len() > app.reservoir_prefix.len()
+        && parts.comps[..app.reservoir_prefix.len()] == app.reservoir_prefix[..]
+    {
+        return reservoir::route(app, req, parts).await;
+    } else {
+        (
+            Route::Other,
+            Err(S3Error::new(
+                StatusCode::NOT_FOUND,
+                "NoSuchBucket",
+                "The specified bucket does not exist.",
+            )),
+        )
+    };
+    match result {
+        (route, Ok(r)) => (route, r),
+        (route, Err(e)) => (route, e.into_response(&resource, head)),
+    }
+}

@@ -1,0 +1,183 @@
+//! The Reservoir subset Lake's `reservoir` service kind uses (spec §6.3, §6.5), served from
+//! the same objects as the S3 routes:
+//!
+//! * `GET {api}/{repositories|packages}/<scope…>/artifacts/<hash>.art` → `a0/<scope>/<hash>.art`;
+//! * `GET {api}/repositories/<owner>/<repo>/build-outputs?rev=R[&platform=P][&toolchain=T]` →
+//!   `r0/<owner>/<repo>[/pt/P][/tc/toolchain2Dir(T)]/R.jsonl` (exactly the S3 URL Lake uploads
+//!   a repository scope to); for `packages/<scope>` the platform and toolchain are ignored,
+//!   as Lake's S3 URLs do for a plain scope;
+//! * `POST {api}/…/<scope…>/artifacts` with a JSON array of hashes → `{"data":[urls]}`.
+
+use axum::body::Body;
+use axum::http::{Method, Response, StatusCode};
+use tarn_core::scope::toolchain_dir;
+use tarn_core::service::{ARTIFACT_CONTENT_TYPE, MAPPINGS_CONTENT_TYPE};
+use tarn_core::Hash;
+
+use super::s3::{artifact_hash, serve_object};
+use super::{base_url, check_components, encode_components, param, text, PathParts, Req};
+use crate::auth::{authenticate, authorize};
+use crate::config::Access;
+use crate::error::S3Error;
+use crate::metrics::Route;
+use crate::AppRef;
+
+fn json_error(status: StatusCode, message: &str) -> Response<Body> {
+    let v = serde_json::json!({"error": {"status": status.as_u16(), "message": message}});
+    text(status, "application/json", v.to_string())
+}
+
+fn from_s3(e: S3Error) -> Response<Body> {
+    json_error(e.status, &e.message)
+}
+
+/// Handles a request under the Reservoir prefix.
+pub async fn route(app: &AppRef, req: Req, parts: PathParts) -> (Route, Response<Body>) {
+    let rest = &parts.comps[app.reservoir_prefix.len()..];
+    let kind = rest[0].as_str();
+    if kind != "repositories" && kind != "packages" || rest.len() < 3 {
+        return (
+            Route::Other,
+            json_error(StatusCode::NOT_FOUND, "unknown API path"),
+        );
+    }
+    let is_repo = kind == "repositories";
+    let rest = &rest[1..];
+    let n = rest.len();
+    let method = req.method().clone();
+    // …/artifacts/<hash>.art
+    if n >= 3 && rest[n - 2] == "artifacts" {
+        let scope = &rest[..n - 2];
+        let Some(hash) = artifact_hash(&rest[n - 1]) else {
+            return (
+                Route::ReservoirArtifact,
+                json_error(StatusCode::NOT_FOUND, "not an artifact name"),
+            );
+        };
+        if method != Method::GET && method != Method::HEAD {
+            return (
+                Route::ReservoirArtifact,
+                json_error(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "artifacts are read-only here",
+                ),
+            );
+        }
+        let r = artifact(app, &req, scope, hash).await;
+        return (Route::ReservoirArtifact, r.unwrap_or_else(from_s3));
+    }
+    let scope = &rest[..n - 1];
+    match (rest[n - 1].as_str(), &method) {
+        ("artifacts", &Method::POST) => {
+            let r = bulk(app, req, kind, scope).await;
+            (Route::ReservoirBulk, r.unwrap_or_else(from_s3))
+        }
+        ("build-outputs", &Method::GET) | ("build-outputs", &Method::HEAD) => {
+            let r = build_outputs(app, &req, is_repo, scope).await;
+            (Route::ReservoirRevision, r.unwrap_or_else(from_s3))
+        }
+        _ => (
+            Route::Other,
+            json_error(StatusCode::NOT_FOUND, "unknown API path"),
+        ),
+    }
+}
+
+fn read_auth(app: &AppRef, req: &Req, scope: &[String]) -> Result<(), S3Error> {
+    check_components(scope)?;
+    if scope.is_empty() {
+        return Err(S3Error::bad("InvalidArgument", "no scope"));
+    }
+    let auth = authenticate(&app.cfg, req.method(), req.uri(), req.headers(), false)?;
+    authorize(&app.cfg, auth.key, Access::Read, &scope.join("/"))
+}
+
+async fn artifact(
+    app: &AppRef,
+    req: &Req,
+    scope: &[String],
+    hash: Hash,
+) -> Result<Response<Body>, S3Error> {
+    read_auth(app, req, scope)?;
+    let key = format!(
+        "{}/{}/{}.art",
+        app.cfg.artifact_prefix,
+        scope.join("/"),
+        hash.hex()
+    );
+    serve_object(
+        app,
+        &key,
+        req.method() == Method::HEAD,
+        ARTIFACT_CONTENT_TYPE,
+        req.headers(),
+    )
+    .await
+}
+
+async fn build_outputs(
+    app: &AppRef,
+    req: &Req,
+    is_repo: bool,
+    scope: &[String],
+) -> Result<Response<Body>, S3Error> {
+    read_auth(app, req, scope)?;
+    let q = req.uri().query();
+    let rev = param(q, "rev")
+        .filter(|r| !r.is_empty())
+        .ok_or_else(|| S3Error::bad("InvalidArgument", "the rev parameter is required"))?;
+    let mut comps: Vec<String> = scope.to_vec();
+    if is_repo {
+        if let Some(p) = param(q, "platform").filter(|p| !p.is_empty()) {
+            comps.push("pt".into());
+            comps.push(p);
+        }
+        if let Some(t) = param(q, "toolchain").filter(|t| !t.is_empty()) {
+            comps.push("tc".into());
+            comps.push(toolchain_dir(&t));
+        }
+    }
+    comps.push(format!("{rev}.jsonl"));
+    check_components(&comps)?;
+    let key = format!("{}/{}", app.cfg.revision_prefix, comps.join("/"));
+    serve_object(
+        app,
+        &key,
+        req.method() == Method::HEAD,
+        MAPPINGS_CONTENT_TYPE,
+        req.headers(),
+    )
+    .await
+}
+
+async fn bulk(
+    app: &AppRef,
+    req: Req,
+    _kind: &str,
+    scope: &[String],
+) -> Result<Response<Body>, S3Error> {
+    read_auth(app, &req, scope)?;
+    let base = base_url(app, req.headers());
+    let body = axum::body::to_bytes(req.into_body().take(), 4 << 20)
+        .await
+        .map_err(|_| S3Error::bad("InvalidArgument", "body too large"))?;
+    let list: Vec<serde_json::Value> = serde_json::from_slice(&body)
+        .map_err(|e| S3Error::bad("InvalidArgument", format!("expected a JSON array: {e}")))?;
+    let prefix = format!(
+        "{base}/{}{}",
+        app.cfg.artifact_prefix,
+        encode_components(scope)
+    );
+    let mut urls = Vec::with_capacity(list.len());
+    for v in list {
+        let h = Hash::from_json(&v)
+            .or_else(|| v.as_str().and_then(Hash::from_hex))
+            .ok_or_else(|| S3Error::bad("InvalidArgument", format!("not a hash: {v}")))?;
+        urls.push(format!("{prefix}/{}.art", h.hex()));
+    }
+    Ok(text(
+        StatusCode::OK,
+        "application/json",
+        serde_json::json!({ "data": urls }).to_string(),
+    ))
+}

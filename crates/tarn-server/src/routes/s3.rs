@@ -1,0 +1,487 @@
+//! The S3 subset Lake, awscli and rclone use: GET/HEAD/PUT/DELETE of
+//! `/<a0>/<scope…>/<hash>.art` and `/<r0>/<scope…>[/pt/<p>][/tc/<t>]/<rev>.jsonl`, with
+//! upload validation.
+
+use axum::body::Body;
+use axum::http::{header, HeaderMap, HeaderValue, Method, Response, StatusCode};
+use std::sync::atomic::Ordering::Relaxed;
+use tarn_core::service::{ARTIFACT_CONTENT_TYPE, MAPPINGS_CONTENT_TYPE};
+use tarn_core::Hash;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+use super::{admin, batch, check_components, has_param, revision_scope, PathParts, Req};
+use crate::auth::{authenticate, authorize, BodyCheck, BodyEncoding};
+use crate::config::Access;
+use crate::error::{xml_escape, S3Error};
+use crate::metrics::{Reject, Route};
+use crate::storage::{ObjectBody, ObjectMeta, PutMode, PutOutcome};
+use crate::validate::{check_mappings, spool_body, too_large, SpoolOptions, Spooled};
+use crate::AppRef;
+
+/// Handles a request under the artifact or revision prefix.
+pub async fn route(
+    app: &AppRef,
+    req: Req,
+    parts: PathParts,
+) -> (Route, Result<Response<Body>, S3Error>) {
+    let is_art = parts.comps[0] == app.cfg.artifact_prefix;
+    if parts.comps.len() == 1 {
+        let bucket = parts.comps[0].clone();
+        return (Route::List, admin::bucket(app, req, &bucket).await);
+    }
+    if is_art && has_param(req.uri().query(), "tarn-missing") {
+        return (
+            Route::Batch,
+            batch::missing(app, req, &parts.comps[1..]).await,
+        );
+    }
+    let route = if is_art {
+        Route::Artifact
+    } else {
+        Route::Revision
+    };
+    (route, object(app, req, is_art, parts).await)
+}
+
+/// Parses `<16 hex>.art`.
+pub fn artifact_hash(name: &str) -> Option<Hash> {
+    let hex = name.strip_suffix(".art")?;
+    if hex.len() != 16 {
+        return None;
+    }
+    Hash::from_hex(hex)
+}
+
+/// The scope an object key belongs to (`a0/x/y/h.art` → `x/y`; revisions less pt/tc).
+pub fn scope_of_key(app: &crate::App, key: &str) -> Option<String> {
+    let comps: Vec<String> = key.split('/').map(str::to_string).collect();
+    if comps.len() < 3 {
+        return None;
+    }
+    let inner = &comps[1..comps.len() - 1];
+    if comps[0] == app.cfg.revision_prefix {
+        Some(revision_scope(inner).join("/"))
+    } else {
+        Some(inner.join("/"))
+    }
+}
+
+fn etag(meta: &ObjectMeta) -> String {
+    let t = meta
+        .modified
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("\"{:x}-{:x}\"", meta.len, t)
+}
+
+async fn object(
+    app: &AppRef,
+    req: Req,
+    is_art: bool,
+    parts: PathParts,
+) -> Result<Response<Body>, S3Error> {
+    let rest = &parts.comps[1..];
+    check_components(rest)?;
+    let method = req.method().clone();
+    let is_get = method == Method::GET || method == Method::HEAD;
+    let name = rest.last().expect("non-empty");
+    let hash = if is_art { artifact_hash(name) } else { None };
+    let valid_name = if is_art {
+        hash.is_some()
+    } else {
+        name.len() > ".jsonl".len() && name.ends_with(".jsonl")
+    };
+    if rest.len() < 2 || !valid_name || parts.trailing_slash {
+        if is_get {
+            return Err(S3Error::no_such_key());
+        }
+        app.metrics.reject(Reject::BadRequest);
+        return Err(S3Error::bad(
+            "InvalidArgument",
+            if is_art {
+                "artifact keys are <scope…>/<16 hex digits>.art"
+            } else {
+                "revision keys are <scope…>[/pt/<platform>][/tc/<toolchain>]/<rev>.jsonl"
+            },
+        ));
+    }
+    let scope_comps = if is_art {
+        &rest[..rest.len() - 1]
+    } else {
+        revision_scope(&rest[..rest.len() - 1])
+    };
+    let scope = scope_comps.join("/");
+    let key = parts.comps.join("/");
+    let ctype = if is_art {
+        ARTIFACT_CONTENT_TYPE
+    } else {
+        MAPPINGS_CONTENT_TYPE
+    };
+    match method {
+        Method::GET | Method::HEAD => {
+            let auth = authenticate(&app.cfg, &method, req.uri(), req.headers(), false)?;
+            authorize(&app.cfg, auth.key, Access::Read, &scope)?;
+            serve_object(app, &key, method == Method::HEAD, ctype, req.headers()).await
+        }
+        Method::PUT => {
+            let r = if is_art {
+                put_artifact(app, req, &scope, &key, hash.expect("valid name")).await
+            } else {
+                put_revision(app, req, scope_comps, &key).await
+            };
+            if r.is_err() {
+                tracing::debug!("upload of {key} refused");
+            }
+            r
+        }
+        Method::DELETE => {
+            let auth = authenticate(&app.cfg, &method, req.uri(), req.headers(), false)?;
+            authorize(&app.cfg, auth.key, Access::Admin, &scope)?;
+            let meta = app.storage.head(&key).await.map_err(S3Error::internal)?;
+            if app.storage.delete(&key).await.map_err(S3Error::internal)? {
+                if let Some(m) = meta {
+                    app.metrics.removed(m.len);
+                }
+            }
+            let mut r = Response::new(Body::empty());
+            *r.status_mut() = StatusCode::NO_CONTENT;
+            Ok(r)
+        }
+        _ => Err(S3Error::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MethodNotAllowed",
+            "The specified method is not allowed against this resource.",
+        )),
+    }
+}
+
+/// Parses a single `bytes=` range against `len`: `Some(Ok((start, end_inclusive)))`,
+/// `Some(Err(()))` when unsatisfiable, `None` when absent or not understood.
+fn parse_range(h: Option<&HeaderValue>, len: u64) -> Option<Result<(u64, u64), ()>> {
+    let spec = h?.to_str().ok()?.strip_prefix("bytes=")?;
+    if spec.contains(',') {
+        return None;
+    }
+    let (a, b) = spec.split_once('-')?;
+    let (start, end) = if a.is_empty() {
+        let n: u64 = b.parse().ok()?;
+        if n == 0 {
+            return Some(Err(()));
+        }
+        (len.saturating_sub(n), len.checked_sub(1)?)
+    } else {
+        let s: u64 = a.parse().ok()?;
+        let e = if b.is_empty() {
+            len.checked_sub(1)?
+        } else {
+            b.parse::<u64>().ok()?.min(len.checked_sub(1)?)
+        };
+        (s, e)
+    };
+    if start >= len || start > end {
+        return Some(Err(()));
+    }
+    Some(Ok((start, end)))
+}
+
+/// GET/HEAD of a stored object (also used by the Reservoir routes).
+pub async fn serve_object(
+    app: &AppRef,
+    key: &str,
+    head: bool,
+    ctype: &'static str,
+    req_headers: &HeaderMap,
+) -> Result<Response<Body>, S3Error> {
+    let (meta, body) = if head {
+        let meta = app
+            .storage
+            .head(key)
+            .await
+            .map_err(S3Error::internal)?
+            .ok_or_else(S3Error::no_such_key)?;
+        (meta, None)
+    } else {
+        let obj = app
+            .storage
+            .get(key)
+            .await
+            .map_err(S3Error::internal)?
+            .ok_or_else(S3Error::no_such_key)?;
+        (obj.meta, Some(obj.body))
+    };
+    let mut b = Response::builder()
+        .header(header::CONTENT_TYPE, ctype)
+        .header(
+            header::LAST_MODIFIED,
+            httpdate::fmt_http_date(meta.modified),
+        )
+        .header(header::ETAG, etag(&meta))
+        .header(header::ACCEPT_RANGES, "bytes");
+    let range = match &body {
+        Some(ObjectBody::Remote(_)) => None,
+        _ => parse_range(req_headers.get(header::RANGE), meta.len),
+    };
+    let (status, len, body) = match (range, body) {
+        (Some(Err(())), _) => {
+            return Err(S3Error::new(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                "InvalidRange",
+                "The requested range is not satisfiable",
+            ))
+        }
+        (Some(Ok((s, e))), body) => {
+            b = b.header(header::CONTENT_RANGE, format!("bytes {s}-{e}/{}", meta.len));
+            let n = e - s + 1;
+            let body = match body {
+                None => Body::empty(),
+                Some(ObjectBody::Bytes(bytes)) => Body::from(bytes.slice(s as usize..=e as usize)),
+                Some(ObjectBody::File(mut f)) => {
+                    f.seek(std::io::SeekFrom::Start(s))
+                        .await
+                        .map_err(S3Error::internal)?;
+                    Body::from_stream(tokio_util::io::ReaderStream::with_capacity(
+                        f.take(n),
+                        128 << 10,
+                    ))
+                }
+                Some(ObjectBody::Remote(_)) => unreachable!("no ranges on remote bodies"),
+            };
+            (StatusCode::PARTIAL_CONTENT, n, body)
+        }
+        (None, None) => (StatusCode::OK, meta.len, Body::empty()),
+        (None, Some(ObjectBody::Bytes(bytes))) => (StatusCode::OK, meta.len, Body::from(bytes)),
+        (None, Some(ObjectBody::File(f))) => (
+            StatusCode::OK,
+            meta.len,
+            Body::from_stream(tokio_util::io::ReaderStream::with_capacity(f, 128 << 10)),
+        ),
+        (None, Some(ObjectBody::Remote(resp))) => (
+            StatusCode::OK,
+            meta.len,
+            Body::from_stream(resp.bytes_stream()),
+        ),
+    };
+    if !head {
+        app.metrics.bytes_out.fetch_add(len, Relaxed);
+    }
+    b.status(status)
+        .header(header::CONTENT_LENGTH, len)
+        .body(body)
+        .map_err(S3Error::internal)
+}
+
+fn header_u64(h: &HeaderMap, name: &str) -> Option<u64> {
+    h.get(name)?.to_str().ok()?.trim().parse().ok()
+}
+
+fn ok_put(etag: &str) -> Response<Body> {
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::ETAG, format!("\"{etag}\""))
+        .body(Body::empty())
+        .expect("valid response")
+}
+
+/// Authenticates and authorizes an upload, counting refusals.
+fn upload_auth<'a>(
+    app: &'a AppRef,
+    req: &Req,
+    scope: &str,
+) -> Result<crate::auth::Authenticated<'a>, S3Error> {
+    let r = authenticate(&app.cfg, req.method(), req.uri(), req.headers(), true).and_then(|a| {
+        authorize(&app.cfg, a.key, Access::Write, scope)?;
+        Ok(a)
+    });
+    if r.is_err() {
+        app.metrics.reject(Reject::Auth);
+    }
+    r
+}
+
+async fn receive(
+    app: &AppRef,
+    req: Req,
+    check: &BodyCheck,
+    encoding: BodyEncoding,
+    limit: u64,
+    lake_hash: bool,
+) -> Result<Spooled, S3Error> {
+    let headers = req.headers();
+    let declared_len = if encoding == BodyEncoding::AwsChunked {
+        header_u64(headers, "x-amz-decoded-content-length")
+    } else {
+        header_u64(headers, "content-length")
+    };
+    if declared_len.is_some_and(|n| n > limit) {
+        app.metrics.reject(Reject::TooLarge);
+        return Err(too_large(limit));
+    }
+    let expected_len = header_u64(headers, "content-length");
+    let opts = SpoolOptions {
+        limit,
+        expected_len,
+        sha256: !matches!(check, BodyCheck::None),
+        lake_hash,
+        aws_chunked: encoding == BodyEncoding::AwsChunked,
+    };
+    let spooled = spool_body(
+        app.storage.spool_dir(),
+        req.into_body().take(),
+        opts,
+        &app.metrics.bytes_in,
+    )
+    .await
+    .inspect_err(|e| {
+        if e.status == StatusCode::PAYLOAD_TOO_LARGE {
+            app.metrics.reject(Reject::TooLarge);
+        } else {
+            app.metrics.reject(Reject::BadRequest);
+        }
+    })?;
+    match check {
+        BodyCheck::None => {}
+        BodyCheck::Declared(want) => {
+            if spooled.wire_sha256.as_deref() != Some(want.as_str()) {
+                app.metrics.reject(Reject::BadRequest);
+                return Err(S3Error::bad(
+                    "XAmzContentSHA256Mismatch",
+                    "The provided 'x-amz-content-sha256' header does not match what was computed.",
+                ));
+            }
+        }
+        BodyCheck::Pending(p) => {
+            if !p.verify(spooled.wire_sha256.as_deref().unwrap_or("")) {
+                app.metrics.reject(Reject::Auth);
+                return Err(S3Error::new(
+                    StatusCode::FORBIDDEN,
+                    "SignatureDoesNotMatch",
+                    "The request signature we calculated does not match the signature you provided. Check your key and signing method.",
+                ));
+            }
+        }
+    }
+    Ok(spooled)
+}
+
+async fn put_artifact(
+    app: &AppRef,
+    req: Req,
+    scope: &str,
+    key: &str,
+    hash: Hash,
+) -> Result<Response<Body>, S3Error> {
+    let auth = upload_auth(app, &req, scope)?;
+    // Present already (the name is the content hash): nothing to do, and no need to read
+    // the body, unless the signature can only be checked against it.
+    if !matches!(auth.body, BodyCheck::Pending(_))
+        && app
+            .storage
+            .head(key)
+            .await
+            .map_err(S3Error::internal)?
+            .is_some()
+    {
+        app.metrics.uploads_existing.fetch_add(1, Relaxed);
+        return Ok(ok_put(&hash.hex()));
+    }
+    let spooled = receive(
+        app,
+        req,
+        &auth.body,
+        auth.encoding,
+        app.cfg.max_artifact_bytes,
+        true,
+    )
+    .await?;
+    if spooled.lake_hash != Some(hash) {
+        app.metrics.reject(Reject::HashMismatch);
+        let got = spooled.lake_hash.map(|h| h.hex()).unwrap_or_default();
+        return Err(S3Error::bad(
+            "BadDigest",
+            format!("the body hashes to {got}, not to its name {}", hash.hex()),
+        ));
+    }
+    let len = spooled.spool.len;
+    match app
+        .storage
+        .put(key, spooled.spool, PutMode::NoClobber)
+        .await
+        .map_err(S3Error::internal)?
+    {
+        PutOutcome::Created => {
+            app.metrics.stored(len);
+            app.metrics.uploads_created.fetch_add(1, Relaxed);
+        }
+        PutOutcome::Existed => {
+            app.metrics.uploads_existing.fetch_add(1, Relaxed);
+        }
+    }
+    Ok(ok_put(&hash.hex()))
+}
+
+async fn put_revision(
+    app: &AppRef,
+    req: Req,
+    scope_comps: &[String],
+    key: &str,
+) -> Result<Response<Body>, S3Error> {
+    let scope = scope_comps.join("/");
+    let auth = upload_auth(app, &req, &scope)?;
+    let spooled = receive(
+        app,
+        req,
+        &auth.body,
+        auth.encoding,
+        app.cfg.max_revision_bytes,
+        false,
+    )
+    .await?;
+    let path = spooled.spool.temp.path().to_path_buf();
+    let bytes = tokio::fs::read(&path).await.map_err(S3Error::internal)?;
+    let hashes = match check_mappings(&bytes) {
+        Ok(h) => h,
+        Err(e) => {
+            app.metrics.reject(Reject::BadRevision);
+            return Err(S3Error::bad(
+                "InvalidRevisionFile",
+                format!("not a Lake mapping file: {e}"),
+            ));
+        }
+    };
+    if app.cfg.require_artifacts && !hashes.is_empty() {
+        let missing = batch::missing_hashes(app, scope_comps, &hashes).await?;
+        if !missing.is_empty() {
+            app.metrics.reject(Reject::MissingArtifacts);
+            let shown: Vec<String> = missing.iter().take(20).map(|h| h.hex()).collect();
+            let mut e = S3Error::new(
+                StatusCode::CONFLICT,
+                "MissingArtifacts",
+                format!(
+                    "{} artifact(s) referenced by this revision are not in scope {scope:?}; upload them first: {}{}",
+                    missing.len(),
+                    shown.join(", "),
+                    if missing.len() > 20 { ", …" } else { "" }
+                ),
+            );
+            for h in missing.iter().take(10_000) {
+                e.extra
+                    .push_str(&format!("<Missing>{}</Missing>", xml_escape(&h.hex())));
+            }
+            return Err(e);
+        }
+    }
+    let len = spooled.spool.len;
+    let outcome = app
+        .storage
+        .put(key, spooled.spool, PutMode::Replace)
+        .await
+        .map_err(S3Error::internal)?;
+    if outcome == PutOutcome::Created {
+        app.metrics.stored(len);
+        app.metrics.uploads_created.fetch_add(1, Relaxed);
+    } else {
+        app.metrics.uploads_existing.fetch_add(1, Relaxed);
+    }
+    Ok(ok_put(&tarn_core::sigv4::sha256_hex(&bytes)[..32]))
+}

@@ -1,0 +1,159 @@
+//! Where objects live: a directory on local disk or an S3-compatible bucket.
+//!
+//! Keys are `/`-separated strings of *decoded* path components, e.g.
+//! `a0/mathlib4/master/0123456789abcdef.art`; every component has been checked by
+//! [`valid_component`] before it reaches a backend.
+
+pub mod local;
+pub mod s3;
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use tarn_store::TempFile;
+
+/// Size and modification time of a stored object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ObjectMeta {
+    /// Length in bytes.
+    pub len: u64,
+    /// Last modification (upload) time.
+    pub modified: SystemTime,
+}
+
+/// The body of a stored object, ready to be sent.
+pub enum ObjectBody {
+    /// Small objects are read whole.
+    Bytes(Bytes),
+    /// Larger local files are streamed.
+    File(tokio::fs::File),
+    /// An S3 response streamed through.
+    Remote(reqwest::Response),
+}
+
+/// An object fetched for a GET.
+pub struct Object {
+    /// Its metadata.
+    pub meta: ObjectMeta,
+    /// Its content.
+    pub body: ObjectBody,
+}
+
+/// An upload body, complete on disk in a temp file, waiting to be published.
+pub struct Spool {
+    /// The temp file (deleted if dropped).
+    pub temp: TempFile,
+    /// Its length.
+    pub len: u64,
+}
+
+/// How a PUT treats an existing object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutMode {
+    /// Keep an existing object (artifacts: the name is the content hash).
+    NoClobber,
+    /// Replace it atomically (revision files).
+    Replace,
+}
+
+/// What a PUT did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutOutcome {
+    /// A new object was stored.
+    Created,
+    /// An object with that key was stored already (NoClobber) or has been replaced.
+    Existed,
+}
+
+/// One listing entry.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    /// Full key.
+    pub key: String,
+    /// Metadata.
+    pub meta: ObjectMeta,
+}
+
+/// The configured backend.
+pub enum Storage {
+    /// Files under a directory.
+    Local(local::LocalStore),
+    /// An S3 bucket.
+    S3(s3::S3Store),
+}
+
+impl Storage {
+    /// The object `key`, or `None`.
+    pub async fn get(&self, key: &str) -> io::Result<Option<Object>> {
+        match self {
+            Storage::Local(s) => s.get(key).await,
+            Storage::S3(s) => s.get(key).await,
+        }
+    }
+
+    /// The metadata of `key`, or `None`.
+    pub async fn head(&self, key: &str) -> io::Result<Option<ObjectMeta>> {
+        match self {
+            Storage::Local(s) => s.head(key).await,
+            Storage::S3(s) => s.head(key).await,
+        }
+    }
+
+    /// Publishes a spooled body as `key`: atomically, never exposing a partial object.
+    pub async fn put(&self, key: &str, spool: Spool, mode: PutMode) -> io::Result<PutOutcome> {
+        match self {
+            Storage::Local(s) => s.put(key, spool, mode).await,
+            Storage::S3(s) => s.put(key, spool, mode).await,
+        }
+    }
+
+    /// Deletes `key`; `Ok(false)` when it was not there ("already gone").
+    pub async fn delete(&self, key: &str) -> io::Result<bool> {
+        match self {
+            Storage::Local(s) => s.delete(key).await,
+            Storage::S3(s) => s.delete(key).await,
+        }
+    }
+
+    /// Every object whose key starts with `prefix`, sorted by key.
+    pub async fn list(&self, prefix: &str) -> io::Result<Vec<Listed>> {
+        match self {
+            Storage::Local(s) => s.list(prefix).await,
+            Storage::S3(s) => s.list(prefix).await,
+        }
+    }
+
+    /// Whether the backend answers (for `/healthz`).
+    pub async fn healthy(&self) -> bool {
+        match self {
+            Storage::Local(s) => s.root().is_dir(),
+            Storage::S3(s) => s.healthy().await,
+        }
+    }
+
+    /// Directory for upload spool files (same file system as the objects for local storage).
+    pub fn spool_dir(&self) -> &Path {
+        match self {
+            Storage::Local(s) => s.spool_dir(),
+            Storage::S3(s) => s.spool_dir(),
+        }
+    }
+}
+
+/// Whether a decoded path component may be part of a key: non-empty, not `.`/`..`, no `/`,
+/// NUL or backslash, and not starting with `.tarn-` (reserved for temp files).
+pub fn valid_component(c: &str) -> bool {
+    !c.is_empty()
+        && c != "."
+        && c != ".."
+        && !c.starts_with(".tarn")
+        && !c.contains(['/', '\0', '\\'])
+        && c.len() <= 255
+}
+
+/// The default spool directory below a data directory.
+pub fn spool_dir_in(data: &Path) -> PathBuf {
+    data.join(".tarn-spool")
+}

@@ -1,0 +1,368 @@
+//! S3 backend: a small SigV4-signed, path-style client (reqwest). Each upload is a single
+//! PUT of a complete, already validated spool file, so the bucket never holds a partial
+//! object; replicas keep no state of their own.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use reqwest::{Method, StatusCode};
+use tarn_core::scope::uri_encode;
+use tarn_core::sigv4::{self, AmzDate, Credentials, RequestParts, UNSIGNED_PAYLOAD};
+
+use super::{Listed, Object, ObjectBody, ObjectMeta, PutMode, PutOutcome, Spool};
+
+/// Connection settings of the S3 backend.
+#[derive(Debug, Clone)]
+pub struct S3Settings {
+    /// e.g. `http://127.0.0.1:9000` (no trailing `/`).
+    pub endpoint: String,
+    /// Bucket name.
+    pub bucket: String,
+    /// SigV4 region.
+    pub region: String,
+    /// Credentials.
+    pub creds: Credentials,
+    /// Key prefix inside the bucket (`""` or ending in `/`).
+    pub prefix: String,
+}
+
+/// An S3 bucket as storage.
+pub struct S3Store {
+    s: S3Settings,
+    http: reqwest::Client,
+    host: String,
+    base_path: String,
+    spool: PathBuf,
+}
+
+fn other(e: impl std::fmt::Display) -> io::Error {
+    io::Error::other(e.to_string())
+}
+
+fn parse_http_date(v: Option<&reqwest::header::HeaderValue>) -> SystemTime {
+    v.and_then(|v| v.to_str().ok())
+        .and_then(|s| httpdate::parse_http_date(s).ok())
+        .unwrap_or(UNIX_EPOCH)
+}
+
+/// `2026-11-25T10:01:10.000Z` → time.
+fn parse_iso(s: &str) -> SystemTime {
+    let compact: String = s
+        .split('.')
+        .next()
+        .unwrap_or("")
+        .trim_end_matches('Z')
+        .chars()
+        .filter(|c| *c != '-' && *c != ':')
+        .collect();
+    AmzDate(format!("{compact}Z"))
+        .to_unix()
+        .map(|t| UNIX_EPOCH + Duration::from_secs(t))
+        .unwrap_or(UNIX_EPOCH)
+}
+
+impl S3Store {
+    /// A client for `s`; upload spool files go to `spool`.
+    pub fn new(mut s: S3Settings, spool: &Path) -> io::Result<S3Store> {
+        std::fs::create_dir_all(spool)?;
+        s.endpoint = s.endpoint.trim_end_matches('/').to_string();
+        if !s.prefix.is_empty() && !s.prefix.ends_with('/') {
+            s.prefix.push('/');
+        }
+        let url = reqwest::Url::parse(&s.endpoint).map_err(other)?;
+        let host = match url.port() {
+            Some(p) => format!("{}:{p}", url.host_str().unwrap_or("")),
+            None => url.host_str().unwrap_or("").to_string(),
+        };
+        let base_path = format!(
+            "{}/{}",
+            url.path().trim_end_matches('/'),
+            uri_encode(&s.bucket)
+        );
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(256)
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .map_err(other)?;
+        Ok(S3Store {
+            s,
+            http,
+            host,
+            base_path,
+            spool: spool.to_path_buf(),
+        })
+    }
+
+    /// The spool directory.
+    pub fn spool_dir(&self) -> &Path {
+        &self.spool
+    }
+
+    fn object_path(&self, key: &str) -> String {
+        let full = format!("{}{key}", self.s.prefix);
+        let enc: Vec<String> = full.split('/').map(uri_encode).collect();
+        format!("{}/{}", self.base_path, enc.join("/"))
+    }
+
+    fn request(&self, method: Method, path: &str, query: &str) -> reqwest::RequestBuilder {
+        let date = AmzDate::from_unix(
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+        );
+        let headers = [
+            ("host", self.host.as_str()),
+            ("x-amz-content-sha256", UNSIGNED_PAYLOAD),
+            ("x-amz-date", date.0.as_str()),
+        ];
+        let auth = sigv4::authorization(
+            &self.s.creds,
+            &date,
+            &self.s.region,
+            "s3",
+            &RequestParts {
+                method: method.as_str(),
+                path,
+                query,
+                headers: &headers,
+                payload_hash: UNSIGNED_PAYLOAD,
+            },
+        );
+        let mut url = format!("{}{path}", self.s.endpoint_origin());
+        if !query.is_empty() {
+            url.push('?');
+            url.push_str(query);
+        }
+        self.http
+            .request(method, url)
+            .header("x-amz-content-sha256", UNSIGNED_PAYLOAD)
+            .header("x-amz-date", date.0)
+            .header("authorization", auth)
+    }
+
+    /// See [`super::Storage::get`].
+    pub async fn get(&self, key: &str) -> io::Result<Option<Object>> {
+        let resp = self
+            .request(Method::GET, &self.object_path(key), "")
+            .send()
+            .await
+            .map_err(other)?;
+        match resp.status() {
+            StatusCode::OK => {
+                let meta = ObjectMeta {
+                    len: resp.content_length().unwrap_or(0),
+                    modified: parse_http_date(resp.headers().get("last-modified")),
+                };
+                Ok(Some(Object {
+                    meta,
+                    body: ObjectBody::Remote(resp),
+                }))
+            }
+            StatusCode::NOT_FOUND => Ok(None),
+            s => Err(other(format!("S3 GET {key}: {s}"))),
+        }
+    }
+
+    /// See [`super::Storage::head`].
+    pub async fn head(&self, key: &str) -> io::Result<Option<ObjectMeta>> {
+        let resp = self
+            .request(Method::HEAD, &self.object_path(key), "")
+            .send()
+            .await
+            .map_err(other)?;
+        match resp.status() {
+            StatusCode::OK => Ok(Some(ObjectMeta {
+                len: resp
+                    .headers()
+                    .get("content-length")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0),
+                modified: parse_http_date(resp.headers().get("last-modified")),
+            })),
+            StatusCode::NOT_FOUND => Ok(None),
+            s => Err(other(format!("S3 HEAD {key}: {s}"))),
+        }
+    }
+
+    /// See [`super::Storage::put`].
+    pub async fn put(&self, key: &str, spool: Spool, mode: PutMode) -> io::Result<PutOutcome> {
+        let existed = self.head(key).await?.is_some();
+        if existed && mode == PutMode::NoClobber {
+            return Ok(PutOutcome::Existed);
+        }
+        let file = tokio::fs::File::open(spool.temp.path()).await?;
+        let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(
+            file,
+            256 << 10,
+        ));
+        let resp = self
+            .request(Method::PUT, &self.object_path(key), "")
+            .header("content-length", spool.len)
+            .body(body)
+            .send()
+            .await
+            .map_err(other)?;
+        drop(spool);
+        if !resp.status().is_success() {
+            let s = resp.status();
+            let text = resp.text().await.unwrap_or_default();
+            return Err(other(format!("S3 PUT {key}: {s} {text}")));
+        }
+        Ok(if existed {
+            PutOutcome::Existed
+        } else {
+            PutOutcome::Created
+        })
+    }
+
+    /// See [`super::Storage::delete`].
+    pub async fn delete(&self, key: &str) -> io::Result<bool> {
+        let existed = self.head(key).await?.is_some();
+        let resp = self
+            .request(Method::DELETE, &self.object_path(key), "")
+            .send()
+            .await
+            .map_err(other)?;
+        match resp.status() {
+            s if s.is_success() => Ok(existed),
+            StatusCode::NOT_FOUND => Ok(false),
+            s => Err(other(format!("S3 DELETE {key}: {s}"))),
+        }
+    }
+
+    /// See [`super::Storage::list`].
+    pub async fn list(&self, prefix: &str) -> io::Result<Vec<Listed>> {
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        let full_prefix = format!("{}{prefix}", self.s.prefix);
+        loop {
+            let mut query = format!("list-type=2&prefix={}", uri_encode(&full_prefix));
+            if let Some(t) = &token {
+                query = format!("continuation-token={}&{query}", uri_encode(t));
+            }
+            let resp = self
+                .request(Method::GET, &self.base_path, &query)
+                .send()
+                .await
+                .map_err(other)?;
+            if !resp.status().is_success() {
+                return Err(other(format!("S3 list {prefix}: {}", resp.status())));
+            }
+            let text = resp.text().await.map_err(other)?;
+            let page = parse_list(&text)?;
+            for (key, len, modified) in page.entries {
+                if let Some(k) = key.strip_prefix(&self.s.prefix) {
+                    out.push(Listed {
+                        key: k.to_string(),
+                        meta: ObjectMeta {
+                            len,
+                            modified: parse_iso(&modified),
+                        },
+                    });
+                }
+            }
+            match page.next {
+                Some(t) if page.truncated => token = Some(t),
+                _ => break,
+            }
+        }
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
+    }
+
+    /// Whether the bucket answers.
+    pub async fn healthy(&self) -> bool {
+        match self
+            .request(Method::HEAD, &self.base_path, "")
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+        {
+            Ok(r) => r.status().is_success(),
+            Err(_) => false,
+        }
+    }
+}
+
+impl S3Settings {
+    fn endpoint_origin(&self) -> String {
+        // The endpoint's scheme://host[:port]; its path (if any) is part of `base_path`.
+        match reqwest::Url::parse(&self.endpoint) {
+            Ok(u) => u.origin().ascii_serialization(),
+            Err(_) => self.endpoint.clone(),
+        }
+    }
+}
+
+struct Page {
+    entries: Vec<(String, u64, String)>,
+    next: Option<String>,
+    truncated: bool,
+}
+
+fn parse_list(xml: &str) -> io::Result<Page> {
+    use quick_xml::events::Event;
+    let mut r = quick_xml::Reader::from_str(xml);
+    let mut path: Vec<String> = Vec::new();
+    let mut page = Page {
+        entries: Vec::new(),
+        next: None,
+        truncated: false,
+    };
+    let (mut key, mut size, mut modified) = (String::new(), 0u64, String::new());
+    loop {
+        match r.read_event().map_err(other)? {
+            Event::Start(e) => path.push(String::from_utf8_lossy(e.local_name().as_ref()).into()),
+            Event::End(e) => {
+                if e.local_name().as_ref() == b"Contents" {
+                    page.entries.push((
+                        std::mem::take(&mut key),
+                        size,
+                        std::mem::take(&mut modified),
+                    ));
+                    size = 0;
+                }
+                path.pop();
+            }
+            Event::Text(t) => {
+                let text = t.unescape().map_err(other)?.into_owned();
+                let parent = path.len().checked_sub(2).map(|i| path[i].as_str());
+                match (parent, path.last().map(String::as_str)) {
+                    (Some("Contents"), Some("Key")) => key.push_str(&text),
+                    (Some("Contents"), Some("Size")) => size = text.trim().parse().unwrap_or(0),
+                    (Some("Contents"), Some("LastModified")) => modified = text,
+                    (_, Some("NextContinuationToken")) => page.next = Some(text),
+                    (_, Some("IsTruncated")) => page.truncated = text.trim() == "true",
+                    _ => {}
+                }
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    Ok(page)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_listing() {
+        let xml = r#"<?xml version="1.0" encoding="UTF-8"?><ListBucketResult><IsTruncated>true</IsTruncated><Contents><Key>a0/x/0123456789abcdef.art</Key><LastModified>2026-11-25T10:01:10.000Z</LastModified><Size>5</Size></Contents><NextContinuationToken>tok</NextContinuationToken></ListBucketResult>"#;
+        let p = parse_list(xml).unwrap();
+        assert_eq!(p.entries.len(), 1);
+        assert_eq!(p.entries[0].0, "a0/x/0123456789abcdef.art");
+        assert_eq!(p.entries[0].1, 5);
+        assert!(p.truncated);
+        assert_eq!(p.next.as_deref(), Some("tok"));
+        let t = parse_iso(&p.entries[0].2);
+        assert_eq!(
+            t.duration_since(UNIX_EPOCH).unwrap().as_secs(),
+            AmzDate("20261125T100110Z".into()).to_unix().unwrap()
+        );
+    }
+}
