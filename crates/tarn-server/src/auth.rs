@@ -96,24 +96,80 @@ fn check(
     headers: &[(&str, &str)],
     payload: &str,
 ) -> bool {
-    let scope = sigv4::Scope {
-        date: &p.date,
-        region: &p.region,
-        service: &p.service,
+    let parts = RequestParts {
+        method,
+        path,
+        query,
+        headers,
+        payload_hash: payload,
     };
-    let sig = sigv4::signature(
-        secret,
-        amz_date,
-        &scope,
-        &RequestParts {
-            method,
-            path,
-            query,
-            headers,
-            payload_hash: payload,
-        },
+    let (canonical, _) = sigv4::canonical_request(&parts);
+    if sigv4::signatures_equal(
+        &sign_canonical(p, secret, amz_date, &canonical),
+        &p.signature,
+    ) {
+        return true;
+    }
+    // curl 7.88 writes a query parameter without a value (`?tarn-missing`) into the
+    // canonical query as `tarn-missing`, not `tarn-missing=`: accept that form too.
+    let bare: Vec<&str> = query
+        .split('&')
+        .filter(|kv| !kv.is_empty() && !kv.contains('='))
+        .collect();
+    if bare.is_empty() {
+        return false;
+    }
+    let variant_query = sigv4::canonical_query(query)
+        .split('&')
+        .map(|kv| match kv.strip_suffix('=') {
+            Some(k)
+                if bare
+                    .iter()
+                    .any(|b| tarn_core::scope::uri_encode(&sigv4::percent_decode(b)) == k) =>
+            {
+                k.to_string()
+            }
+            _ => kv.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("&");
+    let mut lines: Vec<&str> = canonical.splitn(4, '\n').collect();
+    if lines.len() < 4 {
+        return false;
+    }
+    lines[2] = &variant_query;
+    let variant = lines.join("\n");
+    sigv4::signatures_equal(&sign_canonical(p, secret, amz_date, &variant), &p.signature)
+}
+
+fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
+    use hmac::Mac;
+    let mut mac =
+        hmac::Hmac::<sha2::Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(data);
+    mac.finalize().into_bytes().to_vec()
+}
+
+/// The SigV4 signature of a canonical request text.
+fn sign_canonical(
+    p: &ParsedAuthorization,
+    secret: &str,
+    amz_date: &str,
+    canonical: &str,
+) -> String {
+    let string_to_sign = format!(
+        "{}\n{amz_date}\n{}/{}/{}/aws4_request\n{}",
+        sigv4::ALGORITHM,
+        p.date,
+        p.region,
+        p.service,
+        sigv4::sha256_hex(canonical.as_bytes())
     );
-    sigv4::signatures_equal(&sig, &p.signature)
+    let k_date = hmac(format!("AWS4{secret}").as_bytes(), p.date.as_bytes());
+    let k_region = hmac(&k_date, p.region.as_bytes());
+    let k_service = hmac(&k_region, p.service.as_bytes());
+    let k_signing = hmac(&k_service, b"aws4_request");
+    hex::encode(hmac(&k_signing, string_to_sign.as_bytes()))
 }
 
 fn forbidden(code: &'static str, msg: &str) -> S3Error {
