@@ -158,12 +158,13 @@ def run_comparison(title, contenders, runs, warmup=1):
                 argv = c.argv(i) if callable(c.argv) else c.argv
                 if c.example is None:
                     c.example = argv
-                s0 = proc_cpu(c.server.pid) if c.server else None
+                server = c.server() if callable(c.server) else c.server
+                s0 = proc_cpu(server.pid) if server else None
                 r = measure(argv, env=c.env, cwd=c.cwd,
                             stdout=c.stdout(i) if callable(c.stdout) else c.stdout,
                             stderr=c.stderr(i) if callable(c.stderr) else c.stderr)
-                if c.server:
-                    r.extra["server_cpu"] = proc_cpu(c.server.pid) - s0
+                if server:
+                    r.extra["server_cpu"] = proc_cpu(server.pid) - s0
                 if r.rc != 0:
                     raise RuntimeError(f"exit code {r.rc}: {shlex.join(map(str, argv))[:300]}")
                 if c.check:
@@ -500,17 +501,15 @@ class Bench:
         port = free_port()
         data = Path(data)
         data.mkdir(parents=True, exist_ok=True)
-        conf = self.dir / f"{name}.toml"
-        conf.write_text(self.serve_config_text(data))
         argv = [str(TARN), "serve", "--data", str(data), "--listen", f"127.0.0.1:{port}",
-                "--config", str(conf)]
+                "--key", f"{KEY_ID}:{KEY_SECRET}"]
         logf = open(self.dir / f"{name}.log", "wb")
         proc = subprocess.Popen(argv, stdout=logf, stderr=subprocess.STDOUT,
                                 env={**os.environ, **self.tarn_env()})
         srv = Server(name, proc, f"http://127.0.0.1:{port}")
         self.servers.add(srv)
-        wait_http(f"{srv.base_url}/r0/{SCOPE}/none.jsonl", proc)
-        self.commands["tarn serve"] = shlex.join(argv) + f"   # config: {conf.read_text().strip()!r}"
+        wait_http(f"{srv.base_url}/healthz", proc)
+        self.commands["tarn serve"] = shlex.join(argv)
         log(f"tarn serve on {srv.base_url} (pid {proc.pid}), data {data}")
         return srv
 
@@ -713,9 +712,10 @@ class Bench:
             Contender("tarn put-staged (fresh)",
                       lambda i: [str(TARN), "put-staged", str(self.staging), "--rev", REV,
                                  "--scope", SCOPE, "--service", "tarnput"],
-                      prepare=restart, env=env, server=None),
+                      prepare=restart, env=env, server=lambda: state["srv"]),
             Contender("curl -Z PUT (fresh)", lambda i: curl_argv(state["srv"].base_url, cfg),
-                      prepare=restart, stderr=err, check=lambda i, r: self.check_curl_json(err)),
+                      prepare=restart, stderr=err, check=lambda i, r: self.check_curl_json(err),
+                      server=lambda: state["srv"]),
         ]
         res = run_comparison("3a. put-staged to tarn serve, nothing present", cs, self.runs)
         if state["srv"]:
