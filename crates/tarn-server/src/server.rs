@@ -67,6 +67,12 @@ pub async fn bind(app: App, tls: Option<tokio_rustls::TlsAcceptor>) -> Result<Bo
 /// Serves until `shutdown` resolves.
 pub async fn run(bound: Bound, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
     let Bound { listener, app, tls } = bound;
+    if let crate::storage::Storage::Local(l) = &app.storage {
+        let n = l.clean_dead_spool();
+        if n > 0 {
+            tracing::warn!("removed {n} upload spool file(s) left by a killed server");
+        }
+    }
     tokio::spawn(scan_stored(app.clone()));
     let builder = {
         let mut b = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());

@@ -197,6 +197,30 @@ impl LocalStore {
         .await
     }
 
+    /// Removes spool files of processes that no longer run (a server killed mid-upload);
+    /// returns how many. Files of live processes (another server or a `gc`) are kept.
+    pub fn clean_dead_spool(&self) -> usize {
+        let Ok(rd) = fs::read_dir(&self.spool) else {
+            return 0;
+        };
+        let mut n = 0;
+        for e in rd.flatten() {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            let Some(rest) = name.strip_prefix(TEMP_PREFIX) else {
+                continue;
+            };
+            let pid = rest.split('.').next().unwrap_or("");
+            let alive = pid == std::process::id().to_string()
+                || Path::new("/proc").join(pid).exists()
+                || !Path::new("/proc/self").exists();
+            if !alive && fs::remove_file(e.path()).is_ok() {
+                n += 1;
+            }
+        }
+        n
+    }
+
     /// Temp files left in the spool or next to objects (by a killed process).
     pub fn temp_leftovers(&self) -> io::Result<Vec<PathBuf>> {
         let mut out = Vec::new();
