@@ -627,22 +627,25 @@ class Bench:
         if not self.tarn_works("serve") or not self.tarn_has("serve", "--listen"):
             return None
         if self.tarn_serve is None:
-            self.tarn_serve = self.start_tarn_serve("tarn-serve", self.dir / "serve-data")
+            self.tarn_serve = self.start_tarn_serve("tarn-serve", self.tmp / "serve-data")
             self.services["tarnserve"] = self.tarn_serve.base_url
             self.lake_config()
             # Fill it with the fixture: one put-staged (also the "already present" state).
-            self.staging = self.dir / "staging"
+            self.staging = self.tmp / "staging"
             if not (self.staging / "outputs.jsonl").exists():
-                rmtree(self.staging)
                 subprocess.run([str(TARN), "--cache-dir", str(self.cache), "stage",
                                 str(self.mappings), str(self.staging)], check=True,
                                stdout=subprocess.DEVNULL)
-            r = measure([str(TARN), "put-staged", str(self.staging), "--rev", REV, "--scope",
+            r = measure([str(TARN), "--json", "put-staged", str(self.staging), "--rev", REV, "--scope",
                          SCOPE, "--service", "tarnserve"], env=self.tarn_env(),
                         stdout=self.dir / "fill.out", stderr=self.dir / "fill.err")
             if r.rc != 0:
                 raise RuntimeError("filling tarn serve failed: " + (self.dir / "fill.err").read_text()[-2000:])
-            log(f"filled tarn serve with the fixture in {r.wall:.2f}s")
+            fill = json.loads((self.dir / "fill.out").read_text() or "{}")
+            log(f"filled tarn serve with the fixture in {r.wall:.2f}s: "
+                f"{fill.get('uploaded')} uploaded, {fill.get('already_present')} already present")
+            if fill.get("uploaded") != self.n:
+                raise RuntimeError(f"tarn serve fill uploaded {fill.get('uploaded')}, expected {self.n}")
         return self.tarn_serve
 
     def bench_serve_get(self):
@@ -667,7 +670,7 @@ class Bench:
         # Fresh uploads go to a second tarn serve whose data directory is emptied before
         # every run (restart untimed), so nothing is ever already present.
         state = {"srv": None}
-        put_data = self.dir / "serve-put-data"
+        put_data = self.tmp / "serve-put-data"
 
         def restart(_i):
             if state["srv"]:
@@ -874,10 +877,11 @@ class Bench:
                     c0 = proc_cpu(s.pid)
                     w = self.wrk(s.base_url, script, 2 if rnd == 0 else dur)
                     w["server_cpu"] = proc_cpu(s.pid) - c0
+                    w["cpu_us_per_req"] = w["server_cpu"] / max(1.0, w["rps"] * (2 if rnd == 0 else dur)) * 1e6
                     tag = "warm-up" if rnd == 0 else f"run {rnd}"
                     log(f"   {name:<12} {tag:<8} {w['rps']:9.0f} req/s  p50 {w['p50']:7.2f} ms  "
                         f"p99 {w['p99']:7.2f} ms  non-2xx {w['non2xx']}  server CPU "
-                        f"{w['server_cpu']:.1f}s {w['socket_errors']}")
+                        f"{w['server_cpu']:.1f}s ({w['cpu_us_per_req']:.0f} µs/req) {w['socket_errors']}")
                     if w["non2xx"]:
                         raise RuntimeError(f"{name}: {w['non2xx']} non-2xx responses")
                     if rnd > 0:
@@ -888,7 +892,7 @@ class Bench:
             return
         res = {}
         for name, ws in rows.items():
-            res[name] = {k: stats([w[k] for w in ws]) for k in ("rps", "p50", "p99", "server_cpu")}
+            res[name] = {k: stats([w[k] for w in ws]) for k in ("rps", "p50", "p99", "server_cpu", "cpu_us_per_req")}
             res[name]["argv"] = ws[0]["argv"]
         res["sizes"] = {"count": len(paths), "min": min(sizes), "max": max(sizes),
                         "median": statistics.median(sizes)}
@@ -1035,6 +1039,11 @@ def machine():
         pass
     rev = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
                          capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--", "crates", "Cargo.lock"],
+                           capture_output=True, text=True).stdout.split("\n")
+    dirty = sorted({l[3:].split("/src")[0] for l in dirty if l.strip()})
+    if dirty:
+        rev += " + uncommitted changes in " + ", ".join(dirty)
     return {"cpu": cpu, "cores": CORES, "memory": mem, "disk": disk, "kernel": platform.release(),
             "os": platform.platform(), "tarn_commit": rev,
             "curl": tool_version(["curl", "--version"]),
@@ -1067,7 +1076,7 @@ def render(b):
     L.append(f"- CPU: {m['cpu']}, **{m['cores']} cores**; memory {m['memory']}")
     L.append(f"- disk (bench dir, /tmp): `{m['disk']}`")
     L.append(f"- kernel {m['kernel']}; {m['os']}")
-    L.append(f"- tarn commit `{m['tarn_commit']}` (release build); {m['curl']}; {m['nginx']}; "
+    L.append(f"- tarn: `{m['tarn_commit']}` (release build of the working tree); {m['curl']}; {m['nginx']}; "
              f"{m['wrk']}; {m['b3sum']}; {m['sha256sum']}")
     L.append(f"- run: {m['date']}; fixture: {b['fixture']['artifacts']} artifacts, "
              f"{b['fixture']['bytes'] / 1e6:.1f} MB (mathlib preset, log-normal sizes)\n")
@@ -1135,14 +1144,15 @@ def render(b):
         s = srv["sizes"]
         L.append(f"{s['count']} artifacts of {s['min'] / 1e3:.1f}–{s['max'] / 1e3:.1f} KB (median "
                  f"{s['median'] / 1e3:.1f} KB), wrk with 64 connections, {srv['duration']} s per run.\n")
-        L.append("| server | req/s | p50 ms | p99 ms | server CPU s per run |")
-        L.append("|---|---|---|---|---|")
+        L.append("| server | req/s | p50 ms | p99 ms | server CPU s per run | server CPU µs per request |")
+        L.append("|---|---|---|---|---|---|")
         for name in ("nginx", "tarn serve"):
             if name not in srv:
                 continue
             r = srv[name]
             L.append(f"| {name} | {triple(r, 'rps', lambda x: f'{x:.0f}')} | {triple(r, 'p50', lambda x: f'{x:.2f}')} "
-                     f"| {triple(r, 'p99', lambda x: f'{x:.2f}')} | {triple(r, 'server_cpu', lambda x: f'{x:.1f}')} |")
+                     f"| {triple(r, 'p99', lambda x: f'{x:.2f}')} | {triple(r, 'server_cpu', lambda x: f'{x:.1f}')} "
+                     f"| {triple(r, 'cpu_us_per_req', lambda x: f'{x:.0f}')} |")
         L.append("")
     elif isinstance(srv, dict):
         L.append(f"### 6. server GET throughput\n\nFAILED: {srv.get('error')}\n")
@@ -1161,7 +1171,21 @@ def render(b):
         L.append(f"- {n}")
     L.append("")
     L.append("## Exact commands\n")
-    L.append("```sh\nscripts/bench.sh " + " ".join(b["argv"]) + "\n```\n")
+    shown = []
+    skip = False
+    for a in b["argv"]:
+        if skip:
+            skip = False
+            continue
+        if a == "--bench-dir":
+            skip = True
+            continue
+        if a.startswith("--bench-dir=") or a == "--no-write":
+            continue
+        shown.append(a)
+    L.append("```sh\nscripts/bench.sh " + " ".join(shown) + "\n```\n")
+    L.append("(bench directory: `$TARN_BENCH_DIR`, default `/tmp/tarn-bench`; the fixture and the "
+             "1 GiB hash-throughput file are generated there once and reused.)\n")
     L.append("Per contender (as run; paths are under the bench directory):\n")
     L.append("```")
     for k, v in b["commands"].items():
