@@ -36,6 +36,8 @@ pub struct ServerConfig {
     pub max_revision_bytes: u64,
     /// Accepted clock skew of signed requests (seconds).
     pub max_clock_skew_secs: u64,
+    /// Memory for caching small artifact bodies (bytes; 0 = off; local storage only).
+    pub memory_cache_bytes: u64,
     /// Where the objects live.
     pub storage: StorageConfig,
     /// Access keys.
@@ -61,6 +63,7 @@ impl Default for ServerConfig {
             max_artifact_bytes: 4 << 30,
             max_revision_bytes: 256 << 20,
             max_clock_skew_secs: 15 * 60,
+            memory_cache_bytes: 256 << 20,
             storage: StorageConfig::default(),
             keys: Vec::new(),
             gc: GcConfig::default(),

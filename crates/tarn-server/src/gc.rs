@@ -208,6 +208,7 @@ pub async fn run_gc(app: &App, policy: GcPolicy) -> std::io::Result<GcReport> {
         report.artifacts_deleted += 1;
         report.artifact_bytes_deleted += a.meta.len;
         if !policy.dry_run {
+            app.cache.remove(&a.key);
             if app.storage.delete(&a.key).await? {
                 app.metrics.removed(a.meta.len);
             }
@@ -272,6 +273,7 @@ pub async fn scrub(app: &App, repair: bool) -> std::io::Result<ScrubReport> {
         report.bytes += bytes.len() as u64;
         if Hash::of_bytes(&bytes) != hash {
             if repair {
+                app.cache.remove(&a.key);
                 app.storage.delete(&a.key).await?;
             }
             report.corrupt.push(a.key);

@@ -11,6 +11,7 @@
 //! S3 bucket). [`gc`] holds garbage collection and the scrub.
 
 pub mod auth;
+pub mod cache;
 pub mod config;
 pub mod error;
 pub mod gc;
@@ -39,6 +40,8 @@ pub struct App {
     pub reservoir_prefix: Vec<String>,
     /// Whether the listener uses TLS (for URLs built from the Host header).
     pub tls: bool,
+    /// In-memory cache of small artifact bodies.
+    pub cache: cache::ObjectCache,
 }
 
 /// The shared state handle.
@@ -106,10 +109,16 @@ impl App {
             .filter(|s| !s.is_empty())
             .map(str::to_string)
             .collect();
+        let cache = cache::ObjectCache::new(if matches!(storage, Storage::Local(_)) {
+            cfg.memory_cache_bytes
+        } else {
+            0
+        });
         Ok(App {
             cfg,
             storage,
             metrics: Metrics::default(),
+            cache,
             reservoir_prefix,
             tls,
         })

@@ -11,6 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use super::{admin, batch, check_components, has_param, revision_scope, PathParts, Req};
 use crate::auth::{authenticate, authorize, BodyCheck, BodyEncoding};
+use crate::cache::Cached;
 use crate::config::Access;
 use crate::error::{xml_escape, S3Error};
 use crate::metrics::{Reject, Route};
@@ -139,6 +140,7 @@ async fn object(
             let auth = authenticate(&app.cfg, &method, req.uri(), req.headers(), false)?;
             authorize(&app.cfg, auth.key, Access::Admin, &scope)?;
             let meta = app.storage.head(&key).await.map_err(S3Error::internal)?;
+            app.cache.remove(&key);
             if app.storage.delete(&key).await.map_err(S3Error::internal)? {
                 if let Some(m) = meta {
                     app.metrics.removed(m.len);
@@ -185,6 +187,22 @@ fn parse_range(h: Option<&HeaderValue>, len: u64) -> Option<Result<(u64, u64), (
     Some(Ok((start, end)))
 }
 
+fn cached_response(app: &AppRef, c: &Cached, head: bool, ctype: &'static str) -> Response<Body> {
+    let mut r = Response::new(if head {
+        Body::empty()
+    } else {
+        app.metrics.bytes_out.fetch_add(c.meta.len, Relaxed);
+        Body::from(c.body.clone())
+    });
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
+    h.insert(header::CONTENT_LENGTH, c.content_length.clone());
+    h.insert(header::LAST_MODIFIED, c.last_modified.clone());
+    h.insert(header::ETAG, c.etag.clone());
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    r
+}
+
 /// GET/HEAD of a stored object (also used by the Reservoir routes).
 pub async fn serve_object(
     app: &AppRef,
@@ -193,6 +211,15 @@ pub async fn serve_object(
     ctype: &'static str,
     req_headers: &HeaderMap,
 ) -> Result<Response<Body>, S3Error> {
+    // Artifacts are immutable: small ones are served from memory.
+    let cacheable = ctype == ARTIFACT_CONTENT_TYPE
+        && app.cache.enabled()
+        && !req_headers.contains_key(header::RANGE);
+    if cacheable {
+        if let Some(c) = app.cache.get(key) {
+            return Ok(cached_response(app, &c, head, ctype));
+        }
+    }
     let (meta, body) = if head {
         let meta = app
             .storage
@@ -208,6 +235,24 @@ pub async fn serve_object(
             .await
             .map_err(S3Error::internal)?
             .ok_or_else(S3Error::no_such_key)?;
+        if cacheable && obj.meta.len <= crate::cache::MAX_ENTRY {
+            if let ObjectBody::Bytes(bytes) = obj.body {
+                let c = app.cache.insert(
+                    key,
+                    Cached {
+                        body: bytes,
+                        meta: obj.meta,
+                        last_modified: HeaderValue::from_str(&httpdate::fmt_http_date(
+                            obj.meta.modified,
+                        ))
+                        .map_err(S3Error::internal)?,
+                        etag: HeaderValue::from_str(&etag(&obj.meta)).map_err(S3Error::internal)?,
+                        content_length: HeaderValue::from(obj.meta.len),
+                    },
+                );
+                return Ok(cached_response(app, &c, false, ctype));
+            }
+        }
         (obj.meta, Some(obj.body))
     };
     let mut b = Response::builder()
