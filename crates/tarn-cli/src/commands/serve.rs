@@ -61,9 +61,10 @@ pub struct ServeArgs {
     /// TLS private key (PEM).
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
-    /// Run garbage collection every HOURS hours (with the config's [gc] policy).
-    #[arg(long, value_name = "HOURS")]
-    gc_interval: Option<u64>,
+    /// Run garbage collection periodically with the config's [gc] policy: `12h`, `30m`,
+    /// `1d`, `90s`, or a bare number of hours.
+    #[arg(long, value_name = "INTERVAL", value_parser = parse_interval)]
+    gc_interval: Option<Duration>,
 }
 
 /// Maintenance subcommands.
@@ -174,6 +175,25 @@ fn default_key(cfg: &ServerConfig) -> anyhow::Result<Option<KeyConfig>> {
     }))
 }
 
+fn parse_interval(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => (&s[..i], &s[i..]),
+        None => (s, "h"),
+    };
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("expected e.g. 12h, 30m, 1d or 90s, got {s:?}"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => return Err(format!("unknown unit {unit:?} (use s, m, h or d)")),
+    };
+    Ok(Duration::from_secs(secs))
+}
+
 fn hex_string(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
@@ -198,9 +218,9 @@ pub fn serve(g: &GlobalArgs, a: ServeArgs) -> CmdResult {
             key: key.clone(),
         });
     }
-    if let Some(h) = a.gc_interval {
-        cfg.gc.interval_hours = h;
-    }
+    let gc_every = a.gc_interval.or_else(|| {
+        (cfg.gc.interval_hours > 0).then(|| Duration::from_secs(cfg.gc.interval_hours * 3600))
+    });
     for k in &a.keys {
         let mut it = k.splitn(3, ':');
         let (Some(id), Some(secret)) = (it.next(), it.next()) else {
@@ -295,10 +315,9 @@ pub fn serve(g: &GlobalArgs, a: ServeArgs) -> CmdResult {
             use std::io::Write;
             let _ = std::io::stdout().flush();
         }
-        if app.cfg.gc.interval_hours > 0 {
+        if let Some(every) = gc_every.filter(|d| !d.is_zero()) {
             let app = app.clone();
             tokio::spawn(async move {
-                let every = Duration::from_secs(app.cfg.gc.interval_hours * 3600);
                 loop {
                     tokio::time::sleep(every).await;
                     let policy = GcPolicy {

@@ -114,7 +114,7 @@ pub fn curl(args: &[&str]) -> (u16, String) {
 /// GET as text (panics on failure).
 pub fn http_get_text(url: &str) -> String {
     let out = Command::new("curl")
-        .args(["-s", "-f", url])
+        .args(["-s", "-f", "-k", url])
         .output()
         .expect("curl");
     assert!(out.status.success(), "GET {url}: {:?}", out.status);

@@ -130,13 +130,15 @@ pub fn encode_components(comps: &[String]) -> String {
 }
 
 /// Base URL for links in replies: `public_url`, else the request's Host.
-pub fn base_url(app: &crate::App, req_headers: &axum::http::HeaderMap) -> String {
+pub fn base_url(app: &crate::App, req: &Req) -> String {
     if let Some(u) = &app.cfg.public_url {
         return u.trim_end_matches('/').to_string();
     }
-    let host = req_headers
+    let host = req
+        .headers()
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri().authority().map(|a| a.as_str()))
         .unwrap_or("127.0.0.1");
     format!("{}://{host}", if app.tls { "https" } else { "http" })
 }

@@ -157,7 +157,7 @@ async fn bulk(
     scope: &[String],
 ) -> Result<Response<Body>, S3Error> {
     read_auth(app, &req, scope)?;
-    let base = base_url(app, req.headers());
+    let base = base_url(app, &req);
     let body = axum::body::to_bytes(req.into_body().take(), 4 << 20)
         .await
         .map_err(|_| S3Error::bad("InvalidArgument", "body too large"))?;

@@ -187,6 +187,9 @@ impl LocalStore {
                 Some(i) => &prefix[..i],
                 None => "",
             };
+            if !dir_part.is_empty() && !dir_part.split('/').all(super::valid_component) {
+                return Ok(Vec::new());
+            }
             let start = if dir_part.is_empty() {
                 root.clone()
             } else {

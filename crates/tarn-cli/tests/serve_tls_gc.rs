@@ -1,0 +1,164 @@
+//! HTTPS (rustls) with curl and awscli (which sends `aws-chunked` bodies over TLS), Range
+//! requests, and GC scheduled inside `tarn serve`.
+
+mod serve_support;
+
+use std::process::Command;
+
+use serve_support::*;
+
+const KEY: &str = "ci:ci-secret";
+
+fn self_signed(dir: &std::path::Path) -> (String, String) {
+    let cert = dir.join("cert.pem");
+    let key = dir.join("key.pem");
+    let st = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+        ])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    (
+        cert.to_str().unwrap().to_string(),
+        key.to_str().unwrap().to_string(),
+    )
+}
+
+#[test]
+fn https_with_curl_and_awscli() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let (cert, key) = self_signed(tmp.path());
+    let key_arg = format!("{KEY}:*");
+    let srv = TarnServer::start(&[
+        "--data",
+        data.to_str().unwrap(),
+        "--key",
+        &key_arg,
+        "--tls-cert",
+        &cert,
+        "--tls-key",
+        &key,
+    ]);
+    assert!(srv.url.starts_with("https://"), "{}", srv.banner);
+    let arts = make_artifacts(&tmp.path().join("arts"), 2, 300_000, 4);
+    // Lake's upload command line (plus the CA), then an anonymous GET.
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "--cacert",
+            &cert,
+            "-w",
+            "%{http_code}",
+            "-X",
+            "PUT",
+            "-T",
+        ])
+        .arg(&arts[0].0)
+        .args(["--aws-sigv4", "aws:amz:auto:s3", "--user", KEY])
+        .arg(format!("{}/a0/tls/{}.art", srv.url, arts[0].1))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "200");
+    let out = Command::new("curl")
+        .args(["-s", "-f", "--cacert", &cert])
+        .arg(format!("{}/a0/tls/{}.art", srv.url, arts[0].1))
+        .output()
+        .unwrap();
+    assert_eq!(out.stdout, arts[0].2);
+    // A Range request.
+    let out = Command::new("curl")
+        .args(["-s", "-f", "--cacert", &cert, "-r", "10-19"])
+        .arg(format!("{}/a0/tls/{}.art", srv.url, arts[0].1))
+        .output()
+        .unwrap();
+    assert_eq!(out.stdout, arts[0].2[10..20]);
+
+    // awscli over HTTPS.
+    let before = srv.metric("tarn_bytes_received_total", "");
+    let out = Command::new("aws")
+        .env("AWS_ACCESS_KEY_ID", "ci")
+        .env("AWS_SECRET_ACCESS_KEY", "ci-secret")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("AWS_MAX_ATTEMPTS", "1")
+        .env_remove("AWS_ENDPOINT_URL")
+        .args(["--endpoint-url", &srv.url, "--ca-bundle", &cert, "s3", "cp"])
+        .arg(&arts[1].0)
+        .arg(format!("s3://a0/tls/{}.art", arts[1].1))
+        .output()
+        .expect("awscli");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read(data.join(format!("a0/tls/{}.art", arts[1].1))).unwrap(),
+        arts[1].2
+    );
+    let received = srv.metric("tarn_bytes_received_total", "") - before;
+    eprintln!(
+        "awscli sent {received} bytes for a {}-byte object{}",
+        arts[1].2.len(),
+        if received > arts[1].2.len() as u64 {
+            " (aws-chunked)"
+        } else {
+            ""
+        }
+    );
+}
+
+#[test]
+fn scheduled_gc_runs_inside_the_server() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let cfg = tmp.path().join("serve.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "data = \"{}\"\n[gc]\nkeep_revs = 0\nkeep_days = 0\ngrace_hours = 1\n",
+            data.display()
+        ),
+    )
+    .unwrap();
+    let arts = make_artifacts(&tmp.path().join("arts"), 2, 100, 8);
+    let old = data.join(format!("a0/s/{}.art", arts[0].1));
+    let new = data.join(format!("a0/s/{}.art", arts[1].1));
+    std::fs::create_dir_all(old.parent().unwrap()).unwrap();
+    std::fs::write(&old, &arts[0].2).unwrap();
+    std::fs::write(&new, &arts[1].2).unwrap();
+    assert!(Command::new("touch")
+        .args(["-m", "-d", "2 days ago"])
+        .arg(&old)
+        .status()
+        .unwrap()
+        .success());
+    let srv = TarnServer::start(&["--config", cfg.to_str().unwrap(), "--gc-interval", "1s"]);
+    wait_until(20, || !old.exists());
+    assert!(new.exists(), "within the grace period");
+    wait_until(5, || srv.metric("tarn_gc_deleted_total", "") == 1);
+    assert_eq!(srv.metric("tarn_stored_objects", ""), 1);
+    let (code, _) = curl(&[&format!("{}/a0/s/{}.art", srv.url, arts[0].1)]);
+    assert_eq!(code, 404);
+}
