@@ -373,8 +373,10 @@ mod tests {
     use axum::http::HeaderValue;
 
     fn cfg(id: &str, secret: &str) -> ServerConfig {
-        let mut c = ServerConfig::default();
-        c.max_clock_skew_secs = u64::MAX / 2;
+        let mut c = ServerConfig {
+            max_clock_skew_secs: u64::MAX / 2,
+            ..ServerConfig::default()
+        };
         c.keys.push(KeyConfig {
             id: id.into(),
             secret: secret.into(),
@@ -452,8 +454,10 @@ mod tests {
         assert!(a.key.is_none());
         assert!(authorize(&c, None, Access::Read, "x").is_ok());
         assert!(authorize(&c, None, Access::Write, "x").is_err());
-        let mut strict = cfg("K", "S");
-        strict.max_clock_skew_secs = 60;
+        let strict = ServerConfig {
+            max_clock_skew_secs: 60,
+            ..cfg("K", "S")
+        };
         let h = headers(&[
             ("host", "h"),
             ("authorization", "AWS4-HMAC-SHA256 Credential=K/20150830/auto/s3/aws4_request, SignedHeaders=host;x-amz-date, Signature=00"),
