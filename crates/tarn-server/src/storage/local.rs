@@ -88,8 +88,10 @@ impl LocalStore {
             }
             let meta = meta_of(&m);
             if meta.len <= INLINE_READ_MAX {
-                let mut buf = Vec::with_capacity(meta.len as usize);
-                f.read_to_end(&mut buf)?;
+                // One read of the known length (objects are published whole, never
+                // modified in place).
+                let mut buf = vec![0u8; meta.len as usize];
+                f.read_exact(&mut buf)?;
                 Ok((meta, Ok(Bytes::from(buf))))
             } else {
                 Ok((meta, Err(f)))
