@@ -8,12 +8,22 @@ use std::process::Command;
 use serve_support::*;
 
 fn aws(url: &str, id: &str, secret: &str, args: &[&str]) -> (bool, String, String) {
+    aws_with_config(url, id, secret, "/dev/null", args)
+}
+
+fn aws_with_config(
+    url: &str,
+    id: &str,
+    secret: &str,
+    config: &str,
+    args: &[&str],
+) -> (bool, String, String) {
     let out = Command::new("aws")
         .env("AWS_ACCESS_KEY_ID", id)
         .env("AWS_SECRET_ACCESS_KEY", secret)
         .env("AWS_DEFAULT_REGION", "us-east-1")
         .env("AWS_MAX_ATTEMPTS", "1")
-        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_CONFIG_FILE", config)
         .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
         .env_remove("AWS_PROFILE")
         .args(["--endpoint-url", url])
@@ -171,4 +181,53 @@ fn write_keys_cannot_list_or_delete() {
         .path()
         .join(format!("data/a0/s/{}.art", arts[0].1))
         .exists());
+}
+
+#[test]
+fn multipart_is_refused_clearly_and_a_single_put_works() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let srv = TarnServer::start(&[
+        "--data",
+        data.to_str().unwrap(),
+        "--key",
+        "admin:admin-secret:*",
+    ]);
+    let arts = make_artifacts(&tmp.path().join("arts"), 1, 9 << 20, 12);
+    let dest = format!("s3://a0/big/{}.art", arts[0].1);
+    let (ok, _, err) = aws(
+        &srv.url,
+        "admin",
+        "admin-secret",
+        &["s3", "cp", arts[0].0.to_str().unwrap(), &dest],
+    );
+    assert!(!ok);
+    assert!(
+        err.contains("NotImplemented") || err.contains("multipart"),
+        "{err}"
+    );
+    let cfg = tmp.path().join("aws.cfg");
+    std::fs::write(&cfg, "[default]\ns3 =\n  multipart_threshold = 5GB\n").unwrap();
+    let (ok, _, err) = aws_with_config(
+        &srv.url,
+        "admin",
+        "admin-secret",
+        cfg.to_str().unwrap(),
+        &["s3", "cp", arts[0].0.to_str().unwrap(), &dest],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(
+        std::fs::read(data.join(format!("a0/big/{}.art", arts[0].1))).unwrap(),
+        arts[0].2
+    );
+    // A ranged download (awscli splits big downloads into ranged GETs).
+    let back = tmp.path().join("back");
+    let (ok, _, err) = aws(
+        &srv.url,
+        "admin",
+        "admin-secret",
+        &["s3", "cp", &dest, back.to_str().unwrap()],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(std::fs::read(&back).unwrap(), arts[0].2);
 }

@@ -166,6 +166,15 @@ fn s3_backend_with_two_stateless_replicas() {
         );
         assert!(rev.is_file(), "{}", rev.display());
     }
+    // Ranged GETs pass through to the bucket.
+    let arts = artifacts(25, 31);
+    let out = std::process::Command::new("curl")
+        .args(["-s", "-f", "-r", "5-14"])
+        .arg(format!("{}/a0/org/pkg/{}.art", b.url, arts[3].hash))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(out.stdout, arts[3].content[5..15]);
     // GC and scrub work on the bucket too.
     let out = std::process::Command::new(BIN)
         .envs(env)

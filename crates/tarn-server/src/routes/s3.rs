@@ -150,6 +150,15 @@ async fn object(
             *r.status_mut() = StatusCode::NO_CONTENT;
             Ok(r)
         }
+        Method::POST
+            if has_param(req.uri().query(), "uploads") || has_param(req.uri().query(), "uploadId") =>
+        {
+            Err(S3Error::new(
+                StatusCode::NOT_IMPLEMENTED,
+                "NotImplemented",
+                "multipart uploads are not supported; upload in one PUT (awscli: aws configure set default.s3.multipart_threshold 5GB)",
+            ))
+        }
         _ => Err(S3Error::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "MethodNotAllowed",
@@ -219,6 +228,49 @@ pub async fn serve_object(
         if let Some(c) = app.cache.get(key) {
             return Ok(cached_response(app, &c, head, ctype));
         }
+    }
+    // Ranged GETs on the S3 backend are passed through (awscli downloads big objects in
+    // ranged parts).
+    if let (crate::storage::Storage::S3(s3), Some(range), false) = (
+        &app.storage,
+        req_headers.get(header::RANGE).and_then(|r| r.to_str().ok()),
+        head,
+    ) {
+        let (content_range, obj) = match s3.get_range(key, range).await {
+            Ok(Some(x)) => x,
+            Ok(None) => return Err(S3Error::no_such_key()),
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
+                return Err(S3Error::new(
+                    StatusCode::RANGE_NOT_SATISFIABLE,
+                    "InvalidRange",
+                    "The requested range is not satisfiable",
+                ))
+            }
+            Err(e) => return Err(S3Error::internal(e)),
+        };
+        let ObjectBody::Remote(resp) = obj.body else {
+            unreachable!("S3 bodies are remote")
+        };
+        app.metrics.bytes_out.fetch_add(obj.meta.len, Relaxed);
+        let mut b = Response::builder()
+            .status(if content_range.is_some() {
+                StatusCode::PARTIAL_CONTENT
+            } else {
+                StatusCode::OK
+            })
+            .header(header::CONTENT_TYPE, ctype)
+            .header(header::CONTENT_LENGTH, obj.meta.len)
+            .header(
+                header::LAST_MODIFIED,
+                httpdate::fmt_http_date(obj.meta.modified),
+            )
+            .header(header::ACCEPT_RANGES, "bytes");
+        if let Some(cr) = content_range {
+            b = b.header(header::CONTENT_RANGE, cr);
+        }
+        return b
+            .body(Body::from_stream(resp.bytes_stream()))
+            .map_err(S3Error::internal);
     }
     let (meta, body) = if head {
         let meta = app

@@ -165,6 +165,52 @@ impl S3Store {
         }
     }
 
+    /// A ranged GET passed through to the bucket: `(Content-Range, object)` for a 206,
+    /// `(None, object)` when the bucket sent the whole object, `Err` kind `InvalidInput` for
+    /// 416, `None` when absent.
+    pub async fn get_range(
+        &self,
+        key: &str,
+        range: &str,
+    ) -> io::Result<Option<(Option<String>, Object)>> {
+        let resp = self
+            .request(Method::GET, &self.object_path(key), "")
+            .header("range", range)
+            .send()
+            .await
+            .map_err(other)?;
+        let status = resp.status();
+        match status {
+            StatusCode::OK | StatusCode::PARTIAL_CONTENT => {
+                let cr = resp
+                    .headers()
+                    .get("content-range")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string);
+                let meta = ObjectMeta {
+                    len: resp.content_length().unwrap_or(0),
+                    modified: parse_http_date(resp.headers().get("last-modified")),
+                };
+                Ok(Some((
+                    if status == StatusCode::PARTIAL_CONTENT {
+                        cr
+                    } else {
+                        None
+                    },
+                    Object {
+                        meta,
+                        body: ObjectBody::Remote(resp),
+                    },
+                )))
+            }
+            StatusCode::NOT_FOUND => Ok(None),
+            StatusCode::RANGE_NOT_SATISFIABLE => {
+                Err(io::Error::new(io::ErrorKind::InvalidInput, "range"))
+            }
+            s => Err(other(format!("S3 GET {key}: {s}"))),
+        }
+    }
+
     /// See [`super::Storage::head`].
     pub async fn head(&self, key: &str) -> io::Result<Option<ObjectMeta>> {
         let resp = self
