@@ -277,3 +277,39 @@ fn reservoir_packages_scope_ignores_platform_and_toolchain() {
         1
     );
 }
+
+#[test]
+fn zero_config_prints_lake_lines_and_a_persistent_upload_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let key_of = |banner: &str| {
+        banner
+            .lines()
+            .find_map(|l| l.strip_prefix("Uploads: export LAKE_CACHE_KEY="))
+            .map(|r| r.split_whitespace().next().unwrap().to_string())
+            .unwrap_or_else(|| panic!("no key in banner:\n{banner}"))
+    };
+    let srv = TarnServer::start(&["--data", data.to_str().unwrap()]);
+    assert!(
+        srv.banner
+            .contains(&format!("artifactEndpoint = \"{}/a0\"", srv.url)),
+        "{}",
+        srv.banner
+    );
+    assert!(srv
+        .banner
+        .contains(&format!("revisionEndpoint = \"{}/r0\"", srv.url)));
+    assert!(srv
+        .banner
+        .contains(&format!("apiEndpoint = \"{}/api/v1\"", srv.url)));
+    let key = key_of(&srv.banner);
+    let arts = make_artifacts(&tmp.path().join("a"), 1, 100, 1);
+    let url = format!("{}/a0/zero/{}.art", srv.url, arts[0].1);
+    let (code, body) = lake_put(&key, &arts[0].0, &url, "application/vnd.reservoir.artifact");
+    assert_eq!(code, 200, "{body}");
+    drop(srv);
+    let srv = TarnServer::start(&["--data", data.to_str().unwrap()]);
+    assert_eq!(key_of(&srv.banner), key, "the generated key is kept");
+    // The startup scan counts what is stored.
+    wait_until(10, || srv.metric("tarn_stored_objects", "") == 1);
+}
