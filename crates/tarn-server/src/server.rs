@@ -73,7 +73,13 @@ pub async fn run(bound: Bound, shutdown: impl std::future::Future<Output = ()>) 
             tracing::warn!("removed {n} upload spool file(s) left by a killed server");
         }
     }
-    tokio::spawn(scan_stored(app.clone()));
+    // Local storage is counted before the first request (so that uploads during the scan
+    // are not counted twice); a bucket is counted in the background.
+    if matches!(app.storage, crate::storage::Storage::Local(_)) {
+        scan_stored(app.clone()).await;
+    } else {
+        tokio::spawn(scan_stored(app.clone()));
+    }
     let builder = {
         let mut b = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
         b.http1().keep_alive(true).max_buf_size(1 << 20);
