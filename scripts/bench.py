@@ -465,6 +465,7 @@ class Bench:
                       f'artifactEndpoint = "{base}/a0"', f'revisionEndpoint = "{base}/r0"', ""]
         self.config = self.dir / "lake-config.toml"
         self.config.write_text("\n".join(lines))
+        self.commands["LAKE_CONFIG"] = " | ".join(l for l in lines if l)
 
     def tarn_env(self):
         return {"LAKE_CONFIG": str(self.config), "HOME": str(self.home),
@@ -725,7 +726,8 @@ class Bench:
             self.servers.stop(state["srv"])
             discard(put_data)
         self.results["put"] = res
-        self.commands["put"] = [c["command"] for c in res]
+        readable = (f"{shlex.join(curl_put + [str(cfg)])}  &&  {shlex.join(curl_rev + ['$URL/r0/bench/REV.jsonl'])}")
+        self.commands["put"] = [res[0]["command"], readable]
         self.ratio_target("put", "tarn put-staged ≥ 2× faster than Lake's curl -Z PUT", res[1], res[0], 2.0)
 
         err2 = self.dir / "curl-put-present.stderr"
@@ -738,7 +740,7 @@ class Bench:
         ]
         res = run_comparison("3b. put-staged to tarn serve, everything present", cs, self.runs)
         self.results["put-present"] = res
-        self.commands["put-present"] = [c["command"] for c in res]
+        self.commands["put-present"] = [res[0]["command"], readable.replace(str(cfg), str(cfg_present))]
         self.ratio_target("put-present", "tarn put-staged (all present) ≥ 20× faster than curl re-uploading",
                           res[1], res[0], 20.0)
 
@@ -791,7 +793,7 @@ class Bench:
                                       "command": None, "error": None, "runs": len(mf), "wall": stats(mf)})
         self.results["verify"] = res
         self.commands["verify"] = [c["command"] for c in res if c.get("command")]
-        self.commands["verify"][-1] = self.commands["verify"][-1][:160] + " … (all 8900 paths)"
+        self.commands["verify"][-1] = self.commands["verify"][-1][:160] + f" … (all {self.n} paths)"
         log(f"   MurmurHash64A 1-core: {statistics.median(tput) / 1e9:.2f} GB/s (median); floor "
             f"{statistics.median(floors) * 1000:.1f} ms")
         if verify.runs and not verify.error:
@@ -1022,7 +1024,7 @@ class Bench:
         blob = {"results": self.results, "targets": self.targets, "skipped": self.skipped,
                 "notes": self.notes, "commands": self.commands, "machine": machine(),
                 "fixture": {"artifacts": self.n, "bytes": self.total_bytes},
-                "quick": self.quick, "runs": self.runs,
+                "quick": self.quick, "runs": self.runs, "bench_dir": str(self.dir),
                 "argv": sys.argv[1:]}
         (self.dir / "results.json").write_text(json.dumps(blob, indent=1, default=str))
         if self.args.no_write:
@@ -1207,22 +1209,27 @@ def render(b):
     L.append("```sh\nscripts/bench.sh " + " ".join(shown) + "\n```\n")
     L.append("(bench directory: `$TARN_BENCH_DIR`, default `/tmp/tarn-bench`; the fixture and the "
              "1 GiB hash-throughput file are generated there once and reused.)\n")
-    L.append("Per contender (as run; paths are under the bench directory):\n")
+    L.append("Per contender, as run (`$BENCH` is the bench directory; `$URL` the server):\n")
     L.append("```")
+    bench_dir = b.get("bench_dir", "")
+
+    def tidy(c):
+        c = c.replace(str(REPO) + "/", "")
+        return c.replace(bench_dir, "$BENCH") if bench_dir else c
     for k, v in b["commands"].items():
         if isinstance(v, list):
             for c in v:
                 if c:
-                    L.append(f"[{k}] {c}")
+                    L.append(f"[{k}] {tidy(c)}")
         else:
-            L.append(f"[{k}] {v}")
+            L.append(f"[{k}] {tidy(v)}")
     srv = R.get("server")
     if isinstance(srv, dict) and "nginx" in srv:
-        L.append(f"[server] {srv['nginx']['argv']}")
+        L.append(f"[server] {tidy(srv['nginx']['argv'])}")
         if "tarn serve" in srv:
-            L.append(f"[server] {srv['tarn serve']['argv']}")
+            L.append(f"[server] {tidy(srv['tarn serve']['argv'])}")
     if isinstance(sp, dict) and "argv" in sp:
-        L.append(f"[server-put] {sp['argv']}")
+        L.append(f"[server-put] {tidy(sp['argv'])}")
     L.append("```")
     L.append("\nThe curl config files follow Lake (`url = \"…\"` / `-o \"…\"` pairs for downloads, "
              "`-T \"…\"` / `url = \"…\"` pairs for uploads, Lean `String.quote`d). curl 7.88 needs "
