@@ -475,15 +475,15 @@ class Bench:
 
     # ---- servers
 
-    def start_nginx(self):
+    def start_nginx(self, workers=CORES, tag="nginx"):
         if not have("nginx"):
             raise RuntimeError("nginx not installed")
-        prefix = self.dir / "nginx"
+        prefix = self.dir / tag
         rmtree(prefix)
         prefix.mkdir()
         port = free_port()
         conf = (REPO / "scripts" / "bench" / "nginx.conf.in").read_text()
-        for k, v in {"@WORKERS@": str(CORES), "@PREFIX@": str(prefix), "@PORT@": str(port),
+        for k, v in {"@WORKERS@": str(workers), "@PREFIX@": str(prefix), "@PORT@": str(port),
                      "@ROOT@": str(self.www)}.items():
             conf = conf.replace(k, v)
         (prefix / "nginx.conf").write_text(conf)
@@ -493,7 +493,7 @@ class Bench:
         srv = Server("nginx", proc, f"http://127.0.0.1:{port}")
         self.servers.add(srv)
         wait_http(f"{srv.base_url}/r0/{SCOPE}/{REV}.jsonl", proc)
-        self.commands["nginx"] = f"nginx -p {prefix} -c {prefix}/nginx.conf  (template: scripts/bench/nginx.conf.in, {CORES} workers)"
+        self.commands[tag] = f"nginx -p {prefix} -c {prefix}/nginx.conf  (template: scripts/bench/nginx.conf.in, {workers} worker(s))"
         log(f"nginx {tool_version([nginx, '-v'])} on {srv.base_url} (pid {proc.pid})")
         return srv
 
@@ -848,8 +848,9 @@ class Bench:
         sizes = [p.stat().st_size for p in by]
         return [f"/a0/{SCOPE}/{p.name.split('.')[0]}.art" for p in by], sizes
 
-    def wrk(self, base, script, duration, conns=64, threads=2):
-        argv = ["wrk", "-t", str(threads), "-c", str(conns), "-d", f"{duration}s", "--timeout",
+    def wrk(self, base, script, duration, conns=64, threads=2, cpu=None):
+        pre = ["taskset", "-c", str(cpu)] if cpu is not None else []
+        argv = pre + ["wrk", "-t", str(threads), "-c", str(conns), "-d", f"{duration}s", "--timeout",
                 "5s", "--latency", "-s", str(script), base]
         r = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60)
         out = r.stdout
@@ -887,16 +888,68 @@ class Bench:
             "request = function()\n  i = i % #paths + 1\n  return wrk.format('GET', paths[i])\nend\n")
         dur = 3 if self.quick else 10
         contenders = [("nginx", self.nginx)] + ([("tarn serve", srv)] if srv else [])
-        rows = {n: [] for n, _ in contenders}
         log(f"\n== 6. server GET throughput: {len(paths)} artifacts of "
             f"{min(sizes) / 1e3:.1f}–{max(sizes) / 1e3:.1f} KB (median "
             f"{statistics.median(sizes) / 1e3:.1f} KB), 64 connections, {dur}s per run, alternating")
+        res = self.load_rounds(contenders, script, dur, paths, sizes, pinned=False)
+        self.results["server"] = res
+        if "error" in res or not srv:
+            return
+        n, t = res["nginx"], res["tarn serve"]
+        rr = t["rps"]["median"] / n["rps"]["median"]
+        self.targets.append(("server", "tarn serve ≥ 0.8× nginx requests/s", f"{rr:.2f}×", rr >= 0.8))
+        pr = t["p99"]["median"] / n["p99"]["median"]
+        self.targets.append(("server", "tarn serve p99 ≤ 2× nginx p99", f"{pr:.2f}×", pr <= 2.0))
+        self.notes.append("server: wrk (2 threads) runs on the same 2 cores as the server, so both "
+                          "servers share the CPU with the load generator. The pinned variant puts "
+                          "every server thread on CPU 0 (`taskset -a -p`; nginx then runs 1 worker) "
+                          "and wrk (1 thread) on CPU 1.")
+        if CORES >= 2 and have("taskset"):
+            log("\n== 6 (pinned): servers on CPU 0 (nginx with 1 worker), wrk -t1 on CPU 1")
+            n1 = self.start_nginx(workers=1, tag="nginx-1w")
+            try:
+                resp = self.load_rounds([("nginx", n1), ("tarn serve", srv)], script, dur, paths,
+                                        sizes, pinned=True)
+            finally:
+                self.servers.stop(n1)
+            self.results["server-pinned"] = resp
+            if "error" not in resp:
+                n, t = resp["nginx"], resp["tarn serve"]
+                self.targets.append(("server", "(pinned) tarn serve / nginx requests/s",
+                                     f"{t['rps']['median'] / n['rps']['median']:.2f}×", "info"))
+                self.targets.append(("server", "(pinned) tarn serve / nginx p99",
+                                     f"{t['p99']['median'] / n['p99']['median']:.2f}×", "info"))
+        self.bench_server_put(srv, paths)
+
+    def pin(self, srv, cpus):
+        pids = [srv.pid]
+        for d in os.listdir("/proc"):
+            if d.isdigit():
+                try:
+                    st = Path(f"/proc/{d}/stat").read_text()
+                    if int(st.rsplit(")", 1)[1].split()[1]) == srv.pid:
+                        pids.append(int(d))
+                except (OSError, ValueError, IndexError):
+                    pass
+        for p in pids:
+            subprocess.run(["taskset", "-a", "-p", "-c", cpus, str(p)], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+
+    def load_rounds(self, contenders, script, dur, paths, sizes, pinned):
+        rows = {n: [] for n, _ in contenders}
         try:
             for rnd in range(1 + self.runs):
                 for name, s in contenders:
-                    c0 = proc_cpu(s.pid)
-                    w = self.wrk(s.base_url, script, 2 if rnd == 0 else dur)
-                    w["server_cpu"] = proc_cpu(s.pid) - c0
+                    if pinned:
+                        self.pin(s, "0")
+                    try:
+                        c0 = proc_cpu(s.pid)
+                        w = self.wrk(s.base_url, script, 2 if rnd == 0 else dur,
+                                     threads=1 if pinned else 2, cpu=1 if pinned else None)
+                        w["server_cpu"] = proc_cpu(s.pid) - c0
+                    finally:
+                        if pinned:
+                            self.pin(s, f"0-{CORES - 1}")
                     w["cpu_us_per_req"] = w["server_cpu"] / max(1.0, w["rps"] * (2 if rnd == 0 else dur)) * 1e6
                     tag = "warm-up" if rnd == 0 else f"run {rnd}"
                     log(f"   {name:<12} {tag:<8} {w['rps']:9.0f} req/s  p50 {w['p50']:7.2f} ms  "
@@ -908,8 +961,7 @@ class Bench:
                         rows[name].append(w)
         except Exception as e:  # noqa: BLE001
             log(f"   FAILED: {e}")
-            self.results["server"] = {"error": str(e)}
-            return
+            return {"error": str(e)}
         res = {}
         for name, ws in rows.items():
             res[name] = {k: stats([w[k] for w in ws]) for k in ("rps", "p50", "p99", "server_cpu", "cpu_us_per_req")}
@@ -917,17 +969,7 @@ class Bench:
         res["sizes"] = {"count": len(paths), "min": min(sizes), "max": max(sizes),
                         "median": statistics.median(sizes)}
         res["duration"] = dur
-        self.results["server"] = res
-        if not srv:
-            return
-        n, t = res["nginx"], res["tarn serve"]
-        rr = t["rps"]["median"] / n["rps"]["median"]
-        self.targets.append(("server", "tarn serve ≥ 0.8× nginx requests/s", f"{rr:.2f}×", rr >= 0.8))
-        pr = t["p99"]["median"] / n["p99"]["median"]
-        self.targets.append(("server", "tarn serve p99 ≤ 2× nginx p99", f"{pr:.2f}×", pr <= 2.0))
-        self.notes.append("server: wrk (2 threads) runs on the same 2 cores as the server, so both "
-                          "servers share the CPU with the load generator.")
-        self.bench_server_put(srv, paths)
+        return res
 
     def bench_server_put(self, srv, paths):
         """PUT throughput with SigV4 checking and hash validation: pre-signed requests."""
@@ -1129,12 +1171,13 @@ def render(b):
                 return "–"
             return f"{A[k]['median'] / B[k]['median']:.3f}"
         L.append(f"| {comp} | {A['name']} | {B['name']} | {rt('wall')} | {rt('cpu')} | {rt('rss_mb')} |")
-    srv = R.get("server")
-    if isinstance(srv, dict) and "tarn serve" in srv:
-        t, n = srv["tarn serve"], srv["nginx"]
-        L.append(f"| server | tarn serve | nginx | req/s {t['rps']['median'] / n['rps']['median']:.3f} "
-                 f"| p50 {t['p50']['median'] / n['p50']['median']:.3f} | p99 "
-                 f"{t['p99']['median'] / n['p99']['median']:.3f} |")
+    for key in ("server", "server-pinned"):
+        sv = R.get(key)
+        if isinstance(sv, dict) and "tarn serve" in sv:
+            t, n = sv["tarn serve"], sv["nginx"]
+            L.append(f"| {key} | tarn serve | nginx | req/s {t['rps']['median'] / n['rps']['median']:.3f} "
+                     f"| p50 {t['p50']['median'] / n['p50']['median']:.3f} | p99 "
+                     f"{t['p99']['median'] / n['p99']['median']:.3f} |")
     L.append("")
     L.append("## Details\n")
     titles = {"get": "1. get, cold, over loopback from nginx",
@@ -1159,23 +1202,26 @@ def render(b):
                 row += f" {triple(r, 'server_cpu')} |"
             L.append(row)
         L.append("")
-    if isinstance(srv, dict) and "nginx" in srv:
-        L.append("### 6. server GET throughput\n")
-        s = srv["sizes"]
-        L.append(f"{s['count']} artifacts of {s['min'] / 1e3:.1f}–{s['max'] / 1e3:.1f} KB (median "
-                 f"{s['median'] / 1e3:.1f} KB), wrk with 64 connections, {srv['duration']} s per run.\n")
-        L.append("| server | req/s | p50 ms | p99 ms | server CPU s per run | server CPU µs per request |")
-        L.append("|---|---|---|---|---|---|")
-        for name in ("nginx", "tarn serve"):
-            if name not in srv:
-                continue
-            r = srv[name]
-            L.append(f"| {name} | {triple(r, 'rps', lambda x: f'{x:.0f}')} | {triple(r, 'p50', lambda x: f'{x:.2f}')} "
-                     f"| {triple(r, 'p99', lambda x: f'{x:.2f}')} | {triple(r, 'server_cpu', lambda x: f'{x:.1f}')} "
-                     f"| {triple(r, 'cpu_us_per_req', lambda x: f'{x:.0f}')} |")
-        L.append("")
-    elif isinstance(srv, dict):
-        L.append(f"### 6. server GET throughput\n\nFAILED: {srv.get('error')}\n")
+    for key, title in (("server", "6. server GET throughput"),
+                       ("server-pinned", "6 (pinned). server GET throughput, server on CPU 0 (nginx: 1 worker), wrk -t1 on CPU 1")):
+        sv = R.get(key)
+        if isinstance(sv, dict) and "nginx" in sv:
+            L.append(f"### {title}\n")
+            sz = sv["sizes"]
+            L.append(f"{sz['count']} artifacts of {sz['min'] / 1e3:.1f}–{sz['max'] / 1e3:.1f} KB (median "
+                     f"{sz['median'] / 1e3:.1f} KB), wrk with 64 connections, {sv['duration']} s per run.\n")
+            L.append("| server | req/s | p50 ms | p99 ms | server CPU s per run | server CPU µs per request |")
+            L.append("|---|---|---|---|---|---|")
+            for name in ("nginx", "tarn serve"):
+                if name not in sv:
+                    continue
+                r = sv[name]
+                L.append(f"| {name} | {triple(r, 'rps', lambda x: f'{x:.0f}')} | {triple(r, 'p50', lambda x: f'{x:.2f}')} "
+                         f"| {triple(r, 'p99', lambda x: f'{x:.2f}')} | {triple(r, 'server_cpu', lambda x: f'{x:.1f}')} "
+                         f"| {triple(r, 'cpu_us_per_req', lambda x: f'{x:.0f}')} |")
+            L.append("")
+        elif isinstance(sv, dict):
+            L.append(f"### {title}\n\nFAILED: {sv.get('error')}\n")
     sp = R.get("server-put")
     if isinstance(sp, dict) and "rps" in sp:
         L.append("### 6b. tarn serve PUT throughput (SigV4 checked, content hash validated)\n")
@@ -1228,6 +1274,9 @@ def render(b):
         L.append(f"[server] {tidy(srv['nginx']['argv'])}")
         if "tarn serve" in srv:
             L.append(f"[server] {tidy(srv['tarn serve']['argv'])}")
+    svp = R.get("server-pinned")
+    if isinstance(svp, dict) and "nginx" in svp:
+        L.append(f"[server-pinned] taskset -a -p -c 0 <server pids>; {tidy(svp['nginx']['argv'])}")
     if isinstance(sp, dict) and "argv" in sp:
         L.append(f"[server-put] {tidy(sp['argv'])}")
     L.append("```")
