@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs tarn's whole test suite on a fresh machine: installs and starts the real
 # S3-compatible server (s3s-fs, from crates.io) and the other real peers the tests talk to
-# (awscli from PyPI), then runs every test with cargo-nextest, then stops the server.
+# (awscli from PyPI, rclone from Debian), then runs every test with cargo-nextest, then stops the server.
 #
 #   scripts/test.sh [extra nextest args]
 set -euo pipefail
@@ -13,6 +13,10 @@ export S3_PORT="${S3_PORT:-$((20000 + $$ % 20000))}"
 # Real peers: the S3 server and awscli (used by the `tarn serve` interop tests).
 scripts/s3-test-server.sh install >/dev/null
 command -v aws >/dev/null 2>&1 || python3 -m pip install --quiet awscli
+if ! command -v rclone >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq rclone >/dev/null
+fi
 command -v cargo-nextest >/dev/null 2>&1 || cargo install --locked cargo-nextest
 
 scripts/s3-test-server.sh start
