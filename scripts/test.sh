@@ -10,9 +10,14 @@ cd "$(dirname "$0")/.."
 export S3_STATE_DIR="${S3_STATE_DIR:-${TMPDIR:-/tmp}/tarn-s3-test-$$}"
 export S3_PORT="${S3_PORT:-$((20000 + $$ % 20000))}"
 
-# Real peers: the S3 server and awscli (used by the `tarn serve` interop tests).
+# Real peers: the S3 server, awscli and rclone (used by the `tarn serve` interop tests).
 scripts/s3-test-server.sh install >/dev/null
-command -v aws >/dev/null 2>&1 || python3 -m pip install --quiet awscli
+if ! command -v aws >/dev/null 2>&1; then
+  python3 -m pip install --quiet awscli
+  if command -v pyenv >/dev/null 2>&1; then pyenv rehash; fi
+  command -v aws >/dev/null 2>&1 || export PATH="$(python3 -m site --user-base)/bin:$PATH"
+fi
+command -v aws >/dev/null 2>&1 || { echo "awscli installed but 'aws' is not on PATH" >&2; exit 1; }
 if ! command -v rclone >/dev/null 2>&1; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq rclone >/dev/null
