@@ -1212,7 +1212,8 @@ def render(b):
     R = b["results"]
     pairs = [("get", 0, 1), ("get", 0, 2), ("get", 1, 2), ("serve-get", 1, 0), ("put", 0, 1),
              ("put-present", 0, 1), ("verify", 0, 1), ("verify", 0, 2), ("verify", 0, 3), ("verify", 0, 4),
-             ("stage", 0, 1), ("stage", 2, 1), ("stage", 0, 3), ("stage", 4, 5)]
+             ("stage", 0, 1), ("stage", 2, 1), ("stage", 0, 3), ("stage", 4, 5),
+             ("stage-rerun", 0, 1), ("stage-rerun", 4, 5)]
     for comp, a, bb in pairs:
         rs = R.get(comp)
         if not isinstance(rs, list) or max(a, bb) >= len(rs):
@@ -1239,7 +1240,8 @@ def render(b):
               "serve-get": "2. tarn get from tarn serve vs from nginx",
               "put": "3a. put-staged to tarn serve, nothing present",
               "put-present": "3b. put-staged to tarn serve, everything present",
-              "verify": "4. verify", "stage": "5. stage (same filesystem)"}
+              "verify": "4. verify", "stage": "5. stage (same filesystem)",
+              "stage-rerun": "5b. stage re-run (`--only stage`) while the filesystem was busy freeing the previous run's files"}
     for comp, title in titles.items():
         rs = R.get(comp)
         if not isinstance(rs, list):
