@@ -127,6 +127,18 @@ fn stage_one(
         Err(e) => return Err(StageError::Other(StoreError::io(&src, e))),
     };
     let dest = dir.join(name.file_name());
+    if !options.copy && !options.force_overwrite {
+        // A hard link is complete the moment it exists, so linking straight to the final
+        // name is atomic, and "already exists" means there is nothing to do.
+        match fs::hard_link(&src, &dest) {
+            Ok(()) => {
+                bytes.fetch_add(meta.len(), Ordering::Relaxed);
+                return Ok(StagedHow::Linked);
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(StagedHow::Skipped),
+            Err(_) => {} // another filesystem, or links not allowed: copy below
+        }
+    }
     if !options.force_overwrite && fs::symlink_metadata(&dest).is_ok() {
         return Ok(StagedHow::Skipped);
     }
