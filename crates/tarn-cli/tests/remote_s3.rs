@@ -32,6 +32,18 @@ impl Env {
         );
         Env { tmp, s3, prefix }
     }
+    /// Starts a fault-injecting proxy in front of s3s-fs and points the `dev` service at it.
+    fn proxied_service(&self, plan: Plan) -> Server {
+        let proxy = Server::start(Backend::Proxy(self.s3.addr()), plan);
+        let base = format!("{}/{}/{}", proxy.url(), self.s3.bucket, self.prefix);
+        write_s3_config(
+            &self.path("config.toml"),
+            "dev",
+            &format!("{base}/a0"),
+            &format!("{base}/r0"),
+        );
+        proxy
+    }
     fn path(&self, p: &str) -> std::path::PathBuf {
         self.tmp.path().join(p)
     }
@@ -368,14 +380,7 @@ fn a_500_on_the_newest_revision_stops_the_search_but_a_404_does_not() {
             Fault::None
         }
     });
-    let proxy = Server::start(Backend::Proxy(e.s3.addr()), plan);
-    let base = format!("{}/{}/{}", proxy.url(), e.s3.bucket, e.prefix);
-    write_s3_config(
-        &e.path("config.toml"),
-        "dev",
-        &format!("{base}/a0"),
-        &format!("{base}/r0"),
-    );
+    let proxy = e.proxied_service(plan);
     let get = || {
         let mut c = e.tarn(&e.s3.key());
         c.current_dir(e.path("pkg")).args([
@@ -405,14 +410,7 @@ fn a_500_on_the_newest_revision_stops_the_search_but_a_404_does_not() {
     // Once HEAD's file is a plain 404 (no fault), the search goes on to the oldest commit,
     // through the proxy (signatures survive it).
     drop(proxy);
-    let proxy = Server::start(Backend::Proxy(e.s3.addr()), no_faults());
-    let base = format!("{}/{}/{}", proxy.url(), e.s3.bucket, e.prefix);
-    write_s3_config(
-        &e.path("config.toml"),
-        "dev",
-        &format!("{base}/a0"),
-        &format!("{base}/r0"),
-    );
+    let proxy = e.proxied_service(no_faults());
     let (code, _, err) = get();
     assert_eq!(code, 0, "{err}");
     assert!(check_cache(&e.path("cache"), &arts).is_empty());
@@ -494,14 +492,7 @@ fn uploads_retry_through_faults_and_the_revision_file_goes_last() {
             _ => Fault::None,
         }
     });
-    let proxy = Server::start(Backend::Proxy(e.s3.addr()), plan);
-    let base = format!("{}/{}/{}", proxy.url(), e.s3.bucket, e.prefix);
-    write_s3_config(
-        &e.path("config.toml"),
-        "dev",
-        &format!("{base}/a0"),
-        &format!("{base}/r0"),
-    );
+    let proxy = e.proxied_service(plan);
     let (code, out, err) = run(e.tarn(&e.s3.key()).args([
         "put-staged",
         e.path("staging").to_str().unwrap(),
@@ -560,14 +551,7 @@ fn a_failed_artifact_upload_means_no_revision_file() {
             Fault::None
         }
     });
-    let proxy = Server::start(Backend::Proxy(e.s3.addr()), plan);
-    let base = format!("{}/{}/{}", proxy.url(), e.s3.bucket, e.prefix);
-    write_s3_config(
-        &e.path("config.toml"),
-        "dev",
-        &format!("{base}/a0"),
-        &format!("{base}/r0"),
-    );
+    let proxy = e.proxied_service(plan);
     let (code, _, err) = run(e.tarn(&e.s3.key()).args([
         "put-staged",
         e.path("staging").to_str().unwrap(),
@@ -603,14 +587,7 @@ fn a_key_that_may_write_but_not_read_still_uploads_everything() {
             Fault::None
         }
     });
-    let proxy = Server::start(Backend::Proxy(e.s3.addr()), plan);
-    let base = format!("{}/{}/{}", proxy.url(), e.s3.bucket, e.prefix);
-    write_s3_config(
-        &e.path("config.toml"),
-        "dev",
-        &format!("{base}/a0"),
-        &format!("{base}/r0"),
-    );
+    let proxy = e.proxied_service(plan);
     let (code, out, err) = run(e.tarn(&e.s3.key()).args([
         "put-staged",
         e.path("staging").to_str().unwrap(),
