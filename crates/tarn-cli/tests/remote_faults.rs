@@ -2,14 +2,11 @@
 //! Retry-After, truncated bodies, stalls and corrupt bodies. No S3 needed: the server serves a
 //! bucket-like directory anonymously, like a public bucket.
 
-#[path = "../../tarn-remote/tests/support/mod.rs"]
-mod support;
-
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use support::*;
+use tarn_test::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_tarn");
 const REV: &str = "0123456789abcdef0123456789abcdef01234567";

@@ -1,11 +1,9 @@
 //! awscli (`aws s3 cp`, `aws s3 ls`, `aws s3 rm`) against `tarn serve`: bucket `a0` is the
 //! artifact prefix, so `s3://a0/<scope>/<hash>.art` is Lake's layout.
 
-mod serve_support;
-
 use std::process::Command;
 
-use serve_support::*;
+use tarn_test::*;
 
 fn aws(url: &str, id: &str, secret: &str, args: &[&str]) -> (bool, String, String) {
     aws_with_config(url, id, secret, "/dev/null", args)
@@ -39,6 +37,9 @@ fn aws_with_config(
 
 #[test]
 fn aws_s3_cp_ls_rm() {
+    if !require_program("aws", "python3 -m pip install awscli") {
+        return;
+    }
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let srv = TarnServer::start(&[
@@ -152,6 +153,9 @@ fn aws_s3_cp_ls_rm() {
 
 #[test]
 fn write_keys_cannot_list_or_delete() {
+    if !require_program("aws", "python3 -m pip install awscli") {
+        return;
+    }
     let tmp = tempfile::tempdir().unwrap();
     let cfg = tmp.path().join("serve.toml");
     std::fs::write(
@@ -185,6 +189,9 @@ fn write_keys_cannot_list_or_delete() {
 
 #[test]
 fn multipart_is_refused_clearly_and_a_single_put_works() {
+    if !require_program("aws", "python3 -m pip install awscli") {
+        return;
+    }
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let srv = TarnServer::start(&[

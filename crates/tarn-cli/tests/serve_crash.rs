@@ -1,11 +1,11 @@
 //! kill -9 of `tarn serve` during a burst of uploads: after a restart, a scrub finds no
 //! partial or corrupt object, and the spool files of the dead process are gone.
 
-mod serve_support;
-
 use std::process::Command;
 
-use serve_support::*;
+use tarn_test::*;
+
+use crate::BIN;
 
 const KEY: &str = "ci:ci-secret";
 

@@ -1,12 +1,12 @@
 //! `tarn serve gc`: keep the newest K revisions per scope and recent ones, delete
 //! unreferenced artifacts past the grace period; dry run; idempotent reruns.
 
-mod serve_support;
-
 use std::path::Path;
 use std::process::Command;
 
-use serve_support::*;
+use tarn_test::*;
+
+use crate::BIN;
 
 fn gc(data: &Path, extra: &[&str]) -> serde_json::Value {
     let out = Command::new(BIN)

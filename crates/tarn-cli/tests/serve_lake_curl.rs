@@ -1,12 +1,12 @@
 //! `tarn serve` against Lake's exact curl command lines (spec §6.5) and its Reservoir
 //! requests, then `tarn get` + `tarn verify` from the server into an empty cache.
 
-mod serve_support;
-
 use std::path::Path;
 use std::process::Command;
 
-use serve_support::*;
+use tarn_test::*;
+
+use crate::BIN;
 
 const KEY: &str = "ci:ci-secret";
 

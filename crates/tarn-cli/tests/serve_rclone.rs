@@ -1,12 +1,10 @@
 //! rclone (Debian's package; an S3 remote, path style) against `tarn serve`: upload, list,
 //! list buckets, download, delete — and the server's validation still applies.
 
-mod serve_support;
-
 use std::path::Path;
 use std::process::Command;
 
-use serve_support::*;
+use tarn_test::*;
 
 fn rclone(url: &str, id: &str, secret: &str, args: &[&str]) -> (bool, String) {
     let out = Command::new("rclone")
@@ -48,6 +46,9 @@ fn files_in(dir: &Path) -> Vec<String> {
 
 #[test]
 fn rclone_copy_ls_and_delete() {
+    if !require_program("rclone", "apt-get install rclone") {
+        return;
+    }
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let srv = TarnServer::start(&[

@@ -1,9 +1,7 @@
 //! Every upload `tarn serve` refuses: the status code, the S3 error code, nothing stored,
 //! and the rejection counters.
 
-mod serve_support;
-
-use serve_support::*;
+use tarn_test::*;
 
 const CI: &str = "ci:ci-secret";
 const FORK: &str = "fork:fork-secret";

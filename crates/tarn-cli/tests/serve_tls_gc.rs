@@ -1,11 +1,9 @@
 //! HTTPS (rustls) with curl and awscli (which sends `aws-chunked` bodies over TLS), Range
 //! requests, and GC scheduled inside `tarn serve`.
 
-mod serve_support;
-
 use std::process::Command;
 
-use serve_support::*;
+use tarn_test::*;
 
 const KEY: &str = "ci:ci-secret";
 
@@ -44,6 +42,9 @@ fn self_signed(dir: &std::path::Path) -> (String, String) {
 
 #[test]
 fn https_with_curl_and_awscli() {
+    if !require_program("aws", "python3 -m pip install awscli") {
+        return;
+    }
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let (cert, key) = self_signed(tmp.path());

@@ -1,17 +1,15 @@
 //! The transport and engines used directly (no CLI) against the fault-injecting test server.
 
-mod support;
-
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use support::*;
 use tarn_core::sigv4::Credentials;
 use tarn_core::ArtifactName;
 use tarn_remote::signing::Signer;
 use tarn_remote::transport::TransferError;
 use tarn_remote::{Event, Progress, Transport, TransportOptions};
 use tarn_store::Cache;
+use tarn_test::*;
 
 fn opts() -> TransportOptions {
     TransportOptions {

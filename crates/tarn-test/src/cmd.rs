@@ -1,0 +1,110 @@
+//! Running the `tarn` binary (and `git`) from tests: a clean environment, the exit code and
+//! both output streams, and the small configuration files the commands read.
+
+use std::path::{Path, PathBuf};
+
+/// The `tarn` binary under test: nextest's `NEXTEST_BIN_EXE_tarn`, otherwise `tarn` next to
+/// the running test binary's `deps/` directory (where Cargo puts it before it runs the
+/// integration tests of `tarn-cli`).
+pub fn tarn_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("NEXTEST_BIN_EXE_tarn") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let mut dir = exe.parent().expect("test binary directory").to_path_buf();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    let bin = dir.join(format!("tarn{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.is_file(),
+        "the tarn binary is not at {} (only tarn-cli's tests can run it)",
+        bin.display()
+    );
+    bin
+}
+/// A prefix unique to this test run, so tests can share one bucket.
+pub fn unique(name: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{name}-{}-{}", std::process::id(), nanos % 1_000_000_000)
+}
+
+/// Writes a system configuration with one S3 service.
+pub fn write_s3_config(path: &Path, name: &str, artifact_endpoint: &str, revision_endpoint: &str) {
+    std::fs::write(
+        path,
+        format!(
+            "[[cache.service]]\nname = \"{name}\"\nkind = \"s3\"\nartifactEndpoint = \"{artifact_endpoint}\"\nrevisionEndpoint = \"{revision_endpoint}\"\n"
+        ),
+    )
+    .unwrap();
+}
+
+/// A `tarn` command with a clean environment: no Lake or tarn variables from the caller,
+/// `HOME` and `LAKE_CONFIG` pointing into `home`.
+pub fn tarn_cmd(bin: &Path, home: &Path) -> std::process::Command {
+    let mut c = std::process::Command::new(bin);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("LAKE_")
+            || k.starts_with("TARN_")
+            || k.starts_with("RESERVOIR_")
+            || k.starts_with("ELAN")
+        {
+            c.env_remove(&k);
+        }
+    }
+    c.env("HOME", home)
+        .env("LAKE_CONFIG", home.join("config.toml"))
+        .env("TARN_RETRY_BASE_MS", "10")
+        .env("TARN_RETRY_MAX_MS", "100");
+    c
+}
+
+/// Runs a command, returning (exit code, stdout, stderr).
+pub fn run(c: &mut std::process::Command) -> (i32, String, String) {
+    let out = c.output().expect("spawn");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Runs `git` in `dir`, panicking on failure; returns stdout trimmed.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .output()
+        .expect("git");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A package directory that is a git repository with `commits` commits (newest last in the
+/// returned list); `lakefile.toml` names the package `name`.
+pub fn git_package(dir: &Path, name: &str, commits: usize) -> Vec<String> {
+    std::fs::create_dir_all(dir).unwrap();
+    git(dir, &["init", "-q", "-b", "main"]);
+    std::fs::write(dir.join("lakefile.toml"), format!("name = \"{name}\"\n")).unwrap();
+    let mut revs = Vec::new();
+    for i in 0..commits {
+        std::fs::write(dir.join("file.txt"), format!("{i}\n")).unwrap();
+        git(dir, &["add", "."]);
+        git(dir, &["commit", "-q", "-m", &format!("c{i}")]);
+        revs.push(git(dir, &["rev-parse", "HEAD"]));
+    }
+    revs
+}

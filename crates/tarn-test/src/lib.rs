@@ -1,0 +1,37 @@
+//! # tarn-test
+//!
+//! The test kit shared by every crate's integration tests: the real `tarn` binary run with a
+//! clean environment, `tarn serve` started on a free port, a fault-injecting HTTP server,
+//! Lake's own `curl` command lines, deterministic artifacts and mapping files, and the real
+//! external peers (the s3s-fs server, awscli, rclone) with one rule for when they are
+//! missing (see [`peers`]).
+//!
+//! ```no_run
+//! use tarn_test::{artifacts, run, tarn_bin, tarn_cmd, write_staging};
+//! let tmp = tempfile::tempdir().unwrap();
+//! let arts = artifacts(3, 7);
+//! write_staging(&tmp.path().join("staging"), &arts, 7);
+//! let (code, _out, err) = run(tarn_cmd(&tarn_bin(), tmp.path()).arg("--help"));
+//! assert_eq!(code, 0, "{err}");
+//! ```
+//!
+//! Nothing here is a mock of tarn: every helper drives a real process, socket or file.
+
+mod cmd;
+mod fault_server;
+mod fixtures;
+mod lake_curl;
+pub mod peers;
+mod serve;
+
+pub use cmd::{git, git_package, run, tarn_bin, tarn_cmd, unique, write_s3_config};
+pub use fault_server::{no_faults, percent_decode, Backend, Fault, Plan, Request, Server};
+pub use fixtures::{
+    artifacts, bytes_for, check_cache, hash_hex, make_artifacts, mapping_for, mappings,
+    write_remote_artifacts, write_staging, Art,
+};
+pub use lake_curl::{curl, http_get_text, lake_parallel_put, lake_put};
+pub use peers::{require_program, S3};
+pub use serve::{stored_files, wait_until, TarnServer};
+/// Lake-shaped caches and mapping files (the `tarn-fixture` crate).
+pub use tarn_fixture as fixture;
