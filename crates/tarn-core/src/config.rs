@@ -148,7 +148,8 @@ impl SystemConfig {
     }
 }
 
-/// The cache-related options of a package's `lakefile.toml`.
+/// A package's options that matter to its cache, from `lakefile.toml` or (as far as they are
+/// literals) `lakefile.lean`. `None` means "not set": Lake's default applies.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PackageConfig {
@@ -160,8 +161,18 @@ pub struct PackageConfig {
     pub restore_all_artifacts: Option<bool>,
     /// `platformIndependent`: no platform part in repository scopes.
     pub platform_independent: Option<bool>,
-    /// `fixedToolchain`: no toolchain part in repository scopes.
+    /// `fixedToolchain`: no toolchain part in repository scopes (newer Lake).
     pub fixed_toolchain: Option<bool>,
+    /// `bootstrap`: the package is built by Lean's own toolchain; no toolchain part.
+    pub bootstrap: Option<bool>,
+    /// `buildDir` (Lake's default `.lake/build`).
+    pub build_dir: Option<String>,
+    /// `leanLibDir`, relative to the build directory (Lake's default `lib/lean`).
+    pub lean_lib_dir: Option<String>,
+    /// `irDir`, relative to the build directory (Lake's default `ir`).
+    pub ir_dir: Option<String>,
+    /// `packagesDir` (Lake's default `.lake/packages`); only the root package's counts.
+    pub packages_dir: Option<String>,
 }
 
 impl PackageConfig {
@@ -175,32 +186,32 @@ impl PackageConfig {
         Ok(cfg)
     }
 
-    /// Reads the package name from a `lakefile.lean` when it is declared plainly:
-    /// `package name` / `package «name»` (optionally followed by `where` or `{`).
-    /// Returns `None` when the declaration is computed or cannot be found.
+    /// Reads the package name from a `lakefile.lean` (see [`crate::lakefile`] for the
+    /// forms understood). Returns `None` when the declaration is computed or missing.
     pub fn name_from_lakefile_lean(text: &str) -> Option<String> {
-        for line in text.lines() {
-            let line = line.trim_start();
-            let Some(rest) = line.strip_prefix("package ") else {
-                continue;
-            };
-            let rest = rest.trim_start();
-            if let Some(inner) = rest.strip_prefix('«') {
-                let name = inner.split_once('»')?.0;
-                return (!name.is_empty()).then(|| name.to_string());
-            }
-            let name = {
-                rest.split(|c: char| c.is_whitespace() || c == '{' || c == '(')
-                    .next()?
-                    .to_string()
-            };
-            let plain = !name.is_empty()
-                && name.chars().all(|c| {
-                    c.is_alphanumeric() || matches!(c, '_' | '-' | '\'' | '!' | '?' | '.')
-                });
-            return plain.then_some(name);
+        crate::lakefile::parse_lakefile_lean(text, "lakefile.lean")
+            .ok()
+            .map(|(cfg, _)| cfg.name)
+    }
+
+    /// Lake's `cachePlatform`: no platform part (`None`) for a platform-independent
+    /// package, else `platform` unchanged.
+    pub fn cache_platform(&self, platform: Option<String>) -> Option<String> {
+        if self.platform_independent == Some(true) {
+            None
+        } else {
+            platform
         }
-        None
+    }
+
+    /// Lake's `cacheToolchain`: no toolchain part (`None`) for a `bootstrap` or
+    /// `fixedToolchain` package, else `toolchain` unchanged.
+    pub fn cache_toolchain(&self, toolchain: Option<String>) -> Option<String> {
+        if self.bootstrap == Some(true) || self.fixed_toolchain == Some(true) {
+            None
+        } else {
+            toolchain
+        }
     }
 }
 
@@ -262,6 +273,48 @@ apiEndpoint = "https://example.com/api/v1"
         assert_eq!(p.name, "test");
         assert_eq!(p.platform_independent, Some(true));
         assert_eq!(p.fixed_toolchain, None);
+        let p = PackageConfig::parse_toml(
+            "name = \"b\"\nbootstrap = true\nbuildDir = \"out\"\nleanLibDir = \"l\"\nirDir = \"c\"\npackagesDir = \"deps\"\nfixedToolchain = false\n",
+        )
+        .unwrap();
+        assert_eq!(p.bootstrap, Some(true));
+        assert_eq!(p.fixed_toolchain, Some(false));
+        assert_eq!(
+            (
+                p.build_dir.as_deref(),
+                p.lean_lib_dir.as_deref(),
+                p.ir_dir.as_deref(),
+                p.packages_dir.as_deref()
+            ),
+            (Some("out"), Some("l"), Some("c"), Some("deps"))
+        );
+        let e =
+            PackageConfig::parse_toml("name = \"b\"\nplatformIndependent = \"yes\"\n").unwrap_err();
+        assert!(e.to_string().contains("platformIndependent"), "{e}");
+    }
+
+    #[test]
+    fn cache_platform_and_toolchain_follow_the_package_options() {
+        let p = |pi, ft, bs| PackageConfig {
+            name: "p".into(),
+            platform_independent: pi,
+            fixed_toolchain: ft,
+            bootstrap: bs,
+            ..PackageConfig::default()
+        };
+        let host = || Some("x86_64-unknown-linux-gnu".to_string());
+        let tc = || Some("leanprover/lean4:v4.22.0".to_string());
+        assert_eq!(p(None, None, None).cache_platform(host()), host());
+        assert_eq!(p(Some(false), None, None).cache_platform(host()), host());
+        assert_eq!(p(Some(true), None, None).cache_platform(host()), None);
+        assert_eq!(p(None, None, None).cache_toolchain(tc()), tc());
+        assert_eq!(p(None, Some(true), None).cache_toolchain(tc()), None);
+        assert_eq!(p(None, None, Some(true)).cache_toolchain(tc()), None);
+        assert_eq!(
+            p(None, Some(false), Some(false)).cache_toolchain(tc()),
+            tc()
+        );
+        assert_eq!(p(Some(true), None, None).cache_toolchain(tc()), tc());
     }
 
     #[test]

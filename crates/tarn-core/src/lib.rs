@@ -9,7 +9,9 @@
 //! * [`output`]: `outputs/<scope>/<hash>.json` wrappers.
 //! * [`scope`]: remote scopes, toolchain normalisation, RFC 3986 encoding.
 //! * [`service`]: service kinds and the URLs Lake builds for them.
-//! * [`config`]: the system configuration and `lakefile.toml` options.
+//! * [`config`]: the system configuration and package options (`lakefile.toml`).
+//! * [`lakefile`]: the `package` declaration of a `lakefile.lean`, read without Lean.
+//! * [`workspace`]: `lake-manifest.json`, `lean-toolchain`, default toolchain and platform.
 //! * [`sigv4`]: AWS Signature Version 4 signing and checking.
 //!
 //! ```
@@ -22,11 +24,13 @@
 pub mod artifact;
 pub mod config;
 pub mod hash;
+pub mod lakefile;
 pub mod mapping;
 pub mod output;
 pub mod scope;
 pub mod service;
 pub mod sigv4;
+pub mod workspace;
 
 pub use artifact::ArtifactName;
 pub use hash::Hash;

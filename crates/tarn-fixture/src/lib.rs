@@ -5,6 +5,9 @@
 //! (module objects), sizes drawn from a seeded log-normal distribution, contents seeded
 //! pseudo-random bytes, every file named by its real Lake content hash.
 //!
+//! [`workspace::mathlib_workspace`] writes a Mathlib-shaped Lake workspace (lakefiles,
+//! manifest, dependency checkouts as real git repositories) for workspace-wide commands.
+//!
 //! Everything is a pure function of the [`FixtureSpec`]: the same spec always gives the
 //! same bytes, whatever the number of threads used to write them.
 //!
@@ -15,6 +18,8 @@
 //! assert_eq!(fx.mappings_path, dir.join("mappings.jsonl"));
 //! # Ok::<(), std::io::Error>(())
 //! ```
+
+pub mod workspace;
 
 use std::fs::{self, File};
 use std::io::{self, Write};

@@ -3,9 +3,13 @@
 //! ```text
 //! tarn-fixture --preset mathlib|small [--modules N] [--seed S] [--style ltar|modules]
 //!              [--schema 2026-03-17|2025-09-10] --out DIR
+//! tarn-fixture --workspace [--modules N] --out DIR
 //! ```
 //!
-//! Writes `DIR/cache/artifacts/…` and `DIR/mappings.jsonl`, then prints a summary.
+//! Writes `DIR/cache/artifacts/…` and `DIR/mappings.jsonl`, then prints a summary. With
+//! `--workspace`: a Mathlib-shaped Lake workspace in `DIR/workspace` (root lakefile.lean,
+//! manifest, eight dependency checkouts as git repositories), and with `--modules N` also a
+//! cache of N modules per package in `DIR/cache` with mapping files `DIR/mappings/<pkg>.jsonl`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -15,7 +19,8 @@ use tarn_core::mapping::{SCHEMA_G1, SCHEMA_G3};
 use tarn_fixture::{generate, write_mappings, FixtureSpec, Style};
 
 const USAGE: &str = "usage: tarn-fixture [--preset mathlib|small] [--modules N] [--seed S] \
-[--style ltar|modules] [--schema 2026-03-17|2025-09-10] --out DIR";
+[--style ltar|modules] [--schema 2026-03-17|2025-09-10] --out DIR
+       tarn-fixture --workspace [--modules N] --out DIR";
 
 fn main() -> ExitCode {
     match run() {
@@ -34,6 +39,7 @@ fn run() -> Result<(), String> {
     let mut style: Option<Style> = None;
     let mut schema = SCHEMA_G3.to_string();
     let mut out: Option<PathBuf> = None;
+    let mut workspace = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = |name: &str| {
@@ -70,6 +76,7 @@ fn run() -> Result<(), String> {
                 }
             }
             "--out" => out = Some(PathBuf::from(value("--out")?)),
+            "--workspace" => workspace = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return Ok(());
@@ -78,6 +85,9 @@ fn run() -> Result<(), String> {
         }
     }
     let out = out.ok_or_else(|| format!("usage: --out DIR is required\n{USAGE}"))?;
+    if workspace {
+        return write_workspace(&out, modules);
+    }
     let mut spec = match preset.as_str() {
         "mathlib" => FixtureSpec::mathlib(),
         "small" => FixtureSpec::small(300),
@@ -108,5 +118,46 @@ fn run() -> Result<(), String> {
         out.join("cache").display(),
         fx.mappings_path.display()
     );
+    Ok(())
+}
+
+/// `--workspace`: the Mathlib-shaped workspace, and per-package caches with `--modules`.
+fn write_workspace(out: &std::path::Path, modules: Option<usize>) -> Result<(), String> {
+    let start = Instant::now();
+    let ws = tarn_fixture::workspace::mathlib_workspace(&out.join("workspace"))
+        .map_err(|e| format!("{}: {e}", out.display()))?;
+    println!(
+        "workspace: {} ({} at {})",
+        ws.root.display(),
+        ws.root_name,
+        ws.root_rev
+    );
+    for p in &ws.packages {
+        println!(
+            "  {:<17} {:<21} {} {}",
+            p.name,
+            if p.scope.is_empty() {
+                "(git only)"
+            } else {
+                &p.scope
+            },
+            p.rev,
+            p.language.file_name()
+        );
+    }
+    if let Some(n) = modules {
+        let caches = ws
+            .package_caches(&out.join("cache"), &out.join("mappings"), n)
+            .map_err(|e| format!("{}: {e}", out.display()))?;
+        let bytes: u64 = caches.iter().map(|c| c.fixture.total_bytes).sum();
+        println!(
+            "caches: {} packages x {n} modules, {:.1} MB in {}\nmappings: {}",
+            caches.len(),
+            bytes as f64 / 1e6,
+            out.join("cache").display(),
+            out.join("mappings").display()
+        );
+    }
+    println!("in {:.2}s", start.elapsed().as_secs_f64());
     Ok(())
 }

@@ -23,9 +23,11 @@ pub mod parallel;
 pub mod stage;
 pub mod unstage;
 pub mod verify;
+pub mod workspace;
 
 pub use cache::{write_atomic, Cache, Inserted, TempFile};
 pub use error::StoreError;
 pub use hashing::hash_file;
 pub use location::{resolve_cache_root, CacheEnv, CacheSource};
 pub use mapfile::{read_mappings, LoadedMappings};
+pub use workspace::{Package, Workspace};

@@ -168,17 +168,6 @@ pub struct PutStagedArgs {
     pub transfer: TransferArgs,
 }
 
-/// This host's target triple, as Lake's `System.Platform.target` names it.
-pub fn host_platform() -> String {
-    let arch = std::env::consts::ARCH;
-    match std::env::consts::OS {
-        "linux" => format!("{arch}-unknown-linux-gnu"),
-        "macos" => format!("{arch}-apple-darwin"),
-        "windows" => format!("{arch}-pc-windows-msvc"),
-        os => format!("{arch}-unknown-{os}"),
-    }
-}
-
 /// Platform and toolchain for a package-aware command (§7): flags, else host and
 /// `ELAN_TOOLCHAIN`; cleared per `platformIndependent` / `fixedToolchain`.
 fn platform_toolchain(
@@ -187,7 +176,7 @@ fn platform_toolchain(
 ) -> anyhow::Result<(Option<String>, Option<String>)> {
     let mut platform = match &t.platform {
         Some(p) => check_platform(p)?,
-        None => Some(host_platform()),
+        None => Some(tarn_core::workspace::host_platform()),
     };
     let mut toolchain = match &t.toolchain {
         Some(tc) => check_toolchain(tc)?,

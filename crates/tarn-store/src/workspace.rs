@@ -1,0 +1,336 @@
+//! Loads a Lake workspace from disk the way Lake sees it: the root package's configuration
+//! (`lakefile.lean` or `lakefile.toml`), `lean-toolchain`, `lake-manifest.json`, and each
+//! dependency's own configuration in its checkout under the packages directory.
+//!
+//! Parsing is `tarn_core` ([`tarn_core::lakefile`], [`tarn_core::config`],
+//! [`tarn_core::workspace`]); this module only reads files, every one bounded by
+//! [`MAX_CONFIG_BYTES`]. What cannot be read exactly (a non-literal option, a dependency not
+//! checked out yet) comes back as a [`Warning`], never as a silent default.
+//!
+//! ```no_run
+//! use tarn_store::workspace::Workspace;
+//! let (ws, warnings) = Workspace::load(std::path::Path::new("."))?;
+//! for w in &warnings { eprintln!("warning: {w}"); }
+//! for dep in ws.dependencies() {
+//!     let platform = dep.cache_platform(Some(tarn_core::workspace::host_platform()));
+//!     println!("{} {:?} {:?}", dep.name, dep.reservoir_scope(), platform);
+//! }
+//! # Ok::<(), tarn_store::StoreError>(())
+//! ```
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use tarn_core::config::PackageConfig;
+pub use tarn_core::lakefile::Warning;
+use tarn_core::lakefile::{parse_lakefile_lean, MAX_CONFIG_BYTES};
+use tarn_core::workspace::{
+    default_toolchain, parse_lean_toolchain, DependencyKind, Manifest, DEFAULT_PACKAGES_DIR,
+};
+
+use crate::error::StoreError;
+
+/// The Lean-language configuration file name.
+pub const LAKEFILE_LEAN: &str = "lakefile.lean";
+/// The TOML configuration file name.
+pub const LAKEFILE_TOML: &str = "lakefile.toml";
+/// The manifest file name.
+pub const MANIFEST_FILE: &str = "lake-manifest.json";
+/// The toolchain file name.
+pub const TOOLCHAIN_FILE: &str = "lean-toolchain";
+
+/// One package of a workspace: the root or a dependency.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Package {
+    /// The package name (for a dependency: its manifest name; for the root: its config's).
+    pub name: String,
+    /// The package directory (holding its lakefile).
+    pub dir: PathBuf,
+    /// The git working tree the package's revisions come from: the root directory, the
+    /// dependency's checkout (`<packagesDir>/<name>`, even with a `subDir`), or a path
+    /// dependency's directory.
+    pub repo_dir: PathBuf,
+    /// Options from its configuration file (defaults when it has none).
+    pub config: PackageConfig,
+    /// The configuration file read, if any.
+    pub config_path: Option<PathBuf>,
+    /// Reservoir scope (owner) from the manifest; `""` for the root and non-Reservoir ones.
+    pub scope: String,
+    /// Git remote URL from the manifest (dependencies).
+    pub url: Option<String>,
+    /// Locked commit from the manifest (git dependencies).
+    pub rev: Option<String>,
+    /// The revision the `require` asked for (git dependencies).
+    pub input_rev: Option<String>,
+    /// Required only through another dependency.
+    pub inherited: bool,
+    /// `None` for the root, else how the dependency is sourced.
+    pub kind: Option<DependencyKind>,
+}
+
+impl Package {
+    /// Whether this is the workspace's root package.
+    pub fn is_root(&self) -> bool {
+        self.kind.is_none()
+    }
+
+    /// `<scope>/<name>` on Reservoir, or `None` when the package did not come from Reservoir.
+    pub fn reservoir_scope(&self) -> Option<String> {
+        (!self.scope.is_empty()).then(|| format!("{}/{}", self.scope, self.name))
+    }
+
+    /// Lake's `cachePlatform`: `None` (no `pt/`) when platform-independent.
+    pub fn cache_platform(&self, platform: Option<String>) -> Option<String> {
+        self.config.cache_platform(platform)
+    }
+
+    /// Lake's `cacheToolchain`: `None` (no `tc/`) for `bootstrap` or `fixedToolchain`.
+    pub fn cache_toolchain(&self, toolchain: Option<String>) -> Option<String> {
+        self.config.cache_toolchain(toolchain)
+    }
+}
+
+/// A workspace: the root package and its locked dependencies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Workspace {
+    /// The root package directory.
+    pub root_dir: PathBuf,
+    /// Where dependencies are checked out (`<root>/<packagesDir>`).
+    pub packages_dir: PathBuf,
+    /// The toolchain named by the root's `lean-toolchain` (first line, trimmed), if any.
+    pub lean_toolchain: Option<String>,
+    /// The manifest, when the workspace has one.
+    pub manifest: Option<Manifest>,
+    /// Every package: the root first, then the dependencies in manifest order.
+    pub packages: Vec<Package>,
+}
+
+impl Workspace {
+    /// Reads the workspace rooted at `dir`. Errors (naming the file) when the root has no
+    /// configuration, or a file is unreadable, too large or malformed; a dependency that is
+    /// not checked out, or an option that is not a literal, is a warning.
+    pub fn load(dir: &Path) -> Result<(Workspace, Vec<Warning>), StoreError> {
+        let mut warnings = Vec::new();
+        let (root_config, root_config_path) = read_package_config(dir, None, &mut warnings)?
+            .ok_or_else(|| StoreError::Invalid {
+                path: dir.to_path_buf(),
+                message: format!(
+                    "no {LAKEFILE_LEAN} or {LAKEFILE_TOML} here (not a Lake package directory)"
+                ),
+            })?;
+        let lean_toolchain = read_bounded(&dir.join(TOOLCHAIN_FILE))?
+            .as_deref()
+            .and_then(parse_lean_toolchain);
+        let manifest_path = dir.join(MANIFEST_FILE);
+        let manifest = match read_bounded(&manifest_path)? {
+            Some(text) => Some(
+                Manifest::parse(text.as_bytes(), &manifest_path.display().to_string()).map_err(
+                    |e| StoreError::Invalid {
+                        path: manifest_path.clone(),
+                        message: e.message,
+                    },
+                )?,
+            ),
+            None => None,
+        };
+        let packages_rel = manifest
+            .as_ref()
+            .map(|m| m.packages_dir.clone())
+            .or_else(|| root_config.packages_dir.clone())
+            .unwrap_or_else(|| DEFAULT_PACKAGES_DIR.to_string());
+        let packages_dir = dir.join(&packages_rel);
+        let mut packages = vec![Package {
+            name: root_config.name.clone(),
+            dir: dir.to_path_buf(),
+            repo_dir: dir.to_path_buf(),
+            config: root_config,
+            config_path: Some(root_config_path),
+            scope: String::new(),
+            url: None,
+            rev: None,
+            input_rev: None,
+            inherited: false,
+            kind: None,
+        }];
+        for entry in manifest.iter().flat_map(|m| &m.packages) {
+            let (repo_dir, pkg_dir) = match entry.kind {
+                DependencyKind::Git => {
+                    let repo = packages_dir.join(&entry.name);
+                    let pkg = match &entry.sub_dir {
+                        Some(sub) => repo.join(sub),
+                        None => repo.clone(),
+                    };
+                    (repo, pkg)
+                }
+                DependencyKind::Path => {
+                    let d = dir.join(entry.dir.as_deref().unwrap_or("."));
+                    (d.clone(), d)
+                }
+            };
+            let found = read_package_config(&pkg_dir, entry.config_file.as_deref(), &mut warnings)?;
+            let (mut config, config_path) = match found {
+                Some((c, p)) => (c, Some(p)),
+                None => {
+                    warnings.push(Warning {
+                        file: pkg_dir.display().to_string(),
+                        line: None,
+                        message: format!(
+                            "dependency `{}` is not checked out (no lakefile); its options are \
+                             unknown and assumed unset: run `lake update` or `lake build` first",
+                            entry.name
+                        ),
+                    });
+                    (PackageConfig::default(), None)
+                }
+            };
+            if let Some(path) = &config_path {
+                if !config.name.is_empty() && config.name != entry.name {
+                    warnings.push(Warning {
+                        file: path.display().to_string(),
+                        line: None,
+                        message: format!(
+                            "the package calls itself `{}` but the manifest names it `{}`; \
+                             tarn uses the manifest's name",
+                            config.name, entry.name
+                        ),
+                    });
+                }
+            }
+            config.name = entry.name.clone();
+            packages.push(Package {
+                name: entry.name.clone(),
+                dir: pkg_dir,
+                repo_dir,
+                config,
+                config_path,
+                scope: entry.scope.clone(),
+                url: entry.url.clone(),
+                rev: entry.rev.clone(),
+                input_rev: entry.input_rev.clone(),
+                inherited: entry.inherited,
+                kind: Some(entry.kind.clone()),
+            });
+        }
+        Ok((
+            Workspace {
+                root_dir: dir.to_path_buf(),
+                packages_dir,
+                lean_toolchain,
+                manifest,
+                packages,
+            },
+            warnings,
+        ))
+    }
+
+    /// The root package.
+    pub fn root(&self) -> &Package {
+        &self.packages[0]
+    }
+
+    /// The dependencies, in manifest order (Lake's `ws.packages` after the root).
+    pub fn dependencies(&self) -> &[Package] {
+        &self.packages[1..]
+    }
+
+    /// The package named `name` (root or dependency).
+    pub fn package(&self, name: &str) -> Option<&Package> {
+        self.packages.iter().find(|p| p.name == name)
+    }
+
+    /// The default toolchain for cache URLs: `elan_toolchain` (the `ELAN_TOOLCHAIN`
+    /// variable) when set, else this workspace's `lean-toolchain`, normalised.
+    pub fn default_toolchain(&self, elan_toolchain: Option<&str>) -> Option<String> {
+        default_toolchain(elan_toolchain, self.lean_toolchain.as_deref())
+    }
+}
+
+/// Reads the configuration of the package in `dir`: `config_file` when the manifest names
+/// one and it exists, else `lakefile.lean`, else `lakefile.toml` (Lake's order). `Ok(None)` when there is
+/// none.
+fn read_package_config(
+    dir: &Path,
+    config_file: Option<&str>,
+    warnings: &mut Vec<Warning>,
+) -> Result<Option<(PackageConfig, PathBuf)>, StoreError> {
+    let lean = dir.join(LAKEFILE_LEAN);
+    let toml = dir.join(LAKEFILE_TOML);
+    let mut candidates: Vec<PathBuf> = Vec::new();
+    if let Some(name) = config_file {
+        candidates.push(dir.join(name));
+    } else if lean.is_file() && toml.is_file() {
+        warnings.push(Warning {
+            file: dir.display().to_string(),
+            line: None,
+            message: format!(
+                "both {LAKEFILE_LEAN} and {LAKEFILE_TOML} exist; using {LAKEFILE_LEAN} as Lake does"
+            ),
+        });
+    }
+    for p in [lean, toml] {
+        if !candidates.contains(&p) {
+            candidates.push(p);
+        }
+    }
+    for path in candidates {
+        let Some(text) = read_bounded(&path)? else {
+            continue;
+        };
+        let shown = path.display().to_string();
+        let is_toml = path.extension().is_some_and(|e| e == "toml");
+        let config = if is_toml {
+            PackageConfig::parse_toml(&text).map_err(|e| StoreError::Invalid {
+                path: path.clone(),
+                message: e.to_string(),
+            })?
+        } else {
+            let (config, w) =
+                parse_lakefile_lean(&text, &shown).map_err(|e| StoreError::Invalid {
+                    path: path.clone(),
+                    message: match e.line {
+                        Some(l) => format!("line {l}: {}", e.message),
+                        None => e.message,
+                    },
+                })?;
+            warnings.extend(w);
+            config
+        };
+        return Ok(Some((config, path)));
+    }
+    Ok(None)
+}
+
+/// Reads a UTF-8 text file of at most [`MAX_CONFIG_BYTES`]; `Ok(None)` when it does not exist.
+pub fn read_bounded(path: &Path) -> Result<Option<String>, StoreError> {
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(StoreError::io(path, e)),
+    };
+    if file
+        .metadata()
+        .map_err(|e| StoreError::io(path, e))?
+        .is_dir()
+    {
+        return Ok(None);
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_CONFIG_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| StoreError::io(path, e))?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(StoreError::Invalid {
+            path: path.to_path_buf(),
+            message: format!(
+                "larger than {} MiB; not a Lake configuration file",
+                MAX_CONFIG_BYTES >> 20
+            ),
+        });
+    }
+    String::from_utf8(bytes)
+        .map(Some)
+        .map_err(|_| StoreError::Invalid {
+            path: path.to_path_buf(),
+            message: "not UTF-8 text".into(),
+        })
+}

@@ -1,0 +1,204 @@
+//! The workspace loader on the Mathlib-shaped fixture (real files, real git repositories).
+
+use tarn_core::workspace::DependencyKind;
+use tarn_fixture::workspace::{mathlib_workspace, ConfigLanguage, TOOLCHAIN};
+use tarn_store::workspace::Workspace;
+
+#[test]
+fn loads_the_mathlib_shaped_workspace_root_first_in_manifest_order() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fx = mathlib_workspace(&tmp.path().join("ws")).unwrap();
+    let (ws, warnings) = Workspace::load(&fx.root).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let root = ws.root();
+    assert!(root.is_root());
+    assert_eq!(root.name, "mathlib");
+    assert_eq!(root.config.enable_artifact_cache, Some(true));
+    assert_eq!(root.config.restore_all_artifacts, Some(true));
+    assert_eq!(root.config.platform_independent, Some(true));
+    assert_eq!(root.config.fixed_toolchain, Some(true));
+    assert_eq!(root.reservoir_scope(), None);
+    assert_eq!(
+        root.cache_platform(Some("x86_64-unknown-linux-gnu".into())),
+        None
+    );
+    assert_eq!(root.cache_toolchain(Some(TOOLCHAIN.into())), None);
+    assert_eq!(ws.lean_toolchain.as_deref(), Some(TOOLCHAIN));
+    assert_eq!(ws.default_toolchain(None).as_deref(), Some(TOOLCHAIN));
+    assert_eq!(
+        ws.default_toolchain(Some("leanprover/lean4:v4.9.0"))
+            .as_deref(),
+        Some("leanprover/lean4:v4.9.0")
+    );
+    assert_eq!(ws.packages_dir, fx.root.join(".lake/packages"));
+
+    let names: Vec<_> = ws.dependencies().iter().map(|p| p.name.as_str()).collect();
+    let expected: Vec<_> = fx.packages.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, expected);
+    assert_eq!(names.len(), 8);
+    let reservoir = ws
+        .dependencies()
+        .iter()
+        .filter(|p| p.reservoir_scope().is_some())
+        .count();
+    assert_eq!(reservoir, 7);
+    for (pkg, want) in ws.dependencies().iter().zip(&fx.packages) {
+        assert_eq!(pkg.dir, fx.root.join(".lake/packages").join(&want.name));
+        assert_eq!(pkg.repo_dir, pkg.dir);
+        assert_eq!(pkg.rev.as_deref(), Some(want.rev.as_str()), "{}", pkg.name);
+        assert_eq!(pkg.url.as_deref(), Some(want.url.as_str()));
+        assert_eq!(pkg.kind, Some(DependencyKind::Git));
+        assert_eq!(pkg.scope, want.scope);
+        assert_eq!(
+            pkg.config_path.as_ref().unwrap().file_name().unwrap(),
+            want.language.file_name()
+        );
+        assert_eq!(
+            pkg.config.platform_independent == Some(true),
+            want.platform_independent,
+            "{}",
+            pkg.name
+        );
+        // The manifest's rev is the checkout's real HEAD.
+        let head = std::process::Command::new("git")
+            .args(["rev-parse", "HEAD"])
+            .current_dir(&pkg.repo_dir)
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&head.stdout).trim(), want.rev);
+    }
+    let aesop = ws.package("aesop").unwrap();
+    assert_eq!(
+        aesop.reservoir_scope().as_deref(),
+        Some("leanprover-community/aesop")
+    );
+    assert_eq!(aesop.cache_platform(Some("p".into())), None);
+    assert_eq!(
+        aesop.cache_toolchain(Some("t".into())).as_deref(),
+        Some("t")
+    );
+    let batteries = ws.package("batteries").unwrap();
+    assert_eq!(
+        batteries.cache_platform(Some("p".into())).as_deref(),
+        Some("p")
+    );
+    let qq = ws.package("Qq").unwrap();
+    assert_eq!(
+        qq.config_path.as_ref().unwrap().file_name().unwrap(),
+        "lakefile.lean"
+    );
+    let git_only = ws.package("checkdecls").unwrap();
+    assert_eq!(git_only.reservoir_scope(), None);
+    assert!(fx
+        .packages
+        .iter()
+        .any(|p| p.language == ConfigLanguage::Lean && p.scope.is_empty()));
+    assert!(ws.package("nope").is_none());
+}
+
+#[test]
+fn the_fixture_is_the_same_on_every_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = mathlib_workspace(&tmp.path().join("a")).unwrap();
+    let b = mathlib_workspace(&tmp.path().join("b")).unwrap();
+    assert_eq!(a.root_rev, b.root_rev);
+    let revs = |f: &tarn_fixture::workspace::WorkspaceFixture| {
+        f.packages.iter().map(|p| p.rev.clone()).collect::<Vec<_>>()
+    };
+    assert_eq!(revs(&a), revs(&b));
+    assert!(mathlib_workspace(&tmp.path().join("a")).is_err());
+}
+
+#[test]
+fn missing_checkouts_and_non_literal_options_are_warnings_naming_the_place() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fx = mathlib_workspace(&tmp.path().join("ws")).unwrap();
+    std::fs::remove_dir_all(fx.root.join(".lake/packages/plausible")).unwrap();
+    // Lake's own cache test lakefile computes an option.
+    let lakefile = fx.root.join("lakefile.lean");
+    let text = std::fs::read_to_string(&lakefile).unwrap().replace(
+        "  restoreAllArtifacts := true\n",
+        "  restoreAllArtifacts := get_config? restoreAll |>.isSome\n",
+    );
+    std::fs::write(&lakefile, &text).unwrap();
+    let line = text
+        .lines()
+        .position(|l| l.contains("restoreAllArtifacts"))
+        .unwrap()
+        + 1;
+    let (ws, warnings) = Workspace::load(&fx.root).unwrap();
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    let shown: Vec<String> = warnings.iter().map(|w| w.to_string()).collect();
+    assert!(
+        shown[0].starts_with(&format!(
+            "{}:{line}: `restoreAllArtifacts` is not a literal",
+            lakefile.display()
+        )),
+        "{}",
+        shown[0]
+    );
+    assert!(shown[0].contains("LAKE_RESTORE_ARTIFACTS"), "{}", shown[0]);
+    assert!(
+        shown[1].contains("`plausible` is not checked out"),
+        "{}",
+        shown[1]
+    );
+    assert_eq!(ws.root().config.restore_all_artifacts, None);
+    let plausible = ws.package("plausible").unwrap();
+    assert_eq!(plausible.config_path, None);
+    assert_eq!(plausible.config.name, "plausible");
+}
+
+#[test]
+fn bad_files_are_errors_naming_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let e = Workspace::load(tmp.path()).unwrap_err().to_string();
+    assert!(e.contains("no lakefile.lean or lakefile.toml"), "{e}");
+    let fx = mathlib_workspace(&tmp.path().join("ws")).unwrap();
+    let manifest = fx.root.join("lake-manifest.json");
+    std::fs::write(
+        &manifest,
+        "{\"version\": \"1.1.0\", \"packages\": [{\"name\": \"x\"}]}",
+    )
+    .unwrap();
+    let e = Workspace::load(&fx.root).unwrap_err().to_string();
+    assert!(e.starts_with(&manifest.display().to_string()), "{e}");
+    assert!(e.contains("packages[0] (x): missing `type`"), "{e}");
+    std::fs::write(&manifest, vec![b' '; 5 << 20]).unwrap();
+    let e = Workspace::load(&fx.root).unwrap_err().to_string();
+    assert!(e.contains("larger than 4 MiB"), "{e}");
+    let toml = fx.root.join(".lake/packages/batteries/lakefile.toml");
+    std::fs::write(
+        fx.root.join("lake-manifest.json"),
+        tarn_fixture::workspace::manifest_text(&fx.packages),
+    )
+    .unwrap();
+    std::fs::write(&toml, "name = 3\n").unwrap();
+    let e = Workspace::load(&fx.root).unwrap_err().to_string();
+    assert!(e.starts_with(&toml.display().to_string()), "{e}");
+}
+
+#[test]
+fn a_root_without_manifest_is_a_workspace_of_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("lakefile.toml"),
+        "name = \"solo\"\nbootstrap = true\npackagesDir = \"deps\"\n",
+    )
+    .unwrap();
+    let (ws, warnings) = Workspace::load(tmp.path()).unwrap();
+    assert!(warnings.is_empty());
+    assert_eq!(ws.packages.len(), 1);
+    assert_eq!(ws.root().name, "solo");
+    assert_eq!(ws.packages_dir, tmp.path().join("deps"));
+    assert_eq!(ws.root().cache_toolchain(Some("t".into())), None);
+    assert_eq!(ws.default_toolchain(None), None);
+    // Both config files: Lake (and tarn) read lakefile.lean, with a warning.
+    std::fs::write(tmp.path().join("lakefile.lean"), "package other where\n").unwrap();
+    let (ws, warnings) = Workspace::load(tmp.path()).unwrap();
+    assert_eq!(ws.root().name, "other");
+    assert_eq!(warnings.len(), 1);
+    assert!(warnings[0]
+        .message
+        .contains("both lakefile.lean and lakefile.toml"));
+}
