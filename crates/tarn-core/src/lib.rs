@@ -10,6 +10,7 @@
 //! * [`scope`]: remote scopes, toolchain normalisation, RFC 3986 encoding.
 //! * [`service`]: service kinds and the URLs Lake builds for them.
 //! * [`config`]: the system configuration and package options (`lakefile.toml`).
+//! * [`lean_json`]: JSON text byte-identical to Lean's printer (`compress`, `pretty`).
 //! * [`lakefile`]: the `package` declaration of a `lakefile.lean`, read without Lean.
 //! * [`workspace`]: `lake-manifest.json`, `lean-toolchain`, default toolchain and platform.
 //! * [`sigv4`]: AWS Signature Version 4 signing and checking.
@@ -25,6 +26,7 @@ pub mod artifact;
 pub mod config;
 pub mod hash;
 pub mod lakefile;
+pub mod lean_json;
 pub mod mapping;
 pub mod output;
 pub mod scope;

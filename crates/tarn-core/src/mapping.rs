@@ -140,28 +140,22 @@ impl MappingFile {
         Ok(all.into_iter().collect())
     }
 
-    /// Serialises the file in Lake's form: the header line, then one compact JSON array per
-    /// entry, every line newline-terminated, sorted by input hash so output is reproducible.
+    /// Serialises the file in Lake's form: the header line, then one `Json.compress`ed array
+    /// per entry (Lean's printer: keys ascending, Lean's escapes), every line
+    /// newline-terminated, sorted by input hash so output is reproducible (Lake writes its
+    /// hash map's order).
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(64 + self.entries.len() * 128);
-        out.extend_from_slice(
-            serde_json::to_string(&self.schema)
-                .expect("strings serialise")
-                .as_bytes(),
-        );
-        out.push(b'\n');
+        let mut out = String::with_capacity(64 + self.entries.len() * 128);
+        out.push_str(&crate::lean_json::render_string(&self.schema));
+        out.push('\n');
         for (input, outputs) in &self.entries {
-            out.extend_from_slice(b"[\"");
-            out.extend_from_slice(input.hex().as_bytes());
-            out.extend_from_slice(b"\",");
-            out.extend_from_slice(
-                serde_json::to_string(outputs)
-                    .expect("JSON values serialise")
-                    .as_bytes(),
-            );
-            out.extend_from_slice(b"]\n");
+            out.push_str("[\"");
+            out.push_str(&input.hex());
+            out.push_str("\",");
+            crate::lean_json::compress_into(&mut out, outputs);
+            out.push_str("]\n");
         }
-        out
+        out.into_bytes()
     }
 }
 

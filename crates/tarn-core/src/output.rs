@@ -84,11 +84,10 @@ impl CacheOutput {
         Value::Object(map)
     }
 
-    /// File bytes: pretty-printed JSON (as G3 Lake writes it) with a final newline.
+    /// File bytes exactly as G3 Lake writes them: `IO.FS.writeFile file (toJson out).pretty`,
+    /// i.e. Lean's `Json.pretty` (keys descending, width 80) with no final newline.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = serde_json::to_vec_pretty(&self.to_json()).expect("JSON serialises");
-        out.push(b'\n');
-        out
+        crate::lean_json::pretty(&self.to_json()).into_bytes()
     }
 }
 
@@ -108,6 +107,28 @@ mod tests {
         assert_eq!(
             text,
             r#"{"data":"0000000000000001.o","schemaVersion":"2026-02-25","service":null}"#
+        );
+    }
+
+    #[test]
+    fn file_bytes_are_leans_pretty_form() {
+        let ltar = CacheOutput {
+            data: json!("0123456789abcdef.ltar"),
+            service: None,
+            scope: None,
+        };
+        assert_eq!(
+            String::from_utf8(ltar.to_bytes()).unwrap(),
+            "{\"service\": null,\n \"schemaVersion\": \"2026-02-25\",\n \"data\": \"0123456789abcdef.ltar\"}"
+        );
+        let scoped = CacheOutput {
+            data: json!({"o": ["0000000000000001.olean"], "i": "0000000000000002.ilean", "c": "0000000000000003.c"}),
+            service: Some("reservoir".into()),
+            scope: Some(Scope::Str("leanprover-community/batteries".into())),
+        };
+        assert_eq!(
+            String::from_utf8(scoped.to_bytes()).unwrap(),
+            "{\"service\": \"reservoir\",\n \"scope\": \"leanprover-community/batteries\",\n \"schemaVersion\": \"2026-02-25\",\n \"data\":\n {\"o\": [\"0000000000000001.olean\"],\n  \"i\": \"0000000000000002.ilean\",\n  \"c\": \"0000000000000003.c\"}}"
         );
     }
 

@@ -353,28 +353,34 @@ impl WorkspaceFixture {
     }
 }
 
-/// `lake-manifest.json` as Lake 4.2x writes it (version 1.1.0; Lean's JSON layout: keys in
-/// descending order, objects broken over lines as Lean's formatter breaks them).
+/// `lake-manifest.json` as Lake writes it (version 1.1.0): Lean's `Json.pretty` of the
+/// manifest object plus a final newline.
 pub fn manifest_text(packages: &[FixturePackage]) -> String {
-    let mut s = String::from(
-        "{\"version\": \"1.1.0\",\n \"packagesDir\": \".lake/packages\",\n \"packages\":\n [",
-    );
-    for (i, p) in packages.iter().enumerate() {
-        if i > 0 {
-            s.push_str(",\n  ");
-        }
-        s.push_str(&format!(
-            "{{\"url\": \"{}\",\n   \"type\": \"git\",\n   \"subDir\": null,\n   \"scope\": \"{}\",\n   \"rev\": \"{}\",\n   \"name\": \"{}\",\n   \"manifestFile\": \"lake-manifest.json\",\n   \"inputRev\": \"{}\",\n   \"inherited\": false,\n   \"configFile\": \"{}\"}}",
-            p.url,
-            p.scope,
-            p.rev,
-            p.name,
-            p.input_rev,
-            p.language.file_name()
-        ));
-    }
-    s.push_str("],\n \"name\": \"mathlib\",\n \"lakeDir\": \".lake\"}\n");
-    s
+    let entries: Vec<serde_json::Value> = packages
+        .iter()
+        .map(|p| {
+            serde_json::json!({
+                "url": p.url,
+                "type": "git",
+                "subDir": null,
+                "scope": p.scope,
+                "rev": p.rev,
+                "name": p.name,
+                "manifestFile": "lake-manifest.json",
+                "inputRev": p.input_rev,
+                "inherited": false,
+                "configFile": p.language.file_name(),
+            })
+        })
+        .collect();
+    let manifest = serde_json::json!({
+        "version": "1.1.0",
+        "packagesDir": ".lake/packages",
+        "packages": entries,
+        "name": "mathlib",
+        "lakeDir": ".lake",
+    });
+    format!("{}\n", tarn_core::lean_json::pretty(&manifest))
 }
 
 /// Runs `git` in `dir` with a fixed identity and clock (`who` and `step` pick the date), and
@@ -426,4 +432,56 @@ fn commit(dir: &Path, message: &str, who: usize, step: usize) -> io::Result<()> 
 
 fn head(dir: &Path) -> io::Result<String> {
     git(dir, &["rev-parse", "HEAD"], 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_manifest_has_lakes_layout() {
+        let p = FixturePackage {
+            name: "batteries".into(),
+            scope: "leanprover-community".into(),
+            url: "https://github.com/leanprover-community/batteries".into(),
+            input_rev: "main".into(),
+            rev: "0123456789abcdef0123456789abcdef01234567".into(),
+            dir: PathBuf::from("/x"),
+            language: ConfigLanguage::Toml,
+            platform_independent: false,
+        };
+        let mut q = p.clone();
+        q.name = "checkdecls".into();
+        q.scope = String::new();
+        q.language = ConfigLanguage::Lean;
+        assert_eq!(
+            manifest_text(&[p, q]),
+            r#"{"version": "1.1.0",
+ "packagesDir": ".lake/packages",
+ "packages":
+ [{"url": "https://github.com/leanprover-community/batteries",
+   "type": "git",
+   "subDir": null,
+   "scope": "leanprover-community",
+   "rev": "0123456789abcdef0123456789abcdef01234567",
+   "name": "batteries",
+   "manifestFile": "lake-manifest.json",
+   "inputRev": "main",
+   "inherited": false,
+   "configFile": "lakefile.toml"},
+  {"url": "https://github.com/leanprover-community/batteries",
+   "type": "git",
+   "subDir": null,
+   "scope": "",
+   "rev": "0123456789abcdef0123456789abcdef01234567",
+   "name": "checkdecls",
+   "manifestFile": "lake-manifest.json",
+   "inputRev": "main",
+   "inherited": false,
+   "configFile": "lakefile.lean"}],
+ "name": "mathlib",
+ "lakeDir": ".lake"}
+"#
+        );
+    }
 }
