@@ -1,12 +1,18 @@
-//! The download engine: revision search and parallel artifact downloads into the cache.
+//! The download engine: revision search and parallel artifact downloads into the cache;
+//! [`run`] is the whole flow for one package.
 
+mod run;
+
+pub use run::{run, GetError, GetOutcome, GetPlan, MappingsSource, RevisionSearch};
+
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::StreamExt;
 use reqwest::Method;
 use tarn_core::service::{ServiceKind, RESERVOIR_HEADERS};
-use tarn_core::{ArtifactName, Scope, Service};
+use tarn_core::{ArtifactName, Hash, Scope, Service};
 use tarn_store::{write_atomic, Cache, Inserted};
 
 use crate::progress::Event;
@@ -162,6 +168,10 @@ pub struct ArtifactFailure {
 pub struct GetReport {
     /// Artifacts downloaded and verified.
     pub downloaded: u64,
+    /// Artifacts sharing a downloaded artifact's content hash under another extension,
+    /// made as local copies of it (Lake copies rather than links, to keep cache
+    /// permissions and pruning working).
+    pub copied: u64,
     /// Artifacts already in the cache (not downloaded).
     pub already_present: u64,
     /// Artifacts that failed, each named.
@@ -251,7 +261,7 @@ pub async fn download_artifacts(
         .retries
         .load(std::sync::atomic::Ordering::Relaxed);
     let mut report = GetReport::default();
-    let mut missing = Vec::new();
+    let mut missing: Vec<ArtifactName> = Vec::new();
     for n in names {
         if cache.has_artifact(n) {
             if force {
@@ -264,21 +274,36 @@ pub async fn download_artifacts(
         }
         missing.push(n.clone());
     }
-    let urls = artifact_urls(transport, service, scope, &missing).await?;
+    // One content hash under several extensions is downloaded once; the other names become
+    // local copies of it afterwards.
+    let mut first_of: HashMap<Hash, usize> = HashMap::new();
+    let mut unique: Vec<ArtifactName> = Vec::new();
+    let mut copies: Vec<(usize, ArtifactName)> = Vec::new();
+    for n in missing {
+        match first_of.get(&n.hash) {
+            Some(&i) => copies.push((i, n)),
+            None => {
+                first_of.insert(n.hash, unique.len());
+                unique.push(n);
+            }
+        }
+    }
+    let urls = artifact_urls(transport, service, scope, &unique).await?;
     let progress = transport.progress().clone();
     progress.emit(Event::Start {
         phase: "download",
-        files: missing.len() as u64,
+        files: (unique.len() + copies.len()) as u64,
         bytes: None,
     });
     let jobs = transport.options().jobs.max(1);
-    let mut results = futures_util::stream::iter(missing.iter().zip(urls.iter()))
-        .map(|(name, url)| async move {
+    let mut failed_first: HashMap<usize, String> = HashMap::new();
+    let mut results = futures_util::stream::iter(unique.iter().zip(urls.iter()).enumerate())
+        .map(|(i, (name, url))| async move {
             let r = transport.download_artifact(url, &[], cache, name).await;
-            (name, url, r)
+            (i, name, url, r)
         })
         .buffer_unordered(jobs * 2);
-    while let Some((name, url, r)) = results.next().await {
+    while let Some((i, name, url, r)) = results.next().await {
         progress.emit(Event::FileDone);
         match r {
             Ok((bytes, inserted)) => {
@@ -288,10 +313,35 @@ pub async fn download_artifacts(
                     Inserted::AlreadyPresent => report.already_present += 1,
                 }
             }
+            Err(e) => {
+                failed_first.insert(i, e.to_string());
+                report.failed.push(ArtifactFailure {
+                    artifact: name.file_name(),
+                    url: url.clone(),
+                    error: e.to_string(),
+                })
+            }
+        }
+    }
+    drop(results);
+    for (i, name) in copies {
+        progress.emit(Event::FileDone);
+        let source = &unique[i];
+        if let Some(e) = failed_first.get(&i) {
+            report.failed.push(ArtifactFailure {
+                artifact: name.file_name(),
+                url: urls[i].clone(),
+                error: format!("same content as {}, which failed: {e}", source.file_name()),
+            });
+            continue;
+        }
+        match cache.import_artifact(&cache.artifact_path(source), &name) {
+            Ok(Inserted::New) => report.copied += 1,
+            Ok(Inserted::AlreadyPresent) => report.already_present += 1,
             Err(e) => report.failed.push(ArtifactFailure {
                 artifact: name.file_name(),
-                url: url.clone(),
-                error: e.to_string(),
+                url: urls[i].clone(),
+                error: format!("copying {}: {e}", source.file_name()),
             }),
         }
     }

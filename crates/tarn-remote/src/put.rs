@@ -1,5 +1,10 @@
 //! The upload engine: validate everything locally, skip what the service has, upload the
-//! rest, and upload the revision file last, only when every artifact is confirmed present.
+//! rest, and upload the revision file last, only when every artifact is confirmed present;
+//! [`run`] is the whole flow.
+
+mod run;
+
+pub use run::{resolve_revision, run, PutError, PutOutcome, PutPlan, PutRevision, PutSource};
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};

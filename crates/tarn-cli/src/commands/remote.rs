@@ -8,15 +8,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context as _};
-use tarn_core::output::CacheOutput;
 use tarn_core::scope::{check_platform, check_toolchain};
 use tarn_core::sigv4::Credentials;
-use tarn_core::{MappingFile, Scope};
-use tarn_remote::get::{self, GetReport, RevisionQuery};
-use tarn_remote::put::{self, PutReport};
+use tarn_core::Scope;
+use tarn_remote::get::{
+    self, GetError, GetOutcome, GetPlan, GetReport, MappingsSource, RevisionSearch,
+};
+use tarn_remote::put::{self, PutError, PutPlan, PutReport, PutRevision, PutSource};
 use tarn_remote::resolve::{self, RemoteEnv};
 use tarn_remote::signing::{Signer, DEFAULT_REGION};
-use tarn_remote::{git, Event, Progress, Transport, TransportOptions};
+use tarn_remote::{Event, Progress, Transport, TransportOptions};
 
 use super::CmdResult;
 use crate::context::{self, GlobalArgs};
@@ -364,137 +365,86 @@ pub fn get(global: &GlobalArgs, a: GetArgs) -> CmdResult {
     } else {
         None
     };
+    let mappings = match &a.mappings {
+        Some(path) => MappingsSource::File(path.clone()),
+        None => {
+            let (platform, toolchain) = platform_toolchain(global, &a.target)?;
+            MappingsSource::Search(RevisionSearch {
+                repo: global.dir.clone(),
+                rev: a.rev.clone(),
+                max_revs: a.max_revs,
+                platform,
+                toolchain,
+            })
+        }
+    };
+    let plan = GetPlan {
+        service: resolved.service.clone(),
+        recorded_name: resolved.recorded_name.clone(),
+        scope: scope.clone(),
+        local_scope,
+        mappings,
+        mappings_only: a.mappings_only,
+        force_download: a.force_download,
+    };
     let bar = styled_bar(global);
     let transport = transport(global, &a.transfer, signer, a.signed, &bar)?;
     let rt = runtime()?;
+    let outcome = rt
+        .block_on(get::run(&transport, &cache, &plan))
+        .map_err(get_error)?;
+    bar.finish_and_clear();
+    print_get_outcome(global, &outcome)
+}
 
-    // 1. The mappings: a file, or a revision found on the service (or locally).
-    let (mappings_bytes, rev) = match &a.mappings {
-        Some(path) => (
-            std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
-            None,
+/// A `get` failure with the hint that fixes it.
+fn get_error(e: GetError) -> anyhow::Error {
+    match e {
+        GetError::ResolveRev(_) => {
+            anyhow!("{e}\n  hint: pass the full 40-character commit SHA to --rev")
+        }
+        GetError::RevList(_) => anyhow!(
+            "{e}\n  hint: run in the package's git repository (or pass -d DIR), or pass --rev SHA or a mappings file"
         ),
-        None => {
-            let (platform, toolchain) = platform_toolchain(global, &a.target)?;
-            let (revs, pinned) = match &a.rev {
-                Some(r) => (
-                    vec![git::resolve_rev(&global.dir, r).map_err(|e| {
-                        anyhow!("{e}\n  hint: pass the full 40-character commit SHA to --rev")
-                    })?],
-                    true,
-                ),
-                None => {
-                    if git::is_dirty(&global.dir).unwrap_or(false) {
-                        tracing::warn!(
-                            "package has changes; only artifacts for committed code will be downloaded"
-                        );
-                    }
-                    let revs = git::rev_list(&global.dir, a.max_revs).map_err(|e| {
-                        anyhow!("{e}\n  hint: run in the package's git repository (or pass -d DIR), or pass --rev SHA or a mappings file")
-                    })?;
-                    (revs, false)
-                }
-            };
-            let q = RevisionQuery {
-                service,
-                scope: &scope,
-                platform: platform.as_deref(),
-                toolchain: toolchain.as_deref(),
-                local_scope: &local_scope,
-                force_download: a.force_download,
-            };
-            let found = rt
-                .block_on(get::find_revision(
-                    &transport, &cache, &q, &revs, pinned, a.max_revs,
-                ))
-                .map_err(|e| match e {
-                    get::SearchError::NoneFound { .. } => anyhow!(
-                        "{e}\n  hint: upload outputs for a recent commit (tarn put), raise --max-revs, or check --scope/--repo, --platform and --toolchain"
-                    ),
-                    get::SearchError::Lookup { ref error, .. }
-                        if matches!(error.error.status(), Some(401 | 403)) =>
-                    {
-                        anyhow!("{e}\n  hint: the service refuses the request: a private bucket needs --signed (or TARN_SIGN_DOWNLOADS=1) with LAKE_CACHE_KEY, and --region / TARN_S3_REGION if it checks the region")
-                    }
-                    get::SearchError::Lookup { .. } => anyhow!(
-                        "{e}\n  hint: check the service's revisionEndpoint and your network; rerun with -v for details"
-                    ),
-                    other => anyhow!(other),
-                })?;
-            tracing::info!(
-                "{scope}: mappings for {} ({})",
-                found.rev,
-                if found.local {
-                    "local copy"
-                } else {
-                    "downloaded"
-                }
-            );
-            (found.bytes, Some(found.rev))
-        }
-    };
-    let parsed = MappingFile::parse(&mappings_bytes)
-        .map_err(|e| anyhow!("{scope}: invalid mappings: {e}"))?;
-    for w in &parsed.warnings {
-        tracing::warn!("mappings line {}: {}", w.line, w.message);
+        GetError::Search(ref s) => match s {
+            get::SearchError::NoneFound { .. } => anyhow!(
+                "{e}\n  hint: upload outputs for a recent commit (tarn put), raise --max-revs, or check --scope/--repo, --platform and --toolchain"
+            ),
+            get::SearchError::Lookup { error, .. }
+                if matches!(error.error.status(), Some(401 | 403)) =>
+            {
+                anyhow!("{e}\n  hint: the service refuses the request: a private bucket needs --signed (or TARN_SIGN_DOWNLOADS=1) with LAKE_CACHE_KEY, and --region / TARN_S3_REGION if it checks the region")
+            }
+            get::SearchError::Lookup { .. } => anyhow!(
+                "{e}\n  hint: check the service's revisionEndpoint and your network; rerun with -v for details"
+            ),
+            _ => anyhow!(e),
+        },
+        other => anyhow!(other),
     }
-    let mappings = parsed.file;
+}
 
-    // 2. The outputs/ entries, recording where artifacts can be fetched on demand. They are
-    //    written on a separate thread while the artifacts download (2,000 small atomic writes
-    //    take a noticeable fraction of a second).
-    let names = mappings
-        .artifacts()
-        .map_err(|(input, e)| anyhow!("{scope}: mappings entry {}: {e}", input.hex()))?;
-    let write_outputs = || -> anyhow::Result<()> {
-        for (input, data) in &mappings.entries {
-            let out = CacheOutput {
-                data: data.clone(),
-                service: resolved.recorded_name.clone(),
-                scope: Some(scope.clone()),
-            };
-            cache.write_outputs(&local_scope, *input, &out, true)?;
-        }
-        Ok(())
-    };
-    if a.mappings_only {
-        write_outputs()?;
+/// Prints one package's `get` outcome; exit 1 when an artifact failed.
+fn print_get_outcome(global: &GlobalArgs, o: &GetOutcome) -> CmdResult {
+    let scope = &o.scope;
+    let Some(report) = &o.report else {
         if global.json {
             ui::print_json(&serde_json::json!({
-                "scope": scope.as_str(), "rev": rev, "mappings": mappings.entries.len(),
+                "scope": scope.as_str(), "rev": o.rev, "mappings": o.mappings,
             }));
         } else if !global.quiet {
             eprintln!(
                 "{scope}: wrote {} mappings{}",
-                mappings.entries.len(),
-                rev.as_deref()
+                o.mappings,
+                o.rev
+                    .as_deref()
                     .map(|r| format!(" for {r}"))
                     .unwrap_or_default()
             );
         }
         return Ok(ExitCode::SUCCESS);
-    }
-
-    // 3. The artifacts.
-    if names.is_empty() {
-        tracing::warn!("{scope}: no artifacts to download");
-    }
-    let (written, report) = std::thread::scope(|s| {
-        let writer = s.spawn(write_outputs);
-        let report = rt.block_on(get::download_artifacts(
-            &transport,
-            service,
-            &scope,
-            &cache,
-            &names,
-            a.force_download,
-        ));
-        (writer.join().expect("outputs writer panicked"), report)
-    });
-    written?;
-    let report = report.map_err(|e| anyhow!("{scope}: {e}"))?;
-    bar.finish_and_clear();
-    print_get_summary(global, &scope, rev.as_deref(), &report);
+    };
+    print_get_summary(global, scope, o.rev.as_deref(), report);
     if report.failed.is_empty() {
         Ok(ExitCode::SUCCESS)
     } else {
@@ -506,7 +456,7 @@ pub fn get(global: &GlobalArgs, a: GetArgs) -> CmdResult {
             eprintln!(
                 "error: {scope}: failed to download some artifacts ({} of {})\n  hint: {}",
                 report.failed.len(),
-                names.len(),
+                o.artifacts,
                 if refused {
                     "the service refuses some downloads: a private bucket needs --signed with LAKE_CACHE_KEY"
                 } else {
@@ -569,32 +519,22 @@ pub fn put(global: &GlobalArgs, a: PutArgs) -> CmdResult {
     let env = RemoteEnv::from_process();
     let (resolved, creds) = resolve::resolve_upload(a.target.service.as_deref(), &config, &env)?;
     let (platform, toolchain) = platform_toolchain(global, &a.target)?;
-    let rev = git::head(&global.dir).map_err(|e| {
-        anyhow!("{e}\n  hint: run in the package's git repository (or pass -d DIR); to upload for an explicit revision use `tarn stage` + `tarn put-staged --rev`")
-    })?;
-    if git::is_dirty(&global.dir).unwrap_or(false) {
-        tracing::warn!(
-            "package has changes; artifacts will be uploaded for the most recent commit"
-        );
-    }
     let (cache, _) = context::open_cache(global)?;
-    let (bytes, mappings) = put::load_mappings(&a.mappings)?;
-    let items = put::validate_cache(&cache, &mappings).map_err(|e| {
-        anyhow!("{e}\n  hint: build the package (or `tarn get`) so the cache holds every artifact the mappings name")
-    })?;
-    run_upload(
-        global,
-        &a.transfer,
-        resolved.service,
-        creds,
+    let plan = PutPlan {
+        service: resolved.service,
         scope,
-        &rev,
+        revision: PutRevision::Head {
+            repo: global.dir.clone(),
+        },
         platform,
         toolchain,
-        items,
-        bytes,
-        a.force,
-    )
+        source: PutSource::Cache {
+            mappings: a.mappings,
+            cache,
+        },
+        force: a.force,
+    };
+    run_upload(global, &a.transfer, creds, plan)
 }
 
 /// `tarn put-staged`.
@@ -604,68 +544,57 @@ pub fn put_staged(global: &GlobalArgs, a: PutStagedArgs) -> CmdResult {
     let env = RemoteEnv::from_process();
     let (resolved, creds) = resolve::resolve_upload(a.target.service.as_deref(), &config, &env)?;
     let (platform, toolchain) = flags_platform_toolchain(&a.target)?;
-    let rev = if a.rev.len() == 40 && a.rev.bytes().all(|b| b.is_ascii_hexdigit()) {
-        a.rev.to_ascii_lowercase()
-    } else {
-        git::resolve_rev(&global.dir, &a.rev)
-            .map_err(|e| anyhow!("{e}\n  hint: pass the full 40-character commit SHA to --rev"))?
-    };
-    let (bytes, items) = put::validate_staging(&a.dir).map_err(|e| {
-        anyhow!("{}: invalid staging directory:\n{e}\n  hint: recreate it with `tarn stage` (nothing was uploaded)", a.dir.display())
-    })?;
-    run_upload(
-        global,
-        &a.transfer,
-        resolved.service,
-        creds,
+    let plan = PutPlan {
+        service: resolved.service,
         scope,
-        &rev,
+        revision: PutRevision::Explicit {
+            rev: a.rev,
+            repo: global.dir.clone(),
+        },
         platform,
         toolchain,
-        items,
-        bytes,
-        a.force,
-    )
+        source: PutSource::Staged { dir: a.dir },
+        force: a.force,
+    };
+    run_upload(global, &a.transfer, creds, plan)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Runs an upload plan with a signing transport and prints the outcome.
 fn run_upload(
     global: &GlobalArgs,
     t: &TransferArgs,
-    service: tarn_core::Service,
     creds: Credentials,
-    scope: Scope,
-    rev: &str,
-    platform: Option<String>,
-    toolchain: Option<String>,
-    items: Vec<put::UploadItem>,
-    mappings: Vec<u8>,
-    force: bool,
+    plan: PutPlan,
 ) -> CmdResult {
-    let revision_url = service.revision_url(&scope, rev, platform.as_deref(), toolchain.as_deref());
     let bar = styled_bar(global);
     let transport = transport(global, t, Some(Signer::new(creds, &t.region)), false, &bar)?;
     let rt = runtime()?;
-    let report = rt.block_on(put::upload(
-        &transport,
-        &service,
-        &scope,
-        &items,
-        mappings,
-        &revision_url,
-        force,
-    ));
+    let outcome = rt.block_on(put::run(&transport, &plan));
     bar.finish_and_clear();
-    let report = match report {
-        Ok(r) => r,
-        Err(e) if put::is_auth_failure(&e) => bail!(
-            "{scope}: the service refused the credentials: {e}\n  nothing was uploaded\n  hint: check LAKE_CACHE_KEY (<access-key-id>:<secret>) and the signing region (--region / TARN_S3_REGION, now `{}`)",
+    let scope = &plan.scope;
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(e @ PutError::Head(_)) => bail!(
+            "{e}\n  hint: run in the package's git repository (or pass -d DIR); to upload for an explicit revision use `tarn stage` + `tarn put-staged --rev`"
+        ),
+        Err(e @ PutError::ResolveRev(_)) => {
+            bail!("{e}\n  hint: pass the full 40-character commit SHA to --rev")
+        }
+        Err(e @ PutError::InvalidCache(_)) => bail!(
+            "{e}\n  hint: build the package (or `tarn get`) so the cache holds every artifact the mappings name"
+        ),
+        Err(e @ PutError::InvalidStaging { .. }) => bail!(
+            "{e}\n  hint: recreate it with `tarn stage` (nothing was uploaded)"
+        ),
+        Err(e @ PutError::Refused { .. }) => bail!(
+            "{e}\n  nothing was uploaded\n  hint: check LAKE_CACHE_KEY (<access-key-id>:<secret>) and the signing region (--region / TARN_S3_REGION, now `{}`)",
             t.region
         ),
-        Err(e) => bail!("{scope}: {e}"),
+        Err(e) => bail!("{e}"),
     };
-    print_put_summary(global, &scope, rev, &report);
-    if report.failed.is_empty() && report.revision_uploaded {
+    let report = &outcome.report;
+    print_put_summary(global, scope, &outcome.rev, report);
+    if outcome.ok() {
         Ok(ExitCode::SUCCESS)
     } else {
         if !global.json {
@@ -677,7 +606,7 @@ fn run_upload(
                 "error: {scope}: failed to upload artifact{} ({} of {}); the revision file was NOT uploaded{}",
                 if report.failed.len() == 1 { "" } else { "s" },
                 report.failed.len(),
-                items.len(),
+                outcome.items,
                 if auth {
                     "\n  hint: the service refused the request: check LAKE_CACHE_KEY and --region / TARN_S3_REGION"
                 } else {

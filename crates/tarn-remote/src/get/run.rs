@@ -1,0 +1,265 @@
+//! The whole `get` flow for one package, as one engine call: find the mappings (a file, or a
+//! revision search in the package's git repository), write the `outputs/` entries, download
+//! the artifacts. The CLI builds a [`GetPlan`] from flags and prints the [`GetOutcome`].
+
+use std::path::PathBuf;
+
+use tarn_core::output::CacheOutput;
+use tarn_core::{MappingFile, Scope, Service};
+use tarn_store::Cache;
+
+use super::{download_artifacts, find_revision, GetReport, RevisionQuery, SearchError};
+use crate::git::{self, GitError};
+use crate::transport::Transport;
+
+/// Where the mappings of a `get` come from.
+#[derive(Debug, Clone)]
+pub enum MappingsSource {
+    /// A mappings file given on the command line (no revision search).
+    File(PathBuf),
+    /// A revision search on the service, starting at the package's HEAD or pinned to a
+    /// revision.
+    Search(RevisionSearch),
+}
+
+/// A revision search in one package's git repository.
+#[derive(Debug, Clone)]
+pub struct RevisionSearch {
+    /// The package's git repository (its checkout; the workspace root for the root package).
+    pub repo: PathBuf,
+    /// A pinned revision (`--rev`): 40 hex digits are used verbatim, anything else is
+    /// resolved with `git rev-parse` in `repo`.
+    pub rev: Option<String>,
+    /// How many revisions from HEAD to try (0: the whole history).
+    pub max_revs: u64,
+    /// Platform part of the revision URL (`None`: platform-independent).
+    pub platform: Option<String>,
+    /// Toolchain part of the revision URL (`None`: none).
+    pub toolchain: Option<String>,
+}
+
+/// One package's download, fully decided.
+#[derive(Debug, Clone)]
+pub struct GetPlan {
+    /// The service to download from.
+    pub service: Service,
+    /// The service name recorded in `outputs/` entries (on-demand fetches look it up);
+    /// `None` for the unnamed environment-variable service.
+    pub recorded_name: Option<String>,
+    /// Remote scope.
+    pub scope: Scope,
+    /// The package's local scope (its name: `outputs/<name>/`, `revisions/<name>/`).
+    pub local_scope: String,
+    /// Where the mappings come from.
+    pub mappings: MappingsSource,
+    /// Only write the `outputs/` entries; no artifacts.
+    pub mappings_only: bool,
+    /// Ignore what the cache already holds (mappings and artifacts).
+    pub force_download: bool,
+}
+
+/// What one package's `get` did.
+#[derive(Debug, Clone)]
+pub struct GetOutcome {
+    /// Remote scope.
+    pub scope: Scope,
+    /// The revision whose mappings were used (`None` for a mappings file).
+    pub rev: Option<String>,
+    /// Whether the mappings came from the local `revisions/` copy.
+    pub local_mappings: bool,
+    /// Number of mapping entries written to `outputs/`.
+    pub mappings: usize,
+    /// Number of distinct artifacts the mappings name.
+    pub artifacts: usize,
+    /// The download (`None` with `mappings_only`).
+    pub report: Option<GetReport>,
+}
+
+impl GetOutcome {
+    /// Whether everything asked for was done.
+    pub fn ok(&self) -> bool {
+        self.report.as_ref().is_none_or(|r| r.failed.is_empty())
+    }
+}
+
+/// Why one package's `get` could not run to the end.
+#[derive(Debug, thiserror::Error)]
+pub enum GetError {
+    /// `--rev` could not be resolved in the package's repository.
+    #[error("{0}")]
+    ResolveRev(GitError),
+    /// The revision list could not be read (not a git repository, no commits).
+    #[error("{0}")]
+    RevList(GitError),
+    /// No usable revision (or the lookup failed).
+    #[error("{0}")]
+    Search(#[from] SearchError),
+    /// A mappings file could not be read.
+    #[error("reading {}: {source}", path.display())]
+    ReadMappings {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The mappings do not parse or name invalid artifacts.
+    #[error("{scope}: invalid mappings: {message}")]
+    InvalidMappings {
+        /// Remote scope.
+        scope: Scope,
+        /// What is wrong.
+        message: String,
+    },
+    /// The artifact URLs could not be obtained (Reservoir's bulk API).
+    #[error("{scope}: {message}")]
+    Urls {
+        /// Remote scope.
+        scope: Scope,
+        /// What went wrong.
+        message: String,
+    },
+    /// Writing to the local cache failed.
+    #[error("{0}")]
+    Local(String),
+}
+
+/// Runs one package's download: mappings, `outputs/` entries, artifacts. A failed artifact
+/// does not stop the others; it is listed in the outcome's report.
+pub async fn run(
+    transport: &Transport,
+    cache: &Cache,
+    plan: &GetPlan,
+) -> Result<GetOutcome, GetError> {
+    let scope = &plan.scope;
+    // 1. The mappings: a file, or a revision found on the service (or locally).
+    let (bytes, rev, local_mappings) = match &plan.mappings {
+        MappingsSource::File(path) => {
+            let bytes = std::fs::read(path).map_err(|source| GetError::ReadMappings {
+                path: path.clone(),
+                source,
+            })?;
+            (bytes, None, false)
+        }
+        MappingsSource::Search(search) => {
+            let found = search_revision(transport, cache, plan, search).await?;
+            tracing::info!(
+                "{scope}: mappings for {} ({})",
+                found.rev,
+                if found.local {
+                    "local copy"
+                } else {
+                    "downloaded"
+                }
+            );
+            (found.bytes, Some(found.rev), found.local)
+        }
+    };
+    let parsed = MappingFile::parse(&bytes).map_err(|e| GetError::InvalidMappings {
+        scope: scope.clone(),
+        message: e.to_string(),
+    })?;
+    for w in &parsed.warnings {
+        tracing::warn!("mappings line {}: {}", w.line, w.message);
+    }
+    let mappings = parsed.file;
+    let names = mappings
+        .artifacts()
+        .map_err(|(input, e)| GetError::InvalidMappings {
+            scope: scope.clone(),
+            message: format!("mappings entry {}: {e}", input.hex()),
+        })?;
+
+    // 2. The outputs/ entries, recording where artifacts can be fetched on demand. They are
+    //    written on a blocking thread while the artifacts download (2,000 small atomic
+    //    writes take a noticeable fraction of a second).
+    let entries = mappings.entries.len();
+    let writer = {
+        let cache = cache.clone();
+        let local_scope = plan.local_scope.clone();
+        let service = plan.recorded_name.clone();
+        let scope = scope.clone();
+        move || -> Result<(), String> {
+            for (input, data) in &mappings.entries {
+                let out = CacheOutput {
+                    data: data.clone(),
+                    service: service.clone(),
+                    scope: Some(scope.clone()),
+                };
+                cache
+                    .write_outputs(&local_scope, *input, &out, true)
+                    .map_err(|e| e.to_string())?;
+            }
+            Ok(())
+        }
+    };
+    let mut outcome = GetOutcome {
+        scope: scope.clone(),
+        rev,
+        local_mappings,
+        mappings: entries,
+        artifacts: names.len(),
+        report: None,
+    };
+    if plan.mappings_only {
+        writer().map_err(GetError::Local)?;
+        return Ok(outcome);
+    }
+
+    // 3. The artifacts.
+    if names.is_empty() {
+        tracing::warn!("{scope}: no artifacts to download");
+    }
+    let writing = tokio::task::spawn_blocking(writer);
+    let report = download_artifacts(
+        transport,
+        &plan.service,
+        scope,
+        cache,
+        &names,
+        plan.force_download,
+    )
+    .await;
+    writing
+        .await
+        .map_err(|e| GetError::Local(format!("outputs writer: {e}")))?
+        .map_err(GetError::Local)?;
+    let report = report.map_err(|message| GetError::Urls {
+        scope: scope.clone(),
+        message,
+    })?;
+    outcome.report = Some(report);
+    Ok(outcome)
+}
+
+async fn search_revision(
+    transport: &Transport,
+    cache: &Cache,
+    plan: &GetPlan,
+    search: &RevisionSearch,
+) -> Result<super::FoundRevision, GetError> {
+    let (revs, pinned) = match &search.rev {
+        Some(r) => (
+            vec![git::resolve_rev(&search.repo, r).map_err(GetError::ResolveRev)?],
+            true,
+        ),
+        None => {
+            if git::is_dirty(&search.repo).unwrap_or(false) {
+                tracing::warn!(
+                    "{}: package has changes; only artifacts for committed code will be downloaded",
+                    plan.local_scope
+                );
+            }
+            let revs = git::rev_list(&search.repo, search.max_revs).map_err(GetError::RevList)?;
+            (revs, false)
+        }
+    };
+    let q = RevisionQuery {
+        service: &plan.service,
+        scope: &plan.scope,
+        platform: search.platform.as_deref(),
+        toolchain: search.toolchain.as_deref(),
+        local_scope: &plan.local_scope,
+        force_download: plan.force_download,
+    };
+    Ok(find_revision(transport, cache, &q, &revs, pinned, search.max_revs).await?)
+}

@@ -1,0 +1,194 @@
+//! The whole `put` / `put-staged` flow as one engine call: validate the outputs locally,
+//! decide the revision and its URL, upload. The CLI builds a [`PutPlan`] from flags and
+//! prints the [`PutReport`].
+
+use std::path::PathBuf;
+
+use tarn_core::{Scope, Service};
+use tarn_store::Cache;
+
+use super::{load_mappings, upload, validate_cache, validate_staging, Invalid, PutReport};
+use crate::git::{self, GitError};
+use crate::transport::{Failed, Transport};
+
+/// What to upload.
+#[derive(Debug, Clone)]
+pub enum PutSource {
+    /// A mappings file (`lake build -o FILE`) whose artifacts are read from the cache.
+    Cache {
+        /// The mappings file.
+        mappings: PathBuf,
+        /// The cache holding the artifacts.
+        cache: Cache,
+    },
+    /// A staging directory (`outputs.jsonl` plus the artifact files), possibly untrusted.
+    Staged {
+        /// The directory.
+        dir: PathBuf,
+    },
+}
+
+/// Which revision the outputs belong to.
+#[derive(Debug, Clone)]
+pub enum PutRevision {
+    /// The package's HEAD (`put`).
+    Head {
+        /// The package's git repository.
+        repo: PathBuf,
+    },
+    /// An explicit revision (`put-staged --rev`): 40 hex digits verbatim, anything else
+    /// resolved with `git rev-parse` in the package's repository (never in the staging
+    /// directory).
+    Explicit {
+        /// The revision as given.
+        rev: String,
+        /// The package's git repository.
+        repo: PathBuf,
+    },
+}
+
+/// One upload, fully decided.
+#[derive(Debug, Clone)]
+pub struct PutPlan {
+    /// The (S3-kind) service.
+    pub service: Service,
+    /// Remote scope.
+    pub scope: Scope,
+    /// Which revision.
+    pub revision: PutRevision,
+    /// Platform part of the revision URL (repository scopes only).
+    pub platform: Option<String>,
+    /// Toolchain part of the revision URL (repository scopes only).
+    pub toolchain: Option<String>,
+    /// What to upload.
+    pub source: PutSource,
+    /// Upload every artifact, even those the service already has.
+    pub force: bool,
+}
+
+/// Why an upload did not start or was stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum PutError {
+    /// HEAD could not be read.
+    #[error("{0}")]
+    Head(GitError),
+    /// `--rev` could not be resolved.
+    #[error("{0}")]
+    ResolveRev(GitError),
+    /// The mappings file or its artifacts in the cache are not valid.
+    #[error("{0}")]
+    InvalidCache(Invalid),
+    /// The staging directory is not valid (nothing was uploaded).
+    #[error("{}: invalid staging directory:\n{source}", dir.display())]
+    InvalidStaging {
+        /// The directory.
+        dir: PathBuf,
+        /// Every problem.
+        source: Invalid,
+    },
+    /// The service refused the credentials; nothing was uploaded.
+    #[error("{scope}: the service refused the credentials: {source}")]
+    Refused {
+        /// Remote scope.
+        scope: Scope,
+        /// The refused request.
+        source: Box<Failed>,
+    },
+    /// Another failure that stopped the upload before it began.
+    #[error("{scope}: {source}")]
+    Other {
+        /// Remote scope.
+        scope: Scope,
+        /// The failure.
+        source: Box<Failed>,
+    },
+}
+
+/// What an upload did, with the revision it was for.
+#[derive(Debug, Clone)]
+pub struct PutOutcome {
+    /// The revision (full SHA-1).
+    pub rev: String,
+    /// Artifacts to upload (after validation).
+    pub items: usize,
+    /// The transfer.
+    pub report: PutReport,
+}
+
+impl PutOutcome {
+    /// Whether every artifact and the revision file were uploaded (or present).
+    pub fn ok(&self) -> bool {
+        self.report.failed.is_empty() && self.report.revision_uploaded
+    }
+}
+
+/// Resolves the revision for an upload.
+pub fn resolve_revision(revision: &PutRevision) -> Result<String, PutError> {
+    match revision {
+        PutRevision::Head { repo } => {
+            let rev = git::head(repo).map_err(PutError::Head)?;
+            if git::is_dirty(repo).unwrap_or(false) {
+                tracing::warn!(
+                    "package has changes; artifacts will be uploaded for the most recent commit"
+                );
+            }
+            Ok(rev)
+        }
+        PutRevision::Explicit { rev, repo } => {
+            git::resolve_rev(repo, rev).map_err(PutError::ResolveRev)
+        }
+    }
+}
+
+/// Runs an upload: the revision, local validation of everything, then the transfer (revision
+/// file last, only when every artifact is on the service).
+pub async fn run(transport: &Transport, plan: &PutPlan) -> Result<PutOutcome, PutError> {
+    let rev = resolve_revision(&plan.revision)?;
+    let (mappings, items) = match &plan.source {
+        PutSource::Cache { mappings, cache } => {
+            let (bytes, parsed) = load_mappings(mappings).map_err(PutError::InvalidCache)?;
+            let items = validate_cache(cache, &parsed).map_err(PutError::InvalidCache)?;
+            (bytes, items)
+        }
+        PutSource::Staged { dir } => {
+            validate_staging(dir).map_err(|source| PutError::InvalidStaging {
+                dir: dir.clone(),
+                source,
+            })?
+        }
+    };
+    let revision_url = plan.service.revision_url(
+        &plan.scope,
+        &rev,
+        plan.platform.as_deref(),
+        plan.toolchain.as_deref(),
+    );
+    let report = upload(
+        transport,
+        &plan.service,
+        &plan.scope,
+        &items,
+        mappings,
+        &revision_url,
+        plan.force,
+    )
+    .await
+    .map_err(|source| {
+        if super::is_auth_failure(&source) {
+            PutError::Refused {
+                scope: plan.scope.clone(),
+                source: Box::new(source),
+            }
+        } else {
+            PutError::Other {
+                scope: plan.scope.clone(),
+                source: Box::new(source),
+            }
+        }
+    })?;
+    Ok(PutOutcome {
+        rev,
+        items: items.len(),
+        report,
+    })
+}
