@@ -56,18 +56,41 @@ pub fn head(dir: &Path) -> Result<String, GitError> {
         .to_string())
 }
 
-/// Resolves a revision to a full SHA-1 (`git rev-parse --verify --end-of-options REV^{commit}`);
-/// a 40-hex string is taken as it is, without a repository.
+/// Whether `rev` is a full SHA-1 object name (40 hex digits), which Lake uses verbatim.
+pub fn is_full_object_name(rev: &str) -> bool {
+    rev.len() == 40 && rev.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Resolves a revision as Lake's `GitRepo.resolveRevision` does: a full object name is used
+/// verbatim, without a repository; anything else is
+/// `git rev-parse --verify --end-of-options REV` in `dir` (no `^{commit}`: an annotated tag
+/// resolves to the tag object, as in Lake). A revision git cannot resolve is
+/// `revision not found '<rev>'`.
 pub fn resolve_rev(dir: &Path, rev: &str) -> Result<String, GitError> {
-    if rev.len() == 40 && rev.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Ok(rev.to_ascii_lowercase());
+    if is_full_object_name(rev) {
+        return Ok(rev.to_string());
     }
-    let spec = format!("{rev}^{{commit}}");
-    Ok(
-        git_ok(dir, &["rev-parse", "--verify", "--end-of-options", &spec])?
-            .trim()
-            .to_string(),
-    )
+    let args = ["rev-parse", "--verify", "--end-of-options", rev];
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .output()
+        .map_err(|e| GitError {
+            args: args.join(" "),
+            dir: dir.display().to_string(),
+            message: format!("cannot run git: {e}"),
+        })?;
+    let sha = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if !out.status.success() || sha.is_empty() {
+        let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        return Err(GitError {
+            args: args.join(" "),
+            dir: dir.display().to_string(),
+            message: format!("revision not found '{rev}' ({stderr})"),
+        });
+    }
+    Ok(sha)
 }
 
 /// `git rev-list HEAD [-n max]`: newest first; `max == 0` means the whole history.
