@@ -284,6 +284,9 @@ async fn backend_response(backend: &Backend, req: &Request) -> std::io::Result<V
                 return Ok(response(400, &[], b"bad path", false));
             }
             let file = root.join(path.trim_start_matches('/'));
+            if let Some(reply) = reservoir_emulation(root, req, &path).await {
+                return Ok(reply);
+            }
             match req.method.as_str() {
                 "GET" | "HEAD" => match tokio::fs::read(&file).await {
                     Ok(bytes) if file.is_file() => Ok(response(
@@ -328,6 +331,57 @@ async fn backend_response(backend: &Backend, req: &Request) -> std::io::Result<V
             Ok(out)
         }
     }
+}
+
+/// Reservoir's API over a directory, for conformance tests (the logged request paths are what
+/// the tests assert): `GET …/build-outputs?rev=R…` serves `<path>/R.jsonl`; `POST …/artifacts`
+/// with a JSON array of hashes answers `{"data":[…]}` with `http://<Host><path>/<hash>.art`
+/// for each, which `GET` then serves from the directory like any file.
+async fn reservoir_emulation(root: &Path, req: &Request, path: &str) -> Option<Vec<u8>> {
+    if req.method == "GET" && path.ends_with("/build-outputs") {
+        let query = req.target.split_once('?').map(|(_, q)| q).unwrap_or("");
+        let rev = query
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("rev="))
+            .map(percent_decode)
+            .unwrap_or_default();
+        if rev.is_empty() || rev.contains('/') {
+            return Some(response(400, &[], b"bad rev", false));
+        }
+        let file = root
+            .join(path.trim_start_matches('/'))
+            .join(format!("{rev}.jsonl"));
+        return Some(match tokio::fs::read(&file).await {
+            Ok(bytes) => response(
+                200,
+                &[(
+                    "Content-Type",
+                    "application/vnd.reservoir.outputs+json-lines".into(),
+                )],
+                &bytes,
+                false,
+            ),
+            Err(_) => response(404, &[], b"not found", false),
+        });
+    }
+    if req.method == "POST" && path.ends_with("/artifacts") {
+        let Ok(hashes) = serde_json::from_slice::<Vec<String>>(&req.body) else {
+            return Some(response(400, &[], b"expected a JSON array", false));
+        };
+        let host = req.header("host").unwrap_or("127.0.0.1");
+        let urls: Vec<String> = hashes
+            .iter()
+            .map(|h| format!("http://{host}{path}/{h}.art"))
+            .collect();
+        let body = serde_json::to_vec(&serde_json::json!({ "data": urls })).unwrap();
+        return Some(response(
+            200,
+            &[("Content-Type", "application/json".into())],
+            &body,
+            false,
+        ));
+    }
+    None
 }
 
 async fn handle(
