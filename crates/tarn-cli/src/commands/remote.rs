@@ -156,6 +156,7 @@ pub struct PutArgs {
 #[derive(clap::Args, Debug)]
 pub struct PutStagedArgs {
     /// The staging directory (`outputs.jsonl` plus the artifact files).
+    #[arg(id = "staging_directory", value_name = "STAGING_DIRECTORY")]
     pub dir: PathBuf,
     /// The revision (commit) the outputs belong to.
     #[arg(long, value_name = "REV", required = true)]
