@@ -21,9 +21,13 @@ use std::fmt;
 
 use crate::config::PackageConfig;
 
-/// Largest configuration file (lakefile, manifest, `lean-toolchain`) tarn reads: 4 MiB.
-/// Real lakefiles are a few KiB; anything larger is refused with the file's name.
+/// Largest manifest or `lean-toolchain` tarn reads: 4 MiB. Mathlib's manifest is 3 KiB;
+/// anything larger is refused with the file's name.
 pub const MAX_CONFIG_BYTES: u64 = 4 << 20;
+
+/// Largest lakefile tarn reads: 1 MiB (Mathlib's is 7 KiB). Tokenising costs about 70 bytes
+/// of memory per input byte at worst, so this keeps a hostile file under 100 MB.
+pub const MAX_LAKEFILE_BYTES: u64 = 1 << 20;
 
 /// Something tarn could not read exactly as Lake would, with where it is and what overrides
 /// it. Printed as `file:line: message`.
@@ -65,12 +69,21 @@ pub fn parse_lakefile_lean(
     text: &str,
     file: &str,
 ) -> Result<(PackageConfig, Vec<Warning>), LakefileError> {
-    let tokens = tokenize(text);
     let err = |line: Option<usize>, message: String| LakefileError {
         file: file.to_string(),
         line,
         message,
     };
+    if text.len() as u64 > MAX_LAKEFILE_BYTES {
+        return Err(err(
+            None,
+            format!(
+                "larger than {} MiB; not a lakefile",
+                MAX_LAKEFILE_BYTES >> 20
+            ),
+        ));
+    }
+    let tokens = tokenize(text);
     let start = tokens
         .iter()
         .enumerate()
@@ -262,7 +275,11 @@ enum Literal {
 }
 
 fn strip_parens(mut v: &[Token]) -> &[Token] {
-    while v.len() >= 2 && v[0].is_sym("(") && v[v.len() - 1].is_sym(")") {
+    // A literal needs no more than a few; the bound keeps hostile input linear.
+    for _ in 0..8 {
+        if !(v.len() >= 2 && v[0].is_sym("(") && v[v.len() - 1].is_sym(")")) {
+            break;
+        }
         // Only when the outer parentheses enclose the whole value.
         let mut depth = 0i32;
         let mut whole = true;
@@ -901,6 +918,55 @@ lean_exe cache where
         assert_eq!(
             e.to_string(),
             "lakefile.lean:2: the `package` declaration has no plain name"
+        );
+    }
+
+    #[test]
+    fn arbitrary_input_never_panics_and_stays_linear() {
+        // Mutations of real lakefiles: truncations, unterminated strings and comments,
+        // stray brackets and guillemets, random bytes.
+        let seeds = [
+            MATHLIB,
+            "package «x where\n  a := \"unterminated",
+            "/- open",
+            "package",
+        ];
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 33) as usize
+        };
+        let alphabet = [
+            '(', ')', '{', '}', '"', '\'', '«', '»', '-', '/', ':', '=', '\n', ' ', 'a', '⟨',
+        ];
+        for seed in seeds {
+            let chars: Vec<char> = seed.chars().collect();
+            for _ in 0..300 {
+                let mut text: Vec<char> = chars[..next() % (chars.len() + 1)].to_vec();
+                for _ in 0..next() % 8 {
+                    let at = next() % (text.len() + 1);
+                    text.insert(at, alphabet[next() % alphabet.len()]);
+                }
+                let text: String = text.into_iter().collect();
+                let _ = parse_lakefile_lean(&text, "fuzz.lean");
+            }
+        }
+        // Deeply parenthesised values: bounded work, a warning, no recursion.
+        let deep = format!(
+            "package p where\n  platformIndependent := {}true{}\n",
+            "(".repeat(100_000),
+            ")".repeat(100_000)
+        );
+        let (cfg, w) = parse(&deep);
+        assert_eq!(cfg.platform_independent, None);
+        assert_eq!(w.len(), 1);
+        let big = "-".repeat((MAX_LAKEFILE_BYTES + 1) as usize);
+        let e = parse_lakefile_lean(&big, "big.lean").unwrap_err();
+        assert!(
+            e.to_string().starts_with("big.lean: larger than 1 MiB"),
+            "{e}"
         );
     }
 

@@ -252,6 +252,8 @@ pub fn mathlib_workspace(root: &Path) -> io::Result<WorkspaceFixture> {
         let dir = packages_dir.join(dep.name);
         fs::create_dir_all(&dir)?;
         git(&dir, &["init", "-q"], i)?;
+        // As in a checkout Lake made: `origin` is the manifest's URL (never contacted).
+        git(&dir, &["remote", "add", "origin", dep.url], i)?;
         fs::write(dir.join(dep.language.file_name()), dep.config)?;
         fs::write(dir.join("lean-toolchain"), format!("{TOOLCHAIN}\n"))?;
         let lib = dep.name.to_string();

@@ -3,8 +3,8 @@
 //! dependency's own configuration in its checkout under the packages directory.
 //!
 //! Parsing is `tarn_core` ([`tarn_core::lakefile`], [`tarn_core::config`],
-//! [`tarn_core::workspace`]); this module only reads files, every one bounded by
-//! [`MAX_CONFIG_BYTES`]. What cannot be read exactly (a non-literal option, a dependency not
+//! [`tarn_core::workspace`]); this module only reads files, every one bounded
+//! ([`MAX_LAKEFILE_BYTES`] for lakefiles, [`MAX_CONFIG_BYTES`] for the rest). What cannot be read exactly (a non-literal option, a dependency not
 //! checked out yet) comes back as a [`Warning`], never as a silent default.
 //!
 //! ```no_run
@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 
 use tarn_core::config::PackageConfig;
 pub use tarn_core::lakefile::Warning;
-use tarn_core::lakefile::{parse_lakefile_lean, MAX_CONFIG_BYTES};
+use tarn_core::lakefile::{parse_lakefile_lean, MAX_CONFIG_BYTES, MAX_LAKEFILE_BYTES};
 use tarn_core::workspace::{
     default_toolchain, parse_lean_toolchain, DependencyKind, Manifest, DEFAULT_PACKAGES_DIR,
 };
@@ -118,11 +118,11 @@ impl Workspace {
                     "no {LAKEFILE_LEAN} or {LAKEFILE_TOML} here (not a Lake package directory)"
                 ),
             })?;
-        let lean_toolchain = read_bounded(&dir.join(TOOLCHAIN_FILE))?
+        let lean_toolchain = read_bounded(&dir.join(TOOLCHAIN_FILE), MAX_CONFIG_BYTES)?
             .as_deref()
             .and_then(parse_lean_toolchain);
         let manifest_path = dir.join(MANIFEST_FILE);
-        let manifest = match read_bounded(&manifest_path)? {
+        let manifest = match read_bounded(&manifest_path, MAX_CONFIG_BYTES)? {
             Some(text) => Some(
                 Manifest::parse(text.as_bytes(), &manifest_path.display().to_string()).map_err(
                     |e| StoreError::Invalid {
@@ -273,7 +273,7 @@ fn read_package_config(
         }
     }
     for path in candidates {
-        let Some(text) = read_bounded(&path)? else {
+        let Some(text) = read_bounded(&path, MAX_LAKEFILE_BYTES)? else {
             continue;
         };
         let shown = path.display().to_string();
@@ -300,8 +300,8 @@ fn read_package_config(
     Ok(None)
 }
 
-/// Reads a UTF-8 text file of at most [`MAX_CONFIG_BYTES`]; `Ok(None)` when it does not exist.
-pub fn read_bounded(path: &Path) -> Result<Option<String>, StoreError> {
+/// Reads a UTF-8 text file of at most `limit` bytes; `Ok(None)` when it does not exist.
+pub fn read_bounded(path: &Path, limit: u64) -> Result<Option<String>, StoreError> {
     let file = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -315,15 +315,15 @@ pub fn read_bounded(path: &Path) -> Result<Option<String>, StoreError> {
         return Ok(None);
     }
     let mut bytes = Vec::new();
-    file.take(MAX_CONFIG_BYTES + 1)
+    file.take(limit + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| StoreError::io(path, e))?;
-    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+    if bytes.len() as u64 > limit {
         return Err(StoreError::Invalid {
             path: path.to_path_buf(),
             message: format!(
-                "larger than {} MiB; not a Lake configuration file",
-                MAX_CONFIG_BYTES >> 20
+                "larger than {} KiB; not a Lake configuration file",
+                limit >> 10
             ),
         });
     }

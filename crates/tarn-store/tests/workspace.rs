@@ -66,6 +66,12 @@ fn loads_the_mathlib_shaped_workspace_root_first_in_manifest_order() {
             .output()
             .unwrap();
         assert_eq!(String::from_utf8_lossy(&head.stdout).trim(), want.rev);
+        let origin = std::process::Command::new("git")
+            .args(["remote", "get-url", "origin"])
+            .current_dir(&pkg.repo_dir)
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&origin.stdout).trim(), want.url);
     }
     let aesop = ws.package("aesop").unwrap();
     assert_eq!(
@@ -166,7 +172,7 @@ fn bad_files_are_errors_naming_the_file() {
     assert!(e.contains("packages[0] (x): missing `type`"), "{e}");
     std::fs::write(&manifest, vec![b' '; 5 << 20]).unwrap();
     let e = Workspace::load(&fx.root).unwrap_err().to_string();
-    assert!(e.contains("larger than 4 MiB"), "{e}");
+    assert!(e.contains("larger than 4096 KiB"), "{e}");
     let toml = fx.root.join(".lake/packages/batteries/lakefile.toml");
     std::fs::write(
         fx.root.join("lake-manifest.json"),
@@ -176,6 +182,42 @@ fn bad_files_are_errors_naming_the_file() {
     std::fs::write(&toml, "name = 3\n").unwrap();
     let e = Workspace::load(&fx.root).unwrap_err().to_string();
     assert!(e.starts_with(&toml.display().to_string()), "{e}");
+    let lean = fx.root.join(".lake/packages/Qq/lakefile.lean");
+    std::fs::write(&toml, "name = \"batteries\"\n").unwrap();
+    std::fs::write(&lean, vec![b'-'; (1 << 20) + 1]).unwrap();
+    let e = Workspace::load(&fx.root).unwrap_err().to_string();
+    assert!(
+        e.starts_with(&lean.display().to_string()) && e.contains("larger than 1024 KiB"),
+        "{e}"
+    );
+}
+
+#[test]
+fn per_package_caches_are_generated_into_one_cache() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fx = mathlib_workspace(&tmp.path().join("ws")).unwrap();
+    let caches = fx
+        .package_caches(&tmp.path().join("cache"), &tmp.path().join("maps"), 3)
+        .unwrap();
+    assert_eq!(caches.len(), 9);
+    assert_eq!(caches[0].name, "mathlib");
+    for c in &caches {
+        assert_eq!(
+            c.fixture.mappings_path,
+            tmp.path().join("maps").join(format!("{}.jsonl", c.name))
+        );
+        let loaded = tarn_store::read_mappings(&c.fixture.mappings_path).unwrap();
+        assert_eq!(loaded.file.entries.len(), 3);
+        for (name, _) in &c.fixture.artifacts {
+            assert!(tmp
+                .path()
+                .join("cache/artifacts")
+                .join(name.file_name())
+                .is_file());
+        }
+    }
+    // Different packages, different artifacts.
+    assert_ne!(caches[1].fixture.artifacts, caches[2].fixture.artifacts);
 }
 
 #[test]
