@@ -133,11 +133,29 @@ impl Workspace {
             ),
             None => None,
         };
-        let packages_rel = manifest
-            .as_ref()
-            .map(|m| m.packages_dir.clone())
-            .or_else(|| root_config.packages_dir.clone())
-            .unwrap_or_else(|| DEFAULT_PACKAGES_DIR.to_string());
+        // Lake materialises dependencies in the root configuration's `packagesDir`; the
+        // manifest records the value of the last update and stands in when the
+        // configuration does not say (or says it in a way tarn cannot read).
+        let from_manifest = manifest.as_ref().map(|m| m.packages_dir.clone());
+        let packages_rel = match (&root_config.packages_dir, &from_manifest) {
+            (Some(config), Some(recorded)) => {
+                if path_parts(config) != path_parts(recorded) {
+                    warnings.push(Warning {
+                        file: manifest_path.display().to_string(),
+                        line: None,
+                        message: format!(
+                            "`packagesDir` is {recorded:?} here but {config:?} in the package \
+                             configuration; tarn uses {config:?} as Lake does (`lake update` \
+                             moves the checkouts)"
+                        ),
+                    });
+                }
+                config.clone()
+            }
+            (Some(config), None) => config.clone(),
+            (None, Some(recorded)) => recorded.clone(),
+            (None, None) => DEFAULT_PACKAGES_DIR.to_string(),
+        };
         let packages_dir = dir.join(&packages_rel);
         let mut packages = vec![Package {
             name: root_config.name.clone(),
@@ -298,6 +316,14 @@ fn read_package_config(
         return Ok(Some((config, path)));
     }
     Ok(None)
+}
+
+/// The components of a relative path, `.` left out.
+fn path_parts(p: &str) -> Vec<std::path::Component<'_>> {
+    Path::new(p)
+        .components()
+        .filter(|c| *c != std::path::Component::CurDir)
+        .collect()
 }
 
 /// Reads a UTF-8 text file of at most `limit` bytes; `Ok(None)` when it does not exist.

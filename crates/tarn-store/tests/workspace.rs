@@ -244,3 +244,45 @@ fn a_root_without_manifest_is_a_workspace_of_one() {
         .message
         .contains("both lakefile.lean and lakefile.toml"));
 }
+
+#[test]
+fn the_configured_packages_dir_wins_over_the_manifests() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::write(
+        dir.join("lakefile.toml"),
+        "name = \"root\"\npackagesDir = \"deps\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("lake-manifest.json"),
+        r#"{"version": "1.1.0", "packagesDir": "./deps", "packages": [{"type": "path", "scope": "", "name": "local", "dir": "vendor/local", "inherited": false}], "name": "root", "lakeDir": ".lake"}"#,
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.join("vendor/local")).unwrap();
+    std::fs::write(
+        dir.join("vendor/local/lakefile.toml"),
+        "name = \"local\"\nplatformIndependent = true\n",
+    )
+    .unwrap();
+    let (ws, warnings) = Workspace::load(dir).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(ws.packages_dir, dir.join("deps"));
+    let local = ws.package("local").unwrap();
+    assert_eq!(local.kind, Some(DependencyKind::Path));
+    assert_eq!(local.dir, dir.join("vendor/local"));
+    assert_eq!(local.config.platform_independent, Some(true));
+    std::fs::write(
+        dir.join("lakefile.toml"),
+        "name = \"root\"\npackagesDir = \"elsewhere\"\n",
+    )
+    .unwrap();
+    let (ws, warnings) = Workspace::load(dir).unwrap();
+    assert_eq!(ws.packages_dir, dir.join("elsewhere"));
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].message.contains("tarn uses \"elsewhere\""),
+        "{}",
+        warnings[0]
+    );
+}
