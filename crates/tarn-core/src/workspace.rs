@@ -254,15 +254,17 @@ pub fn parse_lean_toolchain(text: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-/// The toolchain Lake puts in cache URLs when none is given (Appendix D): `ELAN_TOOLCHAIN`
-/// when set and non-empty (verbatim, as Lake takes it), else the toolchain Lake itself runs
-/// under, which under elan is the workspace's `lean-toolchain`, normalised.
+/// The toolchain Lake puts in cache URLs when none is given (Appendix D; Lake's
+/// `Env.computeToolchain` is `(← IO.getEnv "ELAN_TOOLCHAIN").getD Lean.toolchain`):
+/// `ELAN_TOOLCHAIN` whenever it is set, verbatim (set but empty means no toolchain, `None`),
+/// else the toolchain Lake itself runs under, which under elan is the workspace's
+/// `lean-toolchain`, normalised.
 pub fn default_toolchain(
     elan_toolchain: Option<&str>,
     lean_toolchain: Option<&str>,
 ) -> Option<String> {
-    if let Some(t) = elan_toolchain.filter(|t| !t.is_empty()) {
-        return Some(t.to_string());
+    if let Some(t) = elan_toolchain {
+        return (!t.is_empty()).then(|| t.to_string());
     }
     lean_toolchain
         .and_then(parse_lean_toolchain)
@@ -431,8 +433,13 @@ mod tests {
             default_toolchain(Some("v4.9.0"), None).as_deref(),
             Some("v4.9.0")
         );
+        // Set but empty: Lake takes the empty string, i.e. no toolchain part.
         assert_eq!(
-            default_toolchain(Some(""), Some("leanprover/lean4:v4.22.0\n")).as_deref(),
+            default_toolchain(Some(""), Some("leanprover/lean4:v4.22.0\n")),
+            None
+        );
+        assert_eq!(
+            default_toolchain(None, Some("leanprover/lean4:v4.22.0\n")).as_deref(),
             Some("leanprover/lean4:v4.22.0")
         );
         assert_eq!(

@@ -257,7 +257,8 @@ impl Workspace {
     }
 
     /// The default toolchain for cache URLs: `elan_toolchain` (the `ELAN_TOOLCHAIN`
-    /// variable) when set, else this workspace's `lean-toolchain`, normalised.
+    /// variable, `None` when unset) whenever it is set (empty: no toolchain), else this
+    /// workspace's `lean-toolchain`, normalised.
     pub fn default_toolchain(&self, elan_toolchain: Option<&str>) -> Option<String> {
         default_toolchain(elan_toolchain, self.lean_toolchain.as_deref())
     }
