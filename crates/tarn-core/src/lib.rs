@@ -5,6 +5,7 @@
 //!
 //! * [`hash`]: Lake's 64-bit hashes (MurmurHash64A seed 11, `mixHash`), hex and JSON forms.
 //! * [`artifact`]: artifact file names `<hash>[.<ext>]` and remote `<hash>.art` names.
+//! * [`batch`]: tarn's batch existence API (request, reply, limits).
 //! * [`mapping`]: mapping files (`lake build -o`, revision files, `outputs.jsonl`).
 //! * [`output`]: `outputs/<scope>/<hash>.json` wrappers.
 //! * [`scope`]: remote scopes, toolchain normalisation, RFC 3986 encoding.
@@ -13,6 +14,7 @@
 //! * [`lean_json`]: JSON text byte-identical to Lean's printer (`compress`, `pretty`).
 //! * [`lakefile`]: the `package` declaration of a `lakefile.lean`, read without Lean.
 //! * [`workspace`]: `lake-manifest.json`, `lean-toolchain`, default toolchain and platform.
+//! * [`reservoir`]: the Reservoir API's bulk request, bulk reply and error bodies.
 //! * [`sigv4`]: AWS Signature Version 4 signing and checking.
 //!
 //! ```
@@ -23,12 +25,14 @@
 //! ```
 
 pub mod artifact;
+pub mod batch;
 pub mod config;
 pub mod hash;
 pub mod lakefile;
 pub mod lean_json;
 pub mod mapping;
 pub mod output;
+pub mod reservoir;
 pub mod scope;
 pub mod service;
 pub mod sigv4;

@@ -260,6 +260,13 @@ pub fn signature(
     req: &RequestParts<'_>,
 ) -> String {
     let (canonical, _) = canonical_request(req);
+    sign_canonical(secret, amz_date, scope, &canonical)
+}
+
+/// The hex signature of a canonical request text (see [`canonical_request`]): the string to
+/// sign and the key derivation, the one place both are written. Verifiers that must try
+/// variants of a canonical request (client quirks) sign each variant with this.
+pub fn sign_canonical(secret: &str, amz_date: &str, scope: &Scope<'_>, canonical: &str) -> String {
     let string_to_sign = format!(
         "{ALGORITHM}\n{amz_date}\n{}\n{}",
         scope.credential_scope(),
@@ -270,6 +277,54 @@ pub fn signature(
     let k_service = hmac(&k_region, scope.service.as_bytes());
     let k_signing = hmac(&k_service, b"aws4_request");
     hex::encode(hmac(&k_signing, string_to_sign.as_bytes()))
+}
+
+/// A request as tarn's clients sign it: the headers covered are exactly `host`,
+/// `x-amz-content-sha256` and `x-amz-date`.
+#[derive(Debug, Clone)]
+pub struct SimpleRequest<'a> {
+    /// `GET`, `PUT`, ...
+    pub method: &'a str,
+    /// The `Host` header the client will send (`host[:port]`).
+    pub host: &'a str,
+    /// The path as sent on the wire (already percent-encoded).
+    pub path: &'a str,
+    /// The raw query string without `?` (may be empty).
+    pub query: &'a str,
+    /// The hex SHA-256 of the body, or [`UNSIGNED_PAYLOAD`].
+    pub payload_hash: &'a str,
+}
+
+impl SimpleRequest<'_> {
+    /// The headers to add: `x-amz-date`, `x-amz-content-sha256` and `authorization`, in
+    /// that order.
+    pub fn sign(
+        &self,
+        creds: &Credentials,
+        region: &str,
+        date: &AmzDate,
+    ) -> [(&'static str, String); 3] {
+        let headers = [
+            ("host", self.host),
+            ("x-amz-content-sha256", self.payload_hash),
+            ("x-amz-date", date.0.as_str()),
+        ];
+        let parts = RequestParts {
+            method: self.method,
+            path: self.path,
+            query: self.query,
+            headers: &headers,
+            payload_hash: self.payload_hash,
+        };
+        [
+            ("x-amz-date", date.0.clone()),
+            ("x-amz-content-sha256", self.payload_hash.to_string()),
+            (
+                "authorization",
+                authorization(creds, date, region, "s3", &parts),
+            ),
+        ]
+    }
 }
 
 /// The `Authorization` header value for a request. `req.headers` must hold every header to

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use reqwest::Method;
 use tarn_core::service::{ServiceKind, RESERVOIR_HEADERS};
-use tarn_core::{ArtifactName, Hash, Scope, Service};
+use tarn_core::{reservoir, ArtifactName, Hash, Scope, Service};
 use tarn_store::{write_atomic, Cache, Inserted};
 
 use crate::progress::Event;
@@ -189,27 +189,6 @@ fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(d.as_secs_f64())
 }
 
-/// Reservoir's bulk URL reply: `{"data":[...]}`, a bare array, or `{"error":{...}}`.
-pub fn parse_bulk_urls(body: &[u8], expected: usize) -> Result<Vec<String>, String> {
-    let v: serde_json::Value =
-        serde_json::from_slice(body).map_err(|e| format!("unexpected response: {e}"))?;
-    if let Some(err) = v.get("error") {
-        let status = err.get("status").map(|s| s.to_string()).unwrap_or_default();
-        let msg = err.get("message").and_then(|m| m.as_str()).unwrap_or("");
-        return Err(format!("(status code: {status}) Reservoir error: {msg}"));
-    }
-    let data = v.get("data").cloned().unwrap_or(v);
-    let urls: Vec<String> =
-        serde_json::from_value(data).map_err(|e| format!("unexpected response: {e}"))?;
-    if urls.len() != expected {
-        return Err(format!(
-            "Incorrect number of results: expected {expected}, got {}",
-            urls.len()
-        ));
-    }
-    Ok(urls)
-}
-
 /// The URL of each artifact: computed for S3, asked from the API in one POST for Reservoir.
 pub async fn artifact_urls(
     transport: &Transport,
@@ -219,8 +198,8 @@ pub async fn artifact_urls(
 ) -> Result<Vec<String>, String> {
     match (&service.kind, service.bulk_artifacts_url(scope)) {
         (ServiceKind::Reservoir { .. }, Some(bulk)) if !names.is_empty() => {
-            let body: Vec<String> = names.iter().map(|n| n.hash.hex()).collect();
-            let body = Bytes::from(serde_json::to_vec(&body).expect("strings serialise"));
+            let hashes: Vec<Hash> = names.iter().map(|n| n.hash).collect();
+            let body = Bytes::from(reservoir::encode_bulk_request(&hashes));
             let mut headers = vec![("content-type", "application/json")];
             headers.extend_from_slice(&RESERVOIR_HEADERS);
             let resp = transport
@@ -234,7 +213,7 @@ pub async fn artifact_urls(
                     error_detail(&resp.body)
                 ));
             }
-            parse_bulk_urls(&resp.body, names.len())
+            reservoir::parse_bulk_reply(&resp.body, names.len())
                 .map_err(|e| format!("failed to fetch artifact URLs\n  POST {bulk}\n{e}"))
         }
         _ => Ok(names
@@ -354,25 +333,4 @@ pub async fn download_artifacts(
         - retries0;
     report.elapsed = start.elapsed();
     Ok(report)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bulk_reply_forms() {
-        assert_eq!(
-            parse_bulk_urls(br#"{"data":["a","b"]}"#, 2).unwrap(),
-            vec!["a", "b"]
-        );
-        assert_eq!(parse_bulk_urls(br#"["a"]"#, 1).unwrap(), vec!["a"]);
-        let e = parse_bulk_urls(br#"["a"]"#, 2).unwrap_err();
-        assert!(e.contains("Incorrect number of results"));
-        let e = parse_bulk_urls(br#"{"error":{"status":400,"message":"no"}}"#, 1).unwrap_err();
-        assert!(e.contains("Reservoir error: no"));
-        assert!(parse_bulk_urls(b"<html>", 1)
-            .unwrap_err()
-            .contains("unexpected response"));
-    }
 }

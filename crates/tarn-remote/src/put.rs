@@ -14,7 +14,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use reqwest::Method;
 use tarn_core::service::{ServiceKind, ARTIFACT_CONTENT_TYPE, MAPPINGS_CONTENT_TYPE};
-use tarn_core::{ArtifactName, Hash, MappingFile, Scope, Service};
+use tarn_core::{batch, ArtifactName, Hash, MappingFile, Scope, Service};
 use tarn_store::{hash_file, Cache};
 
 use crate::get::ArtifactFailure;
@@ -184,11 +184,8 @@ pub struct PutReport {
     pub presence_check: &'static str,
 }
 
-/// Most hashes `tarn serve` answers in one batch request (docs/server-api.md).
-pub const BATCH_LIMIT: usize = 10_000;
-
 /// tarn's batch existence API v1 (docs/server-api.md): `POST {artifactEndpoint}{scope}/?tarn-missing`
-/// with a JSON array of hex hashes (at most [`BATCH_LIMIT`] per request), answered by the
+/// with a JSON array of hex hashes (at most [`batch::MAX_HASHES`] per request), answered by the
 /// hashes the server lacks as `{"version":1,"missing":[...]}` or a bare array. `None` when the
 /// service does not offer it (any non-200 reply, a network error, an unparsable reply or one
 /// naming a hash that was not asked about): the caller then falls back to one HEAD per
@@ -205,11 +202,10 @@ pub async fn probe_missing(
     else {
         return None;
     };
-    let url = format!("{artifact_endpoint}{}/?tarn-missing", scope.url_path());
+    let url = format!("{artifact_endpoint}{}/?{}", scope.url_path(), batch::QUERY);
     let mut missing = HashSet::new();
-    for (i, chunk) in hashes.chunks(BATCH_LIMIT).enumerate() {
-        let body: Vec<String> = chunk.iter().map(|h| h.hex()).collect();
-        let body = Bytes::from(serde_json::to_vec(&body).expect("strings serialise"));
+    for (i, chunk) in hashes.chunks(batch::MAX_HASHES).enumerate() {
+        let body = Bytes::from(batch::encode_request(chunk));
         // The first request only discovers whether the API exists: no retries. Once it
         // answered, later chunks get the usual retries.
         let retries = if i == 0 {
@@ -236,23 +232,7 @@ pub async fn probe_missing(
             return None;
         }
         let asked: HashSet<Hash> = chunk.iter().copied().collect();
-        missing.extend(parse_missing(&resp.body, &asked)?);
-    }
-    Some(missing)
-}
-
-/// Parses a batch existence reply; `None` if it is malformed or names a hash not in `asked`.
-pub fn parse_missing(body: &[u8], asked: &HashSet<Hash>) -> Option<HashSet<Hash>> {
-    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
-    let list = v.get("missing").cloned().unwrap_or(v);
-    let list: Vec<String> = serde_json::from_value(list).ok()?;
-    let mut missing = HashSet::new();
-    for h in list {
-        let h = Hash::from_hex(&h)?;
-        if !asked.contains(&h) {
-            return None;
-        }
-        missing.insert(h);
+        missing.extend(batch::parse_reply(&resp.body, &asked)?);
     }
     Some(missing)
 }
@@ -416,29 +396,4 @@ pub fn is_auth_failure(e: &Failed) -> bool {
             ..
         }
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn batch_replies() {
-        let a = Hash::from_hex("0123456789abcdef").unwrap();
-        let b = Hash::from_hex("fedcba9876543210").unwrap();
-        let asked: HashSet<Hash> = [a, b].into_iter().collect();
-        let one: HashSet<Hash> = [b].into_iter().collect();
-        assert_eq!(
-            parse_missing(br#"{"version":1,"missing":["fedcba9876543210"]}"#, &asked),
-            Some(one.clone())
-        );
-        assert_eq!(parse_missing(br#"["FEDCBA9876543210"]"#, &asked), Some(one));
-        assert_eq!(
-            parse_missing(br#"{"version":1,"missing":[]}"#, &asked),
-            Some(HashSet::new())
-        );
-        assert_eq!(parse_missing(br#"["1111111111111111"]"#, &asked), None);
-        assert_eq!(parse_missing(b"<Error/>", &asked), None);
-        assert_eq!(parse_missing(br#"{"missing":"x"}"#, &asked), None);
-    }
 }

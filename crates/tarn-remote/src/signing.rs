@@ -2,7 +2,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use tarn_core::sigv4::{self, AmzDate, Credentials, RequestParts};
+use tarn_core::sigv4::{AmzDate, Credentials, SimpleRequest};
 
 /// Signs requests with one key for one region (service `s3`).
 #[derive(Debug, Clone)]
@@ -28,7 +28,8 @@ impl Signer {
 
     /// The headers to add to a request: `x-amz-date`, `x-amz-content-sha256` and
     /// `authorization` (the signature also covers `host`, which reqwest sends from the URL).
-    /// `payload_hash` is the hex SHA-256 of the body, or [`sigv4::UNSIGNED_PAYLOAD`].
+    /// `payload_hash` is the hex SHA-256 of the body, or
+    /// [`tarn_core::sigv4::UNSIGNED_PAYLOAD`].
     pub fn headers(
         &self,
         method: &str,
@@ -51,24 +52,15 @@ impl Signer {
         date: &AmzDate,
     ) -> Vec<(&'static str, String)> {
         let host = host_header(url);
-        let headers = [
-            ("host", host.as_str()),
-            ("x-amz-content-sha256", payload_hash),
-            ("x-amz-date", date.0.as_str()),
-        ];
-        let parts = RequestParts {
+        SimpleRequest {
             method,
+            host: &host,
             path: url.path(),
             query: url.query().unwrap_or(""),
-            headers: &headers,
             payload_hash,
-        };
-        let auth = sigv4::authorization(&self.creds, date, &self.region, "s3", &parts);
-        vec![
-            ("x-amz-date", date.0.clone()),
-            ("x-amz-content-sha256", payload_hash.to_string()),
-            ("authorization", auth),
-        ]
+        }
+        .sign(&self.creds, &self.region, date)
+        .to_vec()
     }
 }
 
@@ -85,6 +77,7 @@ pub fn host_header(url: &reqwest::Url) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tarn_core::sigv4;
 
     #[test]
     fn host_header_keeps_non_default_ports() {

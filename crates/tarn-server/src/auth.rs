@@ -142,34 +142,19 @@ fn check(
     sigv4::signatures_equal(&sign_canonical(p, secret, amz_date, &variant), &p.signature)
 }
 
-fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
-    use hmac::Mac;
-    let mut mac =
-        hmac::Hmac::<sha2::Sha256>::new_from_slice(key).expect("HMAC takes any key length");
-    mac.update(data);
-    mac.finalize().into_bytes().to_vec()
-}
-
-/// The SigV4 signature of a canonical request text.
+/// The SigV4 signature of a canonical request text, in the scope the client named.
 fn sign_canonical(
     p: &ParsedAuthorization,
     secret: &str,
     amz_date: &str,
     canonical: &str,
 ) -> String {
-    let string_to_sign = format!(
-        "{}\n{amz_date}\n{}/{}/{}/aws4_request\n{}",
-        sigv4::ALGORITHM,
-        p.date,
-        p.region,
-        p.service,
-        sigv4::sha256_hex(canonical.as_bytes())
-    );
-    let k_date = hmac(format!("AWS4{secret}").as_bytes(), p.date.as_bytes());
-    let k_region = hmac(&k_date, p.region.as_bytes());
-    let k_service = hmac(&k_region, p.service.as_bytes());
-    let k_signing = hmac(&k_service, b"aws4_request");
-    hex::encode(hmac(&k_signing, string_to_sign.as_bytes()))
+    let scope = sigv4::Scope {
+        date: &p.date,
+        region: &p.region,
+        service: &p.service,
+    };
+    sigv4::sign_canonical(secret, amz_date, &scope, canonical)
 }
 
 fn forbidden(code: &'static str, msg: &str) -> S3Error {

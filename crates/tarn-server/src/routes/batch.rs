@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use axum::body::Body;
 use axum::http::{Method, Response, StatusCode};
 use futures_util::StreamExt;
-use tarn_core::Hash;
+use tarn_core::{batch, Hash};
 
 use super::{check_components, text, Req};
 use crate::auth::{authenticate, authorize, BodyCheck};
@@ -14,11 +14,6 @@ use crate::config::Access;
 use crate::error::S3Error;
 use crate::storage::Storage;
 use crate::AppRef;
-
-/// Most hashes per request.
-pub const MAX_HASHES: usize = 10_000;
-/// Largest request body.
-pub const MAX_BODY: usize = 1 << 20;
 
 /// The hashes among `hashes` with no `<hash>.art` in the scope, in the given order.
 pub async fn missing_hashes(
@@ -80,38 +75,16 @@ pub async fn missing_hashes(
         .collect())
 }
 
+/// The request's hashes, or the S3 error for a refused body (413 for too many).
 fn parse_hashes(body: &[u8]) -> Result<Vec<Hash>, S3Error> {
-    let bad = |m: &str| S3Error::bad("InvalidArgument", m.to_string());
-    let v: serde_json::Value =
-        serde_json::from_slice(body).map_err(|e| bad(&format!("body is not JSON: {e}")))?;
-    let list = match v {
-        serde_json::Value::Array(a) => a,
-        serde_json::Value::Object(mut o) => match o.remove("hashes") {
-            Some(serde_json::Value::Array(a)) => a,
-            _ => return Err(bad("expected a JSON array or {\"hashes\": [...]}")),
-        },
-        _ => return Err(bad("expected a JSON array or {\"hashes\": [...]}")),
-    };
-    if list.len() > MAX_HASHES {
-        return Err(S3Error::new(
+    batch::parse_request(body).map_err(|e| match e {
+        batch::RequestError::TooMany => S3Error::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "EntityTooLarge",
-            format!("at most {MAX_HASHES} hashes per request"),
-        ));
-    }
-    let mut seen = HashSet::with_capacity(list.len());
-    let mut out = Vec::with_capacity(list.len());
-    for v in list {
-        let h = v
-            .as_str()
-            .filter(|s| s.len() == 16)
-            .and_then(Hash::from_hex)
-            .ok_or_else(|| bad(&format!("not a 16-digit hex hash: {v}")))?;
-        if seen.insert(h) {
-            out.push(h);
-        }
-    }
-    Ok(out)
+            e.to_string(),
+        ),
+        _ => S3Error::bad("InvalidArgument", e.to_string()),
+    })
 }
 
 /// Answers a batch existence request.
@@ -134,13 +107,13 @@ pub async fn missing(
     let scope = scope_comps.join("/");
     let auth = authenticate(&app.cfg, req.method(), req.uri(), req.headers(), true)?;
     authorize(&app.cfg, auth.key, Access::Read, &scope)?;
-    let body = axum::body::to_bytes(req.into_body().take(), MAX_BODY)
+    let body = axum::body::to_bytes(req.into_body().take(), batch::MAX_BODY)
         .await
         .map_err(|_| {
             S3Error::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "EntityTooLarge",
-                format!("the body exceeds {MAX_BODY} bytes"),
+                format!("the body exceeds {} bytes", batch::MAX_BODY),
             )
         })?;
     app.metrics.bytes_in.fetch_add(body.len() as u64, Relaxed);
@@ -170,22 +143,9 @@ pub async fn missing(
     app.metrics
         .batch_hashes
         .fetch_add(hashes.len() as u64, Relaxed);
-    let list: Vec<String> = missing.iter().map(|h| h.hex()).collect();
-    let json = serde_json::json!({"version": 1, "missing": list});
-    Ok(text(StatusCode::OK, "application/json", json.to_string()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_both_body_forms() {
-        let a = parse_hashes(br#"["0123456789abcdef","0123456789ABCDEF"]"#).unwrap();
-        assert_eq!(a.len(), 1);
-        let b = parse_hashes(br#"{"hashes":["0000000000000001"]}"#).unwrap();
-        assert_eq!(b, vec![Hash(1)]);
-        assert!(parse_hashes(br#"["xyz"]"#).is_err());
-        assert!(parse_hashes(b"3").is_err());
-    }
+    Ok(text(
+        StatusCode::OK,
+        "application/json",
+        batch::encode_reply(&missing),
+    ))
 }

@@ -12,7 +12,7 @@ use axum::body::Body;
 use axum::http::{Method, Response, StatusCode};
 use tarn_core::scope::toolchain_dir;
 use tarn_core::service::{ARTIFACT_CONTENT_TYPE, MAPPINGS_CONTENT_TYPE};
-use tarn_core::Hash;
+use tarn_core::{reservoir, Hash};
 
 use super::s3::{artifact_hash, serve_object};
 use super::{base_url, check_components, encode_components, param, text, PathParts, Req};
@@ -23,8 +23,11 @@ use crate::metrics::Route;
 use crate::AppRef;
 
 fn json_error(status: StatusCode, message: &str) -> Response<Body> {
-    let v = serde_json::json!({"error": {"status": status.as_u16(), "message": message}});
-    text(status, "application/json", v.to_string())
+    text(
+        status,
+        "application/json",
+        reservoir::encode_error(status.as_u16(), message),
+    )
 }
 
 fn from_s3(e: S3Error) -> Response<Body> {
@@ -161,23 +164,20 @@ async fn bulk(
     let body = axum::body::to_bytes(req.into_body().take(), 4 << 20)
         .await
         .map_err(|_| S3Error::bad("InvalidArgument", "body too large"))?;
-    let list: Vec<serde_json::Value> = serde_json::from_slice(&body)
-        .map_err(|e| S3Error::bad("InvalidArgument", format!("expected a JSON array: {e}")))?;
+    let hashes = reservoir::parse_bulk_request(&body)
+        .map_err(|e| S3Error::bad("InvalidArgument", e.to_string()))?;
     let prefix = format!(
         "{base}/{}{}",
         app.cfg.artifact_prefix,
         encode_components(scope)
     );
-    let mut urls = Vec::with_capacity(list.len());
-    for v in list {
-        let h = Hash::from_json(&v)
-            .or_else(|| v.as_str().and_then(Hash::from_hex))
-            .ok_or_else(|| S3Error::bad("InvalidArgument", format!("not a hash: {v}")))?;
-        urls.push(format!("{prefix}/{}.art", h.hex()));
-    }
+    let urls: Vec<String> = hashes
+        .iter()
+        .map(|h| format!("{prefix}/{}.art", h.hex()))
+        .collect();
     Ok(text(
         StatusCode::OK,
         "application/json",
-        serde_json::json!({ "data": urls }).to_string(),
+        reservoir::encode_bulk_reply(&urls),
     ))
 }

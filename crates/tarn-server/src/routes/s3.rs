@@ -30,7 +30,7 @@ pub async fn route(
         let bucket = parts.comps[0].clone();
         return (Route::List, admin::bucket(app, req, &bucket).await);
     }
-    if is_art && has_param(req.uri().query(), "tarn-missing") {
+    if is_art && has_param(req.uri().query(), tarn_core::batch::QUERY) {
         return (
             Route::Batch,
             batch::missing(app, req, &parts.comps[1..]).await,

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use reqwest::{Method, StatusCode};
 use tarn_core::scope::uri_encode;
-use tarn_core::sigv4::{self, AmzDate, Credentials, RequestParts, UNSIGNED_PAYLOAD};
+use tarn_core::sigv4::{AmzDate, Credentials, SimpleRequest, UNSIGNED_PAYLOAD};
 
 use super::{Listed, Object, ObjectBody, ObjectMeta, PutMode, PutOutcome, Spool};
 
@@ -112,34 +112,24 @@ impl S3Store {
                 .map(|d| d.as_secs())
                 .unwrap_or(0),
         );
-        let headers = [
-            ("host", self.host.as_str()),
-            ("x-amz-content-sha256", UNSIGNED_PAYLOAD),
-            ("x-amz-date", date.0.as_str()),
-        ];
-        let auth = sigv4::authorization(
-            &self.s.creds,
-            &date,
-            &self.s.region,
-            "s3",
-            &RequestParts {
-                method: method.as_str(),
-                path,
-                query,
-                headers: &headers,
-                payload_hash: UNSIGNED_PAYLOAD,
-            },
-        );
+        let signed = SimpleRequest {
+            method: method.as_str(),
+            host: &self.host,
+            path,
+            query,
+            payload_hash: UNSIGNED_PAYLOAD,
+        }
+        .sign(&self.s.creds, &self.s.region, &date);
         let mut url = format!("{}{path}", self.s.endpoint_origin());
         if !query.is_empty() {
             url.push('?');
             url.push_str(query);
         }
-        self.http
-            .request(method, url)
-            .header("x-amz-content-sha256", UNSIGNED_PAYLOAD)
-            .header("x-amz-date", date.0)
-            .header("authorization", auth)
+        let mut request = self.http.request(method, url);
+        for (name, value) in signed {
+            request = request.header(name, value);
+        }
+        request
     }
 
     /// See [`super::Storage::get`].
