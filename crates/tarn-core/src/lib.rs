@@ -10,6 +10,7 @@
 //! * [`output`]: `outputs/<scope>/<hash>.json` wrappers.
 //! * [`scope`]: remote scopes, toolchain normalisation, RFC 3986 encoding.
 //! * [`service`]: service kinds and the URLs Lake builds for them.
+//! * [`object_key`]: the object layout under those URLs (artifact and revision keys).
 //! * [`config`]: the system configuration and package options (`lakefile.toml`).
 //! * [`lean_json`]: JSON text byte-identical to Lean's printer (`compress`, `pretty`).
 //! * [`lakefile`]: the `package` declaration of a `lakefile.lean`, read without Lean.
@@ -31,6 +32,7 @@ pub mod hash;
 pub mod lakefile;
 pub mod lean_json;
 pub mod mapping;
+pub mod object_key;
 pub mod output;
 pub mod reservoir;
 pub mod scope;

@@ -1,8 +1,8 @@
 //! Remote cache services and the URLs Lake builds for them (S3 layout and Reservoir API).
 
-use crate::artifact::remote_artifact_name;
 use crate::hash::Hash;
-use crate::scope::{toolchain_dir, uri_encode, Scope};
+use crate::object_key;
+use crate::scope::{uri_encode, Scope};
 
 /// The Reservoir API used when nothing else is configured.
 pub const DEFAULT_RESERVOIR_API: &str = "https://reservoir.lean-lang.org/api/v1";
@@ -89,13 +89,13 @@ impl Service {
             } => format!(
                 "{artifact_endpoint}{}/{}",
                 scope.url_path(),
-                remote_artifact_name(hash)
+                object_key::artifact_file(hash)
             ),
             ServiceKind::Reservoir { api_endpoint } => format!(
                 "{api_endpoint}/{}{}/artifacts/{}",
                 reservoir_collection(scope),
                 scope.url_path(),
-                remote_artifact_name(hash)
+                object_key::artifact_file(hash)
             ),
         }
     }
@@ -120,18 +120,13 @@ impl Service {
             } => {
                 let mut url = format!("{revision_endpoint}{}", scope.url_path());
                 if scope.is_repo() {
-                    if let Some(p) = platform {
-                        url.push_str("/pt/");
-                        url.push_str(&uri_encode(p));
-                    }
-                    if let Some(t) = toolchain {
-                        url.push_str("/tc/");
-                        url.push_str(&uri_encode(&toolchain_dir(t)));
+                    for c in object_key::revision_dir_suffix(platform, toolchain) {
+                        url.push('/');
+                        url.push_str(&uri_encode(&c));
                     }
                 }
                 url.push('/');
-                url.push_str(&uri_encode(rev));
-                url.push_str(".jsonl");
+                url.push_str(&uri_encode(&object_key::revision_file(rev)));
                 url
             }
             ServiceKind::Reservoir { api_endpoint } => {

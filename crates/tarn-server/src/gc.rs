@@ -12,10 +12,11 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
+use tarn_core::object_key::{
+    is_revision_file, parse_artifact_file as artifact_hash, revision_scope,
+};
 use tarn_core::Hash;
 
-use crate::routes::revision_scope;
-use crate::routes::s3::artifact_hash;
 use crate::storage::{Listed, ObjectBody};
 use crate::App;
 
@@ -121,7 +122,7 @@ pub async fn run_gc(app: &App, policy: GcPolicy) -> std::io::Result<GcReport> {
     report.revisions = revisions.len() as u64;
     let mut by_dir: BTreeMap<String, Vec<Listed>> = BTreeMap::new();
     for r in revisions {
-        if !r.key.ends_with(".jsonl") {
+        if !is_revision_file(&r.key) {
             continue;
         }
         let dir = r

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use axum::body::Body;
 use axum::http::{Method, Response, StatusCode};
 use futures_util::StreamExt;
-use tarn_core::{batch, Hash};
+use tarn_core::{batch, object_key, Hash};
 
 use super::{check_components, text, Req};
 use crate::auth::{authenticate, authorize, BodyCheck};
@@ -24,7 +24,7 @@ pub async fn missing_hashes(
     let dir = format!("{}/{}", app.cfg.artifact_prefix, scope_comps.join("/"));
     let keys: Vec<String> = hashes
         .iter()
-        .map(|h| format!("{dir}/{}.art", h.hex()))
+        .map(|h| object_key::artifact_key(&app.cfg.artifact_prefix, scope_comps, *h))
         .collect();
     let present: Vec<bool> = match &app.storage {
         Storage::Local(_) => {

@@ -1,8 +1,9 @@
 //! Request dispatch: one function looks at the path and sends the request to the S3,
-//! Reservoir, batch or admin handlers. No router tables, no locks.
+//! Reservoir, batch, listing or admin handlers. No router tables, no locks.
 
 pub mod admin;
 pub mod batch;
+pub mod listing;
 pub mod reservoir;
 pub mod s3;
 
@@ -106,19 +107,6 @@ pub fn check_components(comps: &[String]) -> Result<(), S3Error> {
     }
 }
 
-/// The scope of a revision key's scope part: the components less a trailing `pt/<p>` and
-/// `tc/<t>` (in that order, each optional).
-pub fn revision_scope(comps: &[String]) -> &[String] {
-    let mut n = comps.len();
-    if n >= 3 && comps[n - 2] == "tc" {
-        n -= 2;
-    }
-    if n >= 3 && comps[n - 2] == "pt" {
-        n -= 2;
-    }
-    &comps[..n]
-}
-
 /// Lake's `appendScope`: `/`-joined, each component `uriEncode`d, with a leading `/`.
 pub fn encode_components(comps: &[String]) -> String {
     let mut s = String::new();
@@ -164,7 +152,7 @@ async fn dispatch(app: &AppRef, req: Req) -> (Route, Response<Body>) {
     let resource = raw.to_string();
     let first = parts.comps.first().map(String::as_str);
     let result: (Route, Result<Response<Body>, S3Error>) = if first.is_none() {
-        (Route::List, admin::list_buckets(app, req).await)
+        (Route::List, listing::list_buckets(app, req).await)
     } else if first == Some(app.cfg.artifact_prefix.as_str())
         || first == Some(app.cfg.revision_prefix.as_str())
     {

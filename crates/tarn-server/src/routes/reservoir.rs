@@ -10,11 +10,10 @@
 
 use axum::body::Body;
 use axum::http::{Method, Response, StatusCode};
-use tarn_core::scope::toolchain_dir;
 use tarn_core::service::{ARTIFACT_CONTENT_TYPE, MAPPINGS_CONTENT_TYPE};
-use tarn_core::{reservoir, Hash};
+use tarn_core::{object_key, reservoir, Hash};
 
-use super::s3::{artifact_hash, serve_object};
+use super::s3::serve_object;
 use super::{base_url, check_components, encode_components, param, text, PathParts, Req};
 use crate::auth::{authenticate, authorize};
 use crate::config::Access;
@@ -51,7 +50,7 @@ pub async fn route(app: &AppRef, req: Req, parts: PathParts) -> (Route, Response
     // …/artifacts/<hash>.art
     if n >= 3 && rest[n - 2] == "artifacts" {
         let scope = &rest[..n - 2];
-        let Some(hash) = artifact_hash(&rest[n - 1]) else {
+        let Some(hash) = object_key::parse_artifact_file(&rest[n - 1]) else {
             return (
                 Route::ReservoirArtifact,
                 json_error(StatusCode::NOT_FOUND, "not an artifact name"),
@@ -102,12 +101,7 @@ async fn artifact(
     hash: Hash,
 ) -> Result<Response<Body>, S3Error> {
     read_auth(app, req, scope)?;
-    let key = format!(
-        "{}/{}/{}.art",
-        app.cfg.artifact_prefix,
-        scope.join("/"),
-        hash.hex()
-    );
+    let key = object_key::artifact_key(&app.cfg.artifact_prefix, scope, hash);
     serve_object(
         app,
         &key,
@@ -131,16 +125,12 @@ async fn build_outputs(
         .ok_or_else(|| S3Error::bad("InvalidArgument", "the rev parameter is required"))?;
     let mut comps: Vec<String> = scope.to_vec();
     if is_repo {
-        if let Some(p) = param(q, "platform").filter(|p| !p.is_empty()) {
-            comps.push("pt".into());
-            comps.push(p);
-        }
-        if let Some(t) = param(q, "toolchain").filter(|t| !t.is_empty()) {
-            comps.push("tc".into());
-            comps.push(toolchain_dir(&t));
-        }
+        comps.extend(object_key::revision_dir_suffix(
+            param(q, "platform").as_deref(),
+            param(q, "toolchain").as_deref(),
+        ));
     }
-    comps.push(format!("{rev}.jsonl"));
+    comps.push(object_key::revision_file(&rev));
     check_components(&comps)?;
     let key = format!("{}/{}", app.cfg.revision_prefix, comps.join("/"));
     serve_object(
@@ -173,7 +163,7 @@ async fn bulk(
     );
     let urls: Vec<String> = hashes
         .iter()
-        .map(|h| format!("{prefix}/{}.art", h.hex()))
+        .map(|h| format!("{prefix}/{}", object_key::artifact_file(*h)))
         .collect();
     Ok(text(
         StatusCode::OK,

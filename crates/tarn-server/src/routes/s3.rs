@@ -6,10 +6,10 @@ use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue, Method, Response, StatusCode};
 use std::sync::atomic::Ordering::Relaxed;
 use tarn_core::service::{ARTIFACT_CONTENT_TYPE, MAPPINGS_CONTENT_TYPE};
-use tarn_core::Hash;
+use tarn_core::{object_key, Hash};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
-use super::{admin, batch, check_components, has_param, revision_scope, PathParts, Req};
+use super::{batch, check_components, has_param, listing, PathParts, Req};
 use crate::auth::{authenticate, authorize, BodyCheck, BodyEncoding};
 use crate::cache::Cached;
 use crate::config::Access;
@@ -28,7 +28,7 @@ pub async fn route(
     let is_art = parts.comps[0] == app.cfg.artifact_prefix;
     if parts.comps.len() == 1 {
         let bucket = parts.comps[0].clone();
-        return (Route::List, admin::bucket(app, req, &bucket).await);
+        return (Route::List, listing::bucket(app, req, &bucket).await);
     }
     if is_art && has_param(req.uri().query(), tarn_core::batch::QUERY) {
         return (
@@ -42,29 +42,6 @@ pub async fn route(
         Route::Revision
     };
     (route, object(app, req, is_art, parts).await)
-}
-
-/// Parses `<16 hex>.art`.
-pub fn artifact_hash(name: &str) -> Option<Hash> {
-    let hex = name.strip_suffix(".art")?;
-    if hex.len() != 16 {
-        return None;
-    }
-    Hash::from_hex(hex)
-}
-
-/// The scope an object key belongs to (`a0/x/y/h.art` → `x/y`; revisions less pt/tc).
-pub fn scope_of_key(app: &crate::App, key: &str) -> Option<String> {
-    let comps: Vec<String> = key.split('/').map(str::to_string).collect();
-    if comps.len() < 3 {
-        return None;
-    }
-    let inner = &comps[1..comps.len() - 1];
-    if comps[0] == app.cfg.revision_prefix {
-        Some(revision_scope(inner).join("/"))
-    } else {
-        Some(inner.join("/"))
-    }
 }
 
 fn etag(meta: &ObjectMeta) -> String {
@@ -87,11 +64,15 @@ async fn object(
     let method = req.method().clone();
     let is_get = method == Method::GET || method == Method::HEAD;
     let name = rest.last().expect("non-empty");
-    let hash = if is_art { artifact_hash(name) } else { None };
+    let hash = if is_art {
+        object_key::parse_artifact_file(name)
+    } else {
+        None
+    };
     let valid_name = if is_art {
         hash.is_some()
     } else {
-        name.len() > ".jsonl".len() && name.ends_with(".jsonl")
+        object_key::is_revision_file(name)
     };
     if rest.len() < 2 || !valid_name || parts.trailing_slash {
         if is_get {
@@ -110,7 +91,7 @@ async fn object(
     let scope_comps = if is_art {
         &rest[..rest.len() - 1]
     } else {
-        revision_scope(&rest[..rest.len() - 1])
+        object_key::revision_scope(&rest[..rest.len() - 1])
     };
     let scope = scope_comps.join("/");
     let key = parts.comps.join("/");
