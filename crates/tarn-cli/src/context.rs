@@ -9,7 +9,7 @@ use tarn_store::{resolve_cache_root, Cache, CacheEnv, CacheSource};
 
 /// Flags accepted by every command.
 #[derive(clap::Args, Debug, Clone)]
-pub struct GlobalArgs {
+pub(crate) struct GlobalArgs {
     /// More output (-v: info, -vv: debug).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
@@ -35,14 +35,14 @@ pub struct GlobalArgs {
 
 /// The package found in `-d DIR`, if any.
 #[derive(Debug, Clone)]
-pub struct Package {
+pub(crate) struct Package {
     /// Options read from `lakefile.toml` (or just the name from `lakefile.lean`).
     pub config: PackageConfig,
 }
 
 /// Loads the package in `dir`: `lakefile.toml`, else the plain `package` name from
 /// `lakefile.lean`. `Ok(None)` when neither file exists.
-pub fn load_package(dir: &Path) -> anyhow::Result<Option<Package>> {
+pub(crate) fn load_package(dir: &Path) -> anyhow::Result<Option<Package>> {
     let toml_path = dir.join("lakefile.toml");
     if toml_path.is_file() {
         let text = std::fs::read_to_string(&toml_path)
@@ -72,7 +72,10 @@ pub fn load_package(dir: &Path) -> anyhow::Result<Option<Package>> {
 }
 
 /// The local scope (package name): `--package`, else the package in `-d`.
-pub fn local_scope(global: &GlobalArgs, package_flag: Option<&str>) -> anyhow::Result<String> {
+pub(crate) fn local_scope(
+    global: &GlobalArgs,
+    package_flag: Option<&str>,
+) -> anyhow::Result<String> {
     if let Some(p) = package_flag {
         return Ok(p.to_string());
     }
@@ -86,7 +89,7 @@ pub fn local_scope(global: &GlobalArgs, package_flag: Option<&str>) -> anyhow::R
 }
 
 /// The cache to use: `--cache-dir`, else Lake's rules for the package in `-d`.
-pub fn open_cache(global: &GlobalArgs) -> anyhow::Result<(Cache, CacheSource)> {
+pub(crate) fn open_cache(global: &GlobalArgs) -> anyhow::Result<(Cache, CacheSource)> {
     if let Some(dir) = &global.cache_dir {
         return Ok((Cache::new(dir), CacheSource::Flag));
     }
@@ -114,7 +117,7 @@ pub fn open_cache(global: &GlobalArgs) -> anyhow::Result<(Cache, CacheSource)> {
 }
 
 /// Path of the system configuration: `LAKE_CONFIG`, else `~/.lake/config.toml`.
-pub fn system_config_path() -> Option<PathBuf> {
+pub(crate) fn system_config_path() -> Option<PathBuf> {
     match std::env::var("LAKE_CONFIG") {
         Ok(p) if !p.is_empty() => Some(PathBuf::from(p)),
         _ => std::env::var("HOME")
@@ -124,7 +127,7 @@ pub fn system_config_path() -> Option<PathBuf> {
 }
 
 /// Loads the system configuration; a missing file is an empty configuration.
-pub fn load_system_config() -> anyhow::Result<SystemConfig> {
+pub(crate) fn load_system_config() -> anyhow::Result<SystemConfig> {
     let Some(path) = system_config_path() else {
         return Ok(SystemConfig::default());
     };

@@ -27,15 +27,15 @@ mean what they mean to Lake.";
 /// A fast, verifiable build-artifact cache for Lean's Lake.
 #[derive(Parser, Debug)]
 #[command(name = "tarn", version, about, after_help = AFTER_HELP, propagate_version = true)]
-pub struct Cli {
+struct Cli {
     #[command(flatten)]
-    pub global: context::GlobalArgs,
+    global: context::GlobalArgs,
     #[command(subcommand)]
-    pub command: Command,
+    command: Command,
 }
 
 #[derive(Subcommand, Debug)]
-pub enum Command {
+enum Command {
     /// Copy build outputs from the cache to a flat staging directory.
     Stage(local::StageArgs),
     /// Import a (possibly untrusted) staging directory into the cache, verifying everything.

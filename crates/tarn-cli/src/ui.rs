@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 use crate::context::GlobalArgs;
 
 /// Sets up `tracing` on stderr: warnings by default, `-v` info, `-vv` debug, `-q` errors only.
-pub fn init_logging(global: &GlobalArgs) {
+pub(crate) fn init_logging(global: &GlobalArgs) {
     let level = match (global.quiet, global.verbose) {
         (true, _) => "error",
         (false, 0) => "warn",
@@ -25,7 +25,7 @@ pub fn init_logging(global: &GlobalArgs) {
 }
 
 /// Prints an error and its chain of causes; a cause starting with `hint:` is shown last.
-pub fn print_error(e: &anyhow::Error) {
+pub(crate) fn print_error(e: &anyhow::Error) {
     let mut shown = e.to_string();
     eprintln!("error: {shown}");
     for cause in e.chain().skip(1) {
@@ -40,12 +40,12 @@ pub fn print_error(e: &anyhow::Error) {
 }
 
 /// Whether progress bars should be drawn.
-pub fn show_progress(global: &GlobalArgs) -> bool {
+pub(crate) fn show_progress(global: &GlobalArgs) -> bool {
     !global.quiet && !global.json && std::io::stderr().is_terminal()
 }
 
 /// A progress bar over `len` items, hidden when [`show_progress`] is false.
-pub fn progress_bar(global: &GlobalArgs, len: u64, what: &str) -> indicatif::ProgressBar {
+pub(crate) fn progress_bar(global: &GlobalArgs, len: u64, what: &str) -> indicatif::ProgressBar {
     if !show_progress(global) {
         return indicatif::ProgressBar::hidden();
     }
@@ -62,7 +62,7 @@ pub fn progress_bar(global: &GlobalArgs, len: u64, what: &str) -> indicatif::Pro
 }
 
 /// Prints a JSON value on stdout (the `--json` summary).
-pub fn print_json(value: &serde_json::Value) {
+pub(crate) fn print_json(value: &serde_json::Value) {
     println!(
         "{}",
         serde_json::to_string_pretty(value).expect("JSON serialises")

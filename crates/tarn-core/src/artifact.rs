@@ -24,13 +24,22 @@ pub struct ArtifactName {
 pub enum ArtifactNameError {
     /// The part before the first dot is not 16 hex digits.
     #[error("{name:?}: the part before the first '.' must be 16 hex digits")]
-    BadHash { name: String },
+    BadHash {
+        /// The name as given.
+        name: String,
+    },
     /// Strict form only: upper-case hex, which Lake never writes.
     #[error("{name:?}: the hash must be lower-case hex, as Lake writes it")]
-    UpperCaseHash { name: String },
+    UpperCaseHash {
+        /// The name as given.
+        name: String,
+    },
     /// The extension is empty after a dot, or holds a character that is unsafe in a path.
     #[error("{name:?}: bad extension (allowed: letters, digits, '_', '-', and '.' between parts)")]
-    BadExtension { name: String },
+    BadExtension {
+        /// The name as given.
+        name: String,
+    },
 }
 
 impl ArtifactName {

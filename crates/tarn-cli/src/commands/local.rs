@@ -21,7 +21,7 @@ use crate::ui;
 
 /// `tarn stage <mappings> <dir>`.
 #[derive(clap::Args, Debug)]
-pub struct StageArgs {
+pub(crate) struct StageArgs {
     /// The mappings file (the output of `lake build -o FILE`).
     pub mappings: PathBuf,
     /// The staging directory to fill (created if missing).
@@ -37,7 +37,7 @@ pub struct StageArgs {
 
 /// Where outputs can be fetched from on demand: `--service` plus `--scope` or `--repo`.
 #[derive(clap::Args, Debug, Clone)]
-pub struct TargetArgs {
+pub(crate) struct TargetArgs {
     /// The package (local scope) the mappings belong to; default: the package in `-d`.
     #[arg(long, value_name = "NAME")]
     pub package: Option<String>,
@@ -54,7 +54,7 @@ pub struct TargetArgs {
 
 /// `tarn unstage <dir>`.
 #[derive(clap::Args, Debug)]
-pub struct UnstageArgs {
+pub(crate) struct UnstageArgs {
     /// The staging directory (`outputs.jsonl` plus artifacts); treated as untrusted.
     #[arg(id = "staging_directory", value_name = "STAGING_DIRECTORY")]
     pub dir: PathBuf,
@@ -67,7 +67,7 @@ pub struct UnstageArgs {
 
 /// `tarn add <mappings>`.
 #[derive(clap::Args, Debug)]
-pub struct AddArgs {
+pub(crate) struct AddArgs {
     /// The mappings file to add to the cache's `outputs/`.
     pub mappings: PathBuf,
     #[command(flatten)]
@@ -79,22 +79,22 @@ pub struct AddArgs {
 
 /// `tarn verify [<mappings>]`.
 #[derive(clap::Args, Debug)]
-pub struct VerifyArgs {
+pub(crate) struct VerifyArgs {
     /// Verify only the artifacts this mappings file names (default: scrub the whole cache).
     pub mappings: Option<PathBuf>,
 }
 
 /// `tarn clean`.
 #[derive(clap::Args, Debug)]
-pub struct CleanArgs {}
+pub(crate) struct CleanArgs {}
 
 /// `tarn services`.
 #[derive(clap::Args, Debug)]
-pub struct ServicesArgs {}
+pub(crate) struct ServicesArgs {}
 
 /// `tarn hash [--text] <file>...`.
 #[derive(clap::Args, Debug)]
-pub struct HashArgs {
+pub(crate) struct HashArgs {
     /// Hash as text (Lake's `computeTextFileHash`: UTF-8, CR LF normalised to LF).
     #[arg(long)]
     pub text: bool,
@@ -105,7 +105,7 @@ pub struct HashArgs {
 
 /// `tarn demo`.
 #[derive(clap::Args, Debug)]
-pub struct DemoArgs {
+pub(crate) struct DemoArgs {
     /// Number of generated modules.
     #[arg(long, default_value_t = 300)]
     pub modules: usize,
@@ -144,7 +144,7 @@ fn say(global: &GlobalArgs, msg: impl std::fmt::Display) {
 }
 
 /// `tarn stage`.
-pub fn stage(g: &GlobalArgs, a: StageArgs) -> CmdResult {
+pub(crate) fn stage(g: &GlobalArgs, a: StageArgs) -> CmdResult {
     let (cache, _) = context::open_cache(g)?;
     let (mappings, artifacts) = load_mappings(&a.mappings)?;
     let bar = ui::progress_bar(g, artifacts.len() as u64, "stage");
@@ -238,7 +238,7 @@ fn outputs_target(g: &GlobalArgs, t: &TargetArgs) -> anyhow::Result<OutputsTarge
 }
 
 /// `tarn unstage`.
-pub fn unstage(g: &GlobalArgs, a: UnstageArgs) -> CmdResult {
+pub(crate) fn unstage(g: &GlobalArgs, a: UnstageArgs) -> CmdResult {
     let target = outputs_target(g, &a.target)?;
     let (cache, _) = context::open_cache(g)?;
     let start = Instant::now();
@@ -325,7 +325,7 @@ fn unstage_json(r: &UnstageReport, t: &OutputsTarget, secs: f64) -> serde_json::
 }
 
 /// `tarn add`.
-pub fn add(g: &GlobalArgs, a: AddArgs) -> CmdResult {
+pub(crate) fn add(g: &GlobalArgs, a: AddArgs) -> CmdResult {
     let target = outputs_target(g, &a.target)?;
     let (cache, _) = context::open_cache(g)?;
     let (mappings, _) = load_mappings(&a.mappings)?;
@@ -352,7 +352,7 @@ pub fn add(g: &GlobalArgs, a: AddArgs) -> CmdResult {
 }
 
 /// `tarn verify`.
-pub fn verify(g: &GlobalArgs, a: VerifyArgs) -> CmdResult {
+pub(crate) fn verify(g: &GlobalArgs, a: VerifyArgs) -> CmdResult {
     let (cache, _) = context::open_cache(g)?;
     let report = match &a.mappings {
         Some(path) => {
@@ -418,7 +418,7 @@ fn print_verify(g: &GlobalArgs, cache: &Cache, r: &VerifyReport) {
 
 /// `tarn clean`: like Lake, the workspace's cache if there is a package in `-d`, else the
 /// system cache.
-pub fn clean(g: &GlobalArgs, _a: CleanArgs) -> CmdResult {
+pub(crate) fn clean(g: &GlobalArgs, _a: CleanArgs) -> CmdResult {
     let has_package =
         g.dir.join("lakefile.toml").is_file() || g.dir.join("lakefile.lean").is_file();
     let cache = if g.cache_dir.is_some() || has_package {
@@ -448,7 +448,7 @@ pub fn clean(g: &GlobalArgs, _a: CleanArgs) -> CmdResult {
 }
 
 /// `tarn services`: one configured service name per line (`--json`: the details).
-pub fn services(g: &GlobalArgs, _a: ServicesArgs) -> CmdResult {
+pub(crate) fn services(g: &GlobalArgs, _a: ServicesArgs) -> CmdResult {
     let config = context::load_system_config()?;
     if g.json {
         let list: Vec<_> = config
@@ -492,7 +492,7 @@ pub fn services(g: &GlobalArgs, _a: ServicesArgs) -> CmdResult {
 }
 
 /// `tarn hash`: `<hex16>  <path>` per file.
-pub fn hash(g: &GlobalArgs, a: HashArgs) -> CmdResult {
+pub(crate) fn hash(g: &GlobalArgs, a: HashArgs) -> CmdResult {
     let mut ok = true;
     let mut results = Vec::new();
     for f in &a.files {
@@ -522,7 +522,7 @@ pub fn hash(g: &GlobalArgs, a: HashArgs) -> CmdResult {
 }
 
 /// `tarn demo`: generate a fixture, stage it, unstage into a fresh cache, verify.
-pub fn demo(g: &GlobalArgs, a: DemoArgs) -> CmdResult {
+pub(crate) fn demo(g: &GlobalArgs, a: DemoArgs) -> CmdResult {
     let (base, remove) = match &a.keep {
         Some(d) => {
             if d.exists() && d.read_dir().map(|mut r| r.next().is_some()).unwrap_or(true) {

@@ -1,9 +1,9 @@
 //! One module per group of commands: `local` (offline, the cache on disk), `remote`
 //! (transfers), `serve` (the server).
 
-pub mod local;
-pub mod remote;
-pub mod serve;
+pub(crate) mod local;
+pub(crate) mod remote;
+pub(crate) mod serve;
 
 /// What every command returns: an exit code, or an error printed as `error: ...` (exit 1).
-pub type CmdResult = anyhow::Result<std::process::ExitCode>;
+pub(crate) type CmdResult = anyhow::Result<std::process::ExitCode>;

@@ -25,7 +25,7 @@ use crate::ui;
 
 /// Transfer tuning shared by `get`, `put` and `put-staged`.
 #[derive(clap::Args, Debug, Clone)]
-pub struct TransferArgs {
+pub(crate) struct TransferArgs {
     /// Transfers in flight at once.
     #[arg(
         short = 'j',
@@ -78,7 +78,7 @@ pub struct TransferArgs {
 
 /// Where to look on the service: `--scope` or `--repo`.
 #[derive(clap::Args, Debug, Clone)]
-pub struct ScopeArgs {
+pub(crate) struct ScopeArgs {
     /// Verbatim remote scope (a prefix on a custom S3 endpoint).
     #[arg(long, value_name = "SCOPE", conflicts_with = "repo")]
     pub scope: Option<String>,
@@ -111,7 +111,7 @@ impl ScopeArgs {
 
 /// Arguments of `tarn get`.
 #[derive(clap::Args, Debug)]
-pub struct GetArgs {
+pub(crate) struct GetArgs {
     /// A mappings file to download the artifacts of (instead of searching revisions).
     pub mappings: Option<PathBuf>,
     #[command(flatten)]
@@ -140,7 +140,7 @@ pub struct GetArgs {
 
 /// Arguments of `tarn put`.
 #[derive(clap::Args, Debug)]
-pub struct PutArgs {
+pub(crate) struct PutArgs {
     /// The mappings file (`lake build -o FILE`); its artifacts are read from the cache.
     pub mappings: PathBuf,
     #[command(flatten)]
@@ -154,7 +154,7 @@ pub struct PutArgs {
 
 /// Arguments of `tarn put-staged`.
 #[derive(clap::Args, Debug)]
-pub struct PutStagedArgs {
+pub(crate) struct PutStagedArgs {
     /// The staging directory (`outputs.jsonl` plus the artifact files).
     #[arg(id = "staging_directory", value_name = "STAGING_DIRECTORY")]
     pub dir: PathBuf,
@@ -288,7 +288,7 @@ fn styled_bar(global: &GlobalArgs) -> indicatif::ProgressBar {
 }
 
 /// `1.5 MiB`.
-pub fn human_bytes(n: u64) -> String {
+pub(crate) fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut v = n as f64;
     let mut u = 0;
@@ -321,7 +321,7 @@ fn signer_from_env(env: &RemoteEnv, region: &str) -> anyhow::Result<Option<Signe
 }
 
 /// `tarn get`.
-pub fn get(global: &GlobalArgs, a: GetArgs) -> CmdResult {
+pub(crate) fn get(global: &GlobalArgs, a: GetArgs) -> CmdResult {
     let config = context::load_system_config()?;
     let env = RemoteEnv::from_process();
     let resolved = resolve::resolve_download(a.target.service.as_deref(), &config, &env)?;
@@ -514,7 +514,7 @@ fn require_scope(t: &ScopeArgs, cmd: &str) -> anyhow::Result<Scope> {
 }
 
 /// `tarn put`.
-pub fn put(global: &GlobalArgs, a: PutArgs) -> CmdResult {
+pub(crate) fn put(global: &GlobalArgs, a: PutArgs) -> CmdResult {
     let scope = require_scope(&a.target, "put")?;
     let config = context::load_system_config()?;
     let env = RemoteEnv::from_process();
@@ -539,7 +539,7 @@ pub fn put(global: &GlobalArgs, a: PutArgs) -> CmdResult {
 }
 
 /// `tarn put-staged`.
-pub fn put_staged(global: &GlobalArgs, a: PutStagedArgs) -> CmdResult {
+pub(crate) fn put_staged(global: &GlobalArgs, a: PutStagedArgs) -> CmdResult {
     let scope = require_scope(&a.target, "put-staged")?;
     let config = context::load_system_config()?;
     let env = RemoteEnv::from_process();

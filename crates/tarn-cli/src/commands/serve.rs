@@ -14,7 +14,7 @@ use crate::context::GlobalArgs;
 
 /// Where the objects are: shared by `tarn serve`, `gc` and `scrub`.
 #[derive(clap::Args, Debug, Clone, Default)]
-pub struct StoreOpts {
+pub(crate) struct StoreOpts {
     /// Data directory (objects on local disk; upload spool files).
     #[arg(long, value_name = "DIR", env = "TARN_SERVE_DATA")]
     pub data: Option<PathBuf>,
@@ -39,7 +39,7 @@ pub struct StoreOpts {
 /// `tarn serve`.
 #[derive(clap::Args, Debug)]
 #[command(args_conflicts_with_subcommands = true)]
-pub struct ServeArgs {
+pub(crate) struct ServeArgs {
     /// Maintenance subcommand.
     #[command(subcommand)]
     pub command: Option<ServeCommand>,
@@ -69,7 +69,7 @@ pub struct ServeArgs {
 
 /// Maintenance subcommands.
 #[derive(clap::Subcommand, Debug)]
-pub enum ServeCommand {
+pub(crate) enum ServeCommand {
     /// Delete old revisions and the artifacts no kept revision references.
     Gc(GcArgs),
     /// Rehash every artifact, parse every revision file, report temp leftovers.
@@ -78,7 +78,7 @@ pub enum ServeCommand {
 
 /// `tarn serve gc`.
 #[derive(clap::Args, Debug)]
-pub struct GcArgs {
+pub(crate) struct GcArgs {
     #[command(flatten)]
     store: StoreOpts,
     /// Keep the newest K revisions of every scope (default: config, else 50).
@@ -97,7 +97,7 @@ pub struct GcArgs {
 
 /// `tarn serve scrub`.
 #[derive(clap::Args, Debug)]
-pub struct ScrubArgs {
+pub(crate) struct ScrubArgs {
     #[command(flatten)]
     store: StoreOpts,
     /// Delete corrupt artifacts and temp leftovers.
@@ -199,7 +199,7 @@ fn hex_string(b: &[u8]) -> String {
 }
 
 /// Runs `tarn serve` (or a maintenance subcommand).
-pub fn serve(g: &GlobalArgs, a: ServeArgs) -> CmdResult {
+pub(crate) fn serve(g: &GlobalArgs, a: ServeArgs) -> CmdResult {
     match a.command {
         Some(ServeCommand::Gc(gc)) => return gc_cmd(g, gc),
         Some(ServeCommand::Scrub(s)) => return scrub_cmd(g, s),
