@@ -31,3 +31,5 @@ trap 'scripts/s3-test-server.sh stop >/dev/null' EXIT
 export TARN_TEST_S3=1
 
 cargo nextest run --workspace --no-fail-fast "$@"
+# nextest does not run doc tests (the examples in doc comments).
+if [ $# -eq 0 ]; then cargo test --workspace --doc --quiet; fi

@@ -68,3 +68,32 @@ pub(crate) fn print_json(value: &serde_json::Value) {
         serde_json::to_string_pretty(value).expect("JSON serialises")
     );
 }
+
+/// A byte count for people, in decimal units (CONTRIBUTING.md): `512 B`, `1.5 kB`, `389.2 MB`.
+pub(crate) fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1000.0 && u < UNITS.len() - 1 {
+        v /= 1000.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::human_bytes;
+
+    #[test]
+    fn bytes_are_shown_in_decimal_units() {
+        assert_eq!(human_bytes(999), "999 B");
+        assert_eq!(human_bytes(1_500), "1.5 kB");
+        assert_eq!(human_bytes(389_200_000), "389.2 MB");
+        assert_eq!(human_bytes(2_000_000_000_000_000), "2000.0 TB");
+    }
+}

@@ -263,8 +263,8 @@ fn progress_sink(bar: indicatif::ProgressBar) -> Progress {
             let secs = start.lock().expect("not poisoned").elapsed().as_secs_f64();
             bar.set_message(format!(
                 "{} ({}/s)",
-                human_bytes(total),
-                human_bytes((total as f64 / secs.max(0.001)) as u64)
+                ui::human_bytes(total),
+                ui::human_bytes((total as f64 / secs.max(0.001)) as u64)
             ));
         }
         Event::FileDone => bar.inc(1),
@@ -285,22 +285,6 @@ fn styled_bar(global: &GlobalArgs) -> indicatif::ProgressBar {
         .progress_chars("=> "),
     );
     bar
-}
-
-/// `1.5 MiB`.
-pub(crate) fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
 }
 
 fn signer_from_env(env: &RemoteEnv, region: &str) -> anyhow::Result<Option<Signer>> {
@@ -470,7 +454,10 @@ fn print_get_outcome(global: &GlobalArgs, o: &GetOutcome) -> CmdResult {
 }
 
 fn rate(bytes: u64, secs: f64) -> String {
-    format!("{}/s", human_bytes((bytes as f64 / secs.max(0.001)) as u64))
+    format!(
+        "{}/s",
+        ui::human_bytes((bytes as f64 / secs.max(0.001)) as u64)
+    )
 }
 
 fn print_get_summary(global: &GlobalArgs, scope: &Scope, rev: Option<&str>, r: &GetReport) {
@@ -500,7 +487,7 @@ fn print_get_summary(global: &GlobalArgs, scope: &Scope, rev: Option<&str>, r: &
             r.downloaded,
             r.already_present,
             r.failed.len(),
-            human_bytes(r.bytes),
+            ui::human_bytes(r.bytes),
             rate(r.bytes, secs),
             r.retries
         );
@@ -647,7 +634,7 @@ fn print_put_summary(global: &GlobalArgs, scope: &Scope, rev: &str, r: &PutRepor
             r.uploaded,
             r.already_present,
             r.failed.len(),
-            human_bytes(r.bytes),
+            ui::human_bytes(r.bytes),
             r.elapsed_secs,
             rate(r.bytes, r.elapsed_secs),
             r.retries,

@@ -63,6 +63,8 @@ pub(crate) struct ServeArgs {
     tls_key: Option<PathBuf>,
     /// Run garbage collection periodically with the config's [gc] policy: `12h`, `30m`,
     /// `1d`, `90s`, or a bare number of hours.
+    // The doc comment is clap's help text, shown verbatim: `[gc]` is the config table.
+    #[allow(rustdoc::broken_intra_doc_links)]
     #[arg(long, value_name = "INTERVAL", value_parser = parse_interval)]
     gc_interval: Option<Duration>,
 }

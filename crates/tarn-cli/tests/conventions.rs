@@ -1,0 +1,122 @@
+//! The output conventions of CONTRIBUTING.md, checked where it is cheap: byte counts in
+//! decimal units, `--json` keys in snake_case (or Lake's own configuration key, verbatim).
+
+use std::path::Path;
+
+use tarn_test::fixture::{generate, FixtureSpec};
+use tarn_test::{run, tarn_cmd};
+
+use crate::BIN;
+
+/// Keys that echo Lake's configuration file verbatim (`~/.lake/config.toml`).
+const LAKE_CONFIG_KEYS: [&str; 6] = [
+    "defaultService",
+    "defaultUploadService",
+    "artifactEndpoint",
+    "revisionEndpoint",
+    "apiEndpoint",
+    "revDiscovery",
+];
+
+fn bad_keys(v: &serde_json::Value, path: &str, out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, v) in m {
+                let snake = k.starts_with(|c: char| c.is_ascii_lowercase())
+                    && k.chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+                if !snake && !LAKE_CONFIG_KEYS.contains(&k.as_str()) {
+                    out.push(format!("{path}.{k}"));
+                }
+                bad_keys(v, &format!("{path}.{k}"), out);
+            }
+        }
+        serde_json::Value::Array(a) => {
+            for (i, v) in a.iter().enumerate() {
+                bad_keys(v, &format!("{path}[{i}]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[test]
+fn json_keys_are_snake_case_or_lakes_own() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("config.toml"),
+        "cache.defaultService = \"x\"\n[[cache.service]]\nname = \"x\"\nkind = \"s3\"\n\
+         artifactEndpoint = \"http://127.0.0.1:9/a0\"\nrevisionEndpoint = \"http://127.0.0.1:9/r0\"\n",
+    )
+    .unwrap();
+    let fx = tmp.path().join("fx");
+    generate(&FixtureSpec::small(4), &fx.join("cache")).unwrap();
+    let cache = fx.join("cache");
+    let (cache, maps, staging) = (
+        cache.to_str().unwrap(),
+        fx.join("mappings.jsonl"),
+        tmp.path().join("staging"),
+    );
+    let commands: Vec<Vec<&str>> = vec![
+        vec!["services"],
+        vec!["demo", "--modules", "3"],
+        vec!["--cache-dir", cache, "verify"],
+        vec![
+            "--cache-dir",
+            cache,
+            "stage",
+            maps.to_str().unwrap(),
+            staging.to_str().unwrap(),
+        ],
+        vec![
+            "--cache-dir",
+            "fresh",
+            "unstage",
+            staging.to_str().unwrap(),
+            "--package",
+            "P",
+        ],
+    ];
+    let mut bad = Vec::new();
+    for args in &commands {
+        let (code, stdout, stderr) = run(tarn_cmd(Path::new(BIN), tmp.path())
+            .current_dir(tmp.path())
+            .arg("--json")
+            .args(args));
+        assert_eq!(code, 0, "tarn --json {args:?}: {stderr}");
+        let v: serde_json::Value = serde_json::from_str(&stdout)
+            .unwrap_or_else(|e| panic!("tarn --json {args:?}: {e}: {stdout}"));
+        bad_keys(&v, &args.join(" "), &mut bad);
+    }
+    assert!(bad.is_empty(), "keys that are not snake_case: {bad:?}");
+}
+
+#[test]
+fn byte_counts_use_decimal_units() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut found = Vec::new();
+    let mut dirs = vec![src];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                dirs.push(p);
+                continue;
+            }
+            let text = std::fs::read_to_string(&p).unwrap();
+            for (i, line) in text.lines().enumerate() {
+                if ["KiB", "MiB", "GiB", "TiB"]
+                    .iter()
+                    .any(|u| line.contains(u))
+                {
+                    found.push(format!("{}:{}: {}", p.display(), i + 1, line.trim()));
+                }
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "the CLI shows sizes in kB/MB/GB (CONTRIBUTING.md):\n{}",
+        found.join("\n")
+    );
+}
