@@ -149,6 +149,44 @@ fn permanently_broken_artifacts_are_named_and_the_others_land() {
 }
 
 #[test]
+fn the_hint_for_failed_downloads_depends_on_whether_the_service_refused_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let arts = setup(tmp.path(), 4, 13);
+    let refused = format!("/a0/sc/{}.art", arts[1].hash);
+    let plan: Plan = Arc::new(move |req: &Request, _| {
+        if req.target == refused {
+            Fault::Status(403)
+        } else {
+            Fault::None
+        }
+    });
+    let server = Server::start(Backend::Dir(tmp.path().join("remote")), plan);
+    let (code, _, err) = run(&mut get_cmd(tmp.path(), &server));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("HTTP 403"), "{err}");
+    assert!(
+        err.contains("hint: the service refuses some downloads"),
+        "{err}"
+    );
+    // Not a refusal: the hint says to rerun.
+    let tmp = tempfile::tempdir().unwrap();
+    let arts = setup(tmp.path(), 4, 13);
+    let broken = format!("/a0/sc/{}.art", arts[1].hash);
+    let plan: Plan = Arc::new(move |req: &Request, _| {
+        if req.target == broken {
+            Fault::Status(404)
+        } else {
+            Fault::None
+        }
+    });
+    let server = Server::start(Backend::Dir(tmp.path().join("remote")), plan);
+    let (code, _, err) = run(&mut get_cmd(tmp.path(), &server));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("HTTP 404"), "{err}");
+    assert!(err.contains("hint: rerun the same command"), "{err}");
+}
+
+#[test]
 fn retry_after_is_honoured() {
     let tmp = tempfile::tempdir().unwrap();
     let arts = setup(tmp.path(), 3, 5);

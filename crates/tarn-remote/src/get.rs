@@ -161,6 +161,26 @@ pub struct ArtifactFailure {
     pub url: String,
     /// What went wrong, after every retry.
     pub error: String,
+    /// The HTTP status of the last attempt, when the failure was one (not in `--json`).
+    #[serde(skip)]
+    pub status: Option<u16>,
+}
+
+impl ArtifactFailure {
+    /// The failure of a transfer, after every retry.
+    pub fn new(artifact: impl Into<String>, url: String, failed: &Failed) -> ArtifactFailure {
+        ArtifactFailure {
+            artifact: artifact.into(),
+            url,
+            error: failed.to_string(),
+            status: failed.error.status(),
+        }
+    }
+
+    /// Whether the service refused the credentials (HTTP 401 or 403).
+    pub fn is_auth_failure(&self) -> bool {
+        matches!(self.status, Some(401 | 403))
+    }
 }
 
 /// The outcome of a download run.
@@ -275,7 +295,7 @@ pub async fn download_artifacts(
         bytes: None,
     });
     let jobs = transport.options().jobs.max(1);
-    let mut failed_first: HashMap<usize, String> = HashMap::new();
+    let mut failed_first: HashMap<usize, Failed> = HashMap::new();
     let mut results = futures_util::stream::iter(unique.iter().zip(urls.iter()).enumerate())
         .map(|(i, (name, url))| async move {
             let r = transport.download_artifact(url, &[], cache, name).await;
@@ -293,12 +313,10 @@ pub async fn download_artifacts(
                 }
             }
             Err(e) => {
-                failed_first.insert(i, e.to_string());
-                report.failed.push(ArtifactFailure {
-                    artifact: name.file_name(),
-                    url: url.clone(),
-                    error: e.to_string(),
-                })
+                report
+                    .failed
+                    .push(ArtifactFailure::new(name.file_name(), url.clone(), &e));
+                failed_first.insert(i, e);
             }
         }
     }
@@ -311,6 +329,7 @@ pub async fn download_artifacts(
                 artifact: name.file_name(),
                 url: urls[i].clone(),
                 error: format!("same content as {}, which failed: {e}", source.file_name()),
+                status: e.error.status(),
             });
             continue;
         }
@@ -321,6 +340,7 @@ pub async fn download_artifacts(
                 artifact: name.file_name(),
                 url: urls[i].clone(),
                 error: format!("copying {}: {e}", source.file_name()),
+                status: None,
             }),
         }
     }

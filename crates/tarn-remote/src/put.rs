@@ -19,7 +19,7 @@ use tarn_store::{hash_file, Cache};
 
 use crate::get::ArtifactFailure;
 use crate::progress::Event;
-use crate::transport::{Failed, TransferError, Transport};
+use crate::transport::{Failed, Transport};
 
 /// One artifact to upload, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -296,7 +296,7 @@ pub async fn upload(
                         present.insert(h);
                     }
                     Ok(false) => {}
-                    Err(e) if is_auth_failure(&e) => {
+                    Err(e) if e.is_auth_failure() => {
                         refused.get_or_insert(e);
                     }
                     Err(e) => tracing::debug!("{e}; uploading it anyway"),
@@ -314,12 +314,12 @@ pub async fn upload(
                     .put_file(&url, ARTIFACT_CONTENT_TYPE, &first.path)
                     .await
                 {
-                    Err(e) if is_auth_failure(&e) => return Err(e),
-                    Err(e) => report.failed.push(ArtifactFailure {
-                        artifact: first.name.file_name(),
-                        url,
-                        error: e.to_string(),
-                    }),
+                    Err(e) if e.is_auth_failure() => return Err(e),
+                    Err(e) => {
+                        report
+                            .failed
+                            .push(ArtifactFailure::new(first.name.file_name(), url, &e))
+                    }
                     Ok(()) => {
                         tracing::warn!(
                             "the key may upload but not check objects ({head_error}); uploading every artifact"
@@ -351,11 +351,9 @@ pub async fn upload(
         progress.emit(Event::FileDone);
         match r {
             Ok(()) => report.uploaded += 1,
-            Err(e) => report.failed.push(ArtifactFailure {
-                artifact: item.name.file_name(),
-                url,
-                error: e.to_string(),
-            }),
+            Err(e) => report
+                .failed
+                .push(ArtifactFailure::new(item.name.file_name(), url, &e)),
         }
     }
     progress.emit(Event::Finish);
@@ -366,11 +364,11 @@ pub async fn upload(
             .await
         {
             Ok(()) => report.revision_uploaded = true,
-            Err(e) => report.failed.push(ArtifactFailure {
-                artifact: "(revision file)".into(),
-                url: revision_url.to_string(),
-                error: e.to_string(),
-            }),
+            Err(e) => report.failed.push(ArtifactFailure::new(
+                "(revision file)",
+                revision_url.to_string(),
+                &e,
+            )),
         }
     }
     report.retries = transport
@@ -385,15 +383,4 @@ pub async fn upload(
         - up0;
     report.elapsed_secs = start.elapsed().as_secs_f64();
     Ok(report)
-}
-
-/// Whether a failure is the service refusing the credentials.
-pub fn is_auth_failure(e: &Failed) -> bool {
-    matches!(
-        e.error,
-        TransferError::Status {
-            status: 401 | 403,
-            ..
-        }
-    )
 }

@@ -123,6 +123,18 @@ impl TransferError {
             _ => None,
         }
     }
+
+    /// Whether the service refused the credentials (HTTP 401 or 403).
+    pub fn is_auth_failure(&self) -> bool {
+        matches!(self.status(), Some(401 | 403))
+    }
+}
+
+impl Failed {
+    /// Whether the service refused the credentials (HTTP 401 or 403).
+    pub fn is_auth_failure(&self) -> bool {
+        self.error.is_auth_failure()
+    }
 }
 
 /// The final failure of a request, after every attempt.

@@ -434,10 +434,7 @@ fn print_get_outcome(global: &GlobalArgs, o: &GetOutcome) -> CmdResult {
         Ok(ExitCode::SUCCESS)
     } else {
         if !global.json {
-            let refused = report
-                .failed
-                .iter()
-                .any(|f| f.error.contains("HTTP 403") || f.error.contains("HTTP 401"));
+            let refused = report.failed.iter().any(|f| f.is_auth_failure());
             eprintln!(
                 "error: {scope}: failed to download some artifacts ({} of {})\n  hint: {}",
                 report.failed.len(),
@@ -586,10 +583,7 @@ fn run_upload(
         Ok(ExitCode::SUCCESS)
     } else {
         if !global.json {
-            let auth = report
-                .failed
-                .iter()
-                .any(|f| f.error.contains("HTTP 403") || f.error.contains("HTTP 401"));
+            let auth = report.failed.iter().any(|f| f.is_auth_failure());
             eprintln!(
                 "error: {scope}: failed to upload artifact{} ({} of {}); the revision file was NOT uploaded{}",
                 if report.failed.len() == 1 { "" } else { "s" },

@@ -174,7 +174,7 @@ pub async fn run(transport: &Transport, plan: &PutPlan) -> Result<PutOutcome, Pu
     )
     .await
     .map_err(|source| {
-        if super::is_auth_failure(&source) {
+        if source.is_auth_failure() {
             PutError::Refused {
                 scope: plan.scope.clone(),
                 source: Box::new(source),
