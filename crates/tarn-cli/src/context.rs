@@ -7,6 +7,8 @@ use anyhow::{anyhow, Context as _};
 use tarn_core::config::{PackageConfig, SystemConfig};
 use tarn_store::{resolve_cache_root, Cache, CacheEnv, CacheSource};
 
+use crate::ui;
+
 /// Flags accepted by every command.
 #[derive(clap::Args, Debug, Clone)]
 pub(crate) struct GlobalArgs {
@@ -56,9 +58,12 @@ pub(crate) fn load_package(dir: &Path) -> anyhow::Result<Option<Package>> {
         let text = std::fs::read_to_string(&lean_path)
             .with_context(|| format!("reading {}", lean_path.display()))?;
         let name = PackageConfig::name_from_lakefile_lean(&text).ok_or_else(|| {
-            anyhow!(
-                "{}: cannot read the package name from this lakefile.lean\n  hint: pass --package NAME",
-                lean_path.display()
+            ui::with_hint(
+                anyhow!(
+                    "{}: cannot read the package name from this lakefile.lean",
+                    lean_path.display()
+                ),
+                "pass --package NAME",
             )
         })?;
         return Ok(Some(Package {
@@ -81,9 +86,12 @@ pub(crate) fn local_scope(
     }
     match load_package(&global.dir)? {
         Some(p) => Ok(p.config.name),
-        None => Err(anyhow!(
-            "no lakefile.toml or lakefile.lean in {}\n  hint: run in the package directory, pass -d DIR, or pass --package NAME",
-            global.dir.display()
+        None => Err(ui::with_hint(
+            anyhow!(
+                "no lakefile.toml or lakefile.lean in {}",
+                global.dir.display()
+            ),
+            "run in the package directory, pass -d DIR, or pass --package NAME",
         )),
     }
 }
@@ -110,7 +118,10 @@ pub(crate) fn open_cache(global: &GlobalArgs) -> anyhow::Result<(Cache, CacheSou
         package_root.and_then(|p| std::fs::read_to_string(p.join("lean-toolchain")).ok());
     let (root, source) = resolve_cache_root(&env, package_root, toolchain_hint.as_deref())
         .ok_or_else(|| {
-            anyhow!("no workspace configuration found and no system cache detected\n  hint: set LAKE_CACHE_DIR or pass --cache-dir DIR")
+            ui::with_hint(
+                anyhow!("no workspace configuration found and no system cache detected"),
+                "set LAKE_CACHE_DIR or pass --cache-dir DIR",
+            )
         })?;
     tracing::info!("cache: {} ({source:?})", root.display());
     Ok((Cache::new(root), source))

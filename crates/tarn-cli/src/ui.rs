@@ -24,7 +24,36 @@ pub(crate) fn init_logging(global: &GlobalArgs) {
         .try_init();
 }
 
-/// Prints an error and its chain of causes; a cause starting with `hint:` is shown last.
+/// An error with the fix a user can apply. The hint is data: [`print_error`] renders it once,
+/// as the last line, after the chain of causes.
+#[derive(Debug)]
+pub(crate) struct Hinted {
+    error: anyhow::Error,
+    hint: String,
+}
+
+impl std::fmt::Display for Hinted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl std::error::Error for Hinted {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.error.source()
+    }
+}
+
+/// `error`, with `hint` for the user.
+pub(crate) fn with_hint(error: impl Into<anyhow::Error>, hint: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(Hinted {
+        error: error.into(),
+        hint: hint.into(),
+    })
+}
+
+/// Prints an error and its chain of causes, then the hint of the outermost [`Hinted`] in the
+/// chain, if any (CONTRIBUTING.md: `error:`, `  caused by:`, `  hint:`).
 pub(crate) fn print_error(e: &anyhow::Error) {
     let mut shown = e.to_string();
     eprintln!("error: {shown}");
@@ -37,6 +66,20 @@ pub(crate) fn print_error(e: &anyhow::Error) {
         eprintln!("  caused by: {text}");
         shown = text;
     }
+    if let Some(h) = e.chain().find_map(|c| c.downcast_ref::<Hinted>()) {
+        print_hint(&h.hint);
+    }
+}
+
+/// Prints a failure that is reported, not returned (the command goes on to exit 1), with the
+/// fix for it.
+pub(crate) fn print_failure(message: &str, hint: &str) {
+    eprintln!("error: {message}");
+    print_hint(hint);
+}
+
+fn print_hint(hint: &str) {
+    eprintln!("  hint: {hint}");
 }
 
 /// Whether progress bars should be drawn.

@@ -408,6 +408,14 @@ fn configuration_errors_say_what_to_set() {
         assert_eq!(code, 1, "{args:?}: {err}");
         assert!(err.contains(want), "{args:?}: wanted {want:?} in {err}");
         assert!(err.contains("hint:"), "{args:?}: no hint in {err}");
+        // The message shape (CONTRIBUTING.md): `error:` first, one `  hint:` line, last.
+        let lines: Vec<&str> = err.trim_end().lines().collect();
+        assert!(lines[0].starts_with("error: "), "{args:?}: {err}");
+        assert!(
+            lines.last().unwrap().starts_with("  hint: "),
+            "{args:?}: {err}"
+        );
+        assert_eq!(err.matches("hint:").count(), 1, "{args:?}: {err}");
     }
 }
 

@@ -217,12 +217,15 @@ fn outputs_target(g: &GlobalArgs, t: &TargetArgs) -> anyhow::Result<OutputsTarge
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| DEFAULT_RESERVOIR_API.to_string());
         if config.lookup(name, &reservoir).is_none() {
-            bail!(
-                "service `{name}` not found in system configuration\n  hint: `tarn services` lists the configured services ({})",
-                context::system_config_path()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_else(|| "no configuration file".into())
-            );
+            return Err(ui::with_hint(
+                anyhow!("service `{name}` not found in system configuration"),
+                format!(
+                    "`tarn services` lists the configured services ({})",
+                    context::system_config_path()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_else(|| "no configuration file".into())
+                ),
+            ));
         }
     }
     let scope = match (&t.scope, &t.repo) {

@@ -99,7 +99,7 @@ pub(crate) struct ScopeArgs {
 impl ScopeArgs {
     fn scope(&self) -> anyhow::Result<Option<Scope>> {
         let hint = |e: tarn_core::scope::ScopeError| {
-            anyhow!("{e}\n  hint: --repo takes the GitHub `owner/name` of the package; use --scope for any other prefix")
+            ui::with_hint(e, "--repo takes the GitHub `owner/name` of the package; use --scope for any other prefix")
         };
         Ok(match (&self.scope, &self.repo) {
             (Some(s), _) => Some(Scope::verbatim(s).map_err(hint)?),
@@ -297,7 +297,10 @@ fn signer_from_env(env: &RemoteEnv, region: &str) -> anyhow::Result<Option<Signe
         None => Ok(None),
         Some(k) => {
             let creds = Credentials::parse(k).ok_or_else(|| {
-                anyhow!("LAKE_CACHE_KEY is not of the form `<access-key-id>:<secret>`\n  hint: set LAKE_CACHE_KEY=<access-key-id>:<secret-access-key>")
+                ui::with_hint(
+                    anyhow!("LAKE_CACHE_KEY is not of the form `<access-key-id>:<secret>`"),
+                    "set LAKE_CACHE_KEY=<access-key-id>:<secret-access-key>",
+                )
             })?;
             Ok(Some(Signer::new(creds, region)))
         }
@@ -313,10 +316,18 @@ pub(crate) fn get(global: &GlobalArgs, a: GetArgs) -> CmdResult {
     let scope = a.target.scope()?;
     if a.mappings.is_some() {
         if a.mappings_only {
-            bail!("`--mappings-only` is not supported with a mappings file\n  hint: use `tarn add FILE` to record mappings without downloading");
+            return Err(ui::with_hint(
+                anyhow!("`--mappings-only` is not supported with a mappings file"),
+                "use `tarn add FILE` to record mappings without downloading",
+            ));
         }
         if scope.is_none() {
-            bail!("to use `cache get` with a mappings file, `--scope` or `--repo` must be set\n  hint: pass --scope SCOPE or --repo OWNER/NAME (the one used to upload)");
+            return Err(ui::with_hint(
+                anyhow!(
+                    "to use `cache get` with a mappings file, `--scope` or `--repo` must be set"
+                ),
+                "pass --scope SCOPE or --repo OWNER/NAME (the one used to upload)",
+            ));
         }
         if a.rev.is_some() {
             tracing::warn!("the `--rev` option does nothing for `cache get` with a mappings file");
@@ -327,21 +338,20 @@ pub(crate) fn get(global: &GlobalArgs, a: GetArgs) -> CmdResult {
     }
     let scope = match scope {
         Some(s) => s,
-        None if service.is_reservoir() => bail!(
-            "the `--scope` or `--repo` option must be set (downloading every Reservoir dependency at once is not supported by tarn yet)\n  hint: pass --repo OWNER/NAME"
-        ),
-        None => bail!(
-            "to use `cache get` with a custom endpoint, the `--scope` or `--repo` option must be set\n  hint: pass --scope SCOPE or --repo OWNER/NAME"
-        ),
+        None if service.is_reservoir() => return Err(ui::with_hint(anyhow!("the `--scope` or `--repo` option must be set (downloading every Reservoir dependency at once is not supported by tarn yet)"), "pass --repo OWNER/NAME")),
+        None => return Err(ui::with_hint(anyhow!("to use `cache get` with a custom endpoint, the `--scope` or `--repo` option must be set"), "pass --scope SCOPE or --repo OWNER/NAME")),
     };
     if a.mappings_only && resolved.recorded_name.is_none() {
-        bail!("`--mappings-only` requires services to be configured via the Lake system configuration (on-demand fetches look the service up by name)\n  hint: add a [[cache.service]] to LAKE_CONFIG and pass --service NAME instead of LAKE_CACHE_*_ENDPOINT");
+        return Err(ui::with_hint(anyhow!("`--mappings-only` requires services to be configured via the Lake system configuration (on-demand fetches look the service up by name)"), "add a [[cache.service]] to LAKE_CONFIG and pass --service NAME instead of LAKE_CACHE_*_ENDPOINT"));
     }
     if service.is_reservoir() && !scope.is_repo() {
-        bail!("to use `cache get` with `--scope`, a custom endpoint must be set (not Reservoir); if you instead want to download artifacts for a fork of the package, use `--repo`\n  hint: pass --service NAME for an S3 service, or --repo OWNER/NAME");
+        return Err(ui::with_hint(anyhow!("to use `cache get` with `--scope`, a custom endpoint must be set (not Reservoir); if you instead want to download artifacts for a fork of the package, use `--repo`"), "pass --service NAME for an S3 service, or --repo OWNER/NAME"));
     }
     if a.signed && env.cache_key.as_deref().unwrap_or("").trim().is_empty() {
-        bail!("signed downloads need a key\n  hint: set LAKE_CACHE_KEY=<access-key-id>:<secret-access-key>");
+        return Err(ui::with_hint(
+            anyhow!("signed downloads need a key"),
+            "set LAKE_CACHE_KEY=<access-key-id>:<secret-access-key>",
+        ));
     }
     let local_scope = context::local_scope(global, a.package.as_deref())?;
     let (cache, _) = context::open_cache(global)?;
@@ -386,23 +396,17 @@ pub(crate) fn get(global: &GlobalArgs, a: GetArgs) -> CmdResult {
 fn get_error(e: GetError) -> anyhow::Error {
     match e {
         GetError::ResolveRev(_) => {
-            anyhow!("{e}\n  hint: pass the full 40-character commit SHA to --rev")
+            ui::with_hint(e, "pass the full 40-character commit SHA to --rev")
         }
-        GetError::RevList(_) => anyhow!(
-            "{e}\n  hint: run in the package's git repository (or pass -d DIR), or pass --rev SHA or a mappings file"
-        ),
+        GetError::RevList(_) => ui::with_hint(e, "run in the package's git repository (or pass -d DIR), or pass --rev SHA or a mappings file"),
         GetError::Search(ref s) => match s {
-            get::SearchError::NoneFound { .. } => anyhow!(
-                "{e}\n  hint: upload outputs for a recent commit (tarn put), raise --max-revs, or check --scope/--repo, --platform and --toolchain"
-            ),
+            get::SearchError::NoneFound { .. } => ui::with_hint(e, "upload outputs for a recent commit (tarn put), raise --max-revs, or check --scope/--repo, --platform and --toolchain"),
             get::SearchError::Lookup { error, .. }
                 if matches!(error.error.status(), Some(401 | 403)) =>
             {
-                anyhow!("{e}\n  hint: the service refuses the request: a private bucket needs --signed (or TARN_SIGN_DOWNLOADS=1) with LAKE_CACHE_KEY, and --region / TARN_S3_REGION if it checks the region")
+                ui::with_hint(e, "the service refuses the request: a private bucket needs --signed (or TARN_SIGN_DOWNLOADS=1) with LAKE_CACHE_KEY, and --region / TARN_S3_REGION if it checks the region")
             }
-            get::SearchError::Lookup { .. } => anyhow!(
-                "{e}\n  hint: check the service's revisionEndpoint and your network; rerun with -v for details"
-            ),
+            get::SearchError::Lookup { .. } => ui::with_hint(e, "check the service's revisionEndpoint and your network; rerun with -v for details"),
             _ => anyhow!(e),
         },
         other => anyhow!(other),
@@ -435,15 +439,17 @@ fn print_get_outcome(global: &GlobalArgs, o: &GetOutcome) -> CmdResult {
     } else {
         if !global.json {
             let refused = report.failed.iter().any(|f| f.is_auth_failure());
-            eprintln!(
-                "error: {scope}: failed to download some artifacts ({} of {})\n  hint: {}",
-                report.failed.len(),
-                o.artifacts,
+            ui::print_failure(
+                &format!(
+                    "{scope}: failed to download some artifacts ({} of {})",
+                    report.failed.len(),
+                    o.artifacts,
+                ),
                 if refused {
                     "the service refuses some downloads: a private bucket needs --signed with LAKE_CACHE_KEY"
                 } else {
                     "rerun the same command: only the missing artifacts are downloaded"
-                }
+                },
             );
         }
         Ok(ExitCode::from(1))
@@ -493,7 +499,10 @@ fn print_get_summary(global: &GlobalArgs, scope: &Scope, rev: Option<&str>, r: &
 
 fn require_scope(t: &ScopeArgs, cmd: &str) -> anyhow::Result<Scope> {
     t.scope()?.ok_or_else(|| {
-        anyhow!("the `--scope` or `--repo` option must be set for `cache {cmd}`\n  hint: pass --scope SCOPE (custom endpoints) or --repo OWNER/NAME")
+        ui::with_hint(
+            anyhow!("the `--scope` or `--repo` option must be set for `cache {cmd}`"),
+            "pass --scope SCOPE (custom endpoints) or --repo OWNER/NAME",
+        )
     })
 }
 
@@ -559,23 +568,22 @@ fn run_upload(
     let scope = &plan.scope;
     let outcome = match outcome {
         Ok(o) => o,
-        Err(e @ PutError::Head(_)) => bail!(
-            "{e}\n  hint: run in the package's git repository (or pass -d DIR); to upload for an explicit revision use `tarn stage` + `tarn put-staged --rev`"
-        ),
+        Err(e @ PutError::Head(_)) => return Err(ui::with_hint(e, "run in the package's git repository (or pass -d DIR); to upload for an explicit revision use `tarn stage` + `tarn put-staged --rev`")),
         Err(e @ PutError::ResolveRev(_)) => {
-            bail!("{e}\n  hint: pass the full 40-character commit SHA to --rev")
+            return Err(ui::with_hint(e, "pass the full 40-character commit SHA to --rev"))
         }
-        Err(e @ PutError::InvalidCache(_)) => bail!(
-            "{e}\n  hint: build the package (or `tarn get`) so the cache holds every artifact the mappings name"
-        ),
-        Err(e @ PutError::InvalidStaging { .. }) => bail!(
-            "{e}\n  hint: recreate it with `tarn stage` (nothing was uploaded)"
-        ),
-        Err(e @ PutError::Refused { .. }) => bail!(
-            "{e}\n  nothing was uploaded\n  hint: check LAKE_CACHE_KEY (<access-key-id>:<secret>) and the signing region (--region / TARN_S3_REGION, now `{}`)",
-            t.region
-        ),
-        Err(e) => bail!("{e}"),
+        Err(e @ PutError::InvalidCache(_)) => return Err(ui::with_hint(e, "build the package (or `tarn get`) so the cache holds every artifact the mappings name")),
+        Err(e @ PutError::InvalidStaging { .. }) => return Err(ui::with_hint(e, "recreate it with `tarn stage` (nothing was uploaded)")),
+        Err(e @ PutError::Refused { .. }) => {
+            return Err(ui::with_hint(
+                anyhow!("{e}\n  nothing was uploaded"),
+                format!(
+                    "check LAKE_CACHE_KEY (<access-key-id>:<secret>) and the signing region (--region / TARN_S3_REGION, now `{}`)",
+                    t.region
+                ),
+            ))
+        }
+        Err(e) => return Err(e.into()),
     };
     let report = &outcome.report;
     print_put_summary(global, scope, &outcome.rev, report);
@@ -584,16 +592,18 @@ fn run_upload(
     } else {
         if !global.json {
             let auth = report.failed.iter().any(|f| f.is_auth_failure());
-            eprintln!(
-                "error: {scope}: failed to upload artifact{} ({} of {}); the revision file was NOT uploaded{}",
-                if report.failed.len() == 1 { "" } else { "s" },
-                report.failed.len(),
-                outcome.items,
+            ui::print_failure(
+                &format!(
+                    "{scope}: failed to upload artifact{} ({} of {}); the revision file was NOT uploaded",
+                    if report.failed.len() == 1 { "" } else { "s" },
+                    report.failed.len(),
+                    outcome.items,
+                ),
                 if auth {
-                    "\n  hint: the service refused the request: check LAKE_CACHE_KEY and --region / TARN_S3_REGION"
+                    "the service refused the request: check LAKE_CACHE_KEY and --region / TARN_S3_REGION"
                 } else {
-                    "\n  hint: rerun the same command; artifacts already uploaded are skipped"
-                }
+                    "rerun the same command; artifacts already uploaded are skipped"
+                },
             );
         }
         Ok(ExitCode::from(1))
