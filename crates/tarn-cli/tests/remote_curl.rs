@@ -124,47 +124,20 @@ fn tarn_gets_what_lakes_curl_command_lines_uploaded() {
     let staging = tmp.path().join("staging");
     write_staging(&staging, &arts, 22);
     let rev = "cafebabecafebabecafebabecafebabecafebabe";
-    // Lake's parallel artifact upload: a --config file of -T / url pairs.
-    let mut config = String::new();
-    for a in &arts {
-        config.push_str(&format!(
-            "-T \"{}\"\nurl = \"{base}/a0/lake%20scope/{}.art\"\n",
-            staging.join(&a.file_name).display(),
-            a.hash
-        ));
-    }
-    std::fs::write(tmp.path().join("curl.cfg"), config).unwrap();
-    let out = Command::new("curl")
-        .args([
-            "-Z",
-            "-X",
-            "PUT",
-            "-L",
-            "-H",
-            "Content-Type: application/vnd.reservoir.artifact",
-            "--retry",
-            "3",
-            "--aws-sigv4",
-            "aws:amz:auto:s3",
-            "--user",
-            &s3.key(),
-            "-s",
-            "-w",
-            "%{stderr}%{json}\n",
-            // curl < 8 does not send the payload hash by itself; s3s-fs requires it.
-            "-H",
-            "x-amz-content-sha256: UNSIGNED-PAYLOAD",
-            "--config",
-        ])
-        .arg(tmp.path().join("curl.cfg"))
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let ok = stderr
-        .lines()
-        .filter(|l| l.contains("\"http_code\":200"))
-        .count();
-    assert_eq!(ok, arts.len(), "curl -Z upload: {stderr}");
+    // Lake's parallel artifact upload: a --config file of -T / url pairs. curl < 8 does not
+    // send the payload hash by itself; s3s-fs requires it.
+    let pairs: Vec<_> = arts
+        .iter()
+        .map(|a| {
+            (
+                staging.join(&a.file_name),
+                format!("{base}/a0/lake%20scope/{}.art", a.hash),
+            )
+        })
+        .collect();
+    let codes = lake_parallel_put(&s3.key(), &pairs, &tmp.path().join("curl.cfg"), true);
+    let ok = codes.iter().filter(|(_, code)| *code == 200).count();
+    assert_eq!(ok, arts.len(), "curl -Z upload: {codes:?}");
     // Lake's revision upload: one PUT, last.
     let out = Command::new("curl")
         .args([
