@@ -17,6 +17,7 @@
 //! * [`workspace`]: `lake-manifest.json`, `lean-toolchain`, default toolchain and platform.
 //! * [`reservoir`]: the Reservoir API's bulk request, bulk reply and error bodies.
 //! * [`sigv4`]: AWS Signature Version 4 signing and checking.
+//! * [`limits`]: resource limits on outside input, their defaults and overrides.
 //!
 //! ```
 //! use tarn_core::{hash::Hash, artifact::ArtifactName};
@@ -31,6 +32,7 @@ pub mod config;
 pub mod hash;
 pub mod lakefile;
 pub mod lean_json;
+pub mod limits;
 pub mod mapping;
 pub mod object_key;
 pub mod output;

@@ -128,18 +128,36 @@ pub fn load_mappings(path: &Path) -> Result<(Vec<u8>, MappingFile), Invalid> {
     Ok((bytes, parsed.file))
 }
 
-/// Validates a staging directory for `put-staged`: `outputs.jsonl` parses, and every artifact
-/// it names is a regular file `<dir>/<hash>.<ext>` with a safe name whose content hashes to
-/// the name. Returns the mappings bytes (uploaded verbatim) and the items.
+/// Validates a staging directory for `put-staged` with the one staging validator
+/// ([`tarn_store::staging::validate_staging`], shared with `unstage`): `outputs.jsonl`
+/// parses, every entry is a strict artifact name and a regular file, every artifact named is
+/// present and its content (read through a descriptor opened without following links)
+/// hashes to its name. Returns the mappings bytes (uploaded verbatim) and the items. The
+/// upload reads each file again through a fresh safe descriptor and re-checks the hash as it
+/// sends ([`Transport::put_artifact`](crate::transport::Transport::put_artifact)).
 pub fn validate_staging(dir: &Path) -> Result<(Vec<u8>, Vec<UploadItem>), Invalid> {
-    let (bytes, mappings) = load_mappings(&dir.join("outputs.jsonl"))?;
-    let mut problems = Vec::new();
-    let items = items_for(&mappings, |n| dir.join(n.file_name()), &mut problems);
-    if problems.is_empty() {
-        Ok((bytes, items))
-    } else {
-        Err(Invalid { problems })
+    let staging = tarn_store::staging::validate_staging(dir).map_err(|problems| Invalid { problems })?;
+    for w in &staging.mappings.warnings {
+        tracing::warn!("{w}");
     }
+    for u in &staging.unreferenced {
+        tracing::warn!(
+            "{}: not named by outputs.jsonl; not uploaded",
+            dir.join(u).display()
+        );
+    }
+    let sizes = staging
+        .check_contents()
+        .map_err(|problems| Invalid { problems })?;
+    let items = sizes
+        .into_iter()
+        .map(|(name, size)| UploadItem {
+            path: dir.join(name.file_name()),
+            name,
+            size,
+        })
+        .collect();
+    Ok((staging.mappings.bytes, items))
 }
 
 /// Validates the artifacts a mappings file names in the cache for `put` (present, regular,
@@ -311,7 +329,7 @@ pub async fn upload(
                 // refused too, stop before sending anything else.
                 let url = service.artifact_url(scope, first.name.hash);
                 match transport
-                    .put_file(&url, ARTIFACT_CONTENT_TYPE, &first.path)
+                    .put_artifact(&url, ARTIFACT_CONTENT_TYPE, &first.path, first.name.hash)
                     .await
                 {
                     Err(e) if e.is_auth_failure() => return Err(e),
@@ -342,7 +360,7 @@ pub async fn upload(
         .map(|item| async move {
             let url = service.artifact_url(scope, item.name.hash);
             let r = transport
-                .put_file(&url, ARTIFACT_CONTENT_TYPE, &item.path)
+                .put_artifact(&url, ARTIFACT_CONTENT_TYPE, &item.path, item.name.hash)
                 .await;
             (item, url, r)
         })

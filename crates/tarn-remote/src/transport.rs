@@ -16,8 +16,10 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use reqwest::{Method, StatusCode};
 use tarn_core::hash::StreamingHasher;
+use tarn_core::limits::{Limits, MAX_ARTIFACT_ENV, MAX_REPLY_ENV};
 use tarn_core::sigv4::EMPTY_SHA256;
-use tarn_core::ArtifactName;
+use tarn_core::{ArtifactName, Hash};
+use tarn_store::staging::open_untrusted;
 use tarn_store::{Cache, Inserted, StoreError};
 use tokio::sync::Semaphore;
 
@@ -45,6 +47,9 @@ pub struct TransportOptions {
     pub signer: Option<Signer>,
     /// Also sign GET and HEAD requests (private buckets). Uploads are always signed.
     pub sign_downloads: bool,
+    /// Bounds on what a server may make this client hold or wait for: reply and artifact
+    /// sizes, the per-transfer deadline and minimum rate (see [`tarn_core::limits`]).
+    pub limits: Limits,
 }
 
 impl Default for TransportOptions {
@@ -59,6 +64,7 @@ impl Default for TransportOptions {
             max_retry_after: Duration::from_secs(60),
             signer: None,
             sign_downloads: false,
+            limits: tarn_store::limits().clone(),
         }
     }
 }
@@ -96,6 +102,27 @@ pub enum TransferError {
         /// The hash of what arrived.
         actual: String,
     },
+    /// The attempt ran past the per-transfer deadline.
+    #[error("no complete reply within the transfer deadline of {0:?} (TARN_TRANSFER_DEADLINE_SECS)")]
+    Deadline(Duration),
+    /// Bytes kept coming, but slower than the minimum rate.
+    #[error("too slow: {got} bytes in {secs:.0}s, below the minimum of {min_rate} bytes/s (TARN_MIN_RATE_BYTES)")]
+    TooSlow {
+        /// Bytes moved so far.
+        got: u64,
+        /// Seconds elapsed.
+        secs: f64,
+        /// The minimum rate.
+        min_rate: u64,
+    },
+    /// The body is larger than the limit for its kind.
+    #[error("reply larger than the limit of {limit} bytes (raise it with {env})")]
+    TooLarge {
+        /// The limit.
+        limit: u64,
+        /// The environment variable that raises it.
+        env: &'static str,
+    },
     /// A local problem (cache directory, file to upload).
     #[error("{0}")]
     Local(String),
@@ -111,8 +138,10 @@ impl TransferError {
             TransferError::Network(_)
             | TransferError::Stalled(_)
             | TransferError::Truncated { .. }
-            | TransferError::HashMismatch { .. } => true,
-            TransferError::Local(_) => false,
+            | TransferError::HashMismatch { .. }
+            | TransferError::Deadline(_)
+            | TransferError::TooSlow { .. } => true,
+            TransferError::Local(_) | TransferError::TooLarge { .. } => false,
         }
     }
 
@@ -177,6 +206,7 @@ pub struct Stats {
 pub struct Transport {
     client: reqwest::Client,
     opts: Arc<TransportOptions>,
+    limits: Limits,
     limit: Arc<Semaphore>,
     progress: Progress,
     stats: Arc<Stats>,
@@ -195,6 +225,7 @@ impl Transport {
         Ok(Transport {
             client,
             limit: Arc::new(Semaphore::new(opts.jobs.max(1))),
+            limits: opts.limits.clone(),
             opts: Arc::new(opts),
             progress,
             stats: Arc::new(Stats::default()),
@@ -315,9 +346,26 @@ impl Transport {
         }
     }
 
+    /// Reads a whole small body: at most `max_reply_bytes` (a longer one, announced or
+    /// streamed, is refused without reading on), under the stall timeout, the minimum rate
+    /// and the transfer deadline.
     async fn read_small(&self, resp: reqwest::Response) -> Result<SmallResponse, TransferError> {
+        self.read_small_capped(resp, self.limits.max_reply_bytes, MAX_REPLY_ENV)
+            .await
+    }
+
+    async fn read_small_capped(
+        &self,
+        resp: reqwest::Response,
+        limit: u64,
+        env: &'static str,
+    ) -> Result<SmallResponse, TransferError> {
         let status = resp.status().as_u16();
         let expected = resp.content_length();
+        if expected.is_some_and(|n| n > limit) {
+            return Err(TransferError::TooLarge { limit, env });
+        }
+        let pace = Pace::new(&self.opts, &self.limits);
         let mut body = Vec::new();
         let mut stream = resp.bytes_stream();
         loop {
@@ -325,7 +373,13 @@ impl Transport {
                 Err(_) => return Err(TransferError::Stalled(self.opts.stall_timeout)),
                 Ok(None) => break,
                 Ok(Some(Err(e))) => return Err(body_error(&e, body.len() as u64, expected)),
-                Ok(Some(Ok(chunk))) => body.extend_from_slice(&chunk),
+                Ok(Some(Ok(chunk))) => {
+                    if (body.len() + chunk.len()) as u64 > limit {
+                        return Err(TransferError::TooLarge { limit, env });
+                    }
+                    body.extend_from_slice(&chunk);
+                    pace.check(body.len() as u64)?;
+                }
             }
         }
         if let Some(exp) = expected {
@@ -446,8 +500,36 @@ impl Transport {
     }
 
     /// `PUT url` streaming the file at `path`, signed with its real SHA-256; success on 200,
-    /// 201 or 204. The file is read twice (hash, then send) and never held in memory.
+    /// 201 or 204. See [`Transport::put_artifact`]; this variant checks no content hash.
     pub async fn put_file(&self, url: &str, content_type: &str, path: &Path) -> Result<(), Failed> {
+        self.put_open_file(url, content_type, path, None).await
+    }
+
+    /// `PUT url` with the artifact file at `path`, whose content must hash to `hash`. The
+    /// file is opened once (no link followed, no blocking, regular files only: see
+    /// [`tarn_store::staging::open_untrusted`]) and every read goes through that descriptor:
+    /// one pass computes the SHA-256 for the signature and checks Lake's hash, the upload
+    /// streams from the same descriptor and hashes again, and a body whose bytes stop
+    /// matching `hash` is aborted before its last byte, so the service never stores it. What
+    /// leaves the machine is exactly what was validated, whatever happens to the path.
+    pub async fn put_artifact(
+        &self,
+        url: &str,
+        content_type: &str,
+        path: &Path,
+        hash: Hash,
+    ) -> Result<(), Failed> {
+        self.put_open_file(url, content_type, path, Some(hash))
+            .await
+    }
+
+    async fn put_open_file(
+        &self,
+        url: &str,
+        content_type: &str,
+        path: &Path,
+        expected: Option<Hash>,
+    ) -> Result<(), Failed> {
         let parsed = parse_url("PUT", url)?;
         let local = |e: String| Failed {
             method: "PUT".into(),
@@ -456,10 +538,24 @@ impl Transport {
             attempts: 1,
         };
         let p: PathBuf = path.to_path_buf();
-        let (sha, len) = tokio::task::spawn_blocking(move || sha256_file(&p))
-            .await
-            .map_err(|e| local(e.to_string()))?
-            .map_err(|e| local(format!("{}: {e}", path.display())))?;
+        let (file, sha, len) = tokio::task::spawn_blocking(move || {
+            let (mut file, meta) = open_untrusted(&p).map_err(|e| e.to_string())?;
+            let (sha, lake, len) = sha256_and_hash(&mut file, meta.len())
+                .map_err(|e| format!("{}: {e}", p.display()))?;
+            if let Some(want) = expected {
+                if lake != want {
+                    return Err(format!(
+                        "{}: content hash is {lake}, but the name says {want}; not uploaded",
+                        p.display()
+                    ));
+                }
+            }
+            Ok((file, sha, len))
+        })
+        .await
+        .map_err(|e| local(e.to_string()))?
+        .map_err(local)?;
+        let file = Arc::new(file);
         self.with_retries("PUT", url, || {
             let rb = self.builder(
                 Method::PUT,
@@ -468,31 +564,36 @@ impl Transport {
                 true,
                 &sha,
             );
+            let file = file.clone();
             async move {
-                let file = tokio::fs::File::open(path)
-                    .await
-                    .map_err(|e| TransferError::Local(format!("{}: {e}", path.display())))?;
                 let last = Arc::new(AtomicU64::new(now_millis()));
                 let last2 = last.clone();
                 let progress = self.progress.clone();
                 let stats = self.stats.clone();
-                let stream = tokio_util::io::ReaderStream::with_capacity(file, 64 * 1024).map(
-                    move |chunk| {
-                        if let Ok(c) = &chunk {
-                            last2.store(now_millis(), Ordering::Relaxed);
-                            progress.emit(Event::Bytes(c.len() as u64));
-                            stats.bytes_up.fetch_add(c.len() as u64, Ordering::Relaxed);
-                        }
-                        chunk
-                    },
-                );
+                let stream = checked_file_stream(file, len, expected).map(move |chunk| {
+                    if let Ok(c) = &chunk {
+                        last2.store(now_millis(), Ordering::Relaxed);
+                        progress.emit(Event::Bytes(c.len() as u64));
+                        stats.bytes_up.fetch_add(c.len() as u64, Ordering::Relaxed);
+                    }
+                    chunk
+                });
                 let rb = rb
                     .header("content-length", len)
                     .body(reqwest::Body::wrap_stream(stream));
                 let stall = self.opts.stall_timeout;
+                let deadline = self.limits.transfer_deadline;
                 let resp = tokio::select! {
-                    r = rb.send() => r.map_err(|e| TransferError::Network(error_chain(&e)))?,
+                    r = rb.send() => r.map_err(|e| {
+                        let msg = error_chain(&e);
+                        if msg.contains(CHANGED_WHILE_SENT) {
+                            TransferError::Local(format!("{}: {msg}", path.display()))
+                        } else {
+                            TransferError::Network(msg)
+                        }
+                    })?,
                     _ = watchdog(last, stall) => return Err(TransferError::Stalled(stall)),
+                    _ = tokio::time::sleep(deadline) => return Err(TransferError::Deadline(deadline)),
                 };
                 let retry_after = parse_retry_after(resp.headers());
                 let small = self.read_small(resp).await?;
@@ -540,6 +641,14 @@ impl Transport {
                     });
                 }
                 let expected = resp.content_length();
+                let max = self.limits.max_artifact_bytes;
+                if expected.is_some_and(|n| n > max) {
+                    return Err(TransferError::TooLarge {
+                        limit: max,
+                        env: MAX_ARTIFACT_ENV,
+                    });
+                }
+                let pace = Pace::new(&self.opts, &self.limits);
                 let mut temp = cache.temp_artifact().map_err(store_err)?;
                 let mut hasher = expected.map(StreamingHasher::new);
                 let mut got = 0u64;
@@ -556,6 +665,13 @@ impl Transport {
                         Ok(Some(Ok(c))) => c,
                     };
                     got += chunk.len() as u64;
+                    if got > max {
+                        return Err(TransferError::TooLarge {
+                            limit: max,
+                            env: MAX_ARTIFACT_ENV,
+                        });
+                    }
+                    pace.check(got)?;
                     if let Some(exp) = expected {
                         if got > exp {
                             return Err(TransferError::Network(format!(
@@ -720,6 +836,143 @@ async fn watchdog(last: Arc<AtomicU64>, stall: Duration) {
             return;
         }
     }
+}
+
+/// The time bounds of one transfer attempt: the overall deadline, and the minimum average
+/// rate once the attempt has lasted the stall timeout. Checked on every chunk; the gaps
+/// between chunks are bounded by the stall timeout.
+struct Pace {
+    start: Instant,
+    grace: Duration,
+    deadline: Duration,
+    min_rate: u64,
+}
+
+impl Pace {
+    fn new(opts: &TransportOptions, limits: &Limits) -> Pace {
+        Pace {
+            start: Instant::now(),
+            grace: opts.stall_timeout,
+            deadline: limits.transfer_deadline,
+            min_rate: limits.min_rate,
+        }
+    }
+
+    fn check(&self, got: u64) -> Result<(), TransferError> {
+        let elapsed = self.start.elapsed();
+        if elapsed > self.deadline {
+            return Err(TransferError::Deadline(self.deadline));
+        }
+        if elapsed > self.grace {
+            let secs = elapsed.as_secs_f64();
+            if (got as f64) < self.min_rate as f64 * secs {
+                return Err(TransferError::TooSlow {
+                    got,
+                    secs,
+                    min_rate: self.min_rate,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Marks the error a checked upload stream ends with when the file stopped matching.
+const CHANGED_WHILE_SENT: &str = "changed while it was uploaded";
+
+/// The bytes `0..len` of `file`, read with positional reads (each retry starts afresh and
+/// never depends on a shared offset). With `expected`, Lake's hash of the bytes is checked
+/// before the last chunk is released: on a mismatch (or a file that shrank) the stream ends
+/// with an error instead, so the receiver sees a short body and stores nothing.
+fn checked_file_stream(
+    file: Arc<std::fs::File>,
+    len: u64,
+    expected: Option<Hash>,
+) -> impl futures_util::Stream<Item = std::io::Result<Bytes>> + Send + 'static {
+    const CHUNK: u64 = 64 * 1024;
+    let state = (0u64, StreamingHasher::new(len), false);
+    futures_util::stream::unfold(state, move |(offset, mut hasher, done)| {
+        let file = file.clone();
+        async move {
+            if done || offset >= len && len > 0 || (len == 0 && offset > 0) {
+                return None;
+            }
+            let want = CHUNK.min(len - offset) as usize;
+            let mut buf = vec![0u8; want];
+            let mut filled = 0;
+            while filled < want {
+                match read_at(&file, &mut buf[filled..], offset + filled as u64) {
+                    Ok(0) => break,
+                    Ok(n) => filled += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Some((Err(e), (offset, hasher, true))),
+                }
+            }
+            if filled < want {
+                let e = std::io::Error::other(format!(
+                    "the file {CHANGED_WHILE_SENT} (shorter than its {len} bytes)"
+                ));
+                return Some((Err(e), (offset, hasher, true)));
+            }
+            buf.truncate(filled);
+            hasher.update(&buf);
+            let next = offset + filled as u64;
+            if next == len {
+                let actual = std::mem::replace(&mut hasher, StreamingHasher::new(0)).finish();
+                if let (Some(want), Some(actual)) = (expected, actual) {
+                    if want != actual {
+                        let e = std::io::Error::other(format!(
+                            "the file {CHANGED_WHILE_SENT} (its content hash became {actual}); upload aborted"
+                        ));
+                        return Some((Err(e), (next, hasher, true)));
+                    }
+                }
+                return Some((Ok(Bytes::from(buf)), (next, hasher, true)));
+            }
+            Some((Ok(Bytes::from(buf)), (next, hasher, false)))
+        }
+    })
+}
+
+#[cfg(unix)]
+fn read_at(file: &std::fs::File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+    std::os::unix::fs::FileExt::read_at(file, buf, offset)
+}
+
+#[cfg(windows)]
+fn read_at(file: &std::fs::File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+    std::os::windows::fs::FileExt::seek_read(file, buf, offset)
+}
+
+/// Hex SHA-256, Lake's content hash and the length of exactly `len` bytes of an open file
+/// (one pass; a file of another length is an error).
+pub fn sha256_and_hash(
+    file: &mut std::fs::File,
+    len: u64,
+) -> std::io::Result<(String, Hash, u64)> {
+    use sha2::Digest;
+    use std::io::Read;
+    let mut h = sha2::Sha256::new();
+    let mut lake = StreamingHasher::new(len);
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut limited = std::io::Read::take(&mut *file, len + 1);
+    loop {
+        let n = match limited.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        h.update(&buf[..n]);
+        lake.update(&buf[..n]);
+    }
+    let seen = lake.bytes_seen();
+    let lake = lake.finish().ok_or_else(|| {
+        std::io::Error::other(format!(
+            "the file changed size while it was read ({len} bytes expected, {seen} read)"
+        ))
+    })?;
+    Ok((hex::encode(h.finalize()), lake, seen))
 }
 
 /// Hex SHA-256 and length of a file, streamed.

@@ -21,6 +21,7 @@ pub mod location;
 pub mod mapfile;
 pub mod parallel;
 pub mod stage;
+pub mod staging;
 pub mod unstage;
 pub mod verify;
 pub mod workspace;
@@ -31,3 +32,10 @@ pub use hashing::hash_file;
 pub use location::{resolve_cache_root, CacheEnv, CacheSource};
 pub use mapfile::{read_mappings, LoadedMappings};
 pub use workspace::{Package, Workspace};
+
+/// The resource limits in force for this process: defaults overridden by the environment
+/// (see [`tarn_core::limits`]), read once.
+pub fn limits() -> &'static tarn_core::limits::Limits {
+    static LIMITS: std::sync::OnceLock<tarn_core::limits::Limits> = std::sync::OnceLock::new();
+    LIMITS.get_or_init(|| tarn_core::limits::Limits::from_lookup(|k| std::env::var(k).ok()))
+}

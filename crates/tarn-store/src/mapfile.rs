@@ -35,7 +35,18 @@ impl LoadedMappings {
 /// Reads and parses a mapping file. An unreadable or empty file, or one without a schema
 /// header, is an error naming the file; bad lines become warnings.
 pub fn read_mappings(path: &Path) -> Result<LoadedMappings, StoreError> {
-    let bytes = std::fs::read(path).map_err(|e| StoreError::io(path, e))?;
+    let file = std::fs::File::open(path).map_err(|e| StoreError::io(path, e))?;
+    let bytes = crate::staging::read_bounded(
+        &file,
+        path,
+        crate::limits().max_mappings_bytes,
+        tarn_core::limits::MAX_MAPPINGS_ENV,
+    )?;
+    parse_mappings(path, bytes)
+}
+
+/// Parses the bytes of the mapping file at `path` (named in messages only).
+pub fn parse_mappings(path: &Path, bytes: Vec<u8>) -> Result<LoadedMappings, StoreError> {
     let parsed = MappingFile::parse(&bytes).map_err(|e| StoreError::Invalid {
         path: path.to_path_buf(),
         message: match e {

@@ -1,189 +1,27 @@
 //! `unstage` and `add`: bring a staging directory (possibly written by an untrusted build
 //! job) or a mapping file into the cache.
 //!
-//! Unstaging happens in two phases. [`validate_staging`] checks everything that can be
-//! checked without importing: every directory entry is `outputs.jsonl` or a strict artifact
-//! name (`<16 lower-case hex>[.<ext>]`, no separators, no `..`), a regular file (no
-//! symlinks, directories, FIFOs, devices), and every artifact the mappings name is present.
-//! Only then does [`import_staging`] copy each artifact into a private temp file in the
-//! cache, hashing the bytes as they are written, and publish it only if that hash equals the
-//! name. Checking the copy rather than the source makes the check immune to the source
-//! changing after it was validated.
+//! Unstaging happens in two phases. [`validate_staging`] (the one staging validator, in
+//! [`crate::staging`], shared with `put-staged`) checks everything that can be checked
+//! without importing. Only then does [`import_staging`] open each artifact once through
+//! [`StagingDir::open_artifact`] (no link followed, no blocking, a regular file, the file
+//! that was validated), copy it from that descriptor into a private temp file in the cache,
+//! hashing the bytes as they are written, and publish it only if that hash equals the name.
+//! Checking the copy rather than the source makes the check immune to the source changing
+//! after it was validated.
 
-use std::collections::BTreeMap;
-use std::fs::{self, File};
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use tarn_core::hash::StreamingHasher;
 use tarn_core::output::CacheOutput;
 use tarn_core::{ArtifactName, MappingFile, Scope};
 
+pub use crate::staging::{validate_staging, StagingDir};
+
 use crate::cache::{make_read_only, Cache, Inserted};
 use crate::error::StoreError;
-use crate::mapfile::{read_mappings, LoadedMappings};
 use crate::parallel::{default_threads, par_map};
-use crate::stage::STAGED_MAPPINGS;
-
-/// Identity of a validated file, to notice it being swapped before it is read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct FileId {
-    dev: u64,
-    ino: u64,
-}
-
-#[cfg(unix)]
-fn file_id(meta: &fs::Metadata) -> Option<FileId> {
-    use std::os::unix::fs::MetadataExt;
-    Some(FileId {
-        dev: meta.dev(),
-        ino: meta.ino(),
-    })
-}
-
-#[cfg(not(unix))]
-fn file_id(_meta: &fs::Metadata) -> Option<FileId> {
-    None
-}
-
-/// A staging directory that passed validation.
-#[derive(Debug)]
-pub struct StagingDir {
-    /// The directory.
-    pub dir: PathBuf,
-    /// Its `outputs.jsonl`.
-    pub mappings: LoadedMappings,
-    /// The artifacts the mappings name (all present, all regular files).
-    pub artifacts: Vec<ArtifactName>,
-    /// Artifact files present but not named by the mappings (they are not imported).
-    pub unreferenced: Vec<String>,
-    ids: BTreeMap<ArtifactName, Option<FileId>>,
-}
-
-/// Checks a staging directory without importing anything. Returns every problem found
-/// (each naming its file), not just the first.
-pub fn validate_staging(dir: &Path) -> Result<StagingDir, Vec<String>> {
-    let mut problems = Vec::new();
-    let entries = match fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) => return Err(vec![format!("{}: {e}", dir.display())]),
-    };
-    let mut present: BTreeMap<ArtifactName, Option<FileId>> = BTreeMap::new();
-    let mut have_mappings = false;
-    for entry in entries {
-        let entry = match entry {
-            Ok(e) => e,
-            Err(e) => {
-                problems.push(format!("{}: {e}", dir.display()));
-                continue;
-            }
-        };
-        let path = entry.path();
-        let Some(name) = entry.file_name().to_str().map(str::to_string) else {
-            problems.push(format!(
-                "{}: file name is not UTF-8; a staging directory may hold only outputs.jsonl and <hash>.<ext> artifacts",
-                path.display()
-            ));
-            continue;
-        };
-        let meta = match fs::symlink_metadata(&path) {
-            Ok(m) => m,
-            Err(e) => {
-                problems.push(format!("{}: {e}", path.display()));
-                continue;
-            }
-        };
-        let kind = meta.file_type();
-        let what = if kind.is_symlink() {
-            Some("is a symbolic link")
-        } else if kind.is_dir() {
-            Some("is a directory")
-        } else if !kind.is_file() {
-            Some("is not a regular file (FIFO, socket or device)")
-        } else {
-            None
-        };
-        if name == STAGED_MAPPINGS {
-            match what {
-                Some(w) => problems.push(format!(
-                    "{}: {w}; it must be a regular file",
-                    path.display()
-                )),
-                None => have_mappings = true,
-            }
-            continue;
-        }
-        let parsed = match ArtifactName::parse_strict(&name) {
-            Ok(n) => n,
-            Err(e) => {
-                problems.push(format!(
-                    "{}: not an artifact file name ({e}); a staging directory may hold only outputs.jsonl and <hash>.<ext> artifacts",
-                    path.display()
-                ));
-                continue;
-            }
-        };
-        if let Some(w) = what {
-            problems.push(format!(
-                "{}: {w}; artifacts must be regular files",
-                path.display()
-            ));
-            continue;
-        }
-        present.insert(parsed, file_id(&meta));
-    }
-    if !have_mappings {
-        if !problems.iter().any(|p| p.contains(STAGED_MAPPINGS)) {
-            problems.push(format!(
-                "{}: mappings file not found in staging directory",
-                dir.join(STAGED_MAPPINGS).display()
-            ));
-        }
-        return Err(problems);
-    }
-    let mappings = match read_mappings(&dir.join(STAGED_MAPPINGS)) {
-        Ok(m) => m,
-        Err(e) => {
-            problems.push(e.to_string());
-            return Err(problems);
-        }
-    };
-    let artifacts = match mappings.artifacts() {
-        Ok(a) => a,
-        Err(e) => {
-            problems.push(e.to_string());
-            return Err(problems);
-        }
-    };
-    let mut ids = BTreeMap::new();
-    for a in &artifacts {
-        match present.get(a) {
-            Some(id) => {
-                ids.insert(a.clone(), *id);
-            }
-            None => problems.push(format!(
-                "output artifact not found in staging directory: {}",
-                dir.join(a.file_name()).display()
-            )),
-        }
-    }
-    if !problems.is_empty() {
-        return Err(problems);
-    }
-    let unreferenced = present
-        .keys()
-        .filter(|n| !ids.contains_key(*n))
-        .map(|n| n.file_name())
-        .collect();
-    Ok(StagingDir {
-        dir: dir.to_path_buf(),
-        mappings,
-        artifacts,
-        unreferenced,
-        ids,
-    })
-}
 
 /// Where imported outputs may be fetched from on demand, and under which package.
 #[derive(Debug, Clone, Default)]
@@ -227,9 +65,7 @@ pub fn import_staging(
 ) -> UnstageReport {
     let bytes = AtomicU64::new(0);
     let results = par_map(&staging.artifacts, default_threads(), |name| {
-        let src = staging.dir.join(name.file_name());
-        let expected = staging.ids.get(name).copied().flatten();
-        let r = import_untrusted(cache, &src, name, expected, force_overwrite, &bytes);
+        let r = import_untrusted(cache, staging, name, force_overwrite, &bytes);
         progress(1);
         r
     });
@@ -285,38 +121,30 @@ pub fn write_outputs(
 }
 
 /// Copies an untrusted file into a cache temp file, hashing exactly the bytes written, and
-/// publishes it as `name` only when that hash matches. The source must still be the regular
-/// file that was validated (`expected`).
+/// publishes it as `name` only when that hash matches. The source is opened once, through
+/// [`StagingDir::open_artifact`], and read only through that descriptor.
 fn import_untrusted(
     cache: &Cache,
-    src: &Path,
+    staging: &StagingDir,
     name: &ArtifactName,
-    expected: Option<FileId>,
     replace: bool,
     bytes: &AtomicU64,
 ) -> Result<Inserted, StoreError> {
     // Present already: the staging file is still read and checked (a staging directory
     // with a wrong file is reported even when the cache does not need it), but not copied.
     let present = !replace && cache.has_artifact(name);
-    let mut file = File::open(src).map_err(|e| StoreError::io(src, e))?;
-    let meta = file.metadata().map_err(|e| StoreError::io(src, e))?;
-    if !meta.is_file() || (expected.is_some() && file_id(&meta) != expected) {
-        return Err(StoreError::Invalid {
-            path: src.to_path_buf(),
-            message:
-                "the file changed after it was validated (replaced or no longer a regular file)"
-                    .into(),
-        });
-    }
+    let open = staging.open_artifact(name)?;
+    let (src, len) = (open.path.as_path(), open.len);
+    let mut file = open.file.take(len + 1);
     let mut temp = if present {
         None
     } else {
         Some(cache.temp_artifact()?)
     };
-    let mut hasher = StreamingHasher::new(meta.len());
+    let mut hasher = StreamingHasher::new(len);
     // Sized to the file (at most 1 MiB): zeroing a large buffer per small file costs more
     // than the copy itself.
-    let mut buf = vec![0u8; (meta.len() as usize).clamp(4096, 1 << 20)];
+    let mut buf = vec![0u8; (len as usize).clamp(4096, 1 << 20)];
     loop {
         let n = file.read(&mut buf).map_err(|e| StoreError::io(src, e))?;
         if n == 0 {
@@ -333,8 +161,7 @@ fn import_untrusted(
     let actual = hasher.finish().ok_or_else(|| StoreError::Invalid {
         path: src.to_path_buf(),
         message: format!(
-            "the file changed size while it was read ({} bytes expected, {seen} read)",
-            meta.len()
+            "the file changed size while it was read ({len} bytes expected, {seen} read)"
         ),
     })?;
     if actual != name.hash {
@@ -359,7 +186,10 @@ fn import_untrusted(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mapfile::read_mappings;
     use crate::stage::{stage, StageOptions};
+    use std::fs;
+    use std::path::{Path, PathBuf};
     use tarn_fixture::{generate, FixtureSpec};
 
     fn staged(root: &Path, n: usize) -> (Cache, PathBuf) {

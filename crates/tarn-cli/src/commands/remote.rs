@@ -240,6 +240,7 @@ fn transport(
         max_retry_after: Duration::from_secs(t.max_retry_after),
         signer,
         sign_downloads,
+        ..TransportOptions::default()
     };
     let _ = global;
     Ok(Transport::new(opts, progress_sink(bar.clone()))?)

@@ -1,0 +1,265 @@
+//! A hostile staging directory (issue 9, items 1 and 7): while `put-staged` uploads to a
+//! plain S3 server (s3s-fs, which checks no artifact hash) and while `unstage` imports,
+//! another thread keeps swapping staged files for a symbolic link to a secret outside the
+//! directory, a hard link to it, a copy of its content, or a FIFO. Whatever the timing: no
+//! byte of the secret reaches the bucket or the cache, every object stored hashes to its
+//! name, and nothing hangs.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tarn_test::*;
+
+use crate::BIN;
+/// Longest a single command may run before the test calls it hung.
+const HANG: Duration = Duration::from_secs(120);
+
+/// The secret: content no artifact contains, so any copy of it is easy to find.
+fn secret_bytes() -> Vec<u8> {
+    b"TOP-SECRET-issue9-exfiltration-marker\n".repeat(200)
+}
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+/// Keeps swapping files of `dir` (names from `names`) until `stop`; returns how many swaps.
+fn swapper(
+    dir: PathBuf,
+    names: Vec<String>,
+    secret: PathBuf,
+    seed: u64,
+    stop: Arc<AtomicBool>,
+    swaps: Arc<AtomicU64>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut rng = Rng(seed | 1);
+        let secret_content = std::fs::read(&secret).unwrap();
+        while !stop.load(Ordering::Relaxed) {
+            let name = &names[(rng.next() % names.len() as u64) as usize];
+            let target = dir.join(name);
+            let tmp = dir.join(format!("swap-{}", rng.next()));
+            let made = match rng.next() % 4 {
+                0 => std::os::unix::fs::symlink(&secret, &tmp).is_ok(),
+                1 => std::fs::hard_link(&secret, &tmp).is_ok(),
+                2 => std::fs::write(&tmp, &secret_content).is_ok(),
+                _ => Command::new("mkfifo")
+                    .arg(&tmp)
+                    .status()
+                    .map(|s| s.success())
+                    .unwrap_or(false),
+            };
+            if made && std::fs::rename(&tmp, &target).is_ok() {
+                swaps.fetch_add(1, Ordering::Relaxed);
+            }
+            let _ = std::fs::remove_file(&tmp);
+            std::thread::sleep(Duration::from_micros(rng.next() % 3000));
+        }
+    })
+}
+
+/// Waits for `child` at most [`HANG`]; panics (after killing it) if it hangs.
+fn wait_bounded(mut child: Child, what: &str) -> (i32, String) {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            use std::io::Read;
+            child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+            return (status.code().unwrap_or(-1), err);
+        }
+        if start.elapsed() > HANG {
+            let _ = child.kill();
+            panic!("{what} hung for {HANG:?} under a swapping staging directory");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Every regular file under `root`: none may contain the secret marker.
+fn assert_no_secret(root: &Path, what: &str) -> usize {
+    let marker = b"TOP-SECRET-issue9";
+    let mut n = 0;
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd {
+            let p = e.unwrap().path();
+            let m = std::fs::symlink_metadata(&p).unwrap();
+            if m.is_dir() {
+                stack.push(p);
+            } else if m.is_file() {
+                n += 1;
+                let b = std::fs::read(&p).unwrap();
+                assert!(
+                    !b.windows(marker.len()).any(|w| w == marker),
+                    "{what}: {} holds bytes of the outside secret",
+                    p.display()
+                );
+            }
+        }
+    }
+    n
+}
+
+#[test]
+fn put_staged_to_plain_s3_never_uploads_a_swapped_in_outside_file() {
+    let Some(s3) = S3::from_env() else {
+        return;
+    };
+    let data = s3
+        .data_dir
+        .clone()
+        .expect("S3_STATE_DIR is set by scripts/test.sh");
+    let tmp = tempfile::tempdir().unwrap();
+    let secret = tmp.path().join("secret.txt");
+    std::fs::write(&secret, secret_bytes()).unwrap();
+    let mut total_swaps = 0;
+    let mut outcomes = Vec::new();
+    for seed in 1..=4u64 {
+        let prefix = unique(&format!("swap{seed}"));
+        let base = format!("{}/{}/{prefix}", s3.endpoint, s3.bucket);
+        write_s3_config(
+            &tmp.path().join("config.toml"),
+            "dev",
+            &format!("{base}/a0"),
+            &format!("{base}/r0"),
+        );
+        let arts = artifacts(150, seed);
+        let staging = tmp.path().join(format!("staging{seed}"));
+        write_staging(&staging, &arts, seed);
+        let stop = Arc::new(AtomicBool::new(false));
+        let swaps = Arc::new(AtomicU64::new(0));
+        let names: Vec<String> = arts.iter().map(|a| a.file_name.clone()).collect();
+        let child = tarn_cmd(Path::new(BIN), tmp.path())
+            .env("LAKE_CACHE_KEY", s3.key())
+            .env("TARN_S3_REGION", &s3.region)
+            .args([
+                "put-staged",
+                staging.to_str().unwrap(),
+                "--rev",
+                "0123456789abcdef0123456789abcdef01234567",
+                "--scope",
+                "swap/pkg",
+                "--service",
+                "dev",
+                "--jobs",
+                "4",
+                "--retries",
+                "1",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Let validation start cleanly on some runs, and race it on others.
+        std::thread::sleep(Duration::from_millis(seed * 15));
+        let t = swapper(
+            staging.clone(),
+            names,
+            secret.clone(),
+            seed,
+            stop.clone(),
+            swaps.clone(),
+        );
+        let (code, err) = wait_bounded(child, "put-staged");
+        stop.store(true, Ordering::Relaxed);
+        t.join().unwrap();
+        total_swaps += swaps.load(Ordering::Relaxed);
+        outcomes.push(code);
+        assert!(code == 0 || code == 1, "exit {code}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+        // Nothing of the secret in the bucket, and every stored artifact hashes to its name.
+        let stored = data.join(&s3.bucket).join(&prefix);
+        assert_no_secret(&stored, "bucket");
+        if let Ok(rd) = std::fs::read_dir(stored.join("a0/swap/pkg")) {
+            for e in rd {
+                let p = e.unwrap().path();
+                let name = p.file_name().unwrap().to_string_lossy().into_owned();
+                let Some(hex) = name.strip_suffix(".art") else {
+                    continue;
+                };
+                let b = std::fs::read(&p).unwrap();
+                assert_eq!(
+                    tarn_core::Hash::of_bytes(&b).hex(),
+                    hex,
+                    "object {name} does not hash to its name"
+                );
+            }
+        }
+    }
+    assert!(total_swaps > 20, "the swapper barely ran ({total_swaps})");
+    eprintln!("put-staged swap runs: exits {outcomes:?}, {total_swaps} swaps");
+}
+
+#[test]
+fn unstage_never_imports_a_swapped_in_outside_file_and_never_hangs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let secret = tmp.path().join("secret.txt");
+    std::fs::write(&secret, secret_bytes()).unwrap();
+    let mut total_swaps = 0;
+    for seed in 1..=8u64 {
+        let arts = artifacts(1000, seed + 10);
+        let staging = tmp.path().join(format!("staging{seed}"));
+        write_staging(&staging, &arts, seed);
+        let cache = tmp.path().join(format!("cache{seed}"));
+        let stop = Arc::new(AtomicBool::new(false));
+        let swaps = Arc::new(AtomicU64::new(0));
+        let names: Vec<String> = arts.iter().map(|a| a.file_name.clone()).collect();
+        let child = tarn_cmd(Path::new(BIN), tmp.path())
+            .args([
+                "--cache-dir",
+                cache.to_str().unwrap(),
+                "unstage",
+                staging.to_str().unwrap(),
+                "--package",
+                "pkg",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(Rng(seed * 7919).next() % 60));
+        let t = swapper(
+            staging.clone(),
+            names,
+            secret.clone(),
+            seed,
+            stop.clone(),
+            swaps.clone(),
+        );
+        let (code, err) = wait_bounded(child, "unstage");
+        stop.store(true, Ordering::Relaxed);
+        t.join().unwrap();
+        total_swaps += swaps.load(Ordering::Relaxed);
+        assert!(code == 0 || code == 1, "exit {code}: {err}");
+        assert_no_secret(&cache, "cache");
+        if let Ok(rd) = std::fs::read_dir(cache.join("artifacts")) {
+            for e in rd {
+                let p = e.unwrap().path();
+                let name = p.file_name().unwrap().to_string_lossy().into_owned();
+                if name.starts_with('.') {
+                    continue;
+                }
+                let b = std::fs::read(&p).unwrap();
+                assert_eq!(
+                    tarn_core::Hash::of_bytes(&b).hex(),
+                    &name[..16],
+                    "cached {name} does not hash to its name"
+                );
+            }
+        }
+    }
+    assert!(total_swaps > 8, "the swapper barely ran ({total_swaps})");
+}

@@ -1,0 +1,120 @@
+//! Resource limits on everything tarn reads from outside: their defaults, the environment
+//! variables that override them, and parsing of those values. The limits themselves are
+//! enforced where the bytes are read (tarn-store, tarn-remote, tarn-server); RELIABILITY.md
+//! lists them all.
+//!
+//! ```
+//! use tarn_core::limits::Limits;
+//! let l = Limits::from_lookup(|k| (k == "TARN_MAX_ARTIFACT_BYTES").then(|| "1M".to_string()));
+//! assert_eq!(l.max_artifact_bytes, 1 << 20);
+//! assert_eq!(l.max_mappings_bytes, Limits::default().max_mappings_bytes);
+//! ```
+
+use std::time::Duration;
+
+/// Environment variable: largest mapping file (`outputs.jsonl`, revision file) read.
+pub const MAX_MAPPINGS_ENV: &str = "TARN_MAX_MAPPINGS_BYTES";
+/// Environment variable: largest artifact downloaded.
+pub const MAX_ARTIFACT_ENV: &str = "TARN_MAX_ARTIFACT_BYTES";
+/// Environment variable: largest error body or API reply (Reservoir, batch API) read.
+pub const MAX_REPLY_ENV: &str = "TARN_MAX_REPLY_BYTES";
+/// Environment variable: longest time one transfer (one attempt) may take, in seconds.
+pub const TRANSFER_DEADLINE_ENV: &str = "TARN_TRANSFER_DEADLINE_SECS";
+/// Environment variable: slowest average rate (bytes per second) tolerated once a transfer
+/// has run for the stall timeout (`--timeout`).
+pub const MIN_RATE_ENV: &str = "TARN_MIN_RATE_BYTES";
+
+/// The limits in force. Defaults are generous for real Lake caches (Mathlib's mapping file
+/// is about 1 MB, its largest artifact about 100 MB) and small enough that a hostile peer
+/// cannot exhaust memory or disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest mapping file read into memory (bytes).
+    pub max_mappings_bytes: u64,
+    /// Largest artifact downloaded (bytes); a longer body is abandoned and its temp file
+    /// removed.
+    pub max_artifact_bytes: u64,
+    /// Largest small reply read into memory: error bodies, Reservoir and batch-API replies.
+    pub max_reply_bytes: u64,
+    /// Longest one attempt of one transfer may take, however the bytes trickle.
+    pub transfer_deadline: Duration,
+    /// Slowest average rate tolerated (bytes per second) once a transfer has run for the
+    /// stall timeout: a peer trickling a byte now and then cannot hold a transfer open.
+    pub min_rate: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_mappings_bytes: 64 << 20,
+            max_artifact_bytes: 4 << 30,
+            max_reply_bytes: 16 << 20,
+            transfer_deadline: Duration::from_secs(30 * 60),
+            min_rate: 1024,
+        }
+    }
+}
+
+impl Limits {
+    /// The defaults, overridden by whichever variables `lookup` returns (a value that does
+    /// not parse is ignored, with the default kept).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Limits {
+        let mut l = Limits::default();
+        let size = |k: &str, v: &mut u64| {
+            if let Some(n) = lookup(k).as_deref().and_then(parse_size) {
+                *v = n;
+            }
+        };
+        size(MAX_MAPPINGS_ENV, &mut l.max_mappings_bytes);
+        size(MAX_ARTIFACT_ENV, &mut l.max_artifact_bytes);
+        size(MAX_REPLY_ENV, &mut l.max_reply_bytes);
+        size(MIN_RATE_ENV, &mut l.min_rate);
+        if let Some(s) = lookup(TRANSFER_DEADLINE_ENV)
+            .as_deref()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+        {
+            l.transfer_deadline = Duration::from_secs(s.max(1));
+        }
+        l
+    }
+}
+
+/// Parses a byte count: a plain number or one with a binary suffix `K`, `M`, `G`
+/// (`64M` = 64 MiB). `None` for anything else.
+pub fn parse_size(v: &str) -> Option<u64> {
+    let v = v.trim();
+    let (digits, shift) = match v.as_bytes().last()? {
+        b'k' | b'K' => (&v[..v.len() - 1], 10),
+        b'm' | b'M' => (&v[..v.len() - 1], 20),
+        b'g' | b'G' => (&v[..v.len() - 1], 30),
+        _ => (v, 0),
+    };
+    let n: u64 = digits.parse().ok()?;
+    n.checked_mul(1u64 << shift)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("10"), Some(10));
+        assert_eq!(parse_size("2k"), Some(2048));
+        assert_eq!(parse_size("3G"), Some(3 << 30));
+        assert_eq!(parse_size(""), None);
+        assert_eq!(parse_size("x"), None);
+        assert_eq!(parse_size("99999999999999999999G"), None);
+    }
+
+    #[test]
+    fn overrides() {
+        let l = Limits::from_lookup(|k| match k {
+            TRANSFER_DEADLINE_ENV => Some("5".into()),
+            MIN_RATE_ENV => Some("junk".into()),
+            _ => None,
+        });
+        assert_eq!(l.transfer_deadline, Duration::from_secs(5));
+        assert_eq!(l.min_rate, Limits::default().min_rate);
+    }
+}
