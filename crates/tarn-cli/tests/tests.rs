@@ -4,6 +4,7 @@
 
 mod conventions;
 mod lake_conformance;
+mod hostile_staging;
 mod local_commands;
 mod local_staging;
 mod remote_curl;

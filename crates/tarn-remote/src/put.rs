@@ -136,7 +136,8 @@ pub fn load_mappings(path: &Path) -> Result<(Vec<u8>, MappingFile), Invalid> {
 /// upload reads each file again through a fresh safe descriptor and re-checks the hash as it
 /// sends ([`Transport::put_artifact`](crate::transport::Transport::put_artifact)).
 pub fn validate_staging(dir: &Path) -> Result<(Vec<u8>, Vec<UploadItem>), Invalid> {
-    let staging = tarn_store::staging::validate_staging(dir).map_err(|problems| Invalid { problems })?;
+    let staging =
+        tarn_store::staging::validate_staging(dir).map_err(|problems| Invalid { problems })?;
     for w in &staging.mappings.warnings {
         tracing::warn!("{w}");
     }

@@ -103,7 +103,9 @@ pub enum TransferError {
         actual: String,
     },
     /// The attempt ran past the per-transfer deadline.
-    #[error("no complete reply within the transfer deadline of {0:?} (TARN_TRANSFER_DEADLINE_SECS)")]
+    #[error(
+        "no complete reply within the transfer deadline of {0:?} (TARN_TRANSFER_DEADLINE_SECS)"
+    )]
     Deadline(Duration),
     /// Bytes kept coming, but slower than the minimum rate.
     #[error("too slow: {got} bytes in {secs:.0}s, below the minimum of {min_rate} bytes/s (TARN_MIN_RATE_BYTES)")]
@@ -946,10 +948,7 @@ fn read_at(file: &std::fs::File, buf: &mut [u8], offset: u64) -> std::io::Result
 
 /// Hex SHA-256, Lake's content hash and the length of exactly `len` bytes of an open file
 /// (one pass; a file of another length is an error).
-pub fn sha256_and_hash(
-    file: &mut std::fs::File,
-    len: u64,
-) -> std::io::Result<(String, Hash, u64)> {
+pub fn sha256_and_hash(file: &mut std::fs::File, len: u64) -> std::io::Result<(String, Hash, u64)> {
     use sha2::Digest;
     use std::io::Read;
     let mut h = sha2::Sha256::new();

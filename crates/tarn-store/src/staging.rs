@@ -28,7 +28,6 @@ use crate::error::StoreError;
 use crate::mapfile::{parse_mappings, LoadedMappings};
 use crate::stage::STAGED_MAPPINGS;
 
-
 /// Identity of a validated file, to notice it being swapped before it is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FileId {
