@@ -167,10 +167,9 @@ impl StagingDir {
                 let (actual, len) = hash_reader(&mut open.file, open.len)
                     .map_err(|e| StoreError::io(&open.path, e))?;
                 if actual != name.hash {
-                    return Err(StoreError::HashMismatch {
+                    return Err(StoreError::Invalid {
                         path: open.path,
-                        expected: name.hash,
-                        actual,
+                        message: format!("content hash {actual} does not match the name"),
                     });
                 }
                 Ok(len)
