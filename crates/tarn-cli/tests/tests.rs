@@ -3,8 +3,8 @@
 //! a module here (`autotests = false` in Cargo.toml); a test checks that none is forgotten.
 
 mod conventions;
-mod lake_conformance;
 mod hostile_staging;
+mod lake_conformance;
 mod local_commands;
 mod local_staging;
 mod remote_curl;
