@@ -15,7 +15,7 @@ use std::fmt;
 
 use serde_json::Value;
 
-use crate::artifact::{ArtifactName, DEFAULT_EXT};
+use crate::artifact::{ArtifactName, ArtifactNameError, DEFAULT_EXT};
 use crate::hash::Hash;
 
 /// Schema version of the mapping files of Lake G1 (Sept 2025 – Feb 2026).
@@ -131,11 +131,14 @@ impl MappingFile {
     }
 
     /// Every artifact the entries describe, deduplicated and sorted, or the first entry whose
-    /// outputs cannot be read (with its input hash).
-    pub fn artifacts(&self) -> Result<Vec<ArtifactName>, (Hash, String)> {
+    /// outputs cannot be read.
+    pub fn artifacts(&self) -> Result<Vec<ArtifactName>, EntryError> {
         let mut all = BTreeSet::new();
         for (input, outputs) in &self.entries {
-            collect_artifacts(outputs, &mut all).map_err(|e| (*input, e))?;
+            collect_artifacts(outputs, &mut all).map_err(|error| EntryError {
+                input: *input,
+                error,
+            })?;
         }
         Ok(all.into_iter().collect())
     }
@@ -159,6 +162,28 @@ impl MappingFile {
     }
 }
 
+/// Why an outputs value does not name artifacts.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OutputsError {
+    /// A number that is not a 64-bit hash (Lake's legacy decimal form).
+    #[error("invalid legacy artifact hash {0}")]
+    LegacyHash(String),
+    /// A string that is not an artifact file name.
+    #[error(transparent)]
+    Name(#[from] ArtifactNameError),
+}
+
+/// A mapping-file entry whose outputs cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("entry {input}: {error}")]
+pub struct EntryError {
+    /// The entry's input hash.
+    pub input: Hash,
+    /// What is wrong with its outputs.
+    #[source]
+    pub error: OutputsError,
+}
+
 fn parse_entry(raw: &str) -> Result<(Hash, Value), String> {
     let value: Value = serde_json::from_str(raw).map_err(|e| format!("invalid JSON ({e})"))?;
     let Value::Array(mut items) = value else {
@@ -178,18 +203,21 @@ fn parse_entry(raw: &str) -> Result<(Hash, Value), String> {
 ///
 /// `null` and booleans name nothing; a string is an artifact file name; a number is a legacy
 /// decimal hash with the default extension `art`; arrays and objects are walked.
-pub fn collect_artifacts(value: &Value, into: &mut BTreeSet<ArtifactName>) -> Result<(), String> {
+pub fn collect_artifacts(
+    value: &Value,
+    into: &mut BTreeSet<ArtifactName>,
+) -> Result<(), OutputsError> {
     match value {
         Value::Null | Value::Bool(_) => Ok(()),
         Value::Number(n) => {
             let hash = n
                 .as_u64()
-                .ok_or_else(|| format!("invalid legacy artifact hash {n}"))?;
+                .ok_or_else(|| OutputsError::LegacyHash(n.to_string()))?;
             into.insert(ArtifactName::new(Hash(hash), DEFAULT_EXT));
             Ok(())
         }
         Value::String(s) => {
-            let name = ArtifactName::parse(s).map_err(|e| e.to_string())?;
+            let name = ArtifactName::parse(s)?;
             into.insert(name);
             Ok(())
         }
@@ -199,7 +227,7 @@ pub fn collect_artifacts(value: &Value, into: &mut BTreeSet<ArtifactName>) -> Re
 }
 
 /// The artifacts named by one outputs JSON value, sorted and deduplicated.
-pub fn artifacts_of(value: &Value) -> Result<Vec<ArtifactName>, String> {
+pub fn artifacts_of(value: &Value) -> Result<Vec<ArtifactName>, OutputsError> {
     let mut set = BTreeSet::new();
     collect_artifacts(value, &mut set)?;
     Ok(set.into_iter().collect())
@@ -308,8 +336,11 @@ mod tests {
     fn bad_artifact_names_are_reported_with_their_entry() {
         let mut f = MappingFile::new(SCHEMA_G3);
         f.entries.insert(Hash(7), json!({"o": ["../etc/passwd"]}));
-        let (input, msg) = f.artifacts().unwrap_err();
+        let e = f.artifacts().unwrap_err();
+        let (input, msg) = (e.input, e.error.to_string());
         assert_eq!(input, Hash(7));
         assert!(msg.contains("16 hex digits"), "{msg}");
+        assert!(matches!(e.error, OutputsError::Name(_)));
+        assert!(e.to_string().starts_with("entry 0000000000000007: "), "{e}");
     }
 }

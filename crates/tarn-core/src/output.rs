@@ -19,6 +19,11 @@ pub struct CacheOutput {
     pub scope: Option<Scope>,
 }
 
+/// An `outputs/` file that is not JSON.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid JSON: {0}")]
+pub struct OutputParseError(#[source] pub serde_json::Error);
+
 impl CacheOutput {
     /// Reads any generation: a wrapper object with `schemaVersion`, or (G1) the bare
     /// outputs JSON.
@@ -50,9 +55,8 @@ impl CacheOutput {
     }
 
     /// Parses file bytes.
-    pub fn parse(bytes: &[u8]) -> Result<CacheOutput, String> {
-        let value: Value =
-            serde_json::from_slice(bytes).map_err(|e| format!("invalid JSON: {e}"))?;
+    pub fn parse(bytes: &[u8]) -> Result<CacheOutput, OutputParseError> {
+        let value: Value = serde_json::from_slice(bytes).map_err(OutputParseError)?;
         Ok(CacheOutput::from_json(value))
     }
 
@@ -150,6 +154,7 @@ mod tests {
         assert_eq!(o.data["i"], json!("0000000000000002.ilean"));
         assert!(CacheOutput::parse(b"{")
             .unwrap_err()
+            .to_string()
             .contains("invalid JSON"));
     }
 }

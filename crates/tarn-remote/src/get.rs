@@ -13,7 +13,7 @@ use futures_util::StreamExt;
 use reqwest::Method;
 use tarn_core::service::{ServiceKind, RESERVOIR_HEADERS};
 use tarn_core::{reservoir, ArtifactName, Hash, Scope, Service};
-use tarn_store::{write_atomic, Cache, Inserted};
+use tarn_store::{write_atomic, Cache, Inserted, StoreError};
 
 use crate::progress::Event;
 use crate::transport::{error_detail, Failed, Transport};
@@ -69,7 +69,7 @@ pub enum SearchError {
     },
     /// The revision file could not be saved.
     #[error("{0}")]
-    Local(String),
+    Local(#[source] StoreError),
 }
 
 /// What to search.
@@ -120,7 +120,7 @@ pub async fn find_revision(
         match transport.get_optional(&url, api_headers(q.service)).await {
             Ok(Some(body)) => {
                 let trimmed = body.trim_ascii().to_vec();
-                write_atomic(&path, &trimmed).map_err(|e| SearchError::Local(e.to_string()))?;
+                write_atomic(&path, &trimmed).map_err(SearchError::Local)?;
                 return Ok(FoundRevision {
                     rev: rev.clone(),
                     bytes: trimmed,
@@ -209,32 +209,90 @@ fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(d.as_secs_f64())
 }
 
+/// Why the artifact URLs could not be obtained from Reservoir's bulk API.
+#[derive(Debug, thiserror::Error)]
+pub enum UrlsError {
+    /// The request failed (after every retry).
+    #[error("failed to fetch artifact URLs\n  POST {url}\n{source}")]
+    Request {
+        /// The bulk endpoint.
+        url: String,
+        /// The failure.
+        #[source]
+        source: Failed,
+    },
+    /// The service answered with a non-2xx status.
+    #[error("failed to fetch artifact URLs (status code: {status})\n  POST {url}{detail}")]
+    Status {
+        /// The bulk endpoint.
+        url: String,
+        /// The status.
+        status: u16,
+        /// `: <the service's message>`, or empty.
+        detail: String,
+    },
+    /// The reply is not the expected list of URLs.
+    #[error("failed to fetch artifact URLs\n  POST {url}\n{source}")]
+    Reply {
+        /// The bulk endpoint.
+        url: String,
+        /// What is wrong with it.
+        #[source]
+        source: reservoir::BulkReplyError,
+    },
+}
+
+impl UrlsError {
+    /// Whether the service refused the credentials (HTTP 401 or 403).
+    pub fn is_auth_failure(&self) -> bool {
+        match self {
+            UrlsError::Request { source, .. } => source.is_auth_failure(),
+            UrlsError::Status { status, .. } => matches!(status, 401 | 403),
+            UrlsError::Reply { .. } => false,
+        }
+    }
+}
+
+/// Why a download run could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum DownloadError {
+    /// The artifact URLs could not be obtained.
+    #[error(transparent)]
+    Urls(#[from] UrlsError),
+    /// An artifact to download again (`force`) could not be removed.
+    #[error(transparent)]
+    Local(#[from] StoreError),
+}
+
 /// The URL of each artifact: computed for S3, asked from the API in one POST for Reservoir.
 pub async fn artifact_urls(
     transport: &Transport,
     service: &Service,
     scope: &Scope,
     names: &[ArtifactName],
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, UrlsError> {
     match (&service.kind, service.bulk_artifacts_url(scope)) {
         (ServiceKind::Reservoir { .. }, Some(bulk)) if !names.is_empty() => {
             let hashes: Vec<Hash> = names.iter().map(|n| n.hash).collect();
             let body = Bytes::from(reservoir::encode_bulk_request(&hashes));
             let mut headers = vec![("content-type", "application/json")];
             headers.extend_from_slice(&RESERVOIR_HEADERS);
-            let resp = transport
+            let resp = match transport
                 .request(Method::POST, &bulk, &headers, Some(body), false)
                 .await
-                .map_err(|e| format!("failed to fetch artifact URLs\n  POST {bulk}\n{e}"))?;
+            {
+                Ok(resp) => resp,
+                Err(source) => return Err(UrlsError::Request { url: bulk, source }),
+            };
             if !(200..300).contains(&resp.status) {
-                return Err(format!(
-                    "failed to fetch artifact URLs (status code: {})\n  POST {bulk}{}",
-                    resp.status,
-                    error_detail(&resp.body)
-                ));
+                return Err(UrlsError::Status {
+                    status: resp.status,
+                    detail: error_detail(&resp.body),
+                    url: bulk,
+                });
             }
             reservoir::parse_bulk_reply(&resp.body, names.len())
-                .map_err(|e| format!("failed to fetch artifact URLs\n  POST {bulk}\n{e}"))
+                .map_err(|source| UrlsError::Reply { url: bulk, source })
         }
         _ => Ok(names
             .iter()
@@ -253,7 +311,7 @@ pub async fn download_artifacts(
     cache: &Cache,
     names: &[ArtifactName],
     force: bool,
-) -> Result<GetReport, String> {
+) -> Result<GetReport, DownloadError> {
     let start = Instant::now();
     let retries0 = transport
         .stats()
@@ -265,7 +323,7 @@ pub async fn download_artifacts(
         if cache.has_artifact(n) {
             if force {
                 let p = cache.artifact_path(n);
-                std::fs::remove_file(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+                std::fs::remove_file(&p).map_err(|e| StoreError::io(&p, e))?;
             } else {
                 report.already_present += 1;
                 continue;

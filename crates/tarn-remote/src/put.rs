@@ -88,8 +88,8 @@ fn items_for(
 ) -> Vec<UploadItem> {
     let names = match mappings.artifacts() {
         Ok(n) => n,
-        Err((input, e)) => {
-            problems.push(format!("mappings entry {}: {e}", input.hex()));
+        Err(e) => {
+            problems.push(format!("mappings {e}"));
             return Vec::new();
         }
     };

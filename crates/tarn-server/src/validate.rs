@@ -224,10 +224,7 @@ pub fn check_mappings(bytes: &[u8]) -> Result<Vec<Hash>, String> {
     if !parsed.file.schema.starts_with(|c: char| c.is_ascii_digit()) {
         return Err("line 1: the schema version is not a date string".into());
     }
-    let arts = parsed
-        .file
-        .artifacts()
-        .map_err(|(h, e)| format!("entry {h}: {e}"))?;
+    let arts = parsed.file.artifacts().map_err(|e| e.to_string())?;
     let mut hashes: Vec<Hash> = arts.into_iter().map(|a| a.hash).collect();
     hashes.sort();
     hashes.dedup();

@@ -158,7 +158,10 @@ impl Cache {
         match fs::read(&path) {
             Ok(bytes) => CacheOutput::parse(&bytes)
                 .map(Some)
-                .map_err(|message| StoreError::Invalid { path, message }),
+                .map_err(|e| StoreError::Invalid {
+                    path,
+                    message: e.to_string(),
+                }),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(StoreError::io(&path, e)),
         }

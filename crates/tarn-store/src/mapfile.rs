@@ -23,12 +23,10 @@ pub struct LoadedMappings {
 impl LoadedMappings {
     /// Every artifact the entries name, or an error naming the file and the entry.
     pub fn artifacts(&self) -> Result<Vec<ArtifactName>, StoreError> {
-        self.file
-            .artifacts()
-            .map_err(|(input, message)| StoreError::Invalid {
-                path: self.path.clone(),
-                message: format!("entry {input}: {message}"),
-            })
+        self.file.artifacts().map_err(|e| StoreError::Invalid {
+            path: self.path.clone(),
+            message: e.to_string(),
+        })
     }
 }
 

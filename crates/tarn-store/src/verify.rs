@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use tarn_core::output::CacheOutput;
-use tarn_core::{ArtifactName, MappingFile};
+use tarn_core::{ArtifactName, Hash, MappingFile};
 
 use crate::cache::{Cache, TEMP_PREFIX};
 use crate::hashing::hash_file;
@@ -59,26 +59,48 @@ impl VerifyReport {
     }
 }
 
+/// Why a cached artifact failed its check.
+#[derive(Debug, thiserror::Error)]
+pub enum ArtifactCheckError {
+    /// No file under the artifact's name (Lake's wording).
+    #[error("artifact not found in cache")]
+    Missing,
+    /// Something other than a regular file under the name.
+    #[error("not a regular file")]
+    NotAFile,
+    /// The file could not be read.
+    #[error("{0}")]
+    Io(#[source] io::Error),
+    /// The content does not hash to the name.
+    #[error("content hash is {actual}, but the name says {expected} (corrupt or truncated; {len} bytes)")]
+    Mismatch {
+        /// The hash of the content.
+        actual: Hash,
+        /// The hash in the name.
+        expected: Hash,
+        /// The file's size.
+        len: u64,
+    },
+}
+
 /// Checks that one artifact file exists, is a regular file and rehashes to its name.
 /// Returns its size.
-pub fn check_artifact(path: &Path, name: &ArtifactName) -> Result<u64, String> {
+pub fn check_artifact(path: &Path, name: &ArtifactName) -> Result<u64, ArtifactCheckError> {
     let meta = match fs::symlink_metadata(path) {
         Ok(m) => m,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err("artifact not found in cache".into())
-        }
-        Err(e) => return Err(e.to_string()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(ArtifactCheckError::Missing),
+        Err(e) => return Err(ArtifactCheckError::Io(e)),
     };
     if !meta.file_type().is_file() {
-        return Err("not a regular file".into());
+        return Err(ArtifactCheckError::NotAFile);
     }
-    let actual = hash_file(path).map_err(|e| e.to_string())?;
+    let actual = hash_file(path).map_err(ArtifactCheckError::Io)?;
     if actual != name.hash {
-        return Err(format!(
-            "content hash is {actual}, but the name says {} (corrupt or truncated; {} bytes)",
-            name.hash,
-            meta.len()
-        ));
+        return Err(ArtifactCheckError::Mismatch {
+            actual,
+            expected: name.hash,
+            len: meta.len(),
+        });
     }
     Ok(meta.len())
 }
@@ -111,9 +133,9 @@ fn rehash_into(
         report.artifacts += 1;
         match r {
             Ok(len) => report.bytes += len,
-            Err(message) => report.problems.push(Problem {
+            Err(e) => report.problems.push(Problem {
                 path: cache.artifact_path(name),
-                message,
+                message: e.to_string(),
             }),
         }
     }
@@ -209,9 +231,11 @@ pub fn scrub(cache: &Cache, total: &dyn Fn(u64), progress: &(dyn Fn(u64) + Sync)
 
     let outputs = scoped_files(&cache.root().join("outputs"), ".json", &mut report);
     let results = par_map(&outputs, default_threads(), |p| {
-        fs::read(p)
-            .map_err(|e| e.to_string())
-            .and_then(|b| CacheOutput::parse(&b).map(|_| ()))
+        fs::read(p).map_err(|e| e.to_string()).and_then(|b| {
+            CacheOutput::parse(&b)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
     });
     for (p, r) in outputs.iter().zip(results) {
         report.outputs_files += 1;

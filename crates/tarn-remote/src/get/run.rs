@@ -8,7 +8,9 @@ use tarn_core::output::CacheOutput;
 use tarn_core::{MappingFile, Scope, Service};
 use tarn_store::Cache;
 
-use super::{download_artifacts, find_revision, GetReport, RevisionQuery, SearchError};
+use super::{
+    download_artifacts, find_revision, DownloadError, GetReport, RevisionQuery, SearchError,
+};
 use crate::git::{self, GitError};
 use crate::transport::Transport;
 
@@ -111,12 +113,13 @@ pub enum GetError {
         message: String,
     },
     /// The artifact URLs could not be obtained (Reservoir's bulk API).
-    #[error("{scope}: {message}")]
+    #[error("{scope}: {source}")]
     Urls {
         /// Remote scope.
         scope: Scope,
         /// What went wrong.
-        message: String,
+        #[source]
+        source: DownloadError,
     },
     /// Writing to the local cache failed.
     #[error("{0}")]
@@ -164,9 +167,9 @@ pub async fn run(
     let mappings = parsed.file;
     let names = mappings
         .artifacts()
-        .map_err(|(input, e)| GetError::InvalidMappings {
+        .map_err(|e| GetError::InvalidMappings {
             scope: scope.clone(),
-            message: format!("mappings entry {}: {e}", input.hex()),
+            message: format!("mappings {e}"),
         })?;
 
     // 2. The outputs/ entries, recording where artifacts can be fetched on demand. They are
@@ -223,9 +226,9 @@ pub async fn run(
         .await
         .map_err(|e| GetError::Local(format!("outputs writer: {e}")))?
         .map_err(GetError::Local)?;
-    let report = report.map_err(|message| GetError::Urls {
+    let report = report.map_err(|source| GetError::Urls {
         scope: scope.clone(),
-        message,
+        source,
     })?;
     outcome.report = Some(report);
     Ok(outcome)
