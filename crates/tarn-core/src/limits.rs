@@ -16,7 +16,8 @@ use std::time::Duration;
 pub const MAX_MAPPINGS_ENV: &str = "TARN_MAX_MAPPINGS_BYTES";
 /// Environment variable: largest artifact downloaded.
 pub const MAX_ARTIFACT_ENV: &str = "TARN_MAX_ARTIFACT_BYTES";
-/// Environment variable: largest error body or API reply (Reservoir, batch API) read.
+/// Environment variable: largest reply read into memory (revision files, Reservoir and
+/// batch-API replies). Error bodies are cut at 64 KiB regardless.
 pub const MAX_REPLY_ENV: &str = "TARN_MAX_REPLY_BYTES";
 /// Environment variable: longest time one transfer (one attempt) may take, in seconds.
 pub const TRANSFER_DEADLINE_ENV: &str = "TARN_TRANSFER_DEADLINE_SECS";
@@ -34,7 +35,7 @@ pub struct Limits {
     /// Largest artifact downloaded (bytes); a longer body is abandoned and its temp file
     /// removed.
     pub max_artifact_bytes: u64,
-    /// Largest small reply read into memory: error bodies, Reservoir and batch-API replies.
+    /// Largest reply read into memory: revision files, Reservoir and batch-API replies.
     pub max_reply_bytes: u64,
     /// Longest one attempt of one transfer may take, however the bytes trickle.
     pub transfer_deadline: Duration,
@@ -46,7 +47,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_mappings_bytes: 64 << 20,
+            max_mappings_bytes: 16 << 20,
             max_artifact_bytes: 4 << 30,
             max_reply_bytes: 16 << 20,
             transfer_deadline: Duration::from_secs(30 * 60),

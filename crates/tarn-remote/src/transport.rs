@@ -364,6 +364,9 @@ impl Transport {
     ) -> Result<SmallResponse, TransferError> {
         let status = resp.status().as_u16();
         let expected = resp.content_length();
+        if status >= 400 {
+            return self.read_error_body(status, resp).await;
+        }
         if expected.is_some_and(|n| n > limit) {
             return Err(TransferError::TooLarge { limit, env });
         }
@@ -451,6 +454,35 @@ impl Transport {
             }
         })
         .await
+    }
+
+    /// The start of an error body: at most [`MAX_ERROR_BODY`] bytes are kept (enough for
+    /// an S3 `<Error>` document); the rest is never read, and the connection is dropped.
+    /// Errors while reading are ignored: the status is what matters.
+    async fn read_error_body(
+        &self,
+        status: u16,
+        resp: reqwest::Response,
+    ) -> Result<SmallResponse, TransferError> {
+        let pace = Pace::new(&self.opts, &self.limits);
+        let mut body = Vec::new();
+        let mut stream = resp.bytes_stream();
+        while (body.len() as u64) < MAX_ERROR_BODY {
+            match tokio::time::timeout(self.opts.stall_timeout, stream.next()).await {
+                Ok(Some(Ok(chunk))) => {
+                    let room = MAX_ERROR_BODY as usize - body.len();
+                    body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                    if pace.check(body.len() as u64).is_err() {
+                        break;
+                    }
+                }
+                _ => break,
+            }
+        }
+        Ok(SmallResponse {
+            status,
+            body: Bytes::from(body),
+        })
     }
 
     /// `GET url`: the body on 200, `None` on 404, an error otherwise.
@@ -878,6 +910,9 @@ impl Pace {
         Ok(())
     }
 }
+
+/// Most bytes of an error body read (the rest is left unread).
+pub const MAX_ERROR_BODY: u64 = 64 * 1024;
 
 /// Marks the error a checked upload stream ends with when the file stopped matching.
 const CHANGED_WHILE_SENT: &str = "changed while it was uploaded";

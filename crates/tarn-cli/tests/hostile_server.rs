@@ -1,0 +1,364 @@
+//! `tarn get` against a hostile server (issue 9, items 4, 5 and 6): a small scriptable HTTP
+//! server on 127.0.0.1 answers with endless revision, error and artifact bodies, a body that
+//! announces more than any limit, and a body trickled a byte at a time. Each run must end
+//! with a clear error, within a bounded time, with the client's peak RSS under 100 MB and
+//! no temp file left behind. Peak RSS figures are printed (`hostile-server-rss`) for
+//! RELIABILITY.md.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tarn_test::*;
+
+use crate::BIN;
+
+const REV: &str = "0123456789abcdef0123456789abcdef01234567";
+/// The goal for the client's peak resident memory against any hostile server.
+const RSS_GOAL_KB: u64 = 100 * 1024;
+/// Past this the run is stopped at once (today's main grew to gigabytes).
+const RSS_KILL_KB: u64 = 400 * 1024;
+
+/// How the server answers one request (`path`), writing raw HTTP to the socket.
+type Script = Arc<dyn Fn(&str, &mut TcpStream) + Send + Sync>;
+
+/// Serves every connection on its own thread with `script`; returns the base URL.
+fn hostile_server(script: Script) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let script = script.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    return;
+                }
+                let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+                loop {
+                    let mut h = String::new();
+                    if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                        break;
+                    }
+                }
+                script(&path, &mut conn);
+            });
+        }
+    });
+    url
+}
+
+/// Writes `chunk` until the peer goes away (or `max` bytes).
+fn endless(conn: &mut TcpStream, max: u64) {
+    let chunk = vec![b'x'; 64 * 1024];
+    let mut sent = 0;
+    while sent < max && conn.write_all(&chunk).is_ok() {
+        sent += chunk.len() as u64;
+    }
+}
+
+/// One artifact, its mapping file, and the package directory `tarn get` runs in.
+fn setup(tmp: &Path, url: &str) -> Art {
+    let art = artifacts(1, 3).remove(0);
+    write_s3_config(
+        &tmp.join("config.toml"),
+        "evil",
+        &format!("{url}/a0"),
+        &format!("{url}/r0"),
+    );
+    std::fs::create_dir_all(tmp.join("pkg")).unwrap();
+    std::fs::write(tmp.join("pkg/lakefile.toml"), "name = \"pkg\"\n").unwrap();
+    art
+}
+
+/// Runs `tarn get` with `extra` arguments and environment; returns (exit code, stderr, peak
+/// RSS in kB, seconds).
+fn get(
+    tmp: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    bound: Duration,
+) -> (i32, String, u64, f64) {
+    let mut c = tarn_cmd(Path::new(BIN), tmp);
+    c.current_dir(tmp.join("pkg"))
+        .args([
+            "get",
+            "--cache-dir",
+            tmp.join("cache").to_str().unwrap(),
+            "--service",
+            "evil",
+            "--scope",
+            "sc",
+            "--rev",
+            REV,
+        ])
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let start = Instant::now();
+    let mut child = c.spawn().unwrap();
+    let pid = child.id();
+    let mut peak = 0u64;
+    let code = loop {
+        if let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
+            if let Some(kb) = s
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            {
+                peak = peak.max(kb);
+            }
+        }
+        if let Some(st) = child.try_wait().unwrap() {
+            break st.code().unwrap_or(-1);
+        }
+        if peak > RSS_KILL_KB || start.elapsed() > bound {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "tarn get still running after {:?} with peak RSS {peak} kB",
+                start.elapsed()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let mut err = String::new();
+    use std::io::Read;
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    let secs = start.elapsed().as_secs_f64();
+    (code, err, peak, secs)
+}
+
+fn no_temp_files(cache: &Path) {
+    for sub in ["artifacts", "revisions/pkg", ""] {
+        if let Ok(rd) = std::fs::read_dir(cache.join(sub)) {
+            for e in rd {
+                let n = e.unwrap().file_name().to_string_lossy().into_owned();
+                assert!(!n.starts_with(".tarn-tmp"), "temp file left: {sub}/{n}");
+            }
+        }
+    }
+}
+
+fn report(name: &str, peak_kb: u64, secs: f64) {
+    eprintln!("hostile-server-rss {name} {peak_kb} kB {secs:.1} s");
+    assert!(
+        peak_kb <= RSS_GOAL_KB,
+        "{name}: peak RSS {peak_kb} kB is over the {RSS_GOAL_KB} kB goal"
+    );
+}
+
+#[test]
+fn an_endless_revision_body_is_cut_at_the_reply_limit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let url = hostile_server(Arc::new(|_path, conn| {
+        let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n\"2026-03-17\"\n");
+        endless(conn, 64 << 30);
+    }));
+    setup(tmp.path(), &url);
+    let (code, err, peak, secs) = get(
+        tmp.path(),
+        &["--retries", "1"],
+        &[],
+        Duration::from_secs(90),
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("larger than the limit"), "{err}");
+    assert!(!tmp
+        .path()
+        .join("cache/revisions/pkg")
+        .join(format!("{REV}.jsonl"))
+        .exists());
+    no_temp_files(&tmp.path().join("cache"));
+    report("endless-revision", peak, secs);
+}
+
+#[test]
+fn a_revision_announcing_a_huge_length_is_refused_unread() {
+    let tmp = tempfile::tempdir().unwrap();
+    let url = hostile_server(Arc::new(|_path, conn| {
+        let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100000000000\r\n\r\n");
+        endless(conn, 64 << 30);
+    }));
+    setup(tmp.path(), &url);
+    let (code, err, peak, secs) = get(
+        tmp.path(),
+        &["--retries", "1"],
+        &[],
+        Duration::from_secs(60),
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("larger than the limit"), "{err}");
+    report("huge-content-length", peak, secs);
+}
+
+#[test]
+fn an_endless_error_body_is_cut_and_the_status_reported() {
+    let tmp = tempfile::tempdir().unwrap();
+    let url = hostile_server(Arc::new(|_path, conn| {
+        let _ = conn.write_all(b"HTTP/1.1 500 Internal Server Error\r\nConnection: close\r\n\r\n");
+        endless(conn, 64 << 30);
+    }));
+    setup(tmp.path(), &url);
+    let (code, err, peak, secs) = get(
+        tmp.path(),
+        &["--retries", "2"],
+        &[],
+        Duration::from_secs(90),
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("500"), "{err}");
+    report("endless-error", peak, secs);
+}
+
+#[test]
+fn an_endless_artifact_body_stops_at_the_artifact_limit_and_leaves_no_temp_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let art = artifacts(1, 3).remove(0);
+    let mapping = mappings(std::slice::from_ref(&art), 3);
+    let url = hostile_server(Arc::new(move |path, conn| {
+        if path.contains("/r0/") {
+            let _ = conn.write_all(
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n",
+                    mapping.len()
+                )
+                .as_bytes(),
+            );
+            let _ = conn.write_all(&mapping);
+        } else {
+            let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n");
+            endless(conn, 64 << 30);
+        }
+    }));
+    setup(tmp.path(), &url);
+    let (code, err, peak, secs) = get(
+        tmp.path(),
+        &["--retries", "1"],
+        &[("TARN_MAX_ARTIFACT_BYTES", "32M")],
+        Duration::from_secs(90),
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("larger than the limit"), "{err}");
+    assert!(check_cache(&tmp.path().join("cache"), &[art]).len() == 1);
+    no_temp_files(&tmp.path().join("cache"));
+    report("endless-artifact", peak, secs);
+}
+
+#[test]
+fn a_trickling_server_cannot_hold_a_transfer_open() {
+    let tmp = tempfile::tempdir().unwrap();
+    let art = artifacts(1, 3).remove(0);
+    let mapping = mappings(std::slice::from_ref(&art), 3);
+    let url = hostile_server(Arc::new(move |path, conn| {
+        if path.contains("/r0/") {
+            let _ = conn.write_all(
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n",
+                    mapping.len()
+                )
+                .as_bytes(),
+            );
+            let _ = conn.write_all(&mapping);
+        } else {
+            let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n");
+            // One byte per second: never a stall of --timeout, but hopelessly slow.
+            for _ in 0..600 {
+                if conn.write_all(b"x").is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        }
+    }));
+    setup(tmp.path(), &url);
+    let (code, err, peak, secs) = get(
+        tmp.path(),
+        &["--retries", "0", "--timeout", "3"],
+        &[],
+        Duration::from_secs(60),
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("too slow"), "{err}");
+    assert!(secs < 30.0, "took {secs:.1}s");
+    no_temp_files(&tmp.path().join("cache"));
+    report("trickle", peak, secs);
+}
+
+#[test]
+fn the_overall_deadline_ends_a_transfer_that_keeps_the_minimum_rate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let art = artifacts(1, 3).remove(0);
+    let mapping = mappings(std::slice::from_ref(&art), 3);
+    let url = hostile_server(Arc::new(move |path, conn| {
+        if path.contains("/r0/") {
+            let _ = conn.write_all(
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n",
+                    mapping.len()
+                )
+                .as_bytes(),
+            );
+            let _ = conn.write_all(&mapping);
+        } else {
+            let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100000000\r\n\r\n");
+            // 4 KiB every 200 ms: above the minimum rate, far from done.
+            for _ in 0..3000 {
+                if conn.write_all(&[b'x'; 4096]).is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+    }));
+    setup(tmp.path(), &url);
+    let (code, err, _peak, secs) = get(
+        tmp.path(),
+        &["--retries", "0"],
+        &[("TARN_TRANSFER_DEADLINE_SECS", "3")],
+        Duration::from_secs(60),
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("transfer deadline"), "{err}");
+    assert!(secs < 30.0, "took {secs:.1}s");
+}
+
+#[test]
+fn limits_are_read_from_the_environment() {
+    // A tiny reply limit refuses an ordinary revision file: the override is in force.
+    let tmp = tempfile::tempdir().unwrap();
+    let art = artifacts(1, 3).remove(0);
+    let mapping = mappings(std::slice::from_ref(&art), 3);
+    let url = hostile_server(Arc::new(move |_path, conn| {
+        let _ = conn.write_all(
+            format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n",
+                mapping.len()
+            )
+            .as_bytes(),
+        );
+        let _ = conn.write_all(&mapping);
+    }));
+    setup(tmp.path(), &url);
+    let (code, err, _, _) = get(
+        tmp.path(),
+        &["--retries", "0"],
+        &[("TARN_MAX_REPLY_BYTES", "10")],
+        Duration::from_secs(60),
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("TARN_MAX_REPLY_BYTES"), "{err}");
+}
