@@ -1,0 +1,300 @@
+#!/usr/bin/env bash
+# End-to-end test of tarn's three-job cache pipeline on one machine, loopback only.
+#
+#   build job   a stand-in for `lake` (tests/pipeline/standin-lake; no Lean here) fills a
+#               Lake-shaped cache; the `stage` action's own script (actions/stage/stage.sh)
+#               runs under bubblewrap with exactly the action's mounts, after proving that its
+#               probes (write outside the mounts, connect to the server, read a key) fail.
+#   hand-off    the staging directory is zipped and unzipped, as the artifact actions do.
+#   upload job  `tarn put-staged` under `env -i`, a fresh HOME and the key only there, to
+#               `tarn serve` with a key scoped to the project; killed half way and re-run.
+#   verify job  a fresh directory and an empty cache: `tarn get`, `tarn verify`, and the exact
+#               anonymous curl GETs Lake makes.
+#   negatives   changed content, `../` and `/` in names, symlinks (one to /proc/self/environ),
+#               directories, a missing file, bad revisions, wrong keys: each refused with
+#               no new object on the server. A sandbox that does not confine: the step refuses.
+#
+#   tests/pipeline/e2e.sh TARGET_DIR     (TARGET_DIR holds the built `tarn` and `tarn-fixture`)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+bin_dir=$(cd "${1:?usage: e2e.sh TARGET_DIR}" && pwd)
+TARN=$bin_dir/tarn
+export TARN_FIXTURE=$bin_dir/tarn-fixture
+[ -x "$TARN" ] && [ -x "$TARN_FIXTURE" ] || { echo "e2e: build tarn and tarn-fixture first" >&2; exit 1; }
+command -v bwrap >/dev/null || { echo "e2e: bubblewrap (bwrap) is not installed" >&2; exit 1; }
+
+started=$(date +%s.%N)
+W=$(mktemp -d "${TMPDIR:-/tmp}/tarn-pipeline-e2e.XXXXXX")
+server_pid=""
+cleanup() {
+  [ -z "$server_pid" ] || kill "$server_pid" 2>/dev/null || true
+  rm -rf "$W"
+}
+trap cleanup EXIT
+
+passed=0
+ok() { passed=$((passed + 1)); echo "  ok  $*"; }
+die() { echo "e2e: FAILED: $*" >&2; exit 1; }
+step() { echo "== $*"; }
+
+# --- The service: `tarn serve`, one key scoped to the project, one to another project ---------
+SCOPE_REPO=example-org/lean-project
+PROJECT_KEY="proj:$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+OTHER_KEY="other:$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+start_server() { # [PORT]
+  "$TARN" serve --data "$W/server" --listen "127.0.0.1:${1:-0}" \
+    --key "$PROJECT_KEY:$SCOPE_REPO" --key "$OTHER_KEY:other-org/*" > "$W/serve.log" 2>&1 &
+  server_pid=$!
+  for _ in $(seq 1 200); do
+    URL=$(sed -n 's/^tarn serve: listening on \([^ ]*\).*/\1/p' "$W/serve.log")
+    [ -n "$URL" ] && return 0
+    kill -0 "$server_pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  cat "$W/serve.log" >&2; die "tarn serve did not start"
+}
+start_server
+PORT=${URL##*:}
+# Everything the server stores, by path and content hash (spool and its own key excluded).
+objects() {
+  (cd "$W/server" && find . -path ./.tarn-spool -prune -o -type f ! -name .tarn-serve-key -print0 \
+    | sort -z | xargs -0 -r sha256sum)
+}
+revision_files() { find "$W/server/r0" -name '*.jsonl' 2>/dev/null | wc -l; }
+artifact_files() { find "$W/server/a0" -name '*.art' 2>/dev/null | wc -l; }
+lake_config() { # FILE
+  printf 'cache.defaultService = "tarn"\ncache.defaultUploadService = "tarn"\n\n[[cache.service]]\nname = "tarn"\nkind = "s3"\nartifactEndpoint = "%s/a0"\nrevisionEndpoint = "%s/r0"\n' \
+    "$URL" "$URL" > "$1"
+}
+
+# --- Build job -----------------------------------------------------------------------------
+step "build job: stand-in lake builds, the stage step stages in the sandbox"
+P=$W/project
+mkdir -p "$P"
+printf 'name = "lean_project"\n' > "$P/lakefile.toml"
+git -C "$P" init -q
+git -C "$P" -c user.email=ci@example.org -c user.name=ci commit -q --allow-empty -m build
+REV=$(git -C "$P" rev-parse HEAD)
+export LAKE_CACHE_DIR=$P/.lake/cache
+(cd "$P" && TARN_STANDIN_MODULES=400 "$here/standin-lake" build)
+unset LAKE_CACHE_DIR
+modules=400
+
+# The runner's side: command files, a key in the environment, the server reachable.
+mkdir -p "$W/runner"
+: > "$W/runner/github_env"
+: > "$W/runner/github_output"
+stage_env=(
+  HOME="$W/runner/home" PATH="$PATH" GITHUB_ENV="$W/runner/github_env"
+  GITHUB_OUTPUT="$W/runner/github_output" RUNNER_TEMP="$W/runner"
+  LAKE_CACHE_KEY="$PROJECT_KEY" AWS_SECRET_ACCESS_KEY=also-secret
+  TARN_STAGE_PROJECT="$P" TARN_STAGE_TARN="$TARN" TARN_STAGE_LAKE="$here/standin-lake"
+  TARN_STAGE_PROBE_CONNECT="127.0.0.1:$PORT"
+)
+mkdir -p "$W/runner/home"
+
+# 1. The probes, on their own: every one must be refused by the sandbox.
+env -i "${stage_env[@]}" TARN_STAGE_PROBE_ONLY=1 "$repo/actions/stage/stage.sh" 2> "$W/probe.log" \
+  || { cat "$W/probe.log" >&2; die "the probes failed under real bubblewrap"; }
+for line in "write to $P refused" "write to $W/runner/home refused" \
+  "connect to 127.0.0.1:$PORT refused" "network interfaces: loopback only" \
+  "environment: only the sandbox's own variables" \
+  "no process environment with the runner's canary is readable" \
+  "127.0.0.1:$PORT (reachable from the runner)"; do
+  grep -qF "$line" "$W/probe.log" || { cat "$W/probe.log" >&2; die "probe line missing: $line"; }
+done
+ok "probes under bubblewrap: writes outside the mounts, connect to the server, and the key variables all refused"
+
+# 2. A sandbox that does not confine: the step refuses and stages nothing.
+rc=0
+env -i "${stage_env[@]}" TARN_STAGE_BWRAP="$here/bwrap-that-does-not-confine" \
+  TARN_STAGE_STAGING="$W/unconfined-staging" "$repo/actions/stage/stage.sh" 2> "$W/unconfined.log" || rc=$?
+[ "$rc" = 3 ] || { cat "$W/unconfined.log" >&2; die "an unconfined sandbox gave exit $rc, not 3"; }
+for line in "a write inside the sandbox reached $P" "connect to 127.0.0.1:$PORT SUCCEEDED" \
+  "network interfaces visible" "environment is readable in"; do
+  grep -qF "$line" "$W/unconfined.log" || { cat "$W/unconfined.log" >&2; die "the unconfined run did not report: $line"; }
+done
+[ -z "$(ls -A "$W/unconfined-staging" 2>/dev/null)" ] || die "an unconfined sandbox staged files"
+[ -z "$(find "$P" "$W/runner" -name '.tarn-probe-*')" ] || die "probe files were left behind"
+ok "a sandbox that does not confine: every probe notices, the step refuses (exit 3), nothing staged"
+
+rc=0
+env -i "${stage_env[@]}" TARN_STAGE_BWRAP=/nonexistent/bwrap "$repo/actions/stage/stage.sh" 2> "$W/nobwrap.log" || rc=$?
+[ "$rc" = 3 ] && grep -q "never runs unconfined" "$W/nobwrap.log" || die "missing bubblewrap did not refuse (exit $rc)"
+ok "no bubblewrap: the step refuses rather than run unconfined"
+
+# 3. The real step.
+env -i "${stage_env[@]}" "$repo/actions/stage/stage.sh" 2> "$W/stage.log" \
+  || { cat "$W/stage.log" >&2; die "the stage step failed"; }
+S=$P/.lake/staging
+[ "$(find "$S" -type f ! -name outputs.jsonl | wc -l)" = "$modules" ] || die "staged artifact count"
+cmp -s "$S/outputs.jsonl" "$P/.lake/build/standin-outputs.jsonl" || die "staged outputs.jsonl differs from the build's mappings"
+grep -qx "staging-dir=$S" "$W/runner/github_output" && grep -qx "artifacts=$modules" "$W/runner/github_output" \
+  || die "stage step outputs: $(cat "$W/runner/github_output")"
+[ ! -s "$W/runner/github_env" ] || die "the sandbox wrote to GITHUB_ENV"
+ok "stage step: $modules artifacts + outputs.jsonl staged, outputs set, GITHUB_ENV untouched"
+
+# --- Hand-off: zip and unzip, as upload-artifact / download-artifact do --------------------
+step "hand-off: artifact zip / unzip"
+(cd "$S" && zip -q -r "$W/tarn-staging.zip" .)
+mkdir -p "$W/upload"
+unzip -q "$W/tarn-staging.zip" -d "$W/upload/staging"
+diff -r "$S" "$W/upload/staging" >/dev/null || die "the hand-off changed the staging directory"
+ok "hand-off: zip + unzip reproduces the staging directory"
+
+# --- Upload job ----------------------------------------------------------------------------
+# `env -i`, a fresh HOME, the key only in this command's environment.
+lake_config "$W/upload/config.toml"
+upload() { # KEY DIR [extra args] -> put-staged's exit code
+  local key=$1 dir=$2; shift 2
+  mkdir -p "$W/upload/home"
+  env -i HOME="$W/upload/home" PATH=/usr/bin:/bin LAKE_CONFIG="$W/upload/config.toml" \
+    LAKE_CACHE_KEY="$key" "$TARN" put-staged "$dir" --repo "$SCOPE_REPO" --platform "" --toolchain "" \
+    --retries 1 --retry-base-ms 50 --retry-max-ms 100 "$@"
+}
+
+step "upload job: negative cases (each must be refused with no new object on the server)"
+case_dir() { rm -rf "$W/case"; cp -a "$W/upload/staging" "$W/case"; }
+names=($(sed -n 's/.*"\([0-9a-f]\{16\}\.[a-z.]*\)"\]$/\1/p' "$W/upload/staging/outputs.jsonl"))
+A=${names[0]} B=${names[1]}
+expect_refused() { # DESCRIPTION KEY DIR [extra args]
+  local what=$1 before after rc=0; shift
+  before=$(objects)
+  upload "$@" > "$W/neg.out" 2> "$W/neg.err" || rc=$?
+  after=$(objects)
+  if [ "$rc" = 0 ] || [ "$before" != "$after" ]; then
+    echo "  FAIL $what: put-staged exit $rc; new objects on the server:" >&2
+    diff <(echo "$before") <(echo "$after") | sed -n 's/^> /         /p' | head -5 >&2
+    failed_cases+=("$what")
+    # Put the server back as it was, so the next cases and the happy path start clean.
+    kill "$server_pid"; wait "$server_pid" 2>/dev/null || true
+    rm -rf "$W/server/a0" "$W/server/r0"
+    start_server "$PORT"
+    return 0
+  fi
+  ok "$what: refused (exit $rc), no new object: $(grep -v '^error: .*invalid staging directory:$' "$W/neg.err" | grep -m1 . | sed 's/^ *//' | cut -c1-100)"
+}
+failed_cases=()
+rename_in_mappings() { # OLD NEW
+  python3 - "$W/case/outputs.jsonl" "$1" "$2" <<'PY'
+import sys
+p, old, new = sys.argv[1:]
+s = open(p).read()
+assert f'"{old}"' in s
+open(p, "w").write(s.replace(f'"{old}"', f'"{new}"'))
+PY
+}
+
+case_dir; printf 'X' | dd of="$W/case/$A" bs=1 seek=0 conv=notrunc status=none
+expect_refused "changed content" "$PROJECT_KEY" "$W/case" --rev "$REV"
+
+case_dir; mv "$W/case/$A" "$W/$A"; rename_in_mappings "$A" "../$A"
+expect_refused "'../' in a name" "$PROJECT_KEY" "$W/case" --rev "$REV"
+rm -f "$W/$A"
+
+case_dir; mkdir "$W/case/sub"; mv "$W/case/$A" "$W/case/sub/$A"; rename_in_mappings "$A" "sub/$A"
+expect_refused "'/' in a name (sub/NAME, file present there)" "$PROJECT_KEY" "$W/case" --rev "$REV"
+
+case_dir; rename_in_mappings "$A" "$W/case/$A"
+expect_refused "an absolute path as a name" "$PROJECT_KEY" "$W/case" --rev "$REV"
+
+case_dir; rm "$W/case/$A"; ln -s /proc/self/environ "$W/case/$A"
+expect_refused "symlink to /proc/self/environ" "$PROJECT_KEY" "$W/case" --rev "$REV"
+
+case_dir; cp "$W/case/$A" "$W/outside-$A"; rm "$W/case/$A"; ln -s "$W/outside-$A" "$W/case/$A"
+expect_refused "symlink to a file with the right content" "$PROJECT_KEY" "$W/case" --rev "$REV"
+rm -f "$W/outside-$A"
+
+case_dir; rm "$W/case/$A"; mkdir "$W/case/$A"; cp "$W/upload/staging/$A" "$W/case/$A/$A"
+expect_refused "a directory in place of an artifact" "$PROJECT_KEY" "$W/case" --rev "$REV"
+
+case_dir; mkdir "$W/case/nested"; cp "$W/case/$B" "$W/case/nested/$B"
+expect_refused "a nested directory in the staging directory" "$PROJECT_KEY" "$W/case" --rev "$REV"
+
+case_dir; rm "$W/case/$A"
+expect_refused "a missing file" "$PROJECT_KEY" "$W/case" --rev "$REV"
+
+case_dir
+for bad in "../$REV" "$REV/../x" "HEAD" "${REV:0:12}" "${REV}0" "" "$(echo "$REV" | tr a-f A-F)"; do
+  expect_refused "bad --rev '$bad'" "$PROJECT_KEY" "$W/case" --rev "$bad"
+done
+
+expect_refused "a key scoped to another project" "$OTHER_KEY" "$W/case" --rev "$REV"
+expect_refused "a wrong secret" "${PROJECT_KEY%%:*}:wrong-secret" "$W/case" --rev "$REV"
+expect_refused "no key at all" "" "$W/case" --rev "$REV"
+
+step "upload job: the server killed half way, then a re-run"
+[ "$(artifact_files)" = 0 ] && [ "$(revision_files)" = 0 ] || die "the server is not empty before the upload"
+upload "$PROJECT_KEY" "$W/upload/staging" --rev "$REV" -j 1 > "$W/put1.out" 2> "$W/put1.err" &
+put_pid=$!
+for _ in $(seq 1 2000); do
+  [ "$(artifact_files)" -ge 5 ] && break
+  kill -0 "$put_pid" 2>/dev/null || break
+  sleep 0.01
+done
+kill -STOP "$put_pid" 2>/dev/null || die "the upload finished before it could be interrupted"
+n_mid=$(artifact_files)
+[ "$(revision_files)" = 0 ] || die "a revision file exists half way ($n_mid artifacts)"
+kill -9 "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
+kill -CONT "$put_pid"
+rc=0; wait "$put_pid" || rc=$?
+[ "$rc" = 1 ] || { cat "$W/put1.err" >&2; die "the interrupted upload exited $rc, not 1"; }
+[ "$(revision_files)" = 0 ] || die "a revision file exists after the interrupted upload"
+ok "killed after $n_mid of $modules artifacts: put-staged exit 1, no revision file"
+start_server "$PORT"
+upload "$PROJECT_KEY" "$W/upload/staging" --rev "$REV" --json > "$W/put2.json" 2> "$W/put2.err" \
+  || { cat "$W/put2.err" >&2; die "the re-run failed"; }
+python3 - "$W/put2.json" "$modules" <<'PY' || die "re-run summary: $(cat "$W/put2.json")"
+import json, sys
+s = json.load(open(sys.argv[1])); n = int(sys.argv[2])
+assert s["ok"] and s["revision_uploaded"], s
+assert s["uploaded"] + s["already_present"] == n and s["already_present"] > 0, s
+PY
+[ "$(revision_files)" = 1 ] && [ "$(artifact_files)" = "$modules" ] || die "after the re-run: $(revision_files) revisions, $(artifact_files) artifacts"
+ok "re-run: completed the missing artifacts, then the revision file ($(artifact_files) artifacts, 1 revision)"
+
+# --- Verify job ----------------------------------------------------------------------------
+step "verify job: fresh directory, empty cache, no key"
+V=$W/verify
+mkdir -p "$V/home"
+lake_config "$V/config.toml"
+in_verify() {
+  (cd "$V" && env -i HOME="$V/home" PATH=/usr/bin:/bin LAKE_CONFIG="$V/config.toml" \
+    LAKE_CACHE_DIR="$V/cache" "$@")
+}
+in_verify "$TARN" get --rev "$REV" --repo "$SCOPE_REPO" --platform "" --toolchain "" --package verify -q \
+  || die "tarn get in the verify job"
+in_verify "$TARN" verify "$V/cache/revisions/verify/$REV.jsonl" -q || die "tarn verify (mappings)"
+in_verify "$TARN" verify -q || die "tarn verify (scrub)"
+[ "$(find "$V/cache/artifacts" -type f | wc -l)" = "$modules" ] || die "verify job artifact count"
+for n in "${names[@]}"; do cmp -s "$V/cache/artifacts/$n" "$S/$n" || die "verify job: $n differs"; done
+ok "tarn get + tarn verify: $modules artifacts, byte-identical to what was staged"
+
+# Lake's own requests (spec 6.5): the revision file with getUrl?'s curl, the artifacts with
+# one `curl -Z` and a --config file; anonymous.
+rev_url="$URL/r0/$SCOPE_REPO/$REV.jsonl"
+curl -s -L -w "%{stderr}%{json}\n" --retry 3 "$rev_url" > "$V/rev.jsonl" 2> "$V/rev.status"
+grep -q '"http_code":200' "$V/rev.status" || die "Lake's revision GET: $(cat "$V/rev.status")"
+cmp -s <(tr -d '\n' < "$V/rev.jsonl") <(tr -d '\n' < "$S/outputs.jsonl") || die "Lake's revision GET: body differs"
+mkdir -p "$V/lake-artifacts"
+: > "$V/curl.cfg"
+for n in "${names[@]}"; do
+  h=${n%%.*}
+  printf 'url = "%s"\n-o "%s"\n' "$URL/a0/$SCOPE_REPO/$h.art" "$V/lake-artifacts/$n" >> "$V/curl.cfg"
+done
+curl -Z -X GET -L --retry 3 -s -w "%{stderr}%{json}\n" --config "$V/curl.cfg" 2> "$V/curl.status" \
+  || die "Lake's parallel artifact GET: curl failed"
+[ "$(grep -c '"http_code":200' "$V/curl.status")" = "$modules" ] || die "Lake's artifact GETs: not all 200"
+for n in "${names[@]}"; do
+  [ "$("$TARN" hash "$V/lake-artifacts/$n" | cut -d' ' -f1)" = "${n%%.*}" ] || die "Lake's GET of $n: hash mismatch"
+done
+ok "Lake's anonymous curl GETs: revision file (200, same mappings) and $modules artifacts (200, hashes match names)"
+
+elapsed=$(echo "$(date +%s.%N) - $started" | bc)
+if [ "${#failed_cases[@]}" != 0 ]; then
+  printf 'e2e: FAILED: negative case not refused: %s\n' "${failed_cases[@]}" >&2
+  echo "e2e: $passed checks passed, ${#failed_cases[@]} failed, in ${elapsed}s" >&2
+  exit 1
+fi
+echo "e2e: $passed checks passed in ${elapsed}s"
