@@ -79,7 +79,13 @@ args+=(--proc /proc --dev /dev --tmpfs /tmp --dir /tmp/home)
 ro=("$project")
 elan_home=${ELAN_HOME:-${HOME:-/nonexistent}/.elan}
 [ -d "$elan_home" ] && ro+=("$(realpath "$elan_home")")
-[ -n "$lake_path" ] && ro+=("$(dirname "$(realpath "$lake_path")")")
+# lake's directory as found on PATH (Elan's proxies are symlinks that dispatch on their name),
+# and the directory of what it points to.
+if [ -n "$lake_path" ]; then
+  lake_path=$(abspath "$lake_path")
+  ro+=("$(dirname "$lake_path")")
+  [ "$(dirname "$(realpath "$lake_path")")" = "$(dirname "$lake_path")" ] || ro+=("$(dirname "$(realpath "$lake_path")")")
+fi
 while IFS= read -r p; do [ -n "$p" ] && ro+=("$(abspath "$p")"); done <<< "${TARN_STAGE_EXTRA_READONLY:-}"
 for p in "${ro[@]}"; do
   [ -e "$p" ] || fail "read-only path '$p' does not exist"
@@ -95,7 +101,7 @@ for p in "${rw[@]}"; do
 done
 # A fixed, minimal environment: nothing of the runner's (tokens, keys) comes in.
 path_inside=/run/tarn/bin
-[ -n "$lake_path" ] && path_inside="$path_inside:$(dirname "$(realpath "$lake_path")")"
+[ -n "$lake_path" ] && path_inside="$path_inside:$(dirname "$lake_path")"
 [ -d "$elan_home" ] && path_inside="$path_inside:$(realpath "$elan_home")/bin"
 path_inside="$path_inside:/usr/local/bin:/usr/bin:/bin"
 args+=(--setenv PATH "$path_inside" --setenv HOME /tmp/home --setenv LAKE_CACHE_DIR "$cache")
@@ -138,7 +144,7 @@ run_inside() { # MODE
     --setenv TARN_INSIDE_GUARD "$guard_list" \
     --setenv TARN_INSIDE_CONNECT "$probe_connect" \
     --setenv TARN_INSIDE_STAGING "$staging" \
-    --setenv TARN_INSIDE_LAKE "$lake" \
+    --setenv TARN_INSIDE_LAKE "${lake_path:-$lake}" \
     --setenv TARN_INSIDE_TARGETS "$targets" \
     /bin/bash /run/tarn/inside.sh
 }
