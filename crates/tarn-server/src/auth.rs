@@ -23,7 +23,7 @@ use crate::error::S3Error;
 
 /// How the request body is encoded on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BodyEncoding {
+pub(crate) enum BodyEncoding {
     /// The body is the object.
     Plain,
     /// `aws-chunked` (awscli streaming uploads): chunks to decode.
@@ -32,7 +32,7 @@ pub enum BodyEncoding {
 
 /// What remains to check once the body has arrived.
 #[derive(Debug, Clone)]
-pub enum BodyCheck {
+pub(crate) enum BodyCheck {
     /// Nothing: unsigned payload, or a request without a body.
     None,
     /// The body's SHA-256 must equal this (declared and signed) value.
@@ -43,7 +43,7 @@ pub enum BodyCheck {
 
 /// A signature to re-check with the body hash.
 #[derive(Debug, Clone)]
-pub struct PendingSignature {
+pub(crate) struct PendingSignature {
     canonical_path: String,
     query: String,
     method: String,
@@ -55,7 +55,7 @@ pub struct PendingSignature {
 
 /// The outcome of authentication.
 #[derive(Debug, Clone)]
-pub struct Authenticated<'a> {
+pub(crate) struct Authenticated<'a> {
     /// The key, or `None` for an anonymous request.
     pub key: Option<&'a KeyConfig>,
     /// What to check about the body.
@@ -66,7 +66,7 @@ pub struct Authenticated<'a> {
 
 impl PendingSignature {
     /// Whether the signature matches with `body_sha` as payload hash.
-    pub fn verify(&self, body_sha: &str) -> bool {
+    pub(crate) fn verify(&self, body_sha: &str) -> bool {
         let hs: Vec<(&str, &str)> = self
             .headers
             .iter()
@@ -162,7 +162,7 @@ fn forbidden(code: &'static str, msg: &str) -> S3Error {
 }
 
 /// Authenticates a request. `has_body` is true for PUT/POST.
-pub fn authenticate<'a>(
+pub(crate) fn authenticate<'a>(
     cfg: &'a ServerConfig,
     method: &Method,
     uri: &Uri,
@@ -319,7 +319,7 @@ pub fn authenticate<'a>(
 }
 
 /// Checks that the principal may do `access` on `scope` (403 otherwise).
-pub fn authorize(
+pub(crate) fn authorize(
     cfg: &ServerConfig,
     key: Option<&KeyConfig>,
     access: Access,

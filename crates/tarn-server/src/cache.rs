@@ -12,10 +12,10 @@ use crate::storage::ObjectMeta;
 
 const SHARDS: usize = 32;
 /// Objects larger than this are never cached.
-pub const MAX_ENTRY: u64 = 1 << 20;
+pub(crate) const MAX_ENTRY: u64 = 1 << 20;
 
 /// A cached artifact with its response headers preformatted.
-pub struct Cached {
+pub(crate) struct Cached {
     /// Content.
     pub body: Bytes,
     /// Metadata.
@@ -36,7 +36,7 @@ struct Shard {
 }
 
 /// The cache.
-pub struct ObjectCache {
+pub(crate) struct ObjectCache {
     shards: Vec<Mutex<Shard>>,
     per_shard: usize,
 }
@@ -53,7 +53,7 @@ fn shard_of(key: &str) -> usize {
 
 impl ObjectCache {
     /// A cache of at most `budget` bytes (0 disables it).
-    pub fn new(budget: u64) -> ObjectCache {
+    pub(crate) fn new(budget: u64) -> ObjectCache {
         ObjectCache {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             per_shard: (budget as usize) / SHARDS,
@@ -61,12 +61,12 @@ impl ObjectCache {
     }
 
     /// Whether caching is on.
-    pub fn enabled(&self) -> bool {
+    pub(crate) fn enabled(&self) -> bool {
         self.per_shard > 0
     }
 
     /// A cached entry.
-    pub fn get(&self, key: &str) -> Option<Arc<Cached>> {
+    pub(crate) fn get(&self, key: &str) -> Option<Arc<Cached>> {
         if !self.enabled() {
             return None;
         }
@@ -77,7 +77,7 @@ impl ObjectCache {
     }
 
     /// Caches `body` (FIFO eviction within the shard).
-    pub fn insert(&self, key: &str, entry: Cached) -> Arc<Cached> {
+    pub(crate) fn insert(&self, key: &str, entry: Cached) -> Arc<Cached> {
         let entry = Arc::new(entry);
         let len = entry.body.len();
         if !self.enabled() || len as u64 > MAX_ENTRY || len > self.per_shard {
@@ -104,7 +104,7 @@ impl ObjectCache {
     }
 
     /// Forgets `key` (after a deletion).
-    pub fn remove(&self, key: &str) {
+    pub(crate) fn remove(&self, key: &str) {
         if !self.enabled() {
             return;
         }

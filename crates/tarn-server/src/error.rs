@@ -1,12 +1,13 @@
-//! S3-style errors: a status code plus an XML body
-//! `<Error><Code>…</Code><Message>…</Message><Resource>…</Resource></Error>`.
+//! The crate's errors: [`S3Error`], an S3-style answer (a status code plus an XML body
+//! `<Error><Code>…</Code><Message>…</Message><Resource>…</Resource></Error>`), and
+//! [`StartError`], why the server could not start.
 
 use axum::body::Body;
 use axum::http::{header, Response, StatusCode};
 
 /// An error answer.
 #[derive(Debug, Clone)]
-pub struct S3Error {
+pub(crate) struct S3Error {
     /// HTTP status.
     pub status: StatusCode,
     /// S3 error code, e.g. `AccessDenied`.
@@ -18,7 +19,7 @@ pub struct S3Error {
 }
 
 /// Escapes text for XML.
-pub fn xml_escape(s: &str) -> String {
+pub(crate) fn xml_escape(s: &str) -> String {
     let mut o = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -35,7 +36,11 @@ pub fn xml_escape(s: &str) -> String {
 
 impl S3Error {
     /// A new error.
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> S3Error {
+    pub(crate) fn new(
+        status: StatusCode,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> S3Error {
         S3Error {
             status,
             code,
@@ -45,17 +50,17 @@ impl S3Error {
     }
 
     /// 400 with a code.
-    pub fn bad(code: &'static str, message: impl Into<String>) -> S3Error {
+    pub(crate) fn bad(code: &'static str, message: impl Into<String>) -> S3Error {
         S3Error::new(StatusCode::BAD_REQUEST, code, message)
     }
 
     /// 403 `AccessDenied`.
-    pub fn denied(message: impl Into<String>) -> S3Error {
+    pub(crate) fn denied(message: impl Into<String>) -> S3Error {
         S3Error::new(StatusCode::FORBIDDEN, "AccessDenied", message)
     }
 
     /// 404 `NoSuchKey`.
-    pub fn no_such_key() -> S3Error {
+    pub(crate) fn no_such_key() -> S3Error {
         S3Error::new(
             StatusCode::NOT_FOUND,
             "NoSuchKey",
@@ -64,7 +69,7 @@ impl S3Error {
     }
 
     /// 500 `InternalError`.
-    pub fn internal(e: impl std::fmt::Display) -> S3Error {
+    pub(crate) fn internal(e: impl std::fmt::Display) -> S3Error {
         tracing::error!("internal error: {e}");
         S3Error::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -74,7 +79,7 @@ impl S3Error {
     }
 
     /// The XML answer (no body for HEAD).
-    pub fn into_response(self, resource: &str, head: bool) -> Response<Body> {
+    pub(crate) fn into_response(self, resource: &str, head: bool) -> Response<Body> {
         let body = if head {
             Body::empty()
         } else {
@@ -92,4 +97,50 @@ impl S3Error {
             .body(body)
             .expect("valid response")
     }
+}
+
+/// Why the server could not start (configuration, storage, TLS material, listener).
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The configuration is invalid.
+    #[error("{0}")]
+    Config(#[from] crate::config::ConfigError),
+    /// A required setting is missing.
+    #[error("{0}")]
+    Missing(&'static str),
+    /// A file or directory could not be used.
+    #[error("{}: {source}", path.display())]
+    File {
+        /// The file or directory.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The S3 backend could not be set up.
+    #[error("s3 storage: {0}")]
+    S3(#[source] std::io::Error),
+    /// A PEM file holds no certificate or no private key.
+    #[error("{}: no {what} found", path.display())]
+    NoPem {
+        /// The file.
+        path: std::path::PathBuf,
+        /// `certificate` or `private key`.
+        what: &'static str,
+    },
+    /// rustls refused the protocol versions.
+    #[error("{0}")]
+    TlsProtocols(#[source] tokio_rustls::rustls::Error),
+    /// rustls refused the certificate and key.
+    #[error("TLS: {0}")]
+    Tls(#[source] tokio_rustls::rustls::Error),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
 }

@@ -1,26 +1,32 @@
 //! tarn-server: `tarn serve`, a Lake-compatible cache service.
 //!
 //! * Lake's `s3` service kind talks to `/a0` (artifacts) and `/r0` (revision files) with
-//!   path-style requests and SigV4 header authentication ([`routes::s3`]).
-//! * Lake's `reservoir` kind talks to `/api/v1` ([`routes::reservoir`]).
-//! * tarn clients additionally use the batch existence API ([`routes::batch`],
+//!   path-style requests and SigV4 header authentication (`routes::s3`, `auth`).
+//! * Lake's `reservoir` kind talks to `/api/v1` (`routes::reservoir`).
+//! * tarn clients additionally use the batch existence API (`routes::batch`,
 //!   `docs/server-api.md`).
 //!
-//! Every upload is spooled to a temp file while it is hashed, validated ([`validate`]), and
-//! only then published atomically through a [`storage::Storage`] backend (local disk or an
-//! S3 bucket). [`gc`] holds garbage collection and the scrub.
+//! Every upload is spooled to a temp file while it is hashed, validated (`validate`), and
+//! only then published atomically through a storage backend (local disk or an S3 bucket).
+//!
+//! The public surface is what the `tarn` binary needs: [`config`] (the configuration),
+//! [`App`] (the state, built from it), [`server`] (bind and run), [`tls`] (the acceptor),
+//! [`gc`] (garbage collection and scrub) and [`StartError`]. Routing, authentication,
+//! validation, storage, metrics and the object cache are private modules.
 
-pub mod auth;
-pub mod cache;
+mod auth;
+mod cache;
 pub mod config;
-pub mod error;
+mod error;
 pub mod gc;
-pub mod metrics;
-pub mod routes;
+mod metrics;
+mod routes;
 pub mod server;
-pub mod storage;
+mod storage;
 pub mod tls;
-pub mod validate;
+mod validate;
+
+pub use error::StartError;
 
 use std::sync::Arc;
 
@@ -33,31 +39,33 @@ pub struct App {
     /// The configuration.
     pub cfg: ServerConfig,
     /// The storage backend.
-    pub storage: Storage,
+    pub(crate) storage: Storage,
     /// Counters.
-    pub metrics: Metrics,
+    pub(crate) metrics: Metrics,
     /// Reservoir API prefix split into components (`["api","v1"]`).
-    pub reservoir_prefix: Vec<String>,
+    pub(crate) reservoir_prefix: Vec<String>,
     /// Whether the listener uses TLS (for URLs built from the Host header).
     pub tls: bool,
     /// In-memory cache of small artifact bodies.
-    pub cache: cache::ObjectCache,
+    pub(crate) cache: cache::ObjectCache,
 }
 
 /// The shared state handle.
-pub type AppRef = Arc<App>;
+pub(crate) type AppRef = Arc<App>;
 
 /// Opens the configured storage backend.
-pub fn open_storage(cfg: &ServerConfig) -> anyhow_like::Result<Storage> {
+pub(crate) fn open_storage(cfg: &ServerConfig) -> Result<Storage, StartError> {
     match cfg.storage.kind {
         StorageKind::Local => {
             let data = cfg
                 .data
                 .as_ref()
-                .ok_or_else(|| anyhow_like::msg("local storage needs --data DIR"))?;
+                .ok_or(StartError::Missing("local storage needs --data DIR"))?;
             Ok(Storage::Local(
-                storage::local::LocalStore::new(data)
-                    .map_err(|e| anyhow_like::msg(format!("{}: {e}", data.display())))?,
+                storage::local::LocalStore::new(data).map_err(|source| StartError::File {
+                    path: data.clone(),
+                    source,
+                })?,
             ))
         }
         StorageKind::S3 => {
@@ -67,12 +75,12 @@ pub fn open_storage(cfg: &ServerConfig) -> anyhow_like::Result<Storage> {
                 .access_key
                 .clone()
                 .or_else(|| env("TARN_S3_ACCESS_KEY"))
-                .ok_or_else(|| anyhow_like::msg("s3 storage needs storage.access_key"))?;
+                .ok_or(StartError::Missing("s3 storage needs storage.access_key"))?;
             let secret = s
                 .secret_key
                 .clone()
                 .or_else(|| env("TARN_S3_SECRET_KEY"))
-                .ok_or_else(|| anyhow_like::msg("s3 storage needs storage.secret_key"))?;
+                .ok_or(StartError::Missing("s3 storage needs storage.secret_key"))?;
             let spool = match &cfg.data {
                 Some(d) => storage::spool_dir_in(d),
                 None => {
@@ -90,8 +98,7 @@ pub fn open_storage(cfg: &ServerConfig) -> anyhow_like::Result<Storage> {
                 prefix: s.prefix.clone().unwrap_or_default(),
             };
             Ok(Storage::S3(
-                storage::s3::S3Store::new(settings, &spool)
-                    .map_err(|e| anyhow_like::msg(format!("s3 storage: {e}")))?,
+                storage::s3::S3Store::new(settings, &spool).map_err(StartError::S3)?,
             ))
         }
     }
@@ -99,9 +106,8 @@ pub fn open_storage(cfg: &ServerConfig) -> anyhow_like::Result<Storage> {
 
 impl App {
     /// Builds the state (validating the configuration and opening storage).
-    pub fn new(cfg: ServerConfig, tls: bool) -> anyhow_like::Result<App> {
-        cfg.validate()
-            .map_err(|e| anyhow_like::msg(e.to_string()))?;
+    pub fn new(cfg: ServerConfig, tls: bool) -> Result<App, StartError> {
+        cfg.validate()?;
         let storage = open_storage(&cfg)?;
         let reservoir_prefix = cfg
             .reservoir_prefix
@@ -122,24 +128,5 @@ impl App {
             reservoir_prefix,
             tls,
         })
-    }
-}
-
-/// A minimal string error type (the crate does not depend on anyhow).
-pub mod anyhow_like {
-    /// An error message.
-    #[derive(Debug)]
-    pub struct Error(pub String);
-    impl std::fmt::Display for Error {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str(&self.0)
-        }
-    }
-    impl std::error::Error for Error {}
-    /// Result with [`Error`].
-    pub type Result<T> = std::result::Result<T, Error>;
-    /// Makes an error.
-    pub fn msg(m: impl Into<String>) -> Error {
-        Error(m.into())
     }
 }

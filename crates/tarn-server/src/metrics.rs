@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 /// Which handler answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(usize)]
-pub enum Route {
+pub(crate) enum Route {
     /// `a0/<scope>/<hash>.art`.
     Artifact,
     /// `r0/<scope>/<rev>.jsonl`.
@@ -51,7 +51,7 @@ const N_STATUS: usize = STATUSES.len() + 1; // + "other"
 /// Why an upload was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(usize)]
-pub enum Reject {
+pub(crate) enum Reject {
     /// Body does not hash to the name.
     HashMismatch,
     /// Revision file does not parse.
@@ -76,7 +76,7 @@ const REJECTS: [&str; 6] = [
 ];
 
 /// All counters.
-pub struct Metrics {
+pub(crate) struct Metrics {
     requests: Vec<AtomicU64>,
     rejects: [AtomicU64; 6],
     /// Request body bytes received.
@@ -132,31 +132,31 @@ fn status_index(s: u16) -> usize {
 
 impl Metrics {
     /// Counts one answered request.
-    pub fn request(&self, route: Route, method: &str, status: u16) {
+    pub(crate) fn request(&self, route: Route, method: &str, status: u16) {
         let i = ((route as usize) * METHODS.len() + method_index(method)) * N_STATUS
             + status_index(status);
         self.requests[i].fetch_add(1, Relaxed);
     }
 
     /// Counts one refused upload.
-    pub fn reject(&self, why: Reject) {
+    pub(crate) fn reject(&self, why: Reject) {
         self.rejects[why as usize].fetch_add(1, Relaxed);
     }
 
     /// Records a newly stored object.
-    pub fn stored(&self, len: u64) {
+    pub(crate) fn stored(&self, len: u64) {
         self.objects.fetch_add(1, Relaxed);
         self.stored_bytes.fetch_add(len as i64, Relaxed);
     }
 
     /// Records a removed object.
-    pub fn removed(&self, len: u64) {
+    pub(crate) fn removed(&self, len: u64) {
         self.objects.fetch_sub(1, Relaxed);
         self.stored_bytes.fetch_sub(len as i64, Relaxed);
     }
 
     /// Prometheus text exposition (format 0.0.4).
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let mut s = String::with_capacity(4096);
         s.push_str("# HELP tarn_requests_total HTTP requests answered.\n");
         s.push_str("# TYPE tarn_requests_total counter\n");

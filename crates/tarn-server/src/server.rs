@@ -12,7 +12,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 
-use crate::anyhow_like::{msg, Result};
+use crate::error::StartError;
 use crate::{App, AppRef};
 
 /// Counts what storage holds, for the `tarn_stored_*` gauges (run in the background).
@@ -52,11 +52,11 @@ impl Bound {
 }
 
 /// Binds the listener.
-pub async fn bind(app: App, tls: Option<tokio_rustls::TlsAcceptor>) -> Result<Bound> {
-    let addr = app.cfg.listen_addr().map_err(|e| msg(e.to_string()))?;
+pub async fn bind(app: App, tls: Option<tokio_rustls::TlsAcceptor>) -> Result<Bound, StartError> {
+    let addr = app.cfg.listen_addr()?;
     let listener = TcpListener::bind(addr)
         .await
-        .map_err(|e| msg(format!("cannot listen on {addr}: {e}")))?;
+        .map_err(|source| StartError::Listen { addr, source })?;
     Ok(Bound {
         listener,
         app: Arc::new(app),
@@ -65,7 +65,10 @@ pub async fn bind(app: App, tls: Option<tokio_rustls::TlsAcceptor>) -> Result<Bo
 }
 
 /// Serves until `shutdown` resolves.
-pub async fn run(bound: Bound, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
+pub async fn run(
+    bound: Bound,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), StartError> {
     let Bound { listener, app, tls } = bound;
     if let crate::storage::Storage::Local(l) = &app.storage {
         let n = l.clean_dead_spool();

@@ -18,7 +18,7 @@ use crate::storage::Spool;
 
 /// What to compute while spooling.
 #[derive(Debug, Clone, Copy)]
-pub struct SpoolOptions {
+pub(crate) struct SpoolOptions {
     /// Refuse (413) bodies larger than this.
     pub limit: u64,
     /// The announced length (Content-Length), if any.
@@ -32,19 +32,17 @@ pub struct SpoolOptions {
 }
 
 /// A spooled body.
-pub struct Spooled {
+pub(crate) struct Spooled {
     /// The decoded content on disk.
     pub spool: Spool,
     /// SHA-256 (hex) of the bytes received on the wire.
     pub wire_sha256: Option<String>,
     /// Lake's hash of the decoded content.
     pub lake_hash: Option<Hash>,
-    /// Bytes received on the wire.
-    pub wire_len: u64,
 }
 
 /// 413 `EntityTooLarge`.
-pub fn too_large(limit: u64) -> S3Error {
+pub(crate) fn too_large(limit: u64) -> S3Error {
     S3Error::new(
         StatusCode::PAYLOAD_TOO_LARGE,
         "EntityTooLarge",
@@ -57,7 +55,7 @@ fn io500(e: impl std::fmt::Display) -> S3Error {
 }
 
 /// Streams `body` into a temp file in `dir`.
-pub async fn spool_body(
+pub(crate) async fn spool_body(
     dir: &std::path::Path,
     body: Body,
     opts: SpoolOptions,
@@ -127,7 +125,6 @@ pub async fn spool_body(
             spool,
             wire_sha256,
             lake_hash,
-            wire_len: len,
         });
     }
     let lake_hash = match lake {
@@ -147,7 +144,6 @@ pub async fn spool_body(
         spool: Spool { temp, len },
         wire_sha256,
         lake_hash,
-        wire_len: len,
     })
 }
 
@@ -216,7 +212,7 @@ fn decode_aws_chunked_file(
 /// Checks a revision file: it must be UTF-8, start with a schema line, and every further
 /// line must be a valid entry (Lake only warns and skips bad lines; the server refuses
 /// them). Returns the content hashes of every artifact it references.
-pub fn check_mappings(bytes: &[u8]) -> Result<Vec<Hash>, String> {
+pub(crate) fn check_mappings(bytes: &[u8]) -> Result<Vec<Hash>, String> {
     let parsed = MappingFile::parse(bytes).map_err(|e| e.to_string())?;
     if let Some(w) = parsed.warnings.iter().find(|w| w.line > 1) {
         return Err(w.to_string());

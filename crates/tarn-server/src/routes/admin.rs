@@ -7,7 +7,7 @@ use super::text;
 use crate::AppRef;
 
 /// `GET /healthz`.
-pub async fn healthz(app: &AppRef) -> Response<Body> {
+pub(crate) async fn healthz(app: &AppRef) -> Response<Body> {
     if app.storage.healthy().await {
         text(StatusCode::OK, "text/plain", "ok\n")
     } else {
@@ -20,7 +20,7 @@ pub async fn healthz(app: &AppRef) -> Response<Body> {
 }
 
 /// `GET /metrics`.
-pub fn metrics(app: &AppRef) -> Response<Body> {
+pub(crate) fn metrics(app: &AppRef) -> Response<Body> {
     text(
         StatusCode::OK,
         "text/plain; version=0.0.4",

@@ -16,7 +16,7 @@ use crate::storage::Storage;
 use crate::AppRef;
 
 /// The hashes among `hashes` with no `<hash>.art` in the scope, in the given order.
-pub async fn missing_hashes(
+pub(crate) async fn missing_hashes(
     app: &AppRef,
     scope_comps: &[String],
     hashes: &[Hash],
@@ -88,7 +88,7 @@ fn parse_hashes(body: &[u8]) -> Result<Vec<Hash>, S3Error> {
 }
 
 /// Answers a batch existence request.
-pub async fn missing(
+pub(crate) async fn missing(
     app: &AppRef,
     req: Req,
     scope_comps: &[String],

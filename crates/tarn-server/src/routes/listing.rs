@@ -43,7 +43,7 @@ fn iso(t: std::time::SystemTime) -> String {
 }
 
 /// `GET /` (ListBuckets): the artifact and revision prefixes.
-pub async fn list_buckets(app: &AppRef, req: Req) -> Result<Response<Body>, S3Error> {
+pub(crate) async fn list_buckets(app: &AppRef, req: Req) -> Result<Response<Body>, S3Error> {
     if req.method() != Method::GET {
         return Err(S3Error::new(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -80,7 +80,11 @@ impl Item {
 }
 
 /// Bucket-level requests (`/a0`, `/r0`): HEAD (HeadBucket), GET (ListObjects / V2).
-pub async fn bucket(app: &AppRef, req: Req, bucket: &str) -> Result<Response<Body>, S3Error> {
+pub(crate) async fn bucket(
+    app: &AppRef,
+    req: Req,
+    bucket: &str,
+) -> Result<Response<Body>, S3Error> {
     let q = req.uri().query();
     match *req.method() {
         Method::HEAD => {

@@ -1,11 +1,11 @@
 //! Request dispatch: one function looks at the path and sends the request to the S3,
 //! Reservoir, batch, listing or admin handlers. No router tables, no locks.
 
-pub mod admin;
-pub mod batch;
-pub mod listing;
-pub mod reservoir;
-pub mod s3;
+pub(crate) mod admin;
+pub(crate) mod batch;
+pub(crate) mod listing;
+pub(crate) mod reservoir;
+pub(crate) mod s3;
 
 use std::time::Instant;
 
@@ -21,20 +21,20 @@ use crate::AppRef;
 
 /// A request body that is `Sync` (handlers hold `&Req` across awaits; axum's `Body` is
 /// only `Send`).
-pub struct SyncBody(std::sync::Mutex<Body>);
+pub(crate) struct SyncBody(std::sync::Mutex<Body>);
 
 impl SyncBody {
     /// The body.
-    pub fn take(self) -> Body {
+    pub(crate) fn take(self) -> Body {
         self.0.into_inner().unwrap_or_else(|p| p.into_inner())
     }
 }
 
 /// A request as the handlers see it.
-pub type Req = Request<SyncBody>;
+pub(crate) type Req = Request<SyncBody>;
 
 /// Answers one request (the hyper service).
-pub async fn handle(app: AppRef, req: Request<Body>) -> Response<Body> {
+pub(crate) async fn handle(app: AppRef, req: Request<Body>) -> Response<Body> {
     let req = req.map(|b| SyncBody(std::sync::Mutex::new(b)));
     let start = Instant::now();
     let method = req.method().clone();
@@ -52,7 +52,7 @@ pub async fn handle(app: AppRef, req: Request<Body>) -> Response<Body> {
 }
 
 /// Path components, percent-decoded; `trailing_slash` when the path ends with `/`.
-pub struct PathParts {
+pub(crate) struct PathParts {
     /// Decoded components (no empty ones).
     pub comps: Vec<String>,
     /// The raw path ended with `/`.
@@ -60,7 +60,7 @@ pub struct PathParts {
 }
 
 /// Splits and decodes a raw path.
-pub fn split_path(raw: &str) -> PathParts {
+pub(crate) fn split_path(raw: &str) -> PathParts {
     let trailing_slash = raw.len() > 1 && raw.ends_with('/');
     let comps = raw
         .split('/')
@@ -80,7 +80,7 @@ pub fn split_path(raw: &str) -> PathParts {
 }
 
 /// Whether the raw query string has parameter `name` (with or without a value).
-pub fn has_param(query: Option<&str>, name: &str) -> bool {
+pub(crate) fn has_param(query: Option<&str>, name: &str) -> bool {
     query.is_some_and(|q| {
         q.split('&')
             .any(|p| p == name || p.split_once('=').is_some_and(|(k, _)| k == name))
@@ -88,7 +88,7 @@ pub fn has_param(query: Option<&str>, name: &str) -> bool {
 }
 
 /// The decoded value of query parameter `name`.
-pub fn param(query: Option<&str>, name: &str) -> Option<String> {
+pub(crate) fn param(query: Option<&str>, name: &str) -> Option<String> {
     query?.split('&').find_map(|p| {
         let (k, v) = p.split_once('=').unwrap_or((p, ""));
         (k == name).then(|| percent_decode(&v.replace('+', "%20")))
@@ -96,7 +96,7 @@ pub fn param(query: Option<&str>, name: &str) -> Option<String> {
 }
 
 /// Checks scope components (400 on `..`, empty, reserved names).
-pub fn check_components(comps: &[String]) -> Result<(), S3Error> {
+pub(crate) fn check_components(comps: &[String]) -> Result<(), S3Error> {
     if comps.iter().all(|c| valid_component(c)) {
         Ok(())
     } else {
@@ -108,7 +108,7 @@ pub fn check_components(comps: &[String]) -> Result<(), S3Error> {
 }
 
 /// Lake's `appendScope`: `/`-joined, each component `uriEncode`d, with a leading `/`.
-pub fn encode_components(comps: &[String]) -> String {
+pub(crate) fn encode_components(comps: &[String]) -> String {
     let mut s = String::new();
     for c in comps {
         s.push('/');
@@ -118,7 +118,7 @@ pub fn encode_components(comps: &[String]) -> String {
 }
 
 /// Base URL for links in replies: `public_url`, else the request's Host.
-pub fn base_url(app: &crate::App, req: &Req) -> String {
+pub(crate) fn base_url(app: &crate::App, req: &Req) -> String {
     if let Some(u) = &app.cfg.public_url {
         return u.trim_end_matches('/').to_string();
     }
@@ -132,7 +132,11 @@ pub fn base_url(app: &crate::App, req: &Req) -> String {
 }
 
 /// A plain-text answer.
-pub fn text(status: StatusCode, ctype: &'static str, body: impl Into<Body>) -> Response<Body> {
+pub(crate) fn text(
+    status: StatusCode,
+    ctype: &'static str,
+    body: impl Into<Body>,
+) -> Response<Body> {
     let mut r = Response::new(body.into());
     *r.status_mut() = status;
     r.headers_mut()

@@ -34,7 +34,7 @@ fn from_s3(e: S3Error) -> Response<Body> {
 }
 
 /// Handles a request under the Reservoir prefix.
-pub async fn route(app: &AppRef, req: Req, parts: PathParts) -> (Route, Response<Body>) {
+pub(crate) async fn route(app: &AppRef, req: Req, parts: PathParts) -> (Route, Response<Body>) {
     let rest = &parts.comps[app.reservoir_prefix.len()..];
     let kind = rest[0].as_str();
     if kind != "repositories" && kind != "packages" || rest.len() < 3 {

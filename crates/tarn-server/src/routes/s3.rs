@@ -20,7 +20,7 @@ use crate::validate::{check_mappings, spool_body, too_large, SpoolOptions, Spool
 use crate::AppRef;
 
 /// Handles a request under the artifact or revision prefix.
-pub async fn route(
+pub(crate) async fn route(
     app: &AppRef,
     req: Req,
     parts: PathParts,
@@ -194,7 +194,7 @@ fn cached_response(app: &AppRef, c: &Cached, head: bool, ctype: &'static str) ->
 }
 
 /// GET/HEAD of a stored object (also used by the Reservoir routes).
-pub async fn serve_object(
+pub(crate) async fn serve_object(
     app: &AppRef,
     key: &str,
     head: bool,

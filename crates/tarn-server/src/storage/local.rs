@@ -16,7 +16,7 @@ use super::{Listed, Object, ObjectBody, ObjectMeta, PutMode, PutOutcome, Spool};
 const INLINE_READ_MAX: u64 = 1 << 20;
 
 /// Files under a data directory.
-pub struct LocalStore {
+pub(crate) struct LocalStore {
     root: PathBuf,
     spool: PathBuf,
 }
@@ -48,7 +48,7 @@ fn not_found_none<T>(r: io::Result<T>) -> io::Result<Option<T>> {
 
 impl LocalStore {
     /// A store rooted at `root` (created if needed).
-    pub fn new(root: &Path) -> io::Result<LocalStore> {
+    pub(crate) fn new(root: &Path) -> io::Result<LocalStore> {
         fs::create_dir_all(root)?;
         let spool = super::spool_dir_in(root);
         fs::create_dir_all(&spool)?;
@@ -59,17 +59,17 @@ impl LocalStore {
     }
 
     /// The data directory.
-    pub fn root(&self) -> &Path {
+    pub(crate) fn root(&self) -> &Path {
         &self.root
     }
 
     /// The spool directory.
-    pub fn spool_dir(&self) -> &Path {
+    pub(crate) fn spool_dir(&self) -> &Path {
         &self.spool
     }
 
     /// The file of `key`.
-    pub fn path_of(&self, key: &str) -> PathBuf {
+    pub(crate) fn path_of(&self, key: &str) -> PathBuf {
         self.root.join(key)
     }
 
@@ -78,7 +78,7 @@ impl LocalStore {
     /// Small files are opened and read on the calling worker thread: for the usual
     /// page-cache hit that is a few microseconds, far cheaper than a hop to the blocking
     /// pool. Larger files are streamed through `tokio::fs`.
-    pub async fn get(&self, key: &str) -> io::Result<Option<Object>> {
+    pub(crate) async fn get(&self, key: &str) -> io::Result<Option<Object>> {
         let path = self.path_of(key);
         let r = (|| {
             let mut f = fs::File::open(&path)?;
@@ -107,7 +107,7 @@ impl LocalStore {
     }
 
     /// See [`super::Storage::head`].
-    pub async fn head(&self, key: &str) -> io::Result<Option<ObjectMeta>> {
+    pub(crate) async fn head(&self, key: &str) -> io::Result<Option<ObjectMeta>> {
         let path = self.path_of(key);
         let r = blocking(move || {
             let m = fs::metadata(&path)?;
@@ -121,14 +121,19 @@ impl LocalStore {
     }
 
     /// Synchronous existence check (batch API runs many in one blocking task).
-    pub fn exists_sync(&self, key: &str) -> bool {
+    pub(crate) fn exists_sync(&self, key: &str) -> bool {
         fs::metadata(self.path_of(key))
             .map(|m| m.is_file())
             .unwrap_or(false)
     }
 
     /// See [`super::Storage::put`].
-    pub async fn put(&self, key: &str, spool: Spool, mode: PutMode) -> io::Result<PutOutcome> {
+    pub(crate) async fn put(
+        &self,
+        key: &str,
+        spool: Spool,
+        mode: PutMode,
+    ) -> io::Result<PutOutcome> {
         let dest = self.path_of(key);
         blocking(move || {
             let parent = dest.parent().expect("keys have a directory");
@@ -158,7 +163,7 @@ impl LocalStore {
     }
 
     /// See [`super::Storage::delete`].
-    pub async fn delete(&self, key: &str) -> io::Result<bool> {
+    pub(crate) async fn delete(&self, key: &str) -> io::Result<bool> {
         let path = self.path_of(key);
         let root = self.root.clone();
         blocking(move || match fs::remove_file(&path) {
@@ -180,7 +185,7 @@ impl LocalStore {
     }
 
     /// See [`super::Storage::list`].
-    pub async fn list(&self, prefix: &str) -> io::Result<Vec<Listed>> {
+    pub(crate) async fn list(&self, prefix: &str) -> io::Result<Vec<Listed>> {
         let root = self.root.clone();
         let prefix = prefix.to_string();
         blocking(move || {
@@ -207,7 +212,7 @@ impl LocalStore {
 
     /// Removes spool files of processes that no longer run (a server killed mid-upload);
     /// returns how many. Files of live processes (another server or a `gc`) are kept.
-    pub fn clean_dead_spool(&self) -> usize {
+    pub(crate) fn clean_dead_spool(&self) -> usize {
         let Ok(rd) = fs::read_dir(&self.spool) else {
             return 0;
         };
@@ -230,7 +235,7 @@ impl LocalStore {
     }
 
     /// Temp files left in the spool or next to objects (by a killed process).
-    pub fn temp_leftovers(&self) -> io::Result<Vec<PathBuf>> {
+    pub(crate) fn temp_leftovers(&self) -> io::Result<Vec<PathBuf>> {
         let mut out = Vec::new();
         fn rec(dir: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
             let rd = match fs::read_dir(dir) {

@@ -4,8 +4,8 @@
 //! `a0/mathlib4/master/0123456789abcdef.art`; every component has been checked by
 //! [`valid_component`] before it reaches a backend.
 
-pub mod local;
-pub mod s3;
+pub(crate) mod local;
+pub(crate) mod s3;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -16,7 +16,7 @@ use tarn_store::TempFile;
 
 /// Size and modification time of a stored object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ObjectMeta {
+pub(crate) struct ObjectMeta {
     /// Length in bytes.
     pub len: u64,
     /// Last modification (upload) time.
@@ -24,7 +24,7 @@ pub struct ObjectMeta {
 }
 
 /// The body of a stored object, ready to be sent.
-pub enum ObjectBody {
+pub(crate) enum ObjectBody {
     /// Small objects are read whole.
     Bytes(Bytes),
     /// Larger local files are streamed.
@@ -34,7 +34,7 @@ pub enum ObjectBody {
 }
 
 /// An object fetched for a GET.
-pub struct Object {
+pub(crate) struct Object {
     /// Its metadata.
     pub meta: ObjectMeta,
     /// Its content.
@@ -42,7 +42,7 @@ pub struct Object {
 }
 
 /// An upload body, complete on disk in a temp file, waiting to be published.
-pub struct Spool {
+pub(crate) struct Spool {
     /// The temp file (deleted if dropped).
     pub temp: TempFile,
     /// Its length.
@@ -51,7 +51,7 @@ pub struct Spool {
 
 /// How a PUT treats an existing object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PutMode {
+pub(crate) enum PutMode {
     /// Keep an existing object (artifacts: the name is the content hash).
     NoClobber,
     /// Replace it atomically (revision files).
@@ -60,7 +60,7 @@ pub enum PutMode {
 
 /// What a PUT did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PutOutcome {
+pub(crate) enum PutOutcome {
     /// A new object was stored.
     Created,
     /// An object with that key was stored already (NoClobber) or has been replaced.
@@ -69,7 +69,7 @@ pub enum PutOutcome {
 
 /// One listing entry.
 #[derive(Debug, Clone)]
-pub struct Listed {
+pub(crate) struct Listed {
     /// Full key.
     pub key: String,
     /// Metadata.
@@ -77,7 +77,7 @@ pub struct Listed {
 }
 
 /// The configured backend.
-pub enum Storage {
+pub(crate) enum Storage {
     /// Files under a directory.
     Local(local::LocalStore),
     /// An S3 bucket.
@@ -86,7 +86,7 @@ pub enum Storage {
 
 impl Storage {
     /// The object `key`, or `None`.
-    pub async fn get(&self, key: &str) -> io::Result<Option<Object>> {
+    pub(crate) async fn get(&self, key: &str) -> io::Result<Option<Object>> {
         match self {
             Storage::Local(s) => s.get(key).await,
             Storage::S3(s) => s.get(key).await,
@@ -94,7 +94,7 @@ impl Storage {
     }
 
     /// The metadata of `key`, or `None`.
-    pub async fn head(&self, key: &str) -> io::Result<Option<ObjectMeta>> {
+    pub(crate) async fn head(&self, key: &str) -> io::Result<Option<ObjectMeta>> {
         match self {
             Storage::Local(s) => s.head(key).await,
             Storage::S3(s) => s.head(key).await,
@@ -102,7 +102,12 @@ impl Storage {
     }
 
     /// Publishes a spooled body as `key`: atomically, never exposing a partial object.
-    pub async fn put(&self, key: &str, spool: Spool, mode: PutMode) -> io::Result<PutOutcome> {
+    pub(crate) async fn put(
+        &self,
+        key: &str,
+        spool: Spool,
+        mode: PutMode,
+    ) -> io::Result<PutOutcome> {
         match self {
             Storage::Local(s) => s.put(key, spool, mode).await,
             Storage::S3(s) => s.put(key, spool, mode).await,
@@ -110,7 +115,7 @@ impl Storage {
     }
 
     /// Deletes `key`; `Ok(false)` when it was not there ("already gone").
-    pub async fn delete(&self, key: &str) -> io::Result<bool> {
+    pub(crate) async fn delete(&self, key: &str) -> io::Result<bool> {
         match self {
             Storage::Local(s) => s.delete(key).await,
             Storage::S3(s) => s.delete(key).await,
@@ -118,7 +123,7 @@ impl Storage {
     }
 
     /// Every object whose key starts with `prefix`, sorted by key.
-    pub async fn list(&self, prefix: &str) -> io::Result<Vec<Listed>> {
+    pub(crate) async fn list(&self, prefix: &str) -> io::Result<Vec<Listed>> {
         match self {
             Storage::Local(s) => s.list(prefix).await,
             Storage::S3(s) => s.list(prefix).await,
@@ -126,7 +131,7 @@ impl Storage {
     }
 
     /// Whether the backend answers (for `/healthz`).
-    pub async fn healthy(&self) -> bool {
+    pub(crate) async fn healthy(&self) -> bool {
         match self {
             Storage::Local(s) => s.root().is_dir(),
             Storage::S3(s) => s.healthy().await,
@@ -134,7 +139,7 @@ impl Storage {
     }
 
     /// Directory for upload spool files (same file system as the objects for local storage).
-    pub fn spool_dir(&self) -> &Path {
+    pub(crate) fn spool_dir(&self) -> &Path {
         match self {
             Storage::Local(s) => s.spool_dir(),
             Storage::S3(s) => s.spool_dir(),
@@ -144,7 +149,7 @@ impl Storage {
 
 /// Whether a decoded path component may be part of a key: non-empty, not `.`/`..`, no `/`,
 /// NUL or backslash, and not starting with `.tarn-` (reserved for temp files).
-pub fn valid_component(c: &str) -> bool {
+pub(crate) fn valid_component(c: &str) -> bool {
     !c.is_empty()
         && c != "."
         && c != ".."
@@ -154,6 +159,6 @@ pub fn valid_component(c: &str) -> bool {
 }
 
 /// The default spool directory below a data directory.
-pub fn spool_dir_in(data: &Path) -> PathBuf {
+pub(crate) fn spool_dir_in(data: &Path) -> PathBuf {
     data.join(".tarn-spool")
 }

@@ -14,7 +14,7 @@ use super::{Listed, Object, ObjectBody, ObjectMeta, PutMode, PutOutcome, Spool};
 
 /// Connection settings of the S3 backend.
 #[derive(Debug, Clone)]
-pub struct S3Settings {
+pub(crate) struct S3Settings {
     /// e.g. `http://127.0.0.1:9000` (no trailing `/`).
     pub endpoint: String,
     /// Bucket name.
@@ -28,7 +28,7 @@ pub struct S3Settings {
 }
 
 /// An S3 bucket as storage.
-pub struct S3Store {
+pub(crate) struct S3Store {
     s: S3Settings,
     http: reqwest::Client,
     host: String,
@@ -64,7 +64,7 @@ fn parse_iso(s: &str) -> SystemTime {
 
 impl S3Store {
     /// A client for `s`; upload spool files go to `spool`.
-    pub fn new(mut s: S3Settings, spool: &Path) -> io::Result<S3Store> {
+    pub(crate) fn new(mut s: S3Settings, spool: &Path) -> io::Result<S3Store> {
         std::fs::create_dir_all(spool)?;
         s.endpoint = s.endpoint.trim_end_matches('/').to_string();
         if !s.prefix.is_empty() && !s.prefix.ends_with('/') {
@@ -95,7 +95,7 @@ impl S3Store {
     }
 
     /// The spool directory.
-    pub fn spool_dir(&self) -> &Path {
+    pub(crate) fn spool_dir(&self) -> &Path {
         &self.spool
     }
 
@@ -133,7 +133,7 @@ impl S3Store {
     }
 
     /// See [`super::Storage::get`].
-    pub async fn get(&self, key: &str) -> io::Result<Option<Object>> {
+    pub(crate) async fn get(&self, key: &str) -> io::Result<Option<Object>> {
         let resp = self
             .request(Method::GET, &self.object_path(key), "")
             .send()
@@ -158,7 +158,7 @@ impl S3Store {
     /// A ranged GET passed through to the bucket: `(Content-Range, object)` for a 206,
     /// `(None, object)` when the bucket sent the whole object, `Err` kind `InvalidInput` for
     /// 416, `None` when absent.
-    pub async fn get_range(
+    pub(crate) async fn get_range(
         &self,
         key: &str,
         range: &str,
@@ -202,7 +202,7 @@ impl S3Store {
     }
 
     /// See [`super::Storage::head`].
-    pub async fn head(&self, key: &str) -> io::Result<Option<ObjectMeta>> {
+    pub(crate) async fn head(&self, key: &str) -> io::Result<Option<ObjectMeta>> {
         let resp = self
             .request(Method::HEAD, &self.object_path(key), "")
             .send()
@@ -224,7 +224,12 @@ impl S3Store {
     }
 
     /// See [`super::Storage::put`].
-    pub async fn put(&self, key: &str, spool: Spool, mode: PutMode) -> io::Result<PutOutcome> {
+    pub(crate) async fn put(
+        &self,
+        key: &str,
+        spool: Spool,
+        mode: PutMode,
+    ) -> io::Result<PutOutcome> {
         let existed = self.head(key).await?.is_some();
         if existed && mode == PutMode::NoClobber {
             return Ok(PutOutcome::Existed);
@@ -255,7 +260,7 @@ impl S3Store {
     }
 
     /// See [`super::Storage::delete`].
-    pub async fn delete(&self, key: &str) -> io::Result<bool> {
+    pub(crate) async fn delete(&self, key: &str) -> io::Result<bool> {
         let existed = self.head(key).await?.is_some();
         let resp = self
             .request(Method::DELETE, &self.object_path(key), "")
@@ -270,7 +275,7 @@ impl S3Store {
     }
 
     /// See [`super::Storage::list`].
-    pub async fn list(&self, prefix: &str) -> io::Result<Vec<Listed>> {
+    pub(crate) async fn list(&self, prefix: &str) -> io::Result<Vec<Listed>> {
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         let full_prefix = format!("{}{prefix}", self.s.prefix);
@@ -310,7 +315,7 @@ impl S3Store {
     }
 
     /// Whether the bucket answers.
-    pub async fn healthy(&self) -> bool {
+    pub(crate) async fn healthy(&self) -> bool {
         match self
             .request(Method::HEAD, &self.base_path, "")
             .timeout(Duration::from_secs(5))
