@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context as _};
 use tarn_core::config::{PackageConfig, SystemConfig};
+use tarn_store::workspace::Workspace;
 use tarn_store::{resolve_cache_root, Cache, CacheEnv, CacheSource};
 
 use crate::ui;
@@ -93,6 +94,70 @@ pub(crate) fn local_scope(
             ),
             "run in the package directory, pass -d DIR, or pass --package NAME",
         )),
+    }
+}
+
+/// The workspace in `-d` (Lake's view: root config, `lean-toolchain`, manifest, each
+/// dependency's config), its warnings logged. Without a lakefile in `-d`, `--package NAME`
+/// stands for a one-package workspace rooted there (tarn works outside a Lake package; Lake
+/// does not).
+pub(crate) fn load_workspace(
+    global: &GlobalArgs,
+    package_flag: Option<&str>,
+) -> anyhow::Result<Workspace> {
+    let dir = &global.dir;
+    let has_config = dir.join("lakefile.toml").is_file() || dir.join("lakefile.lean").is_file();
+    if !has_config {
+        let Some(name) = package_flag else {
+            return Err(crate::ui::with_hint(
+                anyhow!("no lakefile.toml or lakefile.lean in {}", dir.display()),
+                "run in the package directory, pass -d DIR, or pass --package NAME",
+            ));
+        };
+        let root = tarn_store::workspace::Package {
+            name: name.to_string(),
+            dir: dir.clone(),
+            repo_dir: dir.clone(),
+            config: PackageConfig {
+                name: name.to_string(),
+                ..PackageConfig::default()
+            },
+            config_path: None,
+            scope: String::new(),
+            url: None,
+            rev: None,
+            input_rev: None,
+            inherited: false,
+            kind: None,
+        };
+        return Ok(Workspace {
+            root_dir: dir.clone(),
+            packages_dir: dir.join(".lake/packages"),
+            lean_toolchain: None,
+            manifest: None,
+            packages: vec![root],
+        });
+    }
+    let (ws, warnings) = Workspace::load(dir)?;
+    for w in warnings {
+        tracing::warn!("{w}");
+    }
+    Ok(ws)
+}
+
+/// The package `--package` names in the workspace (`unknown package` if none), else the root.
+pub(crate) fn select_package<'w>(
+    ws: &'w Workspace,
+    package_flag: Option<&str>,
+) -> anyhow::Result<&'w tarn_store::workspace::Package> {
+    match package_flag {
+        Some(name) => ws.package(name).ok_or_else(|| {
+            crate::ui::with_hint(
+                anyhow!("unknown package `{name}`"),
+                "--package takes the name of the root package or of a dependency in lake-manifest.json",
+            )
+        }),
+        None => Ok(ws.root()),
     }
 }
 

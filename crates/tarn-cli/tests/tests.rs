@@ -6,6 +6,7 @@ mod conventions;
 mod hostile_server;
 mod hostile_staging;
 mod lake_conformance;
+mod lake_workspace;
 mod local_commands;
 mod local_staging;
 mod remote_curl;

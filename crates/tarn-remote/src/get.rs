@@ -2,8 +2,12 @@
 //! [`run`] is the whole flow for one package.
 
 mod run;
+mod select;
 
 pub use run::{run, GetError, GetOutcome, GetPlan, MappingsSource, RevisionSearch};
+pub use select::{
+    repo_scope_of_url, run_steps, select, GetRequest, Mode, SelectError, Step, StepOutcome,
+};
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

@@ -233,6 +233,14 @@ fn outputs_target(g: &GlobalArgs, t: &TargetArgs) -> anyhow::Result<OutputsTarge
         (None, Some(r)) => Some(Scope::repo(r)?),
         (None, None) => None,
     };
+    // In a Lake workspace, --package must name one of its packages (Lake: `unknown
+    // package`); outside one it simply names the local scope.
+    let in_workspace =
+        g.dir.join("lakefile.toml").is_file() || g.dir.join("lakefile.lean").is_file();
+    if let (true, Some(name)) = (in_workspace, t.package.as_deref()) {
+        let ws = context::load_workspace(g, Some(name))?;
+        context::select_package(&ws, Some(name))?;
+    }
     Ok(OutputsTarget {
         local_scope: context::local_scope(g, t.package.as_deref())?,
         service: t.service.clone(),

@@ -1,6 +1,7 @@
 //! Transfers: `get`, `put`, `put-staged`. This module turns flags into engine calls
 //! (`tarn_remote`), draws progress from the engines' events, and prints summaries.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,12 +13,13 @@ use tarn_core::scope::{check_platform, check_toolchain};
 use tarn_core::sigv4::Credentials;
 use tarn_core::Scope;
 use tarn_remote::get::{
-    self, GetError, GetOutcome, GetPlan, GetReport, MappingsSource, RevisionSearch,
+    self, GetError, GetOutcome, GetReport, GetRequest, Mode, SelectError, Step, StepOutcome,
 };
 use tarn_remote::put::{self, PutError, PutPlan, PutReport, PutRevision, PutSource};
 use tarn_remote::resolve::{self, RemoteEnv};
 use tarn_remote::signing::{Signer, DEFAULT_REGION};
 use tarn_remote::{Event, Progress, Transport, TransportOptions};
+use tarn_store::workspace::Workspace;
 
 use super::CmdResult;
 use crate::context::{self, GlobalArgs};
@@ -128,9 +130,18 @@ pub(crate) struct GetArgs {
     /// Download again even what is already in the cache (mappings and artifacts).
     #[arg(long)]
     pub force_download: bool,
-    /// The local package (scope of `outputs/` and `revisions/`); default: the package in -d.
+    /// The package to fetch (the root or a dependency): its local scope, git repository,
+    /// options and, on Reservoir, its Reservoir scope. Default: the root package, or every
+    /// Reservoir dependency when neither --scope nor --repo is given on Reservoir.
     #[arg(long, value_name = "NAME")]
     pub package: Option<String>,
+    /// Fetch EVERY dependency (git-only ones too) from an S3 service, each from the
+    /// repository scope `owner/repo` of its git URL (see docs/remote.md).
+    #[arg(long)]
+    pub deps: bool,
+    /// With --deps: the repository scope of one dependency (repeatable).
+    #[arg(long, value_name = "NAME=OWNER/REPO", requires = "deps")]
+    pub dep_scope: Vec<String>,
     /// Sign downloads with LAKE_CACHE_KEY (private buckets; Lake cannot do this).
     #[arg(long, env = "TARN_SIGN_DOWNLOADS", value_parser = clap::builder::FalseyValueParser::new())]
     pub signed: bool,
@@ -145,6 +156,9 @@ pub(crate) struct PutArgs {
     pub mappings: PathBuf,
     #[command(flatten)]
     pub target: ScopeArgs,
+    /// The package the outputs belong to (root or dependency): its git HEAD and options.
+    #[arg(long, value_name = "NAME")]
+    pub package: Option<String>,
     /// Upload every artifact, even those the service already has.
     #[arg(long)]
     pub force: bool,
@@ -170,30 +184,20 @@ pub(crate) struct PutStagedArgs {
     pub transfer: TransferArgs,
 }
 
-/// Platform and toolchain for a package-aware command (§7): flags, else host and
-/// `ELAN_TOOLCHAIN`; cleared per `platformIndependent` / `fixedToolchain`.
+/// Platform and toolchain before the package's options apply (Lake: `--platform`, else the
+/// host's; `--toolchain`, else `ELAN_TOOLCHAIN`, else the workspace's `lean-toolchain`).
 fn platform_toolchain(
-    global: &GlobalArgs,
+    ws: &Workspace,
     t: &ScopeArgs,
 ) -> anyhow::Result<(Option<String>, Option<String>)> {
-    let mut platform = match &t.platform {
+    let platform = match &t.platform {
         Some(p) => check_platform(p)?,
         None => Some(tarn_core::workspace::host_platform()),
     };
-    let mut toolchain = match &t.toolchain {
+    let toolchain = match &t.toolchain {
         Some(tc) => check_toolchain(tc)?,
-        None => std::env::var("ELAN_TOOLCHAIN")
-            .ok()
-            .filter(|s| !s.is_empty()),
+        None => ws.default_toolchain(std::env::var("ELAN_TOOLCHAIN").ok().as_deref()),
     };
-    if let Some(pkg) = context::load_package(&global.dir)? {
-        if pkg.config.platform_independent == Some(true) {
-            platform = None;
-        }
-        if pkg.config.fixed_toolchain == Some(true) {
-            toolchain = None;
-        }
-    }
     Ok((platform, toolchain))
 }
 
@@ -337,15 +341,10 @@ pub(crate) fn get(global: &GlobalArgs, a: GetArgs) -> CmdResult {
             tracing::warn!("the `--platform` and `--toolchain` options do nothing for `cache get` with a mappings file");
         }
     }
-    let scope = match scope {
-        Some(s) => s,
-        None if service.is_reservoir() => return Err(ui::with_hint(anyhow!("the `--scope` or `--repo` option must be set (downloading every Reservoir dependency at once is not supported by tarn yet)"), "pass --repo OWNER/NAME")),
-        None => return Err(ui::with_hint(anyhow!("to use `cache get` with a custom endpoint, the `--scope` or `--repo` option must be set"), "pass --scope SCOPE or --repo OWNER/NAME")),
-    };
     if a.mappings_only && resolved.recorded_name.is_none() {
         return Err(ui::with_hint(anyhow!("`--mappings-only` requires services to be configured via the Lake system configuration (on-demand fetches look the service up by name)"), "add a [[cache.service]] to LAKE_CONFIG and pass --service NAME instead of LAKE_CACHE_*_ENDPOINT"));
     }
-    if service.is_reservoir() && !scope.is_repo() {
+    if service.is_reservoir() && scope.as_ref().is_some_and(|s| !s.is_repo()) {
         return Err(ui::with_hint(anyhow!("to use `cache get` with `--scope`, a custom endpoint must be set (not Reservoir); if you instead want to download artifacts for a fork of the package, use `--repo`"), "pass --service NAME for an S3 service, or --repo OWNER/NAME"));
     }
     if a.signed && env.cache_key.as_deref().unwrap_or("").trim().is_empty() {
@@ -354,43 +353,141 @@ pub(crate) fn get(global: &GlobalArgs, a: GetArgs) -> CmdResult {
             "set LAKE_CACHE_KEY=<access-key-id>:<secret-access-key>",
         ));
     }
-    let local_scope = context::local_scope(global, a.package.as_deref())?;
+    let ws = context::load_workspace(global, a.package.as_deref())?;
+    let (platform, toolchain) = platform_toolchain(&ws, &a.target)?;
+    let mut dep_scopes = BTreeMap::new();
+    for d in &a.dep_scope {
+        let (name, repo) = d
+            .split_once('=')
+            .ok_or_else(|| anyhow!("--dep-scope {d:?}: expected NAME=OWNER/REPO"))?;
+        Scope::repo(repo).map_err(|e| anyhow!("--dep-scope {d:?}: {e}"))?;
+        dep_scopes.insert(name.to_string(), repo.to_string());
+    }
+    let request = GetRequest {
+        service: resolved.service.clone(),
+        recorded_name: resolved.recorded_name.clone(),
+        scope,
+        package: a.package.clone(),
+        mappings_file: a.mappings.clone(),
+        rev: a.rev.clone(),
+        max_revs: a.max_revs,
+        platform,
+        toolchain,
+        mappings_only: a.mappings_only,
+        force_download: a.force_download,
+        deps: a.deps,
+        dep_scopes,
+    };
+    let (mode, steps) = get::select(&ws, &request).map_err(|e| match e {
+        SelectError::NeedScope => ui::with_hint(
+            e,
+            "pass --scope SCOPE or --repo OWNER/NAME (or --deps for every dependency)",
+        ),
+        SelectError::UnknownPackage(_) => ui::with_hint(
+            e,
+            "--package takes the name of the root package or of a dependency in lake-manifest.json",
+        ),
+        SelectError::DepsOnReservoir => ui::with_hint(
+            e,
+            "pass --service NAME for an S3 service (or set cache.defaultService)",
+        ),
+        other => anyhow!(other),
+    })?;
     let (cache, _) = context::open_cache(global)?;
     let signer = if a.signed {
         signer_from_env(&env, &a.transfer.region)?
     } else {
         None
     };
-    let mappings = match &a.mappings {
-        Some(path) => MappingsSource::File(path.clone()),
-        None => {
-            let (platform, toolchain) = platform_toolchain(global, &a.target)?;
-            MappingsSource::Search(RevisionSearch {
-                repo: global.dir.clone(),
-                rev: a.rev.clone(),
-                max_revs: a.max_revs,
-                platform,
-                toolchain,
-            })
-        }
-    };
-    let plan = GetPlan {
-        service: resolved.service.clone(),
-        recorded_name: resolved.recorded_name.clone(),
-        scope: scope.clone(),
-        local_scope,
-        mappings,
-        mappings_only: a.mappings_only,
-        force_download: a.force_download,
-    };
     let bar = styled_bar(global);
     let transport = transport(global, &a.transfer, signer, a.signed, &bar)?;
     let rt = runtime()?;
-    let outcome = rt
-        .block_on(get::run(&transport, &cache, &plan))
-        .map_err(get_error)?;
+    if mode == Mode::Single {
+        let [Step::Fetch { plan, .. }] = steps.as_slice() else {
+            bail!("internal error: a single-package get without exactly one package");
+        };
+        let outcome = rt
+            .block_on(get::run(&transport, &cache, plan))
+            .map_err(get_error)?;
+        bar.finish_and_clear();
+        return print_get_outcome(global, &outcome);
+    }
+    let outcomes = rt.block_on(get::run_steps(&transport, &cache, &steps, PACKAGES_AT_ONCE));
     bar.finish_and_clear();
-    print_get_outcome(global, &outcome)
+    print_each(global, &outcomes)
+}
+
+/// Packages fetched at once by a multi-package `get` (their transfers share `--jobs`).
+const PACKAGES_AT_ONCE: usize = 4;
+
+/// Prints a multi-package `get`: one line per package, then Lake's closing error if any
+/// package failed (exit 1).
+fn print_each(global: &GlobalArgs, outcomes: &[StepOutcome]) -> CmdResult {
+    let ok = outcomes.iter().all(StepOutcome::ok);
+    if global.json {
+        let packages: Vec<serde_json::Value> = outcomes
+            .iter()
+            .map(|o| match &o.result {
+                Err(reason) => serde_json::json!({"package": o.package, "skipped": reason}),
+                Ok(Err(e)) => {
+                    serde_json::json!({"package": o.package, "error": e.to_string(), "ok": false})
+                }
+                Ok(Ok(g)) => serde_json::json!({
+                    "package": o.package,
+                    "scope": g.scope.as_str(),
+                    "rev": g.rev,
+                    "mappings": g.mappings,
+                    "downloaded": g.report.as_ref().map(|r| r.downloaded),
+                    "copied": g.report.as_ref().map(|r| r.copied),
+                    "already_present": g.report.as_ref().map(|r| r.already_present),
+                    "failed": g.report.as_ref().map(|r| r.failed.clone()),
+                    "bytes": g.report.as_ref().map(|r| r.bytes),
+                    "ok": g.ok(),
+                }),
+            })
+            .collect();
+        ui::print_json(&serde_json::json!({"command": "get", "packages": packages, "ok": ok}));
+    } else {
+        for o in outcomes {
+            match &o.result {
+                Err(reason) => {
+                    if !global.quiet {
+                        eprintln!("{}: {reason}", o.package);
+                    }
+                }
+                Ok(Err(e)) => eprintln!("error: {}: {}", o.package, get_error_text(e)),
+                Ok(Ok(g)) => match &g.report {
+                    None => {
+                        if !global.quiet {
+                            eprintln!(
+                                "{}: wrote {} mappings{}",
+                                o.package,
+                                g.mappings,
+                                g.rev
+                                    .as_deref()
+                                    .map(|r| format!(" for {r}"))
+                                    .unwrap_or_default()
+                            );
+                        }
+                    }
+                    Some(r) => print_get_summary(global, &g.scope, g.rev.as_deref(), r),
+                },
+            }
+        }
+    }
+    if ok {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        if !global.json {
+            eprintln!("error: failed to download artifacts for some dependencies\n  hint: rerun the same command: only what is missing is downloaded");
+        }
+        Ok(ExitCode::from(1))
+    }
+}
+
+/// A `get` error's text, without hints (several packages' errors are printed in a row).
+fn get_error_text(e: &GetError) -> String {
+    e.to_string()
 }
 
 /// A `get` failure with the hint that fixes it.
@@ -513,13 +610,16 @@ pub(crate) fn put(global: &GlobalArgs, a: PutArgs) -> CmdResult {
     let config = context::load_system_config()?;
     let env = RemoteEnv::from_process();
     let (resolved, creds) = resolve::resolve_upload(a.target.service.as_deref(), &config, &env)?;
-    let (platform, toolchain) = platform_toolchain(global, &a.target)?;
+    let ws = context::load_workspace(global, a.package.as_deref())?;
+    let pkg = context::select_package(&ws, a.package.as_deref())?;
+    let (platform, toolchain) = platform_toolchain(&ws, &a.target)?;
+    let (platform, toolchain) = (pkg.cache_platform(platform), pkg.cache_toolchain(toolchain));
     let (cache, _) = context::open_cache(global)?;
     let plan = PutPlan {
         service: resolved.service,
         scope,
         revision: PutRevision::Head {
-            repo: global.dir.clone(),
+            repo: pkg.repo_dir.clone(),
         },
         platform,
         toolchain,
