@@ -76,15 +76,8 @@ mod tests {
     #[test]
     fn every_read_path_gives_lakes_hash() {
         let dir = tempfile::tempdir().unwrap();
-        let mut x = 0x9E37_79B9_7F4A_7C15u64;
-        let data: Vec<u8> = (0..MMAP_THRESHOLD as usize + 3)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect();
+        let mut data = vec![0; MMAP_THRESHOLD as usize + 3];
+        tarn_fixture::SplitMix64(0x9E37_79B9_7F4A_7C15).fill(&mut data);
         for len in [
             0,
             1,

@@ -5,19 +5,15 @@ use std::path::{Path, PathBuf};
 
 /// Deterministic pseudo-random bytes.
 pub fn bytes_for(seed: u64, len: usize) -> Vec<u8> {
-    xorshift_bytes(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1, len)
+    seeded_bytes(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1, len)
 }
 
-/// `len` bytes of the xorshift64 stream that starts from `state` (not 0).
-fn xorshift_bytes(mut x: u64, len: usize) -> Vec<u8> {
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+/// `len` bytes of tarn-fixture's generator (SplitMix64) started from `state`: one
+/// generator for the test kit and the fixtures.
+fn seeded_bytes(state: u64, len: usize) -> Vec<u8> {
+    let mut out = vec![0; len];
+    tarn_fixture::SplitMix64(state).fill(&mut out);
+    out
 }
 
 /// One generated artifact.
@@ -108,7 +104,7 @@ pub fn make_artifacts(
     std::fs::create_dir_all(dir).unwrap();
     (0..n)
         .map(|i| {
-            let data = xorshift_bytes((seed * 7919 + i as u64) | 1, len + i);
+            let data = seeded_bytes((seed * 7919 + i as u64) | 1, len + i);
             let h = hash_hex(&data);
             let p = dir.join(format!("{h}.olean"));
             std::fs::write(&p, &data).unwrap();
