@@ -43,6 +43,7 @@ SCOPE_REPO=example-org/lean-project
 PROJECT_KEY="proj:$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 OTHER_KEY="other:$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 start_server() { # [PORT]
+  : > "$W/serve.log" # exists before the first poll (the background redirect may come later)
   "$TARN" serve --data "$W/server" --listen "127.0.0.1:${1:-0}" \
     --key "$PROJECT_KEY:$SCOPE_REPO" --key "$OTHER_KEY:other-org/*" > "$W/serve.log" 2>&1 &
   server_pid=$!
