@@ -6,11 +6,11 @@
 //! * [`resolve`]: which service and key to use, with Lake's precedence and errors;
 //! * [`get`] / [`put`]: the download and upload engines;
 //! * [`git`]: revisions from the real `git`;
-//! * [`progress`]: events for the CLI to draw (engines never draw).
+//! * [`Event`] / [`Progress`]: events for the CLI to draw (engines never draw).
 
 pub mod get;
 pub mod git;
-pub mod progress;
+mod progress;
 pub mod put;
 pub mod resolve;
 pub mod signing;

@@ -15,11 +15,11 @@
 
 pub mod cache;
 pub mod clean;
-pub mod error;
+mod error;
 pub mod hashing;
 pub mod location;
-pub mod mapfile;
-pub mod parallel;
+mod mapfile;
+mod parallel;
 pub mod stage;
 pub mod staging;
 pub mod unstage;

@@ -44,7 +44,7 @@ pub fn read_mappings(path: &Path) -> Result<LoadedMappings, StoreError> {
 }
 
 /// Parses the bytes of the mapping file at `path` (named in messages only).
-pub fn parse_mappings(path: &Path, bytes: Vec<u8>) -> Result<LoadedMappings, StoreError> {
+pub(crate) fn parse_mappings(path: &Path, bytes: Vec<u8>) -> Result<LoadedMappings, StoreError> {
     let parsed = MappingFile::parse(&bytes).map_err(|e| StoreError::Invalid {
         path: path.to_path_buf(),
         message: match e {
