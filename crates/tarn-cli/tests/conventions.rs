@@ -4,7 +4,9 @@
 use std::path::Path;
 
 use tarn_test::fixture::{generate, FixtureSpec};
-use tarn_test::{run, tarn_cmd};
+use tarn_test::{
+    artifacts, no_faults, run, tarn_cmd, write_s3_config, write_staging, Backend, Server,
+};
 
 use crate::BIN;
 
@@ -87,6 +89,63 @@ fn json_keys_are_snake_case_or_lakes_own() {
         let v: serde_json::Value = serde_json::from_str(&stdout)
             .unwrap_or_else(|e| panic!("tarn --json {args:?}: {e}: {stdout}"));
         bad_keys(&v, &args.join(" "), &mut bad);
+    }
+    assert!(bad.is_empty(), "keys that are not snake_case: {bad:?}");
+}
+
+#[test]
+fn remote_json_keys_are_snake_case() {
+    let tmp = tempfile::tempdir().unwrap();
+    let remote = tmp.path().join("remote");
+    std::fs::create_dir_all(&remote).unwrap();
+    let server = Server::start(Backend::Dir(remote), no_faults());
+    write_s3_config(
+        &tmp.path().join("config.toml"),
+        "dev",
+        &format!("{}/a0", server.url()),
+        &format!("{}/r0", server.url()),
+    );
+    let arts = artifacts(5, 3);
+    let staging = tmp.path().join("staging");
+    write_staging(&staging, &arts, 3);
+    std::fs::create_dir_all(tmp.path().join("pkg")).unwrap();
+    std::fs::write(tmp.path().join("pkg/lakefile.toml"), "name = \"pkg\"\n").unwrap();
+    let rev = "0123456789abcdef0123456789abcdef01234567";
+    let cache = tmp.path().join("cache");
+    let commands: Vec<Vec<&str>> = vec![
+        vec![
+            "put-staged",
+            staging.to_str().unwrap(),
+            "--rev",
+            rev,
+            "--scope",
+            "sc",
+            "--service",
+            "dev",
+        ],
+        vec![
+            "get",
+            "--cache-dir",
+            cache.to_str().unwrap(),
+            "--service",
+            "dev",
+            "--scope",
+            "sc",
+            "--rev",
+            rev,
+        ],
+    ];
+    let mut bad = Vec::new();
+    for args in &commands {
+        let (code, stdout, stderr) = run(tarn_cmd(Path::new(BIN), tmp.path())
+            .current_dir(tmp.path().join("pkg"))
+            .env("LAKE_CACHE_KEY", "id:secret")
+            .arg("--json")
+            .args(args));
+        assert_eq!(code, 0, "tarn --json {args:?}: {stderr}");
+        let v: serde_json::Value = serde_json::from_str(&stdout)
+            .unwrap_or_else(|e| panic!("tarn --json {args:?}: {e}: {stdout}"));
+        bad_keys(&v, args[0], &mut bad);
     }
     assert!(bad.is_empty(), "keys that are not snake_case: {bad:?}");
 }

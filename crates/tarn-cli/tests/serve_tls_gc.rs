@@ -42,7 +42,9 @@ fn self_signed(dir: &std::path::Path) -> (String, String) {
 
 #[test]
 fn https_with_curl_and_awscli() {
-    if !require_program("aws", "python3 -m pip install awscli") {
+    if !require_program("aws", "python3 -m pip install awscli")
+        || !require_program("openssl", "apt-get install openssl")
+    {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

@@ -279,6 +279,16 @@ pub fn sign_canonical(secret: &str, amz_date: &str, scope: &Scope<'_>, canonical
     hex::encode(hmac(&k_signing, string_to_sign.as_bytes()))
 }
 
+/// The `Host` header an HTTP client sends (and signs) for a URL's host and explicit port:
+/// `host:port` when the URL names a port that is not the scheme's default (URL parsers
+/// report none then), else `host`.
+pub fn host_header(host: &str, port: Option<u16>) -> String {
+    match port {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_string(),
+    }
+}
+
 /// A request as tarn's clients sign it: the headers covered are exactly `host`,
 /// `x-amz-content-sha256` and `x-amz-date`.
 #[derive(Debug, Clone)]

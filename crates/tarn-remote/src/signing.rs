@@ -2,7 +2,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use tarn_core::sigv4::{AmzDate, Credentials, SimpleRequest};
+use tarn_core::sigv4::{self, AmzDate, Credentials, SimpleRequest};
 
 /// Signs requests with one key for one region (service `s3`).
 #[derive(Debug, Clone)]
@@ -67,17 +67,12 @@ impl Signer {
 /// The `Host` header an HTTP client sends for `url`: the host, plus `:port` when the port
 /// is not the scheme's default.
 pub fn host_header(url: &reqwest::Url) -> String {
-    let host = url.host_str().unwrap_or("");
-    match url.port() {
-        Some(p) => format!("{host}:{p}"),
-        None => host.to_string(),
-    }
+    sigv4::host_header(url.host_str().unwrap_or(""), url.port())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tarn_core::sigv4;
 
     #[test]
     fn host_header_keeps_non_default_ports() {

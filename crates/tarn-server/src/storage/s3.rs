@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use reqwest::{Method, StatusCode};
 use tarn_core::scope::uri_encode;
-use tarn_core::sigv4::{AmzDate, Credentials, SimpleRequest, UNSIGNED_PAYLOAD};
+use tarn_core::sigv4::{self, AmzDate, Credentials, SimpleRequest, UNSIGNED_PAYLOAD};
 
 use super::{Listed, Object, ObjectBody, ObjectMeta, PutMode, PutOutcome, Spool};
 
@@ -71,10 +71,7 @@ impl S3Store {
             s.prefix.push('/');
         }
         let url = reqwest::Url::parse(&s.endpoint).map_err(other)?;
-        let host = match url.port() {
-            Some(p) => format!("{}:{p}", url.host_str().unwrap_or("")),
-            None => url.host_str().unwrap_or("").to_string(),
-        };
+        let host = sigv4::host_header(url.host_str().unwrap_or(""), url.port());
         let base_path = format!(
             "{}/{}",
             url.path().trim_end_matches('/'),
