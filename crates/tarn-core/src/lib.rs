@@ -26,6 +26,9 @@
 //! assert_eq!(name.remote_name(), "884e46be8ed9fafd.art");
 //! ```
 
+// Engines report through return values and events; only the binary prints (ARCHITECTURE.md).
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 pub mod artifact;
 pub mod batch;
 pub mod config;

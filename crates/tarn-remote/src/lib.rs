@@ -8,6 +8,9 @@
 //! * [`git`]: revisions from the real `git`;
 //! * [`Event`] / [`Progress`]: events for the CLI to draw (engines never draw).
 
+// Engines report through return values and events; only the binary prints (ARCHITECTURE.md).
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 pub mod get;
 pub mod git;
 mod progress;

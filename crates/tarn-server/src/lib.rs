@@ -14,6 +14,9 @@
 //! [`gc`] (garbage collection and scrub) and [`StartError`]. Routing, authentication,
 //! validation, storage, metrics and the object cache are private modules.
 
+// Engines report through return values and events; only the binary prints (ARCHITECTURE.md).
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 mod auth;
 mod cache;
 pub mod config;

@@ -13,6 +13,9 @@
 //! # Ok::<(), tarn_store::StoreError>(())
 //! ```
 
+// Engines report through return values and events; only the binary prints (ARCHITECTURE.md).
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 pub mod cache;
 pub mod clean;
 mod error;
