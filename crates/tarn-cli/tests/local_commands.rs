@@ -2,44 +2,25 @@
 //! of mapping-file warnings, on generated fixtures.
 
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 
 use tarn_fixture::{generate, Fixture, FixtureSpec, Style};
+use tarn_test::Sandbox;
 
-struct Env {
-    dir: tempfile::TempDir,
+/// A sealed sandbox (tarn-test) plus this file's fixture helper.
+struct Env(Sandbox);
+
+impl std::ops::Deref for Env {
+    type Target = Sandbox;
+    fn deref(&self) -> &Sandbox {
+        &self.0
+    }
 }
 
 impl Env {
     fn new() -> Env {
-        Env {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn path(&self, p: &str) -> PathBuf {
-        self.dir.path().join(p)
-    }
-
-    fn tarn_env(&self, args: &[&str], vars: &[(&str, &Path)]) -> Output {
-        let home = self.path("home");
-        fs::create_dir_all(&home).unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tarn"));
-        cmd.args(args)
-            .current_dir(self.dir.path())
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("HOME", &home)
-            .env("LAKE_CONFIG", self.path("config.toml"));
-        for (k, v) in vars {
-            cmd.env(k, v);
-        }
-        cmd.output().unwrap()
-    }
-
-    fn tarn(&self, args: &[&str]) -> Output {
-        self.tarn_env(args, &[])
+        Env(Sandbox::new())
     }
 
     fn fixture(&self, spec: FixtureSpec) -> Fixture {

@@ -2,40 +2,27 @@
 //! every kind of bad staging directory.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use tarn_core::{ArtifactName, Hash};
 use tarn_fixture::{generate, Fixture, FixtureSpec};
+use tarn_test::Sandbox;
 
-struct Env {
-    dir: tempfile::TempDir,
+/// A sealed sandbox (tarn-test: no user config, no ambient cache) plus this file's
+/// staging helpers.
+struct Env(Sandbox);
+
+impl std::ops::Deref for Env {
+    type Target = Sandbox;
+    fn deref(&self) -> &Sandbox {
+        &self.0
+    }
 }
 
 impl Env {
     fn new() -> Env {
-        Env {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn path(&self, p: &str) -> PathBuf {
-        self.dir.path().join(p)
-    }
-
-    /// Runs `tarn` with an isolated environment (no user config, no ambient cache).
-    fn tarn(&self, args: &[&str]) -> Output {
-        let home = self.path("home");
-        fs::create_dir_all(&home).unwrap();
-        Command::new(env!("CARGO_BIN_EXE_tarn"))
-            .args(args)
-            .current_dir(self.dir.path())
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("HOME", &home)
-            .env("LAKE_CONFIG", self.path("config.toml"))
-            .output()
-            .unwrap()
+        Env(Sandbox::new())
     }
 
     fn fixture(&self, n: usize) -> Fixture {
@@ -489,7 +476,7 @@ fn concurrent_unstage_leaves_a_clean_cache() {
                     "--package",
                     "pkg",
                 ])
-                .current_dir(env.dir.path())
+                .current_dir(env.root())
                 .env("LAKE_CONFIG", env.path("config.toml"))
                 .spawn()
                 .unwrap()

@@ -108,3 +108,63 @@ pub fn git_package(dir: &Path, name: &str, commits: usize) -> Vec<String> {
     }
     revs
 }
+
+/// A scratch directory with a sealed `tarn`: commands run in it with an empty environment
+/// except `PATH`, `HOME=<dir>/home` and `LAKE_CONFIG=<dir>/config.toml`, so no user
+/// configuration or cache can leak in. Removed when dropped.
+pub struct Sandbox {
+    dir: tempfile::TempDir,
+}
+
+impl Default for Sandbox {
+    fn default() -> Self {
+        Sandbox::new()
+    }
+}
+
+impl Sandbox {
+    /// A fresh, empty sandbox.
+    pub fn new() -> Sandbox {
+        Sandbox {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    /// The sandbox directory.
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `p` inside the sandbox.
+    pub fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+
+    /// The sealed `tarn` command, run in the sandbox directory.
+    pub fn command(&self) -> std::process::Command {
+        let home = self.path("home");
+        std::fs::create_dir_all(&home).expect("sandbox home");
+        let mut cmd = std::process::Command::new(tarn_bin());
+        cmd.current_dir(self.root())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", &home)
+            .env("LAKE_CONFIG", self.path("config.toml"));
+        cmd
+    }
+
+    /// Runs `tarn args…` sealed.
+    pub fn tarn(&self, args: &[&str]) -> std::process::Output {
+        self.tarn_env(args, &[])
+    }
+
+    /// Runs `tarn args…` sealed, plus the variables `vars`.
+    pub fn tarn_env(&self, args: &[&str], vars: &[(&str, &Path)]) -> std::process::Output {
+        let mut cmd = self.command();
+        cmd.args(args);
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        cmd.output().expect("spawn tarn")
+    }
+}
