@@ -38,6 +38,18 @@ pub struct ServerConfig {
     pub max_clock_skew_secs: u64,
     /// Memory for caching small artifact bodies (bytes; 0 = off; local storage only).
     pub memory_cache_bytes: u64,
+    /// Connections served at once; further ones get `503` and are closed (capped below the
+    /// process's file-descriptor limit).
+    pub max_connections: usize,
+    /// Time a client has to send a request's headers (and to finish a TLS handshake).
+    pub header_read_timeout_secs: u64,
+    /// A connection that moves no byte in either direction for this long is closed.
+    pub idle_timeout_secs: u64,
+    /// Upload bodies spooled to disk at once; further uploads wait for a slot.
+    pub max_concurrent_uploads: usize,
+    /// Bytes of request bodies parsed in memory at once (revision files, Reservoir bulk and
+    /// batch requests); a request waits until its share is free.
+    pub parse_budget_bytes: u64,
     /// Where the objects live.
     pub storage: StorageConfig,
     /// Access keys.
@@ -61,9 +73,14 @@ impl Default for ServerConfig {
             public_read: vec!["*".to_string()],
             require_artifacts: true,
             max_artifact_bytes: 4 << 30,
-            max_revision_bytes: 256 << 20,
+            max_revision_bytes: 32 << 20,
             max_clock_skew_secs: 15 * 60,
             memory_cache_bytes: 256 << 20,
+            max_connections: 512,
+            header_read_timeout_secs: 10,
+            idle_timeout_secs: 60,
+            max_concurrent_uploads: 32,
+            parse_budget_bytes: 32 << 20,
             storage: StorageConfig::default(),
             keys: Vec::new(),
             gc: GcConfig::default(),

@@ -51,6 +51,23 @@ pub struct App {
     pub tls: bool,
     /// In-memory cache of small artifact bodies.
     pub(crate) cache: cache::ObjectCache,
+    /// Slots for upload bodies being spooled (`max_concurrent_uploads`).
+    pub(crate) upload_slots: tokio::sync::Semaphore,
+    /// KiB of request bodies being parsed in memory (`parse_budget_bytes`).
+    pub(crate) parse_budget: tokio::sync::Semaphore,
+}
+
+impl App {
+    /// Waits for `bytes` of the parse budget (at least 1 KiB, at most the whole budget);
+    /// the share is returned when the permit is dropped.
+    pub(crate) async fn parse_share(&self, bytes: u64) -> tokio::sync::SemaphorePermit<'_> {
+        let total = (self.cfg.parse_budget_bytes >> 10).clamp(1, u32::MAX as u64 >> 4);
+        let kib = (bytes >> 10).clamp(1, total) as u32;
+        self.parse_budget
+            .acquire_many(kib)
+            .await
+            .expect("the parse budget is never closed")
+    }
 }
 
 /// The shared state handle.
@@ -123,7 +140,10 @@ impl App {
         } else {
             0
         });
+        let parse_kib = (cfg.parse_budget_bytes >> 10).clamp(1, u32::MAX as u64 >> 4) as usize;
         Ok(App {
+            upload_slots: tokio::sync::Semaphore::new(cfg.max_concurrent_uploads.max(1)),
+            parse_budget: tokio::sync::Semaphore::new(parse_kib),
             cfg,
             storage,
             metrics: Metrics::default(),

@@ -1,16 +1,28 @@
 //! The listener: plain HTTP/1.1 + h2c, or TLS; one task per connection, hyper-util's auto
 //! builder; graceful shutdown on Ctrl-C / SIGTERM.
+//!
+//! Connections are a bounded resource (issue 9): at most `max_connections` are served at
+//! once (kept below the file-descriptor limit, which is raised to its hard maximum at
+//! start-up), and one more is answered `503` and closed at once, so `accept` never runs out
+//! of descriptors and `/healthz` keeps answering. Headers (and a TLS handshake) must arrive
+//! within `header_read_timeout_secs`; a connection that moves no byte for
+//! `idle_timeout_secs` is closed.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
 use std::sync::Arc;
-use std::time::Duration;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 
 use crate::error::StartError;
 use crate::{App, AppRef};
@@ -83,15 +95,27 @@ pub async fn run(
     } else {
         tokio::spawn(scan_stored(app.clone()));
     }
+    let header_timeout = Duration::from_secs(app.cfg.header_read_timeout_secs.max(1));
+    let idle_timeout = Duration::from_secs(app.cfg.idle_timeout_secs.max(1));
     let builder = {
         let mut b = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-        b.http1().keep_alive(true).max_buf_size(1 << 20);
-        b.http2().max_concurrent_streams(256);
+        b.http1()
+            .keep_alive(true)
+            .max_buf_size(1 << 20)
+            .timer(TokioTimer::new())
+            .header_read_timeout(header_timeout);
+        b.http2()
+            .max_concurrent_streams(256)
+            .timer(TokioTimer::new());
         Arc::new(b)
     };
+    let cap = connection_cap(&app.cfg);
+    tracing::info!("serving at most {cap} connections at once");
+    let slots = Arc::new(Semaphore::new(cap));
+    let last_refusal_log = Arc::new(AtomicU64::new(0));
     tokio::pin!(shutdown);
     loop {
-        let (stream, _peer) = tokio::select! {
+        let (mut stream, _peer) = tokio::select! {
             r = listener.accept() => match r {
                 Ok(s) => s,
                 Err(e) => {
@@ -103,31 +127,87 @@ pub async fn run(
             _ = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            // Full: a clear refusal, then close (never hold the descriptor).
+            let now = START.get_or_init(Instant::now).elapsed().as_secs();
+            if last_refusal_log.swap(now, Relaxed) != now {
+                tracing::warn!(
+                    "refusing connections: all {cap} connection slots are in use (max_connections)"
+                );
+            }
+            let plain = tls.is_none();
+            tokio::spawn(async move {
+                if plain {
+                    let body =
+                        format!("tarn serve: too many connections (at most {cap}); retry later\n");
+                    let reply = format!(
+                        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = tokio::time::timeout(
+                        Duration::from_secs(1),
+                        stream.write_all(reply.as_bytes()),
+                    )
+                    .await;
+                }
+            });
+            continue;
+        };
         let app = app.clone();
         let builder = builder.clone();
         let tls = tls.clone();
         tokio::spawn(async move {
+            let _slot = slot;
+            let activity = Activity::new();
+            let busy = activity.busy.clone();
             let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
                 let app = app.clone();
-                async move { Ok::<_, Infallible>(crate::routes::handle(app, req.map(Body::new)).await) }
-            });
-            let r = match tls {
-                None => {
-                    builder
-                        .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                        .await
+                let guard = Busy::enter(busy.clone());
+                async move {
+                    let resp = crate::routes::handle(app, req.map(Body::new)).await;
+                    drop(guard);
+                    Ok::<_, Infallible>(resp)
                 }
-                Some(acc) => match acc.accept(stream).await {
-                    Ok(s) => {
+            });
+            let watch = activity.clone();
+            let serve = async move {
+                match tls {
+                    None => {
                         builder
-                            .serve_connection_with_upgrades(TokioIo::new(s), service)
+                            .serve_connection_with_upgrades(
+                                TokioIo::new(Watched::new(stream, activity)),
+                                service,
+                            )
                             .await
                     }
-                    Err(e) => {
-                        tracing::debug!("TLS handshake: {e}");
-                        return;
+                    Some(acc) => {
+                        match tokio::time::timeout(header_timeout, acc.accept(stream)).await {
+                            Ok(Ok(s)) => {
+                                builder
+                                    .serve_connection_with_upgrades(
+                                        TokioIo::new(Watched::new(s, activity)),
+                                        service,
+                                    )
+                                    .await
+                            }
+                            Ok(Err(e)) => {
+                                tracing::debug!("TLS handshake: {e}");
+                                Ok(())
+                            }
+                            Err(_) => {
+                                tracing::debug!("TLS handshake: timed out");
+                                Ok(())
+                            }
+                        }
                     }
-                },
+                }
+            };
+            let r = tokio::select! {
+                r = serve => r,
+                _ = watch.idle(header_timeout, idle_timeout) => {
+                    tracing::debug!("closing an idle connection");
+                    Ok(())
+                }
             };
             if let Err(e) = r {
                 tracing::debug!("connection: {e}");
@@ -135,4 +215,178 @@ pub async fn run(
         });
     }
     Ok(())
+}
+
+static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+
+/// How many connections to serve at once: `max_connections`, but well below the
+/// file-descriptor limit (after raising it), leaving room for spool files, storage and the
+/// refusals themselves.
+fn connection_cap(cfg: &crate::config::ServerConfig) -> usize {
+    let want = cfg.max_connections.max(1);
+    match raise_fd_limit() {
+        Some(fds) => {
+            let reserve = 64 + 4 * cfg.max_concurrent_uploads as u64;
+            let room = fds.saturating_sub(reserve).max(16);
+            want.min(room as usize)
+        }
+        None => want,
+    }
+}
+
+/// Raises the soft file-descriptor limit to the hard one; returns the soft limit in force.
+#[cfg(unix)]
+fn raise_fd_limit() -> Option<u64> {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed by pointer.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) != 0 {
+            return None;
+        }
+        if r.rlim_cur < r.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: r.rlim_max,
+                rlim_max: r.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                r = raised;
+            }
+        }
+    }
+    #[allow(clippy::unnecessary_cast)]
+    Some(r.rlim_cur as u64)
+}
+
+#[cfg(not(unix))]
+fn raise_fd_limit() -> Option<u64> {
+    None
+}
+
+/// When a connection last moved a byte, and whether it has answered a request yet.
+#[derive(Clone)]
+struct Activity {
+    last_ms: Arc<AtomicU64>,
+    answered: Arc<AtomicBool>,
+    /// Requests being handled: a connection waiting on the server itself is never idle.
+    busy: Arc<AtomicUsize>,
+}
+
+/// Counts a request as in flight while alive.
+struct Busy(Arc<AtomicUsize>);
+
+impl Busy {
+    fn enter(n: Arc<AtomicUsize>) -> Busy {
+        n.fetch_add(1, Relaxed);
+        Busy(n)
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Relaxed);
+    }
+}
+
+impl Activity {
+    fn new() -> Activity {
+        Activity {
+            last_ms: Arc::new(AtomicU64::new(now_ms())),
+            answered: Arc::new(AtomicBool::new(false)),
+            busy: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// Resolves once the connection has been silent too long: `first` before it has written
+    /// anything (a client that connects and never sends a request), `idle` afterwards.
+    async fn idle(&self, first: Duration, idle: Duration) {
+        loop {
+            if self.busy.load(Relaxed) > 0 {
+                self.last_ms.store(now_ms(), Relaxed);
+            }
+            let limit = if self.answered.load(Relaxed) {
+                idle
+            } else {
+                first
+            };
+            let quiet = Duration::from_millis(now_ms().saturating_sub(self.last_ms.load(Relaxed)));
+            if quiet >= limit {
+                return;
+            }
+            tokio::time::sleep((limit - quiet).max(Duration::from_millis(50))).await;
+        }
+    }
+}
+
+fn now_ms() -> u64 {
+    START.get_or_init(Instant::now).elapsed().as_millis() as u64
+}
+
+/// A socket that records its activity (see [`Activity`]).
+struct Watched<T> {
+    inner: T,
+    activity: Activity,
+}
+
+impl<T> Watched<T> {
+    fn new(inner: T, activity: Activity) -> Watched<T> {
+        Watched { inner, activity }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Watched<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.activity.last_ms.store(now_ms(), Relaxed);
+        }
+        r
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Watched<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            self.activity.last_ms.store(now_ms(), Relaxed);
+            self.activity.answered.store(true, Relaxed);
+        }
+        r
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            self.activity.last_ms.store(now_ms(), Relaxed);
+            self.activity.answered.store(true, Relaxed);
+        }
+        r
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }

@@ -213,15 +213,37 @@ fn decode_aws_chunked_file(
 /// line must be a valid entry (Lake only warns and skips bad lines; the server refuses
 /// them). Returns the content hashes of every artifact it references.
 pub(crate) fn check_mappings(bytes: &[u8]) -> Result<Vec<Hash>, String> {
-    let parsed = MappingFile::parse(bytes).map_err(|e| e.to_string())?;
-    if let Some(w) = parsed.warnings.iter().find(|w| w.line > 1) {
-        return Err(w.to_string());
-    }
-    if !parsed.file.schema.starts_with(|c: char| c.is_ascii_digit()) {
+    // Line by line, stopping at the first bad one: memory stays the bytes plus the hash set,
+    // whatever the file holds (a parse of the whole file into JSON values, or one warning
+    // per bad line, would grow many times larger than the upload).
+    let text = std::str::from_utf8(bytes).map_err(|_| "not UTF-8".to_string())?;
+    let (header, rest) = text.split_once('\n').unwrap_or((text, ""));
+    let head = MappingFile::parse(header.as_bytes()).map_err(|e| e.to_string())?;
+    if !head.file.schema.starts_with(|c: char| c.is_ascii_digit()) {
         return Err("line 1: the schema version is not a date string".into());
     }
-    let arts = parsed.file.artifacts().map_err(|e| e.to_string())?;
-    let mut hashes: Vec<Hash> = arts.into_iter().map(|a| a.hash).collect();
+    let mut all = std::collections::BTreeSet::new();
+    let lines: Vec<&str> = rest.split('\n').collect();
+    let count = lines.len() - usize::from(lines.last() == Some(&""));
+    for (i, raw) in lines[..count].iter().enumerate() {
+        let line = i + 2;
+        let raw = raw.trim_end_matches('\r');
+        let value: serde_json::Value =
+            serde_json::from_str(raw).map_err(|e| format!("line {line}: invalid JSON ({e})"))?;
+        let serde_json::Value::Array(items) = value else {
+            return Err(format!(
+                "line {line}: expected a JSON array [inputHash, outputs]"
+            ));
+        };
+        if items.len() < 2 || Hash::from_json(&items[0]).is_none() {
+            return Err(format!(
+                "line {line}: expected [inputHash, outputs] with a 16-digit hex input hash"
+            ));
+        }
+        tarn_core::mapping::collect_artifacts(&items[1], &mut all)
+            .map_err(|e| format!("line {line}: {e}"))?;
+    }
+    let mut hashes: Vec<Hash> = all.into_iter().map(|a| a.hash).collect();
     hashes.sort();
     hashes.dedup();
     Ok(hashes)

@@ -107,6 +107,7 @@ pub(crate) async fn missing(
     let scope = scope_comps.join("/");
     let auth = authenticate(&app.cfg, req.method(), req.uri(), req.headers(), true)?;
     authorize(&app.cfg, auth.key, Access::Read, &scope)?;
+    let _share = app.parse_share(batch::MAX_BODY as u64 * 4).await;
     let body = axum::body::to_bytes(req.into_body().take(), batch::MAX_BODY)
         .await
         .map_err(|_| {

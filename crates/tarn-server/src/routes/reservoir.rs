@@ -21,6 +21,9 @@ use crate::error::S3Error;
 use crate::metrics::Route;
 use crate::AppRef;
 
+/// Largest Reservoir bulk request body (a JSON array of hashes: about 200,000 of them).
+const BULK_BODY_LIMIT: u64 = 4 << 20;
+
 fn json_error(status: StatusCode, message: &str) -> Response<Body> {
     text(
         status,
@@ -151,7 +154,17 @@ async fn bulk(
 ) -> Result<Response<Body>, S3Error> {
     read_auth(app, &req, scope)?;
     let base = base_url(app, &req);
-    let body = axum::body::to_bytes(req.into_body().take(), 4 << 20)
+    // The reply is several times the request (a URL per hash): reserve a share of the parse
+    // budget for both before reading, so concurrent bulk requests cannot add up unbounded.
+    let declared = req
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(BULK_BODY_LIMIT)
+        .min(BULK_BODY_LIMIT);
+    let _share = app.parse_share(declared * 8).await;
+    let body = axum::body::to_bytes(req.into_body().take(), BULK_BODY_LIMIT as usize)
         .await
         .map_err(|_| S3Error::bad("InvalidArgument", "body too large"))?;
     let hashes = reservoir::parse_bulk_request(&body)

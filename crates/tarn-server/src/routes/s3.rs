@@ -403,6 +403,12 @@ async fn receive(
         lake_hash,
         aws_chunked: encoding == BodyEncoding::AwsChunked,
     };
+    // A bounded number of bodies are spooled at once; the others wait here, unread.
+    let _slot = app
+        .upload_slots
+        .acquire()
+        .await
+        .expect("upload slots are never closed");
     let spooled = spool_body(
         app.storage.spool_dir(),
         req.into_body().take(),
@@ -516,8 +522,14 @@ async fn put_revision(
     )
     .await?;
     let path = spooled.spool.temp.path().to_path_buf();
+    // Revision files are parsed in memory: a shared budget bounds how many bytes at once.
+    let share = app.parse_share(spooled.spool.len).await;
     let bytes = tokio::fs::read(&path).await.map_err(S3Error::internal)?;
-    let hashes = match check_mappings(&bytes) {
+    let checked = check_mappings(&bytes);
+    let etag = tarn_core::sigv4::sha256_hex(&bytes)[..32].to_string();
+    drop(bytes);
+    drop(share);
+    let hashes = match checked {
         Ok(h) => h,
         Err(e) => {
             app.metrics.reject(Reject::BadRevision);
@@ -561,5 +573,5 @@ async fn put_revision(
     } else {
         app.metrics.uploads_existing.fetch_add(1, Relaxed);
     }
-    Ok(ok_put(&tarn_core::sigv4::sha256_hex(&bytes)[..32]))
+    Ok(ok_put(&etag))
 }
