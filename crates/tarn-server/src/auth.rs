@@ -27,7 +27,7 @@ use crate::error::S3Error;
 
 /// Largest body whose signature may be checked only after it arrived (see the module
 /// documentation); the batch API's own body limit.
-pub const MAX_PENDING_BODY: u64 = 1 << 20;
+pub(crate) const MAX_PENDING_BODY: u64 = 1 << 20;
 
 /// How the request body is encoded on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
