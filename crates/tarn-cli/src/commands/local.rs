@@ -610,7 +610,7 @@ fn demo_in(g: &GlobalArgs, a: &DemoArgs, base: &Path) -> CmdResult {
 
     let by_mappings = tarn_store::verify::verify_artifacts(&fresh, &artifacts, &nothing);
     let scrubbed = tarn_store::verify::scrub(&fresh, &|_| {}, &nothing);
-    let same = std::fs::read(staging.join("outputs.jsonl"))? == mappings.bytes;
+    let same = std::fs::read(staging.join(tarn_store::stage::STAGED_MAPPINGS))? == mappings.bytes;
     let ok = by_mappings.is_clean() && scrubbed.is_clean() && same;
     for p in by_mappings.problems.iter().chain(&scrubbed.problems) {
         eprintln!("error: {p}");
