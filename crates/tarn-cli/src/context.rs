@@ -164,7 +164,9 @@ pub(crate) fn select_package<'w>(
 /// The cache to use: `--cache-dir`, else Lake's rules for the package in `-d`.
 pub(crate) fn open_cache(global: &GlobalArgs) -> anyhow::Result<(Cache, CacheSource)> {
     if let Some(dir) = &global.cache_dir {
-        return Ok((Cache::new(dir), CacheSource::Flag));
+        let cache = Cache::new(dir);
+        sweep_temp(&cache);
+        return Ok((cache, CacheSource::Flag));
     }
     let env = CacheEnv::from_process();
     let package_root = global
@@ -189,7 +191,22 @@ pub(crate) fn open_cache(global: &GlobalArgs) -> anyhow::Result<(Cache, CacheSou
             )
         })?;
     tracing::info!("cache: {} ({source:?})", root.display());
-    Ok((Cache::new(root), source))
+    let cache = Cache::new(root);
+    sweep_temp(&cache);
+    Ok((cache, source))
+}
+
+/// Removes temp files left by killed runs (older than the grace period, owner dead: see
+/// `tarn_store::temp`), saying how many.
+fn sweep_temp(cache: &Cache) {
+    let s = tarn_store::temp::sweep_cache(cache, tarn_store::limits().temp_grace);
+    if !s.removed.is_empty() {
+        tracing::warn!(
+            "{}: removed {} stale temp file(s) left by killed runs",
+            cache.root().display(),
+            s.removed.len()
+        );
+    }
 }
 
 /// Path of the system configuration: `LAKE_CONFIG`, else `~/.lake/config.toml`.

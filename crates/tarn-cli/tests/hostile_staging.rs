@@ -214,8 +214,8 @@ fn unstage_never_imports_a_swapped_in_outside_file_and_never_hangs() {
     let secret = tmp.path().join("secret.txt");
     std::fs::write(&secret, secret_bytes()).unwrap();
     let mut total_swaps = 0;
-    for seed in 1..=8u64 {
-        let arts = artifacts(1000, seed + 10);
+    for seed in 1..=6u64 {
+        let arts = artifacts(600, seed + 10);
         let staging = tmp.path().join(format!("staging{seed}"));
         write_staging(&staging, &arts, seed);
         let cache = tmp.path().join(format!("cache{seed}"));

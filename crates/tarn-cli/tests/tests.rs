@@ -21,6 +21,7 @@ mod serve_rclone;
 mod serve_rejections;
 mod serve_roundtrip;
 mod serve_tls_gc;
+mod stale_temp;
 
 /// The tarn binary under test.
 const BIN: &str = env!("CARGO_BIN_EXE_tarn");

@@ -25,6 +25,9 @@ pub const TRANSFER_DEADLINE_ENV: &str = "TARN_TRANSFER_DEADLINE_SECS";
 /// has run for the stall timeout (`--timeout`).
 pub const MIN_RATE_ENV: &str = "TARN_MIN_RATE_BYTES";
 
+/// Environment variable: age (seconds) after which a temp file of a dead process is removed.
+pub const TEMP_GRACE_ENV: &str = "TARN_TEMP_GRACE_SECS";
+
 /// The limits in force. Defaults are generous for real Lake caches (Mathlib's mapping file
 /// is about 1 MB, its largest artifact about 100 MB) and small enough that a hostile peer
 /// cannot exhaust memory or disk.
@@ -42,6 +45,8 @@ pub struct Limits {
     /// Slowest average rate tolerated (bytes per second) once a transfer has run for the
     /// stall timeout: a peer trickling a byte now and then cannot hold a transfer open.
     pub min_rate: u64,
+    /// Age after which a temp file whose owner is dead is removed by a later run.
+    pub temp_grace: Duration,
 }
 
 impl Default for Limits {
@@ -52,6 +57,7 @@ impl Default for Limits {
             max_reply_bytes: 16 << 20,
             transfer_deadline: Duration::from_secs(30 * 60),
             min_rate: 1024,
+            temp_grace: Duration::from_secs(600),
         }
     }
 }
@@ -75,6 +81,12 @@ impl Limits {
             .and_then(|v| v.trim().parse::<u64>().ok())
         {
             l.transfer_deadline = Duration::from_secs(s.max(1));
+        }
+        if let Some(s) = lookup(TEMP_GRACE_ENV)
+            .as_deref()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+        {
+            l.temp_grace = Duration::from_secs(s);
         }
         l
     }

@@ -25,6 +25,7 @@ mod mapfile;
 mod parallel;
 pub mod stage;
 pub mod staging;
+pub mod temp;
 pub mod unstage;
 pub mod verify;
 pub mod workspace;

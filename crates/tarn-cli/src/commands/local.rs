@@ -383,6 +383,19 @@ pub(crate) fn verify(g: &GlobalArgs, a: VerifyArgs) -> CmdResult {
             r
         }
     };
+    let mut report = report;
+    // Leftovers of killed runs that are not yet old enough to remove are not "all good".
+    let leftovers = tarn_store::temp::sweep_cache(&cache, tarn_store::limits().temp_grace);
+    for p in leftovers.dead_young {
+        report.problems.push(tarn_store::verify::Problem {
+            path: p,
+            message: format!(
+                "temp file left by a process that is no longer running; it is removed once older than the grace period ({}s, {})",
+                tarn_store::limits().temp_grace.as_secs(),
+                tarn_core::limits::TEMP_GRACE_ENV
+            ),
+        });
+    }
     print_verify(g, &cache, &report);
     Ok(exit(report.is_clean()))
 }

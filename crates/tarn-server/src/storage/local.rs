@@ -213,23 +213,25 @@ impl LocalStore {
     /// Removes spool files of processes that no longer run (a server killed mid-upload);
     /// returns how many. Files of live processes (another server or a `gc`) are kept.
     pub(crate) fn clean_dead_spool(&self) -> usize {
-        let Ok(rd) = fs::read_dir(&self.spool) else {
-            return 0;
-        };
-        let mut n = 0;
-        for e in rd.flatten() {
-            let name = e.file_name();
-            let name = name.to_string_lossy();
-            let Some(rest) = name.strip_prefix(TEMP_PREFIX) else {
-                continue;
-            };
-            let pid = rest.split('.').next().unwrap_or("");
-            let alive = pid == std::process::id().to_string()
-                || Path::new("/proc").join(pid).exists()
-                || !Path::new("/proc/self").exists();
-            if !alive && fs::remove_file(e.path()).is_ok() {
-                n += 1;
-            }
+        // Spool files are private to this server: any whose owner is dead (a zombie counts
+        // as dead) goes at once. Temp files next to objects wait for the grace period.
+        let mut n = tarn_store::temp::sweep_dirs(
+            std::slice::from_ref(&self.spool),
+            std::time::Duration::ZERO,
+        )
+        .removed
+        .len();
+        if let Ok(leftovers) = self.temp_leftovers() {
+            let mut dirs: Vec<PathBuf> = leftovers
+                .iter()
+                .filter_map(|p| p.parent().map(Path::to_path_buf))
+                .filter(|d| *d != self.spool)
+                .collect();
+            dirs.sort();
+            dirs.dedup();
+            n += tarn_store::temp::sweep_dirs(&dirs, tarn_store::limits().temp_grace)
+                .removed
+                .len();
         }
         n
     }
