@@ -36,13 +36,19 @@ fn verify_reports_a_killed_runs_temp_file_and_a_later_run_removes_it() {
         err.contains(".tarn-tmp.4194305") && err.contains("no longer running"),
         "{err}"
     );
-    assert!(!out.contains("all good") && !err.contains("all good"), "{err}");
+    assert!(
+        !out.contains("all good") && !err.contains("all good"),
+        "{err}"
+    );
     assert!(dead.exists());
     // Past the grace period: removed by the next run, which is then clean.
     let (code, out, err) = verify("0");
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(err.contains("removed 1 stale temp file"), "{err}");
-    assert!(err.contains("all good") || out.contains("all good"), "{err}");
+    assert!(
+        err.contains("all good") || out.contains("all good"),
+        "{err}"
+    );
     assert!(!dead.exists());
     assert!(live.exists(), "a live process's temp file was removed");
 }
