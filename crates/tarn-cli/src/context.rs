@@ -114,29 +114,7 @@ pub(crate) fn load_workspace(
                 "run in the package directory, pass -d DIR, or pass --package NAME",
             ));
         };
-        let root = tarn_store::workspace::Package {
-            name: name.to_string(),
-            dir: dir.clone(),
-            repo_dir: dir.clone(),
-            config: PackageConfig {
-                name: name.to_string(),
-                ..PackageConfig::default()
-            },
-            config_path: None,
-            scope: String::new(),
-            url: None,
-            rev: None,
-            input_rev: None,
-            inherited: false,
-            kind: None,
-        };
-        return Ok(Workspace {
-            root_dir: dir.clone(),
-            packages_dir: dir.join(".lake/packages"),
-            lean_toolchain: None,
-            manifest: None,
-            packages: vec![root],
-        });
+        return Ok(Workspace::single(dir, name));
     }
     let (ws, warnings) = Workspace::load(dir)?;
     for w in warnings {

@@ -105,7 +105,42 @@ pub struct Workspace {
     pub packages: Vec<Package>,
 }
 
+impl Package {
+    /// The root package of a workspace in `dir`.
+    fn root(dir: &Path, config: PackageConfig, config_path: Option<PathBuf>) -> Package {
+        Package {
+            name: config.name.clone(),
+            dir: dir.to_path_buf(),
+            repo_dir: dir.to_path_buf(),
+            config,
+            config_path,
+            scope: String::new(),
+            url: None,
+            rev: None,
+            input_rev: None,
+            inherited: false,
+            kind: None,
+        }
+    }
+}
+
 impl Workspace {
+    /// A workspace of one package named `name` in `dir` with no configuration file (tarn's
+    /// `--package NAME` outside a Lake package): Lake's defaults, no manifest, no toolchain.
+    pub fn single(dir: &Path, name: &str) -> Workspace {
+        let config = PackageConfig {
+            name: name.to_string(),
+            ..PackageConfig::default()
+        };
+        Workspace {
+            root_dir: dir.to_path_buf(),
+            packages_dir: dir.join(DEFAULT_PACKAGES_DIR),
+            lean_toolchain: None,
+            manifest: None,
+            packages: vec![Package::root(dir, config, None)],
+        }
+    }
+
     /// Reads the workspace rooted at `dir`. Errors (naming the file) when the root has no
     /// configuration, or a file is unreadable, too large or malformed; a dependency that is
     /// not checked out, or an option that is not a literal, is a warning.
@@ -157,19 +192,7 @@ impl Workspace {
             (None, None) => DEFAULT_PACKAGES_DIR.to_string(),
         };
         let packages_dir = dir.join(&packages_rel);
-        let mut packages = vec![Package {
-            name: root_config.name.clone(),
-            dir: dir.to_path_buf(),
-            repo_dir: dir.to_path_buf(),
-            config: root_config,
-            config_path: Some(root_config_path),
-            scope: String::new(),
-            url: None,
-            rev: None,
-            input_rev: None,
-            inherited: false,
-            kind: None,
-        }];
+        let mut packages = vec![Package::root(dir, root_config, Some(root_config_path))];
         for entry in manifest.iter().flat_map(|m| &m.packages) {
             let (repo_dir, pkg_dir) = match entry.kind {
                 DependencyKind::Git => {

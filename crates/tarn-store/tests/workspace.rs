@@ -286,3 +286,22 @@ fn the_configured_packages_dir_wins_over_the_manifests() {
         warnings[0]
     );
 }
+
+#[test]
+fn a_single_package_workspace_has_lakes_defaults() {
+    let dir = std::path::Path::new("/nowhere/pkg");
+    let ws = Workspace::single(dir, "Foo");
+    assert_eq!(ws.root_dir, dir);
+    assert_eq!(ws.packages_dir, dir.join(".lake/packages"));
+    assert_eq!(ws.packages.len(), 1);
+    let root = &ws.packages[0];
+    assert_eq!(
+        (root.name.as_str(), root.config.name.as_str()),
+        ("Foo", "Foo")
+    );
+    assert_eq!(
+        (root.dir.as_path(), root.config_path.as_deref()),
+        (dir, None)
+    );
+    assert!(ws.manifest.is_none() && ws.lean_toolchain.is_none());
+}
