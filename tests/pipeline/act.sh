@@ -32,6 +32,7 @@ die() { echo "act.sh: FAILED: $*" >&2; exit 1; }
 
 # --- The service ---------------------------------------------------------------------------
 KEY="proj:$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+: > "$W/serve.log" # exists before the first poll (the background redirect may come later)
 "$TARN" serve --data "$W/server" --listen 127.0.0.1:0 --key "$KEY:example-org/lean-project" > "$W/serve.log" 2>&1 &
 server_pid=$!
 URL=""
