@@ -3,6 +3,7 @@
 //! a module here (`autotests = false` in Cargo.toml); a test checks that none is forgotten.
 
 mod conventions;
+mod crash_campaign;
 mod hostile_client;
 mod hostile_server;
 mod hostile_staging;

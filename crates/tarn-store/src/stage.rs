@@ -76,6 +76,9 @@ pub fn stage(
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<StageReport, StoreError> {
     fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
+    // A stage killed earlier may have left temp files here: remove those past the grace
+    // period whose owner is dead (see `temp`).
+    crate::temp::sweep_dirs(&[dir.to_path_buf()], crate::limits().temp_grace);
     // Linking is metadata-only; more threads than cores helps on network filesystems.
     let threads = default_threads().max(4);
     let bytes = AtomicU64::new(0);

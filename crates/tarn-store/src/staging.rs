@@ -257,6 +257,14 @@ pub fn validate_staging(dir: &Path) -> Result<StagingDir, Vec<String>> {
         } else {
             None
         };
+        if crate::temp::temp_owner(&name).is_some() {
+            // A temp file of an interrupted `stage`: never imported or uploaded.
+            tracing::warn!(
+                "{}: temp file of an interrupted run; ignored",
+                path.display()
+            );
+            continue;
+        }
         if name == STAGED_MAPPINGS {
             match what {
                 Some(w) => problems.push(format!(

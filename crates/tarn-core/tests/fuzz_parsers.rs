@@ -1,0 +1,328 @@
+//! A stable-toolchain fuzz harness (issue 9): every parser of outside input in tarn-core gets
+//! mutated versions of valid examples (bit flips, insertions, deletions, splices, interesting
+//! tokens, truncation) and random bytes. A parser may refuse any input; it must never panic,
+//! hang, or accept something that breaks its own invariants. The count per target is fixed
+//! (`TARN_FUZZ_ITERS`, default 20,000) so CI time stays bounded; `scripts/reliability.sh`
+//! runs it longer. Each target prints `fuzz-execs <target> <n> crashes <k>`.
+//!
+//! Deeper coverage-guided runs use the cargo-fuzz targets in `fuzz/` (nightly toolchain).
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use tarn_core::artifact::ArtifactName;
+use tarn_core::config::{PackageConfig, SystemConfig};
+use tarn_core::hash::Hash;
+use tarn_core::mapping::MappingFile;
+use tarn_core::output::CacheOutput;
+use tarn_core::sigv4::{self, ParsedAuthorization, RequestParts};
+use tarn_core::{batch, lakefile, limits, object_key, reservoir, scope, workspace};
+
+/// SplitMix64: small, fast, deterministic.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+const TOKENS: &[&[u8]] = &[
+    b"\"",
+    b"\\",
+    b"[",
+    b"]",
+    b"{",
+    b"}",
+    b",",
+    b":",
+    b"\n",
+    b"\r\n",
+    b"%",
+    b"%zz",
+    b"%00",
+    b"\0",
+    b"..",
+    b"/",
+    b"=",
+    b"&",
+    b"null",
+    b"true",
+    b"1e999",
+    b"-1",
+    b"18446744073709551616",
+    b"0123456789abcdef",
+    b"0123456789ABCDEF",
+    b".olean",
+    b"\xff\xfe",
+    b"\xe2\x80\xae",
+    b"\"2026-03-17\"",
+    b"AWS4-HMAC-SHA256",
+    b"Credential=",
+    b"SignedHeaders=",
+    b"Signature=",
+    b"package",
+    b"where",
+    b"--",
+    b"/-",
+    b"-/",
+    b"{{{{{{{{",
+    b"[[[[[[[[",
+];
+
+fn mutate(rng: &mut Rng, seeds: &[&[u8]]) -> Vec<u8> {
+    let mut v = seeds[rng.below(seeds.len())].to_vec();
+    let rounds = 1 + rng.below(6);
+    for _ in 0..rounds {
+        match rng.below(8) {
+            0 if !v.is_empty() => {
+                let i = rng.below(v.len());
+                v[i] ^= 1 << rng.below(8);
+            }
+            1 => {
+                let i = rng.below(v.len() + 1);
+                let t = TOKENS[rng.below(TOKENS.len())];
+                v.splice(i..i, t.iter().copied());
+            }
+            2 if !v.is_empty() => {
+                let a = rng.below(v.len());
+                let b = (a + rng.below(16)).min(v.len());
+                v.drain(a..b);
+            }
+            3 if !v.is_empty() => {
+                let a = rng.below(v.len());
+                let b = (a + rng.below(64)).min(v.len());
+                let chunk = v[a..b].to_vec();
+                let i = rng.below(v.len() + 1);
+                v.splice(i..i, chunk);
+            }
+            4 => v.truncate(rng.below(v.len() + 1)),
+            5 => {
+                let other = seeds[rng.below(seeds.len())];
+                let i = rng.below(v.len() + 1);
+                let j = rng.below(other.len() + 1);
+                v.truncate(i);
+                v.extend_from_slice(&other[j..]);
+            }
+            6 => {
+                let n = rng.below(32);
+                for _ in 0..n {
+                    v.push(rng.next() as u8);
+                }
+            }
+            _ => {
+                let i = rng.below(v.len() + 1);
+                let b = rng.next() as u8;
+                v.insert(i, b);
+            }
+        }
+    }
+    v
+}
+
+fn iterations() -> u64 {
+    std::env::var("TARN_FUZZ_ITERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000)
+}
+
+/// Runs `target` on `iterations()` inputs; panics listing the inputs that crashed it.
+fn fuzz(name: &str, seeds: &[&[u8]], target: impl Fn(&[u8])) {
+    let n = iterations();
+    let mut rng = Rng(tarn_core::Hash::of_bytes(name.as_bytes()).0);
+    let mut crashes = Vec::new();
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    for i in 0..n {
+        let input = if i % 16 == 15 {
+            (0..rng.below(256)).map(|_| rng.next() as u8).collect()
+        } else {
+            mutate(&mut rng, seeds)
+        };
+        if catch_unwind(AssertUnwindSafe(|| target(&input))).is_err() {
+            crashes.push(input);
+        }
+    }
+    std::panic::set_hook(hook);
+    println!("fuzz-execs {name} {n} crashes {}", crashes.len());
+    assert!(
+        crashes.is_empty(),
+        "{name}: {} crashing input(s), first: {:?}",
+        crashes.len(),
+        String::from_utf8_lossy(&crashes[0])
+    );
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn mapping_file_lines() {
+    let seeds: &[&[u8]] = &[
+        b"\"2026-03-17\"\n[\"0000000000000001\",{\"o\":[\"0123456789abcdef.olean\"],\"i\":\"00000000000000aa.ilean\",\"c\":\"00000000000000bb.c\"}]\n",
+        b"\"2025-09-10\"\n[\"0000000000000002\",12345]\n[\"0000000000000003\",null]\n",
+        b"\"2026-03-17\"\n[\"00000000000000ff\",[\"0123456789abcdef.olean.server\",true,{\"x\":[1,2]}]]\r\n",
+    ];
+    fuzz("mapping-file", seeds, |b| {
+        if let Ok(p) = MappingFile::parse(b) {
+            if let Ok(arts) = p.file.artifacts() {
+                for a in arts {
+                    assert_eq!(ArtifactName::parse(&a.file_name()).unwrap(), a);
+                }
+            }
+            let again = MappingFile::parse(&p.file.to_bytes()).unwrap();
+            assert_eq!(again.file.entries.len(), p.file.entries.len());
+        }
+    });
+}
+
+#[test]
+fn outputs_json() {
+    let seeds: &[&[u8]] = &[
+        b"{\"service\":\"dev\",\"scope\":\"a/b\",\"data\":{\"o\":[\"0123456789abcdef.olean\"]}}",
+        b"{\"data\":null}",
+        b"[\"0123456789abcdef.olean\"]",
+    ];
+    fuzz("outputs-json", seeds, |b| {
+        let _ = CacheOutput::parse(b);
+    });
+}
+
+#[test]
+fn config_toml() {
+    let seeds: &[&[u8]] = &[
+        b"[[cache.service]]\nname = \"dev\"\nkind = \"s3\"\nartifactEndpoint = \"http://h/a0\"\nrevisionEndpoint = \"http://h/r0\"\n",
+        b"[cache]\ndefaultService = \"x\"\n[[cache.service]]\nname = \"x\"\nkind = \"reservoir\"\napiEndpoint = \"https://r/api\"\n",
+        b"name = \"pkg\"\nplatformIndependent = true\n[[require]]\nname = \"dep\"\n",
+    ];
+    fuzz("config-toml", seeds, |b| {
+        let t = text(b);
+        let _ = SystemConfig::parse(&t);
+        let _ = PackageConfig::parse_toml(&t);
+    });
+}
+
+#[test]
+fn lakefile_lean() {
+    let seeds: &[&[u8]] = &[
+        b"import Lake\nopen Lake DSL\n\npackage foo where\n  platformIndependent := true\n  version := v!\"1.2.3\"\n\n@[default_target]\nlean_lib Foo\n",
+        "package \u{ab}weird name\u{bb} where\n  -- comment\n  /- block -/\n  leanOptions := #[\u{27e8}`x, true\u{27e9}]\n".as_bytes(),
+        b"package bar\n",
+    ];
+    fuzz("lakefile-lean", seeds, |b| {
+        let _ = lakefile::parse_lakefile_lean(&text(b), "lakefile.lean");
+    });
+}
+
+#[test]
+fn lake_manifest() {
+    let seeds: &[&[u8]] = &[
+        b"{\"version\":\"1.1.0\",\"packagesDir\":\".lake/packages\",\"packages\":[{\"type\":\"git\",\"scope\":\"leanprover-community\",\"name\":\"batteries\",\"rev\":\"0123456789abcdef0123456789abcdef01234567\",\"inherited\":false,\"url\":\"https://github.com/x/y\",\"inputRev\":\"main\",\"manifestFile\":\"lake-manifest.json\",\"configFile\":\"lakefile.toml\"}],\"name\":\"pkg\",\"lakeDir\":\".lake\"}",
+        b"{\"version\":7,\"packages\":[{\"path\":{\"type\":\"path\",\"dir\":\"../x\"},\"name\":\"x\"}]}",
+    ];
+    fuzz("lake-manifest", seeds, |b| {
+        let _ = workspace::Manifest::parse(b, "lake-manifest.json");
+    });
+}
+
+#[test]
+fn sigv4_authorization_and_canonical_request() {
+    let seeds: &[&[u8]] = &[
+        b"AWS4-HMAC-SHA256 Credential=ci/20261125/auto/s3/aws4_request, SignedHeaders=host;x-amz-date, Signature=6dd63fe9888cc933ce5b2dffc83b6fd3287740e8945dbe1edeadfe37dcf4d1a4",
+        b"AWS4-HMAC-SHA256 Credential=K/20150830/us-east-1/s3/aws4_request,SignedHeaders=content-type;host;x-amz-content-sha256;x-amz-date,Signature=00",
+    ];
+    fuzz("sigv4-authorization", seeds, |b| {
+        let t = text(b);
+        if let Ok(p) = ParsedAuthorization::parse(&t) {
+            let headers: Vec<(&str, &str)> =
+                p.signed_headers.iter().map(|h| (h.as_str(), "v")).collect();
+            let parts = RequestParts {
+                method: "PUT",
+                path: "/a0/x/0123456789abcdef.art",
+                query: "",
+                headers: &headers,
+                payload_hash: sigv4::UNSIGNED_PAYLOAD,
+            };
+            let _ = sigv4::canonical_request(&parts);
+        }
+    });
+    let seeds: &[&[u8]] = &[
+        b"/a0/team%20one/pkg%21/0123456789abcdef.art",
+        b"list-type=2&prefix=a0%2F&delimiter=%2F&max-keys=1000&continuation-token=abc",
+        b"tarn-missing&x=%E2%82%AC+y",
+    ];
+    fuzz("sigv4-canonical-request", seeds, |b| {
+        let t = text(b);
+        let _ = sigv4::canonical_uri(&t);
+        let _ = sigv4::canonical_query(&t);
+        let _ = sigv4::percent_decode(&t);
+        let (path, query) = t.split_once('?').unwrap_or((&t, ""));
+        let parts = RequestParts {
+            method: "GET",
+            path,
+            query,
+            headers: &[("host", "h"), ("x-amz-date", "20261125T101424Z")],
+            payload_hash: sigv4::EMPTY_SHA256,
+        };
+        let _ = sigv4::canonical_request(&parts);
+        let _ = sigv4::AmzDate(t.clone()).to_unix();
+        let _ = sigv4::Credentials::parse(&t);
+    });
+}
+
+#[test]
+fn s3_paths_object_keys_and_scopes() {
+    let seeds: &[&[u8]] = &[
+        b"a0/team one/pkg!/0123456789abcdef.art",
+        b"r0/x/pt/linux/tc/leanprover--lean4---v4.9.0/0123456789abcdef0123456789abcdef01234567.jsonl",
+        b"leanprover/lean4:v4.9.0-rc1",
+    ];
+    fuzz("object-keys-and-scopes", seeds, |b| {
+        let t = text(b);
+        let _ = object_key::parse_artifact_file(&t);
+        let _ = object_key::is_revision_file(&t);
+        let _ = object_key::scope_of_key(&t, "r0");
+        let comps: Vec<&str> = t.split('/').collect();
+        let _ = object_key::revision_scope(&comps);
+        let _ = scope::Scope::repo(&t);
+        let _ = scope::check_platform(&t);
+        let _ = scope::check_toolchain(&t);
+        let _ = scope::normalize_toolchain(&t);
+        let _ = scope::uri_encode(&t);
+        let _ = ArtifactName::parse(&t);
+        let _ = ArtifactName::parse_strict(&t);
+        let _ = Hash::from_hex(&t);
+        let _ = limits::parse_size(&t);
+    });
+}
+
+#[test]
+fn reservoir_and_batch_bodies() {
+    let seeds: &[&[u8]] = &[
+        b"{\"data\":[\"https://r/a0/x/0123456789abcdef.art\",\"https://r/a0/x/fedcba9876543210.art\"]}",
+        b"[\"0123456789abcdef\",81985529216486895]",
+        b"{\"version\":1,\"missing\":[\"fedcba9876543210\"]}",
+        b"{\"error\":{\"status\":404,\"message\":\"no\"}}",
+    ];
+    let asked: std::collections::HashSet<Hash> = [
+        Hash::from_hex("0123456789abcdef").unwrap(),
+        Hash::from_hex("fedcba9876543210").unwrap(),
+    ]
+    .into_iter()
+    .collect();
+    fuzz("reservoir-and-batch", seeds, |b| {
+        let _ = reservoir::parse_bulk_request(b);
+        let _ = reservoir::parse_bulk_reply(b, 2);
+        let _ = batch::parse_request(b);
+        if let Some(m) = batch::parse_reply(b, &asked) {
+            assert!(m.is_subset(&asked));
+        }
+    });
+}
