@@ -308,3 +308,35 @@ fn concurrent_bulk_requests_and_a_30_mib_revision_keep_server_memory_bounded() {
     assert_eq!(code, 409, "{reply}");
     report("revision-30MiB", &srv);
 }
+
+#[test]
+fn an_over_long_path_is_a_400_and_an_upper_case_hash_is_not_a_second_object() {
+    let tmp = tempfile::tempdir().unwrap();
+    let srv = start(tmp.path());
+    let long = "x".repeat(300);
+    let reply = raw(
+        &addr(&srv),
+        format!(
+            "GET /a0/{long}/0123456789abcdef.art HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    assert!(reply.starts_with("HTTP/1.1 400"), "{reply}");
+    assert!(reply.contains("KeyTooLongError"), "{reply}");
+    // The same artifact under an upper-case name and its own: one object, Lake's name.
+    let arts = make_artifacts(&tmp.path().join("arts"), 1, 100, 4);
+    let (p, h, _) = &arts[0];
+    for name in [h.to_ascii_uppercase(), h.clone()] {
+        let (code, body) = lake_put(
+            "ci:ci-secret",
+            p,
+            &format!("{}/a0/main/x/{name}.art", srv.url),
+            "application/vnd.reservoir.artifact",
+        );
+        assert!(code == 200 || (400..500).contains(&code), "{code} {body}");
+    }
+    assert_eq!(
+        stored_files(&tmp.path().join("data")),
+        vec![format!("a0/main/x/{h}.art")]
+    );
+}

@@ -95,8 +95,23 @@ pub(crate) fn param(query: Option<&str>, name: &str) -> Option<String> {
     })
 }
 
-/// Checks scope components (400 on `..`, empty, reserved names).
+/// Longest path component accepted (a file name on common file systems).
+const MAX_COMPONENT_BYTES: usize = 255;
+/// Longest object key accepted (S3's limit).
+const MAX_KEY_BYTES: usize = 1024;
+
+/// Checks scope components (400 on `..`, empty, reserved names, over-long names).
 pub(crate) fn check_components(comps: &[String]) -> Result<(), S3Error> {
+    // File systems refuse names over 255 bytes; S3 refuses keys over 1024. Both are a 400,
+    // never an internal error.
+    if comps.iter().any(|c| c.len() > MAX_COMPONENT_BYTES)
+        || comps.iter().map(|c| c.len() + 1).sum::<usize>() > MAX_KEY_BYTES
+    {
+        return Err(S3Error::bad(
+            "KeyTooLongError",
+            format!("a path component is longer than {MAX_COMPONENT_BYTES} bytes or the key longer than {MAX_KEY_BYTES}"),
+        ));
+    }
     if comps.iter().all(|c| valid_component(c)) {
         Ok(())
     } else {

@@ -94,7 +94,16 @@ async fn object(
         object_key::revision_scope(&rest[..rest.len() - 1])
     };
     let scope = scope_comps.join("/");
-    let key = parts.comps.join("/");
+    // An artifact's key is built from its parsed hash (Lake's lower-case name), so
+    // `…/ABCD….art` and `…/abcd….art` are one object, never two.
+    let key = match hash {
+        Some(h) => {
+            let mut comps = parts.comps[..parts.comps.len() - 1].to_vec();
+            comps.push(object_key::artifact_file(h));
+            comps.join("/")
+        }
+        None => parts.comps.join("/"),
+    };
     let ctype = if is_art {
         ARTIFACT_CONTENT_TYPE
     } else {

@@ -1,0 +1,10 @@
+//! The system configuration and `lakefile.toml`, and `lake-manifest.json`.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let t = String::from_utf8_lossy(data);
+    let _ = tarn_core::config::SystemConfig::parse(&t);
+    let _ = tarn_core::config::PackageConfig::parse_toml(&t);
+    let _ = tarn_core::workspace::Manifest::parse(data, "lake-manifest.json");
+});
