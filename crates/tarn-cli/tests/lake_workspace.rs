@@ -526,3 +526,43 @@ fn get_deps_fetches_every_dependency_from_its_repository_scope() {
     assert_eq!(code, 1);
     assert!(err.contains("`--deps` needs an S3 service"), "{err}");
 }
+
+#[test]
+fn elan_toolchain_and_reservoir_base_url_are_read_as_lake_reads_them() {
+    let w = Ws::new();
+    std::fs::write(w.path("config.toml"), "").unwrap();
+    let qq = w.dep("Qq").clone();
+    let get_qq = |elan: Option<&str>| -> String {
+        let mut c = tarn_cmd(Path::new(BIN), w.tmp.path());
+        c.current_dir(&w.fx.root)
+            .env("LAKE_CACHE_DIR", w.cache())
+            // One trailing `/` is dropped before `/v1` is appended.
+            .env("RESERVOIR_API_BASE_URL", format!("{}/api/", w.server.url()))
+            .args(["get", "--package", "Qq", "--rev", "HEAD", "--retries", "0"]);
+        if let Some(t) = elan {
+            c.env("ELAN_TOOLCHAIN", t);
+        }
+        let (code, _, err) = run(&mut c);
+        assert_eq!(code, 1, "nothing published: {err}");
+        let log = w.take_log();
+        assert_eq!(log.len(), 1, "{log:?}");
+        log[0].clone()
+    };
+    let base = format!(
+        "GET /api/v1/packages/leanprover-community/Qq/build-outputs?rev={}&platform={}",
+        qq.rev,
+        host()
+    );
+    // Unset: the workspace's lean-toolchain.
+    assert_eq!(
+        get_qq(None),
+        format!("{base}&toolchain={}", toolchain_query())
+    );
+    // Set but empty: no toolchain at all (Lake's own cache test relies on this).
+    assert_eq!(get_qq(Some("")), base);
+    // Set: used as given.
+    assert_eq!(
+        get_qq(Some("leanprover/lean4:v4.30.0")),
+        format!("{base}&toolchain=leanprover%2Flean4%3Av4.30.0")
+    );
+}

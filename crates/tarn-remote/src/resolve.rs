@@ -34,14 +34,15 @@ impl RemoteEnv {
         }
     }
 
-    /// Lake's `Env.reservoirApiUrl`: `RESERVOIR_API_URL`, else
-    /// `${RESERVOIR_API_BASE_URL:-https://reservoir.lean-lang.org/api}/v1`, one trailing `/`
-    /// removed.
+    /// Lake's `Env.reservoirApiUrl` (`Lake/Config/Env.lean`, `getUrlD`): `RESERVOIR_API_URL`
+    /// whenever it is set, even empty; else `RESERVOIR_API_BASE_URL` (when set, even empty;
+    /// default `https://reservoir.lean-lang.org/api`) followed by `/v1`. A set value loses
+    /// one trailing `/` before use.
     pub fn reservoir_api(&self) -> String {
         match (&self.reservoir_api_url, &self.reservoir_api_base_url) {
-            (Some(u), _) if !u.is_empty() => normalize_endpoint(u),
-            (_, Some(b)) if !b.is_empty() => normalize_endpoint(&format!("{b}/v1")),
-            _ => DEFAULT_RESERVOIR_API.to_string(),
+            (Some(u), _) => normalize_endpoint(u),
+            (None, Some(b)) => format!("{}/v1", normalize_endpoint(b)),
+            (None, None) => DEFAULT_RESERVOIR_API.to_string(),
         }
     }
 
@@ -272,6 +273,19 @@ apiEndpoint = "http://m/api/v1"
         assert_eq!(e.reservoir_api(), "http://b/api/v1");
         e.reservoir_api_url = Some("http://x/v9/".into());
         assert_eq!(e.reservoir_api(), "http://x/v9");
+        // Lake: the base loses one trailing `/` BEFORE `/v1` is appended (not `…/api//v1`).
+        let mut e = env();
+        e.reservoir_api_base_url = Some("http://b/api/".into());
+        assert_eq!(e.reservoir_api(), "http://b/api/v1");
+        e.reservoir_api_base_url = Some(String::new());
+        assert_eq!(
+            e.reservoir_api(),
+            "/v1",
+            "set but empty is used, as Lake does"
+        );
+        // RESERVOIR_API_URL set but empty is used too (and wins over the base).
+        e.reservoir_api_url = Some(String::new());
+        assert_eq!(e.reservoir_api(), "");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context as _};
 use serde_json::json;
-use tarn_core::service::{ServiceKind, DEFAULT_RESERVOIR_API};
+use tarn_core::service::ServiceKind;
 use tarn_core::Scope;
 use tarn_store::hashing::hash_text_file;
 use tarn_store::stage::{StageOptions, StageReport};
@@ -212,10 +212,7 @@ fn outputs_target(g: &GlobalArgs, t: &TargetArgs) -> anyhow::Result<OutputsTarge
     }
     if let Some(name) = &t.service {
         let config = context::load_system_config()?;
-        let reservoir = std::env::var("RESERVOIR_API_URL")
-            .ok()
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| DEFAULT_RESERVOIR_API.to_string());
+        let reservoir = tarn_remote::resolve::RemoteEnv::from_process().reservoir_api();
         if config.lookup(name, &reservoir).is_none() {
             return Err(ui::with_hint(
                 anyhow!("service `{name}` not found in system configuration"),

@@ -196,7 +196,13 @@ fn platform_toolchain(
     };
     let toolchain = match &t.toolchain {
         Some(tc) => check_toolchain(tc)?,
-        None => ws.default_toolchain(std::env::var("ELAN_TOOLCHAIN").ok().as_deref()),
+        // Lake: `ELAN_TOOLCHAIN` whenever it is set, so set-but-empty means no toolchain
+        // (Lake's own cache test relies on this); unset: the workspace's `lean-toolchain`.
+        None => match std::env::var("ELAN_TOOLCHAIN") {
+            Ok(t) if t.is_empty() => None,
+            Ok(t) => ws.default_toolchain(Some(&t)),
+            Err(_) => ws.default_toolchain(None),
+        },
     };
     Ok((platform, toolchain))
 }
