@@ -80,14 +80,23 @@ impl MappingFile {
     pub fn parse(bytes: &[u8]) -> Result<Parsed, MappingError> {
         let text = std::str::from_utf8(bytes).map_err(|_| MappingError::NotUtf8)?;
         let mut lines = text.split('\n');
-        let header = lines.next().unwrap_or("").trim_end_matches('\r');
-        if header.trim().is_empty() {
+        // Lake's `CacheMap.load` fails only when there is no first line at all (an empty
+        // file); any other header that is not the current schema version is a warning.
+        if bytes.is_empty() {
             return Err(MappingError::MissingHeader);
         }
+        let header = lines.next().unwrap_or("").trim_end_matches('\r');
         let mut warnings = Vec::new();
         let schema = match serde_json::from_str::<Value>(header) {
             Ok(Value::String(s)) => {
-                if s != SCHEMA_G1 && s != SCHEMA_G3 {
+                if s == SCHEMA_G1 {
+                    warnings.push(LineWarning {
+                        line: 1,
+                        message: format!(
+                            "older schema version {s:?} (current: {SCHEMA_G3:?}); reading it anyway"
+                        ),
+                    });
+                } else if s != SCHEMA_G3 {
                     warnings.push(LineWarning {
                         line: 1,
                         message: format!("unknown schema version {s:?}; reading it anyway"),
@@ -285,7 +294,9 @@ mod tests {
             "[6,\"0000000000000101.ltar\"]\n",
         );
         let parsed = MappingFile::parse(text.as_bytes()).unwrap();
-        assert!(parsed.warnings.is_empty(), "{:?}", parsed.warnings);
+        // The only warning is Lake's for an older schema version.
+        let lines: Vec<usize> = parsed.warnings.iter().map(|w| w.line).collect();
+        assert_eq!(lines, [1], "{:?}", parsed.warnings);
         assert_eq!(parsed.file.entries.len(), 6, "decimal 6 replaced the hex 6");
         let names: Vec<String> = parsed
             .file
@@ -310,15 +321,25 @@ mod tests {
     }
 
     #[test]
-    fn empty_file_or_blank_header_is_an_error() {
+    fn only_an_empty_file_is_an_error_other_headers_warn() {
         assert_eq!(
             MappingFile::parse(b"").unwrap_err(),
             MappingError::MissingHeader
         );
-        assert_eq!(
-            MappingFile::parse(b"\n[\"0000000000000001\",null]\n").unwrap_err(),
-            MappingError::MissingHeader
-        );
+        // A blank or unparsable first line, or an older version: a warning on line 1, and the
+        // entries are still read (Lake's `checkSchemaVersion`).
+        for text in [
+            "\n[\"0000000000000001\",null]\n",
+            "not json\n[\"0000000000000001\",null]\n",
+            "\"2025-09-10\"\n[\"0000000000000001\",null]\n",
+        ] {
+            let parsed = MappingFile::parse(text.as_bytes()).unwrap();
+            assert_eq!(parsed.warnings.len(), 1, "{text:?}");
+            assert_eq!(parsed.warnings[0].line, 1, "{text:?}");
+            assert_eq!(parsed.file.entries.len(), 1, "{text:?}");
+        }
+        let parsed = MappingFile::parse(b"\"2026-03-17\"\n").unwrap();
+        assert!(parsed.warnings.is_empty());
         assert_eq!(
             MappingFile::parse(b"\xff\xfe").unwrap_err(),
             MappingError::NotUtf8
