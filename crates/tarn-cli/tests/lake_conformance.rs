@@ -565,3 +565,53 @@ fn option_validations_that_apply_to_tarn() {
     }
     assert!(w.take_log().is_empty(), "validation sends nothing");
 }
+
+#[cfg(unix)]
+#[test]
+fn put_staged_ignores_files_outputs_jsonl_does_not_name() {
+    let w = World::new(no_faults());
+    let arts = artifacts(2, 111);
+    let staging = w.path("staging");
+    write_staging(&staging, &arts, 111);
+    std::fs::write(staging.join("notes.txt"), b"x").unwrap();
+    std::fs::write(staging.join("00000000000000ab.olean"), b"not named").unwrap();
+    // A FIFO would block whoever opens it: it must never be read.
+    let fifo = staging.join("00000000000000ac.olean");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let (code, _, err) = w.tarn(&[
+        "put-staged",
+        staging.to_str().unwrap(),
+        "--service",
+        "ok",
+        "--scope",
+        "staged",
+        "--rev",
+        &w.revs[1],
+    ]);
+    assert_eq!(code, 0, "{err}");
+    for name in [
+        "notes.txt",
+        "00000000000000ab.olean",
+        "00000000000000ac.olean",
+    ] {
+        assert!(
+            err.contains(name) && err.contains("not named by outputs.jsonl"),
+            "{name}: {err}"
+        );
+    }
+    let log = w.take_log();
+    assert!(
+        !log.iter().any(|l| l.contains("00000000000000a")),
+        "{log:?}"
+    );
+    assert_eq!(
+        log.iter()
+            .filter(|l| l.starts_with("PUT /a0/staged/"))
+            .count(),
+        2
+    );
+}

@@ -212,25 +212,28 @@ fn stage_reports_every_missing_artifact() {
 }
 
 #[test]
-fn unstage_rejects_bad_names() {
+fn unstage_ignores_files_outputs_jsonl_does_not_name() {
+    // Lake ignores whatever outputs.jsonl does not name; tarn too, with a warning.
     for bad in [
         "notes.txt",
         "0123456789abcdef.",
         "0123456789abcde.o",
         ".hidden",
         "outputs.json",
+        "00000000000000ab.olean",
     ] {
         let env = Env::new();
         env.staged(4);
         fs::write(env.path("staging").join(bad), b"x").unwrap();
         let out = env.unstage(&[]);
-        assert_eq!(out.status.code(), Some(1), "{bad}");
         let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(0), "{bad}: {err}");
         assert!(
-            err.contains(bad) && err.contains("not an artifact file name"),
+            err.contains(bad) && err.contains("not named by outputs.jsonl"),
             "{bad}: {err}"
         );
-        env.assert_nothing_imported();
+        assert_eq!(env.cache_files("artifacts").len(), 4, "{bad}");
+        assert!(!env.cache_files("artifacts").iter().any(|f| f == bad));
     }
 }
 
@@ -248,7 +251,7 @@ fn unstage_rejects_uppercase_hex() {
     let out = env.unstage(&[]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(err.contains(&upper) && err.contains("lower-case"), "{err}");
+    // The upper-case file is not the named artifact (ignored); the named one is missing.
     assert!(
         err.contains("output artifact not found in staging directory"),
         "{err}"
@@ -297,11 +300,13 @@ fn unstage_rejects_symlinks_fifos_and_directories() {
     assert!(stderr(&out).contains("symbolic link") && stderr(&out).contains(&a.file_name()));
     env.assert_nothing_imported();
 
-    // A FIFO with an artifact name.
+    // A FIFO with the name of an artifact outputs.jsonl names.
     let env = Env::new();
-    env.staged(4);
-    let fifo = env.path("staging/00000000000000aa.olean");
-    let st = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    let fx = env.staged(4);
+    let a = first_artifact(&fx);
+    let p = env.path("staging").join(a.file_name());
+    fs::remove_file(&p).unwrap();
+    let st = Command::new("mkfifo").arg(&p).status().unwrap();
     assert!(st.success());
     let out = env.unstage(&[]);
     assert_eq!(out.status.code(), Some(1));
@@ -312,17 +317,38 @@ fn unstage_rejects_symlinks_fifos_and_directories() {
     );
     env.assert_nothing_imported();
 
-    // A directory with an artifact name, and an outputs.jsonl that is a symlink.
+    // A FIFO and a directory that outputs.jsonl does NOT name: ignored, never opened (a
+    // FIFO opened for reading would block), as Lake ignores them.
     let env = Env::new();
     env.staged(4);
+    let st = Command::new("mkfifo")
+        .arg(env.path("staging/00000000000000aa.olean"))
+        .status()
+        .unwrap();
+    assert!(st.success());
     fs::create_dir(env.path("staging/00000000000000bb.ilean")).unwrap();
+    let out = env.unstage(&[]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("00000000000000aa.olean") && err.contains("not a regular file"),
+        "{err}"
+    );
+    assert!(
+        err.contains("00000000000000bb.ilean") && err.contains("is a directory"),
+        "{err}"
+    );
+    assert_eq!(env.cache_files("artifacts").len(), 4);
+
+    // An outputs.jsonl that is a symlink.
+    let env = Env::new();
+    env.staged(4);
     let m = env.path("staging/outputs.jsonl");
     fs::rename(&m, env.path("m.jsonl")).unwrap();
     std::os::unix::fs::symlink(env.path("m.jsonl"), &m).unwrap();
     let out = env.unstage(&[]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(err.contains("is a directory"), "{err}");
     assert!(err.contains("outputs.jsonl: is a symbolic link"), "{err}");
     env.assert_nothing_imported();
 }

@@ -128,7 +128,8 @@ pub struct StagingDir {
     pub mappings: LoadedMappings,
     /// The artifacts the mappings name (all present, all regular files).
     pub artifacts: Vec<ArtifactName>,
-    /// Artifact files present but not named by the mappings (they are ignored).
+    /// Entries present but not named by the mappings, ignored and never read (as Lake
+    /// does): file names, some followed by ` (why it could not be an artifact)`.
     pub unreferenced: Vec<String>,
     ids: BTreeMap<ArtifactName, Option<FileId>>,
 }
@@ -223,6 +224,9 @@ pub fn validate_staging(dir: &Path) -> Result<StagingDir, Vec<String>> {
         Err(e) => return Err(vec![format!("{}: {e}", dir.display())]),
     };
     let mut present: BTreeMap<ArtifactName, Option<FileId>> = BTreeMap::new();
+    // Entries that would be refused if outputs.jsonl names them, and names it cannot name.
+    let mut refused: BTreeMap<ArtifactName, (String, &str)> = BTreeMap::new();
+    let mut ignored: Vec<String> = Vec::new();
     let mut have_mappings = false;
     for entry in entries {
         let entry = match entry {
@@ -234,9 +238,10 @@ pub fn validate_staging(dir: &Path) -> Result<StagingDir, Vec<String>> {
         };
         let path = entry.path();
         let Some(name) = entry.file_name().to_str().map(str::to_string) else {
-            problems.push(format!(
-                "{}: file name is not UTF-8; a staging directory may hold only outputs.jsonl and <hash>.<ext> artifacts",
-                path.display()
+            // outputs.jsonl cannot name it: ignored, never read (as Lake does).
+            ignored.push(format!(
+                "{} (file name is not UTF-8)",
+                entry.file_name().to_string_lossy()
             ));
             continue;
         };
@@ -278,18 +283,14 @@ pub fn validate_staging(dir: &Path) -> Result<StagingDir, Vec<String>> {
         let parsed = match ArtifactName::parse_strict(&name) {
             Ok(n) => n,
             Err(e) => {
-                problems.push(format!(
-                    "{}: not an artifact file name ({e}); a staging directory may hold only outputs.jsonl and <hash>.<ext> artifacts",
-                    path.display()
-                ));
+                // Not an artifact name, so outputs.jsonl cannot name it: ignored, never read.
+                ignored.push(format!("{name} (not an artifact file name: {e})"));
                 continue;
             }
         };
         if let Some(w) = what {
-            problems.push(format!(
-                "{}: {w}; artifacts must be regular files",
-                path.display()
-            ));
+            // A problem only if outputs.jsonl names it (decided below); otherwise ignored.
+            refused.insert(parsed, (path.display().to_string(), w));
             continue;
         }
         present.insert(parsed, FileId::of(&meta));
@@ -330,6 +331,10 @@ pub fn validate_staging(dir: &Path) -> Result<StagingDir, Vec<String>> {
     };
     let mut ids = BTreeMap::new();
     for a in &artifacts {
+        if let Some((path, w)) = refused.remove(a) {
+            problems.push(format!("{path}: {w}; artifacts must be regular files"));
+            continue;
+        }
         match present.get(a) {
             Some(id) => {
                 ids.insert(a.clone(), *id);
@@ -343,10 +348,17 @@ pub fn validate_staging(dir: &Path) -> Result<StagingDir, Vec<String>> {
     if !problems.is_empty() {
         return Err(problems);
     }
+    // Lake ignores every file outputs.jsonl does not name; so does tarn, with a warning.
     let unreferenced = present
         .keys()
         .filter(|n| !ids.contains_key(*n))
         .map(|n| n.file_name())
+        .chain(
+            refused
+                .iter()
+                .map(|(n, (_, w))| format!("{} ({w})", n.file_name())),
+        )
+        .chain(ignored)
         .collect();
     Ok(StagingDir {
         dir: dir.to_path_buf(),
