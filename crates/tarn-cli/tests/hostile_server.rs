@@ -362,3 +362,30 @@ fn limits_are_read_from_the_environment() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("TARN_MAX_REPLY_BYTES"), "{err}");
 }
+
+#[test]
+fn a_revision_that_is_not_a_mapping_file_is_refused_and_never_saved() {
+    let tmp = tempfile::tempdir().unwrap();
+    let url = hostile_server(Arc::new(|_path, conn| {
+        // A path instead of an artifact name: the kind of entry a hostile server sends.
+        let body = b"\"2026-03-17\"\n[\"0000000000000001\",{\"o\":[\"../../../etc/passwd\"]}]\n";
+        let _ = conn.write_all(
+            format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).as_bytes(),
+        );
+        let _ = conn.write_all(body);
+    }));
+    setup(tmp.path(), &url);
+    let (code, err, _, _) = get(
+        tmp.path(),
+        &["--retries", "0"],
+        &[],
+        Duration::from_secs(60),
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("not a usable Lake mapping file"), "{err}");
+    assert!(!tmp
+        .path()
+        .join("cache/revisions/pkg")
+        .join(format!("{REV}.jsonl"))
+        .exists());
+}

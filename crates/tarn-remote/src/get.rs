@@ -16,7 +16,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use reqwest::Method;
 use tarn_core::service::{ServiceKind, RESERVOIR_HEADERS};
-use tarn_core::{reservoir, ArtifactName, Hash, Scope, Service};
+use tarn_core::{reservoir, ArtifactName, Hash, MappingFile, Scope, Service};
 use tarn_store::{write_atomic, Cache, Inserted, StoreError};
 
 use crate::progress::Event;
@@ -93,6 +93,13 @@ pub struct RevisionQuery<'a> {
     pub force_download: bool,
 }
 
+/// Whether revision-file bytes are a mapping file whose entries all name artifacts.
+fn usable_revision(bytes: &[u8]) -> Result<(), String> {
+    let parsed = MappingFile::parse(bytes).map_err(|e| e.to_string())?;
+    parsed.file.artifacts().map_err(|e| e.to_string())?;
+    Ok(())
+}
+
 /// Finds the first revision (in the order given: newest first) that has mappings, locally
 /// or on the service. A 404 moves on to the next revision; any other failure stops.
 /// `pinned` selects the `--rev` error wording; `max_revs` the "N revisions" wording.
@@ -108,13 +115,21 @@ pub async fn find_revision(
         let path = cache.revision_path(q.local_scope, rev);
         if !q.force_download {
             if let Ok(bytes) = std::fs::read(&path) {
-                tracing::info!("{}: using local mappings {}", q.scope, path.display());
-                return Ok(FoundRevision {
-                    rev: rev.clone(),
-                    bytes,
-                    local: true,
-                    tried: i + 1,
-                });
+                match usable_revision(&bytes) {
+                    Ok(()) => {
+                        tracing::info!("{}: using local mappings {}", q.scope, path.display());
+                        return Ok(FoundRevision {
+                            rev: rev.clone(),
+                            bytes,
+                            local: true,
+                            tried: i + 1,
+                        });
+                    }
+                    Err(e) => tracing::warn!(
+                        "{}: saved mappings are not usable ({e}); downloading them again",
+                        path.display()
+                    ),
+                }
             }
         }
         let url = q
@@ -124,6 +139,14 @@ pub async fn find_revision(
         match transport.get_optional(&url, api_headers(q.service)).await {
             Ok(Some(body)) => {
                 let trimmed = body.trim_ascii().to_vec();
+                // A reply that is not a usable mapping file is refused, and never saved
+                // (a saved revision is reused offline).
+                if let Err(message) = usable_revision(&trimmed) {
+                    return Err(SearchError::Local(StoreError::Invalid {
+                        path: std::path::PathBuf::from(&url),
+                        message: format!("not a usable Lake mapping file ({message}); not saved"),
+                    }));
+                }
                 write_atomic(&path, &trimmed).map_err(SearchError::Local)?;
                 return Ok(FoundRevision {
                     rev: rev.clone(),
