@@ -6,12 +6,12 @@
 #   * the cargo-fuzz targets in fuzz/ for FUZZ_SECS seconds each, when `cargo +nightly fuzz`
 #     is available (otherwise the section says so).
 #
-#   scripts/reliability.sh            # everything (about 10 minutes on 2 cores)
+#   scripts/reliability.sh            # everything (about 25 minutes on 2 cores)
 #   FUZZ_ITERS=100000 FUZZ_SECS=0 scripts/reliability.sh   # quick
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FUZZ_ITERS="${FUZZ_ITERS:-10000000}"
-FUZZ_SECS="${FUZZ_SECS:-120}"
+FUZZ_SECS="${FUZZ_SECS:-240}"
 LOG="$(mktemp -d)"
 trap 'rm -rf "$LOG"' EXIT
 
@@ -28,9 +28,9 @@ if [ "$FUZZ_SECS" != 0 ] && cargo +nightly fuzz --version >/dev/null 2>&1; then
   deep=""
   for t in $(cd fuzz && cargo +nightly fuzz list); do
     echo "reliability: cargo-fuzz $t for ${FUZZ_SECS}s…" >&2
-    (cd fuzz && cargo +nightly fuzz run -O "$t" -- -max_total_time="$FUZZ_SECS" -rss_limit_mb=2048) \
+    (cd fuzz && cargo +nightly fuzz run -O "$t" -- -max_total_time="$FUZZ_SECS" -rss_limit_mb=2048 -print_final_stats=1) \
       >"$LOG/deep-$t.txt" 2>&1 || true
-    execs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$LOG/deep-$t.txt" | awk '{print $2}' | tail -1)
+    execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$LOG/deep-$t.txt" | awk '{print $NF}' | tail -1)
     crashed=$(grep -c 'ERROR: libFuzzer\|panicked' "$LOG/deep-$t.txt" || true)
     deep="$deep| \`$t\` (libFuzzer) | ${execs:-?} | ${crashed} |"$'\n'
   done
