@@ -43,6 +43,14 @@ trap 'scripts/s3-test-server.sh stop >/dev/null' EXIT
 export TARN_TEST_S3=1
 
 cargo nextest run --workspace --no-fail-fast "$@"
+# The Lake-curl interop tests again with curl 8.14.1 (Debian bookworm-backports, unpacked into
+# a private directory by scripts/curl8.sh; the system curl is 7.88): Lake's transport is
+# whatever curl its users have, and their SigV4 headers differ.
+if [ $# -eq 0 ]; then
+  CURL8=$(scripts/curl8.sh)
+  TARN_TEST_CURL="$CURL8" TARN_TEST_CURL_VERSION=8.14.1 \
+    cargo nextest run -p tarn-cli --no-fail-fast -E 'test(/^(remote_curl|serve_lake_curl)::/)'
+fi
 # nextest does not run doc tests (the examples in doc comments).
 if [ $# -eq 0 ]; then cargo test --workspace --doc --quiet; fi
 # The GitHub Actions pipeline: lint, loopback end-to-end test, act run (docs/ci.md).

@@ -57,7 +57,7 @@ fn anonymous_curl_fetches_what_tarn_uploaded_at_lakes_urls() {
     // The URLs as Lake builds them (spec §6.3), written out by hand.
     let root = format!("{}/{}/{prefix}", public.url(), s3.bucket);
     let curl = |url: &str| {
-        let out = Command::new("curl")
+        let out = Command::new(curl_bin())
             .args(["-s", "-f", url])
             .output()
             .unwrap();
@@ -139,7 +139,7 @@ fn tarn_gets_what_lakes_curl_command_lines_uploaded() {
     let ok = codes.iter().filter(|(_, code)| *code == 200).count();
     assert_eq!(ok, arts.len(), "curl -Z upload: {codes:?}");
     // Lake's revision upload: one PUT, last.
-    let out = Command::new("curl")
+    let out = Command::new(curl_bin())
         .args([
             "-s",
             "-w",
@@ -207,4 +207,25 @@ fn tarn_gets_what_lakes_curl_command_lines_uploaded() {
     assert_eq!(code, 0, "{err}");
     let j: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(j["already_present"], 20, "{j}");
+}
+
+/// scripts/test.sh runs this module and `serve_lake_curl` twice: with the system curl and with
+/// curl 8.14.1 (`TARN_TEST_CURL`, `TARN_TEST_CURL_VERSION`); this proves which one ran.
+#[test]
+fn the_curl_under_test_is_the_one_asked_for() {
+    let out = std::process::Command::new(curl_bin())
+        .arg("--version")
+        .output()
+        .expect("curl runs");
+    assert!(out.status.success());
+    let first = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_string();
+    let want = std::env::var("TARN_TEST_CURL_VERSION").unwrap_or_default();
+    assert!(
+        first.starts_with(&format!("curl {want}")),
+        "expected curl {want}, got {first}"
+    );
 }

@@ -35,7 +35,7 @@ fn lakes_parallel_curl_uploads_with_and_without_the_payload_header() {
         // Lake's anonymous GET.
         for (_, h, data) in &arts {
             let out = tmp.path().join("out");
-            let st = Command::new("curl")
+            let st = Command::new(curl_bin())
                 .args(["-s", "-f", "-o"])
                 .arg(&out)
                 .arg(format!("{}/a0/{scope}/{h}.art", srv.url))
@@ -99,7 +99,7 @@ fn lake_s3_and_reservoir_round_trip_then_tarn_get_and_verify() {
         ));
     }
     std::fs::write(tmp.path().join("get.cfg"), cfg).unwrap();
-    let st = Command::new("curl")
+    let st = Command::new(curl_bin())
         .args([
             "-Z",
             "-X",
@@ -156,13 +156,13 @@ fn lake_s3_and_reservoir_round_trip_then_tarn_get_and_verify() {
     let urls = v["data"].as_array().unwrap();
     assert_eq!(urls.len(), arts.len());
     for (u, (_, _, data)) in urls.iter().zip(&arts) {
-        let out = Command::new("curl")
+        let out = Command::new(curl_bin())
             .args(["-s", "-f", u.as_str().unwrap()])
             .output()
             .unwrap();
         assert_eq!(&out.stdout, data);
     }
-    let out = Command::new("curl")
+    let out = Command::new(curl_bin())
         .args(["-s", "-f", &format!("{api}/artifacts/{}.art", hashes[0])])
         .output()
         .unwrap();

@@ -4,9 +4,19 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// The curl under test: `$TARN_TEST_CURL` (scripts/test.sh runs the curl interop tests a
+/// second time with curl 8.14.1 from scripts/curl8.sh), else `curl` from `PATH` (Debian 12:
+/// 7.88).
+pub fn curl_bin() -> String {
+    std::env::var("TARN_TEST_CURL")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "curl".to_string())
+}
+
 /// Runs curl; returns (http status from `-w %{http_code}`, body).
 pub fn curl(args: &[&str]) -> (u16, String) {
-    let out = Command::new("curl")
+    let out = Command::new(curl_bin())
         .args(["-s", "-o", "-", "-w", "\n%{http_code}"])
         .args(args)
         .output()
@@ -18,7 +28,7 @@ pub fn curl(args: &[&str]) -> (u16, String) {
 
 /// GET as text (panics on failure).
 pub fn http_get_text(url: &str) -> String {
-    let out = Command::new("curl")
+    let out = Command::new(curl_bin())
         .args(["-s", "-f", "-k", url])
         .output()
         .expect("curl");
@@ -39,7 +49,7 @@ pub fn lake_parallel_put(
         cfg.push_str(&format!("-T \"{}\"\nurl = \"{url}\"\n", p.display()));
     }
     std::fs::write(cfg_path, cfg).unwrap();
-    let mut c = Command::new("curl");
+    let mut c = Command::new(curl_bin());
     c.args([
         "-Z",
         "-X",
@@ -77,7 +87,7 @@ pub fn lake_parallel_put(
 
 /// Lake's single PUT (revision files): returns the status.
 pub fn lake_put(key: &str, file: &Path, url: &str, content_type: &str) -> (u16, String) {
-    let out = Command::new("curl")
+    let out = Command::new(curl_bin())
         .args([
             "-s",
             "-w",

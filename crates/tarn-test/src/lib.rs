@@ -30,7 +30,7 @@ pub use fixtures::{
     artifacts, bytes_for, check_cache, hash_hex, make_artifacts, mapping_for, mappings,
     write_remote_artifacts, write_staging, Art,
 };
-pub use lake_curl::{curl, http_get_text, lake_parallel_put, lake_put};
+pub use lake_curl::{curl, curl_bin, http_get_text, lake_parallel_put, lake_put};
 pub use peers::{require_program, S3};
 pub use serve::{stored_files, wait_until, TarnServer};
 /// Lake-shaped caches and mapping files (the `tarn-fixture` crate).
