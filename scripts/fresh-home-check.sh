@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# Proves that the README's test command works for a new user on this machine: a fresh clone,
+# an empty HOME (so no virtual environment, no pip cache, no s3s-fs), an empty CARGO_HOME and
+# target directory (crates download and everything builds), and Debian's own python3 first on
+# PATH, which refuses system-wide `pip install` (PEP 668).
+#
+#   scripts/fresh-home-check.sh          # CI: the above, running a subset of the tests
+#   scripts/fresh-home-check.sh --full   # also cargo-nextest and s3s-fs built from scratch,
+#                                        # then the whole suite (what the README's times measure)
+#
+# Why CI runs the quick form: a new CARGO_HOME means `cargo install cargo-nextest` (~5.5 min on
+# 2 cores) and s3s-fs (~3.5 min) on top of a cold build of the workspace, which does not fit
+# in CI's 30 minutes next to the main run. The quick form reuses those two binaries (built or
+# found by the main run of scripts/test.sh) and builds and runs everything else fresh; --full
+# proves the two `cargo install` steps too.
+#
+# When run as root with `useradd` available, it also runs `scripts/test.sh --setup-only` as a
+# new unprivileged user (created here, removed at exit) to prove that a non-root run never
+# prompts: with a system package missing it prints the one `sudo apt-get install` command and
+# stops, and otherwise it builds its own virtual environment under that user's HOME.
+#
+# Everything lives in target/fresh-home-check/ and is removed at exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$PWD
+MODE=quick
+[ "${1:-}" = "--full" ] && MODE=full
+
+say() { printf 'fresh-home-check: %s\n' "$*" >&2; }
+fail() { printf 'fresh-home-check: FAIL: %s\n' "$*" >&2; exit 1; }
+elapsed() { echo $(($(date +%s) - $1)); }
+
+target_dir="${CARGO_TARGET_DIR:-target}"
+mkdir -p "$target_dir"
+work="$(cd "$target_dir" && pwd)/fresh-home-check"
+user=""
+cleanup() {
+  if [ -n "$user" ]; then userdel --remove "$user" >/dev/null 2>&1 || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+rm -rf "$work"
+mkdir -p "$work/home" "$work/toolchain"
+ls -A /tmp | sort >"$work/tmp-before"
+
+git clone --quiet "$repo" "$work/clone"
+say "fresh clone of $(git -C "$work/clone" rev-parse --short HEAD) in $work/clone"
+
+# The Rust toolchain is the machine's, not the home directory's: link rustup's proxies (or
+# whatever cargo is here) into a directory of their own and keep RUSTUP_HOME.
+for tool in cargo rustc rustup; do
+  if command -v "$tool" >/dev/null 2>&1; then ln -s "$(command -v "$tool")" "$work/toolchain/$tool"; fi
+done
+rustup_home=""
+if command -v rustup >/dev/null 2>&1; then rustup_home=$(rustup show home); fi
+s3s_root=""
+if [ "$MODE" = quick ]; then
+  nextest=$(command -v cargo-nextest) || fail "quick mode reuses cargo-nextest: run scripts/test.sh --setup-only first"
+  ln -s "$nextest" "$work/toolchain/cargo-nextest"
+  s3s_root=$(ls -d "${XDG_CACHE_HOME:-$HOME/.cache}"/s3s-fs-* 2>/dev/null | tail -1) ||
+    fail "quick mode reuses s3s-fs: run scripts/test.sh --setup-only first"
+  [ -n "$s3s_root" ] || fail "quick mode reuses s3s-fs: run scripts/test.sh --setup-only first"
+fi
+
+# Debian's python3 first on PATH; say whether it is the PEP 668 kind.
+path="$work/toolchain:/usr/bin:/bin:/usr/sbin:/sbin"
+py=$(PATH=$path command -v python3 || true)
+if [ -n "$py" ] && [ -n "$(ls /usr/lib/python3*/EXTERNALLY-MANAGED 2>/dev/null)" ]; then
+  say "python3 on the new user's PATH: $py (externally managed: system pip is refused, PEP 668)"
+else
+  say "python3 on the new user's PATH: ${py:-none}"
+fi
+
+fresh_env=(env -i "HOME=$work/home" "PATH=$path" "CARGO_HOME=$work/home/.cargo"
+  "LANG=C.UTF-8" "TERM=dumb" "USER=${USER:-$(id -un)}")
+[ -z "$rustup_home" ] || fresh_env+=("RUSTUP_HOME=$rustup_home")
+[ -z "$s3s_root" ] || fresh_env+=("S3S_ROOT=$s3s_root")
+
+args=()
+if [ "$MODE" = quick ]; then
+  # One test per real peer the setup provides: awscli (venv), s3s-fs, rclone (apt).
+  args=(-E 'test(aws_s3_cp_ls_rm) | test(put_staged_then_get_into_an_empty_cache_then_verify) | test(rclone)')
+fi
+start=$(date +%s)
+say "running the README's test command as a new user: scripts/test.sh ${args[*]}"
+(cd "$work/clone" && "${fresh_env[@]}" scripts/test.sh "${args[@]}" </dev/null) ||
+  fail "scripts/test.sh failed from a fresh clone with an empty HOME"
+say "scripts/test.sh from a fresh clone and empty HOME: $(elapsed "$start") s ($MODE)"
+"$work/home/.cache/tarn-test/venv/bin/aws" --version >/dev/null ||
+  fail "no awscli in the private virtual environment"
+[ -z "$(ls -A "$work/clone/target/tarn-test" 2>/dev/null)" ] ||
+  fail "scripts/test.sh left files in target/tarn-test: $(ls "$work/clone/target/tarn-test")"
+
+# ---- A new unprivileged user: never a password prompt, its own venv. -------------------------
+if [ "$(id -u)" = 0 ] && command -v useradd >/dev/null 2>&1 && command -v runuser >/dev/null 2>&1; then
+  user="tarnfresh$$"
+  useradd --create-home --shell /bin/bash "$user"     # removed with its home at exit
+  uhome=$(getent passwd "$user" | cut -d: -f6)
+  git clone --quiet "$repo" "$uhome/clone"
+  chown -R "$user:" "$uhome"
+  as_user=(runuser -u "$user" -- env -i "HOME=$uhome" "PATH=/usr/bin:/bin" "LANG=C.UTF-8")
+
+  out=$("${as_user[@]}" TARN_TEST_EXTRA_APT="tarn-no-such-package:tarn-no-such-command" \
+        bash -c 'cd ~/clone && scripts/test.sh --setup-only' </dev/null 2>&1) && rc=0 || rc=$?
+  [ "$rc" = 1 ] || fail "non-root with a missing package: exit $rc, expected 1; output: $out"
+  grep -q 'sudo apt-get install -y tarn-no-such-package' <<<"$out" ||
+    fail "non-root with a missing package did not print the command to run: $out"
+  say "non-root, a package missing: exit 1 with '$(grep 'sudo apt-get' <<<"$out" | sed 's/^ *//')'"
+
+  out=$("${as_user[@]}" bash -c 'cd ~/clone && scripts/test.sh --setup-only' </dev/null 2>&1) && rc=0 || rc=$?
+  # The new user has no Rust (rustup lives in root's home), so setup stops at the cargo step,
+  # after the Python step this checks.
+  runuser -u "$user" -- "$uhome/.cache/tarn-test/venv/bin/aws" --version >/dev/null 2>&1 ||
+    fail "non-root: no awscli in $uhome/.cache/tarn-test/venv (exit $rc): $out"
+  say "non-root: virtual environment with awscli built in the user's HOME with $(PATH=/usr/bin:/bin command -v python3)"
+fi
+
+ls -A /tmp | sort >"$work/tmp-after"
+left=$(comm -13 "$work/tmp-before" "$work/tmp-after" | grep -iE 'tarn|s3|pip|venv' || true)
+[ -z "$left" ] || fail "left behind in /tmp: $left"
+say "ok: nothing new in /tmp; total $(elapsed "$start") s"
