@@ -14,8 +14,8 @@
 # 4. Starts s3s-fs on 127.0.0.1, runs every test with cargo-nextest, stops the server.
 #
 # Everything a run creates outside the install locations above lives in
-# target/tarn-test/run-<pid>/ (the S3 server's data, TMPDIR for the tests) and is removed at
-# exit, so nothing is left in /tmp. --setup-only stops after step 3.
+# target/tarn-test/run-<pid>/ (the S3 server's data, TMPDIR for the cargo tests) and is
+# removed at exit, so nothing is left in /tmp. --setup-only stops after step 3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -151,20 +151,19 @@ scripts/s3-test-server.sh start
 # shellcheck disable=SC1091
 . "$S3_STATE_DIR/env"
 export TARN_TEST_S3=1
-export TMPDIR="$RUN_DIR/tmp"
 
-cargo nextest run --workspace --no-fail-fast "$@"
+# The tests' temporary directories go under RUN_DIR, so a killed test leaves nothing in /tmp.
+TMPDIR="$RUN_DIR/tmp" cargo nextest run --workspace --no-fail-fast "$@"
 # The Lake-curl interop tests again with curl 8.14.1 (Debian bookworm-backports, unpacked into
 # a private directory by scripts/curl8.sh; the system curl is 7.88): Lake's transport is
 # whatever curl its users have, and their SigV4 headers differ.
 if [ $# -eq 0 ]; then
   CURL8=$(scripts/curl8.sh)
-  TARN_TEST_CURL="$CURL8" TARN_TEST_CURL_VERSION=8.14.1 \
+  TMPDIR="$RUN_DIR/tmp" TARN_TEST_CURL="$CURL8" TARN_TEST_CURL_VERSION=8.14.1 \
     cargo nextest run -p tarn-cli --no-fail-fast -E 'test(/^(remote_curl|serve_lake_curl)::/)'
 fi
 # nextest does not run doc tests (the examples in doc comments).
-if [ $# -eq 0 ]; then cargo test --workspace --doc --quiet; fi
+if [ $# -eq 0 ]; then TMPDIR="$RUN_DIR/tmp" cargo test --workspace --doc --quiet; fi
+# (The pipeline scripts clean up after themselves; their sandbox probe expects the usual TMPDIR.)
 # The GitHub Actions pipeline: lint, loopback end-to-end test, act run (docs/ci.md).
 if [ $# -eq 0 ]; then tests/pipeline/run.sh; fi
-# nextest does not run doc tests (the examples in doc comments).
-if [ $# -eq 0 ]; then cargo test --workspace --doc --quiet; fi
