@@ -8,7 +8,7 @@ for) and peak RSS (ru_maxrss).
 
     scripts/bench.py [--quick] [--only NAME[,NAME...]] [--runs N] [--bench-dir DIR] [--no-write]
 
-Comparisons (NAME): get, serve-get, put, verify, stage, server.
+Comparisons (NAME): get, serve-get, put, verify, stage, server, deps.
 Results: printed, written to $BENCH_DIR/results.json, and rendered into BENCHMARKS.md
 (full runs; --quick writes $BENCH_DIR/BENCHMARKS.quick.md instead).
 """
@@ -34,8 +34,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-TARN = REPO / "target" / "release" / "tarn"
-FIXTURE = REPO / "target" / "release" / "tarn-fixture"
+# TARN_BENCH_PROFILE=debug measures the debug build (request counts do not depend on it).
+PROFILE = os.environ.get("TARN_BENCH_PROFILE", "release")
+TARN = REPO / "target" / PROFILE / "tarn"
+FIXTURE = REPO / "target" / PROFILE / "tarn-fixture"
 CORES = os.cpu_count() or 1
 SCOPE = "bench"
 REV = "0123456789abcdef0123456789abcdef01234567"
@@ -1058,9 +1060,142 @@ class Bench:
 
     # ---- main
 
+    def bench_deps(self):
+        """`tarn get --deps` on the Mathlib-shaped workspace vs the same dependencies fetched
+        one scope at a time (`tarn get --package P --repo O/R`, one process per dependency),
+        from a counting HTTP server (Python's, the same for both), cold cache each run."""
+        import http.server
+        import threading
+        base = self.dir / "deps"
+        ws = base / "workspace"
+        modules = 40 if self.args.quick else 300
+        if not ws.exists():
+            rmtree(base)
+            subprocess.run([str(FIXTURE), "--workspace", "--modules", str(modules), "--out", str(base)],
+                           check=True, stdout=subprocess.DEVNULL)
+        manifest = json.loads((ws / "lake-manifest.json").read_text())
+        deps = [(p["name"], "/".join(p["url"].rstrip("/").removesuffix(".git").split("/")[-2:]))
+                for p in manifest["packages"]]
+        remote = base / "remote"
+        counter = {"n": 0}
+        lock = threading.Lock()
+
+        class H(http.server.SimpleHTTPRequestHandler):
+            def __init__(self, *a, **k):
+                super().__init__(*a, directory=str(remote), **k)
+
+            def log_message(self, *_a):
+                pass
+
+            def _count(self):
+                with lock:
+                    counter["n"] += 1
+
+            def do_GET(self):
+                self._count()
+                super().do_GET()
+
+            def do_HEAD(self):
+                self._count()
+                super().do_HEAD()
+
+            def do_PUT(self):
+                self._count()
+                n = int(self.headers.get("content-length", "0"))
+                body = self.rfile.read(n)
+                path = remote / self.path.lstrip("/").split("?")[0]
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(body)
+                self.send_response(200)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def do_POST(self):
+                self._count()
+                self.rfile.read(int(self.headers.get("content-length", "0")))
+                self.send_response(405)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+        http.server.ThreadingHTTPServer.daemon_threads = True
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        url = f"http://127.0.0.1:{srv.server_address[1]}"
+        config = base / "config.toml"
+        config.write_text(f'[[cache.service]]\nname = "deps"\nkind = "s3"\n'
+                          f'artifactEndpoint = "{url}/a0"\nrevisionEndpoint = "{url}/r0"\n')
+        # No ELAN_TOOLCHAIN: the workspace's lean-toolchain applies, as in a plain shell.
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("LAKE_", "ELAN", "RESERVOIR_", "TARN_"))}
+        env.update(LAKE_CONFIG=str(config), HOME=str(base), LAKE_CACHE_KEY=f"{KEY_ID}:{KEY_SECRET}")
+        if not (remote / "r0").exists():
+            for name, repo in deps:
+                subprocess.run([str(TARN), "-q", "--cache-dir", str(base / "cache"), "put",
+                                str(base / "mappings" / f"{name}.jsonl"), "--package", name,
+                                "--repo", repo, "--service", "deps"],
+                               cwd=ws, env=env, check=True)
+        cache = base / "get-cache"
+
+        def prep(_i):
+            discard(cache)
+            counter["n"] = 0
+
+        def check(_i, r):
+            r.extra["requests"] = counter["n"]
+            got = sum(len(list((cache / "outputs" / n).iterdir())) for n, _ in deps)
+            if got != modules * len(deps):
+                raise RuntimeError(f"{got} outputs entries, expected {modules * len(deps)}")
+        one_by_one = " && ".join(
+            f"{shlex.quote(str(TARN))} -q --cache-dir {shlex.quote(str(cache))} get --package {n} "
+            f"--repo {r} --service deps" for n, r in deps)
+        contenders = [
+            Contender("tarn get --deps", [str(TARN), "-q", "--cache-dir", str(cache), "get", "--deps",
+                                          "--service", "deps"],
+                      prepare=prep, check=check, env=env, cwd=ws),
+            Contender("one scope at a time", ["sh", "-c", one_by_one],
+                      prepare=prep, check=check, env=env, cwd=ws),
+        ]
+        res = run_comparison(f"get --deps ({len(deps)} dependencies x {modules} modules)",
+                             contenders, self.runs)
+        for c, d in zip(contenders, res):
+            if c.runs:
+                d["requests"] = stats([r.extra["requests"] for r in c.runs])
+        srv.shutdown()
+        self.results["deps"] = {"packages": len(deps), "modules": modules, "contenders": res}
+        self.commands["deps"] = [d["command"] for d in res]
+
     def run(self):
         self.tarn_serve = None
         self.services = {}
+        if self.args.only == "deps":
+            # Its own fixture and server: no need for the 8,900-artifact fixture or nginx.
+            self.n = None
+            self.config = None
+            try:
+                self.bench_deps()
+            finally:
+                self.servers.stop_all()
+            # Printed and saved on its own (BENCHMARKS.md's other sections are left as they are).
+            out = self.dir / "deps-results.json"
+            blob = {"results": self.results, "commands": self.commands, "machine": machine(),
+                    "runs": self.runs, "profile": PROFILE}
+            out.write_text(json.dumps(blob, indent=1, default=str))
+            log("\n".join(render_deps(blob)))
+            d = self.results["deps"]
+            log(f"\n{d['packages']} dependencies x {d['modules']} modules, {self.runs} runs (median [min–max])")
+            log("| contender | wall s | HTTP requests | peak RSS MB |")
+            log("|---|---|---|---|")
+            for c in d["contenders"]:
+                if c.get("wall"):
+                    w, q, m = c["wall"], c["requests"], c["rss_mb"]
+                    log(f"| {c['name']} | {w['median']:.3f} [{w['min']:.3f}–{w['max']:.3f}] | "
+                        f"{q['median']:.0f} | {m['median']:.1f} |")
+                else:
+                    log(f"| {c['name']} | FAILED: {c.get('error')} | | |")
+            log(f"wrote {out}")
+            rmtree(self.tmp)
+            rmtree(TRASH)
+            return
         self.setup_fixture()
         self.notes.append("Between runs nothing is deleted: outputs are moved to a trash directory, "
                           "emptied at the end. On this machine's ext4 (no journal) creating files "
@@ -1076,7 +1211,8 @@ class Bench:
             self.lake_config()
             for name, fn in [("get", self.bench_get), ("serve-get", self.bench_serve_get),
                              ("put", self.bench_put), ("verify", self.bench_verify),
-                             ("stage", self.bench_stage), ("server", self.bench_server)]:
+                             ("stage", self.bench_stage), ("server", self.bench_server),
+                             ("deps", self.bench_deps)]:
                 if want(name):
                     try:
                         fn()
@@ -1093,7 +1229,7 @@ class Bench:
 
     GROUPS = {"get": ["get"], "serve-get": ["serve-get"], "put": ["put", "put-present"],
               "verify": ["verify"], "stage": ["stage"],
-              "server": ["server", "server-pinned", "server-put"]}
+              "server": ["server", "server-pinned", "server-put"], "deps": ["deps"]}
 
     def merge_previous(self):
         """--only: keep the other comparisons' results from the last run on the same fixture."""
@@ -1303,6 +1439,9 @@ def render(b):
         L.append("")
     elif isinstance(sp, dict):
         L.append(f"### 6b. tarn serve PUT throughput\n\nFAILED: {sp.get('error')}\n")
+    deps = Path(b.get("bench_dir", "")) / "deps-results.json"
+    if b.get("bench_dir") and deps.exists():
+        L.extend(render_deps(json.loads(deps.read_text())))
     analysis = REPO / "scripts" / "bench" / "analysis.md"
     if analysis.exists():
         L.append(analysis.read_text().rstrip() + "\n")
@@ -1359,10 +1498,39 @@ def render(b):
     return "\n".join(L)
 
 
+
+def render_deps(blob):
+    """The `--only deps` section of BENCHMARKS.md, from deps-results.json."""
+    d = blob["results"]["deps"]
+    L = ["## 7. get --deps: a whole workspace's dependencies\n",
+         f"The Mathlib-shaped workspace (`tarn-fixture --workspace`): {d['packages']} dependencies "
+         f"(seven Reservoir packages and one git-only), {d['modules']} modules each, published with "
+         "`tarn put --package P --repo OWNER/REPO` to a counting HTTP server (Python's "
+         "`ThreadingHTTPServer`, the same for both), fetched into a cold cache. "
+         f"{blob['runs']} runs after one warm-up, alternating; build: `{blob.get('profile', 'release')}`.\n",
+         "| contender | wall s, median [min–max] | HTTP requests | peak RSS MB |",
+         "|---|---|---|---|"]
+    cs = d["contenders"]
+    for c in cs:
+        if c.get("wall"):
+            w = c["wall"]
+            L.append(f"| {c['name']} | {w['median']:.2f} [{w['min']:.2f}–{w['max']:.2f}] | "
+                     f"{c['requests']['median']:.0f} | {c['rss_mb']['median']:.1f} |")
+        else:
+            L.append(f"| {c['name']} | FAILED: {c.get('error')} | | |")
+    if len(cs) == 2 and cs[0].get("wall") and cs[1].get("wall"):
+        L.append(f"\nwall A/B = {cs[0]['wall']['median'] / cs[1]['wall']['median']:.3f} "
+                 f"(A = {cs[0]['name']}, B = {cs[1]['name']}).\n")
+    L.append("```")
+    for c in cs:
+        L.append(f"[deps] {c['command']}")
+    L.append("```\n")
+    return L
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small fixture, fewer runs (development)")
-    ap.add_argument("--only", help="comma-separated: get,serve-get,put,verify,stage,server")
+    ap.add_argument("--only", help="comma-separated: get,serve-get,put,verify,stage,server,deps")
     ap.add_argument("--runs", type=int, help="measured rounds per comparison (default 5; quick 3)")
     ap.add_argument("--modules", type=int, help="fixture size (default 8900; quick 800)")
     ap.add_argument("--bench-dir", default=os.environ.get("TARN_BENCH_DIR", "/tmp/tarn-bench"))

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench.sh — tarn's benchmark, one command:
-#   scripts/bench.sh [--quick] [--only get,serve-get,put,verify,stage,server] [--runs N]
+#   scripts/bench.sh [--quick] [--only get,serve-get,put,verify,stage,server,deps] [--runs N]
 # Installs the peers (nginx, wrk, b3sum from Debian), builds the release binaries, generates
 # the mathlib fixture once into $TARN_BENCH_DIR (default /tmp/tarn-bench), runs every
 # comparison against servers on 127.0.0.1 and writes BENCHMARKS.md. Never fails on a missed
