@@ -190,7 +190,9 @@ fn an_endless_revision_body_is_cut_at_the_reply_limit() {
 fn a_revision_announcing_a_huge_length_is_refused_unread() {
     let tmp = tempfile::tempdir().unwrap();
     let url = hostile_server(Arc::new(|_path, conn| {
-        let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100000000000\r\n\r\n");
+        let _ = conn.write_all(
+            b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 100000000000\r\n\r\n",
+        );
         endless(conn, 64 << 30);
     }));
     setup(tmp.path(), &url);
@@ -233,7 +235,7 @@ fn an_endless_artifact_body_stops_at_the_artifact_limit_and_leaves_no_temp_file(
         if path.contains("/r0/") {
             let _ = conn.write_all(
                 format!(
-                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n",
+                    "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
                     mapping.len()
                 )
                 .as_bytes(),
@@ -267,14 +269,16 @@ fn a_trickling_server_cannot_hold_a_transfer_open() {
         if path.contains("/r0/") {
             let _ = conn.write_all(
                 format!(
-                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n",
+                    "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
                     mapping.len()
                 )
                 .as_bytes(),
             );
             let _ = conn.write_all(&mapping);
         } else {
-            let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n");
+            let _ = conn.write_all(
+                b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 100000\r\n\r\n",
+            );
             // One byte per second: never a stall of --timeout, but hopelessly slow.
             for _ in 0..600 {
                 if conn.write_all(b"x").is_err() {
@@ -307,14 +311,16 @@ fn the_overall_deadline_ends_a_transfer_that_keeps_the_minimum_rate() {
         if path.contains("/r0/") {
             let _ = conn.write_all(
                 format!(
-                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n",
+                    "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
                     mapping.len()
                 )
                 .as_bytes(),
             );
             let _ = conn.write_all(&mapping);
         } else {
-            let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100000000\r\n\r\n");
+            let _ = conn.write_all(
+                b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 100000000\r\n\r\n",
+            );
             // 4 KiB every 200 ms: above the minimum rate, far from done.
             for _ in 0..3000 {
                 if conn.write_all(&[b'x'; 4096]).is_err() {
@@ -345,7 +351,7 @@ fn limits_are_read_from_the_environment() {
     let url = hostile_server(Arc::new(move |_path, conn| {
         let _ = conn.write_all(
             format!(
-                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n",
+                "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
                 mapping.len()
             )
             .as_bytes(),
@@ -370,7 +376,11 @@ fn a_revision_that_is_not_a_mapping_file_is_refused_and_never_saved() {
         // A path instead of an artifact name: the kind of entry a hostile server sends.
         let body = b"\"2026-03-17\"\n[\"0000000000000001\",{\"o\":[\"../../../etc/passwd\"]}]\n";
         let _ = conn.write_all(
-            format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).as_bytes(),
+            format!(
+                "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            )
+            .as_bytes(),
         );
         let _ = conn.write_all(body);
     }));
