@@ -197,13 +197,22 @@ pub(crate) fn system_config_path() -> Option<PathBuf> {
     }
 }
 
-/// Loads the system configuration; a missing file is an empty configuration.
+/// Loads the system configuration. A missing `~/.lake/config.toml` is an empty
+/// configuration; a missing file that `LAKE_CONFIG` names explicitly is an error, since
+/// silently ignoring it would send transfers to the built-in Reservoir instead.
 pub(crate) fn load_system_config() -> anyhow::Result<SystemConfig> {
     let Some(path) = system_config_path() else {
         return Ok(SystemConfig::default());
     };
+    let explicit = std::env::var_os("LAKE_CONFIG").is_some_and(|v| !v.is_empty());
     match std::fs::read_to_string(&path) {
         Ok(text) => SystemConfig::parse(&text).with_context(|| format!("{}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && explicit => {
+            Err(crate::ui::with_hint(
+                anyhow::anyhow!("LAKE_CONFIG names {}, which does not exist", path.display()),
+                "create the file, or unset LAKE_CONFIG to use ~/.lake/config.toml",
+            ))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(SystemConfig::default()),
         Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
     }

@@ -19,6 +19,8 @@ Exit codes:
   1  failure: something could not be done (missing or corrupt artifacts, failed transfers,
      bad configuration); every problem is printed, and work that could go on went on
   2  usage error: bad command-line arguments
+  141  stdout or stderr was closed early (e.g. piped into `head`): tarn stopped quietly,
+     as if killed by SIGPIPE; files it had written are complete
 
 Environment: LAKE_CACHE_DIR, ELAN_HOME, ELAN_TOOLCHAIN, XDG_CACHE_HOME, LAKE_CONFIG,
 LAKE_CACHE_KEY, LAKE_CACHE_ARTIFACT_ENDPOINT, LAKE_CACHE_REVISION_ENDPOINT, RESERVOIR_API_URL
@@ -63,6 +65,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    ui::exit_quietly_on_broken_pipe();
     let cli = Cli::parse();
     ui::init_logging(&cli.global);
     let result = match cli.command {

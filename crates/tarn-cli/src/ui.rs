@@ -5,6 +5,31 @@ use std::io::IsTerminal;
 
 use crate::context::GlobalArgs;
 
+/// Exit code when stdout or stderr is a closed pipe: 128 + SIGPIPE, what a shell reports
+/// for a program killed by SIGPIPE, so `tarn … | head` behaves like other tools.
+pub(crate) const EXIT_BROKEN_PIPE: i32 = 141;
+
+/// Makes a write to a closed stdout or stderr end the process quietly with
+/// [`EXIT_BROKEN_PIPE`] instead of panicking (exit 101 and a backtrace hint). Rust ignores
+/// SIGPIPE, so such a write fails with `EPIPE`, which `println!`/`eprintln!` turn into a panic
+/// with a fixed message; this hook recognises that message. Every other panic is reported as
+/// before. Writes to a cache are atomic, so stopping here leaves nothing half-written.
+pub(crate) fn exit_quietly_on_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.starts_with("failed printing to std") && msg.contains("Broken pipe") {
+            std::process::exit(EXIT_BROKEN_PIPE);
+        }
+        default(info);
+    }));
+}
+
 /// Sets up `tracing` on stderr: warnings by default, `-v` info, `-vv` debug, `-q` errors only.
 pub(crate) fn init_logging(global: &GlobalArgs) {
     let level = match (global.quiet, global.verbose) {

@@ -9,6 +9,7 @@ mod hostile_server;
 mod hostile_staging;
 mod lake_conformance;
 mod lake_workspace;
+mod first_contact;
 mod local_commands;
 mod local_staging;
 mod remote_curl;

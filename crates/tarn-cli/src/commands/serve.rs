@@ -281,6 +281,7 @@ pub(crate) fn serve(g: &GlobalArgs, a: ServeArgs) -> CmdResult {
             println!("Lake configuration (~/.lake/config.toml):");
             println!();
             println!("  [cache]");
+            println!("  defaultService = \"tarn\"");
             println!("  defaultUploadService = \"tarn\"");
             println!();
             println!("  [[cache.service]]");
@@ -300,6 +301,10 @@ pub(crate) fn serve(g: &GlobalArgs, a: ServeArgs) -> CmdResult {
             println!("  kind = \"reservoir\"");
             println!("  apiEndpoint = \"{base}/{}\"", app.cfg.reservoir_prefix);
             println!();
+            println!("Then, in a Lake package (after `lake build -o outputs.jsonl`):");
+            println!("  lake cache put outputs.jsonl --scope=myproj   # or: tarn put outputs.jsonl --scope myproj");
+            println!("  lake cache get --scope=myproj                 # or: tarn get --scope myproj");
+            println!();
             if let Some(k) = &generated {
                 println!(
                     "Uploads: export LAKE_CACHE_KEY={}:{}  (admin key kept in {})",
@@ -314,6 +319,7 @@ pub(crate) fn serve(g: &GlobalArgs, a: ServeArgs) -> CmdResult {
             } else {
                 println!("Uploads: LAKE_CACHE_KEY=<id>:<secret> of a configured key");
             }
+
             use std::io::Write;
             let _ = std::io::stdout().flush();
         }

@@ -1,0 +1,79 @@
+//! What a new user meets first (issue 10): the server banner's configuration works as
+//! printed, a closed pipe ends quietly, and a `LAKE_CONFIG` naming a missing file is an error.
+
+use std::process::{Command, Stdio};
+
+use tarn_test::{Sandbox, TarnServer};
+
+use crate::BIN;
+
+#[test]
+fn the_banner_prints_a_complete_lake_configuration_that_tarn_reads() {
+    let sb = Sandbox::new();
+    let data = sb.path("data");
+    let mut server = TarnServer::start(&["--data", data.to_str().unwrap()]);
+    let banner = server.banner.clone();
+    let _ = server.child.kill();
+    let _ = server.child.wait();
+    // The lines between the heading and the commands are the file, as printed.
+    let config: String = banner
+        .lines()
+        .skip_while(|l| !l.starts_with("Lake configuration"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("Then,"))
+        .map(|l| format!("{}\n", l.strip_prefix("  ").unwrap_or(l)))
+        .collect();
+    assert!(config.contains("defaultService = \"tarn\""), "{banner}");
+    assert!(config.contains("defaultUploadService = \"tarn\""), "{banner}");
+    let path = sb.path("config.toml");
+    std::fs::write(&path, &config).unwrap();
+    let out = Command::new(BIN)
+        .args(["--json", "services"])
+        .env("LAKE_CONFIG", &path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["defaultService"], "tarn", "{v}");
+    assert_eq!(v["defaultUploadService"], "tarn", "{v}");
+    let endpoint = v["services"][0]["artifactEndpoint"].as_str().unwrap_or("");
+    assert!(endpoint.starts_with(&server.url), "{v}");
+    // Two commands to copy: one uploads, one downloads.
+    assert!(banner.contains("lake cache put outputs.jsonl --scope=myproj"), "{banner}");
+    assert!(banner.contains("lake cache get --scope=myproj"), "{banner}");
+}
+
+#[test]
+fn a_closed_stdout_ends_quietly_with_exit_141() {
+    let sb = Sandbox::new();
+    let file = sb.path("f.txt");
+    std::fs::write(&file, "x").unwrap();
+    // Far more output than a pipe buffer holds, so a write after the reader is gone fails.
+    let mut child = Command::new(BIN)
+        .arg("hash")
+        .args(std::iter::repeat_n(&file, 20_000))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(141), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn lake_config_naming_a_missing_file_is_an_error() {
+    let sb = Sandbox::new();
+    let missing = sb.path("nowhere/config.toml");
+    let out = Command::new(BIN)
+        .arg("services")
+        .env("LAKE_CONFIG", &missing)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(&*missing.to_string_lossy()), "{stderr}");
+    assert!(stderr.contains("does not exist"), "{stderr}");
+}
