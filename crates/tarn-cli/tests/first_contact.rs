@@ -24,7 +24,10 @@ fn the_banner_prints_a_complete_lake_configuration_that_tarn_reads() {
         .map(|l| format!("{}\n", l.strip_prefix("  ").unwrap_or(l)))
         .collect();
     assert!(config.contains("defaultService = \"tarn\""), "{banner}");
-    assert!(config.contains("defaultUploadService = \"tarn\""), "{banner}");
+    assert!(
+        config.contains("defaultUploadService = \"tarn\""),
+        "{banner}"
+    );
     let path = sb.path("config.toml");
     std::fs::write(&path, &config).unwrap();
     let out = Command::new(BIN)
@@ -32,14 +35,21 @@ fn the_banner_prints_a_complete_lake_configuration_that_tarn_reads() {
         .env("LAKE_CONFIG", &path)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["defaultService"], "tarn", "{v}");
     assert_eq!(v["defaultUploadService"], "tarn", "{v}");
     let endpoint = v["services"][0]["artifactEndpoint"].as_str().unwrap_or("");
     assert!(endpoint.starts_with(&server.url), "{v}");
     // Two commands to copy: one uploads, one downloads.
-    assert!(banner.contains("lake cache put outputs.jsonl --scope=myproj"), "{banner}");
+    assert!(
+        banner.contains("lake cache put outputs.jsonl --scope=myproj"),
+        "{banner}"
+    );
     assert!(banner.contains("lake cache get --scope=myproj"), "{banner}");
 }
 

@@ -4,12 +4,12 @@
 
 mod conventions;
 mod crash_campaign;
+mod first_contact;
 mod hostile_client;
 mod hostile_server;
 mod hostile_staging;
 mod lake_conformance;
 mod lake_workspace;
-mod first_contact;
 mod local_commands;
 mod local_staging;
 mod remote_curl;
