@@ -259,9 +259,11 @@ fn clean_removes_the_cache_then_reports_none() {
 #[test]
 fn services_lists_names_with_kind_or_type() {
     let env = Env::new();
+    // The sandbox's LAKE_CONFIG names config.toml, not written yet: an error, not "no services".
     let out = env.tarn(&["services"]);
-    assert!(out.status.success());
-    assert_eq!(stdout(&out), "", "no config: no services");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("does not exist"), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "");
     fs::write(
         env.path("config.toml"),
         concat!(
