@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the small-project example workflow (examples/ci/small-project.yml, byte for byte) with
+# Runs the example workflows (examples/ci/*.yml, byte for byte) with
 # tarn's reusable workflow and actions through a real runner, `act`, in host mode, offline:
 # every action comes from this repository or from tests/pipeline/act-standins (GitHub's
 # checkout / artifact / cache actions), tarn is the locally built binary, `lake` is the test
@@ -10,6 +10,9 @@
 #                                 is on the server.
 #   pull_request from a fork      build runs; upload, verify and report are skipped; nothing
 #                                 new on the server.
+#   pull_request, same repository uploads under the PR's head commit, not github.sha.
+#   examples/ci/mathlib-style.yml two pushes: the first finds nothing to `get` and uploads under
+#                                 the repository scope; the second `get`s the first's outputs.
 #
 #   tests/pipeline/act.sh TARGET_DIR      (ACT: the act binary, default `act` on PATH)
 set -euo pipefail
@@ -32,8 +35,10 @@ die() { echo "act.sh: FAILED: $*" >&2; exit 1; }
 
 # --- The service ---------------------------------------------------------------------------
 KEY="proj:$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+MKEY="mathlib:$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 : > "$W/serve.log" # exists before the first poll (the background redirect may come later)
-"$TARN" serve --data "$W/server" --listen 127.0.0.1:0 --key "$KEY:example-org/lean-project" > "$W/serve.log" 2>&1 &
+"$TARN" serve --data "$W/server" --listen 127.0.0.1:0 --key "$KEY:example-org/lean-project" \
+  --key "$MKEY:example-org/mathlib-like" > "$W/serve.log" 2>&1 &
 server_pid=$!
 URL=""
 for _ in $(seq 1 200); do
@@ -61,7 +66,7 @@ mkdir -p "$W/bin"
 ln -s "$here/standin-lake" "$W/bin/lake"
 
 # Every action a workflow names, mapped to this repository or a local stand-in.
-sha_of() { sed -n "s|.*uses: $1@\([0-9a-f]\{40\}\).*|\1|p" "$repo/examples/ci/small-project.yml" "$repo/.github/workflows/lake-cache.yml" | head -n 1; }
+sha_of() { sed -n "s|.*uses: $1@\([0-9a-f]\{40\}\).*|\1|p" "$repo"/examples/ci/*.yml "$repo/.github/workflows/lake-cache.yml" | head -n 1; }
 # tarn-cache/tarn@v0.1.0 is this working tree's actions and workflows (act copies the
 # directory it is given, so not the whole tree with its build outputs).
 mkdir -p "$W/tarn-repo"
@@ -75,8 +80,8 @@ done
 
 mkdir -p "$W/home"
 printf -- '-P ubuntu-latest=-self-hosted\n' > "$W/home/.actrc"
-run_act() { # EVENT EVENT_FILE LOG
-  (cd "$P" && env HOME="$W/home" PATH="$W/bin:$PATH" TARN_FIXTURE="$bin_dir/tarn-fixture" \
+run_act() { # EVENT EVENT_FILE LOG [PROJECT KEY]
+  (cd "${4:-$P}" && env HOME="$W/home" PATH="$W/bin:$PATH" TARN_FIXTURE="$bin_dir/tarn-fixture" \
     TARN_STANDIN_MODULES=150 \
     "$ACT" "$1" -e "$2" -W .github/workflows/cache.yml \
       -P ubuntu-latest=-self-hosted --action-offline-mode \
@@ -84,7 +89,8 @@ run_act() { # EVENT EVENT_FILE LOG
       "${local_repos[@]}" \
       --var TARN_BINARY="$TARN" \
       --var LAKE_CACHE_ARTIFACT_ENDPOINT="$URL/a0" --var LAKE_CACHE_REVISION_ENDPOINT="$URL/r0" \
-      -s LAKE_CACHE_KEY="$KEY" \
+      --var LAKE_CACHE_UPLOAD_ARTIFACT_ENDPOINT="$URL/a0" --var LAKE_CACHE_UPLOAD_REVISION_ENDPOINT="$URL/r0" \
+      -s LAKE_CACHE_KEY="${5:-$KEY}" \
       --env TARN_ACT_ARTIFACTS="$W/artifacts-$1" \
       --json --verbose > "$3" 2> "$3.stderr") || return $?
 }
@@ -187,5 +193,42 @@ grep -q "cache: rev=$PR_SHA uploaded=0 verified=150 url=$URL/r0/example-org/lean
 [ -f "$W/server/r0/example-org/lean-project/$PR_SHA.jsonl" ] || die "same-repo PR: no revision file for the PR head"
 [ "$(find "$W/server/r0" -name '*.jsonl' | wc -l)" = 2 ] || die "same-repo PR: unexpected revision files"
 ok "pull_request from the same repository: uploaded for the PR head $PR_SHA (not github.sha); artifacts already present; verified 150"
+
+# --- The Mathlib-style example: repository scope, separate upload endpoints, `get` first ----
+M=$W/mathlib-like
+mkdir -p "$M/.github/workflows"
+cp "$repo/examples/ci/mathlib-style.yml" "$M/.github/workflows/cache.yml"
+printf 'name = "mathlib_like"\nenableArtifactCache = true\nrestoreAllArtifacts = true\nplatformIndependent = true\nfixedToolchain = true\n' > "$M/lakefile.toml"
+printf '.lake/\n' > "$M/.gitignore"
+git -C "$M" init -q -b master
+git -C "$M" remote add origin https://github.com/example-org/mathlib-like.git
+git -C "$M" add -A
+git -C "$M" -c user.email=ci@example.org -c user.name=ci commit -q -m "first"
+M1=$(git -C "$M" rev-parse HEAD)
+printf '{"ref": "refs/heads/master", "after": "%s", "repository": {"full_name": "example-org/mathlib-like"}}\n' "$M1" > "$W/m1.json"
+run_act push "$W/m1.json" "$W/m1.log" "$M" "$MKEY" || { tail -n 40 "$W/m1.log" "$W/m1.log.stderr" >&2; die "act push (Mathlib-style, first) failed"; }
+summarize "$W/m1.log" > "$W/m1.jobs"
+for j in build cache/upload cache/verify report; do
+  [ "$(result_of "$j" "$W/m1.jobs")" = success ] || die "Mathlib-style first push: job $j: $(job_line "$j" "$W/m1.jobs")"
+done
+grep -q 'no outputs found for any revision' "$W/m1.log" && grep -q 'Failed but continue next step' "$W/m1.log" \
+  || die "Mathlib-style first push: the get step did not report an empty cache and go on"
+grep -q "cache: rev=$M1 uploaded=150 verified=150 url=$URL/r0/example-org/mathlib-like/$M1.jsonl" "$W/m1.log" \
+  || die "Mathlib-style first push: report: $(grep -o 'cache: rev=[^"]*' "$W/m1.log")"
+ok "Mathlib-style, first push: get finds nothing (the step fails, the job goes on), then upload under r0/example-org/mathlib-like/<rev> (no pt/tc parts), verify 150"
+
+git -C "$M" -c user.email=ci@example.org -c user.name=ci commit -q --allow-empty -m "second"
+M2=$(git -C "$M" rev-parse HEAD)
+printf '{"ref": "refs/heads/master", "after": "%s", "repository": {"full_name": "example-org/mathlib-like"}}\n' "$M2" > "$W/m2.json"
+run_act push "$W/m2.json" "$W/m2.log" "$M" "$MKEY" || { tail -n 40 "$W/m2.log" "$W/m2.log.stderr" >&2; die "act push (Mathlib-style, second) failed"; }
+summarize "$W/m2.log" > "$W/m2.jobs"
+for j in build cache/upload cache/verify report; do
+  [ "$(result_of "$j" "$W/m2.jobs")" = success ] || die "Mathlib-style second push: job $j: $(job_line "$j" "$W/m2.jobs")"
+done
+grep -q "tarn get: revision $M1" "$W/m2.log" || die "Mathlib-style second push: get did not fetch the first push's revision"
+grep -q '"stepResult":"success".*Fetch what the cache already has' "$W/m2.log" \
+  || grep -q 'Success - Main Fetch what the cache already has' "$W/m2.log" || die "Mathlib-style second push: the get step did not succeed"
+grep -q "cache: rev=$M2 uploaded=0 verified=150" "$W/m2.log" || die "Mathlib-style second push: report: $(grep -o 'cache: rev=[^"]*' "$W/m2.log")"
+ok "Mathlib-style, second push: the get action fetches the first push's outputs ($M1), the upload sends nothing new, verify 150"
 
 echo "act.sh: passed in $(( ($(date +%s%N) - started) / 1000000 )) ms"
