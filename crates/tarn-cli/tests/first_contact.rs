@@ -87,3 +87,20 @@ fn lake_config_naming_a_missing_file_is_an_error() {
     assert!(stderr.contains(&*missing.to_string_lossy()), "{stderr}");
     assert!(stderr.contains("does not exist"), "{stderr}");
 }
+
+#[test]
+fn verify_of_a_file_that_is_not_a_mappings_file_is_an_error_naming_it() {
+    let sb = Sandbox::new();
+    let file = sb.path("lakefile.toml");
+    std::fs::write(&file, "name = \"pkg\"\ndefaultTargets = [\"Pkg\"]\n").unwrap();
+    let out = Command::new(BIN)
+        .args(["--cache-dir", sb.path("cache").to_str().unwrap(), "verify"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(&*file.to_string_lossy()), "{stderr}");
+    assert!(stderr.contains("not a mappings file"), "{stderr}");
+    assert!(!stderr.contains("all good"), "{stderr}");
+}

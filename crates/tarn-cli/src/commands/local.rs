@@ -364,7 +364,15 @@ pub(crate) fn verify(g: &GlobalArgs, a: VerifyArgs) -> CmdResult {
     let (cache, _) = context::open_cache(g)?;
     let report = match &a.mappings {
         Some(path) => {
-            let (_, artifacts) = load_mappings(path)?;
+            let (m, artifacts) = load_mappings(path)?;
+            // Lake skips bad lines with a warning, but a file with no readable entry at all
+            // (a lakefile, a log) is not a mappings file: "all good" would be a lie.
+            if m.file.entries.is_empty() && !m.warnings.is_empty() {
+                bail!(
+                    "{}: not a mappings file (no line is an entry; the output of `lake build -o FILE` is)",
+                    path.display()
+                );
+            }
             let bar = ui::progress_bar(g, artifacts.len() as u64, "verify");
             let r = tarn_store::verify::verify_artifacts(&cache, &artifacts, &progress_fn(&bar));
             bar.finish_and_clear();
