@@ -53,12 +53,8 @@ impl World {
         run(&mut c)
     }
 
-    /// Every logged request as `METHOD target`, then clears the log.
     fn take_log(&self) -> Vec<String> {
-        let mut log = self.server.log.lock().unwrap();
-        let out = log.iter().map(|(m, t, _)| format!("{m} {t}")).collect();
-        log.clear();
-        out
+        self.server.take_log()
     }
 
     /// Publishes `arts` under `a0/<scope>` and the revision file under `r0/<scope>/<rev>.jsonl`.

@@ -87,10 +87,7 @@ impl Ws {
     }
 
     fn take_log(&self) -> Vec<String> {
-        let mut log = self.server.log.lock().unwrap();
-        let out = log.iter().map(|(m, t, _)| format!("{m} {t}")).collect();
-        log.clear();
-        out
+        self.server.take_log()
     }
 
     /// Publishes outputs for `rev` on the emulated Reservoir API under `<collection>/<scope>`.

@@ -148,6 +148,14 @@ impl Server {
         format!("http://{}", self.addr)
     }
 
+    /// Every logged request as `METHOD target`, oldest first; clears the log.
+    pub fn take_log(&self) -> Vec<String> {
+        let mut log = self.log.lock().unwrap();
+        let out = log.iter().map(|(m, t, _)| format!("{m} {t}")).collect();
+        log.clear();
+        out
+    }
+
     /// Requests seen whose target contains `needle`.
     pub fn count(&self, method: &str, needle: &str) -> usize {
         self.log
