@@ -1,5 +1,6 @@
 //! What a new user meets first (issue 10): the server banner's configuration works as
-//! printed, a closed pipe ends quietly, and a `LAKE_CONFIG` naming a missing file is an error.
+//! printed, a closed pipe ends quietly, a `LAKE_CONFIG` naming a missing file is an error, and
+//! a busy port is an error with a hint that creates nothing.
 
 use std::process::{Command, Stdio};
 
@@ -103,4 +104,31 @@ fn verify_of_a_file_that_is_not_a_mappings_file_is_an_error_naming_it() {
     assert!(stderr.contains(&*file.to_string_lossy()), "{stderr}");
     assert!(stderr.contains("not a mappings file"), "{stderr}");
     assert!(!stderr.contains("all good"), "{stderr}");
+}
+
+#[test]
+fn a_busy_port_is_an_error_with_a_hint_and_creates_nothing() {
+    let sb = Sandbox::new();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let data = sb.path("tarn-data");
+    let out = sb.tarn(&["serve", "--listen", &addr, "--data", data.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot listen on {addr}")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("hint:"), "{stderr}");
+    assert!(stderr.contains("--listen 127.0.0.1:0"), "{stderr}");
+    assert!(
+        out.stdout.is_empty(),
+        "no banner: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        !data.exists(),
+        "the data directory (and its admin key) was created"
+    );
+    drop(taken);
 }

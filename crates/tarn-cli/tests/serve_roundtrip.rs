@@ -130,10 +130,22 @@ fn s3_backend_with_two_stateless_replicas() {
     };
     let tmp = tempfile::tempdir().unwrap();
     let prefix = unique("serve");
+    // Every file the servers and the maintenance command write stays in their data
+    // directories: their TMPDIR is an empty directory, checked at the end (issue 10, item 11).
+    let tarn_tmp = tmp.path().join("tmpdir");
+    std::fs::create_dir(&tarn_tmp).unwrap();
     let env = [
         ("TARN_S3_ACCESS_KEY", s3.access_key.as_str()),
         ("TARN_S3_SECRET_KEY", s3.secret_key.as_str()),
+        ("TMPDIR", tarn_tmp.to_str().unwrap()),
     ];
+    // A spool file of a killed server (a pid above the kernel's maximum: certainly dead)
+    // goes on start-up.
+    let stale = tmp
+        .path()
+        .join("spool-a/.tarn-spool/.tarn-tmp.4194305.7.123");
+    std::fs::create_dir_all(stale.parent().unwrap()).unwrap();
+    std::fs::write(&stale, b"half an upload").unwrap();
     let key_arg = format!("{KEY}:*");
     let start = |spool: &str| {
         let spool = tmp.path().join(spool);
@@ -158,6 +170,7 @@ fn s3_backend_with_two_stateless_replicas() {
     let a = start("spool-a");
     let b = start("spool-b");
     assert!(a.banner.contains("storage: s3"), "{}", a.banner);
+    assert!(!stale.exists(), "a dead server's spool file was kept");
     round_trip(&a, &b, tmp.path());
     // The objects really are in the bucket, under the prefix, in Lake's layout.
     if let Some(d) = &s3.data_dir {
@@ -194,4 +207,27 @@ fn s3_backend_with_two_stateless_replicas() {
         .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
     assert_eq!(v["artifacts"], 25, "{v}");
     assert_eq!(v["corrupt"], serde_json::json!([]));
+    drop((a, b));
+    let left: Vec<_> = std::fs::read_dir(&tarn_tmp).unwrap().collect();
+    assert!(left.is_empty(), "left in TMPDIR: {left:?}");
+}
+
+#[test]
+fn s3_storage_without_a_spool_directory_is_refused_before_anything_is_created() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(BIN)
+        .current_dir(tmp.path())
+        .env("TMPDIR", tmp.path())
+        .env("TARN_S3_ACCESS_KEY", "k")
+        .env("TARN_S3_SECRET_KEY", "s")
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(["--s3-endpoint", "http://127.0.0.1:9", "--s3-bucket", "b"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("spool"), "{stderr}");
+    assert!(stderr.contains("--data"), "{stderr}");
+    let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
+    assert!(left.is_empty(), "created: {left:?}");
 }

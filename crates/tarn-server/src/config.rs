@@ -107,6 +107,10 @@ pub struct StorageConfig {
     pub secret_key: Option<String>,
     /// Key prefix inside the bucket (e.g. `cache/`), default none.
     pub prefix: Option<String>,
+    /// Where an `s3` backend spools upload bodies while it checks them (default
+    /// `<data>/.tarn-spool`); local storage always spools inside its data directory, on the
+    /// objects' file system.
+    pub spool_dir: Option<PathBuf>,
 }
 
 /// Storage backend kind.
@@ -151,6 +155,24 @@ pub enum Access {
 }
 
 impl KeyConfig {
+    /// An upload key from `ID:SECRET[:PATTERN]` (`tarn serve --key`): write and admin
+    /// permission on the scopes matching PATTERN (default `*`).
+    pub fn from_admin_arg(arg: &str) -> Result<KeyConfig, ConfigError> {
+        let mut it = arg.splitn(3, ':');
+        let (Some(id), Some(secret)) = (it.next(), it.next()) else {
+            return Err(ConfigError::Invalid(format!(
+                "--key expects ID:SECRET[:PATTERN], got {arg:?}"
+            )));
+        };
+        Ok(KeyConfig {
+            id: id.into(),
+            secret: secret.into(),
+            read: vec![],
+            write: vec![],
+            admin: vec![it.next().unwrap_or("*").to_string()],
+        })
+    }
+
     /// Whether this key grants `access` on `scope`.
     pub fn allows(&self, access: Access, scope: &str) -> bool {
         let any = |pats: &[String]| pats.iter().any(|p| scope_matches(p, scope));
@@ -260,6 +282,15 @@ impl ServerConfig {
                 bad("s3 storage needs storage.endpoint and storage.bucket".into())
             }
             _ => Ok(()),
+        }
+    }
+
+    /// Where upload bodies are spooled: `storage.spool_dir` for an `s3` backend, else
+    /// `<data>/.tarn-spool`; `None` when neither is set.
+    pub fn spool_dir(&self) -> Option<PathBuf> {
+        match (self.storage.kind, &self.storage.spool_dir) {
+            (StorageKind::S3, Some(d)) => Some(d.clone()),
+            _ => self.data.as_deref().map(crate::storage::spool_dir_in),
         }
     }
 

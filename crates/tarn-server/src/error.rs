@@ -143,4 +143,22 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
+    /// The admin key file holds no `ID:SECRET`.
+    #[error("{}: expected ID:SECRET", path.display())]
+    KeyFile {
+        /// The key file.
+        path: std::path::PathBuf,
+    },
+    /// A file could not be written atomically.
+    #[error(transparent)]
+    Store(Box<tarn_store::StoreError>),
+}
+
+impl StartError {
+    /// Whether another process already listens on the address (the operator picks another
+    /// port, or port 0 for a free one).
+    pub fn is_addr_in_use(&self) -> bool {
+        matches!(self, StartError::Listen { source, .. }
+            if source.kind() == std::io::ErrorKind::AddrInUse)
+    }
 }

@@ -109,6 +109,31 @@ async fn collect_refs(
     }
 }
 
+/// Runs garbage collection with the configured `[gc]` policy every `every`, for as long as
+/// the runtime lives; each run's result goes to the log.
+pub(crate) fn spawn_periodic(app: crate::AppRef, every: Duration) {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            let policy = GcPolicy {
+                keep_revs: app.cfg.gc.keep_revs,
+                keep_days: app.cfg.gc.keep_days,
+                grace_hours: app.cfg.gc.grace_hours,
+                dry_run: false,
+            };
+            match run_gc(&app, policy).await {
+                Ok(r) => tracing::info!(
+                    revisions_deleted = r.revisions_deleted,
+                    artifacts_deleted = r.artifacts_deleted,
+                    bytes = r.artifact_bytes_deleted + r.revision_bytes_deleted,
+                    "scheduled gc"
+                ),
+                Err(e) => tracing::warn!("scheduled gc failed: {e}"),
+            }
+        }
+    });
+}
+
 /// Runs garbage collection.
 pub async fn run_gc(app: &App, policy: GcPolicy) -> std::io::Result<GcReport> {
     let started = SystemTime::now();

@@ -10,26 +10,43 @@
 //! only then published atomically through a storage backend (local disk or an S3 bucket).
 //!
 //! The public surface is what the `tarn` binary needs: [`config`] (the configuration),
-//! [`App`] (the state, built from it), [`server`] (bind and run), [`tls`] (the acceptor),
-//! [`gc`] (garbage collection and scrub) and [`StartError`]. Routing, authentication,
-//! validation, storage, metrics and the object cache are private modules.
+//! [`start`] → [`Serving`] (bind first, then create the data directory and admin key; the
+//! banner; [`Serving::run`] with periodic GC), [`shutdown_signal`], [`App::for_maintenance`]
+//! with [`gc`] (garbage collection and scrub), and [`StartError`]. The listener, TLS,
+//! routing, authentication, validation, storage, metrics and the object cache are private.
+//!
+//! ```no_run
+//! # async fn serve() -> Result<(), tarn_server::StartError> {
+//! let cfg = tarn_server::config::ServerConfig {
+//!     data: Some("./tarn-data".into()),
+//!     ..Default::default()
+//! };
+//! let serving = tarn_server::start(cfg, tarn_server::ServeOptions::default()).await?;
+//! print!("{}", serving.banner());
+//! serving.run(tarn_server::shutdown_signal()).await
+//! # }
+//! ```
 
 // Engines report through return values and events; only the binary prints (ARCHITECTURE.md).
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
+mod admin_key;
 mod auth;
+mod banner;
 mod cache;
 pub mod config;
 mod error;
 pub mod gc;
+mod launch;
 mod metrics;
 mod routes;
-pub mod server;
+mod server;
 mod storage;
-pub mod tls;
+mod tls;
 mod validate;
 
 pub use error::StartError;
+pub use launch::{shutdown_signal, start, ServeOptions, Serving};
 
 use std::sync::Arc;
 
@@ -73,8 +90,9 @@ impl App {
 /// The shared state handle.
 pub(crate) type AppRef = Arc<App>;
 
-/// Opens the configured storage backend.
-pub(crate) fn open_storage(cfg: &ServerConfig) -> Result<Storage, StartError> {
+/// Opens the configured storage backend; `serving` asks for an upload spool directory
+/// (maintenance runs of `gc` and `scrub` accept no uploads and create none for a bucket).
+pub(crate) fn open_storage(cfg: &ServerConfig, serving: bool) -> Result<Storage, StartError> {
     match cfg.storage.kind {
         StorageKind::Local => {
             let data = cfg
@@ -101,11 +119,12 @@ pub(crate) fn open_storage(cfg: &ServerConfig) -> Result<Storage, StartError> {
                 .clone()
                 .or_else(|| env("TARN_S3_SECRET_KEY"))
                 .ok_or(StartError::Missing("s3 storage needs storage.secret_key"))?;
-            let spool = match &cfg.data {
-                Some(d) => storage::spool_dir_in(d),
-                None => {
-                    std::env::temp_dir().join(format!("tarn-serve-spool-{}", std::process::id()))
-                }
+            let spool = match (serving, cfg.spool_dir()) {
+                (false, _) => None,
+                (true, Some(d)) => Some(d),
+                (true, None) => return Err(StartError::Missing(
+                    "s3 storage needs a directory for upload spool files: --data DIR or storage.spool_dir",
+                )),
             };
             let settings = storage::s3::S3Settings {
                 endpoint: s.endpoint.clone().unwrap_or_default(),
@@ -118,17 +137,24 @@ pub(crate) fn open_storage(cfg: &ServerConfig) -> Result<Storage, StartError> {
                 prefix: s.prefix.clone().unwrap_or_default(),
             };
             Ok(Storage::S3(
-                storage::s3::S3Store::new(settings, &spool).map_err(StartError::S3)?,
+                storage::s3::S3Store::new(settings, spool.as_deref()).map_err(StartError::S3)?,
             ))
         }
     }
 }
 
 impl App {
-    /// Builds the state (validating the configuration and opening storage).
-    pub fn new(cfg: ServerConfig, tls: bool) -> Result<App, StartError> {
+    /// The state for maintenance (`tarn serve gc`, `scrub`): the configuration validated
+    /// and storage opened, with no listener and no upload spool for a bucket.
+    pub fn for_maintenance(cfg: ServerConfig) -> Result<App, StartError> {
+        App::new(cfg, false, false)
+    }
+
+    /// Builds the state (validating the configuration and opening storage); `serving`
+    /// prepares the upload spool.
+    pub(crate) fn new(cfg: ServerConfig, tls: bool, serving: bool) -> Result<App, StartError> {
         cfg.validate()?;
-        let storage = open_storage(&cfg)?;
+        let storage = open_storage(&cfg, serving)?;
         let reservoir_prefix = cfg
             .reservoir_prefix
             .split('/')

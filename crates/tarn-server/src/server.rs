@@ -28,7 +28,7 @@ use crate::error::StartError;
 use crate::{App, AppRef};
 
 /// Counts what storage holds, for the `tarn_stored_*` gauges (run in the background).
-pub async fn scan_stored(app: AppRef) {
+pub(crate) async fn scan_stored(app: AppRef) {
     let mut objects = 0i64;
     let mut bytes = 0i64;
     for p in [&app.cfg.artifact_prefix, &app.cfg.revision_prefix] {
@@ -45,7 +45,7 @@ pub async fn scan_stored(app: AppRef) {
 }
 
 /// A bound server, ready to run.
-pub struct Bound {
+pub(crate) struct Bound {
     listener: TcpListener,
     app: AppRef,
     tls: Option<tokio_rustls::TlsAcceptor>,
@@ -53,40 +53,47 @@ pub struct Bound {
 
 impl Bound {
     /// The actual listen address (useful with port 0).
-    pub fn local_addr(&self) -> SocketAddr {
+    pub(crate) fn local_addr(&self) -> SocketAddr {
         self.listener.local_addr().expect("bound socket")
     }
 
     /// The shared state.
-    pub fn app(&self) -> &AppRef {
+    pub(crate) fn app(&self) -> &AppRef {
         &self.app
     }
 }
 
-/// Binds the listener.
-pub async fn bind(app: App, tls: Option<tokio_rustls::TlsAcceptor>) -> Result<Bound, StartError> {
-    let addr = app.cfg.listen_addr()?;
-    let listener = TcpListener::bind(addr)
+/// Binds the listen address (before anything is created, so a busy port leaves no trace).
+pub(crate) async fn listen(addr: SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr)
         .await
-        .map_err(|source| StartError::Listen { addr, source })?;
-    Ok(Bound {
-        listener,
-        app: Arc::new(app),
-        tls,
-    })
+        .map_err(|source| StartError::Listen { addr, source })
+}
+
+impl Bound {
+    /// A server on a bound `listener`.
+    pub(crate) fn new(
+        listener: TcpListener,
+        app: App,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+    ) -> Bound {
+        Bound {
+            listener,
+            app: Arc::new(app),
+            tls,
+        }
+    }
 }
 
 /// Serves until `shutdown` resolves.
-pub async fn run(
+pub(crate) async fn run(
     bound: Bound,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), StartError> {
     let Bound { listener, app, tls } = bound;
-    if let crate::storage::Storage::Local(l) = &app.storage {
-        let n = l.clean_dead_spool();
-        if n > 0 {
-            tracing::warn!("removed {n} upload spool file(s) left by a killed server");
-        }
+    let n = app.storage.clean_dead_spool();
+    if n > 0 {
+        tracing::warn!("removed {n} upload spool file(s) left by a killed server");
     }
     // Local storage is counted before the first request (so that uploads during the scan
     // are not counted twice); a bucket is counted in the background.

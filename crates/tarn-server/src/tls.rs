@@ -9,7 +9,7 @@ use tokio_rustls::rustls;
 use crate::error::StartError;
 
 /// A TLS acceptor for a PEM certificate chain and private key.
-pub fn acceptor(cert: &Path, key: &Path) -> Result<tokio_rustls::TlsAcceptor, StartError> {
+pub(crate) fn acceptor(cert: &Path, key: &Path) -> Result<tokio_rustls::TlsAcceptor, StartError> {
     let open = |p: &Path| {
         std::fs::File::open(p)
             .map(BufReader::new)

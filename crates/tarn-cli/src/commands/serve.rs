@@ -4,13 +4,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{anyhow, Context as _};
+use anyhow::Context as _;
 use tarn_server::config::{KeyConfig, ServerConfig, StorageKind, TlsConfig};
 use tarn_server::gc::{run_gc, scrub, GcPolicy};
 use tarn_server::App;
 
 use super::CmdResult;
 use crate::context::GlobalArgs;
+use crate::ui::with_hint;
 
 /// Where the objects are: shared by `tarn serve`, `gc` and `scrub`.
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -138,45 +139,6 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
-/// A zero-configuration server gets one admin key, generated once and kept in
-/// `<data>/.tarn-serve-key` (mode 600), so that `lake cache put` works out of the box.
-fn default_key(cfg: &ServerConfig) -> anyhow::Result<Option<KeyConfig>> {
-    let Some(data) = &cfg.data else {
-        return Ok(None);
-    };
-    std::fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
-    let path = data.join(".tarn-serve-key");
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(_) => {
-            let mut bytes = [0u8; 20];
-            use std::io::Read;
-            std::fs::File::open("/dev/urandom")
-                .and_then(|mut f| f.read_exact(&mut bytes))
-                .context("reading /dev/urandom")?;
-            let t = format!("tarn:{}\n", hex_string(&bytes));
-            tarn_store::write_atomic(&path, t.as_bytes())?;
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::PermissionsExt;
-                let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
-            }
-            t
-        }
-    };
-    let (id, secret) = text
-        .trim()
-        .split_once(':')
-        .ok_or_else(|| anyhow!("{}: expected ID:SECRET", path.display()))?;
-    Ok(Some(KeyConfig {
-        id: id.to_string(),
-        secret: secret.to_string(),
-        read: vec![],
-        write: vec![],
-        admin: vec!["*".into()],
-    }))
-}
-
 fn parse_interval(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let (num, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
@@ -194,10 +156,6 @@ fn parse_interval(s: &str) -> Result<Duration, String> {
         _ => return Err(format!("unknown unit {unit:?} (use s, m, h or d)")),
     };
     Ok(Duration::from_secs(secs))
-}
-
-fn hex_string(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// Runs `tarn serve` (or a maintenance subcommand).
@@ -220,152 +178,33 @@ pub(crate) fn serve(g: &GlobalArgs, a: ServeArgs) -> CmdResult {
             key: key.clone(),
         });
     }
-    let gc_every = a.gc_interval.or_else(|| {
-        (cfg.gc.interval_hours > 0).then(|| Duration::from_secs(cfg.gc.interval_hours * 3600))
-    });
     for k in &a.keys {
-        let mut it = k.splitn(3, ':');
-        let (Some(id), Some(secret)) = (it.next(), it.next()) else {
-            anyhow::bail!("--key expects ID:SECRET[:PATTERN], got {k:?}");
-        };
-        let pattern = it.next().unwrap_or("*").to_string();
-        cfg.keys.push(KeyConfig {
-            id: id.into(),
-            secret: secret.into(),
-            read: vec![],
-            write: vec![],
-            admin: vec![pattern],
-        });
+        cfg.keys.push(KeyConfig::from_admin_arg(k)?);
     }
-    let generated = if cfg.keys.is_empty() && cfg.storage.kind == StorageKind::Local {
-        let k = default_key(&cfg)?;
-        if let Some(k) = &k {
-            cfg.keys.push(k.clone());
-        }
-        k
-    } else {
-        None
+    let opts = tarn_server::ServeOptions {
+        gc_interval: a.gc_interval,
     };
-    let rt = runtime()?;
-    rt.block_on(async move {
-        let tls = match &cfg.tls {
-            Some(t) => Some(tarn_server::tls::acceptor(&t.cert, &t.key)?),
-            None => None,
-        };
-        let app = App::new(cfg, tls.is_some())?;
-        let bound = tarn_server::server::bind(app, tls).await?;
-        let addr = bound.local_addr();
-        let app = bound.app().clone();
-        let base = app
-            .cfg
-            .public_url
-            .clone()
-            .unwrap_or_else(|| format!("{}://{addr}", if app.tls { "https" } else { "http" }));
-        let storage = match app.cfg.storage.kind {
-            StorageKind::Local => format!(
-                "local {}",
-                app.cfg
-                    .data
-                    .as_ref()
-                    .map(|d| d.display().to_string())
-                    .unwrap_or_default()
-            ),
-            StorageKind::S3 => format!(
-                "s3 {} bucket {}",
-                app.cfg.storage.endpoint.clone().unwrap_or_default(),
-                app.cfg.storage.bucket.clone().unwrap_or_default()
-            ),
-        };
-        if !g.quiet {
-            println!("tarn serve: listening on {base} (storage: {storage})");
-            println!("Lake configuration (~/.lake/config.toml):");
-            println!();
-            println!("  [cache]");
-            println!("  defaultService = \"tarn\"");
-            println!("  defaultUploadService = \"tarn\"");
-            println!();
-            println!("  [[cache.service]]");
-            println!("  name = \"tarn\"");
-            println!("  kind = \"s3\"");
-            println!(
-                "  artifactEndpoint = \"{base}/{}\"",
-                app.cfg.artifact_prefix
-            );
-            println!(
-                "  revisionEndpoint = \"{base}/{}\"",
-                app.cfg.revision_prefix
-            );
-            println!();
-            println!("  [[cache.service]]");
-            println!("  name = \"tarn-reservoir\"");
-            println!("  kind = \"reservoir\"");
-            println!("  apiEndpoint = \"{base}/{}\"", app.cfg.reservoir_prefix);
-            println!();
-            println!("Then, in a Lake package (after `lake build -o outputs.jsonl`):");
-            println!("  lake cache put outputs.jsonl --scope=myproj   # or: tarn put outputs.jsonl --scope myproj");
-            println!("  lake cache get --scope=myproj                 # or: tarn get --scope myproj");
-            println!();
-            if let Some(k) = &generated {
-                println!(
-                    "Uploads: export LAKE_CACHE_KEY={}:{}  (admin key kept in {})",
-                    k.id,
-                    k.secret,
-                    app.cfg
-                        .data
-                        .as_ref()
-                        .map(|d| d.join(".tarn-serve-key").display().to_string())
-                        .unwrap_or_default()
-                );
+    runtime()?.block_on(async move {
+        let serving = tarn_server::start(cfg, opts).await.map_err(|e| {
+            if e.is_addr_in_use() {
+                with_hint(
+                    e,
+                    "another process listens there: choose another port with --listen \
+                     127.0.0.1:PORT, or --listen 127.0.0.1:0 for a free one",
+                )
             } else {
-                println!("Uploads: LAKE_CACHE_KEY=<id>:<secret> of a configured key");
+                e.into()
             }
-
+        })?;
+        if !g.quiet {
+            print!("{}", serving.banner());
             use std::io::Write;
             let _ = std::io::stdout().flush();
         }
-        if let Some(every) = gc_every.filter(|d| !d.is_zero()) {
-            let app = app.clone();
-            tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(every).await;
-                    let policy = GcPolicy {
-                        keep_revs: app.cfg.gc.keep_revs,
-                        keep_days: app.cfg.gc.keep_days,
-                        grace_hours: app.cfg.gc.grace_hours,
-                        dry_run: false,
-                    };
-                    match run_gc(&app, policy).await {
-                        Ok(r) => tracing::info!(
-                            revisions_deleted = r.revisions_deleted,
-                            artifacts_deleted = r.artifacts_deleted,
-                            bytes = r.artifact_bytes_deleted + r.revision_bytes_deleted,
-                            "scheduled gc"
-                        ),
-                        Err(e) => tracing::warn!("scheduled gc failed: {e}"),
-                    }
-                }
-            });
-        }
-        tarn_server::server::run(bound, shutdown_signal()).await?;
+        serving.run(tarn_server::shutdown_signal()).await?;
         Ok::<_, anyhow::Error>(())
     })?;
     Ok(ExitCode::SUCCESS)
-}
-
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }
 
 fn offline_app(store: &StoreOpts) -> anyhow::Result<(App, ServerConfig)> {
@@ -373,7 +212,7 @@ fn offline_app(store: &StoreOpts) -> anyhow::Result<(App, ServerConfig)> {
     if cfg.storage.kind == StorageKind::Local && cfg.data.is_none() {
         anyhow::bail!("say where the objects are: --data DIR or --config FILE");
     }
-    let app = App::new(cfg.clone(), false)?;
+    let app = App::for_maintenance(cfg.clone())?;
     Ok((app, cfg))
 }
 

@@ -412,6 +412,11 @@ async fn receive(
         lake_hash,
         aws_chunked: encoding == BodyEncoding::AwsChunked,
     };
+    let Some(spool_dir) = app.storage.spool_dir() else {
+        return Err(S3Error::internal(
+            "upload to a server opened without a spool directory",
+        ));
+    };
     // A bounded number of bodies are spooled at once; the others wait here, unread.
     let _slot = app
         .upload_slots
@@ -419,7 +424,7 @@ async fn receive(
         .await
         .expect("upload slots are never closed");
     let spooled = spool_body(
-        app.storage.spool_dir(),
+        spool_dir,
         req.into_body().take(),
         opts,
         &app.metrics.bytes_in,

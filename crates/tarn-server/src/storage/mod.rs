@@ -138,11 +138,21 @@ impl Storage {
         }
     }
 
-    /// Directory for upload spool files (same file system as the objects for local storage).
-    pub(crate) fn spool_dir(&self) -> &Path {
+    /// Directory for upload spool files (same file system as the objects for local
+    /// storage); `None` when the server was opened for maintenance only.
+    pub(crate) fn spool_dir(&self) -> Option<&Path> {
         match self {
-            Storage::Local(s) => s.spool_dir(),
+            Storage::Local(s) => Some(s.spool_dir()),
             Storage::S3(s) => s.spool_dir(),
+        }
+    }
+
+    /// Removes upload spool files left by killed servers (and, on local disk, temp files
+    /// of dead processes next to objects past the grace period); returns how many.
+    pub(crate) fn clean_dead_spool(&self) -> usize {
+        match self {
+            Storage::Local(s) => s.clean_dead_spool(),
+            Storage::S3(s) => s.clean_dead_spool(),
         }
     }
 }

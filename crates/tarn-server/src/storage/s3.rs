@@ -33,7 +33,7 @@ pub(crate) struct S3Store {
     http: reqwest::Client,
     host: String,
     base_path: String,
-    spool: PathBuf,
+    spool: Option<PathBuf>,
 }
 
 fn other(e: impl std::fmt::Display) -> io::Error {
@@ -63,9 +63,12 @@ fn parse_iso(s: &str) -> SystemTime {
 }
 
 impl S3Store {
-    /// A client for `s`; upload spool files go to `spool`.
-    pub(crate) fn new(mut s: S3Settings, spool: &Path) -> io::Result<S3Store> {
-        std::fs::create_dir_all(spool)?;
+    /// A client for `s`; upload spool files go to `spool` (created here); without one
+    /// (maintenance: `gc`, `scrub`) uploads cannot be accepted.
+    pub(crate) fn new(mut s: S3Settings, spool: Option<&Path>) -> io::Result<S3Store> {
+        if let Some(spool) = spool {
+            std::fs::create_dir_all(spool)?;
+        }
         s.endpoint = s.endpoint.trim_end_matches('/').to_string();
         if !s.prefix.is_empty() && !s.prefix.ends_with('/') {
             s.prefix.push('/');
@@ -87,13 +90,24 @@ impl S3Store {
             http,
             host,
             base_path,
-            spool: spool.to_path_buf(),
+            spool: spool.map(Path::to_path_buf),
         })
     }
 
-    /// The spool directory.
-    pub(crate) fn spool_dir(&self) -> &Path {
-        &self.spool
+    /// The spool directory, if uploads are accepted.
+    pub(crate) fn spool_dir(&self) -> Option<&Path> {
+        self.spool.as_deref()
+    }
+
+    /// Removes spool files of processes that no longer run (a server killed mid-upload);
+    /// returns how many.
+    pub(crate) fn clean_dead_spool(&self) -> usize {
+        match &self.spool {
+            Some(dir) => tarn_store::temp::sweep_dirs(std::slice::from_ref(dir), Duration::ZERO)
+                .removed
+                .len(),
+            None => 0,
+        }
     }
 
     fn object_path(&self, key: &str) -> String {
