@@ -1,78 +1,151 @@
 #!/usr/bin/env bash
-# Regenerates the figures section of RELIABILITY.md from real runs:
-#   * the hostile-server, hostile-client, hostile-staging, stale-temp and crash-campaign tests
-#     (through scripts/test.sh, so the real S3 server runs), printing peak RSS and kill counts;
-#   * the stable fuzz harness with FUZZ_ITERS executions per target (default 10,000,000);
-#   * the cargo-fuzz targets in fuzz/ for FUZZ_SECS seconds each, when `cargo +nightly fuzz`
-#     is available (otherwise the section says so).
+# Regenerates the figures section of RELIABILITY.md from real runs. Each step keeps its raw
+# output in target/reliability/ (with the commit and date it ran on); `render` rebuilds the
+# figures from whatever is recorded there, so a long step can run on its own and the document
+# still says exactly what was measured, when and on which commit.
 #
-#   scripts/reliability.sh            # everything (about 25 minutes on 2 cores)
-#   FUZZ_ITERS=100000 FUZZ_SECS=0 scripts/reliability.sh   # quick
+#   scripts/reliability.sh            # tests + stable + deep + render (hours on 2 cores)
+#   scripts/reliability.sh tests      # hostile-server/-client/-staging, stale-temp, crash campaign
+#                                     # (through scripts/test.sh, so the real S3 server runs):
+#                                     # peak RSS, kill counts
+#   scripts/reliability.sh stable     # the stable fuzz harness, FUZZ_ITERS per target (10,000,000)
+#   scripts/reliability.sh deep [T…]  # cargo-fuzz targets (all, fastest first, or the ones named),
+#                                     # one at a time under `nice -n 19`, FUZZ_RUNS executions each
+#                                     # (10,000,000; FUZZ_SECS>0 also caps the time per target)
+#   scripts/reliability.sh render     # rewrite RELIABILITY.md's figures from target/reliability/
+#
+# Deep runs need `cargo +nightly fuzz` (rustup toolchain install nightly; cargo install
+# cargo-fuzz). They are built with debug assertions (overflow checks) and without
+# AddressSanitizer: tarn-core has no `unsafe` code, and without ASan a run is 3-6× faster.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FUZZ_ITERS="${FUZZ_ITERS:-10000000}"
-FUZZ_SECS="${FUZZ_SECS:-240}"
-LOG="$(mktemp -d)"
-trap 'rm -rf "$LOG"' EXIT
+FUZZ_RUNS="${FUZZ_RUNS:-10000000}"
+FUZZ_SECS="${FUZZ_SECS:-0}"
+OUT=target/reliability
+mkdir -p "$OUT"
+# Fastest first, so a session that ends early has the most targets complete.
+FAST_FIRST="byte_range request_target s3_listing config_toml mapping_file lakefile_lean sigv4_authorization"
 
-echo "reliability: hostile and crash tests…" >&2
-scripts/test.sh -E 'test(hostile_) | test(crash_campaign) | test(stale_temp)' --no-capture \
-  >"$LOG/tests.txt" 2>&1 || { tail -50 "$LOG/tests.txt" >&2; exit 1; }
+stamp() { echo "reliability-run commit $(git rev-parse --short HEAD) date $(date -u +%Y-%m-%dT%H:%MZ) cores $(nproc)"; }
 
-echo "reliability: stable fuzz harness, $FUZZ_ITERS per target…" >&2
-TARN_FUZZ_ITERS="$FUZZ_ITERS" cargo test -q -p tarn-core --release --test fuzz_parsers -- --nocapture \
-  >"$LOG/fuzz.txt" 2>&1 || { tail -50 "$LOG/fuzz.txt" >&2; exit 1; }
+step_tests() {
+  echo "reliability: hostile and crash tests…" >&2
+  { stamp
+    scripts/test.sh -E 'test(hostile_) | test(crash_campaign) | test(stale_temp)' --no-capture 2>&1
+  } >"$OUT/tests.part" || { tail -50 "$OUT/tests.part" >&2; exit 1; }
+  mv "$OUT/tests.part" "$OUT/tests.txt"
+}
 
-deep="not run: no nightly toolchain with cargo-fuzz here (\`rustup toolchain install nightly && cargo install cargo-fuzz\`)"
-if [ "$FUZZ_SECS" != 0 ] && cargo +nightly fuzz --version >/dev/null 2>&1; then
-  deep=""
-  for t in $(cd fuzz && cargo +nightly fuzz list); do
-    echo "reliability: cargo-fuzz $t for ${FUZZ_SECS}s…" >&2
-    (cd fuzz && cargo +nightly fuzz run -O "$t" -- -max_total_time="$FUZZ_SECS" -rss_limit_mb=2048 -print_final_stats=1) \
-      >"$LOG/deep-$t.txt" 2>&1 || true
-    execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$LOG/deep-$t.txt" | awk '{print $NF}' | tail -1)
-    crashed=$(grep -c 'ERROR: libFuzzer\|panicked' "$LOG/deep-$t.txt" || true)
-    deep="$deep| \`$t\` (libFuzzer) | ${execs:-?} | ${crashed} |"$'\n'
+step_stable() {
+  echo "reliability: stable fuzz harness, $FUZZ_ITERS per target…" >&2
+  { stamp
+    TARN_FUZZ_ITERS="$FUZZ_ITERS" cargo test -q -p tarn-core --release --test fuzz_parsers -- --nocapture 2>&1
+  } >"$OUT/fuzz.part" || { tail -50 "$OUT/fuzz.part" >&2; exit 1; }
+  mv "$OUT/fuzz.part" "$OUT/fuzz.txt"
+}
+
+step_deep() {
+  if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
+    echo "reliability: no nightly toolchain with cargo-fuzz; deep runs skipped" >&2
+    return 0
+  fi
+  (cd fuzz && nice -n 19 cargo +nightly fuzz build -O -a -s none) >&2
+  local all targets=("$@")
+  all=$(cd fuzz && cargo +nightly fuzz list)
+  if [ ${#targets[@]} = 0 ]; then
+    for t in $FAST_FIRST; do grep -qx "$t" <<<"$all" && targets+=("$t"); done
+    for t in $all; do [[ " $FAST_FIRST " == *" $t "* ]] || targets+=("$t"); done
+  fi
+  local bin=fuzz/target/x86_64-unknown-linux-gnu/release
+  local limit=()
+  [ "$FUZZ_SECS" != 0 ] && limit=(-max_total_time="$FUZZ_SECS")
+  for t in "${targets[@]}"; do
+    echo "reliability: cargo-fuzz $t, $FUZZ_RUNS runs…" >&2
+    mkdir -p "fuzz/corpus/$t" "fuzz/artifacts/$t"
+    local start rc=0
+    start=$(date +%s)
+    { stamp
+      nice -n 19 "$bin/$t" "fuzz/corpus/$t" -runs="$FUZZ_RUNS" "${limit[@]}" -rss_limit_mb=2048 \
+        -artifact_prefix="fuzz/artifacts/$t/" -print_final_stats=1 2>&1 || rc=$?
+      echo "reliability-deep-end secs $(( $(date +%s) - start )) exit $rc"
+    } >"$OUT/deep-$t.part"
+    mv "$OUT/deep-$t.part" "$OUT/deep-$t.txt"
   done
-fi
+}
 
-{
-  echo "Generated by \`scripts/reliability.sh\` on $(date -u +%Y-%m-%d) ($(nproc) cores, $(git rev-parse --short HEAD))."
-  echo
-  echo "**Client peak RSS against hostile servers** (goal ≤ 100 MB):"
-  echo
-  echo "| server behaviour | peak RSS | time |"
-  echo "| --- | --- | --- |"
-  grep -o 'hostile-server-rss .*' "$LOG/tests.txt" | sort -u |
-    awk '{printf "| %s | %.1f MB | %s s |\n", $2, $3/1024, $5}'
-  echo
-  echo "**Server peak RSS under the hostile-client suite** (bounded by the limits above):"
-  echo
-  echo "| client behaviour | server peak RSS |"
-  echo "| --- | --- |"
-  grep -o 'hostile-client-rss .*' "$LOG/tests.txt" | sort -u |
-    awk '{printf "| %s | %.1f MB |\n", $2, $3/1024}'
-  echo
-  grep -o 'bad signature: .*' "$LOG/tests.txt" | head -1 | sed 's/^/Pre-auth upload: /'
-  echo
-  echo "**Crash campaign:**"
-  grep -o 'crash-campaign .*' "$LOG/tests.txt" | head -1 |
-    awk '{printf "%s kill -9 points landed mid-operation over %s seeds (stage, unstage, put-staged, get, server uploads, server gc); %s corrupt or partial files under final names; every re-run completed; %s s.\n", $3, $7, $5, $9}'
-  echo
-  echo "**Fuzzing** (0 crashes is the goal):"
-  echo
-  echo "| target | executions | crashes |"
-  echo "| --- | --- | --- |"
-  grep -o 'fuzz-execs .*' "$LOG/fuzz.txt" | sort |
-    awk '{printf "| `%s` (stable harness) | %s | %s |\n", $2, $3, $5}'
-  if [ -n "$deep" ] && [ "${deep#not run}" = "$deep" ]; then printf '%s' "$deep"; else echo; echo "cargo-fuzz: $deep"; fi
-} >"$LOG/figures.md"
+# "commit X on YYYY-MM-DD" from a step's first line.
+provenance() { head -1 "$1" | awk '{printf "commit %s, %s", $3, substr($5, 1, 10)}'; }
 
-python3 - "$LOG/figures.md" <<'PY'
+render() {
+  local f="$OUT/figures.md"
+  {
+    echo "Generated by \`scripts/reliability.sh\` ($(nproc) cores); each part names the commit it ran on."
+    if [ -f "$OUT/tests.txt" ]; then
+      local t="$OUT/tests.txt"
+      echo
+      echo "**Client peak RSS against hostile servers** (goal ≤ 100 MB; $(provenance "$t")):"
+      echo
+      echo "| server behaviour | peak RSS | time |"
+      echo "| --- | --- | --- |"
+      grep -o 'hostile-server-rss .*' "$t" | sort -u |
+        awk '{printf "| %s | %.1f MB | %s s |\n", $2, $3/1024, $5}'
+      echo
+      echo "**Server peak RSS under the hostile-client suite** (bounded by the limits above):"
+      echo
+      echo "| client behaviour | server peak RSS |"
+      echo "| --- | --- |"
+      grep -o 'hostile-client-rss .*' "$t" | sort -u |
+        awk '{printf "| %s | %.1f MB |\n", $2, $3/1024}'
+      echo
+      grep -o 'bad signature: .*' "$t" | head -1 | sed 's/^/Pre-auth upload: /'
+      grep -o 'trickled body: .*' "$t" | head -1 | sed 's/^/Trickled upload body: /'
+      echo
+      echo "**Attacks:** $(grep -c '^| [0-9—]' RELIABILITY.md) rows in the table above; held: $(grep -Ec 'PASS.*(hostile_|crash_campaign|stale_temp)' "$t") of $(grep -Ec '(PASS|FAIL).*(hostile_|crash_campaign|stale_temp)' "$t") attack tests passed."
+      echo
+      echo "**Crash campaign:**"
+      grep -o 'crash-campaign .*' "$t" | head -1 |
+        awk '{printf "%s kill -9 points landed mid-operation over %s seeds (stage, unstage, put-staged, get, server uploads, server gc); %s corrupt or partial files under final names; every re-run completed; %s s.\n", $3, $7, $5, $9}'
+    fi
+    echo
+    echo "**Fuzzing** (goal: ≥ 10,000,000 executions per deep target, 0 crashes):"
+    echo
+    echo "| target | executions | time | crashes | run |"
+    echo "| --- | --- | --- | --- | --- |"
+    if [ -f "$OUT/fuzz.txt" ]; then
+      local p
+      p=$(provenance "$OUT/fuzz.txt")
+      grep -o 'fuzz-execs .*' "$OUT/fuzz.txt" | sort |
+        awk -v p="$p" '{printf "| `%s` (stable harness) | %s | — | %s | %s |\n", $2, $3, $5, p}'
+    fi
+    local d
+    for d in "$OUT"/deep-*.txt; do
+      [ -f "$d" ] || continue
+      local t execs secs rc crashed
+      t=$(basename "$d" .txt); t=${t#deep-}
+      execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$d" | awk '{print $NF}' | tail -1)
+      secs=$(grep -o 'reliability-deep-end secs [0-9]*' "$d" | awk '{print $3}')
+      rc=$(grep -o 'reliability-deep-end secs [0-9]* exit [0-9]*' "$d" | awk '{print $5}')
+      crashed=$(grep -c '==ERROR: libFuzzer\|panicked at\|SUMMARY: libFuzzer' "$d" || true)
+      [ "${rc:-1}" != 0 ] && [ "$crashed" = 0 ] && crashed="? (exit $rc)"
+      echo "| \`$t\` (libFuzzer) | ${execs:-?} | ${secs:-?} s | $crashed | $(provenance "$d") |"
+    done
+  } >"$f"
+  python3 - "$f" <<'PY'
 import re, sys
 fig = open(sys.argv[1]).read().rstrip() + "\n"
 doc = open("RELIABILITY.md").read()
 doc = re.sub(r"(<!-- figures:begin -->\n).*?(<!-- figures:end -->)", lambda m: m.group(1) + fig + m.group(2), doc, flags=re.S)
 open("RELIABILITY.md", "w").write(doc)
 PY
-echo "RELIABILITY.md figures updated" >&2
+  echo "RELIABILITY.md figures updated" >&2
+}
+
+case "${1:-all}" in
+  tests) step_tests; render ;;
+  stable) step_stable; render ;;
+  deep) shift; step_deep "$@"; render ;;
+  render) render ;;
+  all) step_tests; step_stable; step_deep; render ;;
+  *) echo "usage: scripts/reliability.sh [all|tests|stable|deep [TARGET…]|render]" >&2; exit 2 ;;
+esac

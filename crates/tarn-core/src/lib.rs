@@ -18,6 +18,9 @@
 //! * [`reservoir`]: the Reservoir API's bulk request, bulk reply and error bodies.
 //! * [`sigv4`]: AWS Signature Version 4 signing and checking.
 //! * [`limits`]: resource limits on outside input, their defaults and overrides.
+//! * [`request_target`]: an S3 request's path components and query parameters.
+//! * [`byte_range`]: HTTP `Range` headers resolved against an object's length.
+//! * [`s3_listing`]: ListObjects queries and ListObjectsV2 XML replies.
 //!
 //! ```
 //! use tarn_core::{hash::Hash, artifact::ArtifactName};
@@ -31,6 +34,7 @@
 
 pub mod artifact;
 pub mod batch;
+pub mod byte_range;
 pub mod config;
 pub mod hash;
 pub mod lakefile;
@@ -39,7 +43,9 @@ pub mod limits;
 pub mod mapping;
 pub mod object_key;
 pub mod output;
+pub mod request_target;
 pub mod reservoir;
+pub mod s3_listing;
 pub mod scope;
 pub mod service;
 pub mod sigv4;

@@ -15,7 +15,10 @@ use tarn_core::hash::Hash;
 use tarn_core::mapping::MappingFile;
 use tarn_core::output::CacheOutput;
 use tarn_core::sigv4::{self, ParsedAuthorization, RequestParts};
-use tarn_core::{batch, lakefile, limits, object_key, reservoir, scope, workspace};
+use tarn_core::{
+    batch, byte_range, lakefile, limits, object_key, request_target, reservoir, s3_listing, scope,
+    workspace,
+};
 
 /// SplitMix64: small, fast, deterministic.
 struct Rng(u64);
@@ -324,5 +327,82 @@ fn reservoir_and_batch_bodies() {
         if let Some(m) = batch::parse_reply(b, &asked) {
             assert!(m.is_subset(&asked));
         }
+    });
+}
+
+#[test]
+fn http_range_headers() {
+    let seeds: &[&[u8]] = &[
+        b"bytes=0-99",
+        b"bytes=-500",
+        b"bytes=9500-",
+        b"bytes=0-0,-1",
+        b"bytes=18446744073709551615-18446744073709551615",
+    ];
+    let n = std::cell::Cell::new(0u64);
+    fuzz("http-range", seeds, |b| {
+        n.set(
+            n.get()
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407),
+        );
+        let n = n.get();
+        // Lengths around the edges (0, 1, small) and anywhere in u64.
+        for len in [0, 1, 10, 100, n % 20_000, n] {
+            if let byte_range::Resolved::Range { first, last } = byte_range::resolve(&text(b), len)
+            {
+                assert!(first <= last && last < len);
+            }
+        }
+    });
+}
+
+#[test]
+fn request_targets_and_listing_queries() {
+    let seeds: &[&[u8]] = &[
+        b"/a0/team%20one/pkg%21/0123456789abcdef.art?tarn-missing",
+        b"/r0?list-type=2&prefix=mathlib4%2F&delimiter=%2F&max-keys=1000&continuation-token=abc&encoding-type=url",
+        b"/a0?marker=x&max-keys=18446744073709551616&location",
+        b"/api/v1/repositories/o/r/artifacts?rev=0123&platform=x86_64-linux&toolchain=v4",
+        b"//a0/..%2F..%2Fetc/.tarn-spool/%00/",
+    ];
+    fuzz("request-target", seeds, |b| {
+        let t = text(b);
+        let (path, query) = match t.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (t.as_str(), None),
+        };
+        let parts = request_target::split_path(path);
+        assert!(parts.comps.iter().all(|c| !c.is_empty()));
+        if request_target::check_components(&parts.comps).is_ok() {
+            assert!(parts
+                .comps
+                .iter()
+                .all(|c| request_target::valid_component(c)));
+        }
+        for name in ["prefix", "rev", "tarn-missing"] {
+            if request_target::param(query, name).is_some() {
+                assert!(request_target::has_param(query, name));
+            }
+        }
+        let q = s3_listing::ListQuery::parse(query);
+        assert!(q.max_keys <= s3_listing::MAX_KEYS);
+    });
+}
+
+#[test]
+fn s3_listing_xml() {
+    let seeds: &[&[u8]] = &[
+        b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Name>b</Name><IsTruncated>true</IsTruncated><Contents><Key>a0/x/0123456789abcdef.art</Key><LastModified>2026-11-25T10:01:10.000Z</LastModified><ETag>&quot;5&quot;</ETag><Size>5</Size></Contents><NextContinuationToken>tok&amp;1</NextContinuationToken></ListBucketResult>",
+        b"<ListBucketResult><Contents><Key><![CDATA[a<b]]></Key><Size>-1</Size></Contents><!-- c --><?pi x?></ListBucketResult>",
+        b"<Error><Code>AccessDenied</Code><Message>no &#x41;&#65;</Message></Error>",
+    ];
+    fuzz("s3-listing-xml", seeds, |b| {
+        if let Ok(page) = s3_listing::parse_page(&text(b)) {
+            for e in &page.entries {
+                let _ = s3_listing::parse_iso_time(&e.last_modified);
+            }
+        }
+        let _ = s3_listing::parse_iso_time(&text(b));
     });
 }

@@ -6,7 +6,9 @@ use axum::http::{Method, Response, StatusCode};
 use tarn_core::object_key::scope_of_key;
 use tarn_core::scope::uri_encode;
 
-use super::{has_param, param, text, Req};
+use tarn_core::s3_listing::ListQuery;
+
+use super::{text, Req};
 use crate::auth::authenticate;
 use crate::config::{Access, KeyConfig};
 use crate::error::{xml_escape, S3Error};
@@ -85,7 +87,7 @@ pub(crate) async fn bucket(
     req: Req,
     bucket: &str,
 ) -> Result<Response<Body>, S3Error> {
-    let q = req.uri().query();
+    let q = ListQuery::parse(req.uri().query());
     match *req.method() {
         Method::HEAD => {
             admin_key(app, &req)?;
@@ -100,7 +102,7 @@ pub(crate) async fn bucket(
             ))
         }
     }
-    if has_param(q, "location") {
+    if q.location {
         admin_key(app, &req)?;
         return Ok(text(
             StatusCode::OK,
@@ -109,19 +111,16 @@ pub(crate) async fn bucket(
         ));
     }
     let key = admin_key(app, &req)?;
-    let v2 = param(q, "list-type").as_deref() == Some("2");
-    let prefix = param(q, "prefix").unwrap_or_default();
-    let delimiter = param(q, "delimiter").filter(|d| !d.is_empty());
-    let max_keys: usize = param(q, "max-keys")
-        .and_then(|m| m.parse().ok())
-        .unwrap_or(1000)
-        .min(1000);
-    let url_encode = param(q, "encoding-type").as_deref() == Some("url");
-    let start = if v2 {
-        param(q, "continuation-token").or_else(|| param(q, "start-after"))
-    } else {
-        param(q, "marker")
-    };
+    let ListQuery {
+        v2,
+        prefix,
+        delimiter,
+        max_keys,
+        url_encode,
+        start_after: start,
+        continuation_token,
+        location: _,
+    } = q;
     let listed = app
         .storage
         .list(&format!("{bucket}/{prefix}"))
@@ -172,7 +171,7 @@ pub(crate) async fn bucket(
     }
     if v2 {
         x.push_str(&format!("<KeyCount>{}</KeyCount>", items.len()));
-        if let Some(t) = param(q, "continuation-token") {
+        if let Some(t) = continuation_token {
             x.push_str(&format!(
                 "<ContinuationToken>{}</ContinuationToken>",
                 xml_escape(&t)

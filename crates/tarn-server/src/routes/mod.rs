@@ -12,11 +12,9 @@ use std::time::Instant;
 use axum::body::Body;
 use axum::http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use tarn_core::scope::uri_encode;
-use tarn_core::sigv4::percent_decode;
 
 use crate::error::S3Error;
 use crate::metrics::Route;
-use crate::storage::valid_component;
 use crate::AppRef;
 
 /// A request body that is `Sync` (handlers hold `&Req` across awaits; axum's `Body` is
@@ -51,75 +49,19 @@ pub(crate) async fn handle(app: AppRef, req: Request<Body>) -> Response<Body> {
     resp
 }
 
-/// Path components, percent-decoded; `trailing_slash` when the path ends with `/`.
-pub(crate) struct PathParts {
-    /// Decoded components (no empty ones).
-    pub comps: Vec<String>,
-    /// The raw path ended with `/`.
-    pub trailing_slash: bool,
-}
+pub(crate) use tarn_core::request_target::{has_param, param, split_path, PathParts};
 
-/// Splits and decodes a raw path.
-pub(crate) fn split_path(raw: &str) -> PathParts {
-    let trailing_slash = raw.len() > 1 && raw.ends_with('/');
-    let comps = raw
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            if s.contains('%') {
-                percent_decode(s)
-            } else {
-                s.to_string()
-            }
-        })
-        .collect();
-    PathParts {
-        comps,
-        trailing_slash,
-    }
-}
-
-/// Whether the raw query string has parameter `name` (with or without a value).
-pub(crate) fn has_param(query: Option<&str>, name: &str) -> bool {
-    query.is_some_and(|q| {
-        q.split('&')
-            .any(|p| p == name || p.split_once('=').is_some_and(|(k, _)| k == name))
-    })
-}
-
-/// The decoded value of query parameter `name`.
-pub(crate) fn param(query: Option<&str>, name: &str) -> Option<String> {
-    query?.split('&').find_map(|p| {
-        let (k, v) = p.split_once('=').unwrap_or((p, ""));
-        (k == name).then(|| percent_decode(&v.replace('+', "%20")))
-    })
-}
-
-/// Longest path component accepted (a file name on common file systems).
-const MAX_COMPONENT_BYTES: usize = 255;
-/// Longest object key accepted (S3's limit).
-const MAX_KEY_BYTES: usize = 1024;
-
-/// Checks scope components (400 on `..`, empty, reserved names, over-long names).
+/// Checks scope components (400 on `..`, empty, reserved names, over-long names; the rules
+/// are `tarn_core::request_target::check_components`).
 pub(crate) fn check_components(comps: &[String]) -> Result<(), S3Error> {
-    // File systems refuse names over 255 bytes; S3 refuses keys over 1024. Both are a 400,
-    // never an internal error.
-    if comps.iter().any(|c| c.len() > MAX_COMPONENT_BYTES)
-        || comps.iter().map(|c| c.len() + 1).sum::<usize>() > MAX_KEY_BYTES
-    {
-        return Err(S3Error::bad(
-            "KeyTooLongError",
-            format!("a path component is longer than {MAX_COMPONENT_BYTES} bytes or the key longer than {MAX_KEY_BYTES}"),
-        ));
-    }
-    if comps.iter().all(|c| valid_component(c)) {
-        Ok(())
-    } else {
-        Err(S3Error::bad(
-            "InvalidURI",
-            "a path component is empty, '.', '..', starts with '.tarn' or holds '/', '\\' or NUL",
-        ))
-    }
+    use tarn_core::request_target::ComponentError;
+    tarn_core::request_target::check_components(comps).map_err(|e| {
+        let code = match e {
+            ComponentError::TooLong => "KeyTooLongError",
+            ComponentError::Invalid => "InvalidURI",
+        };
+        S3Error::bad(code, e.to_string())
+    })
 }
 
 /// Lake's `appendScope`: `/`-joined, each component `uriEncode`d, with a leading `/`.

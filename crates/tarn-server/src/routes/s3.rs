@@ -157,33 +157,15 @@ async fn object(
     }
 }
 
-/// Parses a single `bytes=` range against `len`: `Some(Ok((start, end_inclusive)))`,
-/// `Some(Err(()))` when unsatisfiable, `None` when absent or not understood.
+/// The `Range` header resolved against `len` (`tarn_core::byte_range`): `Some(Ok((first,
+/// last)))`, `Some(Err(()))` when unsatisfiable, `None` when absent or ignored.
 fn parse_range(h: Option<&HeaderValue>, len: u64) -> Option<Result<(u64, u64), ()>> {
-    let spec = h?.to_str().ok()?.strip_prefix("bytes=")?;
-    if spec.contains(',') {
-        return None;
+    use tarn_core::byte_range::{resolve, Resolved};
+    match resolve(h?.to_str().ok()?, len) {
+        Resolved::Range { first, last } => Some(Ok((first, last))),
+        Resolved::Unsatisfiable => Some(Err(())),
+        Resolved::Ignored => None,
     }
-    let (a, b) = spec.split_once('-')?;
-    let (start, end) = if a.is_empty() {
-        let n: u64 = b.parse().ok()?;
-        if n == 0 {
-            return Some(Err(()));
-        }
-        (len.saturating_sub(n), len.checked_sub(1)?)
-    } else {
-        let s: u64 = a.parse().ok()?;
-        let e = if b.is_empty() {
-            len.checked_sub(1)?
-        } else {
-            b.parse::<u64>().ok()?.min(len.checked_sub(1)?)
-        };
-        (s, e)
-    };
-    if start >= len || start > end {
-        return Some(Err(()));
-    }
-    Some(Ok((start, end)))
 }
 
 fn cached_response(app: &AppRef, c: &Cached, head: bool, ctype: &'static str) -> Response<Body> {

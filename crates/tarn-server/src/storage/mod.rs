@@ -160,12 +160,7 @@ impl Storage {
 /// Whether a decoded path component may be part of a key: non-empty, not `.`/`..`, no `/`,
 /// NUL or backslash, and not starting with `.tarn-` (reserved for temp files).
 pub(crate) fn valid_component(c: &str) -> bool {
-    !c.is_empty()
-        && c != "."
-        && c != ".."
-        && !c.starts_with(".tarn")
-        && !c.contains(['/', '\0', '\\'])
-        && c.len() <= 255
+    tarn_core::request_target::valid_component(c)
 }
 
 /// The default spool directory below a data directory.

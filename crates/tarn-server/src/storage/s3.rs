@@ -46,18 +46,9 @@ fn parse_http_date(v: Option<&reqwest::header::HeaderValue>) -> SystemTime {
         .unwrap_or(UNIX_EPOCH)
 }
 
-/// `2026-11-25T10:01:10.000Z` → time.
+/// `2026-11-25T10:01:10.000Z` → time (the epoch when unreadable).
 fn parse_iso(s: &str) -> SystemTime {
-    let compact: String = s
-        .split('.')
-        .next()
-        .unwrap_or("")
-        .trim_end_matches('Z')
-        .chars()
-        .filter(|c| *c != '-' && *c != ':')
-        .collect();
-    AmzDate(format!("{compact}Z"))
-        .to_unix()
+    tarn_core::s3_listing::parse_iso_time(s)
         .map(|t| UNIX_EPOCH + Duration::from_secs(t))
         .unwrap_or(UNIX_EPOCH)
 }
@@ -304,8 +295,9 @@ impl S3Store {
                 return Err(other(format!("S3 list {prefix}: {}", resp.status())));
             }
             let text = resp.text().await.map_err(other)?;
-            let page = parse_list(&text)?;
-            for (key, len, modified) in page.entries {
+            let page = tarn_core::s3_listing::parse_page(&text).map_err(other)?;
+            for e in page.entries {
+                let (key, len, modified) = (e.key, e.size, e.last_modified);
                 if let Some(k) = key.strip_prefix(&self.s.prefix) {
                     out.push(Listed {
                         key: k.to_string(),
@@ -316,7 +308,7 @@ impl S3Store {
                     });
                 }
             }
-            match page.next {
+            match page.next_token {
                 Some(t) if page.truncated => token = Some(t),
                 _ => break,
             }
@@ -346,75 +338,5 @@ impl S3Settings {
             Ok(u) => u.origin().ascii_serialization(),
             Err(_) => self.endpoint.clone(),
         }
-    }
-}
-
-struct Page {
-    entries: Vec<(String, u64, String)>,
-    next: Option<String>,
-    truncated: bool,
-}
-
-fn parse_list(xml: &str) -> io::Result<Page> {
-    use quick_xml::events::Event;
-    let mut r = quick_xml::Reader::from_str(xml);
-    let mut path: Vec<String> = Vec::new();
-    let mut page = Page {
-        entries: Vec::new(),
-        next: None,
-        truncated: false,
-    };
-    let (mut key, mut size, mut modified) = (String::new(), 0u64, String::new());
-    loop {
-        match r.read_event().map_err(other)? {
-            Event::Start(e) => path.push(String::from_utf8_lossy(e.local_name().as_ref()).into()),
-            Event::End(e) => {
-                if e.local_name().as_ref() == b"Contents" {
-                    page.entries.push((
-                        std::mem::take(&mut key),
-                        size,
-                        std::mem::take(&mut modified),
-                    ));
-                    size = 0;
-                }
-                path.pop();
-            }
-            Event::Text(t) => {
-                let text = t.unescape().map_err(other)?.into_owned();
-                let parent = path.len().checked_sub(2).map(|i| path[i].as_str());
-                match (parent, path.last().map(String::as_str)) {
-                    (Some("Contents"), Some("Key")) => key.push_str(&text),
-                    (Some("Contents"), Some("Size")) => size = text.trim().parse().unwrap_or(0),
-                    (Some("Contents"), Some("LastModified")) => modified = text,
-                    (_, Some("NextContinuationToken")) => page.next = Some(text),
-                    (_, Some("IsTruncated")) => page.truncated = text.trim() == "true",
-                    _ => {}
-                }
-            }
-            Event::Eof => break,
-            _ => {}
-        }
-    }
-    Ok(page)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_a_listing() {
-        let xml = r#"<?xml version="1.0" encoding="UTF-8"?><ListBucketResult><IsTruncated>true</IsTruncated><Contents><Key>a0/x/0123456789abcdef.art</Key><LastModified>2026-11-25T10:01:10.000Z</LastModified><Size>5</Size></Contents><NextContinuationToken>tok</NextContinuationToken></ListBucketResult>"#;
-        let p = parse_list(xml).unwrap();
-        assert_eq!(p.entries.len(), 1);
-        assert_eq!(p.entries[0].0, "a0/x/0123456789abcdef.art");
-        assert_eq!(p.entries[0].1, 5);
-        assert!(p.truncated);
-        assert_eq!(p.next.as_deref(), Some("tok"));
-        let t = parse_iso(&p.entries[0].2);
-        assert_eq!(
-            t.duration_since(UNIX_EPOCH).unwrap().as_secs(),
-            AmzDate("20261125T100110Z".into()).to_unix().unwrap()
-        );
     }
 }

@@ -1,0 +1,145 @@
+//! The request target of an S3-style request, as `tarn serve` reads it: the path split into
+//! percent-decoded components, the query string's parameters, and the rules a component must
+//! follow before it names anything on disk or in a bucket. Pure functions of the raw text, so
+//! the fuzz harness reaches them without a server.
+//!
+//! ```
+//! use tarn_core::request_target::{check_components, param, split_path};
+//! let p = split_path("/a0/team%20one/0123456789abcdef.art");
+//! assert_eq!(p.comps, ["a0", "team one", "0123456789abcdef.art"]);
+//! assert!(check_components(&p.comps).is_ok());
+//! assert_eq!(param(Some("prefix=a%2Fb&list-type=2"), "prefix").as_deref(), Some("a/b"));
+//! ```
+
+use crate::sigv4::percent_decode;
+
+/// Longest path component accepted (a file name on common file systems).
+pub const MAX_COMPONENT_BYTES: usize = 255;
+/// Longest object key accepted (S3's limit).
+pub const MAX_KEY_BYTES: usize = 1024;
+
+/// A path split into components.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathParts {
+    /// Percent-decoded components (empty ones dropped).
+    pub comps: Vec<String>,
+    /// The raw path ended with `/` (and was not just `/`).
+    pub trailing_slash: bool,
+}
+
+/// Splits a raw path on `/` and percent-decodes each component.
+pub fn split_path(raw: &str) -> PathParts {
+    let trailing_slash = raw.len() > 1 && raw.ends_with('/');
+    let comps = raw
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            if s.contains('%') {
+                percent_decode(s)
+            } else {
+                s.to_string()
+            }
+        })
+        .collect();
+    PathParts {
+        comps,
+        trailing_slash,
+    }
+}
+
+/// Whether the raw query string has parameter `name` (with or without a value).
+pub fn has_param(query: Option<&str>, name: &str) -> bool {
+    query.is_some_and(|q| {
+        q.split('&')
+            .any(|p| p == name || p.split_once('=').is_some_and(|(k, _)| k == name))
+    })
+}
+
+/// The decoded value of the first query parameter `name` (`+` is a space; no value is `""`).
+pub fn param(query: Option<&str>, name: &str) -> Option<String> {
+    query?.split('&').find_map(|p| {
+        let (k, v) = p.split_once('=').unwrap_or((p, ""));
+        (k == name).then(|| percent_decode(&v.replace('+', "%20")))
+    })
+}
+
+/// Whether `c` may be a component of a stored key: not empty, `.` or `..`, not starting
+/// with `.tarn` (the server's own files), no `/`, `\` or NUL, at most
+/// [`MAX_COMPONENT_BYTES`].
+pub fn valid_component(c: &str) -> bool {
+    !c.is_empty()
+        && c != "."
+        && c != ".."
+        && !c.starts_with(".tarn")
+        && !c.contains(['/', '\0', '\\'])
+        && c.len() <= MAX_COMPONENT_BYTES
+}
+
+/// Why [`check_components`] refused a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ComponentError {
+    /// A component is over [`MAX_COMPONENT_BYTES`] or the key over [`MAX_KEY_BYTES`].
+    #[error("a path component is longer than {MAX_COMPONENT_BYTES} bytes or the key longer than {MAX_KEY_BYTES}")]
+    TooLong,
+    /// A component breaks [`valid_component`].
+    #[error("a path component is empty, '.', '..', starts with '.tarn' or holds '/', '\\' or NUL")]
+    Invalid,
+}
+
+/// Checks every component of a key: lengths first (file systems refuse names over 255
+/// bytes, S3 keys over 1024), then [`valid_component`].
+pub fn check_components(comps: &[String]) -> Result<(), ComponentError> {
+    if comps.iter().any(|c| c.len() > MAX_COMPONENT_BYTES)
+        || comps.iter().map(|c| c.len() + 1).sum::<usize>() > MAX_KEY_BYTES
+    {
+        return Err(ComponentError::TooLong);
+    }
+    if comps.iter().all(|c| valid_component(c)) {
+        Ok(())
+    } else {
+        Err(ComponentError::Invalid)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_and_decodes() {
+        let p = split_path("//a0/x%2Fy/");
+        assert_eq!(p.comps, ["a0", "x/y"]);
+        assert!(p.trailing_slash);
+        assert!(!split_path("/").trailing_slash);
+        assert!(split_path("").comps.is_empty());
+    }
+
+    #[test]
+    fn query_parameters() {
+        let q = Some("uploads&prefix=a+b%21&x=");
+        assert!(has_param(q, "uploads"));
+        assert!(has_param(q, "x"));
+        assert!(!has_param(q, "upload"));
+        assert!(!has_param(None, "x"));
+        assert_eq!(param(q, "prefix").as_deref(), Some("a b!"));
+        assert_eq!(param(q, "uploads").as_deref(), Some(""));
+        assert_eq!(param(q, "nope"), None);
+    }
+
+    #[test]
+    fn component_rules() {
+        let s = |v: &[&str]| v.iter().map(|c| c.to_string()).collect::<Vec<_>>();
+        assert_eq!(check_components(&s(&["a", "b"])), Ok(()));
+        for bad in ["", ".", "..", ".tarn-spool", "a\\b", "a/b", "a\0"] {
+            assert_eq!(
+                check_components(&s(&["x", bad])),
+                Err(ComponentError::Invalid),
+                "{bad:?}"
+            );
+        }
+        let long = "x".repeat(256);
+        assert_eq!(check_components(&s(&[&long])), Err(ComponentError::TooLong));
+        let many: Vec<String> = (0..200).map(|_| "abcdef".to_string()).collect();
+        assert_eq!(check_components(&many), Err(ComponentError::TooLong));
+    }
+}
