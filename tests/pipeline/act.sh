@@ -7,12 +7,21 @@
 #
 #   push                          build -> cache/upload -> cache/verify -> report, in that
 #                                 order, all succeed; outputs reach the caller; the revision
-#                                 is on the server.
+#                                 is on the server; verify ran `lake build --no-build --rehash`
+#                                 (lake on PATH: checked-with=tarn+lake).
 #   pull_request from a fork      build runs; upload, verify and report are skipped; nothing
 #                                 new on the server.
 #   pull_request, same repository uploads under the PR's head commit, not github.sha.
 #   examples/ci/mathlib-style.yml two pushes: the first finds nothing to `get` and uploads under
 #                                 the repository scope; the second `get`s the first's outputs.
+#                                 Lean is only in ~/.elan (the build job puts it on PATH), so
+#                                 the verify job has no lake and checks with tarn alone.
+#   wrong revision                tests/pipeline/workflows/wrong-rev.yml uploads the build of
+#                                 one commit under another whose sources have one more module:
+#                                 the upload succeeds, verify's lake check fails naming the
+#                                 module, the run fails.
+#   rev input 'HEAD'              the upload job refuses a revision that is not 40 hex digits;
+#                                 nothing reaches the server.
 #
 #   tests/pipeline/act.sh TARGET_DIR      (ACT: the act binary, default `act` on PATH)
 set -euo pipefail
@@ -53,7 +62,10 @@ objects() { (cd "$W/server" && find a0 r0 -type f 2>/dev/null | sort); }
 P=$W/lean-project
 mkdir -p "$P/.github/workflows"
 cp "$repo/examples/ci/small-project.yml" "$P/.github/workflows/cache.yml"
+cp "$here/workflows/wrong-rev.yml" "$P/.github/workflows/wrong-rev.yml"
 printf 'name = "lean_project"\n' > "$P/lakefile.toml"
+# The stand-in lake's "sources": 150 modules.
+printf 'modules=150\n' > "$P/.standin-lake"
 printf '.lake/\n' > "$P/.gitignore"
 git -C "$P" init -q -b main
 git -C "$P" remote add origin https://github.com/example-org/lean-project.git
@@ -64,6 +76,9 @@ REV=$(git -C "$P" rev-parse HEAD)
 # `lake` is the test stand-in (no Lean toolchain here), found on PATH as Lake would be.
 mkdir -p "$W/bin"
 ln -s "$here/standin-lake" "$W/bin/lake"
+# The checkout stand-in clones github.repository from here.
+mkdir -p "$W/origins/example-org"
+ln -s "$P" "$W/origins/example-org/lean-project"
 
 # Every action a workflow names, mapped to this repository or a local stand-in.
 sha_of() { sed -n "s|.*uses: $1@\([0-9a-f]\{40\}\).*|\1|p" "$repo"/examples/ci/*.yml "$repo/.github/workflows/lake-cache.yml" | head -n 1; }
@@ -80,10 +95,9 @@ done
 
 mkdir -p "$W/home"
 printf -- '-P ubuntu-latest=-self-hosted\n' > "$W/home/.actrc"
-run_act() { # EVENT EVENT_FILE LOG [PROJECT KEY]
-  (cd "${4:-$P}" && env HOME="$W/home" PATH="$W/bin:$PATH" TARN_FIXTURE="$bin_dir/tarn-fixture" \
-    TARN_STANDIN_MODULES=150 \
-    "$ACT" "$1" -e "$2" -W .github/workflows/cache.yml \
+run_act() { # EVENT EVENT_FILE LOG [PROJECT KEY WORKFLOW PATH]
+  (cd "${4:-$P}" && env HOME="$W/home" PATH="${7:-$W/bin:$PATH}" TARN_FIXTURE="$bin_dir/tarn-fixture" \
+    "$ACT" "$1" -e "$2" -W ".github/workflows/${6:-cache.yml}" \
       -P ubuntu-latest=-self-hosted --action-offline-mode \
       --action-cache-path "$W/act-cache" \
       "${local_repos[@]}" \
@@ -91,7 +105,7 @@ run_act() { # EVENT EVENT_FILE LOG [PROJECT KEY]
       --var LAKE_CACHE_ARTIFACT_ENDPOINT="$URL/a0" --var LAKE_CACHE_REVISION_ENDPOINT="$URL/r0" \
       --var LAKE_CACHE_UPLOAD_ARTIFACT_ENDPOINT="$URL/a0" --var LAKE_CACHE_UPLOAD_REVISION_ENDPOINT="$URL/r0" \
       -s LAKE_CACHE_KEY="${5:-$KEY}" \
-      --env TARN_ACT_ARTIFACTS="$W/artifacts-$1" \
+      --env TARN_ACT_ARTIFACTS="$W/artifacts-$1" --env TARN_ACT_ORIGINS="$W/origins" \
       --json --verbose > "$3" 2> "$3.stderr") || return $?
 }
 # job -> result, and the positions of its first and last line in act's (sequential) JSON log.
@@ -149,16 +163,24 @@ for line in open(sys.argv[1]):
         print(e["msg"].strip())
 PY
 )
-expected="cache: rev=$REV uploaded=150 verified=150 url=$URL/r0/example-org/lean-project/$REV.jsonl"
+expected="cache: rev=$REV uploaded=150 verified=150 checked-with=tarn+lake url=$URL/r0/example-org/lean-project/$REV.jsonl"
 [ "$summary" = "$expected" ] || die "push: report printed '$summary', expected '$expected'"
 ok "push: outputs reach the caller: $summary"
+grep -q 'lake check: lake build --no-build --rehash: every target resolves from the cache' "$W/push.log" \
+  && grep -q 'checkout stand-in: example-org/lean-project at '"$REV" "$W/push.log" \
+  || die "push: the verify job did not check out $REV and run lake build --no-build --rehash"
+ok "push: verify checked out $REV and ran lake build --no-build --rehash (lake on PATH): every target resolves"
 [ -f "$W/server/r0/example-org/lean-project/$REV.jsonl" ] || die "push: no revision file on the server"
 [ "$(find "$W/server/a0" -name '*.art' | wc -l)" = 150 ] || die "push: artifact count on the server"
 ok "push: the server holds the revision file for $REV and its 150 artifacts"
 
 # --- pull_request from a fork: no upload ---------------------------------------------------
 before=$(objects)
-FORK_SHA=$(printf 'fork' | sha1sum | cut -d' ' -f1)
+# Pull request heads are real commits the checkout can fetch (GitHub: refs/pull/N/head).
+git -C "$P" checkout -q -b pr-7
+git -C "$P" -c user.email=ci@example.org -c user.name=ci commit -q --allow-empty -m "fork change"
+FORK_SHA=$(git -C "$P" rev-parse HEAD)
+git -C "$P" checkout -q main
 cat > "$W/fork.json" <<EOF
 {"action": "opened", "number": 7,
  "pull_request": {"number": 7,
@@ -166,8 +188,6 @@ cat > "$W/fork.json" <<EOF
    "base": {"sha": "$REV", "ref": "main", "repo": {"full_name": "example-org/lean-project"}}},
  "repository": {"full_name": "example-org/lean-project"}}
 EOF
-git -C "$P" commit -q --allow-empty -m "fork change" -c user.email=ci@example.org 2>/dev/null \
-  || git -C "$P" -c user.email=ci@example.org -c user.name=ci commit -q --allow-empty -m "fork change"
 run_act pull_request "$W/fork.json" "$W/fork.log" || { tail -n 40 "$W/fork.log" "$W/fork.log.stderr" >&2; die "act pull_request failed"; }
 summarize "$W/fork.log" > "$W/fork.jobs"
 cat "$W/fork.jobs"
@@ -181,18 +201,22 @@ grep -q 'cache: rev=' "$W/fork.log" && die "fork PR: the report job ran"
 ok "pull_request from a fork: build ran; upload, verify and report skipped; no new object on the server"
 
 # --- pull_request from the same repository: uploads for the PR's head, not for github.sha ----
-PR_SHA=$(printf 'pr head' | sha1sum | cut -d' ' -f1)
+git -C "$P" checkout -q -b pr-8
+git -C "$P" -c user.email=ci@example.org -c user.name=ci commit -q --allow-empty -m "same-repository change"
+PR_SHA=$(git -C "$P" rev-parse HEAD)
+git -C "$P" checkout -q main
 sed -e "s/$FORK_SHA/$PR_SHA/" -e 's|someone/lean-project-fork|example-org/lean-project|' "$W/fork.json" > "$W/pr.json"
 run_act pull_request "$W/pr.json" "$W/pr.log" || { tail -n 40 "$W/pr.log" "$W/pr.log.stderr" >&2; die "act pull_request (same repository) failed"; }
 summarize "$W/pr.log" > "$W/pr.jobs"
 for j in build cache/upload cache/verify report; do
   [ "$(result_of "$j" "$W/pr.jobs")" = success ] || die "same-repo PR: job $j: $(job_line "$j" "$W/pr.jobs")"
 done
-grep -q "cache: rev=$PR_SHA uploaded=0 verified=150 url=$URL/r0/example-org/lean-project/$PR_SHA.jsonl" "$W/pr.log" \
+grep -q "cache: rev=$PR_SHA uploaded=0 verified=150 checked-with=tarn+lake url=$URL/r0/example-org/lean-project/$PR_SHA.jsonl" "$W/pr.log" \
   || die "same-repo PR: report line: $(grep -o 'cache: rev=[^"]*' "$W/pr.log")"
 [ -f "$W/server/r0/example-org/lean-project/$PR_SHA.jsonl" ] || die "same-repo PR: no revision file for the PR head"
 [ "$(find "$W/server/r0" -name '*.jsonl' | wc -l)" = 2 ] || die "same-repo PR: unexpected revision files"
-ok "pull_request from the same repository: uploaded for the PR head $PR_SHA (not github.sha); artifacts already present; verified 150"
+grep -q "checkout stand-in: example-org/lean-project at $PR_SHA" "$W/pr.log" || die "same-repo PR: the build job did not check out the PR head"
+ok "pull_request from the same repository: built and uploaded for the PR head $PR_SHA (not github.sha); artifacts already present; verified 150 with tarn and lake"
 
 # --- The Mathlib-style example: repository scope, separate upload endpoints, `get` first ----
 M=$W/mathlib-like
@@ -200,27 +224,38 @@ mkdir -p "$M/.github/workflows"
 cp "$repo/examples/ci/mathlib-style.yml" "$M/.github/workflows/cache.yml"
 printf 'name = "mathlib_like"\nenableArtifactCache = true\nrestoreAllArtifacts = true\nplatformIndependent = true\nfixedToolchain = true\n' > "$M/lakefile.toml"
 printf '.lake/\n' > "$M/.gitignore"
+printf 'modules=150\n' > "$M/.standin-lake"
 git -C "$M" init -q -b master
 git -C "$M" remote add origin https://github.com/example-org/mathlib-like.git
 git -C "$M" add -A
 git -C "$M" -c user.email=ci@example.org -c user.name=ci commit -q -m "first"
 M1=$(git -C "$M" rev-parse HEAD)
+ln -s "$M" "$W/origins/example-org/mathlib-like"
+# Lean (the stand-in lake) only in ~/.elan, not on PATH: the build job's "Install elan" step
+# finds elan there and puts it on PATH for that job; the verify job has no lake.
+mkdir -p "$W/home/.elan/bin"
+printf '#!/bin/sh\necho "elan stand-in (tests/pipeline/act.sh): not elan" >&2\nexit 1\n' > "$W/home/.elan/bin/elan"
+chmod +x "$W/home/.elan/bin/elan"
+ln -s "$here/standin-lake" "$W/home/.elan/bin/lake"
+command -v lake >/dev/null && die "lake is on PATH outside the test's bin directory"
 printf '{"ref": "refs/heads/master", "after": "%s", "repository": {"full_name": "example-org/mathlib-like"}}\n' "$M1" > "$W/m1.json"
-run_act push "$W/m1.json" "$W/m1.log" "$M" "$MKEY" || { tail -n 40 "$W/m1.log" "$W/m1.log.stderr" >&2; die "act push (Mathlib-style, first) failed"; }
+run_act push "$W/m1.json" "$W/m1.log" "$M" "$MKEY" cache.yml "$PATH" || { tail -n 40 "$W/m1.log" "$W/m1.log.stderr" >&2; die "act push (Mathlib-style, first) failed"; }
 summarize "$W/m1.log" > "$W/m1.jobs"
 for j in build cache/upload cache/verify report; do
   [ "$(result_of "$j" "$W/m1.jobs")" = success ] || die "Mathlib-style first push: job $j: $(job_line "$j" "$W/m1.jobs")"
 done
 grep -q 'no outputs found for any revision' "$W/m1.log" && grep -q 'Failed but continue next step' "$W/m1.log" \
   || die "Mathlib-style first push: the get step did not report an empty cache and go on"
-grep -q "cache: rev=$M1 uploaded=150 verified=150 url=$URL/r0/example-org/mathlib-like/$M1.jsonl" "$W/m1.log" \
+grep -q "cache: rev=$M1 uploaded=150 verified=150 checked-with=tarn url=$URL/r0/example-org/mathlib-like/$M1.jsonl" "$W/m1.log" \
   || die "Mathlib-style first push: report: $(grep -o 'cache: rev=[^"]*' "$W/m1.log")"
-ok "Mathlib-style, first push: get finds nothing (the step fails, the job goes on), then upload under r0/example-org/mathlib-like/<rev> (no pt/tc parts), verify 150"
+grep -q 'lake check: lake is not installed on this runner; checked with tarn verify only' "$W/m1.log" \
+  || die "Mathlib-style first push: the verify job did not fall back to tarn verify"
+ok "Mathlib-style, first push: get finds nothing (the step fails, the job goes on), then upload under r0/example-org/mathlib-like/<rev> (no pt/tc parts), verify 150 with tarn only (no lake on the verify runner)"
 
 git -C "$M" -c user.email=ci@example.org -c user.name=ci commit -q --allow-empty -m "second"
 M2=$(git -C "$M" rev-parse HEAD)
 printf '{"ref": "refs/heads/master", "after": "%s", "repository": {"full_name": "example-org/mathlib-like"}}\n' "$M2" > "$W/m2.json"
-run_act push "$W/m2.json" "$W/m2.log" "$M" "$MKEY" || { tail -n 40 "$W/m2.log" "$W/m2.log.stderr" >&2; die "act push (Mathlib-style, second) failed"; }
+run_act push "$W/m2.json" "$W/m2.log" "$M" "$MKEY" cache.yml "$PATH" || { tail -n 40 "$W/m2.log" "$W/m2.log.stderr" >&2; die "act push (Mathlib-style, second) failed"; }
 summarize "$W/m2.log" > "$W/m2.jobs"
 for j in build cache/upload cache/verify report; do
   [ "$(result_of "$j" "$W/m2.jobs")" = success ] || die "Mathlib-style second push: job $j: $(job_line "$j" "$W/m2.jobs")"
@@ -228,7 +263,40 @@ done
 grep -q "tarn get: revision $M1" "$W/m2.log" || die "Mathlib-style second push: get did not fetch the first push's revision"
 grep -q '"stepResult":"success".*Fetch what the cache already has' "$W/m2.log" \
   || grep -q 'Success - Main Fetch what the cache already has' "$W/m2.log" || die "Mathlib-style second push: the get step did not succeed"
-grep -q "cache: rev=$M2 uploaded=0 verified=150" "$W/m2.log" || die "Mathlib-style second push: report: $(grep -o 'cache: rev=[^"]*' "$W/m2.log")"
+grep -q "cache: rev=$M2 uploaded=0 verified=150 checked-with=tarn " "$W/m2.log" || die "Mathlib-style second push: report: $(grep -o 'cache: rev=[^"]*' "$W/m2.log")"
 ok "Mathlib-style, second push: the get action fetches the first push's outputs ($M1), the upload sends nothing new, verify 150"
+
+# --- A wrong revision: verify's lake check fails ---------------------------------------------
+git -C "$P" checkout -q -b more-modules
+printf 'modules=151\n' > "$P/.standin-lake"
+git -C "$P" -c user.email=ci@example.org -c user.name=ci commit -q -am "one more module"
+WRONG=$(git -C "$P" rev-parse HEAD)
+git -C "$P" checkout -q main
+printf '{"inputs": {"rev": "%s"}, "repository": {"full_name": "example-org/lean-project"}}\n' "$WRONG" > "$W/wrong.json"
+rc=0
+run_act workflow_dispatch "$W/wrong.json" "$W/wrong.log" "$P" "$KEY" wrong-rev.yml || rc=$?
+[ "$rc" != 0 ] || die "wrong revision: act succeeded"
+summarize "$W/wrong.log" > "$W/wrong.jobs"
+cat "$W/wrong.jobs"
+[ "$(result_of build "$W/wrong.jobs")" = success ] && [ "$(result_of cache/upload "$W/wrong.jobs")" = success ] \
+  || die "wrong revision: build and upload should succeed: $(cat "$W/wrong.jobs")"
+[ "$(result_of cache/verify "$W/wrong.jobs")" = failure ] || die "wrong revision: verify did not fail: $(job_line cache/verify "$W/wrong.jobs")"
+grep -q "error: lean_project:module150 (input [0-9a-f]*): target is out-of-date and needs to be rebuilt" "$W/wrong.log" \
+  && grep -q "lake build --no-build --rehash exited 3: the outputs uploaded for $WRONG do not cover the build" "$W/wrong.log" \
+  || die "wrong revision: verify did not name the missing target"
+ok "wrong revision: the build of $REV uploaded as $WRONG; verify's lake build --no-build --rehash fails (exit 3) naming lean_project:module150; the run fails"
+
+# --- A symbolic revision: the reusable workflow refuses it before anything is uploaded ------
+before=$(objects)
+printf '{"inputs": {"rev": "HEAD"}, "repository": {"full_name": "example-org/lean-project"}}\n' > "$W/head.json"
+rc=0
+run_act workflow_dispatch "$W/head.json" "$W/head.log" "$P" "$KEY" wrong-rev.yml || rc=$?
+[ "$rc" != 0 ] || die "rev HEAD: act succeeded"
+summarize "$W/head.log" > "$W/head.jobs"
+[ "$(result_of cache/upload "$W/head.jobs")" = failure ] || die "rev HEAD: upload did not fail: $(cat "$W/head.jobs")"
+[ "$(result_of cache/verify "$W/head.jobs")" != success ] || die "rev HEAD: verify ran"
+grep -q "rev 'HEAD' is not a full commit SHA" "$W/head.log" || die "rev HEAD: no clear error"
+[ "$before" = "$(objects)" ] || die "rev HEAD: new objects on the server"
+ok "rev input 'HEAD': the upload job refuses it (not a full commit SHA) before downloading anything; verify does not run; no new object on the server"
 
 echo "act.sh: passed in $(( ($(date +%s%N) - started) / 1000000 )) ms"

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/../.."
 ACTIONLINT=${ACTIONLINT:-actionlint}
 ZIZMOR=${ZIZMOR:-zizmor}
 
-workflows=(.github/workflows/*.yml examples/ci/*.yml)
+workflows=(.github/workflows/*.yml examples/ci/*.yml tests/pipeline/workflows/*.yml)
 actions=(actions/*/action.yml tests/pipeline/act-standins/*/action.yml)
 
 "$ACTIONLINT" "${workflows[@]}"
