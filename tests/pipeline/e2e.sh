@@ -100,6 +100,9 @@ stage_env=(
   LAKE_CACHE_KEY="$PROJECT_KEY" AWS_SECRET_ACCESS_KEY=also-secret
   TARN_STAGE_PROJECT="$P" TARN_STAGE_TARN="$TARN" TARN_STAGE_LAKE="$here/standin-lake"
   TARN_STAGE_PROBE_CONNECT="127.0.0.1:$PORT"
+  # A temp directory that holds the project: a guarded path bubblewrap recreates inside as a
+  # parent of the mounts (outside /tmp when the suite's TMPDIR is under target/).
+  TMPDIR="$W"
 )
 mkdir -p "$W/runner/home"
 
