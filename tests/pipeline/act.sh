@@ -261,10 +261,11 @@ for j in build cache/upload cache/verify report; do
   [ "$(result_of "$j" "$W/m2.jobs")" = success ] || die "Mathlib-style second push: job $j: $(job_line "$j" "$W/m2.jobs")"
 done
 grep -q "tarn get: revision $M1" "$W/m2.log" || die "Mathlib-style second push: get did not fetch the first push's revision"
+grep -q "tarn get: dependencies (tarn get --deps)" "$W/m2.log" || die "Mathlib-style second push: the get action did not run tarn get --deps"
 grep -q '"stepResult":"success".*Fetch what the cache already has' "$W/m2.log" \
   || grep -q 'Success - Main Fetch what the cache already has' "$W/m2.log" || die "Mathlib-style second push: the get step did not succeed"
 grep -q "cache: rev=$M2 uploaded=0 verified=150 checked-with=tarn " "$W/m2.log" || die "Mathlib-style second push: report: $(grep -o 'cache: rev=[^"]*' "$W/m2.log")"
-ok "Mathlib-style, second push: the get action fetches the first push's outputs ($M1), the upload sends nothing new, verify 150"
+ok "Mathlib-style, second push: the get action fetches the first push's outputs ($M1) and runs tarn get --deps (no dependencies here), the upload sends nothing new, verify 150"
 
 # --- A wrong revision: verify's lake check fails ---------------------------------------------
 git -C "$P" checkout -q -b more-modules

@@ -15,6 +15,9 @@
 #               after the fetch (lake's check and tarn verify both name it), and a revision whose
 #               uploaded outputs do not cover its sources (lake's check fails; tarn alone cannot
 #               tell).
+#   consumers   the get action's own script on a Mathlib-shaped workspace (tarn-fixture
+#               --workspace): the root and its 8 dependencies (one git-only) with `tarn get
+#               --deps`, the root alone with deps: false, and a dependency missing (exit 1).
 #   negatives   changed content, `../` and `/` in names, symlinks (one to /proc/self/environ),
 #               directories, a missing file, bad revisions, wrong keys: each refused with
 #               no new object on the server. A sandbox that does not confine: the step refuses.
@@ -47,10 +50,14 @@ step() { echo "== $*"; }
 SCOPE_REPO=example-org/lean-project
 PROJECT_KEY="proj:$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 OTHER_KEY="other:$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+# The publisher of a Mathlib-shaped workspace and its dependencies (the consumer section).
+WS_KEY="ws:$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+WS_KEY2="ws2:$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 start_server() { # [PORT]
   : > "$W/serve.log" # exists before the first poll (the background redirect may come later)
   "$TARN" serve --data "$W/server" --listen "127.0.0.1:${1:-0}" \
-    --key "$PROJECT_KEY:$SCOPE_REPO" --key "$OTHER_KEY:other-org/*" > "$W/serve.log" 2>&1 &
+    --key "$PROJECT_KEY:$SCOPE_REPO" --key "$OTHER_KEY:other-org/*" \
+    --key "$WS_KEY:leanprover-community/*" --key "$WS_KEY2:PatrickMassot/*" > "$W/serve.log" 2>&1 &
   server_pid=$!
   for _ in $(seq 1 200); do
     URL=$(sed -n 's/^tarn serve: listening on \([^ ]*\).*/\1/p' "$W/serve.log")
@@ -381,6 +388,63 @@ rc=0; run_verify wrong-with-lake "$V/tarn-bin:$V/lake-bin" auto "$WRONG" || rc=$
   && grep -q "lake build --no-build --rehash exited 3: the outputs uploaded for $WRONG do not cover the build" "$V/wrong-with-lake.log" \
   || { cat "$V/wrong-with-lake.log" >&2; die "verify with lake of $WRONG exited $rc"; }
 ok "outputs under the wrong revision: tarn alone passes (it cannot know the sources), lake build --no-build --rehash fails naming lean_project:module$modules (exit 1)"
+
+# --- Consumers: the get action over a whole workspace --------------------------------------
+step "consumer: the get action fetches the workspace, dependencies included (tarn get, tarn get --deps)"
+"$TARN_FIXTURE" --workspace --modules 3 --out "$W/ws" > /dev/null
+WSD=$W/ws/workspace
+lake_config "$W/ws/config.toml"
+publish() { # put ARGS from the workspace's own cache, with the publisher's key
+  local key=$WS_KEY
+  case "$*" in *PatrickMassot/*) key=$WS_KEY2 ;; esac
+  env -i HOME="$W/upload/home" PATH=/usr/bin:/bin LAKE_CONFIG="$W/ws/config.toml" LAKE_CACHE_KEY="$key" \
+    "$TARN" put "$@" -d "$WSD" --cache-dir "$W/ws/cache" -q
+}
+publish "$W/ws/mappings/mathlib.jsonl" --repo leanprover-community/mathlib4 || die "publishing the root"
+deps=$(python3 - "$WSD/lake-manifest.json" <<'PY2'
+import json, sys
+for p in json.load(open(sys.argv[1]))["packages"]:
+    url = p["url"].removesuffix(".git").rstrip("/")
+    print(p["name"], "/".join(url.split("/")[-2:]))
+PY2
+)
+n_deps=0 want_artifacts=$(($(wc -l < "$W/ws/mappings/mathlib.jsonl") - 1))
+while read -r name owner_repo; do
+  publish "$W/ws/mappings/$name.jsonl" --package "$name" --repo "$owner_repo" || die "publishing $name"
+  n_deps=$((n_deps + 1)) want_artifacts=$((want_artifacts + $(wc -l < "$W/ws/mappings/$name.jsonl") - 1))
+done <<< "$deps"
+[ "$n_deps" = 8 ] || die "the fixture workspace has $n_deps dependencies, not 8"
+ROOT_REV=$(git -C "$WSD" rev-parse HEAD)
+run_get() { # NAME DEPS -> get.sh's exit code, in a fresh copy of the workspace with an empty cache
+  local d=$W/consumer-$1 rc=0
+  mkdir -p "$d/tmp" "$d/home"
+  cp -a "$WSD" "$d/workspace"
+  : > "$d/github_output"
+  env -i HOME="$d/home" PATH="$V/tarn-bin:/usr/bin:/bin" RUNNER_TEMP="$d/tmp" GITHUB_OUTPUT="$d/github_output" \
+    LAKE_CACHE_DIR="$d/cache" PROJECT="$d/workspace" ARTIFACT_ENDPOINT="$URL/a0" REVISION_ENDPOINT="$URL/r0" \
+    IN_REPO=leanprover-community/mathlib4 DEPS="$2" "$repo/actions/get/get.sh" > "$d.log" 2>&1 || rc=$?
+  return $rc
+}
+packages_fetched() { (cd "$W/consumer-$1/cache/outputs" && ls | sort | tr '\n' ' '); }
+run_get all true || { cat "$W/consumer-all.log" >&2; die "the get action (deps) failed"; }
+[ "$(packages_fetched all)" = "$( (echo mathlib; cut -d' ' -f1 <<< "$deps") | sort | tr '\n' ' ')" ] \
+  || die "the get action fetched outputs for: $(packages_fetched all)"
+[ "$(find "$W/consumer-all/cache/artifacts" -type f | wc -l)" = "$want_artifacts" ] \
+  || die "the get action fetched $(find "$W/consumer-all/cache/artifacts" -type f | wc -l) artifacts, not $want_artifacts"
+grep -qx "rev=$ROOT_REV" "$W/consumer-all/github_output" || die "get action output: $(cat "$W/consumer-all/github_output")"
+env -i PATH=/usr/bin:/bin LAKE_CACHE_DIR="$W/consumer-all/cache" "$TARN" verify -q || die "tarn verify after the get action"
+ok "get action: the root and all $n_deps dependencies (checkdecls is git-only) fetched, $want_artifacts artifacts, all verified; rev=$ROOT_REV"
+
+run_get root-only false || { cat "$W/consumer-root-only.log" >&2; die "the get action (deps: false) failed"; }
+[ "$(packages_fetched root-only)" = "mathlib " ] || die "deps: false fetched outputs for: $(packages_fetched root-only)"
+ok "get action with deps: false: the root package only"
+
+rm -rf "$W/server/r0/PatrickMassot"
+rc=0; run_get missing-dep true || rc=$?
+[ "$rc" = 1 ] && grep -q "checkdecls" "$W/consumer-missing-dep.log" && grep -q "fetching failed for: dependencies" "$W/consumer-missing-dep.log" \
+  || { cat "$W/consumer-missing-dep.log" >&2; die "a dependency without outputs: the get action exited $rc"; }
+[ "$(packages_fetched missing-dep)" != "" ] || die "a dependency without outputs: nothing else was fetched"
+ok "get action, a dependency's revision missing on the service: the others are fetched, the step exits 1 naming checkdecls"
 
 ms=$(( ($(date +%s%N) - started) / 1000000 )); elapsed="$((ms / 1000)).$(printf '%03d' $((ms % 1000)))"
 if [ "${#failed_cases[@]}" != 0 ]; then
