@@ -4,6 +4,7 @@
 #   TARN_VERSION  `cargo install --locked tarn-cli --version V` from crates.io, or else
 #   TARN_GIT + TARN_REV  `cargo install --locked --git URL --rev SHA tarn-cli`
 #   TARN_ROOT     install root (cached between runs by the action)
+#   TARN_INSTALL_CARGO_ARGS  extra `cargo install` arguments, one word each (tests use `--debug`)
 # Puts the binary's directory on GITHUB_PATH and writes `path=` to GITHUB_OUTPUT.
 set -euo pipefail
 
@@ -28,7 +29,8 @@ else
   if [ -x "$bin" ] && [ "$(cat "$root/.tarn-source" 2>/dev/null)" = "$want" ]; then
     echo "tarn: using the cached build of $want"
   else
-    cargo install --locked --root "$root" --force "${source[@]}"
+    read -r -a extra <<< "${TARN_INSTALL_CARGO_ARGS:-}"
+    cargo install --locked --root "$root" --force "${extra[@]}" "${source[@]}"
     printf '%s' "$want" > "$root/.tarn-source"
   fi
 fi

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The pipeline tests, as scripts/test.sh runs them: build tarn and tarn-fixture, then the
-# lints, the loopback end-to-end test and the act run.
+# lints, the loopback end-to-end test, the act run and the setup-tarn install script.
 #
 #   tests/pipeline/run.sh      (ACT, ACTIONLINT, ZIZMOR: binaries, default on PATH; needs bwrap)
 set -euo pipefail
@@ -13,3 +13,5 @@ echo "== pipeline: end-to-end (loopback)"
 tests/pipeline/e2e.sh "$target"
 echo "== pipeline: act"
 tests/pipeline/act.sh "$target"
+echo "== pipeline: setup-tarn (cargo install from a git URL, a given binary)"
+tests/pipeline/setup-tarn.sh "$target"
