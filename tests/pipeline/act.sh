@@ -81,7 +81,8 @@ mkdir -p "$W/origins/example-org"
 ln -s "$P" "$W/origins/example-org/lean-project"
 
 # Every action a workflow names, mapped to this repository or a local stand-in.
-sha_of() { sed -n "s|.*uses: $1@\([0-9a-f]\{40\}\).*|\1|p" "$repo"/examples/ci/*.yml "$repo/.github/workflows/lake-cache.yml" | head -n 1; }
+sha_of() { sed -n "s|.*uses: $1@\([0-9a-f]\{40\}\).*|\1|p" "$repo"/examples/ci/*.yml "$repo/.github/workflows/lake-cache.yml" \
+  "$repo"/actions/*/action.yml | head -n 1; }
 # tarn-cache/tarn@v0.1.0 is this working tree's actions and workflows (act copies the
 # directory it is given, so not the whole tree with its build outputs).
 mkdir -p "$W/tarn-repo"
