@@ -23,7 +23,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 # The Debian package starts a system nginx on port 80; the benchmark runs its own on a free port.
 
-cargo build --release -p tarn-cli -p tarn-fixture
+cargo build --release -p tarn-cli   # tarn and tarn-fixture
 
 # Servers the harness started are listed in servers.pid; stop any left running (by PID).
 cleanup() {

@@ -4,7 +4,8 @@
 #
 #   git      `cargo install --locked --git file://<this repository> --rev <HEAD> tarn-cli`, the
 #            action's own command (with `--debug` and this checkout's target directory, so the
-#            dependencies already built are reused); the binary runs, its directory goes to
+#            dependencies already built are reused); both binaries (tarn, tarn-fixture) are
+#            installed and run, the directory goes to
 #            GITHUB_PATH, `path=` to GITHUB_OUTPUT; a second run with the same source uses the
 #            cached build without cargo (the action's cache restores TARN_ROOT).
 #   binary   a caller-supplied binary is used as it is; a path that is not an executable file
@@ -47,10 +48,14 @@ run_install git TARN_ROOT="$W/root" TARN_GIT="file://$repo" TARN_REV="$rev" \
 secs=$(( $(date +%s) - t0 ))
 [ -x "$W/root/bin/tarn" ] || die "no $W/root/bin/tarn after the install"
 [ "$("$W/root/bin/tarn" --version)" = "$want_version" ] || die "the installed tarn says $("$W/root/bin/tarn" --version)"
+# The package installs both of its binaries (README: Install); tarn-fixture runs and writes a cache.
+[ -x "$W/root/bin/tarn-fixture" ] || die "no $W/root/bin/tarn-fixture after the install (ls: $(ls "$W/root/bin"))"
+"$W/root/bin/tarn-fixture" --modules 3 --out "$W/fx" > "$W/fixture.log" 2>&1 && [ -s "$W/fx/mappings.jsonl" ] \
+  || { cat "$W/fixture.log" >&2; die "the installed tarn-fixture did not write a fixture"; }
 grep -qx "$W/root/bin" "$W/git/path" && grep -qx "path=$W/root/bin/tarn" "$W/git/output" \
   || die "GITHUB_PATH / GITHUB_OUTPUT: $(cat "$W/git/path" "$W/git/output")"
 grep -q "Installed package \`tarn-cli" "$W/git.log" || die "cargo install did not report the install"
-ok "git: cargo install --locked --git file://… --rev $rev tarn-cli (--debug) in ${secs}s; tarn on GITHUB_PATH, path= output"
+ok "git: cargo install --locked --git file://… --rev $rev tarn-cli (--debug) in ${secs}s; tarn and tarn-fixture installed, on GITHUB_PATH, path= output"
 
 run_install cached TARN_ROOT="$W/root" TARN_GIT="file://$repo" TARN_REV="$rev" CARGO=/nonexistent PATH=/usr/bin:/bin \
   || { cat "$W/cached.log" >&2; die "the cached install failed"; }

@@ -10,6 +10,9 @@
 //! `--workspace`: a Mathlib-shaped Lake workspace in `DIR/workspace` (root lakefile.lean,
 //! manifest, eight dependency checkouts as git repositories), and with `--modules N` also a
 //! cache of N modules per package in `DIR/cache` with mapping files `DIR/mappings/<pkg>.jsonl`.
+//!
+//! A second binary of tarn-cli so that `cargo install` installs it with `tarn`; the generator
+//! is the `tarn-fixture` library.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
