@@ -10,8 +10,11 @@ use tarn_store::{resolve_cache_root, Cache, CacheEnv, CacheSource};
 
 use crate::ui;
 
-/// Flags accepted by every command.
+/// Flags accepted by every command, before or after its name (`--help`: "Global options").
+/// `--cache-dir` and `-d` are hidden from the help of commands that use neither a cache nor
+/// a package (see `main.rs`).
 #[derive(clap::Args, Debug, Clone)]
+#[command(next_help_heading = "Global options")]
 pub(crate) struct GlobalArgs {
     /// More output (-v: info, -vv: debug).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]

@@ -4,7 +4,8 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 mod commands;
 mod context;
@@ -64,10 +65,65 @@ enum Command {
     Demo(local::DemoArgs),
 }
 
+/// Commands on which the global `--cache-dir` and `-d` have no effect (with their
+/// subcommands): their `--help` does not list them, and a value given anyway is ignored with a
+/// warning, so command lines that passed them keep working.
+const WITHOUT_CACHE_OR_PACKAGE: &[&str] = &["services", "hash", "serve", "demo"];
+
+/// Ids of the global options that only commands using a cache or a package read.
+const CACHE_OR_PACKAGE_ARGS: &[&str] = &["cache_dir", "dir"];
+
+/// The command line parser: `Cli`, with hidden copies of `--cache-dir` and `-d` in the
+/// commands that do not use them. Clap copies a global option into a subcommand only when the
+/// subcommand has no argument of that id, so these copies (global too, so they reach the
+/// subcommands of `serve`) take the place of the listed ones there, and their values still
+/// land in [`context::GlobalArgs`].
+fn command() -> clap::Command {
+    let cmd = Cli::command();
+    let hidden: Vec<clap::Arg> = cmd
+        .get_arguments()
+        .filter(|a| CACHE_OR_PACKAGE_ARGS.contains(&a.get_id().as_str()))
+        .map(|a| a.clone().hide(true))
+        .collect();
+    cmd.mut_subcommands(|sc| {
+        if WITHOUT_CACHE_OR_PACKAGE.contains(&sc.get_name()) {
+            sc.args(hidden.iter().cloned())
+        } else {
+            sc
+        }
+    })
+}
+
+/// Warns about `--cache-dir` or `-d` given to a command that does not use them.
+fn warn_inapplicable(matches: &clap::ArgMatches) {
+    let Some(name) = matches.subcommand_name() else {
+        return;
+    };
+    if !WITHOUT_CACHE_OR_PACKAGE.contains(&name) {
+        return;
+    }
+    for (id, flag) in [("cache_dir", "--cache-dir"), ("dir", "-d/--dir")] {
+        if matches.value_source(id) == Some(ValueSource::CommandLine) {
+            tracing::warn!("{flag} has no effect on `tarn {name}`; ignored");
+        }
+    }
+}
+
 fn main() -> ExitCode {
     ui::exit_quietly_on_broken_pipe();
-    let cli = Cli::parse();
+    let mut cmd = command();
+    // Help, version and usage errors are printed here rather than by clap's `exit`, which
+    // ignores a closed pipe and exits 0.
+    let matches = match cmd.try_get_matches_from_mut(std::env::args_os()) {
+        Ok(m) => m,
+        Err(e) => return ui::print_clap(&e),
+    };
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => return ui::print_clap(&e.format(&mut cmd)),
+    };
     ui::init_logging(&cli.global);
+    warn_inapplicable(&matches);
     let result = match cli.command {
         Command::Stage(a) => local::stage(&cli.global, a),
         Command::Unstage(a) => local::unstage(&cli.global, a),

@@ -1,13 +1,14 @@
 //! Terminal output: logging setup, error printing, progress bars (only when stderr is a
 //! terminal and neither `-q` nor `--json` is given).
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write as _};
+use std::process::ExitCode;
 
 use crate::context::GlobalArgs;
 
 /// Exit code when stdout or stderr is a closed pipe: 128 + SIGPIPE, what a shell reports
 /// for a program killed by SIGPIPE, so `tarn … | head` behaves like other tools.
-pub(crate) const EXIT_BROKEN_PIPE: i32 = 141;
+pub(crate) const EXIT_BROKEN_PIPE: u8 = 141;
 
 /// Makes a write to a closed stdout or stderr end the process quietly with
 /// [`EXIT_BROKEN_PIPE`] instead of panicking (exit 101 and a backtrace hint). Rust ignores
@@ -24,10 +25,29 @@ pub(crate) fn exit_quietly_on_broken_pipe() {
             .or_else(|| info.payload().downcast_ref::<&str>().copied())
             .unwrap_or("");
         if msg.starts_with("failed printing to std") && msg.contains("Broken pipe") {
-            std::process::exit(EXIT_BROKEN_PIPE);
+            std::process::exit(i32::from(EXIT_BROKEN_PIPE));
         }
         default(info);
     }));
+}
+
+/// Prints clap's help, version or usage error where clap would (stdout for help and version,
+/// stderr for errors, in colour on a terminal) and returns the exit code: clap's (0, or 2 for
+/// a usage error), or [`EXIT_BROKEN_PIPE`] when that stream is a closed pipe.
+pub(crate) fn print_clap(e: &clap::Error) -> ExitCode {
+    let printed = e.print().and_then(|()| {
+        if e.use_stderr() {
+            std::io::stderr().flush()
+        } else {
+            std::io::stdout().flush()
+        }
+    });
+    match printed {
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => {
+            ExitCode::from(EXIT_BROKEN_PIPE)
+        }
+        _ => ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2)),
+    }
 }
 
 /// Sets up `tracing` on stderr: warnings by default, `-v` info, `-vv` debug, `-q` errors only.

@@ -517,11 +517,6 @@ fn option_validations_that_apply_to_tarn() {
             "both environment variables must be set",
         ),
         (
-            vec!["put", "bogus.jsonl"],
-            endpoints.clone(),
-            "the `--scope` or `--repo` option must be set",
-        ),
-        (
             vec!["put", "bogus.jsonl", "--scope", "bogus"],
             vec![],
             "the `--service` option must be set",

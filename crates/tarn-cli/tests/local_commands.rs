@@ -229,8 +229,12 @@ fn add_writes_outputs_and_respects_no_overwrite() {
         "--repo",
         "a/b",
     ]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("require `--service`"));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--service <NAME>"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

@@ -450,9 +450,14 @@ fn unstage_writes_service_and_scope() {
     )
     .unwrap();
     let fx = env.staged(3);
+    // Lake's rule (`--scope` and `--repo` require `--service`), as a usage error.
     let out = env.unstage(&["--scope", "team/x"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("`--scope` and `--repo` require `--service`"));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--service <NAME>"),
+        "{}",
+        stderr(&out)
+    );
     let out = env.unstage(&["--service", "nope", "--scope", "x"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("service `nope` not found in system configuration"));

@@ -383,11 +383,6 @@ fn configuration_errors_say_what_to_set() {
             "these environment variables must be set",
         ),
         (
-            vec!["put-staged", ".", "--rev", REV],
-            vec![],
-            "the `--scope` or `--repo` option must be set",
-        ),
-        (
             vec!["put", "m.jsonl", "--scope", "s", "--service", "reservoir"],
             vec![("LAKE_CACHE_KEY", "a:b")],
             "download-only",

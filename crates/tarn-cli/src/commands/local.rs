@@ -15,6 +15,7 @@ use tarn_store::unstage::{OutputsTarget, UnstageReport};
 use tarn_store::verify::VerifyReport;
 use tarn_store::{hash_file, read_mappings, Cache, LoadedMappings};
 
+use super::remote::scope_or_repo;
 use super::CmdResult;
 use crate::context::{self, GlobalArgs};
 use crate::ui;
@@ -35,8 +36,10 @@ pub(crate) struct StageArgs {
     pub copy: bool,
 }
 
-/// Where outputs can be fetched from on demand: `--service` plus `--scope` or `--repo`.
+/// Where outputs can be fetched from on demand: `--service` plus `--scope` or `--repo` (one
+/// of the two; clap refuses either without `--service`, a usage error like Lake's).
 #[derive(clap::Args, Debug, Clone)]
+#[command(group(scope_or_repo()))]
 pub(crate) struct TargetArgs {
     /// The package (local scope) the mappings belong to; default: the package in `-d`.
     #[arg(long, value_name = "NAME")]
@@ -45,10 +48,10 @@ pub(crate) struct TargetArgs {
     #[arg(long, value_name = "NAME")]
     pub service: Option<String>,
     /// Verbatim scope of the artifacts within the service (requires --service).
-    #[arg(long, value_name = "SCOPE", conflicts_with = "repo")]
+    #[arg(long, value_name = "SCOPE", requires = "service")]
     pub scope: Option<String>,
     /// GitHub repository scope `owner/name` (requires --service).
-    #[arg(long, value_name = "OWNER/NAME")]
+    #[arg(long, value_name = "OWNER/NAME", requires = "service")]
     pub repo: Option<String>,
 }
 
@@ -207,9 +210,6 @@ fn stage_json(r: &StageReport, dir: &Path, secs: f64) -> serde_json::Value {
 
 /// Resolves `--package/--service/--scope/--repo` with Lake's rules.
 fn outputs_target(g: &GlobalArgs, t: &TargetArgs) -> anyhow::Result<OutputsTarget> {
-    if (t.scope.is_some() || t.repo.is_some()) && t.service.is_none() {
-        bail!("`--scope` and `--repo` require `--service`");
-    }
     if let Some(name) = &t.service {
         let config = context::load_system_config()?;
         let reservoir = tarn_remote::resolve::RemoteEnv::from_process().reservoir_api();

@@ -25,6 +25,17 @@ use super::CmdResult;
 use crate::context::{self, GlobalArgs};
 use crate::ui;
 
+/// The clap group of `--scope` and `--repo`: alternatives, so the usage line shows
+/// `<--scope <SCOPE>|--repo <OWNER/NAME>>` where one is required.
+pub(crate) const SCOPE_OR_REPO: &str = "scope_or_repo";
+
+/// The [`SCOPE_OR_REPO`] group: at most one of `--scope` and `--repo`.
+pub(crate) fn scope_or_repo() -> clap::ArgGroup {
+    clap::ArgGroup::new(SCOPE_OR_REPO)
+        .args(["scope", "repo"])
+        .multiple(false)
+}
+
 /// Transfer tuning shared by `get`, `put` and `put-staged`.
 #[derive(clap::Args, Debug, Clone)]
 pub(crate) struct TransferArgs {
@@ -78,11 +89,13 @@ pub(crate) struct TransferArgs {
     pub region: String,
 }
 
-/// Where to look on the service: `--scope` or `--repo`.
+/// Where to look on the service: `--scope` or `--repo`, at most one (the clap group
+/// [`SCOPE_OR_REPO`]; `put` and `put-staged` make it required).
 #[derive(clap::Args, Debug, Clone)]
+#[command(group(scope_or_repo()))]
 pub(crate) struct ScopeArgs {
     /// Verbatim remote scope (a prefix on a custom S3 endpoint).
-    #[arg(long, value_name = "SCOPE", conflicts_with = "repo")]
+    #[arg(long, value_name = "SCOPE")]
     pub scope: Option<String>,
     /// Repository scope `owner/name` (adds platform and toolchain parts to revision URLs).
     #[arg(long, value_name = "OWNER/NAME")]
@@ -151,6 +164,7 @@ pub(crate) struct GetArgs {
 
 /// Arguments of `tarn put`.
 #[derive(clap::Args, Debug)]
+#[command(mut_group(SCOPE_OR_REPO, |g| g.required(true)))]
 pub(crate) struct PutArgs {
     /// The mappings file (`lake build -o FILE`); its artifacts are read from the cache.
     pub mappings: PathBuf,
@@ -168,6 +182,7 @@ pub(crate) struct PutArgs {
 
 /// Arguments of `tarn put-staged`.
 #[derive(clap::Args, Debug)]
+#[command(mut_group(SCOPE_OR_REPO, |g| g.required(true)))]
 pub(crate) struct PutStagedArgs {
     /// The staging directory (`outputs.jsonl` plus the artifact files).
     #[arg(id = "staging_directory", value_name = "STAGING_DIRECTORY")]
