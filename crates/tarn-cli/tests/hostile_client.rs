@@ -17,6 +17,11 @@ use tarn_test::*;
 const SERVER_RSS_GOAL_KB: u64 = 400 * 1024;
 
 fn start(tmp: &Path) -> TarnServer {
+    start_with(tmp, "")
+}
+
+/// A server with the suite's configuration plus `extra` top-level lines.
+fn start_with(tmp: &Path, extra: &str) -> TarnServer {
     let cfg = tmp.join("serve.toml");
     std::fs::write(
         &cfg,
@@ -26,6 +31,7 @@ public_read = ["*"]
 max_connections = 100
 header_read_timeout_secs = 2
 idle_timeout_secs = 2
+{extra}
 
 [[key]]
 id = "ci"
@@ -55,6 +61,54 @@ fn report(name: &str, srv: &TarnServer) {
     let kb = peak_rss_kb(srv);
     eprintln!("hostile-client-rss {name} {kb} kB");
     assert!(kb <= SERVER_RSS_GOAL_KB, "{name}: server peak RSS {kb} kB");
+}
+
+/// Files in the spool directories below `data`.
+fn spool_files(data: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(data).into_iter().flatten().flatten() {
+        if e.file_name().to_string_lossy().starts_with(".tarn-spool") {
+            for f in std::fs::read_dir(e.path()).into_iter().flatten().flatten() {
+                out.push(f.path().display().to_string());
+            }
+        }
+    }
+    out
+}
+
+/// Sends `head`, then the body `total` bytes long at `per_byte` intervals, stopping after
+/// `stop_after` bytes (a stall) or when the server closes; returns the reply and how long it
+/// took from the first body byte.
+fn trickle(
+    addr: &str,
+    head: &str,
+    total: usize,
+    stop_after: usize,
+    per_byte: Duration,
+) -> (String, Duration) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.write_all(head.as_bytes()).unwrap();
+    let start = Instant::now();
+    let mut w = s.try_clone().unwrap();
+    let done = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            for _ in 0..total.min(stop_after) {
+                if done.load(Ordering::Relaxed) || w.write_all(b"[").is_err() {
+                    return;
+                }
+                std::thread::sleep(per_byte);
+            }
+        })
+    };
+    let mut reply = Vec::new();
+    let _ = s.read_to_end(&mut reply);
+    let took = start.elapsed();
+    done.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+    (String::from_utf8_lossy(&reply).into_owned(), took)
 }
 
 /// Sends a raw request and reads the whole reply (the server closes or answers in time).
@@ -339,4 +393,101 @@ fn an_over_long_path_is_a_400_and_an_upper_case_hash_is_not_a_second_object() {
         stored_files(&tmp.path().join("data")),
         vec![format!("a0/main/x/{h}.art")]
     );
+}
+
+#[test]
+fn a_trickled_or_stalled_request_body_gets_408_and_frees_its_slot_and_spool_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    // One upload slot: a trickler that kept it would block every other upload.
+    let srv = start_with(
+        tmp.path(),
+        "body_read_timeout_secs = 2\nmin_body_rate_bytes = 1024\nmax_concurrent_uploads = 1",
+    );
+    let a = addr(&srv);
+    let data = tmp.path().join("data");
+    let creds = tarn_core::sigv4::Credentials::parse("ci:ci-secret").unwrap();
+    let signed_put = |path: &str, len: usize| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let date = tarn_core::sigv4::AmzDate::from_unix(now);
+        let req = tarn_core::sigv4::SimpleRequest {
+            method: "PUT",
+            host: &a,
+            path,
+            query: "",
+            payload_hash: tarn_core::sigv4::UNSIGNED_PAYLOAD,
+        };
+        let mut head = format!("PUT {path} HTTP/1.1\r\nHost: {a}\r\nContent-Length: {len}\r\n");
+        for (k, v) in req.sign(&creds, "auto", &date) {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        head.push_str("\r\n");
+        head
+    };
+    let cases = [
+        // 5 bytes/s: never a pause of 2 s, but far below 1 KiB/s on average.
+        ("trickled artifact", signed_put("/a0/main/x/0123456789abcdef.art", 4096), 4096, Duration::from_millis(200)),
+        // 100 bytes, then nothing.
+        ("stalled revision", signed_put(&format!("/r0/main/x/{}.jsonl", "1".repeat(40)), 4096), 100, Duration::from_millis(1)),
+        // An anonymous Reservoir bulk request holding its parse-budget share.
+        (
+            "trickled bulk request",
+            "POST /api/v1/repositories/o/r/artifacts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 4096\r\n\r\n".to_string(),
+            4096,
+            Duration::from_millis(200),
+        ),
+    ];
+    for (what, head, stop_after, per_byte) in cases {
+        let stop = Arc::new(AtomicBool::new(false));
+        let saw_spool = Arc::new(AtomicBool::new(false));
+        let watcher = {
+            let (stop, saw, data) = (stop.clone(), saw_spool.clone(), data.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    if !spool_files(&data).is_empty() {
+                        saw.store(true, Ordering::Relaxed);
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            })
+        };
+        let (reply, took) = trickle(&a, &head, 4096, stop_after, per_byte);
+        stop.store(true, Ordering::Relaxed);
+        watcher.join().unwrap();
+        eprintln!(
+            "{what}: {} after {took:?}",
+            reply.lines().next().unwrap_or("(nothing)")
+        );
+        assert!(reply.starts_with("HTTP/1.1 408"), "{what}: {reply:?}");
+        assert!(reply.contains("too slowly"), "{what}: {reply}");
+        assert!(
+            took >= Duration::from_millis(1500) && took < Duration::from_secs(10),
+            "{what}: answered after {took:?}"
+        );
+        if what != "trickled bulk request" {
+            assert!(saw_spool.load(Ordering::Relaxed), "{what}: never spooled");
+        }
+        let left = spool_files(&data);
+        assert!(left.is_empty(), "{what}: spool files left: {left:?}");
+    }
+    assert!(reply_ok(&healthz(&a)));
+    // The single upload slot is free again: a normal upload goes through at once.
+    let arts = make_artifacts(&tmp.path().join("arts"), 1, 100, 4);
+    let (p, h, _) = &arts[0];
+    let t = Instant::now();
+    let (code, body) = lake_put(
+        "ci:ci-secret",
+        p,
+        &format!("{}/a0/main/x/{h}.art", srv.url),
+        "application/vnd.reservoir.artifact",
+    );
+    assert_eq!(code, 200, "{body}");
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+    assert!(srv.metric("tarn_uploads_rejected_total", "reason=\"slow_body\"") >= 2);
+}
+
+fn reply_ok(reply: &str) -> bool {
+    reply.starts_with("HTTP/1.1 200")
 }

@@ -45,6 +45,12 @@ pub struct ServerConfig {
     pub header_read_timeout_secs: u64,
     /// A connection that moves no byte in either direction for this long is closed.
     pub idle_timeout_secs: u64,
+    /// Longest pause between request body bytes (seconds); also how long a body may arrive
+    /// before its average rate is checked against `min_body_rate_bytes`. `408` otherwise.
+    pub body_read_timeout_secs: u64,
+    /// Slowest average rate (bytes per second) of a request body once it has been arriving
+    /// for `body_read_timeout_secs` (0 = no minimum); `408` below it.
+    pub min_body_rate_bytes: u64,
     /// Upload bodies spooled to disk at once; further uploads wait for a slot.
     pub max_concurrent_uploads: usize,
     /// Bytes of request bodies parsed in memory at once (revision files, Reservoir bulk and
@@ -79,6 +85,8 @@ impl Default for ServerConfig {
             max_connections: 512,
             header_read_timeout_secs: 10,
             idle_timeout_secs: 60,
+            body_read_timeout_secs: 30,
+            min_body_rate_bytes: 1024,
             max_concurrent_uploads: 32,
             parse_budget_bytes: 32 << 20,
             storage: StorageConfig::default(),

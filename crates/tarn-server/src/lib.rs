@@ -33,6 +33,7 @@
 mod admin_key;
 mod auth;
 mod banner;
+mod body_pace;
 mod cache;
 pub mod config;
 mod error;

@@ -64,21 +64,24 @@ pub(crate) enum Reject {
     Auth,
     /// Bad object name or request.
     BadRequest,
+    /// The body arrived too slowly (`408`).
+    SlowBody,
 }
 
-const REJECTS: [&str; 6] = [
+const REJECTS: [&str; 7] = [
     "hash_mismatch",
     "bad_revision",
     "missing_artifacts",
     "too_large",
     "auth",
     "bad_request",
+    "slow_body",
 ];
 
 /// All counters.
 pub(crate) struct Metrics {
     requests: Vec<AtomicU64>,
-    rejects: [AtomicU64; 6],
+    rejects: [AtomicU64; 7],
     /// Request body bytes received.
     pub bytes_in: AtomicU64,
     /// Object bytes sent.

@@ -6,13 +6,13 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 
 use axum::body::Body;
 use axum::http::StatusCode;
-use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 use tarn_core::hash::StreamingHasher;
 use tarn_core::{Hash, MappingFile};
 use tarn_store::TempFile;
 use tokio::io::AsyncWriteExt;
 
+use crate::body_pace::BodyPace;
 use crate::error::S3Error;
 use crate::storage::Spool;
 
@@ -54,11 +54,13 @@ fn io500(e: impl std::fmt::Display) -> S3Error {
     S3Error::internal(e)
 }
 
-/// Streams `body` into a temp file in `dir`.
+/// Streams `body` into a temp file in `dir`, at the pace `pace` demands (`408` otherwise;
+/// the temp file is removed on every error).
 pub(crate) async fn spool_body(
     dir: &std::path::Path,
     body: Body,
     opts: SpoolOptions,
+    mut pace: BodyPace,
     bytes_in: &std::sync::atomic::AtomicU64,
 ) -> Result<Spooled, S3Error> {
     let wire_limit = if opts.aws_chunked {
@@ -84,7 +86,7 @@ pub(crate) async fn spool_body(
     };
     let mut len = 0u64;
     let mut stream = body.into_data_stream();
-    while let Some(chunk) = stream.next().await {
+    while let Some(chunk) = pace.next(&mut stream).await? {
         let chunk = chunk.map_err(|e| {
             S3Error::bad(
                 "IncompleteBody",

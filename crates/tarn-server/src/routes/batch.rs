@@ -10,6 +10,7 @@ use tarn_core::{batch, object_key, Hash};
 
 use super::{check_components, text, Req};
 use crate::auth::{authenticate, authorize, BodyCheck};
+use crate::body_pace::{collect, CollectError};
 use crate::config::Access;
 use crate::error::S3Error;
 use crate::storage::Storage;
@@ -108,14 +109,19 @@ pub(crate) async fn missing(
     let auth = authenticate(&app.cfg, req.method(), req.uri(), req.headers(), true)?;
     authorize(&app.cfg, auth.key, Access::Read, &scope)?;
     let _share = app.parse_share(batch::MAX_BODY as u64 * 4).await;
-    let body = axum::body::to_bytes(req.into_body().take(), batch::MAX_BODY)
+    let body = collect(req.into_body().take(), batch::MAX_BODY, &app.cfg)
         .await
-        .map_err(|_| {
-            S3Error::new(
+        .map_err(|e| match e {
+            CollectError::Slow(e) => e,
+            CollectError::TooLarge => S3Error::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "EntityTooLarge",
                 format!("the body exceeds {} bytes", batch::MAX_BODY),
-            )
+            ),
+            CollectError::Cut(m) => S3Error::bad(
+                "IncompleteBody",
+                format!("the request body was cut off: {m}"),
+            ),
         })?;
     app.metrics.bytes_in.fetch_add(body.len() as u64, Relaxed);
     match &auth.body {

@@ -16,6 +16,7 @@ use tarn_core::{object_key, reservoir, Hash};
 use super::s3::serve_object;
 use super::{base_url, check_components, encode_components, param, text, PathParts, Req};
 use crate::auth::{authenticate, authorize};
+use crate::body_pace::{collect, CollectError};
 use crate::config::Access;
 use crate::error::S3Error;
 use crate::metrics::Route;
@@ -164,9 +165,16 @@ async fn bulk(
         .unwrap_or(BULK_BODY_LIMIT)
         .min(BULK_BODY_LIMIT);
     let _share = app.parse_share(declared * 8).await;
-    let body = axum::body::to_bytes(req.into_body().take(), BULK_BODY_LIMIT as usize)
+    let body = collect(req.into_body().take(), BULK_BODY_LIMIT as usize, &app.cfg)
         .await
-        .map_err(|_| S3Error::bad("InvalidArgument", "body too large"))?;
+        .map_err(|e| match e {
+            CollectError::Slow(e) => e,
+            CollectError::TooLarge => S3Error::bad("InvalidArgument", "body too large"),
+            CollectError::Cut(m) => S3Error::bad(
+                "IncompleteBody",
+                format!("the request body was cut off: {m}"),
+            ),
+        })?;
     let hashes = reservoir::parse_bulk_request(&body)
         .map_err(|e| S3Error::bad("InvalidArgument", e.to_string()))?;
     let prefix = format!(

@@ -11,6 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use super::{batch, check_components, has_param, listing, PathParts, Req};
 use crate::auth::{authenticate, authorize, BodyCheck, BodyEncoding};
+use crate::body_pace::BodyPace;
 use crate::cache::Cached;
 use crate::config::Access;
 use crate::error::{xml_escape, S3Error};
@@ -405,16 +406,20 @@ async fn receive(
         .acquire()
         .await
         .expect("upload slots are never closed");
+    // The body's pace is measured from here: a client waiting for a slot is not reading.
     let spooled = spool_body(
         spool_dir,
         req.into_body().take(),
         opts,
+        BodyPace::new(&app.cfg),
         &app.metrics.bytes_in,
     )
     .await
     .inspect_err(|e| {
         if e.status == StatusCode::PAYLOAD_TOO_LARGE {
             app.metrics.reject(Reject::TooLarge);
+        } else if e.status == StatusCode::REQUEST_TIMEOUT {
+            app.metrics.reject(Reject::SlowBody);
         } else {
             app.metrics.reject(Reject::BadRequest);
         }
