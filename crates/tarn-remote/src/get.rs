@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use reqwest::Method;
+use tarn_core::mapping::{EntryError, MappingError};
 use tarn_core::service::{ServiceKind, RESERVOIR_HEADERS};
 use tarn_core::{reservoir, ArtifactName, Hash, MappingFile, Scope, Service};
 use tarn_store::{write_atomic, Cache, Inserted, StoreError};
@@ -71,9 +72,38 @@ pub enum SearchError {
         /// The failure.
         error: Failed,
     },
+    /// The service's reply is not a usable mapping file (it was not saved).
+    #[error("{url}: not a usable Lake mapping file ({source}); not saved")]
+    InvalidReply {
+        /// The revision URL.
+        url: String,
+        /// What is wrong with the reply.
+        source: UnusableMappings,
+    },
     /// The revision file could not be saved.
     #[error("{0}")]
     Local(#[source] StoreError),
+}
+
+impl SearchError {
+    /// Whether the service refused the credentials (HTTP 401 or 403).
+    pub fn is_auth_failure(&self) -> bool {
+        match self {
+            SearchError::Lookup { error, .. } => error.is_auth_failure(),
+            _ => false,
+        }
+    }
+}
+
+/// Why mapping-file bytes cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UnusableMappings {
+    /// They are not a mapping file.
+    #[error(transparent)]
+    Parse(#[from] MappingError),
+    /// An entry's outputs do not name artifacts.
+    #[error(transparent)]
+    Entry(#[from] EntryError),
 }
 
 /// What to search.
@@ -94,9 +124,8 @@ pub struct RevisionQuery<'a> {
 }
 
 /// Whether revision-file bytes are a mapping file whose entries all name artifacts.
-fn usable_revision(bytes: &[u8]) -> Result<(), String> {
-    let parsed = MappingFile::parse(bytes).map_err(|e| e.to_string())?;
-    parsed.file.artifacts().map_err(|e| e.to_string())?;
+fn usable_revision(bytes: &[u8]) -> Result<(), UnusableMappings> {
+    MappingFile::parse(bytes)?.file.artifacts()?;
     Ok(())
 }
 
@@ -141,11 +170,8 @@ pub async fn find_revision(
                 let trimmed = body.trim_ascii().to_vec();
                 // A reply that is not a usable mapping file is refused, and never saved
                 // (a saved revision is reused offline).
-                if let Err(message) = usable_revision(&trimmed) {
-                    return Err(SearchError::Local(StoreError::Invalid {
-                        path: std::path::PathBuf::from(&url),
-                        message: format!("not a usable Lake mapping file ({message}); not saved"),
-                    }));
+                if let Err(source) = usable_revision(&trimmed) {
+                    return Err(SearchError::InvalidReply { url, source });
                 }
                 write_atomic(&path, &trimmed).map_err(SearchError::Local)?;
                 return Ok(FoundRevision {

@@ -20,7 +20,7 @@ use tarn_core::limits::{Limits, MAX_ARTIFACT_ENV, MAX_REPLY_ENV};
 use tarn_core::sigv4::EMPTY_SHA256;
 use tarn_core::{ArtifactName, Hash};
 use tarn_store::staging::open_untrusted;
-use tarn_store::{Cache, Inserted, StoreError};
+use tarn_store::{Cache, FileChanged, Inserted, StoreError};
 use tokio::sync::Semaphore;
 
 use crate::progress::{Event, Progress};
@@ -125,9 +125,17 @@ pub enum TransferError {
         /// The environment variable that raises it.
         env: &'static str,
     },
-    /// A local problem (cache directory, file to upload).
+    /// A local problem with a named file: the cache directory, or the file to upload
+    /// (unreadable, not the content its name says, or changed while it was sent:
+    /// [`StoreError::is_file_changed`]).
     #[error("{0}")]
-    Local(String),
+    Local(#[source] Arc<StoreError>),
+    /// The URL does not parse.
+    #[error("invalid URL: {0}")]
+    InvalidUrl(String),
+    /// The HTTP client could not be built.
+    #[error("cannot build the HTTP client: {0}")]
+    Client(#[source] Arc<reqwest::Error>),
 }
 
 impl TransferError {
@@ -143,7 +151,10 @@ impl TransferError {
             | TransferError::HashMismatch { .. }
             | TransferError::Deadline(_)
             | TransferError::TooSlow { .. } => true,
-            TransferError::Local(_) | TransferError::TooLarge { .. } => false,
+            TransferError::Local(_)
+            | TransferError::InvalidUrl(_)
+            | TransferError::Client(_)
+            | TransferError::TooLarge { .. } => false,
         }
     }
 
@@ -158,6 +169,17 @@ impl TransferError {
     /// Whether the service refused the credentials (HTTP 401 or 403).
     pub fn is_auth_failure(&self) -> bool {
         matches!(self.status(), Some(401 | 403))
+    }
+
+    /// Whether the file being uploaded changed while it was read or sent.
+    pub fn is_file_changed(&self) -> bool {
+        matches!(self, TransferError::Local(e) if e.is_file_changed())
+    }
+}
+
+impl From<StoreError> for TransferError {
+    fn from(e: StoreError) -> TransferError {
+        TransferError::Local(Arc::new(e))
     }
 }
 
@@ -223,7 +245,7 @@ impl Transport {
             .pool_max_idle_per_host(opts.jobs.max(1))
             .tcp_nodelay(true)
             .build()
-            .map_err(|e| TransferError::Local(format!("cannot build the HTTP client: {e}")))?;
+            .map_err(|e| TransferError::Client(Arc::new(e)))?;
         Ok(Transport {
             client,
             limit: Arc::new(Semaphore::new(opts.jobs.max(1))),
@@ -565,30 +587,31 @@ impl Transport {
         expected: Option<Hash>,
     ) -> Result<(), Failed> {
         let parsed = parse_url("PUT", url)?;
-        let local = |e: String| Failed {
+        let local = |error: TransferError| Failed {
             method: "PUT".into(),
             url: url.to_string(),
-            error: TransferError::Local(e),
+            error,
             attempts: 1,
         };
         let p: PathBuf = path.to_path_buf();
         let (file, sha, len) = tokio::task::spawn_blocking(move || {
-            let (mut file, meta) = open_untrusted(&p).map_err(|e| e.to_string())?;
-            let (sha, lake, len) = sha256_and_hash(&mut file, meta.len())
-                .map_err(|e| format!("{}: {e}", p.display()))?;
+            let (mut file, meta) = open_untrusted(&p)?;
+            let (sha, lake, len) =
+                sha256_and_hash(&mut file, meta.len()).map_err(|e| StoreError::io(&p, e))?;
             if let Some(want) = expected {
                 if lake != want {
-                    return Err(format!(
-                        "{}: content hash is {lake}, but the name says {want}; not uploaded",
-                        p.display()
-                    ));
+                    return Err(StoreError::HashMismatch {
+                        path: p,
+                        expected: want,
+                        actual: lake,
+                    });
                 }
             }
             Ok((file, sha, len))
         })
         .await
-        .map_err(|e| local(e.to_string()))?
-        .map_err(local)?;
+        .map_err(|e| local(TransferError::Network(format!("hashing the file: {e}"))))?
+        .map_err(|e| local(e.into()))?;
         let file = Arc::new(file);
         self.with_retries("PUT", url, || {
             let rb = self.builder(
@@ -618,13 +641,14 @@ impl Transport {
                 let stall = self.opts.stall_timeout;
                 let deadline = self.limits.transfer_deadline;
                 let resp = tokio::select! {
-                    r = rb.send() => r.map_err(|e| {
-                        let msg = error_chain(&e);
-                        if msg.contains(CHANGED_WHILE_SENT) {
-                            TransferError::Local(format!("{}: {msg}", path.display()))
-                        } else {
-                            TransferError::Network(msg)
+                    r = rb.send() => r.map_err(|e| match FileChanged::find(&e) {
+                        // The checked stream ended the body: the file is not what was hashed.
+                        Some(changed) => StoreError::Changed {
+                            path: path.to_path_buf(),
+                            source: changed.clone(),
                         }
+                        .into(),
+                        None => TransferError::Network(error_chain(&e)),
                     })?,
                     _ = watchdog(last, stall) => return Err(TransferError::Stalled(stall)),
                     _ = tokio::time::sleep(deadline) => return Err(TransferError::Deadline(deadline)),
@@ -683,7 +707,9 @@ impl Transport {
                     });
                 }
                 let pace = Pace::new(&self.opts, &self.limits);
-                let mut temp = cache.temp_artifact().map_err(store_err)?;
+                let mut temp = cache.temp_artifact()?;
+                let temp_path = temp.path().to_path_buf();
+                let temp_path = temp_path.as_path();
                 let mut hasher = expected.map(StreamingHasher::new);
                 let mut got = 0u64;
                 let mut stream = resp.bytes_stream();
@@ -717,14 +743,13 @@ impl Transport {
                         h.update(&chunk);
                     }
                     out.write_all(&chunk)
-                        .map_err(|e| TransferError::Local(e.to_string()))?;
+                        .map_err(|e| StoreError::io(temp_path, e))?;
                     self.stats
                         .bytes_down
                         .fetch_add(chunk.len() as u64, Ordering::Relaxed);
                     self.progress.emit(Event::Bytes(chunk.len() as u64));
                 }
-                out.flush()
-                    .map_err(|e| TransferError::Local(e.to_string()))?;
+                out.flush().map_err(|e| StoreError::io(temp_path, e))?;
                 drop(out);
                 if let Some(exp) = expected {
                     if got != exp {
@@ -739,7 +764,7 @@ impl Transport {
                             actual: actual.hex(),
                         })
                     }
-                    Err(e) => Err(store_err(e)),
+                    Err(e) => Err(e.into()),
                 }
             }
         })
@@ -747,15 +772,11 @@ impl Transport {
     }
 }
 
-fn store_err(e: StoreError) -> TransferError {
-    TransferError::Local(e.to_string())
-}
-
 fn parse_url(method: &str, url: &str) -> Result<reqwest::Url, Failed> {
     reqwest::Url::parse(url).map_err(|e| Failed {
         method: method.to_string(),
         url: url.to_string(),
-        error: TransferError::Local(format!("invalid URL: {e}")),
+        error: TransferError::InvalidUrl(e.to_string()),
         attempts: 1,
     })
 }
@@ -914,9 +935,6 @@ impl Pace {
 /// Most bytes of an error body read (the rest is left unread).
 pub const MAX_ERROR_BODY: u64 = 64 * 1024;
 
-/// Marks the error a checked upload stream ends with when the file stopped matching.
-const CHANGED_WHILE_SENT: &str = "changed while it was uploaded";
-
 /// The bytes `0..len` of `file`, read with positional reads (each retry starts afresh and
 /// never depends on a shared offset). With `expected`, Lake's hash of the bytes is checked
 /// before the last chunk is released: on a mismatch (or a file that shrank) the stream ends
@@ -946,10 +964,11 @@ fn checked_file_stream(
                 }
             }
             if filled < want {
-                let e = std::io::Error::other(format!(
-                    "the file {CHANGED_WHILE_SENT} (shorter than its {len} bytes)"
-                ));
-                return Some((Err(e), (offset, hasher, true)));
+                let e = FileChanged::Size {
+                    expected: len,
+                    seen: offset + filled as u64,
+                };
+                return Some((Err(e.into_io()), (offset, hasher, true)));
             }
             buf.truncate(filled);
             hasher.update(&buf);
@@ -958,10 +977,11 @@ fn checked_file_stream(
                 let actual = std::mem::replace(&mut hasher, StreamingHasher::new(0)).finish();
                 if let (Some(want), Some(actual)) = (expected, actual) {
                     if want != actual {
-                        let e = std::io::Error::other(format!(
-                            "the file {CHANGED_WHILE_SENT} (its content hash became {actual}); upload aborted"
-                        ));
-                        return Some((Err(e), (next, hasher, true)));
+                        let e = FileChanged::Content {
+                            expected: want,
+                            actual,
+                        };
+                        return Some((Err(e.into_io()), (next, hasher, true)));
                     }
                 }
                 return Some((Ok(Bytes::from(buf)), (next, hasher, true)));
@@ -1002,9 +1022,11 @@ pub fn sha256_and_hash(file: &mut std::fs::File, len: u64) -> std::io::Result<(S
     }
     let seen = lake.bytes_seen();
     let lake = lake.finish().ok_or_else(|| {
-        std::io::Error::other(format!(
-            "the file changed size while it was read ({len} bytes expected, {seen} read)"
-        ))
+        FileChanged::Size {
+            expected: len,
+            seen,
+        }
+        .into_io()
     })?;
     Ok((hex::encode(h.finalize()), lake, seen))
 }
@@ -1071,7 +1093,11 @@ mod tests {
             expected: 2
         }
         .retryable());
-        assert!(!TransferError::Local("x".into()).retryable());
+        assert!(!TransferError::Local(Arc::new(StoreError::io(
+            Path::new("x"),
+            std::io::Error::other("x")
+        )))
+        .retryable());
     }
 
     #[test]

@@ -208,3 +208,77 @@ fn an_upload_to_a_hung_server_stalls_out_instead_of_hanging() {
         .unwrap_err();
     assert!(matches!(e.error, TransferError::Stalled(_)), "{e}");
 }
+
+/// A server that reads one request's head, then waits for `go` before reading the body to
+/// its end and answering 200 (further connections are answered at once).
+fn paused_server() -> (
+    String,
+    std::sync::mpsc::Receiver<()>,
+    std::sync::mpsc::Sender<()>,
+) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (head_tx, head_rx) = std::sync::mpsc::channel();
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        for (i, conn) in listener.incoming().enumerate() {
+            let Ok(mut conn) = conn else { return };
+            let mut seen = Vec::new();
+            let mut buf = [0u8; 1];
+            while !seen.ends_with(b"\r\n\r\n") {
+                match conn.read(&mut buf) {
+                    Ok(1) => seen.push(buf[0]),
+                    _ => break,
+                }
+            }
+            if i == 0 {
+                let _ = head_tx.send(());
+                let _ = go_rx.recv();
+            }
+            let mut sink = vec![0u8; 64 * 1024];
+            while matches!(conn.read(&mut sink), Ok(n) if n > 0) {}
+            let _ = conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+        }
+    });
+    (url, head_rx, go_tx)
+}
+
+#[test]
+fn a_file_that_changes_while_it_is_uploaded_is_a_local_error_found_by_type() {
+    // Truncated in place, or rewritten in place with other bytes of the same length.
+    for truncate in [true, false] {
+        let (url, head, go) = paused_server();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a.olean");
+        // Larger than the socket buffers, so most of it is read after the change.
+        let content = bytes_for(11, 32 << 20);
+        std::fs::write(&file, &content).unwrap();
+        let hash = tarn_core::Hash::of_bytes(&content);
+        // No stall while the test rewrites the file (a loaded machine is slow at it).
+        let mut o = opts();
+        o.stall_timeout = Duration::from_secs(120);
+        let t = Transport::new(o, Progress::none()).unwrap();
+        let rt = rt();
+        let put = {
+            let (t, file, url) = (t.clone(), file.clone(), url.clone());
+            rt.spawn(async move {
+                t.put_artifact(&format!("{url}/a.art"), "x/y", &file, hash)
+                    .await
+            })
+        };
+        head.recv_timeout(Duration::from_secs(30)).unwrap();
+        let f = std::fs::OpenOptions::new().write(true).open(&file).unwrap();
+        if truncate {
+            f.set_len(1 << 20).unwrap();
+        } else {
+            std::os::unix::fs::FileExt::write_all_at(&f, &bytes_for(12, 32 << 20), 0).unwrap();
+        }
+        go.send(()).unwrap();
+        let e = rt.block_on(put).unwrap().unwrap_err();
+        assert!(e.error.is_file_changed(), "{e:?}");
+        assert!(!e.error.retryable(), "{e}");
+        assert_eq!(e.attempts, 1, "{e}");
+        assert!(e.to_string().contains("a.olean: the file changed"), "{e}");
+    }
+}

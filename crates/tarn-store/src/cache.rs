@@ -158,10 +158,7 @@ impl Cache {
         match fs::read(&path) {
             Ok(bytes) => CacheOutput::parse(&bytes)
                 .map(Some)
-                .map_err(|e| StoreError::Invalid {
-                    path,
-                    message: e.to_string(),
-                }),
+                .map_err(|source| StoreError::Outputs { path, source }),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(StoreError::io(&path, e)),
         }

@@ -55,9 +55,14 @@ pub fn hash_open_file(mut file: &File) -> io::Result<Hash> {
                 break;
             }
         }
-        hasher
-            .finish()
-            .ok_or_else(|| io::Error::other("file changed size while it was hashed"))
+        let seen = hasher.bytes_seen();
+        hasher.finish().ok_or_else(|| {
+            crate::error::FileChanged::Size {
+                expected: len,
+                seen,
+            }
+            .into_io()
+        })
     })
 }
 

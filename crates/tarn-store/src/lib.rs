@@ -31,7 +31,7 @@ pub mod verify;
 pub mod workspace;
 
 pub use cache::{write_atomic, Cache, Inserted, TempFile};
-pub use error::StoreError;
+pub use error::{FileChanged, StoreError};
 pub use hashing::hash_file;
 pub use location::{resolve_cache_root, CacheEnv, CacheSource};
 pub use mapfile::{read_mappings, LoadedMappings};

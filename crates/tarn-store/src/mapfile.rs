@@ -23,9 +23,9 @@ pub struct LoadedMappings {
 impl LoadedMappings {
     /// Every artifact the entries name, or an error naming the file and the entry.
     pub fn artifacts(&self) -> Result<Vec<ArtifactName>, StoreError> {
-        self.file.artifacts().map_err(|e| StoreError::Invalid {
+        self.file.artifacts().map_err(|source| StoreError::Entry {
             path: self.path.clone(),
-            message: e.to_string(),
+            source,
         })
     }
 }
@@ -45,13 +45,13 @@ pub fn read_mappings(path: &Path) -> Result<LoadedMappings, StoreError> {
 
 /// Parses the bytes of the mapping file at `path` (named in messages only).
 pub(crate) fn parse_mappings(path: &Path, bytes: Vec<u8>) -> Result<LoadedMappings, StoreError> {
-    let parsed = MappingFile::parse(&bytes).map_err(|e| StoreError::Invalid {
-        path: path.to_path_buf(),
-        message: match e {
-            MappingError::MissingHeader if bytes.is_empty() => {
-                "empty mappings file (expected a schema version on line 1)".to_string()
-            }
-            other => other.to_string(),
+    let parsed = MappingFile::parse(&bytes).map_err(|source| match source {
+        MappingError::MissingHeader if bytes.is_empty() => StoreError::EmptyMappings {
+            path: path.to_path_buf(),
+        },
+        source => StoreError::Mappings {
+            path: path.to_path_buf(),
+            source,
         },
     })?;
     let warnings = parsed

@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use tarn_core::hash::StreamingHasher;
 use tarn_core::{ArtifactName, Hash};
 
-use crate::error::StoreError;
+use crate::error::{FileChanged, StoreError};
 use crate::mapfile::{parse_mappings, LoadedMappings};
 use crate::stage::STAGED_MAPPINGS;
 
@@ -69,18 +69,16 @@ pub fn open_untrusted(path: &Path) -> Result<(File, fs::Metadata), StoreError> {
     let file = options.open(path).map_err(|e| {
         #[cfg(unix)]
         if e.raw_os_error() == Some(libc::ELOOP) {
-            return StoreError::Invalid {
+            return StoreError::Symlink {
                 path: path.to_path_buf(),
-                message: "is a symbolic link; only regular files are accepted".into(),
             };
         }
         StoreError::io(path, e)
     })?;
     let meta = file.metadata().map_err(|e| StoreError::io(path, e))?;
     if !meta.is_file() {
-        return Err(StoreError::Invalid {
+        return Err(StoreError::NotRegular {
             path: path.to_path_buf(),
-            message: "is not a regular file (directory, FIFO, socket or device); only regular files are accepted".into(),
         });
     }
     Ok((file, meta))
@@ -100,9 +98,10 @@ pub fn read_bounded(
         .read_to_end(&mut bytes)
         .map_err(|e| StoreError::io(path, e))?;
     if bytes.len() as u64 > limit {
-        return Err(StoreError::Invalid {
+        return Err(StoreError::TooLarge {
             path: path.to_path_buf(),
-            message: format!("larger than the limit of {limit} bytes (raise it with {limit_name})"),
+            limit,
+            env: limit_name.to_string(),
         });
     }
     Ok(bytes)
@@ -142,10 +141,9 @@ impl StagingDir {
         let (file, meta) = open_untrusted(&path)?;
         let expected = self.ids.get(name).copied().flatten();
         if expected.is_some() && FileId::of(&meta) != expected {
-            return Err(StoreError::Invalid {
+            return Err(StoreError::Changed {
                 path,
-                message: "the file changed after it was validated (replaced by another file)"
-                    .into(),
+                source: FileChanged::Replaced,
             });
         }
         Ok(OpenArtifact {
@@ -209,9 +207,11 @@ pub fn hash_reader(reader: &mut impl Read, len: u64) -> io::Result<(Hash, u64)> 
     }
     let seen = hasher.bytes_seen();
     hasher.finish().map(|h| (h, seen)).ok_or_else(|| {
-        io::Error::other(format!(
-            "the file changed size while it was read ({len} bytes expected, {seen} read)"
-        ))
+        FileChanged::Size {
+            expected: len,
+            seen,
+        }
+        .into_io()
     })
 }
 

@@ -20,7 +20,7 @@ use tarn_core::{ArtifactName, MappingFile, Scope};
 pub use crate::staging::{validate_staging, StagingDir};
 
 use crate::cache::{make_read_only, Cache, Inserted};
-use crate::error::StoreError;
+use crate::error::{FileChanged, StoreError};
 use crate::parallel::{default_threads, par_map};
 
 /// Where imported outputs may be fetched from on demand, and under which package.
@@ -158,11 +158,12 @@ fn import_untrusted(
         }
     }
     let seen = hasher.bytes_seen();
-    let actual = hasher.finish().ok_or_else(|| StoreError::Invalid {
+    let actual = hasher.finish().ok_or_else(|| StoreError::Changed {
         path: src.to_path_buf(),
-        message: format!(
-            "the file changed size while it was read ({len} bytes expected, {seen} read)"
-        ),
+        source: FileChanged::Size {
+            expected: len,
+            seen,
+        },
     })?;
     if actual != name.hash {
         return Err(StoreError::HashMismatch {

@@ -520,9 +520,7 @@ fn get_error(e: GetError) -> anyhow::Error {
         GetError::RevList(_) => ui::with_hint(e, "run in the package's git repository (or pass -d DIR), or pass --rev SHA or a mappings file"),
         GetError::Search(ref s) => match s {
             get::SearchError::NoneFound { .. } => ui::with_hint(e, "upload outputs for a recent commit (tarn put), raise --max-revs, or check --scope/--repo, --platform and --toolchain"),
-            get::SearchError::Lookup { error, .. }
-                if matches!(error.error.status(), Some(401 | 403)) =>
-            {
+            get::SearchError::Lookup { .. } if s.is_auth_failure() => {
                 ui::with_hint(e, "the service refuses the request: a private bucket needs --signed (or TARN_SIGN_DOWNLOADS=1) with LAKE_CACHE_KEY, and --region / TARN_S3_REGION if it checks the region")
             }
             get::SearchError::Lookup { .. } => ui::with_hint(e, "check the service's revisionEndpoint and your network; rerun with -v for details"),

@@ -4,9 +4,10 @@
 
 use std::path::PathBuf;
 
+use tarn_core::mapping::{EntryError, MappingError};
 use tarn_core::output::CacheOutput;
 use tarn_core::{MappingFile, Scope, Service};
-use tarn_store::Cache;
+use tarn_store::{Cache, StoreError};
 
 use super::{
     download_artifacts, find_revision, DownloadError, GetReport, RevisionQuery, SearchError,
@@ -89,10 +90,10 @@ impl GetOutcome {
 pub enum GetError {
     /// `--rev` could not be resolved in the package's repository.
     #[error("{0}")]
-    ResolveRev(GitError),
+    ResolveRev(#[source] GitError),
     /// The revision list could not be read (not a git repository, no commits).
     #[error("{0}")]
-    RevList(GitError),
+    RevList(#[source] GitError),
     /// No usable revision (or the lookup failed).
     #[error("{0}")]
     Search(#[from] SearchError),
@@ -104,13 +105,21 @@ pub enum GetError {
         /// Why.
         source: std::io::Error,
     },
-    /// The mappings do not parse or name invalid artifacts.
-    #[error("{scope}: invalid mappings: {message}")]
+    /// The mappings do not parse.
+    #[error("{scope}: invalid mappings: {source}")]
     InvalidMappings {
         /// Remote scope.
         scope: Scope,
         /// What is wrong.
-        message: String,
+        source: MappingError,
+    },
+    /// A mapping entry does not name artifacts.
+    #[error("{scope}: invalid mappings: {source}")]
+    InvalidEntry {
+        /// Remote scope.
+        scope: Scope,
+        /// The entry and what is wrong with it.
+        source: EntryError,
     },
     /// The artifact URLs could not be obtained (Reservoir's bulk API).
     #[error("{scope}: {source}")]
@@ -121,9 +130,27 @@ pub enum GetError {
         #[source]
         source: DownloadError,
     },
-    /// Writing to the local cache failed.
+    /// Writing an `outputs/` entry to the local cache failed.
     #[error("{0}")]
-    Local(String),
+    Local(#[source] StoreError),
+    /// The thread writing the `outputs/` entries did not finish (it panicked or was
+    /// cancelled).
+    #[error("outputs writer: {0}")]
+    Writer(#[source] tokio::task::JoinError),
+}
+
+impl GetError {
+    /// Whether the service refused the credentials (HTTP 401 or 403).
+    pub fn is_auth_failure(&self) -> bool {
+        match self {
+            GetError::Search(e) => e.is_auth_failure(),
+            GetError::Urls {
+                source: DownloadError::Urls(e),
+                ..
+            } => e.is_auth_failure(),
+            _ => false,
+        }
+    }
 }
 
 /// Runs one package's download: mappings, `outputs/` entries, artifacts. A failed artifact
@@ -157,9 +184,9 @@ pub async fn run(
             (found.bytes, Some(found.rev), found.local)
         }
     };
-    let parsed = MappingFile::parse(&bytes).map_err(|e| GetError::InvalidMappings {
+    let parsed = MappingFile::parse(&bytes).map_err(|source| GetError::InvalidMappings {
         scope: scope.clone(),
-        message: e.to_string(),
+        source,
     })?;
     for w in &parsed.warnings {
         tracing::warn!("mappings line {}: {}", w.line, w.message);
@@ -167,9 +194,9 @@ pub async fn run(
     let mappings = parsed.file;
     let names = mappings
         .artifacts()
-        .map_err(|e| GetError::InvalidMappings {
+        .map_err(|source| GetError::InvalidEntry {
             scope: scope.clone(),
-            message: format!("mappings {e}"),
+            source,
         })?;
 
     // 2. The outputs/ entries, recording where artifacts can be fetched on demand. They are
@@ -181,16 +208,14 @@ pub async fn run(
         let local_scope = plan.local_scope.clone();
         let service = plan.recorded_name.clone();
         let scope = scope.clone();
-        move || -> Result<(), String> {
+        move || -> Result<(), StoreError> {
             for (input, data) in &mappings.entries {
                 let out = CacheOutput {
                     data: data.clone(),
                     service: service.clone(),
                     scope: Some(scope.clone()),
                 };
-                cache
-                    .write_outputs(&local_scope, *input, &out, true)
-                    .map_err(|e| e.to_string())?;
+                cache.write_outputs(&local_scope, *input, &out, true)?;
             }
             Ok(())
         }
@@ -224,7 +249,7 @@ pub async fn run(
     .await;
     writing
         .await
-        .map_err(|e| GetError::Local(format!("outputs writer: {e}")))?
+        .map_err(GetError::Writer)?
         .map_err(GetError::Local)?;
     let report = report.map_err(|source| GetError::Urls {
         scope: scope.clone(),

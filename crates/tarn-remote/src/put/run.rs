@@ -71,13 +71,13 @@ pub struct PutPlan {
 pub enum PutError {
     /// HEAD could not be read.
     #[error("{0}")]
-    Head(GitError),
+    Head(#[source] GitError),
     /// `--rev` could not be resolved.
     #[error("{0}")]
-    ResolveRev(GitError),
+    ResolveRev(#[source] GitError),
     /// The mappings file or its artifacts in the cache are not valid.
     #[error("{0}")]
-    InvalidCache(Invalid),
+    InvalidCache(#[source] Invalid),
     /// The staging directory is not valid (nothing was uploaded).
     #[error("{}: invalid staging directory:\n{source}", dir.display())]
     InvalidStaging {
