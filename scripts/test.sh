@@ -11,7 +11,9 @@
 #    (Debian 12 and Ubuntu >= 23.04 refuse that, PEP 668).
 # 3. Cargo tools (CARGO_TOOLS, plus the s3s-fs S3 server pinned in scripts/s3-test-server.sh):
 #    `cargo install` from crates.io when missing.
-# 4. Starts s3s-fs on 127.0.0.1, runs every test with cargo-nextest, stops the server.
+# 4. Starts s3s-fs on 127.0.0.1, runs every test with cargo-nextest, stops the server; with no
+#    arguments also the doc-test (scripts/doc-test.sh: every command in README.md and docs/)
+#    and the CI pipeline tests (tests/pipeline/run.sh).
 #
 # Everything a run creates outside the install locations above lives in
 # target/tarn-test/run-<pid>/ (the S3 server's data, TMPDIR for the cargo tests) and is
@@ -164,6 +166,12 @@ if [ $# -eq 0 ]; then
 fi
 # nextest does not run doc tests (the examples in doc comments).
 if [ $# -eq 0 ]; then TMPDIR="$RUN_DIR/tmp" cargo test --workspace --doc --quiet; fi
+# Every command shown in README.md and docs/*.md, run against a local tarn serve
+# (scripts/doc-test.sh), after the check that it fails on a broken command.
+if [ $# -eq 0 ]; then
+  TMPDIR="$RUN_DIR/tmp" tests/doc-test/selftest.sh
+  TMPDIR="$RUN_DIR/tmp" scripts/doc-test.sh
+fi
 # The GitHub Actions pipeline: lint, loopback end-to-end test, act run (docs/ci.md); its
 # temporary directories under RUN_DIR too.
 if [ $# -eq 0 ]; then TMPDIR="$RUN_DIR/tmp" tests/pipeline/run.sh; fi
