@@ -20,7 +20,7 @@ const LAKE_CONFIG_KEYS: [&str; 6] = [
     "revDiscovery",
 ];
 
-fn bad_keys(v: &serde_json::Value, path: &str, out: &mut Vec<String>) {
+pub(crate) fn bad_keys(v: &serde_json::Value, path: &str, out: &mut Vec<String>) {
     match v {
         serde_json::Value::Object(m) => {
             for (k, v) in m {

@@ -23,6 +23,7 @@ mod serve_lake_curl;
 mod serve_rclone;
 mod serve_rejections;
 mod serve_roundtrip;
+mod serve_status;
 mod serve_tls_gc;
 mod stale_temp;
 

@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, SystemTime};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tarn_core::object_key::{
     is_revision_file, parse_artifact_file as artifact_hash, revision_scope,
 };
@@ -34,7 +34,7 @@ pub struct GcPolicy {
 }
 
 /// What GC did (or would do).
-#[derive(Debug, Default, Clone, Serialize)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct GcReport {
     /// Revision files seen.
     pub revisions: u64,
@@ -56,7 +56,7 @@ pub struct GcReport {
     pub dry_run: bool,
 }
 
-async fn read_all(app: &App, key: &str) -> std::io::Result<Option<Vec<u8>>> {
+pub(crate) async fn read_all(app: &App, key: &str) -> std::io::Result<Option<Vec<u8>>> {
     use futures_util::StreamExt;
     let Some(obj) = app.storage.get(key).await? else {
         return Ok(None);
@@ -134,8 +134,37 @@ pub(crate) fn spawn_periodic(app: crate::AppRef, every: Duration) {
     });
 }
 
-/// Runs garbage collection.
+/// How a maintenance run was started, for the status page.
+fn trigger(app: &App) -> String {
+    if app.maintenance {
+        "command"
+    } else {
+        "scheduled"
+    }
+    .to_string()
+}
+
+/// Runs garbage collection. A real run (not a dry run) is recorded for the status page in
+/// `<data>/.tarn-status/gc.json`, failed or not.
 pub async fn run_gc(app: &App, policy: GcPolicy) -> std::io::Result<GcReport> {
+    let t = std::time::Instant::now();
+    let r = gc_inner(app, policy).await;
+    if !policy.dry_run {
+        app.status.scanner.changed();
+        app.status
+            .journal
+            .gc_done(crate::status::journal::RunRecord {
+                finished_unix: crate::status::now_unix(),
+                duration_ms: t.elapsed().as_millis() as u64,
+                trigger: trigger(app),
+                error: r.as_ref().err().map(|e| e.to_string()),
+                report: r.as_ref().ok().cloned(),
+            });
+    }
+    r
+}
+
+async fn gc_inner(app: &App, policy: GcPolicy) -> std::io::Result<GcReport> {
     let started = SystemTime::now();
     let mut report = GcReport {
         dry_run: policy.dry_run,
@@ -276,8 +305,30 @@ impl ScrubReport {
 }
 
 /// Rehashes every artifact, parses every revision, and looks for temp leftovers. With
-/// `repair`, corrupt artifacts and leftovers are deleted.
+/// `repair`, corrupt artifacts and leftovers are deleted. The result (counts only) is
+/// recorded for the status page in `<data>/.tarn-status/scrub.json`.
 pub async fn scrub(app: &App, repair: bool) -> std::io::Result<ScrubReport> {
+    let t = std::time::Instant::now();
+    let r = scrub_inner(app, repair).await;
+    if repair {
+        app.status.scanner.changed();
+    }
+    app.status
+        .journal
+        .scrub_done(crate::status::journal::RunRecord {
+            finished_unix: crate::status::now_unix(),
+            duration_ms: t.elapsed().as_millis() as u64,
+            trigger: trigger(app),
+            error: r.as_ref().err().map(|e| e.to_string()),
+            report: r
+                .as_ref()
+                .ok()
+                .map(crate::status::journal::ScrubSummary::from),
+        });
+    r
+}
+
+async fn scrub_inner(app: &App, repair: bool) -> std::io::Result<ScrubReport> {
     let mut report = ScrubReport {
         repaired: repair,
         ..ScrubReport::default()

@@ -42,6 +42,7 @@ mod launch;
 mod metrics;
 mod routes;
 mod server;
+mod status;
 mod storage;
 mod tls;
 mod validate;
@@ -73,6 +74,10 @@ pub struct App {
     pub(crate) upload_slots: tokio::sync::Semaphore,
     /// KiB of request bodies being parsed in memory (`parse_budget_bytes`).
     pub(crate) parse_budget: tokio::sync::Semaphore,
+    /// The status page's counters, journal and cached storage listing.
+    pub(crate) status: status::StatusState,
+    /// Opened for `tarn serve gc` / `scrub` rather than to serve (recorded with their runs).
+    pub(crate) maintenance: bool,
 }
 
 impl App {
@@ -168,7 +173,10 @@ impl App {
             0
         });
         let parse_kib = (cfg.parse_budget_bytes >> 10).clamp(1, u32::MAX as u64 >> 4) as usize;
+        let status = status::StatusState::new(cfg.data.as_deref());
         Ok(App {
+            status,
+            maintenance: !serving,
             upload_slots: tokio::sync::Semaphore::new(cfg.max_concurrent_uploads.max(1)),
             parse_budget: tokio::sync::Semaphore::new(parse_kib),
             cfg,

@@ -26,11 +26,13 @@ pub(crate) enum Route {
     Health,
     /// `/metrics`.
     Metrics,
+    /// The status page (`/`) and `/api/status`.
+    Status,
     /// Anything else.
     Other,
 }
 
-const ROUTES: [&str; 10] = [
+const ROUTES: [&str; 11] = [
     "artifact",
     "revision",
     "list",
@@ -40,6 +42,7 @@ const ROUTES: [&str; 10] = [
     "reservoir_bulk",
     "healthz",
     "metrics",
+    "status",
     "other",
 ];
 const METHODS: [&str; 6] = ["GET", "HEAD", "PUT", "POST", "DELETE", "OTHER"];

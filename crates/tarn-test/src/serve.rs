@@ -95,7 +95,8 @@ impl Drop for TarnServer {
     }
 }
 
-/// Every regular file below `dir` (relative paths), sorted; skips the spool and key files.
+/// Every regular file below `dir` (relative paths), sorted; skips the spool, key and status
+/// files.
 pub fn stored_files(dir: &Path) -> Vec<String> {
     fn rec(root: &Path, d: &Path, out: &mut Vec<String>) {
         let Ok(rd) = std::fs::read_dir(d) else { return };
@@ -105,7 +106,10 @@ pub fn stored_files(dir: &Path) -> Vec<String> {
                 rec(root, &p, out);
             } else {
                 let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
-                if !rel.starts_with(".tarn-serve-key") && !rel.starts_with(".tarn-spool") {
+                if !rel.starts_with(".tarn-serve-key")
+                    && !rel.starts_with(".tarn-spool")
+                    && !rel.starts_with(".tarn-status")
+                {
                     out.push(rel);
                 }
             }

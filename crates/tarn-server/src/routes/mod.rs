@@ -6,6 +6,7 @@ pub(crate) mod batch;
 pub(crate) mod listing;
 pub(crate) mod reservoir;
 pub(crate) mod s3;
+pub(crate) mod status;
 
 use std::time::Instant;
 
@@ -40,6 +41,18 @@ pub(crate) async fn handle(app: AppRef, req: Request<Body>) -> Response<Body> {
     let (route, resp) = dispatch(&app, req).await;
     let status = resp.status().as_u16();
     app.metrics.request(route, method.as_str(), status);
+    let sent = if method == Method::HEAD {
+        0
+    } else {
+        resp.headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    app.status
+        .traffic
+        .request(crate::status::traffic::now_minute(), sent);
     let ms = start.elapsed().as_secs_f64() * 1000.0;
     if status >= 400 || !(method == Method::GET || method == Method::HEAD) {
         tracing::info!(target: "tarn_server::access", method = %method, uri = %uri, status, ms, "request");
@@ -107,6 +120,8 @@ async fn dispatch(app: &AppRef, req: Req) -> (Route, Response<Body>) {
     match raw {
         "/healthz" => return (Route::Health, admin::healthz(app).await),
         "/metrics" => return (Route::Metrics, admin::metrics(app)),
+        "/api/status" => return (Route::Status, status::api(app, &req).await),
+        "/" if status::wants_page(&req) => return (Route::Status, status::page(app, &req).await),
         _ => {}
     }
     let parts = split_path(raw);

@@ -117,13 +117,24 @@ async fn object(
             serve_object(app, &key, method == Method::HEAD, ctype, req.headers()).await
         }
         Method::PUT => {
+            let key_id = claimed_key_id(app, req.headers());
             let r = if is_art {
                 put_artifact(app, req, &scope, &key, hash.expect("valid name")).await
             } else {
                 put_revision(app, req, scope_comps, &key).await
             };
-            if r.is_err() {
+            if let Err(e) = &r {
                 tracing::debug!("upload of {key} refused");
+                if e.status != StatusCode::INTERNAL_SERVER_ERROR {
+                    app.status.journal.reject(crate::status::journal::Rejection {
+                        at_unix: crate::status::now_unix(),
+                        scope: scope.clone(),
+                        key: key.clone(),
+                        status: e.status.as_u16(),
+                        code: e.code.to_string(),
+                        key_id,
+                    });
+                }
             }
             r
         }
@@ -132,6 +143,7 @@ async fn object(
             authorize(&app.cfg, auth.key, Access::Admin, &scope)?;
             let meta = app.storage.head(&key).await.map_err(S3Error::internal)?;
             app.cache.remove(&key);
+            app.status.scanner.changed();
             if app.storage.delete(&key).await.map_err(S3Error::internal)? {
                 if let Some(m) = meta {
                     app.metrics.removed(m.len);
@@ -185,8 +197,48 @@ fn cached_response(app: &AppRef, c: &Cached, head: bool, ctype: &'static str) ->
     r
 }
 
-/// GET/HEAD of a stored object (also used by the Reservoir routes).
+/// The key id an upload names in its `Authorization` header, when it is a configured key
+/// (for the status page's list of refusals; an unknown id is not echoed).
+fn claimed_key_id(app: &AppRef, headers: &HeaderMap) -> Option<String> {
+    let auth = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let parsed = tarn_core::sigv4::ParsedAuthorization::parse(auth).ok()?;
+    app.cfg.key(&parsed.access_key_id).map(|k| k.id.clone())
+}
+
+/// GET/HEAD of a stored object (also used by the Reservoir routes); counts the read for
+/// the object's scope (a hit with the bytes sent, or a miss).
 pub(crate) async fn serve_object(
+    app: &AppRef,
+    key: &str,
+    head: bool,
+    ctype: &'static str,
+    req_headers: &HeaderMap,
+) -> Result<Response<Body>, S3Error> {
+    let r = serve_stored(app, key, head, ctype, req_headers).await;
+    if let Some(scope) = object_key::scope_of_key(key, &app.cfg.revision_prefix) {
+        match &r {
+            Ok(resp) => {
+                let sent = if head {
+                    0
+                } else {
+                    resp.headers()
+                        .get(header::CONTENT_LENGTH)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(0)
+                };
+                app.status.traffic.read(&scope, true, sent);
+            }
+            Err(e) if e.status == StatusCode::NOT_FOUND => {
+                app.status.traffic.read(&scope, false, 0)
+            }
+            Err(_) => {}
+        }
+    }
+    r
+}
+
+async fn serve_stored(
     app: &AppRef,
     key: &str,
     head: bool,
@@ -574,5 +626,22 @@ async fn put_revision(
     } else {
         app.metrics.uploads_existing.fetch_add(1, Relaxed);
     }
+    app.status.scanner.changed();
+    let mut distinct = hashes;
+    distinct.sort_unstable();
+    distinct.dedup();
+    let file = key.rsplit('/').next().unwrap_or(key);
+    app.status
+        .journal
+        .upload(crate::status::journal::UploadRecord {
+            at_unix: crate::status::now_unix(),
+            key: key.to_string(),
+            scope,
+            rev: file.strip_suffix(".jsonl").unwrap_or(file).to_string(),
+            key_id: auth.key.map(|k| k.id.clone()),
+            bytes: len,
+            artifacts: distinct.len() as u64,
+        })
+        .await;
     Ok(ok_put(&etag))
 }

@@ -1,0 +1,540 @@
+//! The status page of `tarn serve` (`GET /`) and its JSON (`GET /api/status`): a server
+//! holding uploads in a public and a private scope, refusals, reads, a GC run and a scrub;
+//! what an anonymous and a signed viewer see; ListBuckets still answered at `/` for S3
+//! clients; the listing cached; the journal kept across a restart; and the page in a real
+//! headless Chromium, at desktop and phone width, with screenshots kept as test artifacts
+//! in `target/tarn-test/screenshots/`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use tarn_test::*;
+
+use crate::BIN;
+
+const CI: &str = "ci:ci-secret";
+const READER: &str = "reader:reader-secret";
+const MAPPINGS: &str = "application/vnd.reservoir.outputs+json-lines";
+const ART: &str = "application/vnd.reservoir.artifact";
+/// Revisions uploaded to the public scope (more than the 20 listed per scope).
+const PUBLIC_REVS: usize = 23;
+
+struct Fixture {
+    tmp: tempfile::TempDir,
+    srv: TarnServer,
+    /// The public scope's revisions, oldest first (the one with a platform part last).
+    revs: Vec<String>,
+}
+
+impl Fixture {
+    fn data(&self) -> PathBuf {
+        self.tmp.path().join("data")
+    }
+    fn config(&self) -> PathBuf {
+        self.tmp.path().join("serve.toml")
+    }
+}
+
+fn rev_name(i: usize) -> String {
+    // Git-shaped: 40 hex digits, so the page has to cope with long names.
+    let mixed = (i as u128 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835);
+    format!("{mixed:032x}{:08x}", i + 1)
+}
+
+/// A server with: public scope `pub/demo` (artifacts, 23 revisions plus one under a
+/// platform directory), private scope `team/secret` (one revision), two refused uploads,
+/// a hit and a miss, a GC run (deleting one orphan artifact) and a scrub.
+fn fixture() -> Fixture {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::write(
+        tmp.path().join("serve.toml"),
+        format!(
+            r#"data = "{}"
+public_read = ["pub/*"]
+
+[[key]]
+id = "ci"
+secret = "ci-secret"
+write = ["*"]
+admin = ["*"]
+
+[[key]]
+id = "reader"
+secret = "reader-secret"
+read = ["team/*"]
+"#,
+            data.display()
+        ),
+    )
+    .unwrap();
+    let srv = TarnServer::start(&["--config", tmp.path().join("serve.toml").to_str().unwrap()]);
+    let arts = make_artifacts(&tmp.path().join("arts"), 4, 3000, 77);
+    let put_art = |scope: &str, i: usize| {
+        let (code, body) = lake_put(
+            CI,
+            &arts[i].0,
+            &format!("{}/a0/{scope}/{}.art", srv.url, arts[i].1),
+            ART,
+        );
+        assert_eq!(code, 200, "{body}");
+    };
+    put_art("pub/demo", 0);
+    put_art("pub/demo", 1);
+    put_art("pub/demo", 3); // referenced by nothing: GC deletes it
+    put_art("team/secret", 2);
+    let maps = tmp.path().join("maps");
+    std::fs::create_dir_all(&maps).unwrap();
+    let put_rev = |path: &str, hashes: &[&str]| {
+        let f = maps.join(path.replace('/', "_"));
+        std::fs::write(&f, mapping_for(hashes)).unwrap();
+        let (code, body) = lake_put(CI, &f, &format!("{}/r0/{path}.jsonl", srv.url), MAPPINGS);
+        assert_eq!(code, 200, "{path}: {body}");
+    };
+    let mut revs = Vec::new();
+    for i in 0..PUBLIC_REVS {
+        let rev = rev_name(i);
+        // Even revisions reference one artifact, odd ones two.
+        let hashes: Vec<&str> = if i % 2 == 0 {
+            vec![&arts[0].1]
+        } else {
+            vec![&arts[0].1, &arts[1].1]
+        };
+        put_rev(&format!("pub/demo/{rev}"), &hashes);
+        revs.push(rev);
+    }
+    let platform_rev = rev_name(100);
+    put_rev(
+        &format!("pub/demo/pt/x86_64-unknown-linux-gnu/{platform_rev}"),
+        &[&arts[1].1],
+    );
+    revs.push(platform_rev);
+    put_rev("team/secret/cafe0123", &[&arts[2].1]);
+    // Refusals: a body that does not hash to its name (public scope), an anonymous upload
+    // (private scope).
+    let (code, _) = lake_put(
+        CI,
+        &arts[1].0,
+        &format!("{}/a0/pub/demo/{}.art", srv.url, arts[2].1),
+        ART,
+    );
+    assert_eq!(code, 400);
+    let (code, _) = curl(&[
+        "-X",
+        "PUT",
+        "-T",
+        arts[2].0.to_str().unwrap(),
+        &format!("{}/a0/team/secret/{}.art", srv.url, arts[2].1),
+    ]);
+    assert_eq!(code, 403);
+    // A hit and a miss in the public scope, a hit in the private one.
+    let (code, _) = curl(&[&format!("{}/a0/pub/demo/{}.art", srv.url, arts[0].1)]);
+    assert_eq!(code, 200);
+    let (code, _) = curl(&[&format!("{}/a0/pub/demo/{}.art", srv.url, arts[2].1)]);
+    assert_eq!(code, 404);
+    // GC and scrub, run as commands by another process (as an operator's cron would).
+    for args in [
+        &["serve", "gc", "--keep-revs", "50", "--grace", "0", "--data"][..],
+        &["serve", "scrub", "--data"][..],
+    ] {
+        let out = Command::new(BIN).args(args).arg(&data).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Fixture { tmp, srv, revs }
+}
+
+/// GET with curl; returns (status, headers, body). `extra` adds curl arguments.
+fn get(url: &str, extra: &[&str]) -> (u16, String, String) {
+    let out = Command::new(curl_bin())
+        .args(["-s", "-D", "/dev/stderr", "-w", "\n%{http_code}"])
+        .args(extra)
+        .arg(url)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap();
+    (
+        code.trim().parse().unwrap(),
+        String::from_utf8_lossy(&out.stderr).to_ascii_lowercase(),
+        body.to_string(),
+    )
+}
+
+fn signed(key: &str) -> Vec<String> {
+    ["--aws-sigv4", "aws:amz:auto:s3", "--user", key]
+        .map(String::from)
+        .to_vec()
+}
+
+fn status_json(url: &str, extra: &[&str]) -> serde_json::Value {
+    let (code, headers, body) = get(&format!("{url}/api/status"), extra);
+    assert_eq!(code, 200, "{body}");
+    assert!(
+        headers.contains("content-type: application/json"),
+        "{headers}"
+    );
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"))
+}
+
+fn scope<'a>(v: &'a serde_json::Value, name: &str) -> Option<&'a serde_json::Value> {
+    v["scopes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["scope"] == name)
+}
+
+#[test]
+fn status_json_is_scoped_versioned_and_complete() {
+    let fx = fixture();
+    let url = &fx.srv.url;
+    let v = status_json(url, &[]);
+    let text = v.to_string();
+    assert_eq!(v["version"], 1, "{v}");
+    assert_eq!(v["viewer"]["key_id"], serde_json::Value::Null);
+    let mut bad = Vec::new();
+    crate::conventions::bad_keys(&v, "/api/status", &mut bad);
+    assert!(bad.is_empty(), "keys that are not snake_case: {bad:?}");
+
+    // The private scope is nowhere in the anonymous view: not listed, not in uploads or
+    // refusals, not in the totals.
+    assert!(!text.contains("team/secret"), "{text}");
+    assert!(!text.contains("cafe0123"), "{text}");
+    assert_eq!(v["scopes"].as_array().unwrap().len(), 1, "{v}");
+    let s = scope(&v, "pub/demo").expect("the public scope is listed");
+    assert_eq!(s["public"], true);
+    assert_eq!(s["revisions"], PUBLIC_REVS + 1, "every revision is counted");
+    assert_eq!(s["artifacts"], 2, "the orphan was collected: {s}");
+    let revs = s["newest_revisions"].as_array().unwrap();
+    assert_eq!(revs.len(), 20, "the listing is bounded");
+    // Newest first: the platform revision, then the public revisions from the last one.
+    let shown: Vec<&str> = revs.iter().map(|r| r["rev"].as_str().unwrap()).collect();
+    let mut want: Vec<&str> = fx.revs.iter().rev().map(String::as_str).collect();
+    want.truncate(20);
+    assert_eq!(shown, want);
+    assert_eq!(revs[0]["platform"], "x86_64-unknown-linux-gnu");
+    assert_eq!(revs[1]["platform"], serde_json::Value::Null);
+    for r in revs {
+        assert_eq!(r["uploader"], "ci", "{r}");
+    }
+    // Revision 22 (even) references artifact 0; revision 21 (odd) artifacts 0 and 1.
+    assert_eq!(revs[1]["artifacts"], 1);
+    assert_eq!(revs[1]["bytes"], 3000);
+    assert_eq!(revs[2]["artifacts"], 2);
+    assert_eq!(revs[2]["bytes"], 3000 + 3001);
+    assert_eq!(s["hits"], 1, "{s}");
+    assert_eq!(s["misses"], 1, "{s}");
+    assert_eq!(s["bytes_served"], 3000, "{s}");
+    assert_eq!(v["totals"]["scopes"], 1);
+    assert_eq!(v["totals"]["revisions"], PUBLIC_REVS + 1);
+    assert_eq!(v["totals"]["artifacts"], 2);
+    assert_eq!(v["totals"]["artifact_bytes"], 3000 + 3001);
+
+    let uploads = v["recent_uploads"].as_array().unwrap();
+    assert_eq!(uploads.len(), 20);
+    assert_eq!(uploads[0]["rev"], fx.revs[PUBLIC_REVS].as_str());
+    assert_eq!(uploads[0]["key_id"], "ci");
+    assert_eq!(uploads[0]["artifacts"], 1);
+    let rejections = v["recent_rejections"].as_array().unwrap();
+    assert_eq!(rejections.len(), 1, "{v}");
+    assert_eq!(rejections[0]["code"], "BadDigest");
+    assert_eq!(rejections[0]["status"], 400);
+    assert_eq!(rejections[0]["key_id"], "ci");
+    assert_eq!(rejections[0]["scope"], "pub/demo");
+
+    let gc = &v["last_gc"];
+    assert_eq!(gc["trigger"], "command", "{gc}");
+    assert_eq!(gc["report"]["artifacts_deleted"], 1, "{gc}");
+    assert_eq!(gc["report"]["revisions_deleted"], 0, "{gc}");
+    assert_eq!(gc["error"], serde_json::Value::Null);
+    let scrub = &v["last_scrub"];
+    assert_eq!(scrub["report"]["artifacts"], 3, "{scrub}");
+    assert_eq!(scrub["report"]["corrupt"], 0, "{scrub}");
+
+    let hour = &v["traffic"]["last_hour"];
+    assert_eq!(hour["period_secs"], 60);
+    assert_eq!(hour["requests"].as_array().unwrap().len(), 60);
+    let requests: u64 = hour["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap())
+        .sum();
+    // 4 artifact and 25 revision uploads, 2 refusals, 2 reads (this request is counted
+    // once it is answered).
+    assert!(requests >= 33, "{hour}");
+    assert_eq!(
+        v["traffic"]["last_day"]["requests"]
+            .as_array()
+            .unwrap()
+            .len(),
+        24
+    );
+    assert_eq!(v["scan"]["storage"], "local");
+
+    // A key that may read the private scope sees it, with its refusal.
+    let reader = signed(READER);
+    let reader: Vec<&str> = reader.iter().map(String::as_str).collect();
+    let v = status_json(url, &reader);
+    assert_eq!(v["viewer"]["key_id"], "reader");
+    let s = scope(&v, "team/secret").expect("the private scope is listed for its reader");
+    assert_eq!(s["public"], false);
+    assert_eq!(s["revisions"], 1);
+    assert_eq!(s["newest_revisions"][0]["rev"], "cafe0123");
+    assert_eq!(s["hits"], 0);
+    assert!(scope(&v, "pub/demo").is_some());
+    assert_eq!(v["totals"]["scopes"], 2);
+    let codes: Vec<&str> = v["recent_rejections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["AccessDenied", "BadDigest"], "{v}");
+    // A bad signature is refused, not shown the public view.
+    let (code, _, body) = get(
+        &format!("{url}/api/status"),
+        &["--aws-sigv4", "aws:amz:auto:s3", "--user", "reader:wrong"],
+    );
+    assert_eq!(code, 403, "{body}");
+}
+
+#[test]
+fn status_page_is_html_for_browsers_and_list_buckets_for_s3_clients() {
+    let fx = fixture();
+    let url = &fx.srv.url;
+    let t = Instant::now();
+    let (code, headers, html) = get(&format!("{url}/"), &["-H", "Accept: text/html"]);
+    let first = t.elapsed();
+    assert_eq!(code, 200, "{html}");
+    assert!(
+        headers.contains("content-type: text/html; charset=utf-8"),
+        "{headers}"
+    );
+    let csp = headers
+        .lines()
+        .find(|l| l.starts_with("content-security-policy:"))
+        .unwrap_or_else(|| panic!("no CSP: {headers}"));
+    assert!(csp.contains("default-src 'none'"), "{csp}");
+    assert!(csp.contains("style-src 'sha256-"), "{csp}");
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    assert!(
+        !html.to_ascii_lowercase().contains("<script"),
+        "no script on the page"
+    );
+    for want in [
+        "pub/demo",
+        "Recent uploads",
+        "Recent rejections",
+        "BadDigest",
+        "Last GC (command)",
+        "deleted 0 revisions and 1 artifacts",
+        "Last scrub (command)",
+        "0 corrupt",
+        "newest 20 of 24 revisions shown",
+        "x86_64-unknown-linux-gnu",
+        "Public view",
+        "<svg",
+    ] {
+        assert!(
+            html.contains(want),
+            "{want:?} missing from the page:\n{html}"
+        );
+    }
+    assert!(
+        !html.contains("team/secret"),
+        "private scope shown anonymously"
+    );
+    // Without an Accept header too (an unsigned request is never an S3 client's).
+    let (code, _, plain) = get(&format!("{url}/"), &[]);
+    assert_eq!(code, 200);
+    assert!(plain.contains("pub/demo"));
+    // HEAD: headers only.
+    let (code, headers, body) = get(&format!("{url}/"), &["-I"]);
+    assert_eq!(code, 200);
+    assert!(headers.contains("text/html"), "{headers}");
+    assert!(!body.contains("<html"));
+
+    // S3 clients sign `GET /`: that is still ListBuckets (awscli and rclone send no Accept
+    // with text/html).
+    let ci = signed(CI);
+    let ci: Vec<&str> = ci.iter().map(String::as_str).collect();
+    let (code, headers, xml) = get(&format!("{url}/"), &ci);
+    assert_eq!(code, 200, "{xml}");
+    assert!(headers.contains("application/xml"), "{headers}");
+    assert!(xml.contains("<ListAllMyBucketsResult"), "{xml}");
+    assert!(xml.contains("<Name>a0</Name>") && xml.contains("<Name>r0</Name>"));
+    // A signed request that asks for HTML gets the page with that key's view.
+    let mut html_signed = ci.clone();
+    html_signed.extend(["-H", "Accept: text/html"]);
+    let (code, _, page) = get(&format!("{url}/"), &html_signed);
+    assert_eq!(code, 200);
+    assert!(
+        page.contains("team/secret") && page.contains("Signed view for key"),
+        "{page}"
+    );
+    // Other methods on `/` are still refused as before.
+    let (code, _, _) = get(&format!("{url}/"), &["-X", "POST", "-d", "x"]);
+    assert_eq!(code, 405);
+
+    // The listing is cached: a revision written behind the server's back does not appear
+    // until the cache expires (10 s), however often the page is loaded.
+    let sneaky = fx.data().join("r0/pub/demo/sneaky.jsonl");
+    std::fs::write(&sneaky, mapping_for(&[])).unwrap();
+    let t = Instant::now();
+    for _ in 0..20 {
+        let (code, _, page) = get(&format!("{url}/"), &[]);
+        assert_eq!(code, 200);
+        assert!(!page.contains("sneaky") || t.elapsed().as_secs() >= 9);
+    }
+    let twenty = t.elapsed();
+    eprintln!(
+        "status page: {} bytes of HTML; first load {:?} (a storage scan), 20 cached loads {:?}",
+        html.len(),
+        first,
+        twenty
+    );
+    let m = fx.srv.metric("tarn_requests_total", "route=\"status\"");
+    assert!(
+        m >= 24,
+        "status requests are counted under their own route: {m}"
+    );
+}
+
+#[test]
+fn status_journal_survives_a_restart() {
+    let mut fx = fixture();
+    let before = status_json(&fx.srv.url, &[]);
+    fx.srv.kill9();
+    let srv = TarnServer::start(&["--config", fx.config().to_str().unwrap()]);
+    let v = status_json(&srv.url, &[]);
+    assert_eq!(v["recent_uploads"], before["recent_uploads"]);
+    assert_eq!(v["last_gc"]["report"], before["last_gc"]["report"]);
+    assert_eq!(
+        v["last_scrub"]["finished_unix"],
+        before["last_scrub"]["finished_unix"]
+    );
+    let s = scope(&v, "pub/demo").unwrap();
+    assert_eq!(s["newest_revisions"][0]["uploader"], "ci");
+    // Reads and refusals are counted from the start of this process.
+    assert_eq!(s["hits"], 0);
+    assert_eq!(v["recent_rejections"], serde_json::json!([]));
+    // The files are tarn's versioned format, written whole.
+    let dir = fx.data().join(".tarn-status");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["gc.json", "scrub.json", "uploads.json"]);
+    for n in &names {
+        let f: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join(n)).unwrap()).unwrap();
+        assert_eq!(f["version"], 1, "{n}");
+    }
+    // A damaged file is ignored with a warning, never a failed start.
+    std::fs::write(dir.join("gc.json"), b"{\"version\":1,").unwrap();
+    drop(srv);
+    let srv = TarnServer::start(&["--config", fx.config().to_str().unwrap()]);
+    let v = status_json(&srv.url, &[]);
+    assert_eq!(v["last_gc"], serde_json::Value::Null);
+    assert_eq!(v["recent_uploads"].as_array().unwrap().len(), 20);
+}
+
+/// `target/tarn-test/screenshots/` (or under `CARGO_TARGET_DIR`).
+fn screenshot_dir() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let target = match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(d) if Path::new(&d).is_absolute() => PathBuf::from(d),
+        Some(d) => root.join(d),
+        None => root.join("target"),
+    };
+    let dir = target.join("tarn-test/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn chromium(profile: &Path, args: &[&str]) -> std::process::Output {
+    let out = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+        ])
+        .args(["--disable-dev-shm-usage", "--hide-scrollbars"])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(args)
+        .env("HOME", profile)
+        .output()
+        .expect("run chromium");
+    assert!(
+        out.status.success(),
+        "chromium {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+#[test]
+fn status_page_in_headless_chromium() {
+    if !require_program("chromium", "apt-get install -y chromium (Debian's package)") {
+        return;
+    }
+    let fx = fixture();
+    let url = format!("{}/", fx.srv.url);
+    let profile = fx.tmp.path().join("chromium-profile");
+    std::fs::create_dir_all(&profile).unwrap();
+    // The DOM Chromium built (no script runs: the page has none and its CSP forbids any).
+    let out = chromium(&profile, &["--dump-dom", &url]);
+    let dom = String::from_utf8_lossy(&out.stdout);
+    for want in [
+        "tarn serve",
+        "pub/demo",
+        &fx.revs[PUBLIC_REVS - 1],
+        "Recent rejections",
+        "BadDigest",
+        "Last GC (command)",
+        "requests per minute",
+    ] {
+        assert!(
+            dom.contains(want),
+            "{want:?} is not on the page Chromium shows:\n{dom}"
+        );
+    }
+    assert!(!dom.contains("team/secret"));
+    let dir = screenshot_dir();
+    // The two views asked for, and the whole page at phone width (a tall window) for
+    // review: nothing may scroll sideways there.
+    for (name, size) in [
+        ("desktop", "1280,900"),
+        ("phone", "390,844"),
+        ("phone-full", "390,3000"),
+        ("desktop-full", "1280,2600"),
+    ] {
+        let png = dir.join(format!("status-{name}.png"));
+        let _ = std::fs::remove_file(&png);
+        chromium(
+            &profile,
+            &[
+                &format!("--screenshot={}", png.display()),
+                &format!("--window-size={size}"),
+                &url,
+            ],
+        );
+        let bytes = std::fs::read(&png).unwrap_or_else(|e| panic!("{}: {e}", png.display()));
+        assert!(
+            bytes.starts_with(b"\x89PNG\r\n\x1a\n"),
+            "{} is a PNG",
+            png.display()
+        );
+        let width = u32::from_be_bytes(bytes[16..20].try_into().unwrap());
+        assert_eq!(width.to_string(), size.split(',').next().unwrap());
+        eprintln!("screenshot: {} ({} bytes)", png.display(), bytes.len());
+    }
+}
