@@ -538,3 +538,81 @@ fn status_page_in_headless_chromium() {
         eprintln!("screenshot: {} ({} bytes)", png.display(), bytes.len());
     }
 }
+
+#[test]
+fn status_page_on_the_s3_backend() {
+    let Some(s3) = S3::from_env() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let prefix = unique("status");
+    let env = [
+        ("TARN_S3_ACCESS_KEY", s3.access_key.as_str()),
+        ("TARN_S3_SECRET_KEY", s3.secret_key.as_str()),
+    ];
+    let spool = tmp.path().join("spool");
+    let start = || {
+        TarnServer::start_with(
+            &[
+                "--s3-endpoint",
+                &s3.endpoint,
+                "--s3-bucket",
+                &s3.bucket,
+                "--s3-region",
+                &s3.region,
+                "--s3-prefix",
+                &prefix,
+                "--data",
+                spool.to_str().unwrap(),
+                "--key",
+                "ci:ci-secret:*",
+            ],
+            &env,
+        )
+    };
+    let srv = start();
+    let arts = make_artifacts(&tmp.path().join("arts"), 2, 500, 5);
+    for (p, h, _) in &arts {
+        let (code, body) = lake_put(CI, p, &format!("{}/a0/org/pkg/{h}.art", srv.url), ART);
+        assert_eq!(code, 200, "{body}");
+    }
+    let map = tmp.path().join("map.jsonl");
+    std::fs::write(&map, mapping_for(&[&arts[0].1, &arts[1].1])).unwrap();
+    let (code, body) = lake_put(
+        CI,
+        &map,
+        &format!(
+            "{}/r0/org/pkg/pt/x86_64-unknown-linux-gnu/abc123.jsonl",
+            srv.url
+        ),
+        MAPPINGS,
+    );
+    assert_eq!(code, 200, "{body}");
+    let v = status_json(&srv.url, &[]);
+    assert_eq!(v["scan"]["storage"], "s3", "{v}");
+    assert_eq!(v["scan"]["error"], serde_json::Value::Null, "{v}");
+    let s = scope(&v, "org/pkg").unwrap_or_else(|| panic!("{v}"));
+    assert_eq!(s["artifacts"], 2);
+    assert_eq!(s["revisions"], 1);
+    let r = &s["newest_revisions"][0];
+    assert_eq!(r["rev"], "abc123");
+    assert_eq!(r["platform"], "x86_64-unknown-linux-gnu");
+    assert_eq!(r["artifacts"], 2);
+    assert_eq!(r["bytes"], 500 + 501);
+    assert_eq!(r["uploader"], "ci");
+    // The journal lives in the replica's data directory and survives a restart.
+    drop(srv);
+    let srv = start();
+    let (code, _, html) = get(&format!("{}/", srv.url), &[]);
+    assert_eq!(code, 200);
+    assert!(
+        html.contains("org/pkg") && html.contains("abc123"),
+        "{html}"
+    );
+    assert!(html.contains("storage: s3"), "{html}");
+    let v = status_json(&srv.url, &[]);
+    assert_eq!(
+        scope(&v, "org/pkg").unwrap()["newest_revisions"][0]["uploader"],
+        "ci"
+    );
+}
