@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context as _};
-use tarn_core::config::{PackageConfig, SystemConfig};
-use tarn_store::workspace::Workspace;
+use tarn_core::config::SystemConfig;
+use tarn_store::workspace::{self, Workspace};
 use tarn_store::{resolve_cache_root, Cache, CacheEnv, CacheSource};
 
 use crate::ui;
@@ -39,47 +39,6 @@ pub(crate) struct GlobalArgs {
     pub dir: PathBuf,
 }
 
-/// The package found in `-d DIR`, if any.
-#[derive(Debug, Clone)]
-pub(crate) struct Package {
-    /// Options read from `lakefile.toml` (or just the name from `lakefile.lean`).
-    pub config: PackageConfig,
-}
-
-/// Loads the package in `dir`: `lakefile.toml`, else the plain `package` name from
-/// `lakefile.lean`. `Ok(None)` when neither file exists.
-pub(crate) fn load_package(dir: &Path) -> anyhow::Result<Option<Package>> {
-    let toml_path = dir.join("lakefile.toml");
-    if toml_path.is_file() {
-        let text = std::fs::read_to_string(&toml_path)
-            .with_context(|| format!("reading {}", toml_path.display()))?;
-        let config =
-            PackageConfig::parse_toml(&text).with_context(|| format!("{}", toml_path.display()))?;
-        return Ok(Some(Package { config }));
-    }
-    let lean_path = dir.join("lakefile.lean");
-    if lean_path.is_file() {
-        let text = std::fs::read_to_string(&lean_path)
-            .with_context(|| format!("reading {}", lean_path.display()))?;
-        let name = PackageConfig::name_from_lakefile_lean(&text).ok_or_else(|| {
-            ui::with_hint(
-                anyhow!(
-                    "{}: cannot read the package name from this lakefile.lean",
-                    lean_path.display()
-                ),
-                "pass --package NAME",
-            )
-        })?;
-        return Ok(Some(Package {
-            config: PackageConfig {
-                name,
-                ..PackageConfig::default()
-            },
-        }));
-    }
-    Ok(None)
-}
-
 /// The local scope (package name): `--package`, else the package in `-d`.
 pub(crate) fn local_scope(
     global: &GlobalArgs,
@@ -88,8 +47,15 @@ pub(crate) fn local_scope(
     if let Some(p) = package_flag {
         return Ok(p.to_string());
     }
-    match load_package(&global.dir)? {
-        Some(p) => Ok(p.config.name),
+    let root = workspace::read_root_config(&global.dir)
+        .map_err(|e| ui::with_hint(e, "fix the file, or pass --package NAME"))?;
+    match root {
+        Some(r) => {
+            for w in &r.warnings {
+                tracing::debug!("{w}");
+            }
+            Ok(r.config.name)
+        }
         None => Err(ui::with_hint(
             anyhow!(
                 "no lakefile.toml or lakefile.lean in {}",
@@ -109,8 +75,7 @@ pub(crate) fn load_workspace(
     package_flag: Option<&str>,
 ) -> anyhow::Result<Workspace> {
     let dir = &global.dir;
-    let has_config = dir.join("lakefile.toml").is_file() || dir.join("lakefile.lean").is_file();
-    if !has_config {
+    if !workspace::is_package_dir(dir) {
         let Some(name) = package_flag else {
             return Err(crate::ui::with_hint(
                 anyhow!("no lakefile.toml or lakefile.lean in {}", dir.display()),
@@ -150,20 +115,15 @@ pub(crate) fn open_cache(global: &GlobalArgs) -> anyhow::Result<(Cache, CacheSou
         return Ok((cache, CacheSource::Flag));
     }
     let env = CacheEnv::from_process();
-    let package_root = global
-        .dir
-        .join("lakefile.toml")
-        .is_file()
-        .then_some(global.dir.as_path())
-        .or_else(|| {
-            global
-                .dir
-                .join("lakefile.lean")
-                .is_file()
-                .then_some(global.dir.as_path())
-        });
-    let toolchain_hint =
-        package_root.and_then(|p| std::fs::read_to_string(p.join("lean-toolchain")).ok());
+    let package_root = workspace::is_package_dir(&global.dir).then_some(global.dir.as_path());
+    // A `lean-toolchain` that cannot be read only loses its hint (commands that need the
+    // toolchain load the workspace, which reports it).
+    let toolchain_hint = package_root.and_then(|p| {
+        workspace::read_lean_toolchain(p).unwrap_or_else(|e| {
+            tracing::warn!("{e}; ignored");
+            None
+        })
+    });
     let (root, source) = resolve_cache_root(&env, package_root, toolchain_hint.as_deref())
         .ok_or_else(|| {
             ui::with_hint(

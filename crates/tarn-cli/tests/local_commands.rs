@@ -238,6 +238,21 @@ fn add_writes_outputs_and_respects_no_overwrite() {
 }
 
 #[test]
+fn add_takes_the_package_name_from_the_lakefile_lake_reads() {
+    // With both files Lake reads lakefile.lean; `add` names the local scope the same way
+    // `get` and `put` do (one loader).
+    let env = Env::new();
+    env.fixture(FixtureSpec::small(2));
+    fs::create_dir_all(env.path("pkg")).unwrap();
+    fs::write(env.path("pkg/lakefile.toml"), "name = \"from_toml\"\n").unwrap();
+    fs::write(env.path("pkg/lakefile.lean"), "package from_lean where\n").unwrap();
+    let out = env.tarn(&["--cache-dir", "c", "-d", "pkg", "add", "fx/mappings.jsonl"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(env.path("c/outputs/from_lean").is_dir());
+    assert!(!env.path("c/outputs/from_toml").exists());
+}
+
+#[test]
 fn clean_removes_the_cache_then_reports_none() {
     let env = Env::new();
     env.fixture(FixtureSpec::small(3));

@@ -35,7 +35,7 @@ pub use error::{FileChanged, StoreError};
 pub use hashing::hash_file;
 pub use location::{resolve_cache_root, CacheEnv, CacheSource};
 pub use mapfile::{read_mappings, LoadedMappings};
-pub use workspace::{Package, Workspace};
+pub use workspace::{Package, RootConfig, Workspace};
 
 /// The resource limits in force for this process: defaults overridden by the environment
 /// (see [`tarn_core::limits`]), read once.

@@ -38,6 +38,51 @@ pub const LAKEFILE_TOML: &str = "lakefile.toml";
 pub const MANIFEST_FILE: &str = "lake-manifest.json";
 /// The toolchain file name.
 pub const TOOLCHAIN_FILE: &str = "lean-toolchain";
+/// Most bytes of `lean-toolchain` read (it holds one line, such as
+/// `leanprover/lean4:v4.22.0`).
+pub const MAX_TOOLCHAIN_BYTES: u64 = 64 << 10;
+
+/// Whether `dir` holds a Lake package configuration (`lakefile.lean` or `lakefile.toml`).
+pub fn is_package_dir(dir: &Path) -> bool {
+    dir.join(LAKEFILE_LEAN).is_file() || dir.join(LAKEFILE_TOML).is_file()
+}
+
+/// The configuration of the package in `dir` as Lake picks it (`lakefile.lean`, else
+/// `lakefile.toml`), read bounded and parsed: the one reader of a root configuration, used
+/// by [`Workspace::load`] and by commands that need only the package's name. `Ok(None)`
+/// when `dir` has neither file.
+pub fn read_root_config(dir: &Path) -> Result<Option<RootConfig>, StoreError> {
+    let mut warnings = Vec::new();
+    Ok(
+        read_package_config(dir, None, &mut warnings)?.map(|(config, path)| RootConfig {
+            config,
+            path,
+            warnings,
+        }),
+    )
+}
+
+/// A package's configuration as read by [`read_root_config`].
+#[derive(Debug, Clone)]
+pub struct RootConfig {
+    /// The options (and the package name).
+    pub config: PackageConfig,
+    /// The file read.
+    pub path: PathBuf,
+    /// Options that could not be read exactly, and a `lakefile.toml` shadowed by a
+    /// `lakefile.lean`.
+    pub warnings: Vec<Warning>,
+}
+
+/// The toolchain named by `dir`'s `lean-toolchain` (first non-blank line, trimmed), read
+/// bounded by [`MAX_TOOLCHAIN_BYTES`]. `Ok(None)` when there is no such file.
+pub fn read_lean_toolchain(dir: &Path) -> Result<Option<String>, StoreError> {
+    Ok(
+        read_bounded(&dir.join(TOOLCHAIN_FILE), MAX_TOOLCHAIN_BYTES)?
+            .as_deref()
+            .and_then(parse_lean_toolchain),
+    )
+}
 
 /// One package of a workspace: the root or a dependency.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,17 +190,17 @@ impl Workspace {
     /// configuration, or a file is unreadable, too large or malformed; a dependency that is
     /// not checked out, or an option that is not a literal, is a warning.
     pub fn load(dir: &Path) -> Result<(Workspace, Vec<Warning>), StoreError> {
-        let mut warnings = Vec::new();
-        let (root_config, root_config_path) = read_package_config(dir, None, &mut warnings)?
-            .ok_or_else(|| StoreError::Invalid {
-                path: dir.to_path_buf(),
-                message: format!(
-                    "no {LAKEFILE_LEAN} or {LAKEFILE_TOML} here (not a Lake package directory)"
-                ),
-            })?;
-        let lean_toolchain = read_bounded(&dir.join(TOOLCHAIN_FILE), MAX_CONFIG_BYTES)?
-            .as_deref()
-            .and_then(parse_lean_toolchain);
+        let RootConfig {
+            config: root_config,
+            path: root_config_path,
+            mut warnings,
+        } = read_root_config(dir)?.ok_or_else(|| StoreError::Invalid {
+            path: dir.to_path_buf(),
+            message: format!(
+                "no {LAKEFILE_LEAN} or {LAKEFILE_TOML} here (not a Lake package directory)"
+            ),
+        })?;
+        let lean_toolchain = read_lean_toolchain(dir)?;
         let manifest_path = dir.join(MANIFEST_FILE);
         let manifest = match read_bounded(&manifest_path, MAX_CONFIG_BYTES)? {
             Some(text) => Some(

@@ -246,6 +246,57 @@ fn a_root_without_manifest_is_a_workspace_of_one() {
 }
 
 #[test]
+fn the_root_config_and_lean_toolchain_have_one_bounded_reader() {
+    let tmp = tempfile::tempdir().unwrap();
+    assert!(!tarn_store::workspace::is_package_dir(tmp.path()));
+    assert!(tarn_store::workspace::read_root_config(tmp.path())
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        tarn_store::workspace::read_lean_toolchain(tmp.path()).unwrap(),
+        None
+    );
+    std::fs::write(tmp.path().join("lakefile.toml"), "name = \"solo\"\n").unwrap();
+    std::fs::write(
+        tmp.path().join("lean-toolchain"),
+        "\n  leanprover/lean4:v4.22.0  \nrest\n",
+    )
+    .unwrap();
+    assert!(tarn_store::workspace::is_package_dir(tmp.path()));
+    let root = tarn_store::workspace::read_root_config(tmp.path())
+        .unwrap()
+        .unwrap();
+    assert_eq!(root.config.name, "solo");
+    assert_eq!(root.path, tmp.path().join("lakefile.toml"));
+    assert_eq!(
+        tarn_store::workspace::read_lean_toolchain(tmp.path())
+            .unwrap()
+            .as_deref(),
+        Some("leanprover/lean4:v4.22.0")
+    );
+    let (ws, _) = Workspace::load(tmp.path()).unwrap();
+    assert_eq!(
+        ws.lean_toolchain.as_deref(),
+        Some("leanprover/lean4:v4.22.0")
+    );
+    // One line is expected: a large file is refused, naming it, not read whole.
+    let big = tmp.path().join("lean-toolchain");
+    std::fs::write(
+        &big,
+        vec![b'x'; tarn_store::workspace::MAX_TOOLCHAIN_BYTES as usize + 1],
+    )
+    .unwrap();
+    let e = tarn_store::workspace::read_lean_toolchain(tmp.path())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with(&big.display().to_string()) && e.contains("larger than 64 KiB"),
+        "{e}"
+    );
+    assert!(Workspace::load(tmp.path()).is_err());
+}
+
+#[test]
 fn the_configured_packages_dir_wins_over_the_manifests() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();

@@ -232,8 +232,7 @@ fn outputs_target(g: &GlobalArgs, t: &TargetArgs) -> anyhow::Result<OutputsTarge
     };
     // In a Lake workspace, --package must name one of its packages (Lake: `unknown
     // package`); outside one it simply names the local scope.
-    let in_workspace =
-        g.dir.join("lakefile.toml").is_file() || g.dir.join("lakefile.lean").is_file();
+    let in_workspace = tarn_store::workspace::is_package_dir(&g.dir);
     if let (true, Some(name)) = (in_workspace, t.package.as_deref()) {
         let ws = context::load_workspace(g, Some(name))?;
         context::select_package(&ws, Some(name))?;
@@ -448,8 +447,7 @@ fn print_verify(g: &GlobalArgs, cache: &Cache, r: &VerifyReport) {
 /// `tarn clean`: like Lake, the workspace's cache if there is a package in `-d`, else the
 /// system cache.
 pub(crate) fn clean(g: &GlobalArgs, _a: CleanArgs) -> CmdResult {
-    let has_package =
-        g.dir.join("lakefile.toml").is_file() || g.dir.join("lakefile.lean").is_file();
+    let has_package = tarn_store::workspace::is_package_dir(&g.dir);
     let cache = if g.cache_dir.is_some() || has_package {
         context::open_cache(g)?.0
     } else {
