@@ -268,3 +268,213 @@ fn unstage_never_imports_a_swapped_in_outside_file_and_never_hangs() {
     }
     assert!(total_swaps > 8, "the swapper barely ran ({total_swaps})");
 }
+
+/// A directory outside the staging directory that looks like it: the same artifact names
+/// (hard links to the staged files, so every per-file identity and hash check passes), and
+/// an `outputs.jsonl` with a line of secret text and, with `secret_artifact`, an entry naming
+/// a secret file stored under its own hash.
+fn outside_twin(staging: &Path, outside: &Path, arts: &[Art], seed: u64, secret_artifact: bool) {
+    std::fs::create_dir_all(outside).unwrap();
+    for a in arts {
+        std::fs::hard_link(staging.join(&a.file_name), outside.join(&a.file_name)).unwrap();
+    }
+    let mut m = mappings(arts, seed);
+    if secret_artifact {
+        let mut content = secret_bytes();
+        content.extend_from_slice(format!("seed {seed}\n").as_bytes());
+        let name = format!("{}.olean", tarn_core::Hash::of_bytes(&content).hex());
+        std::fs::write(outside.join(&name), &content).unwrap();
+        let input = tarn_core::Hash::of_bytes(format!("outside {seed}").as_bytes()).hex();
+        m.extend_from_slice(format!("[\"{input}\",\"{name}\"]\n").as_bytes());
+    }
+    m.extend_from_slice(b"TOP-SECRET-issue9 a line of the outside mapping file\n");
+    std::fs::write(outside.join("outputs.jsonl"), m).unwrap();
+}
+
+/// Keeps swapping the directory `staging` itself for a symbolic link to `outside` (mostly
+/// swapped, briefly real) until `stop`; leaves the real directory in place at the end.
+fn dir_swapper(
+    staging: PathBuf,
+    outside: PathBuf,
+    seed: u64,
+    stop: Arc<AtomicBool>,
+    swaps: Arc<AtomicU64>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9) | 1);
+        let real = staging.with_extension("real");
+        let link = staging.with_extension("link");
+        std::os::unix::fs::symlink(&outside, &link).unwrap();
+        while !stop.load(Ordering::Relaxed) {
+            if std::fs::rename(&staging, &real).is_ok() {
+                if std::fs::rename(&link, &staging).is_ok() {
+                    swaps.fetch_add(1, Ordering::Relaxed);
+                    std::thread::sleep(Duration::from_micros(500 + rng.next() % 6000));
+                    std::fs::rename(&staging, &link).unwrap();
+                }
+                std::fs::rename(&real, &staging).unwrap();
+            }
+            std::thread::sleep(Duration::from_micros(rng.next() % 1500));
+        }
+    })
+}
+
+#[test]
+fn put_staged_never_reads_through_a_staging_directory_swapped_for_a_link() {
+    let Some(s3) = S3::from_env() else {
+        return;
+    };
+    let data = s3
+        .data_dir
+        .clone()
+        .expect("S3_STATE_DIR is set by scripts/test.sh");
+    let tmp = tempfile::tempdir().unwrap();
+    let mut total_swaps = 0;
+    let mut outcomes = Vec::new();
+    for seed in 1..=6u64 {
+        let prefix = unique(&format!("dirswap{seed}"));
+        let base = format!("{}/{}/{prefix}", s3.endpoint, s3.bucket);
+        write_s3_config(
+            &tmp.path().join("config.toml"),
+            "dev",
+            &format!("{base}/a0"),
+            &format!("{base}/r0"),
+        );
+        let arts = artifacts(150, seed + 40);
+        let staging = tmp.path().join(format!("staging{seed}"));
+        write_staging(&staging, &arts, seed);
+        let outside = tmp.path().join(format!("outside{seed}"));
+        outside_twin(&staging, &outside, &arts, seed, seed % 2 == 1);
+        let stop = Arc::new(AtomicBool::new(false));
+        let swaps = Arc::new(AtomicU64::new(0));
+        let child = tarn_cmd(Path::new(BIN), tmp.path())
+            .env("LAKE_CACHE_KEY", s3.key())
+            .env("TARN_S3_REGION", &s3.region)
+            .args([
+                "put-staged",
+                staging.to_str().unwrap(),
+                "--rev",
+                "0123456789abcdef0123456789abcdef01234567",
+                "--scope",
+                "swap/pkg",
+                "--service",
+                "dev",
+                "--jobs",
+                "4",
+                "--retries",
+                "1",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Some runs open the directory before the first swap, the others race it.
+        std::thread::sleep(Duration::from_millis(
+            [0, 1, 3, 8, 20, 40][seed as usize - 1],
+        ));
+        let t = dir_swapper(
+            staging.clone(),
+            outside.clone(),
+            seed,
+            stop.clone(),
+            swaps.clone(),
+        );
+        let (code, err) = wait_bounded(child, "put-staged");
+        stop.store(true, Ordering::Relaxed);
+        t.join().unwrap();
+        total_swaps += swaps.load(Ordering::Relaxed);
+        outcomes.push(code);
+        assert!(code == 0 || code == 1, "exit {code}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+        let stored = data.join(&s3.bucket).join(&prefix);
+        assert_no_secret(&stored, "bucket");
+        let mut stack = vec![stored.clone()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).into_iter().flatten() {
+                let p = e.unwrap().path();
+                let name = p.file_name().unwrap().to_string_lossy().into_owned();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if let Some(hex) = name.strip_suffix(".art") {
+                    let b = std::fs::read(&p).unwrap();
+                    assert_eq!(tarn_core::Hash::of_bytes(&b).hex(), hex, "{name}");
+                } else if name.ends_with(".jsonl") {
+                    // The revision file is the staged outputs.jsonl, byte for byte.
+                    assert!(
+                        std::fs::read(&p).unwrap() == mappings(&arts, seed),
+                        "the revision file {name} is not the staged outputs.jsonl"
+                    );
+                }
+            }
+        }
+    }
+    assert!(total_swaps > 20, "the swapper barely ran ({total_swaps})");
+    eprintln!("put-staged directory swaps: exits {outcomes:?}, {total_swaps} swaps");
+}
+
+#[test]
+fn unstage_never_reads_through_a_staging_directory_swapped_for_a_link() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut total_swaps = 0;
+    let mut outcomes = Vec::new();
+    for seed in 1..=8u64 {
+        let arts = artifacts(600, seed + 50);
+        let staging = tmp.path().join(format!("staging{seed}"));
+        write_staging(&staging, &arts, seed);
+        let outside = tmp.path().join(format!("outside{seed}"));
+        outside_twin(&staging, &outside, &arts, seed, true);
+        let cache = tmp.path().join(format!("cache{seed}"));
+        let stop = Arc::new(AtomicBool::new(false));
+        let swaps = Arc::new(AtomicU64::new(0));
+        let child = tarn_cmd(Path::new(BIN), tmp.path())
+            .args([
+                "--cache-dir",
+                cache.to_str().unwrap(),
+                "unstage",
+                staging.to_str().unwrap(),
+                "--package",
+                "pkg",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(
+            [0, 1, 2, 4, 6, 10, 20, 40][seed as usize - 1],
+        ));
+        let t = dir_swapper(
+            staging.clone(),
+            outside.clone(),
+            seed,
+            stop.clone(),
+            swaps.clone(),
+        );
+        let (code, err) = wait_bounded(child, "unstage");
+        stop.store(true, Ordering::Relaxed);
+        t.join().unwrap();
+        total_swaps += swaps.load(Ordering::Relaxed);
+        outcomes.push(code);
+        assert!(code == 0 || code == 1, "exit {code}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+        assert_no_secret(&cache, "cache");
+        // Only the staged mappings' inputs get outputs/ entries.
+        let outside_input = tarn_core::Hash::of_bytes(format!("outside {seed}").as_bytes()).hex();
+        let mut stack = vec![cache.clone()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).into_iter().flatten() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    stack.push(p.clone());
+                }
+                let name = p.file_name().unwrap().to_string_lossy().into_owned();
+                assert!(
+                    !name.contains(&outside_input),
+                    "cache holds {}",
+                    p.display()
+                );
+            }
+        }
+    }
+    assert!(total_swaps > 8, "the swapper barely ran ({total_swaps})");
+    eprintln!("unstage directory swaps: exits {outcomes:?}, {total_swaps} swaps");
+}

@@ -8,6 +8,7 @@ pub use run::{resolve_revision, run, PutError, PutOutcome, PutPlan, PutRevision,
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -15,6 +16,7 @@ use futures_util::StreamExt;
 use reqwest::Method;
 use tarn_core::service::{ServiceKind, ARTIFACT_CONTENT_TYPE, MAPPINGS_CONTENT_TYPE};
 use tarn_core::{batch, ArtifactName, Hash, MappingFile, Scope, Service};
+use tarn_store::staging::StagingDir;
 use tarn_store::{hash_file, Cache};
 
 use crate::get::ArtifactFailure;
@@ -22,14 +24,35 @@ use crate::progress::Event;
 use crate::transport::{Failed, Transport};
 
 /// One artifact to upload, validated.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct UploadItem {
     /// Its name (the remote object is `<hash>.art`).
     pub name: ArtifactName,
-    /// The file.
+    /// The file (read by this path only when `staged` is `None`).
     pub path: PathBuf,
     /// Its size.
     pub size: u64,
+    /// The validated staging directory it belongs to: then it is read relative to the
+    /// directory's descriptor, never by path.
+    pub staged: Option<Arc<StagingDir>>,
+}
+
+impl UploadItem {
+    /// Uploads it to `url` (see [`Transport::put_artifact`]).
+    async fn put(&self, transport: &Transport, url: &str) -> Result<(), Failed> {
+        match &self.staged {
+            Some(dir) => {
+                transport
+                    .put_staged_artifact(url, ARTIFACT_CONTENT_TYPE, dir.clone(), &self.name)
+                    .await
+            }
+            None => {
+                transport
+                    .put_artifact(url, ARTIFACT_CONTENT_TYPE, &self.path, self.name.hash)
+                    .await
+            }
+        }
+    }
 }
 
 /// Everything wrong with an upload's inputs, found before anything is sent.
@@ -101,7 +124,12 @@ fn items_for(
         }
         let path = path_of(&name);
         if let Some(size) = check_file(&name, &path, problems) {
-            items.push(UploadItem { name, path, size });
+            items.push(UploadItem {
+                name,
+                path,
+                size,
+                staged: None,
+            });
         }
     }
     items
@@ -133,10 +161,11 @@ pub fn load_mappings(path: &Path) -> Result<(Vec<u8>, MappingFile), Invalid> {
 /// parses, every entry is a strict artifact name and a regular file, every artifact named is
 /// present and its content (read through a descriptor opened without following links)
 /// hashes to its name. Returns the mappings bytes (uploaded verbatim) and the items. The
-/// upload reads each file again through a fresh safe descriptor and re-checks the hash as it
-/// sends ([`Transport::put_artifact`](crate::transport::Transport::put_artifact)).
+/// upload opens each file again relative to the staging directory's descriptor (never by
+/// path) and re-checks the hash as it sends
+/// ([`Transport::put_staged_artifact`](crate::transport::Transport::put_staged_artifact)).
 pub fn validate_staging(dir: &Path) -> Result<(Vec<u8>, Vec<UploadItem>), Invalid> {
-    let staging =
+    let mut staging =
         tarn_store::staging::validate_staging(dir).map_err(|problems| Invalid { problems })?;
     for w in &staging.mappings.warnings {
         tracing::warn!("{w}");
@@ -150,15 +179,18 @@ pub fn validate_staging(dir: &Path) -> Result<(Vec<u8>, Vec<UploadItem>), Invali
     let sizes = staging
         .check_contents()
         .map_err(|problems| Invalid { problems })?;
+    let bytes = std::mem::take(&mut staging.mappings.bytes);
+    let staging = Arc::new(staging);
     let items = sizes
         .into_iter()
         .map(|(name, size)| UploadItem {
             path: dir.join(name.file_name()),
             name,
             size,
+            staged: Some(staging.clone()),
         })
         .collect();
-    Ok((staging.mappings.bytes, items))
+    Ok((bytes, items))
 }
 
 /// Validates the artifacts a mappings file names in the cache for `put` (present, regular,
@@ -329,10 +361,7 @@ pub async fn upload(
                 // under which S3 answers HEAD with 403). One upload tells which: if it is
                 // refused too, stop before sending anything else.
                 let url = service.artifact_url(scope, first.name.hash);
-                match transport
-                    .put_artifact(&url, ARTIFACT_CONTENT_TYPE, &first.path, first.name.hash)
-                    .await
-                {
+                match first.put(transport, &url).await {
                     Err(e) if e.is_auth_failure() => return Err(e),
                     Err(e) => {
                         report
@@ -360,9 +389,7 @@ pub async fn upload(
     let mut puts = futures_util::stream::iter(todo.iter())
         .map(|item| async move {
             let url = service.artifact_url(scope, item.name.hash);
-            let r = transport
-                .put_artifact(&url, ARTIFACT_CONTENT_TYPE, &item.path, item.name.hash)
-                .await;
+            let r = item.put(transport, &url).await;
             (item, url, r)
         })
         .buffer_unordered(jobs * 2);

@@ -19,7 +19,7 @@ use tarn_core::hash::StreamingHasher;
 use tarn_core::limits::{Limits, MAX_ARTIFACT_ENV, MAX_REPLY_ENV};
 use tarn_core::sigv4::EMPTY_SHA256;
 use tarn_core::{ArtifactName, Hash};
-use tarn_store::staging::open_untrusted;
+use tarn_store::staging::{open_untrusted, StagingDir};
 use tarn_store::{Cache, FileChanged, Inserted, StoreError};
 use tokio::sync::Semaphore;
 
@@ -558,7 +558,14 @@ impl Transport {
     /// `PUT url` streaming the file at `path`, signed with its real SHA-256; success on 200,
     /// 201 or 204. See [`Transport::put_artifact`]; this variant checks no content hash.
     pub async fn put_file(&self, url: &str, content_type: &str, path: &Path) -> Result<(), Failed> {
-        self.put_open_file(url, content_type, path, None).await
+        self.put_open_file(
+            url,
+            content_type,
+            Source::Path(path.to_path_buf()),
+            path,
+            None,
+        )
+        .await
     }
 
     /// `PUT url` with the artifact file at `path`, whose content must hash to `hash`. The
@@ -575,14 +582,43 @@ impl Transport {
         path: &Path,
         hash: Hash,
     ) -> Result<(), Failed> {
-        self.put_open_file(url, content_type, path, Some(hash))
-            .await
+        self.put_open_file(
+            url,
+            content_type,
+            Source::Path(path.to_path_buf()),
+            path,
+            Some(hash),
+        )
+        .await
+    }
+
+    /// [`Transport::put_artifact`] for an artifact of a validated staging directory: the file
+    /// is opened relative to the directory's descriptor
+    /// ([`StagingDir::open_artifact`]), never by path, so a directory swapped for a link
+    /// after validation is never read.
+    pub async fn put_staged_artifact(
+        &self,
+        url: &str,
+        content_type: &str,
+        staging: Arc<StagingDir>,
+        name: &ArtifactName,
+    ) -> Result<(), Failed> {
+        let path = staging.dir.join(name.file_name());
+        self.put_open_file(
+            url,
+            content_type,
+            Source::Staged(staging, name.clone()),
+            &path,
+            Some(name.hash),
+        )
+        .await
     }
 
     async fn put_open_file(
         &self,
         url: &str,
         content_type: &str,
+        source: Source,
         path: &Path,
         expected: Option<Hash>,
     ) -> Result<(), Failed> {
@@ -595,9 +631,15 @@ impl Transport {
         };
         let p: PathBuf = path.to_path_buf();
         let (file, sha, len) = tokio::task::spawn_blocking(move || {
-            let (mut file, meta) = open_untrusted(&p)?;
+            let (mut file, len0) = match source {
+                Source::Path(p) => open_untrusted(&p).map(|(f, m)| (f, m.len()))?,
+                Source::Staged(staging, name) => {
+                    let o = staging.open_artifact(&name)?;
+                    (o.file, o.len)
+                }
+            };
             let (sha, lake, len) =
-                sha256_and_hash(&mut file, meta.len()).map_err(|e| StoreError::io(&p, e))?;
+                sha256_and_hash(&mut file, len0).map_err(|e| StoreError::io(&p, e))?;
             if let Some(want) = expected {
                 if lake != want {
                     return Err(StoreError::HashMismatch {
@@ -930,6 +972,14 @@ impl Pace {
         }
         Ok(())
     }
+}
+
+/// Where an upload's bytes are read from.
+enum Source {
+    /// A file named by a path ([`open_untrusted`]).
+    Path(PathBuf),
+    /// An artifact of a validated staging directory, opened relative to its descriptor.
+    Staged(Arc<StagingDir>, ArtifactName),
 }
 
 /// Most bytes of an error body read (the rest is left unread).

@@ -27,6 +27,7 @@ pub mod stage;
 pub mod staging;
 pub mod temp;
 pub mod unstage;
+pub mod untrusted_dir;
 pub mod verify;
 pub mod workspace;
 

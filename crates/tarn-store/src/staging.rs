@@ -3,14 +3,17 @@
 //! A staging directory may come from an untrusted build job, and may even change while it is
 //! read (a file swapped for a symbolic link to a secret, a FIFO, other content). The rules:
 //!
+//! - The directory is opened once ([`UntrustedDir`]:
+//!   `O_DIRECTORY | O_NOFOLLOW`), and everything below is read relative to that descriptor,
+//!   so swapping the directory (or a parent) for a link to elsewhere changes nothing.
 //! - [`validate_staging`] checks the listing: every entry is `outputs.jsonl` or a strict
 //!   artifact name (`<16 lower-case hex>[.<ext>]`), a regular file, and every artifact the
-//!   mappings name is present. `outputs.jsonl` itself is read through [`open_untrusted`],
+//!   mappings name is present. `outputs.jsonl` itself is opened like an artifact (below),
 //!   bounded by [`Limits::max_mappings_bytes`](tarn_core::limits::Limits).
 //! - Every later read of a staged file goes through [`StagingDir::open_artifact`]: opened
-//!   once with `O_NOFOLLOW | O_NONBLOCK` (a link is refused, a FIFO cannot block), checked to
-//!   be a regular file *on the open descriptor*, and to be the very file (device, inode) that
-//!   was validated. Consumers then read only from that descriptor and hash what they read:
+//!   once with `openat(O_NOFOLLOW | O_NONBLOCK)` (a link is refused, a FIFO cannot block),
+//!   checked to be a regular file *on the open descriptor*, and to be the very file (device,
+//!   inode) that was validated. Consumers then read only from that descriptor and hash what they read:
 //!   `unstage` copies into a private temp file and publishes only if the copy's hash is the
 //!   name; `put-staged` streams from the descriptor and aborts the upload before its last
 //!   byte if the streamed bytes do not hash to the name. So no swap, at any moment, changes
@@ -27,6 +30,7 @@ use tarn_core::{ArtifactName, Hash};
 use crate::error::{FileChanged, StoreError};
 use crate::mapfile::{parse_mappings, LoadedMappings};
 use crate::stage::STAGED_MAPPINGS;
+use crate::untrusted_dir::{EntryKind, UntrustedDir};
 
 /// Identity of a validated file, to notice it being swapped before it is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +40,11 @@ pub struct FileId {
 }
 
 impl FileId {
+    /// The identity of a file from its device and inode numbers.
+    pub(crate) fn from_raw(dev: u64, ino: u64) -> FileId {
+        FileId { dev, ino }
+    }
+
     /// The identity of the file `meta` describes (`None` where the platform has none).
     pub fn of(meta: &fs::Metadata) -> Option<FileId> {
         #[cfg(unix)]
@@ -121,8 +130,10 @@ pub struct OpenArtifact {
 /// A staging directory that passed validation.
 #[derive(Debug)]
 pub struct StagingDir {
-    /// The directory.
+    /// The directory (for messages only: every read goes through `root`).
     pub dir: PathBuf,
+    /// The directory, open: every entry is read relative to this descriptor.
+    root: UntrustedDir,
     /// Its `outputs.jsonl`.
     pub mappings: LoadedMappings,
     /// The artifacts the mappings name (all present, all regular files).
@@ -138,7 +149,7 @@ impl StagingDir {
     /// followed, no blocking, a regular file, and the same file that was validated.
     pub fn open_artifact(&self, name: &ArtifactName) -> Result<OpenArtifact, StoreError> {
         let path = self.dir.join(name.file_name());
-        let (file, meta) = open_untrusted(&path)?;
+        let (file, meta) = self.root.open_file(&name.file_name())?;
         let expected = self.ids.get(name).copied().flatten();
         if expected.is_some() && FileId::of(&meta) != expected {
             return Err(StoreError::Changed {
@@ -216,51 +227,33 @@ pub fn hash_reader(reader: &mut impl Read, len: u64) -> io::Result<(Hash, u64)> 
 }
 
 /// Checks a staging directory without importing anything. Returns every problem found
-/// (each naming its file), not just the first.
+/// (each naming its file), not just the first. The directory is opened once
+/// ([`UntrustedDir`]: a symbolic link as its last component is refused) and everything,
+/// `outputs.jsonl` included, is read relative to that descriptor, then and later.
 pub fn validate_staging(dir: &Path) -> Result<StagingDir, Vec<String>> {
     let mut problems = Vec::new();
-    let entries = match fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) => return Err(vec![format!("{}: {e}", dir.display())]),
-    };
+    let root = UntrustedDir::open(dir).map_err(|e| vec![e.to_string()])?;
+    let entries = root.entries().map_err(|e| vec![e.to_string()])?;
     let mut present: BTreeMap<ArtifactName, Option<FileId>> = BTreeMap::new();
     // Entries that would be refused if outputs.jsonl names them, and names it cannot name.
     let mut refused: BTreeMap<ArtifactName, (String, &str)> = BTreeMap::new();
     let mut ignored: Vec<String> = Vec::new();
     let mut have_mappings = false;
-    for entry in entries {
-        let entry = match entry {
-            Ok(e) => e,
-            Err(e) => {
-                problems.push(format!("{}: {e}", dir.display()));
-                continue;
-            }
-        };
-        let path = entry.path();
-        let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+    for (file_name, kind) in entries {
+        let path = dir.join(&file_name);
+        let Some(name) = file_name.to_str().map(str::to_string) else {
             // outputs.jsonl cannot name it: ignored, never read (as Lake does).
             ignored.push(format!(
                 "{} (file name is not UTF-8)",
-                entry.file_name().to_string_lossy()
+                file_name.to_string_lossy()
             ));
             continue;
         };
-        let meta = match fs::symlink_metadata(&path) {
-            Ok(m) => m,
-            Err(e) => {
-                problems.push(format!("{}: {e}", path.display()));
-                continue;
-            }
-        };
-        let kind = meta.file_type();
-        let what = if kind.is_symlink() {
-            Some("is a symbolic link")
-        } else if kind.is_dir() {
-            Some("is a directory")
-        } else if !kind.is_file() {
-            Some("is not a regular file (FIFO, socket or device)")
-        } else {
-            None
+        let (what, id) = match kind {
+            EntryKind::Symlink => (Some("is a symbolic link"), None),
+            EntryKind::Dir => (Some("is a directory"), None),
+            EntryKind::Special => (Some("is not a regular file (FIFO, socket or device)"), None),
+            EntryKind::File(id) => (None, id),
         };
         if crate::temp::temp_owner(&name).is_some() {
             // A temp file of an interrupted `stage`: never imported or uploaded.
@@ -293,7 +286,7 @@ pub fn validate_staging(dir: &Path) -> Result<StagingDir, Vec<String>> {
             refused.insert(parsed, (path.display().to_string(), w));
             continue;
         }
-        present.insert(parsed, FileId::of(&meta));
+        present.insert(parsed, id);
     }
     if !have_mappings {
         if !problems.iter().any(|p| p.contains(STAGED_MAPPINGS)) {
@@ -305,7 +298,8 @@ pub fn validate_staging(dir: &Path) -> Result<StagingDir, Vec<String>> {
         return Err(problems);
     }
     let mappings_path = dir.join(STAGED_MAPPINGS);
-    let mappings = match open_untrusted(&mappings_path)
+    let mappings = match root
+        .open_file(STAGED_MAPPINGS)
         .and_then(|(f, _)| {
             read_bounded(
                 &f,
@@ -362,6 +356,7 @@ pub fn validate_staging(dir: &Path) -> Result<StagingDir, Vec<String>> {
         .collect();
     Ok(StagingDir {
         dir: dir.to_path_buf(),
+        root,
         mappings,
         artifacts,
         unreferenced,
