@@ -182,23 +182,63 @@ fn hex_val(c: u8) -> Option<u8> {
 
 /// The canonical query string: pairs decoded, re-encoded, sorted by name then value.
 pub fn canonical_query(query: &str) -> String {
+    // `+` is a space in a query; decoded then re-encoded as `%20`.
+    let part = |s: &str| {
+        let decoded = if s.contains('+') {
+            percent_decode(&s.replace('+', "%20"))
+        } else {
+            percent_decode(s)
+        };
+        crate::scope::uri_encode(&decoded)
+    };
     let mut pairs: Vec<(String, String)> = query
         .split('&')
         .filter(|p| !p.is_empty())
         .map(|p| {
             let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (
-                crate::scope::uri_encode(&percent_decode(&k.replace('+', "%20"))),
-                crate::scope::uri_encode(&percent_decode(&v.replace('+', "%20"))),
-            )
+            (part(k), part(v))
         })
         .collect();
-    pairs.sort();
-    pairs
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join("&")
+    pairs.sort_unstable();
+    let mut out = String::with_capacity(query.len() + pairs.len());
+    for (i, (k, v)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        out.push_str(k);
+        out.push('=');
+        out.push_str(v);
+    }
+    out
+}
+
+/// The canonical query as curl 7.88 writes it: a parameter given without a value
+/// (`?tarn-missing`) appears as `tarn-missing`, not `tarn-missing=`. `None` when the query
+/// has no such bare name (then curl's form is [`canonical_query`]'s).
+///
+/// Linear in the query (after [`canonical_query`]'s sort): the bare names are looked up in a
+/// hash set, so a query of many bare names costs no more than one of many `name=value` pairs.
+pub fn canonical_query_curl_788(query: &str) -> Option<String> {
+    let bare: std::collections::HashSet<String> = query
+        .split('&')
+        .filter(|kv| !kv.is_empty() && !kv.contains('='))
+        .map(|b| crate::scope::uri_encode(&percent_decode(b)))
+        .collect();
+    if bare.is_empty() {
+        return None;
+    }
+    let canonical = canonical_query(query);
+    let mut out = String::with_capacity(canonical.len());
+    for (i, kv) in canonical.split('&').enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        match kv.strip_suffix('=') {
+            Some(k) if bare.contains(k) => out.push_str(k),
+            _ => out.push_str(kv),
+        }
+    }
+    Some(out)
 }
 
 fn canonical_headers(headers: &[(&str, &str)]) -> (String, String) {
@@ -495,5 +535,53 @@ mod tests {
         );
         assert!(Credentials::parse("nocolon").is_none());
         assert!(signatures_equal("abc", "abc") && !signatures_equal("abc", "abd"));
+    }
+
+    #[test]
+    fn curl_788_writes_bare_names_without_equals() {
+        assert_eq!(canonical_query_curl_788("a=1&b=2"), None);
+        assert_eq!(canonical_query_curl_788(""), None);
+        assert_eq!(
+            canonical_query_curl_788("tarn-missing").as_deref(),
+            Some("tarn-missing")
+        );
+        // Only the bare names lose their `=`; an explicit empty value keeps it.
+        assert_eq!(
+            canonical_query_curl_788("z&y=&x=1&w%21").as_deref(),
+            Some("w%21&x=1&y=&z")
+        );
+    }
+
+    /// Runs `f` on another thread and fails if it takes longer than `limit` (a quadratic
+    /// implementation would run for hours on the inputs below).
+    fn within<T: Send + 'static>(
+        limit: std::time::Duration,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> T {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(f());
+        });
+        rx.recv_timeout(limit)
+            .unwrap_or_else(|_| panic!("not finished within {limit:?}: super-linear time?"))
+    }
+
+    /// 300,000 bare names: the look-up of each canonical pair among the bare names was a
+    /// linear scan (O(n²), hours for this query); now a hash set.
+    #[test]
+    fn curl_788_form_of_300000_bare_names_is_fast() {
+        const N: usize = 300_000;
+        let query = (0..N)
+            .map(|i| format!("n{i}"))
+            .collect::<Vec<_>>()
+            .join("&");
+        let start = std::time::Instant::now();
+        let got = within(std::time::Duration::from_secs(30), move || {
+            canonical_query_curl_788(&query).unwrap()
+        });
+        eprintln!("curl 7.88 form of {N} bare names: {:?}", start.elapsed());
+        let mut want: Vec<String> = (0..N).map(|i| format!("n{i}")).collect();
+        want.sort();
+        assert_eq!(got, want.join("&"));
     }
 }

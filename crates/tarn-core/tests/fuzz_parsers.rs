@@ -264,7 +264,12 @@ fn sigv4_authorization_and_canonical_request() {
     fuzz("sigv4-canonical-request", seeds, |b| {
         let t = text(b);
         let _ = sigv4::canonical_uri(&t);
-        let _ = sigv4::canonical_query(&t);
+        let canonical = sigv4::canonical_query(&t);
+        if let Some(curl) = sigv4::canonical_query_curl_788(&t) {
+            // Same pairs, only some `=` dropped.
+            assert_eq!(curl.split('&').count(), canonical.split('&').count());
+            assert!(curl.len() <= canonical.len());
+        }
         let _ = sigv4::percent_decode(&t);
         let (path, query) = t.split_once('?').unwrap_or((&t, ""));
         let parts = RequestParts {
