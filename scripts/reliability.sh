@@ -11,8 +11,12 @@
 #   scripts/reliability.sh stable     # the stable fuzz harness, FUZZ_ITERS per target (10,000,000)
 #   scripts/reliability.sh deep [T…]  # cargo-fuzz targets (all, fastest first, or the ones named),
 #                                     # one at a time under `nice -n 19`, FUZZ_RUNS executions each
-#                                     # (10,000,000; FUZZ_SECS>0 also caps the time per target)
-#   scripts/reliability.sh render     # rewrite RELIABILITY.md's figures from target/reliability/
+#                                     # (10,000,000; FUZZ_SECS>0 also caps the time per target),
+#                                     # starting from the seeds in fuzz/seeds/<target>/ (copied
+#                                     # into fuzz/corpus/<target>/, which is not checked in)
+#   scripts/reliability.sh render     # rewrite RELIABILITY.md's figures from target/reliability/;
+#                                     # a part not recorded there keeps its published figures
+#                                     # (and the run they name)
 #
 # Deep runs need `cargo +nightly fuzz` (rustup toolchain install nightly; cargo install
 # cargo-fuzz). They are built with debug assertions (overflow checks) and without
@@ -63,6 +67,8 @@ step_deep() {
   for t in "${targets[@]}"; do
     echo "reliability: cargo-fuzz $t, $FUZZ_RUNS runs…" >&2
     mkdir -p "fuzz/corpus/$t" "fuzz/artifacts/$t"
+    # The checked-in seeds start the working corpus; libFuzzer writes only to fuzz/corpus.
+    [ -d "fuzz/seeds/$t" ] && cp -n "fuzz/seeds/$t"/* "fuzz/corpus/$t/"
     local start rc=0
     start=$(date +%s)
     { stamp
@@ -127,14 +133,56 @@ render() {
       secs=$(grep -o 'reliability-deep-end secs [0-9]*' "$d" | awk '{print $3}')
       rc=$(grep -o 'reliability-deep-end secs [0-9]* exit [0-9]*' "$d" | awk '{print $5}')
       crashed=$(grep -c '==ERROR: libFuzzer\|panicked at\|SUMMARY: libFuzzer' "$d" || true)
-      [ "${rc:-1}" != 0 ] && [ "$crashed" = 0 ] && crashed="? (exit $rc)"
+      if grep -q 'libFuzzer: run interrupted' "$d"; then
+        # Stopped by a signal (e.g. the session's deadline): the count is what ran.
+        execs="${execs:-?} (interrupted)"
+      elif [ "${rc:-1}" != 0 ] && [ "$crashed" = 0 ]; then
+        crashed="? (exit $rc)"
+      fi
       echo "| \`$t\` (libFuzzer) | ${execs:-?} | ${secs:-?} s | $crashed | $(provenance "$d") |"
     done
   } >"$f"
   python3 - "$f" <<'PY'
+# Merge the fresh figures into the published block: a part with no raw output in
+# target/reliability (a step not re-run on this machine) keeps its published text and rows,
+# each still naming the run it came from.
 import re, sys
-fig = open(sys.argv[1]).read().rstrip() + "\n"
+fresh = open(sys.argv[1]).read().rstrip() + "\n"
 doc = open("RELIABILITY.md").read()
+m = re.search(r"<!-- figures:begin -->\n(.*?)<!-- figures:end -->", doc, flags=re.S)
+old = m.group(1) if m else ""
+
+def split(block):
+    """(first line, tests part, fuzzing heading and table header, {row key: row})"""
+    head, _, rest = block.partition("\n")
+    tests, _, fuzz = rest.partition("**Fuzzing**")
+    rows = {}
+    for line in fuzz.splitlines():
+        if line.startswith("| `"):
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            rows[cells[0]] = cells
+    return head, tests.strip("\n"), rows
+
+# Provenance of a block in the first format ("… on 2026-12-01 (2 cores, d3b1346).").
+legacy = re.search(r"on (\d{4}-\d\d-\d\d) \(\d+ cores, (\w+)\)", old.partition("\n")[0])
+legacy_run = f"commit {legacy.group(2)}, {legacy.group(1)}" if legacy else "earlier run"
+_, old_tests, old_rows = split(old)
+head, new_tests, new_rows = split(fresh)
+for k, cells in old_rows.items():
+    if len(cells) == 3:  # first format: target | executions | crashes
+        cells = [cells[0], cells[1], "—", cells[2], legacy_run]
+    new_rows.setdefault(k, cells)
+tests = new_tests
+if not tests and old_tests:
+    tests = old_tests
+    if legacy:  # the first format named its run only in the first line
+        tests = tests.replace("(goal ≤ 100 MB):", f"(goal ≤ 100 MB; {legacy_run}):", 1)
+        tests = tests.replace("**Crash campaign:**", f"**Crash campaign** ({legacy_run}):", 1)
+order = lambda k: (0 if "(stable harness)" in k else 1, k)
+table = "\n".join("| " + " | ".join(new_rows[k]) + " |" for k in sorted(new_rows, key=order))
+fuzz = ("**Fuzzing** (goal: ≥ 10,000,000 executions per deep target, 0 crashes):\n\n"
+        "| target | executions | time | crashes | run |\n| --- | --- | --- | --- | --- |\n" + table + "\n")
+fig = head + "\n" + ("\n" + tests + "\n" if tests else "") + "\n" + fuzz
 doc = re.sub(r"(<!-- figures:begin -->\n).*?(<!-- figures:end -->)", lambda m: m.group(1) + fig + m.group(2), doc, flags=re.S)
 open("RELIABILITY.md", "w").write(doc)
 PY
