@@ -69,6 +69,8 @@ impl SystemConfig {
     pub fn parse(text: &str) -> Result<SystemConfig, ConfigError> {
         let raw: RawRoot = toml::from_str(text).map_err(|e| ConfigError::Toml(e.to_string()))?;
         let mut services: Vec<Service> = Vec::new();
+        // Names seen so far: a set, so that many services cost linear time, not quadratic.
+        let mut names = std::collections::HashSet::new();
         for (i, s) in raw.cache.service.into_iter().enumerate() {
             let index = i + 1;
             let label = s.name.clone().unwrap_or_else(|| "<unnamed>".to_string());
@@ -78,7 +80,7 @@ impl SystemConfig {
                 problem,
             };
             let name = s.name.clone().ok_or_else(|| err("missing `name`".into()))?;
-            if services.iter().any(|x| x.name == name) {
+            if !names.insert(name.clone()) {
                 return Err(err("another service has the same name".into()));
             }
             let kind = match (&s.kind, &s.type_) {

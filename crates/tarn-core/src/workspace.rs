@@ -150,6 +150,8 @@ impl Manifest {
             }
         };
         let mut packages = Vec::with_capacity(raw.packages.len());
+        // Names seen so far: a set, so that many packages cost linear time, not quadratic.
+        let mut names = std::collections::HashSet::new();
         for (i, p) in raw.packages.into_iter().enumerate() {
             let at = |message: String| {
                 err(format!(
@@ -162,7 +164,7 @@ impl Manifest {
             };
             let name = p.name.clone().ok_or_else(|| at("missing `name`".into()))?;
             check_component(&name).map_err(|m| at(format!("`name` {m}")))?;
-            if packages.iter().any(|q: &ManifestPackage| q.name == name) {
+            if !names.insert(name.clone()) {
                 return Err(at("another package has the same name".into()));
             }
             let kind = match p.type_.as_deref() {
