@@ -72,6 +72,7 @@ step_deep() {
     local start rc=0
     start=$(date +%s)
     { stamp
+      echo "reliability-deep-limits runs $FUZZ_RUNS secs $FUZZ_SECS"
       nice -n 19 "$bin/$t" "fuzz/corpus/$t" -runs="$FUZZ_RUNS" "${limit[@]}" -rss_limit_mb=2048 \
         -artifact_prefix="fuzz/artifacts/$t/" -print_final_stats=1 2>&1 || rc=$?
       echo "reliability-deep-end secs $(( $(date +%s) - start )) exit $rc"
@@ -133,10 +134,16 @@ render() {
       secs=$(grep -o 'reliability-deep-end secs [0-9]*' "$d" | awk '{print $3}')
       rc=$(grep -o 'reliability-deep-end secs [0-9]* exit [0-9]*' "$d" | awk '{print $5}')
       crashed=$(grep -c '==ERROR: libFuzzer\|panicked at\|SUMMARY: libFuzzer' "$d" || true)
+      local runs cap
+      runs=$(grep -o 'reliability-deep-limits runs [0-9]*' "$d" | awk '{print $3}')
+      cap=$(grep -o 'reliability-deep-limits runs [0-9]* secs [0-9]*' "$d" | awk '{print $5}')
       if grep -q 'libFuzzer: run interrupted' "$d"; then
         # Stopped by a signal (e.g. the session's deadline): the count is what ran.
         execs="${execs:-?} (interrupted)"
-      elif [ "${rc:-1}" != 0 ] && [ "$crashed" = 0 ]; then
+      elif [ -n "$runs" ] && [ -n "$execs" ] && [ "$execs" -lt "$runs" ] && [ "${cap:-0}" != 0 ]; then
+        execs="$execs (stopped at the $cap s time cap)"
+      fi
+      if [ "${rc:-1}" != 0 ] && [ "$crashed" = 0 ] && [[ "$execs" != *interrupted* ]]; then
         crashed="? (exit $rc)"
       fi
       echo "| \`$t\` (libFuzzer) | ${execs:-?} | ${secs:-?} s | $crashed | $(provenance "$d") |"
