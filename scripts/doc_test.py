@@ -41,7 +41,8 @@ The world a block runs in (one fresh copy per block, so blocks are independent, 
   * a `tarn serve` on 127.0.0.1 (a free port) started by this script, holding the fixture's
     outputs for the scopes in SEEDS; every endpoint URL in the docs is substituted by its URL.
   * `tarn serve` lines (the server itself, not gc/scrub) run in the background with
-    `--listen 127.0.0.1:0` until the server says it is listening, then are stopped.
+    `--listen 127.0.0.1:0` until the server says it is listening and GET /healthz answers
+    200 (its storage works), then are stopped.
 
 Exit status: 0 when nothing failed, 1 otherwise; 2 for a usage error.
 """
@@ -61,7 +62,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # ---- Placeholders: text in the docs -> what runs here. Applied to every shell block (and to
 # nothing else), in this order. {url}: the local server; {rev}: the fixture root's HEAD;
-# {key}: the upload key id:secret; {scratch}: the block's scratch directory.
+# {key}: the upload key id:secret; {scratch}: the block's scratch directory; {s3_*}: the S3
+# server scripts/doc-test.sh provides (S3_ENDPOINT, S3_BUCKET, S3_ACCESS_KEY, S3_SECRET_KEY).
 PLACEHOLDERS = [
     ("cargo run --release --bin tarn --", "tarn"),   # the freshly built binary, not a release build
     ("<rev>", "{rev}"),                               # a commit of the package
@@ -73,6 +75,10 @@ PLACEHOLDERS = [
     ("<R2 access key id>:<R2 secret access key>", "{key}"),
     ("LAKE_CACHE_KEY=id:secret", "LAKE_CACHE_KEY={key}"),
     ("tarn:<secret>", "{key}"),                       # the key tarn serve printed
+    ("https://s3.example.com", "{s3_endpoint}"),     # a bucket for tarn serve's objects:
+    ("--s3-bucket lake-cache", "--s3-bucket {s3_bucket}"),   # s3s-fs (scripts/s3-test-server.sh)
+    ("<bucket key id>", "{s3_key}"),
+    ("<bucket secret>", "{s3_secret}"),
     ("/var/lib/tarn", "{scratch}/var/lib/tarn"),     # a server's data directory
     ("/tmp/", "{scratch}/tmp/"),                      # nothing is written to the real /tmp
 ]
@@ -197,7 +203,7 @@ def substitute(text, values):
 SERVE = re.compile(r"^(\s*)(tarn serve)(?!\s+(gc|scrub|help)\b)(?![^\n#]*(--help|-h)\b)")
 
 PRELUDE = r"""
-doc_test_serve() {   # a long-running `tarn serve ...`: until it listens, then stop it
+doc_test_serve() {   # a long-running `tarn serve ...`: until it listens and /healthz answers 200, then stop it
   local log args=() a skip=0
   log=$(mktemp "$DOC_SCRATCH/serve.XXXXXX")
   for a in "$@"; do
@@ -215,8 +221,12 @@ doc_test_serve() {   # a long-running `tarn serve ...`: until it listens, then s
   if ! grep -q 'listening on' "$log" || ! kill -0 "$pid" 2>/dev/null; then
     cat "$log"; kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; echo "doc-test: the server did not start (args: ${args[*]})"; return 1
   fi
+  local url ok=0
+  url=$(grep -o 'listening on http://[^ ]*' "$log" | head -1 | cut -d' ' -f3)
+  curl -fsS --max-time 10 "$url/healthz" || ok=$?
   kill "$pid"; wait "$pid" 2>/dev/null || true
   cat "$log"
+  [ "$ok" = 0 ] || { echo "doc-test: GET $url/healthz failed (the server cannot reach its storage)"; return 1; }
 }
 """
 
@@ -265,6 +275,11 @@ class World:
         self.work = work
         self.path = f"{bin_dir}:{os.environ.get('PATH', '/usr/local/bin:/usr/bin:/bin')}"
         self.server = None
+        # The S3 server for `tarn serve --s3-endpoint` examples (scripts/doc-test.sh starts it).
+        s3 = {k: os.environ.get(f"S3_{k}", f"<S3_{k} not set>")
+              for k in ("ENDPOINT", "BUCKET", "ACCESS_KEY", "SECRET_KEY")}
+        self.s3 = {"s3_endpoint": s3["ENDPOINT"], "s3_bucket": s3["BUCKET"],
+                   "s3_key": s3["ACCESS_KEY"], "s3_secret": s3["SECRET_KEY"]}
 
     def env(self, home, extra=None):
         keep = {k: os.environ[k] for k in ("LANG", "LC_ALL", "TERM", "USER", "LOGNAME",
@@ -426,7 +441,7 @@ def run_shell_block(world, path, block, n, stats, failures):
     lake_config = not any(m["kind"] == "no-lake-config" for m in markers)
     scratch, home, cwd = world.block_dir(n, lake_config)
     values = {"url": world.url, "rev": world.rev, "key": f"{KEY_ID}:{KEY_SECRET}",
-              "scratch": scratch}
+              "scratch": scratch, **world.s3}
     script = block_script(block, cmds, values, skipped_lines, scratch)
     with open(os.path.join(scratch, "block.sh"), "w") as f:
         f.write(script)
