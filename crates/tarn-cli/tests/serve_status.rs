@@ -514,7 +514,7 @@ fn status_page_in_headless_chromium() {
     for (name, size) in [
         ("desktop", "1280,900"),
         ("phone", "390,844"),
-        ("phone-full", "390,3000"),
+        ("phone-full", "390,5200"),
         ("desktop-full", "1280,2600"),
     ] {
         let png = dir.join(format!("status-{name}.png"));

@@ -34,6 +34,7 @@ td.n,th.n{text-align:right;white-space:nowrap}\
 .empty{color:#5a6472;font-style:italic}\
 .bad{color:#9b1c1c}.ok{color:#17653f}\
 footer{margin:2em 0 1em;color:#5a6472;font-size:.88em}\
+a{color:#2f6fd6}\
 @media (max-width:640px){\
 main{padding:10px}\
 .cards{grid-template-columns:repeat(3,1fr);gap:8px}.card{padding:8px 10px}\
@@ -320,7 +321,11 @@ pub(crate) fn render(st: &Status) -> String {
     if let Some(e) = &st.scan.error {
         let _ = write!(o, "<p class=\"bad\">Listing storage failed: {}</p>", esc(e));
     }
-    o.push_str("</header><h2>Totals</h2><div class=\"cards\">");
+    o.push_str(
+        "<nav class=\"note\"><a href=\"#scopes\">Scopes</a> · <a href=\"#uploads\">Uploads</a> · \
+         <a href=\"#rejections\">Rejections</a> · <a href=\"#maintenance\">GC and scrub</a> · \
+         <a href=\"#traffic\">Traffic</a></nav></header><h2>Totals</h2><div class=\"cards\">",
+    );
     let t = &st.totals;
     card(&mut o, &count(t.scopes), "scopes");
     card(&mut o, &count(t.revisions), "revisions");
@@ -333,13 +338,13 @@ pub(crate) fn render(st: &Status) -> String {
     card(&mut o, &count(t.hits), "hits");
     card(&mut o, &count(t.misses), "misses");
     card(&mut o, &bytes(t.bytes_served), "served");
-    o.push_str("</div><h2>Traffic</h2>");
+    o.push_str("</div><h2 id=\"traffic\">Traffic</h2>");
     charts(&mut o, "Last hour", &st.traffic.last_hour);
     charts(&mut o, "Last day", &st.traffic.last_day);
     o.push_str(
         "<p class=\"note\">All requests to this server (every scope), since it started.</p>",
     );
-    let _ = write!(o, "<h2>Scopes</h2>");
+    o.push_str("<h2 id=\"scopes\">Scopes</h2>");
     if st.scopes.is_empty() {
         o.push_str("<p class=\"empty\">nothing stored in a scope you may read</p>");
     }
@@ -354,41 +359,47 @@ pub(crate) fn render(st: &Status) -> String {
             count(t.scopes)
         );
     }
-    o.push_str("<h2>Recent uploads</h2>");
+    o.push_str("<h2 id=\"uploads\">Recent uploads</h2>");
     if st.recent_uploads.is_empty() {
         o.push_str("<p class=\"empty\">none recorded</p>");
     } else {
         o.push_str(
-            "<table><thead><tr><th>When</th><th>Scope</th><th>Revision</th><th class=\"n\">Artifacts</th><th>Key</th></tr></thead><tbody>",
+            "<table><thead><tr><th>Revision</th><th>When</th><th class=\"n\">Artifacts</th><th>Key</th></tr></thead><tbody>",
         );
         for u in &st.recent_uploads {
-            o.push_str("<tr>");
+            let _ = write!(
+                o,
+                "<tr><td class=\"rev\" data-label=\"Revision\">{} <span class=\"mono\">{}</span></td>",
+                esc(&u.scope),
+                esc(&u.rev)
+            );
             time_cell(&mut o, "When", now, u.at_unix);
             let _ = write!(
                 o,
-                "<td class=\"rev\" data-label=\"Scope\">{}</td><td class=\"rev\" data-label=\"Revision\"><span class=\"mono\">{}</span></td><td class=\"n\" data-label=\"Artifacts\">{}</td><td data-label=\"Key\">{}</td></tr>",
-                esc(&u.scope),
-                esc(&u.rev),
+                "<td class=\"n\" data-label=\"Artifacts\">{}</td><td data-label=\"Key\">{}</td></tr>",
                 count(u.artifacts),
                 u.key_id.as_deref().map(esc).unwrap_or_else(|| "—".into())
             );
         }
         o.push_str("</tbody></table>");
     }
-    o.push_str("<h2>Recent rejections</h2>");
+    o.push_str("<h2 id=\"rejections\">Recent rejections</h2>");
     if st.recent_rejections.is_empty() {
         o.push_str("<p class=\"empty\">none since the server started</p>");
     } else {
         o.push_str(
-            "<table><thead><tr><th>When</th><th>Object</th><th>Why</th><th>Key</th></tr></thead><tbody>",
+            "<table><thead><tr><th>Object</th><th>When</th><th>Why</th><th>Key</th></tr></thead><tbody>",
         );
         for r in &st.recent_rejections {
-            o.push_str("<tr>");
+            let _ = write!(
+                o,
+                "<tr><td class=\"rev\" data-label=\"Object\"><span class=\"mono\">{}</span></td>",
+                esc(&r.key)
+            );
             time_cell(&mut o, "When", now, r.at_unix);
             let _ = write!(
                 o,
-                "<td class=\"rev\" data-label=\"Object\"><span class=\"mono\">{}</span></td><td data-label=\"Why\"><span class=\"bad\">{} {}</span></td><td data-label=\"Key\">{}</td></tr>",
-                esc(&r.key),
+                "<td data-label=\"Why\"><span class=\"bad\">{} {}</span></td><td data-label=\"Key\">{}</td></tr>",
                 r.status,
                 esc(&r.code),
                 r.key_id.as_deref().map(esc).unwrap_or_else(|| "anonymous".into())
@@ -396,7 +407,7 @@ pub(crate) fn render(st: &Status) -> String {
         }
         o.push_str("</tbody></table>");
     }
-    o.push_str("<h2>Maintenance</h2>");
+    o.push_str("<h2 id=\"maintenance\">GC and scrub</h2>");
     match &st.last_gc {
         None => o.push_str("<p>Last GC: <span class=\"empty\">never recorded</span></p>"),
         Some(g) => {
@@ -467,7 +478,7 @@ pub(crate) fn render(st: &Status) -> String {
     }
     let _ = writeln!(
         o,
-        "<footer>The same data as JSON: <code>/api/status</code> · Prometheus: <code>/metrics</code> · listings are reused for {}\u{a0}s · generated {}</footer></main></body></html>",
+        "<footer>The same data as JSON: <code>/api/status</code> · Prometheus: <code>/metrics</code> · listings are reused for {}\u{a0}s · generated <span class=\"when\">{}</span></footer></main></body></html>",
         st.scan.ttl_secs,
         unix_to_iso(now)
     );
@@ -498,6 +509,89 @@ mod tests {
         assert_eq!(base64(b"fo"), "Zm8=");
         assert_eq!(base64(b"foo"), "Zm9v");
         assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+    }
+
+    /// Names come from uploads: a scope, revision, key or error code can never add markup.
+    #[test]
+    fn names_from_storage_are_escaped() {
+        use crate::status::*;
+        let evil = "<script>alert(1)</script>";
+        let series = || Series {
+            period_secs: 60,
+            requests: vec![0, 3],
+            bytes: vec![0, 5],
+        };
+        let st = Status {
+            version: 1,
+            generated_unix: 1_800_000_000,
+            viewer: Viewer {
+                key_id: Some(evil.into()),
+            },
+            scan: ScanInfo {
+                at_unix: 1_800_000_000,
+                duration_ms: 1,
+                ttl_secs: 10,
+                storage: "local",
+                error: Some(evil.into()),
+            },
+            totals: Totals::default(),
+            scopes: vec![ScopeView {
+                scope: evil.into(),
+                public: true,
+                revisions: 1,
+                artifacts: 0,
+                artifact_bytes: 0,
+                revision_bytes: 0,
+                last_modified_unix: None,
+                hits: 0,
+                misses: 0,
+                bytes_served: 0,
+                newest_revisions: vec![RevisionView {
+                    rev: evil.into(),
+                    key: evil.into(),
+                    platform: Some(evil.into()),
+                    toolchain: Some(evil.into()),
+                    uploaded_unix: 1_799_999_990,
+                    file_bytes: 1,
+                    artifacts: None,
+                    bytes: None,
+                    uploader: Some(evil.into()),
+                }],
+            }],
+            recent_uploads: vec![journal::UploadRecord {
+                at_unix: 1,
+                key: evil.into(),
+                scope: evil.into(),
+                rev: evil.into(),
+                key_id: Some(evil.into()),
+                bytes: 1,
+                artifacts: 1,
+            }],
+            recent_rejections: vec![journal::Rejection {
+                at_unix: 1,
+                scope: evil.into(),
+                key: evil.into(),
+                status: 400,
+                code: evil.into(),
+                key_id: Some(evil.into()),
+            }],
+            last_gc: Some(journal::RunRecord {
+                finished_unix: 1,
+                duration_ms: 1,
+                trigger: evil.into(),
+                error: Some(evil.into()),
+                report: None,
+            }),
+            last_scrub: None,
+            traffic: TrafficView {
+                last_hour: series(),
+                last_day: series(),
+            },
+        };
+        let html = render(&st);
+        assert!(!html.contains("<script"), "{html}");
+        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+        assert!(html.contains("10\u{a0}s ago"));
     }
 
     #[test]
