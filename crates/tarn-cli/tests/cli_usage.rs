@@ -263,3 +263,27 @@ fn a_closed_stderr_is_not_a_panic() {
         assert!(out.stderr.is_empty());
     }
 }
+
+#[test]
+fn put_staged_help_says_platform_and_toolchain_default_to_none() {
+    // put-staged reads no workspace: an upload without them lands where `get --repo`, which
+    // defaults to this host and the workspace's toolchain, does not look (docs/remote.md).
+    let text = help(&["put-staged"]);
+    for flag in ["--platform <TRIPLE>", "--toolchain <TOOLCHAIN>"] {
+        let at = text
+            .find(flag)
+            .unwrap_or_else(|| panic!("{flag} missing:\n{text}"));
+        let rest = &text[at + flag.len()..];
+        let desc = rest[..rest.find("\n  -").unwrap_or(rest.len())]
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(desc.contains("default: none"), "{flag}: {desc}\n{text}");
+    }
+    let get = help(&["get"]);
+    let words = get.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        words.contains("default: this host's target triple"),
+        "{get}"
+    );
+}

@@ -106,7 +106,8 @@ pub(crate) struct ScopeArgs {
     /// Platform for repository scopes (default: this host's target triple).
     #[arg(long, value_name = "TRIPLE")]
     pub platform: Option<String>,
-    /// Toolchain for repository scopes (default: ELAN_TOOLCHAIN); normalised like Lake.
+    /// Toolchain for repository scopes (default: ELAN_TOOLCHAIN, else the workspace's
+    /// lean-toolchain); normalised like Lake.
     #[arg(long, value_name = "TOOLCHAIN")]
     pub toolchain: Option<String>,
 }
@@ -183,6 +184,11 @@ pub(crate) struct PutArgs {
 /// Arguments of `tarn put-staged`.
 #[derive(clap::Args, Debug)]
 #[command(mut_group(SCOPE_OR_REPO, |g| g.required(true)))]
+// No workspace is read, so, as in Lake, no platform or toolchain unless given.
+#[command(mut_arg("platform", |a| a.help(
+    "Platform for repository scopes (default: none; put-staged reads no workspace, as in Lake)")))]
+#[command(mut_arg("toolchain", |a| a.help(
+    "Toolchain for repository scopes (default: none; put-staged reads no workspace, as in Lake); normalised like Lake")))]
 pub(crate) struct PutStagedArgs {
     /// The staging directory (`outputs.jsonl` plus the artifact files).
     #[arg(id = "staging_directory", value_name = "STAGING_DIRECTORY")]
