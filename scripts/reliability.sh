@@ -167,7 +167,8 @@ def split(block):
     for line in fuzz.splitlines():
         if line.startswith("| `"):
             cells = [c.strip() for c in line.strip("|").split("|")]
-            rows[cells[0]] = cells
+            key = cells[0] if cells[0] not in rows else f"{cells[0]} [{cells[-1]}]"
+            rows[key] = cells
     return head, tests.strip("\n"), rows
 
 # Provenance of a block in the first format ("… on 2026-12-01 (2 cores, d3b1346).").
@@ -175,10 +176,18 @@ legacy = re.search(r"on (\d{4}-\d\d-\d\d) \(\d+ cores, (\w+)\)", old.partition("
 legacy_run = f"commit {legacy.group(2)}, {legacy.group(1)}" if legacy else "earlier run"
 _, old_tests, old_rows = split(old)
 head, new_tests, new_rows = split(fresh)
+def count(cells):
+    m = re.match(r"\d+", cells[1])
+    return int(m.group()) if m else 0
 for k, cells in old_rows.items():
     if len(cells) == 3:  # first format: target | executions | crashes
         cells = [cells[0], cells[1], "—", cells[2], legacy_run]
-    new_rows.setdefault(k, cells)
+    k = k.split(" [")[0]  # a kept earlier run of a target is listed under its own key
+    if k not in new_rows:
+        new_rows[k] = cells
+    elif cells[4] != new_rows[k][4] and count(cells) > count(new_rows[k]):
+        # A shorter new run does not hide a longer published one: both are listed.
+        new_rows[f"{k} [{cells[4]}]"] = cells
 tests = new_tests
 if not tests and old_tests:
     tests = old_tests
