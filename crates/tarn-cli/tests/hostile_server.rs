@@ -1,6 +1,7 @@
 //! `tarn get` against a hostile server (issue 9, items 4, 5 and 6): a small scriptable HTTP
 //! server on 127.0.0.1 answers with endless revision, error and artifact bodies, a body that
-//! announces more than any limit, and a body trickled a byte at a time. Each run must end
+//! announces more than any limit, a body trickled a byte at a time, and (for `put-staged`)
+//! an upload body read just often enough never to look stalled. Each run must end
 //! with a clear error, within a bounded time, with the client's peak RSS under 100 MB and
 //! no temp file left behind. Peak RSS figures are printed (`hostile-server-rss`) for
 //! RELIABILITY.md.
@@ -22,7 +23,7 @@ const RSS_GOAL_KB: u64 = 100 * 1024;
 /// Past this the run is stopped at once (today's main grew to gigabytes).
 const RSS_KILL_KB: u64 = 400 * 1024;
 
-/// How the server answers one request (`path`), writing raw HTTP to the socket.
+/// How the server answers one request (`METHOD path`), writing raw HTTP to the socket.
 type Script = Arc<dyn Fn(&str, &mut TcpStream) + Send + Sync>;
 
 /// Serves every connection on its own thread with `script`; returns the base URL.
@@ -39,7 +40,9 @@ fn hostile_server(script: Script) -> String {
                 if reader.read_line(&mut line).unwrap_or(0) == 0 {
                     return;
                 }
-                let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+                let mut words = line.split_whitespace();
+                let method = words.next().unwrap_or("GET");
+                let path = format!("{method} {}", words.next().unwrap_or("/"));
                 loop {
                     let mut h = String::new();
                     if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
@@ -398,4 +401,109 @@ fn a_revision_that_is_not_a_mapping_file_is_refused_and_never_saved() {
         .join("cache/revisions/pkg")
         .join(format!("{REV}.jsonl"))
         .exists());
+}
+
+#[test]
+fn a_server_reading_an_upload_slowly_cannot_hold_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let revision_puts = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = revision_puts.clone();
+    let url = hostile_server(Arc::new(move |req, conn| {
+        let empty = |conn: &mut TcpStream, status: &str| {
+            let _ = conn.write_all(
+                format!("HTTP/1.1 {status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
+                    .as_bytes(),
+            );
+        };
+        if req.starts_with("PUT ") && req.contains("/r0/") {
+            seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            empty(conn, "200 OK");
+        } else if req.starts_with("PUT ") {
+            // Takes 64 KiB every 50 ms: often enough that the client keeps handing over
+            // chunks (no stall), far below the test's minimum rate, and never answers.
+            use std::io::Read;
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                match conn.read(&mut buf) {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => std::thread::sleep(Duration::from_millis(50)),
+                }
+            }
+        } else {
+            // No batch API, and no artifact present.
+            empty(conn, "404 Not Found");
+        }
+    }));
+    setup(tmp.path(), &url);
+    let content = bytes_for(7, 48 << 20);
+    let hash = tarn_core::Hash::of_bytes(&content).hex();
+    let art = Art {
+        file_name: format!("{hash}.olean"),
+        hash: hash.clone(),
+        content,
+    };
+    let staging = tmp.path().join("staging");
+    write_staging(&staging, std::slice::from_ref(&art), 7);
+    let start = Instant::now();
+    let out = tarn_cmd(Path::new(BIN), tmp.path())
+        .current_dir(tmp.path().join("pkg"))
+        .env("LAKE_CACHE_KEY", "ci:secret")
+        .env("TARN_MIN_RATE_BYTES", "16M")
+        .args([
+            "put-staged",
+            staging.to_str().unwrap(),
+            "--rev",
+            REV,
+            "--scope",
+            "sc",
+            "--service",
+            "evil",
+            "--retries",
+            "0",
+            "--timeout",
+            "2",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (code, err) = {
+        let mut child = out;
+        loop {
+            if let Some(st) = child.try_wait().unwrap() {
+                let mut err = String::new();
+                use std::io::Read;
+                child
+                    .stderr
+                    .take()
+                    .unwrap()
+                    .read_to_string(&mut err)
+                    .unwrap();
+                break (st.code().unwrap_or(-1), err);
+            }
+            if start.elapsed() > Duration::from_secs(60) {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("put-staged still uploading to a slow reader after 60 s");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let secs = start.elapsed().as_secs_f64();
+    eprintln!("slow reader: exit {code} after {secs:.1} s: {err}");
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("too slow") && err.contains("TARN_MIN_RATE_BYTES"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&hash),
+        "the error does not name the artifact: {err}"
+    );
+    assert!(secs < 30.0, "took {secs:.1} s");
+    assert_eq!(
+        revision_puts.load(std::sync::atomic::Ordering::Relaxed),
+        0,
+        "a revision file was uploaded after a failed artifact"
+    );
 }

@@ -22,7 +22,8 @@ pub const MAX_REPLY_ENV: &str = "TARN_MAX_REPLY_BYTES";
 /// Environment variable: longest time one transfer (one attempt) may take, in seconds.
 pub const TRANSFER_DEADLINE_ENV: &str = "TARN_TRANSFER_DEADLINE_SECS";
 /// Environment variable: slowest average rate (bytes per second) tolerated once a transfer
-/// has run for the stall timeout (`--timeout`).
+/// has run for the stall timeout (`--timeout`): bytes received for a download, body bytes
+/// taken by the server for an upload.
 pub const MIN_RATE_ENV: &str = "TARN_MIN_RATE_BYTES";
 
 /// Environment variable: age (seconds) after which a temp file of a dead process is removed.
@@ -43,7 +44,8 @@ pub struct Limits {
     /// Longest one attempt of one transfer may take, however the bytes trickle.
     pub transfer_deadline: Duration,
     /// Slowest average rate tolerated (bytes per second) once a transfer has run for the
-    /// stall timeout: a peer trickling a byte now and then cannot hold a transfer open.
+    /// stall timeout: a peer trickling a byte now and then, or reading an upload just often
+    /// enough to dodge the stall timeout, cannot hold a transfer open.
     pub min_rate: u64,
     /// Age after which a temp file whose owner is dead is removed by a later run.
     pub temp_grace: Duration,

@@ -666,12 +666,14 @@ impl Transport {
             let file = file.clone();
             async move {
                 let last = Arc::new(AtomicU64::new(now_millis()));
-                let last2 = last.clone();
+                let sent = Arc::new(AtomicU64::new(0));
+                let (last2, sent2) = (last.clone(), sent.clone());
                 let progress = self.progress.clone();
                 let stats = self.stats.clone();
                 let stream = checked_file_stream(file, len, expected).map(move |chunk| {
                     if let Ok(c) = &chunk {
                         last2.store(now_millis(), Ordering::Relaxed);
+                        sent2.fetch_add(c.len() as u64, Ordering::Relaxed);
                         progress.emit(Event::Bytes(c.len() as u64));
                         stats.bytes_up.fetch_add(c.len() as u64, Ordering::Relaxed);
                     }
@@ -692,7 +694,7 @@ impl Transport {
                         .into(),
                         None => TransferError::Network(error_chain(&e)),
                     })?,
-                    _ = watchdog(last, stall) => return Err(TransferError::Stalled(stall)),
+                    e = upload_watchdog(last, sent, len, stall, self.limits.min_rate) => return Err(e),
                     _ = tokio::time::sleep(deadline) => return Err(TransferError::Deadline(deadline)),
                 };
                 let retry_after = parse_retry_after(resp.headers());
@@ -923,14 +925,37 @@ fn now_millis() -> u64 {
     START.get_or_init(Instant::now).elapsed().as_millis() as u64
 }
 
-/// Resolves when `last` (milliseconds, see `now_millis`) is older than `stall`.
-async fn watchdog(last: Arc<AtomicU64>, stall: Duration) {
-    let tick = (stall / 4).max(Duration::from_millis(10));
+/// Resolves with the error that ends an upload attempt: no body chunk taken for `stall`
+/// (`last`, see `now_millis`), or, while part of the `len`-byte body is still unsent, fewer
+/// than `min_rate` bytes per second taken on average (`sent`) once the attempt has lasted
+/// `stall`: a server that reads just enough to dodge the stall timeout cannot hold the
+/// upload for the whole transfer deadline. Waiting for the reply after the last byte is
+/// bounded by `stall` alone.
+async fn upload_watchdog(
+    last: Arc<AtomicU64>,
+    sent: Arc<AtomicU64>,
+    len: u64,
+    stall: Duration,
+    min_rate: u64,
+) -> TransferError {
+    let start = Instant::now();
+    let tick = (stall / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
     loop {
         tokio::time::sleep(tick).await;
+        // The rate first: when both apply, "too slow" says more than "stalled".
+        let elapsed = start.elapsed();
+        let got = sent.load(Ordering::Relaxed);
+        let secs = elapsed.as_secs_f64();
+        if elapsed > stall && got < len && (got as f64) < min_rate as f64 * secs {
+            return TransferError::TooSlow {
+                got,
+                secs,
+                min_rate,
+            };
+        }
         let idle = now_millis().saturating_sub(last.load(Ordering::Relaxed));
         if idle >= stall.as_millis() as u64 {
-            return;
+            return TransferError::Stalled(stall);
         }
     }
 }
