@@ -287,3 +287,30 @@ fn put_staged_help_says_platform_and_toolchain_default_to_none() {
         "{get}"
     );
 }
+
+#[test]
+fn tarn_fixture_to_a_closed_pipe_ends_quietly_with_exit_141() {
+    // The fixture generator printed with `println!`: a panic (exit 101) on a closed pipe.
+    let tmp = tempfile::tempdir().unwrap();
+    let out_dir = tmp.path().join("fx");
+    let out_dir = out_dir.to_str().unwrap();
+    for (args, closed_stdout) in [
+        (&["--help"][..], true),
+        (&["--modules", "3", "--out", out_dir], true),
+        (&["--workspace", "--out", out_dir], true),
+        (&["--no-such-flag"], false),
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tarn-fixture"));
+        cmd.args(args);
+        if closed_stdout {
+            cmd.stdout(writer).stderr(Stdio::piped());
+        } else {
+            cmd.stderr(writer).stdout(Stdio::piped());
+        }
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(141), "{args:?}: {}", stderr(&out));
+        assert!(out.stderr.is_empty(), "{args:?}: {}", stderr(&out));
+    }
+}

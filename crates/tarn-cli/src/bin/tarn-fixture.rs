@@ -14,6 +14,7 @@
 //! A second binary of tarn-cli so that `cargo install` installs it with `tarn`; the generator
 //! is the `tarn-fixture` library.
 
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -25,13 +26,34 @@ const USAGE: &str = "usage: tarn-fixture [--preset mathlib|small] [--modules N] 
 [--style ltar|modules] [--schema 2026-03-17|2025-09-10] --out DIR
        tarn-fixture --workspace [--modules N] --out DIR";
 
+/// Exit code when stdout or stderr is a closed pipe, as `tarn`'s: 128 + SIGPIPE.
+const EXIT_BROKEN_PIPE: u8 = 141;
+
+/// Prints a line on stdout like `println!`, but a closed pipe ends the process quietly with
+/// [`EXIT_BROKEN_PIPE`] (everything written before is complete) instead of a panic, and any
+/// other failure to write is an error.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        writeln!(std::io::stdout(), $($arg)*).map_err(|e| stdout_failed(&e))?
+    };
+}
+
+fn stdout_failed(e: &std::io::Error) -> String {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(i32::from(EXIT_BROKEN_PIPE));
+    }
+    format!("writing to stdout: {e}")
+}
+
 fn main() -> ExitCode {
     match run() {
         Ok(()) => ExitCode::SUCCESS,
-        Err(msg) => {
-            eprintln!("tarn-fixture: {msg}");
-            ExitCode::from(if msg.starts_with("usage") { 2 } else { 1 })
-        }
+        Err(msg) => match writeln!(std::io::stderr(), "tarn-fixture: {msg}") {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                ExitCode::from(EXIT_BROKEN_PIPE)
+            }
+            _ => ExitCode::from(if msg.starts_with("usage") { 2 } else { 1 }),
+        },
     }
 }
 
@@ -81,7 +103,7 @@ fn run() -> Result<(), String> {
             "--out" => out = Some(PathBuf::from(value("--out")?)),
             "--workspace" => workspace = true,
             "-h" | "--help" => {
-                println!("{USAGE}");
+                say!("{USAGE}");
                 return Ok(());
             }
             other => return Err(format!("usage: unknown argument {other:?}\n{USAGE}")),
@@ -112,7 +134,7 @@ fn run() -> Result<(), String> {
             .map_err(|e| format!("{}: {e}", fx.mappings_path.display()))?;
     }
     let secs = start.elapsed().as_secs_f64();
-    println!(
+    say!(
         "{} modules, {} artifacts, {:.1} MB in {:.2}s\ncache:    {}\nmappings: {}",
         spec.modules,
         fx.artifacts.len(),
@@ -129,14 +151,14 @@ fn write_workspace(out: &std::path::Path, modules: Option<usize>) -> Result<(), 
     let start = Instant::now();
     let ws = tarn_fixture::workspace::mathlib_workspace(&out.join("workspace"))
         .map_err(|e| format!("{}: {e}", out.display()))?;
-    println!(
+    say!(
         "workspace: {} ({} at {})",
         ws.root.display(),
         ws.root_name,
         ws.root_rev
     );
     for p in &ws.packages {
-        println!(
+        say!(
             "  {:<17} {:<21} {} {}",
             p.name,
             if p.scope.is_empty() {
@@ -153,7 +175,7 @@ fn write_workspace(out: &std::path::Path, modules: Option<usize>) -> Result<(), 
             .package_caches(&out.join("cache"), &out.join("mappings"), n)
             .map_err(|e| format!("{}: {e}", out.display()))?;
         let bytes: u64 = caches.iter().map(|c| c.fixture.total_bytes).sum();
-        println!(
+        say!(
             "caches: {} packages x {n} modules, {:.1} MB in {}\nmappings: {}",
             caches.len(),
             bytes as f64 / 1e6,
@@ -161,6 +183,6 @@ fn write_workspace(out: &std::path::Path, modules: Option<usize>) -> Result<(), 
             out.join("mappings").display()
         );
     }
-    println!("in {:.2}s", start.elapsed().as_secs_f64());
+    say!("in {:.2}s", start.elapsed().as_secs_f64());
     Ok(())
 }
