@@ -106,8 +106,14 @@ fn get(
     for (k, v) in env {
         c.env(k, v);
     }
+    watch(c, "tarn get", bound)
+}
+
+/// Runs `c` (stderr piped), watching its peak RSS; returns (exit code, stderr, peak RSS in
+/// kB, seconds). Panics when it outgrows the kill limit or runs past `bound`.
+fn watch(mut c: std::process::Command, what: &str, bound: Duration) -> (i32, String, u64, f64) {
     let start = Instant::now();
-    let mut child = c.spawn().unwrap();
+    let mut child = c.stderr(Stdio::piped()).spawn().unwrap();
     let pid = child.id();
     let mut peak = 0u64;
     let code = loop {
@@ -127,7 +133,7 @@ fn get(
             let _ = child.kill();
             let _ = child.wait();
             panic!(
-                "tarn get still running after {:?} with peak RSS {peak} kB",
+                "{what} still running after {:?} with peak RSS {peak} kB",
                 start.elapsed()
             );
         }
@@ -506,4 +512,104 @@ fn a_server_reading_an_upload_slowly_cannot_hold_it() {
         0,
         "a revision file was uploaded after a failed artifact"
     );
+}
+
+/// `tarn serve gc` / `scrub` with the S3 storage backend pointed at `url` (bucket `evil`);
+/// its JSON report is left in `out.json`.
+fn serve_s3(tmp: &Path, action: &str, url: &str) -> (i32, String, u64, f64) {
+    let out = std::fs::File::create(tmp.join("out.json")).unwrap();
+    let mut c = std::process::Command::new(BIN);
+    c.current_dir(tmp)
+        .env("TMPDIR", tmp)
+        .env("TARN_S3_ACCESS_KEY", "k")
+        .env("TARN_S3_SECRET_KEY", "s")
+        .args(["--json", "serve", action, "--s3-endpoint", url])
+        .args(["--s3-bucket", "evil"])
+        .stdout(out);
+    watch(c, action, Duration::from_secs(90))
+}
+
+#[test]
+fn an_endless_bucket_listing_is_cut_at_the_page_limit() {
+    // issue 9: the S3 storage backend read a ListObjectsV2 reply whole, however long.
+    let tmp = tempfile::tempdir().unwrap();
+    let url = hostile_server(Arc::new(|_path, conn| {
+        let _ = conn.write_all(
+            b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n<ListBucketResult><Contents><Key>",
+        );
+        endless(conn, 64 << 30);
+    }));
+    for action in ["gc", "scrub"] {
+        let (code, err, peak, secs) = serve_s3(tmp.path(), action, &url);
+        assert_eq!(code, 1, "{err}");
+        assert!(err.contains("S3 bucket evil"), "{err}");
+        assert!(err.contains("larger than the limit of 16 MiB"), "{err}");
+        report(&format!("endless-bucket-listing-{action}"), peak, secs);
+    }
+}
+
+#[test]
+fn a_bucket_listing_that_repeats_its_token_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let url = hostile_server(Arc::new(|_path, conn| {
+        let body = "<ListBucketResult><IsTruncated>true</IsTruncated>\
+            <NextContinuationToken>again</NextContinuationToken></ListBucketResult>";
+        let _ = conn.write_all(
+            format!(
+                "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        );
+    }));
+    let (code, err, _, _) = serve_s3(tmp.path(), "gc", &url);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("repeats its continuation token"), "{err}");
+}
+
+#[test]
+fn endless_objects_in_the_bucket_are_not_read_whole_by_gc_or_scrub() {
+    // A bucket listing one revision file and one artifact, each served as an endless body:
+    // gc counts the revision unreadable (and keeps the artifact), scrub reports both.
+    let tmp = tempfile::tempdir().unwrap();
+    let art_key = "a0/sc/0000000000000001.art";
+    let rev_key = format!("r0/sc/{REV}.jsonl");
+    let listing = move |key: &str| {
+        format!(
+            "<ListBucketResult><IsTruncated>false</IsTruncated>\
+             <Contents><Key>{key}</Key><Size>10</Size>\
+             <LastModified>2020-01-01T00:00:00.000Z</LastModified></Contents></ListBucketResult>"
+        )
+    };
+    let (a, r) = (listing(art_key), listing(&rev_key));
+    let url = hostile_server(Arc::new(move |path, conn| {
+        if path.contains("list-type=2") {
+            let body = if path.contains("prefix=a0") { &a } else { &r };
+            let _ = conn.write_all(
+                format!(
+                    "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                )
+                .as_bytes(),
+            );
+        } else {
+            let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n");
+            endless(conn, 64 << 30);
+        }
+    }));
+    let json = || -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(tmp.path().join("out.json")).unwrap()).unwrap()
+    };
+    let (code, err, peak, secs) = serve_s3(tmp.path(), "gc", &url);
+    assert_eq!(code, 0, "{err}");
+    let v = json();
+    assert_eq!(v["unreadable_revisions"], 1, "{v}");
+    assert_eq!(v["artifacts_deleted"], 0, "{v}");
+    report("endless-bucket-revision-gc", peak, secs);
+    let (code, err, peak, secs) = serve_s3(tmp.path(), "scrub", &url);
+    assert_eq!(code, 1, "{err}");
+    let v = json();
+    assert_eq!(v["corrupt"], serde_json::json!([art_key]), "{v}");
+    assert_eq!(v["bad_revisions"], serde_json::json!([rev_key]), "{v}");
+    report("endless-bucket-objects-scrub", peak, secs);
 }

@@ -29,6 +29,12 @@ pub const MIN_RATE_ENV: &str = "TARN_MIN_RATE_BYTES";
 /// Environment variable: age (seconds) after which a temp file of a dead process is removed.
 pub const TEMP_GRACE_ENV: &str = "TARN_TEMP_GRACE_SECS";
 
+/// Largest page of an S3 ListObjectsV2 reply the server's S3 storage backend reads (a page
+/// holds at most 1000 keys, a few hundred kB).
+pub const MAX_S3_LISTING_PAGE_BYTES: u64 = 16 << 20;
+/// Largest error body read from a peer or bucket (the rest is not read).
+pub const MAX_ERROR_BODY_BYTES: u64 = 64 << 10;
+
 /// The limits in force. Defaults are generous for real Lake caches (Mathlib's mapping file
 /// is about 1 MB, its largest artifact about 100 MB) and small enough that a hostile peer
 /// cannot exhaust memory or disk.

@@ -56,27 +56,34 @@ pub struct GcReport {
     pub dry_run: bool,
 }
 
-pub(crate) async fn read_all(app: &App, key: &str) -> std::io::Result<Option<Vec<u8>>> {
-    use futures_util::StreamExt;
+/// The whole object `key`, read into memory up to `limit` bytes; `Ok(Some(None))` when it is
+/// longer (the rest is not read).
+pub(crate) async fn read_all(
+    app: &App,
+    key: &str,
+    limit: u64,
+) -> std::io::Result<Option<Option<Vec<u8>>>> {
+    use crate::storage::s3::{read_capped, Capped};
     let Some(obj) = app.storage.get(key).await? else {
         return Ok(None);
     };
-    Ok(Some(match obj.body {
+    let bytes = match obj.body {
         ObjectBody::Bytes(b) => b.to_vec(),
-        ObjectBody::File(mut f) => {
+        ObjectBody::File(f) => {
             let mut v = Vec::new();
-            tokio::io::AsyncReadExt::read_to_end(&mut f, &mut v).await?;
+            tokio::io::AsyncReadExt::read_to_end(
+                &mut tokio::io::AsyncReadExt::take(f, limit + 1),
+                &mut v,
+            )
+            .await?;
             v
         }
-        ObjectBody::Remote(r) => {
-            let mut v = Vec::new();
-            let mut s = r.bytes_stream();
-            while let Some(c) = s.next().await {
-                v.extend_from_slice(&c.map_err(std::io::Error::other)?);
-            }
-            v
-        }
-    }))
+        ObjectBody::Remote(r) => match read_capped(r, limit).await? {
+            Capped::Whole(v) => v,
+            Capped::Cut(_) => return Ok(Some(None)),
+        },
+    };
+    Ok(Some((bytes.len() as u64 <= limit).then_some(bytes)))
 }
 
 fn split(key: &str) -> Vec<String> {
@@ -92,10 +99,15 @@ async fn collect_refs(
 ) -> std::io::Result<bool> {
     let comps = split(key);
     let scope = revision_scope(&comps[1..comps.len() - 1]).join("/");
-    let Some(bytes) = read_all(app, key).await? else {
+    let Some(bytes) = read_all(app, key, app.cfg.max_revision_bytes).await? else {
         return Ok(true); // deleted meanwhile
     };
-    match crate::validate::check_mappings(&bytes) {
+    // A revision file larger than the server accepts counts as unreadable.
+    match bytes
+        .as_deref()
+        .map(crate::validate::check_mappings)
+        .unwrap_or_else(|| Err(String::new()))
+    {
         Ok(hashes) => {
             for h in hashes {
                 refs.insert((scope.clone(), h));
@@ -343,12 +355,15 @@ async fn scrub_inner(app: &App, repair: bool) -> std::io::Result<ScrubReport> {
             report.misnamed.push(a.key);
             continue;
         };
-        let Some(bytes) = read_all(app, &a.key).await? else {
+        // Read no further than the listed size: a longer body is not this artifact.
+        let limit = a.meta.len.min(app.cfg.max_artifact_bytes);
+        let Some(bytes) = read_all(app, &a.key, limit).await? else {
             continue;
         };
         report.artifacts += 1;
-        report.bytes += bytes.len() as u64;
-        if Hash::of_bytes(&bytes) != hash {
+        report.bytes += bytes.as_ref().map_or(a.meta.len, |b| b.len() as u64);
+        // An artifact longer than listed (or than the server accepts) counts as corrupt.
+        if bytes.is_none_or(|b| Hash::of_bytes(&b) != hash) {
             if repair {
                 app.cache.remove(&a.key);
                 app.storage.delete(&a.key).await?;
@@ -361,8 +376,8 @@ async fn scrub_inner(app: &App, repair: bool) -> std::io::Result<ScrubReport> {
         .list(&format!("{}/", app.cfg.revision_prefix))
         .await?
     {
-        if let Some(bytes) = read_all(app, &r.key).await? {
-            if crate::validate::check_mappings(&bytes).is_err() {
+        if let Some(bytes) = read_all(app, &r.key, app.cfg.max_revision_bytes).await? {
+            if bytes.is_none_or(|b| crate::validate::check_mappings(&b).is_err()) {
                 report.bad_revisions.push(r.key);
             }
         }

@@ -227,9 +227,10 @@ async fn read_hashes(app: &App, key: &str, len: u64) -> Option<Arc<Vec<Hash>>> {
         return None;
     }
     let _share = app.parse_share(len).await;
-    let bytes = match crate::gc::read_all(app, key).await {
-        Ok(Some(b)) => b,
-        Ok(None) => return None,
+    // No further than the listed size: that is what the parse share was reserved for.
+    let bytes = match crate::gc::read_all(app, key, len).await {
+        Ok(Some(Some(b))) => b,
+        Ok(_) => return None,
         Err(e) => {
             tracing::warn!("status page: reading {key}: {e}");
             return None;

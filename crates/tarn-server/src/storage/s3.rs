@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use reqwest::{Method, StatusCode};
+use tarn_core::limits::{MAX_ERROR_BODY_BYTES, MAX_S3_LISTING_PAGE_BYTES};
 use tarn_core::scope::uri_encode;
 use tarn_core::sigv4::{self, AmzDate, Credentials, SimpleRequest, UNSIGNED_PAYLOAD};
 
@@ -51,6 +52,32 @@ fn parse_iso(s: &str) -> SystemTime {
     tarn_core::s3_listing::parse_iso_time(s)
         .map(|t| UNIX_EPOCH + Duration::from_secs(t))
         .unwrap_or(UNIX_EPOCH)
+}
+
+/// A reply body read into memory up to a limit.
+pub(crate) enum Capped {
+    /// The whole body (at most the limit).
+    Whole(Vec<u8>),
+    /// The first `limit` bytes of a longer body (the rest was not read).
+    Cut(Vec<u8>),
+}
+
+/// Reads `resp`'s body, never holding more than `limit` bytes: a body announcing more is
+/// not read at all, a longer one is abandoned at the limit.
+pub(crate) async fn read_capped(mut resp: reqwest::Response, limit: u64) -> io::Result<Capped> {
+    if resp.content_length().is_some_and(|n| n > limit) {
+        return Ok(Capped::Cut(Vec::new()));
+    }
+    let mut out = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(other)? {
+        let room = limit as usize - out.len();
+        if chunk.len() > room {
+            out.extend_from_slice(&chunk[..room]);
+            return Ok(Capped::Cut(out));
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(Capped::Whole(out))
 }
 
 impl S3Store {
@@ -251,7 +278,10 @@ impl S3Store {
         drop(spool);
         if !resp.status().is_success() {
             let s = resp.status();
-            let text = resp.text().await.unwrap_or_default();
+            let text = match read_capped(resp, MAX_ERROR_BODY_BYTES).await {
+                Ok(Capped::Whole(b) | Capped::Cut(b)) => String::from_utf8_lossy(&b).into_owned(),
+                Err(_) => String::new(),
+            };
             return Err(other(format!("S3 PUT {key}: {s} {text}")));
         }
         Ok(if existed {
@@ -294,8 +324,31 @@ impl S3Store {
             if !resp.status().is_success() {
                 return Err(other(format!("S3 list {prefix}: {}", resp.status())));
             }
-            let text = resp.text().await.map_err(other)?;
-            let page = tarn_core::s3_listing::parse_page(&text).map_err(other)?;
+            let limit = MAX_S3_LISTING_PAGE_BYTES;
+            let body = match read_capped(resp, limit).await {
+                Ok(Capped::Whole(b)) => b,
+                Ok(Capped::Cut(_)) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!(
+                            "S3 bucket {}: the listing of {full_prefix:?} sent a page larger \
+                             than the limit of {} MiB",
+                            self.s.bucket,
+                            limit >> 20
+                        ),
+                    ))
+                }
+                Err(e) => return Err(other(format!("S3 bucket {}: listing: {e}", self.s.bucket))),
+            };
+            let text = String::from_utf8_lossy(&body);
+            let page = tarn_core::s3_listing::parse_page(&text)
+                .map_err(|e| other(format!("S3 bucket {}: listing: {e}", self.s.bucket)))?;
+            if page.truncated && page.next_token.is_some() && page.next_token == token {
+                return Err(other(format!(
+                    "S3 bucket {}: the listing of {full_prefix:?} repeats its continuation token",
+                    self.s.bucket
+                )));
+            }
             for e in page.entries {
                 let (key, len, modified) = (e.key, e.size, e.last_modified);
                 if let Some(k) = key.strip_prefix(&self.s.prefix) {
