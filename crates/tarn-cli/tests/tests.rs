@@ -7,6 +7,7 @@ mod conventions;
 mod crash_campaign;
 mod first_contact;
 mod hostile_client;
+mod hostile_config;
 mod hostile_server;
 mod hostile_staging;
 mod lake_conformance;
