@@ -4,7 +4,7 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let t = String::from_utf8_lossy(data);
-    let _ = tarn_core::config::SystemConfig::parse(&t);
-    let _ = tarn_core::config::PackageConfig::parse_toml(&t);
-    let _ = tarn_core::workspace::Manifest::parse(data, "lake-manifest.json");
+    let _ = tarn_core::SystemConfig::parse(&t);
+    let _ = tarn_core::PackageConfig::parse_toml(&t);
+    let _ = tarn_core::Manifest::parse(data, "lake-manifest.json");
 });

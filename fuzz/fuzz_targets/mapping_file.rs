@@ -9,7 +9,7 @@ fuzz_target!(|data: &[u8]| {
         let again = tarn_core::MappingFile::parse(&p.file.to_bytes()).expect("round trip");
         assert_eq!(again.file.entries.len(), p.file.entries.len());
     }
-    let _ = tarn_core::output::CacheOutput::parse(data);
+    let _ = tarn_core::CacheOutput::parse(data);
     let _ = tarn_core::reservoir::parse_bulk_request(data);
     let _ = tarn_core::reservoir::parse_bulk_reply(data, 3);
     let _ = tarn_core::batch::parse_request(data);

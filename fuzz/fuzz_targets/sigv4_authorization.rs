@@ -16,5 +16,5 @@ fuzz_target!(|data: &[u8]| {
     let _ = sigv4::percent_decode(&t);
     let _ = sigv4::AmzDate(t.to_string()).to_unix();
     let _ = tarn_core::object_key::scope_of_key(&t, "r0");
-    let _ = tarn_core::scope::Scope::repo(&t);
+    let _ = tarn_core::Scope::repo(&t);
 });

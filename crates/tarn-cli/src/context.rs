@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context as _};
-use tarn_core::config::SystemConfig;
-use tarn_store::workspace::{self, Workspace};
+use tarn_core::SystemConfig;
+use tarn_store::Workspace;
 use tarn_store::{resolve_cache_root, Cache, CacheEnv, CacheSource};
 
 use crate::ui;
@@ -47,7 +47,7 @@ pub(crate) fn local_scope(
     if let Some(p) = package_flag {
         return Ok(p.to_string());
     }
-    let root = workspace::read_root_config(&global.dir)
+    let root = tarn_store::read_root_config(&global.dir)
         .map_err(|e| ui::with_hint(e, "fix the file, or pass --package NAME"))?;
     match root {
         Some(r) => {
@@ -75,7 +75,7 @@ pub(crate) fn load_workspace(
     package_flag: Option<&str>,
 ) -> anyhow::Result<Workspace> {
     let dir = &global.dir;
-    if !workspace::is_package_dir(dir) {
+    if !tarn_store::is_package_dir(dir) {
         let Some(name) = package_flag else {
             return Err(crate::ui::with_hint(
                 anyhow!("no lakefile.toml or lakefile.lean in {}", dir.display()),
@@ -95,7 +95,7 @@ pub(crate) fn load_workspace(
 pub(crate) fn select_package<'w>(
     ws: &'w Workspace,
     package_flag: Option<&str>,
-) -> anyhow::Result<&'w tarn_store::workspace::Package> {
+) -> anyhow::Result<&'w tarn_store::Package> {
     match package_flag {
         Some(name) => ws.package(name).ok_or_else(|| {
             crate::ui::with_hint(
@@ -115,11 +115,11 @@ pub(crate) fn open_cache(global: &GlobalArgs) -> anyhow::Result<(Cache, CacheSou
         return Ok((cache, CacheSource::Flag));
     }
     let env = CacheEnv::from_process();
-    let package_root = workspace::is_package_dir(&global.dir).then_some(global.dir.as_path());
+    let package_root = tarn_store::is_package_dir(&global.dir).then_some(global.dir.as_path());
     // A `lean-toolchain` that cannot be read only loses its hint (commands that need the
     // toolchain load the workspace, which reports it).
     let toolchain_hint = package_root.and_then(|p| {
-        workspace::read_lean_toolchain(p).unwrap_or_else(|e| {
+        tarn_store::read_lean_toolchain(p).unwrap_or_else(|e| {
             tracing::warn!("{e}; ignored");
             None
         })
@@ -138,9 +138,9 @@ pub(crate) fn open_cache(global: &GlobalArgs) -> anyhow::Result<(Cache, CacheSou
 }
 
 /// Removes temp files left by killed runs (older than the grace period, owner dead: see
-/// `tarn_store::temp`), saying how many.
+/// `tarn_store::sweep_cache`), saying how many.
 fn sweep_temp(cache: &Cache) {
-    let s = tarn_store::temp::sweep_cache(cache, tarn_store::limits().temp_grace);
+    let s = tarn_store::sweep_cache(cache, tarn_store::limits().temp_grace);
     if !s.removed.is_empty() {
         tracing::warn!(
             "{}: removed {} stale temp file(s) left by killed runs",
@@ -168,7 +168,7 @@ pub(crate) fn load_system_config() -> anyhow::Result<SystemConfig> {
         return Ok(SystemConfig::default());
     };
     let explicit = std::env::var_os("LAKE_CONFIG").is_some_and(|v| !v.is_empty());
-    match tarn_core::limits::read_config_file(&path) {
+    match tarn_core::read_config_file(&path) {
         Ok(text) => SystemConfig::parse(&text).with_context(|| format!("{}", path.display())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && explicit => {
             Err(crate::ui::with_hint(

@@ -188,7 +188,7 @@ impl PackageConfig {
         Ok(cfg)
     }
 
-    /// Reads the package name from a `lakefile.lean` (see [`crate::lakefile`] for the
+    /// Reads the package name from a `lakefile.lean` (see [`crate::parse_lakefile_lean`] for the
     /// forms understood). Returns `None` when the declaration is computed or missing.
     pub fn name_from_lakefile_lean(text: &str) -> Option<String> {
         crate::lakefile::parse_lakefile_lean(text, "lakefile.lean")

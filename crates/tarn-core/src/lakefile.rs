@@ -9,7 +9,7 @@
 //! and the flag or variable that overrides it.
 //!
 //! ```
-//! use tarn_core::lakefile::parse_lakefile_lean;
+//! use tarn_core::parse_lakefile_lean;
 //! let text = "import Lake\nopen Lake DSL\n\npackage «my pkg» where\n  platformIndependent := true\n";
 //! let (cfg, warnings) = parse_lakefile_lean(text, "lakefile.lean").unwrap();
 //! assert_eq!(cfg.name, "my pkg");

@@ -3,27 +3,34 @@
 //! The formats of Lake's artifact cache, with no I/O and no async: everything here is a pure
 //! function of its inputs, so it is unit-tested against Lake's own examples.
 //!
-//! * [`hash`]: Lake's 64-bit hashes (MurmurHash64A seed 11, `mixHash`), hex and JSON forms.
-//! * [`artifact`]: artifact file names `<hash>[.<ext>]` and remote `<hash>.art` names.
+//! The crate root holds the types and functions of the formats (modules are private):
+//!
+//! * hashes: [`Hash`](struct@Hash) (MurmurHash64A seed 11, `mixHash`), [`StreamingHasher`];
+//! * artifact file names `<hash>[.<ext>]` and remote `<hash>.art` names: [`ArtifactName`];
+//! * mapping files (`lake build -o`, revision files, `outputs.jsonl`): [`MappingFile`];
+//! * `outputs/<scope>/<hash>.json` wrappers: [`CacheOutput`];
+//! * remote scopes, toolchain normalisation, RFC 3986 encoding: [`Scope`], [`uri_encode`];
+//! * service kinds and the URLs Lake builds for them: [`Service`];
+//! * the system configuration and package options: [`SystemConfig`], [`PackageConfig`];
+//! * the `package` declaration of a `lakefile.lean`, read without Lean:
+//!   [`parse_lakefile_lean`];
+//! * `lake-manifest.json`, `lean-toolchain`, default toolchain and platform: [`Manifest`],
+//!   [`default_toolchain`], [`host_platform`];
+//! * resource limits on outside input, their defaults and overrides: [`Limits`].
+//!
+//! Wire protocols keep a namespace of their own:
+//!
 //! * [`batch`]: tarn's batch existence API (request, reply, limits).
-//! * [`mapping`]: mapping files (`lake build -o`, revision files, `outputs.jsonl`).
-//! * [`output`]: `outputs/<scope>/<hash>.json` wrappers.
-//! * [`scope`]: remote scopes, toolchain normalisation, RFC 3986 encoding.
-//! * [`service`]: service kinds and the URLs Lake builds for them.
-//! * [`object_key`]: the object layout under those URLs (artifact and revision keys).
-//! * [`config`]: the system configuration and package options (`lakefile.toml`).
+//! * [`object_key`]: the object layout under a service's URLs (artifact and revision keys).
 //! * [`lean_json`]: JSON text byte-identical to Lean's printer (`compress`, `pretty`).
-//! * [`lakefile`]: the `package` declaration of a `lakefile.lean`, read without Lean.
-//! * [`workspace`]: `lake-manifest.json`, `lean-toolchain`, default toolchain and platform.
 //! * [`reservoir`]: the Reservoir API's bulk request, bulk reply and error bodies.
 //! * [`sigv4`]: AWS Signature Version 4 signing and checking.
-//! * [`limits`]: resource limits on outside input, their defaults and overrides.
 //! * [`request_target`]: an S3 request's path components and query parameters.
 //! * [`byte_range`]: HTTP `Range` headers resolved against an object's length.
 //! * [`s3_listing`]: ListObjects queries and ListObjectsV2 XML replies.
 //!
 //! ```
-//! use tarn_core::{hash::Hash, artifact::ArtifactName};
+//! use tarn_core::{ArtifactName, Hash};
 //! let name = ArtifactName::new(Hash::of_bytes(b"hello"), "olean");
 //! assert_eq!(name.file_name(), "884e46be8ed9fafd.olean");
 //! assert_eq!(name.remote_name(), "884e46be8ed9fafd.art");
@@ -32,27 +39,60 @@
 // Engines report through return values and events; only the binary prints (ARCHITECTURE.md).
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
-pub mod artifact;
+mod artifact;
 pub mod batch;
 pub mod byte_range;
-pub mod config;
-pub mod hash;
-pub mod lakefile;
+mod config;
+mod hash;
+mod lakefile;
 pub mod lean_json;
-pub mod limits;
-pub mod mapping;
+mod limits;
+mod mapping;
 pub mod object_key;
-pub mod output;
+mod output;
 pub mod request_target;
 pub mod reservoir;
 pub mod s3_listing;
-pub mod scope;
-pub mod service;
+mod scope;
+mod service;
 pub mod sigv4;
-pub mod workspace;
+mod workspace;
 
-pub use artifact::ArtifactName;
-pub use hash::Hash;
-pub use mapping::MappingFile;
-pub use scope::Scope;
-pub use service::Service;
+/// Artifact file names.
+pub use artifact::{remote_artifact_name, ArtifactName, ArtifactNameError, DEFAULT_EXT};
+/// The system configuration and package options.
+pub use config::{ConfigError, PackageConfig, SystemConfig};
+/// Lake's hashes.
+pub use hash::{crlf_to_lf, mix_hash, murmur64a, Hash, ParseHashError, StreamingHasher, LEAN_SEED};
+/// `lakefile.lean`'s `package` declaration.
+pub use lakefile::{
+    parse_lakefile_lean, LakefileError, Warning, MAX_CONFIG_BYTES, MAX_LAKEFILE_BYTES,
+};
+/// Resource limits on outside input.
+pub use limits::{
+    parse_size, read_config_file, Limits, MAX_ARTIFACT_ENV, MAX_CONFIG_FILE_BYTES,
+    MAX_ERROR_BODY_BYTES, MAX_MAPPINGS_ENV, MAX_REPLY_ENV, MAX_S3_LISTING_PAGE_BYTES, MIN_RATE_ENV,
+    TEMP_GRACE_ENV, TRANSFER_DEADLINE_ENV,
+};
+/// Mapping files.
+pub use mapping::{
+    artifacts_of, collect_artifacts, EntryError, LineWarning, MappingError, MappingFile,
+    OutputsError, Parsed, SCHEMA_G1, SCHEMA_G3,
+};
+/// `outputs/` wrappers.
+pub use output::{CacheOutput, OutputParseError, CACHE_OUTPUT_SCHEMA};
+/// Remote scopes and toolchain names.
+pub use scope::{
+    check_platform, check_toolchain, normalize_toolchain, toolchain_dir, uri_encode, Scope,
+    ScopeError,
+};
+/// Services and their URLs.
+pub use service::{
+    normalize_endpoint, Service, ServiceKind, ARTIFACT_CONTENT_TYPE, DEFAULT_RESERVOIR_API,
+    MAPPINGS_CONTENT_TYPE, RESERVOIR_HEADERS, RESERVOIR_NAME,
+};
+/// `lake-manifest.json`, `lean-toolchain`, toolchain and platform defaults.
+pub use workspace::{
+    default_toolchain, host_platform, parse_lean_toolchain, platform_triple, DependencyKind,
+    Manifest, ManifestError, ManifestPackage, DEFAULT_PACKAGES_DIR,
+};

@@ -4,7 +4,7 @@
 //! lists them all.
 //!
 //! ```
-//! use tarn_core::limits::Limits;
+//! use tarn_core::Limits;
 //! let l = Limits::from_lookup(|k| (k == "TARN_MAX_ARTIFACT_BYTES").then(|| "1M".to_string()));
 //! assert_eq!(l.max_artifact_bytes, 1 << 20);
 //! assert_eq!(l.max_mappings_bytes, Limits::default().max_mappings_bytes);

@@ -1,5 +1,5 @@
 //! Object keys of a cache service (spec §6.3): the one owner of the layout that client URLs
-//! ([`crate::service`]) and `tarn serve`'s routing, listing and GC all follow.
+//! ([`crate::Service`]) and `tarn serve`'s routing, listing and GC all follow.
 //!
 //! * artifacts: `<artifact prefix>/<scope…>/<hash>.art`;
 //! * revisions: `<revision prefix>/<scope…>[/pt/<platform>][/tc/<toolchainDir>]/<rev>.jsonl`,

@@ -1,6 +1,6 @@
 //! The Reservoir API's JSON bodies that Lake's `reservoir` service kind uses: the bulk
 //! artifact-URL request and reply (`POST {api}/…/<scope…>/artifacts`) and the error object.
-//! The URLs themselves are built in [`crate::service`]. One owner for client and server.
+//! The URLs themselves are built in [`crate::Service`]. One owner for client and server.
 //!
 //! ```
 //! use tarn_core::{reservoir, Hash};

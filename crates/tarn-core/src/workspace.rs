@@ -1,9 +1,9 @@
 //! The workspace files next to the lakefiles: `lake-manifest.json`, `lean-toolchain`, and the
 //! defaults Lake derives from them (toolchain, platform). Parsing only; the loader that reads a
-//! whole workspace from disk is `tarn_store::workspace`.
+//! whole workspace from disk is `tarn_store::Workspace`.
 //!
 //! ```
-//! use tarn_core::workspace::{default_toolchain, Manifest};
+//! use tarn_core::{default_toolchain, Manifest};
 //! let m = Manifest::parse(br#"{"version": "1.1.0", "packagesDir": ".lake/packages",
 //!   "packages": [{"url": "https://github.com/leanprover-community/batteries", "type": "git",
 //!     "subDir": null, "scope": "leanprover-community", "rev": "0123456789abcdef0123456789abcdef01234567",

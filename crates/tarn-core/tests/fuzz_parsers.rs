@@ -9,16 +9,13 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use tarn_core::artifact::ArtifactName;
-use tarn_core::config::{PackageConfig, SystemConfig};
-use tarn_core::hash::Hash;
-use tarn_core::mapping::MappingFile;
-use tarn_core::output::CacheOutput;
 use tarn_core::sigv4::{self, ParsedAuthorization, RequestParts};
-use tarn_core::{
-    batch, byte_range, lakefile, limits, object_key, request_target, reservoir, s3_listing, scope,
-    workspace,
-};
+use tarn_core::ArtifactName;
+use tarn_core::CacheOutput;
+use tarn_core::Hash;
+use tarn_core::MappingFile;
+use tarn_core::{batch, byte_range, object_key, request_target, reservoir, s3_listing};
+use tarn_core::{PackageConfig, SystemConfig};
 
 /// SplitMix64: small, fast, deterministic.
 struct Rng(u64);
@@ -220,7 +217,7 @@ fn lakefile_lean() {
         b"package bar\n",
     ];
     fuzz("lakefile-lean", seeds, |b| {
-        let _ = lakefile::parse_lakefile_lean(&text(b), "lakefile.lean");
+        let _ = tarn_core::parse_lakefile_lean(&text(b), "lakefile.lean");
     });
 }
 
@@ -231,7 +228,7 @@ fn lake_manifest() {
         b"{\"version\":7,\"packages\":[{\"path\":{\"type\":\"path\",\"dir\":\"../x\"},\"name\":\"x\"}]}",
     ];
     fuzz("lake-manifest", seeds, |b| {
-        let _ = workspace::Manifest::parse(b, "lake-manifest.json");
+        let _ = tarn_core::Manifest::parse(b, "lake-manifest.json");
     });
 }
 
@@ -299,15 +296,15 @@ fn s3_paths_object_keys_and_scopes() {
         let _ = object_key::scope_of_key(&t, "r0");
         let comps: Vec<&str> = t.split('/').collect();
         let _ = object_key::revision_scope(&comps);
-        let _ = scope::Scope::repo(&t);
-        let _ = scope::check_platform(&t);
-        let _ = scope::check_toolchain(&t);
-        let _ = scope::normalize_toolchain(&t);
-        let _ = scope::uri_encode(&t);
+        let _ = tarn_core::Scope::repo(&t);
+        let _ = tarn_core::check_platform(&t);
+        let _ = tarn_core::check_toolchain(&t);
+        let _ = tarn_core::normalize_toolchain(&t);
+        let _ = tarn_core::uri_encode(&t);
         let _ = ArtifactName::parse(&t);
         let _ = ArtifactName::parse_strict(&t);
         let _ = Hash::from_hex(&t);
-        let _ = limits::parse_size(&t);
+        let _ = tarn_core::parse_size(&t);
     });
 }
 

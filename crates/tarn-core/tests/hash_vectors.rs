@@ -2,7 +2,7 @@
 //! cross-checked there against Lean's runtime C code) must reproduce exactly.
 
 use serde_json::Value;
-use tarn_core::hash::{mix_hash, murmur64a, Hash, StreamingHasher};
+use tarn_core::{mix_hash, murmur64a, Hash, StreamingHasher};
 
 fn u64_of(v: &Value) -> u64 {
     match v {

@@ -28,8 +28,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use serde_json::{json, Value};
-use tarn_core::mapping::{SCHEMA_G1, SCHEMA_G3};
 use tarn_core::{ArtifactName, Hash, MappingFile};
+use tarn_core::{SCHEMA_G1, SCHEMA_G3};
 
 /// How each module's outputs look in the mapping file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -15,9 +15,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use reqwest::Method;
-use tarn_core::mapping::{EntryError, MappingError};
-use tarn_core::service::{ServiceKind, RESERVOIR_HEADERS};
 use tarn_core::{reservoir, ArtifactName, Hash, MappingFile, Scope, Service};
+use tarn_core::{EntryError, MappingError};
+use tarn_core::{ServiceKind, RESERVOIR_HEADERS};
 use tarn_store::{write_atomic, Cache, Inserted, StoreError};
 
 use crate::progress::Event;

@@ -14,9 +14,9 @@ use std::time::Instant;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use reqwest::Method;
-use tarn_core::service::{ServiceKind, ARTIFACT_CONTENT_TYPE, MAPPINGS_CONTENT_TYPE};
 use tarn_core::{batch, ArtifactName, Hash, MappingFile, Scope, Service};
-use tarn_store::staging::StagingDir;
+use tarn_core::{ServiceKind, ARTIFACT_CONTENT_TYPE, MAPPINGS_CONTENT_TYPE};
+use tarn_store::StagingDir;
 use tarn_store::{hash_file, Cache};
 
 use crate::get::ArtifactFailure;
@@ -157,7 +157,7 @@ pub fn load_mappings(path: &Path) -> Result<(Vec<u8>, MappingFile), Invalid> {
 }
 
 /// Validates a staging directory for `put-staged` with the one staging validator
-/// ([`tarn_store::staging::validate_staging`], shared with `unstage`): `outputs.jsonl`
+/// ([`tarn_store::validate_staging`], shared with `unstage`): `outputs.jsonl`
 /// parses, every entry is a strict artifact name and a regular file, every artifact named is
 /// present and its content (read through a descriptor opened without following links)
 /// hashes to its name. Returns the mappings bytes (uploaded verbatim) and the items. The
@@ -165,8 +165,7 @@ pub fn load_mappings(path: &Path) -> Result<(Vec<u8>, MappingFile), Invalid> {
 /// path) and re-checks the hash as it sends
 /// ([`Transport::put_staged_artifact`](crate::transport::Transport::put_staged_artifact)).
 pub fn validate_staging(dir: &Path) -> Result<(Vec<u8>, Vec<UploadItem>), Invalid> {
-    let mut staging =
-        tarn_store::staging::validate_staging(dir).map_err(|problems| Invalid { problems })?;
+    let mut staging = tarn_store::validate_staging(dir).map_err(|problems| Invalid { problems })?;
     for w in &staging.mappings.warnings {
         tracing::warn!("{w}");
     }

@@ -2,9 +2,9 @@
 //! `--service`, the legacy `LAKE_CACHE_*_ENDPOINT` variables, `cache.defaultService` /
 //! `cache.defaultUploadService`, and Reservoir. Every error says what to set.
 
-use tarn_core::config::SystemConfig;
-use tarn_core::service::{normalize_endpoint, Service, DEFAULT_RESERVOIR_API, RESERVOIR_NAME};
 use tarn_core::sigv4::Credentials;
+use tarn_core::SystemConfig;
+use tarn_core::{normalize_endpoint, Service, DEFAULT_RESERVOIR_API, RESERVOIR_NAME};
 
 /// The environment variables that matter here (read once by the caller).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -241,7 +241,7 @@ pub fn resolve_upload(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tarn_core::service::ServiceKind;
+    use tarn_core::ServiceKind;
 
     fn config() -> SystemConfig {
         SystemConfig::parse(

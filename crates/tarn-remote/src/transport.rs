@@ -15,11 +15,11 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use reqwest::{Method, StatusCode};
-use tarn_core::hash::StreamingHasher;
-use tarn_core::limits::{Limits, MAX_ARTIFACT_ENV, MAX_REPLY_ENV};
 use tarn_core::sigv4::EMPTY_SHA256;
+use tarn_core::StreamingHasher;
 use tarn_core::{ArtifactName, Hash};
-use tarn_store::staging::{open_untrusted, StagingDir};
+use tarn_core::{Limits, MAX_ARTIFACT_ENV, MAX_REPLY_ENV};
+use tarn_store::{open_untrusted, StagingDir};
 use tarn_store::{Cache, FileChanged, Inserted, StoreError};
 use tokio::sync::Semaphore;
 
@@ -48,7 +48,7 @@ pub struct TransportOptions {
     /// Also sign GET and HEAD requests (private buckets). Uploads are always signed.
     pub sign_downloads: bool,
     /// Bounds on what a server may make this client hold or wait for: reply and artifact
-    /// sizes, the per-transfer deadline and minimum rate (see [`tarn_core::limits`]).
+    /// sizes, the per-transfer deadline and minimum rate (see [`tarn_core::Limits`]).
     pub limits: Limits,
 }
 
@@ -570,7 +570,7 @@ impl Transport {
 
     /// `PUT url` with the artifact file at `path`, whose content must hash to `hash`. The
     /// file is opened once (no link followed, no blocking, regular files only: see
-    /// [`tarn_store::staging::open_untrusted`]) and every read goes through that descriptor:
+    /// [`tarn_store::open_untrusted`]) and every read goes through that descriptor:
     /// one pass computes the SHA-256 for the signature and checks Lake's hash, the upload
     /// streams from the same descriptor and hashes again, and a body whose bytes stop
     /// matching `hash` is aborted before its last byte, so the service never stores it. What

@@ -7,7 +7,7 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use axum::body::Body;
 use axum::http::StatusCode;
 use sha2::{Digest, Sha256};
-use tarn_core::hash::StreamingHasher;
+use tarn_core::StreamingHasher;
 use tarn_core::{Hash, MappingFile};
 use tarn_store::TempFile;
 use tokio::io::AsyncWriteExt;
@@ -242,7 +242,7 @@ pub(crate) fn check_mappings(bytes: &[u8]) -> Result<Vec<Hash>, String> {
                 "line {line}: expected [inputHash, outputs] with a 16-digit hex input hash"
             ));
         }
-        tarn_core::mapping::collect_artifacts(&items[1], &mut all)
+        tarn_core::collect_artifacts(&items[1], &mut all)
             .map_err(|e| format!("line {line}: {e}"))?;
     }
     let mut hashes: Vec<Hash> = all.into_iter().map(|a| a.hash).collect();

@@ -15,7 +15,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use tarn_core::output::CacheOutput;
+use tarn_core::CacheOutput;
 use tarn_core::{ArtifactName, Hash};
 
 use crate::error::StoreError;

@@ -2,9 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
-use tarn_core::mapping::{EntryError, MappingError};
-use tarn_core::output::OutputParseError;
 use tarn_core::Hash;
+use tarn_core::OutputParseError;
+use tarn_core::{EntryError, MappingError};
 
 /// A store operation that failed.
 #[derive(Debug, thiserror::Error)]

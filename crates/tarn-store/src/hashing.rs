@@ -4,8 +4,8 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
 
-use tarn_core::hash::StreamingHasher;
 use tarn_core::Hash;
+use tarn_core::StreamingHasher;
 
 /// Files at least this large are memory-mapped instead of read.
 const MMAP_THRESHOLD: u64 = 8 * 1024 * 1024;

@@ -16,31 +16,61 @@
 // Engines report through return values and events; only the binary prints (ARCHITECTURE.md).
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
-pub mod cache;
-pub mod clean;
+mod cache;
+mod clean;
 mod error;
-pub mod hashing;
-pub mod location;
+mod hashing;
+mod location;
 mod mapfile;
 mod parallel;
-pub mod stage;
-pub mod staging;
-pub mod temp;
-pub mod unstage;
-pub mod untrusted_dir;
-pub mod verify;
-pub mod workspace;
+mod stage;
+mod staging;
+mod temp;
+mod unstage;
+mod untrusted_dir;
+mod verify;
+mod workspace;
 
-pub use cache::{write_atomic, Cache, Inserted, TempFile};
+// The surface, one job a line. Modules are private: everything a caller may use is here.
+
+/// The cache directory, its atomic writes and immutable artifacts.
+pub use cache::{make_read_only, write_atomic, Cache, Inserted, TempFile, TEMP_PREFIX};
+/// `clean`: remove the whole cache directory.
+pub use clean::clean;
+/// Errors, each naming its file; a file that changed under a reader, found by type.
 pub use error::{FileChanged, StoreError};
-pub use hashing::hash_file;
-pub use location::{resolve_cache_root, CacheEnv, CacheSource};
+/// Lake's content hash of files.
+pub use hashing::{hash_file, hash_open_file, hash_text_file};
+/// Where the cache lives (Lake's rules).
+pub use location::{resolve_cache_root, system_cache_root, CacheEnv, CacheSource};
+/// Mapping files read from disk.
 pub use mapfile::{read_mappings, LoadedMappings};
-pub use workspace::{Package, RootConfig, Workspace};
+/// `stage`: copy a mapping file's artifacts into a flat staging directory.
+pub use stage::{stage, StageOptions, StageReport, StagedHow, STAGED_MAPPINGS};
+/// The one validator of staging directories, and reads of untrusted files.
+pub use staging::{
+    hash_reader, open_untrusted, read_bounded, validate_staging, FileId, OpenArtifact, StagingDir,
+};
+/// Stale temp files left by killed runs.
+pub use temp::{process_alive, sweep_cache, sweep_dirs, temp_owner, TempSweep};
+/// `unstage` and `add`: import a staging directory, write `outputs/` entries.
+pub use unstage::{import_staging, write_outputs, OutputsTarget, UnstageReport};
+/// A directory someone else controls, read through one descriptor.
+pub use untrusted_dir::{EntryKind, UntrustedDir};
+/// `verify`: rehash artifacts, check `outputs/` and `revisions/` files.
+pub use verify::{
+    check_artifact, list_artifacts, scrub, verify_artifacts, ArtifactCheckError, Problem,
+    VerifyReport,
+};
+/// A Lake workspace as Lake reads it, and its root configuration.
+pub use workspace::{
+    is_package_dir, read_lean_toolchain, read_root_config, Package, RootConfig, Warning, Workspace,
+    LAKEFILE_LEAN, LAKEFILE_TOML, MANIFEST_FILE, MAX_TOOLCHAIN_BYTES, TOOLCHAIN_FILE,
+};
 
 /// The resource limits in force for this process: defaults overridden by the environment
-/// (see [`tarn_core::limits`]), read once.
-pub fn limits() -> &'static tarn_core::limits::Limits {
-    static LIMITS: std::sync::OnceLock<tarn_core::limits::Limits> = std::sync::OnceLock::new();
-    LIMITS.get_or_init(|| tarn_core::limits::Limits::from_lookup(|k| std::env::var(k).ok()))
+/// (see [`tarn_core::Limits`]), read once.
+pub fn limits() -> &'static tarn_core::Limits {
+    static LIMITS: std::sync::OnceLock<tarn_core::Limits> = std::sync::OnceLock::new();
+    LIMITS.get_or_init(|| tarn_core::Limits::from_lookup(|k| std::env::var(k).ok()))
 }

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use tarn_core::scope::toolchain_dir;
+use tarn_core::toolchain_dir;
 
 /// The environment variables that decide the cache location, captured once so that the
 /// rules stay a pure function (and testable without touching the process environment).

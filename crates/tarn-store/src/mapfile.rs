@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use tarn_core::mapping::MappingError;
+use tarn_core::MappingError;
 use tarn_core::{ArtifactName, MappingFile};
 
 use crate::error::StoreError;
@@ -38,7 +38,7 @@ pub fn read_mappings(path: &Path) -> Result<LoadedMappings, StoreError> {
         &file,
         path,
         crate::limits().max_mappings_bytes,
-        tarn_core::limits::MAX_MAPPINGS_ENV,
+        tarn_core::MAX_MAPPINGS_ENV,
     )?;
     parse_mappings(path, bytes)
 }

@@ -9,7 +9,7 @@
 //! - [`validate_staging`] checks the listing: every entry is `outputs.jsonl` or a strict
 //!   artifact name (`<16 lower-case hex>[.<ext>]`), a regular file, and every artifact the
 //!   mappings name is present. `outputs.jsonl` itself is opened like an artifact (below),
-//!   bounded by [`Limits::max_mappings_bytes`](tarn_core::limits::Limits).
+//!   bounded by [`Limits::max_mappings_bytes`](tarn_core::Limits).
 //! - Every later read of a staged file goes through [`StagingDir::open_artifact`]: opened
 //!   once with `openat(O_NOFOLLOW | O_NONBLOCK)` (a link is refused, a FIFO cannot block),
 //!   checked to be a regular file *on the open descriptor*, and to be the very file (device,
@@ -24,7 +24,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-use tarn_core::hash::StreamingHasher;
+use tarn_core::StreamingHasher;
 use tarn_core::{ArtifactName, Hash};
 
 use crate::error::{FileChanged, StoreError};
@@ -305,7 +305,7 @@ pub fn validate_staging(dir: &Path) -> Result<StagingDir, Vec<String>> {
                 &f,
                 &mappings_path,
                 crate::limits().max_mappings_bytes,
-                tarn_core::limits::MAX_MAPPINGS_ENV,
+                tarn_core::MAX_MAPPINGS_ENV,
             )
         })
         .and_then(|bytes| parse_mappings(&mappings_path, bytes))

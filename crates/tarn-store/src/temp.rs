@@ -3,7 +3,7 @@
 //! Every temp file tarn writes is named `.tarn-tmp.<pid>.<…>` in the directory of its final
 //! name. A crash leaves at worst such a file, which every reader ignores. A later run (`get`,
 //! `unstage`, `verify`, and `tarn serve` at start-up) removes those that are older than the
-//! grace period ([`Limits::temp_grace`](tarn_core::limits::Limits), default 10 minutes,
+//! grace period ([`Limits::temp_grace`](tarn_core::Limits), default 10 minutes,
 //! `TARN_TEMP_GRACE_SECS`) and whose owner is not a live process on this machine (a zombie
 //! counts as dead). The grace period protects writers on other machines sharing the cache and
 //! a reused process id.

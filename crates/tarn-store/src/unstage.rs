@@ -13,11 +13,11 @@
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use tarn_core::hash::StreamingHasher;
-use tarn_core::output::CacheOutput;
+use tarn_core::CacheOutput;
+use tarn_core::StreamingHasher;
 use tarn_core::{ArtifactName, MappingFile, Scope};
 
-pub use crate::staging::{validate_staging, StagingDir};
+use crate::staging::StagingDir;
 
 use crate::cache::{make_read_only, Cache, Inserted};
 use crate::error::{FileChanged, StoreError};
@@ -225,7 +225,7 @@ mod tests {
     fn validated_import_round_trips() {
         let t = tempfile::tempdir().unwrap();
         let (cache, dir) = staged(t.path(), 12);
-        let s = validate_staging(&dir).unwrap();
+        let s = crate::staging::validate_staging(&dir).unwrap();
         assert_eq!(s.artifacts.len(), 12);
         let r = import_staging(&cache, &s, &target(), false, &|_| {});
         assert!(r.errors.is_empty(), "{:?}", r.errors);
@@ -238,7 +238,7 @@ mod tests {
     fn a_file_swapped_after_validation_is_refused() {
         let t = tempfile::tempdir().unwrap();
         let (cache, dir) = staged(t.path(), 3);
-        let s = validate_staging(&dir).unwrap();
+        let s = crate::staging::validate_staging(&dir).unwrap();
         let victim = dir.join(s.artifacts[0].file_name());
         let bytes = fs::read(&victim).unwrap();
         // Same content, new inode (written before the old one is freed, so the number
@@ -257,7 +257,7 @@ mod tests {
     fn force_overwrite_repairs_a_corrupt_cached_artifact() {
         let t = tempfile::tempdir().unwrap();
         let (cache, dir) = staged(t.path(), 2);
-        let s = validate_staging(&dir).unwrap();
+        let s = crate::staging::validate_staging(&dir).unwrap();
         assert!(import_staging(&cache, &s, &target(), false, &|_| {})
             .errors
             .is_empty());

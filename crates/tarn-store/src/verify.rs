@@ -6,7 +6,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use tarn_core::output::CacheOutput;
+use tarn_core::CacheOutput;
 use tarn_core::{ArtifactName, Hash, MappingFile};
 
 use crate::cache::{Cache, TEMP_PREFIX};

@@ -2,17 +2,17 @@
 //! (`lakefile.lean` or `lakefile.toml`), `lean-toolchain`, `lake-manifest.json`, and each
 //! dependency's own configuration in its checkout under the packages directory.
 //!
-//! Parsing is `tarn_core` ([`tarn_core::lakefile`], [`tarn_core::config`],
-//! [`tarn_core::workspace`]); this module only reads files, every one bounded
+//! Parsing is `tarn_core` ([`tarn_core::parse_lakefile_lean`], [`tarn_core::PackageConfig`],
+//! [`tarn_core::Manifest`]); this module only reads files, every one bounded
 //! ([`MAX_LAKEFILE_BYTES`] for lakefiles, [`MAX_CONFIG_BYTES`] for the rest). What cannot be read exactly (a non-literal option, a dependency not
 //! checked out yet) comes back as a [`Warning`], never as a silent default.
 //!
 //! ```no_run
-//! use tarn_store::workspace::Workspace;
+//! use tarn_store::Workspace;
 //! let (ws, warnings) = Workspace::load(std::path::Path::new("."))?;
 //! for w in &warnings { eprintln!("warning: {w}"); }
 //! for dep in ws.dependencies() {
-//!     let platform = dep.cache_platform(Some(tarn_core::workspace::host_platform()));
+//!     let platform = dep.cache_platform(Some(tarn_core::host_platform()));
 //!     println!("{} {:?} {:?}", dep.name, dep.reservoir_scope(), platform);
 //! }
 //! # Ok::<(), tarn_store::StoreError>(())
@@ -21,12 +21,12 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use tarn_core::config::PackageConfig;
-pub use tarn_core::lakefile::Warning;
-use tarn_core::lakefile::{parse_lakefile_lean, MAX_CONFIG_BYTES, MAX_LAKEFILE_BYTES};
-use tarn_core::workspace::{
+use tarn_core::PackageConfig;
+pub use tarn_core::Warning;
+use tarn_core::{
     default_toolchain, parse_lean_toolchain, DependencyKind, Manifest, DEFAULT_PACKAGES_DIR,
 };
+use tarn_core::{parse_lakefile_lean, MAX_CONFIG_BYTES, MAX_LAKEFILE_BYTES};
 
 use crate::error::StoreError;
 
@@ -396,7 +396,7 @@ fn path_parts(p: &str) -> Vec<std::path::Component<'_>> {
 }
 
 /// Reads a UTF-8 text file of at most `limit` bytes; `Ok(None)` when it does not exist.
-pub fn read_bounded(path: &Path, limit: u64) -> Result<Option<String>, StoreError> {
+pub(crate) fn read_bounded(path: &Path, limit: u64) -> Result<Option<String>, StoreError> {
     let file = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),

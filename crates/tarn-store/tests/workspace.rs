@@ -1,8 +1,8 @@
 //! The workspace loader on the Mathlib-shaped fixture (real files, real git repositories).
 
-use tarn_core::workspace::DependencyKind;
+use tarn_core::DependencyKind;
 use tarn_fixture::workspace::{mathlib_workspace, ConfigLanguage, TOOLCHAIN};
-use tarn_store::workspace::Workspace;
+use tarn_store::Workspace;
 
 #[test]
 fn loads_the_mathlib_shaped_workspace_root_first_in_manifest_order() {
@@ -248,28 +248,21 @@ fn a_root_without_manifest_is_a_workspace_of_one() {
 #[test]
 fn the_root_config_and_lean_toolchain_have_one_bounded_reader() {
     let tmp = tempfile::tempdir().unwrap();
-    assert!(!tarn_store::workspace::is_package_dir(tmp.path()));
-    assert!(tarn_store::workspace::read_root_config(tmp.path())
-        .unwrap()
-        .is_none());
-    assert_eq!(
-        tarn_store::workspace::read_lean_toolchain(tmp.path()).unwrap(),
-        None
-    );
+    assert!(!tarn_store::is_package_dir(tmp.path()));
+    assert!(tarn_store::read_root_config(tmp.path()).unwrap().is_none());
+    assert_eq!(tarn_store::read_lean_toolchain(tmp.path()).unwrap(), None);
     std::fs::write(tmp.path().join("lakefile.toml"), "name = \"solo\"\n").unwrap();
     std::fs::write(
         tmp.path().join("lean-toolchain"),
         "\n  leanprover/lean4:v4.22.0  \nrest\n",
     )
     .unwrap();
-    assert!(tarn_store::workspace::is_package_dir(tmp.path()));
-    let root = tarn_store::workspace::read_root_config(tmp.path())
-        .unwrap()
-        .unwrap();
+    assert!(tarn_store::is_package_dir(tmp.path()));
+    let root = tarn_store::read_root_config(tmp.path()).unwrap().unwrap();
     assert_eq!(root.config.name, "solo");
     assert_eq!(root.path, tmp.path().join("lakefile.toml"));
     assert_eq!(
-        tarn_store::workspace::read_lean_toolchain(tmp.path())
+        tarn_store::read_lean_toolchain(tmp.path())
             .unwrap()
             .as_deref(),
         Some("leanprover/lean4:v4.22.0")
@@ -283,10 +276,10 @@ fn the_root_config_and_lean_toolchain_have_one_bounded_reader() {
     let big = tmp.path().join("lean-toolchain");
     std::fs::write(
         &big,
-        vec![b'x'; tarn_store::workspace::MAX_TOOLCHAIN_BYTES as usize + 1],
+        vec![b'x'; tarn_store::MAX_TOOLCHAIN_BYTES as usize + 1],
     )
     .unwrap();
-    let e = tarn_store::workspace::read_lean_toolchain(tmp.path())
+    let e = tarn_store::read_lean_toolchain(tmp.path())
         .unwrap_err()
         .to_string();
     assert!(

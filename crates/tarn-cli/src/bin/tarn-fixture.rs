@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use tarn_core::mapping::{SCHEMA_G1, SCHEMA_G3};
+use tarn_core::{SCHEMA_G1, SCHEMA_G3};
 use tarn_fixture::{generate, write_mappings, FixtureSpec, Style};
 
 const USAGE: &str = "usage: tarn-fixture [--preset mathlib|small] [--modules N] [--seed S] \

@@ -7,13 +7,13 @@ use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context as _};
 use serde_json::json;
-use tarn_core::service::ServiceKind;
 use tarn_core::Scope;
-use tarn_store::hashing::hash_text_file;
-use tarn_store::stage::{StageOptions, StageReport};
-use tarn_store::unstage::{OutputsTarget, UnstageReport};
-use tarn_store::verify::VerifyReport;
+use tarn_core::ServiceKind;
+use tarn_store::hash_text_file;
+use tarn_store::VerifyReport;
 use tarn_store::{hash_file, read_mappings, Cache, LoadedMappings};
+use tarn_store::{OutputsTarget, UnstageReport};
+use tarn_store::{StageOptions, StageReport};
 
 use super::remote::scope_or_repo;
 use super::CmdResult;
@@ -152,7 +152,7 @@ pub(crate) fn stage(g: &GlobalArgs, a: StageArgs) -> CmdResult {
     let (mappings, artifacts) = load_mappings(&a.mappings)?;
     let bar = ui::progress_bar(g, artifacts.len() as u64, "stage");
     let start = Instant::now();
-    let report = tarn_store::stage::stage(
+    let report = tarn_store::stage(
         &cache,
         &mappings.bytes,
         &artifacts,
@@ -232,7 +232,7 @@ fn outputs_target(g: &GlobalArgs, t: &TargetArgs) -> anyhow::Result<OutputsTarge
     };
     // In a Lake workspace, --package must name one of its packages (Lake: `unknown
     // package`); outside one it simply names the local scope.
-    let in_workspace = tarn_store::workspace::is_package_dir(&g.dir);
+    let in_workspace = tarn_store::is_package_dir(&g.dir);
     if let (true, Some(name)) = (in_workspace, t.package.as_deref()) {
         let ws = context::load_workspace(g, Some(name))?;
         context::select_package(&ws, Some(name))?;
@@ -249,7 +249,7 @@ pub(crate) fn unstage(g: &GlobalArgs, a: UnstageArgs) -> CmdResult {
     let target = outputs_target(g, &a.target)?;
     let (cache, _) = context::open_cache(g)?;
     let start = Instant::now();
-    let staging = match tarn_store::unstage::validate_staging(&a.dir) {
+    let staging = match tarn_store::validate_staging(&a.dir) {
         Ok(s) => s,
         Err(problems) => {
             for p in &problems {
@@ -277,7 +277,7 @@ pub(crate) fn unstage(g: &GlobalArgs, a: UnstageArgs) -> CmdResult {
         );
     }
     let bar = ui::progress_bar(g, staging.artifacts.len() as u64, "unstage");
-    let report = tarn_store::unstage::import_staging(
+    let report = tarn_store::import_staging(
         &cache,
         &staging,
         &target,
@@ -337,7 +337,7 @@ pub(crate) fn add(g: &GlobalArgs, a: AddArgs) -> CmdResult {
     let (cache, _) = context::open_cache(g)?;
     let (mappings, _) = load_mappings(&a.mappings)?;
     let (written, kept) =
-        tarn_store::unstage::write_outputs(&cache, &mappings.file, &target, !a.no_overwrite)?;
+        tarn_store::write_outputs(&cache, &mappings.file, &target, !a.no_overwrite)?;
     if g.json {
         ui::print_json(&json!({
             "ok": true,
@@ -373,7 +373,7 @@ pub(crate) fn verify(g: &GlobalArgs, a: VerifyArgs) -> CmdResult {
                 );
             }
             let bar = ui::progress_bar(g, artifacts.len() as u64, "verify");
-            let r = tarn_store::verify::verify_artifacts(&cache, &artifacts, &progress_fn(&bar));
+            let r = tarn_store::verify_artifacts(&cache, &artifacts, &progress_fn(&bar));
             bar.finish_and_clear();
             r
         }
@@ -382,21 +382,21 @@ pub(crate) fn verify(g: &GlobalArgs, a: VerifyArgs) -> CmdResult {
                 bail!("no cache at {}", cache.root().display());
             }
             let bar = ui::progress_bar(g, 0, "verify");
-            let r = tarn_store::verify::scrub(&cache, &|n| bar.set_length(n), &progress_fn(&bar));
+            let r = tarn_store::scrub(&cache, &|n| bar.set_length(n), &progress_fn(&bar));
             bar.finish_and_clear();
             r
         }
     };
     let mut report = report;
     // Leftovers of killed runs that are not yet old enough to remove are not "all good".
-    let leftovers = tarn_store::temp::sweep_cache(&cache, tarn_store::limits().temp_grace);
+    let leftovers = tarn_store::sweep_cache(&cache, tarn_store::limits().temp_grace);
     for p in leftovers.dead_young {
-        report.problems.push(tarn_store::verify::Problem {
+        report.problems.push(tarn_store::Problem {
             path: p,
             message: format!(
                 "temp file left by a process that is no longer running; it is removed once older than the grace period ({}s, {})",
                 tarn_store::limits().temp_grace.as_secs(),
-                tarn_core::limits::TEMP_GRACE_ENV
+                tarn_core::TEMP_GRACE_ENV
             ),
         });
     }
@@ -447,19 +447,19 @@ fn print_verify(g: &GlobalArgs, cache: &Cache, r: &VerifyReport) {
 /// `tarn clean`: like Lake, the workspace's cache if there is a package in `-d`, else the
 /// system cache.
 pub(crate) fn clean(g: &GlobalArgs, _a: CleanArgs) -> CmdResult {
-    let has_package = tarn_store::workspace::is_package_dir(&g.dir);
+    let has_package = tarn_store::is_package_dir(&g.dir);
     let cache = if g.cache_dir.is_some() || has_package {
         context::open_cache(g)?.0
     } else {
         let env = tarn_store::CacheEnv::from_process();
-        let (root, _) = tarn_store::location::system_cache_root(&env).ok_or_else(|| {
+        let (root, _) = tarn_store::system_cache_root(&env).ok_or_else(|| {
             anyhow!(
                 "no cache to delete; no workspace configuration found and no system cache detected"
             )
         })?;
         Cache::new(root)
     };
-    let removed = tarn_store::clean::clean(&cache)?;
+    let removed = tarn_store::clean(&cache)?;
     if !removed {
         bail!(
             "no cache to delete; {} does not exist",
@@ -593,7 +593,7 @@ fn demo_in(g: &GlobalArgs, a: &DemoArgs, base: &Path) -> CmdResult {
 
     let t = Instant::now();
     let (mappings, artifacts) = load_mappings(&fx.mappings_path)?;
-    let staged = tarn_store::stage::stage(
+    let staged = tarn_store::stage(
         &build_cache,
         &mappings.bytes,
         &artifacts,
@@ -611,22 +611,22 @@ fn demo_in(g: &GlobalArgs, a: &DemoArgs, base: &Path) -> CmdResult {
     let t_stage = t.elapsed().as_secs_f64();
 
     let t = Instant::now();
-    let valid = tarn_store::unstage::validate_staging(&staging)
+    let valid = tarn_store::validate_staging(&staging)
         .map_err(|p| anyhow!("demo: staging directory rejected: {}", p.join("; ")))?;
     let target = OutputsTarget {
         local_scope: "demo".into(),
         service: None,
         scope: None,
     };
-    let unstaged = tarn_store::unstage::import_staging(&fresh, &valid, &target, false, &nothing);
+    let unstaged = tarn_store::import_staging(&fresh, &valid, &target, false, &nothing);
     if !unstaged.errors.is_empty() {
         bail!("demo: unstage failed: {}", unstaged.errors.join("; "));
     }
     let t_unstage = t.elapsed().as_secs_f64();
 
-    let by_mappings = tarn_store::verify::verify_artifacts(&fresh, &artifacts, &nothing);
-    let scrubbed = tarn_store::verify::scrub(&fresh, &|_| {}, &nothing);
-    let same = std::fs::read(staging.join(tarn_store::stage::STAGED_MAPPINGS))? == mappings.bytes;
+    let by_mappings = tarn_store::verify_artifacts(&fresh, &artifacts, &nothing);
+    let scrubbed = tarn_store::scrub(&fresh, &|_| {}, &nothing);
+    let same = std::fs::read(staging.join(tarn_store::STAGED_MAPPINGS))? == mappings.bytes;
     let ok = by_mappings.is_clean() && scrubbed.is_clean() && same;
     for p in by_mappings.problems.iter().chain(&scrubbed.problems) {
         eprintln!("error: {p}");

@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context as _};
-use tarn_core::scope::{check_platform, check_toolchain};
 use tarn_core::sigv4::Credentials;
 use tarn_core::Scope;
+use tarn_core::{check_platform, check_toolchain};
 use tarn_remote::get::{
     self, GetError, GetOutcome, GetReport, GetRequest, Mode, SelectError, Step, StepOutcome,
 };
@@ -19,7 +19,7 @@ use tarn_remote::put::{self, PutError, PutPlan, PutReport, PutRevision, PutSourc
 use tarn_remote::resolve::{self, RemoteEnv};
 use tarn_remote::signing::{Signer, DEFAULT_REGION};
 use tarn_remote::{Event, Progress, Transport, TransportOptions};
-use tarn_store::workspace::Workspace;
+use tarn_store::Workspace;
 
 use super::CmdResult;
 use crate::context::{self, GlobalArgs};
@@ -114,7 +114,7 @@ pub(crate) struct ScopeArgs {
 
 impl ScopeArgs {
     fn scope(&self) -> anyhow::Result<Option<Scope>> {
-        let hint = |e: tarn_core::scope::ScopeError| {
+        let hint = |e: tarn_core::ScopeError| {
             ui::with_hint(e, "--repo takes the GitHub `owner/name` of the package; use --scope for any other prefix")
         };
         Ok(match (&self.scope, &self.repo) {
@@ -213,7 +213,7 @@ fn platform_toolchain(
 ) -> anyhow::Result<(Option<String>, Option<String>)> {
     let platform = match &t.platform {
         Some(p) => check_platform(p)?,
-        None => Some(tarn_core::workspace::host_platform()),
+        None => Some(tarn_core::host_platform()),
     };
     let toolchain = match &t.toolchain {
         Some(tc) => check_toolchain(tc)?,

@@ -4,8 +4,8 @@
 
 use std::path::PathBuf;
 
-use tarn_core::mapping::{EntryError, MappingError};
-use tarn_core::output::CacheOutput;
+use tarn_core::CacheOutput;
+use tarn_core::{EntryError, MappingError};
 use tarn_core::{MappingFile, Scope, Service};
 use tarn_store::{Cache, StoreError};
 

@@ -9,8 +9,8 @@ use std::path::PathBuf;
 
 use futures_util::StreamExt;
 use tarn_core::{Scope, Service};
-use tarn_store::workspace::{Package, Workspace};
 use tarn_store::Cache;
+use tarn_store::{Package, Workspace};
 
 use super::{run, GetError, GetOutcome, GetPlan, MappingsSource, RevisionSearch};
 use crate::transport::Transport;

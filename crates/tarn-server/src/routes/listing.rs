@@ -4,7 +4,7 @@
 use axum::body::Body;
 use axum::http::{Method, Response, StatusCode};
 use tarn_core::object_key::scope_of_key;
-use tarn_core::scope::uri_encode;
+use tarn_core::uri_encode;
 
 use tarn_core::s3_listing::ListQuery;
 

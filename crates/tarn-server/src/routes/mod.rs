@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use axum::body::Body;
 use axum::http::{header, HeaderValue, Method, Request, Response, StatusCode};
-use tarn_core::scope::uri_encode;
+use tarn_core::uri_encode;
 
 use crate::error::S3Error;
 use crate::metrics::Route;

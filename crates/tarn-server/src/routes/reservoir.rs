@@ -10,8 +10,8 @@
 
 use axum::body::Body;
 use axum::http::{Method, Response, StatusCode};
-use tarn_core::service::{ARTIFACT_CONTENT_TYPE, MAPPINGS_CONTENT_TYPE};
 use tarn_core::{object_key, reservoir, Hash};
+use tarn_core::{ARTIFACT_CONTENT_TYPE, MAPPINGS_CONTENT_TYPE};
 
 use super::s3::serve_object;
 use super::{base_url, check_components, encode_components, param, text, PathParts, Req};

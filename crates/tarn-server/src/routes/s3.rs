@@ -5,8 +5,8 @@
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue, Method, Response, StatusCode};
 use std::sync::atomic::Ordering::Relaxed;
-use tarn_core::service::{ARTIFACT_CONTENT_TYPE, MAPPINGS_CONTENT_TYPE};
 use tarn_core::{object_key, Hash};
+use tarn_core::{ARTIFACT_CONTENT_TYPE, MAPPINGS_CONTENT_TYPE};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use super::{batch, check_components, has_param, listing, PathParts, Req};

@@ -189,7 +189,7 @@ fn read_file<T: for<'de> Deserialize<'de>>(path: &Path) -> Option<T> {
 fn write_file<T: Serialize>(dir: &Path, name: &str, value: &T) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let bytes = serde_json::to_vec(value).map_err(std::io::Error::other)?;
-    tarn_store::cache::write_atomic(&dir.join(name), &bytes).map_err(std::io::Error::other)
+    tarn_store::write_atomic(&dir.join(name), &bytes).map_err(std::io::Error::other)
 }
 
 impl Journal {

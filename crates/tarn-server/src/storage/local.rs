@@ -7,8 +7,8 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use tarn_store::cache::TEMP_PREFIX;
 use tarn_store::Inserted;
+use tarn_store::TEMP_PREFIX;
 
 use super::{Listed, Object, ObjectBody, ObjectMeta, PutMode, PutOutcome, Spool};
 
@@ -215,12 +215,10 @@ impl LocalStore {
     pub(crate) fn clean_dead_spool(&self) -> usize {
         // Spool files are private to this server: any whose owner is dead (a zombie counts
         // as dead) goes at once. Temp files next to objects wait for the grace period.
-        let mut n = tarn_store::temp::sweep_dirs(
-            std::slice::from_ref(&self.spool),
-            std::time::Duration::ZERO,
-        )
-        .removed
-        .len();
+        let mut n =
+            tarn_store::sweep_dirs(std::slice::from_ref(&self.spool), std::time::Duration::ZERO)
+                .removed
+                .len();
         if let Ok(leftovers) = self.temp_leftovers() {
             let mut dirs: Vec<PathBuf> = leftovers
                 .iter()
@@ -229,7 +227,7 @@ impl LocalStore {
                 .collect();
             dirs.sort();
             dirs.dedup();
-            n += tarn_store::temp::sweep_dirs(&dirs, tarn_store::limits().temp_grace)
+            n += tarn_store::sweep_dirs(&dirs, tarn_store::limits().temp_grace)
                 .removed
                 .len();
         }

@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use reqwest::{Method, StatusCode};
-use tarn_core::limits::{MAX_ERROR_BODY_BYTES, MAX_S3_LISTING_PAGE_BYTES};
-use tarn_core::scope::uri_encode;
 use tarn_core::sigv4::{self, AmzDate, Credentials, SimpleRequest, UNSIGNED_PAYLOAD};
+use tarn_core::uri_encode;
+use tarn_core::{MAX_ERROR_BODY_BYTES, MAX_S3_LISTING_PAGE_BYTES};
 
 use super::{Listed, Object, ObjectBody, ObjectMeta, PutMode, PutOutcome, Spool};
 
@@ -121,7 +121,7 @@ impl S3Store {
     /// returns how many.
     pub(crate) fn clean_dead_spool(&self) -> usize {
         match &self.spool {
-            Some(dir) => tarn_store::temp::sweep_dirs(std::slice::from_ref(dir), Duration::ZERO)
+            Some(dir) => tarn_store::sweep_dirs(std::slice::from_ref(dir), Duration::ZERO)
                 .removed
                 .len(),
             None => 0,
