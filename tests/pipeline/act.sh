@@ -7,8 +7,9 @@
 #
 #   push                          build -> cache/upload -> cache/verify -> report, in that
 #                                 order, all succeed; outputs reach the caller; the revision
-#                                 is on the server; verify ran `lake build --no-build --rehash`
-#                                 (lake on PATH: checked-with=tarn+lake).
+#                                 is on the server; verify fetched the dependencies (the
+#                                 `deps` input's default; none here) and ran `lake build
+#                                 --no-build --rehash` (lake on PATH: checked-with=tarn+lake).
 #   pull_request from a fork      build runs; upload, verify and report are skipped; nothing
 #                                 new on the server.
 #   pull_request, same repository uploads under the PR's head commit, not github.sha.
@@ -170,7 +171,9 @@ ok "push: outputs reach the caller: $summary"
 grep -q 'lake check: lake build --no-build --rehash: every target resolves from the cache' "$W/push.log" \
   && grep -q 'checkout stand-in: example-org/lean-project at '"$REV" "$W/push.log" \
   || die "push: the verify job did not check out $REV and run lake build --no-build --rehash"
-ok "push: verify checked out $REV and ran lake build --no-build --rehash (lake on PATH): every target resolves"
+grep -q 'tarn verify: dependencies: tarn get --deps --max-revs 1' "$W/push.log" \
+  || die "push: the verify job did not fetch the dependencies (the reusable workflow's deps input defaults to true)"
+ok "push: verify checked out $REV, fetched the dependencies (deps: true by default; none here) and ran lake build --no-build --rehash (lake on PATH): every target resolves"
 [ -f "$W/server/r0/example-org/lean-project/$REV.jsonl" ] || die "push: no revision file on the server"
 [ "$(find "$W/server/a0" -name '*.art' | wc -l)" = 150 ] || die "push: artifact count on the server"
 ok "push: the server holds the revision file for $REV and its 150 artifacts"

@@ -18,6 +18,12 @@
 #   consumers   the get action's own script on a Mathlib-shaped workspace (tarn-fixture
 #               --workspace): the root and its 8 dependencies (one git-only) with `tarn get
 #               --deps`, the root alone with deps: false, and a dependency missing (exit 1).
+#   verify with dependencies   the same workspace built by the stand-in lake, whose check needs
+#               every dependency's modules; root and dependencies published under their
+#               repository scopes. The verify script with deps: true clones the dependencies
+#               at their locked commits and passes (with lake and without); deps: false fails
+#               the lake check at the first dependency's target; a dependency with no outputs
+#               for its locked commit fails naming it (with lake: at its target).
 #   negatives   changed content, `../` and `/` in names, symlinks (one to /proc/self/environ),
 #               directories, a missing file, bad revisions, wrong keys: each refused with
 #               no new object on the server. A sandbox that does not confine: the step refuses.
@@ -445,6 +451,94 @@ rc=0; run_get missing-dep true || rc=$?
   || { cat "$W/consumer-missing-dep.log" >&2; die "a dependency without outputs: the get action exited $rc"; }
 [ "$(packages_fetched missing-dep)" != "" ] || die "a dependency without outputs: nothing else was fetched"
 ok "get action, a dependency's revision missing on the service: the others are fetched, the step exits 1 naming checkdecls"
+
+# --- Verify job on a workspace with dependencies ----------------------------------------------
+# The Mathlib-shaped workspace again, now built by the stand-in lake, whose check needs every
+# dependency's modules (outputs/<dep>/<input>.json, inputs from the dependency's locked commit).
+# The publisher uploads the root under its repository scope and each dependency under the scope
+# of its git URL. The verify runner clones the root only; the dependencies' git URLs reach
+# local repositories through the runner's git configuration (url.<base>.insteadOf).
+step "verify job: a workspace with 8 dependencies (deps: true clones and fetches them, the lake check needs them)"
+"$TARN_FIXTURE" --workspace --out "$W/vws" > /dev/null
+VWS=$W/vws/workspace
+printf 'modules=4\ndeps_modules=2\n' > "$VWS/.standin-lake"
+git -C "$VWS" add .standin-lake
+git -C "$VWS" -c user.email=ci@example.org -c user.name=ci commit -q -m "stand-in lake sources"
+VREV=$(git -C "$VWS" rev-parse HEAD)
+(cd "$VWS" && env -i PATH=/usr/bin:/bin HOME="$W/upload/home" TARN_FIXTURE="$TARN_FIXTURE" LAKE_CACHE_DIR="$W/vws/cache" \
+  "$here/standin-lake" build) 2> "$W/vws/build.log" || { cat "$W/vws/build.log" >&2; die "stand-in lake build of the workspace"; }
+rm -rf "$W/server/r0/leanprover-community" "$W/server/r0/PatrickMassot" # the consumer section's
+vpublish() { # MAPPINGS KEY ARGS...
+  local m=$1 key=$2; shift 2
+  env -i HOME="$W/upload/home" PATH=/usr/bin:/bin LAKE_CONFIG="$W/ws/config.toml" LAKE_CACHE_KEY="$key" \
+    "$TARN" put "$m" -d "$VWS" --cache-dir "$W/vws/cache" -q "$@"
+}
+vpublish "$VWS/.lake/build/standin-outputs.jsonl" "$WS_KEY" --repo leanprover-community/mathlib4 \
+  || die "publishing the workspace's root"
+mkdir -p "$W/origins" "$W/vhome"
+vdeps=$(python3 - "$VWS/lake-manifest.json" <<'PY'
+import json, sys
+for p in json.load(open(sys.argv[1]))["packages"]:
+    path = p["url"].split("https://github.com/", 1)[1]
+    print(p["name"], "/".join(path.removesuffix(".git").split("/")[:2]), path)
+PY
+)
+while read -r name owner_repo path; do
+  key=$WS_KEY
+  [ "${owner_repo%%/*}" = PatrickMassot ] && key=$WS_KEY2
+  vpublish "$VWS/.lake/packages/$name/.lake/build/standin-outputs.jsonl" "$key" --package "$name" --repo "$owner_repo" \
+    || die "publishing dependency $name"
+  mkdir -p "$W/origins/$(dirname "$path")"
+  ln -s "$VWS/.lake/packages/$name" "$W/origins/$path"
+done <<< "$vdeps"
+printf '[url "file://%s/origins/"]\n\tinsteadOf = https://github.com/\n' "$W" > "$W/vhome/.gitconfig"
+vrun() { # NAME PATH_PREFIX DEPS [LAKE_MODE] -> verify.sh's exit code; fresh clone, empty cache
+  local d=$W/vverify-$1 rc=0
+  mkdir -p "$d/tmp"
+  git clone -q "$VWS" "$d/checkout"
+  : > "$d/github_output"
+  (cd "$d/checkout" && env -i HOME="$W/vhome" PATH="$2:/usr/bin:/bin" RUNNER_TEMP="$d/tmp" \
+    GITHUB_OUTPUT="$d/github_output" TARN_VERIFY_REV="$VREV" TARN_VERIFY_REPO=leanprover-community/mathlib4 \
+    TARN_VERIFY_ARTIFACT_ENDPOINT="$URL/a0" TARN_VERIFY_REVISION_ENDPOINT="$URL/r0" \
+    TARN_VERIFY_DEPS="$3" TARN_VERIFY_LAKE="${4:-auto}" "$repo/actions/verify/verify.sh") > "$d.log" 2>&1 || rc=$?
+  return $rc
+}
+want_vart=$(( 4 + 8 * 2 ))
+vrun deps "$V/tarn-bin:$V/lake-bin" true || { cat "$W/vverify-deps.log" >&2; die "verify with deps: true on the workspace failed"; }
+grep -qx "verified=$want_vart" "$W/vverify-deps/github_output" && grep -qx "dependencies=8" "$W/vverify-deps/github_output" \
+  && grep -qx "checked-with=tarn+lake" "$W/vverify-deps/github_output" || die "verify with deps: outputs: $(cat "$W/vverify-deps/github_output")"
+[ "$(find "$W/vverify-deps/tmp/tarn-verify-cache/revisions" -name '*.jsonl' | wc -l)" = 9 ] || die "verify with deps: not 9 revision files"
+[ "$(grep -c '^tarn verify: cloning dependency' "$W/vverify-deps.log")" = 8 ] || die "verify with deps: the dependencies were not cloned"
+grep -q "2 modules of checkdecls up to date" "$W/vverify-deps.log" && grep -q "4 modules of mathlib up to date" "$W/vverify-deps.log" \
+  || die "verify with deps: the stand-in lake did not check every package"
+while read -r name _ _; do
+  [ "$(git -C "$W/vverify-deps/checkout/.lake/packages/$name" rev-parse HEAD)" = "$(git -C "$VWS/.lake/packages/$name" rev-parse HEAD)" ] \
+    || die "verify with deps: $name not cloned at its locked revision"
+done <<< "$vdeps"
+ok "verify, deps: true: 8 dependencies cloned at their locked revisions, 9 revision files and $want_vart artifacts fetched and rehashed, lake build --no-build --rehash resolves every dependency's target (checked-with=tarn+lake)"
+
+rc=0; vrun root-only "$V/tarn-bin:$V/lake-bin" false || rc=$?
+[ "$rc" = 1 ] && grep -q "error: plausible:module0 (input [0-9a-f]*): target is out-of-date and needs to be rebuilt (no mapping for its input in the cache)" "$W/vverify-root-only.log" \
+  && grep -q "deps is false, so no dependency's outputs were fetched" "$W/vverify-root-only.log" \
+  || { cat "$W/vverify-root-only.log" >&2; die "verify with deps: false on the workspace exited $rc"; }
+ok "verify, deps: false: the root's outputs alone leave the first dependency's target unresolved; the lake check names plausible:module0 and the step says deps is false (exit 1)"
+
+vrun no-lake "$V/tarn-bin" true || { cat "$W/vverify-no-lake.log" >&2; die "verify with deps, no lake, failed"; }
+grep -qx "dependencies=8" "$W/vverify-no-lake/github_output" && grep -qx "checked-with=tarn" "$W/vverify-no-lake/github_output" \
+  || die "verify with deps, no lake: $(cat "$W/vverify-no-lake/github_output")"
+ok "verify, deps: true, no lake: the dependencies are cloned with git and their outputs fetched and rehashed (checked-with=tarn)"
+
+# A dependency with no outputs for its locked revision: the lake check names its target, the
+# step names the dependency; without lake the step fails naming it.
+rm -rf "$W/server/r0/leanprover-community/aesop"
+rc=0; vrun aesop-missing "$V/tarn-bin:$V/lake-bin" true || rc=$?
+[ "$rc" = 1 ] && grep -q "error: aesop:module0 (input [0-9a-f]*): target is out-of-date" "$W/vverify-aesop-missing.log" \
+  && grep -q "dependencies with no outputs for their locked revision: aesop: publish their outputs" "$W/vverify-aesop-missing.log" \
+  || { cat "$W/vverify-aesop-missing.log" >&2; die "verify, aesop without outputs, with lake: exit $rc"; }
+rc=0; vrun aesop-missing-no-lake "$V/tarn-bin" true || rc=$?
+[ "$rc" = 1 ] && grep -q "the service has no outputs for dependencies at their locked revisions: aesop. Without the lake check" "$W/vverify-aesop-missing-no-lake.log" \
+  || { cat "$W/vverify-aesop-missing-no-lake.log" >&2; die "verify, aesop without outputs, no lake: exit $rc"; }
+ok "verify, a dependency without outputs for its locked revision: the lake check fails at aesop:module0 and the step names aesop (exit 1); without lake the step fails naming aesop"
 
 ms=$(( ($(date +%s%N) - started) / 1000000 )); elapsed="$((ms / 1000)).$(printf '%03d' $((ms % 1000)))"
 if [ "${#failed_cases[@]}" != 0 ]; then
