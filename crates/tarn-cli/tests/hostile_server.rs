@@ -514,6 +514,197 @@ fn a_server_reading_an_upload_slowly_cannot_hold_it() {
     );
 }
 
+/// One request as a [`recording_server`] saw it: method, path, lower-cased headers, body size.
+type Seen = (String, String, Vec<(String, String)>, usize);
+
+/// How a [`recording_server`] answers a request (method, path): raw HTTP.
+type Responder = Arc<dyn Fn(&str, &str) -> String + Send + Sync>;
+
+/// A server that reads each request whole (head and `Content-Length` body), records it, and
+/// answers with `respond(method, path)` (raw HTTP); returns the base URL and the record.
+fn recording_server(respond: Responder) -> (String, Arc<std::sync::Mutex<Vec<Seen>>>) {
+    use std::io::Read;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let (respond, log) = (respond.clone(), log.clone());
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    return;
+                }
+                let mut words = line.split_whitespace();
+                let method = words.next().unwrap_or("").to_string();
+                let path = words.next().unwrap_or("/").to_string();
+                let mut headers = Vec::new();
+                loop {
+                    let mut h = String::new();
+                    if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                        break;
+                    }
+                    if let Some((k, v)) = h.split_once(':') {
+                        headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+                    }
+                }
+                let len = headers
+                    .iter()
+                    .find(|(k, _)| k == "content-length")
+                    .and_then(|(_, v)| v.parse::<u64>().ok())
+                    .unwrap_or(0);
+                let mut body = Vec::new();
+                let _ = (&mut reader).take(len).read_to_end(&mut body);
+                let reply = respond(&method, &path);
+                log.lock()
+                    .unwrap()
+                    .push((method, path, headers, body.len()));
+                let _ = conn.write_all(reply.as_bytes());
+            });
+        }
+    });
+    (url, seen)
+}
+
+fn empty_reply(status: &str) -> String {
+    format!("HTTP/1.1 {status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
+}
+
+#[test]
+fn a_redirect_never_carries_an_upload_or_its_signature_headers_to_another_host() {
+    // The server takes the artifacts, then answers the revision file's PUT with a redirect
+    // to another port (307 and 308 keep the method and the body; 301 and 302 keep a PUT a
+    // PUT). Before the fix reqwest followed it: the revision file's body and the
+    // `x-amz-date` / `x-amz-content-sha256` headers went to the other host, which answered
+    // 200, and `put-staged` reported success.
+    for status in [
+        "301 Moved Permanently",
+        "302 Found",
+        "307 Temporary Redirect",
+        "308 Permanent Redirect",
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        let (thief, stolen) = recording_server(Arc::new(|_, _| empty_reply("200 OK")));
+        let (url, _) = recording_server(Arc::new(move |method, path| {
+            if method == "PUT" && path.contains("/r0/") {
+                format!(
+                    "HTTP/1.1 {status}\r\nLocation: {thief}{path}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+                )
+            } else if method == "PUT" {
+                empty_reply("200 OK")
+            } else {
+                empty_reply("404 Not Found")
+            }
+        }));
+        setup(tmp.path(), &url);
+        let arts = artifacts(2, 7);
+        let staging = tmp.path().join("staging");
+        write_staging(&staging, &arts, 7);
+        let mut c = tarn_cmd(Path::new(BIN), tmp.path());
+        c.current_dir(tmp.path().join("pkg"))
+            .env("LAKE_CACHE_KEY", "ci:secret")
+            .args([
+                "put-staged",
+                staging.to_str().unwrap(),
+                "--rev",
+                REV,
+                "--scope",
+                "sc",
+                "--service",
+                "evil",
+                "--retries",
+                "2",
+            ])
+            .stdout(Stdio::null());
+        let (code, err, _, secs) = watch(c, "tarn put-staged", Duration::from_secs(60));
+        let stolen = stolen.lock().unwrap().clone();
+        assert!(
+            stolen.is_empty(),
+            "{status}: the other host received {stolen:?}"
+        );
+        assert_eq!(code, 1, "{status}: {err}");
+        assert!(err.contains("redirect"), "{status}: {err}");
+        assert!(err.contains("/r0/"), "{status}: {err}");
+        assert!(
+            secs < 10.0,
+            "{status}: a refused redirect was retried for {secs:.1} s"
+        );
+    }
+}
+
+#[test]
+fn a_download_follows_a_redirect_and_a_redirect_loop_ends() {
+    // Lake's curl downloads with `-L`, and a public cache may answer with a redirect to a
+    // CDN, so anonymous GETs still follow redirects (at most 10).
+    let tmp = tempfile::tempdir().unwrap();
+    let art = artifacts(1, 3).remove(0);
+    let mapping = mappings(std::slice::from_ref(&art), 3);
+    let content = art.content.clone();
+    let cdn = hostile_server(Arc::new(move |path, conn| {
+        let body = if path.contains("/r0/") {
+            mapping.clone()
+        } else {
+            content.clone()
+        };
+        let _ = conn.write_all(
+            format!(
+                "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            )
+            .as_bytes(),
+        );
+        let _ = conn.write_all(&body);
+    }));
+    let front = hostile_server(Arc::new(move |path, conn| {
+        let target = path.split_whitespace().nth(1).unwrap_or("/");
+        let _ = conn.write_all(
+            format!(
+                "HTTP/1.1 302 Found\r\nLocation: {cdn}{target}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+    }));
+    setup(tmp.path(), &front);
+    let (code, err, _, _) = get(
+        tmp.path(),
+        &["--retries", "0"],
+        &[],
+        Duration::from_secs(60),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(check_cache(&tmp.path().join("cache"), &[art]).is_empty());
+
+    // A server redirecting to itself forever: the client gives up after 10 hops.
+    let tmp = tempfile::tempdir().unwrap();
+    let hops = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = hops.clone();
+    let looping = hostile_server(Arc::new(move |path, conn| {
+        counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let target = path.split_whitespace().nth(1).unwrap_or("/");
+        let _ = conn.write_all(
+            format!(
+                "HTTP/1.1 302 Found\r\nLocation: {target}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+    }));
+    setup(tmp.path(), &looping);
+    let (code, err, _, secs) = get(
+        tmp.path(),
+        &["--retries", "3"],
+        &[],
+        Duration::from_secs(60),
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("redirect"), "{err}");
+    let hops = hops.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(hops <= 11, "{hops} requests for one redirect loop");
+    eprintln!("redirect loop: {hops} requests, {secs:.1} s: {err}");
+}
+
 /// `tarn serve gc` / `scrub` with the S3 storage backend pointed at `url` (bucket `evil`);
 /// its JSON report is left in `out.json`.
 fn serve_s3(tmp: &Path, action: &str, url: &str) -> (i32, String, u64, f64) {

@@ -26,6 +26,10 @@ use tokio::sync::Semaphore;
 use crate::progress::{Event, Progress};
 use crate::signing::Signer;
 
+/// Redirects an anonymous download follows before giving up (curl's default is 50; 10 is
+/// reqwest's, and plenty for a cache in front of a CDN).
+pub const MAX_REDIRECTS: usize = 10;
+
 /// Tuning knobs for the transport.
 #[derive(Debug, Clone)]
 pub struct TransportOptions {
@@ -85,6 +89,10 @@ pub enum TransferError {
     /// Connecting, sending or receiving failed.
     #[error("{0}")]
     Network(String),
+    /// A redirect was refused (to another host for a signed request or an upload), looped,
+    /// or went past [`MAX_REDIRECTS`]; never retried.
+    #[error("{0}")]
+    Redirect(String),
     /// No byte moved for the stall timeout.
     #[error("stalled: no data for {0:?}")]
     Stalled(Duration),
@@ -152,6 +160,7 @@ impl TransferError {
             | TransferError::Deadline(_)
             | TransferError::TooSlow { .. } => true,
             TransferError::Local(_)
+            | TransferError::Redirect(_)
             | TransferError::InvalidUrl(_)
             | TransferError::Client(_)
             | TransferError::TooLarge { .. } => false,
@@ -226,9 +235,18 @@ pub struct Stats {
 
 /// The transport. Clone it freely: clones share the client, the concurrency bound and the
 /// counters.
+///
+/// Redirects: an anonymous `GET` or `HEAD` follows up to [`MAX_REDIRECTS`] of them to any
+/// http(s) URL, as Lake's `curl -L` does (a public cache may hand downloads to a CDN); what
+/// arrives is still checked against the artifact's name. A signed request, and any request
+/// with a body, follows a redirect only within the same origin (scheme, host, port): a
+/// redirect elsewhere is an error naming its target, so an upload's body and its signature
+/// headers never reach a host the configuration does not name. No redirect error is retried.
 #[derive(Clone, Debug)]
 pub struct Transport {
     client: reqwest::Client,
+    /// The client for signed requests and requests with a body (same-origin redirects only).
+    same_origin: reqwest::Client,
     opts: Arc<TransportOptions>,
     limits: Limits,
     limit: Arc<Semaphore>,
@@ -239,15 +257,35 @@ pub struct Transport {
 impl Transport {
     /// A transport with these options, reporting to `progress`.
     pub fn new(opts: TransportOptions, progress: Progress) -> Result<Transport, TransferError> {
-        let client = reqwest::Client::builder()
-            .user_agent(concat!("tarn/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(opts.connect_timeout)
-            .pool_max_idle_per_host(opts.jobs.max(1))
-            .tcp_nodelay(true)
-            .build()
-            .map_err(|e| TransferError::Client(Arc::new(e)))?;
+        let build = |policy: reqwest::redirect::Policy| {
+            reqwest::Client::builder()
+                .user_agent(concat!("tarn/", env!("CARGO_PKG_VERSION")))
+                .connect_timeout(opts.connect_timeout)
+                .pool_max_idle_per_host(opts.jobs.max(1))
+                .tcp_nodelay(true)
+                .redirect(policy)
+                .referer(false)
+                .build()
+                .map_err(|e| TransferError::Client(Arc::new(e)))
+        };
+        let client = build(reqwest::redirect::Policy::limited(MAX_REDIRECTS))?;
+        let same_origin = build(reqwest::redirect::Policy::custom(|attempt| {
+            let first = attempt.previous().first().unwrap_or(attempt.url());
+            if attempt.previous().len() >= MAX_REDIRECTS {
+                attempt.error("too many redirects")
+            } else if attempt.url().origin() == first.origin() {
+                attempt.follow()
+            } else {
+                let to = attempt.url().to_string();
+                attempt.error(format!(
+                    "the server redirected a signed request or upload to another host ({to}); \
+                     tarn does not follow it"
+                ))
+            }
+        }))?;
         Ok(Transport {
             client,
+            same_origin,
             limit: Arc::new(Semaphore::new(opts.jobs.max(1))),
             limits: opts.limits.clone(),
             opts: Arc::new(opts),
@@ -348,7 +386,13 @@ impl Transport {
         sign: bool,
         payload_hash: &str,
     ) -> reqwest::RequestBuilder {
-        let mut rb = self.client.request(method.clone(), url.clone());
+        let signed = sign && self.opts.signer.is_some();
+        let client = if signed || !matches!(method, Method::GET | Method::HEAD) {
+            &self.same_origin
+        } else {
+            &self.client
+        };
+        let mut rb = client.request(method.clone(), url.clone());
         for (k, v) in headers {
             rb = rb.header(*k, *v);
         }
@@ -365,7 +409,7 @@ impl Transport {
     async fn send(&self, rb: reqwest::RequestBuilder) -> Result<reqwest::Response, TransferError> {
         match tokio::time::timeout(self.opts.stall_timeout, rb.send()).await {
             Err(_) => Err(TransferError::Stalled(self.opts.stall_timeout)),
-            Ok(Err(e)) => Err(TransferError::Network(error_chain(&e))),
+            Ok(Err(e)) => Err(network_error(&e)),
             Ok(Ok(r)) => Ok(r),
         }
     }
@@ -692,7 +736,7 @@ impl Transport {
                             source: changed.clone(),
                         }
                         .into(),
-                        None => TransferError::Network(error_chain(&e)),
+                        None => network_error(&e),
                     })?,
                     e = upload_watchdog(last, sent, len, stall, self.limits.min_rate) => return Err(e),
                     _ = tokio::time::sleep(deadline) => return Err(TransferError::Deadline(deadline)),
@@ -842,6 +886,16 @@ fn body_error(e: &reqwest::Error, got: u64, expected: Option<u64>) -> TransferEr
     match expected {
         Some(exp) if got < exp => TransferError::Truncated { got, expected: exp },
         _ => TransferError::Network(error_chain(e)),
+    }
+}
+
+/// A failed send: a refused or endless redirect is [`TransferError::Redirect`] (not
+/// retried), anything else [`TransferError::Network`].
+fn network_error(e: &reqwest::Error) -> TransferError {
+    if e.is_redirect() {
+        TransferError::Redirect(error_chain(e))
+    } else {
+        TransferError::Network(error_chain(e))
     }
 }
 
