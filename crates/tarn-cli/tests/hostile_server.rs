@@ -804,3 +804,198 @@ fn endless_objects_in_the_bucket_are_not_read_whole_by_gc_or_scrub() {
     assert_eq!(v["bad_revisions"], serde_json::json!([rev_key]), "{v}");
     report("endless-bucket-objects-scrub", peak, secs);
 }
+
+/// [`serve_s3`] with `toml` as the server's configuration file.
+fn serve_s3_with(tmp: &Path, action: &str, url: &str, toml: &str) -> (i32, String, u64, f64) {
+    let out = std::fs::File::create(tmp.join("out.json")).unwrap();
+    std::fs::write(tmp.join("serve.toml"), toml).unwrap();
+    let mut c = std::process::Command::new(BIN);
+    c.current_dir(tmp)
+        .env("TMPDIR", tmp)
+        .env("TARN_S3_ACCESS_KEY", "k")
+        .env("TARN_S3_SECRET_KEY", "s")
+        .args(["--json", "serve", action, "--config", "serve.toml"])
+        .args(["--s3-endpoint", url, "--s3-bucket", "evil"])
+        .stdout(out);
+    watch(c, action, Duration::from_secs(60))
+}
+
+/// Answers `conn` with a complete `200` reply carrying `body`.
+fn reply(conn: &mut TcpStream, body: &str) {
+    let _ = conn.write_all(
+        format!(
+            "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    );
+}
+
+/// A ListObjectsV2 page listing nothing.
+const EMPTY_LISTING: &str = "<ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult>";
+
+/// A ListObjectsV2 page listing `key` with `size` bytes.
+fn one_key_listing(key: &str, size: u64) -> String {
+    format!(
+        "<ListBucketResult><IsTruncated>false</IsTruncated>\
+         <Contents><Key>{key}</Key><Size>{size}</Size>\
+         <LastModified>2020-01-01T00:00:00.000Z</LastModified></Contents></ListBucketResult>"
+    )
+}
+
+#[test]
+fn a_stalled_or_trickling_bucket_is_cut_off_with_an_error_naming_it() {
+    // The backend had a connect timeout only: a bucket that took the request and then sent
+    // nothing, or sent an object's body a few bytes at a time, held gc/scrub (and a server
+    // task) forever.
+    let tmp = tempfile::tempdir().unwrap();
+    let toml = "[storage]\nrequest_timeout_secs = 2\nstall_timeout_secs = 2\n";
+
+    // No answer at all to the listing.
+    let url = hostile_server(Arc::new(|_path, _conn| {
+        std::thread::sleep(Duration::from_secs(600));
+    }));
+    let (code, err, _, secs) = serve_s3_with(tmp.path(), "gc", &url, toml);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("S3 bucket evil") && err.contains("listing \"r0/\""),
+        "{err}"
+    );
+    assert!(err.contains("storage.request_timeout_secs"), "{err}");
+    assert!(secs < 15.0, "took {secs:.1} s");
+
+    // An artifact whose body stops after 100 bytes, and one that trickles.
+    let key = "a0/sc/0000000000000001.art";
+    for (stall, expect) in [
+        (true, "storage.stall_timeout_secs"),
+        (false, "storage.min_rate_bytes"),
+    ] {
+        let listing = one_key_listing(key, 1 << 20);
+        let url = hostile_server(Arc::new(move |path, conn| {
+            if path.contains("list-type=2") {
+                let body = if path.contains("prefix=a0") {
+                    &listing
+                } else {
+                    EMPTY_LISTING
+                };
+                return reply(conn, body);
+            }
+            let _ = conn.write_all(
+                b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1048576\r\n\r\n",
+            );
+            let _ = conn.write_all(&[b'x'; 100]);
+            loop {
+                std::thread::sleep(Duration::from_millis(if stall { 600_000 } else { 200 }));
+                if conn.write_all(b"x").is_err() {
+                    return;
+                }
+            }
+        }));
+        let (code, err, _, secs) = serve_s3_with(tmp.path(), "scrub", &url, toml);
+        assert_eq!(code, 1, "{err}");
+        assert!(
+            err.contains("S3 bucket evil") && err.contains(key) && err.contains(expect),
+            "{err}"
+        );
+        assert!(secs < 20.0, "took {secs:.1} s");
+    }
+}
+
+#[test]
+fn an_endless_paging_bucket_listing_is_an_error_and_gc_deletes_nothing() {
+    // Each page comes with a fresh continuation token, forever: the listing looped without
+    // end, collecting keys. It must fail (naming the bucket and the prefix) and gc must
+    // take no decision from what it had listed so far.
+    let tmp = tempfile::tempdir().unwrap();
+    let deletes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let (d, n) = (deletes.clone(), next.clone());
+    let url = hostile_server(Arc::new(move |path, conn| {
+        if path.starts_with("DELETE") {
+            d.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        let page = n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let keys: String = (0..1000)
+            .map(|i| {
+                format!(
+                    "<Contents><Key>r0/sc/{:040x}.jsonl</Key><Size>10</Size>\
+                     <LastModified>2020-01-01T00:00:00.000Z</LastModified></Contents>",
+                    page * 1000 + i
+                )
+            })
+            .collect();
+        reply(
+            conn,
+            &format!(
+                "<ListBucketResult><IsTruncated>true</IsTruncated>\
+                 <NextContinuationToken>t{page}</NextContinuationToken>{keys}</ListBucketResult>"
+            ),
+        );
+    }));
+    let toml = "[storage]\nmax_listing_keys = 20000\n[gc]\nkeep_revs = 1\nkeep_days = 0\n";
+    let (code, err, peak, secs) = serve_s3_with(tmp.path(), "gc", &url, toml);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("S3 bucket evil")
+            && err.contains("\"r0/\"")
+            && err.contains("past 20000 keys (storage.max_listing_keys)"),
+        "{err}"
+    );
+    assert_eq!(deletes.load(std::sync::atomic::Ordering::Relaxed), 0);
+    report("endless-paging-bucket-gc", peak, secs);
+
+    // Empty pages with fresh tokens: stopped by the page count.
+    let url = hostile_server(Arc::new(move |_path, conn| {
+        let page = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        reply(
+            conn,
+            &format!(
+                "<ListBucketResult><IsTruncated>true</IsTruncated>\
+                 <NextContinuationToken>e{page}</NextContinuationToken></ListBucketResult>"
+            ),
+        );
+    }));
+    let (code, err, _, _) = serve_s3_with(tmp.path(), "scrub", &url, toml);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("S3 bucket evil") && err.contains("past 200 pages"),
+        "{err}"
+    );
+}
+
+#[test]
+fn scrub_streams_a_large_artifact_from_the_bucket() {
+    // Scrub read each artifact whole into memory (up to max_artifact_bytes, 4 GiB): a
+    // 192 MiB artifact took over 192 MB. It is now hashed as it streams.
+    const LEN: u64 = 192 << 20;
+    let tmp = tempfile::tempdir().unwrap();
+    let key = "a0/sc/0000000000000001.art";
+    let listing = one_key_listing(key, LEN);
+    let url = hostile_server(Arc::new(move |path, conn| {
+        if path.contains("list-type=2") {
+            let body = if path.contains("prefix=a0") {
+                &listing
+            } else {
+                EMPTY_LISTING
+            };
+            return reply(conn, body);
+        }
+        let _ = conn.write_all(
+            format!("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: {LEN}\r\n\r\n")
+                .as_bytes(),
+        );
+        endless(conn, LEN);
+    }));
+    let (code, err, peak, secs) = serve_s3_with(tmp.path(), "scrub", &url, "");
+    // The content does not hash to the name: corrupt, after reading all of it.
+    assert_eq!(code, 1, "{err}");
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(tmp.path().join("out.json")).unwrap()).unwrap();
+    assert_eq!(v["corrupt"], serde_json::json!([key]), "{v}");
+    assert_eq!(v["bytes"], LEN, "{v}");
+    report("large-bucket-artifact-scrub", peak, secs);
+    assert!(
+        peak < 64 * 1024,
+        "scrub peak RSS {peak} kB for a {LEN}-byte artifact"
+    );
+}

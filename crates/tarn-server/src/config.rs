@@ -119,6 +119,21 @@ pub struct StorageConfig {
     /// `<data>/.tarn-spool`); local storage always spools inside its data directory, on the
     /// objects' file system.
     pub spool_dir: Option<PathBuf>,
+    /// `s3`: time the bucket has to answer a request with its status and headers, and to
+    /// send a whole small reply (a listing page, an error body); a PUT has this plus its
+    /// body's time at `min_rate_bytes` (default 60 s).
+    pub request_timeout_secs: Option<u64>,
+    /// `s3`: longest pause in an object body read from the bucket (an artifact streamed to
+    /// a client, or read by `gc` / `scrub`), and how long a body may arrive before its
+    /// average rate is checked (default 30 s).
+    pub stall_timeout_secs: Option<u64>,
+    /// `s3`: slowest average rate (bytes per second) of an object body from the bucket once
+    /// it has been arriving for `stall_timeout_secs`, and of a PUT body (default 1 KiB/s;
+    /// at least 1).
+    pub min_rate_bytes: Option<u64>,
+    /// `s3`: most keys one listing of the bucket may collect, in at most one page per 100
+    /// keys (default 5,000,000, about 1 GB of memory).
+    pub max_listing_keys: Option<u64>,
 }
 
 /// Storage backend kind.
@@ -283,6 +298,22 @@ impl ServerConfig {
                 return bad(format!("key id {:?} is listed twice", k.id));
             }
         }
+        for (name, v) in [
+            (
+                "storage.request_timeout_secs",
+                self.storage.request_timeout_secs,
+            ),
+            (
+                "storage.stall_timeout_secs",
+                self.storage.stall_timeout_secs,
+            ),
+            ("storage.min_rate_bytes", self.storage.min_rate_bytes),
+            ("storage.max_listing_keys", self.storage.max_listing_keys),
+        ] {
+            if v == Some(0) {
+                return bad(format!("{name} must be at least 1"));
+            }
+        }
         match self.storage.kind {
             StorageKind::Local if self.data.is_none() => {
                 bad("local storage needs a data directory (--data DIR or data = \"...\")".into())
@@ -418,5 +449,26 @@ keep_revs = 3
         assert_eq!(c.gc.keep_days, 30);
         assert!(!c.is_public("forks/x"));
         assert!(ServerConfig::parse("bogus = 1").is_err());
+    }
+
+    #[test]
+    fn storage_bounds_of_zero_are_refused() {
+        let base = "data = \"/srv\"\n[storage]\n";
+        let ok = ServerConfig::parse(&format!("{base}max_listing_keys = 10\n")).unwrap();
+        ok.validate().unwrap();
+        assert_eq!(ok.storage.max_listing_keys, Some(10));
+        for key in [
+            "request_timeout_secs",
+            "stall_timeout_secs",
+            "min_rate_bytes",
+            "max_listing_keys",
+        ] {
+            let c = ServerConfig::parse(&format!("{base}{key} = 0\n")).unwrap();
+            let e = c.validate().unwrap_err().to_string();
+            assert!(
+                e.contains(&format!("storage.{key} must be at least 1")),
+                "{e}"
+            );
+        }
     }
 }

@@ -86,6 +86,59 @@ pub(crate) async fn read_all(
     Ok(Some((bytes.len() as u64 <= limit).then_some(bytes)))
 }
 
+/// Hashes the object `key` as it is read, in chunks, expecting exactly `len` bytes:
+/// `Ok(Some(Some(hash)))`, `Ok(Some(None))` when it is shorter or longer (nothing past
+/// `len` is read), `Ok(None)` when it is gone. Memory stays at one chunk whatever the size.
+pub(crate) async fn hash_object(
+    app: &App,
+    key: &str,
+    len: u64,
+) -> std::io::Result<Option<Option<Hash>>> {
+    use futures_util::StreamExt;
+    use tokio::io::AsyncReadExt;
+    let Some(obj) = app.storage.get(key).await? else {
+        return Ok(None);
+    };
+    let mut hasher = tarn_core::StreamingHasher::new(len);
+    // Feeds `chunk`; false once the object has gone past `len`.
+    let mut feed = |chunk: &[u8]| {
+        if hasher.bytes_seen() + chunk.len() as u64 > len {
+            return false;
+        }
+        hasher.update(chunk);
+        true
+    };
+    let complete = match obj.body {
+        ObjectBody::Bytes(b) => feed(&b),
+        ObjectBody::File(mut f) => {
+            let mut buf = vec![0u8; 256 << 10];
+            loop {
+                let n = f.read(&mut buf).await?;
+                if n == 0 {
+                    break true;
+                }
+                if !feed(&buf[..n]) {
+                    break false;
+                }
+            }
+        }
+        ObjectBody::Remote(mut body) => {
+            if body.content_length.is_some_and(|n| n != len) {
+                false
+            } else {
+                loop {
+                    match body.next().await.transpose()? {
+                        None => break true,
+                        Some(chunk) if !feed(&chunk) => break false,
+                        Some(_) => {}
+                    }
+                }
+            }
+        }
+    };
+    Ok(Some(if complete { hasher.finish() } else { None }))
+}
+
 fn split(key: &str) -> Vec<String> {
     key.split('/').map(str::to_string).collect()
 }
@@ -355,15 +408,19 @@ async fn scrub_inner(app: &App, repair: bool) -> std::io::Result<ScrubReport> {
             report.misnamed.push(a.key);
             continue;
         };
-        // Read no further than the listed size: a longer body is not this artifact.
-        let limit = a.meta.len.min(app.cfg.max_artifact_bytes);
-        let Some(bytes) = read_all(app, &a.key, limit).await? else {
-            continue;
+        // Read no further than the listed size: a longer body is not this artifact, and
+        // one listed larger than the server accepts is corrupt unread.
+        let hashed = if a.meta.len > app.cfg.max_artifact_bytes {
+            None
+        } else {
+            match hash_object(app, &a.key, a.meta.len).await? {
+                Some(h) => h,
+                None => continue,
+            }
         };
         report.artifacts += 1;
-        report.bytes += bytes.as_ref().map_or(a.meta.len, |b| b.len() as u64);
-        // An artifact longer than listed (or than the server accepts) counts as corrupt.
-        if bytes.is_none_or(|b| Hash::of_bytes(&b) != hash) {
+        report.bytes += a.meta.len;
+        if hashed != Some(hash) {
             if repair {
                 app.cache.remove(&a.key);
                 app.storage.delete(&a.key).await?;

@@ -141,10 +141,22 @@ pub(crate) fn open_storage(cfg: &ServerConfig, serving: bool) -> Result<Storage,
                     secret_access_key: secret,
                 },
                 prefix: s.prefix.clone().unwrap_or_default(),
+                bounds: {
+                    let d = storage::s3::S3Bounds::default();
+                    let secs = |v: Option<u64>, d: std::time::Duration| {
+                        v.map_or(d, std::time::Duration::from_secs)
+                    };
+                    storage::s3::S3Bounds {
+                        request_timeout: secs(s.request_timeout_secs, d.request_timeout),
+                        stall_timeout: secs(s.stall_timeout_secs, d.stall_timeout),
+                        min_rate: s.min_rate_bytes.unwrap_or(d.min_rate),
+                        max_listing_keys: s.max_listing_keys.unwrap_or(d.max_listing_keys),
+                    }
+                },
             };
-            Ok(Storage::S3(
+            Ok(Storage::S3(Box::new(
                 storage::s3::S3Store::new(settings, spool.as_deref()).map_err(StartError::S3)?,
-            ))
+            )))
         }
     }
 }

@@ -293,9 +293,7 @@ async fn serve_stored(
         if let Some(cr) = content_range {
             b = b.header(header::CONTENT_RANGE, cr);
         }
-        return b
-            .body(Body::from_stream(resp.bytes_stream()))
-            .map_err(S3Error::internal);
+        return b.body(Body::from_stream(resp)).map_err(S3Error::internal);
     }
     let (meta, body) = if head {
         let meta = app
@@ -378,11 +376,9 @@ async fn serve_stored(
             meta.len,
             Body::from_stream(tokio_util::io::ReaderStream::with_capacity(f, 128 << 10)),
         ),
-        (None, Some(ObjectBody::Remote(resp))) => (
-            StatusCode::OK,
-            meta.len,
-            Body::from_stream(resp.bytes_stream()),
-        ),
+        (None, Some(ObjectBody::Remote(resp))) => {
+            (StatusCode::OK, meta.len, Body::from_stream(resp))
+        }
     };
     if !head {
         app.metrics.bytes_out.fetch_add(len, Relaxed);

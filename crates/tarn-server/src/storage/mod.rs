@@ -29,8 +29,8 @@ pub(crate) enum ObjectBody {
     Bytes(Bytes),
     /// Larger local files are streamed.
     File(tokio::fs::File),
-    /// An S3 response streamed through.
-    Remote(reqwest::Response),
+    /// An S3 response streamed through, bounded in time.
+    Remote(s3::RemoteBody),
 }
 
 /// An object fetched for a GET.
@@ -81,7 +81,7 @@ pub(crate) enum Storage {
     /// Files under a directory.
     Local(local::LocalStore),
     /// An S3 bucket.
-    S3(s3::S3Store),
+    S3(Box<s3::S3Store>),
 }
 
 impl Storage {

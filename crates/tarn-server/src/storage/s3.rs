@@ -2,10 +2,15 @@
 //! PUT of a complete, already validated spool file, so the bucket never holds a partial
 //! object; replicas keep no state of their own.
 
+use std::future::Future;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
 use reqwest::{Method, StatusCode};
 use tarn_core::sigv4::{self, AmzDate, Credentials, SimpleRequest, UNSIGNED_PAYLOAD};
 use tarn_core::uri_encode;
@@ -26,6 +31,33 @@ pub(crate) struct S3Settings {
     pub creds: Credentials,
     /// Key prefix inside the bucket (`""` or ending in `/`).
     pub prefix: String,
+    /// Time and count bounds on the bucket's replies.
+    pub bounds: S3Bounds,
+}
+
+/// How long the bucket may take and how much a listing may hold (`[storage]` in
+/// `serve.toml`): the bucket is trusted for availability, never for size or time.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct S3Bounds {
+    /// Status and headers of every request, and the whole of a small reply.
+    pub request_timeout: Duration,
+    /// Longest pause in an object body; also when its average rate starts to count.
+    pub stall_timeout: Duration,
+    /// Slowest average rate of an object body (after `stall_timeout`) and of a PUT body.
+    pub min_rate: u64,
+    /// Most keys one listing collects (and at most one page per 100 of them).
+    pub max_listing_keys: u64,
+}
+
+impl Default for S3Bounds {
+    fn default() -> Self {
+        S3Bounds {
+            request_timeout: Duration::from_secs(60),
+            stall_timeout: Duration::from_secs(30),
+            min_rate: 1024,
+            max_listing_keys: 5_000_000,
+        }
+    }
 }
 
 /// An S3 bucket as storage.
@@ -62,14 +94,14 @@ pub(crate) enum Capped {
     Cut(Vec<u8>),
 }
 
-/// Reads `resp`'s body, never holding more than `limit` bytes: a body announcing more is
-/// not read at all, a longer one is abandoned at the limit.
-pub(crate) async fn read_capped(mut resp: reqwest::Response, limit: u64) -> io::Result<Capped> {
-    if resp.content_length().is_some_and(|n| n > limit) {
+/// Reads `body`, never holding more than `limit` bytes: a body announcing more is not
+/// read at all, a longer one is abandoned at the limit.
+pub(crate) async fn read_capped(mut body: RemoteBody, limit: u64) -> io::Result<Capped> {
+    if body.content_length.is_some_and(|n| n > limit) {
         return Ok(Capped::Cut(Vec::new()));
     }
     let mut out = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(other)? {
+    while let Some(chunk) = body.next().await.transpose()? {
         let room = limit as usize - out.len();
         if chunk.len() > room {
             out.extend_from_slice(&chunk[..room]);
@@ -78,6 +110,102 @@ pub(crate) async fn read_capped(mut resp: reqwest::Response, limit: u64) -> io::
         out.extend_from_slice(&chunk);
     }
     Ok(Capped::Whole(out))
+}
+
+/// An object body streamed from the bucket, bounded in time: an error after
+/// `stall_timeout` without a byte, or once the average rate is below `min_rate` after the
+/// body has been arriving for `stall_timeout`. Only the time spent waiting for the bucket
+/// counts: a reader that pauses (a slow client downstream) does not make the bucket slow.
+/// Errors name the bucket and the request.
+pub(crate) struct RemoteBody {
+    inner: Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>,
+    /// The announced length, if any.
+    pub content_length: Option<u64>,
+    what: String,
+    stall: Duration,
+    min_rate: u64,
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+    waiting_since: Option<Instant>,
+    waited: Duration,
+    bytes: u64,
+    done: bool,
+}
+
+impl RemoteBody {
+    fn new(resp: reqwest::Response, what: String, bounds: &S3Bounds) -> RemoteBody {
+        RemoteBody {
+            content_length: resp.content_length(),
+            inner: Box::pin(resp.bytes_stream()),
+            what,
+            stall: bounds.stall_timeout,
+            min_rate: bounds.min_rate,
+            sleep: None,
+            waiting_since: None,
+            waited: Duration::ZERO,
+            bytes: 0,
+            done: false,
+        }
+    }
+
+    fn fail(&mut self, msg: String) -> Poll<Option<io::Result<Bytes>>> {
+        self.done = true;
+        Poll::Ready(Some(Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("{}: {msg}", self.what),
+        ))))
+    }
+}
+
+impl Stream for RemoteBody {
+    type Item = io::Result<Bytes>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        if this.done {
+            return Poll::Ready(None);
+        }
+        let since = *this.waiting_since.get_or_insert_with(Instant::now);
+        let stall = this.stall;
+        let sleep = this
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(stall)));
+        match this.inner.as_mut().poll_next(cx) {
+            Poll::Ready(Some(Ok(chunk))) => {
+                this.waited += since.elapsed();
+                this.waiting_since = None;
+                this.sleep = None;
+                this.bytes += chunk.len() as u64;
+                let secs = this.waited.as_secs_f64();
+                if this.waited > this.stall && (this.bytes as f64) < this.min_rate as f64 * secs {
+                    let msg = format!(
+                        "too slow: {} bytes in {secs:.0} s, below the minimum of {} bytes/s \
+                         (storage.min_rate_bytes)",
+                        this.bytes, this.min_rate
+                    );
+                    return this.fail(msg);
+                }
+                Poll::Ready(Some(Ok(chunk)))
+            }
+            Poll::Ready(Some(Err(e))) => {
+                this.done = true;
+                Poll::Ready(Some(Err(other(format!("{}: {e}", this.what)))))
+            }
+            Poll::Ready(None) => {
+                this.done = true;
+                Poll::Ready(None)
+            }
+            Poll::Pending => {
+                if sleep.as_mut().poll(cx).is_ready() {
+                    let msg = format!(
+                        "no byte for {} s (storage.stall_timeout_secs)",
+                        stall.as_secs()
+                    );
+                    return this.fail(msg);
+                }
+                Poll::Pending
+            }
+        }
+    }
 }
 
 impl S3Store {
@@ -100,7 +228,7 @@ impl S3Store {
         );
         let http = reqwest::Client::builder()
             .pool_max_idle_per_host(256)
-            .connect_timeout(Duration::from_secs(10))
+            .connect_timeout(Duration::from_secs(10).min(s.bounds.request_timeout))
             .build()
             .map_err(other)?;
         Ok(S3Store {
@@ -161,13 +289,55 @@ impl S3Store {
         request
     }
 
+    /// An error naming the bucket and `what` (e.g. `GET a0/x/1.art`).
+    fn err(&self, what: &str, e: impl std::fmt::Display) -> io::Error {
+        other(format!("S3 bucket {}: {what}: {e}", self.s.bucket))
+    }
+
+    /// The error for a request that did not finish within `limit`.
+    fn timed_out(&self, what: &str, limit: Duration, setting: &str) -> io::Error {
+        io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!(
+                "S3 bucket {}: {what}: no complete answer within {} s ({setting})",
+                self.s.bucket,
+                limit.as_secs()
+            ),
+        )
+    }
+
+    /// Runs `work` (a request and the reading of its small reply) within the request
+    /// timeout.
+    async fn within<T>(
+        &self,
+        what: &str,
+        work: impl Future<Output = io::Result<T>>,
+    ) -> io::Result<T> {
+        let limit = self.s.bounds.request_timeout;
+        tokio::time::timeout(limit, work)
+            .await
+            .unwrap_or_else(|_| Err(self.timed_out(what, limit, "storage.request_timeout_secs")))
+    }
+
+    /// Sends `request`, waiting for the status and headers no longer than the request
+    /// timeout.
+    async fn send(
+        &self,
+        what: &str,
+        request: reqwest::RequestBuilder,
+    ) -> io::Result<reqwest::Response> {
+        self.within(what, async {
+            request.send().await.map_err(|e| self.err(what, e))
+        })
+        .await
+    }
+
     /// See [`super::Storage::get`].
     pub(crate) async fn get(&self, key: &str) -> io::Result<Option<Object>> {
+        let what = format!("GET {key}");
         let resp = self
-            .request(Method::GET, &self.object_path(key), "")
-            .send()
-            .await
-            .map_err(other)?;
+            .send(&what, self.request(Method::GET, &self.object_path(key), ""))
+            .await?;
         match resp.status() {
             StatusCode::OK => {
                 let meta = ObjectMeta {
@@ -176,12 +346,20 @@ impl S3Store {
                 };
                 Ok(Some(Object {
                     meta,
-                    body: ObjectBody::Remote(resp),
+                    body: ObjectBody::Remote(self.body(resp, &what)),
                 }))
             }
             StatusCode::NOT_FOUND => Ok(None),
-            s => Err(other(format!("S3 GET {key}: {s}"))),
+            s => Err(self.err(&what, s)),
         }
+    }
+
+    fn body(&self, resp: reqwest::Response, what: &str) -> RemoteBody {
+        RemoteBody::new(
+            resp,
+            format!("S3 bucket {}: {what}", self.s.bucket),
+            &self.s.bounds,
+        )
     }
 
     /// A ranged GET passed through to the bucket: `(Content-Range, object)` for a 206,
@@ -192,12 +370,14 @@ impl S3Store {
         key: &str,
         range: &str,
     ) -> io::Result<Option<(Option<String>, Object)>> {
+        let what = format!("GET {key} ({range})");
         let resp = self
-            .request(Method::GET, &self.object_path(key), "")
-            .header("range", range)
-            .send()
-            .await
-            .map_err(other)?;
+            .send(
+                &what,
+                self.request(Method::GET, &self.object_path(key), "")
+                    .header("range", range),
+            )
+            .await?;
         let status = resp.status();
         match status {
             StatusCode::OK | StatusCode::PARTIAL_CONTENT => {
@@ -218,7 +398,7 @@ impl S3Store {
                     },
                     Object {
                         meta,
-                        body: ObjectBody::Remote(resp),
+                        body: ObjectBody::Remote(self.body(resp, &what)),
                     },
                 )))
             }
@@ -226,17 +406,19 @@ impl S3Store {
             StatusCode::RANGE_NOT_SATISFIABLE => {
                 Err(io::Error::new(io::ErrorKind::InvalidInput, "range"))
             }
-            s => Err(other(format!("S3 GET {key}: {s}"))),
+            s => Err(self.err(&what, s)),
         }
     }
 
     /// See [`super::Storage::head`].
     pub(crate) async fn head(&self, key: &str) -> io::Result<Option<ObjectMeta>> {
+        let what = format!("HEAD {key}");
         let resp = self
-            .request(Method::HEAD, &self.object_path(key), "")
-            .send()
-            .await
-            .map_err(other)?;
+            .send(
+                &what,
+                self.request(Method::HEAD, &self.object_path(key), ""),
+            )
+            .await?;
         match resp.status() {
             StatusCode::OK => Ok(Some(ObjectMeta {
                 len: resp
@@ -248,7 +430,7 @@ impl S3Store {
                 modified: parse_http_date(resp.headers().get("last-modified")),
             })),
             StatusCode::NOT_FOUND => Ok(None),
-            s => Err(other(format!("S3 HEAD {key}: {s}"))),
+            s => Err(self.err(&what, s)),
         }
     }
 
@@ -263,27 +445,46 @@ impl S3Store {
         if existed && mode == PutMode::NoClobber {
             return Ok(PutOutcome::Existed);
         }
-        let file = tokio::fs::File::open(spool.temp.path()).await?;
-        let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(
-            file,
-            256 << 10,
-        ));
-        let resp = self
-            .request(Method::PUT, &self.object_path(key), "")
-            .header("content-length", spool.len)
-            .body(body)
-            .send()
+        let what = format!("PUT {key}");
+        // The body must go at the minimum rate at least; the reply comes within the
+        // request timeout after it.
+        let limit = self.s.bounds.request_timeout
+            + Duration::from_secs(spool.len / self.s.bounds.min_rate.max(1));
+        let work = async {
+            let file = tokio::fs::File::open(spool.temp.path()).await?;
+            let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(
+                file,
+                256 << 10,
+            ));
+            let resp = self
+                .request(Method::PUT, &self.object_path(key), "")
+                .header("content-length", spool.len)
+                .body(body)
+                .send()
+                .await
+                .map_err(|e| self.err(&what, e))?;
+            if !resp.status().is_success() {
+                let s = resp.status();
+                let text = match read_capped(self.body(resp, &what), MAX_ERROR_BODY_BYTES).await {
+                    Ok(Capped::Whole(b) | Capped::Cut(b)) => {
+                        String::from_utf8_lossy(&b).into_owned()
+                    }
+                    Err(_) => String::new(),
+                };
+                return Err(self.err(&what, format!("{s} {text}")));
+            }
+            Ok(())
+        };
+        tokio::time::timeout(limit, work)
             .await
-            .map_err(other)?;
+            .unwrap_or_else(|_| {
+                Err(self.timed_out(
+                    &what,
+                    limit,
+                    "storage.request_timeout_secs plus the body at storage.min_rate_bytes",
+                ))
+            })?;
         drop(spool);
-        if !resp.status().is_success() {
-            let s = resp.status();
-            let text = match read_capped(resp, MAX_ERROR_BODY_BYTES).await {
-                Ok(Capped::Whole(b) | Capped::Cut(b)) => String::from_utf8_lossy(&b).into_owned(),
-                Err(_) => String::new(),
-            };
-            return Err(other(format!("S3 PUT {key}: {s} {text}")));
-        }
         Ok(if existed {
             PutOutcome::Existed
         } else {
@@ -294,52 +495,70 @@ impl S3Store {
     /// See [`super::Storage::delete`].
     pub(crate) async fn delete(&self, key: &str) -> io::Result<bool> {
         let existed = self.head(key).await?.is_some();
+        let what = format!("DELETE {key}");
         let resp = self
-            .request(Method::DELETE, &self.object_path(key), "")
-            .send()
-            .await
-            .map_err(other)?;
+            .send(
+                &what,
+                self.request(Method::DELETE, &self.object_path(key), ""),
+            )
+            .await?;
         match resp.status() {
             s if s.is_success() => Ok(existed),
             StatusCode::NOT_FOUND => Ok(false),
-            s => Err(other(format!("S3 DELETE {key}: {s}"))),
+            s => Err(self.err(&what, s)),
         }
     }
 
-    /// See [`super::Storage::list`].
+    /// One ListObjectsV2 page (at most [`MAX_S3_LISTING_PAGE_BYTES`]), within the request
+    /// timeout.
+    async fn list_page(&self, query: &str, full_prefix: &str) -> io::Result<Vec<u8>> {
+        let what = format!("listing {full_prefix:?}");
+        self.within(&what, async {
+            let resp = self
+                .request(Method::GET, &self.base_path, query)
+                .send()
+                .await
+                .map_err(|e| self.err(&what, e))?;
+            if !resp.status().is_success() {
+                return Err(self.err(&what, resp.status()));
+            }
+            let limit = MAX_S3_LISTING_PAGE_BYTES;
+            match read_capped(self.body(resp, &what), limit).await? {
+                Capped::Whole(b) => Ok(b),
+                Capped::Cut(_) => Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "S3 bucket {}: the listing of {full_prefix:?} sent a page larger \
+                         than the limit of {} MiB",
+                        self.s.bucket,
+                        limit >> 20
+                    ),
+                )),
+            }
+        })
+        .await
+    }
+
+    /// See [`super::Storage::list`]. A listing that goes on past
+    /// [`S3Bounds::max_listing_keys`] keys (or one page per 100 of them) is an error, never
+    /// a truncated answer: callers decide what to delete from it.
     pub(crate) async fn list(&self, prefix: &str) -> io::Result<Vec<Listed>> {
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         let full_prefix = format!("{}{prefix}", self.s.prefix);
+        let max_keys = self.s.bounds.max_listing_keys;
+        let max_pages = max_keys.div_ceil(100).max(1);
+        let (mut pages, mut keys) = (0u64, 0u64);
         loop {
+            if pages == max_pages {
+                return Err(self.too_long(&full_prefix, format!("{pages} pages")));
+            }
+            pages += 1;
             let mut query = format!("list-type=2&prefix={}", uri_encode(&full_prefix));
             if let Some(t) = &token {
                 query = format!("continuation-token={}&{query}", uri_encode(t));
             }
-            let resp = self
-                .request(Method::GET, &self.base_path, &query)
-                .send()
-                .await
-                .map_err(other)?;
-            if !resp.status().is_success() {
-                return Err(other(format!("S3 list {prefix}: {}", resp.status())));
-            }
-            let limit = MAX_S3_LISTING_PAGE_BYTES;
-            let body = match read_capped(resp, limit).await {
-                Ok(Capped::Whole(b)) => b,
-                Ok(Capped::Cut(_)) => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        format!(
-                            "S3 bucket {}: the listing of {full_prefix:?} sent a page larger \
-                             than the limit of {} MiB",
-                            self.s.bucket,
-                            limit >> 20
-                        ),
-                    ))
-                }
-                Err(e) => return Err(other(format!("S3 bucket {}: listing: {e}", self.s.bucket))),
-            };
+            let body = self.list_page(&query, &full_prefix).await?;
             let text = String::from_utf8_lossy(&body);
             let page = tarn_core::s3_listing::parse_page(&text)
                 .map_err(|e| other(format!("S3 bucket {}: listing: {e}", self.s.bucket)))?;
@@ -348,6 +567,10 @@ impl S3Store {
                     "S3 bucket {}: the listing of {full_prefix:?} repeats its continuation token",
                     self.s.bucket
                 )));
+            }
+            keys += page.entries.len() as u64;
+            if keys > max_keys {
+                return Err(self.too_long(&full_prefix, format!("{max_keys} keys")));
             }
             for e in page.entries {
                 let (key, len, modified) = (e.key, e.size, e.last_modified);
@@ -368,6 +591,17 @@ impl S3Store {
         }
         out.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(out)
+    }
+
+    fn too_long(&self, full_prefix: &str, past: String) -> io::Error {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "S3 bucket {}: the listing of {full_prefix:?} goes on past {past} \
+                 (storage.max_listing_keys)",
+                self.s.bucket
+            ),
+        )
     }
 
     /// Whether the bucket answers.
