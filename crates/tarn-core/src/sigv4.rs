@@ -51,15 +51,8 @@ pub struct AmzDate(pub String);
 impl AmzDate {
     /// From seconds since the Unix epoch (UTC).
     pub fn from_unix(secs: u64) -> AmzDate {
-        let days = (secs / 86_400) as i64;
-        let rem = secs % 86_400;
-        let (y, m, d) = civil_from_days(days);
-        AmzDate(format!(
-            "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
-            rem / 3600,
-            (rem / 60) % 60,
-            rem % 60
-        ))
+        let [y, mo, d, h, mi, s] = utc_fields(secs);
+        AmzDate(format!("{y:04}{mo:02}{d:02}T{h:02}{mi:02}{s:02}Z"))
     }
 
     /// Parses `YYYYMMDDTHHMMSSZ` back to Unix seconds.
@@ -84,6 +77,35 @@ impl AmzDate {
     pub fn date(&self) -> &str {
         &self.0[..8.min(self.0.len())]
     }
+}
+
+/// Seconds since the Unix epoch as an ISO 8601 UTC time: `2026-12-02T00:01:00Z`.
+pub fn iso8601(secs: u64) -> String {
+    let [y, mo, d, h, mi, s] = utc_fields(secs);
+    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+}
+
+/// Seconds since the Unix epoch the way S3 writes times in its XML (`LastModified`,
+/// `CreationDate`): ISO 8601 UTC with milliseconds, always `.000`, e.g.
+/// `2026-12-02T00:01:00.000Z`. [`crate::s3_listing::parse_iso_time`] reads it back.
+pub fn iso8601_s3(secs: u64) -> String {
+    let mut t = iso8601(secs);
+    t.insert_str(t.len() - 1, ".000");
+    t
+}
+
+/// Year, month, day, hour, minute and second (UTC) of a Unix time.
+fn utc_fields(secs: u64) -> [u64; 6] {
+    let (y, m, d) = civil_from_days((secs / 86_400) as i64);
+    let rem = secs % 86_400;
+    [
+        y as u64,
+        u64::from(m),
+        u64::from(d),
+        rem / 3600,
+        (rem / 60) % 60,
+        rem % 60,
+    ]
 }
 
 // Howard Hinnant's civil calendar conversions (proleptic Gregorian, UTC).
@@ -485,6 +507,32 @@ mod tests {
         assert_eq!(d.to_unix(), Some(1_440_938_160));
         assert_eq!(AmzDate::from_unix(0).0, "19700101T000000Z");
         assert_eq!(AmzDate("2015083OT123600Z".into()).to_unix(), None);
+    }
+
+    /// Leap days (2000 and 2400 are leap years, 2100 is not), the 2038 32-bit boundary and
+    /// a year's last second, each written both ways and read back.
+    #[test]
+    fn iso8601_across_leap_years_and_century_boundaries() {
+        let cases = [
+            (0, "1970-01-01T00:00:00Z"),
+            (951_868_799, "2000-02-29T23:59:59Z"),
+            (951_868_800, "2000-03-01T00:00:00Z"),
+            (1_704_067_199, "2023-12-31T23:59:59Z"),
+            (1_709_208_000, "2024-02-29T12:00:00Z"),
+            (2_147_483_648, "2038-01-19T03:14:08Z"),
+            (4_107_542_399, "2100-02-28T23:59:59Z"),
+            (4_107_542_400, "2100-03-01T00:00:00Z"),
+            (13_574_563_200, "2400-02-29T00:00:00Z"),
+        ];
+        for (secs, want) in cases {
+            assert_eq!(iso8601(secs), want, "{secs}");
+            let s3 = iso8601_s3(secs);
+            assert_eq!(s3, want.replace('Z', ".000Z"), "{secs}");
+            assert_eq!(crate::s3_listing::parse_iso_time(&s3), Some(secs), "{s3}");
+            let compact: String = want.chars().filter(|c| !"-:".contains(*c)).collect();
+            assert_eq!(AmzDate::from_unix(secs).0, compact, "{secs}");
+            assert_eq!(AmzDate::from_unix(secs).to_unix(), Some(secs), "{secs}");
+        }
     }
 
     /// AWS's documented example: GET /test.txt with a Range header (S3 "Example: GET Object").

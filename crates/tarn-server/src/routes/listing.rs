@@ -27,21 +27,13 @@ fn admin_key<'a>(app: &'a AppRef, req: &Req) -> Result<&'a KeyConfig, S3Error> {
 
 const XMLNS: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
 
+/// `t` as S3 writes it in XML: `2026-12-02T00:01:00.000Z`.
 fn iso(t: std::time::SystemTime) -> String {
     let secs = t
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let d = tarn_core::sigv4::AmzDate::from_unix(secs).0; // YYYYMMDDTHHMMSSZ
-    format!(
-        "{}-{}-{}T{}:{}:{}.000Z",
-        &d[0..4],
-        &d[4..6],
-        &d[6..8],
-        &d[9..11],
-        &d[11..13],
-        &d[13..15]
-    )
+    tarn_core::sigv4::iso8601_s3(secs)
 }
 
 /// `GET /` (ListBuckets): the artifact and revision prefixes.
@@ -206,4 +198,21 @@ pub(crate) async fn bucket(
     }
     x.push_str("</ListBucketResult>\n");
     Ok(text(StatusCode::OK, "application/xml", x))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    /// awscli and rclone read these times: the milliseconds must be there.
+    #[test]
+    fn times_have_the_s3_millisecond_form() {
+        let t = UNIX_EPOCH + Duration::from_secs(1_709_208_000);
+        assert_eq!(iso(t), "2024-02-29T12:00:00.000Z");
+        assert_eq!(
+            iso(UNIX_EPOCH - Duration::from_secs(1)),
+            "1970-01-01T00:00:00.000Z"
+        );
+    }
 }

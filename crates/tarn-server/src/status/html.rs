@@ -130,15 +130,8 @@ fn count(n: u64) -> String {
 
 /// `2026-12-02 00:01 UTC`.
 fn when(t: u64) -> String {
-    let d = tarn_core::sigv4::AmzDate::from_unix(t).0; // YYYYMMDDTHHMMSSZ
-    format!(
-        "{}-{}-{}\u{a0}{}:{}\u{a0}UTC",
-        &d[0..4],
-        &d[4..6],
-        &d[6..8],
-        &d[9..11],
-        &d[11..13]
-    )
+    let iso = tarn_core::sigv4::iso8601(t); // YYYY-MM-DDTHH:MM:SSZ
+    format!("{}\u{a0}{}\u{a0}UTC", &iso[..10], &iso[11..16])
 }
 
 /// `6 s ago`, `3 min ago`, `5 h ago`, `2 d ago` (never wraps: non-breaking space).
@@ -480,22 +473,9 @@ pub(crate) fn render(st: &Status) -> String {
         o,
         "<footer>The same data as JSON: <code>/api/status</code> · Prometheus: <code>/metrics</code> · listings are reused for {}\u{a0}s · generated <span class=\"when\">{}</span></footer></main></body></html>",
         st.scan.ttl_secs,
-        unix_to_iso(now)
+        tarn_core::sigv4::iso8601(now)
     );
     o
-}
-
-fn unix_to_iso(t: u64) -> String {
-    let d = tarn_core::sigv4::AmzDate::from_unix(t).0;
-    format!(
-        "{}-{}-{}T{}:{}:{}Z",
-        &d[0..4],
-        &d[4..6],
-        &d[6..8],
-        &d[9..11],
-        &d[11..13],
-        &d[13..15]
-    )
 }
 
 #[cfg(test)]
@@ -509,6 +489,12 @@ mod tests {
         assert_eq!(base64(b"fo"), "Zm8=");
         assert_eq!(base64(b"foo"), "Zm9v");
         assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+    }
+
+    #[test]
+    fn when_shows_the_minute_in_utc() {
+        assert_eq!(when(1_709_208_059), "2024-02-29\u{a0}12:00\u{a0}UTC");
+        assert_eq!(when(0), "1970-01-01\u{a0}00:00\u{a0}UTC");
     }
 
     /// Names come from uploads: a scope, revision, key or error code can never add markup.
