@@ -18,7 +18,7 @@ use reqwest::{Method, StatusCode};
 use tarn_core::sigv4::EMPTY_SHA256;
 use tarn_core::StreamingHasher;
 use tarn_core::{ArtifactName, Hash};
-use tarn_core::{Limits, MAX_ARTIFACT_ENV, MAX_REPLY_ENV};
+use tarn_core::{Limits, MAX_ARTIFACT_ENV, MAX_ERROR_BODY_BYTES, MAX_REPLY_ENV};
 use tarn_store::{open_untrusted, StagingDir};
 use tarn_store::{Cache, FileChanged, Inserted, StoreError};
 use tokio::sync::Semaphore;
@@ -522,7 +522,7 @@ impl Transport {
         .await
     }
 
-    /// The start of an error body: at most [`MAX_ERROR_BODY`] bytes are kept (enough for
+    /// The start of an error body: at most [`MAX_ERROR_BODY_BYTES`] bytes are kept (enough for
     /// an S3 `<Error>` document); the rest is never read, and the connection is dropped.
     /// Errors while reading are ignored: the status is what matters.
     async fn read_error_body(
@@ -533,10 +533,10 @@ impl Transport {
         let pace = Pace::new(&self.opts, &self.limits);
         let mut body = Vec::new();
         let mut stream = resp.bytes_stream();
-        while (body.len() as u64) < MAX_ERROR_BODY {
+        while (body.len() as u64) < MAX_ERROR_BODY_BYTES {
             match tokio::time::timeout(self.opts.stall_timeout, stream.next()).await {
                 Ok(Some(Ok(chunk))) => {
-                    let room = MAX_ERROR_BODY as usize - body.len();
+                    let room = MAX_ERROR_BODY_BYTES as usize - body.len();
                     body.extend_from_slice(&chunk[..chunk.len().min(room)]);
                     if pace.check(body.len() as u64).is_err() {
                         break;
@@ -1060,9 +1060,6 @@ enum Source {
     /// An artifact of a validated staging directory, opened relative to its descriptor.
     Staged(Arc<StagingDir>, ArtifactName),
 }
-
-/// Most bytes of an error body read (the rest is left unread).
-pub const MAX_ERROR_BODY: u64 = 64 * 1024;
 
 /// The bytes `0..len` of `file`, read with positional reads (each retry starts afresh and
 /// never depends on a shared offset). With `expected`, Lake's hash of the bytes is checked
