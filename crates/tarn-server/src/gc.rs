@@ -9,7 +9,7 @@
 //! before artifacts are deleted.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
 use tarn_core::object_key::{
@@ -17,6 +17,7 @@ use tarn_core::object_key::{
 };
 use tarn_core::Hash;
 
+use crate::status::journal::{RunRecord, ScrubSummary};
 use crate::storage::{Listed, ObjectBody};
 use crate::App;
 
@@ -199,32 +200,37 @@ pub(crate) fn spawn_periodic(app: crate::AppRef, every: Duration) {
     });
 }
 
-/// How a maintenance run was started, for the status page.
-fn trigger(app: &App) -> String {
-    if app.maintenance {
-        "command"
+/// The status page's record of a GC or scrub run that began at `started` and has just ended
+/// with `result`; `summary` makes what is kept of a successful run's report.
+fn run_record<'a, R, S>(
+    app: &App,
+    started: Instant,
+    result: &'a std::io::Result<R>,
+    summary: impl FnOnce(&'a R) -> S,
+) -> RunRecord<S> {
+    let trigger = if app.maintenance {
+        "command" // `tarn serve gc` / `tarn serve scrub`
     } else {
         "scheduled"
+    };
+    RunRecord {
+        finished_unix: crate::status::now_unix(),
+        duration_ms: started.elapsed().as_millis() as u64,
+        trigger: trigger.to_string(),
+        error: result.as_ref().err().map(|e| e.to_string()),
+        report: result.as_ref().ok().map(summary),
     }
-    .to_string()
 }
 
 /// Runs garbage collection. A real run (not a dry run) is recorded for the status page in
 /// `<data>/.tarn-status/gc.json`, failed or not.
 pub async fn run_gc(app: &App, policy: GcPolicy) -> std::io::Result<GcReport> {
-    let t = std::time::Instant::now();
+    let started = Instant::now();
     let r = gc_inner(app, policy).await;
     if !policy.dry_run {
         app.status.scanner.changed();
-        app.status
-            .journal
-            .gc_done(crate::status::journal::RunRecord {
-                finished_unix: crate::status::now_unix(),
-                duration_ms: t.elapsed().as_millis() as u64,
-                trigger: trigger(app),
-                error: r.as_ref().err().map(|e| e.to_string()),
-                report: r.as_ref().ok().cloned(),
-            });
+        let run = run_record(app, started, &r, GcReport::clone);
+        app.status.journal.gc_done(run);
     }
     r
 }
@@ -373,23 +379,13 @@ impl ScrubReport {
 /// `repair`, corrupt artifacts and leftovers are deleted. The result (counts only) is
 /// recorded for the status page in `<data>/.tarn-status/scrub.json`.
 pub async fn scrub(app: &App, repair: bool) -> std::io::Result<ScrubReport> {
-    let t = std::time::Instant::now();
+    let started = Instant::now();
     let r = scrub_inner(app, repair).await;
     if repair {
         app.status.scanner.changed();
     }
-    app.status
-        .journal
-        .scrub_done(crate::status::journal::RunRecord {
-            finished_unix: crate::status::now_unix(),
-            duration_ms: t.elapsed().as_millis() as u64,
-            trigger: trigger(app),
-            error: r.as_ref().err().map(|e| e.to_string()),
-            report: r
-                .as_ref()
-                .ok()
-                .map(crate::status::journal::ScrubSummary::from),
-        });
+    let run = run_record(app, started, &r, ScrubSummary::from);
+    app.status.journal.scrub_done(run);
     r
 }
 
