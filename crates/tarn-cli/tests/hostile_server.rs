@@ -999,3 +999,85 @@ fn scrub_streams_a_large_artifact_from_the_bucket() {
         "scrub peak RSS {peak} kB for a {LEN}-byte artifact"
     );
 }
+
+#[test]
+fn tarn_serve_on_a_hostile_bucket_stays_bounded_for_its_clients() {
+    // `tarn serve` itself on a bucket whose listing never ends and whose objects stall after
+    // 100 bytes: the status page answers with the listing's error (the scan was unbounded),
+    // and an artifact streamed to a client is cut off after the stall timeout (the server
+    // task and the client's connection were held forever).
+    let tmp = tempfile::tempdir().unwrap();
+    let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let url = hostile_server(Arc::new(move |path, conn| {
+        if path.contains("list-type=2") {
+            let page = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let keys: String = (0..1000)
+                .map(|i| {
+                    format!(
+                        "<Contents><Key>a0/sc/{:016x}.art</Key><Size>10</Size>\
+                         <LastModified>2020-01-01T00:00:00.000Z</LastModified></Contents>",
+                        page * 1000 + i
+                    )
+                })
+                .collect();
+            return reply(
+                conn,
+                &format!(
+                    "<ListBucketResult><IsTruncated>true</IsTruncated>\
+                     <NextContinuationToken>t{page}</NextContinuationToken>{keys}\
+                     </ListBucketResult>"
+                ),
+            );
+        }
+        if path.starts_with("GET") {
+            let _ = conn.write_all(
+                b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1048576\r\n\r\n",
+            );
+            let _ = conn.write_all(&[b'x'; 100]);
+            std::thread::sleep(Duration::from_secs(600));
+        }
+        reply(conn, "");
+    }));
+    let cfg = tmp.path().join("serve.toml");
+    std::fs::write(
+        &cfg,
+        "[storage]\nstall_timeout_secs = 2\nmax_listing_keys = 20000\n",
+    )
+    .unwrap();
+    let srv = TarnServer::start_with(
+        &[
+            "--data",
+            tmp.path().join("data").to_str().unwrap(),
+            "--config",
+            cfg.to_str().unwrap(),
+            "--s3-endpoint",
+            &url,
+            "--s3-bucket",
+            "evil",
+        ],
+        &[("TARN_S3_ACCESS_KEY", "k"), ("TARN_S3_SECRET_KEY", "s")],
+    );
+    let out = std::process::Command::new(curl_bin())
+        .args(["-s", "--max-time", "20"])
+        .arg(format!("{}/api/status", srv.url))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "GET /api/status: {out:?}");
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let error = status["scan"]["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("S3 bucket evil") && error.contains("past 20000 keys"),
+        "{status}"
+    );
+
+    let start = Instant::now();
+    let out = std::process::Command::new(curl_bin())
+        .args(["-s", "-o", "/dev/null", "--max-time", "30"])
+        .arg(format!("{}/a0/sc/0000000000000001.art", srv.url))
+        .output()
+        .unwrap();
+    let secs = start.elapsed().as_secs_f64();
+    // 18: the body ended before its Content-Length (28 would be curl's own --max-time).
+    assert_eq!(out.status.code(), Some(18), "{out:?} after {secs:.1} s");
+    assert!(secs < 15.0, "took {secs:.1} s");
+}
