@@ -168,7 +168,7 @@ pub(crate) fn load_system_config() -> anyhow::Result<SystemConfig> {
         return Ok(SystemConfig::default());
     };
     let explicit = std::env::var_os("LAKE_CONFIG").is_some_and(|v| !v.is_empty());
-    match tarn_core::read_config_file(&path) {
+    match tarn_store::read_config_file(&path) {
         Ok(text) => SystemConfig::parse(&text).with_context(|| format!("{}", path.display())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && explicit => {
             Err(crate::ui::with_hint(

@@ -1,7 +1,11 @@
-//! Configuration files are outside input too (issue 9): the server's `--config` and Lake's
-//! system configuration (`LAKE_CONFIG`) are read only when they are regular files of at
-//! most 1 MiB. An oversized file, `/dev/zero` or a FIFO nobody
-//! writes to ends in a clear error naming the file, at once, without growing.
+//! Local files are outside input too (issue 9): configuration files (the server's
+//! `--config`, Lake's `LAKE_CONFIG`), mapping files given on the command line, a checkout's
+//! lakefile, manifest and `lean-toolchain`, files given to `tarn hash`, the server's PEM and
+//! admin key files. Each is read only when the open descriptor is a regular file, and no
+//! further than its limit: an oversized file, `/dev/zero`, a directory or a FIFO nobody
+//! writes to ends in a clear error naming the file, at once, without growing. Each test puts
+//! the FIFO first, so that a reader that blocks fails the test (after 20 s) before
+//! `/dev/zero` could be read without end.
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -45,10 +49,19 @@ fn hostile_files(dir: &Path) -> Vec<(std::path::PathBuf, &'static str)> {
     let fifo = dir.join("fifo.toml");
     let st = Command::new("mkfifo").arg(&fifo).status().unwrap();
     assert!(st.success());
+    let subdir = dir.join("dir.toml");
+    std::fs::create_dir(&subdir).unwrap();
     vec![
-        (big, "larger than the limit of 1 MiB"),
-        (fifo, "not a regular file"),
-        ("/dev/zero".into(), "not a regular file"),
+        (fifo, "not a regular file (a FIFO)"),
+        (
+            "/dev/zero".into(),
+            "not a regular file (a character device)",
+        ),
+        (subdir, "not a regular file (a directory)"),
+        (
+            big,
+            "larger than the limit of 1 MiB for a configuration file",
+        ),
     ]
 }
 
@@ -81,4 +94,193 @@ fn a_hostile_lake_config_is_refused_at_once() {
         assert!(err.contains(&*path.to_string_lossy()), "{err}");
         assert!(err.contains(why), "{err}");
     }
+}
+
+fn mkfifo(path: &Path) {
+    let st = Command::new("mkfifo").arg(path).status().unwrap();
+    assert!(st.success());
+}
+
+/// Asserts `out` is exit 1 with an error naming `path` and saying `why`.
+fn refused(out: &Output, what: &str, path: &Path, why: &str) {
+    let err = stderr(out);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{what} {}: {err}",
+        path.display()
+    );
+    assert!(err.contains(&*path.to_string_lossy()), "{what}: {err}");
+    assert!(err.contains(why), "{what}: {err}");
+}
+
+#[test]
+fn a_hostile_mappings_file_is_refused_at_once_by_every_command() {
+    let sb = Sandbox::new();
+    std::fs::write(
+        sb.path("config.toml"),
+        "[[cache.service]]\nname = \"s\"\nkind = \"s3\"\nartifactEndpoint = \"http://127.0.0.1:1/a\"\nrevisionEndpoint = \"http://127.0.0.1:1/r\"\n",
+    )
+    .unwrap();
+    tarn_test::git_package(sb.root(), "pkg", 1);
+    let fifo = sb.path("fifo.jsonl");
+    mkfifo(&fifo);
+    let big = sb.path("big.jsonl");
+    std::fs::write(&big, vec![b'x'; 2048]).unwrap();
+    std::fs::create_dir(sb.path("dir.jsonl")).unwrap();
+    let files = [
+        (fifo, "not a regular file (a FIFO)"),
+        ("/dev/zero".into(), "not a regular file (a character device)"),
+        (sb.path("dir.jsonl"), "not a regular file (a directory)"),
+        (
+            big,
+            "larger than the limit of 1 KiB for a mapping file (raise it with TARN_MAX_MAPPINGS_BYTES)",
+        ),
+    ];
+    // Each command's arguments before and after the mapping file.
+    let commands: [(&[&str], &[&str]); 5] = [
+        (&["get", "--service", "s", "--scope", "sc"], &[]),
+        (&["put", "--service", "s", "--scope", "sc"], &[]),
+        (&["stage"], &["staged"]),
+        (&["verify"], &[]),
+        (&["add"], &[]),
+    ];
+    for (before, after) in commands {
+        for (path, why) in &files {
+            let mut c = sb.command();
+            c.env("TARN_MAX_MAPPINGS_BYTES", "1K")
+                .env("LAKE_CACHE_KEY", "id:secret")
+                .args(["--cache-dir", "cache"])
+                .args(before)
+                .arg(path)
+                .args(after);
+            refused(&bounded(c), before[0], path, why);
+        }
+    }
+    // `put` keeps refusing a symbolic link to the mapping file.
+    let real = sb.path("real.jsonl");
+    std::fs::write(&real, "").unwrap();
+    let link = sb.path("link.jsonl");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let mut c = sb.command();
+    c.env("LAKE_CACHE_KEY", "id:secret")
+        .args([
+            "--cache-dir",
+            "cache",
+            "put",
+            "--service",
+            "s",
+            "--scope",
+            "sc",
+        ])
+        .arg(&link);
+    refused(&bounded(c), "put", &link, "a symbolic link");
+}
+
+#[test]
+fn a_hostile_file_to_hash_is_refused_at_once() {
+    let sb = Sandbox::new();
+    let fifo = sb.path("fifo");
+    mkfifo(&fifo);
+    for text in [false, true] {
+        for (path, why) in [
+            (fifo.clone(), "not a regular file (a FIFO)"),
+            (
+                "/dev/zero".into(),
+                "not a regular file (a character device)",
+            ),
+        ] {
+            let mut c = sb.command();
+            c.arg("hash");
+            if text {
+                c.arg("--text");
+            }
+            c.arg(&path);
+            refused(&bounded(c), "hash", &path, why);
+        }
+    }
+}
+
+#[test]
+fn a_hostile_manifest_or_toolchain_in_the_checkout_is_refused_at_once() {
+    let sb = Sandbox::new();
+    std::fs::write(
+        sb.path("config.toml"),
+        "[[cache.service]]\nname = \"s\"\nkind = \"s3\"\nartifactEndpoint = \"http://127.0.0.1:1/a\"\nrevisionEndpoint = \"http://127.0.0.1:1/r\"\n",
+    )
+    .unwrap();
+    let pkg = sb.path("pkg");
+    std::fs::create_dir(&pkg).unwrap();
+    tarn_test::git_package(&pkg, "pkg", 1);
+    let manifest = pkg.join("lake-manifest.json");
+    mkfifo(&manifest);
+    let mut c = sb.command();
+    c.current_dir(&pkg).args([
+        "--cache-dir",
+        "../cache",
+        "get",
+        "--service",
+        "s",
+        "--repo",
+        "o/n",
+    ]);
+    // (`get` reads the workspace from inside the package directory: the path shown is
+    // relative to it.)
+    let shown = Path::new("lake-manifest.json");
+    refused(&bounded(c), "get", shown, "not a regular file (a FIFO)");
+    std::fs::remove_file(&manifest).unwrap();
+    let toolchain = pkg.join("lean-toolchain");
+    std::os::unix::fs::symlink("/dev/zero", &toolchain).unwrap();
+    let mut c = sb.command();
+    c.current_dir(&pkg).args([
+        "--cache-dir",
+        "../cache",
+        "get",
+        "--service",
+        "s",
+        "--repo",
+        "o/n",
+    ]);
+    let shown = Path::new("lean-toolchain");
+    refused(
+        &bounded(c),
+        "get",
+        shown,
+        "not a regular file (a character device)",
+    );
+}
+
+#[test]
+fn a_hostile_pem_or_admin_key_file_is_refused_at_once_by_the_server() {
+    let sb = Sandbox::new();
+    let fifo = sb.path("fifo.pem");
+    mkfifo(&fifo);
+    let big = sb.path("big.pem");
+    std::fs::write(&big, vec![b'-'; (1 << 20) + 1]).unwrap();
+    for (path, why) in [
+        (fifo, "not a regular file (a FIFO)"),
+        (
+            "/dev/zero".into(),
+            "not a regular file (a character device)",
+        ),
+        (big, "larger than the limit of 1 MiB for a PEM file"),
+    ] {
+        let mut c = Command::new(BIN);
+        c.current_dir(sb.root())
+            .args(["serve", "--data", "data", "--listen", "127.0.0.1:0"])
+            .arg("--tls-cert")
+            .arg(&path)
+            .arg("--tls-key")
+            .arg(&path);
+        refused(&bounded(c), "serve", &path, why);
+    }
+    // A zero-configuration server keeps its admin key in the data directory.
+    std::fs::create_dir(sb.path("data2")).unwrap();
+    let key = sb.path("data2/.tarn-serve-key");
+    mkfifo(&key);
+    let mut c = Command::new(BIN);
+    c.current_dir(sb.root())
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(sb.path("data2"));
+    refused(&bounded(c), "serve", &key, "not a regular file (a FIFO)");
 }

@@ -70,9 +70,9 @@ pub use lakefile::{
 };
 /// Resource limits on outside input.
 pub use limits::{
-    parse_size, read_config_file, Limits, MAX_ARTIFACT_ENV, MAX_CONFIG_FILE_BYTES,
-    MAX_ERROR_BODY_BYTES, MAX_MAPPINGS_ENV, MAX_REPLY_ENV, MAX_S3_LISTING_PAGE_BYTES, MIN_RATE_ENV,
-    TEMP_GRACE_ENV, TRANSFER_DEADLINE_ENV,
+    parse_size, Limits, MAX_ARTIFACT_ENV, MAX_CONFIG_FILE_BYTES, MAX_ERROR_BODY_BYTES,
+    MAX_MAPPINGS_ENV, MAX_REPLY_ENV, MAX_S3_LISTING_PAGE_BYTES, MIN_RATE_ENV, TEMP_GRACE_ENV,
+    TRANSFER_DEADLINE_ENV,
 };
 /// Mapping files.
 pub use mapping::{

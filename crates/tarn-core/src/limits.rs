@@ -10,8 +10,6 @@
 //! assert_eq!(l.max_mappings_bytes, Limits::default().max_mappings_bytes);
 //! ```
 
-use std::io::Read;
-use std::path::Path;
 use std::time::Duration;
 
 /// Environment variable: largest mapping file (`outputs.jsonl`, revision file) read.
@@ -38,33 +36,8 @@ pub const MAX_S3_LISTING_PAGE_BYTES: u64 = 16 << 20;
 pub const MAX_ERROR_BODY_BYTES: u64 = 64 << 10;
 
 /// Largest configuration file read: the server's `--config` and Lake's system configuration
-/// (`LAKE_CONFIG`).
+/// (`LAKE_CONFIG`); read by `tarn_store::read_config_file`.
 pub const MAX_CONFIG_FILE_BYTES: u64 = 1 << 20;
-
-/// Reads a configuration file of at most [`MAX_CONFIG_FILE_BYTES`]. Anything but a regular
-/// file (a FIFO, `/dev/zero`, a directory) is refused before it is opened, so a read can
-/// neither block nor run on forever; the error says which rule was broken (the caller adds
-/// the path).
-pub fn read_config_file(path: &Path) -> std::io::Result<String> {
-    use std::io::{Error, ErrorKind};
-    if !std::fs::metadata(path)?.is_file() {
-        return Err(Error::new(ErrorKind::InvalidInput, "not a regular file"));
-    }
-    let file = std::fs::File::open(path)?;
-    let mut bytes = Vec::new();
-    file.take(MAX_CONFIG_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > MAX_CONFIG_FILE_BYTES {
-        return Err(Error::new(
-            ErrorKind::InvalidData,
-            format!(
-                "larger than the limit of {} MiB for a configuration file",
-                MAX_CONFIG_FILE_BYTES >> 20
-            ),
-        ));
-    }
-    String::from_utf8(bytes).map_err(|_| Error::new(ErrorKind::InvalidData, "not UTF-8"))
-}
 
 /// The limits in force. Defaults are generous for real Lake caches (Mathlib's mapping file
 /// is about 1 MB, its largest artifact about 100 MB) and small enough that a hostile peer

@@ -135,20 +135,14 @@ fn items_for(
     items
 }
 
-/// Loads and checks a mappings file: must parse; warnings are logged.
+/// Loads and checks a mappings file: a regular file (a symbolic link is refused), read
+/// through the one bounded, non-blocking reader (a FIFO or device is refused unread, a file
+/// over `TARN_MAX_MAPPINGS_BYTES` refused); must parse; warnings are logged.
 pub fn load_mappings(path: &Path) -> Result<(Vec<u8>, MappingFile), Invalid> {
     let one = |p: String| Invalid { problems: vec![p] };
-    match std::fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_file() => {}
-        Ok(_) => {
-            return Err(one(format!(
-                "{}: not a regular file (symlinks are refused)",
-                path.display()
-            )))
-        }
-        Err(e) => return Err(one(format!("{}: {e}", path.display()))),
-    }
-    let bytes = std::fs::read(path).map_err(|e| one(format!("{}: {e}", path.display())))?;
+    let limit = tarn_store::mappings_limit();
+    let bytes = tarn_store::read_local_file(path, tarn_store::Links::Refuse, &limit)
+        .map_err(|e| one(format!("{}: {e}", path.display())))?;
     let parsed = MappingFile::parse(&bytes).map_err(|e| one(format!("{}: {e}", path.display())))?;
     for w in &parsed.warnings {
         tracing::warn!("{}: line {}: {}", path.display(), w.line, w.message);

@@ -49,12 +49,15 @@ pub(crate) fn load_or_create(data: &Path) -> Result<KeyConfig, StartError> {
     })
 }
 
+/// Reads the key file through the one bounded, non-blocking reader: a FIFO or device put in
+/// its place is refused (naming it) instead of hanging or filling memory at start-up.
 fn read_bounded(path: &Path) -> std::io::Result<String> {
-    let mut text = String::new();
-    std::fs::File::open(path)?
-        .take(MAX_KEY_FILE_BYTES)
-        .read_to_string(&mut text)?;
-    Ok(text)
+    let limit = tarn_store::ReadLimit {
+        bytes: MAX_KEY_FILE_BYTES,
+        what: "a key file",
+        env: None,
+    };
+    tarn_store::read_local_text(path, tarn_store::Links::Follow, &limit)
 }
 
 /// Writes a new key file (private from its first byte, published without replacing a key

@@ -260,7 +260,7 @@ impl ServerConfig {
     /// Reads and checks a configuration file (a regular file of at most
     /// [`tarn_core::MAX_CONFIG_FILE_BYTES`]).
     pub fn load(path: &Path) -> Result<ServerConfig, ConfigError> {
-        let text = tarn_core::read_config_file(path)
+        let text = tarn_store::read_config_file(path)
             .map_err(|e| ConfigError::Io(path.to_path_buf(), e))?;
         let cfg: ServerConfig =
             toml::from_str(&text).map_err(|e| ConfigError::Toml(path.to_path_buf(), e))?;

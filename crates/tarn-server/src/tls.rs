@@ -1,6 +1,5 @@
 //! Optional TLS (rustls with the ring provider) from PEM files.
 
-use std::io::BufReader;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -8,17 +7,26 @@ use tokio_rustls::rustls;
 
 use crate::error::StartError;
 
+/// The most bytes of a PEM file read (a certificate chain or key is a few kB).
+const PEM_LIMIT: tarn_store::ReadLimit<'static> = tarn_store::ReadLimit {
+    bytes: 1 << 20,
+    what: "a PEM file",
+    env: None,
+};
+
 /// A TLS acceptor for a PEM certificate chain and private key.
 pub(crate) fn acceptor(cert: &Path, key: &Path) -> Result<tokio_rustls::TlsAcceptor, StartError> {
+    // Read whole through the one bounded, non-blocking reader: a FIFO or device given as a
+    // PEM file is refused at once, naming it.
     let open = |p: &Path| {
-        std::fs::File::open(p)
-            .map(BufReader::new)
-            .map_err(|source| StartError::File {
+        tarn_store::read_local_file(p, tarn_store::Links::Follow, &PEM_LIMIT).map_err(|source| {
+            StartError::File {
                 path: p.to_path_buf(),
                 source,
-            })
+            }
+        })
     };
-    let certs: Vec<_> = rustls_pemfile::certs(&mut open(cert)?)
+    let certs: Vec<_> = rustls_pemfile::certs(&mut open(cert)?.as_slice())
         .collect::<std::result::Result<_, _>>()
         .map_err(|source| StartError::File {
             path: cert.to_path_buf(),
@@ -30,7 +38,7 @@ pub(crate) fn acceptor(cert: &Path, key: &Path) -> Result<tokio_rustls::TlsAccep
             what: "certificate",
         });
     }
-    let key_der = rustls_pemfile::private_key(&mut open(key)?)
+    let key_der = rustls_pemfile::private_key(&mut open(key)?.as_slice())
         .map_err(|source| StartError::File {
             path: key.to_path_buf(),
             source,

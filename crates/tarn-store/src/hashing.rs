@@ -7,6 +7,8 @@ use std::path::Path;
 use tarn_core::Hash;
 use tarn_core::StreamingHasher;
 
+use crate::local_file::{open_local_file, Links};
+
 /// Files at least this large are memory-mapped instead of read.
 const MMAP_THRESHOLD: u64 = 8 * 1024 * 1024;
 /// Smaller files are read through one reused buffer per thread, in pieces that stay in cache.
@@ -19,9 +21,11 @@ thread_local! {
 /// Lake's binary content hash (`computeBinFileHash`) of the file at `path`.
 ///
 /// Large files are memory-mapped; small ones are read in one call. The length comes from
-/// the file's metadata, and a file that changes length while it is read is an error.
+/// the file's metadata, and a file that changes length while it is read is an error. The
+/// file is opened without blocking and must be a regular file ([`open_local_file`]): a FIFO
+/// or device given by the user is refused, never waited on.
 pub fn hash_file(path: &Path) -> io::Result<Hash> {
-    let file = File::open(path)?;
+    let (file, _) = open_local_file(path, Links::Follow)?;
     hash_open_file(&file)
 }
 
@@ -67,8 +71,20 @@ pub fn hash_open_file(mut file: &File) -> io::Result<Hash> {
 }
 
 /// Lake's text hash (`computeTextFileHash`): UTF-8 required, CR LF normalised.
+/// Opened like [`hash_file`]; read no further than the length the file had when opened (a
+/// file that grows meanwhile is an error, as for [`hash_file`]).
 pub fn hash_text_file(path: &Path) -> io::Result<Hash> {
-    let bytes = std::fs::read(path)?;
+    let (file, meta) = open_local_file(path, Links::Follow)?;
+    let len = meta.len();
+    let mut bytes = Vec::with_capacity(len as usize);
+    file.take(len + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 != len {
+        return Err(crate::error::FileChanged::Size {
+            expected: len,
+            seen: bytes.len() as u64,
+        }
+        .into_io());
+    }
     let text = String::from_utf8(bytes)
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "not valid UTF-8 text"))?;
     Ok(Hash::of_text(&text))

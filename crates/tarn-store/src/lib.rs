@@ -20,6 +20,7 @@ mod cache;
 mod clean;
 mod error;
 mod hashing;
+mod local_file;
 mod location;
 mod mapfile;
 mod parallel;
@@ -41,10 +42,14 @@ pub use clean::clean;
 pub use error::{FileChanged, StoreError};
 /// Lake's content hash of files.
 pub use hashing::{hash_file, hash_open_file, hash_text_file};
+/// Bounded, non-blocking reads of local files that may come from outside.
+pub use local_file::{
+    open_local_file, read_config_file, read_local_file, read_local_text, Links, ReadLimit,
+};
 /// Where the cache lives (Lake's rules).
 pub use location::{resolve_cache_root, system_cache_root, CacheEnv, CacheSource};
 /// Mapping files read from disk.
-pub use mapfile::{read_mappings, LoadedMappings};
+pub use mapfile::{mappings_limit, read_mappings, LoadedMappings};
 /// `stage`: copy a mapping file's artifacts into a flat staging directory.
 pub use stage::{stage, StageOptions, StageReport, StagedHow, STAGED_MAPPINGS};
 /// The one validator of staging directories, and reads of untrusted files.

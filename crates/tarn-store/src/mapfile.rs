@@ -6,6 +6,7 @@ use tarn_core::MappingError;
 use tarn_core::{ArtifactName, MappingFile};
 
 use crate::error::StoreError;
+use crate::local_file::{read_local_file, Links, ReadLimit};
 
 /// A mapping file read from disk.
 #[derive(Debug, Clone)]
@@ -30,17 +31,25 @@ impl LoadedMappings {
     }
 }
 
-/// Reads and parses a mapping file. An unreadable or empty file, or one without a schema
-/// header, is an error naming the file; bad lines become warnings.
+/// Reads and parses a mapping file (a path the user gave: `stage`, `verify`, `add`, ...).
+/// It is read through the one bounded, non-blocking reader ([`read_local_file`]): a FIFO,
+/// device or directory is refused, and a file over
+/// [`Limits::max_mappings_bytes`](tarn_core::Limits) is refused naming
+/// `TARN_MAX_MAPPINGS_BYTES`. An unreadable or empty file, or one without a schema header, is
+/// an error naming the file; bad lines become warnings.
 pub fn read_mappings(path: &Path) -> Result<LoadedMappings, StoreError> {
-    let file = std::fs::File::open(path).map_err(|e| StoreError::io(path, e))?;
-    let bytes = crate::staging::read_bounded(
-        &file,
-        path,
-        crate::limits().max_mappings_bytes,
-        tarn_core::MAX_MAPPINGS_ENV,
-    )?;
+    let bytes = read_local_file(path, Links::Follow, &mappings_limit())
+        .map_err(|e| StoreError::io(path, e))?;
     parse_mappings(path, bytes)
+}
+
+/// The bound on a mapping file read from disk, for [`read_local_file`].
+pub fn mappings_limit() -> ReadLimit<'static> {
+    ReadLimit {
+        bytes: crate::limits().max_mappings_bytes,
+        what: "a mapping file",
+        env: Some(tarn_core::MAX_MAPPINGS_ENV),
+    }
 }
 
 /// Parses the bytes of the mapping file at `path` (named in messages only).

@@ -18,7 +18,7 @@
 //! # Ok::<(), tarn_store::StoreError>(())
 //! ```
 
-use std::io::Read;
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
 use tarn_core::PackageConfig;
@@ -29,6 +29,7 @@ use tarn_core::{
 use tarn_core::{parse_lakefile_lean, MAX_CONFIG_BYTES, MAX_LAKEFILE_BYTES};
 
 use crate::error::StoreError;
+use crate::local_file::{read_local_text, Links, ReadLimit};
 
 /// The Lean-language configuration file name.
 pub const LAKEFILE_LEAN: &str = "lakefile.lean";
@@ -77,11 +78,13 @@ pub struct RootConfig {
 /// The toolchain named by `dir`'s `lean-toolchain` (first non-blank line, trimmed), read
 /// bounded by [`MAX_TOOLCHAIN_BYTES`]. `Ok(None)` when there is no such file.
 pub fn read_lean_toolchain(dir: &Path) -> Result<Option<String>, StoreError> {
-    Ok(
-        read_bounded(&dir.join(TOOLCHAIN_FILE), MAX_TOOLCHAIN_BYTES)?
-            .as_deref()
-            .and_then(parse_lean_toolchain),
-    )
+    Ok(read_bounded(
+        &dir.join(TOOLCHAIN_FILE),
+        MAX_TOOLCHAIN_BYTES,
+        TOOLCHAIN_FILE,
+    )?
+    .as_deref()
+    .and_then(parse_lean_toolchain))
 }
 
 /// One package of a workspace: the root or a dependency.
@@ -202,7 +205,7 @@ impl Workspace {
         })?;
         let lean_toolchain = read_lean_toolchain(dir)?;
         let manifest_path = dir.join(MANIFEST_FILE);
-        let manifest = match read_bounded(&manifest_path, MAX_CONFIG_BYTES)? {
+        let manifest = match read_bounded(&manifest_path, MAX_CONFIG_BYTES, MANIFEST_FILE)? {
             Some(text) => Some(
                 Manifest::parse(text.as_bytes(), &manifest_path.display().to_string()).map_err(
                     |e| StoreError::Invalid {
@@ -360,7 +363,7 @@ fn read_package_config(
         }
     }
     for path in candidates {
-        let Some(text) = read_bounded(&path, MAX_LAKEFILE_BYTES)? else {
+        let Some(text) = read_bounded(&path, MAX_LAKEFILE_BYTES, "a lakefile")? else {
             continue;
         };
         let shown = path.display().to_string();
@@ -395,37 +398,24 @@ fn path_parts(p: &str) -> Vec<std::path::Component<'_>> {
         .collect()
 }
 
-/// Reads a UTF-8 text file of at most `limit` bytes; `Ok(None)` when it does not exist.
-pub(crate) fn read_bounded(path: &Path, limit: u64) -> Result<Option<String>, StoreError> {
-    let file = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(StoreError::io(path, e)),
+/// Reads a UTF-8 text file of a checkout (a lakefile, `lake-manifest.json`,
+/// `lean-toolchain`) of at most `limit` bytes, through the one bounded, non-blocking reader
+/// ([`read_local_text`]): a FIFO or device is refused with an error naming the file, never
+/// waited on or read without end. `Ok(None)` when it does not exist or is a directory (Lake
+/// does not take a directory for a configuration file either).
+pub(crate) fn read_bounded(
+    path: &Path,
+    limit: u64,
+    what: &str,
+) -> Result<Option<String>, StoreError> {
+    let limit = ReadLimit {
+        bytes: limit,
+        what,
+        env: None,
     };
-    if file
-        .metadata()
-        .map_err(|e| StoreError::io(path, e))?
-        .is_dir()
-    {
-        return Ok(None);
+    match read_local_text(path, Links::Follow, &limit) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::IsADirectory) => Ok(None),
+        Err(e) => Err(StoreError::io(path, e)),
     }
-    let mut bytes = Vec::new();
-    file.take(limit + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| StoreError::io(path, e))?;
-    if bytes.len() as u64 > limit {
-        return Err(StoreError::Invalid {
-            path: path.to_path_buf(),
-            message: format!(
-                "larger than {} KiB; not a Lake configuration file",
-                limit >> 10
-            ),
-        });
-    }
-    String::from_utf8(bytes)
-        .map(Some)
-        .map_err(|_| StoreError::Invalid {
-            path: path.to_path_buf(),
-            message: "not UTF-8 text".into(),
-        })
 }

@@ -172,7 +172,7 @@ fn bad_files_are_errors_naming_the_file() {
     assert!(e.contains("packages[0] (x): missing `type`"), "{e}");
     std::fs::write(&manifest, vec![b' '; 5 << 20]).unwrap();
     let e = Workspace::load(&fx.root).unwrap_err().to_string();
-    assert!(e.contains("larger than 4096 KiB"), "{e}");
+    assert!(e.contains("larger than the limit of 4 MiB"), "{e}");
     let toml = fx.root.join(".lake/packages/batteries/lakefile.toml");
     std::fs::write(
         fx.root.join("lake-manifest.json"),
@@ -187,7 +187,7 @@ fn bad_files_are_errors_naming_the_file() {
     std::fs::write(&lean, vec![b'-'; (1 << 20) + 1]).unwrap();
     let e = Workspace::load(&fx.root).unwrap_err().to_string();
     assert!(
-        e.starts_with(&lean.display().to_string()) && e.contains("larger than 1024 KiB"),
+        e.starts_with(&lean.display().to_string()) && e.contains("larger than the limit of 1 MiB"),
         "{e}"
     );
 }
@@ -283,7 +283,7 @@ fn the_root_config_and_lean_toolchain_have_one_bounded_reader() {
         .unwrap_err()
         .to_string();
     assert!(
-        e.starts_with(&big.display().to_string()) && e.contains("larger than 64 KiB"),
+        e.starts_with(&big.display().to_string()) && e.contains("larger than the limit of 64 KiB"),
         "{e}"
     );
     assert!(Workspace::load(tmp.path()).is_err());
@@ -348,4 +348,64 @@ fn a_single_package_workspace_has_lakes_defaults() {
         (dir, None)
     );
     assert!(ws.manifest.is_none() && ws.lean_toolchain.is_none());
+}
+
+/// Runs `f` on another thread, failing the test if it takes more than 10 seconds (a blocked
+/// open never returns).
+fn promptly<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(10))
+        .expect("still running after 10 s: a FIFO or device was waited on")
+}
+
+#[cfg(unix)]
+#[test]
+fn a_fifo_or_device_in_a_checkout_is_refused_at_once_naming_it() {
+    // A pull request's checkout decides what its lakefile, manifest and lean-toolchain are:
+    // a FIFO nobody writes to must not hang the loader, `/dev/zero` must not be read on.
+    let tmp = tempfile::tempdir().unwrap();
+    let fx = mathlib_workspace(&tmp.path().join("ws")).unwrap();
+    let root = fx.root.clone();
+    let cases = [
+        ("lakefile.lean", "fifo", "not a regular file (a FIFO)"),
+        ("lake-manifest.json", "fifo", "not a regular file (a FIFO)"),
+        (
+            "lean-toolchain",
+            "/dev/zero",
+            "not a regular file (a character device)",
+        ),
+        (
+            ".lake/packages/batteries/lakefile.toml",
+            "fifo",
+            "not a regular file (a FIFO)",
+        ),
+    ];
+    for (name, what, why) in cases {
+        let path = root.join(name);
+        let saved = std::fs::read(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        if what == "fifo" {
+            let st = std::process::Command::new("mkfifo")
+                .arg(&path)
+                .status()
+                .unwrap();
+            assert!(st.success());
+        } else {
+            std::os::unix::fs::symlink(what, &path).unwrap();
+        }
+        let r = root.clone();
+        let e = promptly(move || Workspace::load(&r).map(|_| ()).unwrap_err().to_string());
+        assert!(e.starts_with(&path.display().to_string()), "{name}: {e}");
+        assert!(e.contains(why), "{name}: {e}");
+        std::fs::remove_file(&path).unwrap();
+        std::fs::write(&path, saved).unwrap();
+    }
+    // A directory in a lakefile's place is no lakefile, as for Lake.
+    std::fs::remove_file(root.join("lakefile.lean")).unwrap();
+    std::fs::create_dir(root.join("lakefile.lean")).unwrap();
+    let e = Workspace::load(&root).unwrap_err().to_string();
+    assert!(e.contains("no lakefile.lean or lakefile.toml"), "{e}");
 }

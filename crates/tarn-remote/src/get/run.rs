@@ -164,10 +164,13 @@ pub async fn run(
     // 1. The mappings: a file, or a revision found on the service (or locally).
     let (bytes, rev, local_mappings) = match &plan.mappings {
         MappingsSource::File(path) => {
-            let bytes = std::fs::read(path).map_err(|source| GetError::ReadMappings {
-                path: path.clone(),
-                source,
-            })?;
+            // A path the user gave: bounded, and a FIFO or device is refused unread.
+            let limit = tarn_store::mappings_limit();
+            let bytes = tarn_store::read_local_file(path, tarn_store::Links::Follow, &limit)
+                .map_err(|source| GetError::ReadMappings {
+                    path: path.clone(),
+                    source,
+                })?;
             (bytes, None, false)
         }
         MappingsSource::Search(search) => {

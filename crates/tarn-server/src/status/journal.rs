@@ -136,27 +136,23 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Reads a status file: `None` when absent, unreadable, too big or not version 1 (each
-/// but the first with a warning naming the file).
+/// Reads a status file: `None` when absent, unreadable, too big, not a regular file or not
+/// version 1 (each but the first with a warning naming the file). Read through the one
+/// bounded, non-blocking reader, so a FIFO in its place cannot hang start-up.
 fn read_file<T: for<'de> Deserialize<'de>>(path: &Path) -> Option<T> {
-    use std::io::Read;
-    let f = match std::fs::File::open(path) {
-        Ok(f) => f,
+    let limit = tarn_store::ReadLimit {
+        bytes: MAX_FILE,
+        what: "a status file",
+        env: None,
+    };
+    let buf = match tarn_store::read_local_file(path, tarn_store::Links::Follow, &limit) {
+        Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
         Err(e) => {
-            tracing::warn!("{}: {e}", path.display());
+            tracing::warn!("{}: {e}, ignored", path.display());
             return None;
         }
     };
-    let mut buf = Vec::new();
-    if let Err(e) = f.take(MAX_FILE + 1).read_to_end(&mut buf) {
-        tracing::warn!("{}: {e}", path.display());
-        return None;
-    }
-    if buf.len() as u64 > MAX_FILE {
-        tracing::warn!("{}: over {MAX_FILE} bytes, ignored", path.display());
-        return None;
-    }
     #[derive(Deserialize)]
     struct Versioned {
         version: u32,
@@ -345,5 +341,27 @@ mod tests {
         let j = Journal::open(Some(tmp.path().to_path_buf()));
         assert!(j.uploads().is_empty());
         assert!(j.last_gc().is_none());
+    }
+
+    #[test]
+    fn a_fifo_or_device_in_a_status_file_s_place_is_ignored_at_once() {
+        let tmp = tempfile::tempdir().unwrap();
+        let st = std::process::Command::new("mkfifo")
+            .arg(tmp.path().join("uploads.json"))
+            .status()
+            .unwrap();
+        assert!(st.success());
+        #[cfg(unix)]
+        std::os::unix::fs::symlink("/dev/zero", tmp.path().join("gc.json")).unwrap();
+        let dir = tmp.path().to_path_buf();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let j = Journal::open(Some(dir));
+            let _ = tx.send((j.uploads().len(), j.last_gc().is_none()));
+        });
+        let got = rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("opening the journal blocked on a FIFO");
+        assert_eq!(got, (0, true));
     }
 }

@@ -1,0 +1,280 @@
+//! The one reader of local files that may come from outside: a checked-out pull request's
+//! lakefile or manifest, a mapping file or configuration file given on the command line, the
+//! server's PEM and key files.
+//!
+//! The file is opened once, without blocking (`O_NONBLOCK`, so a FIFO nobody writes to
+//! cannot hang the open), and accepted only if the *open descriptor* is a regular file: a
+//! FIFO, device (`/dev/zero`), socket or directory is refused with an error saying which,
+//! and no path can be swapped for one between a check and the open. Reads then stop one byte
+//! past the caller's limit, so an oversized file is refused without being read whole.
+//!
+//! Errors are [`std::io::Error`]s without the path (callers name it, as for any other I/O
+//! error); a missing file stays [`ErrorKind::NotFound`] and a directory is
+//! [`ErrorKind::IsADirectory`], so callers that treat those as "absent" still can.
+
+use std::fs::{File, Metadata};
+use std::io::{self, ErrorKind, Read};
+use std::path::Path;
+
+/// Whether a symbolic link as the last component of the path is followed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Links {
+    /// Follow it (a path the user gave: a link to the real file is fine).
+    Follow,
+    /// Refuse it (`O_NOFOLLOW`): the error says the path is a symbolic link.
+    Refuse,
+}
+
+/// The most bytes read from a local file, and how an error over it is worded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadLimit<'a> {
+    /// The limit in bytes; a longer file is refused.
+    pub bytes: u64,
+    /// What the file is, for the error (`"a configuration file"`).
+    pub what: &'a str,
+    /// The environment variable that raises the limit, if one does.
+    pub env: Option<&'a str>,
+}
+
+/// Opens `path` for reading without blocking, and only if the open descriptor is a regular
+/// file (see the module documentation). Returns the file, in blocking mode again, and its
+/// metadata taken from the descriptor.
+pub fn open_local_file(path: &Path, links: Links) -> io::Result<(File, Metadata)> {
+    let file = open_nonblocking(path, links)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(not_regular(&meta));
+    }
+    #[cfg(unix)]
+    {
+        use rustix::fs::OFlags;
+        let flags = rustix::fs::fcntl_getfl(&file)?;
+        rustix::fs::fcntl_setfl(&file, flags - OFlags::NONBLOCK)?;
+    }
+    Ok((file, meta))
+}
+
+/// Reads the whole of `path`, a regular file of at most `limit.bytes` bytes, opened as
+/// [`open_local_file`] does. A longer file is refused ([`ErrorKind::FileTooLarge`], naming
+/// the limit and the variable that raises it), unread when its size says so already.
+pub fn read_local_file(path: &Path, links: Links, limit: &ReadLimit<'_>) -> io::Result<Vec<u8>> {
+    let (file, meta) = open_local_file(path, links)?;
+    if meta.len() > limit.bytes {
+        return Err(too_large(limit));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(limit.bytes + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit.bytes {
+        return Err(too_large(limit));
+    }
+    Ok(bytes)
+}
+
+/// [`read_local_file`] for UTF-8 text.
+pub fn read_local_text(path: &Path, links: Links, limit: &ReadLimit<'_>) -> io::Result<String> {
+    String::from_utf8(read_local_file(path, links, limit)?)
+        .map_err(|_| io::Error::new(ErrorKind::InvalidData, "not UTF-8 text"))
+}
+
+/// Reads a configuration file (the server's `--config`, Lake's system configuration
+/// `LAKE_CONFIG`): a regular file of at most [`tarn_core::MAX_CONFIG_FILE_BYTES`], links
+/// followed. The error says which rule was broken; the caller adds the path.
+pub fn read_config_file(path: &Path) -> io::Result<String> {
+    read_local_text(
+        path,
+        Links::Follow,
+        &ReadLimit {
+            bytes: tarn_core::MAX_CONFIG_FILE_BYTES,
+            what: "a configuration file",
+            env: None,
+        },
+    )
+}
+
+#[cfg(unix)]
+fn open_nonblocking(path: &Path, links: Links) -> io::Result<File> {
+    use rustix::fs::{Mode, OFlags};
+    let mut flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
+    if links == Links::Refuse {
+        flags |= OFlags::NOFOLLOW;
+    }
+    match rustix::fs::open(path, flags, Mode::empty()) {
+        Ok(fd) => Ok(File::from(fd)),
+        Err(rustix::io::Errno::LOOP) if links == Links::Refuse => Err(io::Error::new(
+            ErrorKind::InvalidInput,
+            "a symbolic link, refused here (give the file itself)",
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(not(unix))]
+fn open_nonblocking(path: &Path, links: Links) -> io::Result<File> {
+    if links == Links::Refuse && std::fs::symlink_metadata(path)?.file_type().is_symlink() {
+        return Err(io::Error::new(
+            ErrorKind::InvalidInput,
+            "a symbolic link, refused here (give the file itself)",
+        ));
+    }
+    File::open(path)
+}
+
+/// The error for anything but a regular file, saying what it is.
+fn not_regular(meta: &Metadata) -> io::Error {
+    let t = meta.file_type();
+    if t.is_dir() {
+        return io::Error::new(ErrorKind::IsADirectory, "not a regular file (a directory)");
+    }
+    #[cfg(unix)]
+    let what = {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_fifo() {
+            "a FIFO"
+        } else if t.is_char_device() {
+            "a character device"
+        } else if t.is_block_device() {
+            "a block device"
+        } else if t.is_socket() {
+            "a socket"
+        } else {
+            "a special file"
+        }
+    };
+    #[cfg(not(unix))]
+    let what = "a special file";
+    io::Error::new(
+        ErrorKind::InvalidInput,
+        format!("not a regular file ({what})"),
+    )
+}
+
+fn too_large(limit: &ReadLimit<'_>) -> io::Error {
+    let raise = limit
+        .env
+        .map(|e| format!(" (raise it with {e})"))
+        .unwrap_or_default();
+    io::Error::new(
+        ErrorKind::FileTooLarge,
+        format!(
+            "larger than the limit of {} for {}{raise}",
+            show_size(limit.bytes),
+            limit.what
+        ),
+    )
+}
+
+/// `1 MiB`, `64 KiB`, `1000 bytes`.
+fn show_size(n: u64) -> String {
+    if n >= 1 << 20 && n.is_multiple_of(1 << 20) {
+        format!("{} MiB", n >> 20)
+    } else if n >= 1 << 10 && n.is_multiple_of(1 << 10) {
+        format!("{} KiB", n >> 10)
+    } else {
+        format!("{n} bytes")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    const LIMIT: ReadLimit<'static> = ReadLimit {
+        bytes: 1024,
+        what: "a test file",
+        env: Some("TEST_LIMIT"),
+    };
+
+    /// Runs `f` on another thread and returns its result, failing the test if it takes more
+    /// than 10 seconds (a blocked open would never return).
+    fn promptly<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let start = Instant::now();
+        std::thread::spawn(move || {
+            let _ = tx.send(f());
+        });
+        rx.recv_timeout(Duration::from_secs(10))
+            .unwrap_or_else(|_| panic!("still running after {:?}", start.elapsed()))
+    }
+
+    #[test]
+    fn reads_a_regular_file_within_its_limit() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("f");
+        std::fs::write(&p, vec![b'x'; 1024]).unwrap();
+        assert_eq!(
+            read_local_file(&p, Links::Follow, &LIMIT).unwrap().len(),
+            1024
+        );
+        let (mut f, meta) = open_local_file(&p, Links::Refuse).unwrap();
+        assert_eq!(meta.len(), 1024);
+        let mut s = String::new();
+        f.read_to_string(&mut s).unwrap();
+        assert_eq!(s.len(), 1024);
+    }
+
+    #[test]
+    fn an_over_limit_file_is_refused_naming_the_limit_and_variable() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("f");
+        std::fs::write(&p, vec![b'x'; 1025]).unwrap();
+        let e = read_local_file(&p, Links::Follow, &LIMIT).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::FileTooLarge);
+        assert_eq!(
+            e.to_string(),
+            "larger than the limit of 1 KiB for a test file (raise it with TEST_LIMIT)"
+        );
+        assert_eq!(show_size(1 << 20), "1 MiB");
+        assert_eq!(show_size(1000), "1000 bytes");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_dev_zero_and_a_directory_are_refused_at_once() {
+        let t = tempfile::tempdir().unwrap();
+        let fifo = t.path().join("fifo");
+        rustix::fs::mkfifoat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::Mode::RUSR | rustix::fs::Mode::WUSR,
+        )
+        .unwrap();
+        let f = fifo.clone();
+        let e = promptly(move || read_local_file(&f, Links::Follow, &LIMIT).unwrap_err());
+        assert_eq!(e.to_string(), "not a regular file (a FIFO)");
+        let e = promptly(|| read_config_file(Path::new("/dev/zero")).unwrap_err());
+        assert_eq!(e.to_string(), "not a regular file (a character device)");
+        let e = read_local_file(t.path(), Links::Follow, &LIMIT).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::IsADirectory);
+        let e = read_local_file(&t.path().join("nothing"), Links::Follow, &LIMIT).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotFound);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn links_are_followed_or_refused_as_asked() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("f");
+        std::fs::write(&p, b"hello").unwrap();
+        let link = t.path().join("link");
+        std::os::unix::fs::symlink(&p, &link).unwrap();
+        assert_eq!(
+            read_local_file(&link, Links::Follow, &LIMIT).unwrap(),
+            b"hello"
+        );
+        let e = read_local_file(&link, Links::Refuse, &LIMIT).unwrap_err();
+        assert!(e.to_string().contains("a symbolic link"), "{e}");
+        // A link to a FIFO is followed to the FIFO, which is refused without blocking.
+        let fifo = t.path().join("fifo");
+        rustix::fs::mkfifoat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::Mode::RUSR | rustix::fs::Mode::WUSR,
+        )
+        .unwrap();
+        let l2 = link.with_extension("2");
+        std::os::unix::fs::symlink(&fifo, &l2).unwrap();
+        let e = promptly(move || read_local_file(&l2, Links::Follow, &LIMIT).unwrap_err());
+        assert_eq!(e.to_string(), "not a regular file (a FIFO)");
+    }
+}
