@@ -144,7 +144,10 @@ for p in s["packages"]:
         why = p["error"]
         state = "missing" if ": no outputs found " in why else "failed"
     else:
-        state, why = "failed", "artifacts not fetched: " + ", ".join(p.get("failed") or [])
+        fails = p.get("failed") or []
+        shown = "; ".join(f"{f.get('artifact')} ({f.get('error')})" if isinstance(f, dict) else str(f)
+                          for f in fails[:5])
+        state, why = "failed", f"{len(fails)} artifact(s) not fetched: {shown}"
     print(f"{state} {p['package']} {' '.join(str(why).split())}")
 PY
   ) || fail "tarn get --deps: cannot read its summary $summary"

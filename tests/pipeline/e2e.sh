@@ -22,8 +22,9 @@
 #               every dependency's modules; root and dependencies published under their
 #               repository scopes. The verify script with deps: true clones the dependencies
 #               at their locked commits and passes (with lake and without); deps: false fails
-#               the lake check at the first dependency's target; a dependency with no outputs
-#               for its locked commit fails naming it (with lake: at its target).
+#               the lake check at the first dependency's target; a dependency checked out at
+#               another commit, or with a corrupt artifact on the service, fails naming it; one
+#               with no outputs for its locked commit fails naming it (with lake: at its target).
 #   negatives   changed content, `../` and `/` in names, symlinks (one to /proc/self/environ),
 #               directories, a missing file, bad revisions, wrong keys: each refused with
 #               no new object on the server. A sandbox that does not confine: the step refuses.
@@ -496,6 +497,7 @@ vrun() { # NAME PATH_PREFIX DEPS [LAKE_MODE] -> verify.sh's exit code; fresh clo
   local d=$W/vverify-$1 rc=0
   mkdir -p "$d/tmp"
   git clone -q "$VWS" "$d/checkout"
+  [ -z "${VPRE:-}" ] || (cd "$d/checkout" && eval "$VPRE") # a runner's leftovers
   : > "$d/github_output"
   (cd "$d/checkout" && env -i HOME="$W/vhome" PATH="$2:/usr/bin:/bin" RUNNER_TEMP="$d/tmp" \
     GITHUB_OUTPUT="$d/github_output" TARN_VERIFY_REV="$VREV" TARN_VERIFY_REPO=leanprover-community/mathlib4 \
@@ -527,6 +529,35 @@ vrun no-lake "$V/tarn-bin" true || { cat "$W/vverify-no-lake.log" >&2; die "veri
 grep -qx "dependencies=8" "$W/vverify-no-lake/github_output" && grep -qx "checked-with=tarn" "$W/vverify-no-lake/github_output" \
   || die "verify with deps, no lake: $(cat "$W/vverify-no-lake/github_output")"
 ok "verify, deps: true, no lake: the dependencies are cloned with git and their outputs fetched and rehashed (checked-with=tarn)"
+
+# A dependency already checked out at another commit than the manifest locks: refused.
+rc=0
+VPRE='git clone -q "$VWS/.lake/packages/Qq" .lake/packages/Qq && git -C .lake/packages/Qq checkout -q --detach HEAD~1' \
+  vrun stale "$V/tarn-bin:$V/lake-bin" true || rc=$?
+qq_old=$(git -C "$VWS/.lake/packages/Qq" rev-parse HEAD~1)
+[ "$rc" = 1 ] && grep -q "dependency Qq is checked out in .*/.lake/packages/Qq at $qq_old, but .*lake-manifest.json locks $(git -C "$VWS/.lake/packages/Qq" rev-parse HEAD)" "$W/vverify-stale.log" \
+  || { cat "$W/vverify-stale.log" >&2; die "verify, Qq checked out at another commit: exit $rc"; }
+ok "verify, a dependency checked out at another commit than the manifest locks: refused naming Qq and both commits (exit 1)"
+
+# A dependency's artifact corrupt on the service: a failed fetch is no "missing dependency" for
+# the lake check to excuse; the step fails naming the dependency before any check.
+bad_art=$(sed -n '2s/.*"\([0-9a-f]\{16\}\)\.[a-z.]*".*/\1/p' "$VWS/.lake/packages/batteries/.lake/build/standin-outputs.jsonl")
+bad_path=$W/server/a0/leanprover-community/batteries/$bad_art.art
+[ -f "$bad_path" ] || die "no artifact $bad_art of batteries on the server"
+cp -p "$bad_path" "$W/good.art"; chmod u+w "$bad_path"; printf 'X' | dd of="$bad_path" bs=1 seek=0 conv=notrunc status=none
+restart_server() { # same data and port; tarn serve keeps small artifacts it has served in memory
+  kill "$server_pid"; wait "$server_pid" 2>/dev/null || true
+  start_server "$PORT"
+}
+restart_server
+rc=0; vrun corrupt "$V/tarn-bin:$V/lake-bin" true || rc=$?
+[ "$rc" = 1 ] && grep -q "fetching the outputs of dependencies failed: batteries" "$W/vverify-corrupt.log" \
+  && grep -q "::error title=tarn verify::dependency batteries: 1 artifact(s) not fetched: $bad_art" "$W/vverify-corrupt.log" \
+  && ! grep -q "lake check" "$W/vverify-corrupt.log" \
+  || { cat "$W/vverify-corrupt.log" >&2; die "verify, a corrupt artifact of batteries: exit $rc"; }
+cp -p "$W/good.art" "$bad_path"
+restart_server
+ok "verify, a dependency's artifact corrupt on the service: the step fails naming batteries and $bad_art before the lake check (exit 1)"
 
 # A dependency with no outputs for its locked revision: the lake check names its target, the
 # step names the dependency; without lake the step fails naming it.
