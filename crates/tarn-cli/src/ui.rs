@@ -4,6 +4,8 @@
 use std::io::{IsTerminal, Write as _};
 use std::process::ExitCode;
 
+use tarn_core::printable_lines;
+
 use crate::context::GlobalArgs;
 
 /// Exit code when stdout or stderr is a closed pipe: 128 + SIGPIPE, what a shell reports
@@ -99,16 +101,19 @@ pub(crate) fn with_hint(error: impl Into<anyhow::Error>, hint: impl Into<String>
 
 /// Prints an error and its chain of causes, then the hint of the outermost [`Hinted`] in the
 /// chain, if any (CONTRIBUTING.md: `error:`, `  caused by:`, `  hint:`).
+///
+/// Messages may quote what a server sent: every control character but the line break is
+/// printed escaped ([`tarn_core::printable_lines`]), so none steers the terminal.
 pub(crate) fn print_error(e: &anyhow::Error) {
     let mut shown = e.to_string();
-    eprintln!("error: {shown}");
+    eprintln!("error: {}", printable_lines(&shown));
     for cause in e.chain().skip(1) {
         let text = cause.to_string();
         // Errors that embed their source in their own message would repeat it.
         if shown.contains(&text) {
             continue;
         }
-        eprintln!("  caused by: {text}");
+        eprintln!("  caused by: {}", printable_lines(&text));
         shown = text;
     }
     if let Some(h) = e.chain().find_map(|c| c.downcast_ref::<Hinted>()) {
@@ -119,12 +124,12 @@ pub(crate) fn print_error(e: &anyhow::Error) {
 /// Prints a failure that is reported, not returned (the command goes on to exit 1), with the
 /// fix for it.
 pub(crate) fn print_failure(message: &str, hint: &str) {
-    eprintln!("error: {message}");
+    eprintln!("error: {}", printable_lines(message));
     print_hint(hint);
 }
 
 fn print_hint(hint: &str) {
-    eprintln!("  hint: {hint}");
+    eprintln!("  hint: {}", printable_lines(hint));
 }
 
 /// Whether progress bars should be drawn.

@@ -514,6 +514,42 @@ fn a_server_reading_an_upload_slowly_cannot_hold_it() {
     );
 }
 
+#[test]
+fn a_servers_error_text_cannot_steer_the_terminal_or_forge_a_line() {
+    // Before the fix the `<Code>` and `<Message>` of an error body reached stderr as sent:
+    // a window-title sequence, a screen clear, a carriage return and a line break that
+    // forged an `error:` line of its own.
+    let tmp = tempfile::tempdir().unwrap();
+    let body = "<Error><Code>\u{1b}]0;pwned\u{7}NoSuchKey</Code><Message>\u{1b}[2J\r\
+        all good\nerror: forged line \u{9b}31m</Message></Error>";
+    let url = hostile_server(Arc::new(move |_path, conn| {
+        let _ = conn.write_all(
+            format!(
+                "HTTP/1.1 500 Internal Server Error\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        );
+    }));
+    setup(tmp.path(), &url);
+    let (code, err, _, _) = get(
+        tmp.path(),
+        &["--retries", "0"],
+        &[],
+        Duration::from_secs(60),
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("NoSuchKey"), "{err}");
+    assert!(
+        !err.chars().any(|c| c.is_control() && c != '\n'),
+        "a control character reached stderr: {err:?}"
+    );
+    assert!(
+        !err.lines().any(|l| l.starts_with("error: forged")),
+        "a forged line: {err}"
+    );
+}
+
 /// One request as a [`recording_server`] saw it: method, path, lower-cased headers, body size.
 type Seen = (String, String, Vec<(String, String)>, usize);
 

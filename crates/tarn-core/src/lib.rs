@@ -50,6 +50,7 @@ mod limits;
 mod mapping;
 pub mod object_key;
 mod output;
+mod printable;
 pub mod request_target;
 pub mod reservoir;
 pub mod s3_listing;
@@ -74,13 +75,14 @@ pub use limits::{
     MAX_MAPPINGS_ENV, MAX_REPLY_ENV, MAX_S3_LISTING_PAGE_BYTES, MIN_RATE_ENV, TEMP_GRACE_ENV,
     TRANSFER_DEADLINE_ENV,
 };
-/// Mapping files.
 pub use mapping::{
     artifacts_of, collect_artifacts, EntryError, LineWarning, MappingError, MappingFile,
     OutputsError, Parsed, SCHEMA_G1, SCHEMA_G3,
 };
 /// `outputs/` wrappers.
 pub use output::{CacheOutput, OutputParseError, CACHE_OUTPUT_SCHEMA};
+/// Mapping files.
+pub use printable::{printable_line, printable_lines};
 /// Remote scopes and toolchain names.
 pub use scope::{
     check_platform, check_toolchain, normalize_toolchain, toolchain_dir, uri_encode, Scope,

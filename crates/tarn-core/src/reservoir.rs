@@ -70,18 +70,24 @@ pub fn encode_bulk_reply(urls: &[String]) -> Vec<u8> {
     serde_json::json!({ "data": urls }).to_string().into_bytes()
 }
 
+/// The most of a Reservoir error message kept (made one printable line: see
+/// [`crate::printable_line`]).
+pub const MAX_MESSAGE_CHARS: usize = 500;
+
 /// Parses a bulk reply: `{"data":[...]}`, a bare array, or `{"error":{...}}`; exactly
-/// `expected` URLs.
+/// `expected` URLs. An error's status and message are made printable and bounded.
 pub fn parse_bulk_reply(body: &[u8], expected: usize) -> Result<Vec<String>, BulkReplyError> {
     let v: serde_json::Value = serde_json::from_slice(body).map_err(BulkReplyError::Unexpected)?;
     if let Some(err) = v.get("error") {
         return Err(BulkReplyError::Service {
-            status: err.get("status").map(|s| s.to_string()).unwrap_or_default(),
-            message: err
-                .get("message")
-                .and_then(|m| m.as_str())
-                .unwrap_or("")
-                .to_string(),
+            status: crate::printable_line(
+                &err.get("status").map(|s| s.to_string()).unwrap_or_default(),
+                40,
+            ),
+            message: crate::printable_line(
+                err.get("message").and_then(|m| m.as_str()).unwrap_or(""),
+                MAX_MESSAGE_CHARS,
+            ),
         });
     }
     let data = v.get("data").cloned().unwrap_or(v);
@@ -147,5 +153,22 @@ mod tests {
             parse_bulk_request(br#"["zz"]"#),
             Err(BulkRequestError::NotAHash(v)) if v == "\"zz\""
         ));
+    }
+
+    #[test]
+    fn an_error_message_is_one_printable_bounded_line() {
+        let body = serde_json::json!({"error": {"status": 500, "message":
+            format!("\u{1b}[2Jbad\nerror: forged{}", "x".repeat(10_000))}})
+        .to_string();
+        match parse_bulk_reply(body.as_bytes(), 1).unwrap_err() {
+            BulkReplyError::Service { message, .. } => {
+                assert!(!message.chars().any(|c| c.is_control()), "{message:?}");
+                assert!(
+                    message.chars().count() <= MAX_MESSAGE_CHARS + 16,
+                    "{message}"
+                );
+            }
+            e => panic!("{e:?}"),
+        }
     }
 }

@@ -16,7 +16,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use reqwest::{Method, StatusCode};
 use tarn_core::sigv4::EMPTY_SHA256;
-use tarn_core::StreamingHasher;
+use tarn_core::{printable_line, StreamingHasher};
 use tarn_core::{ArtifactName, Hash};
 use tarn_core::{Limits, MAX_ARTIFACT_ENV, MAX_ERROR_BODY_BYTES, MAX_REPLY_ENV};
 use tarn_store::{open_untrusted, StagingDir};
@@ -914,25 +914,26 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     s
 }
 
-/// The useful part of an error body: S3's `<Code>` and `<Message>`, else a short excerpt.
+/// The useful part of an error body: S3's `<Code>` and `<Message>`, else a short excerpt;
+/// always one printable line (no control character reaches the terminal, no forged line:
+/// [`tarn_core::printable_line`]) of bounded length.
 pub fn error_detail(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
     let tag = |t: &str| {
         let open = format!("<{t}>");
         let start = text.find(&open)? + open.len();
         let end = text[start..].find(&format!("</{t}>"))? + start;
-        Some(text[start..end].to_string())
+        Some(printable_line(&text[start..end], 200))
     };
     match (tag("Code"), tag("Message")) {
         (Some(c), Some(m)) => format!(": {c}: {m}"),
         (Some(c), None) => format!(": {c}"),
         _ => {
-            let t = text.trim();
+            let t = printable_line(&text, 200);
             if t.is_empty() {
                 String::new()
             } else {
-                let cut: String = t.chars().take(200).collect();
-                format!(": {cut}")
+                format!(": {t}")
             }
         }
     }

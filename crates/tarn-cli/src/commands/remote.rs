@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context as _};
 use tarn_core::sigv4::Credentials;
 use tarn_core::Scope;
-use tarn_core::{check_platform, check_toolchain};
+use tarn_core::{check_platform, check_toolchain, printable_lines};
 use tarn_remote::get::{
     self, GetError, GetOutcome, GetReport, GetRequest, Mode, SelectError, Step, StepOutcome,
 };
@@ -482,7 +482,11 @@ fn print_each(global: &GlobalArgs, outcomes: &[StepOutcome]) -> CmdResult {
                         eprintln!("{}: {reason}", o.package);
                     }
                 }
-                Ok(Err(e)) => eprintln!("error: {}: {}", o.package, get_error_text(e)),
+                Ok(Err(e)) => eprintln!(
+                    "error: {}: {}",
+                    o.package,
+                    printable_lines(&get_error_text(e))
+                ),
                 Ok(Ok(g)) => match &g.report {
                     None => {
                         if !global.quiet {
@@ -603,7 +607,8 @@ fn print_get_summary(global: &GlobalArgs, scope: &Scope, rev: Option<&str>, r: &
         return;
     }
     for f in &r.failed {
-        eprintln!("failed to download artifact {}: {}", f.artifact, f.error);
+        let error = printable_lines(&f.error.to_string());
+        eprintln!("failed to download artifact {}: {error}", f.artifact);
     }
     if !global.quiet || !r.failed.is_empty() {
         let secs = r.elapsed.as_secs_f64();
@@ -756,7 +761,8 @@ fn print_put_summary(global: &GlobalArgs, scope: &Scope, rev: &str, r: &PutRepor
         return;
     }
     for f in &r.failed {
-        eprintln!("failed to upload artifact {}: {}", f.artifact, f.error);
+        let error = printable_lines(&f.error.to_string());
+        eprintln!("failed to upload artifact {}: {error}", f.artifact);
     }
     if !global.quiet || !r.failed.is_empty() {
         eprintln!(
