@@ -86,12 +86,16 @@ impl fmt::Display for Scope {
 /// RFC 3986 encoding as Lake's `uriEncode` does it: ASCII letters, digits and `-_.~` stay;
 /// every other UTF-8 byte becomes `%XX` with upper-case hex.
 pub fn uri_encode(s: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
             out.push(b as char);
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            // No allocation per byte: this runs on every signed request's path and query.
+            out.push('%');
+            out.push(HEX[usize::from(b >> 4)] as char);
+            out.push(HEX[usize::from(b & 15)] as char);
         }
     }
     out
@@ -231,6 +235,18 @@ mod tests {
     fn encodes_like_lake() {
         assert_eq!(uri_encode("!"), "%21");
         assert_eq!(uri_encode("a b/ü~._-"), "a%20b%2F%C3%BC~._-");
+        // Every ASCII character and a multi-byte one against the rule spelled out directly.
+        let all: String = (0u8..128).map(char::from).chain(['ÿ', '€', '😀']).collect();
+        let expected: String = all
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        assert_eq!(uri_encode(&all), expected);
         assert_eq!(Scope::verbatim("!/test").unwrap().url_path(), "/%21/test");
         assert_eq!(
             Scope::repo("leanprover/lean4").unwrap().url_path(),
