@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use tarn_test::*;
@@ -40,7 +41,7 @@ fn swapper(
     seed: u64,
     stop: Arc<AtomicBool>,
     swaps: Arc<AtomicU64>,
-) -> std::thread::JoinHandle<()> {
+) -> JoinHandle<()> {
     std::thread::spawn(move || {
         let mut rng = Rng(seed | 1);
         let secret_content = std::fs::read(&secret).unwrap();
@@ -118,6 +119,80 @@ fn assert_no_secret(root: &Path, what: &str) -> usize {
     n
 }
 
+/// Runs `cmd`; after `delay`, starts a swapper with `swap(stop, swaps)`; waits for the
+/// command at most [`HANG`], then stops the swapper. Returns the command's exit code, its
+/// stderr and how many swaps the swapper made.
+fn swap_during(
+    mut cmd: Command,
+    what: &str,
+    delay: Duration,
+    swap: impl FnOnce(Arc<AtomicBool>, Arc<AtomicU64>) -> JoinHandle<()>,
+) -> (i32, String, u64) {
+    let child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(delay);
+    let stop = Arc::new(AtomicBool::new(false));
+    let swaps = Arc::new(AtomicU64::new(0));
+    let t = swap(stop.clone(), swaps.clone());
+    let (code, err) = wait_bounded(child, what);
+    stop.store(true, Ordering::Relaxed);
+    t.join().unwrap();
+    (code, err, swaps.load(Ordering::Relaxed))
+}
+
+/// Points `home`'s configuration at a fresh prefix (`name` made unique) of the test bucket;
+/// returns the prefix.
+fn fresh_s3_prefix(home: &Path, s3: &S3, name: &str) -> String {
+    let prefix = unique(name);
+    let base = format!("{}/{}/{prefix}", s3.endpoint, s3.bucket);
+    write_s3_config(
+        &home.join("config.toml"),
+        "dev",
+        &format!("{base}/a0"),
+        &format!("{base}/r0"),
+    );
+    prefix
+}
+
+/// `tarn put-staged` of `staging` to the S3 server, as scope `swap/pkg`.
+fn put_staged(home: &Path, s3: &S3, staging: &Path) -> Command {
+    let mut c = tarn_cmd(Path::new(BIN), home);
+    c.env("LAKE_CACHE_KEY", s3.key())
+        .env("TARN_S3_REGION", &s3.region)
+        .args([
+            "put-staged",
+            staging.to_str().unwrap(),
+            "--rev",
+            "0123456789abcdef0123456789abcdef01234567",
+            "--scope",
+            "swap/pkg",
+            "--service",
+            "dev",
+            "--jobs",
+            "4",
+            "--retries",
+            "1",
+        ]);
+    c
+}
+
+/// `tarn unstage` of `staging` into the cache `cache`, as package `pkg`.
+fn unstage(home: &Path, cache: &Path, staging: &Path) -> Command {
+    let mut c = tarn_cmd(Path::new(BIN), home);
+    c.args([
+        "--cache-dir",
+        cache.to_str().unwrap(),
+        "unstage",
+        staging.to_str().unwrap(),
+        "--package",
+        "pkg",
+    ]);
+    c
+}
+
 #[test]
 fn put_staged_to_plain_s3_never_uploads_a_swapped_in_outside_file() {
     let Some(s3) = S3::from_env() else {
@@ -133,55 +208,19 @@ fn put_staged_to_plain_s3_never_uploads_a_swapped_in_outside_file() {
     let mut total_swaps = 0;
     let mut outcomes = Vec::new();
     for seed in 1..=4u64 {
-        let prefix = unique(&format!("swap{seed}"));
-        let base = format!("{}/{}/{prefix}", s3.endpoint, s3.bucket);
-        write_s3_config(
-            &tmp.path().join("config.toml"),
-            "dev",
-            &format!("{base}/a0"),
-            &format!("{base}/r0"),
-        );
+        let prefix = fresh_s3_prefix(tmp.path(), &s3, &format!("swap{seed}"));
         let arts = artifacts(150, seed);
         let staging = tmp.path().join(format!("staging{seed}"));
         write_staging(&staging, &arts, seed);
-        let stop = Arc::new(AtomicBool::new(false));
-        let swaps = Arc::new(AtomicU64::new(0));
         let names: Vec<String> = arts.iter().map(|a| a.file_name.clone()).collect();
-        let child = tarn_cmd(Path::new(BIN), tmp.path())
-            .env("LAKE_CACHE_KEY", s3.key())
-            .env("TARN_S3_REGION", &s3.region)
-            .args([
-                "put-staged",
-                staging.to_str().unwrap(),
-                "--rev",
-                "0123456789abcdef0123456789abcdef01234567",
-                "--scope",
-                "swap/pkg",
-                "--service",
-                "dev",
-                "--jobs",
-                "4",
-                "--retries",
-                "1",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
         // Let validation start cleanly on some runs, and race it on others.
-        std::thread::sleep(Duration::from_millis(seed * 15));
-        let t = swapper(
-            staging.clone(),
-            names,
-            secret.clone(),
-            seed,
-            stop.clone(),
-            swaps.clone(),
+        let (code, err, swaps) = swap_during(
+            put_staged(tmp.path(), &s3, &staging),
+            "put-staged",
+            Duration::from_millis(seed * 15),
+            |stop, swaps| swapper(staging.clone(), names, secret.clone(), seed, stop, swaps),
         );
-        let (code, err) = wait_bounded(child, "put-staged");
-        stop.store(true, Ordering::Relaxed);
-        t.join().unwrap();
-        total_swaps += swaps.load(Ordering::Relaxed);
+        total_swaps += swaps;
         outcomes.push(code);
         assert!(code == 0 || code == 1, "exit {code}: {err}");
         assert!(!err.contains("panicked"), "{err}");
@@ -219,35 +258,14 @@ fn unstage_never_imports_a_swapped_in_outside_file_and_never_hangs() {
         let staging = tmp.path().join(format!("staging{seed}"));
         write_staging(&staging, &arts, seed);
         let cache = tmp.path().join(format!("cache{seed}"));
-        let stop = Arc::new(AtomicBool::new(false));
-        let swaps = Arc::new(AtomicU64::new(0));
         let names: Vec<String> = arts.iter().map(|a| a.file_name.clone()).collect();
-        let child = tarn_cmd(Path::new(BIN), tmp.path())
-            .args([
-                "--cache-dir",
-                cache.to_str().unwrap(),
-                "unstage",
-                staging.to_str().unwrap(),
-                "--package",
-                "pkg",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(Rng(seed * 7919).next() % 60));
-        let t = swapper(
-            staging.clone(),
-            names,
-            secret.clone(),
-            seed,
-            stop.clone(),
-            swaps.clone(),
+        let (code, err, swaps) = swap_during(
+            unstage(tmp.path(), &cache, &staging),
+            "unstage",
+            Duration::from_millis(Rng(seed * 7919).next() % 60),
+            |stop, swaps| swapper(staging.clone(), names, secret.clone(), seed, stop, swaps),
         );
-        let (code, err) = wait_bounded(child, "unstage");
-        stop.store(true, Ordering::Relaxed);
-        t.join().unwrap();
-        total_swaps += swaps.load(Ordering::Relaxed);
+        total_swaps += swaps;
         assert!(code == 0 || code == 1, "exit {code}: {err}");
         assert_no_secret(&cache, "cache");
         if let Ok(rd) = std::fs::read_dir(cache.join("artifacts")) {
@@ -299,7 +317,7 @@ fn dir_swapper(
     seed: u64,
     stop: Arc<AtomicBool>,
     swaps: Arc<AtomicU64>,
-) -> std::thread::JoinHandle<()> {
+) -> JoinHandle<()> {
     std::thread::spawn(move || {
         let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9) | 1);
         let real = staging.with_extension("real");
@@ -332,57 +350,20 @@ fn put_staged_never_reads_through_a_staging_directory_swapped_for_a_link() {
     let mut total_swaps = 0;
     let mut outcomes = Vec::new();
     for seed in 1..=6u64 {
-        let prefix = unique(&format!("dirswap{seed}"));
-        let base = format!("{}/{}/{prefix}", s3.endpoint, s3.bucket);
-        write_s3_config(
-            &tmp.path().join("config.toml"),
-            "dev",
-            &format!("{base}/a0"),
-            &format!("{base}/r0"),
-        );
+        let prefix = fresh_s3_prefix(tmp.path(), &s3, &format!("dirswap{seed}"));
         let arts = artifacts(150, seed + 40);
         let staging = tmp.path().join(format!("staging{seed}"));
         write_staging(&staging, &arts, seed);
         let outside = tmp.path().join(format!("outside{seed}"));
         outside_twin(&staging, &outside, &arts, seed, seed % 2 == 1);
-        let stop = Arc::new(AtomicBool::new(false));
-        let swaps = Arc::new(AtomicU64::new(0));
-        let child = tarn_cmd(Path::new(BIN), tmp.path())
-            .env("LAKE_CACHE_KEY", s3.key())
-            .env("TARN_S3_REGION", &s3.region)
-            .args([
-                "put-staged",
-                staging.to_str().unwrap(),
-                "--rev",
-                "0123456789abcdef0123456789abcdef01234567",
-                "--scope",
-                "swap/pkg",
-                "--service",
-                "dev",
-                "--jobs",
-                "4",
-                "--retries",
-                "1",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
         // Some runs open the directory before the first swap, the others race it.
-        std::thread::sleep(Duration::from_millis(
-            [0, 1, 3, 8, 20, 40][seed as usize - 1],
-        ));
-        let t = dir_swapper(
-            staging.clone(),
-            outside.clone(),
-            seed,
-            stop.clone(),
-            swaps.clone(),
+        let (code, err, swaps) = swap_during(
+            put_staged(tmp.path(), &s3, &staging),
+            "put-staged",
+            Duration::from_millis([0, 1, 3, 8, 20, 40][seed as usize - 1]),
+            |stop, swaps| dir_swapper(staging.clone(), outside.clone(), seed, stop, swaps),
         );
-        let (code, err) = wait_bounded(child, "put-staged");
-        stop.store(true, Ordering::Relaxed);
-        t.join().unwrap();
-        total_swaps += swaps.load(Ordering::Relaxed);
+        total_swaps += swaps;
         outcomes.push(code);
         assert!(code == 0 || code == 1, "exit {code}: {err}");
         assert!(!err.contains("panicked"), "{err}");
@@ -424,35 +405,13 @@ fn unstage_never_reads_through_a_staging_directory_swapped_for_a_link() {
         let outside = tmp.path().join(format!("outside{seed}"));
         outside_twin(&staging, &outside, &arts, seed, true);
         let cache = tmp.path().join(format!("cache{seed}"));
-        let stop = Arc::new(AtomicBool::new(false));
-        let swaps = Arc::new(AtomicU64::new(0));
-        let child = tarn_cmd(Path::new(BIN), tmp.path())
-            .args([
-                "--cache-dir",
-                cache.to_str().unwrap(),
-                "unstage",
-                staging.to_str().unwrap(),
-                "--package",
-                "pkg",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(
-            [0, 1, 2, 4, 6, 10, 20, 40][seed as usize - 1],
-        ));
-        let t = dir_swapper(
-            staging.clone(),
-            outside.clone(),
-            seed,
-            stop.clone(),
-            swaps.clone(),
+        let (code, err, swaps) = swap_during(
+            unstage(tmp.path(), &cache, &staging),
+            "unstage",
+            Duration::from_millis([0, 1, 2, 4, 6, 10, 20, 40][seed as usize - 1]),
+            |stop, swaps| dir_swapper(staging.clone(), outside.clone(), seed, stop, swaps),
         );
-        let (code, err) = wait_bounded(child, "unstage");
-        stop.store(true, Ordering::Relaxed);
-        t.join().unwrap();
-        total_swaps += swaps.load(Ordering::Relaxed);
+        total_swaps += swaps;
         outcomes.push(code);
         assert!(code == 0 || code == 1, "exit {code}: {err}");
         assert!(!err.contains("panicked"), "{err}");
