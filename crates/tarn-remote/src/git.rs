@@ -1,7 +1,7 @@
 //! Git queries through the real `git` binary (what Lake does): HEAD, `rev-list`, dirty check.
 
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Output};
 
 /// A git command that failed or could not run.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -15,24 +15,33 @@ pub struct GitError {
     pub message: String,
 }
 
-fn git(dir: &Path, args: &[&str]) -> Result<(bool, String), GitError> {
-    let out = Command::new("git")
+impl GitError {
+    fn new(dir: &Path, args: &[&str], message: impl Into<String>) -> GitError {
+        GitError {
+            args: args.join(" "),
+            dir: dir.display().to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+/// `git -C dir args`, its output whatever the exit status; an error only if git cannot run.
+fn run(dir: &Path, args: &[&str]) -> Result<Output, GitError> {
+    Command::new("git")
         .arg("-C")
         .arg(dir)
         .args(args)
         .output()
-        .map_err(|e| GitError {
-            args: args.join(" "),
-            dir: dir.display().to_string(),
-            message: format!("cannot run git: {e}"),
-        })?;
+        .map_err(|e| GitError::new(dir, args, format!("cannot run git: {e}")))
+}
+
+/// Exit status 0 (`true`) or 1 (`false`) and stdout; any other status is an error.
+fn git(dir: &Path, args: &[&str]) -> Result<(bool, String), GitError> {
+    let out = run(dir, args)?;
     let ok = out.status.success();
     if !ok && out.status.code() != Some(1) {
-        return Err(GitError {
-            args: args.join(" "),
-            dir: dir.display().to_string(),
-            message: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        });
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        return Err(GitError::new(dir, args, stderr.trim()));
     }
     Ok((ok, String::from_utf8_lossy(&out.stdout).into_owned()))
 }
@@ -40,11 +49,7 @@ fn git(dir: &Path, args: &[&str]) -> Result<(bool, String), GitError> {
 fn git_ok(dir: &Path, args: &[&str]) -> Result<String, GitError> {
     let (ok, out) = git(dir, args)?;
     if !ok {
-        return Err(GitError {
-            args: args.join(" "),
-            dir: dir.display().to_string(),
-            message: "exited with status 1".into(),
-        });
+        return Err(GitError::new(dir, args, "exited with status 1"));
     }
     Ok(out)
 }
@@ -71,24 +76,12 @@ pub fn resolve_rev(dir: &Path, rev: &str) -> Result<String, GitError> {
         return Ok(rev.to_string());
     }
     let args = ["rev-parse", "--verify", "--end-of-options", rev];
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .output()
-        .map_err(|e| GitError {
-            args: args.join(" "),
-            dir: dir.display().to_string(),
-            message: format!("cannot run git: {e}"),
-        })?;
+    let out = run(dir, &args)?;
     let sha = String::from_utf8_lossy(&out.stdout).trim().to_string();
     if !out.status.success() || sha.is_empty() {
-        let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
-        return Err(GitError {
-            args: args.join(" "),
-            dir: dir.display().to_string(),
-            message: format!("revision not found '{rev}' ({stderr})"),
-        });
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let message = format!("revision not found '{rev}' ({})", stderr.trim());
+        return Err(GitError::new(dir, &args, message));
     }
     Ok(sha)
 }
