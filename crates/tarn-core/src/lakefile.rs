@@ -298,21 +298,23 @@ fn strip_parens(mut v: &[Token]) -> &[Token] {
     v
 }
 
-fn is_none(v: &[Token]) -> bool {
-    matches!(v, [t] if t.is_ident("none") || t.is_ident("Option.none") || t.is_ident(".none"))
-}
-
-fn bool_literal(v: &[Token]) -> Option<Option<bool>> {
-    if is_none(v) {
-        return Some(None);
-    }
-    let v = match v {
+/// An `Option` value: `None` for `none`, else the value with a leading `some` and its
+/// parentheses taken off (each in any of Lean's spellings).
+fn option_payload(v: &[Token]) -> Option<&[Token]> {
+    match v {
+        [t] if t.is_ident("none") || t.is_ident("Option.none") || t.is_ident(".none") => None,
         [s, rest @ ..]
             if s.is_ident("some") || s.is_ident("Option.some") || s.is_ident(".some") =>
         {
-            strip_parens(rest)
+            Some(strip_parens(rest))
         }
-        _ => v,
+        _ => Some(v),
+    }
+}
+
+fn bool_literal(v: &[Token]) -> Option<Option<bool>> {
+    let Some(v) = option_payload(v) else {
+        return Some(None);
     };
     match v {
         [t] if t.is_ident("true") || t.is_ident("Bool.true") => Some(Some(true)),
@@ -323,16 +325,8 @@ fn bool_literal(v: &[Token]) -> Option<Option<bool>> {
 
 /// A string literal, or string literals joined with `/` (Lean's `FilePath` division).
 fn path_literal(v: &[Token]) -> Option<Option<String>> {
-    if is_none(v) {
+    let Some(v) = option_payload(v) else {
         return Some(None);
-    }
-    let v = match v {
-        [s, rest @ ..]
-            if s.is_ident("some") || s.is_ident("Option.some") || s.is_ident(".some") =>
-        {
-            strip_parens(rest)
-        }
-        _ => v,
     };
     let mut parts = Vec::new();
     for (i, t) in v.iter().enumerate() {
