@@ -87,8 +87,15 @@ pub enum TransferError {
         retry_after: Option<Duration>,
     },
     /// Connecting, sending or receiving failed.
-    #[error("{0}")]
-    Network(String),
+    #[error("{message}")]
+    Network {
+        /// What failed, with its causes, on one line.
+        message: String,
+        /// The HTTP client's error, when the failure is one (to tell a refused connection
+        /// or a timeout from the rest); absent for a body longer than its `Content-Length`.
+        #[source]
+        source: Option<Arc<reqwest::Error>>,
+    },
     /// A redirect was refused (to another host for a signed request or an upload), looped,
     /// or went past [`MAX_REDIRECTS`]; never retried.
     #[error("{0}")]
@@ -140,7 +147,7 @@ pub enum TransferError {
     Local(#[source] Arc<StoreError>),
     /// The URL does not parse.
     #[error("invalid URL: {0}")]
-    InvalidUrl(String),
+    InvalidUrl(#[source] url::ParseError),
     /// The HTTP client could not be built.
     #[error("cannot build the HTTP client: {0}")]
     Client(#[source] Arc<reqwest::Error>),
@@ -153,7 +160,7 @@ impl TransferError {
             TransferError::Status { status, .. } => {
                 *status >= 500 || *status == 429 || *status == 408
             }
-            TransferError::Network(_)
+            TransferError::Network { .. }
             | TransferError::Stalled(_)
             | TransferError::Truncated { .. }
             | TransferError::HashMismatch { .. }
@@ -409,7 +416,7 @@ impl Transport {
     async fn send(&self, rb: reqwest::RequestBuilder) -> Result<reqwest::Response, TransferError> {
         match tokio::time::timeout(self.opts.stall_timeout, rb.send()).await {
             Err(_) => Err(TransferError::Stalled(self.opts.stall_timeout)),
-            Ok(Err(e)) => Err(network_error(&e)),
+            Ok(Err(e)) => Err(network_error(e)),
             Ok(Ok(r)) => Ok(r),
         }
     }
@@ -443,7 +450,7 @@ impl Transport {
             match tokio::time::timeout(self.opts.stall_timeout, stream.next()).await {
                 Err(_) => return Err(TransferError::Stalled(self.opts.stall_timeout)),
                 Ok(None) => break,
-                Ok(Some(Err(e))) => return Err(body_error(&e, body.len() as u64, expected)),
+                Ok(Some(Err(e))) => return Err(body_error(e, body.len() as u64, expected)),
                 Ok(Some(Ok(chunk))) => {
                     if (body.len() + chunk.len()) as u64 > limit {
                         return Err(TransferError::TooLarge { limit, env });
@@ -696,7 +703,12 @@ impl Transport {
             Ok((file, sha, len))
         })
         .await
-        .map_err(|e| local(TransferError::Network(format!("hashing the file: {e}"))))?
+        .map_err(|e| {
+            local(TransferError::Network {
+                message: format!("hashing the file: {e}"),
+                source: None,
+            })
+        })?
         .map_err(|e| local(e.into()))?;
         let file = Arc::new(file);
         self.with_retries("PUT", url, || {
@@ -736,7 +748,7 @@ impl Transport {
                             source: changed.clone(),
                         }
                         .into(),
-                        None => network_error(&e),
+                        None => network_error(e),
                     })?,
                     e = upload_watchdog(last, sent, len, stall, self.limits.min_rate) => return Err(e),
                     _ = tokio::time::sleep(deadline) => return Err(TransferError::Deadline(deadline)),
@@ -809,7 +821,7 @@ impl Transport {
                     let chunk = match next {
                         Err(_) => return Err(TransferError::Stalled(self.opts.stall_timeout)),
                         Ok(None) => break,
-                        Ok(Some(Err(e))) => return Err(body_error(&e, got, expected)),
+                        Ok(Some(Err(e))) => return Err(body_error(e, got, expected)),
                         Ok(Some(Ok(c))) => c,
                     };
                     got += chunk.len() as u64;
@@ -822,9 +834,10 @@ impl Transport {
                     pace.check(got)?;
                     if let Some(exp) = expected {
                         if got > exp {
-                            return Err(TransferError::Network(format!(
-                                "body longer than Content-Length {exp}"
-                            )));
+                            return Err(TransferError::Network {
+                                message: format!("body longer than Content-Length {exp}"),
+                                source: None,
+                            });
                         }
                     }
                     if let Some(h) = hasher.as_mut() {
@@ -864,7 +877,7 @@ fn parse_url(method: &str, url: &str) -> Result<reqwest::Url, Failed> {
     reqwest::Url::parse(url).map_err(|e| Failed {
         method: method.to_string(),
         url: url.to_string(),
-        error: TransferError::InvalidUrl(e.to_string()),
+        error: TransferError::InvalidUrl(e),
         attempts: 1,
     })
 }
@@ -882,20 +895,24 @@ fn status_failure(method: &str, url: &str, status: u16, body: &[u8]) -> Failed {
     }
 }
 
-fn body_error(e: &reqwest::Error, got: u64, expected: Option<u64>) -> TransferError {
+fn body_error(e: reqwest::Error, got: u64, expected: Option<u64>) -> TransferError {
     match expected {
         Some(exp) if got < exp => TransferError::Truncated { got, expected: exp },
-        _ => TransferError::Network(error_chain(e)),
+        _ => network_error(e),
     }
 }
 
-/// A failed send: a refused or endless redirect is [`TransferError::Redirect`] (not
-/// retried), anything else [`TransferError::Network`].
-fn network_error(e: &reqwest::Error) -> TransferError {
+/// A failure of the HTTP client: a refused or endless redirect is
+/// [`TransferError::Redirect`] (not retried), anything else [`TransferError::Network`]
+/// (carrying `e`).
+fn network_error(e: reqwest::Error) -> TransferError {
     if e.is_redirect() {
-        TransferError::Redirect(error_chain(e))
+        TransferError::Redirect(error_chain(&e))
     } else {
-        TransferError::Network(error_chain(e))
+        TransferError::Network {
+            message: error_chain(&e),
+            source: Some(Arc::new(e)),
+        }
     }
 }
 

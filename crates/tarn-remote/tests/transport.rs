@@ -282,3 +282,40 @@ fn a_file_that_changes_while_it_is_uploaded_is_a_local_error_found_by_type() {
         assert!(e.to_string().contains("a.olean: the file changed"), "{e}");
     }
 }
+
+/// Callers tell the kinds of failure apart by type: a URL that does not parse carries the
+/// parser's error, a refused connection the HTTP client's.
+#[test]
+fn a_bad_url_and_a_refused_connection_carry_their_source_errors() {
+    let t = Transport::new(opts(), Progress::none()).unwrap();
+    let rt = rt();
+    let get = |url: String| {
+        rt.block_on(t.request_with_retries(reqwest::Method::GET, &url, &[], None, false, 0))
+            .unwrap_err()
+    };
+    let e = get("no-scheme/a/x.art".into());
+    assert!(
+        matches!(
+            e.error,
+            TransferError::InvalidUrl(url::ParseError::RelativeUrlWithoutBase)
+        ),
+        "{e:?}"
+    );
+    // A port nothing listens on: bound, then closed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let e = get(format!("http://127.0.0.1:{port}/a/x.art"));
+    match &e.error {
+        TransferError::Network {
+            source: Some(source),
+            message,
+        } => {
+            assert!(source.is_connect(), "{e:?}");
+            assert!(message.contains("127.0.0.1"), "{message}");
+        }
+        other => panic!("not a network error with its source: {other:?}"),
+    }
+}
