@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 use std::sync::OnceLock;
 
+use super::journal::RunRecord;
 use super::{RevisionView, ScopeView, Series, Status};
 
 const CSS: &str = "\
@@ -401,74 +402,31 @@ pub(crate) fn render(st: &Status) -> String {
         o.push_str("</tbody></table>");
     }
     o.push_str("<h2 id=\"maintenance\">GC and scrub</h2>");
-    match &st.last_gc {
-        None => o.push_str("<p>Last GC: <span class=\"empty\">never recorded</span></p>"),
-        Some(g) => {
-            let _ = write!(
-                o,
-                "<p>Last GC ({}): <span class=\"when\">{}</span> <span class=\"ago\">{}</span> · ",
-                esc(&g.trigger),
-                when(g.finished_unix),
-                ago(now, g.finished_unix)
-            );
-            match (&g.report, &g.error) {
-                (Some(r), _) => {
-                    let _ = write!(
-                        o,
-                        "<span class=\"ok\">deleted {} revisions and {} artifacts ({})</span>, {} artifacts in grace, took {}\u{a0}ms</p>",
-                        count(r.revisions_deleted),
-                        count(r.artifacts_deleted),
-                        bytes(r.artifact_bytes_deleted + r.revision_bytes_deleted),
-                        count(r.artifacts_in_grace),
-                        g.duration_ms
-                    );
-                }
-                (None, e) => {
-                    let _ = write!(
-                        o,
-                        "<span class=\"bad\">failed: {}</span></p>",
-                        esc(e.as_deref().unwrap_or("unknown error"))
-                    );
-                }
-            }
-        }
-    }
-    match &st.last_scrub {
-        None => o.push_str("<p>Last scrub: <span class=\"empty\">never recorded</span></p>"),
-        Some(g) => {
-            let _ = write!(
-                o,
-                "<p>Last scrub ({}): <span class=\"when\">{}</span> <span class=\"ago\">{}</span> · ",
-                esc(&g.trigger),
-                when(g.finished_unix),
-                ago(now, g.finished_unix)
-            );
-            match (&g.report, &g.error) {
-                (Some(r), _) => {
-                    let problems = r.corrupt + r.misnamed + r.bad_revisions + r.temp_leftovers;
-                    let _ = write!(
-                        o,
-                        "rehashed {} artifacts ({}): <span class=\"{}\">{} corrupt, {} misnamed, {} bad revisions, {} temp leftovers{}</span></p>",
-                        count(r.artifacts),
-                        bytes(r.bytes),
-                        if problems == 0 { "ok" } else { "bad" },
-                        r.corrupt,
-                        r.misnamed,
-                        r.bad_revisions,
-                        r.temp_leftovers,
-                        if r.repaired { " (repaired)" } else { "" }
-                    );
-                }
-                (None, e) => {
-                    let _ = write!(
-                        o,
-                        "<span class=\"bad\">failed: {}</span></p>",
-                        esc(e.as_deref().unwrap_or("unknown error"))
-                    );
-                }
-            }
-        }
-    }
+    last_run(&mut o, now, "GC", st.last_gc.as_ref(), |o, r, ms| {
+        let _ = write!(
+            o,
+            "<span class=\"ok\">deleted {} revisions and {} artifacts ({})</span>, {} artifacts in grace, took {ms}\u{a0}ms</p>",
+            count(r.revisions_deleted),
+            count(r.artifacts_deleted),
+            bytes(r.artifact_bytes_deleted + r.revision_bytes_deleted),
+            count(r.artifacts_in_grace),
+        );
+    });
+    last_run(&mut o, now, "scrub", st.last_scrub.as_ref(), |o, r, _| {
+        let problems = r.corrupt + r.misnamed + r.bad_revisions + r.temp_leftovers;
+        let _ = write!(
+            o,
+            "rehashed {} artifacts ({}): <span class=\"{}\">{} corrupt, {} misnamed, {} bad revisions, {} temp leftovers{}</span></p>",
+            count(r.artifacts),
+            bytes(r.bytes),
+            if problems == 0 { "ok" } else { "bad" },
+            r.corrupt,
+            r.misnamed,
+            r.bad_revisions,
+            r.temp_leftovers,
+            if r.repaired { " (repaired)" } else { "" }
+        );
+    });
     let _ = writeln!(
         o,
         "<footer>The same data as JSON: <code>/api/status</code> · Prometheus: <code>/metrics</code> · listings are reused for {}\u{a0}s · generated <span class=\"when\">{}</span></footer></main></body></html>",
@@ -476,6 +434,42 @@ pub(crate) fn render(st: &Status) -> String {
         tarn_core::sigv4::iso8601(now)
     );
     o
+}
+
+/// The "Last GC" / "Last scrub" paragraph: when the run ended and how it was started, then
+/// what it did (`done` writes that from the report and the duration in milliseconds, and
+/// closes the paragraph) or why it failed.
+fn last_run<T>(
+    o: &mut String,
+    now: u64,
+    what: &str,
+    run: Option<&RunRecord<T>>,
+    done: impl FnOnce(&mut String, &T, u64),
+) {
+    let Some(g) = run else {
+        let _ = write!(
+            o,
+            "<p>Last {what}: <span class=\"empty\">never recorded</span></p>"
+        );
+        return;
+    };
+    let _ = write!(
+        o,
+        "<p>Last {what} ({}): <span class=\"when\">{}</span> <span class=\"ago\">{}</span> · ",
+        esc(&g.trigger),
+        when(g.finished_unix),
+        ago(now, g.finished_unix)
+    );
+    match &g.report {
+        Some(r) => done(o, r, g.duration_ms),
+        None => {
+            let _ = write!(
+                o,
+                "<span class=\"bad\">failed: {}</span></p>",
+                esc(g.error.as_deref().unwrap_or("unknown error"))
+            );
+        }
+    }
 }
 
 #[cfg(test)]
@@ -578,6 +572,64 @@ mod tests {
         assert!(!html.contains("<script"), "{html}");
         assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
         assert!(html.contains("10\u{a0}s ago"));
+    }
+
+    /// The maintenance paragraphs, pinned to the byte: a GC that ran, a scrub that failed,
+    /// and a run never recorded.
+    #[test]
+    fn last_runs_read_the_same_for_gc_and_scrub() {
+        use crate::status::journal;
+        let gc = journal::RunRecord {
+            finished_unix: 40,
+            duration_ms: 7,
+            trigger: "command".into(),
+            error: None,
+            report: Some(crate::gc::GcReport {
+                revisions_deleted: 2,
+                artifacts_deleted: 1234,
+                artifact_bytes_deleted: 1000,
+                revision_bytes_deleted: 500,
+                artifacts_in_grace: 3,
+                ..Default::default()
+            }),
+        };
+        let mut o = String::new();
+        last_run(&mut o, 100, "GC", Some(&gc), |o, r, ms| {
+            let _ = write!(o, "{} in {ms}</p>", r.revisions_deleted);
+        });
+        assert_eq!(
+            o,
+            "<p>Last GC (command): <span class=\"when\">1970-01-01\u{a0}00:00\u{a0}UTC</span> \
+             <span class=\"ago\">1\u{a0}min ago</span> · 2 in 7</p>"
+        );
+        let scrub: journal::RunRecord<journal::ScrubSummary> = journal::RunRecord {
+            finished_unix: 94,
+            duration_ms: 7,
+            trigger: "scheduled".into(),
+            error: Some("disk <gone>".into()),
+            report: None,
+        };
+        let mut o = String::new();
+        last_run(&mut o, 100, "scrub", Some(&scrub), |_, _, _| {
+            panic!("it failed")
+        });
+        assert_eq!(
+            o,
+            "<p>Last scrub (scheduled): <span class=\"when\">1970-01-01\u{a0}00:01\u{a0}UTC</span> \
+             <span class=\"ago\">6\u{a0}s ago</span> · <span class=\"bad\">failed: disk &lt;gone&gt;</span></p>"
+        );
+        let mut o = String::new();
+        last_run(
+            &mut o,
+            100,
+            "scrub",
+            None::<&journal::RunRecord<()>>,
+            |_, _, _| {},
+        );
+        assert_eq!(
+            o,
+            "<p>Last scrub: <span class=\"empty\">never recorded</span></p>"
+        );
     }
 
     #[test]
