@@ -18,7 +18,7 @@ pub(crate) struct S3Error {
     pub extra: String,
 }
 
-/// Escapes text for XML.
+/// Escapes text for XML, and for HTML content and attribute values (the status page).
 pub(crate) fn xml_escape(s: &str) -> String {
     let mut o = String::with_capacity(s.len());
     for c in s.chars() {
