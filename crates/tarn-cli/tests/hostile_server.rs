@@ -1117,3 +1117,66 @@ fn tarn_serve_on_a_hostile_bucket_stays_bounded_for_its_clients() {
     assert_eq!(out.status.code(), Some(18), "{out:?} after {secs:.1} s");
     assert!(secs < 15.0, "took {secs:.1} s");
 }
+
+#[test]
+fn an_upload_to_a_bucket_that_never_answers_its_put_fails_in_bounded_time() {
+    // The bucket takes the PUT's headers and then neither reads the body nor answers: the
+    // upload (and its spool file and upload slot) was held forever.
+    let tmp = tempfile::tempdir().unwrap();
+    let url = hostile_server(Arc::new(|path, conn| {
+        if path.starts_with("PUT") {
+            std::thread::sleep(Duration::from_secs(600));
+        }
+        let _ = conn
+            .write_all(b"HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+    }));
+    let cfg = tmp.path().join("serve.toml");
+    std::fs::write(&cfg, "[storage]\nrequest_timeout_secs = 2\n").unwrap();
+    let srv = TarnServer::start_with(
+        &[
+            "--data",
+            tmp.path().join("data").to_str().unwrap(),
+            "--config",
+            cfg.to_str().unwrap(),
+            "--s3-endpoint",
+            &url,
+            "--s3-bucket",
+            "evil",
+            "--key",
+            "ci:s3cret",
+        ],
+        &[("TARN_S3_ACCESS_KEY", "k"), ("TARN_S3_SECRET_KEY", "s")],
+    );
+    let art = artifacts(1, 7).remove(0);
+    let file = tmp.path().join("art");
+    std::fs::write(&file, &art.content).unwrap();
+    let start = Instant::now();
+    let out = std::process::Command::new(curl_bin())
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--max-time",
+            "30",
+        ])
+        .args([
+            "--aws-sigv4",
+            "aws:amz:auto:s3",
+            "--user",
+            "ci:s3cret",
+            "-T",
+        ])
+        .arg(&file)
+        .arg(format!("{}/a0/sc/{}.art", srv.url, art.hash))
+        .output()
+        .unwrap();
+    let secs = start.elapsed().as_secs_f64();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "500",
+        "{out:?} after {secs:.1} s"
+    );
+    assert!(secs < 15.0, "took {secs:.1} s");
+}
