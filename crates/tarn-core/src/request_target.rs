@@ -64,14 +64,16 @@ pub fn param(query: Option<&str>, name: &str) -> Option<String> {
 }
 
 /// Whether `c` may be a component of a stored key: not empty, `.` or `..`, not starting
-/// with `.tarn` (the server's own files), no `/`, `\` or NUL, at most
+/// with `.tarn` (the server's own files), no `/` or `\\`, no control character (NUL, a line
+/// break, a terminal escape: such names would reach logs, reports and terminals), at most
 /// [`MAX_COMPONENT_BYTES`].
 pub fn valid_component(c: &str) -> bool {
     !c.is_empty()
         && c != "."
         && c != ".."
         && !c.starts_with(".tarn")
-        && !c.contains(['/', '\0', '\\'])
+        && !c.contains(['/', '\\'])
+        && !c.chars().any(char::is_control)
         && c.len() <= MAX_COMPONENT_BYTES
 }
 
@@ -82,7 +84,7 @@ pub enum ComponentError {
     #[error("a path component is longer than {MAX_COMPONENT_BYTES} bytes or the key longer than {MAX_KEY_BYTES}")]
     TooLong,
     /// A component breaks [`valid_component`].
-    #[error("a path component is empty, '.', '..', starts with '.tarn' or holds '/', '\\' or NUL")]
+    #[error("a path component is empty, '.', '..', starts with '.tarn' or holds '/', '\\' or a control character")]
     Invalid,
 }
 
@@ -130,7 +132,20 @@ mod tests {
     fn component_rules() {
         let s = |v: &[&str]| v.iter().map(|c| c.to_string()).collect::<Vec<_>>();
         assert_eq!(check_components(&s(&["a", "b"])), Ok(()));
-        for bad in ["", ".", "..", ".tarn-spool", "a\\b", "a/b", "a\0"] {
+        for bad in [
+            "",
+            ".",
+            "..",
+            ".tarn-spool",
+            "a\\b",
+            "a/b",
+            "a\0",
+            "a\u{1b}[2J",
+            "a\nb",
+            "a\rb",
+            "a\u{9b}b",
+            "a\u{7f}",
+        ] {
             assert_eq!(
                 check_components(&s(&["x", bad])),
                 Err(ComponentError::Invalid),
