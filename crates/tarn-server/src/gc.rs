@@ -335,6 +335,7 @@ async fn gc_inner(app: &App, policy: GcPolicy) -> std::io::Result<GcReport> {
         report.artifact_bytes_deleted += a.meta.len;
         if !policy.dry_run {
             app.cache.remove(&a.key);
+            app.listings.invalidate();
             if app.storage.delete(&a.key).await? {
                 app.metrics.removed(a.meta.len);
             }
@@ -419,6 +420,7 @@ async fn scrub_inner(app: &App, repair: bool) -> std::io::Result<ScrubReport> {
         if hashed != Some(hash) {
             if repair {
                 app.cache.remove(&a.key);
+                app.listings.invalidate();
                 app.storage.delete(&a.key).await?;
             }
             report.corrupt.push(a.key);

@@ -39,6 +39,7 @@ pub mod config;
 mod error;
 pub mod gc;
 mod launch;
+mod listings;
 mod metrics;
 mod routes;
 mod server;
@@ -76,6 +77,8 @@ pub struct App {
     pub(crate) parse_budget: tokio::sync::Semaphore,
     /// The status page's counters, journal and cached storage listing.
     pub(crate) status: status::StatusState,
+    /// Scope listings shared by batch existence requests on an S3 bucket.
+    pub(crate) listings: listings::Listings,
     /// Opened for `tarn serve gc` / `scrub` rather than to serve (recorded with their runs).
     pub(crate) maintenance: bool,
 }
@@ -188,6 +191,7 @@ impl App {
         let status = status::StatusState::new(cfg.data.as_deref());
         Ok(App {
             status,
+            listings: listings::Listings::default(),
             maintenance: !serving,
             upload_slots: tokio::sync::Semaphore::new(cfg.max_concurrent_uploads.max(1)),
             parse_budget: tokio::sync::Semaphore::new(parse_kib),

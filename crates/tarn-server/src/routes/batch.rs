@@ -1,6 +1,5 @@
 //! The batch existence API (`POST /<a0>/<scope…>/?tarn-missing`, docs/server-api.md).
 
-use std::collections::HashSet;
 use std::sync::atomic::Ordering::Relaxed;
 
 use axum::body::Body;
@@ -40,14 +39,14 @@ pub(crate) async fn missing_hashes(
             .map_err(S3Error::internal)?
         }
         Storage::S3(_) if hashes.len() > 64 => {
-            // One listing beats thousands of HEADs.
-            let listed = app
-                .storage
-                .list(&format!("{dir}/"))
+            // One listing beats thousands of HEADs; it is shared by concurrent requests
+            // and briefly reused (crate::listings says why that is safe).
+            let have = app
+                .listings
+                .present(app, &dir)
                 .await
                 .map_err(S3Error::internal)?;
-            let have: HashSet<String> = listed.into_iter().map(|l| l.key).collect();
-            keys.iter().map(|k| have.contains(k)).collect()
+            hashes.iter().map(|h| have.contains(h)).collect()
         }
         Storage::S3(_) => {
             let results: Vec<Result<bool, S3Error>> = futures_util::stream::iter(keys)

@@ -144,6 +144,7 @@ async fn object(
             let meta = app.storage.head(&key).await.map_err(S3Error::internal)?;
             app.cache.remove(&key);
             app.status.scanner.changed();
+            app.listings.invalidate();
             if app.storage.delete(&key).await.map_err(S3Error::internal)? {
                 if let Some(m) = meta {
                     app.metrics.removed(m.len);
