@@ -1180,3 +1180,41 @@ fn an_upload_to_a_bucket_that_never_answers_its_put_fails_in_bounded_time() {
     );
     assert!(secs < 15.0, "took {secs:.1} s");
 }
+
+#[test]
+fn a_bucket_redirect_is_an_error_and_never_followed() {
+    // The storage backend's HTTP client followed redirects (reqwest's default of 10): a
+    // hostile bucket could send the server's requests, with their x-amz-* headers, to
+    // another host. S3 answers a wrong region with an error, never a redirect to follow.
+    let tmp = tempfile::tempdir().unwrap();
+    let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = hits.clone();
+    let elsewhere = hostile_server(Arc::new(move |_path, conn| {
+        counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let body = "<ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult>";
+        let _ = conn.write_all(
+            format!(
+                "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        );
+    }));
+    let bucket = hostile_server(Arc::new(move |path, conn| {
+        let target = path.split_whitespace().nth(1).unwrap_or("/");
+        let _ = conn.write_all(
+            format!(
+                "HTTP/1.1 307 Temporary Redirect\r\nLocation: {elsewhere}{target}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+    }));
+    for action in ["gc", "scrub"] {
+        let (code, err, _, _) = serve_s3(tmp.path(), action, &bucket);
+        assert_eq!(code, 1, "{action}: {err}");
+        assert!(err.contains("S3 bucket evil"), "{action}: {err}");
+        assert!(err.contains("307"), "{action}: {err}");
+    }
+    let hits = hits.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(hits, 0, "the other host received {hits} request(s)");
+}

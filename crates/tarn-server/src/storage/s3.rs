@@ -229,6 +229,10 @@ impl S3Store {
         let http = reqwest::Client::builder()
             .pool_max_idle_per_host(256)
             .connect_timeout(Duration::from_secs(10).min(s.bounds.request_timeout))
+            // A bucket is trusted for availability only: a redirect would carry the
+            // server's signed requests (and x-amz-* headers) to another host. S3 reports a
+            // wrong region or endpoint as an error, so a 3xx is an error here too.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(other)?;
         Ok(S3Store {
