@@ -47,8 +47,7 @@ fn hostile_files(dir: &Path) -> Vec<(std::path::PathBuf, &'static str)> {
     let line = format!("# {}\n", "x".repeat(1021));
     std::fs::write(&big, line.repeat(1025)).unwrap();
     let fifo = dir.join("fifo.toml");
-    let st = Command::new("mkfifo").arg(&fifo).status().unwrap();
-    assert!(st.success());
+    tarn_test::mkfifo(&fifo).unwrap();
     let subdir = dir.join("dir.toml");
     std::fs::create_dir(&subdir).unwrap();
     vec![
@@ -96,11 +95,6 @@ fn a_hostile_lake_config_is_refused_at_once() {
     }
 }
 
-fn mkfifo(path: &Path) {
-    let st = Command::new("mkfifo").arg(path).status().unwrap();
-    assert!(st.success());
-}
-
 /// Asserts `out` is exit 1 with an error naming `path` and saying `why`.
 fn refused(out: &Output, what: &str, path: &Path, why: &str) {
     let err = stderr(out);
@@ -124,7 +118,7 @@ fn a_hostile_mappings_file_is_refused_at_once_by_every_command() {
     .unwrap();
     tarn_test::git_package(sb.root(), "pkg", 1);
     let fifo = sb.path("fifo.jsonl");
-    mkfifo(&fifo);
+    tarn_test::mkfifo(&fifo).unwrap();
     let big = sb.path("big.jsonl");
     std::fs::write(&big, vec![b'x'; 2048]).unwrap();
     std::fs::create_dir(sb.path("dir.jsonl")).unwrap();
@@ -181,7 +175,7 @@ fn a_hostile_mappings_file_is_refused_at_once_by_every_command() {
 fn a_hostile_file_to_hash_is_refused_at_once() {
     let sb = Sandbox::new();
     let fifo = sb.path("fifo");
-    mkfifo(&fifo);
+    tarn_test::mkfifo(&fifo).unwrap();
     for text in [false, true] {
         for (path, why) in [
             (fifo.clone(), "not a regular file (a FIFO)"),
@@ -213,7 +207,7 @@ fn a_hostile_manifest_or_toolchain_in_the_checkout_is_refused_at_once() {
     std::fs::create_dir(&pkg).unwrap();
     tarn_test::git_package(&pkg, "pkg", 1);
     let manifest = pkg.join("lake-manifest.json");
-    mkfifo(&manifest);
+    tarn_test::mkfifo(&manifest).unwrap();
     let mut c = sb.command();
     c.current_dir(&pkg).args([
         "--cache-dir",
@@ -254,7 +248,7 @@ fn a_hostile_manifest_or_toolchain_in_the_checkout_is_refused_at_once() {
 fn a_hostile_pem_or_admin_key_file_is_refused_at_once_by_the_server() {
     let sb = Sandbox::new();
     let fifo = sb.path("fifo.pem");
-    mkfifo(&fifo);
+    tarn_test::mkfifo(&fifo).unwrap();
     let big = sb.path("big.pem");
     std::fs::write(&big, vec![b'-'; (1 << 20) + 1]).unwrap();
     for (path, why) in [
@@ -277,7 +271,7 @@ fn a_hostile_pem_or_admin_key_file_is_refused_at_once_by_the_server() {
     // A zero-configuration server keeps its admin key in the data directory.
     std::fs::create_dir(sb.path("data2")).unwrap();
     let key = sb.path("data2/.tarn-serve-key");
-    mkfifo(&key);
+    tarn_test::mkfifo(&key).unwrap();
     let mut c = Command::new(BIN);
     c.current_dir(sb.root())
         .args(["serve", "--listen", "127.0.0.1:0", "--data"])

@@ -65,6 +65,24 @@ fn endless(conn: &mut TcpStream, max: u64) {
     }
 }
 
+/// The head of a well-formed reply: `status`, `headers`, `Connection: close` and a
+/// `Content-Length` of `len`. Deliberately malformed replies are written out by hand.
+fn head(status: &str, headers: &[(&str, &str)], len: u64) -> String {
+    let mut head = format!("HTTP/1.1 {status}\r\n");
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head + &format!("Connection: close\r\nContent-Length: {len}\r\n\r\n")
+}
+
+/// Answers `conn` with a complete, well-formed reply carrying `body` (write errors are
+/// ignored: the client may have gone).
+fn respond(conn: &mut TcpStream, status: &str, headers: &[(&str, &str)], body: &[u8]) {
+    let mut reply = head(status, headers, body.len() as u64).into_bytes();
+    reply.extend_from_slice(body);
+    let _ = conn.write_all(&reply);
+}
+
 /// One artifact, its mapping file, and the package directory `tarn get` runs in.
 fn setup(tmp: &Path, url: &str) -> Art {
     let art = artifacts(1, 3).remove(0);
@@ -242,14 +260,7 @@ fn an_endless_artifact_body_stops_at_the_artifact_limit_and_leaves_no_temp_file(
     let mapping = mappings(std::slice::from_ref(&art), 3);
     let url = hostile_server(Arc::new(move |path, conn| {
         if path.contains("/r0/") {
-            let _ = conn.write_all(
-                format!(
-                    "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
-                    mapping.len()
-                )
-                .as_bytes(),
-            );
-            let _ = conn.write_all(&mapping);
+            respond(conn, "200 OK", &[], &mapping);
         } else {
             let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n");
             endless(conn, 64 << 30);
@@ -276,14 +287,7 @@ fn a_trickling_server_cannot_hold_a_transfer_open() {
     let mapping = mappings(std::slice::from_ref(&art), 3);
     let url = hostile_server(Arc::new(move |path, conn| {
         if path.contains("/r0/") {
-            let _ = conn.write_all(
-                format!(
-                    "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
-                    mapping.len()
-                )
-                .as_bytes(),
-            );
-            let _ = conn.write_all(&mapping);
+            respond(conn, "200 OK", &[], &mapping);
         } else {
             let _ = conn.write_all(
                 b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 100000\r\n\r\n",
@@ -318,14 +322,7 @@ fn the_overall_deadline_ends_a_transfer_that_keeps_the_minimum_rate() {
     let mapping = mappings(std::slice::from_ref(&art), 3);
     let url = hostile_server(Arc::new(move |path, conn| {
         if path.contains("/r0/") {
-            let _ = conn.write_all(
-                format!(
-                    "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
-                    mapping.len()
-                )
-                .as_bytes(),
-            );
-            let _ = conn.write_all(&mapping);
+            respond(conn, "200 OK", &[], &mapping);
         } else {
             let _ = conn.write_all(
                 b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 100000000\r\n\r\n",
@@ -358,14 +355,7 @@ fn limits_are_read_from_the_environment() {
     let art = artifacts(1, 3).remove(0);
     let mapping = mappings(std::slice::from_ref(&art), 3);
     let url = hostile_server(Arc::new(move |_path, conn| {
-        let _ = conn.write_all(
-            format!(
-                "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
-                mapping.len()
-            )
-            .as_bytes(),
-        );
-        let _ = conn.write_all(&mapping);
+        respond(conn, "200 OK", &[], &mapping);
     }));
     setup(tmp.path(), &url);
     let (code, err, _, _) = get(
@@ -384,14 +374,7 @@ fn a_revision_that_is_not_a_mapping_file_is_refused_and_never_saved() {
     let url = hostile_server(Arc::new(|_path, conn| {
         // A path instead of an artifact name: the kind of entry a hostile server sends.
         let body = b"\"2026-03-17\"\n[\"0000000000000001\",{\"o\":[\"../../../etc/passwd\"]}]\n";
-        let _ = conn.write_all(
-            format!(
-                "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
-                body.len()
-            )
-            .as_bytes(),
-        );
-        let _ = conn.write_all(body);
+        respond(conn, "200 OK", &[], body);
     }));
     setup(tmp.path(), &url);
     let (code, err, _, _) = get(
@@ -415,12 +398,7 @@ fn a_server_reading_an_upload_slowly_cannot_hold_it() {
     let revision_puts = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let seen = revision_puts.clone();
     let url = hostile_server(Arc::new(move |req, conn| {
-        let empty = |conn: &mut TcpStream, status: &str| {
-            let _ = conn.write_all(
-                format!("HTTP/1.1 {status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
-                    .as_bytes(),
-            );
-        };
+        let empty = |conn: &mut TcpStream, status: &str| respond(conn, status, &[], b"");
         if req.starts_with("PUT ") && req.contains("/r0/") {
             seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             empty(conn, "200 OK");
@@ -523,13 +501,7 @@ fn a_servers_error_text_cannot_steer_the_terminal_or_forge_a_line() {
     let body = "<Error><Code>\u{1b}]0;pwned\u{7}NoSuchKey</Code><Message>\u{1b}[2J\r\
         all good\nerror: forged line \u{9b}31m</Message></Error>";
     let url = hostile_server(Arc::new(move |_path, conn| {
-        let _ = conn.write_all(
-            format!(
-                "HTTP/1.1 500 Internal Server Error\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
-                body.len()
-            )
-            .as_bytes(),
-        );
+        respond(conn, "500 Internal Server Error", &[], body.as_bytes());
     }));
     setup(tmp.path(), &url);
     let (code, err, _, _) = get(
@@ -605,8 +577,9 @@ fn recording_server(respond: Responder) -> (String, Arc<std::sync::Mutex<Vec<See
     (url, seen)
 }
 
-fn empty_reply(status: &str) -> String {
-    format!("HTTP/1.1 {status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
+/// A complete reply with `status`, `headers` and no body, for a [`recording_server`].
+fn empty_reply(status: &str, headers: &[(&str, &str)]) -> String {
+    head(status, headers, 0)
 }
 
 #[test]
@@ -623,16 +596,14 @@ fn a_redirect_never_carries_an_upload_or_its_signature_headers_to_another_host()
         "308 Permanent Redirect",
     ] {
         let tmp = tempfile::tempdir().unwrap();
-        let (thief, stolen) = recording_server(Arc::new(|_, _| empty_reply("200 OK")));
+        let (thief, stolen) = recording_server(Arc::new(|_, _| empty_reply("200 OK", &[])));
         let (url, _) = recording_server(Arc::new(move |method, path| {
             if method == "PUT" && path.contains("/r0/") {
-                format!(
-                    "HTTP/1.1 {status}\r\nLocation: {thief}{path}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
-                )
+                empty_reply(status, &[("Location", &format!("{thief}{path}"))])
             } else if method == "PUT" {
-                empty_reply("200 OK")
+                empty_reply("200 OK", &[])
             } else {
-                empty_reply("404 Not Found")
+                empty_reply("404 Not Found", &[])
             }
         }));
         setup(tmp.path(), &url);
@@ -685,23 +656,12 @@ fn a_download_follows_a_redirect_and_a_redirect_loop_ends() {
         } else {
             content.clone()
         };
-        let _ = conn.write_all(
-            format!(
-                "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
-                body.len()
-            )
-            .as_bytes(),
-        );
-        let _ = conn.write_all(&body);
+        respond(conn, "200 OK", &[], &body);
     }));
     let front = hostile_server(Arc::new(move |path, conn| {
         let target = path.split_whitespace().nth(1).unwrap_or("/");
-        let _ = conn.write_all(
-            format!(
-                "HTTP/1.1 302 Found\r\nLocation: {cdn}{target}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
-            )
-            .as_bytes(),
-        );
+        let location = format!("{cdn}{target}");
+        respond(conn, "302 Found", &[("Location", &location)], b"");
     }));
     setup(tmp.path(), &front);
     let (code, err, _, _) = get(
@@ -720,12 +680,7 @@ fn a_download_follows_a_redirect_and_a_redirect_loop_ends() {
     let looping = hostile_server(Arc::new(move |path, conn| {
         counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let target = path.split_whitespace().nth(1).unwrap_or("/");
-        let _ = conn.write_all(
-            format!(
-                "HTTP/1.1 302 Found\r\nLocation: {target}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
-            )
-            .as_bytes(),
-        );
+        respond(conn, "302 Found", &[("Location", target)], b"");
     }));
     setup(tmp.path(), &looping);
     let (code, err, _, secs) = get(
@@ -781,13 +736,7 @@ fn a_bucket_listing_that_repeats_its_token_is_refused() {
     let url = hostile_server(Arc::new(|_path, conn| {
         let body = "<ListBucketResult><IsTruncated>true</IsTruncated>\
             <NextContinuationToken>again</NextContinuationToken></ListBucketResult>";
-        let _ = conn.write_all(
-            format!(
-                "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
-                body.len()
-            )
-            .as_bytes(),
-        );
+        reply(conn, body);
     }));
     let (code, err, _, _) = serve_s3(tmp.path(), "gc", &url);
     assert_eq!(code, 1, "{err}");
@@ -801,24 +750,11 @@ fn endless_objects_in_the_bucket_are_not_read_whole_by_gc_or_scrub() {
     let tmp = tempfile::tempdir().unwrap();
     let art_key = "a0/sc/0000000000000001.art";
     let rev_key = format!("r0/sc/{REV}.jsonl");
-    let listing = move |key: &str| {
-        format!(
-            "<ListBucketResult><IsTruncated>false</IsTruncated>\
-             <Contents><Key>{key}</Key><Size>10</Size>\
-             <LastModified>2020-01-01T00:00:00.000Z</LastModified></Contents></ListBucketResult>"
-        )
-    };
-    let (a, r) = (listing(art_key), listing(&rev_key));
+    let (a, r) = (one_key_listing(art_key, 10), one_key_listing(&rev_key, 10));
     let url = hostile_server(Arc::new(move |path, conn| {
         if path.contains("list-type=2") {
             let body = if path.contains("prefix=a0") { &a } else { &r };
-            let _ = conn.write_all(
-                format!(
-                    "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
-                    body.len()
-                )
-                .as_bytes(),
-            );
+            reply(conn, body);
         } else {
             let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n");
             endless(conn, 64 << 30);
@@ -858,13 +794,7 @@ fn serve_s3_with(tmp: &Path, action: &str, url: &str, toml: &str) -> (i32, Strin
 
 /// Answers `conn` with a complete `200` reply carrying `body`.
 fn reply(conn: &mut TcpStream, body: &str) {
-    let _ = conn.write_all(
-        format!(
-            "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        )
-        .as_bytes(),
-    );
+    respond(conn, "200 OK", &[], body.as_bytes());
 }
 
 /// A ListObjectsV2 page listing nothing.
@@ -1016,10 +946,7 @@ fn scrub_streams_a_large_artifact_from_the_bucket() {
             };
             return reply(conn, body);
         }
-        let _ = conn.write_all(
-            format!("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: {LEN}\r\n\r\n")
-                .as_bytes(),
-        );
+        let _ = conn.write_all(head("200 OK", &[], LEN).as_bytes());
         endless(conn, LEN);
     }));
     let (code, err, peak, secs) = serve_s3_with(tmp.path(), "scrub", &url, "");
@@ -1127,8 +1054,7 @@ fn an_upload_to_a_bucket_that_never_answers_its_put_fails_in_bounded_time() {
         if path.starts_with("PUT") {
             std::thread::sleep(Duration::from_secs(600));
         }
-        let _ = conn
-            .write_all(b"HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+        respond(conn, "404 Not Found", &[], b"");
     }));
     let cfg = tmp.path().join("serve.toml");
     std::fs::write(&cfg, "[storage]\nrequest_timeout_secs = 2\n").unwrap();
@@ -1191,22 +1117,16 @@ fn a_bucket_redirect_is_an_error_and_never_followed() {
     let counted = hits.clone();
     let elsewhere = hostile_server(Arc::new(move |_path, conn| {
         counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let body = "<ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult>";
-        let _ = conn.write_all(
-            format!(
-                "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
-                body.len()
-            )
-            .as_bytes(),
-        );
+        reply(conn, EMPTY_LISTING);
     }));
     let bucket = hostile_server(Arc::new(move |path, conn| {
         let target = path.split_whitespace().nth(1).unwrap_or("/");
-        let _ = conn.write_all(
-            format!(
-                "HTTP/1.1 307 Temporary Redirect\r\nLocation: {elsewhere}{target}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
-            )
-            .as_bytes(),
+        let location = format!("{elsewhere}{target}");
+        respond(
+            conn,
+            "307 Temporary Redirect",
+            &[("Location", &location)],
+            b"",
         );
     }));
     for action in ["gc", "scrub"] {

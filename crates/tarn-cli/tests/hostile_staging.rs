@@ -53,11 +53,7 @@ fn swapper(
                 0 => std::os::unix::fs::symlink(&secret, &tmp).is_ok(),
                 1 => std::fs::hard_link(&secret, &tmp).is_ok(),
                 2 => std::fs::write(&tmp, &secret_content).is_ok(),
-                _ => Command::new("mkfifo")
-                    .arg(&tmp)
-                    .status()
-                    .map(|s| s.success())
-                    .unwrap_or(false),
+                _ => mkfifo(&tmp).is_ok(),
             };
             if made && std::fs::rename(&tmp, &target).is_ok() {
                 swaps.fetch_add(1, Ordering::Relaxed);

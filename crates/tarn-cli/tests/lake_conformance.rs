@@ -568,11 +568,7 @@ fn put_staged_ignores_files_outputs_jsonl_does_not_name() {
     std::fs::write(staging.join("00000000000000ab.olean"), b"not named").unwrap();
     // A FIFO would block whoever opens it: it must never be read.
     let fifo = staging.join("00000000000000ac.olean");
-    assert!(std::process::Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .unwrap()
-        .success());
+    mkfifo(&fifo).unwrap();
     let (code, _, err) = w.tarn(&[
         "put-staged",
         staging.to_str().unwrap(),

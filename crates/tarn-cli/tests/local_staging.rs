@@ -306,8 +306,7 @@ fn unstage_rejects_symlinks_fifos_and_directories() {
     let a = first_artifact(&fx);
     let p = env.path("staging").join(a.file_name());
     fs::remove_file(&p).unwrap();
-    let st = Command::new("mkfifo").arg(&p).status().unwrap();
-    assert!(st.success());
+    tarn_test::mkfifo(&p).unwrap();
     let out = env.unstage(&[]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
@@ -321,11 +320,7 @@ fn unstage_rejects_symlinks_fifos_and_directories() {
     // FIFO opened for reading would block), as Lake ignores them.
     let env = Env::new();
     env.staged(4);
-    let st = Command::new("mkfifo")
-        .arg(env.path("staging/00000000000000aa.olean"))
-        .status()
-        .unwrap();
-    assert!(st.success());
+    tarn_test::mkfifo(&env.path("staging/00000000000000aa.olean")).unwrap();
     fs::create_dir(env.path("staging/00000000000000bb.ilean")).unwrap();
     let out = env.unstage(&[]);
     let err = stderr(&out);

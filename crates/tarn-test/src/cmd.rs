@@ -63,6 +63,20 @@ pub fn tarn_cmd(bin: &Path, home: &Path) -> std::process::Command {
     c
 }
 
+/// Makes a FIFO (named pipe) at `path` with the system's `mkfifo` command: the special file
+/// tests use where opening a file for reading would block. The error names `path`.
+pub fn mkfifo(path: &Path) -> std::io::Result<()> {
+    let status = std::process::Command::new("mkfifo").arg(path).status()?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(std::io::Error::other(format!(
+            "mkfifo {} failed: {status}",
+            path.display()
+        )))
+    }
+}
+
 /// Runs a command, returning (exit code, stdout, stderr).
 pub fn run(c: &mut std::process::Command) -> (i32, String, String) {
     let out = c.output().expect("spawn");

@@ -24,7 +24,9 @@ mod lake_curl;
 pub mod peers;
 mod serve;
 
-pub use cmd::{git, git_package, run, tarn_bin, tarn_cmd, unique, write_s3_config, Sandbox};
+pub use cmd::{
+    git, git_package, mkfifo, run, tarn_bin, tarn_cmd, unique, write_s3_config, Sandbox,
+};
 pub use fault_server::{no_faults, percent_decode, Backend, Fault, Plan, Request, Server};
 pub use fixtures::{
     artifacts, bytes_for, check_cache, hash_hex, make_artifacts, mapping_for, mappings,
