@@ -1175,25 +1175,6 @@ pub fn sha256_and_hash(file: &mut std::fs::File, len: u64) -> std::io::Result<(S
     Ok((hex::encode(h.finalize()), lake, seen))
 }
 
-/// Hex SHA-256 and length of a file, streamed.
-pub fn sha256_file(path: &Path) -> std::io::Result<(String, u64)> {
-    use sha2::Digest;
-    use std::io::Read;
-    let mut f = std::fs::File::open(path)?;
-    let mut h = sha2::Sha256::new();
-    let mut buf = vec![0u8; 256 * 1024];
-    let mut len = 0u64;
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        len += n as u64;
-        h.update(&buf[..n]);
-    }
-    Ok((hex::encode(h.finalize()), len))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
