@@ -208,16 +208,21 @@ fn a_hostile_manifest_or_toolchain_in_the_checkout_is_refused_at_once() {
     tarn_test::git_package(&pkg, "pkg", 1);
     let manifest = pkg.join("lake-manifest.json");
     tarn_test::mkfifo(&manifest).unwrap();
-    let mut c = sb.command();
-    c.current_dir(&pkg).args([
-        "--cache-dir",
-        "../cache",
-        "get",
-        "--service",
-        "s",
-        "--repo",
-        "o/n",
-    ]);
+    // `tarn get` in the package: it reads the workspace (manifest, toolchain) first.
+    let get_in_pkg = || {
+        let mut c = sb.command();
+        c.current_dir(&pkg).args([
+            "--cache-dir",
+            "../cache",
+            "get",
+            "--service",
+            "s",
+            "--repo",
+            "o/n",
+        ]);
+        c
+    };
+    let c = get_in_pkg();
     // (`get` reads the workspace from inside the package directory: the path shown is
     // relative to it.)
     let shown = Path::new("lake-manifest.json");
@@ -225,16 +230,7 @@ fn a_hostile_manifest_or_toolchain_in_the_checkout_is_refused_at_once() {
     std::fs::remove_file(&manifest).unwrap();
     let toolchain = pkg.join("lean-toolchain");
     std::os::unix::fs::symlink("/dev/zero", &toolchain).unwrap();
-    let mut c = sb.command();
-    c.current_dir(&pkg).args([
-        "--cache-dir",
-        "../cache",
-        "get",
-        "--service",
-        "s",
-        "--repo",
-        "o/n",
-    ]);
+    let c = get_in_pkg();
     let shown = Path::new("lean-toolchain");
     refused(
         &bounded(c),

@@ -428,9 +428,8 @@ fn a_server_reading_an_upload_slowly_cannot_hold_it() {
     };
     let staging = tmp.path().join("staging");
     write_staging(&staging, std::slice::from_ref(&art), 7);
-    let start = Instant::now();
-    let out = tarn_cmd(Path::new(BIN), tmp.path())
-        .current_dir(tmp.path().join("pkg"))
+    let mut c = tarn_cmd(Path::new(BIN), tmp.path());
+    c.current_dir(tmp.path().join("pkg"))
         .env("LAKE_CACHE_KEY", "ci:secret")
         .env("TARN_MIN_RATE_BYTES", "16M")
         .args([
@@ -447,33 +446,8 @@ fn a_server_reading_an_upload_slowly_cannot_hold_it() {
             "--timeout",
             "2",
         ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (code, err) = {
-        let mut child = out;
-        loop {
-            if let Some(st) = child.try_wait().unwrap() {
-                let mut err = String::new();
-                use std::io::Read;
-                child
-                    .stderr
-                    .take()
-                    .unwrap()
-                    .read_to_string(&mut err)
-                    .unwrap();
-                break (st.code().unwrap_or(-1), err);
-            }
-            if start.elapsed() > Duration::from_secs(60) {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("put-staged still uploading to a slow reader after 60 s");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    };
-    let secs = start.elapsed().as_secs_f64();
+        .stdout(Stdio::null());
+    let (code, err, _, secs) = watch(c, "put-staged to a slow reader", Duration::from_secs(60));
     eprintln!("slow reader: exit {code} after {secs:.1} s: {err}");
     assert_eq!(code, 1, "{err}");
     assert!(

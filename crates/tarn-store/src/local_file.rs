@@ -228,17 +228,24 @@ mod tests {
         assert_eq!(show_size(1000), "1000 bytes");
     }
 
+    /// A FIFO named `fifo` in `dir`.
     #[cfg(unix)]
-    #[test]
-    fn a_fifo_dev_zero_and_a_directory_are_refused_at_once() {
-        let t = tempfile::tempdir().unwrap();
-        let fifo = t.path().join("fifo");
+    fn fifo_in(dir: &Path) -> std::path::PathBuf {
+        let fifo = dir.join("fifo");
         rustix::fs::mkfifoat(
             rustix::fs::CWD,
             &fifo,
             rustix::fs::Mode::RUSR | rustix::fs::Mode::WUSR,
         )
         .unwrap();
+        fifo
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_dev_zero_and_a_directory_are_refused_at_once() {
+        let t = tempfile::tempdir().unwrap();
+        let fifo = fifo_in(t.path());
         let f = fifo.clone();
         let e = promptly(move || read_local_file(&f, Links::Follow, &LIMIT).unwrap_err());
         assert_eq!(e.to_string(), "not a regular file (a FIFO)");
@@ -265,13 +272,7 @@ mod tests {
         let e = read_local_file(&link, Links::Refuse, &LIMIT).unwrap_err();
         assert!(e.to_string().contains("a symbolic link"), "{e}");
         // A link to a FIFO is followed to the FIFO, which is refused without blocking.
-        let fifo = t.path().join("fifo");
-        rustix::fs::mkfifoat(
-            rustix::fs::CWD,
-            &fifo,
-            rustix::fs::Mode::RUSR | rustix::fs::Mode::WUSR,
-        )
-        .unwrap();
+        let fifo = fifo_in(t.path());
         let l2 = link.with_extension("2");
         std::os::unix::fs::symlink(&fifo, &l2).unwrap();
         let e = promptly(move || read_local_file(&l2, Links::Follow, &LIMIT).unwrap_err());
