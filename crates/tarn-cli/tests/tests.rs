@@ -6,6 +6,7 @@ mod cli_usage;
 mod conventions;
 mod crash_campaign;
 mod first_contact;
+mod hostile_checkout;
 mod hostile_client;
 mod hostile_config;
 mod hostile_server;

@@ -36,6 +36,50 @@ pub enum ConfigError {
     },
 }
 
+/// A TOML error as `line L, column C (key `K`): what`, without the source line the parser
+/// would quote (only the key of a `key = value` line, when it is a plain key): the file may
+/// be a link to something secret (`/proc/self/environ`), and its lines must not reach a
+/// log.
+fn toml_error(text: &str, e: &toml::de::Error) -> String {
+    match e.span() {
+        Some(span) => {
+            let before = &text.as_bytes()[..span.start.min(text.len())];
+            let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+            let column = before.iter().rev().take_while(|&&b| b != b'\n').count() + 1;
+            let line_text = text[before.len() - (column - 1)..]
+                .lines()
+                .next()
+                .unwrap_or("");
+            let key = line_text
+                .split_once('=')
+                .map(|(k, _)| k.trim())
+                .filter(|k| {
+                    !k.is_empty()
+                        && k.len() <= 64
+                        && k.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+                })
+                .map(|k| format!(" (key `{k}`)"))
+                .unwrap_or_default();
+            format!(
+                "line {line}, column {column}{key}: {}",
+                one_line(e.message())
+            )
+        }
+        None => one_line(e.message()),
+    }
+}
+
+/// A parser message on one line (`; ` between its lines).
+fn one_line(message: &str) -> String {
+    message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 #[derive(Deserialize, Default)]
 struct RawRoot {
     #[serde(default)]
@@ -67,7 +111,8 @@ struct RawService {
 impl SystemConfig {
     /// Parses the text of a system configuration file.
     pub fn parse(text: &str) -> Result<SystemConfig, ConfigError> {
-        let raw: RawRoot = toml::from_str(text).map_err(|e| ConfigError::Toml(e.to_string()))?;
+        let raw: RawRoot =
+            toml::from_str(text).map_err(|e| ConfigError::Toml(toml_error(text, &e)))?;
         let mut services: Vec<Service> = Vec::new();
         // Names seen so far: a set, so that many services cost linear time, not quadratic.
         let mut names = std::collections::HashSet::new();
@@ -181,9 +226,15 @@ impl PackageConfig {
     /// Parses `lakefile.toml` text; only the keys above are read, the rest is ignored.
     pub fn parse_toml(text: &str) -> Result<PackageConfig, ConfigError> {
         let cfg: PackageConfig =
-            toml::from_str(text).map_err(|e| ConfigError::Toml(e.to_string()))?;
+            toml::from_str(text).map_err(|e| ConfigError::Toml(toml_error(text, &e)))?;
         if cfg.name.is_empty() {
             return Err(ConfigError::Toml("`name` must not be empty".into()));
+        }
+        if crate::workspace::has_control(&cfg.name) {
+            return Err(ConfigError::Toml(format!(
+                "`name` {:?} holds a control character",
+                cfg.name
+            )));
         }
         Ok(cfg)
     }

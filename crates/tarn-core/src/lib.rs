@@ -71,9 +71,9 @@ pub use lakefile::{
 };
 /// Resource limits on outside input.
 pub use limits::{
-    parse_size, Limits, MAX_ARTIFACT_ENV, MAX_CONFIG_FILE_BYTES, MAX_ERROR_BODY_BYTES,
-    MAX_MAPPINGS_ENV, MAX_REPLY_ENV, MAX_S3_LISTING_PAGE_BYTES, MIN_RATE_ENV, TEMP_GRACE_ENV,
-    TRANSFER_DEADLINE_ENV,
+    default_get_bytes, parse_size, Limits, MAX_ARTIFACT_ENV, MAX_CONFIG_FILE_BYTES,
+    MAX_ERROR_BODY_BYTES, MAX_GET_ENV, MAX_MAPPINGS_ENV, MAX_REPLY_ENV, MAX_S3_LISTING_PAGE_BYTES,
+    MIN_FREE_AFTER_GET, MIN_RATE_ENV, TEMP_GRACE_ENV, TRANSFER_DEADLINE_ENV,
 };
 pub use mapping::{
     artifacts_of, collect_artifacts, EntryError, LineWarning, MappingError, MappingFile,
@@ -82,7 +82,7 @@ pub use mapping::{
 /// `outputs/` wrappers.
 pub use output::{CacheOutput, OutputParseError, CACHE_OUTPUT_SCHEMA};
 /// Mapping files.
-pub use printable::{printable_line, printable_lines};
+pub use printable::{no_workflow_commands, printable_line, printable_lines, secret_shaped};
 /// Remote scopes and toolchain names.
 pub use scope::{
     check_platform, check_toolchain, normalize_toolchain, toolchain_dir, uri_encode, Scope,
@@ -95,6 +95,7 @@ pub use service::{
 };
 /// `lake-manifest.json`, `lean-toolchain`, toolchain and platform defaults.
 pub use workspace::{
-    default_toolchain, host_platform, parse_lean_toolchain, platform_triple, DependencyKind,
-    Manifest, ManifestError, ManifestPackage, DEFAULT_PACKAGES_DIR,
+    check_inside_workspace, default_toolchain, host_platform, parse_lean_toolchain,
+    platform_triple, DependencyKind, Manifest, ManifestError, ManifestPackage,
+    DEFAULT_PACKAGES_DIR,
 };

@@ -44,10 +44,11 @@ pub use error::{FileChanged, StoreError};
 pub use hashing::{hash_file, hash_open_file, hash_text_file};
 /// Bounded, non-blocking reads of local files that may come from outside.
 pub use local_file::{
-    open_local_file, read_config_file, read_local_file, read_local_text, Links, ReadLimit,
+    open_local_file, read_config_file, read_local_file, read_local_text, read_text_inside,
+    real_root, resolve_inside, Links, ReadLimit,
 };
 /// Where the cache lives (Lake's rules).
-pub use location::{resolve_cache_root, system_cache_root, CacheEnv, CacheSource};
+pub use location::{free_space, resolve_cache_root, system_cache_root, CacheEnv, CacheSource};
 /// Mapping files read from disk.
 pub use mapfile::{mappings_limit, read_mappings, LoadedMappings};
 /// `stage`: copy a mapping file's artifacts into a flat staging directory.

@@ -11,15 +11,18 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context as _};
 use tarn_core::sigv4::Credentials;
 use tarn_core::Scope;
-use tarn_core::{check_platform, check_toolchain, printable_lines};
+use tarn_core::{
+    check_platform, check_toolchain, default_get_bytes, printable_lines, MAX_GET_ENV,
+    MIN_FREE_AFTER_GET,
+};
 use tarn_remote::get::{
     self, GetError, GetOutcome, GetReport, GetRequest, Mode, SelectError, Step, StepOutcome,
 };
 use tarn_remote::put::{self, PutError, PutPlan, PutReport, PutRevision, PutSource};
 use tarn_remote::resolve::{self, RemoteEnv};
 use tarn_remote::signing::{Signer, DEFAULT_REGION};
-use tarn_remote::{Event, Progress, Transport, TransportOptions};
-use tarn_store::Workspace;
+use tarn_remote::{DiskBound, Event, Progress, Transport, TransportOptions};
+use tarn_store::{Cache, Workspace};
 
 use super::CmdResult;
 use crate::context::{self, GlobalArgs};
@@ -253,6 +256,7 @@ fn transport(
     t: &TransferArgs,
     signer: Option<Signer>,
     sign_downloads: bool,
+    disk_bound: Option<DiskBound>,
     bar: &indicatif::ProgressBar,
 ) -> anyhow::Result<Transport> {
     if t.jobs == 0 {
@@ -271,6 +275,7 @@ fn transport(
         max_retry_after: Duration::from_secs(t.max_retry_after),
         signer,
         sign_downloads,
+        disk_bound,
         ..TransportOptions::default()
     };
     let _ = global;
@@ -427,7 +432,8 @@ pub(crate) fn get(global: &GlobalArgs, a: GetArgs) -> CmdResult {
         None
     };
     let bar = styled_bar(global);
-    let transport = transport(global, &a.transfer, signer, a.signed, &bar)?;
+    let disk_bound = get_disk_bound(&cache);
+    let transport = transport(global, &a.transfer, signer, a.signed, disk_bound, &bar)?;
     let rt = runtime()?;
     if mode == Mode::Single {
         let [Step::Fetch { plan, .. }] = steps.as_slice() else {
@@ -442,6 +448,37 @@ pub(crate) fn get(global: &GlobalArgs, a: GetArgs) -> CmdResult {
     let outcomes = rt.block_on(get::run_steps(&transport, &cache, &steps, PACKAGES_AT_ONCE));
     bar.finish_and_clear();
     print_each(global, &outcomes)
+}
+
+/// The most bytes this `get` may write to disk: `TARN_MAX_GET_BYTES`, else
+/// [`tarn_core::default_get_bytes`] of the free space on the cache's file system now (none
+/// when that cannot be read: a warning says so).
+fn get_disk_bound(cache: &Cache) -> Option<DiskBound> {
+    if let Some(bytes) = tarn_store::limits().max_get_bytes {
+        return Some(DiskBound {
+            bytes,
+            source: MAX_GET_ENV.to_string(),
+        });
+    }
+    match tarn_store::free_space(cache.root()) {
+        Ok(free) => Some(DiskBound {
+            bytes: default_get_bytes(free),
+            source: format!(
+                "by default the free space of {} at the start ({}) less a tenth of it, and \
+                 never the last {}",
+                cache.root().display(),
+                ui::human_bytes(free),
+                ui::human_bytes(MIN_FREE_AFTER_GET)
+            ),
+        }),
+        Err(e) => {
+            tracing::warn!(
+                "{}: cannot read the free space ({e}); this get's disk use is not bounded",
+                cache.root().display()
+            );
+            None
+        }
+    }
 }
 
 /// Packages fetched at once by a multi-package `get` (their transfers share `--jobs`).
@@ -479,10 +516,10 @@ fn print_each(global: &GlobalArgs, outcomes: &[StepOutcome]) -> CmdResult {
             match &o.result {
                 Err(reason) => {
                     if !global.quiet {
-                        eprintln!("{}: {reason}", o.package);
+                        ui::say!("{}: {reason}", o.package);
                     }
                 }
-                Ok(Err(e)) => eprintln!(
+                Ok(Err(e)) => ui::say!(
                     "error: {}: {}",
                     o.package,
                     printable_lines(&get_error_text(e))
@@ -490,7 +527,7 @@ fn print_each(global: &GlobalArgs, outcomes: &[StepOutcome]) -> CmdResult {
                 Ok(Ok(g)) => match &g.report {
                     None => {
                         if !global.quiet {
-                            eprintln!(
+                            ui::say!(
                                 "{}: wrote {} mappings{}",
                                 o.package,
                                 g.mappings,
@@ -510,7 +547,7 @@ fn print_each(global: &GlobalArgs, outcomes: &[StepOutcome]) -> CmdResult {
         Ok(ExitCode::SUCCESS)
     } else {
         if !global.json {
-            eprintln!("error: failed to download artifacts for some dependencies\n  hint: rerun the same command: only what is missing is downloaded");
+            ui::say!("error: failed to download artifacts for some dependencies\n  hint: rerun the same command: only what is missing is downloaded");
         }
         Ok(ExitCode::from(1))
     }
@@ -549,7 +586,7 @@ fn print_get_outcome(global: &GlobalArgs, o: &GetOutcome) -> CmdResult {
                 "scope": scope.as_str(), "rev": o.rev, "mappings": o.mappings,
             }));
         } else if !global.quiet {
-            eprintln!(
+            ui::say!(
                 "{scope}: wrote {} mappings{}",
                 o.mappings,
                 o.rev
@@ -608,11 +645,11 @@ fn print_get_summary(global: &GlobalArgs, scope: &Scope, rev: Option<&str>, r: &
     }
     for f in &r.failed {
         let error = printable_lines(&f.error.to_string());
-        eprintln!("failed to download artifact {}: {error}", f.artifact);
+        ui::say!("failed to download artifact {}: {error}", f.artifact);
     }
     if !global.quiet || !r.failed.is_empty() {
         let secs = r.elapsed.as_secs_f64();
-        eprintln!(
+        ui::say!(
             "{scope}{}: downloaded {}, already present {}, failed {} ({} in {secs:.1}s, {}, {} retries)",
             rev.map(|r| format!(" @ {r}")).unwrap_or_default(),
             r.downloaded,
@@ -692,7 +729,14 @@ fn run_upload(
     plan: PutPlan,
 ) -> CmdResult {
     let bar = styled_bar(global);
-    let transport = transport(global, t, Some(Signer::new(creds, &t.region)), false, &bar)?;
+    let transport = transport(
+        global,
+        t,
+        Some(Signer::new(creds, &t.region)),
+        false,
+        None,
+        &bar,
+    )?;
     let rt = runtime()?;
     let outcome = rt.block_on(put::run(&transport, &plan));
     bar.finish_and_clear();
@@ -762,10 +806,10 @@ fn print_put_summary(global: &GlobalArgs, scope: &Scope, rev: &str, r: &PutRepor
     }
     for f in &r.failed {
         let error = printable_lines(&f.error.to_string());
-        eprintln!("failed to upload artifact {}: {error}", f.artifact);
+        ui::say!("failed to upload artifact {}: {error}", f.artifact);
     }
     if !global.quiet || !r.failed.is_empty() {
-        eprintln!(
+        ui::say!(
             "{scope} @ {rev}: uploaded {}, already present {}, failed {} ({} in {:.1}s, {}, {} retries); revision file {}",
             r.uploaded,
             r.already_present,
