@@ -71,42 +71,35 @@ fn a_directory_of_the_workspace_leading_out_of_it_is_refused() {
             "`packagesDir` \"deps\\n..\" holds a control character",
         ),
     ] {
-        std::fs::write(ws.join("lake-manifest.json"), manifest(packages_dir, dir)).unwrap();
-        let out = get_deps(&sb, &ws, &["--deps"]);
-        let err = stderr(&out);
-        assert_eq!(out.status.code(), Some(1), "{dir}: {err}");
-        assert!(err.contains("lake-manifest.json"), "{err}");
-        assert!(err.contains(why), "{err}");
+        refused_with(&sb, &ws, &manifest(packages_dir, dir), why);
     }
     // Through a symbolic link: a path dependency inside the workspace whose directory is a
     // link out of it, and a `packagesDir` that is one.
     std::os::unix::fs::symlink(&outside, ws.join("linked")).unwrap();
-    std::fs::write(
-        ws.join("lake-manifest.json"),
-        manifest(r#"".lake/packages""#, r#""linked""#),
-    )
-    .unwrap();
-    let out = get_deps(&sb, &ws, &["--deps"]);
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(
-        err.contains("dependency `dep`: leads outside the workspace"),
-        "{err}"
+    refused_with(
+        &sb,
+        &ws,
+        &manifest(r#"".lake/packages""#, r#""linked""#),
+        "dependency `dep`: leads outside the workspace",
     );
     std::fs::create_dir(ws.join(".lake")).unwrap();
     std::os::unix::fs::symlink(&outside, ws.join(".lake/packages")).unwrap();
-    std::fs::write(
-        ws.join("lake-manifest.json"),
-        manifest(r#"".lake/packages""#, r#""d""#),
-    )
-    .unwrap();
-    let out = get_deps(&sb, &ws, &["--deps"]);
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(
-        err.contains("`packagesDir`: leads outside the workspace"),
-        "{err}"
+    refused_with(
+        &sb,
+        &ws,
+        &manifest(r#"".lake/packages""#, r#""d""#),
+        "`packagesDir`: leads outside the workspace",
     );
+}
+
+/// Writes `manifest` into `ws` and asserts that `tarn get --deps` fails (exit 1) saying
+/// `why`, and naming `lake-manifest.json` or the directory at fault.
+fn refused_with(sb: &Sandbox, ws: &Path, manifest: &str, why: &str) {
+    std::fs::write(ws.join("lake-manifest.json"), manifest).unwrap();
+    let out = get_deps(sb, ws, &["--deps"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{why}: {err}");
+    assert!(err.contains(why), "{err}");
 }
 
 #[test]
