@@ -144,7 +144,7 @@ pub enum TransferError {
     /// no further artifact is started.
     #[error(
         "not downloaded: this get may write at most {} bytes to disk ({}; raise it with \
-         TARN_MAX_GET_BYTES), and that is reached",
+         --max-bytes or TARN_MAX_GET_BYTES), and that is reached",
         .0.bytes,
         .0.source
     )]

@@ -162,8 +162,19 @@ pub(crate) struct GetArgs {
     /// Sign downloads with LAKE_CACHE_KEY (private buckets; Lake cannot do this).
     #[arg(long, env = "TARN_SIGN_DOWNLOADS", value_parser = clap::builder::FalseyValueParser::new())]
     pub signed: bool,
+    /// Most bytes this get may write to disk, artifacts kept and temp files together
+    /// (`64G`, `500M`; also TARN_MAX_GET_BYTES). Default: the free space of the cache's
+    /// file system less a tenth of it, and never the last 1.1 GB.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size_arg)]
+    pub max_bytes: Option<u64>,
     #[command(flatten)]
     pub transfer: TransferArgs,
+}
+
+/// A size for a flag: a number of bytes, or with a `K`, `M`, `G` suffix (binary).
+fn parse_size_arg(v: &str) -> Result<u64, String> {
+    tarn_core::parse_size(v)
+        .ok_or_else(|| format!("{v:?} is not a size (a number, or with K, M or G)"))
 }
 
 /// Arguments of `tarn put`.
@@ -432,7 +443,13 @@ pub(crate) fn get(global: &GlobalArgs, a: GetArgs) -> CmdResult {
         None
     };
     let bar = styled_bar(global);
-    let disk_bound = get_disk_bound(&cache);
+    let disk_bound = match a.max_bytes {
+        Some(bytes) => Some(DiskBound {
+            bytes,
+            source: "--max-bytes".to_string(),
+        }),
+        None => get_disk_bound(&cache),
+    };
     let transport = transport(global, &a.transfer, signer, a.signed, disk_bound, &bar)?;
     let rt = runtime()?;
     if mode == Mode::Single {
