@@ -197,8 +197,7 @@ fn status_json_is_scoped_versioned_and_complete() {
     let text = v.to_string();
     assert_eq!(v["version"], 1, "{v}");
     assert_eq!(v["viewer"]["key_id"], serde_json::Value::Null);
-    let mut bad = Vec::new();
-    crate::conventions::bad_keys(&v, "/api/status", &mut bad);
+    let bad = json_keys_not_snake_case(&v, "/api/status");
     assert!(bad.is_empty(), "keys that are not snake_case: {bad:?}");
 
     // The private scope is nowhere in the anonymous view: not listed, not in uploads or
