@@ -22,7 +22,6 @@ mod serve_crash;
 mod serve_gc;
 mod serve_lake_curl;
 mod serve_rclone;
-mod serve_rejections;
 mod serve_roundtrip;
 mod serve_status;
 mod serve_tls_gc;
