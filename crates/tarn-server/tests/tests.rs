@@ -46,6 +46,7 @@ mod harness;
 mod auth;
 mod batch;
 mod listing;
+mod paths;
 mod reservoir;
 mod status;
 mod uploads;
