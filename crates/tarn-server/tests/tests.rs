@@ -45,6 +45,7 @@ mod harness;
 
 mod auth;
 mod batch;
+mod gc;
 mod listing;
 mod paths;
 mod reservoir;
