@@ -100,6 +100,14 @@ impl Server {
         self.rt.block_on(self.send_async(req))
     }
 
+    /// Sends `reqs` at once (their futures polled together, as concurrent connections'
+    /// requests are) and returns the replies in order.
+    pub(crate) fn send_concurrently(&self, reqs: Vec<Req>) -> Vec<Reply> {
+        self.rt.block_on(futures_util::future::join_all(
+            reqs.into_iter().map(|r| self.send_async(r)),
+        ))
+    }
+
     /// Sends one request and reads the whole reply, on the caller's runtime.
     pub(crate) async fn send_async(&self, req: Req) -> Reply {
         let resp = self.handler.handle(req.build()).await;
