@@ -5,7 +5,9 @@
 #   scripts/release.sh build TARGET [PROFILE]    cargo build of the `tarn` binary for TARGET
 #                                                (Linux musl targets through cargo-zigbuild)
 #   scripts/release.sh package TARGET BIN OUT    OUT/tarn-TARGET.tar.gz (tarn, LICENSE,
-#                                                README.md) and OUT/tarn-TARGET.tar.gz.sha256
+#                                                README.md) and OUT/tarn-TARGET.tar.gz.sha256;
+#                                                TARN_RELEASE_FAST=1 (tests packaging a debug
+#                                                build): debug info stripped, gzip -1
 #   scripts/release.sh mirror ASSETS TAG OUT     lays out ASSETS as GitHub serves a release:
 #                                                OUT/download/TAG/* and OUT/latest/download/*,
 #                                                the layout install.sh reads (TARN_RELEASE_URL=OUT)
@@ -56,7 +58,13 @@ package() {
   local stage
   stage=$(mktemp -d "${TMPDIR:-/tmp}/tarn-package.XXXXXX")
   trap 'rm -rf "$stage"' RETURN
-  cp "$bin" "$stage/$exe"
+  local level=9
+  if [ "${TARN_RELEASE_FAST:-}" = 1 ]; then
+    level=1
+    strip --strip-debug -o "$stage/$exe" "$bin" 2>/dev/null || cp "$bin" "$stage/$exe"
+  else
+    cp "$bin" "$stage/$exe"
+  fi
   chmod 755 "$stage/$exe"
   cp "$repo/LICENSE" "$repo/README.md" "$stage/"
   # Reproducible where the tar is GNU tar: fixed order, owner and times.
@@ -64,7 +72,7 @@ package() {
   if tar --version 2>/dev/null | grep -q 'GNU tar'; then
     det=(--sort=name --owner=0 --group=0 --numeric-owner --mtime=@0)
   fi
-  tar "${det[@]}" -C "$stage" -cf - "$exe" LICENSE README.md | gzip -9n > "$out/$name.tmp"
+  tar "${det[@]}" -C "$stage" -cf - "$exe" LICENSE README.md | gzip -"$level"n > "$out/$name.tmp"
   mv -f "$out/$name.tmp" "$out/$name"
   local sum
   if command -v sha256sum >/dev/null; then sum=$(sha256sum "$out/$name" | cut -d' ' -f1)
