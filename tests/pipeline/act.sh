@@ -37,7 +37,12 @@ command -v bwrap >/dev/null || { echo "act.sh: bubblewrap (bwrap) is not install
 started=$(date +%s%N)
 W=$(mktemp -d "${TMPDIR:-/tmp}/tarn-pipeline-act.XXXXXX")
 server_pid=""
-cleanup() { [ -z "$server_pid" ] || kill "$server_pid" 2>/dev/null || true; rm -rf "$W"; }
+release_server_pid=""
+cleanup() {
+  [ -z "$server_pid" ] || kill "$server_pid" 2>/dev/null || true
+  [ -z "$release_server_pid" ] || kill "$release_server_pid" 2>/dev/null || true
+  rm -rf "$W"
+}
 trap cleanup EXIT
 [ -z "${KEEP:-}" ] || trap - EXIT
 ok() { echo "  ok  $*"; }
@@ -86,8 +91,9 @@ sha_of() { sed -n "s|.*uses: $1@\([0-9a-f]\{40\}\).*|\1|p" "$repo"/examples/ci/*
   "$repo"/actions/*/action.yml | head -n 1; }
 # tarn-cache/tarn@v0.1.0 is this working tree's actions and workflows (act copies the
 # directory it is given, so not the whole tree with its build outputs).
-mkdir -p "$W/tarn-repo"
+mkdir -p "$W/tarn-repo/scripts"
 cp -a "$repo/actions" "$repo/.github" "$W/tarn-repo/"
+cp "$repo/scripts/install.sh" "$W/tarn-repo/scripts/"
 local_repos=(--local-repository "tarn-cache/tarn@v0.1.0=$W/tarn-repo")
 for a in checkout upload-artifact download-artifact cache; do
   sha=$(sha_of "actions/$a")
@@ -95,15 +101,32 @@ for a in checkout upload-artifact download-artifact cache; do
   local_repos+=(--local-repository "actions/$a@$sha=$here/act-standins/$a")
 done
 
+# tarn's release, as the release workflow lays it out (scripts/release.sh), this build packaged
+# under this machine's target name, served on 127.0.0.1: setup-tarn downloads it
+# (TARN_RELEASE_URL in the runner's environment), checks its checksum and puts it on PATH.
+# No job compiles tarn: cargo is not on act's PATH.
+case $(uname -m) in x86_64) release_target=x86_64-unknown-linux-musl ;; *) release_target=aarch64-unknown-linux-musl ;; esac
+tarn_version=$("$TARN" --version | cut -d' ' -f2)
+"$repo/scripts/release.sh" package "$release_target" "$TARN" "$W/release-assets" > /dev/null
+"$repo/scripts/release.sh" mirror "$W/release-assets" "v$tarn_version" "$W/releases"
+python3 "$here/release-server.py" "$W/releases" > "$W/release-port" 2> "$W/release-server.log" &
+release_server_pid=$!
+for _ in $(seq 1 100); do [ -s "$W/release-port" ] && break; sleep 0.05; done
+[ -s "$W/release-port" ] || { cat "$W/release-server.log" >&2; die "the release server did not start"; }
+RELEASE_URL=http://127.0.0.1:$(cat "$W/release-port")
+act_path=$W/bin
+IFS=: read -r -a path_dirs <<< "$PATH"
+for d in "${path_dirs[@]}"; do [ -x "$d/cargo" ] || act_path+=":$d"; done
+
 mkdir -p "$W/home"
 printf -- '-P ubuntu-latest=-self-hosted\n' > "$W/home/.actrc"
 run_act() { # EVENT EVENT_FILE LOG [PROJECT KEY WORKFLOW PATH]
-  (cd "${4:-$P}" && env HOME="$W/home" PATH="${7:-$W/bin:$PATH}" TARN_FIXTURE="$bin_dir/tarn-fixture" \
+  (cd "${4:-$P}" && env HOME="$W/home" PATH="${7:-$act_path}" TARN_FIXTURE="$bin_dir/tarn-fixture" \
     "$ACT" "$1" -e "$2" -W ".github/workflows/${6:-cache.yml}" \
       -P ubuntu-latest=-self-hosted --action-offline-mode \
       --action-cache-path "$W/act-cache" \
       "${local_repos[@]}" \
-      --var TARN_BINARY="$TARN" \
+      --env TARN_RELEASE_URL="$RELEASE_URL" \
       --var LAKE_CACHE_ARTIFACT_ENDPOINT="$URL/a0" --var LAKE_CACHE_REVISION_ENDPOINT="$URL/r0" \
       --var LAKE_CACHE_UPLOAD_ARTIFACT_ENDPOINT="$URL/a0" --var LAKE_CACHE_UPLOAD_REVISION_ENDPOINT="$URL/r0" \
       -s LAKE_CACHE_KEY="${5:-$KEY}" \
@@ -151,6 +174,10 @@ for a, b in zip(order, order[1:]):
     assert int(rows[a][3]) < int(rows[b][2]), f"{a} (log lines {rows[a][2]}-{rows[a][3]}) overlaps {b} (from {rows[b][2]})"
 PY
 ok "push: build -> cache/upload -> cache/verify -> report, each after the one before, all succeeded"
+[ "$(grep -c "tarn-install: installed tarn $tarn_version to " "$W/push.log")" = 3 ] \
+  && ! grep -qE 'Compiling tarn|cargo install' "$W/push.log" \
+  || die "push: the three jobs did not each install the release binary through setup-tarn (or something compiled tarn)"
+ok "push: each of the three jobs installed tarn $tarn_version from the release (checksum verified), none compiled it"
 grep -q '"msg":"tarn-stage: probes: writes refused, no network, no inherited environment' "$W/push.log" \
   || die "push: the stage step's probes did not run"
 ok "push: the stage action ran its probes in the sandbox before staging"
