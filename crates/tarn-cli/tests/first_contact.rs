@@ -132,3 +132,130 @@ fn a_busy_port_is_an_error_with_a_hint_and_creates_nothing() {
     );
     drop(taken);
 }
+
+/// A text file of `n` lines none of which is a mapping entry (a `Cargo.lock`, a README).
+fn not_mappings(path: &std::path::Path, n: usize) {
+    let text: String = (0..n).map(|i| format!("name = \"crate-{i}\"\n")).collect();
+    std::fs::write(path, text).unwrap();
+}
+
+#[test]
+fn stage_of_a_file_that_is_not_a_mappings_file_refuses_in_a_few_lines() {
+    let sb = Sandbox::new();
+    let file = sb.path("README.md");
+    not_mappings(&file, 2000);
+    let out_dir = sb.path("out");
+    let cache = sb.path("cache");
+    for args in [
+        vec!["stage", "README.md", "out/"],
+        vec!["verify", "README.md"],
+        vec!["add", "README.md", "--package", "p"],
+    ] {
+        let mut all = vec!["--cache-dir", cache.to_str().unwrap()];
+        all.extend(&args);
+        let out = sb.tarn(&all);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("README.md: not a mappings file (none of its 2000 lines is an entry"),
+            "{args:?}: {stderr}"
+        );
+        assert!(
+            stderr.contains("hint: a mappings file is the output of `lake build -o FILE`"),
+            "{stderr}"
+        );
+        assert!(
+            stderr.lines().count() <= 3,
+            "{args:?}: {} lines: {stderr}",
+            stderr.lines().count()
+        );
+    }
+    assert!(!out_dir.exists(), "stage created {}", out_dir.display());
+}
+
+#[test]
+fn a_mappings_file_with_many_bad_lines_shows_the_first_few_then_a_count() {
+    let sb = Sandbox::new();
+    let arts = tarn_test::artifacts(1, 3);
+    let mut text = tarn_test::mappings(&arts, 3);
+    for i in 0..500 {
+        text.extend_from_slice(format!("not an entry {i}\n").as_bytes());
+    }
+    std::fs::write(sb.path("m.jsonl"), text).unwrap();
+    let out = sb.tarn(&[
+        "--cache-dir",
+        sb.path("cache").to_str().unwrap(),
+        "verify",
+        "m.jsonl",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        stderr.lines().filter(|l| l.contains("m.jsonl:")).count(),
+        5,
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("… and 495 more warnings like these (500 in all)"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn stage_with_the_wrong_cache_shows_a_few_missing_artifacts_and_the_cache_dir_hint() {
+    let sb = Sandbox::new();
+    let arts = tarn_test::artifacts(300, 7);
+    std::fs::write(sb.path("build.jsonl"), tarn_test::mappings(&arts, 7)).unwrap();
+    let empty = sb.path("other-cache");
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = sb.tarn(&[
+        "--cache-dir",
+        empty.to_str().unwrap(),
+        "stage",
+        "build.jsonl",
+        "staging",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        stderr.matches("error: artifact not found in cache").count(),
+        5,
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("… and 295 more artifacts not found (300 in all)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "hint: none of the 300 artifacts is in the cache {}; if the build used another cache, pass --cache-dir DIR or set LAKE_CACHE_DIR",
+            empty.display()
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.lines().count() <= 9, "{stderr}");
+}
+
+#[test]
+fn unstage_of_a_directory_whose_outputs_jsonl_is_not_a_mappings_file_refuses() {
+    let sb = Sandbox::new();
+    let dir = sb.path("staging");
+    std::fs::create_dir_all(&dir).unwrap();
+    not_mappings(&dir.join("outputs.jsonl"), 40);
+    let cache = sb.path("cache");
+    let out = sb.tarn(&[
+        "--cache-dir",
+        cache.to_str().unwrap(),
+        "unstage",
+        "staging",
+        "--package",
+        "p",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("outputs.jsonl: not a mappings file (none of its 40 lines is an entry"),
+        "{stderr}"
+    );
+    assert!(!cache.join("outputs").exists(), "unstage wrote outputs/");
+}
