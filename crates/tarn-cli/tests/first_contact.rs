@@ -259,3 +259,91 @@ fn unstage_of_a_directory_whose_outputs_jsonl_is_not_a_mappings_file_refuses() {
     );
     assert!(!cache.join("outputs").exists(), "unstage wrote outputs/");
 }
+
+#[test]
+fn serve_gc_and_scrub_refuse_a_data_directory_that_does_not_exist() {
+    let sb = Sandbox::new();
+    let typo = sb.path("tarn-dat");
+    for args in [vec!["serve", "gc", "--dry-run"], vec!["serve", "scrub"]] {
+        let mut all = args.clone();
+        all.extend(["--data", typo.to_str().unwrap()]);
+        let out = sb.tarn(&all);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(&format!("no data directory at {}", typo.display())),
+            "{args:?}: {stderr}"
+        );
+        assert!(
+            stderr.contains("hint: give the --data directory of the server"),
+            "{stderr}"
+        );
+        assert!(
+            !String::from_utf8_lossy(&out.stdout).contains("clean"),
+            "{args:?}"
+        );
+        assert!(!typo.exists(), "{args:?} created {}", typo.display());
+    }
+}
+
+#[test]
+fn a_malformed_key_is_a_usage_error() {
+    let sb = Sandbox::new();
+    let data = sb.path("data");
+    let out = sb.tarn(&["serve", "--data", data.to_str().unwrap(), "--key", "badkey"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--key expects ID:SECRET[:PATTERN]"),
+        "{stderr}"
+    );
+    assert!(!data.exists(), "the data directory was created");
+}
+
+#[test]
+fn the_busy_port_hint_keeps_the_interface_the_user_asked_for() {
+    let sb = Sandbox::new();
+    let taken = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let addr = format!("0.0.0.0:{port}");
+    let out = sb.tarn(&[
+        "serve",
+        "--listen",
+        &addr,
+        "--data",
+        sb.path("d").to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("--listen 0.0.0.0:PORT, or --listen 0.0.0.0:0 for a free one"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("127.0.0.1"), "{stderr}");
+    drop(taken);
+}
+
+#[test]
+fn tarn_fixture_help_says_what_it_writes_and_every_option() {
+    let out = Command::new(env!("CARGO_BIN_EXE_tarn-fixture"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    for needle in [
+        "usage: tarn-fixture",
+        "DIR/cache/artifacts/",
+        "DIR/mappings.jsonl",
+        "--preset",
+        "--modules",
+        "--seed",
+        "--style",
+        "--schema",
+        "--workspace",
+        "--out",
+        "Example:",
+    ] {
+        assert!(stdout.contains(needle), "no {needle:?} in: {stdout}");
+    }
+}
