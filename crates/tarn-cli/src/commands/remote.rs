@@ -510,7 +510,19 @@ fn print_each(global: &GlobalArgs, outcomes: &[StepOutcome]) -> CmdResult {
         Ok(ExitCode::SUCCESS)
     } else {
         if !global.json {
-            eprintln!("error: failed to download artifacts for some dependencies\n  hint: rerun the same command: only what is missing is downloaded");
+            // Only packages with nothing published failed: running again would not help.
+            let unpublished = outcomes
+                .iter()
+                .filter(|o| !o.ok())
+                .all(|o| matches!(&o.result, Ok(Err(e)) if e.is_not_published()));
+            let hint = if unpublished {
+                "nothing is published for these packages at the revisions searched, so running \
+                 again will not help: publish their outputs (tarn put --package NAME --repo \
+                 OWNER/REPO in a workspace that built them), or fetch one package with --package"
+            } else {
+                "rerun the same command: only what is missing is downloaded"
+            };
+            ui::print_failure("failed to download artifacts for some dependencies", hint);
         }
         Ok(ExitCode::from(1))
     }
