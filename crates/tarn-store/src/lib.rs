@@ -20,6 +20,7 @@ mod cache;
 mod clean;
 mod error;
 mod hashing;
+mod lean_install;
 mod local_file;
 mod location;
 mod mapfile;
@@ -42,6 +43,8 @@ pub use clean::clean;
 pub use error::{FileChanged, StoreError};
 /// Lake's content hash of files.
 pub use hashing::{hash_file, hash_open_file, hash_text_file};
+/// The workspace's Lean (as Lake finds it) and what `lean --version` says.
+pub use lean_install::{probe_lean, LeanEnv, LeanProbe, LeanProbeError, LEAN_PROBE_TIMEOUT};
 /// Bounded, non-blocking reads of local files that may come from outside.
 pub use local_file::{
     open_local_file, read_config_file, read_local_file, read_local_text, Links, ReadLimit,

@@ -29,7 +29,8 @@ use crate::ui;
 /// `<--scope <SCOPE>|--repo <OWNER/NAME>>` where one is required.
 pub(crate) const SCOPE_OR_REPO: &str = "scope_or_repo";
 
-/// The [`SCOPE_OR_REPO`] group: at most one of `--scope` and `--repo`.
+/// The [`SCOPE_OR_REPO`] group: one of `--scope` and `--repo` (given both, the last one
+/// wins: each `overrides_with` the other, Lake's `scope?` being set by whichever comes last).
 pub(crate) fn scope_or_repo() -> clap::ArgGroup {
     clap::ArgGroup::new(SCOPE_OR_REPO)
         .args(["scope", "repo"])
@@ -94,20 +95,22 @@ pub(crate) struct TransferArgs {
 #[derive(clap::Args, Debug, Clone)]
 #[command(group(scope_or_repo()))]
 pub(crate) struct ScopeArgs {
-    /// Verbatim remote scope (a prefix on a custom S3 endpoint).
-    #[arg(long, value_name = "SCOPE")]
+    /// Verbatim remote scope (a prefix on a custom S3 endpoint). With `--repo` too, the last
+    /// one given wins, as in Lake.
+    #[arg(long, value_name = "SCOPE", overrides_with = "repo")]
     pub scope: Option<String>,
     /// Repository scope `owner/name` (adds platform and toolchain parts to revision URLs).
-    #[arg(long, value_name = "OWNER/NAME")]
+    #[arg(long, value_name = "OWNER/NAME", overrides_with = "scope")]
     pub repo: Option<String>,
     /// Service name from the system configuration (`reservoir` is built in).
     #[arg(long, value_name = "NAME")]
     pub service: Option<String>,
-    /// Platform for repository scopes (default: this host's target triple).
+    /// Platform for repository scopes (default: the target triple the workspace's `lean
+    /// --version` reports, as Lake's `System.Platform.target`).
     #[arg(long, value_name = "TRIPLE")]
     pub platform: Option<String>,
-    /// Toolchain for repository scopes (default: ELAN_TOOLCHAIN, else the workspace's
-    /// lean-toolchain); normalised like Lake.
+    /// Toolchain for repository scopes (default: ELAN_TOOLCHAIN, else the toolchain of the
+    /// workspace's Lean as elan or `Lean.toolchain` names it); normalised like Lake.
     #[arg(long, value_name = "TOOLCHAIN")]
     pub toolchain: Option<String>,
 }
@@ -193,9 +196,10 @@ pub(crate) struct PutStagedArgs {
     /// The staging directory (`outputs.jsonl` plus the artifact files).
     #[arg(id = "staging_directory", value_name = "STAGING_DIRECTORY")]
     pub dir: PathBuf,
-    /// The revision (commit) the outputs belong to.
-    #[arg(long, value_name = "REV", required = true)]
-    pub rev: String,
+    /// The revision (commit) the outputs belong to (default: HEAD of the package in `-d`,
+    /// as in Lake).
+    #[arg(long, value_name = "REV")]
+    pub rev: Option<String>,
     #[command(flatten)]
     pub target: ScopeArgs,
     /// Upload every artifact, even those the service already has.
@@ -205,24 +209,67 @@ pub(crate) struct PutStagedArgs {
     pub transfer: TransferArgs,
 }
 
-/// Platform and toolchain before the package's options apply (Lake: `--platform`, else the
-/// host's; `--toolchain`, else `ELAN_TOOLCHAIN`, else the workspace's `lean-toolchain`).
+/// Platform and toolchain before the package's options apply, as Lake has them
+/// (docs/lake-source-notes.md §16): `--platform`, else the target the workspace's Lean reports
+/// (`System.Platform.target`); `--toolchain`, else `ELAN_TOOLCHAIN` whenever it is set (empty:
+/// none), else the name elan gives the toolchain when the workspace's `lean` is elan's proxy,
+/// else that Lean's `Lean.toolchain`. Without a Lean: a documented guess and a warning.
+/// Lean is only asked when the values are `used` in a URL (a `--scope` on S3 ignores them).
 fn platform_toolchain(
     ws: &Workspace,
     t: &ScopeArgs,
+    used: bool,
 ) -> anyhow::Result<(Option<String>, Option<String>)> {
-    let platform = match &t.platform {
-        Some(p) => check_platform(p)?,
-        None => Some(tarn_core::host_platform()),
+    let elan_toolchain = std::env::var("ELAN_TOOLCHAIN").ok();
+    let flag_platform = t.platform.as_deref().map(check_platform).transpose()?;
+    let flag_toolchain = t.toolchain.as_deref().map(check_toolchain).transpose()?;
+    let needs_lean =
+        used && (flag_platform.is_none() || (flag_toolchain.is_none() && elan_toolchain.is_none()));
+    let probe = needs_lean.then(|| {
+        tarn_store::probe_lean(
+            &ws.root_dir,
+            ws.lean_toolchain.as_deref(),
+            &tarn_store::LeanEnv::from_process(),
+        )
+    });
+    let probe = match probe {
+        Some(Ok(p)) => {
+            tracing::debug!("Lean: {} reports {:?}", p.program.display(), p.version);
+            Some(p)
+        }
+        Some(Err(e)) => {
+            tracing::warn!(
+                "{:#}; using the platform Lean's releases report on this system ({}) and the \
+                 workspace's lean-toolchain (pass --platform and --toolchain to be exact)",
+                anyhow::Error::from(e),
+                tarn_core::host_platform()
+            );
+            None
+        }
+        None => None,
     };
-    let toolchain = match &t.toolchain {
-        Some(tc) => check_toolchain(tc)?,
-        // Lake: `ELAN_TOOLCHAIN` whenever it is set, so set-but-empty means no toolchain
-        // (Lake's own cache test relies on this); unset: the workspace's `lean-toolchain`.
-        None => match std::env::var("ELAN_TOOLCHAIN") {
-            Ok(t) if t.is_empty() => None,
-            Ok(t) => ws.default_toolchain(Some(&t)),
-            Err(_) => ws.default_toolchain(None),
+    let platform = match flag_platform {
+        Some(p) => p,
+        None => match &probe {
+            Some(p) => p.version.target.clone(),
+            None => Some(tarn_core::host_platform()),
+        },
+    };
+    let toolchain = match flag_toolchain {
+        Some(tc) => tc,
+        None => match elan_toolchain {
+            Some(t) => (!t.is_empty()).then_some(t),
+            None => match &probe {
+                Some(p) => p
+                    .elan_toolchain
+                    .clone()
+                    .or_else(|| p.version.lean_toolchain()),
+                None => ws
+                    .lean_toolchain
+                    .as_deref()
+                    .and_then(tarn_core::elan_toolchain_name)
+                    .or_else(|| ws.default_toolchain(None)),
+            },
         },
     };
     Ok((platform, toolchain))
@@ -368,11 +415,27 @@ pub(crate) fn get(global: &GlobalArgs, a: GetArgs) -> CmdResult {
             tracing::warn!("the `--platform` and `--toolchain` options do nothing for `cache get` with a mappings file");
         }
     }
-    if a.mappings_only && resolved.recorded_name.is_none() {
+    if a.mappings_only && resolved.service.name.is_empty() {
         return Err(ui::with_hint(anyhow!("`--mappings-only` requires services to be configured via the Lake system configuration (on-demand fetches look the service up by name)"), "add a [[cache.service]] to LAKE_CONFIG and pass --service NAME instead of LAKE_CACHE_*_ENDPOINT"));
     }
-    if service.is_reservoir() && scope.as_ref().is_some_and(|s| !s.is_repo()) {
+    // Lake checks this only without a mappings file: `get FILE --scope S` on Reservoir asks
+    // `packages/S/artifacts` for the file's artifacts.
+    if a.mappings.is_none()
+        && service.is_reservoir()
+        && scope.as_ref().is_some_and(|s| !s.is_repo())
+    {
         return Err(ui::with_hint(anyhow!("to use `cache get` with `--scope`, a custom endpoint must be set (not Reservoir); if you instead want to download artifacts for a fork of the package, use `--repo`"), "pass --service NAME for an S3 service, or --repo OWNER/NAME"));
+    }
+    // Never parse and ignore: a discovery policy tarn cannot follow stops the search.
+    if let (Some(policy), None, None) = (&service.rev_discovery, &a.rev, &a.mappings) {
+        return Err(ui::with_hint(
+            anyhow!(
+                "service `{}` sets `revDiscovery = {policy:?}`, which tarn does not implement \
+                 (Lake's rule for it could not be read in Lake's source)",
+                service.name
+            ),
+            "pass --rev REV to fetch one revision, or remove `revDiscovery` from the service in LAKE_CONFIG to search the recent history",
+        ));
     }
     if a.signed && env.cache_key.as_deref().unwrap_or("").trim().is_empty() {
         return Err(ui::with_hint(
@@ -381,7 +444,9 @@ pub(crate) fn get(global: &GlobalArgs, a: GetArgs) -> CmdResult {
         ));
     }
     let ws = context::load_workspace(global, a.package.as_deref())?;
-    let (platform, toolchain) = platform_toolchain(&ws, &a.target)?;
+    // Platform and toolchain only reach URLs of repository scopes and of Reservoir.
+    let used = service.is_reservoir() || scope.as_ref().is_none_or(Scope::is_repo);
+    let (platform, toolchain) = platform_toolchain(&ws, &a.target, used)?;
     let mut dep_scopes = BTreeMap::new();
     for d in &a.dep_scope {
         let (name, repo) = d
@@ -654,7 +719,7 @@ pub(crate) fn put(global: &GlobalArgs, a: PutArgs) -> CmdResult {
     let (resolved, creds) = resolve::resolve_upload(a.target.service.as_deref(), &config, &env)?;
     let ws = context::load_workspace(global, a.package.as_deref())?;
     let pkg = context::select_package(&ws, a.package.as_deref())?;
-    let (platform, toolchain) = platform_toolchain(&ws, &a.target)?;
+    let (platform, toolchain) = platform_toolchain(&ws, &a.target, scope.is_repo())?;
     let (platform, toolchain) = (pkg.cache_platform(platform), pkg.cache_toolchain(toolchain));
     let (cache, _) = context::open_cache(global)?;
     let plan = PutPlan {
@@ -684,9 +749,14 @@ pub(crate) fn put_staged(global: &GlobalArgs, a: PutStagedArgs) -> CmdResult {
     let plan = PutPlan {
         service: resolved.service,
         scope,
-        revision: PutRevision::Explicit {
-            rev: a.rev,
-            repo: global.dir.clone(),
+        revision: match a.rev {
+            Some(rev) => PutRevision::Explicit {
+                rev,
+                repo: global.dir.clone(),
+            },
+            None => PutRevision::Head {
+                repo: global.dir.clone(),
+            },
         },
         platform,
         toolchain,
