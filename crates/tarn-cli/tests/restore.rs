@@ -376,3 +376,179 @@ fn hostile_archives_are_refused_before_anything_is_written() {
         "followed a planted link"
     );
 }
+
+/// `owner/repo` of a git URL.
+fn owner_repo(url: &str) -> String {
+    let mut parts = url.trim_end_matches(".git").rsplit('/');
+    let repo = parts.next().unwrap();
+    format!("{}/{repo}", parts.next().unwrap())
+}
+
+/// Lake's `System.Platform.target` here.
+fn host() -> String {
+    format!("{}-unknown-linux-gnu", std::env::consts::ARCH)
+}
+
+#[test]
+fn get_restore_on_a_mathlib_shaped_workspace_satisfies_lakes_rule() {
+    use tarn_fixture::workspace::{mathlib_workspace, TOOLCHAIN};
+    use tarn_test::{no_faults, tarn_bin, tarn_cmd, write_s3_config, Backend, Server};
+    let Some(leantar) = leantar() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let fx = mathlib_workspace(&tmp.path().join("mathlib")).unwrap();
+    let remote = tmp.path().join("remote");
+    let server = Server::start(Backend::Dir(remote.clone()), no_faults());
+    write_s3_config(
+        &tmp.path().join("config.toml"),
+        "ok",
+        &format!("{}/a0", server.url()),
+        &format!("{}/r0", server.url()),
+    );
+    // One dependency (a lakefile.toml package) builds into a directory of its own.
+    let plausible = fx.packages.iter().find(|p| p.name == "plausible").unwrap();
+    let cfg = plausible.dir.join("lakefile.toml");
+    let config = fs::read_to_string(&cfg).unwrap();
+    fs::write(&cfg, format!("buildDir = \"out\"\n{config}")).unwrap();
+    let tc_dir = TOOLCHAIN.replace('/', "--").replace(':', "---");
+    let publish = |scope: &str, module: &str, input: &str, salt: u64| -> Vec<u8> {
+        let files = module_bytes(module, salt % 2 == 0, salt);
+        let bytes = pack_module(
+            &leantar,
+            &tmp.path().join(format!("pack{salt}")),
+            module,
+            input,
+            &files,
+        );
+        let art = remote.join(format!("a0/{scope}/{}.art", Hash::of_bytes(&bytes)));
+        fs::create_dir_all(art.parent().unwrap()).unwrap();
+        fs::write(&art, &bytes).unwrap();
+        bytes
+    };
+    let mut expect: Vec<(PathBuf, Dirs, String, String)> = Vec::new();
+    for (i, p) in fx.packages.iter().enumerate() {
+        let scope = owner_repo(&p.url);
+        let module = format!("Dep{i}.Core");
+        let input = format!("{:016x}", 0xd00d_0000 + i as u64);
+        let bytes = publish(&scope, &module, &input, i as u64);
+        let pt = if p.platform_independent {
+            String::new()
+        } else {
+            format!("pt/{}/", host())
+        };
+        let rev_file = remote.join(format!("r0/{scope}/{pt}tc/{tc_dir}/{}.jsonl", p.rev));
+        fs::create_dir_all(rev_file.parent().unwrap()).unwrap();
+        fs::write(
+            &rev_file,
+            format!(
+                "\"2026-03-17\"\n[\"{input}\",\"{}.ltar\"]\n",
+                Hash::of_bytes(&bytes)
+            ),
+        )
+        .unwrap();
+        let dirs = if p.name == "plausible" {
+            Dirs {
+                build: "out".into(),
+                ..Dirs::default()
+            }
+        } else {
+            Dirs::default()
+        };
+        expect.push((p.dir.clone(), dirs, module, input));
+    }
+    let root_scope = "leanprover-community/mathlib4";
+    let root_input = "0123456789abcdef";
+    let root_module = "Mathlib.Data.Foo";
+    let bytes = publish(root_scope, root_module, root_input, 100);
+    let root_map = tmp.path().join("root.jsonl");
+    fs::write(
+        &root_map,
+        format!(
+            "\"2026-03-17\"\n[\"{root_input}\",\"{}.ltar\"]\n",
+            Hash::of_bytes(&bytes)
+        ),
+    )
+    .unwrap();
+
+    let tarn = |args: &[&str]| {
+        let mut c = tarn_cmd(&tarn_bin(), tmp.path());
+        c.current_dir(&fx.root)
+            .env("LAKE_CACHE_DIR", tmp.path().join("cache"))
+            .env("LEANTAR", &leantar)
+            .args(args);
+        c.output().unwrap()
+    };
+    let out = tarn(&["get", "--deps", "--restore", "--service", "ok"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = tarn(&[
+        "get",
+        root_map.to_str().unwrap(),
+        "--restore",
+        "--service",
+        "ok",
+        "--repo",
+        root_scope,
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    for (dir, dirs, module, input) in &expect {
+        assert_lake_rule(dir, dirs, &[(module, input)], None);
+    }
+    // (The checker looked for plausible's module under its own `out/`.)
+    assert!(!plausible.dir.join(".lake/build").exists());
+    assert_lake_rule(
+        &fx.root,
+        &Dirs::default(),
+        &[(root_module, root_input)],
+        None,
+    );
+    // The root's lakefile.lean says restoreAllArtifacts := true: the archive is kept, and
+    // the oleans are byte for byte the ones packed.
+    let foo = fx.root.join(".lake/build/ir/Mathlib/Data/Foo.ltar");
+    assert_eq!(fs::read(&foo).unwrap(), bytes);
+    let olean = module_bytes(root_module, true, 100)[0].1.clone();
+    assert_eq!(
+        fs::read(fx.root.join(".lake/build/lib/lean/Mathlib/Data/Foo.olean")).unwrap(),
+        olean
+    );
+
+    // A changed mapping entry for the same module is refused without --force.
+    let other_input = "fedcba9876543210";
+    let bytes2 = publish(root_scope, root_module, other_input, 102);
+    fs::write(
+        &root_map,
+        format!(
+            "\"2026-03-17\"\n[\"{other_input}\",\"{}.ltar\"]\n",
+            Hash::of_bytes(&bytes2)
+        ),
+    )
+    .unwrap();
+    let out = tarn(&[
+        "get",
+        root_map.to_str().unwrap(),
+        "--restore",
+        "--service",
+        "ok",
+        "--repo",
+        root_scope,
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("--force"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_lake_rule(
+        &fx.root,
+        &Dirs::default(),
+        &[(root_module, root_input)],
+        None,
+    );
+    let out = tarn(&["restore", root_map.to_str().unwrap(), "--force"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_lake_rule(
+        &fx.root,
+        &Dirs::default(),
+        &[(root_module, other_input)],
+        None,
+    );
+}
