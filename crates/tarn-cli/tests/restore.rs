@@ -411,7 +411,7 @@ fn get_restore_on_a_mathlib_shaped_workspace_satisfies_lakes_rule() {
     fs::write(&cfg, format!("buildDir = \"out\"\n{config}")).unwrap();
     let tc_dir = TOOLCHAIN.replace('/', "--").replace(':', "---");
     let publish = |scope: &str, module: &str, input: &str, salt: u64| -> Vec<u8> {
-        let files = module_bytes(module, salt % 2 == 0, salt);
+        let files = module_bytes(module, salt.is_multiple_of(2), salt);
         let bytes = pack_module(
             &leantar,
             &tmp.path().join(format!("pack{salt}")),
