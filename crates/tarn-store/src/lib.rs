@@ -25,6 +25,7 @@ mod local_file;
 mod location;
 mod mapfile;
 mod parallel;
+mod restore;
 mod stage;
 mod staging;
 mod temp;
@@ -53,6 +54,12 @@ pub use local_file::{
 pub use location::{resolve_cache_root, system_cache_root, CacheEnv, CacheSource};
 /// Mapping files read from disk.
 pub use mapfile::{mappings_limit, read_mappings, LoadedMappings};
+/// `restore`: module outputs from the cache into Lake's build directories, with traces.
+pub use restore::{
+    find_leantar, leantar_version, restore, RestoreError, RestoreOptions, RestoreProblem,
+    RestoreReport, RestoreTarget, RestoredModule, LEANTAR_ENV, RESTORE_INDEX_FILE,
+    RESTORE_INDEX_SCHEMA,
+};
 /// `stage`: copy a mapping file's artifacts into a flat staging directory.
 pub use stage::{stage, StageOptions, StageReport, StagedHow, STAGED_MAPPINGS};
 /// The one validator of staging directories, and reads of untrusted files.

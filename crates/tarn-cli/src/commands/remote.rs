@@ -164,6 +164,13 @@ pub(crate) struct GetArgs {
     pub signed: bool,
     #[command(flatten)]
     pub transfer: TransferArgs,
+    /// Then restore the fetched module outputs into Lake's build directories (as
+    /// `tarn restore`).
+    #[arg(long, conflicts_with = "mappings_only")]
+    pub restore: bool,
+    /// With --restore: replace modules whose existing trace is for another input hash.
+    #[arg(long, requires = "restore")]
+    pub force_restore: bool,
 }
 
 /// Arguments of `tarn put`.
@@ -443,6 +450,12 @@ pub(crate) fn get(global: &GlobalArgs, a: GetArgs) -> CmdResult {
             "set LAKE_CACHE_KEY=<access-key-id>:<secret-access-key>",
         ));
     }
+    if a.restore && global.json {
+        return Err(ui::with_hint(
+            anyhow!("`--json` with `--restore` is not supported yet (one JSON document per run)"),
+            "run `tarn get --json`, then `tarn restore --json`",
+        ));
+    }
     let ws = context::load_workspace(global, a.package.as_deref())?;
     // Platform and toolchain only reach URLs of repository scopes and of Reservoir.
     let used = service.is_reservoir() || scope.as_ref().is_none_or(Scope::is_repo);
@@ -502,11 +515,62 @@ pub(crate) fn get(global: &GlobalArgs, a: GetArgs) -> CmdResult {
             .block_on(get::run(&transport, &cache, plan))
             .map_err(get_error)?;
         bar.finish_and_clear();
-        return print_get_outcome(global, &outcome);
+        let code = print_get_outcome(global, &outcome)?;
+        if !a.restore {
+            return Ok(code);
+        }
+        let fetched = [(plan.local_scope.clone(), outcome)];
+        return restore_fetched(global, &ws, &cache, &a, &fetched, code);
     }
     let outcomes = rt.block_on(get::run_steps(&transport, &cache, &steps, PACKAGES_AT_ONCE));
     bar.finish_and_clear();
-    print_each(global, &outcomes)
+    let code = print_each(global, &outcomes)?;
+    if !a.restore {
+        return Ok(code);
+    }
+    let fetched: Vec<(String, GetOutcome)> = outcomes
+        .into_iter()
+        .filter_map(|o| match o.result {
+            Ok(Ok(g)) => Some((o.package, g)),
+            _ => None,
+        })
+        .collect();
+    restore_fetched(global, &ws, &cache, &a, &fetched, code)
+}
+
+/// `get --restore`: restores each fetched package from the mappings it was fetched with
+/// (the saved revision file, or the mappings file given). Exit 1 if the get or the restore
+/// failed.
+fn restore_fetched(
+    global: &GlobalArgs,
+    ws: &tarn_store::Workspace,
+    cache: &tarn_store::Cache,
+    a: &GetArgs,
+    fetched: &[(String, GetOutcome)],
+    get_code: ExitCode,
+) -> CmdResult {
+    let mut targets = Vec::new();
+    for (package, outcome) in fetched {
+        let Some(pkg) = ws.package(package) else {
+            tracing::warn!("{package}: not a package of this workspace; not restored");
+            continue;
+        };
+        let mappings = match (&outcome.rev, &a.mappings) {
+            (Some(rev), _) => cache.revision_path(package, rev),
+            (None, Some(file)) => file.clone(),
+            (None, None) => continue,
+        };
+        targets.push(super::restore::target_for(ws, pkg, &mappings)?);
+    }
+    let flags = super::restore::RestoreFlags {
+        force: a.force_restore,
+    };
+    let code = super::restore::run_and_print(global, cache, &targets, &flags)?;
+    Ok(if get_code == ExitCode::SUCCESS {
+        code
+    } else {
+        get_code
+    })
 }
 
 /// Packages fetched at once by a multi-package `get` (their transfers share `--jobs`).
