@@ -101,6 +101,8 @@ check() {
   [ -z "$bad" ] || die "refs that do not name $tag:"$'\n'"$bad"
   bad=$(grep -nE '^\s*(tarn-)?version: ' examples/ci/*.yml | grep -vE "version: \"?$version\"?\s*(#.*)?\$" || true)
   [ -z "$bad" ] || die "tarn version inputs that are not $version:"$'\n'"$bad"
+  bad=$(grep -E '^tarn-[a-z]+ = \{ path = ' Cargo.toml | grep -v 'tarn-test' | grep -v "version = \"$version\"" || true)
+  [ -z "$bad" ] || die "Cargo.toml: workspace dependencies without version $version (crates.io needs it):"$'\n'"$bad"
   grep -qx "RELEASE_VERSION=$version" actions/setup-tarn/install.sh || die "actions/setup-tarn/install.sh: RELEASE_VERSION is not $version"
   echo "release.sh: $tag agrees with Cargo.toml and every tarn-cache/tarn ref and version input"
 }

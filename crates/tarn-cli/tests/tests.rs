@@ -17,6 +17,7 @@ mod local_staging;
 mod remote_curl;
 mod remote_faults;
 mod remote_s3;
+mod restore;
 mod serve_awscli;
 mod serve_crash;
 mod serve_gc;

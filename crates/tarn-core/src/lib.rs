@@ -50,6 +50,7 @@ mod config;
 mod hash;
 mod lakefile;
 pub mod lean_json;
+mod lean_version;
 mod limits;
 mod ltar;
 mod mapping;
@@ -78,6 +79,11 @@ pub use hash::{crlf_to_lf, mix_hash, murmur64a, Hash, ParseHashError, StreamingH
 /// `lakefile.lean`'s `package` declaration.
 pub use lakefile::{
     parse_lakefile_lean, LakefileError, Warning, MAX_CONFIG_BYTES, MAX_LAKEFILE_BYTES,
+};
+/// What `lean --version` says, the platform and toolchain Lake derives from it, elan's names.
+pub use lean_version::{
+    elan_toolchain_name, fallback_platform, host_platform, toolchain_origin, LeanVersion,
+    LEAN_VERSION_OUTPUT_LIMIT,
 };
 /// Resource limits on outside input.
 pub use limits::{
@@ -110,6 +116,6 @@ pub use service::{
 };
 /// `lake-manifest.json`, `lean-toolchain`, toolchain and platform defaults.
 pub use workspace::{
-    default_toolchain, host_platform, parse_lean_toolchain, platform_triple, DependencyKind,
-    Manifest, ManifestError, ManifestPackage, DEFAULT_PACKAGES_DIR,
+    default_toolchain, parse_lean_toolchain, DependencyKind, Manifest, ManifestError,
+    ManifestPackage, DEFAULT_PACKAGES_DIR,
 };

@@ -424,8 +424,11 @@ fn skip_payload(r: &mut Reader<'_>, kind: LtarKind) -> Result<(), LtarError> {
 mod tests {
     use super::*;
 
+    /// A record: base, name, kind, payload.
+    type Record<'a> = (u8, &'a str, u8, &'a [u8]);
+
     /// An archive built by hand: header, a zstd trace record, then records.
-    fn archive(records: &[(u8, &str, u8, &[u8])]) -> Vec<u8> {
+    fn archive(records: &[Record<'_>]) -> Vec<u8> {
         let mut v = b"LTR3".to_vec();
         v.extend_from_slice(&0x57289f38c9016500u64.to_le_bytes());
         v.extend_from_slice(b"C.trace\0");
@@ -521,7 +524,7 @@ mod tests {
 
     #[test]
     fn files_must_be_one_modules_outputs() {
-        let cases: [(&[(u8, &str, u8, &[u8])], &str); 5] = [
+        let cases: [(&[Record<'_>], &str); 5] = [
             (
                 &[
                     (0, "D.olean", 1, b""),

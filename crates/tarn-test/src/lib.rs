@@ -2,7 +2,8 @@
 //!
 //! The test kit shared by every crate's integration tests: the real `tarn` binary run with a
 //! clean environment, `tarn serve` started on a free port, a fault-injecting HTTP server,
-//! Lake's own `curl` command lines, deterministic artifacts and mapping files, and the real
+//! Lake's own `curl` command lines, deterministic artifacts and mapping files, real `.ltar`
+//! archives and leantar, Lake's up-to-date rule as a restore oracle, and the real
 //! external peers (the s3s-fs server, awscli, rclone) with one rule for when they are
 //! missing (see [`peers`]).
 //!
@@ -22,6 +23,8 @@ mod conventions;
 mod fault_server;
 mod fixtures;
 mod lake_curl;
+mod lake_rule;
+mod ltar;
 pub mod peers;
 mod serve;
 mod suite;
@@ -37,6 +40,8 @@ pub use fixtures::{
     write_remote_artifacts, write_staging, Art,
 };
 pub use lake_curl::{curl, curl_bin, http_get_text, lake_parallel_put, lake_put};
+pub use lake_rule::{assert_lake_rule, lake_rule_problems, Dirs};
+pub use ltar::{leantar, ltar_data, module_bytes, pack_module, ModuleBytes};
 pub use peers::{require_program, S3};
 pub use serve::{metric_sample, stored_files, wait_until, TarnServer};
 pub use suite::assert_every_test_file_is_a_module;
