@@ -11,7 +11,8 @@
 #    (Debian 12 and Ubuntu >= 23.04 refuse that, PEP 668).
 # 3. Cargo tools (CARGO_TOOLS, plus the s3s-fs S3 server pinned in scripts/s3-test-server.sh):
 #    `cargo install` from crates.io when missing.
-# 4. Starts s3s-fs on 127.0.0.1, runs every test with cargo-nextest, stops the server; with no
+# 4. Starts s3s-fs on 127.0.0.1, runs every test with cargo-nextest (the peer tests, #[ignore]d
+#    under a plain `cargo test`, included), stops the server; with no
 #    arguments also the doc-test (scripts/doc-test.sh: every command in README.md and docs/)
 #    and the CI pipeline tests (tests/pipeline/run.sh).
 #
@@ -160,14 +161,17 @@ LEANTAR=$(scripts/leantar.sh)
 export LEANTAR
 
 # The tests' temporary directories go under RUN_DIR, so a killed test leaves nothing in /tmp.
-TMPDIR="$RUN_DIR/tmp" cargo nextest run --workspace --no-fail-fast "$@"
+# Tests that need a peer are #[ignore]d so a plain `cargo test` counts them as not run;
+# here every peer is up, so every test runs, ignored ones included (tarn_test::peers).
+TMPDIR="$RUN_DIR/tmp" cargo nextest run --workspace --no-fail-fast --run-ignored all "$@"
 # The Lake-curl interop tests again with curl 8.14.1 (Debian bookworm-backports, unpacked into
 # a private directory by scripts/curl8.sh; the system curl is 7.88): Lake's transport is
 # whatever curl its users have, and their SigV4 headers differ.
 if [ $# -eq 0 ]; then
   CURL8=$(scripts/curl8.sh)
   TMPDIR="$RUN_DIR/tmp" TARN_TEST_CURL="$CURL8" TARN_TEST_CURL_VERSION=8.14.1 \
-    cargo nextest run -p tarn-cli --no-fail-fast -E 'test(/^(remote_curl|serve_lake_curl)::/)'
+    cargo nextest run -p tarn-cli --no-fail-fast --run-ignored all \
+      -E 'test(/^(remote_curl|serve_lake_curl)::/)'
 fi
 # nextest does not run doc tests (the examples in doc comments).
 if [ $# -eq 0 ]; then TMPDIR="$RUN_DIR/tmp" cargo test --workspace --doc --quiet; fi

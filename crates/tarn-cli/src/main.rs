@@ -9,6 +9,7 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 mod commands;
 mod context;
+mod global_args;
 mod ui;
 
 use commands::{local, remote, restore, serve};
@@ -32,7 +33,7 @@ mean what they mean to Lake.";
 #[command(name = "tarn", version, about, after_help = AFTER_HELP, propagate_version = true)]
 struct Cli {
     #[command(flatten)]
-    global: context::GlobalArgs,
+    global: global_args::GlobalArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -79,7 +80,7 @@ const CACHE_OR_PACKAGE_ARGS: &[&str] = &["cache_dir", "dir"];
 /// commands that do not use them. Clap copies a global option into a subcommand only when the
 /// subcommand has no argument of that id, so these copies (global too, so they reach the
 /// subcommands of `serve`) take the place of the listed ones there, and their values still
-/// land in [`context::GlobalArgs`].
+/// land in [`global_args::GlobalArgs`].
 fn command() -> clap::Command {
     let cmd = Cli::command();
     let hidden: Vec<clap::Arg> = cmd

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use tarn_core::printable_lines;
 
-use crate::context::GlobalArgs;
+use crate::global_args::GlobalArgs;
 
 /// Exit code when stdout or stderr is a closed pipe: 128 + SIGPIPE, what a shell reports
 /// for a program killed by SIGPIPE, so `tarn … | head` behaves like other tools.

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use tarn_test::Sandbox;
+use tarn_test::{stderr, Sandbox};
 
 use crate::BIN;
 
@@ -34,10 +34,6 @@ fn bounded(mut cmd: Command) -> Output {
         std::thread::sleep(Duration::from_millis(20));
     }
     child.wait_with_output().unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// A file of `# xxx…` comment lines just over 1 MiB, a FIFO nobody writes to, and

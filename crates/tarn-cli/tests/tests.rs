@@ -24,7 +24,6 @@ mod serve_gc;
 mod serve_lake_curl;
 mod serve_rclone;
 mod serve_roundtrip;
-mod serve_status;
 mod serve_tls_gc;
 mod stale_temp;
 

@@ -30,7 +30,8 @@ mod serve;
 mod suite;
 
 pub use cmd::{
-    git, git_package, mkfifo, run, tarn_bin, tarn_cmd, unique, write_s3_config, Sandbox,
+    git, git_package, make_writable, mkfifo, run, stderr, stdout, tarn_bin, tarn_cmd, unique,
+    write_s3_config, Sandbox,
 };
 pub use conventions::json_keys_not_snake_case;
 pub use fault_server::{no_faults, percent_decode, Backend, Fault, Plan, Request, Server};
@@ -46,3 +47,5 @@ pub use serve::{metric_sample, stored_files, wait_until, TarnServer};
 pub use suite::assert_every_test_file_is_a_module;
 /// Lake-shaped caches and mapping files (the `tarn-fixture` crate).
 pub use tarn_fixture as fixture;
+/// The tests' one pseudo-random generator (SplitMix64, from `tarn-fixture`).
+pub use tarn_fixture::SplitMix64 as Rng;

@@ -17,7 +17,8 @@ use tarn_store::{StageOptions, StageReport};
 
 use super::remote::scope_or_repo;
 use super::CmdResult;
-use crate::context::{self, GlobalArgs};
+use crate::context;
+use crate::global_args::GlobalArgs;
 use crate::ui;
 
 /// `tarn stage <mappings> <dir>`.

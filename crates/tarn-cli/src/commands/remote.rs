@@ -22,7 +22,8 @@ use tarn_remote::{Event, Progress, Transport, TransportOptions};
 use tarn_store::Workspace;
 
 use super::CmdResult;
-use crate::context::{self, GlobalArgs};
+use crate::context;
+use crate::global_args::GlobalArgs;
 use crate::ui;
 
 /// The clap group of `--scope` and `--repo`: alternatives, so the usage line shows
