@@ -20,6 +20,7 @@
 mod cmd;
 mod fault_server;
 mod fixtures;
+mod forge;
 mod lake_curl;
 pub mod peers;
 mod serve;
@@ -32,6 +33,8 @@ pub use fixtures::{
     artifacts, bytes_for, check_cache, hash_hex, make_artifacts, mapping_for, mappings,
     write_remote_artifacts, write_staging, Art,
 };
+/// Forged MurmurHash64A collisions (docs/trust.md).
+pub use forge::{forge_collision, forge_collision_sized};
 pub use lake_curl::{curl, curl_bin, http_get_text, lake_parallel_put, lake_put};
 pub use peers::{require_program, S3};
 pub use serve::{stored_files, wait_until, TarnServer};

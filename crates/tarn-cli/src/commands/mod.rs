@@ -1,6 +1,7 @@
 //! One module per group of commands: `local` (offline, the cache on disk), `remote`
-//! (transfers), `serve` (the server).
+//! (transfers), `key` (signing keys and trust), `serve` (the server).
 
+pub(crate) mod key;
 pub(crate) mod local;
 pub(crate) mod remote;
 pub(crate) mod serve;
