@@ -2,13 +2,15 @@
 //! `TARN_SIGN_KEY` for `put` and `put-staged`, `--trust` and the trusted-keys files for `get`
 //! (docs/trust.md).
 
-use std::path::{Path, PathBuf};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{anyhow, Context as _};
 use tarn_core::trust::{SecretKey, TrustedKey};
 use tarn_remote::get::TrustPolicy;
+use tarn_store::Workspace;
 
 use super::CmdResult;
 use crate::context::GlobalArgs;
@@ -16,7 +18,7 @@ use crate::ui;
 
 /// The environment variable holding a private key's text (a CI secret).
 pub(crate) const SIGN_KEY_ENV: &str = "TARN_SIGN_KEY";
-/// The trusted-keys file beside the root package's lakefile.
+/// A package's trusted-keys file, beside its lakefile.
 pub(crate) const WORKSPACE_TRUSTED_KEYS: &str = ".tarn/trusted-keys";
 
 /// `tarn key`.
@@ -52,9 +54,10 @@ pub(crate) struct SignArgs {
 /// Trust options of `get`.
 #[derive(clap::Args, Debug, Clone)]
 pub(crate) struct TrustArgs {
-    /// Trust this public key (FILE.pub, or a trusted-keys file); repeatable. Trusted keys
-    /// also come from .tarn/trusted-keys beside the lakefile and
-    /// $XDG_CONFIG_HOME/tarn/trusted-keys. With any, every revision must be signed.
+    /// Trust this public key (FILE.pub, or a trusted-keys file) for every package; repeatable.
+    /// Trusted keys also come from $XDG_CONFIG_HOME/tarn/trusted-keys (every package) and
+    /// each package's .tarn/trusted-keys (its own revisions). A package with any trusted key
+    /// is fetched only with a valid signature.
     #[arg(long, value_name = "FILE.pub")]
     pub trust: Vec<PathBuf>,
 }
@@ -114,30 +117,34 @@ fn user_trusted_keys() -> Option<PathBuf> {
     Some(base.join("tarn").join("trusted-keys"))
 }
 
-/// The trust policy of a `get`: every `--trust` file, the workspace's `.tarn/trusted-keys`
-/// and the user's, those that exist. `None` when no key is trusted.
-pub(crate) fn trust_policy(
+/// The trust policy of each package of a `get`: the keys of every `--trust` file and of the
+/// user's trusted-keys file, plus the package's own `.tarn/trusted-keys` (beside its
+/// lakefile: each package names the keys its revisions are signed with). A package with no
+/// key at all is not in the map (not signature-checked).
+pub(crate) fn trust_policies(
     a: &TrustArgs,
-    workspace_root: &Path,
-) -> anyhow::Result<Option<Arc<TrustPolicy>>> {
-    let mut keys: Vec<TrustedKey> = Vec::new();
+    ws: &Workspace,
+) -> anyhow::Result<BTreeMap<String, Arc<TrustPolicy>>> {
+    let mut global: Vec<TrustedKey> = Vec::new();
     for f in &a.trust {
-        keys.extend(tarn_store::read_trusted_keys(f).context("--trust")?);
+        global.extend(tarn_store::read_trusted_keys(f).context("--trust")?);
     }
-    let found = [
-        Some(workspace_root.join(WORKSPACE_TRUSTED_KEYS)),
-        user_trusted_keys(),
-    ];
-    for path in found.into_iter().flatten() {
-        if path.is_file() {
-            keys.extend(tarn_store::read_trusted_keys(&path)?);
+    if !a.trust.is_empty() && global.is_empty() {
+        return Err(anyhow!("--trust: the files hold no key"));
+    }
+    if let Some(path) = user_trusted_keys().filter(|p| p.is_file()) {
+        global.extend(tarn_store::read_trusted_keys(&path)?);
+    }
+    let mut policies = BTreeMap::new();
+    for pkg in &ws.packages {
+        let mut keys = global.clone();
+        let own = pkg.dir.join(WORKSPACE_TRUSTED_KEYS);
+        if own.is_file() {
+            keys.extend(tarn_store::read_trusted_keys(&own)?);
+        }
+        if !keys.is_empty() {
+            policies.insert(pkg.name.clone(), Arc::new(TrustPolicy { keys }));
         }
     }
-    if keys.is_empty() {
-        if !a.trust.is_empty() {
-            return Err(anyhow!("--trust: the files hold no key"));
-        }
-        return Ok(None);
-    }
-    Ok(Some(Arc::new(TrustPolicy { keys })))
+    Ok(policies)
 }

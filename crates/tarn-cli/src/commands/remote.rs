@@ -22,7 +22,7 @@ use tarn_remote::signing::{Signer, DEFAULT_REGION};
 use tarn_remote::{Event, Progress, Transport, TransportOptions};
 use tarn_store::Workspace;
 
-use super::key::{signing_key, trust_policy, SignArgs, TrustArgs};
+use super::key::{signing_key, trust_policies, SignArgs, TrustArgs};
 use super::CmdResult;
 use crate::context::{self, GlobalArgs};
 use crate::ui;
@@ -412,7 +412,7 @@ pub(crate) fn get(global: &GlobalArgs, a: GetArgs) -> CmdResult {
         force_download: a.force_download,
         deps: a.deps,
         dep_scopes,
-        trust: trust_policy(&a.trust, &ws.root_dir)?,
+        trust: trust_policies(&a.trust, &ws)?,
     };
     let (mode, steps) = get::select(&ws, &request).map_err(|e| match e {
         SelectError::NeedScope => ui::with_hint(

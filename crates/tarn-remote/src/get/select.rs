@@ -45,8 +45,9 @@ pub struct GetRequest {
     pub deps: bool,
     /// `--dep-scope NAME=OWNER/REPO` overrides for `--deps`.
     pub dep_scopes: BTreeMap<String, String>,
-    /// Trusted keys: every revision must be signed by one (docs/trust.md).
-    pub trust: Option<Arc<TrustPolicy>>,
+    /// Trusted keys per package name: that package's revisions must be signed by one of
+    /// them (docs/trust.md); a package not listed is not signature-checked.
+    pub trust: BTreeMap<String, Arc<TrustPolicy>>,
 }
 
 /// One step of a `get`: fetch a package, or say why it is skipped.
@@ -114,7 +115,7 @@ impl GetRequest {
             mappings,
             mappings_only: self.mappings_only,
             force_download: self.force_download,
-            trust: self.trust.clone(),
+            trust: self.trust.get(&pkg.name).cloned(),
         }
     }
 
