@@ -26,6 +26,7 @@ mod serve_rclone;
 mod serve_roundtrip;
 mod serve_tls_gc;
 mod stale_temp;
+mod trust;
 
 /// The tarn binary under test.
 const BIN: &str = env!("CARGO_BIN_EXE_tarn");

@@ -31,6 +31,8 @@
 //! * [`request_target`]: an S3 request's path components and query parameters.
 //! * [`byte_range`]: HTTP `Range` headers resolved against an object's length.
 //! * [`s3_listing`]: ListObjects queries and ListObjectsV2 XML replies.
+//! * [`trust`]: signed revisions: Ed25519 keys in OpenSSH's encodings and the signature
+//!   object `<rev>.jsonl.sig`.
 //!
 //! ```
 //! use tarn_core::{ArtifactName, Hash};
@@ -63,6 +65,7 @@ pub mod s3_listing;
 mod scope;
 mod service;
 pub mod sigv4;
+pub mod trust;
 mod workspace;
 
 /// Artifact file names.

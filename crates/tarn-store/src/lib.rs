@@ -20,6 +20,7 @@ mod cache;
 mod clean;
 mod error;
 mod hashing;
+mod keys;
 mod lean_install;
 mod local_file;
 mod location;
@@ -43,9 +44,11 @@ pub use clean::clean;
 /// Errors, each naming its file; a file that changed under a reader, found by type.
 pub use error::{FileChanged, StoreError};
 /// Lake's content hash of files.
-pub use hashing::{hash_file, hash_open_file, hash_text_file};
+pub use hashing::{hash_file, hash_open_file, hash_text_file, strong_digest_file};
 /// The workspace's Lean (as Lake finds it) and what `lean --version` says.
 pub use lean_install::{probe_lean, LeanEnv, LeanProbe, LeanProbeError, LEAN_PROBE_TIMEOUT};
+/// Key files for signed revisions: generate, read a private key, read trusted keys.
+pub use keys::{generate_key, public_key_path, read_secret_key, read_trusted_keys, KeyFileError};
 /// Bounded, non-blocking reads of local files that may come from outside.
 pub use local_file::{
     open_local_file, read_config_file, read_local_file, read_local_text, Links, ReadLimit,

@@ -1,6 +1,8 @@
 //! One module per group of commands: `local` (offline, the cache on disk), `remote`
-//! (transfers), `serve` (the server), `restore` (the build directory).
+//! (transfers), `key` (signing keys and trust), `serve` (the server), `restore` (the build
+//! directory).
 
+pub(crate) mod key;
 pub(crate) mod local;
 pub(crate) mod remote;
 pub(crate) mod restore;
