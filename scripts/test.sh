@@ -154,6 +154,11 @@ scripts/s3-test-server.sh start
 . "$S3_STATE_DIR/env"
 export TARN_TEST_S3=1
 
+# leantar, Lake's `.ltar` tool, for the restore tests: $LEANTAR if set, else built once from
+# the source tarball in tests/data (scripts/leantar.sh).
+LEANTAR=$(scripts/leantar.sh)
+export LEANTAR
+
 # The tests' temporary directories go under RUN_DIR, so a killed test leaves nothing in /tmp.
 TMPDIR="$RUN_DIR/tmp" cargo nextest run --workspace --no-fail-fast "$@"
 # The Lake-curl interop tests again with curl 8.14.1 (Debian bookworm-backports, unpacked into

@@ -95,6 +95,22 @@ fn a_hostile_lake_config_is_refused_at_once() {
     }
 }
 
+#[cfg(unix)]
+#[test]
+fn lake_config_dev_null_is_an_empty_configuration() {
+    // Lake reads `LAKE_CONFIG=/dev/null` as empty: no services, Reservoir as the default.
+    let sb = Sandbox::new();
+    let mut c = sb.command();
+    c.env("LAKE_CONFIG", "/dev/null").arg("services");
+    let out = bounded(c);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
 /// Asserts `out` is exit 1 with an error naming `path` and saying `why`.
 fn refused(out: &Output, what: &str, path: &Path, why: &str) {
     let err = stderr(out);

@@ -12,7 +12,8 @@
 //! The public surface is what the `tarn` binary needs: [`config`] (the configuration),
 //! [`start`] → [`Serving`] (bind first, then create the data directory and admin key; the
 //! banner; [`Serving::run`] with periodic GC), [`shutdown_signal`], [`App::for_maintenance`]
-//! with [`gc`] (garbage collection and scrub), and [`StartError`]. The listener, TLS,
+//! with [`gc`] (garbage collection and scrub), [`StartError`], and [`Handler`] (the request
+//! handler without a listener, for tests at the server's boundary). The listener, TLS,
 //! routing, authentication, validation, storage, metrics and the object cache are private.
 //!
 //! ```no_run
@@ -38,6 +39,7 @@ mod cache;
 pub mod config;
 mod error;
 pub mod gc;
+mod handler;
 mod launch;
 mod listings;
 mod metrics;
@@ -49,6 +51,7 @@ mod tls;
 mod validate;
 
 pub use error::StartError;
+pub use handler::Handler;
 pub use launch::{shutdown_signal, start, ServeOptions, Serving};
 
 use std::sync::Arc;

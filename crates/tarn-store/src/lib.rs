@@ -20,10 +20,12 @@ mod cache;
 mod clean;
 mod error;
 mod hashing;
+mod lean_install;
 mod local_file;
 mod location;
 mod mapfile;
 mod parallel;
+mod restore;
 mod stage;
 mod staging;
 mod temp;
@@ -42,6 +44,8 @@ pub use clean::clean;
 pub use error::{FileChanged, StoreError};
 /// Lake's content hash of files.
 pub use hashing::{hash_file, hash_open_file, hash_text_file};
+/// The workspace's Lean (as Lake finds it) and what `lean --version` says.
+pub use lean_install::{probe_lean, LeanEnv, LeanProbe, LeanProbeError, LEAN_PROBE_TIMEOUT};
 /// Bounded, non-blocking reads of local files that may come from outside.
 pub use local_file::{
     open_local_file, read_config_file, read_local_file, read_local_text, Links, ReadLimit,
@@ -50,6 +54,12 @@ pub use local_file::{
 pub use location::{resolve_cache_root, system_cache_root, CacheEnv, CacheSource};
 /// Mapping files read from disk.
 pub use mapfile::{mappings_limit, read_mappings, LoadedMappings};
+/// `restore`: module outputs from the cache into Lake's build directories, with traces.
+pub use restore::{
+    find_leantar, leantar_version, restore, RestoreError, RestoreOptions, RestoreProblem,
+    RestoreReport, RestoreTarget, RestoredModule, LEANTAR_ENV, RESTORE_INDEX_FILE,
+    RESTORE_INDEX_SCHEMA,
+};
 /// `stage`: copy a mapping file's artifacts into a flat staging directory.
 pub use stage::{stage, StageOptions, StageReport, StagedHow, STAGED_MAPPINGS};
 /// The one validator of staging directories, and reads of untrusted files.

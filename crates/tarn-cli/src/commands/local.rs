@@ -47,11 +47,22 @@ pub(crate) struct TargetArgs {
     /// Cache service to fetch missing artifacts from on demand.
     #[arg(long, value_name = "NAME")]
     pub service: Option<String>,
-    /// Verbatim scope of the artifacts within the service (requires --service).
-    #[arg(long, value_name = "SCOPE", requires = "service")]
+    /// Verbatim scope of the artifacts within the service (requires --service; with `--repo`
+    /// too, the last one given wins, as in Lake).
+    #[arg(
+        long,
+        value_name = "SCOPE",
+        requires = "service",
+        overrides_with = "repo"
+    )]
     pub scope: Option<String>,
     /// GitHub repository scope `owner/name` (requires --service).
-    #[arg(long, value_name = "OWNER/NAME", requires = "service")]
+    #[arg(
+        long,
+        value_name = "OWNER/NAME",
+        requires = "service",
+        overrides_with = "scope"
+    )]
     pub repo: Option<String>,
 }
 
@@ -485,10 +496,16 @@ pub(crate) fn clean(g: &GlobalArgs, _a: CleanArgs) -> CmdResult {
     };
     let removed = tarn_store::clean(&cache)?;
     if !removed {
-        bail!(
-            "no cache to delete; {} does not exist",
-            cache.root().display()
-        );
+        // Lake's `removeDirAll` only runs when the directory exists: nothing to do is success.
+        if g.json {
+            ui::print_json(&json!({"ok": true, "removed": null, "absent": cache.root()}));
+        } else if !g.quiet {
+            eprintln!(
+                "nothing to delete: {} does not exist",
+                cache.root().display()
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
     }
     if g.json {
         ui::print_json(&json!({"ok": true, "removed": cache.root()}));
