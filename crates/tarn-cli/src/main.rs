@@ -11,7 +11,7 @@ mod commands;
 mod context;
 mod ui;
 
-use commands::{local, remote, serve};
+use commands::{cache, local, remote, serve};
 
 /// Exit codes (also listed in `tarn --help` and the README).
 const AFTER_HELP: &str = "\
@@ -63,6 +63,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Round trip on a generated fixture with no external service: stage, unstage, verify.
     Demo(local::DemoArgs),
+    /// Keep the local cache within a size: prune least recently used files, show statistics.
+    Cache(cache::CacheArgs),
 }
 
 /// Commands on which the global `--cache-dir` and `-d` have no effect (with their
@@ -137,6 +139,7 @@ fn main() -> ExitCode {
         Command::Put(a) => remote::put(&cli.global, a),
         Command::PutStaged(a) => remote::put_staged(&cli.global, a),
         Command::Serve(a) => serve::serve(&cli.global, a),
+        Command::Cache(a) => cache::cache(&cli.global, a),
     };
     match result {
         Ok(code) => code,

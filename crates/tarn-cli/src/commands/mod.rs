@@ -1,6 +1,7 @@
-//! One module per group of commands: `local` (offline, the cache on disk), `remote`
-//! (transfers), `serve` (the server).
+//! One module per group of commands: `local` (offline, the cache on disk), `cache` (keeping
+//! the cache within a size), `remote` (transfers), `serve` (the server).
 
+pub(crate) mod cache;
 pub(crate) mod local;
 pub(crate) mod remote;
 pub(crate) mod serve;

@@ -421,6 +421,7 @@ pub(crate) fn get(global: &GlobalArgs, a: GetArgs) -> CmdResult {
         other => anyhow!(other),
     })?;
     let (cache, _) = context::open_cache(global)?;
+    let _lock = context::share_cache(&cache);
     let signer = if a.signed {
         signer_from_env(&env, &a.transfer.region)?
     } else {
@@ -645,6 +646,7 @@ pub(crate) fn put(global: &GlobalArgs, a: PutArgs) -> CmdResult {
     let (platform, toolchain) = platform_toolchain(&ws, &a.target)?;
     let (platform, toolchain) = (pkg.cache_platform(platform), pkg.cache_toolchain(toolchain));
     let (cache, _) = context::open_cache(global)?;
+    let _lock = context::share_cache(&cache);
     let plan = PutPlan {
         service: resolved.service,
         scope,

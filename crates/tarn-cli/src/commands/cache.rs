@@ -1,0 +1,213 @@
+//! `tarn cache prune` and `tarn cache stats`: keeping the local cache within a size. The
+//! decisions and every removal are in `tarn_store::prune`; this module reads flags, takes
+//! the cache lock and prints.
+
+use std::time::{Duration, SystemTime};
+
+use anyhow::anyhow;
+use serde_json::json;
+use tarn_store::{Cache, LockMode, PruneOptions, PruneReport, Tally};
+
+use super::local::{exit, say};
+use super::CmdResult;
+use crate::context::{self, GlobalArgs};
+use crate::ui;
+
+/// `tarn cache <command>`.
+#[derive(clap::Args, Debug)]
+pub(crate) struct CacheArgs {
+    #[command(subcommand)]
+    command: CacheCommand,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum CacheCommand {
+    /// Remove least recently used entries and artifacts until the cache fits a size or age.
+    Prune(PruneArgs),
+}
+
+/// `tarn cache prune`.
+#[derive(clap::Args, Debug)]
+#[command(group = clap::ArgGroup::new("limit").required(true).multiple(true).args(["max_size", "max_age"]))]
+pub(crate) struct PruneArgs {
+    /// Prune until the cache holds at most this much (a unit is required: 20GiB, 500MB).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size_arg)]
+    max_size: Option<u64>,
+    /// Remove everything not used for this long (a unit is required: 30d, 12h).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_arg)]
+    max_age: Option<Duration>,
+    /// Never remove anything used within this period.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_arg, default_value = "1h")]
+    grace: Duration,
+    /// Say what would be removed; remove nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+/// Clap's parser for sizes (a usage error, exit 2, names the flag and the rule).
+fn parse_size_arg(s: &str) -> Result<u64, String> {
+    tarn_core::parse_human_size(s).map_err(|e| e.to_string())
+}
+
+/// Clap's parser for durations.
+fn parse_duration_arg(s: &str) -> Result<Duration, String> {
+    tarn_core::parse_human_duration(s).map_err(|e| e.to_string())
+}
+
+/// `tarn cache ...`.
+pub(crate) fn cache(g: &GlobalArgs, a: CacheArgs) -> CmdResult {
+    match a.command {
+        CacheCommand::Prune(p) => prune(g, p),
+    }
+}
+
+fn prune(g: &GlobalArgs, a: PruneArgs) -> CmdResult {
+    let (cache, _) = context::open_cache(g)?;
+    if !cache.root().exists() {
+        return Err(anyhow!(
+            "no cache to prune; {} does not exist",
+            cache.root().display()
+        ));
+    }
+    let opts = PruneOptions {
+        max_size: a.max_size,
+        max_age: a.max_age,
+        grace: a.grace,
+        dry_run: a.dry_run,
+        keep: Vec::new(),
+    };
+    let report = run_prune(&cache, &opts)?;
+    print_prune(g, &cache, &report);
+    Ok(exit(report.problems.is_empty()))
+}
+
+/// Runs a prune under the cache lock (exclusive; shared for a dry run, which removes
+/// nothing).
+pub(crate) fn run_prune(cache: &Cache, opts: &PruneOptions) -> anyhow::Result<PruneReport> {
+    let mode = if opts.dry_run {
+        LockMode::Shared
+    } else {
+        LockMode::Exclusive
+    };
+    let _lock = context::lock_cache(cache, mode)?;
+    tarn_store::prune(cache, opts).map_err(|e| {
+        ui::with_hint(
+            e,
+            "pass the cache directory with --cache-dir, or check LAKE_CACHE_DIR",
+        )
+    })
+}
+
+fn tally_json(t: &Tally) -> serde_json::Value {
+    json!({"entries": t.entries, "artifacts": t.artifacts, "revisions": t.revisions, "bytes": t.bytes})
+}
+
+fn tally_text(t: &Tally) -> String {
+    format!(
+        "{} entries, {} artifacts, {} revision files ({})",
+        t.entries,
+        t.artifacts,
+        t.revisions,
+        ui::human_bytes(t.bytes)
+    )
+}
+
+/// `3 days`, `5 hours`, `12 minutes`: how long ago `t` was.
+fn ago(t: SystemTime) -> String {
+    let s = t.elapsed().unwrap_or_default().as_secs();
+    match s {
+        0..120 => format!("{s} seconds"),
+        120..7_200 => format!("{} minutes", s / 60),
+        7_200..172_800 => format!("{} hours", s / 3_600),
+        _ => format!("{} days", s / 86_400),
+    }
+}
+
+fn print_prune(g: &GlobalArgs, cache: &Cache, r: &PruneReport) {
+    for p in &r.problems {
+        eprintln!("error: {p}");
+    }
+    let oldest = r.oldest_kept.map(tarn_store::unix_seconds);
+    if g.json {
+        ui::print_json(&json!({
+            "ok": r.problems.is_empty(),
+            "cache": cache.root(),
+            "dry_run": r.dry_run,
+            "removed": tally_json(&r.removed),
+            "remaining": tally_json(&r.remaining),
+            "oldest_kept": oldest,
+            "kept": tally_json(&r.kept),
+            "in_grace": tally_json(&r.in_grace),
+            "max_size": r.max_size,
+            "size_reached": r.size_reached(),
+            "kept_exceeds_max_size": r.kept_exceeds_max_size(),
+            "kept_missing": r.kept_missing.iter().map(|k| json!({"scope": k.scope, "rev": k.rev})).collect::<Vec<_>>(),
+            "unknown": r.unknown.iter().map(|u| json!({"path": u.path, "bytes": u.bytes})).collect::<Vec<_>>(),
+            "temp_files": r.temp_files,
+            "problems": r.problems.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+            "seconds": r.elapsed.as_secs_f64(),
+        }));
+        return;
+    }
+    for u in &r.unknown {
+        tracing::warn!(
+            "{}: not a Lake cache file; left alone ({})",
+            u.path.display(),
+            ui::human_bytes(u.bytes)
+        );
+    }
+    for k in &r.kept_missing {
+        tracing::warn!(
+            "kept revision {} of {}: no revisions/{}/{}.jsonl in the cache, so nothing is kept for it",
+            k.rev,
+            k.scope,
+            k.scope,
+            k.rev
+        );
+    }
+    if let Some(max) = r.max_size {
+        if r.kept_exceeds_max_size() {
+            tracing::warn!(
+                "the kept workspaces alone need {}, more than --max-size {}",
+                ui::human_bytes(r.kept.bytes),
+                ui::human_bytes(max)
+            );
+        } else if !r.size_reached() {
+            tracing::warn!(
+                "{} remain, more than --max-size {}: {} were used within the grace period and {} are kept for workspaces",
+                ui::human_bytes(r.remaining.bytes),
+                ui::human_bytes(max),
+                ui::human_bytes(r.in_grace.bytes),
+                ui::human_bytes(r.kept.bytes)
+            );
+        }
+    }
+    let verb = if r.dry_run { "would remove" } else { "removed" };
+    say(g, format!("{verb} {}", tally_text(&r.removed)));
+    let oldest = r
+        .oldest_kept
+        .map(|t| format!("; least recently used {} ago", ago(t)))
+        .unwrap_or_default();
+    say(
+        g,
+        format!(
+            "{} {}{oldest}",
+            if r.dry_run { "would keep" } else { "remaining" },
+            tally_text(&r.remaining)
+        ),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages_read_naturally() {
+        let ago_secs = |s| ago(SystemTime::now() - Duration::from_secs(s));
+        assert_eq!(ago_secs(30), "30 seconds");
+        assert_eq!(ago_secs(600), "10 minutes");
+        assert_eq!(ago_secs(5 * 3600), "5 hours");
+        assert_eq!(ago_secs(3 * 86_400), "3 days");
+    }
+}
