@@ -512,3 +512,137 @@ fn a_prune_killed_at_random_points_leaves_a_sound_cache() {
     assert!(kills >= 4, "only {kills} kills landed mid-prune");
     eprintln!("prune crash campaign: {kills} kills mid-prune, 0 unsound caches");
 }
+
+/// A workspace's current revision: its mapping file in `revisions/pkg/`, naming the first
+/// `n` entries of `entries`.
+fn save_revision(root: &Path, rev: &str, entries: &[Entry], n: usize) {
+    let mut text = "\"2026-03-17\"\n".to_string();
+    for e in &entries[..n] {
+        let input = e.path.file_stem().unwrap().to_str().unwrap();
+        let names: Vec<String> = e
+            .artifacts
+            .iter()
+            .map(|a| a.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        text.push_str(&format!(
+            "[\"{input}\",{{\"o\":[\"{}\"],\"i\":\"{}\"}}]\n",
+            names[0], names[1]
+        ));
+    }
+    let dir = root.join("revisions/pkg");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join(format!("{rev}.jsonl")), text).unwrap();
+    set_age(&dir.join(format!("{rev}.jsonl")), 60 * DAY);
+}
+
+#[test]
+fn a_kept_workspace_keeps_what_its_current_revision_needs() {
+    let sb = Sandbox::new();
+    let root = sb.path("cache");
+    let ws = sb.path("ws");
+    let revs = git_package(&ws, "pkg", 3);
+    let entries = lake_cache(&root, 12, 7, |_| 40 * DAY);
+    // HEAD has no mappings (a local commit): the revision before it is what `get` used.
+    save_revision(&root, &revs[1], &entries, 4);
+    save_revision(&root, &revs[0], &entries[4..], 2);
+    let out = tarn(
+        &sb,
+        &root,
+        &[
+            "--json",
+            "cache",
+            "prune",
+            "--max-size",
+            "1kB",
+            "--keep-workspace",
+            ws.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = json_of(&out);
+    assert_eq!(r["kept"]["entries"], 4, "{r}");
+    assert_eq!(r["kept"]["artifacts"], 8, "{r}");
+    assert_eq!(r["kept"]["revisions"], 1, "{r}");
+    assert_eq!(r["kept_exceeds_max_size"], true);
+    for (i, e) in entries.iter().enumerate() {
+        let kept = i < 4;
+        assert_eq!(e.path.exists(), kept, "entry {i}");
+        assert!(
+            e.artifacts.iter().all(|a| a.exists() == kept),
+            "artifacts of {i}"
+        );
+    }
+    assert!(root
+        .join(format!("revisions/pkg/{}.jsonl", revs[1]))
+        .exists());
+    assert!(!root
+        .join(format!("revisions/pkg/{}.jsonl", revs[0]))
+        .exists());
+    let out = tarn(
+        &sb,
+        &root,
+        &[
+            "cache",
+            "prune",
+            "--max-size",
+            "1kB",
+            "--keep-workspace",
+            ws.to_str().unwrap(),
+        ],
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("the kept workspaces alone need"));
+    assert_sound(&sb, &root);
+
+    // A workspace `tarn get` recorded is kept without the flag, until it is gone. (The
+    // checks above read every file: no grace period for those reads.)
+    tarn_store::record_workspace(&tarn_store::Cache::new(&root), &ws).unwrap();
+    let out = tarn(
+        &sb,
+        &root,
+        &[
+            "--json",
+            "cache",
+            "prune",
+            "--max-size",
+            "0B",
+            "--grace",
+            "0s",
+        ],
+    );
+    assert_eq!(json_of(&out)["remaining"]["entries"], 4);
+    fs::remove_dir_all(&ws).unwrap();
+    let out = tarn(
+        &sb,
+        &root,
+        &[
+            "--json",
+            "cache",
+            "prune",
+            "--max-size",
+            "0B",
+            "--grace",
+            "0s",
+        ],
+    );
+    assert_eq!(json_of(&out)["remaining"]["bytes"], 0);
+    assert!(tarn_store::recorded_workspaces(&tarn_store::Cache::new(&root)).is_empty());
+
+    let out = tarn(
+        &sb,
+        &root,
+        &[
+            "cache",
+            "prune",
+            "--max-size",
+            "0B",
+            "--keep-workspace",
+            sb.path("nope").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no lakefile"));
+}

@@ -2,11 +2,12 @@
 //! decisions and every removal are in `tarn_store::prune`; this module reads flags, takes
 //! the cache lock and prints.
 
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use anyhow::anyhow;
 use serde_json::json;
-use tarn_store::{Cache, LockMode, PruneOptions, PruneReport, Tally};
+use tarn_store::{Cache, KeptRevision, LockMode, PruneOptions, PruneReport, Tally, Workspace};
 
 use super::local::{exit, say};
 use super::CmdResult;
@@ -42,6 +43,10 @@ pub(crate) struct PruneArgs {
     /// Say what would be removed; remove nothing.
     #[arg(long)]
     dry_run: bool,
+    /// Keep everything the current revisions of this workspace need (repeatable). Workspaces
+    /// `tarn get` fetched for are kept too.
+    #[arg(long, value_name = "DIR")]
+    keep_workspace: Vec<PathBuf>,
 }
 
 /// Clap's parser for sizes (a usage error, exit 2, names the flag and the rule).
@@ -74,11 +79,94 @@ fn prune(g: &GlobalArgs, a: PruneArgs) -> CmdResult {
         max_age: a.max_age,
         grace: a.grace,
         dry_run: a.dry_run,
-        keep: Vec::new(),
+        keep: kept_revisions(&cache, &a.keep_workspace, a.dry_run)?,
     };
     let report = run_prune(&cache, &opts)?;
     print_prune(g, &cache, &report);
     Ok(exit(report.problems.is_empty()))
+}
+
+/// How many revisions from HEAD are searched for one whose mappings are in the cache, like
+/// `tarn get`'s default `--max-revs`.
+const KEEP_SEARCH_REVS: u64 = 100;
+
+/// The revisions the workspaces `dirs` (an error if one is not a workspace) and the
+/// workspaces recorded by `tarn get` (skipped with a warning; forgotten when gone) need.
+pub(crate) fn kept_revisions(
+    cache: &Cache,
+    dirs: &[PathBuf],
+    dry_run: bool,
+) -> anyhow::Result<Vec<KeptRevision>> {
+    let mut keep = Vec::new();
+    for dir in dirs {
+        if !tarn_store::is_package_dir(dir) {
+            return Err(ui::with_hint(
+                anyhow!(
+                    "--keep-workspace {}: no lakefile.toml or lakefile.lean there",
+                    dir.display()
+                ),
+                "give the directory of a Lake workspace (its root package)",
+            ));
+        }
+        let (ws, _) = Workspace::load(dir)?;
+        keep.extend(workspace_revisions(cache, &ws, true));
+    }
+    let mut gone = Vec::new();
+    for (dir, _) in tarn_store::recorded_workspaces(cache) {
+        if !tarn_store::is_package_dir(&dir) {
+            tracing::info!("{}: recorded workspace is gone; forgotten", dir.display());
+            gone.push(dir);
+            continue;
+        }
+        match Workspace::load(&dir) {
+            Ok((ws, _)) => keep.extend(workspace_revisions(cache, &ws, false)),
+            Err(e) => tracing::warn!(
+                "recorded workspace {}: {e}; nothing kept for it",
+                dir.display()
+            ),
+        }
+    }
+    if !dry_run {
+        tarn_store::forget_workspaces(cache, &gone)?;
+    }
+    keep.sort();
+    keep.dedup();
+    Ok(keep)
+}
+
+/// For each package of `ws`, the newest revision of its history (`git rev-list HEAD`, else the
+/// manifest's locked revision) whose mapping file `tarn get` saved in `revisions/<name>/`.
+fn workspace_revisions(cache: &Cache, ws: &Workspace, explicit: bool) -> Vec<KeptRevision> {
+    let mut out = Vec::new();
+    for pkg in &ws.packages {
+        let mut revs =
+            tarn_remote::git::rev_list(&pkg.repo_dir, KEEP_SEARCH_REVS).unwrap_or_default();
+        revs.extend(pkg.rev.clone());
+        match revs
+            .into_iter()
+            .find(|r| cache.revision_path(&pkg.name, r).is_file())
+        {
+            Some(rev) => {
+                tracing::info!(
+                    "{}: keeping revision {rev} of {}",
+                    ws.root_dir.display(),
+                    pkg.name
+                );
+                out.push(KeptRevision {
+                    scope: pkg.name.clone(),
+                    rev,
+                });
+            }
+            None if explicit => tracing::warn!(
+                "{}: package {} has no revision in {} of the cache; nothing kept for it",
+                ws.root_dir.display(),
+                pkg.name,
+                cache.revisions_dir(&pkg.name).display()
+            ),
+            None => {}
+        }
+    }
+    out
 }
 
 /// Runs a prune under the cache lock (exclusive; shared for a dry run, which removes

@@ -430,6 +430,12 @@ pub(crate) fn get(global: &GlobalArgs, a: GetArgs) -> CmdResult {
     let bar = styled_bar(global);
     let transport = transport(global, &a.transfer, signer, a.signed, &bar)?;
     let rt = runtime()?;
+    // `tarn cache prune` keeps what this workspace's current revisions need.
+    if tarn_store::is_package_dir(&ws.root_dir) {
+        if let Err(e) = tarn_store::record_workspace(&cache, &ws.root_dir) {
+            tracing::debug!("workspace not recorded: {e}");
+        }
+    }
     if mode == Mode::Single {
         let [Step::Fetch { plan, .. }] = steps.as_slice() else {
             bail!("internal error: a single-package get without exactly one package");
