@@ -1,4 +1,4 @@
-//! `tarn cache prune` (issue 24) end to end, on caches laid out the way Lake writes them:
+//! `tarn cache prune` and `tarn cache stats` (issue 24) end to end, on caches laid out the way Lake writes them:
 //! the size and age it prunes to, the grace period under a reading build, the lock against
 //! writers, bad input, and kills at random points. Every cache is checked afterwards by
 //! `tarn verify` and by [`second_reader`], an independent check written for these tests.
@@ -645,4 +645,45 @@ fn a_kept_workspace_keeps_what_its_current_revision_needs() {
     );
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no lakefile"));
+}
+
+#[test]
+fn stats_count_by_scope_age_and_extension() {
+    let sb = Sandbox::new();
+    let root = sb.path("cache");
+    let entries = lake_cache(&root, 10, 8, |i| if i < 4 { 2 * DAY } else { 100 * DAY });
+    fs::write(root.join("stray.txt"), "x").unwrap();
+    let out = tarn(&sb, &root, &["--json", "cache", "stats"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = json_of(&out);
+    let artifact_bytes: u64 = entries
+        .iter()
+        .flat_map(|e| &e.artifacts)
+        .map(|a| fs::metadata(a).unwrap().len())
+        .sum();
+    assert_eq!(s["total"]["entries"], 10);
+    assert_eq!(s["total"]["artifacts"], 20);
+    assert_eq!(s["by_scope"]["pkg"]["entries"]["count"], 10);
+    assert_eq!(s["by_scope"]["pkg"]["artifacts"]["bytes"], artifact_bytes);
+    assert_eq!(s["by_age"]["1d to 7d"]["count"], 8);
+    assert_eq!(s["by_age"]["over 90d"]["count"], 12);
+    assert_eq!(s["by_extension"]["olean"]["count"], 10);
+    assert_eq!(s["by_extension"]["ilean"]["count"], 10);
+    assert_eq!(
+        s["unknown"][0]["path"],
+        root.join("stray.txt").to_str().unwrap()
+    );
+    let out = tarn(&sb, &root, &["cache", "stats"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("over 90d") && text.contains("olean") && text.contains("pkg"),
+        "{text}"
+    );
+    // Counting is not a use: nothing moved to a younger band.
+    let again = json_of(&tarn(&sb, &root, &["--json", "cache", "stats"]));
+    assert_eq!(again["by_age"], s["by_age"]);
 }

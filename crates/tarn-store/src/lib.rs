@@ -29,6 +29,7 @@ mod parallel;
 mod prune;
 mod stage;
 mod staging;
+mod stats;
 mod temp;
 mod unstage;
 mod untrusted_dir;
@@ -66,6 +67,8 @@ pub use stage::{stage, StageOptions, StageReport, StagedHow, STAGED_MAPPINGS};
 pub use staging::{
     hash_reader, open_untrusted, read_bounded, validate_staging, FileId, OpenArtifact, StagingDir,
 };
+/// `stats`: what a cache holds, by scope, age of last use and extension.
+pub use stats::{cache_stats, Bucket, CacheStats, ScopeStats, AGE_BANDS};
 /// Stale temp files left by killed runs.
 pub use temp::{process_alive, sweep_cache, sweep_dirs, temp_owner, TempSweep};
 /// `unstage` and `add`: import a staging directory, write `outputs/` entries.

@@ -7,7 +7,9 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::anyhow;
 use serde_json::json;
-use tarn_store::{Cache, KeptRevision, LockMode, PruneOptions, PruneReport, Tally, Workspace};
+use tarn_store::{
+    Bucket, Cache, KeptRevision, LockMode, PruneOptions, PruneReport, Tally, Workspace, AGE_BANDS,
+};
 
 use super::local::{exit, say};
 use super::CmdResult;
@@ -25,7 +27,13 @@ pub(crate) struct CacheArgs {
 enum CacheCommand {
     /// Remove least recently used entries and artifacts until the cache fits a size or age.
     Prune(PruneArgs),
+    /// Show what the cache holds: size and count by scope, by age of last use, by extension.
+    Stats(StatsArgs),
 }
+
+/// `tarn cache stats`.
+#[derive(clap::Args, Debug)]
+pub(crate) struct StatsArgs {}
 
 /// `tarn cache prune`.
 #[derive(clap::Args, Debug)]
@@ -63,6 +71,7 @@ fn parse_duration_arg(s: &str) -> Result<Duration, String> {
 pub(crate) fn cache(g: &GlobalArgs, a: CacheArgs) -> CmdResult {
     match a.command {
         CacheCommand::Prune(p) => prune(g, p),
+        CacheCommand::Stats(_) => stats(g),
     }
 }
 
@@ -184,6 +193,84 @@ pub(crate) fn run_prune(cache: &Cache, opts: &PruneOptions) -> anyhow::Result<Pr
             "pass the cache directory with --cache-dir, or check LAKE_CACHE_DIR",
         )
     })
+}
+
+fn stats(g: &GlobalArgs) -> CmdResult {
+    let (cache, _) = context::open_cache(g)?;
+    if !cache.root().exists() {
+        return Err(anyhow!(
+            "no cache; {} does not exist",
+            cache.root().display()
+        ));
+    }
+    let s = tarn_store::cache_stats(&cache)?;
+    for p in &s.problems {
+        eprintln!("error: {p}");
+    }
+    let bucket = |b: &Bucket| json!({"count": b.count, "bytes": b.bytes});
+    if g.json {
+        ui::print_json(&json!({
+            "ok": s.problems.is_empty(),
+            "cache": cache.root(),
+            "total": tally_json(&s.total),
+            "by_scope": s.by_scope.iter().map(|(k, v)| (k.clone(), json!({
+                "entries": bucket(&v.entries),
+                "artifacts": bucket(&v.artifacts),
+                "revisions": bucket(&v.revisions),
+            }))).collect::<serde_json::Map<_, _>>(),
+            "unnamed_artifacts": bucket(&s.unnamed),
+            "by_age": AGE_BANDS.iter().zip(&s.by_age).map(|((label, _), b)| (label.to_string(), bucket(b))).collect::<serde_json::Map<_, _>>(),
+            "by_extension": s.by_extension.iter().map(|(k, v)| (k.clone(), bucket(v))).collect::<serde_json::Map<_, _>>(),
+            "oldest": s.oldest.map(tarn_store::unix_seconds),
+            "unknown": s.unknown.iter().map(|u| json!({"path": u.path, "bytes": u.bytes})).collect::<Vec<_>>(),
+            "temp_files": s.temp_files,
+            "problems": s.problems.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+            "seconds": s.elapsed.as_secs_f64(),
+        }));
+        return Ok(exit(s.problems.is_empty()));
+    }
+    let line = |label: &str, b: &Bucket| {
+        format!(
+            "  {label:<24} {:>9} files {:>10}",
+            b.count,
+            ui::human_bytes(b.bytes)
+        )
+    };
+    let mut out = vec![format!(
+        "{}: {}",
+        cache.root().display(),
+        tally_text(&s.total)
+    )];
+    out.push("by scope (entries / artifacts they name / revision files):".into());
+    for (scope, v) in &s.by_scope {
+        out.push(format!(
+            "  {scope:<24} {:>7} / {:>7} ({}) / {:>4}",
+            v.entries.count,
+            v.artifacts.count,
+            ui::human_bytes(v.artifacts.bytes),
+            v.revisions.count
+        ));
+    }
+    out.push(line("(no entry names them)", &s.unnamed));
+    out.push("artifacts by last use:".into());
+    for ((label, _), b) in AGE_BANDS.iter().zip(&s.by_age) {
+        out.push(line(label, b));
+    }
+    out.push("artifacts by extension:".into());
+    for (ext, b) in &s.by_extension {
+        out.push(line(if ext.is_empty() { "(none)" } else { ext }, b));
+    }
+    for u in &s.unknown {
+        out.push(format!(
+            "not a Lake cache file: {} ({})",
+            u.path.display(),
+            ui::human_bytes(u.bytes)
+        ));
+    }
+    if !g.quiet {
+        println!("{}", out.join("\n"));
+    }
+    Ok(exit(s.problems.is_empty()))
 }
 
 fn tally_json(t: &Tally) -> serde_json::Value {
