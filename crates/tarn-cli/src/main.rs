@@ -12,7 +12,7 @@ mod context;
 mod global_args;
 mod ui;
 
-use commands::{key, local, remote, restore, serve};
+use commands::{cache, key, local, remote, restore, serve};
 
 /// Exit codes (also listed in `tarn --help` and the README).
 const AFTER_HELP: &str = "\
@@ -68,6 +68,8 @@ enum Command {
     Demo(local::DemoArgs),
     /// Put module outputs from the cache into Lake's build directories, with Lake's traces.
     Restore(restore::RestoreArgs),
+    /// Keep the local cache within a size: prune least recently used files, show statistics.
+    Cache(cache::CacheArgs),
 }
 
 /// Commands on which the global `--cache-dir` and `-d` have no effect (with their
@@ -144,6 +146,7 @@ fn main() -> ExitCode {
         Command::Serve(a) => serve::serve(&cli.global, a),
         Command::Restore(a) => restore::restore(&cli.global, a),
         Command::Key(a) => key::key(&cli.global, a),
+        Command::Cache(a) => cache::cache(&cli.global, a),
     };
     match result {
         Ok(code) => code,

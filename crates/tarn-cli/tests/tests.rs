@@ -2,6 +2,7 @@
 //! feature. Helpers come from the `tarn-test` kit. Every `.rs` file in this directory must be
 //! a module here (`autotests = false` in Cargo.toml); a test checks that none is forgotten.
 
+mod cache_prune;
 mod cli_usage;
 mod conventions;
 mod crash_campaign;

@@ -66,6 +66,7 @@ mod scope;
 mod service;
 pub mod sigv4;
 pub mod trust;
+mod units;
 mod workspace;
 
 /// Artifact file names.
@@ -117,6 +118,8 @@ pub use service::{
     normalize_endpoint, Service, ServiceKind, ARTIFACT_CONTENT_TYPE, DEFAULT_RESERVOIR_API,
     MAPPINGS_CONTENT_TYPE, RESERVOIR_HEADERS, RESERVOIR_NAME,
 };
+/// Sizes and durations with their units (`20GiB`, `30d`).
+pub use units::{parse_human_duration, parse_human_size, UnitError};
 /// `lake-manifest.json`, `lean-toolchain`, toolchain and platform defaults.
 pub use workspace::{
     default_toolchain, parse_lean_toolchain, DependencyKind, Manifest, ManifestError,

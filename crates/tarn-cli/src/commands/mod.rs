@@ -1,7 +1,8 @@
-//! One module per group of commands: `local` (offline, the cache on disk), `remote`
-//! (transfers), `key` (signing keys and trust), `serve` (the server), `restore` (the build
-//! directory).
+//! One module per group of commands: `local` (offline, the cache on disk), `cache` (keeping
+//! the cache within a size), `remote` (transfers), `key` (signing keys and trust), `serve` (the
+//! server), `restore` (the build directory).
 
+pub(crate) mod cache;
 pub(crate) mod key;
 pub(crate) mod local;
 pub(crate) mod remote;

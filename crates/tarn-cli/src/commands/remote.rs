@@ -509,6 +509,7 @@ pub(crate) fn get(global: &GlobalArgs, a: GetArgs) -> CmdResult {
         other => anyhow!(other),
     })?;
     let (cache, _) = context::open_cache(global)?;
+    let _lock = context::share_cache(&cache);
     let signer = if a.signed {
         signer_from_env(&env, &a.transfer.region)?
     } else {
@@ -517,6 +518,12 @@ pub(crate) fn get(global: &GlobalArgs, a: GetArgs) -> CmdResult {
     let bar = styled_bar(global);
     let transport = transport(global, &a.transfer, signer, a.signed, &bar)?;
     let rt = runtime()?;
+    // `tarn cache prune` keeps what this workspace's current revisions need.
+    if tarn_store::is_package_dir(&ws.root_dir) {
+        if let Err(e) = tarn_store::record_workspace(&cache, &ws.root_dir) {
+            tracing::debug!("workspace not recorded: {e}");
+        }
+    }
     if mode == Mode::Single {
         let [Step::Fetch { plan, .. }] = steps.as_slice() else {
             bail!("internal error: a single-package get without exactly one package");
@@ -855,6 +862,7 @@ pub(crate) fn put(global: &GlobalArgs, a: PutArgs) -> CmdResult {
     let (platform, toolchain) = platform_toolchain(&ws, &a.target, scope.is_repo())?;
     let (platform, toolchain) = (pkg.cache_platform(platform), pkg.cache_toolchain(toolchain));
     let (cache, _) = context::open_cache(global)?;
+    let _lock = context::share_cache(&cache);
     let plan = PutPlan {
         service: resolved.service,
         scope,

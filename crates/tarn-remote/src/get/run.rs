@@ -318,6 +318,8 @@ pub async fn run(
         scope: scope.clone(),
         source,
     })?;
+    // Downloaded or already there, these artifacts were just used (prune's LRU order).
+    tarn_store::note_use(cache, &names);
     outcome.report = Some(report);
     Ok(outcome)
 }
