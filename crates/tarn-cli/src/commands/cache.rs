@@ -13,7 +13,8 @@ use tarn_store::{
 
 use super::local::{exit, say};
 use super::CmdResult;
-use crate::context::{self, GlobalArgs};
+use crate::context;
+use crate::global_args::GlobalArgs;
 use crate::ui;
 
 /// `tarn cache <command>`.
