@@ -21,6 +21,20 @@ use crate::status::journal::{RunRecord, ScrubSummary};
 use crate::storage::{Listed, ObjectBody};
 use crate::App;
 
+impl From<&ScrubReport> for ScrubSummary {
+    fn from(r: &ScrubReport) -> Self {
+        ScrubSummary {
+            artifacts: r.artifacts,
+            bytes: r.bytes,
+            corrupt: r.corrupt.len() as u64,
+            misnamed: r.misnamed.len() as u64,
+            bad_revisions: r.bad_revisions.len() as u64,
+            temp_leftovers: r.temp_leftovers.len() as u64,
+            repaired: r.repaired,
+        }
+    }
+}
+
 /// GC parameters.
 #[derive(Debug, Clone, Copy)]
 pub struct GcPolicy {

@@ -13,8 +13,6 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
-use crate::gc::{GcReport, ScrubReport};
-
 /// Directory below the data directory.
 pub(crate) const DIR: &str = ".tarn-status";
 /// Revision uploads remembered (the uploader of older revisions is unknown).
@@ -94,20 +92,6 @@ pub(crate) struct ScrubSummary {
     pub temp_leftovers: u64,
     /// Whether problems were removed.
     pub repaired: bool,
-}
-
-impl From<&ScrubReport> for ScrubSummary {
-    fn from(r: &ScrubReport) -> Self {
-        ScrubSummary {
-            artifacts: r.artifacts,
-            bytes: r.bytes,
-            corrupt: r.corrupt.len() as u64,
-            misnamed: r.misnamed.len() as u64,
-            bad_revisions: r.bad_revisions.len() as u64,
-            temp_leftovers: r.temp_leftovers.len() as u64,
-            repaired: r.repaired,
-        }
-    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -248,8 +232,8 @@ impl Journal {
         lock(&self.rejections).iter().cloned().collect()
     }
 
-    /// Saves the result of a GC run (dry runs are not recorded).
-    pub(crate) fn gc_done(&self, run: RunRecord<GcReport>) {
+    /// Saves the result of a GC run (dry runs are not recorded); `T` is GC's report.
+    pub(crate) fn gc_done<T: Serialize>(&self, run: RunRecord<T>) {
         self.save_run("gc.json", run);
     }
 
@@ -269,8 +253,9 @@ impl Journal {
         }
     }
 
-    /// The last GC run recorded (by any process using this data directory).
-    pub(crate) fn last_gc(&self) -> Option<RunRecord<GcReport>> {
+    /// The last GC run recorded (by any process using this data directory), its report
+    /// read as `T`.
+    pub(crate) fn last_gc<T: for<'de> Deserialize<'de>>(&self) -> Option<RunRecord<T>> {
         self.load_run("gc.json")
     }
 
@@ -313,13 +298,13 @@ mod tests {
             duration_ms: 3,
             trigger: "command".into(),
             error: None,
-            report: Some(GcReport::default()),
+            report: Some(serde_json::json!({"revisions": 1})),
         });
         let j = Journal::open(Some(dir.clone()));
         let u = j.uploads();
         assert_eq!(u.len(), 2);
         assert_eq!(u[0].key, "r0/s/b.jsonl");
-        assert_eq!(j.last_gc().unwrap().finished_unix, 5);
+        assert_eq!(j.last_gc::<serde_json::Value>().unwrap().finished_unix, 5);
         assert!(j.last_scrub().is_none());
         // No temp file is left next to them.
         let names: Vec<String> = std::fs::read_dir(&dir)
@@ -340,7 +325,7 @@ mod tests {
         .unwrap();
         let j = Journal::open(Some(tmp.path().to_path_buf()));
         assert!(j.uploads().is_empty());
-        assert!(j.last_gc().is_none());
+        assert!(j.last_gc::<serde_json::Value>().is_none());
     }
 
     #[test]
@@ -357,7 +342,10 @@ mod tests {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let j = Journal::open(Some(dir));
-            let _ = tx.send((j.uploads().len(), j.last_gc().is_none()));
+            let _ = tx.send((
+                j.uploads().len(),
+                j.last_gc::<serde_json::Value>().is_none(),
+            ));
         });
         let got = rx
             .recv_timeout(std::time::Duration::from_secs(10))
