@@ -7,6 +7,7 @@
 //! Refusals are kept in memory only: writing a file per refusal would let any client make
 //! the server write to disk.
 
+use crate::gc::RunRecord;
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -58,40 +59,6 @@ pub(crate) struct Rejection {
     pub code: String,
     /// The key id the request named, when it is a configured key.
     pub key_id: Option<String>,
-}
-
-/// The outcome of the last GC or scrub.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct RunRecord<T> {
-    /// When it finished (Unix seconds).
-    pub finished_unix: u64,
-    /// How long it took (milliseconds).
-    pub duration_ms: u64,
-    /// `scheduled` (inside `tarn serve`) or `command` (`tarn serve gc` / `scrub`).
-    pub trigger: String,
-    /// The error that stopped it, if any.
-    pub error: Option<String>,
-    /// What it did (absent when it failed).
-    pub report: Option<T>,
-}
-
-/// A scrub's result as remembered: counts only (names could reveal private scopes).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub(crate) struct ScrubSummary {
-    /// Artifacts rehashed.
-    pub artifacts: u64,
-    /// Bytes rehashed.
-    pub bytes: u64,
-    /// Corrupt artifacts.
-    pub corrupt: u64,
-    /// Misnamed objects.
-    pub misnamed: u64,
-    /// Revision files that do not parse.
-    pub bad_revisions: u64,
-    /// Temp leftovers.
-    pub temp_leftovers: u64,
-    /// Whether problems were removed.
-    pub repaired: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -237,8 +204,8 @@ impl Journal {
         self.save_run("gc.json", run);
     }
 
-    /// Saves the result of a scrub.
-    pub(crate) fn scrub_done(&self, run: RunRecord<ScrubSummary>) {
+    /// Saves the result of a scrub; `T` is its summary.
+    pub(crate) fn scrub_done<T: Serialize>(&self, run: RunRecord<T>) {
         self.save_run("scrub.json", run);
     }
 
@@ -259,8 +226,8 @@ impl Journal {
         self.load_run("gc.json")
     }
 
-    /// The last scrub recorded.
-    pub(crate) fn last_scrub(&self) -> Option<RunRecord<ScrubSummary>> {
+    /// The last scrub recorded, its summary read as `T`.
+    pub(crate) fn last_scrub<T: for<'de> Deserialize<'de>>(&self) -> Option<RunRecord<T>> {
         self.load_run("scrub.json")
     }
 
@@ -305,7 +272,7 @@ mod tests {
         assert_eq!(u.len(), 2);
         assert_eq!(u[0].key, "r0/s/b.jsonl");
         assert_eq!(j.last_gc::<serde_json::Value>().unwrap().finished_unix, 5);
-        assert!(j.last_scrub().is_none());
+        assert!(j.last_scrub::<serde_json::Value>().is_none());
         // No temp file is left next to them.
         let names: Vec<String> = std::fs::read_dir(&dir)
             .unwrap()
