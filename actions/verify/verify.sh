@@ -38,6 +38,9 @@
 #   TARN_VERIFY_LAKE       auto (default): run step 3 if `lake` is on PATH; required: fail
 #                          without it; off: never
 #   TARN_VERIFY_TARGETS    targets for step 3 (default: the package's default targets)
+#   TARN_VERIFY_TRUSTED_KEYS  public key lines (docs/trust.md): the root revision must be
+#                          signed by one of them (also required when the checkout has its own
+#                          .tarn/trusted-keys)
 #   TARN_VERIFY_CACHE      the cache directory to fill; must not exist or be empty
 #                          (default RUNNER_TEMP/tarn-verify-cache)
 # Writes `verified=N`, `dependencies=N` (dependencies whose outputs were fetched),
@@ -122,7 +125,12 @@ PY
 fi
 
 # 1. Fetch: the root package's revision, then the dependencies' locked revisions.
-tarn get -d "$project" --rev "$rev" "${scope[@]}"
+trust=()
+if [ -n "${TARN_VERIFY_TRUSTED_KEYS:-}" ]; then
+  printf '%s\n' "$TARN_VERIFY_TRUSTED_KEYS" > "$tmp/tarn-verify-trusted-keys"
+  trust=(--trust "$tmp/tarn-verify-trusted-keys")
+fi
+tarn get -d "$project" --rev "$rev" "${scope[@]}" "${trust[@]}"
 mappings=$(find "$LAKE_CACHE_DIR/revisions" -name "$rev.jsonl" -type f)
 [ "$(printf '%s\n' "$mappings" | grep -c .)" = 1 ] || fail "expected one revision file for $rev in $LAKE_CACHE_DIR/revisions, found: $mappings"
 no_outputs=()

@@ -7,6 +7,7 @@ use anyhow::{anyhow, Context as _};
 use tarn_core::SystemConfig;
 use tarn_store::Workspace;
 use tarn_store::{resolve_cache_root, Cache, CacheEnv, CacheSource};
+use tarn_store::{CacheLock, LockMode};
 
 use crate::global_args::GlobalArgs;
 use crate::ui;
@@ -107,6 +108,31 @@ pub(crate) fn open_cache(global: &GlobalArgs) -> anyhow::Result<(Cache, CacheSou
     let cache = Cache::new(root);
     sweep_temp(&cache);
     Ok((cache, source))
+}
+
+/// Takes the cache lock (see `tarn_store::CacheLock`), saying so when it has to wait for
+/// another tarn.
+pub(crate) fn lock_cache(cache: &Cache, mode: LockMode) -> anyhow::Result<CacheLock> {
+    if let Some(l) = CacheLock::try_acquire(cache, mode)? {
+        return Ok(l);
+    }
+    tracing::info!(
+        "{}: waiting for another tarn command on this cache (a prune) to finish",
+        cache.root().display()
+    );
+    Ok(CacheLock::acquire(cache, mode)?)
+}
+
+/// The shared cache lock for a command that adds to the cache or reads artifacts from it, so
+/// that no prune runs meanwhile. Best effort: a cache that does not exist yet has nothing to
+/// prune, and a cache tarn cannot write (read-only) cannot be pruned by this user either.
+pub(crate) fn share_cache(cache: &Cache) -> Option<CacheLock> {
+    if !cache.root().is_dir() {
+        return None;
+    }
+    lock_cache(cache, LockMode::Shared)
+        .map_err(|e| tracing::debug!("cache lock not taken: {e:#}"))
+        .ok()
 }
 
 /// Removes temp files left by killed runs (older than the grace period, owner dead: see

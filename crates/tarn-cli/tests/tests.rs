@@ -2,6 +2,7 @@
 //! feature. Helpers come from the `tarn-test` kit. Every `.rs` file in this directory must be
 //! a module here (`autotests = false` in Cargo.toml); a test checks that none is forgotten.
 
+mod cache_prune;
 mod cli_usage;
 mod conventions;
 mod crash_campaign;
@@ -26,6 +27,7 @@ mod serve_rclone;
 mod serve_roundtrip;
 mod serve_tls_gc;
 mod stale_temp;
+mod trust;
 
 /// The tarn binary under test.
 const BIN: &str = env!("CARGO_BIN_EXE_tarn");

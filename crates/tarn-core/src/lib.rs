@@ -31,6 +31,8 @@
 //! * [`request_target`]: an S3 request's path components and query parameters.
 //! * [`byte_range`]: HTTP `Range` headers resolved against an object's length.
 //! * [`s3_listing`]: ListObjects queries and ListObjectsV2 XML replies.
+//! * [`trust`]: signed revisions: Ed25519 keys in OpenSSH's encodings and the signature
+//!   object `<rev>.jsonl.sig`.
 //!
 //! ```
 //! use tarn_core::{ArtifactName, Hash};
@@ -63,6 +65,8 @@ pub mod s3_listing;
 mod scope;
 mod service;
 pub mod sigv4;
+pub mod trust;
+mod units;
 mod workspace;
 
 /// Artifact file names.
@@ -114,6 +118,8 @@ pub use service::{
     normalize_endpoint, Service, ServiceKind, ARTIFACT_CONTENT_TYPE, DEFAULT_RESERVOIR_API,
     MAPPINGS_CONTENT_TYPE, RESERVOIR_HEADERS, RESERVOIR_NAME,
 };
+/// Sizes and durations with their units (`20GiB`, `30d`).
+pub use units::{parse_human_duration, parse_human_size, UnitError};
 /// `lake-manifest.json`, `lean-toolchain`, toolchain and platform defaults.
 pub use workspace::{
     default_toolchain, parse_lean_toolchain, DependencyKind, Manifest, ManifestError,

@@ -111,13 +111,20 @@ pub(crate) async fn run(
     let idle_timeout = Duration::from_secs(app.cfg.idle_timeout_secs.max(1));
     let builder = {
         let mut b = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+        // The head buffer is also the most a connection buffers of a reply the client does
+        // not read (beside the kernel's socket buffer).
+        let head = app
+            .cfg
+            .max_request_head_bytes
+            .max(crate::config::MIN_REQUEST_HEAD_BYTES);
         b.http1()
             .keep_alive(true)
-            .max_buf_size(1 << 20)
+            .max_buf_size(head)
             .timer(TokioTimer::new())
             .header_read_timeout(header_timeout);
         b.http2()
             .max_concurrent_streams(256)
+            .max_header_list_size(head.min(u32::MAX as usize) as u32)
             .timer(TokioTimer::new());
         Arc::new(b)
     };

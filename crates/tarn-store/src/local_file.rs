@@ -202,6 +202,47 @@ fn show_size(n: u64) -> String {
     }
 }
 
+/// Reads a regular file (not a link) of at most `limit` bytes without updating its access
+/// time where the system allows (see [`open_without_touching`]).
+pub(crate) fn read_without_touching(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
+    let file = open_without_touching(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::other("not a regular file"));
+    }
+    let mut bytes = Vec::new();
+    file.take(limit + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(io::Error::other(format!("larger than {limit} bytes")));
+    }
+    Ok(bytes)
+}
+
+/// Opens a cache file for tarn's own checks (`prune`, `stats`, `verify`) without updating its
+/// access time where the system allows (`O_NOATIME` on Linux, for files this user owns; a
+/// link or a FIFO is not followed or waited on): those reads are not uses, and must not move
+/// the file in prune's least-recently-used order.
+#[cfg(target_os = "linux")]
+pub(crate) fn open_without_touching(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let open = |flags| {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | flags)
+            .open(path)
+    };
+    match open(libc::O_NOATIME) {
+        // Not the file's owner: the access time may move; eviction order is a little off.
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => open(0),
+        r => r,
+    }
+}
+
+/// Elsewhere: a plain open.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn open_without_touching(path: &Path) -> io::Result<File> {
+    File::open(path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,6 +22,7 @@ mod cmd;
 mod conventions;
 mod fault_server;
 mod fixtures;
+mod forge;
 mod lake_curl;
 mod lake_rule;
 mod ltar;
@@ -39,6 +40,8 @@ pub use fixtures::{
     artifacts, bytes_for, check_cache, hash_hex, make_artifacts, mapping_for, mappings,
     write_remote_artifacts, write_staging, Art,
 };
+/// Forged MurmurHash64A collisions (docs/trust.md).
+pub use forge::{forge_collision, forge_collision_sized};
 pub use lake_curl::{curl, curl_bin, http_get_text, lake_parallel_put, lake_put};
 pub use lake_rule::{assert_lake_rule, lake_rule_problems, Dirs};
 pub use ltar::{leantar, ltar_data, module_bytes, pack_module, ModuleBytes};

@@ -18,9 +18,8 @@ pub fn ltar_data() -> PathBuf {
 }
 
 /// The leantar binary: `$LEANTAR`, else `scripts/leantar.sh` (which builds v0.1.19 once from
-/// the tarball in `tests/data`, fetching its crates from crates.io). When it cannot be had
-/// the calling test fails, saying how to get it; the tests that need it are `#[ignore]`d
-/// and run by `scripts/test.sh` (see [`crate::peers`]).
+/// the tarball in `tests/data`). The repository carries leantar's source, so a test never
+/// skips for want of it: when it cannot be built, the test fails saying why.
 pub fn leantar() -> PathBuf {
     if let Some(p) = std::env::var_os("LEANTAR").filter(|p| !p.is_empty()) {
         return PathBuf::from(p);
@@ -33,10 +32,7 @@ pub fn leantar() -> PathBuf {
                 Ok(o) => String::from_utf8_lossy(&o.stderr).into_owned(),
                 Err(e) => e.to_string(),
             };
-            panic!(
-                "this test needs leantar, and scripts/leantar.sh could not build it ({why}); \
-                 set LEANTAR to a leantar 0.1.19 binary, or run scripts/test.sh"
-            );
+            panic!("leantar is needed and scripts/leantar.sh failed (set LEANTAR to a leantar 0.1.19 binary): {why}");
         }
     }
 }

@@ -130,7 +130,7 @@ pub(crate) struct DemoArgs {
     pub keep: Option<PathBuf>,
 }
 
-fn exit(ok: bool) -> ExitCode {
+pub(crate) fn exit(ok: bool) -> ExitCode {
     if ok {
         ExitCode::SUCCESS
     } else {
@@ -168,7 +168,7 @@ fn progress_fn(bar: &indicatif::ProgressBar) -> impl Fn(u64) + Sync + '_ {
     move |n| bar.inc(n)
 }
 
-fn say(global: &GlobalArgs, msg: impl std::fmt::Display) {
+pub(crate) fn say(global: &GlobalArgs, msg: impl std::fmt::Display) {
     if !global.quiet && !global.json {
         eprintln!("{msg}");
     }
@@ -177,6 +177,7 @@ fn say(global: &GlobalArgs, msg: impl std::fmt::Display) {
 /// `tarn stage`.
 pub(crate) fn stage(g: &GlobalArgs, a: StageArgs) -> CmdResult {
     let (cache, _) = context::open_cache(g)?;
+    let _lock = context::share_cache(&cache);
     let (mappings, artifacts) = load_mappings(&a.mappings)?;
     let bar = ui::progress_bar(g, artifacts.len() as u64, "stage");
     let start = Instant::now();
@@ -320,6 +321,7 @@ pub(crate) fn unstage(g: &GlobalArgs, a: UnstageArgs) -> CmdResult {
             a.dir.join(u).display()
         );
     }
+    let _lock = context::share_cache(&cache);
     let bar = ui::progress_bar(g, staging.artifacts.len() as u64, "unstage");
     let report = tarn_store::import_staging(
         &cache,
@@ -380,6 +382,7 @@ pub(crate) fn add(g: &GlobalArgs, a: AddArgs) -> CmdResult {
     let target = outputs_target(g, &a.target)?;
     let (cache, _) = context::open_cache(g)?;
     let (mappings, _) = load_mappings(&a.mappings)?;
+    let _lock = context::share_cache(&cache);
     let (written, kept) =
         tarn_store::write_outputs(&cache, &mappings.file, &target, !a.no_overwrite)?;
     if g.json {

@@ -13,7 +13,8 @@ use tarn_core::sigv4::Credentials;
 use tarn_core::Scope;
 use tarn_core::{check_platform, check_toolchain, printable_lines};
 use tarn_remote::get::{
-    self, GetError, GetOutcome, GetReport, GetRequest, Mode, SelectError, Step, StepOutcome,
+    self, GetError, GetOutcome, GetReport, GetRequest, Mode, SelectError, SignatureCheck, Step,
+    StepOutcome,
 };
 use tarn_remote::put::{self, PutError, PutPlan, PutReport, PutRevision, PutSource};
 use tarn_remote::resolve::{self, RemoteEnv};
@@ -21,6 +22,7 @@ use tarn_remote::signing::{Signer, DEFAULT_REGION};
 use tarn_remote::{Event, Progress, Transport, TransportOptions};
 use tarn_store::Workspace;
 
+use super::key::{signing_key, trust_policies, SignArgs, TrustArgs};
 use super::CmdResult;
 use crate::context;
 use crate::global_args::GlobalArgs;
@@ -164,6 +166,8 @@ pub(crate) struct GetArgs {
     #[arg(long, env = "TARN_SIGN_DOWNLOADS", value_parser = clap::builder::FalseyValueParser::new())]
     pub signed: bool,
     #[command(flatten)]
+    pub trust: TrustArgs,
+    #[command(flatten)]
     pub transfer: TransferArgs,
     /// Then restore the fetched module outputs into Lake's build directories (as
     /// `tarn restore`).
@@ -189,6 +193,8 @@ pub(crate) struct PutArgs {
     #[arg(long)]
     pub force: bool,
     #[command(flatten)]
+    pub sign: SignArgs,
+    #[command(flatten)]
     pub transfer: TransferArgs,
 }
 
@@ -213,6 +219,8 @@ pub(crate) struct PutStagedArgs {
     /// Upload every artifact, even those the service already has.
     #[arg(long)]
     pub force: bool,
+    #[command(flatten)]
+    pub sign: SignArgs,
     #[command(flatten)]
     pub transfer: TransferArgs,
 }
@@ -483,6 +491,7 @@ pub(crate) fn get(global: &GlobalArgs, a: GetArgs) -> CmdResult {
         force_download: a.force_download,
         deps: a.deps,
         dep_scopes,
+        trust: trust_policies(&a.trust, &ws)?,
     };
     let (mode, steps) = get::select(&ws, &request).map_err(|e| match e {
         SelectError::NeedScope => ui::with_hint(
@@ -500,6 +509,7 @@ pub(crate) fn get(global: &GlobalArgs, a: GetArgs) -> CmdResult {
         other => anyhow!(other),
     })?;
     let (cache, _) = context::open_cache(global)?;
+    let _lock = context::share_cache(&cache);
     let signer = if a.signed {
         signer_from_env(&env, &a.transfer.region)?
     } else {
@@ -508,6 +518,12 @@ pub(crate) fn get(global: &GlobalArgs, a: GetArgs) -> CmdResult {
     let bar = styled_bar(global);
     let transport = transport(global, &a.transfer, signer, a.signed, &bar)?;
     let rt = runtime()?;
+    // `tarn cache prune` keeps what this workspace's current revisions need.
+    if tarn_store::is_package_dir(&ws.root_dir) {
+        if let Err(e) = tarn_store::record_workspace(&cache, &ws.root_dir) {
+            tracing::debug!("workspace not recorded: {e}");
+        }
+    }
     if mode == Mode::Single {
         let [Step::Fetch { plan, .. }] = steps.as_slice() else {
             bail!("internal error: a single-package get without exactly one package");
@@ -599,6 +615,7 @@ fn print_each(global: &GlobalArgs, outcomes: &[StepOutcome]) -> CmdResult {
                     "already_present": g.report.as_ref().map(|r| r.already_present),
                     "failed": g.report.as_ref().map(|r| r.failed.clone()),
                     "bytes": g.report.as_ref().map(|r| r.bytes),
+                    "signed_by": signed_by(&g.signature),
                     "ok": g.ok(),
                 }),
             })
@@ -631,10 +648,20 @@ fn print_each(global: &GlobalArgs, outcomes: &[StepOutcome]) -> CmdResult {
                             );
                         }
                     }
-                    Some(r) => print_get_summary(global, &g.scope, g.rev.as_deref(), r),
+                    Some(r) => print_get_summary(
+                        global,
+                        &g.scope,
+                        g.rev.as_deref(),
+                        r,
+                        signed_by(&g.signature),
+                    ),
                 },
             }
         }
+        let unchecked = outcomes
+            .iter()
+            .any(|o| matches!(&o.result, Ok(Ok(g)) if g.signature == SignatureCheck::NotChecked));
+        print_signature_note(global, unchecked);
     }
     if ok {
         Ok(ExitCode::SUCCESS)
@@ -682,13 +709,40 @@ fn get_error(e: GetError) -> anyhow::Error {
     }
 }
 
+/// The key id that signed a revision, for `--json`.
+fn signed_by(check: &SignatureCheck) -> Option<&str> {
+    match check {
+        SignatureCheck::NotChecked => None,
+        SignatureCheck::Verified { key_id, .. } => Some(key_id),
+    }
+}
+
+/// Says once per `get` that revisions were not signature-checked (no trusted keys).
+fn print_signature_note(global: &GlobalArgs, unchecked: bool) {
+    if unchecked && !global.quiet && !global.json {
+        eprintln!("note: not signature-checked (no trusted keys; see docs/trust.md)");
+    }
+}
+
 /// Prints one package's `get` outcome; exit 1 when an artifact failed.
 fn print_get_outcome(global: &GlobalArgs, o: &GetOutcome) -> CmdResult {
     let scope = &o.scope;
+    if let (SignatureCheck::Verified { key_id, comment }, false) = (&o.signature, global.json) {
+        if !global.quiet {
+            let comment = if comment.is_empty() {
+                String::new()
+            } else {
+                format!(" ({comment})")
+            };
+            eprintln!("{scope}: signature by {key_id}{comment} verified");
+        }
+    }
+    print_signature_note(global, o.signature == SignatureCheck::NotChecked);
     let Some(report) = &o.report else {
         if global.json {
             ui::print_json(&serde_json::json!({
                 "scope": scope.as_str(), "rev": o.rev, "mappings": o.mappings,
+                "signed_by": signed_by(&o.signature),
             }));
         } else if !global.quiet {
             eprintln!(
@@ -702,7 +756,13 @@ fn print_get_outcome(global: &GlobalArgs, o: &GetOutcome) -> CmdResult {
         }
         return Ok(ExitCode::SUCCESS);
     };
-    print_get_summary(global, scope, o.rev.as_deref(), report);
+    print_get_summary(
+        global,
+        scope,
+        o.rev.as_deref(),
+        report,
+        signed_by(&o.signature),
+    );
     if report.failed.is_empty() {
         Ok(ExitCode::SUCCESS)
     } else {
@@ -732,7 +792,13 @@ fn rate(bytes: u64, secs: f64) -> String {
     )
 }
 
-fn print_get_summary(global: &GlobalArgs, scope: &Scope, rev: Option<&str>, r: &GetReport) {
+fn print_get_summary(
+    global: &GlobalArgs,
+    scope: &Scope,
+    rev: Option<&str>,
+    r: &GetReport,
+    signed: Option<&str>,
+) {
     if global.json {
         ui::print_json(&serde_json::json!({
             "command": "get",
@@ -741,12 +807,21 @@ fn print_get_summary(global: &GlobalArgs, scope: &Scope, rev: Option<&str>, r: &
             "downloaded": r.downloaded,
             "already_present": r.already_present,
             "failed": r.failed,
+            "quarantined": r.quarantined,
+            "signed_by": signed,
             "bytes": r.bytes,
             "retries": r.retries,
             "elapsed_secs": r.elapsed.as_secs_f64(),
             "ok": r.failed.is_empty(),
         }));
         return;
+    }
+    for q in &r.quarantined {
+        eprintln!(
+            "warning: {}: in the cache but not the content its revision's signature gives; moved to {} and downloaded again",
+            q.artifact,
+            q.moved_to.display()
+        );
     }
     for f in &r.failed {
         let error = printable_lines(&f.error.to_string());
@@ -787,6 +862,7 @@ pub(crate) fn put(global: &GlobalArgs, a: PutArgs) -> CmdResult {
     let (platform, toolchain) = platform_toolchain(&ws, &a.target, scope.is_repo())?;
     let (platform, toolchain) = (pkg.cache_platform(platform), pkg.cache_toolchain(toolchain));
     let (cache, _) = context::open_cache(global)?;
+    let _lock = context::share_cache(&cache);
     let plan = PutPlan {
         service: resolved.service,
         scope,
@@ -800,6 +876,7 @@ pub(crate) fn put(global: &GlobalArgs, a: PutArgs) -> CmdResult {
             cache,
         },
         force: a.force,
+        sign_key: signing_key(&a.sign)?,
     };
     run_upload(global, &a.transfer, creds, plan)
 }
@@ -827,6 +904,7 @@ pub(crate) fn put_staged(global: &GlobalArgs, a: PutStagedArgs) -> CmdResult {
         toolchain,
         source: PutSource::Staged { dir: a.dir },
         force: a.force,
+        sign_key: signing_key(&a.sign)?,
     };
     run_upload(global, &a.transfer, creds, plan)
 }
@@ -902,6 +980,7 @@ fn print_put_summary(global: &GlobalArgs, scope: &Scope, rev: &str, r: &PutRepor
             "revision_url": r.revision_url,
             "revision_uploaded": r.revision_uploaded,
             "presence_check": r.presence_check,
+            "signed_by": r.signed_by,
             "elapsed_secs": r.elapsed_secs,
             "ok": r.failed.is_empty() && r.revision_uploaded,
         }));
@@ -927,5 +1006,8 @@ fn print_put_summary(global: &GlobalArgs, scope: &Scope, rev: &str, r: &PutRepor
                 "not uploaded".to_string()
             }
         );
+        if let Some(key_id) = &r.signed_by {
+            eprintln!("{scope} @ {rev}: signed by {key_id}");
+        }
     }
 }
