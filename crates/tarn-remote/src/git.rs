@@ -55,14 +55,14 @@ fn git_ok(dir: &Path, args: &[&str]) -> Result<String, GitError> {
 }
 
 /// The commit at HEAD (full SHA-1).
-pub fn head(dir: &Path) -> Result<String, GitError> {
+pub(crate) fn head(dir: &Path) -> Result<String, GitError> {
     Ok(git_ok(dir, &["rev-parse", "--verify", "HEAD"])?
         .trim()
         .to_string())
 }
 
 /// Whether `rev` is a full SHA-1 object name (40 hex digits), which Lake uses verbatim.
-pub fn is_full_object_name(rev: &str) -> bool {
+pub(crate) fn is_full_object_name(rev: &str) -> bool {
     rev.len() == 40 && rev.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
@@ -71,7 +71,7 @@ pub fn is_full_object_name(rev: &str) -> bool {
 /// `git rev-parse --verify --end-of-options REV` in `dir` (no `^{commit}`: an annotated tag
 /// resolves to the tag object, as in Lake). A revision git cannot resolve is
 /// `revision not found '<rev>'`.
-pub fn resolve_rev(dir: &Path, rev: &str) -> Result<String, GitError> {
+pub(crate) fn resolve_rev(dir: &Path, rev: &str) -> Result<String, GitError> {
     if is_full_object_name(rev) {
         return Ok(rev.to_string());
     }
@@ -103,7 +103,7 @@ pub fn rev_list(dir: &Path, max: u64) -> Result<Vec<String>, GitError> {
 
 /// Whether tracked files differ from HEAD (`git diff --quiet HEAD`), as Lake checks before
 /// using HEAD as the revision.
-pub fn is_dirty(dir: &Path) -> Result<bool, GitError> {
+pub(crate) fn is_dirty(dir: &Path) -> Result<bool, GitError> {
     let (clean, _) = git(dir, &["diff", "--quiet", "HEAD", "--"])?;
     Ok(!clean)
 }
