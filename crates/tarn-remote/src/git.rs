@@ -39,7 +39,7 @@ impl GitError {
 /// Configuration given to every git command (`-c NAME=VALUE`, which outranks the
 /// repository's own): what a hostile repository configuration could otherwise use to run
 /// a program or read outside the checkout.
-pub const SAFE_CONFIG: &[&str] = &[
+pub(crate) const SAFE_CONFIG: &[&str] = &[
     "core.fsmonitor=false",
     "core.hooksPath=/dev/null",
     "safe.bareRepository=explicit",
@@ -70,7 +70,7 @@ const REMOVED_ENV: &[&str] = &[
 ];
 
 /// `git -c SAFE… -C dir`, hardened as the module documentation says; add the arguments.
-pub fn command(dir: &Path) -> Command {
+pub(crate) fn command(dir: &Path) -> Command {
     let mut c = Command::new("git");
     for name in REMOVED_ENV {
         c.env_remove(name);
@@ -136,14 +136,14 @@ fn git_ok(dir: &Path, args: &[&str]) -> Result<String, GitError> {
 }
 
 /// The commit at HEAD (full SHA-1).
-pub fn head(dir: &Path) -> Result<String, GitError> {
+pub(crate) fn head(dir: &Path) -> Result<String, GitError> {
     Ok(git_ok(dir, &["rev-parse", "--verify", "HEAD"])?
         .trim()
         .to_string())
 }
 
 /// Whether `rev` is a full SHA-1 object name (40 hex digits), which Lake uses verbatim.
-pub fn is_full_object_name(rev: &str) -> bool {
+pub(crate) fn is_full_object_name(rev: &str) -> bool {
     rev.len() == 40 && rev.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
@@ -152,7 +152,7 @@ pub fn is_full_object_name(rev: &str) -> bool {
 /// `git rev-parse --verify --end-of-options REV` in `dir` (no `^{commit}`: an annotated tag
 /// resolves to the tag object, as in Lake). A revision git cannot resolve is
 /// `revision not found '<rev>'`.
-pub fn resolve_rev(dir: &Path, rev: &str) -> Result<String, GitError> {
+pub(crate) fn resolve_rev(dir: &Path, rev: &str) -> Result<String, GitError> {
     if is_full_object_name(rev) {
         return Ok(rev.to_string());
     }
@@ -184,7 +184,7 @@ pub fn rev_list(dir: &Path, max: u64) -> Result<Vec<String>, GitError> {
 
 /// Whether tracked files differ from HEAD (`git diff --quiet HEAD`), as Lake checks before
 /// using HEAD as the revision. The work tree must hold `dir` (see [`check_work_tree`]).
-pub fn is_dirty(dir: &Path) -> Result<bool, GitError> {
+pub(crate) fn is_dirty(dir: &Path) -> Result<bool, GitError> {
     check_work_tree(dir)?;
     let (clean, _) = git(
         dir,

@@ -31,7 +31,7 @@ use crate::signing::Signer;
 
 /// Redirects an anonymous download follows before giving up (curl's default is 50; 10 is
 /// reqwest's, and plenty for a cache in front of a CDN).
-pub const MAX_REDIRECTS: usize = 10;
+pub(crate) const MAX_REDIRECTS: usize = 10;
 
 /// Tuning knobs for the transport.
 #[derive(Debug, Clone)]
@@ -121,7 +121,7 @@ pub enum TransferError {
         source: Option<Arc<reqwest::Error>>,
     },
     /// A redirect was refused (to another host for a signed request or an upload), looped,
-    /// or went past [`MAX_REDIRECTS`]; never retried.
+    /// or went past `MAX_REDIRECTS` (10); never retried.
     #[error("{0}")]
     Redirect(String),
     /// No byte moved for the stall timeout.
@@ -295,7 +295,7 @@ pub struct Stats {
 /// The transport. Clone it freely: clones share the client, the concurrency bound and the
 /// counters.
 ///
-/// Redirects: an anonymous `GET` or `HEAD` follows up to [`MAX_REDIRECTS`] of them to any
+/// Redirects: an anonymous `GET` or `HEAD` follows up to `MAX_REDIRECTS` (10) of them to any
 /// http(s) URL, as Lake's `curl -L` does (a public cache may hand downloads to a CDN); what
 /// arrives is still checked against the artifact's name. A signed request, and any request
 /// with a body, follows a redirect only within the same origin (scheme, host, port): a
@@ -1098,7 +1098,7 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 /// The useful part of an error body: S3's `<Code>` and `<Message>`, else a short excerpt;
 /// always one printable line (no control character reaches the terminal, no forged line:
 /// [`tarn_core::printable_line`]) of bounded length.
-pub fn error_detail(body: &[u8]) -> String {
+pub(crate) fn error_detail(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
     let tag = |t: &str| {
         let open = format!("<{t}>");
@@ -1121,7 +1121,7 @@ pub fn error_detail(body: &[u8]) -> String {
 }
 
 /// `Retry-After` as a delay: delta-seconds or an HTTP date (a date in the past is 0).
-pub fn parse_retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+pub(crate) fn parse_retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     let v = headers
         .get(reqwest::header::RETRY_AFTER)?
         .to_str()
@@ -1131,7 +1131,7 @@ pub fn parse_retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duratio
 }
 
 /// Parses a `Retry-After` value relative to `now`.
-pub fn retry_after_value(v: &str, now: SystemTime) -> Option<Duration> {
+pub(crate) fn retry_after_value(v: &str, now: SystemTime) -> Option<Duration> {
     if let Ok(secs) = v.parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }
@@ -1141,7 +1141,7 @@ pub fn retry_after_value(v: &str, now: SystemTime) -> Option<Duration> {
 
 /// Exponential backoff with jitter: `base * 2^(attempt-1)`, capped at `max`, then a random
 /// point in its upper half (so retries of many transfers spread out but never collapse to 0).
-pub fn backoff(base: Duration, max: Duration, attempt: u32) -> Duration {
+pub(crate) fn backoff(base: Duration, max: Duration, attempt: u32) -> Duration {
     let exp = base.saturating_mul(1u32 << attempt.saturating_sub(1).min(20));
     let cap = exp.min(max);
     let half = cap / 2;
@@ -1341,7 +1341,10 @@ fn read_at(file: &std::fs::File, buf: &mut [u8], offset: u64) -> std::io::Result
 
 /// Hex SHA-256, Lake's content hash and the length of exactly `len` bytes of an open file
 /// (one pass; a file of another length is an error).
-pub fn sha256_and_hash(file: &mut std::fs::File, len: u64) -> std::io::Result<(String, Hash, u64)> {
+pub(crate) fn sha256_and_hash(
+    file: &mut std::fs::File,
+    len: u64,
+) -> std::io::Result<(String, Hash, u64)> {
     use sha2::Digest;
     use std::io::Read;
     let mut h = sha2::Sha256::new();

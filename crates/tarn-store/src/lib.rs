@@ -78,15 +78,15 @@ pub use restore::{
 /// `stage`: copy a mapping file's artifacts into a flat staging directory.
 pub use stage::{stage, StageOptions, StageReport, StagedHow, STAGED_MAPPINGS};
 /// The one validator of staging directories, and reads of untrusted files.
-pub use staging::{
-    hash_reader, open_untrusted, read_bounded, validate_staging, FileId, OpenArtifact, StagingDir,
-};
+pub use staging::{hash_reader, read_bounded, validate_staging, OpenArtifact, StagingDir};
 /// `stats`: what a cache holds, by scope, age of last use and extension.
 pub use stats::{cache_stats, Bucket, CacheStats, ScopeStats, AGE_BANDS};
 /// Stale temp files left by killed runs.
 pub use temp::{process_alive, sweep_cache, sweep_dirs, temp_owner, TempSweep};
 /// `unstage` and `add`: import a staging directory, write `outputs/` entries.
 pub use unstage::{import_staging, write_outputs, OutputsTarget, UnstageReport};
+/// Files and directories someone else controls, opened without following links or blocking.
+pub use untrusted_dir::{open_untrusted, FileId};
 /// A directory someone else controls, read through one descriptor.
 pub use untrusted_dir::{EntryKind, UntrustedDir};
 /// tarn's record of the artifacts it used and the workspaces it fetched for.

@@ -149,8 +149,7 @@ pub(crate) fn kept_revisions(
 fn workspace_revisions(cache: &Cache, ws: &Workspace, explicit: bool) -> Vec<KeptRevision> {
     let mut out = Vec::new();
     for pkg in &ws.packages {
-        let mut revs =
-            tarn_remote::git::rev_list(&pkg.repo_dir, KEEP_SEARCH_REVS).unwrap_or_default();
+        let mut revs = tarn_remote::rev_list(&pkg.repo_dir, KEEP_SEARCH_REVS).unwrap_or_default();
         revs.extend(pkg.rev.clone());
         match revs
             .into_iter()

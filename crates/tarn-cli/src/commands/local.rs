@@ -255,7 +255,7 @@ fn stage_json(r: &StageReport, dir: &Path, secs: f64) -> serde_json::Value {
 fn outputs_target(g: &GlobalArgs, t: &TargetArgs) -> anyhow::Result<OutputsTarget> {
     if let Some(name) = &t.service {
         let config = context::load_system_config()?;
-        let reservoir = tarn_remote::resolve::RemoteEnv::from_process().reservoir_api();
+        let reservoir = tarn_remote::RemoteEnv::from_process().reservoir_api();
         if config.lookup(name, &reservoir).is_none() {
             return Err(ui::with_hint(
                 anyhow!("service `{name}` not found in system configuration"),

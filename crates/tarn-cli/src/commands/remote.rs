@@ -20,9 +20,10 @@ use tarn_remote::get::{
     StepOutcome,
 };
 use tarn_remote::put::{self, PutError, PutPlan, PutReport, PutRevision, PutSource};
-use tarn_remote::resolve::{self, RemoteEnv};
-use tarn_remote::signing::{Signer, DEFAULT_REGION};
-use tarn_remote::{DiskBound, Event, Progress, Transport, TransportOptions};
+use tarn_remote::{
+    resolve_download, resolve_upload, DiskBound, Event, Progress, RemoteEnv, Signer, Transport,
+    TransportOptions, DEFAULT_REGION,
+};
 use tarn_store::{Cache, Workspace};
 
 use super::key::{signing_key, trust_policies, SignArgs, TrustArgs};
@@ -422,7 +423,7 @@ fn signer_from_env(env: &RemoteEnv, region: &str) -> anyhow::Result<Option<Signe
 pub(crate) fn get(global: &GlobalArgs, a: GetArgs) -> CmdResult {
     let config = context::load_system_config()?;
     let env = RemoteEnv::from_process();
-    let resolved = resolve::resolve_download(a.target.service.as_deref(), &config, &env)?;
+    let resolved = resolve_download(a.target.service.as_deref(), &config, &env)?;
     let service = &resolved.service;
     let scope = a.target.scope()?;
     if a.mappings.is_some() {
@@ -910,7 +911,7 @@ pub(crate) fn put(global: &GlobalArgs, a: PutArgs) -> CmdResult {
     let scope = require_scope(&a.target, "put")?;
     let config = context::load_system_config()?;
     let env = RemoteEnv::from_process();
-    let (resolved, creds) = resolve::resolve_upload(a.target.service.as_deref(), &config, &env)?;
+    let (resolved, creds) = resolve_upload(a.target.service.as_deref(), &config, &env)?;
     let ws = context::load_workspace(global, a.package.as_deref())?;
     let pkg = context::select_package(&ws, a.package.as_deref())?;
     let (platform, toolchain) = platform_toolchain(&ws, &a.target, scope.is_repo())?;
@@ -940,7 +941,7 @@ pub(crate) fn put_staged(global: &GlobalArgs, a: PutStagedArgs) -> CmdResult {
     let scope = require_scope(&a.target, "put-staged")?;
     let config = context::load_system_config()?;
     let env = RemoteEnv::from_process();
-    let (resolved, creds) = resolve::resolve_upload(a.target.service.as_deref(), &config, &env)?;
+    let (resolved, creds) = resolve_upload(a.target.service.as_deref(), &config, &env)?;
     let (platform, toolchain) = flags_platform_toolchain(&a.target)?;
     let plan = PutPlan {
         service: resolved.service,

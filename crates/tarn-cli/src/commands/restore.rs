@@ -100,7 +100,7 @@ pub(crate) fn target_for(
 
 /// The newest revision file `tarn get` saved for `pkg`, from its HEAD back.
 fn saved_revision(cache: &Cache, pkg: &Package) -> Option<PathBuf> {
-    let revs = tarn_remote::git::rev_list(&pkg.repo_dir, MAX_REVS).ok()?;
+    let revs = tarn_remote::rev_list(&pkg.repo_dir, MAX_REVS).ok()?;
     revs.iter()
         .map(|rev| cache.revision_path(&pkg.name, rev))
         .find(|p| p.is_file())
