@@ -27,6 +27,7 @@ mod mapfile;
 mod parallel;
 mod stage;
 mod staging;
+mod strong;
 mod temp;
 mod unstage;
 mod untrusted_dir;
@@ -59,6 +60,8 @@ pub use stage::{stage, StageOptions, StageReport, StagedHow, STAGED_MAPPINGS};
 pub use staging::{
     hash_reader, open_untrusted, read_bounded, validate_staging, FileId, OpenArtifact, StagingDir,
 };
+/// `verify --strong`: artifacts re-checked against the saved revision signatures.
+pub use strong::{verify_strong, StrongReport};
 /// Stale temp files left by killed runs.
 pub use temp::{process_alive, sweep_cache, sweep_dirs, temp_owner, TempSweep};
 /// `unstage` and `add`: import a staging directory, write `outputs/` entries.
