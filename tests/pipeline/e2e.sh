@@ -24,7 +24,8 @@
 #               at their locked commits and passes (with lake and without); deps: false fails
 #               the lake check at the first dependency's target; a dependency checked out at
 #               another commit, or with a corrupt artifact on the service, fails naming it; one
-#               with no outputs for its locked commit fails naming it (with lake: at its target).
+#               with no outputs for its locked commit is built with lake (as the seed's verify
+#               job does) or, without lake, a warning naming it; deps: required fails naming it.
 #   negatives   changed content, `../` and `/` in names, symlinks (one to /proc/self/environ),
 #               directories, a missing file, bad revisions, wrong keys: each refused with
 #               no new object on the server. A sandbox that does not confine: the step refuses.
@@ -528,7 +529,7 @@ vrun() { # NAME PATH_PREFIX DEPS [LAKE_MODE] -> verify.sh's exit code; fresh clo
   git clone -q "$VWS" "$d/checkout"
   [ -z "${VPRE:-}" ] || (cd "$d/checkout" && eval "$VPRE") # a runner's leftovers
   : > "$d/github_output"
-  (cd "$d/checkout" && env -i HOME="$W/vhome" PATH="$2:/usr/bin:/bin" RUNNER_TEMP="$d/tmp" \
+  (cd "$d/checkout" && env -i HOME="$W/vhome" PATH="$2:/usr/bin:/bin" RUNNER_TEMP="$d/tmp" TARN_FIXTURE="$TARN_FIXTURE" \
     GITHUB_OUTPUT="$d/github_output" TARN_VERIFY_REV="$VREV" TARN_VERIFY_REPO=leanprover-community/mathlib4 \
     TARN_VERIFY_ARTIFACT_ENDPOINT="$URL/a0" TARN_VERIFY_REVISION_ENDPOINT="$URL/r0" \
     TARN_VERIFY_DEPS="$3" TARN_VERIFY_LAKE="${4:-auto}" "$repo/actions/verify/verify.sh") > "$d.log" 2>&1 || rc=$?
@@ -588,17 +589,44 @@ cp -p "$W/good.art" "$bad_path"
 restart_server
 ok "verify, a dependency's artifact corrupt on the service: the step fails naming batteries and $bad_art before the lake check (exit 1)"
 
-# A dependency with no outputs for its locked revision: the lake check names its target, the
-# step names the dependency; without lake the step fails naming it.
+# A dependency with no outputs for its locked revision (nobody published it), the default
+# deps: true: with lake the step builds it (`lake build @aesop`, as the seed's verify job builds
+# its dependencies) and the lake check passes; without lake it is a warning naming it and the
+# step passes; deps: required fails naming it, with lake and without.
 rm -rf "$W/server/r0/leanprover-community/aesop"
-rc=0; vrun aesop-missing "$V/tarn-bin:$V/lake-bin" true || rc=$?
-[ "$rc" = 1 ] && grep -q "error: aesop:module0 (input [0-9a-f]*): target is out-of-date" "$W/vverify-aesop-missing.log" \
-  && grep -q "dependencies with no outputs for their locked revision: aesop: publish their outputs" "$W/vverify-aesop-missing.log" \
-  || { cat "$W/vverify-aesop-missing.log" >&2; die "verify, aesop without outputs, with lake: exit $rc"; }
-rc=0; vrun aesop-missing-no-lake "$V/tarn-bin" true || rc=$?
-[ "$rc" = 1 ] && grep -q "the service has no outputs for dependencies at their locked revisions: aesop. Without the lake check" "$W/vverify-aesop-missing-no-lake.log" \
-  || { cat "$W/vverify-aesop-missing-no-lake.log" >&2; die "verify, aesop without outputs, no lake: exit $rc"; }
-ok "verify, a dependency without outputs for its locked revision: the lake check fails at aesop:module0 and the step names aesop (exit 1); without lake the step fails naming aesop"
+vrun aesop-missing "$V/tarn-bin:$V/lake-bin" true || { cat "$W/vverify-aesop-missing.log" >&2; die "verify, aesop without outputs, with lake failed"; }
+grep -q "building the unpublished dependencies, as the seed pipeline does: lake build @aesop" "$W/vverify-aesop-missing.log" \
+  && grep -q "built 2 modules of aesop" "$W/vverify-aesop-missing.log" \
+  && grep -qx "checked-with=tarn+lake" "$W/vverify-aesop-missing/github_output" \
+  && grep -qx "unpublished-dependencies=aesop" "$W/vverify-aesop-missing/github_output" \
+  && grep -qx "dependencies=7" "$W/vverify-aesop-missing/github_output" \
+  || { cat "$W/vverify-aesop-missing.log" >&2; die "verify, aesop without outputs, with lake: $(cat "$W/vverify-aesop-missing/github_output")"; }
+vrun aesop-missing-no-lake "$V/tarn-bin" true || { cat "$W/vverify-aesop-missing-no-lake.log" >&2; die "verify, aesop without outputs, no lake failed"; }
+grep -q "::warning title=tarn verify::not checked: dependencies with no outputs on the service for their locked revisions: aesop" "$W/vverify-aesop-missing-no-lake.log" \
+  && grep -qx "unpublished-dependencies=aesop" "$W/vverify-aesop-missing-no-lake/github_output" \
+  || { cat "$W/vverify-aesop-missing-no-lake.log" >&2; die "verify, aesop without outputs, no lake: no warning"; }
+ok "verify, deps: true, a dependency nobody published: with lake it is built (lake build @aesop) and the lake check passes; without lake a warning names aesop; unpublished-dependencies=aesop"
+for variant in "$V/tarn-bin:$V/lake-bin" "$V/tarn-bin"; do
+  rc=0; vrun aesop-required "$variant" required || rc=$?
+  [ "$rc" = 1 ] && grep -q "deps is required, and the service has no outputs for these dependencies at their locked revisions: aesop" "$W/vverify-aesop-required.log" \
+    && ! grep -q "lake build @aesop" "$W/vverify-aesop-required.log" \
+    || { cat "$W/vverify-aesop-required.log" >&2; die "verify, deps: required, aesop missing ($variant): exit $rc"; }
+  rm -rf "$W/vverify-aesop-required"
+done
+ok "verify, deps: required: a dependency without outputs fails the step naming aesop, with lake and without (exit 1)"
+
+# The seed pipeline's situation with the default inputs: only the root's outputs were uploaded
+# (the upload job publishes the root), nothing published any dependency. With lake the verify
+# step builds all 8 and checks the root's coverage; without lake it warns naming them.
+find "$W/server/r0" -mindepth 2 -maxdepth 2 -type d ! -path '*/leanprover-community/mathlib4' -exec rm -rf {} +
+vrun root-published "$V/tarn-bin:$V/lake-bin" true || { cat "$W/vverify-root-published.log" >&2; die "verify, only the root published, with lake failed"; }
+[ "$(grep -o 'lake build @[^:]*' "$W/vverify-root-published.log" | head -n 1 | tr ' ' '\n' | grep -c '^@')" = 8 ] \
+  && grep -qx "checked-with=tarn+lake" "$W/vverify-root-published/github_output" && grep -qx "dependencies=0" "$W/vverify-root-published/github_output" \
+  || { cat "$W/vverify-root-published.log" >&2; die "verify, only the root published: $(cat "$W/vverify-root-published/github_output")"; }
+vrun root-published-no-lake "$V/tarn-bin" true || { cat "$W/vverify-root-published-no-lake.log" >&2; die "verify, only the root published, no lake failed"; }
+[ "$(sed -n 's/^unpublished-dependencies=//p' "$W/vverify-root-published-no-lake/github_output" | wc -w)" = 8 ] \
+  || die "verify, only the root published, no lake: $(cat "$W/vverify-root-published-no-lake/github_output")"
+ok "verify, defaults, only the root published (the seed's case): with lake the 8 dependencies are built and the root's outputs cover the build; without lake the step passes, warning about the 8"
 
 ms=$(( ($(date +%s%N) - started) / 1000000 )); elapsed="$((ms / 1000)).$(printf '%03d' $((ms % 1000)))"
 if [ "${#failed_cases[@]}" != 0 ]; then

@@ -9,6 +9,9 @@ use serde::Deserialize;
 /// Default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7070";
 
+/// The smallest `max_request_head_bytes` (hyper's own minimum buffer).
+pub const MIN_REQUEST_HEAD_BYTES: usize = 8 << 10;
+
 /// The whole configuration file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -41,6 +44,9 @@ pub struct ServerConfig {
     /// Connections served at once; further ones get `503` and are closed (capped below the
     /// process's file-descriptor limit).
     pub max_connections: usize,
+    /// Largest request head (request line and headers; HTTP/2: the header list) in bytes;
+    /// a larger one is refused (`431`). At least 8 KiB.
+    pub max_request_head_bytes: usize,
     /// Time a client has to send a request's headers (and to finish a TLS handshake).
     pub header_read_timeout_secs: u64,
     /// A connection that moves no byte in either direction for this long is closed.
@@ -99,6 +105,7 @@ impl Default for ServerConfig {
             max_clock_skew_secs: 15 * 60,
             memory_cache_bytes: 256 << 20,
             max_connections: 512,
+            max_request_head_bytes: 64 << 10,
             header_read_timeout_secs: 10,
             idle_timeout_secs: 60,
             body_read_timeout_secs: 30,
@@ -333,6 +340,11 @@ impl ServerConfig {
         }
         if self.artifact_prefix == self.revision_prefix {
             return bad("artifact_prefix and revision_prefix must differ".into());
+        }
+        if self.max_request_head_bytes < MIN_REQUEST_HEAD_BYTES {
+            return bad(format!(
+                "max_request_head_bytes must be at least {MIN_REQUEST_HEAD_BYTES}"
+            ));
         }
         let mut seen = std::collections::HashSet::new();
         for k in &self.keys {

@@ -69,7 +69,7 @@ fn signed_digests(
 }
 
 /// Re-checks every artifact a saved signature names against its signed SHA-256 and size;
-/// a mismatch is moved to `quarantine/` and reported.
+/// a mismatch is moved to `.tarn/quarantine/` and reported.
 pub fn verify_strong(cache: &Cache) -> StrongReport {
     let mut report = StrongReport::default();
     let signed = signed_digests(cache, &mut report);

@@ -11,7 +11,7 @@ use tarn_core::CacheOutput;
 use tarn_core::{ArtifactName, Hash, MappingFile};
 
 use crate::cache::{Cache, TEMP_PREFIX};
-use crate::hashing::hash_file;
+use crate::hashing::hash_open_file;
 use crate::parallel::{default_threads, par_map};
 
 /// One problem found, naming its file.
@@ -95,7 +95,10 @@ pub fn check_artifact(path: &Path, name: &ArtifactName) -> Result<u64, ArtifactC
     if !meta.file_type().is_file() {
         return Err(ArtifactCheckError::NotAFile);
     }
-    let actual = hash_file(path).map_err(ArtifactCheckError::Io)?;
+    // A scrub is not a use: the access time stays (prune's order).
+    let actual = crate::local_file::open_without_touching(path)
+        .and_then(|f| hash_open_file(&f))
+        .map_err(ArtifactCheckError::Io)?;
     if actual != name.hash {
         return Err(ArtifactCheckError::Mismatch {
             actual,

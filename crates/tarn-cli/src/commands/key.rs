@@ -13,7 +13,7 @@ use tarn_remote::get::TrustPolicy;
 use tarn_store::Workspace;
 
 use super::CmdResult;
-use crate::context::GlobalArgs;
+use crate::global_args::GlobalArgs;
 use crate::ui;
 
 /// The environment variable holding a private key's text (a CI secret).

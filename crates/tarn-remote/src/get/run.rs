@@ -158,6 +158,15 @@ pub enum GetError {
 }
 
 impl GetError {
+    /// Whether the service has no outputs for the package at all (nothing was published for
+    /// the revisions searched): running again cannot help, publishing can.
+    pub fn is_not_published(&self) -> bool {
+        matches!(
+            self,
+            GetError::Search(SearchError::NoneFound { .. } | SearchError::PinnedNotFound { .. })
+        )
+    }
+
     /// Whether the service refused the credentials (HTTP 401 or 403).
     pub fn is_auth_failure(&self) -> bool {
         match self {
@@ -309,6 +318,8 @@ pub async fn run(
         scope: scope.clone(),
         source,
     })?;
+    // Downloaded or already there, these artifacts were just used (prune's LRU order).
+    tarn_store::note_use(cache, &names);
     outcome.report = Some(report);
     Ok(outcome)
 }
