@@ -33,6 +33,7 @@ mod restore;
 mod stage;
 mod staging;
 mod stats;
+mod strong;
 mod temp;
 mod unstage;
 mod untrusted_dir;
@@ -81,6 +82,8 @@ pub use stage::{stage, StageOptions, StageReport, StagedHow, STAGED_MAPPINGS};
 pub use staging::{hash_reader, read_bounded, validate_staging, OpenArtifact, StagingDir};
 /// `stats`: what a cache holds, by scope, age of last use and extension.
 pub use stats::{cache_stats, Bucket, CacheStats, ScopeStats, AGE_BANDS};
+/// `verify --strong`: artifacts re-checked against the saved revision signatures.
+pub use strong::{verify_strong, StrongReport};
 /// Stale temp files left by killed runs.
 pub use temp::{process_alive, sweep_cache, sweep_dirs, temp_owner, TempSweep};
 /// `unstage` and `add`: import a staging directory, write `outputs/` entries.

@@ -97,6 +97,10 @@ pub(crate) struct AddArgs {
 pub(crate) struct VerifyArgs {
     /// Verify only the artifacts this mappings file names (default: scrub the whole cache).
     pub mappings: Option<PathBuf>,
+    /// Also re-check every artifact against the SHA-256 of the revision signatures saved by
+    /// verified `tarn get`s; a mismatch is moved to .tarn/quarantine/ (docs/trust.md).
+    #[arg(long)]
+    pub strong: bool,
 }
 
 /// `tarn clean`.
@@ -439,11 +443,20 @@ pub(crate) fn verify(g: &GlobalArgs, a: VerifyArgs) -> CmdResult {
             ),
         });
     }
-    print_verify(g, &cache, &report);
+    let strong = a.strong.then(|| tarn_store::verify_strong(&cache));
+    if let Some(s) = &strong {
+        report.problems.extend(s.problems.iter().cloned());
+    }
+    print_verify(g, &cache, &report, strong.as_ref());
     Ok(exit(report.is_clean()))
 }
 
-fn print_verify(g: &GlobalArgs, cache: &Cache, r: &VerifyReport) {
+fn print_verify(
+    g: &GlobalArgs,
+    cache: &Cache,
+    r: &VerifyReport,
+    strong: Option<&tarn_store::StrongReport>,
+) {
     for p in &r.problems {
         ui::say!("error: {p}");
     }
@@ -460,8 +473,26 @@ fn print_verify(g: &GlobalArgs, cache: &Cache, r: &VerifyReport) {
             "problems": r.problems.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
             "seconds": secs,
             "gb_per_second": r.bytes_per_second() / 1e9,
+            "strong": strong.map(|s| json!({
+                "signatures": s.signatures,
+                "checked": s.checked,
+                "unverified": s.unverified,
+                "problems": s.problems.len(),
+            })),
         }));
     } else {
+        if let Some(s) = strong {
+            say(
+                g,
+                format!(
+                    "strong: {} artifacts checked against the SHA-256 of {} saved revision signatures, {} mismatched; {} artifacts have no verified origin (no saved signature names them)",
+                    s.checked,
+                    s.signatures,
+                    s.problems.len(),
+                    s.unverified
+                ),
+            );
+        }
         say(
             g,
             format!(
