@@ -205,6 +205,7 @@ fn show_size(n: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(unix)]
     use std::time::{Duration, Instant};
 
     const LIMIT: ReadLimit<'static> = ReadLimit {
@@ -215,6 +216,7 @@ mod tests {
 
     /// Runs `f` on another thread and returns its result, failing the test if it takes more
     /// than 10 seconds (a blocked open would never return).
+    #[cfg(unix)]
     fn promptly<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
         let (tx, rx) = std::sync::mpsc::channel();
         let start = Instant::now();

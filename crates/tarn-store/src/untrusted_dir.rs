@@ -10,6 +10,7 @@
 
 use std::ffi::OsString;
 use std::fs::{File, Metadata};
+#[cfg(unix)]
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -46,7 +47,9 @@ fn symlink_refused(path: &Path) -> StoreError {
 
 /// Entry names may not reach outside the directory.
 fn check_name(dir: &Path, name: &str) -> Result<(), StoreError> {
-    if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\0']) {
+    // Windows also separates paths with `\` and names drives and streams with `:`.
+    let separator = name.contains(['/', '\0']) || (cfg!(windows) && name.contains(['\\', ':']));
+    if name.is_empty() || name == "." || name == ".." || separator {
         return Err(StoreError::Invalid {
             path: dir.join(name),
             message: "is not a plain file name".into(),
