@@ -302,6 +302,7 @@ pub(crate) fn open_without_touching(path: &Path) -> io::Result<File> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(unix)]
     use std::time::{Duration, Instant};
 
     const LIMIT: ReadLimit<'static> = ReadLimit {
@@ -312,6 +313,7 @@ mod tests {
 
     /// Runs `f` on another thread and returns its result, failing the test if it takes more
     /// than 10 seconds (a blocked open would never return).
+    #[cfg(unix)]
     fn promptly<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
         let (tx, rx) = std::sync::mpsc::channel();
         let start = Instant::now();

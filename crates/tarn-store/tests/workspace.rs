@@ -352,6 +352,7 @@ fn a_single_package_workspace_has_lakes_defaults() {
 
 /// Runs `f` on another thread, failing the test if it takes more than 10 seconds (a blocked
 /// open never returns).
+#[cfg(unix)]
 fn promptly<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
