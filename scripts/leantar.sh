@@ -20,6 +20,8 @@ bin=$dest/target/release/leantar
 if [ ! -x "$bin" ]; then
   mkdir -p "$dest"
   tar -xzf "$src" -C "$dest" --strip-components=1
+  # It is unpacked inside this repository's target/: its own workspace, not ours.
+  grep -q '^\[workspace\]' "$dest/Cargo.toml" || printf '\n[workspace]\n' >>"$dest/Cargo.toml"
   (cd "$dest" && cargo build --release --locked --bin leantar -q) >&2
 fi
 echo "$bin"
