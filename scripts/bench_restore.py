@@ -105,7 +105,7 @@ def make_archive(i, templates, olean_hashes):
     files['ilean'] = json.dumps({'directImports': [], 'module': name, 'references': {},
                                  'version': 5}, separators=(',', ':')).encode()
     body = ''.join('lean_object* l_%s_%d(lean_object* x) { return x; }\n' % (last, k)
-                   for k in range(rng.randint(5, 3000)))
+                   for k in range(rng.randint(5, 800)))
     files['c'] = ('// Lean compiler output\n// Module: %s\n%s' % (name, body)).encode()
     d = {e: lake_hash(v) + '.' + e for e, v in files.items()}
     oleans = ['olean', 'olean.server', 'olean.private'] if module_system else ['olean']
