@@ -20,7 +20,8 @@ bin=$dest/target/release/leantar
 if [ ! -x "$bin" ]; then
   mkdir -p "$dest"
   tar -xzf "$src" -C "$dest" --strip-components=1
-  # It is unpacked inside this repository's target/: its own workspace, not ours.
+  # target/ lies inside tarn's workspace: an empty [workspace] table keeps cargo from taking
+  # leantar for an unlisted member of it.
   grep -q '^\[workspace\]' "$dest/Cargo.toml" || printf '\n[workspace]\n' >>"$dest/Cargo.toml"
   (cd "$dest" && cargo build --release --locked --bin leantar -q) >&2
 fi

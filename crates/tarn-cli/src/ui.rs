@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use tarn_core::printable_lines;
 
-use crate::context::GlobalArgs;
+use crate::global_args::GlobalArgs;
 
 /// Exit code when stdout or stderr is a closed pipe: 128 + SIGPIPE, what a shell reports
 /// for a program killed by SIGPIPE, so `tarn … | head` behaves like other tools.
@@ -126,6 +126,35 @@ pub(crate) fn print_error(e: &anyhow::Error) {
 pub(crate) fn print_failure(message: &str, hint: &str) {
     eprintln!("error: {}", printable_lines(message));
     print_hint(hint);
+}
+
+/// How many lines of one kind [`print_capped`] shows before it summarises the rest.
+pub(crate) const REPEATS_SHOWN: usize = 5;
+
+/// Prints `errors` as `error:` lines, at most [`REPEATS_SHOWN`] of them, then one line counting
+/// the rest, so that one mistake (a wrong cache) does not flood the terminal. `what` names the
+/// kind of line, plural.
+pub(crate) fn print_capped<T: std::fmt::Display>(errors: &[T], what: &str) {
+    for line in errors.iter().take(REPEATS_SHOWN) {
+        eprintln!("error: {}", printable_lines(&line.to_string()));
+    }
+    if let Some(more) = capped_summary(errors.len(), what) {
+        eprintln!("error: {more}");
+    }
+}
+
+/// [`print_capped`] for warnings, through `tracing` (so `-q` silences them).
+pub(crate) fn warn_capped<T: std::fmt::Display>(warnings: &[T], what: &str) {
+    for line in warnings.iter().take(REPEATS_SHOWN) {
+        tracing::warn!("{line}");
+    }
+    if let Some(more) = capped_summary(warnings.len(), what) {
+        tracing::warn!("{more}");
+    }
+}
+
+fn capped_summary(n: usize, what: &str) -> Option<String> {
+    (n > REPEATS_SHOWN).then(|| format!("… and {} more {what} ({n} in all)", n - REPEATS_SHOWN))
 }
 
 fn print_hint(hint: &str) {

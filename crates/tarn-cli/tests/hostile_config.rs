@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use tarn_test::Sandbox;
+use tarn_test::{stderr, Sandbox};
 
 use crate::BIN;
 
@@ -34,10 +34,6 @@ fn bounded(mut cmd: Command) -> Output {
         std::thread::sleep(Duration::from_millis(20));
     }
     child.wait_with_output().unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// A file of `# xxx…` comment lines just over 1 MiB, a FIFO nobody writes to, and
@@ -93,6 +89,22 @@ fn a_hostile_lake_config_is_refused_at_once() {
         assert!(err.contains(&*path.to_string_lossy()), "{err}");
         assert!(err.contains(why), "{err}");
     }
+}
+
+#[cfg(unix)]
+#[test]
+fn lake_config_dev_null_is_an_empty_configuration() {
+    // Lake reads `LAKE_CONFIG=/dev/null` as empty: no services, Reservoir as the default.
+    let sb = Sandbox::new();
+    let mut c = sb.command();
+    c.env("LAKE_CONFIG", "/dev/null").arg("services");
+    let out = bounded(c);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
 
 /// Asserts `out` is exit 1 with an error naming `path` and saying `why`.

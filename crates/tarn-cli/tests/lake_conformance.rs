@@ -602,3 +602,200 @@ fn put_staged_ignores_files_outputs_jsonl_does_not_name() {
         2
     );
 }
+
+#[test]
+fn put_staged_without_rev_uploads_for_head_of_the_package_and_says_so() {
+    // Lake's newest test: `cache put-staged staging --scope=staged` (no `--rev`) uploads to
+    // `r0/staged/<HEAD>.jsonl`, HEAD of the package in `-d` (here the working directory).
+    let w = World::new(no_faults());
+    let arts = artifacts(2, 95);
+    let staging = w.path("staging");
+    write_staging(&staging, &arts, 95);
+    let head = &w.revs[1];
+    let (code, _, err) = w.tarn(&[
+        "put-staged",
+        staging.to_str().unwrap(),
+        "--service",
+        "ok",
+        "--scope",
+        "staged",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let log = w.take_log();
+    assert_eq!(
+        log.last().unwrap(),
+        &format!("PUT /r0/staged/{head}.jsonl"),
+        "{log:?}"
+    );
+    assert!(
+        err.contains(&format!("staged @ {head}")),
+        "the revision used is named: {err}"
+    );
+    // A package with uncommitted changes: Lake's `put` warning, then the upload for HEAD.
+    std::fs::write(w.path("pkg/file.txt"), "changed\n").unwrap();
+    let (code, _, err) = w.tarn(&[
+        "put-staged",
+        staging.to_str().unwrap(),
+        "--service",
+        "ok",
+        "--scope",
+        "staged",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("package has changes"), "{err}");
+    assert_eq!(
+        w.take_log().last().unwrap(),
+        &format!("PUT /r0/staged/{head}.jsonl")
+    );
+    // Outside a git repository there is no HEAD: an error naming the directory, nothing sent.
+    let (code, _, err) = w.tarn(&[
+        "put-staged",
+        staging.to_str().unwrap(),
+        "--service",
+        "ok",
+        "--scope",
+        "staged",
+        "-d",
+        staging.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert!(w.take_log().iter().all(|l| !l.starts_with("PUT /r0/")));
+}
+
+#[test]
+fn get_file_with_a_generic_scope_on_reservoir_asks_the_packages_collection() {
+    // Lake refuses `--scope` on Reservoir only without a mappings file; with one, the artifact
+    // service is Reservoir's and the scope names `packages/<scope>`.
+    let w = World::new(no_faults());
+    std::fs::write(w.path("config.toml"), "").unwrap();
+    let arts = artifacts(2, 97);
+    let api = w.path("remote/api/v1/packages/leanprover/test");
+    write_remote_artifacts(&api, "artifacts", &arts);
+    let file = w.path("outputs.jsonl");
+    std::fs::write(&file, mappings(&arts, 97)).unwrap();
+    let (code, _, err) = w.tarn(&["get", file.to_str().unwrap(), "--scope", "leanprover/test"]);
+    assert_eq!(code, 0, "{err}");
+    let log = w.take_log();
+    assert_eq!(
+        log[0], "POST /api/v1/packages/leanprover/test/artifacts",
+        "{log:?}"
+    );
+    assert_eq!(
+        gets_of(&log, "/api/v1/packages/leanprover/test/artifacts/"),
+        2
+    );
+    assert!(check_cache(&w.cache(), &arts).is_empty());
+}
+
+#[test]
+fn a_rev_discovery_policy_is_refused_where_it_would_apply_never_ignored() {
+    // Lake's test fixtures set `revDiscovery = "head"`; its rule is not in the Lake source
+    // tarn could read, so a revision search under it is refused, naming the service.
+    let w = World::new(no_faults());
+    std::fs::write(
+        w.path("config.toml"),
+        format!(
+            "[[cache.service]]\nname = \"s3-head\"\ntype = \"s3\"\nartifactEndpoint = \"{0}/a0\"\nrevisionEndpoint = \"{0}/r0\"\nrevDiscovery = \"head\"\n",
+            w.server.url()
+        ),
+    )
+    .unwrap();
+    let (code, _, err) = w.tarn(&["get", "--service", "s3-head", "--scope", "s"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("service `s3-head` sets `revDiscovery = \"head\"`") && err.contains("--rev"),
+        "{err}"
+    );
+    assert!(w.take_log().is_empty(), "nothing is searched");
+    // With --rev there is nothing to discover: the request goes out.
+    let (code, _, err) = w.tarn(&[
+        "get",
+        "--service",
+        "s3-head",
+        "--scope",
+        "s",
+        "--rev",
+        &w.revs[1],
+    ]);
+    assert_eq!(code, 1, "nothing published: {err}");
+    assert_eq!(w.take_log(), vec![format!("GET /r0/s/{}.jsonl", w.revs[1])]);
+}
+
+#[test]
+fn put_skips_what_the_service_has_unless_forced_which_overwrites_a_bad_object() {
+    // Lake re-uploads every artifact; tarn asks first and skips what is there, so a bad object
+    // already in a plain bucket stays until `--force` (docs/lake-differences.md).
+    let w = World::new(no_faults());
+    let arts = artifacts(2, 73);
+    let out = w.build(&arts, 73);
+    let bad = w.path(&format!("remote/a0/s/{}.art", arts[0].hash));
+    std::fs::create_dir_all(bad.parent().unwrap()).unwrap();
+    std::fs::write(&bad, b"not the artifact").unwrap();
+    let put = |force: bool| {
+        let mut args = vec![
+            "put",
+            out.to_str().unwrap(),
+            "--service",
+            "ok",
+            "--scope",
+            "s",
+        ];
+        if force {
+            args.push("--force");
+        }
+        let (code, _, err) = w.tarn(&args);
+        assert_eq!(code, 0, "{err}");
+        w.take_log()
+    };
+    let log = put(false);
+    assert!(
+        !log.contains(&format!("PUT /a0/s/{}.art", arts[0].hash)),
+        "{log:?}"
+    );
+    assert_eq!(std::fs::read(&bad).unwrap(), b"not the artifact");
+    let log = put(true);
+    for a in &arts {
+        assert!(
+            log.contains(&format!("PUT /a0/s/{}.art", a.hash)),
+            "{log:?}"
+        );
+    }
+    assert_eq!(std::fs::read(&bad).unwrap(), arts[0].content);
+}
+
+#[test]
+fn given_both_scope_and_repo_the_last_one_wins_as_in_lake() {
+    // Lake's option parser sets `scope?` (and whether it is a repository) at each of the two
+    // options, so the later one decides.
+    let w = World::new(no_faults());
+    let arts = artifacts(1, 75);
+    let out = w.build(&arts, 75);
+    let out = out.to_str().unwrap();
+    let last_put = |args: &[&str]| -> String {
+        let mut all = vec![
+            "put",
+            out,
+            "--service",
+            "ok",
+            "--platform",
+            "p",
+            "--toolchain",
+            "",
+        ];
+        all.extend_from_slice(args);
+        let (code, _, err) = w.tarn(&all);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        w.take_log()
+            .into_iter()
+            .rfind(|l| l.starts_with("PUT "))
+            .unwrap()
+    };
+    assert_eq!(
+        last_put(&["--scope", "x", "--repo", "leanprover/test"]),
+        format!("PUT /r0/leanprover/test/pt/p/{}.jsonl", w.revs[1])
+    );
+    assert_eq!(
+        last_put(&["--repo", "leanprover/test", "--scope", "x"]),
+        format!("PUT /r0/x/{}.jsonl", w.revs[1])
+    );
+}

@@ -13,13 +13,16 @@ use tarn_test::*;
 
 use crate::BIN;
 
-/// Lake's `System.Platform.target` on this machine.
+/// The platform tarn assumes when no `lean` can be run (none is on the test's `PATH`): what
+/// Lean's release builds report on this kind of machine (docs/remote.md).
 fn host() -> String {
     let arch = std::env::consts::ARCH;
-    match std::env::consts::OS {
-        "linux" => format!("{arch}-unknown-linux-gnu"),
-        "macos" => format!("{arch}-apple-darwin"),
-        os => format!("{arch}-unknown-{os}"),
+    match (std::env::consts::OS, arch) {
+        ("linux", _) => format!("{arch}-unknown-linux-gnu"),
+        ("macos", "aarch64") => "arm64-apple-darwin24.6.0".to_string(),
+        ("macos", _) => format!("{arch}-apple-darwin"),
+        ("windows", _) => format!("{arch}-w64-windows-gnu"),
+        (os, _) => format!("{arch}-unknown-{os}"),
     }
 }
 
@@ -512,6 +515,12 @@ fn get_deps_fetches_every_dependency_from_its_repository_scope() {
         err.contains("failed to download artifacts for some dependencies"),
         "{err}"
     );
+    // Nothing was ever published there: running again cannot help, and the hint says so.
+    assert!(
+        err.contains("hint: nothing is published for these packages at the revisions searched"),
+        "{err}"
+    );
+    assert!(!err.contains("rerun"), "{err}");
     let log = w.take_log();
     assert!(
         log.iter()
@@ -561,5 +570,310 @@ fn elan_toolchain_and_reservoir_base_url_are_read_as_lake_reads_them() {
     assert_eq!(
         get_qq(Some("leanprover/lean4:v4.30.0")),
         format!("{base}&toolchain=leanprover%2Flean4%3Av4.30.0")
+    );
+}
+
+/// `lean --version` of official releases, as users recorded them on each OS.
+const RECORDED_LEAN: [(&str, &str); 3] = [
+    (
+        "Lean (version 4.30.0, x86_64-unknown-linux-gnu, commit d024af099ca4bf2c86f649261ebf59565dc8c622, Release)",
+        "x86_64-unknown-linux-gnu",
+    ),
+    (
+        "Lean (version 4.33.1, arm64-apple-darwin24.6.0, commit 819816b2e0a3bf405af45ae5c7af2491d8f5bee6, Release)",
+        "arm64-apple-darwin24.6.0",
+    ),
+    (
+        "Lean (version 4.33.1, x86_64-w64-windows-gnu, commit 819816b2e0a3bf405af45ae5c7af2491d8f5bee6, Release)",
+        "x86_64-w64-windows-gnu",
+    ),
+];
+
+/// Writes an executable stand-in `lean` into `dir` that prints `line` for `--version`.
+#[cfg(unix)]
+fn standin_lean(dir: &Path, line: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir).unwrap();
+    let lean = dir.join("lean");
+    std::fs::write(&lean, format!("#!/bin/sh\nprintf '%s\\n' '{line}'\n")).unwrap();
+    std::fs::set_permissions(&lean, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// `PATH` with `dir` first.
+fn path_with(dir: &Path) -> std::ffi::OsString {
+    let mut dirs = vec![dir.to_path_buf()];
+    dirs.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
+    std::env::join_paths(dirs).unwrap()
+}
+
+impl Ws {
+    /// `tarn ARGS` with extra environment variables.
+    fn tarn_env(&self, env: &[(&str, &std::ffi::OsStr)], args: &[&str]) -> (i32, String, String) {
+        let mut c = tarn_cmd(Path::new(BIN), self.tmp.path());
+        c.current_dir(&self.fx.root)
+            .env("LAKE_CACHE_DIR", self.cache())
+            .env("LAKE_CACHE_KEY", "mock:key")
+            .env("RESERVOIR_API_URL", format!("{}/api/v1", self.server.url()))
+            .envs(env.iter().copied())
+            .args(args)
+            .args(["--timeout", "5", "--retries", "0"]);
+        run(&mut c)
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn platform_and_toolchain_are_the_ones_the_workspaces_lean_reports() {
+    // Lake puts its own build's `System.Platform.target` and, without ELAN_TOOLCHAIN, its
+    // `Lean.toolchain` (`leanprover/lean4:` + the version, no `v`) into revision URLs. A
+    // stand-in `lean` prints each OS's recorded `--version`; the expected URLs are spelled out.
+    let w = Ws::new();
+    let qq = w.dep("Qq").clone();
+    let arts = artifacts(2, 700);
+    let dir = w.cache().join("artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    for a in &arts {
+        std::fs::write(dir.join(&a.file_name), &a.content).unwrap();
+    }
+    let out = w.path("outputs.jsonl");
+    std::fs::write(&out, mappings(&arts, 700)).unwrap();
+    let staging = w.path("staging");
+    write_staging(&staging, &arts, 700);
+    let bin = w.path("lean-bin");
+    for (line, target) in RECORDED_LEAN {
+        standin_lean(&bin, line);
+        let version = line
+            .split(", ")
+            .next()
+            .unwrap()
+            .trim_start_matches("Lean (version ");
+        for elan in [None, Some("leanprover/lean4:v4.33.1")] {
+            let path = path_with(&bin);
+            let mut env: Vec<(&str, &std::ffi::OsStr)> = vec![("PATH", path.as_os_str())];
+            if let Some(t) = elan {
+                env.push(("ELAN_TOOLCHAIN", std::ffi::OsStr::new(t)));
+            }
+            let (tc_query, tc_dir) = match elan {
+                None => (
+                    format!("leanprover%2Flean4%3A{version}"),
+                    format!("leanprover--lean4---{version}"),
+                ),
+                Some(_) => (
+                    "leanprover%2Flean4%3Av4.33.1".to_string(),
+                    "leanprover--lean4---v4.33.1".to_string(),
+                ),
+            };
+            let case = format!("{target}, ELAN_TOOLCHAIN={elan:?}");
+            let reservoir = format!(
+                "GET /api/v1/packages/leanprover-community/Qq/build-outputs?rev={}&platform={target}&toolchain={tc_query}",
+                qq.rev
+            );
+            // get --package (Reservoir).
+            let (code, _, err) = w.tarn_env(&env, &["get", "--package", "Qq", "--rev", "HEAD"]);
+            assert_eq!(code, 1, "{case}: nothing published: {err}");
+            assert!(!err.contains("no `lean`"), "{case}: {err}");
+            assert_eq!(w.take_log(), vec![reservoir.clone()], "{case}");
+            // get (Reservoir, every dependency): Qq's request among them.
+            let (code, _, err) = w.tarn_env(&env, &["get"]);
+            assert_eq!(code, 1, "{case}: nothing published: {err}");
+            assert!(w.take_log().contains(&reservoir), "{case}");
+            // get --repo on S3.
+            let (code, _, err) = w.tarn_env(
+                &env,
+                &[
+                    "get",
+                    "--package",
+                    "Qq",
+                    "--service",
+                    "ok",
+                    "--repo",
+                    "leanprover-community/quote4",
+                    "--rev",
+                    "HEAD",
+                ],
+            );
+            assert_eq!(code, 1, "{case}: nothing published: {err}");
+            assert_eq!(
+                w.take_log(),
+                vec![format!(
+                    "GET /r0/leanprover-community/quote4/pt/{target}/tc/{tc_dir}/{}.jsonl",
+                    qq.rev
+                )],
+                "{case}"
+            );
+            // put --repo.
+            let (code, _, err) = w.tarn_env(
+                &env,
+                &[
+                    "put",
+                    out.to_str().unwrap(),
+                    "--service",
+                    "ok",
+                    "--repo",
+                    "leanprover-community/quote4",
+                    "--package",
+                    "Qq",
+                    "--force",
+                ],
+            );
+            assert_eq!(code, 0, "{case}: {err}");
+            let log = w.take_log();
+            assert_eq!(
+                log.last().unwrap(),
+                &format!(
+                    "PUT /r0/leanprover-community/quote4/pt/{target}/tc/{tc_dir}/{}.jsonl",
+                    qq.rev
+                ),
+                "{case}"
+            );
+            // put-staged --repo: Lake detects neither without a workspace.
+            let (code, _, err) = w.tarn_env(
+                &env,
+                &[
+                    "put-staged",
+                    staging.to_str().unwrap(),
+                    "--service",
+                    "ok",
+                    "--repo",
+                    "leanprover-community/quote4",
+                    "--rev",
+                    "HEAD",
+                    "--force",
+                ],
+            );
+            assert_eq!(code, 0, "{case}: {err}");
+            let log = w.take_log();
+            assert_eq!(
+                log.last().unwrap(),
+                &format!(
+                    "PUT /r0/leanprover-community/quote4/{}.jsonl",
+                    w.fx.root_rev
+                ),
+                "{case}"
+            );
+        }
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn under_elan_the_toolchain_is_elans_name_and_the_answer_is_kept_per_toolchain() {
+    // `lake` run through elan's proxy sees ELAN_TOOLCHAIN set by elan to its name for the
+    // package's lean-toolchain (`leanprover/lean4:v4.29.0`, with the `v`).
+    let w = Ws::new();
+    let qq = w.dep("Qq").clone();
+    let elan_home = w.path("elan");
+    let bin = elan_home.join("bin");
+    standin_lean(&bin, RECORDED_LEAN[1].0);
+    let path = path_with(&bin);
+    let get = |env: &[(&str, &std::ffi::OsStr)]| -> String {
+        let (code, _, err) = w.tarn_env(env, &["get", "--package", "Qq", "--rev", "HEAD"]);
+        assert_eq!(code, 1, "nothing published: {err}");
+        let log = w.take_log();
+        assert_eq!(log.len(), 1, "{log:?}");
+        log[0].clone()
+    };
+    let xdg = w.path(".cache");
+    let env = [
+        ("PATH", path.as_os_str()),
+        ("ELAN_HOME", elan_home.as_os_str()),
+        ("XDG_CACHE_HOME", xdg.as_os_str()),
+    ];
+    let want = format!(
+        "GET /api/v1/packages/leanprover-community/Qq/build-outputs?rev={}&platform=arm64-apple-darwin24.6.0&toolchain={}",
+        qq.rev,
+        toolchain_query()
+    );
+    assert_eq!(get(&env), want);
+    let kept = w.path(".cache/tarn/lean-version/leanprover--lean4---v4.29.0.txt");
+    assert_eq!(
+        std::fs::read_to_string(&kept).unwrap(),
+        format!("{}\n", RECORDED_LEAN[1].0)
+    );
+    // The kept answer is used: a changed stand-in is not asked again.
+    standin_lean(&bin, RECORDED_LEAN[2].0);
+    assert_eq!(get(&env), want);
+    // An empty ELAN disables elan (Lake's `findElanInstall?`): the Lean on PATH is then asked,
+    // and its own `Lean.toolchain` is used.
+    let blank = std::ffi::OsString::new();
+    let env = [
+        ("PATH", path.as_os_str()),
+        ("ELAN_HOME", elan_home.as_os_str()),
+        ("XDG_CACHE_HOME", xdg.as_os_str()),
+        ("ELAN", blank.as_os_str()),
+    ];
+    assert_eq!(
+        get(&env),
+        format!(
+            "GET /api/v1/packages/leanprover-community/Qq/build-outputs?rev={}&platform=x86_64-w64-windows-gnu&toolchain=leanprover%2Flean4%3A4.33.1",
+            qq.rev
+        )
+    );
+}
+
+#[test]
+fn without_a_lean_tarn_warns_and_guesses() {
+    let w = Ws::new();
+    let qq = w.dep("Qq").clone();
+    let empty = w.path("no-lean");
+    std::fs::create_dir_all(&empty).unwrap();
+    let (code, _, err) = w.tarn_env(
+        &[
+            ("PATH", path_with(&empty).as_os_str()),
+            ("LEAN_SYSROOT", empty.as_os_str()),
+        ],
+        &["get", "--package", "Qq", "--rev", "HEAD"],
+    );
+    assert_eq!(code, 1, "nothing published: {err}");
+    assert!(
+        err.contains("could not run") && err.contains("pass --platform"),
+        "{err}"
+    );
+    assert_eq!(
+        w.take_log(),
+        vec![format!(
+            "GET /api/v1/packages/leanprover-community/Qq/build-outputs?rev={}&platform={}&toolchain={}",
+            qq.rev,
+            host(),
+            toolchain_query()
+        )]
+    );
+}
+
+#[test]
+fn reservoir_names_a_renamed_dependency_by_its_own_declared_name() {
+    // A dependency required as `Qq` whose lakefile says `package Quote4`: Lake's Reservoir URLs
+    // use the package's own name (`reservoirName` = `origName`), the local cache the manifest's.
+    let w = Ws::new();
+    let qq = w.dep("Qq").clone();
+    let lakefile = qq.dir.join("lakefile.lean");
+    let text = std::fs::read_to_string(&lakefile).unwrap();
+    assert!(text.contains("package Qq where"), "fixture: {text}");
+    std::fs::write(
+        &lakefile,
+        text.replace("package Qq where", "package Quote4 where"),
+    )
+    .unwrap();
+    let (code, _, err) = w.tarn(&[
+        "get",
+        "--package",
+        "Qq",
+        "--rev",
+        "HEAD",
+        "--platform",
+        "p",
+        "--toolchain",
+        "",
+    ]);
+    assert_eq!(code, 1, "nothing published: {err}");
+    assert!(err.contains("calls itself `Quote4`"), "{err}");
+    assert_eq!(
+        w.take_log(),
+        vec![format!(
+            "GET /api/v1/packages/leanprover-community/Quote4/build-outputs?rev={}&platform=p",
+            qq.rev
+        )]
     );
 }

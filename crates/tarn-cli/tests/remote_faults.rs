@@ -451,6 +451,33 @@ fn mappings_only_writes_outputs_with_the_service_and_downloads_nothing() {
     let (code, _, err) = run(&mut c);
     assert_eq!(code, 1);
     assert!(err.contains("`--mappings-only` requires services"), "{err}");
+    // A full get from the env service records LAKE_CACHE_SERVICE as the service's name
+    // (Lake's `Env.cacheService?`), and `null` without it.
+    for (name, recorded) in [(Some("ci"), Some("ci")), (None, None)] {
+        std::fs::remove_dir_all(tmp.path().join("cache")).unwrap();
+        let mut c = tarn_cmd(Path::new(BIN), tmp.path());
+        c.current_dir(tmp.path().join("pkg"))
+            .env("LAKE_CACHE_DIR", tmp.path().join("cache"))
+            .env(
+                "LAKE_CACHE_ARTIFACT_ENDPOINT",
+                format!("{}/a0", server.url()),
+            )
+            .env(
+                "LAKE_CACHE_REVISION_ENDPOINT",
+                format!("{}/r0", server.url()),
+            )
+            .args(["get", "--scope", "sc", "--rev", REV]);
+        if let Some(n) = name {
+            c.env("LAKE_CACHE_SERVICE", n);
+        }
+        let (code, _, err) = run(&mut c);
+        assert_eq!(code, 0, "{err}");
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let v: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(e.unwrap().path()).unwrap()).unwrap();
+            assert_eq!(v["service"].as_str(), recorded, "{name:?}");
+        }
+    }
 }
 
 /// An upload to a server offering tarn's batch existence API (docs/server-api.md) asks once

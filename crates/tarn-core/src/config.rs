@@ -188,14 +188,6 @@ impl PackageConfig {
         Ok(cfg)
     }
 
-    /// Reads the package name from a `lakefile.lean` (see [`crate::parse_lakefile_lean`] for the
-    /// forms understood). Returns `None` when the declaration is computed or missing.
-    pub fn name_from_lakefile_lean(text: &str) -> Option<String> {
-        crate::lakefile::parse_lakefile_lean(text, "lakefile.lean")
-            .ok()
-            .map(|(cfg, _)| cfg.name)
-    }
-
     /// Lake's `cachePlatform`: no platform part (`None`) for a platform-independent
     /// package, else `platform` unchanged.
     pub fn cache_platform(&self, platform: Option<String>) -> Option<String> {
@@ -317,20 +309,5 @@ apiEndpoint = "https://example.com/api/v1"
             tc()
         );
         assert_eq!(p(Some(true), None, None).cache_toolchain(tc()), tc());
-    }
-
-    #[test]
-    fn reads_plain_lakefile_lean_names() {
-        let lean =
-            "import Lake\nopen Lake DSL\n\npackage test where\n  enableArtifactCache := true\n";
-        assert_eq!(
-            PackageConfig::name_from_lakefile_lean(lean).as_deref(),
-            Some("test")
-        );
-        assert_eq!(
-            PackageConfig::name_from_lakefile_lean("package «my pkg» where").as_deref(),
-            Some("my pkg")
-        );
-        assert_eq!(PackageConfig::name_from_lakefile_lean("def x := 1"), None);
     }
 }

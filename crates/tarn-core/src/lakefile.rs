@@ -748,6 +748,15 @@ mod tests {
         parse_lakefile_lean(text, "lakefile.lean").unwrap()
     }
 
+    #[test]
+    fn reads_plain_lakefile_lean_names() {
+        let lean =
+            "import Lake\nopen Lake DSL\n\npackage test where\n  enableArtifactCache := true\n";
+        assert_eq!(parse(lean).0.name, "test");
+        assert_eq!(parse("package «my pkg» where").0.name, "my pkg");
+        assert!(parse_lakefile_lean("def x := 1", "lakefile.lean").is_err());
+    }
+
     /// Mathlib's lakefile (leanprover-community/mathlib4, 2026), abridged only in the
     /// middle: `require`s with `@ git`, doc comments, `abbrev`s with `⟨…⟩` literals, the
     /// `package` block with comment lines, attributes, `lean_lib … where` blocks.

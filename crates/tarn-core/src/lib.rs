@@ -31,6 +31,8 @@
 //! * [`request_target`]: an S3 request's path components and query parameters.
 //! * [`byte_range`]: HTTP `Range` headers resolved against an object's length.
 //! * [`s3_listing`]: ListObjects queries and ListObjectsV2 XML replies.
+//! * [`trust`]: signed revisions: Ed25519 keys in OpenSSH's encodings and the signature
+//!   object `<rev>.jsonl.sig`.
 //!
 //! ```
 //! use tarn_core::{ArtifactName, Hash};
@@ -50,6 +52,7 @@ mod config;
 mod hash;
 mod lakefile;
 pub mod lean_json;
+mod lean_version;
 mod limits;
 mod ltar;
 mod mapping;
@@ -62,6 +65,8 @@ pub mod s3_listing;
 mod scope;
 mod service;
 pub mod sigv4;
+pub mod trust;
+mod units;
 mod workspace;
 
 /// Artifact file names.
@@ -78,6 +83,11 @@ pub use hash::{crlf_to_lf, mix_hash, murmur64a, Hash, ParseHashError, StreamingH
 /// `lakefile.lean`'s `package` declaration.
 pub use lakefile::{
     parse_lakefile_lean, LakefileError, Warning, MAX_CONFIG_BYTES, MAX_LAKEFILE_BYTES,
+};
+/// What `lean --version` says, the platform and toolchain Lake derives from it, elan's names.
+pub use lean_version::{
+    elan_toolchain_name, fallback_platform, host_platform, toolchain_origin, LeanVersion,
+    LEAN_VERSION_OUTPUT_LIMIT,
 };
 /// Resource limits on outside input.
 pub use limits::{
@@ -108,8 +118,10 @@ pub use service::{
     normalize_endpoint, Service, ServiceKind, ARTIFACT_CONTENT_TYPE, DEFAULT_RESERVOIR_API,
     MAPPINGS_CONTENT_TYPE, RESERVOIR_HEADERS, RESERVOIR_NAME,
 };
+/// Sizes and durations with their units (`20GiB`, `30d`).
+pub use units::{parse_human_duration, parse_human_size, UnitError};
 /// `lake-manifest.json`, `lean-toolchain`, toolchain and platform defaults.
 pub use workspace::{
-    default_toolchain, host_platform, parse_lean_toolchain, platform_triple, DependencyKind,
-    Manifest, ManifestError, ManifestPackage, DEFAULT_PACKAGES_DIR,
+    default_toolchain, parse_lean_toolchain, DependencyKind, Manifest, ManifestError,
+    ManifestPackage, DEFAULT_PACKAGES_DIR,
 };

@@ -273,22 +273,6 @@ pub fn default_toolchain(
         .map(|t| normalize_toolchain(&t))
 }
 
-/// The target triple Lean's `System.Platform.target` gives on a machine with Rust's
-/// `std::env::consts::ARCH` = `arch` and `OS` = `os`.
-pub fn platform_triple(arch: &str, os: &str) -> String {
-    match os {
-        "linux" => format!("{arch}-unknown-linux-gnu"),
-        "macos" => format!("{arch}-apple-darwin"),
-        "windows" => format!("{arch}-pc-windows-msvc"),
-        os => format!("{arch}-unknown-{os}"),
-    }
-}
-
-/// This host's target triple, Lake's default `--platform`.
-pub fn host_platform() -> String {
-    platform_triple(std::env::consts::ARCH, std::env::consts::OS)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -450,19 +434,5 @@ mod tests {
         );
         assert_eq!(default_toolchain(None, Some("  \n")), None);
         assert_eq!(default_toolchain(None, None), None);
-    }
-
-    #[test]
-    fn platform_triples_match_lean_targets() {
-        assert_eq!(
-            platform_triple("x86_64", "linux"),
-            "x86_64-unknown-linux-gnu"
-        );
-        assert_eq!(platform_triple("aarch64", "macos"), "aarch64-apple-darwin");
-        assert_eq!(
-            platform_triple("x86_64", "windows"),
-            "x86_64-pc-windows-msvc"
-        );
-        assert!(host_platform().starts_with(std::env::consts::ARCH));
     }
 }

@@ -19,6 +19,9 @@ pub struct RemoteEnv {
     pub reservoir_api_url: Option<String>,
     /// `RESERVOIR_API_BASE_URL`.
     pub reservoir_api_base_url: Option<String>,
+    /// `LAKE_CACHE_SERVICE`: the name of the service the endpoint variables configure (Lake's
+    /// `Env.cacheService?`), recorded in `outputs/` entries.
+    pub cache_service: Option<String>,
 }
 
 impl RemoteEnv {
@@ -31,6 +34,7 @@ impl RemoteEnv {
             cache_key: var("LAKE_CACHE_KEY"),
             reservoir_api_url: var("RESERVOIR_API_URL"),
             reservoir_api_base_url: var("RESERVOIR_API_BASE_URL"),
+            cache_service: var("LAKE_CACHE_SERVICE"),
         }
     }
 
@@ -53,6 +57,15 @@ impl RemoteEnv {
             .filter(|k| !k.is_empty())
     }
 
+    /// The name recorded for the environment-configured service (`None`: `"service": null`).
+    fn env_service_name(&self) -> Option<String> {
+        self.cache_service
+            .as_deref()
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(str::to_string)
+    }
+
     fn endpoints(&self) -> (Option<&str>, Option<&str>) {
         fn ne(v: &Option<String>) -> Option<&str> {
             v.as_deref().filter(|s| !s.is_empty())
@@ -66,8 +79,8 @@ impl RemoteEnv {
 pub struct Resolved {
     /// The service.
     pub service: Service,
-    /// `Some(name)` for a named service (recorded in `outputs/` entries); `None` for the
-    /// legacy environment-variable service, which has no name.
+    /// `Some(name)` for a named service (recorded in `outputs/` entries); for the legacy
+    /// environment-variable service, `LAKE_CACHE_SERVICE` when set, else `None`.
     pub recorded_name: Option<String>,
 }
 
@@ -120,7 +133,7 @@ pub fn resolve_download(
             tracing::warn!("LAKE_CACHE_ARTIFACT_ENDPOINT / LAKE_CACHE_REVISION_ENDPOINT are deprecated for downloads; configure a service in the system configuration instead");
             return Ok(Resolved {
                 service: Service::s3("", a, r),
-                recorded_name: None,
+                recorded_name: env.env_service_name(),
             });
         }
         (None, None) => {}
@@ -198,7 +211,7 @@ pub fn resolve_upload(
             return Ok((
                 Resolved {
                     service: Service::s3("", a, r),
-                    recorded_name: None,
+                    recorded_name: env.env_service_name(),
                 },
                 credentials(env)?,
             ))
@@ -313,6 +326,21 @@ apiEndpoint = "http://m/api/v1"
         half.revision_endpoint = Some("http://e/r/".into());
         let r = resolve_download(None, &c, &half).unwrap();
         assert_eq!(r.recorded_name, None);
+        // LAKE_CACHE_SERVICE names the environment-configured service (blank: no name).
+        half.cache_service = Some("ci".into());
+        assert_eq!(
+            resolve_download(None, &c, &half)
+                .unwrap()
+                .recorded_name
+                .as_deref(),
+            Some("ci")
+        );
+        half.cache_service = Some(" ".into());
+        assert_eq!(
+            resolve_download(None, &c, &half).unwrap().recorded_name,
+            None
+        );
+        half.cache_service = None;
         assert!(
             matches!(r.service.kind, ServiceKind::S3 { ref revision_endpoint, .. } if revision_endpoint == "http://e/r")
         );
@@ -356,6 +384,11 @@ apiEndpoint = "http://m/api/v1"
         partial.artifact_endpoint = Some("http://e/a".into());
         let (r, _) = resolve_upload(None, &c, &partial).unwrap();
         assert_eq!(r.recorded_name, None);
+        partial.cache_service = Some("ci".into());
+        let (r, _) = resolve_upload(None, &c, &partial).unwrap();
+        assert_eq!(r.recorded_name.as_deref(), Some("ci"));
+        assert_eq!(r.service.name, "", "still the environment's service");
+        partial.cache_service = None;
         let mut nokey = partial.clone();
         nokey.cache_key = None;
         let e = resolve_upload(None, &c, &nokey).unwrap_err();

@@ -15,7 +15,9 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use reqwest::{Method, StatusCode};
+use sha2::Digest;
 use tarn_core::sigv4::EMPTY_SHA256;
+use tarn_core::trust::StrongDigest;
 use tarn_core::{printable_line, StreamingHasher};
 use tarn_core::{ArtifactName, Hash};
 use tarn_core::{Limits, MAX_ARTIFACT_ENV, MAX_ERROR_BODY_BYTES, MAX_REPLY_ENV};
@@ -73,6 +75,22 @@ impl Default for TransportOptions {
     }
 }
 
+/// A download whose SHA-256 or size is not the signed one.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("SHA-256 {actual} ({actual_size} bytes) does not match the signed {expected} ({expected_size} bytes); quarantined as {}", quarantined.display())]
+pub struct StrongMismatch {
+    /// The signed SHA-256 (hex).
+    pub expected: String,
+    /// The signed size.
+    pub expected_size: u64,
+    /// The SHA-256 of what arrived (hex).
+    pub actual: String,
+    /// The size of what arrived.
+    pub actual_size: u64,
+    /// Where the bytes went.
+    pub quarantined: PathBuf,
+}
+
 /// Why one attempt failed.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum TransferError {
@@ -116,6 +134,20 @@ pub enum TransferError {
     HashMismatch {
         /// The hash of what arrived.
         actual: String,
+    },
+    /// The downloaded content has the right Lake hash but not the SHA-256 or size the
+    /// revision's signature gives (a forged 64-bit collision, or another artifact): the bytes
+    /// were moved to the cache's quarantine. Never retried.
+    #[error("{0}")]
+    StrongMismatch(Box<StrongMismatch>),
+    /// The reply announces another size than the revision's signature gives; nothing was
+    /// read. Never retried.
+    #[error("the reply announces {announced} bytes, but the signed size is {signed}")]
+    SignedSizeMismatch {
+        /// `Content-Length`.
+        announced: u64,
+        /// The signed size.
+        signed: u64,
     },
     /// The attempt ran past the per-transfer deadline.
     #[error(
@@ -170,6 +202,8 @@ impl TransferError {
             | TransferError::Redirect(_)
             | TransferError::InvalidUrl(_)
             | TransferError::Client(_)
+            | TransferError::StrongMismatch(_)
+            | TransferError::SignedSizeMismatch { .. }
             | TransferError::TooLarge { .. } => false,
         }
     }
@@ -608,7 +642,12 @@ impl Transport {
 
     /// `PUT url` streaming the file at `path`, signed with its real SHA-256; success on 200,
     /// 201 or 204. See [`Transport::put_artifact`]; this variant checks no content hash.
-    pub async fn put_file(&self, url: &str, content_type: &str, path: &Path) -> Result<(), Failed> {
+    pub async fn put_file(
+        &self,
+        url: &str,
+        content_type: &str,
+        path: &Path,
+    ) -> Result<StrongDigest, Failed> {
         self.put_open_file(
             url,
             content_type,
@@ -625,14 +664,16 @@ impl Transport {
     /// one pass computes the SHA-256 for the signature and checks Lake's hash, the upload
     /// streams from the same descriptor and hashes again, and a body whose bytes stop
     /// matching `hash` is aborted before its last byte, so the service never stores it. What
-    /// leaves the machine is exactly what was validated, whatever happens to the path.
+    /// leaves the machine is exactly what was validated, whatever happens to the path: the
+    /// sending pass checks the SHA-256 too, so a same-Lake-hash rewrite is caught. Returns
+    /// the SHA-256 and size of the bytes sent (what a revision signature records).
     pub async fn put_artifact(
         &self,
         url: &str,
         content_type: &str,
         path: &Path,
         hash: Hash,
-    ) -> Result<(), Failed> {
+    ) -> Result<StrongDigest, Failed> {
         self.put_open_file(
             url,
             content_type,
@@ -653,7 +694,7 @@ impl Transport {
         content_type: &str,
         staging: Arc<StagingDir>,
         name: &ArtifactName,
-    ) -> Result<(), Failed> {
+    ) -> Result<StrongDigest, Failed> {
         let path = staging.dir.join(name.file_name());
         self.put_open_file(
             url,
@@ -672,7 +713,7 @@ impl Transport {
         source: Source,
         path: &Path,
         expected: Option<Hash>,
-    ) -> Result<(), Failed> {
+    ) -> Result<StrongDigest, Failed> {
         let parsed = parse_url("PUT", url)?;
         let local = |error: TransferError| Failed {
             method: "PUT".into(),
@@ -711,6 +752,14 @@ impl Transport {
         })?
         .map_err(|e| local(e.into()))?;
         let file = Arc::new(file);
+        let digest = StrongDigest {
+            sha256: hex::decode(&sha)
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .expect("sha256_and_hash returns 64 hex digits"),
+            size: len,
+        };
+        let checked = expected.map(|lake| (lake, digest.sha256));
         self.with_retries("PUT", url, || {
             let rb = self.builder(
                 Method::PUT,
@@ -726,7 +775,7 @@ impl Transport {
                 let (last2, sent2) = (last.clone(), sent.clone());
                 let progress = self.progress.clone();
                 let stats = self.stats.clone();
-                let stream = checked_file_stream(file, len, expected).map(move |chunk| {
+                let stream = checked_file_stream(file, len, checked).map(move |chunk| {
                     if let Ok(c) = &chunk {
                         last2.store(now_millis(), Ordering::Relaxed);
                         sent2.fetch_add(c.len() as u64, Ordering::Relaxed);
@@ -765,7 +814,8 @@ impl Transport {
                 }
             }
         })
-        .await
+        .await?;
+        Ok(digest)
     }
 
     /// Downloads `url` into the cache as artifact `name`: streamed into a temp file in
@@ -777,6 +827,22 @@ impl Transport {
         headers: &[(&str, &str)],
         cache: &Cache,
         name: &ArtifactName,
+    ) -> Result<(u64, Inserted), Failed> {
+        self.download_artifact_checked(url, headers, cache, name, None)
+            .await
+    }
+
+    /// [`Transport::download_artifact`], and with `signed` the SHA-256 and size a verified
+    /// revision signature gives: computed in the same pass as Lake's hash, and on a mismatch
+    /// the bytes go to the cache's quarantine, never under the artifact's name
+    /// ([`TransferError::StrongMismatch`]).
+    pub async fn download_artifact_checked(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+        cache: &Cache,
+        name: &ArtifactName,
+        signed: Option<StrongDigest>,
     ) -> Result<(u64, Inserted), Failed> {
         let parsed = parse_url("GET", url)?;
         let sign = self.opts.sign_downloads;
@@ -799,6 +865,14 @@ impl Transport {
                     });
                 }
                 let expected = resp.content_length();
+                if let (Some(announced), Some(signed)) = (expected, signed) {
+                    if announced != signed.size {
+                        return Err(TransferError::SignedSizeMismatch {
+                            announced,
+                            signed: signed.size,
+                        });
+                    }
+                }
                 let max = self.limits.max_artifact_bytes;
                 if expected.is_some_and(|n| n > max) {
                     return Err(TransferError::TooLarge {
@@ -811,6 +885,7 @@ impl Transport {
                 let temp_path = temp.path().to_path_buf();
                 let temp_path = temp_path.as_path();
                 let mut hasher = expected.map(StreamingHasher::new);
+                let mut strong = signed.map(|_| sha2::Sha256::new());
                 let mut got = 0u64;
                 let mut stream = resp.bytes_stream();
                 // Writes go to a buffered std file: chunks are small and the page cache
@@ -843,6 +918,9 @@ impl Transport {
                     if let Some(h) = hasher.as_mut() {
                         h.update(&chunk);
                     }
+                    if let Some(h) = strong.as_mut() {
+                        h.update(&chunk);
+                    }
                     out.write_all(&chunk)
                         .map_err(|e| StoreError::io(temp_path, e))?;
                     self.stats
@@ -855,6 +933,19 @@ impl Transport {
                 if let Some(exp) = expected {
                     if got != exp {
                         return Err(TransferError::Truncated { got, expected: exp });
+                    }
+                }
+                if let (Some(h), Some(want)) = (strong, signed) {
+                    let actual: [u8; 32] = h.finalize().into();
+                    if actual != want.sha256 || got != want.size {
+                        let quarantined = temp.quarantine(cache, &name.file_name())?;
+                        return Err(TransferError::StrongMismatch(Box::new(StrongMismatch {
+                            expected: hex::encode(want.sha256),
+                            expected_size: want.size,
+                            actual: hex::encode(actual),
+                            actual_size: got,
+                            quarantined,
+                        })));
                     }
                 }
                 let known = hasher.and_then(|h| h.finish());
@@ -1081,19 +1172,33 @@ enum Source {
 
 /// The bytes `0..len` of `file`, read with positional reads (each retry starts afresh and
 /// never depends on a shared offset). With `expected`, Lake's hash of the bytes is checked
-/// before the last chunk is released: on a mismatch (or a file that shrank) the stream ends
-/// with an error instead, so the receiver sees a short body and stores nothing.
+/// before the last chunk is released, and so is the SHA-256 computed when the file was
+/// validated (a rewrite with a forged Lake-hash collision changes it): on a mismatch (or a
+/// file that shrank) the stream ends with an error instead, so the receiver sees a short
+/// body and stores nothing.
 fn checked_file_stream(
     file: Arc<std::fs::File>,
     len: u64,
-    expected: Option<Hash>,
+    expected: Option<(Hash, [u8; 32])>,
 ) -> impl futures_util::Stream<Item = std::io::Result<Bytes>> + Send + 'static {
     const CHUNK: u64 = 64 * 1024;
-    let state = (0u64, StreamingHasher::new(len), false);
-    futures_util::stream::unfold(state, move |(offset, mut hasher, done)| {
+    struct State {
+        offset: u64,
+        lake: StreamingHasher,
+        strong: sha2::Sha256,
+        done: bool,
+    }
+    let state = State {
+        offset: 0,
+        lake: StreamingHasher::new(len),
+        strong: sha2::Sha256::new(),
+        done: false,
+    };
+    futures_util::stream::unfold(state, move |mut st| {
         let file = file.clone();
         async move {
-            if done || offset >= len && len > 0 || (len == 0 && offset > 0) {
+            let offset = st.offset;
+            if st.done || offset >= len && len > 0 || (len == 0 && offset > 0) {
                 return None;
             }
             let want = CHUNK.min(len - offset) as usize;
@@ -1104,33 +1209,49 @@ fn checked_file_stream(
                     Ok(0) => break,
                     Ok(n) => filled += n,
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Some((Err(e), (offset, hasher, true))),
+                    Err(e) => {
+                        st.done = true;
+                        return Some((Err(e), st));
+                    }
                 }
             }
+            st.done = true;
             if filled < want {
                 let e = FileChanged::Size {
                     expected: len,
                     seen: offset + filled as u64,
                 };
-                return Some((Err(e.into_io()), (offset, hasher, true)));
+                return Some((Err(e.into_io()), st));
             }
             buf.truncate(filled);
-            hasher.update(&buf);
-            let next = offset + filled as u64;
-            if next == len {
-                let actual = std::mem::replace(&mut hasher, StreamingHasher::new(0)).finish();
-                if let (Some(want), Some(actual)) = (expected, actual) {
-                    if want != actual {
-                        let e = FileChanged::Content {
-                            expected: want,
-                            actual,
-                        };
-                        return Some((Err(e.into_io()), (next, hasher, true)));
-                    }
-                }
-                return Some((Ok(Bytes::from(buf)), (next, hasher, true)));
+            st.lake.update(&buf);
+            if expected.is_some() {
+                st.strong.update(&buf);
             }
-            Some((Ok(Bytes::from(buf)), (next, hasher, false)))
+            st.offset = offset + filled as u64;
+            if st.offset < len {
+                st.done = false;
+                return Some((Ok(Bytes::from(buf)), st));
+            }
+            if let Some((want, want_sha)) = expected {
+                let lake = std::mem::replace(&mut st.lake, StreamingHasher::new(0)).finish();
+                if let Some(actual) = lake.filter(|a| *a != want) {
+                    let e = FileChanged::Content {
+                        expected: want,
+                        actual,
+                    };
+                    return Some((Err(e.into_io()), st));
+                }
+                let sha: [u8; 32] = std::mem::take(&mut st.strong).finalize().into();
+                if sha != want_sha {
+                    let e = FileChanged::StrongContent {
+                        expected: hex::encode(want_sha),
+                        actual: hex::encode(sha),
+                    };
+                    return Some((Err(e.into_io()), st));
+                }
+            }
+            Some((Ok(Bytes::from(buf)), st))
         }
     })
 }

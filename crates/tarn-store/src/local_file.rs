@@ -58,7 +58,15 @@ pub fn open_local_file(path: &Path, links: Links) -> io::Result<(File, Metadata)
 /// [`open_local_file`] does. A longer file is refused ([`ErrorKind::FileTooLarge`], naming
 /// the limit and the variable that raises it), unread when its size says so already.
 pub fn read_local_file(path: &Path, links: Links, limit: &ReadLimit<'_>) -> io::Result<Vec<u8>> {
-    let (file, meta) = open_local_file(path, links)?;
+    let (file, meta) = match open_local_file(path, links) {
+        Ok(opened) => opened,
+        Err(e) => {
+            return match reads_empty_device(path, links) {
+                Ok(true) => Ok(Vec::new()),
+                _ => Err(e),
+            }
+        }
+    };
     if meta.len() > limit.bytes {
         return Err(too_large(limit));
     }
@@ -89,6 +97,26 @@ pub fn read_config_file(path: &Path) -> io::Result<String> {
             env: None,
         },
     )
+}
+
+/// Whether `path` is a character device that is at its end at once (`/dev/null`): Lake reads
+/// such a file as empty (`LAKE_CONFIG=/dev/null` is the usual "no configuration"). One byte is
+/// asked for without blocking; a device that has data (`/dev/zero`) or none yet (a terminal)
+/// is not empty, and a FIFO (which reads empty with no writer) is never taken for one.
+#[cfg(unix)]
+fn reads_empty_device(path: &Path, links: Links) -> io::Result<bool> {
+    use std::os::unix::fs::FileTypeExt;
+    let mut file = open_nonblocking(path, links)?;
+    if !file.metadata()?.file_type().is_char_device() {
+        return Ok(false);
+    }
+    let mut byte = [0u8; 1];
+    Ok(matches!(file.read(&mut byte), Ok(0)))
+}
+
+#[cfg(not(unix))]
+fn reads_empty_device(_path: &Path, _links: Links) -> io::Result<bool> {
+    Ok(false)
 }
 
 #[cfg(unix)]
@@ -174,6 +202,47 @@ fn show_size(n: u64) -> String {
     }
 }
 
+/// Reads a regular file (not a link) of at most `limit` bytes without updating its access
+/// time where the system allows (see [`open_without_touching`]).
+pub(crate) fn read_without_touching(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
+    let file = open_without_touching(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::other("not a regular file"));
+    }
+    let mut bytes = Vec::new();
+    file.take(limit + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(io::Error::other(format!("larger than {limit} bytes")));
+    }
+    Ok(bytes)
+}
+
+/// Opens a cache file for tarn's own checks (`prune`, `stats`, `verify`) without updating its
+/// access time where the system allows (`O_NOATIME` on Linux, for files this user owns; a
+/// link or a FIFO is not followed or waited on): those reads are not uses, and must not move
+/// the file in prune's least-recently-used order.
+#[cfg(target_os = "linux")]
+pub(crate) fn open_without_touching(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let open = |flags| {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | flags)
+            .open(path)
+    };
+    match open(libc::O_NOATIME) {
+        // Not the file's owner: the access time may move; eviction order is a little off.
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => open(0),
+        r => r,
+    }
+}
+
+/// Elsewhere: a plain open.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn open_without_touching(path: &Path) -> io::Result<File> {
+    File::open(path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,6 +324,20 @@ mod tests {
         assert_eq!(e.kind(), ErrorKind::IsADirectory);
         let e = read_local_file(&t.path().join("nothing"), Links::Follow, &LIMIT).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::NotFound);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn dev_null_reads_as_an_empty_file() {
+        // Lake reads `LAKE_CONFIG=/dev/null` as an empty configuration.
+        assert_eq!(
+            promptly(|| read_config_file(Path::new("/dev/null")).unwrap()),
+            ""
+        );
+        assert_eq!(
+            read_local_file(Path::new("/dev/null"), Links::Refuse, &LIMIT).unwrap(),
+            b""
+        );
     }
 
     #[cfg(unix)]

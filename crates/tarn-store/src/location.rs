@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use tarn_core::toolchain_dir;
+use tarn_core::{elan_toolchain_name, toolchain_dir};
 
 /// The environment variables that decide the cache location, captured once so that the
 /// rules stay a pure function (and testable without touching the process environment).
@@ -12,6 +12,8 @@ pub struct CacheEnv {
     pub lake_cache_dir: Option<String>,
     /// `ELAN_HOME`.
     pub elan_home: Option<String>,
+    /// `ELAN` (set but blank disables elan, as in Lake's `findElanInstall?`).
+    pub elan: Option<String>,
     /// `ELAN_TOOLCHAIN`.
     pub elan_toolchain: Option<String>,
     /// `XDG_CACHE_HOME`.
@@ -27,6 +29,7 @@ impl CacheEnv {
         CacheEnv {
             lake_cache_dir: var("LAKE_CACHE_DIR"),
             elan_home: var("ELAN_HOME"),
+            elan: var("ELAN"),
             elan_toolchain: var("ELAN_TOOLCHAIN"),
             xdg_cache_home: var("XDG_CACHE_HOME"),
             home: var("HOME"),
@@ -55,8 +58,9 @@ pub enum CacheSource {
 ///
 /// 1. `LAKE_CACHE_DIR` non-empty → it;
 /// 2. `LAKE_CACHE_DIR` set but empty → `<package root>/.lake/cache` (none without a package);
-/// 3. `ELAN_HOME` and a toolchain (`ELAN_TOOLCHAIN`, else `toolchain_hint`, e.g. the
-///    package's `lean-toolchain`) → `<ELAN_HOME>/toolchains/<mangled>/lake/cache`;
+/// 3. `ELAN_HOME` set, `ELAN` not set to a blank value, and a toolchain (`ELAN_TOOLCHAIN`,
+///    else `toolchain_hint`, the package's `lean-toolchain`, under the name elan gives it) →
+///    `<ELAN_HOME>/toolchains/<mangled>/lake/cache`;
 /// 4. `$XDG_CACHE_HOME/lake`; 5. `$HOME/.cache/lake`.
 pub fn resolve_cache_root(
     env: &CacheEnv,
@@ -72,14 +76,21 @@ pub fn resolve_cache_root(
         }
         None => {}
     }
-    if let Some(elan) = env.elan_home.as_deref().filter(|s| !s.is_empty()) {
-        let toolchain = env
-            .elan_toolchain
+    let elan_disabled = env.elan.as_deref().is_some_and(|e| e.trim().is_empty());
+    let elan_home = env
+        .elan_home
+        .as_deref()
+        .filter(|s| !s.is_empty() && !elan_disabled);
+    if let Some(elan) = elan_home {
+        let toolchain = match env.elan_toolchain.as_deref() {
+            Some(t) => Some(t.to_string()),
+            None => toolchain_hint.map(|h| elan_toolchain_name(h).unwrap_or_else(|| h.to_string())),
+        };
+        if let Some(tc) = toolchain
             .as_deref()
-            .or(toolchain_hint)
             .map(str::trim)
-            .filter(|s| !s.is_empty());
-        if let Some(tc) = toolchain {
+            .filter(|s| !s.is_empty())
+        {
             return Some((
                 Path::new(elan)
                     .join("toolchains")
@@ -167,6 +178,30 @@ mod tests {
                 .unwrap()
                 .0,
             Path::new("/elan/toolchains/leanprover--lean4---v4.9.0/lake/cache")
+        );
+        // The hint under elan's name for it (elan adds the origin and the `v`).
+        assert_eq!(
+            resolve_cache_root(&e, None, Some("4.9.0\n")).unwrap().0,
+            Path::new("/elan/toolchains/leanprover--lean4---v4.9.0/lake/cache")
+        );
+    }
+
+    #[test]
+    fn a_blank_elan_disables_the_toolchain_cache() {
+        let mut e = CacheEnv {
+            elan_home: Some("/elan".into()),
+            elan_toolchain: Some("leanprover/lean4:v4.22.0".into()),
+            ..env()
+        };
+        e.elan = Some(" ".into());
+        assert_eq!(
+            resolve_cache_root(&e, None, None).unwrap().0,
+            Path::new("/home/u/.cache/lake")
+        );
+        e.elan = Some("/opt/elan/bin/elan".into());
+        assert_eq!(
+            resolve_cache_root(&e, None, None).unwrap().0,
+            Path::new("/elan/toolchains/leanprover--lean4---v4.22.0/lake/cache")
         );
     }
 }

@@ -102,6 +102,9 @@ pub struct Package {
     pub config: PackageConfig,
     /// The configuration file read, if any.
     pub config_path: Option<PathBuf>,
+    /// The name the package's own configuration declares (Lake's `origName`), when it was
+    /// read and differs from `name` (a dependency required under another name).
+    pub declared_name: Option<String>,
     /// Reservoir scope (owner) from the manifest; `""` for the root and non-Reservoir ones.
     pub scope: String,
     /// Git remote URL from the manifest (dependencies).
@@ -123,8 +126,11 @@ impl Package {
     }
 
     /// `<scope>/<name>` on Reservoir, or `None` when the package did not come from Reservoir.
+    /// The name is the one the package declares itself (Lake's `reservoirName`, `origName`:
+    /// "the name of the package as it appears in Reservoir URLs"), not the manifest's.
     pub fn reservoir_scope(&self) -> Option<String> {
-        (!self.scope.is_empty()).then(|| format!("{}/{}", self.scope, self.name))
+        let name = self.declared_name.as_deref().unwrap_or(&self.name);
+        (!self.scope.is_empty()).then(|| format!("{}/{name}", self.scope))
     }
 
     /// Lake's `cachePlatform`: `None` (no `pt/`) when platform-independent.
@@ -162,6 +168,7 @@ impl Package {
             repo_dir: dir.to_path_buf(),
             config,
             config_path,
+            declared_name: None,
             scope: String::new(),
             url: None,
             rev: None,
@@ -272,6 +279,7 @@ impl Workspace {
                     (PackageConfig::default(), None)
                 }
             };
+            let mut declared_name = None;
             if let Some(path) = &config_path {
                 if !config.name.is_empty() && config.name != entry.name {
                     warnings.push(Warning {
@@ -279,10 +287,12 @@ impl Workspace {
                         line: None,
                         message: format!(
                             "the package calls itself `{}` but the manifest names it `{}`; \
-                             tarn uses the manifest's name",
+                             as in Lake, the local cache uses the manifest's name and \
+                             Reservoir the package's own",
                             config.name, entry.name
                         ),
                     });
+                    declared_name = Some(config.name.clone());
                 }
             }
             config.name = entry.name.clone();
@@ -292,6 +302,7 @@ impl Workspace {
                 repo_dir,
                 config,
                 config_path,
+                declared_name,
                 scope: entry.scope.clone(),
                 url: entry.url.clone(),
                 rev: entry.rev.clone(),

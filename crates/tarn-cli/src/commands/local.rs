@@ -17,7 +17,8 @@ use tarn_store::{StageOptions, StageReport};
 
 use super::remote::scope_or_repo;
 use super::CmdResult;
-use crate::context::{self, GlobalArgs};
+use crate::context;
+use crate::global_args::GlobalArgs;
 use crate::ui;
 
 /// `tarn stage <mappings> <dir>`.
@@ -47,11 +48,22 @@ pub(crate) struct TargetArgs {
     /// Cache service to fetch missing artifacts from on demand.
     #[arg(long, value_name = "NAME")]
     pub service: Option<String>,
-    /// Verbatim scope of the artifacts within the service (requires --service).
-    #[arg(long, value_name = "SCOPE", requires = "service")]
+    /// Verbatim scope of the artifacts within the service (requires --service; with `--repo`
+    /// too, the last one given wins, as in Lake).
+    #[arg(
+        long,
+        value_name = "SCOPE",
+        requires = "service",
+        overrides_with = "repo"
+    )]
     pub scope: Option<String>,
     /// GitHub repository scope `owner/name` (requires --service).
-    #[arg(long, value_name = "OWNER/NAME", requires = "service")]
+    #[arg(
+        long,
+        value_name = "OWNER/NAME",
+        requires = "service",
+        overrides_with = "scope"
+    )]
     pub repo: Option<String>,
 }
 
@@ -118,7 +130,7 @@ pub(crate) struct DemoArgs {
     pub keep: Option<PathBuf>,
 }
 
-fn exit(ok: bool) -> ExitCode {
+pub(crate) fn exit(ok: bool) -> ExitCode {
     if ok {
         ExitCode::SUCCESS
     } else {
@@ -126,21 +138,37 @@ fn exit(ok: bool) -> ExitCode {
     }
 }
 
-/// Reads a mappings file and prints its line warnings.
+/// Reads a mappings file and prints its line warnings (the first few, then a count). A file
+/// with no readable entry at all (a lakefile, a README, `Cargo.lock`) is refused: Lake skips
+/// bad lines with a warning, but "all good" or "staged 0 artifacts" would be a lie.
 fn load_mappings(path: &Path) -> anyhow::Result<(LoadedMappings, Vec<tarn_core::ArtifactName>)> {
     let m = read_mappings(path)?;
-    for w in &m.warnings {
-        tracing::warn!("{w}");
-    }
+    refuse_non_mappings(&m, &path.display().to_string())?;
+    ui::warn_capped(&m.warnings, "warnings like these");
     let artifacts = m.artifacts()?;
     Ok((m, artifacts))
+}
+
+/// The error for a file none of whose lines is a mapping entry, naming it (`shown`).
+fn refuse_non_mappings(m: &LoadedMappings, shown: &str) -> anyhow::Result<()> {
+    if m.file.entries.is_empty() && !m.warnings.is_empty() {
+        return Err(ui::with_hint(
+            anyhow!(
+                "{shown}: not a mappings file (none of its {} lines is an entry; first: {})",
+                m.warnings.len(),
+                m.warnings[0]
+            ),
+            "a mappings file is the output of `lake build -o FILE` (or a staging directory's outputs.jsonl)",
+        ));
+    }
+    Ok(())
 }
 
 fn progress_fn(bar: &indicatif::ProgressBar) -> impl Fn(u64) + Sync + '_ {
     move |n| bar.inc(n)
 }
 
-fn say(global: &GlobalArgs, msg: impl std::fmt::Display) {
+pub(crate) fn say(global: &GlobalArgs, msg: impl std::fmt::Display) {
     if !global.quiet && !global.json {
         eprintln!("{msg}");
     }
@@ -149,6 +177,7 @@ fn say(global: &GlobalArgs, msg: impl std::fmt::Display) {
 /// `tarn stage`.
 pub(crate) fn stage(g: &GlobalArgs, a: StageArgs) -> CmdResult {
     let (cache, _) = context::open_cache(g)?;
+    let _lock = context::share_cache(&cache);
     let (mappings, artifacts) = load_mappings(&a.mappings)?;
     let bar = ui::progress_bar(g, artifacts.len() as u64, "stage");
     let start = Instant::now();
@@ -165,14 +194,28 @@ pub(crate) fn stage(g: &GlobalArgs, a: StageArgs) -> CmdResult {
     )?;
     bar.finish_and_clear();
     let secs = start.elapsed().as_secs_f64();
-    for m in &report.missing {
-        eprintln!("error: artifact not found in cache: {}", m.display());
-    }
-    for e in &report.errors {
-        eprintln!("error: {e}");
-    }
+    let missing: Vec<String> = report
+        .missing
+        .iter()
+        .map(|m| format!("artifact not found in cache: {}", m.display()))
+        .collect();
+    ui::print_capped(&missing, "artifacts not found");
+    ui::print_capped(&report.errors, "errors");
     if !report.is_ok() {
-        eprintln!("error: failed to copy all outputs to the staging directory");
+        let message = "failed to copy all outputs to the staging directory";
+        if !report.missing.is_empty() && report.missing.len() == artifacts.len() {
+            // Not one artifact there: almost always the wrong cache, not a damaged one.
+            ui::print_failure(
+                message,
+                &format!(
+                    "none of the {} artifacts is in the cache {}; if the build used another cache, pass --cache-dir DIR or set LAKE_CACHE_DIR",
+                    artifacts.len(),
+                    cache.root().display()
+                ),
+            );
+        } else {
+            eprintln!("error: {message}");
+        }
     }
     if g.json {
         ui::print_json(&stage_json(&report, &a.dir, secs));
@@ -267,15 +310,18 @@ pub(crate) fn unstage(g: &GlobalArgs, a: UnstageArgs) -> CmdResult {
             return Ok(ExitCode::from(1));
         }
     };
-    for w in &staging.mappings.warnings {
-        tracing::warn!("{w}");
-    }
+    refuse_non_mappings(
+        &staging.mappings,
+        &a.dir.join("outputs.jsonl").display().to_string(),
+    )?;
+    ui::warn_capped(&staging.mappings.warnings, "warnings like these");
     for u in &staging.unreferenced {
         tracing::warn!(
             "{}: not named by outputs.jsonl; not imported",
             a.dir.join(u).display()
         );
     }
+    let _lock = context::share_cache(&cache);
     let bar = ui::progress_bar(g, staging.artifacts.len() as u64, "unstage");
     let report = tarn_store::import_staging(
         &cache,
@@ -336,6 +382,7 @@ pub(crate) fn add(g: &GlobalArgs, a: AddArgs) -> CmdResult {
     let target = outputs_target(g, &a.target)?;
     let (cache, _) = context::open_cache(g)?;
     let (mappings, _) = load_mappings(&a.mappings)?;
+    let _lock = context::share_cache(&cache);
     let (written, kept) =
         tarn_store::write_outputs(&cache, &mappings.file, &target, !a.no_overwrite)?;
     if g.json {
@@ -363,15 +410,7 @@ pub(crate) fn verify(g: &GlobalArgs, a: VerifyArgs) -> CmdResult {
     let (cache, _) = context::open_cache(g)?;
     let report = match &a.mappings {
         Some(path) => {
-            let (m, artifacts) = load_mappings(path)?;
-            // Lake skips bad lines with a warning, but a file with no readable entry at all
-            // (a lakefile, a log) is not a mappings file: "all good" would be a lie.
-            if m.file.entries.is_empty() && !m.warnings.is_empty() {
-                bail!(
-                    "{}: not a mappings file (no line is an entry; the output of `lake build -o FILE` is)",
-                    path.display()
-                );
-            }
+            let (_, artifacts) = load_mappings(path)?;
             let bar = ui::progress_bar(g, artifacts.len() as u64, "verify");
             let r = tarn_store::verify_artifacts(&cache, &artifacts, &progress_fn(&bar));
             bar.finish_and_clear();
@@ -461,10 +500,16 @@ pub(crate) fn clean(g: &GlobalArgs, _a: CleanArgs) -> CmdResult {
     };
     let removed = tarn_store::clean(&cache)?;
     if !removed {
-        bail!(
-            "no cache to delete; {} does not exist",
-            cache.root().display()
-        );
+        // Lake's `removeDirAll` only runs when the directory exists: nothing to do is success.
+        if g.json {
+            ui::print_json(&json!({"ok": true, "removed": null, "absent": cache.root()}));
+        } else if !g.quiet {
+            eprintln!(
+                "nothing to delete: {} does not exist",
+                cache.root().display()
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
     }
     if g.json {
         ui::print_json(&json!({"ok": true, "removed": cache.root()}));

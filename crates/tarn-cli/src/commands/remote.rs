@@ -13,7 +13,8 @@ use tarn_core::sigv4::Credentials;
 use tarn_core::Scope;
 use tarn_core::{check_platform, check_toolchain, printable_lines};
 use tarn_remote::get::{
-    self, GetError, GetOutcome, GetReport, GetRequest, Mode, SelectError, Step, StepOutcome,
+    self, GetError, GetOutcome, GetReport, GetRequest, Mode, SelectError, SignatureCheck, Step,
+    StepOutcome,
 };
 use tarn_remote::put::{self, PutError, PutPlan, PutReport, PutRevision, PutSource};
 use tarn_remote::resolve::{self, RemoteEnv};
@@ -21,15 +22,18 @@ use tarn_remote::signing::{Signer, DEFAULT_REGION};
 use tarn_remote::{Event, Progress, Transport, TransportOptions};
 use tarn_store::Workspace;
 
+use super::key::{signing_key, trust_policies, SignArgs, TrustArgs};
 use super::CmdResult;
-use crate::context::{self, GlobalArgs};
+use crate::context;
+use crate::global_args::GlobalArgs;
 use crate::ui;
 
 /// The clap group of `--scope` and `--repo`: alternatives, so the usage line shows
 /// `<--scope <SCOPE>|--repo <OWNER/NAME>>` where one is required.
 pub(crate) const SCOPE_OR_REPO: &str = "scope_or_repo";
 
-/// The [`SCOPE_OR_REPO`] group: at most one of `--scope` and `--repo`.
+/// The [`SCOPE_OR_REPO`] group: one of `--scope` and `--repo` (given both, the last one
+/// wins: each `overrides_with` the other, Lake's `scope?` being set by whichever comes last).
 pub(crate) fn scope_or_repo() -> clap::ArgGroup {
     clap::ArgGroup::new(SCOPE_OR_REPO)
         .args(["scope", "repo"])
@@ -94,20 +98,22 @@ pub(crate) struct TransferArgs {
 #[derive(clap::Args, Debug, Clone)]
 #[command(group(scope_or_repo()))]
 pub(crate) struct ScopeArgs {
-    /// Verbatim remote scope (a prefix on a custom S3 endpoint).
-    #[arg(long, value_name = "SCOPE")]
+    /// Verbatim remote scope (a prefix on a custom S3 endpoint). With `--repo` too, the last
+    /// one given wins, as in Lake.
+    #[arg(long, value_name = "SCOPE", overrides_with = "repo")]
     pub scope: Option<String>,
     /// Repository scope `owner/name` (adds platform and toolchain parts to revision URLs).
-    #[arg(long, value_name = "OWNER/NAME")]
+    #[arg(long, value_name = "OWNER/NAME", overrides_with = "scope")]
     pub repo: Option<String>,
     /// Service name from the system configuration (`reservoir` is built in).
     #[arg(long, value_name = "NAME")]
     pub service: Option<String>,
-    /// Platform for repository scopes (default: this host's target triple).
+    /// Platform for repository scopes (default: the target triple the workspace's `lean
+    /// --version` reports, as Lake's `System.Platform.target`).
     #[arg(long, value_name = "TRIPLE")]
     pub platform: Option<String>,
-    /// Toolchain for repository scopes (default: ELAN_TOOLCHAIN, else the workspace's
-    /// lean-toolchain); normalised like Lake.
+    /// Toolchain for repository scopes (default: ELAN_TOOLCHAIN, else the toolchain of the
+    /// workspace's Lean as elan or `Lean.toolchain` names it); normalised like Lake.
     #[arg(long, value_name = "TOOLCHAIN")]
     pub toolchain: Option<String>,
 }
@@ -160,6 +166,8 @@ pub(crate) struct GetArgs {
     #[arg(long, env = "TARN_SIGN_DOWNLOADS", value_parser = clap::builder::FalseyValueParser::new())]
     pub signed: bool,
     #[command(flatten)]
+    pub trust: TrustArgs,
+    #[command(flatten)]
     pub transfer: TransferArgs,
     /// Then restore the fetched module outputs into Lake's build directories (as
     /// `tarn restore`).
@@ -185,6 +193,8 @@ pub(crate) struct PutArgs {
     #[arg(long)]
     pub force: bool,
     #[command(flatten)]
+    pub sign: SignArgs,
+    #[command(flatten)]
     pub transfer: TransferArgs,
 }
 
@@ -200,36 +210,82 @@ pub(crate) struct PutStagedArgs {
     /// The staging directory (`outputs.jsonl` plus the artifact files).
     #[arg(id = "staging_directory", value_name = "STAGING_DIRECTORY")]
     pub dir: PathBuf,
-    /// The revision (commit) the outputs belong to.
-    #[arg(long, value_name = "REV", required = true)]
-    pub rev: String,
+    /// The revision (commit) the outputs belong to (default: HEAD of the package in `-d`,
+    /// as in Lake).
+    #[arg(long, value_name = "REV")]
+    pub rev: Option<String>,
     #[command(flatten)]
     pub target: ScopeArgs,
     /// Upload every artifact, even those the service already has.
     #[arg(long)]
     pub force: bool,
     #[command(flatten)]
+    pub sign: SignArgs,
+    #[command(flatten)]
     pub transfer: TransferArgs,
 }
 
-/// Platform and toolchain before the package's options apply (Lake: `--platform`, else the
-/// host's; `--toolchain`, else `ELAN_TOOLCHAIN`, else the workspace's `lean-toolchain`).
+/// Platform and toolchain before the package's options apply, as Lake has them
+/// (docs/lake-source-notes.md §16): `--platform`, else the target the workspace's Lean reports
+/// (`System.Platform.target`); `--toolchain`, else `ELAN_TOOLCHAIN` whenever it is set (empty:
+/// none), else the name elan gives the toolchain when the workspace's `lean` is elan's proxy,
+/// else that Lean's `Lean.toolchain`. Without a Lean: a documented guess and a warning.
+/// Lean is only asked when the values are `used` in a URL (a `--scope` on S3 ignores them).
 fn platform_toolchain(
     ws: &Workspace,
     t: &ScopeArgs,
+    used: bool,
 ) -> anyhow::Result<(Option<String>, Option<String>)> {
-    let platform = match &t.platform {
-        Some(p) => check_platform(p)?,
-        None => Some(tarn_core::host_platform()),
+    let elan_toolchain = std::env::var("ELAN_TOOLCHAIN").ok();
+    let flag_platform = t.platform.as_deref().map(check_platform).transpose()?;
+    let flag_toolchain = t.toolchain.as_deref().map(check_toolchain).transpose()?;
+    let needs_lean =
+        used && (flag_platform.is_none() || (flag_toolchain.is_none() && elan_toolchain.is_none()));
+    let probe = needs_lean.then(|| {
+        tarn_store::probe_lean(
+            &ws.root_dir,
+            ws.lean_toolchain.as_deref(),
+            &tarn_store::LeanEnv::from_process(),
+        )
+    });
+    let probe = match probe {
+        Some(Ok(p)) => {
+            tracing::debug!("Lean: {} reports {:?}", p.program.display(), p.version);
+            Some(p)
+        }
+        Some(Err(e)) => {
+            tracing::warn!(
+                "{:#}; using the platform Lean's releases report on this system ({}) and the \
+                 workspace's lean-toolchain (pass --platform and --toolchain to be exact)",
+                anyhow::Error::from(e),
+                tarn_core::host_platform()
+            );
+            None
+        }
+        None => None,
     };
-    let toolchain = match &t.toolchain {
-        Some(tc) => check_toolchain(tc)?,
-        // Lake: `ELAN_TOOLCHAIN` whenever it is set, so set-but-empty means no toolchain
-        // (Lake's own cache test relies on this); unset: the workspace's `lean-toolchain`.
-        None => match std::env::var("ELAN_TOOLCHAIN") {
-            Ok(t) if t.is_empty() => None,
-            Ok(t) => ws.default_toolchain(Some(&t)),
-            Err(_) => ws.default_toolchain(None),
+    let platform = match flag_platform {
+        Some(p) => p,
+        None => match &probe {
+            Some(p) => p.version.target.clone(),
+            None => Some(tarn_core::host_platform()),
+        },
+    };
+    let toolchain = match flag_toolchain {
+        Some(tc) => tc,
+        None => match elan_toolchain {
+            Some(t) => (!t.is_empty()).then_some(t),
+            None => match &probe {
+                Some(p) => p
+                    .elan_toolchain
+                    .clone()
+                    .or_else(|| p.version.lean_toolchain()),
+                None => ws
+                    .lean_toolchain
+                    .as_deref()
+                    .and_then(tarn_core::elan_toolchain_name)
+                    .or_else(|| ws.default_toolchain(None)),
+            },
         },
     };
     Ok((platform, toolchain))
@@ -375,11 +431,27 @@ pub(crate) fn get(global: &GlobalArgs, a: GetArgs) -> CmdResult {
             tracing::warn!("the `--platform` and `--toolchain` options do nothing for `cache get` with a mappings file");
         }
     }
-    if a.mappings_only && resolved.recorded_name.is_none() {
+    if a.mappings_only && resolved.service.name.is_empty() {
         return Err(ui::with_hint(anyhow!("`--mappings-only` requires services to be configured via the Lake system configuration (on-demand fetches look the service up by name)"), "add a [[cache.service]] to LAKE_CONFIG and pass --service NAME instead of LAKE_CACHE_*_ENDPOINT"));
     }
-    if service.is_reservoir() && scope.as_ref().is_some_and(|s| !s.is_repo()) {
+    // Lake checks this only without a mappings file: `get FILE --scope S` on Reservoir asks
+    // `packages/S/artifacts` for the file's artifacts.
+    if a.mappings.is_none()
+        && service.is_reservoir()
+        && scope.as_ref().is_some_and(|s| !s.is_repo())
+    {
         return Err(ui::with_hint(anyhow!("to use `cache get` with `--scope`, a custom endpoint must be set (not Reservoir); if you instead want to download artifacts for a fork of the package, use `--repo`"), "pass --service NAME for an S3 service, or --repo OWNER/NAME"));
+    }
+    // Never parse and ignore: a discovery policy tarn cannot follow stops the search.
+    if let (Some(policy), None, None) = (&service.rev_discovery, &a.rev, &a.mappings) {
+        return Err(ui::with_hint(
+            anyhow!(
+                "service `{}` sets `revDiscovery = {policy:?}`, which tarn does not implement \
+                 (Lake's rule for it could not be read in Lake's source)",
+                service.name
+            ),
+            "pass --rev REV to fetch one revision, or remove `revDiscovery` from the service in LAKE_CONFIG to search the recent history",
+        ));
     }
     if a.signed && env.cache_key.as_deref().unwrap_or("").trim().is_empty() {
         return Err(ui::with_hint(
@@ -394,7 +466,9 @@ pub(crate) fn get(global: &GlobalArgs, a: GetArgs) -> CmdResult {
         ));
     }
     let ws = context::load_workspace(global, a.package.as_deref())?;
-    let (platform, toolchain) = platform_toolchain(&ws, &a.target)?;
+    // Platform and toolchain only reach URLs of repository scopes and of Reservoir.
+    let used = service.is_reservoir() || scope.as_ref().is_none_or(Scope::is_repo);
+    let (platform, toolchain) = platform_toolchain(&ws, &a.target, used)?;
     let mut dep_scopes = BTreeMap::new();
     for d in &a.dep_scope {
         let (name, repo) = d
@@ -417,6 +491,7 @@ pub(crate) fn get(global: &GlobalArgs, a: GetArgs) -> CmdResult {
         force_download: a.force_download,
         deps: a.deps,
         dep_scopes,
+        trust: trust_policies(&a.trust, &ws)?,
     };
     let (mode, steps) = get::select(&ws, &request).map_err(|e| match e {
         SelectError::NeedScope => ui::with_hint(
@@ -434,6 +509,7 @@ pub(crate) fn get(global: &GlobalArgs, a: GetArgs) -> CmdResult {
         other => anyhow!(other),
     })?;
     let (cache, _) = context::open_cache(global)?;
+    let _lock = context::share_cache(&cache);
     let signer = if a.signed {
         signer_from_env(&env, &a.transfer.region)?
     } else {
@@ -442,6 +518,12 @@ pub(crate) fn get(global: &GlobalArgs, a: GetArgs) -> CmdResult {
     let bar = styled_bar(global);
     let transport = transport(global, &a.transfer, signer, a.signed, &bar)?;
     let rt = runtime()?;
+    // `tarn cache prune` keeps what this workspace's current revisions need.
+    if tarn_store::is_package_dir(&ws.root_dir) {
+        if let Err(e) = tarn_store::record_workspace(&cache, &ws.root_dir) {
+            tracing::debug!("workspace not recorded: {e}");
+        }
+    }
     if mode == Mode::Single {
         let [Step::Fetch { plan, .. }] = steps.as_slice() else {
             bail!("internal error: a single-package get without exactly one package");
@@ -533,6 +615,7 @@ fn print_each(global: &GlobalArgs, outcomes: &[StepOutcome]) -> CmdResult {
                     "already_present": g.report.as_ref().map(|r| r.already_present),
                     "failed": g.report.as_ref().map(|r| r.failed.clone()),
                     "bytes": g.report.as_ref().map(|r| r.bytes),
+                    "signed_by": signed_by(&g.signature),
                     "ok": g.ok(),
                 }),
             })
@@ -565,16 +648,38 @@ fn print_each(global: &GlobalArgs, outcomes: &[StepOutcome]) -> CmdResult {
                             );
                         }
                     }
-                    Some(r) => print_get_summary(global, &g.scope, g.rev.as_deref(), r),
+                    Some(r) => print_get_summary(
+                        global,
+                        &g.scope,
+                        g.rev.as_deref(),
+                        r,
+                        signed_by(&g.signature),
+                    ),
                 },
             }
         }
+        let unchecked = outcomes
+            .iter()
+            .any(|o| matches!(&o.result, Ok(Ok(g)) if g.signature == SignatureCheck::NotChecked));
+        print_signature_note(global, unchecked);
     }
     if ok {
         Ok(ExitCode::SUCCESS)
     } else {
         if !global.json {
-            eprintln!("error: failed to download artifacts for some dependencies\n  hint: rerun the same command: only what is missing is downloaded");
+            // Only packages with nothing published failed: running again would not help.
+            let unpublished = outcomes
+                .iter()
+                .filter(|o| !o.ok())
+                .all(|o| matches!(&o.result, Ok(Err(e)) if e.is_not_published()));
+            let hint = if unpublished {
+                "nothing is published for these packages at the revisions searched, so running \
+                 again will not help: publish their outputs (tarn put --package NAME --repo \
+                 OWNER/REPO in a workspace that built them), or fetch one package with --package"
+            } else {
+                "rerun the same command: only what is missing is downloaded"
+            };
+            ui::print_failure("failed to download artifacts for some dependencies", hint);
         }
         Ok(ExitCode::from(1))
     }
@@ -604,13 +709,40 @@ fn get_error(e: GetError) -> anyhow::Error {
     }
 }
 
+/// The key id that signed a revision, for `--json`.
+fn signed_by(check: &SignatureCheck) -> Option<&str> {
+    match check {
+        SignatureCheck::NotChecked => None,
+        SignatureCheck::Verified { key_id, .. } => Some(key_id),
+    }
+}
+
+/// Says once per `get` that revisions were not signature-checked (no trusted keys).
+fn print_signature_note(global: &GlobalArgs, unchecked: bool) {
+    if unchecked && !global.quiet && !global.json {
+        eprintln!("note: not signature-checked (no trusted keys; see docs/trust.md)");
+    }
+}
+
 /// Prints one package's `get` outcome; exit 1 when an artifact failed.
 fn print_get_outcome(global: &GlobalArgs, o: &GetOutcome) -> CmdResult {
     let scope = &o.scope;
+    if let (SignatureCheck::Verified { key_id, comment }, false) = (&o.signature, global.json) {
+        if !global.quiet {
+            let comment = if comment.is_empty() {
+                String::new()
+            } else {
+                format!(" ({comment})")
+            };
+            eprintln!("{scope}: signature by {key_id}{comment} verified");
+        }
+    }
+    print_signature_note(global, o.signature == SignatureCheck::NotChecked);
     let Some(report) = &o.report else {
         if global.json {
             ui::print_json(&serde_json::json!({
                 "scope": scope.as_str(), "rev": o.rev, "mappings": o.mappings,
+                "signed_by": signed_by(&o.signature),
             }));
         } else if !global.quiet {
             eprintln!(
@@ -624,7 +756,13 @@ fn print_get_outcome(global: &GlobalArgs, o: &GetOutcome) -> CmdResult {
         }
         return Ok(ExitCode::SUCCESS);
     };
-    print_get_summary(global, scope, o.rev.as_deref(), report);
+    print_get_summary(
+        global,
+        scope,
+        o.rev.as_deref(),
+        report,
+        signed_by(&o.signature),
+    );
     if report.failed.is_empty() {
         Ok(ExitCode::SUCCESS)
     } else {
@@ -654,7 +792,13 @@ fn rate(bytes: u64, secs: f64) -> String {
     )
 }
 
-fn print_get_summary(global: &GlobalArgs, scope: &Scope, rev: Option<&str>, r: &GetReport) {
+fn print_get_summary(
+    global: &GlobalArgs,
+    scope: &Scope,
+    rev: Option<&str>,
+    r: &GetReport,
+    signed: Option<&str>,
+) {
     if global.json {
         ui::print_json(&serde_json::json!({
             "command": "get",
@@ -663,12 +807,21 @@ fn print_get_summary(global: &GlobalArgs, scope: &Scope, rev: Option<&str>, r: &
             "downloaded": r.downloaded,
             "already_present": r.already_present,
             "failed": r.failed,
+            "quarantined": r.quarantined,
+            "signed_by": signed,
             "bytes": r.bytes,
             "retries": r.retries,
             "elapsed_secs": r.elapsed.as_secs_f64(),
             "ok": r.failed.is_empty(),
         }));
         return;
+    }
+    for q in &r.quarantined {
+        eprintln!(
+            "warning: {}: in the cache but not the content its revision's signature gives; moved to {} and downloaded again",
+            q.artifact,
+            q.moved_to.display()
+        );
     }
     for f in &r.failed {
         let error = printable_lines(&f.error.to_string());
@@ -706,9 +859,10 @@ pub(crate) fn put(global: &GlobalArgs, a: PutArgs) -> CmdResult {
     let (resolved, creds) = resolve::resolve_upload(a.target.service.as_deref(), &config, &env)?;
     let ws = context::load_workspace(global, a.package.as_deref())?;
     let pkg = context::select_package(&ws, a.package.as_deref())?;
-    let (platform, toolchain) = platform_toolchain(&ws, &a.target)?;
+    let (platform, toolchain) = platform_toolchain(&ws, &a.target, scope.is_repo())?;
     let (platform, toolchain) = (pkg.cache_platform(platform), pkg.cache_toolchain(toolchain));
     let (cache, _) = context::open_cache(global)?;
+    let _lock = context::share_cache(&cache);
     let plan = PutPlan {
         service: resolved.service,
         scope,
@@ -722,6 +876,7 @@ pub(crate) fn put(global: &GlobalArgs, a: PutArgs) -> CmdResult {
             cache,
         },
         force: a.force,
+        sign_key: signing_key(&a.sign)?,
     };
     run_upload(global, &a.transfer, creds, plan)
 }
@@ -736,14 +891,20 @@ pub(crate) fn put_staged(global: &GlobalArgs, a: PutStagedArgs) -> CmdResult {
     let plan = PutPlan {
         service: resolved.service,
         scope,
-        revision: PutRevision::Explicit {
-            rev: a.rev,
-            repo: global.dir.clone(),
+        revision: match a.rev {
+            Some(rev) => PutRevision::Explicit {
+                rev,
+                repo: global.dir.clone(),
+            },
+            None => PutRevision::Head {
+                repo: global.dir.clone(),
+            },
         },
         platform,
         toolchain,
         source: PutSource::Staged { dir: a.dir },
         force: a.force,
+        sign_key: signing_key(&a.sign)?,
     };
     run_upload(global, &a.transfer, creds, plan)
 }
@@ -819,6 +980,7 @@ fn print_put_summary(global: &GlobalArgs, scope: &Scope, rev: &str, r: &PutRepor
             "revision_url": r.revision_url,
             "revision_uploaded": r.revision_uploaded,
             "presence_check": r.presence_check,
+            "signed_by": r.signed_by,
             "elapsed_secs": r.elapsed_secs,
             "ok": r.failed.is_empty() && r.revision_uploaded,
         }));
@@ -844,5 +1006,8 @@ fn print_put_summary(global: &GlobalArgs, scope: &Scope, rev: &str, r: &PutRepor
                 "not uploaded".to_string()
             }
         );
+        if let Some(key_id) = &r.signed_by {
+            eprintln!("{scope} @ {rev}: signed by {key_id}");
+        }
     }
 }

@@ -11,7 +11,8 @@ use tarn_core::BuildLayout;
 use tarn_store::{Cache, Package, RestoreOptions, RestoreReport, RestoreTarget, Workspace};
 
 use super::CmdResult;
-use crate::context::{self, GlobalArgs};
+use crate::context;
+use crate::global_args::GlobalArgs;
 use crate::ui;
 
 /// Lake's override of every package's `restoreAllArtifacts` (lean4#13949).

@@ -346,7 +346,7 @@ pub(crate) fn render(st: &Status) -> String {
         o.push_str("<p class=\"empty\">none recorded</p>");
     } else {
         o.push_str(
-            "<table><thead><tr><th>Revision</th><th>When</th><th class=\"n\">Artifacts</th><th>Key</th></tr></thead><tbody>",
+            "<table><thead><tr><th>Revision</th><th>When</th><th class=\"n\">Artifacts</th><th>Key</th><th>Signed by</th></tr></thead><tbody>",
         );
         for u in &st.recent_uploads {
             let _ = write!(
@@ -358,9 +358,14 @@ pub(crate) fn render(st: &Status) -> String {
             time_cell(&mut o, "When", now, u.at_unix);
             let _ = write!(
                 o,
-                "<td class=\"n\" data-label=\"Artifacts\">{}</td><td data-label=\"Key\">{}</td></tr>",
+                "<td class=\"n\" data-label=\"Artifacts\">{}</td><td data-label=\"Key\">{}</td><td class=\"mono\" data-label=\"Signed by\">{}</td></tr>",
                 count(u.artifacts),
-                u.key_id.as_deref().map(esc).unwrap_or_else(|| "—".into())
+                u.key_id.as_deref().map(esc).unwrap_or_else(|| "—".into()),
+                match (&u.signed_by, u.signature_verified) {
+                    (Some(k), true) => format!("{} (trusted key)", esc(k)),
+                    (Some(k), false) => format!("{} (not checked)", esc(k)),
+                    (None, _) => "unsigned".into(),
+                }
             );
         }
         o.push_str("</tbody></table>");
@@ -534,6 +539,8 @@ mod tests {
                 key_id: Some(evil.into()),
                 bytes: 1,
                 artifacts: 1,
+                signed_by: None,
+                signature_verified: false,
             }],
             recent_rejections: vec![journal::Rejection {
                 at_unix: 1,

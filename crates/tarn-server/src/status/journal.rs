@@ -43,6 +43,13 @@ pub(crate) struct UploadRecord {
     pub bytes: u64,
     /// Distinct artifacts it references.
     pub artifacts: u64,
+    /// The key id (`SHA256:…`) of the revision signature stored with it (docs/trust.md), if
+    /// one was there and covers this revision file.
+    #[serde(default)]
+    pub signed_by: Option<String>,
+    /// Whether that signature was checked against the scope's trusted keys (`[[signed]]`).
+    #[serde(default)]
+    pub signature_verified: bool,
 }
 
 /// One refused upload.
@@ -298,6 +305,8 @@ mod tests {
             key_id: Some("ci".into()),
             bytes: 10,
             artifacts: 2,
+            signed_by: None,
+            signature_verified: false,
         }
     }
 
