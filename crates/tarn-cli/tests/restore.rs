@@ -24,7 +24,7 @@ struct Env {
 
 impl Env {
     /// A sandbox with a package `plausible` in `ws/` (lakefile.toml `extra`), and the
-    /// committed archives in `cache/artifacts/`. `None` when leantar is unavailable.
+    /// committed archives in `cache/artifacts/` (leantar is built if needed).
     fn new(extra: &str) -> Option<Env> {
         let leantar = leantar();
         let sb = Sandbox::new();
