@@ -421,7 +421,7 @@ pub(crate) fn get(global: &GlobalArgs, a: GetArgs) -> CmdResult {
         other => anyhow!(other),
     })?;
     let (cache, _) = context::open_cache(global)?;
-    let _lock = context::share_cache(&cache);
+    let lock = context::share_cache(&cache);
     let signer = if a.signed {
         signer_from_env(&env, &a.transfer.region)?
     } else {
@@ -444,11 +444,17 @@ pub(crate) fn get(global: &GlobalArgs, a: GetArgs) -> CmdResult {
             .block_on(get::run(&transport, &cache, plan))
             .map_err(get_error)?;
         bar.finish_and_clear();
-        return print_get_outcome(global, &outcome);
+        let result = print_get_outcome(global, &outcome);
+        drop(lock);
+        super::cache::prune_after_get(&cache, config.max_size);
+        return result;
     }
     let outcomes = rt.block_on(get::run_steps(&transport, &cache, &steps, PACKAGES_AT_ONCE));
     bar.finish_and_clear();
-    print_each(global, &outcomes)
+    let result = print_each(global, &outcomes);
+    drop(lock);
+    super::cache::prune_after_get(&cache, config.max_size);
+    result
 }
 
 /// Packages fetched at once by a multi-package `get` (their transfers share `--jobs`).
