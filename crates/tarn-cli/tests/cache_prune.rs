@@ -201,6 +201,24 @@ fn json_of(out: &std::process::Output) -> serde_json::Value {
     })
 }
 
+/// `tarn --json cache prune --max-size 0B --grace 0s`: everything not kept goes (also what
+/// the checks of a test just read).
+fn prune_everything(sb: &Sandbox, root: &Path) -> std::process::Output {
+    tarn(
+        sb,
+        root,
+        &[
+            "--json",
+            "cache",
+            "prune",
+            "--max-size",
+            "0B",
+            "--grace",
+            "0s",
+        ],
+    )
+}
+
 /// `tarn verify` and the second reader both accept the cache.
 pub(crate) fn assert_sound(sb: &Sandbox, root: &Path) {
     let out = tarn(sb, root, &["verify"]);
@@ -489,19 +507,7 @@ fn a_prune_killed_at_random_points_leaves_a_sound_cache() {
         assert!(problems.is_empty(), "round {round}: {problems:#?}");
         assert_sound(&sb, &root);
         // The second reader's reads were uses: no grace period for them.
-        let out = tarn(
-            &sb,
-            &root,
-            &[
-                "--json",
-                "cache",
-                "prune",
-                "--max-size",
-                "0B",
-                "--grace",
-                "0s",
-            ],
-        );
+        let out = prune_everything(&sb, &root);
         assert!(
             out.status.success(),
             "{}",
@@ -600,34 +606,10 @@ fn a_kept_workspace_keeps_what_its_current_revision_needs() {
     // A workspace `tarn get` recorded is kept without the flag, until it is gone. (The
     // checks above read every file: no grace period for those reads.)
     tarn_store::record_workspace(&tarn_store::Cache::new(&root), &ws).unwrap();
-    let out = tarn(
-        &sb,
-        &root,
-        &[
-            "--json",
-            "cache",
-            "prune",
-            "--max-size",
-            "0B",
-            "--grace",
-            "0s",
-        ],
-    );
+    let out = prune_everything(&sb, &root);
     assert_eq!(json_of(&out)["remaining"]["entries"], 4);
     fs::remove_dir_all(&ws).unwrap();
-    let out = tarn(
-        &sb,
-        &root,
-        &[
-            "--json",
-            "cache",
-            "prune",
-            "--max-size",
-            "0B",
-            "--grace",
-            "0s",
-        ],
-    );
+    let out = prune_everything(&sb, &root);
     assert_eq!(json_of(&out)["remaining"]["bytes"], 0);
     assert!(tarn_store::recorded_workspaces(&tarn_store::Cache::new(&root)).is_empty());
 
@@ -754,12 +736,13 @@ fn with_tarn_max_size_set_get_prunes_after_it_finishes() {
     assert!(old.iter().all(|e| e.path.exists()));
 
     let config = fs::read_to_string(home.join("config.toml")).unwrap();
-    fs::write(
-        home.join("config.toml"),
-        format!("{config}\n[tarn]\nmaxSize = \"1kB\"\n"),
-    )
-    .unwrap();
-    let (code, out, err) = run(&mut get_cmd(&home, &pkg, &cache, rev));
+    // `tarn get` with `tarn.maxSize = value` added to the configuration.
+    let get_with = |value: &str| {
+        let setting = format!("{config}\n[tarn]\nmaxSize = \"{value}\"\n");
+        fs::write(home.join("config.toml"), setting).unwrap();
+        run(&mut get_cmd(&home, &pkg, &cache, rev))
+    };
+    let (code, out, err) = get_with("1kB");
     assert_eq!(code, 0, "{out}{err}");
     assert!(
         err.contains("tarn.maxSize 1.0 kB: pruned 30 entries, 60 artifacts"),
@@ -776,29 +759,12 @@ fn with_tarn_max_size_set_get_prunes_after_it_finishes() {
     // get recorded the workspace: its revision is kept even outside the grace period.
     let recorded = tarn_store::recorded_workspaces(&tarn_store::Cache::new(&cache));
     assert_eq!(recorded.len(), 1);
-    let out = tarn(
-        &sb,
-        &cache,
-        &[
-            "--json",
-            "cache",
-            "prune",
-            "--max-size",
-            "0B",
-            "--grace",
-            "0s",
-        ],
-    );
+    let out = prune_everything(&sb, &cache);
     let r = json_of(&out);
     assert_eq!(r["kept"]["artifacts"], 40, "{r}");
 
     // A bad setting is an error naming the key.
-    fs::write(
-        home.join("config.toml"),
-        format!("{config}\n[tarn]\nmaxSize = \"20\"\n"),
-    )
-    .unwrap();
-    let (code, out, err) = run(&mut get_cmd(&home, &pkg, &cache, rev));
+    let (code, out, err) = get_with("20");
     assert_eq!(code, 1, "{out}{err}");
     assert!(err.contains("tarn.maxSize: \"20\" has no unit"), "{err}");
 }

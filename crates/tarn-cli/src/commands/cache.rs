@@ -39,7 +39,8 @@ pub(crate) struct StatsArgs {}
 #[derive(clap::Args, Debug)]
 #[command(group = clap::ArgGroup::new("limit").required(true).multiple(true).args(["max_size", "max_age"]))]
 pub(crate) struct PruneArgs {
-    /// Prune until the cache holds at most this much (a unit is required: 20GiB, 500MB).
+    /// Prune until the cache holds at most this much (a unit is required, e.g. 20GB or 500MB;
+    /// binary units too).
     #[arg(long, value_name = "SIZE", value_parser = parse_size_arg)]
     max_size: Option<u64>,
     /// Remove everything not used for this long (a unit is required: 30d, 12h).
