@@ -10,8 +10,9 @@
 //! * An artifact is removed only when every entry naming it is removed, and only after those
 //!   entries are gone: all entry removals happen before the first artifact removal, so a prune
 //!   killed at any point leaves no entry naming a missing artifact.
-//! * Just before artifacts are removed, entries written since the inventory (by Lake, which
-//!   does not take tarn's lock) are read again, and what they name is kept.
+//! * Just before artifacts are removed, entries written or read since the inventory (by Lake,
+//!   which does not take tarn's lock) are read again, and what they name is kept, as is every
+//!   artifact whose access time moved since.
 //! * The caller holds the cache lock exclusively ([`crate::CacheLock`]).
 
 use std::collections::HashSet;
@@ -395,10 +396,20 @@ pub fn prune(cache: &Cache, opts: &PruneOptions) -> Result<PruneReport, StoreErr
         for (&i, ok) in rev_idx.iter().zip(remove_all(&paths, &mut report.problems)) {
             plan.revisions[i] = ok;
         }
-        // 2. What entries written meanwhile name stays.
-        let recent = named_by_recent_entries(cache, now.saturating_sub(1));
-        for (i, a) in inv.artifacts.iter().enumerate() {
-            if plan.artifacts[i] && recent.contains(&a.file_name) {
+        // 2. What entries written or read meanwhile name stays, and so does an artifact a
+        //    build read meanwhile (its access time moved).
+        let since = now.saturating_sub(1);
+        let recent = named_by_recent_entries(cache, since);
+        let dir = cache.artifacts_dir();
+        let candidates: Vec<usize> = (0..inv.artifacts.len())
+            .filter(|&i| plan.artifacts[i])
+            .collect();
+        let touched = par_map(&candidates, default_threads(), |&i| {
+            fs::symlink_metadata(dir.join(&inv.artifacts[i].file_name))
+                .is_ok_and(|m| file_used(&m) >= since)
+        });
+        for (&i, touched) in candidates.iter().zip(touched) {
+            if touched || recent.contains(&inv.artifacts[i].file_name) {
                 plan.artifacts[i] = false;
             }
         }
@@ -406,7 +417,6 @@ pub fn prune(cache: &Cache, opts: &PruneOptions) -> Result<PruneReport, StoreErr
         let art_idx: Vec<usize> = (0..inv.artifacts.len())
             .filter(|&i| plan.artifacts[i])
             .collect();
-        let dir = cache.artifacts_dir();
         let owned: Vec<PathBuf> = art_idx
             .iter()
             .map(|&i| dir.join(&inv.artifacts[i].file_name))
