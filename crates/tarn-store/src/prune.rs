@@ -25,9 +25,7 @@ use tarn_core::Hash;
 
 use crate::cache::Cache;
 use crate::error::StoreError;
-use crate::inventory::{
-    check_is_cache, entry_artifacts, file_used, take_inventory, Inventory, UnknownFile,
-};
+use crate::inventory::{check_is_cache, entry_artifacts, take_inventory, Inventory, UnknownFile};
 use crate::mapfile::read_mappings;
 use crate::parallel::{default_threads, par_map};
 use crate::usage::{retain_usage, unix_seconds};
@@ -323,9 +321,15 @@ fn remove_all(paths: &[&Path], problems: &mut Vec<Problem>) -> Vec<bool> {
         .collect()
 }
 
-/// Artifact file names named by entries written at or after `since` (Unix seconds): what a
-/// build wrote while the prune was deciding.
-fn named_by_recent_entries(cache: &Cache, since: u64) -> HashSet<String> {
+/// Whether a file was written or read after `since` (to the file system's precision).
+fn touched_since(meta: &fs::Metadata, since: SystemTime) -> bool {
+    let after = |t: io::Result<SystemTime>| t.is_ok_and(|t| t > since);
+    after(meta.modified()) || after(meta.accessed())
+}
+
+/// Artifact file names named by entries written or read after `since`: what a build wrote
+/// or read while the prune was deciding.
+fn named_by_recent_entries(cache: &Cache, since: SystemTime) -> HashSet<String> {
     let mut recent: Vec<PathBuf> = Vec::new();
     if let Ok(scopes) = fs::read_dir(cache.root().join("outputs")) {
         for scope in scopes.flatten() {
@@ -333,7 +337,7 @@ fn named_by_recent_entries(cache: &Cache, since: u64) -> HashSet<String> {
                 continue;
             };
             for f in files.flatten() {
-                if f.metadata().is_ok_and(|m| file_used(&m) >= since) {
+                if f.metadata().is_ok_and(|m| touched_since(&m, since)) {
                     recent.push(f.path());
                 }
             }
@@ -398,7 +402,8 @@ pub fn prune(cache: &Cache, opts: &PruneOptions) -> Result<PruneReport, StoreErr
         }
         // 2. What entries written or read meanwhile name stays, and so does an artifact a
         //    build read meanwhile (its access time moved).
-        let since = now.saturating_sub(1);
+        // The kernel stamps files with a clock a few milliseconds coarse: some slack.
+        let since = now_time - Duration::from_millis(20);
         let recent = named_by_recent_entries(cache, since);
         let dir = cache.artifacts_dir();
         let candidates: Vec<usize> = (0..inv.artifacts.len())
@@ -406,7 +411,7 @@ pub fn prune(cache: &Cache, opts: &PruneOptions) -> Result<PruneReport, StoreErr
             .collect();
         let touched = par_map(&candidates, default_threads(), |&i| {
             fs::symlink_metadata(dir.join(&inv.artifacts[i].file_name))
-                .is_ok_and(|m| file_used(&m) >= since)
+                .is_ok_and(|m| touched_since(&m, since))
         });
         for (&i, touched) in candidates.iter().zip(touched) {
             if touched || recent.contains(&inv.artifacts[i].file_name) {
