@@ -16,6 +16,9 @@ pub struct SystemConfig {
     pub default_upload_service: Option<String>,
     /// `[[cache.service]]` entries, in file order.
     pub services: Vec<Service>,
+    /// `tarn.maxSize` (tarn's own key; Lake reads only the `cache` table): when set,
+    /// `tarn get` prunes the local cache to this many bytes after it finishes.
+    pub max_size: Option<u64>,
 }
 
 /// A system configuration that cannot be used.
@@ -31,6 +34,14 @@ pub enum ConfigError {
         index: usize,
         /// The entry's name, or `<unnamed>`.
         name: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// One of tarn's own settings (the `tarn` table) is unusable.
+    #[error("{key}: {problem}")]
+    Setting {
+        /// The key (`tarn.maxSize`).
+        key: &'static str,
         /// What is wrong.
         problem: String,
     },
@@ -84,6 +95,15 @@ fn one_line(message: &str) -> String {
 struct RawRoot {
     #[serde(default)]
     cache: RawCache,
+    #[serde(default)]
+    tarn: RawTarn,
+}
+
+/// The `tarn` table: tarn's settings, which Lake does not read.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct RawTarn {
+    max_size: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -174,10 +194,21 @@ impl SystemConfig {
                 rev_discovery: s.rev_discovery,
             });
         }
+        let max_size =
+            match &raw.tarn.max_size {
+                Some(text) => Some(crate::units::parse_human_size(text).map_err(|e| {
+                    ConfigError::Setting {
+                        key: "tarn.maxSize",
+                        problem: e.to_string(),
+                    }
+                })?),
+                None => None,
+            };
         Ok(SystemConfig {
             default_service: raw.cache.default_service,
             default_upload_service: raw.cache.default_upload_service,
             services,
+            max_size,
         })
     }
 
@@ -292,6 +323,19 @@ apiEndpoint = "https://example.com/api/v1"
             .unwrap()
             .is_reservoir());
         assert!(cfg.lookup("nope", "http://r/api").is_none());
+    }
+
+    #[test]
+    fn reads_tarns_max_size_and_refuses_it_without_a_unit() {
+        let c = SystemConfig::parse("[tarn]\nmaxSize = \"20GiB\"\n").unwrap();
+        assert_eq!(c.max_size, Some(20 << 30));
+        assert_eq!(SystemConfig::parse("").unwrap().max_size, None);
+        let e = SystemConfig::parse("tarn.maxSize = \"20\"").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "tarn.maxSize: \"20\" has no unit; write it with one, e.g. 20GiB or 500MB"
+        );
+        assert!(SystemConfig::parse("tarn.maxSize = 20").is_err());
     }
 
     #[test]

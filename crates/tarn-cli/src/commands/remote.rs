@@ -526,7 +526,7 @@ pub(crate) fn get(global: &GlobalArgs, a: GetArgs) -> CmdResult {
         other => anyhow!(other),
     })?;
     let (cache, _) = context::open_cache(global)?;
-    let _lock = context::share_cache(&cache);
+    let lock = context::share_cache(&cache);
     let signer = if a.signed {
         signer_from_env(&env, &a.transfer.region)?
     } else {
@@ -556,27 +556,35 @@ pub(crate) fn get(global: &GlobalArgs, a: GetArgs) -> CmdResult {
             .block_on(get::run(&transport, &cache, plan))
             .map_err(get_error)?;
         bar.finish_and_clear();
-        let code = print_get_outcome(global, &outcome)?;
-        if !a.restore {
-            return Ok(code);
-        }
-        let fetched = [(plan.local_scope.clone(), outcome)];
-        return restore_fetched(global, &ws, &cache, &a, &fetched, code);
+        let result = print_get_outcome(global, &outcome).and_then(|code| {
+            if !a.restore {
+                return Ok(code);
+            }
+            let fetched = [(plan.local_scope.clone(), outcome)];
+            restore_fetched(global, &ws, &cache, &a, &fetched, code)
+        });
+        drop(lock);
+        super::cache::prune_after_get(&cache, config.max_size);
+        return result;
     }
     let outcomes = rt.block_on(get::run_steps(&transport, &cache, &steps, PACKAGES_AT_ONCE));
     bar.finish_and_clear();
-    let code = print_each(global, &outcomes)?;
-    if !a.restore {
-        return Ok(code);
-    }
-    let fetched: Vec<(String, GetOutcome)> = outcomes
-        .into_iter()
-        .filter_map(|o| match o.result {
-            Ok(Ok(g)) => Some((o.package, g)),
-            _ => None,
-        })
-        .collect();
-    restore_fetched(global, &ws, &cache, &a, &fetched, code)
+    let result = print_each(global, &outcomes).and_then(|code| {
+        if !a.restore {
+            return Ok(code);
+        }
+        let fetched: Vec<(String, GetOutcome)> = outcomes
+            .into_iter()
+            .filter_map(|o| match o.result {
+                Ok(Ok(g)) => Some((o.package, g)),
+                _ => None,
+            })
+            .collect();
+        restore_fetched(global, &ws, &cache, &a, &fetched, code)
+    });
+    drop(lock);
+    super::cache::prune_after_get(&cache, config.max_size);
+    result
 }
 
 /// `get --restore`: restores each fetched package from the mappings it was fetched with
