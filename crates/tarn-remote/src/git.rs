@@ -50,6 +50,7 @@ pub(crate) const SAFE_CONFIG: &[&str] = &[
 
 /// Environment variables that point git at another repository, index or object store, or
 /// add configuration: removed so that git sees only the directory asked about.
+/// (`GIT_CEILING_DIRECTORIES` is kept: it can only stop git from looking further up.)
 const REMOVED_ENV: &[&str] = &[
     "GIT_DIR",
     "GIT_WORK_TREE",
@@ -58,7 +59,6 @@ const REMOVED_ENV: &[&str] = &[
     "GIT_OBJECT_DIRECTORY",
     "GIT_ALTERNATE_OBJECT_DIRECTORIES",
     "GIT_NAMESPACE",
-    "GIT_CEILING_DIRECTORIES",
     "GIT_DISCOVERY_ACROSS_FILESYSTEM",
     "GIT_EXTERNAL_DIFF",
     "GIT_DIFF_OPTS",
