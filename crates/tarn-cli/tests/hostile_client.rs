@@ -49,12 +49,9 @@ fn addr(srv: &TarnServer) -> String {
     srv.url.trim_start_matches("http://").to_string()
 }
 
+/// The running server's resident high-water mark, kept by the kernel since it started.
 fn peak_rss_kb(srv: &TarnServer) -> u64 {
-    let s = std::fs::read_to_string(format!("/proc/{}/status", srv.child.id())).unwrap();
-    s.lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
+    live_peak_rss_kb(srv.child.id()).expect("the server is running")
 }
 
 fn report(name: &str, srv: &TarnServer) {

@@ -26,6 +26,8 @@ mod forge;
 mod lake_curl;
 mod lake_rule;
 mod ltar;
+#[cfg(unix)]
+mod measure;
 pub mod peers;
 mod serve;
 mod suite;
@@ -45,6 +47,8 @@ pub use forge::{forge_collision, forge_collision_sized};
 pub use lake_curl::{curl, curl_bin, http_get_text, lake_parallel_put, lake_put};
 pub use lake_rule::{assert_lake_rule, lake_rule_problems, Dirs};
 pub use ltar::{leantar, ltar_data, module_bytes, pack_module, synth_archive, ModuleBytes};
+#[cfg(unix)]
+pub use measure::{live_peak_rss_kb, run_measured};
 pub use peers::{require_program, S3};
 pub use serve::{metric_sample, stored_files, wait_until, TarnServer};
 pub use suite::assert_every_test_file_is_a_module;
