@@ -28,6 +28,7 @@ mod lake_rule;
 mod ltar;
 #[cfg(unix)]
 mod measure;
+mod oracle;
 pub mod peers;
 mod serve;
 mod suite;
@@ -49,6 +50,8 @@ pub use lake_rule::{assert_lake_rule, lake_rule_problems, Dirs};
 pub use ltar::{leantar, ltar_data, module_bytes, pack_module, synth_archive, ModuleBytes};
 #[cfg(unix)]
 pub use measure::{live_peak_rss_kb, run_measured};
+/// The cache judged by a second reader that shares no code with tarn.
+pub use oracle::{cache_problems, name_matches_content};
 pub use peers::{require_program, S3};
 pub use serve::{metric_sample, stored_files, wait_until, TarnServer};
 pub use suite::assert_every_test_file_is_a_module;
