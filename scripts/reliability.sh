@@ -53,7 +53,10 @@ stamp() { echo "reliability-run commit $(git rev-parse --short HEAD) date $(date
 step_tests() {
   echo "reliability: hostile and crash tests…" >&2
   { stamp
-    scripts/test.sh -E 'test(hostile_) | test(crash_campaign) | test(stale_temp)' --no-capture 2>&1
+    # TARN_RELIABILITY_RELEASE=1 (scripts/evidence.sh) measures the release build.
+    release=()
+    [ "${TARN_RELIABILITY_RELEASE:-0}" = 1 ] && release=(--release)
+    scripts/test.sh -E 'test(hostile_) | test(crash_campaign) | test(stale_temp)' "${release[@]}" --no-capture 2>&1
   } >"$OUT/tests.part" || { tail -50 "$OUT/tests.part" >&2; exit 1; }
   mv "$OUT/tests.part" "$OUT/tests.txt"
 }
