@@ -573,7 +573,7 @@ async fn put_revision(
     .await?;
     let path = spooled.spool.temp.path().to_path_buf();
     // Revision files are parsed in memory: a shared budget bounds how many bytes at once.
-    let share = app.parse_share(spooled.spool.len).await;
+    let share = app.budget.signed_share(spooled.spool.len).await;
     let bytes = tokio::fs::read(&path).await.map_err(S3Error::internal)?;
     let checked = check_mappings(&bytes);
     let etag = tarn_core::sigv4::sha256_hex(&bytes)[..32].to_string();
