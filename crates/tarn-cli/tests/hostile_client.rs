@@ -236,16 +236,30 @@ fn slow_and_silent_connections_hit_the_cap_get_503_and_are_dropped() {
     for i in 0..150 {
         let mut s = TcpStream::connect(&a).unwrap();
         if i % 3 != 0 {
-            let _ = s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n");
+            let _ = s.write_all(b"GET /a0/x/0123456789abcdef.art HTTP/1.1\r\nHost: x\r\n");
         }
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         conns.push(s);
     }
-    // Over the cap: a clear refusal, at once.
-    let refused = healthz(&a);
+    // Over the cap: a clear refusal, at once; /healthz is still answered (issue 18, item 3:
+    // monitoring must tell "full" from "down").
+    let refused = raw(
+        &a,
+        b"GET /a0/x/0123456789abcdef.art HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
     assert!(
         refused.starts_with("HTTP/1.1 503") && refused.contains("too many connections"),
         "{refused}"
+    );
+    let t = Instant::now();
+    let health = healthz(&a);
+    assert!(
+        health.starts_with("HTTP/1.1 200") && health.ends_with("ok\n"),
+        "/healthz while full: {health}"
+    );
+    eprintln!(
+        "/healthz with every connection slot taken: {:?}",
+        t.elapsed()
     );
     // Every hostile connection is closed by the server within the header timeout (2 s).
     let start = Instant::now();
