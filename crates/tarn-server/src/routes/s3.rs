@@ -117,7 +117,12 @@ async fn object(
             serve_object(app, &key, method == Method::HEAD, ctype, req.headers()).await
         }
         Method::PUT => {
-            let key_id = claimed_key_id(app, req.headers());
+            // Only uploads whose signature holds are journaled for the status page:
+            // anonymous or forged ones would let anyone write there (and push the real
+            // rejections out); they are counted in the metrics only.
+            let key_id = authenticate(&app.cfg, &method, req.uri(), req.headers(), false)
+                .ok()
+                .and_then(|a| a.key.map(|k| k.id.clone()));
             let r = if is_art {
                 put_artifact(app, req, &scope, &key, hash.expect("valid name")).await
             } else {
@@ -125,7 +130,7 @@ async fn object(
             };
             if let Err(e) = &r {
                 tracing::debug!("upload of {key} refused");
-                if e.status != StatusCode::INTERNAL_SERVER_ERROR {
+                if e.status != StatusCode::INTERNAL_SERVER_ERROR && key_id.is_some() {
                     app.status.journal.reject(crate::status::journal::Rejection {
                         at_unix: crate::status::now_unix(),
                         scope: scope.clone(),
@@ -196,14 +201,6 @@ fn cached_response(app: &AppRef, c: &Cached, head: bool, ctype: &'static str) ->
     h.insert(header::ETAG, c.etag.clone());
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     r
-}
-
-/// The key id an upload names in its `Authorization` header, when it is a configured key
-/// (for the status page's list of refusals; an unknown id is not echoed).
-fn claimed_key_id(app: &AppRef, headers: &HeaderMap) -> Option<String> {
-    let auth = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let parsed = tarn_core::sigv4::ParsedAuthorization::parse(auth).ok()?;
-    app.cfg.key(&parsed.access_key_id).map(|k| k.id.clone())
 }
 
 /// GET/HEAD of a stored object (also used by the Reservoir routes); counts the read for
