@@ -75,7 +75,12 @@ async fn object(
     } else {
         object_key::is_revision_file(name)
     };
-    if rest.len() < 2 || !valid_name || parts.trailing_slash {
+    // A directory named like an object (`…/<h>.art/<h>.art`) would clash with the object
+    // of that name on local storage: no stored key has one.
+    let object_named_dir = rest[..rest.len() - 1]
+        .iter()
+        .any(|c| object_key::parse_artifact_file(c).is_some() || object_key::is_revision_file(c));
+    if rest.len() < 2 || !valid_name || parts.trailing_slash || object_named_dir {
         if is_get {
             return Err(S3Error::no_such_key());
         }
@@ -83,9 +88,9 @@ async fn object(
         return Err(S3Error::bad(
             "InvalidArgument",
             if is_art {
-                "artifact keys are <scope…>/<16 hex digits>.art"
+                "artifact keys are <scope…>/<16 hex digits>.art (no scope component named like an object)"
             } else {
-                "revision keys are <scope…>[/pt/<platform>][/tc/<toolchain>]/<rev>.jsonl"
+                "revision keys are <scope…>[/pt/<platform>][/tc/<toolchain>]/<rev>.jsonl (no scope component named like an object)"
             },
         ));
     }
