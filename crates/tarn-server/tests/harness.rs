@@ -257,6 +257,7 @@ pub(crate) struct Req {
     payload_hash: Option<String>,
     signed_at: Option<u64>,
     content_length: bool,
+    host: Option<String>,
 }
 
 impl Req {
@@ -271,6 +272,7 @@ impl Req {
             payload_hash: None,
             signed_at: None,
             content_length: true,
+            host: None,
         }
     }
 
@@ -311,6 +313,12 @@ impl Req {
         self
     }
 
+    /// Sends this `Host` header instead of [`HOST`] (signatures still name [`HOST`]).
+    pub(crate) fn host(mut self, host: &str) -> Req {
+        self.host = Some(host.to_string());
+        self
+    }
+
     /// Sends no `Content-Length` header.
     pub(crate) fn without_content_length(mut self) -> Req {
         self.content_length = false;
@@ -343,7 +351,7 @@ impl Req {
         let mut b = Request::builder()
             .method(self.method.clone())
             .uri(&self.target)
-            .header("host", HOST);
+            .header("host", self.host.as_deref().unwrap_or(HOST));
         if self.content_length
             && (!self.body.is_empty() || matches!(self.method, Method::PUT | Method::POST))
         {
