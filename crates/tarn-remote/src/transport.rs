@@ -25,12 +25,13 @@ use tarn_store::{open_untrusted, StagingDir};
 use tarn_store::{Cache, FileChanged, Inserted, StoreError};
 use tokio::sync::Semaphore;
 
+use crate::disk_budget::{DiskBound, DiskBudget};
 use crate::progress::{Event, Progress};
 use crate::signing::Signer;
 
 /// Redirects an anonymous download follows before giving up (curl's default is 50; 10 is
 /// reqwest's, and plenty for a cache in front of a CDN).
-pub const MAX_REDIRECTS: usize = 10;
+pub(crate) const MAX_REDIRECTS: usize = 10;
 
 /// Tuning knobs for the transport.
 #[derive(Debug, Clone)]
@@ -56,6 +57,10 @@ pub struct TransportOptions {
     /// Bounds on what a server may make this client hold or wait for: reply and artifact
     /// sizes, the per-transfer deadline and minimum rate (see [`tarn_core::Limits`]).
     pub limits: Limits,
+    /// The most bytes downloads through this transport may write to disk, artifacts kept
+    /// and temp files in flight together (`None`: unbounded). One `tarn get` is one
+    /// transport.
+    pub disk_bound: Option<DiskBound>,
 }
 
 impl Default for TransportOptions {
@@ -71,6 +76,7 @@ impl Default for TransportOptions {
             signer: None,
             sign_downloads: false,
             limits: tarn_store::limits().clone(),
+            disk_bound: None,
         }
     }
 }
@@ -115,7 +121,7 @@ pub enum TransferError {
         source: Option<Arc<reqwest::Error>>,
     },
     /// A redirect was refused (to another host for a signed request or an upload), looped,
-    /// or went past [`MAX_REDIRECTS`]; never retried.
+    /// or went past `MAX_REDIRECTS` (10); never retried.
     #[error("{0}")]
     Redirect(String),
     /// No byte moved for the stall timeout.
@@ -130,9 +136,11 @@ pub enum TransferError {
         expected: u64,
     },
     /// The downloaded content does not hash to the artifact's name.
-    #[error("downloaded artifact hash mismatch, got {actual}")]
+    #[error("downloaded artifact hash mismatch{}", shown_hash(actual))]
     HashMismatch {
-        /// The hash of what arrived.
+        /// The hash of what arrived; empty when a redirect to another host sent it (a
+        /// service must not learn, through tarn's output, a hash of what an internal
+        /// address it pointed tarn at returns).
         actual: String,
     },
     /// The downloaded content has the right Lake hash but not the SHA-256 or size the
@@ -164,6 +172,15 @@ pub enum TransferError {
         /// The minimum rate.
         min_rate: u64,
     },
+    /// Writing on would pass the bound on the disk this `get` may fill; never retried, and
+    /// no further artifact is started.
+    #[error(
+        "not downloaded: this get may write at most {} bytes to disk ({}; raise it with \
+         --max-bytes or TARN_MAX_GET_BYTES), and that is reached",
+        .0.bytes,
+        .0.source
+    )]
+    DiskBound(DiskBound),
     /// The body is larger than the limit for its kind.
     #[error("reply larger than the limit of {limit} bytes (raise it with {env})")]
     TooLarge {
@@ -202,6 +219,7 @@ impl TransferError {
             | TransferError::Redirect(_)
             | TransferError::InvalidUrl(_)
             | TransferError::Client(_)
+            | TransferError::DiskBound(_)
             | TransferError::StrongMismatch(_)
             | TransferError::SignedSizeMismatch { .. }
             | TransferError::TooLarge { .. } => false,
@@ -277,7 +295,7 @@ pub struct Stats {
 /// The transport. Clone it freely: clones share the client, the concurrency bound and the
 /// counters.
 ///
-/// Redirects: an anonymous `GET` or `HEAD` follows up to [`MAX_REDIRECTS`] of them to any
+/// Redirects: an anonymous `GET` or `HEAD` follows up to `MAX_REDIRECTS` (10) of them to any
 /// http(s) URL, as Lake's `curl -L` does (a public cache may hand downloads to a CDN); what
 /// arrives is still checked against the artifact's name. A signed request, and any request
 /// with a body, follows a redirect only within the same origin (scheme, host, port): a
@@ -293,6 +311,7 @@ pub struct Transport {
     limit: Arc<Semaphore>,
     progress: Progress,
     stats: Arc<Stats>,
+    disk: Arc<DiskBudget>,
 }
 
 impl Transport {
@@ -329,10 +348,22 @@ impl Transport {
             same_origin,
             limit: Arc::new(Semaphore::new(opts.jobs.max(1))),
             limits: opts.limits.clone(),
+            disk: Arc::new(DiskBudget::new(opts.disk_bound.clone())),
             opts: Arc::new(opts),
             progress,
             stats: Arc::new(Stats::default()),
         })
+    }
+
+    /// Counts `n` bytes written to disk outside a download (a local copy of a downloaded
+    /// artifact) against the disk bound; the bound's error when they would pass it.
+    pub(crate) fn reserve_disk(&self, n: u64) -> Result<(), TransferError> {
+        let mut held = self.disk.reservation();
+        self.disk
+            .reserve(&mut held, n)
+            .map_err(|bound| TransferError::DiskBound(bound.clone()))?;
+        held.keep();
+        Ok(())
     }
 
     /// The options in use.
@@ -848,9 +879,15 @@ impl Transport {
         let sign = self.opts.sign_downloads;
         self.with_retries("GET", url, || {
             let rb = self.builder(Method::GET, &parsed, headers, sign, EMPTY_SHA256);
+            let parsed = &parsed;
             async move {
+                if let Some(bound) = self.disk.spent() {
+                    return Err(TransferError::DiskBound(bound.clone()));
+                }
                 let resp = self.send(rb).await?;
                 let status = resp.status().as_u16();
+                let answered = resp.url().clone();
+                let redirected_away = answered.origin() != parsed.origin();
                 if status != 200 {
                     let retry_after = parse_retry_after(resp.headers());
                     let body = self
@@ -860,7 +897,7 @@ impl Transport {
                         .unwrap_or_default();
                     return Err(TransferError::Status {
                         status,
-                        detail: error_detail(&body),
+                        detail: download_error_detail(parsed, &answered, &body),
                         retry_after,
                     });
                 }
@@ -881,6 +918,7 @@ impl Transport {
                     });
                 }
                 let pace = Pace::new(&self.opts, &self.limits);
+                let mut reserved = self.disk.reservation();
                 let mut temp = cache.temp_artifact()?;
                 let temp_path = temp.path().to_path_buf();
                 let temp_path = temp_path.as_path();
@@ -907,6 +945,9 @@ impl Transport {
                         });
                     }
                     pace.check(got)?;
+                    self.disk
+                        .reserve(&mut reserved, chunk.len() as u64)
+                        .map_err(|bound| TransferError::DiskBound(bound.clone()))?;
                     if let Some(exp) = expected {
                         if got > exp {
                             return Err(TransferError::Network {
@@ -950,10 +991,18 @@ impl Transport {
                 }
                 let known = hasher.and_then(|h| h.finish());
                 match cache.publish_artifact(temp, name, known) {
+                    Ok(Inserted::New) => {
+                        reserved.keep();
+                        Ok((got, Inserted::New))
+                    }
                     Ok(inserted) => Ok((got, inserted)),
                     Err(StoreError::HashMismatch { actual, .. }) => {
                         Err(TransferError::HashMismatch {
-                            actual: actual.hex(),
+                            actual: if redirected_away {
+                                String::new()
+                            } else {
+                                actual.hex()
+                            },
                         })
                     }
                     Err(e) => Err(e.into()),
@@ -961,6 +1010,30 @@ impl Transport {
             }
         })
         .await
+    }
+}
+
+/// `, got <hash>`, or nothing for an empty hash.
+fn shown_hash(actual: &str) -> String {
+    if actual.is_empty() {
+        String::new()
+    } else {
+        format!(", got {actual}")
+    }
+}
+
+/// The detail of an error reply to an anonymous download: the body's useful part
+/// ([`error_detail`]), unless a redirect led to another host (scheme, host or port): then
+/// only that host is named, never its body, so a hostile service cannot read an internal
+/// address's replies through tarn's output.
+fn download_error_detail(asked: &reqwest::Url, answered: &reqwest::Url, body: &[u8]) -> String {
+    if asked.origin() == answered.origin() {
+        error_detail(body)
+    } else {
+        format!(
+            " from {} (reached by a redirect to another host; its reply is not shown)",
+            answered.origin().ascii_serialization()
+        )
     }
 }
 
@@ -1025,7 +1098,7 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 /// The useful part of an error body: S3's `<Code>` and `<Message>`, else a short excerpt;
 /// always one printable line (no control character reaches the terminal, no forged line:
 /// [`tarn_core::printable_line`]) of bounded length.
-pub fn error_detail(body: &[u8]) -> String {
+pub(crate) fn error_detail(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
     let tag = |t: &str| {
         let open = format!("<{t}>");
@@ -1048,7 +1121,7 @@ pub fn error_detail(body: &[u8]) -> String {
 }
 
 /// `Retry-After` as a delay: delta-seconds or an HTTP date (a date in the past is 0).
-pub fn parse_retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+pub(crate) fn parse_retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     let v = headers
         .get(reqwest::header::RETRY_AFTER)?
         .to_str()
@@ -1058,7 +1131,7 @@ pub fn parse_retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duratio
 }
 
 /// Parses a `Retry-After` value relative to `now`.
-pub fn retry_after_value(v: &str, now: SystemTime) -> Option<Duration> {
+pub(crate) fn retry_after_value(v: &str, now: SystemTime) -> Option<Duration> {
     if let Ok(secs) = v.parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }
@@ -1068,7 +1141,7 @@ pub fn retry_after_value(v: &str, now: SystemTime) -> Option<Duration> {
 
 /// Exponential backoff with jitter: `base * 2^(attempt-1)`, capped at `max`, then a random
 /// point in its upper half (so retries of many transfers spread out but never collapse to 0).
-pub fn backoff(base: Duration, max: Duration, attempt: u32) -> Duration {
+pub(crate) fn backoff(base: Duration, max: Duration, attempt: u32) -> Duration {
     let exp = base.saturating_mul(1u32 << attempt.saturating_sub(1).min(20));
     let cap = exp.min(max);
     let half = cap / 2;
@@ -1268,7 +1341,10 @@ fn read_at(file: &std::fs::File, buf: &mut [u8], offset: u64) -> std::io::Result
 
 /// Hex SHA-256, Lake's content hash and the length of exactly `len` bytes of an open file
 /// (one pass; a file of another length is an error).
-pub fn sha256_and_hash(file: &mut std::fs::File, len: u64) -> std::io::Result<(String, Hash, u64)> {
+pub(crate) fn sha256_and_hash(
+    file: &mut std::fs::File,
+    len: u64,
+) -> std::io::Result<(String, Hash, u64)> {
     use sha2::Digest;
     use std::io::Read;
     let mut h = sha2::Sha256::new();

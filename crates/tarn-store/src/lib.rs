@@ -59,10 +59,11 @@ pub use keys::{generate_key, public_key_path, read_secret_key, read_trusted_keys
 pub use lean_install::{probe_lean, LeanEnv, LeanProbe, LeanProbeError, LEAN_PROBE_TIMEOUT};
 /// Bounded, non-blocking reads of local files that may come from outside.
 pub use local_file::{
-    open_local_file, read_config_file, read_local_file, read_local_text, Links, ReadLimit,
+    open_local_file, read_config_file, read_local_file, read_local_text, read_text_inside,
+    real_root, resolve_inside, Links, ReadLimit,
 };
 /// Where the cache lives (Lake's rules).
-pub use location::{resolve_cache_root, system_cache_root, CacheEnv, CacheSource};
+pub use location::{free_space, resolve_cache_root, system_cache_root, CacheEnv, CacheSource};
 /// The cache lock: `prune` exclusive, everything else shared.
 pub use lock::{tarn_dir, CacheLock, LockMode, TARN_DIR};
 /// Mapping files read from disk.
@@ -78,9 +79,7 @@ pub use restore::{
 /// `stage`: copy a mapping file's artifacts into a flat staging directory.
 pub use stage::{stage, StageOptions, StageReport, StagedHow, STAGED_MAPPINGS};
 /// The one validator of staging directories, and reads of untrusted files.
-pub use staging::{
-    hash_reader, open_untrusted, read_bounded, validate_staging, FileId, OpenArtifact, StagingDir,
-};
+pub use staging::{hash_reader, read_bounded, validate_staging, OpenArtifact, StagingDir};
 /// `stats`: what a cache holds, by scope, age of last use and extension.
 pub use stats::{cache_stats, Bucket, CacheStats, ScopeStats, AGE_BANDS};
 /// `verify --strong`: artifacts re-checked against the saved revision signatures.
@@ -89,6 +88,8 @@ pub use strong::{verify_strong, StrongReport};
 pub use temp::{process_alive, sweep_cache, sweep_dirs, temp_owner, TempSweep};
 /// `unstage` and `add`: import a staging directory, write `outputs/` entries.
 pub use unstage::{import_staging, write_outputs, OutputsTarget, UnstageReport};
+/// Files and directories someone else controls, opened without following links or blocking.
+pub use untrusted_dir::{open_untrusted, FileId};
 /// A directory someone else controls, read through one descriptor.
 pub use untrusted_dir::{EntryKind, UntrustedDir};
 /// tarn's record of the artifacts it used and the workspaces it fetched for.

@@ -5,8 +5,8 @@
 use std::fmt::Write as _;
 use std::sync::OnceLock;
 
-use super::journal::RunRecord;
 use super::{RevisionView, ScopeView, Series, Status};
+use crate::gc::RunRecord;
 
 // Text for HTML content and attribute values: HTML5 knows every entity the XML escaper
 // writes (`&apos;` included), so the status page uses that one.
@@ -550,7 +550,7 @@ mod tests {
                 code: evil.into(),
                 key_id: Some(evil.into()),
             }],
-            last_gc: Some(journal::RunRecord {
+            last_gc: Some(crate::gc::RunRecord {
                 finished_unix: 1,
                 duration_ms: 1,
                 trigger: evil.into(),
@@ -573,8 +573,7 @@ mod tests {
     /// and a run never recorded.
     #[test]
     fn last_runs_read_the_same_for_gc_and_scrub() {
-        use crate::status::journal;
-        let gc = journal::RunRecord {
+        let gc = crate::gc::RunRecord {
             finished_unix: 40,
             duration_ms: 7,
             trigger: "command".into(),
@@ -597,7 +596,7 @@ mod tests {
             "<p>Last GC (command): <span class=\"when\">1970-01-01\u{a0}00:00\u{a0}UTC</span> \
              <span class=\"ago\">1\u{a0}min ago</span> · 2 in 7</p>"
         );
-        let scrub: journal::RunRecord<journal::ScrubSummary> = journal::RunRecord {
+        let scrub: crate::gc::RunRecord<crate::gc::ScrubSummary> = crate::gc::RunRecord {
             finished_unix: 94,
             duration_ms: 7,
             trigger: "scheduled".into(),
@@ -618,7 +617,7 @@ mod tests {
             &mut o,
             100,
             "scrub",
-            None::<&journal::RunRecord<()>>,
+            None::<&crate::gc::RunRecord<()>>,
             |_, _, _| {},
         );
         assert_eq!(
