@@ -172,6 +172,19 @@ ok "stage step: $modules artifacts + outputs.jsonl staged, outputs set, GITHUB_E
   || die "the signing key reached the sandboxed build step's output"
 ok "the signing key in the runner's environment never reaches the sandbox (environment probe) or what it staged"
 
+# 4. Code in the sandboxed build leaves a symbolic link to a host file in the staging directory
+# (upload-artifact would follow it and pack the host file): the step refuses it, exit 1.
+printf '#!/usr/bin/env bash\nln -s /etc/hostname "$TARN_INSIDE_STAGING/0123456789abcdef.olean"\nexec %q "$@"\n' \
+  "$here/standin-lake" > "$W/hostile-lake"
+chmod +x "$W/hostile-lake"
+rc=0
+env -i "${stage_env[@]}" TARN_STAGE_LAKE="$W/hostile-lake" TARN_STAGE_EXTRA_READONLY="$here" \
+  TARN_STAGE_STAGING="$W/hostile-staging" "$repo/actions/stage/stage.sh" 2> "$W/hostile-stage.log" || rc=$?
+[ "$rc" = 1 ] && grep -qF "staging directory: 0123456789abcdef.olean: a symbolic link" "$W/hostile-stage.log" \
+  && ! grep -q "staging-dir=$W/hostile-staging" "$W/runner/github_output" \
+  || { cat "$W/hostile-stage.log" >&2; die "a symbolic link left in the staging directory: exit $rc"; }
+ok "a symbolic link planted in the staging directory by the sandboxed build: the step refuses (exit 1), no output set"
+
 # --- Hand-off: zip and unzip, as upload-artifact / download-artifact do --------------------
 step "hand-off: artifact zip / unzip"
 (cd "$S" && python3 -m zipfile -c "$W/tarn-staging.zip" $(ls -A))
@@ -568,6 +581,24 @@ qq_old=$(git -C "$VWS/.lake/packages/Qq" rev-parse HEAD~1)
 [ "$rc" = 1 ] && grep -q "dependency Qq is checked out in .*/.lake/packages/Qq at $qq_old, but .*lake-manifest.json locks $(git -C "$VWS/.lake/packages/Qq" rev-parse HEAD)" "$W/vverify-stale.log" \
   || { cat "$W/vverify-stale.log" >&2; die "verify, Qq checked out at another commit: exit $rc"; }
 ok "verify, a dependency checked out at another commit than the manifest locks: refused naming Qq and both commits (exit 1)"
+
+# A hostile checkout: packagesDir committed as a symbolic link out of the project (a dependency
+# named `.config` would land in $HOME/.config and set git's global configuration), or a line
+# break in packagesDir that turns the rest of the value into a second record (`..`: the
+# clone lands beside the project). Both are refused before any clone; nothing lands outside.
+rc=0
+VPRE='mkdir -p .lake "$d/outside" && ln -s "$d/outside" .lake/packages' \
+  vrun packages-link "$V/tarn-bin:$V/lake-bin" true || rc=$?
+[ "$rc" = 1 ] && grep -q "leads outside the project (to $W/vverify-packages-link/outside/" "$W/vverify-packages-link.log" \
+  && [ -z "$(ls -A "$W/vverify-packages-link/outside")" ] \
+  || { cat "$W/vverify-packages-link.log" >&2; die "verify, packagesDir a link out of the project: exit $rc"; }
+rc=0
+VPRE='python3 -c "import json,sys; m=json.load(open(sys.argv[1])); m[\"packagesDir\"]=\"x\\n..\"; json.dump(m,open(sys.argv[1],\"w\"))" lake-manifest.json' \
+  vrun packages-newline "$V/tarn-bin:$V/lake-bin" true || rc=$?
+[ "$rc" = 1 ] && grep -q "packagesDir 'x\\\\n..' is not a relative path inside the project" "$W/vverify-packages-newline.log" \
+  && [ "$(ls -A "$W/vverify-packages-newline" | tr '\n' ' ')" = "checkout github_output tmp " ] \
+  || { cat "$W/vverify-packages-newline.log" >&2; ls -la "$W/vverify-packages-newline" >&2; die "verify, a line break in packagesDir: exit $rc"; }
+ok "verify, a hostile checkout: packagesDir a link out of the project, or with a line break, is refused before any clone (exit 1), nothing written outside"
 
 # A dependency's artifact corrupt on the service: a failed fetch is no "missing dependency" for
 # the lake check to excuse; the step fails naming the dependency before any check.

@@ -5,7 +5,7 @@
 
 use std::fs::{self, File, FileTimes};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -199,6 +199,24 @@ fn json_of(out: &std::process::Output) -> serde_json::Value {
             String::from_utf8_lossy(&out.stderr)
         )
     })
+}
+
+/// `tarn --json cache prune --max-size 0B --grace 0s`: everything not kept goes (also what
+/// the checks of a test just read).
+fn prune_everything(sb: &Sandbox, root: &Path) -> std::process::Output {
+    tarn(
+        sb,
+        root,
+        &[
+            "--json",
+            "cache",
+            "prune",
+            "--max-size",
+            "0B",
+            "--grace",
+            "0s",
+        ],
+    )
 }
 
 /// `tarn verify` and the second reader both accept the cache.
@@ -489,19 +507,7 @@ fn a_prune_killed_at_random_points_leaves_a_sound_cache() {
         assert!(problems.is_empty(), "round {round}: {problems:#?}");
         assert_sound(&sb, &root);
         // The second reader's reads were uses: no grace period for them.
-        let out = tarn(
-            &sb,
-            &root,
-            &[
-                "--json",
-                "cache",
-                "prune",
-                "--max-size",
-                "0B",
-                "--grace",
-                "0s",
-            ],
-        );
+        let out = prune_everything(&sb, &root);
         assert!(
             out.status.success(),
             "{}",
@@ -600,34 +606,10 @@ fn a_kept_workspace_keeps_what_its_current_revision_needs() {
     // A workspace `tarn get` recorded is kept without the flag, until it is gone. (The
     // checks above read every file: no grace period for those reads.)
     tarn_store::record_workspace(&tarn_store::Cache::new(&root), &ws).unwrap();
-    let out = tarn(
-        &sb,
-        &root,
-        &[
-            "--json",
-            "cache",
-            "prune",
-            "--max-size",
-            "0B",
-            "--grace",
-            "0s",
-        ],
-    );
+    let out = prune_everything(&sb, &root);
     assert_eq!(json_of(&out)["remaining"]["entries"], 4);
     fs::remove_dir_all(&ws).unwrap();
-    let out = tarn(
-        &sb,
-        &root,
-        &[
-            "--json",
-            "cache",
-            "prune",
-            "--max-size",
-            "0B",
-            "--grace",
-            "0s",
-        ],
-    );
+    let out = prune_everything(&sb, &root);
     assert_eq!(json_of(&out)["remaining"]["bytes"], 0);
     assert!(tarn_store::recorded_workspaces(&tarn_store::Cache::new(&root)).is_empty());
 
@@ -686,4 +668,151 @@ fn stats_count_by_scope_age_and_extension() {
     // Counting is not a use: nothing moved to a younger band.
     let again = json_of(&tarn(&sb, &root, &["--json", "cache", "stats"]));
     assert_eq!(again["by_age"], s["by_age"]);
+}
+
+/// A package (a git repository with one commit) whose revision is served (`put-staged` to
+/// a local `tarn serve`): (server, home with the configuration, package directory, revision,
+/// artifacts).
+fn served_revision(tmp: &Path) -> (TarnServer, PathBuf, PathBuf, String, Vec<Art>) {
+    let pkg = tmp.join("fetched");
+    let rev = git_package(&pkg, "fetched", 1).remove(0);
+    const KEY: &str = "ci:ci-secret";
+    let srv = TarnServer::start(&[
+        "--data",
+        tmp.join("data").to_str().unwrap(),
+        "--key",
+        &format!("{KEY}:*"),
+    ]);
+    let home = tmp.join("home");
+    fs::create_dir_all(&home).unwrap();
+    write_s3_config(
+        &home.join("config.toml"),
+        "tarn",
+        &format!("{}/a0", srv.url),
+        &format!("{}/r0", srv.url),
+    );
+    let arts = tarn_test::artifacts(40, 41);
+    let staging = tmp.join("staging");
+    write_staging(&staging, &arts, 41);
+    let (code, out, err) = run(tarn_cmd(&tarn_bin(), &home)
+        .env("LAKE_CACHE_KEY", KEY)
+        .args(["put-staged", staging.to_str().unwrap(), "--rev", &rev])
+        .args(["--repo", "org/fetched", "--service", "tarn"])
+        .args(["--platform", "x86_64-unknown-linux-gnu"]));
+    assert_eq!(code, 0, "{out}{err}");
+    (srv, home, pkg, rev, arts)
+}
+
+fn get_cmd(home: &Path, pkg: &Path, cache: &Path, rev: &str) -> Command {
+    let mut c = tarn_cmd(&tarn_bin(), home);
+    c.current_dir(pkg).args([
+        "-v",
+        "get",
+        "--cache-dir",
+        cache.to_str().unwrap(),
+        "--service",
+        "tarn",
+        "--repo",
+        "org/fetched",
+        "--rev",
+        rev,
+        "--platform",
+        "x86_64-unknown-linux-gnu",
+    ]);
+    c
+}
+
+#[test]
+fn with_tarn_max_size_set_get_prunes_after_it_finishes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_srv, home, pkg, rev, arts) = served_revision(tmp.path());
+    let rev = rev.as_str();
+    let cache = tmp.path().join("cache");
+    let old = lake_cache(&cache, 30, 9, |_| 60 * DAY);
+
+    // Off by default: nothing old goes.
+    let (code, out, err) = run(&mut get_cmd(&home, &pkg, &cache, rev));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(old.iter().all(|e| e.path.exists()));
+
+    let config = fs::read_to_string(home.join("config.toml")).unwrap();
+    // `tarn get` with `tarn.maxSize = value` added to the configuration.
+    let get_with = |value: &str| {
+        let setting = format!("{config}\n[tarn]\nmaxSize = \"{value}\"\n");
+        fs::write(home.join("config.toml"), setting).unwrap();
+        run(&mut get_cmd(&home, &pkg, &cache, rev))
+    };
+    let (code, out, err) = get_with("1kB");
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        err.contains("tarn.maxSize 1.0 kB: pruned 30 entries, 60 artifacts"),
+        "{err}"
+    );
+    assert!(err.contains("the cache still holds"), "{err}");
+    assert!(old.iter().all(|e| !e.path.exists()));
+    assert!(
+        check_cache(&cache, &arts).is_empty(),
+        "what get fetched stays"
+    );
+    let sb = Sandbox::new();
+    assert_sound(&sb, &cache);
+    // get recorded the workspace: its revision is kept even outside the grace period.
+    let recorded = tarn_store::recorded_workspaces(&tarn_store::Cache::new(&cache));
+    assert_eq!(recorded.len(), 1);
+    let out = prune_everything(&sb, &cache);
+    let r = json_of(&out);
+    assert_eq!(r["kept"]["artifacts"], 40, "{r}");
+
+    // A bad setting is an error naming the key.
+    let (code, out, err) = get_with("20");
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("tarn.maxSize: \"20\" has no unit"), "{err}");
+}
+
+#[test]
+fn a_prune_and_a_get_at_once_leave_a_sound_cache() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_srv, home, pkg, rev, arts) = served_revision(tmp.path());
+    let rev = rev.as_str();
+    let sb = Sandbox::new();
+    for round in 0..4 {
+        let cache = tmp.path().join(format!("cache{round}"));
+        lake_cache(&cache, 200, 10 + round, |_| 60 * DAY);
+        let mut get = get_cmd(&home, &pkg, &cache, rev);
+        let get = get
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut prune = sb.command();
+        prune.args([
+            "--cache-dir",
+            cache.to_str().unwrap(),
+            "cache",
+            "prune",
+            "--max-size",
+            "0B",
+        ]);
+        let prune = prune
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let got = get.wait_with_output().unwrap();
+        let pruned = prune.wait_with_output().unwrap();
+        assert!(
+            got.status.success(),
+            "{}",
+            String::from_utf8_lossy(&got.stderr)
+        );
+        assert!(
+            pruned.status.success(),
+            "{}",
+            String::from_utf8_lossy(&pruned.stderr)
+        );
+        // What get fetched is within the grace period: all of it stays, the old is gone.
+        assert!(check_cache(&cache, &arts).is_empty(), "round {round}");
+        assert_eq!(fs::read_dir(cache.join("outputs/pkg")).unwrap().count(), 0);
+        assert_sound(&sb, &cache);
+    }
 }

@@ -120,7 +120,7 @@ fn world_on(server: &Server) -> World {
 }
 
 fn quarantined(cache: &Path) -> Vec<Vec<u8>> {
-    match std::fs::read_dir(cache.join("quarantine")) {
+    match std::fs::read_dir(cache.join(".tarn/quarantine")) {
         Err(_) => Vec::new(),
         Ok(d) => d
             .map(|e| std::fs::read(e.unwrap().path()).unwrap())
@@ -471,4 +471,37 @@ fn a_signed_scope_on_tarn_serve_takes_only_revisions_its_keys_signed() {
         "tarn",
     ]);
     assert_eq!(code, 0, "{out}");
+}
+
+#[test]
+fn verify_strong_finds_a_forged_artifact_that_plain_verify_accepts() {
+    let (_dir, server) = bucket();
+    let w = world_on(&server);
+    let (code, out) = w.put_signed(REV);
+    assert_eq!(code, 0, "{out}");
+    let cache = w.cache("c");
+    let pubkey = w.public_key();
+    let (code, out) = w.get(&cache, REV, &["--trust", &pubkey]);
+    assert_eq!(code, 0, "{out}");
+    let cache_dir = cache.to_str().unwrap();
+    let (code, out) = w.tarn(&["verify", "--cache-dir", cache_dir, "--strong"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("strong: 6 artifacts checked"), "{out}");
+    // Someone with write access to the cache swaps one artifact for a same-hash forgery.
+    let victim = w.arts.iter().find(|a| a.content.len() >= 64).unwrap();
+    let target = tarn_core::Hash::from_hex(&victim.hash).unwrap();
+    let forged = forge_collision_sized(target, b"#!planted", victim.content.len());
+    let path = cache.join("artifacts").join(&victim.file_name);
+    std::fs::remove_file(&path).unwrap();
+    std::fs::write(&path, &forged).unwrap();
+    let (code, out) = w.tarn(&["verify", "--cache-dir", cache_dir]);
+    assert_eq!(code, 0, "Lake's hash cannot tell: {out}");
+    let (code, out) = w.tarn(&["verify", "--cache-dir", cache_dir, "--strong"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(&victim.file_name) && out.contains("moved to"),
+        "{out}"
+    );
+    assert!(!path.exists());
+    assert_eq!(quarantined(&cache), vec![forged]);
 }

@@ -108,6 +108,12 @@ pub fn parse_lakefile_lean(
             ))
         }
     };
+    if crate::workspace::has_control(&name) {
+        return Err(err(
+            Some(decl_line),
+            format!("the package name {name:?} holds a control character"),
+        ));
+    }
     let mut warnings = Vec::new();
     if tokens[start + 1..]
         .iter()

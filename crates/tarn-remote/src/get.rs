@@ -483,7 +483,18 @@ pub async fn download_artifacts(
             });
             continue;
         }
-        match cache.import_artifact(&cache.artifact_path(source), &name) {
+        let source_path = cache.artifact_path(source);
+        let size = std::fs::metadata(&source_path).map_or(0, |m| m.len());
+        if let Err(e) = transport.reserve_disk(size) {
+            report.failed.push(ArtifactFailure {
+                artifact: name.file_name(),
+                url: urls[i].clone(),
+                error: e.to_string(),
+                status: None,
+            });
+            continue;
+        }
+        match cache.import_artifact(&source_path, &name) {
             Ok(Inserted::New) => report.copied += 1,
             Ok(Inserted::AlreadyPresent) => report.already_present += 1,
             Err(e) => report.failed.push(ArtifactFailure {

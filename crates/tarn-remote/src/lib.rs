@@ -5,12 +5,14 @@
 //! HTTP client, bounded concurrency, retries, stall timeouts, streamed and hash-checked
 //! downloads) with [`TransferError`]; [`Signer`] (SigV4 headers for reqwest requests);
 //! [`resolve_download`] / [`resolve_upload`] (which service and key to use, with Lake's
-//! precedence and errors); [`rev_list`] (revisions from the real `git`); and [`Event`] /
+//! precedence and errors); [`rev_list`] (revisions from the real `git`); [`DiskBound`] (the most bytes one `get` may
+//! write to disk); and [`Event`] /
 //! [`Progress`] (events for the CLI to draw: engines never draw).
 
 // Engines report through return values and events; only the binary prints (ARCHITECTURE.md).
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
+mod disk_budget;
 pub mod get;
 mod git;
 mod progress;
@@ -19,6 +21,8 @@ mod resolve;
 mod signing;
 mod transport;
 
+/// The bound on the disk one `get` may fill.
+pub use disk_budget::DiskBound;
 /// Revisions from the real `git` (Lake's `resolveRevision` order).
 pub use git::rev_list;
 pub use progress::{Event, Progress};

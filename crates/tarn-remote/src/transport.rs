@@ -25,6 +25,7 @@ use tarn_store::{open_untrusted, StagingDir};
 use tarn_store::{Cache, FileChanged, Inserted, StoreError};
 use tokio::sync::Semaphore;
 
+use crate::disk_budget::{DiskBound, DiskBudget};
 use crate::progress::{Event, Progress};
 use crate::signing::Signer;
 
@@ -56,6 +57,10 @@ pub struct TransportOptions {
     /// Bounds on what a server may make this client hold or wait for: reply and artifact
     /// sizes, the per-transfer deadline and minimum rate (see [`tarn_core::Limits`]).
     pub limits: Limits,
+    /// The most bytes downloads through this transport may write to disk, artifacts kept
+    /// and temp files in flight together (`None`: unbounded). One `tarn get` is one
+    /// transport.
+    pub disk_bound: Option<DiskBound>,
 }
 
 impl Default for TransportOptions {
@@ -71,6 +76,7 @@ impl Default for TransportOptions {
             signer: None,
             sign_downloads: false,
             limits: tarn_store::limits().clone(),
+            disk_bound: None,
         }
     }
 }
@@ -130,9 +136,11 @@ pub enum TransferError {
         expected: u64,
     },
     /// The downloaded content does not hash to the artifact's name.
-    #[error("downloaded artifact hash mismatch, got {actual}")]
+    #[error("downloaded artifact hash mismatch{}", shown_hash(actual))]
     HashMismatch {
-        /// The hash of what arrived.
+        /// The hash of what arrived; empty when a redirect to another host sent it (a
+        /// service must not learn, through tarn's output, a hash of what an internal
+        /// address it pointed tarn at returns).
         actual: String,
     },
     /// The downloaded content has the right Lake hash but not the SHA-256 or size the
@@ -164,6 +172,15 @@ pub enum TransferError {
         /// The minimum rate.
         min_rate: u64,
     },
+    /// Writing on would pass the bound on the disk this `get` may fill; never retried, and
+    /// no further artifact is started.
+    #[error(
+        "not downloaded: this get may write at most {} bytes to disk ({}; raise it with \
+         --max-bytes or TARN_MAX_GET_BYTES), and that is reached",
+        .0.bytes,
+        .0.source
+    )]
+    DiskBound(DiskBound),
     /// The body is larger than the limit for its kind.
     #[error("reply larger than the limit of {limit} bytes (raise it with {env})")]
     TooLarge {
@@ -202,6 +219,7 @@ impl TransferError {
             | TransferError::Redirect(_)
             | TransferError::InvalidUrl(_)
             | TransferError::Client(_)
+            | TransferError::DiskBound(_)
             | TransferError::StrongMismatch(_)
             | TransferError::SignedSizeMismatch { .. }
             | TransferError::TooLarge { .. } => false,
@@ -293,6 +311,7 @@ pub struct Transport {
     limit: Arc<Semaphore>,
     progress: Progress,
     stats: Arc<Stats>,
+    disk: Arc<DiskBudget>,
 }
 
 impl Transport {
@@ -329,10 +348,22 @@ impl Transport {
             same_origin,
             limit: Arc::new(Semaphore::new(opts.jobs.max(1))),
             limits: opts.limits.clone(),
+            disk: Arc::new(DiskBudget::new(opts.disk_bound.clone())),
             opts: Arc::new(opts),
             progress,
             stats: Arc::new(Stats::default()),
         })
+    }
+
+    /// Counts `n` bytes written to disk outside a download (a local copy of a downloaded
+    /// artifact) against the disk bound; the bound's error when they would pass it.
+    pub(crate) fn reserve_disk(&self, n: u64) -> Result<(), TransferError> {
+        let mut held = self.disk.reservation();
+        self.disk
+            .reserve(&mut held, n)
+            .map_err(|bound| TransferError::DiskBound(bound.clone()))?;
+        held.keep();
+        Ok(())
     }
 
     /// The options in use.
@@ -848,9 +879,15 @@ impl Transport {
         let sign = self.opts.sign_downloads;
         self.with_retries("GET", url, || {
             let rb = self.builder(Method::GET, &parsed, headers, sign, EMPTY_SHA256);
+            let parsed = &parsed;
             async move {
+                if let Some(bound) = self.disk.spent() {
+                    return Err(TransferError::DiskBound(bound.clone()));
+                }
                 let resp = self.send(rb).await?;
                 let status = resp.status().as_u16();
+                let answered = resp.url().clone();
+                let redirected_away = answered.origin() != parsed.origin();
                 if status != 200 {
                     let retry_after = parse_retry_after(resp.headers());
                     let body = self
@@ -860,7 +897,7 @@ impl Transport {
                         .unwrap_or_default();
                     return Err(TransferError::Status {
                         status,
-                        detail: error_detail(&body),
+                        detail: download_error_detail(parsed, &answered, &body),
                         retry_after,
                     });
                 }
@@ -881,6 +918,7 @@ impl Transport {
                     });
                 }
                 let pace = Pace::new(&self.opts, &self.limits);
+                let mut reserved = self.disk.reservation();
                 let mut temp = cache.temp_artifact()?;
                 let temp_path = temp.path().to_path_buf();
                 let temp_path = temp_path.as_path();
@@ -907,6 +945,9 @@ impl Transport {
                         });
                     }
                     pace.check(got)?;
+                    self.disk
+                        .reserve(&mut reserved, chunk.len() as u64)
+                        .map_err(|bound| TransferError::DiskBound(bound.clone()))?;
                     if let Some(exp) = expected {
                         if got > exp {
                             return Err(TransferError::Network {
@@ -950,10 +991,18 @@ impl Transport {
                 }
                 let known = hasher.and_then(|h| h.finish());
                 match cache.publish_artifact(temp, name, known) {
+                    Ok(Inserted::New) => {
+                        reserved.keep();
+                        Ok((got, Inserted::New))
+                    }
                     Ok(inserted) => Ok((got, inserted)),
                     Err(StoreError::HashMismatch { actual, .. }) => {
                         Err(TransferError::HashMismatch {
-                            actual: actual.hex(),
+                            actual: if redirected_away {
+                                String::new()
+                            } else {
+                                actual.hex()
+                            },
                         })
                     }
                     Err(e) => Err(e.into()),
@@ -961,6 +1010,30 @@ impl Transport {
             }
         })
         .await
+    }
+}
+
+/// `, got <hash>`, or nothing for an empty hash.
+fn shown_hash(actual: &str) -> String {
+    if actual.is_empty() {
+        String::new()
+    } else {
+        format!(", got {actual}")
+    }
+}
+
+/// The detail of an error reply to an anonymous download: the body's useful part
+/// ([`error_detail`]), unless a redirect led to another host (scheme, host or port): then
+/// only that host is named, never its body, so a hostile service cannot read an internal
+/// address's replies through tarn's output.
+fn download_error_detail(asked: &reqwest::Url, answered: &reqwest::Url, body: &[u8]) -> String {
+    if asked.origin() == answered.origin() {
+        error_detail(body)
+    } else {
+        format!(
+            " from {} (reached by a redirect to another host; its reply is not shown)",
+            answered.origin().ascii_serialization()
+        )
     }
 }
 

@@ -5,7 +5,7 @@
 //! <root>/outputs/<scope>/<inputHash>.json  one input's outputs (CacheOutput wrapper)
 //! <root>/revisions/<scope>/<rev>.jsonl     downloaded revision mapping files
 //! <root>/revisions/<scope>/<rev>.jsonl.sig its verified signature (tarn only; docs/trust.md)
-//! <root>/quarantine/<name>.<nanos>         artifacts that failed a SHA-256 check (tarn only)
+//! <root>/.tarn/quarantine/<name>.<nanos>   artifacts that failed a SHA-256 check (tarn only)
 //! ```
 //!
 //! Every file appears by rename (or link) of a complete temp file from the same directory,
@@ -94,9 +94,9 @@ impl Cache {
             .join(format!("{rev}.jsonl{}", tarn_core::trust::SIGNATURE_SUFFIX))
     }
 
-    /// `<root>/quarantine`.
+    /// `<root>/.tarn/quarantine`: tarn's own directory, which Lake and `prune` leave alone.
     pub fn quarantine_dir(&self) -> PathBuf {
-        self.root.join("quarantine")
+        self.root.join(crate::lock::TARN_DIR).join("quarantine")
     }
 
     /// Moves artifact `name` out of `artifacts/` into `quarantine/` (renamed with a unique

@@ -277,6 +277,8 @@ fn scoped_files(
                 Some(stem) if stem_ok(stem) && f.file_type().is_ok_and(|t| t.is_file()) => {
                     out.push((scope_name.clone(), stem.to_string(), f.path()))
                 }
+                // tarn's saved revision signatures (docs/trust.md): tarn's, not unknown.
+                None if ext == ".jsonl" && name.ends_with(".jsonl.sig") => {}
                 _ => inv
                     .unknown
                     .push(unknown(f.path(), f.metadata().ok().as_ref())),

@@ -33,6 +33,7 @@ mod restore;
 mod stage;
 mod staging;
 mod stats;
+mod strong;
 mod temp;
 mod unstage;
 mod untrusted_dir;
@@ -58,10 +59,11 @@ pub use keys::{generate_key, public_key_path, read_secret_key, read_trusted_keys
 pub use lean_install::{probe_lean, LeanEnv, LeanProbe, LeanProbeError, LEAN_PROBE_TIMEOUT};
 /// Bounded, non-blocking reads of local files that may come from outside.
 pub use local_file::{
-    open_local_file, read_config_file, read_local_file, read_local_text, Links, ReadLimit,
+    open_local_file, read_config_file, read_local_file, read_local_text, read_text_inside,
+    real_root, resolve_inside, Links, ReadLimit,
 };
 /// Where the cache lives (Lake's rules).
-pub use location::{resolve_cache_root, system_cache_root, CacheEnv, CacheSource};
+pub use location::{free_space, resolve_cache_root, system_cache_root, CacheEnv, CacheSource};
 /// The cache lock: `prune` exclusive, everything else shared.
 pub use lock::{tarn_dir, CacheLock, LockMode, TARN_DIR};
 /// Mapping files read from disk.
@@ -80,6 +82,8 @@ pub use stage::{stage, StageOptions, StageReport, StagedHow, STAGED_MAPPINGS};
 pub use staging::{hash_reader, read_bounded, validate_staging, OpenArtifact, StagingDir};
 /// `stats`: what a cache holds, by scope, age of last use and extension.
 pub use stats::{cache_stats, Bucket, CacheStats, ScopeStats, AGE_BANDS};
+/// `verify --strong`: artifacts re-checked against the saved revision signatures.
+pub use strong::{verify_strong, StrongReport};
 /// Stale temp files left by killed runs.
 pub use temp::{process_alive, sweep_cache, sweep_dirs, temp_owner, TempSweep};
 /// `unstage` and `add`: import a staging directory, write `outputs/` entries.

@@ -10,8 +10,9 @@
 //! * An artifact is removed only when every entry naming it is removed, and only after those
 //!   entries are gone: all entry removals happen before the first artifact removal, so a prune
 //!   killed at any point leaves no entry naming a missing artifact.
-//! * Just before artifacts are removed, entries written since the inventory (by Lake, which
-//!   does not take tarn's lock) are read again, and what they name is kept.
+//! * Just before artifacts are removed, entries written or read since the inventory (by Lake,
+//!   which does not take tarn's lock) are read again, and what they name is kept, as is every
+//!   artifact whose access time moved since.
 //! * The caller holds the cache lock exclusively ([`crate::CacheLock`]).
 
 use std::collections::HashSet;
@@ -24,9 +25,7 @@ use tarn_core::Hash;
 
 use crate::cache::Cache;
 use crate::error::StoreError;
-use crate::inventory::{
-    check_is_cache, entry_artifacts, file_used, take_inventory, Inventory, UnknownFile,
-};
+use crate::inventory::{check_is_cache, entry_artifacts, take_inventory, Inventory, UnknownFile};
 use crate::mapfile::read_mappings;
 use crate::parallel::{default_threads, par_map};
 use crate::usage::{retain_usage, unix_seconds};
@@ -322,9 +321,15 @@ fn remove_all(paths: &[&Path], problems: &mut Vec<Problem>) -> Vec<bool> {
         .collect()
 }
 
-/// Artifact file names named by entries written at or after `since` (Unix seconds): what a
-/// build wrote while the prune was deciding.
-fn named_by_recent_entries(cache: &Cache, since: u64) -> HashSet<String> {
+/// Whether a file was written or read after `since` (to the file system's precision).
+fn touched_since(meta: &fs::Metadata, since: SystemTime) -> bool {
+    let after = |t: io::Result<SystemTime>| t.is_ok_and(|t| t > since);
+    after(meta.modified()) || after(meta.accessed())
+}
+
+/// Artifact file names named by entries written or read after `since`: what a build wrote
+/// or read while the prune was deciding.
+fn named_by_recent_entries(cache: &Cache, since: SystemTime) -> HashSet<String> {
     let mut recent: Vec<PathBuf> = Vec::new();
     if let Ok(scopes) = fs::read_dir(cache.root().join("outputs")) {
         for scope in scopes.flatten() {
@@ -332,7 +337,7 @@ fn named_by_recent_entries(cache: &Cache, since: u64) -> HashSet<String> {
                 continue;
             };
             for f in files.flatten() {
-                if f.metadata().is_ok_and(|m| file_used(&m) >= since) {
+                if f.metadata().is_ok_and(|m| touched_since(&m, since)) {
                     recent.push(f.path());
                 }
             }
@@ -395,10 +400,21 @@ pub fn prune(cache: &Cache, opts: &PruneOptions) -> Result<PruneReport, StoreErr
         for (&i, ok) in rev_idx.iter().zip(remove_all(&paths, &mut report.problems)) {
             plan.revisions[i] = ok;
         }
-        // 2. What entries written meanwhile name stays.
-        let recent = named_by_recent_entries(cache, now.saturating_sub(1));
-        for (i, a) in inv.artifacts.iter().enumerate() {
-            if plan.artifacts[i] && recent.contains(&a.file_name) {
+        // 2. What entries written or read meanwhile name stays, and so does an artifact a
+        //    build read meanwhile (its access time moved).
+        // The kernel stamps files with a clock a few milliseconds coarse: some slack.
+        let since = now_time - Duration::from_millis(20);
+        let recent = named_by_recent_entries(cache, since);
+        let dir = cache.artifacts_dir();
+        let candidates: Vec<usize> = (0..inv.artifacts.len())
+            .filter(|&i| plan.artifacts[i])
+            .collect();
+        let touched = par_map(&candidates, default_threads(), |&i| {
+            fs::symlink_metadata(dir.join(&inv.artifacts[i].file_name))
+                .is_ok_and(|m| touched_since(&m, since))
+        });
+        for (&i, touched) in candidates.iter().zip(touched) {
+            if touched || recent.contains(&inv.artifacts[i].file_name) {
                 plan.artifacts[i] = false;
             }
         }
@@ -406,7 +422,6 @@ pub fn prune(cache: &Cache, opts: &PruneOptions) -> Result<PruneReport, StoreErr
         let art_idx: Vec<usize> = (0..inv.artifacts.len())
             .filter(|&i| plan.artifacts[i])
             .collect();
-        let dir = cache.artifacts_dir();
         let owned: Vec<PathBuf> = art_idx
             .iter()
             .map(|&i| dir.join(&inv.artifacts[i].file_name))

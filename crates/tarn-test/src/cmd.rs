@@ -56,6 +56,11 @@ pub fn tarn_cmd(bin: &Path, home: &Path) -> std::process::Command {
             c.env_remove(&k);
         }
     }
+    // Git never looks above the test's own directories: under scripts/test.sh they lie
+    // inside tarn's checkout, whose HEAD a test of "no git repository" would otherwise find.
+    if let Some(parent) = home.parent() {
+        c.env("GIT_CEILING_DIRECTORIES", parent);
+    }
     c.env("HOME", home)
         .env("LAKE_CONFIG", home.join("config.toml"))
         .env("TARN_RETRY_BASE_MS", "10")

@@ -44,7 +44,7 @@ pub use fixtures::{
 pub use forge::{forge_collision, forge_collision_sized};
 pub use lake_curl::{curl, curl_bin, http_get_text, lake_parallel_put, lake_put};
 pub use lake_rule::{assert_lake_rule, lake_rule_problems, Dirs};
-pub use ltar::{leantar, ltar_data, module_bytes, pack_module, ModuleBytes};
+pub use ltar::{leantar, ltar_data, module_bytes, pack_module, synth_archive, ModuleBytes};
 pub use peers::{require_program, S3};
 pub use serve::{metric_sample, stored_files, wait_until, TarnServer};
 pub use suite::assert_every_test_file_is_a_module;

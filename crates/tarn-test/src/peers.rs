@@ -36,9 +36,16 @@ fn on_path(name: &str) -> bool {
     std::env::split_paths(&path).any(|dir| is_executable(&dir.join(name)))
 }
 
+#[cfg(unix)]
 fn is_executable(p: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// Windows has no execute bit: a program is a file named `<name>.exe` (or the name itself).
+#[cfg(not(unix))]
+fn is_executable(p: &Path) -> bool {
+    p.is_file() || p.with_extension("exe").is_file()
 }
 
 /// The s3s-fs server started by `scripts/test.sh`.

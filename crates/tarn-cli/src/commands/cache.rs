@@ -40,7 +40,8 @@ pub(crate) struct StatsArgs {}
 #[derive(clap::Args, Debug)]
 #[command(group = clap::ArgGroup::new("limit").required(true).multiple(true).args(["max_size", "max_age"]))]
 pub(crate) struct PruneArgs {
-    /// Prune until the cache holds at most this much (a unit is required: 20GiB, 500MB).
+    /// Prune until the cache holds at most this much (a unit is required, e.g. 20GB or 500MB;
+    /// binary units too).
     #[arg(long, value_name = "SIZE", value_parser = parse_size_arg)]
     max_size: Option<u64>,
     /// Remove everything not used for this long (a unit is required: 30d, 12h).
@@ -94,6 +95,45 @@ fn prune(g: &GlobalArgs, a: PruneArgs) -> CmdResult {
     let report = run_prune(&cache, &opts)?;
     print_prune(g, &cache, &report);
     Ok(exit(report.problems.is_empty()))
+}
+
+/// The automatic prune after `tarn get` when the configuration sets `tarn.maxSize`: the
+/// default grace period, the recorded workspaces kept. It never changes `get`'s exit code; a
+/// failure is a warning.
+pub(crate) fn prune_after_get(cache: &Cache, max_size: Option<u64>) {
+    let Some(max_size) = max_size else { return };
+    let run = || -> anyhow::Result<PruneReport> {
+        let opts = PruneOptions {
+            max_size: Some(max_size),
+            max_age: None,
+            grace: tarn_store::DEFAULT_GRACE,
+            dry_run: false,
+            keep: kept_revisions(cache, &[], false)?,
+        };
+        run_prune(cache, &opts)
+    };
+    match run() {
+        Ok(r) => {
+            if r.removed != Tally::default() {
+                tracing::info!(
+                    "tarn.maxSize {}: pruned {}",
+                    ui::human_bytes(max_size),
+                    tally_text(&r.removed)
+                );
+            }
+            if !r.size_reached() {
+                tracing::warn!(
+                    "tarn.maxSize {}: the cache still holds {} (used within the last hour, or kept for workspaces)",
+                    ui::human_bytes(max_size),
+                    ui::human_bytes(r.remaining.bytes)
+                );
+            }
+            for p in &r.problems {
+                tracing::warn!("prune: {p}");
+            }
+        }
+        Err(e) => tracing::warn!("tarn.maxSize: the cache was not pruned: {e:#}"),
+    }
 }
 
 /// How many revisions from HEAD are searched for one whose mappings are in the cache, like
@@ -205,7 +245,7 @@ fn stats(g: &GlobalArgs) -> CmdResult {
     }
     let s = tarn_store::cache_stats(&cache)?;
     for p in &s.problems {
-        eprintln!("error: {p}");
+        ui::say!("error: {p}");
     }
     let bucket = |b: &Bucket| json!({"count": b.count, "bytes": b.bytes});
     if g.json {
@@ -268,7 +308,7 @@ fn stats(g: &GlobalArgs) -> CmdResult {
         ));
     }
     if !g.quiet {
-        println!("{}", out.join("\n"));
+        ui::show!("{}", out.join("\n"));
     }
     Ok(exit(s.problems.is_empty()))
 }
@@ -300,7 +340,7 @@ fn ago(t: SystemTime) -> String {
 
 fn print_prune(g: &GlobalArgs, cache: &Cache, r: &PruneReport) {
     for p in &r.problems {
-        eprintln!("error: {p}");
+        ui::say!("error: {p}");
     }
     let oldest = r.oldest_kept.map(tarn_store::unix_seconds);
     if g.json {

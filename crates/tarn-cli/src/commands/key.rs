@@ -76,7 +76,7 @@ pub(crate) fn key(global: &GlobalArgs, a: KeyArgs) -> CmdResult {
                     "key_id": public.key_id(),
                 }));
             } else if !global.quiet {
-                eprintln!(
+                ui::say!(
                     "wrote private key {} (mode 0600; keep it secret) and public key {}\nkey id {}",
                     file.display(),
                     pub_path.display(),

@@ -11,17 +11,20 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context as _};
 use tarn_core::sigv4::Credentials;
 use tarn_core::Scope;
-use tarn_core::{check_platform, check_toolchain, printable_lines};
+use tarn_core::{
+    check_platform, check_toolchain, default_get_bytes, printable_lines, MAX_GET_ENV,
+    MIN_FREE_AFTER_GET,
+};
 use tarn_remote::get::{
     self, GetError, GetOutcome, GetReport, GetRequest, Mode, SelectError, SignatureCheck, Step,
     StepOutcome,
 };
 use tarn_remote::put::{self, PutError, PutPlan, PutReport, PutRevision, PutSource};
 use tarn_remote::{
-    resolve_download, resolve_upload, Event, Progress, RemoteEnv, Signer, Transport,
+    resolve_download, resolve_upload, DiskBound, Event, Progress, RemoteEnv, Signer, Transport,
     TransportOptions, DEFAULT_REGION,
 };
-use tarn_store::Workspace;
+use tarn_store::{Cache, Workspace};
 
 use super::key::{signing_key, trust_policies, SignArgs, TrustArgs};
 use super::CmdResult;
@@ -166,6 +169,11 @@ pub(crate) struct GetArgs {
     /// Sign downloads with LAKE_CACHE_KEY (private buckets; Lake cannot do this).
     #[arg(long, env = "TARN_SIGN_DOWNLOADS", value_parser = clap::builder::FalseyValueParser::new())]
     pub signed: bool,
+    /// Most bytes this get may write to disk, artifacts kept and temp files together
+    /// (`64G`, `500M`; also TARN_MAX_GET_BYTES). Default: the free space of the cache's
+    /// file system less a tenth of it, and never the last 1.1 GB.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size_arg)]
+    pub max_bytes: Option<u64>,
     #[command(flatten)]
     pub trust: TrustArgs,
     #[command(flatten)]
@@ -177,6 +185,12 @@ pub(crate) struct GetArgs {
     /// With --restore: replace modules whose existing trace is for another input hash.
     #[arg(long, requires = "restore")]
     pub force_restore: bool,
+}
+
+/// A size for a flag: a number of bytes, or with a `K`, `M`, `G` suffix (binary).
+fn parse_size_arg(v: &str) -> Result<u64, String> {
+    tarn_core::parse_size(v)
+        .ok_or_else(|| format!("{v:?} is not a size (a number, or with K, M or G)"))
 }
 
 /// Arguments of `tarn put`.
@@ -317,6 +331,7 @@ fn transport(
     t: &TransferArgs,
     signer: Option<Signer>,
     sign_downloads: bool,
+    disk_bound: Option<DiskBound>,
     bar: &indicatif::ProgressBar,
 ) -> anyhow::Result<Transport> {
     if t.jobs == 0 {
@@ -335,6 +350,7 @@ fn transport(
         max_retry_after: Duration::from_secs(t.max_retry_after),
         signer,
         sign_downloads,
+        disk_bound,
         ..TransportOptions::default()
     };
     let _ = global;
@@ -510,14 +526,21 @@ pub(crate) fn get(global: &GlobalArgs, a: GetArgs) -> CmdResult {
         other => anyhow!(other),
     })?;
     let (cache, _) = context::open_cache(global)?;
-    let _lock = context::share_cache(&cache);
+    let lock = context::share_cache(&cache);
     let signer = if a.signed {
         signer_from_env(&env, &a.transfer.region)?
     } else {
         None
     };
     let bar = styled_bar(global);
-    let transport = transport(global, &a.transfer, signer, a.signed, &bar)?;
+    let disk_bound = match a.max_bytes {
+        Some(bytes) => Some(DiskBound {
+            bytes,
+            source: "--max-bytes".to_string(),
+        }),
+        None => get_disk_bound(&cache),
+    };
+    let transport = transport(global, &a.transfer, signer, a.signed, disk_bound, &bar)?;
     let rt = runtime()?;
     // `tarn cache prune` keeps what this workspace's current revisions need.
     if tarn_store::is_package_dir(&ws.root_dir) {
@@ -533,27 +556,35 @@ pub(crate) fn get(global: &GlobalArgs, a: GetArgs) -> CmdResult {
             .block_on(get::run(&transport, &cache, plan))
             .map_err(get_error)?;
         bar.finish_and_clear();
-        let code = print_get_outcome(global, &outcome)?;
-        if !a.restore {
-            return Ok(code);
-        }
-        let fetched = [(plan.local_scope.clone(), outcome)];
-        return restore_fetched(global, &ws, &cache, &a, &fetched, code);
+        let result = print_get_outcome(global, &outcome).and_then(|code| {
+            if !a.restore {
+                return Ok(code);
+            }
+            let fetched = [(plan.local_scope.clone(), outcome)];
+            restore_fetched(global, &ws, &cache, &a, &fetched, code)
+        });
+        drop(lock);
+        super::cache::prune_after_get(&cache, config.max_size);
+        return result;
     }
     let outcomes = rt.block_on(get::run_steps(&transport, &cache, &steps, PACKAGES_AT_ONCE));
     bar.finish_and_clear();
-    let code = print_each(global, &outcomes)?;
-    if !a.restore {
-        return Ok(code);
-    }
-    let fetched: Vec<(String, GetOutcome)> = outcomes
-        .into_iter()
-        .filter_map(|o| match o.result {
-            Ok(Ok(g)) => Some((o.package, g)),
-            _ => None,
-        })
-        .collect();
-    restore_fetched(global, &ws, &cache, &a, &fetched, code)
+    let result = print_each(global, &outcomes).and_then(|code| {
+        if !a.restore {
+            return Ok(code);
+        }
+        let fetched: Vec<(String, GetOutcome)> = outcomes
+            .into_iter()
+            .filter_map(|o| match o.result {
+                Ok(Ok(g)) => Some((o.package, g)),
+                _ => None,
+            })
+            .collect();
+        restore_fetched(global, &ws, &cache, &a, &fetched, code)
+    });
+    drop(lock);
+    super::cache::prune_after_get(&cache, config.max_size);
+    result
 }
 
 /// `get --restore`: restores each fetched package from the mappings it was fetched with
@@ -589,6 +620,37 @@ fn restore_fetched(
     } else {
         get_code
     })
+}
+
+/// The most bytes this `get` may write to disk: `TARN_MAX_GET_BYTES`, else
+/// [`tarn_core::default_get_bytes`] of the free space on the cache's file system now (none
+/// when that cannot be read: a warning says so).
+fn get_disk_bound(cache: &Cache) -> Option<DiskBound> {
+    if let Some(bytes) = tarn_store::limits().max_get_bytes {
+        return Some(DiskBound {
+            bytes,
+            source: MAX_GET_ENV.to_string(),
+        });
+    }
+    match tarn_store::free_space(cache.root()) {
+        Ok(free) => Some(DiskBound {
+            bytes: default_get_bytes(free),
+            source: format!(
+                "by default the free space of {} at the start ({}) less a tenth of it, and \
+                 never the last {}",
+                cache.root().display(),
+                ui::human_bytes(free),
+                ui::human_bytes(MIN_FREE_AFTER_GET)
+            ),
+        }),
+        Err(e) => {
+            tracing::warn!(
+                "{}: cannot read the free space ({e}); this get's disk use is not bounded",
+                cache.root().display()
+            );
+            None
+        }
+    }
 }
 
 /// Packages fetched at once by a multi-package `get` (their transfers share `--jobs`).
@@ -627,10 +689,10 @@ fn print_each(global: &GlobalArgs, outcomes: &[StepOutcome]) -> CmdResult {
             match &o.result {
                 Err(reason) => {
                     if !global.quiet {
-                        eprintln!("{}: {reason}", o.package);
+                        ui::say!("{}: {reason}", o.package);
                     }
                 }
-                Ok(Err(e)) => eprintln!(
+                Ok(Err(e)) => ui::say!(
                     "error: {}: {}",
                     o.package,
                     printable_lines(&get_error_text(e))
@@ -638,7 +700,7 @@ fn print_each(global: &GlobalArgs, outcomes: &[StepOutcome]) -> CmdResult {
                 Ok(Ok(g)) => match &g.report {
                     None => {
                         if !global.quiet {
-                            eprintln!(
+                            ui::say!(
                                 "{}: wrote {} mappings{}",
                                 o.package,
                                 g.mappings,
@@ -721,7 +783,7 @@ fn signed_by(check: &SignatureCheck) -> Option<&str> {
 /// Says once per `get` that revisions were not signature-checked (no trusted keys).
 fn print_signature_note(global: &GlobalArgs, unchecked: bool) {
     if unchecked && !global.quiet && !global.json {
-        eprintln!("note: not signature-checked (no trusted keys; see docs/trust.md)");
+        ui::say!("note: not signature-checked (no trusted keys; see docs/trust.md)");
     }
 }
 
@@ -735,7 +797,7 @@ fn print_get_outcome(global: &GlobalArgs, o: &GetOutcome) -> CmdResult {
             } else {
                 format!(" ({comment})")
             };
-            eprintln!("{scope}: signature by {key_id}{comment} verified");
+            ui::say!("{scope}: signature by {key_id}{comment} verified");
         }
     }
     print_signature_note(global, o.signature == SignatureCheck::NotChecked);
@@ -746,7 +808,7 @@ fn print_get_outcome(global: &GlobalArgs, o: &GetOutcome) -> CmdResult {
                 "signed_by": signed_by(&o.signature),
             }));
         } else if !global.quiet {
-            eprintln!(
+            ui::say!(
                 "{scope}: wrote {} mappings{}",
                 o.mappings,
                 o.rev
@@ -818,7 +880,7 @@ fn print_get_summary(
         return;
     }
     for q in &r.quarantined {
-        eprintln!(
+        ui::say!(
             "warning: {}: in the cache but not the content its revision's signature gives; moved to {} and downloaded again",
             q.artifact,
             q.moved_to.display()
@@ -826,11 +888,11 @@ fn print_get_summary(
     }
     for f in &r.failed {
         let error = printable_lines(&f.error.to_string());
-        eprintln!("failed to download artifact {}: {error}", f.artifact);
+        ui::say!("failed to download artifact {}: {error}", f.artifact);
     }
     if !global.quiet || !r.failed.is_empty() {
         let secs = r.elapsed.as_secs_f64();
-        eprintln!(
+        ui::say!(
             "{scope}{}: downloaded {}, already present {}, failed {} ({} in {secs:.1}s, {}, {} retries)",
             rev.map(|r| format!(" @ {r}")).unwrap_or_default(),
             r.downloaded,
@@ -918,7 +980,14 @@ fn run_upload(
     plan: PutPlan,
 ) -> CmdResult {
     let bar = styled_bar(global);
-    let transport = transport(global, t, Some(Signer::new(creds, &t.region)), false, &bar)?;
+    let transport = transport(
+        global,
+        t,
+        Some(Signer::new(creds, &t.region)),
+        false,
+        None,
+        &bar,
+    )?;
     let rt = runtime()?;
     let outcome = rt.block_on(put::run(&transport, &plan));
     bar.finish_and_clear();
@@ -989,10 +1058,10 @@ fn print_put_summary(global: &GlobalArgs, scope: &Scope, rev: &str, r: &PutRepor
     }
     for f in &r.failed {
         let error = printable_lines(&f.error.to_string());
-        eprintln!("failed to upload artifact {}: {error}", f.artifact);
+        ui::say!("failed to upload artifact {}: {error}", f.artifact);
     }
     if !global.quiet || !r.failed.is_empty() {
-        eprintln!(
+        ui::say!(
             "{scope} @ {rev}: uploaded {}, already present {}, failed {} ({} in {:.1}s, {}, {} retries); revision file {}",
             r.uploaded,
             r.already_present,
@@ -1008,7 +1077,7 @@ fn print_put_summary(global: &GlobalArgs, scope: &Scope, rev: &str, r: &PutRepor
             }
         );
         if let Some(key_id) = &r.signed_by {
-            eprintln!("{scope} @ {rev}: signed by {key_id}");
+            ui::say!("{scope} @ {rev}: signed by {key_id}");
         }
     }
 }

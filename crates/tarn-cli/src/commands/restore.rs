@@ -194,13 +194,16 @@ fn print_report(global: &GlobalArgs, r: &RestoreReport, secs: f64) {
             "elapsed_secs": secs,
             "ok": r.ok(),
         });
-        println!("{v}");
+        ui::show!("{v}");
         return;
     }
     for p in &r.problems {
-        eprintln!(
+        ui::say!(
             "error: {}: {} (input {}): {}",
-            p.package, p.subject, p.input, p.error
+            p.package,
+            p.subject,
+            p.input,
+            p.error
         );
     }
     let mut line = format!(
@@ -220,7 +223,7 @@ fn print_report(global: &GlobalArgs, r: &RestoreReport, secs: f64) {
     if let Some((path, version)) = &r.leantar {
         line.push_str(&format!(" ({} at {})", version, path.display()));
     }
-    println!("{line} in {secs:.2}s");
+    ui::show!("{line} in {secs:.2}s");
 }
 
 #[cfg(test)]
