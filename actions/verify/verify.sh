@@ -10,17 +10,20 @@
 #   1. `tarn get --rev REV` in the project's checkout: the revision file and every artifact it
 #      names, each hashed on arrival (exit 1 naming every failure); then, with deps,
 #      `tarn get --deps --max-revs 1`: each dependency's outputs for exactly its locked
-#      revision, from the repository scope of its git URL (docs/remote.md). A dependency with
-#      no outputs there is noted and the check goes on (see 3);
+#      revision, from the repository scope of its git URL (docs/remote.md). A dependency whose
+#      outputs fail to fetch or verify fails the step, naming it. A dependency with no outputs
+#      there ("unpublished") is noted and the check goes on (see 3), unless TARN_VERIFY_DEPS
+#      is `required`, which fails the step naming it;
 #   2. `tarn verify` of every fetched revision file (the root's and each dependency's) and of
 #      the whole cache: every artifact present and hashing to its name;
-#   3. where Lean's `lake` is installed: `lake build --no-build --rehash` in the checkout, which
-#      succeeds only if every target of the build, dependencies' included, resolves from the
-#      cache (exit 3 naming the first that does not). This is what `tarn verify` cannot know:
-#      whether the fetched mappings cover everything the project builds. It also decides
-#      about a dependency without outputs: if the build needs it, the check fails naming its
-#      target and the step names the dependency; if not, a warning. Without the lake check a
-#      dependency without outputs fails the step (tarn cannot tell whether the build needs it).
+#   3. where Lean's `lake` is installed: the unpublished dependencies are built first
+#      (`lake build @NAME …`, as the seed pipeline's verify job builds its dependencies), then
+#      `lake build --no-build --rehash` in the checkout, which succeeds only if every target of
+#      the build, dependencies' included, resolves from the cache (exit 3 naming the first that
+#      does not). This is what `tarn verify` cannot know: whether the fetched mappings cover
+#      everything the project builds. Without the lake check an unpublished dependency is a
+#      warning naming it (there is nothing of it to rehash, and only lake can build it).
+#      docs/ci.md, "Dependencies", explains the choice.
 #
 # Configuration (environment; the action maps its inputs onto these):
 #   TARN_VERIFY_PROJECT    the checkout of the project at REV (default .)
@@ -29,17 +32,31 @@
 #   TARN_VERIFY_REPO       a repository scope OWNER/NAME, with TARN_VERIFY_PLATFORM and
 #                          TARN_VERIFY_TOOLCHAIN as its revision URL's pt/ and tc/ parts
 #   TARN_VERIFY_ARTIFACT_ENDPOINT, TARN_VERIFY_REVISION_ENDPOINT   download endpoints (…/a0, …/r0)
-#   TARN_VERIFY_DEPS       true (default): also the dependencies (steps 0 and 1); false: the
-#                          root package only
+#   TARN_VERIFY_DEPS       true (default): also the dependencies (steps 0 and 1), building
+#                          unpublished ones where lake is installed; required: every
+#                          dependency's outputs must be on the service; false: the root only
 #   TARN_VERIFY_LAKE       auto (default): run step 3 if `lake` is on PATH; required: fail
 #                          without it; off: never
 #   TARN_VERIFY_TARGETS    targets for step 3 (default: the package's default targets)
+#   TARN_VERIFY_TRUSTED_KEYS  public key lines (docs/trust.md): the root revision must be
+#                          signed by one of them (also required when the checkout has its own
+#                          .tarn/trusted-keys)
 #   TARN_VERIFY_CACHE      the cache directory to fill; must not exist or be empty
 #                          (default RUNNER_TEMP/tarn-verify-cache)
-# Writes `verified=N`, `dependencies=N` (dependencies whose outputs were fetched) and
-# `checked-with=tarn` or `checked-with=tarn+lake` to GITHUB_OUTPUT.
+# Writes `verified=N`, `dependencies=N` (dependencies whose outputs were fetched),
+# `unpublished-dependencies=NAME …` (without outputs on the service; built here where lake is
+# installed) and `checked-with=tarn` or `checked-with=tarn+lake` to GITHUB_OUTPUT.
 set -euo pipefail
 fail() { echo "::error title=tarn verify::$*" >&2; exit 1; }
+# git hardened against a hostile checkout: no system configuration, no hooks, no
+# file-system monitor, no bare repository found by discovery, no prompt.
+safe_git() {
+  GIT_CONFIG_NOSYSTEM=1 GIT_TERMINAL_PROMPT=0 git -c core.fsmonitor=false -c core.hooksPath=/dev/null \
+    -c safe.bareRepository=explicit -c protocol.ext.allow=never "$@"
+}
+# Whether $1 (resolved through every symbolic link, even where it does not exist yet) lies
+# inside the project.
+inside_project() { case $(realpath -m -- "$1") in "$project"|"$project"/*) return 0 ;; *) return 1 ;; esac; }
 say() { echo "tarn verify: $*" >&2; }
 
 tmp=${RUNNER_TEMP:-${TMPDIR:-/tmp}}
@@ -50,7 +67,7 @@ rev=${TARN_VERIFY_REV:-}
 mode=${TARN_VERIFY_LAKE:-auto}
 case $mode in auto|required|off) ;; *) fail "lake must be auto, required or off, not '$mode'" ;; esac
 deps=${TARN_VERIFY_DEPS:-true}
-case $deps in true|false) ;; *) fail "deps must be true or false, not '$deps'" ;; esac
+case $deps in true|false|required) ;; *) fail "deps must be true, required or false, not '$deps'" ;; esac
 command -v tarn >/dev/null || fail "tarn not found (run the setup-tarn action first)"
 
 export LAKE_CACHE_DIR
@@ -72,7 +89,7 @@ fi
 
 # 0. The dependencies' checkouts, at the revisions the manifest locks.
 manifest=$project/lake-manifest.json
-if [ "$deps" = true ] && [ -f "$manifest" ]; then
+if [ "$deps" != false ] && [ -f "$manifest" ]; then
   locked=$(python3 - "$manifest" <<'PY'
 import json, os, re, sys
 path = sys.argv[1]
@@ -84,8 +101,10 @@ try:
     m = json.load(open(path, encoding="utf-8"))
 except ValueError as e:
     bad(f"not JSON: {e}")
+def control(s):
+    return any(ord(c) < 0x20 or 0x7f <= ord(c) < 0xa0 for c in s)
 pd = m.get("packagesDir") or ".lake/packages"
-if not isinstance(pd, str) or pd.startswith("/") or ".." in pd.split("/") or "\t" in pd:
+if not isinstance(pd, str) or pd.startswith("/") or ".." in pd.split("/") or control(pd):
     bad(f"packagesDir {pd!r} is not a relative path inside the project")
 for p in m.get("packages") or []:
     if not isinstance(p, dict) or p.get("type") != "git":
@@ -95,7 +114,7 @@ for p in m.get("packages") or []:
         bad(f"dependency name {name!r} cannot be a directory under {pd}")
     if not isinstance(rev, str) or not re.fullmatch(r"[0-9a-f]{40}", rev):
         bad(f"dependency {name}: rev {rev!r} is not a full commit SHA")
-    if not isinstance(url, str) or not url or any(c in url for c in "\t\n\r") or url.startswith("-"):
+    if not isinstance(url, str) or not url or control(url) or url.startswith("-"):
         bad(f"dependency {name}: url {url!r} is not a git URL")
     print(f"{pd}\t{name}\t{url}\t{rev}")
 PY
@@ -103,26 +122,34 @@ PY
   while IFS=$'\t' read -r pd name url lrev; do
     [ -n "$name" ] || continue
     dir=$project/$pd/$name
+    # A packagesDir (or a part of it) committed as a symbolic link would put the clone
+    # anywhere, $HOME/.config included.
+    inside_project "$dir" || fail "dependency $name: $pd/$name leads outside the project (to $(realpath -m -- "$dir")) through a symbolic link; refused"
     if [ -e "$dir/.git" ]; then
-      head=$(git -C "$dir" rev-parse HEAD 2>/dev/null || true)
+      head=$(safe_git -C "$dir" rev-parse HEAD 2>/dev/null || true)
       [ "$head" = "$lrev" ] || fail "dependency $name is checked out in $dir at ${head:-no commit}, but $manifest locks $lrev"
     else
       say "cloning dependency $name at $lrev from $url into $pd/$name"
       mkdir -p "$project/$pd"
-      GIT_TERMINAL_PROMPT=0 git -c protocol.ext.allow=never clone -q --no-checkout -- "$url" "$dir" \
-        && git -C "$dir" -c advice.detachedHead=false checkout -q --detach "$lrev" \
+      safe_git clone -q --no-checkout -- "$url" "$dir" \
+        && safe_git -C "$dir" -c advice.detachedHead=false checkout -q --detach "$lrev" \
         || fail "cannot check out dependency $name at $lrev from $url (its locked revision in $manifest)"
     fi
   done <<< "$locked"
 fi
 
 # 1. Fetch: the root package's revision, then the dependencies' locked revisions.
-tarn get -d "$project" --rev "$rev" "${scope[@]}"
+trust=()
+if [ -n "${TARN_VERIFY_TRUSTED_KEYS:-}" ]; then
+  printf '%s\n' "$TARN_VERIFY_TRUSTED_KEYS" > "$tmp/tarn-verify-trusted-keys"
+  trust=(--trust "$tmp/tarn-verify-trusted-keys")
+fi
+tarn get -d "$project" --rev "$rev" "${scope[@]}" "${trust[@]}"
 mappings=$(find "$LAKE_CACHE_DIR/revisions" -name "$rev.jsonl" -type f)
 [ "$(printf '%s\n' "$mappings" | grep -c .)" = 1 ] || fail "expected one revision file for $rev in $LAKE_CACHE_DIR/revisions, found: $mappings"
 no_outputs=()
 n_deps=0
-if [ "$deps" = true ]; then
+if [ "$deps" != false ]; then
   say "dependencies: tarn get --deps --max-revs 1 (each at the revision lake-manifest.json locks)"
   summary=$tmp/tarn-verify-deps.json
   rc=0
@@ -160,6 +187,8 @@ PY
     esac
   done <<< "$report"
   [ "${#failed[@]}" = 0 ] || fail "fetching the outputs of dependencies failed: ${failed[*]} (see above)"
+  [ "$deps" != required ] || [ "${#no_outputs[@]}" = 0 ] \
+    || fail "deps is required, and the service has no outputs for these dependencies at their locked revisions: ${no_outputs[*]}. Publish them under their repository scopes (tarn put --package NAME --repo OWNER/REPO), or set deps: true to build them in this job"
 fi
 
 # 2. Every fetched byte, again: each revision file's artifacts, then the whole cache.
@@ -170,8 +199,6 @@ done < <(find "$LAKE_CACHE_DIR/revisions" -name '*.jsonl' -type f -print0 | sort
 tarn verify
 n=$(find "$LAKE_CACHE_DIR/artifacts" -type f | wc -l)
 checked=tarn
-missing_note=""
-[ "${#no_outputs[@]}" = 0 ] || missing_note="; dependencies with no outputs for their locked revision: ${no_outputs[*]}"
 
 # 3. Lake's own completeness check.
 lake=$(command -v lake || true)
@@ -181,28 +208,34 @@ elif [ -z "$lake" ]; then
   [ "$mode" = auto ] || fail "lake is not installed and the lake check is required"
   say "lake check: lake is not installed on this runner; checked with tarn verify only"
 else
+  if [ "${#no_outputs[@]}" != 0 ]; then
+    build_targets=()
+    for name in "${no_outputs[@]}"; do build_targets+=("@$name"); done
+    say "building the unpublished dependencies, as the seed pipeline does: lake build ${build_targets[*]}"
+    (cd "$project" && "$lake" build "${build_targets[@]}") \
+      || fail "lake build ${build_targets[*]} failed: the dependencies without outputs on the service (${no_outputs[*]}) do not build"
+  fi
   # shellcheck disable=SC2086 # targets are words
   if (cd "$project" && "$lake" build --no-build --rehash ${TARN_VERIFY_TARGETS:-}); then
     checked=tarn+lake
     say "lake check: lake build --no-build --rehash: every target resolves from the cache"
-    [ "${#no_outputs[@]}" = 0 ] || echo "::warning title=tarn verify::dependencies with no outputs for their locked revision: ${no_outputs[*]}; the lake check shows that the build does not need them" >&2
+    [ "${#no_outputs[@]}" = 0 ] || say "dependencies built here (no outputs on the service for their locked revisions): ${no_outputs[*]}"
   else
     rc=$?
     why="the outputs uploaded for $rev do not cover the build (the target named above is missing from the cache)"
-    if [ "${#no_outputs[@]}" != 0 ]; then
-      why="$why$missing_note: publish their outputs under their repository scopes (tarn put --package NAME --repo OWNER/REPO), or set deps: false and build them"
-    elif [ "$deps" = false ] && [ -f "$manifest" ]; then
+    if [ "$deps" = false ] && [ -f "$manifest" ]; then
       why="$why; deps is false, so no dependency's outputs were fetched: if that target is a dependency's, set deps: true"
     fi
     fail "lake build --no-build --rehash exited $rc: $why"
   fi
 fi
 if [ "$checked" = tarn ] && [ "${#no_outputs[@]}" != 0 ]; then
-  fail "the service has no outputs for dependencies at their locked revisions: ${no_outputs[*]}. Without the lake check tarn cannot tell whether the build needs them: publish them (tarn put --package NAME --repo OWNER/REPO), install Lean on this runner so that the lake check decides, or set deps: false"
+  echo "::warning title=tarn verify::not checked: dependencies with no outputs on the service for their locked revisions: ${no_outputs[*]}. Without lake on this runner they cannot be built here (the seed pipeline builds them); set deps: required to fail instead, or publish them (tarn put --package NAME --repo OWNER/REPO)" >&2
 fi
 say "revision $rev: $n artifacts fetched and rehashed ($n_deps dependencies' outputs included); checked with $checked"
 if [ -n "${GITHUB_OUTPUT:-}" ]; then
   echo "verified=$n" >> "$GITHUB_OUTPUT"
   echo "dependencies=$n_deps" >> "$GITHUB_OUTPUT"
+  echo "unpublished-dependencies=${no_outputs[*]}" >> "$GITHUB_OUTPUT"
   echo "checked-with=$checked" >> "$GITHUB_OUTPUT"
 fi

@@ -13,8 +13,11 @@
 #   pull_request from a fork      build runs; upload, verify and report are skipped; nothing
 #                                 new on the server.
 #   pull_request, same repository uploads under the PR's head commit, not github.sha.
-#   examples/ci/mathlib-style.yml two pushes: the first finds nothing to `get` and uploads under
-#                                 the repository scope; the second `get`s the first's outputs.
+#   examples/ci/mathlib-style.yml two pushes of a project with 8 dependencies (7 Reservoir, one
+#                                 git-only), default inputs: the first finds nothing to `get`
+#                                 and uploads under the repository scope; verify clones the
+#                                 dependencies and warns that nobody published them; the
+#                                 second `get`s the first's outputs.
 #                                 Lean is only in ~/.elan (the build job puts it on PATH), so
 #                                 the verify job has no lake and checks with tarn alone.
 #   wrong revision                tests/pipeline/workflows/wrong-rev.yml uploads the build of
@@ -37,7 +40,12 @@ command -v bwrap >/dev/null || { echo "act.sh: bubblewrap (bwrap) is not install
 started=$(date +%s%N)
 W=$(mktemp -d "${TMPDIR:-/tmp}/tarn-pipeline-act.XXXXXX")
 server_pid=""
-cleanup() { [ -z "$server_pid" ] || kill "$server_pid" 2>/dev/null || true; rm -rf "$W"; }
+release_server_pid=""
+cleanup() {
+  [ -z "$server_pid" ] || kill "$server_pid" 2>/dev/null || true
+  [ -z "$release_server_pid" ] || kill "$release_server_pid" 2>/dev/null || true
+  rm -rf "$W"
+}
 trap cleanup EXIT
 [ -z "${KEEP:-}" ] || trap - EXIT
 ok() { echo "  ok  $*"; }
@@ -86,8 +94,9 @@ sha_of() { sed -n "s|.*uses: $1@\([0-9a-f]\{40\}\).*|\1|p" "$repo"/examples/ci/*
   "$repo"/actions/*/action.yml | head -n 1; }
 # tarn-cache/tarn@v0.1.0 is this working tree's actions and workflows (act copies the
 # directory it is given, so not the whole tree with its build outputs).
-mkdir -p "$W/tarn-repo"
+mkdir -p "$W/tarn-repo/scripts"
 cp -a "$repo/actions" "$repo/.github" "$W/tarn-repo/"
+cp "$repo/scripts/install.sh" "$W/tarn-repo/scripts/"
 local_repos=(--local-repository "tarn-cache/tarn@v0.1.0=$W/tarn-repo")
 for a in checkout upload-artifact download-artifact cache; do
   sha=$(sha_of "actions/$a")
@@ -95,15 +104,32 @@ for a in checkout upload-artifact download-artifact cache; do
   local_repos+=(--local-repository "actions/$a@$sha=$here/act-standins/$a")
 done
 
+# tarn's release, as the release workflow lays it out (scripts/release.sh), this build packaged
+# under this machine's target name, served on 127.0.0.1: setup-tarn downloads it
+# (TARN_RELEASE_URL in the runner's environment), checks its checksum and puts it on PATH.
+# No job compiles tarn: cargo is not on act's PATH.
+case $(uname -m) in x86_64) release_target=x86_64-unknown-linux-musl ;; *) release_target=aarch64-unknown-linux-musl ;; esac
+tarn_version=$("$TARN" --version | cut -d' ' -f2)
+TARN_RELEASE_FAST=1 "$repo/scripts/release.sh" package "$release_target" "$TARN" "$W/release-assets" > /dev/null
+"$repo/scripts/release.sh" mirror "$W/release-assets" "v$tarn_version" "$W/releases"
+python3 "$here/release-server.py" "$W/releases" > "$W/release-port" 2> "$W/release-server.log" &
+release_server_pid=$!
+for _ in $(seq 1 100); do [ -s "$W/release-port" ] && break; sleep 0.05; done
+[ -s "$W/release-port" ] || { cat "$W/release-server.log" >&2; die "the release server did not start"; }
+RELEASE_URL=http://127.0.0.1:$(cat "$W/release-port")
+act_path=$W/bin
+IFS=: read -r -a path_dirs <<< "$PATH"
+for d in "${path_dirs[@]}"; do [ -x "$d/cargo" ] || act_path+=":$d"; done
+
 mkdir -p "$W/home"
 printf -- '-P ubuntu-latest=-self-hosted\n' > "$W/home/.actrc"
 run_act() { # EVENT EVENT_FILE LOG [PROJECT KEY WORKFLOW PATH]
-  (cd "${4:-$P}" && env HOME="$W/home" PATH="${7:-$W/bin:$PATH}" TARN_FIXTURE="$bin_dir/tarn-fixture" \
+  (cd "${4:-$P}" && env HOME="$W/home" PATH="${7:-$act_path}" TARN_FIXTURE="$bin_dir/tarn-fixture" \
     "$ACT" "$1" -e "$2" -W ".github/workflows/${6:-cache.yml}" \
       -P ubuntu-latest=-self-hosted --action-offline-mode \
       --action-cache-path "$W/act-cache" \
       "${local_repos[@]}" \
-      --var TARN_BINARY="$TARN" \
+      --env TARN_RELEASE_URL="$RELEASE_URL" \
       --var LAKE_CACHE_ARTIFACT_ENDPOINT="$URL/a0" --var LAKE_CACHE_REVISION_ENDPOINT="$URL/r0" \
       --var LAKE_CACHE_UPLOAD_ARTIFACT_ENDPOINT="$URL/a0" --var LAKE_CACHE_UPLOAD_REVISION_ENDPOINT="$URL/r0" \
       -s LAKE_CACHE_KEY="${5:-$KEY}" \
@@ -151,6 +177,11 @@ for a, b in zip(order, order[1:]):
     assert int(rows[a][3]) < int(rows[b][2]), f"{a} (log lines {rows[a][2]}-{rows[a][3]}) overlaps {b} (from {rows[b][2]})"
 PY
 ok "push: build -> cache/upload -> cache/verify -> report, each after the one before, all succeeded"
+installs=$(grep -c "tarn-install: installed tarn $tarn_version to " "$W/push.log" || true)
+reuses=$(grep -c "tarn: using tarn $tarn_version from the tool cache" "$W/push.log" || true)
+[ "$installs" -ge 1 ] && [ $((installs + reuses)) = 3 ] && ! grep -qE 'Compiling tarn-(cli|core)|Installed package `tarn-cli' "$W/push.log" \
+  || { grep -oE '(tarn-install|tarn): [^"]*' "$W/push.log" >&2; die "push: the three jobs did not each install the release binary through setup-tarn ($installs downloads, $reuses from the tool cache), or something compiled tarn"; }
+ok "push: build, upload and verify each put tarn $tarn_version on PATH with setup-tarn from the local release ($installs downloads verified, $reuses from the runner's tool cache); nothing compiled tarn"
 grep -q '"msg":"tarn-stage: probes: writes refused, no network, no inherited environment' "$W/push.log" \
   || die "push: the stage step's probes did not run"
 ok "push: the stage action ran its probes in the sandbox before staging"
@@ -229,6 +260,25 @@ cp "$repo/examples/ci/mathlib-style.yml" "$M/.github/workflows/cache.yml"
 printf 'name = "mathlib_like"\nenableArtifactCache = true\nrestoreAllArtifacts = true\nplatformIndependent = true\nfixedToolchain = true\n' > "$M/lakefile.toml"
 printf '.lake/\n' > "$M/.gitignore"
 printf 'modules=150\n' > "$M/.standin-lake"
+# Mathlib-shaped: the 8 dependencies of tarn-fixture's workspace (7 Reservoir packages and one
+# git-only), locked in lake-manifest.json; their git URLs reach local repositories through the
+# runner's git configuration (url.<base>.insteadOf). Nobody publishes their outputs: the
+# upload job publishes the root, and the verify job (no lake there) warns naming them.
+"$bin_dir/tarn-fixture" --workspace --out "$W/mws" > /dev/null
+python3 - "$W/mws/workspace/lake-manifest.json" "$M/lake-manifest.json" <<'PY' > "$W/mdeps"
+import json, sys
+m = json.load(open(sys.argv[1]))
+m["name"] = "mathlib_like"
+json.dump(m, open(sys.argv[2], "w"), indent=1)
+for p in m["packages"]:
+    print(p["name"], p["url"].split("https://github.com/", 1)[1])
+PY
+while read -r name path; do
+  mkdir -p "$W/origins/$(dirname "$path")"
+  ln -s "$W/mws/workspace/.lake/packages/$name" "$W/origins/$path"
+done < "$W/mdeps"
+[ "$(wc -l < "$W/mdeps")" = 8 ] || die "the Mathlib-shaped project has $(wc -l < "$W/mdeps") dependencies, not 8"
+printf '[url "file://%s/origins/"]\n\tinsteadOf = https://github.com/\n' "$W" > "$W/home/.gitconfig"
 git -C "$M" init -q -b master
 git -C "$M" remote add origin https://github.com/example-org/mathlib-like.git
 git -C "$M" add -A
@@ -254,7 +304,11 @@ grep -q "cache: rev=$M1 uploaded=150 verified=150 checked-with=tarn url=$URL/r0/
   || die "Mathlib-style first push: report: $(grep -o 'cache: rev=[^"]*' "$W/m1.log")"
 grep -q 'lake check: lake is not installed on this runner; checked with tarn verify only' "$W/m1.log" \
   || die "Mathlib-style first push: the verify job did not fall back to tarn verify"
-ok "Mathlib-style, first push: get finds nothing (the step fails, the job goes on), then upload under r0/example-org/mathlib-like/<rev> (no pt/tc parts), verify 150 with tarn only (no lake on the verify runner)"
+[ "$(grep -c 'tarn verify: cloning dependency' "$W/m1.log")" = 8 ] \
+  && grep -q "not checked: dependencies with no outputs on the service for their locked revisions: $(head -n 1 "$W/mdeps" | cut -d' ' -f1) " "$W/m1.log" \
+  || die "Mathlib-style first push: the verify job did not clone the 8 dependencies and warn about their missing outputs"
+grep -q 'built 2 modules of batteries' "$W/m1.log" || die "Mathlib-style first push: the build job did not build the dependencies"
+ok "Mathlib-style (8 dependencies, default inputs), first push: get finds nothing (the step fails, the job goes on), the build job builds the dependencies, upload under r0/example-org/mathlib-like/<rev> (no pt/tc parts), verify 150 with tarn only (no lake on the verify runner): the 8 dependencies cloned at their locked commits, a warning names them as unpublished, the job passes"
 
 git -C "$M" -c user.email=ci@example.org -c user.name=ci commit -q --allow-empty -m "second"
 M2=$(git -C "$M" rev-parse HEAD)
@@ -266,10 +320,8 @@ for j in build cache/upload cache/verify report; do
 done
 grep -q "tarn get: revision $M1" "$W/m2.log" || die "Mathlib-style second push: get did not fetch the first push's revision"
 grep -q "tarn get: dependencies (tarn get --deps)" "$W/m2.log" || die "Mathlib-style second push: the get action did not run tarn get --deps"
-grep -q '"stepResult":"success".*Fetch what the cache already has' "$W/m2.log" \
-  || grep -q 'Success - Main Fetch what the cache already has' "$W/m2.log" || die "Mathlib-style second push: the get step did not succeed"
 grep -q "cache: rev=$M2 uploaded=0 verified=150 checked-with=tarn " "$W/m2.log" || die "Mathlib-style second push: report: $(grep -o 'cache: rev=[^"]*' "$W/m2.log")"
-ok "Mathlib-style, second push: the get action fetches the first push's outputs ($M1) and runs tarn get --deps (no dependencies here), the upload sends nothing new, verify 150"
+ok "Mathlib-style, second push: the get action fetches the first push's outputs ($M1) and runs tarn get --deps (nothing published for the dependencies), the upload sends nothing new, verify 150"
 
 # --- A wrong revision: verify's lake check fails ---------------------------------------------
 git -C "$P" checkout -q -b more-modules

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The pipeline tests, as scripts/test.sh runs them: build tarn and tarn-fixture, then the
-# lints, the loopback end-to-end test, the act run and the setup-tarn install script.
+# lints, the loopback end-to-end test, the act run, the installer and the setup-tarn install
+# script.
 #
 #   tests/pipeline/run.sh      (ACT, ACTIONLINT, ZIZMOR: binaries, default on PATH; needs bwrap)
 set -euo pipefail
@@ -13,5 +14,7 @@ echo "== pipeline: end-to-end (loopback)"
 tests/pipeline/e2e.sh "$target"
 echo "== pipeline: act"
 tests/pipeline/act.sh "$target"
-echo "== pipeline: setup-tarn (cargo install from a git URL, a given binary)"
+echo "== pipeline: the installer (scripts/install.sh under dash, a local release)"
+tests/pipeline/install.sh "$target"
+echo "== pipeline: setup-tarn (a release download, cargo install from a git URL, a given binary)"
 tests/pipeline/setup-tarn.sh "$target"

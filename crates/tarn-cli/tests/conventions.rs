@@ -5,42 +5,11 @@ use std::path::Path;
 
 use tarn_test::fixture::{generate, FixtureSpec};
 use tarn_test::{
-    artifacts, no_faults, run, tarn_cmd, write_s3_config, write_staging, Backend, Server,
+    artifacts, json_keys_not_snake_case, no_faults, run, tarn_cmd, write_s3_config, write_staging,
+    Backend, Server,
 };
 
 use crate::BIN;
-
-/// Keys that echo Lake's configuration file verbatim (`~/.lake/config.toml`).
-const LAKE_CONFIG_KEYS: [&str; 6] = [
-    "defaultService",
-    "defaultUploadService",
-    "artifactEndpoint",
-    "revisionEndpoint",
-    "apiEndpoint",
-    "revDiscovery",
-];
-
-pub(crate) fn bad_keys(v: &serde_json::Value, path: &str, out: &mut Vec<String>) {
-    match v {
-        serde_json::Value::Object(m) => {
-            for (k, v) in m {
-                let snake = k.starts_with(|c: char| c.is_ascii_lowercase())
-                    && k.chars()
-                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-                if !snake && !LAKE_CONFIG_KEYS.contains(&k.as_str()) {
-                    out.push(format!("{path}.{k}"));
-                }
-                bad_keys(v, &format!("{path}.{k}"), out);
-            }
-        }
-        serde_json::Value::Array(a) => {
-            for (i, v) in a.iter().enumerate() {
-                bad_keys(v, &format!("{path}[{i}]"), out);
-            }
-        }
-        _ => {}
-    }
-}
 
 #[test]
 fn json_keys_are_snake_case_or_lakes_own() {
@@ -88,7 +57,7 @@ fn json_keys_are_snake_case_or_lakes_own() {
         assert_eq!(code, 0, "tarn --json {args:?}: {stderr}");
         let v: serde_json::Value = serde_json::from_str(&stdout)
             .unwrap_or_else(|e| panic!("tarn --json {args:?}: {e}: {stdout}"));
-        bad_keys(&v, &args.join(" "), &mut bad);
+        bad.extend(json_keys_not_snake_case(&v, &args.join(" ")));
     }
     assert!(bad.is_empty(), "keys that are not snake_case: {bad:?}");
 }
@@ -145,7 +114,7 @@ fn remote_json_keys_are_snake_case() {
         assert_eq!(code, 0, "tarn --json {args:?}: {stderr}");
         let v: serde_json::Value = serde_json::from_str(&stdout)
             .unwrap_or_else(|e| panic!("tarn --json {args:?}: {e}: {stdout}"));
-        bad_keys(&v, args[0], &mut bad);
+        bad.extend(json_keys_not_snake_case(&v, args[0]));
     }
     assert!(bad.is_empty(), "keys that are not snake_case: {bad:?}");
 }

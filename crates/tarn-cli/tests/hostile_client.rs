@@ -364,68 +364,6 @@ fn concurrent_bulk_requests_and_a_30_mib_revision_keep_server_memory_bounded() {
 }
 
 #[test]
-fn an_over_long_path_is_a_400_and_an_upper_case_hash_is_not_a_second_object() {
-    let tmp = tempfile::tempdir().unwrap();
-    let srv = start(tmp.path());
-    let long = "x".repeat(300);
-    let reply = raw(
-        &addr(&srv),
-        format!(
-            "GET /a0/{long}/0123456789abcdef.art HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-        )
-        .as_bytes(),
-    );
-    assert!(reply.starts_with("HTTP/1.1 400"), "{reply}");
-    assert!(reply.contains("KeyTooLongError"), "{reply}");
-    // The same artifact under an upper-case name and its own: one object, Lake's name.
-    let arts = make_artifacts(&tmp.path().join("arts"), 1, 100, 4);
-    let (p, h, _) = &arts[0];
-    for name in [h.to_ascii_uppercase(), h.clone()] {
-        let (code, body) = lake_put(
-            "ci:ci-secret",
-            p,
-            &format!("{}/a0/main/x/{name}.art", srv.url),
-            "application/vnd.reservoir.artifact",
-        );
-        assert!(code == 200 || (400..500).contains(&code), "{code} {body}");
-    }
-    assert_eq!(
-        stored_files(&tmp.path().join("data")),
-        vec![format!("a0/main/x/{h}.art")]
-    );
-}
-
-#[test]
-fn a_scope_with_control_characters_is_refused_and_never_stored() {
-    // Before the fix a key holder could store objects under a scope holding a terminal
-    // escape and a line break (`x<ESC>[2J<LF>forged`): names that `scrub` prints and that
-    // reach logs and the status page.
-    let tmp = tempfile::tempdir().unwrap();
-    let srv = start(tmp.path());
-    let arts = make_artifacts(&tmp.path().join("arts"), 1, 100, 4);
-    let (p, h, _) = &arts[0];
-    for scope in ["x%1B%5B2J%0Aforged", "x%0D", "x%C2%9B31m", "x%7F"] {
-        let (code, body) = lake_put(
-            "ci:ci-secret",
-            p,
-            &format!("{}/a0/main/{scope}/{h}.art", srv.url),
-            "application/vnd.reservoir.artifact",
-        );
-        assert_eq!(code, 400, "{scope}: {body}");
-        assert!(body.contains("control character"), "{scope}: {body}");
-        let reply = raw(
-            &addr(&srv),
-            format!(
-                "GET /a0/main/{scope}/{h}.art HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-            )
-            .as_bytes(),
-        );
-        assert!(reply.starts_with("HTTP/1.1 400"), "{scope}: {reply}");
-    }
-    assert!(stored_files(&tmp.path().join("data")).is_empty());
-}
-
-#[test]
 fn a_trickled_or_stalled_request_body_gets_408_and_frees_its_slot_and_spool_file() {
     let tmp = tempfile::tempdir().unwrap();
     // One upload slot: a trickler that kept it would block every other upload.
@@ -520,4 +458,101 @@ fn a_trickled_or_stalled_request_body_gets_408_and_frees_its_slot_and_spool_file
 
 fn reply_ok(reply: &str) -> bool {
     reply.starts_with("HTTP/1.1 200")
+}
+
+/// A Reservoir bulk request for `n` hashes with this `Host` header.
+fn bulk_request(host: &str, n: u64) -> Vec<u8> {
+    let hashes: Vec<tarn_core::Hash> = (0..n)
+        .map(|i| tarn_core::Hash(i.wrapping_mul(0x9E37_79B9_7F4A_7C15)))
+        .collect();
+    let body = tarn_core::reservoir::encode_bulk_request(&hashes);
+    let mut req = format!(
+        "POST /api/v1/repositories/o/r/artifacts HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    req.extend(body);
+    req
+}
+
+#[test]
+fn a_bulk_reply_is_bounded_whatever_the_host_header_and_unread_replies_stay_accounted() {
+    // Issue 18, item 1. Before the fix every URL of the reply was built from the Host header
+    // (a 900 kB one was accepted), the whole reply was built in memory, and the parse-budget
+    // share was dropped before it was sent: 40 clients asking about 100,000 hashes each with
+    // a long Host, never reading, took the server past a gigabyte.
+    let tmp = tempfile::tempdir().unwrap();
+    let srv = start(tmp.path());
+    let a = addr(&srv);
+    let longest_host = format!("{}:7070", "h".repeat(255));
+    let req = Arc::new(bulk_request(&longest_host, 100_000));
+    let answered = Arc::new(AtomicU64::new(0));
+    let clients: Vec<_> = (0..40)
+        .map(|_| {
+            let (a, req, answered) = (a.clone(), req.clone(), answered.clone());
+            std::thread::spawn(move || {
+                let mut s = TcpStream::connect(&a).unwrap();
+                s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+                s.write_all(&req).unwrap();
+                // The reply's first bytes, then nothing more is read.
+                let mut head = [0u8; 12];
+                if s.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 200") {
+                    answered.fetch_add(1, Ordering::Relaxed);
+                }
+                std::thread::sleep(Duration::from_secs(3));
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().unwrap();
+    }
+    assert_eq!(
+        answered.load(Ordering::Relaxed),
+        40,
+        "not every bulk request was answered"
+    );
+    assert!(reply_ok(&healthz(&a)));
+    let kb = peak_rss_kb(&srv);
+    eprintln!("hostile-client-rss bulk-unread-40x100000-host261 {kb} kB");
+    assert!(kb <= 150 * 1024, "server peak RSS {kb} kB");
+
+    // A Host that is not a host[:port], or longer than one can be, is refused; the request
+    // head as a whole is bounded (431).
+    for (host, want) in [
+        ("h".repeat(10_000), "HTTP/1.1 400"),
+        (format!("{longest_host}0"), "HTTP/1.1 400"),
+        ("evil.example/x?".to_string(), "HTTP/1.1 400"),
+        ("\"><script>".to_string(), "HTTP/1.1 400"),
+    ] {
+        let reply = raw(&a, &bulk_request(&host, 1));
+        assert!(reply.starts_with(want), "{}: {reply:.200}", host.len());
+        assert!(reply.len() < 4096, "{} bytes", reply.len());
+    }
+    {
+        let mut s = TcpStream::connect(&a).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let _ = s.write_all(&bulk_request(&"h".repeat(900_000), 1));
+        let mut reply = Vec::new();
+        let _ = s.read_to_end(&mut reply);
+        let reply = String::from_utf8_lossy(&reply);
+        assert!(
+            reply.is_empty() || reply.starts_with("HTTP/1.1 431"),
+            "a 900 kB Host: {reply:.200}"
+        );
+    }
+    // A valid one still works, and the reply is Lake's.
+    let reply = raw(&a, &bulk_request("[::1]:7070", 2));
+    assert!(reply_ok(&reply), "{reply}");
+    assert!(
+        reply.contains("{\"data\":[\"http://[::1]:7070/a0/o/r/0000000000000000.art\",\"http://[::1]:7070/a0/o/r/9e3779b97f4a7c15.art\"]}"),
+        "{reply}"
+    );
+    // An error answer repeats at most 1 KiB of the request's path.
+    let long_path = format!("/a0/{}", "&".repeat(60_000));
+    let reply = raw(
+        &a,
+        format!("GET {long_path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+    );
+    assert!(reply.starts_with("HTTP/1.1 400"), "{reply:.300}");
+    assert!(reply.len() < 8 << 10, "{} bytes", reply.len());
 }

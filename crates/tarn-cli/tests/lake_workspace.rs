@@ -515,6 +515,12 @@ fn get_deps_fetches_every_dependency_from_its_repository_scope() {
         err.contains("failed to download artifacts for some dependencies"),
         "{err}"
     );
+    // Nothing was ever published there: running again cannot help, and the hint says so.
+    assert!(
+        err.contains("hint: nothing is published for these packages at the revisions searched"),
+        "{err}"
+    );
+    assert!(!err.contains("rerun"), "{err}");
     let log = w.take_log();
     assert!(
         log.iter()

@@ -223,62 +223,6 @@ fn lake_s3_and_reservoir_round_trip_then_tarn_get_and_verify() {
 }
 
 #[test]
-fn reservoir_packages_scope_ignores_platform_and_toolchain() {
-    let tmp = tempfile::tempdir().unwrap();
-    let srv = server(&tmp.path().join("data"));
-    let arts = make_artifacts(&tmp.path().join("a"), 2, 1000, 3);
-    let pairs: Vec<_> = arts
-        .iter()
-        .map(|(p, h, _)| (p.clone(), format!("{}/a0/leanprover/dep/{h}.art", srv.url)))
-        .collect();
-    let codes = lake_parallel_put(KEY, &pairs, &tmp.path().join("c.cfg"), false);
-    assert!(codes.iter().all(|(_, c)| *c == 200), "{codes:?}");
-    let hashes: Vec<&str> = arts.iter().map(|(_, h, _)| h.as_str()).collect();
-    std::fs::write(tmp.path().join("m.jsonl"), mapping_for(&hashes)).unwrap();
-    let (code, _) = lake_put(
-        KEY,
-        &tmp.path().join("m.jsonl"),
-        &format!("{}/r0/leanprover/dep/abc123.jsonl", srv.url),
-        "application/vnd.reservoir.outputs+json-lines",
-    );
-    assert_eq!(code, 200);
-    let api = format!("{}/api/v1/packages/leanprover/dep", srv.url);
-    let (code, body) = curl(&[&format!(
-        "{api}/build-outputs?rev=abc123&platform=x86_64-unknown-linux-gnu&toolchain=v4.22.0"
-    )]);
-    assert_eq!(code, 200);
-    assert_eq!(body, mapping_for(&hashes));
-    let (code, body) = curl(&[&format!("{api}/build-outputs?rev=nope")]);
-    assert_eq!(code, 404);
-    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(v["error"]["status"], 404);
-    let (code, body) = curl(&[
-        "-X",
-        "POST",
-        "-d",
-        &serde_json::to_string(&hashes).unwrap(),
-        &format!("{api}/artifacts"),
-    ]);
-    assert_eq!(code, 200);
-    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(
-        v["data"][0],
-        format!("{}/a0/leanprover/dep/{}.art", srv.url, hashes[0])
-    );
-    assert_eq!(
-        srv.metric("tarn_requests_total", "route=\"reservoir_bulk\""),
-        1
-    );
-    assert_eq!(
-        srv.metric(
-            "tarn_requests_total",
-            "route=\"reservoir_revision\",method=\"GET\",status=\"404\""
-        ),
-        1
-    );
-}
-
-#[test]
 fn zero_config_prints_lake_lines_and_a_persistent_upload_key() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");

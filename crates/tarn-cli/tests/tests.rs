@@ -7,10 +7,12 @@
 //! every crate run (docs/platforms.md).
 #![cfg(unix)]
 
+mod cache_prune;
 mod cli_usage;
 mod conventions;
 mod crash_campaign;
 mod first_contact;
+mod hostile_checkout;
 mod hostile_client;
 mod hostile_config;
 mod hostile_server;
@@ -22,36 +24,24 @@ mod local_staging;
 mod remote_curl;
 mod remote_faults;
 mod remote_s3;
+mod restore;
 mod serve_awscli;
 mod serve_crash;
 mod serve_gc;
 mod serve_lake_curl;
 mod serve_rclone;
-mod serve_rejections;
 mod serve_roundtrip;
-mod serve_status;
 mod serve_tls_gc;
 mod stale_temp;
+mod trust;
 
 /// The tarn binary under test.
 const BIN: &str = env!("CARGO_BIN_EXE_tarn");
 
 #[test]
 fn every_test_file_is_a_module_of_this_binary() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
-    let me = std::fs::read_to_string(dir.join("tests.rs")).unwrap();
-    let mut forgotten = Vec::new();
-    for e in std::fs::read_dir(&dir).unwrap() {
-        let name = e.unwrap().file_name().to_string_lossy().into_owned();
-        if let Some(module) = name.strip_suffix(".rs") {
-            if module != "tests" && !me.contains(&format!("\nmod {module};\n")) {
-                forgotten.push(name);
-            }
-        }
-    }
-    assert!(
-        forgotten.is_empty(),
-        "never compiled: add `mod <name>;` to tests/tests.rs for {forgotten:?}"
+    tarn_test::assert_every_test_file_is_a_module(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests"),
     );
 }
 

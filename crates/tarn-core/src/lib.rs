@@ -16,6 +16,9 @@
 //!   [`parse_lakefile_lean`];
 //! * `lake-manifest.json`, `lean-toolchain`, default toolchain and platform: [`Manifest`],
 //!   [`default_toolchain`], [`host_platform`];
+//! * `.ltar` module archives, vetted without unpacking: [`LtarIndex`];
+//! * a module's paths in Lake's build directory and its `.trace`: [`BuildLayout`],
+//!   [`SavedTrace`], [`fetch_trace_text`];
 //! * resource limits on outside input, their defaults and overrides: [`Limits`].
 //!
 //! Wire protocols keep a namespace of their own:
@@ -28,6 +31,8 @@
 //! * [`request_target`]: an S3 request's path components and query parameters.
 //! * [`byte_range`]: HTTP `Range` headers resolved against an object's length.
 //! * [`s3_listing`]: ListObjects queries and ListObjectsV2 XML replies.
+//! * [`trust`]: signed revisions: Ed25519 keys in OpenSSH's encodings and the signature
+//!   object `<rev>.jsonl.sig`.
 //!
 //! ```
 //! use tarn_core::{ArtifactName, Hash};
@@ -41,6 +46,7 @@
 
 mod artifact;
 pub mod batch;
+mod build_dir;
 pub mod byte_range;
 mod config;
 mod hash;
@@ -48,6 +54,7 @@ mod lakefile;
 pub mod lean_json;
 mod lean_version;
 mod limits;
+mod ltar;
 mod mapping;
 pub mod object_key;
 mod output;
@@ -58,10 +65,17 @@ pub mod s3_listing;
 mod scope;
 mod service;
 pub mod sigv4;
+pub mod trust;
+mod units;
 mod workspace;
 
 /// Artifact file names.
 pub use artifact::{remote_artifact_name, ArtifactName, ArtifactNameError, DEFAULT_EXT};
+/// A module's paths in Lake's build directory and the `.trace` beside them.
+pub use build_dir::{
+    fetch_trace_text, module_output_descrs, BuildLayout, LayoutError, ModuleName, ModuleNameError,
+    SavedTrace, TraceError, DEFAULT_BUILD_DIR, DEFAULT_IR_DIR, DEFAULT_LEAN_LIB_DIR, TRACE_SCHEMA,
+};
 /// The system configuration and package options.
 pub use config::{ConfigError, PackageConfig, SystemConfig};
 /// Lake's hashes.
@@ -77,9 +91,14 @@ pub use lean_version::{
 };
 /// Resource limits on outside input.
 pub use limits::{
-    parse_size, Limits, MAX_ARTIFACT_ENV, MAX_CONFIG_FILE_BYTES, MAX_ERROR_BODY_BYTES,
-    MAX_MAPPINGS_ENV, MAX_REPLY_ENV, MAX_S3_LISTING_PAGE_BYTES, MIN_RATE_ENV, TEMP_GRACE_ENV,
-    TRANSFER_DEADLINE_ENV,
+    default_get_bytes, parse_size, Limits, MAX_ARTIFACT_ENV, MAX_CONFIG_FILE_BYTES,
+    MAX_ERROR_BODY_BYTES, MAX_GET_ENV, MAX_MAPPINGS_ENV, MAX_REPLY_ENV, MAX_S3_LISTING_PAGE_BYTES,
+    MIN_FREE_AFTER_GET, MIN_RATE_ENV, TEMP_GRACE_ENV, TRANSFER_DEADLINE_ENV,
+};
+/// The `.ltar` module archive container, vetted without unpacking.
+pub use ltar::{
+    module_ext_base, LtarEntry, LtarError, LtarFile, LtarIndex, LtarKind, ModuleFiles,
+    LTAR_MAGIC_V3, MAX_LTAR_ENTRIES,
 };
 pub use mapping::{
     artifacts_of, collect_artifacts, EntryError, LineWarning, MappingError, MappingFile,
@@ -88,7 +107,7 @@ pub use mapping::{
 /// `outputs/` wrappers.
 pub use output::{CacheOutput, OutputParseError, CACHE_OUTPUT_SCHEMA};
 /// Mapping files.
-pub use printable::{printable_line, printable_lines};
+pub use printable::{no_workflow_commands, printable_line, printable_lines, secret_shaped};
 /// Remote scopes and toolchain names.
 pub use scope::{
     check_platform, check_toolchain, normalize_toolchain, toolchain_dir, uri_encode, Scope,
@@ -99,8 +118,10 @@ pub use service::{
     normalize_endpoint, Service, ServiceKind, ARTIFACT_CONTENT_TYPE, DEFAULT_RESERVOIR_API,
     MAPPINGS_CONTENT_TYPE, RESERVOIR_HEADERS, RESERVOIR_NAME,
 };
+/// Sizes and durations with their units (`20GiB`, `30d`).
+pub use units::{parse_human_duration, parse_human_size, UnitError};
 /// `lake-manifest.json`, `lean-toolchain`, toolchain and platform defaults.
 pub use workspace::{
-    default_toolchain, parse_lean_toolchain, DependencyKind, Manifest, ManifestError,
-    ManifestPackage, DEFAULT_PACKAGES_DIR,
+    check_inside_workspace, default_toolchain, parse_lean_toolchain, DependencyKind, Manifest,
+    ManifestError, ManifestPackage, DEFAULT_PACKAGES_DIR,
 };

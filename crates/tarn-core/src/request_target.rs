@@ -18,6 +18,55 @@ pub const MAX_COMPONENT_BYTES: usize = 255;
 /// Longest object key accepted (S3's limit).
 pub const MAX_KEY_BYTES: usize = 1024;
 
+/// Longest `Host` a reply's URLs are built from: a DNS name (at most 255 bytes), `:` and a
+/// port of at most 5 digits.
+pub const MAX_HOST_BYTES: usize = 255 + 1 + 5;
+
+/// Whether `s` is a `host[:port]` that URLs may be built from (a request's `Host` header, or
+/// the authority of an HTTP/2 request): a DNS name or IPv4 address (ASCII letters, digits,
+/// `-`, `.`, `_`), or an IPv6 address in brackets (hex digits, `:`, `.`), then optionally `:`
+/// and a port of 1 to 5 digits no larger than 65535; at most [`MAX_HOST_BYTES`] in all.
+pub fn valid_host(s: &str) -> bool {
+    if s.len() > MAX_HOST_BYTES {
+        return false;
+    }
+    let (host_ok, port) = match s.strip_prefix('[') {
+        Some(v6) => {
+            let Some((addr, rest)) = v6.split_once(']') else {
+                return false;
+            };
+            let addr_ok = !addr.is_empty()
+                && addr
+                    .bytes()
+                    .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.');
+            match rest {
+                "" => (addr_ok, None),
+                _ => match rest.strip_prefix(':') {
+                    Some(port) => (addr_ok, Some(port)),
+                    None => return false,
+                },
+            }
+        }
+        None => {
+            let (host, port) = match s.split_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (s, None),
+            };
+            let ok = !host.is_empty()
+                && host
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_');
+            (ok, port)
+        }
+    };
+    let port_ok = port.is_none_or(|p| {
+        (1..=5).contains(&p.len())
+            && p.bytes().all(|b| b.is_ascii_digit())
+            && p.parse::<u32>().is_ok_and(|n| n <= 65535)
+    });
+    host_ok && port_ok
+}
+
 /// A path split into components.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PathParts {
@@ -126,6 +175,44 @@ mod tests {
         assert_eq!(param(q, "prefix").as_deref(), Some("a b!"));
         assert_eq!(param(q, "uploads").as_deref(), Some(""));
         assert_eq!(param(q, "nope"), None);
+    }
+
+    #[test]
+    fn hosts_urls_may_be_built_from() {
+        for ok in [
+            "x",
+            "127.0.0.1:7070",
+            "cache.example.org",
+            "[::1]",
+            "[::1]:8080",
+            "a_b-c.d:65535",
+            &format!("{}:12345", "a".repeat(255)),
+        ] {
+            assert!(valid_host(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            ":80",
+            "x:",
+            "x:0x1",
+            "x:65536",
+            "x:123456",
+            "x:1:2",
+            "a b",
+            "a/b",
+            "a@b",
+            "a\"b",
+            "h\r\nX: y",
+            "[]",
+            "[::1",
+            "[::1]x",
+            "[::g]",
+            "évil",
+            &"a".repeat(MAX_HOST_BYTES + 1),
+            &format!("{}:1", "a".repeat(10_000)),
+        ] {
+            assert!(!valid_host(bad), "{bad:?}");
+        }
     }
 
     #[test]

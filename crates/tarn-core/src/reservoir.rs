@@ -53,21 +53,210 @@ pub enum BulkRequestError {
 }
 
 /// Parses a bulk request body: hashes as hex strings or (Lake's legacy form) JSON numbers.
+///
+/// Memory: the hashes (8 bytes each) and nothing per element beside them, so a body of `n`
+/// bytes (at least 2 bytes per element) costs at most `4n` bytes more while it is parsed.
+/// A refused element is shown as JSON, strings cut at [`MAX_SHOWN_ELEMENT_CHARS`].
 pub fn parse_bulk_request(body: &[u8]) -> Result<Vec<Hash>, BulkRequestError> {
-    let list: Vec<serde_json::Value> =
-        serde_json::from_slice(body).map_err(BulkRequestError::NotAList)?;
-    list.into_iter()
-        .map(|v| {
-            Hash::from_json(&v)
-                .or_else(|| v.as_str().and_then(Hash::from_hex))
-                .ok_or_else(|| BulkRequestError::NotAHash(v.to_string()))
+    use serde::Deserializer as _;
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let mut refused = None;
+    let hashes = (&mut de)
+        .deserialize_seq(HashList {
+            refused: &mut refused,
         })
-        .collect()
+        .and_then(|h| de.end().map(|()| h))
+        .map_err(BulkRequestError::NotAList)?;
+    match refused {
+        Some(shown) => Err(BulkRequestError::NotAHash(shown)),
+        None => Ok(hashes),
+    }
+}
+
+/// The most characters of a refused string element shown in [`BulkRequestError::NotAHash`].
+pub const MAX_SHOWN_ELEMENT_CHARS: usize = 80;
+
+/// Collects a JSON array's hashes, remembering the first element that is not one.
+struct HashList<'a> {
+    refused: &'a mut Option<String>,
+}
+
+impl<'de> serde::de::Visitor<'de> for HashList<'_> {
+    type Value = Vec<Hash>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON array of hashes")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Hash>, A::Error> {
+        let mut out = Vec::new();
+        while let Some(element) = seq.next_element::<Element>()? {
+            match element {
+                Element::Hash(h) if self.refused.is_none() => out.push(h),
+                Element::Hash(_) => {}
+                Element::Other(shown) => {
+                    self.refused.get_or_insert(shown);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// One element of a bulk request: a hash, or how the element that is not one looks.
+enum Element {
+    Hash(Hash),
+    Other(String),
+}
+
+impl<'de> serde::Deserialize<'de> for Element {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Element, D::Error> {
+        d.deserialize_any(ElementVisitor)
+    }
+}
+
+struct ElementVisitor;
+
+impl<'de> serde::de::Visitor<'de> for ElementVisitor {
+    type Value = Element;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a hash")
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Element, E> {
+        Ok(Element::Hash(Hash(v)))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Element, E> {
+        Ok(Element::Other(v.to_string()))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Element, E> {
+        Ok(Element::Other(serde_json::json!(v).to_string()))
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Element, E> {
+        Ok(Element::Other(v.to_string()))
+    }
+
+    fn visit_unit<E>(self) -> Result<Element, E> {
+        Ok(Element::Other("null".into()))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Element, E> {
+        Ok(match Hash::from_hex(v) {
+            Some(h) => Element::Hash(h),
+            None => {
+                let mut shown: String = v.chars().take(MAX_SHOWN_ELEMENT_CHARS).collect();
+                if shown.len() < v.len() {
+                    shown.push('…');
+                }
+                Element::Other(serde_json::json!(shown).to_string())
+            }
+        })
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Element, A::Error> {
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(Element::Other("[…]".into()))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Element, A::Error> {
+        while map
+            .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+            .is_some()
+        {}
+        Ok(Element::Other("{…}".into()))
+    }
 }
 
 /// The bulk reply body: `{"data":[urls]}`.
 pub fn encode_bulk_reply(urls: &[String]) -> Vec<u8> {
     serde_json::json!({ "data": urls }).to_string().into_bytes()
+}
+
+const REPLY_OPEN: &[u8] = b"{\"data\":[";
+const REPLY_CLOSE: &[u8] = b"]}";
+
+/// The bulk reply for hashes whose URLs share one prefix (`<prefix>/<hash>.art`), produced
+/// piece by piece: the pieces joined are [`encode_bulk_reply`] of those URLs, byte for byte,
+/// and no piece is much longer than asked, so a server never holds the whole reply (a URL per
+/// hash can make it many times the request).
+///
+/// ```
+/// use tarn_core::{reservoir::{self, BulkReplyEncoder}, Hash};
+/// let mut enc = BulkReplyEncoder::new("http://h/a0/x", vec![Hash(1), Hash(2)]);
+/// let mut whole = Vec::new();
+/// while let Some(piece) = enc.next_piece(40) {
+///     whole.extend(piece);
+/// }
+/// let urls = reservoir::parse_bulk_reply(&whole, 2).unwrap();
+/// assert_eq!(urls[1], "http://h/a0/x/0000000000000002.art");
+/// assert_eq!(BulkReplyEncoder::new("http://h/a0/x", vec![Hash(1), Hash(2)]).total_len(), whole.len() as u64);
+/// ```
+#[derive(Debug)]
+pub struct BulkReplyEncoder {
+    /// `"`, then the JSON-escaped prefix and `/`: every URL's opening.
+    url_head: Vec<u8>,
+    hashes: Vec<Hash>,
+    /// URLs written so far.
+    written: usize,
+    opened: bool,
+    closed: bool,
+}
+
+impl BulkReplyEncoder {
+    /// The reply for `hashes`, each URL `<prefix>/<hash>.art`.
+    pub fn new(prefix: &str, hashes: Vec<Hash>) -> BulkReplyEncoder {
+        let mut url_head = serde_json::to_vec(&format!("{prefix}/")).expect("a string serialises");
+        url_head.pop();
+        BulkReplyEncoder {
+            url_head,
+            hashes,
+            written: 0,
+            opened: false,
+            closed: false,
+        }
+    }
+
+    /// The whole reply's length in bytes (for `Content-Length`).
+    pub fn total_len(&self) -> u64 {
+        let n = self.hashes.len() as u64;
+        let url =
+            (self.url_head.len() + crate::object_key::artifact_file(Hash(0)).len() + 1) as u64;
+        (REPLY_OPEN.len() + REPLY_CLOSE.len()) as u64 + n * url + n.saturating_sub(1)
+    }
+
+    /// The next piece of the reply: whole URLs, at least one, up to about `max` bytes;
+    /// `None` once the whole reply has been returned.
+    pub fn next_piece(&mut self, max: usize) -> Option<Vec<u8>> {
+        if self.closed {
+            return None;
+        }
+        let mut out =
+            Vec::with_capacity(max.min(self.total_len() as usize) + self.url_head.len() + 32);
+        if !self.opened {
+            out.extend_from_slice(REPLY_OPEN);
+            self.opened = true;
+        }
+        while self.written < self.hashes.len() && (out.is_empty() || out.len() < max) {
+            if self.written > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(&self.url_head);
+            out.extend_from_slice(
+                crate::object_key::artifact_file(self.hashes[self.written]).as_bytes(),
+            );
+            out.push(b'"');
+            self.written += 1;
+        }
+        if self.written == self.hashes.len() && out.len() < max.max(1) {
+            out.extend_from_slice(REPLY_CLOSE);
+            self.closed = true;
+        }
+        Some(out)
+    }
 }
 
 /// The most of a Reservoir error message kept (made one printable line: see
@@ -153,6 +342,68 @@ mod tests {
             parse_bulk_request(br#"["zz"]"#),
             Err(BulkRequestError::NotAHash(v)) if v == "\"zz\""
         ));
+    }
+
+    #[test]
+    fn bulk_request_elements_that_are_not_hashes_are_shown_bounded() {
+        let long = format!("[\"{}\"]", "z".repeat(10_000));
+        match parse_bulk_request(long.as_bytes()) {
+            Err(BulkRequestError::NotAHash(v)) => {
+                assert!(v.chars().count() <= MAX_SHOWN_ELEMENT_CHARS + 3, "{v}")
+            }
+            r => panic!("{r:?}"),
+        }
+        for (body, shown) in [
+            (&br#"[1,-2]"#[..], "-2"),
+            (b"[1.5]", "1.5"),
+            (b"[null]", "null"),
+            (b"[true]", "true"),
+            (br#"["0000000000000001",[1,[2]],{"a":1}]"#, "[…]"),
+            (br#"[{"a":[1]}]"#, "{…}"),
+        ] {
+            assert!(
+                matches!(parse_bulk_request(body), Err(BulkRequestError::NotAHash(ref v)) if v == shown),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        assert!(matches!(
+            parse_bulk_request(b"[1] x"),
+            Err(BulkRequestError::NotAList(_))
+        ));
+        assert!(matches!(
+            parse_bulk_request(b"[1,"),
+            Err(BulkRequestError::NotAList(_))
+        ));
+        assert_eq!(parse_bulk_request(b" [ ] ").unwrap(), vec![]);
+    }
+
+    #[test]
+    fn the_bulk_reply_in_pieces_is_the_whole_reply() {
+        for n in [0usize, 1, 2, 3, 100, 1000] {
+            for prefix in ["http://h:1/a0/x", "https://c.example/a0/a%20b/\"q\""] {
+                let hashes: Vec<Hash> = (0..n as u64).map(|i| Hash(i * 0x9E37_79B9)).collect();
+                let urls: Vec<String> = hashes
+                    .iter()
+                    .map(|h| format!("{prefix}/{}", crate::object_key::artifact_file(*h)))
+                    .collect();
+                let whole = encode_bulk_reply(&urls);
+                for max in [0usize, 1, 50, 4096] {
+                    let mut enc = BulkReplyEncoder::new(prefix, hashes.clone());
+                    assert_eq!(enc.total_len(), whole.len() as u64, "{n} {prefix}");
+                    let mut joined = Vec::new();
+                    let mut pieces = 0;
+                    while let Some(p) = enc.next_piece(max) {
+                        assert!(!p.is_empty());
+                        assert!(p.len() <= max.max(1) + 200, "{} > {max}", p.len());
+                        joined.extend(p);
+                        pieces += 1;
+                        assert!(pieces <= n + 3);
+                    }
+                    assert_eq!(joined, whole, "{n} {prefix} {max}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -5,9 +5,7 @@ use std::time::{Duration, Instant};
 
 use tarn_core::sigv4::Credentials;
 use tarn_core::ArtifactName;
-use tarn_remote::signing::Signer;
-use tarn_remote::transport::TransferError;
-use tarn_remote::{Event, Progress, Transport, TransportOptions};
+use tarn_remote::{Event, Progress, Signer, TransferError, Transport, TransportOptions};
 use tarn_store::Cache;
 use tarn_test::*;
 

@@ -9,6 +9,9 @@ use serde::Deserialize;
 /// Default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7070";
 
+/// The smallest `max_request_head_bytes` (hyper's own minimum buffer).
+pub const MIN_REQUEST_HEAD_BYTES: usize = 8 << 10;
+
 /// The whole configuration file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -41,6 +44,9 @@ pub struct ServerConfig {
     /// Connections served at once; further ones get `503` and are closed (capped below the
     /// process's file-descriptor limit).
     pub max_connections: usize,
+    /// Largest request head (request line and headers; HTTP/2: the header list) in bytes;
+    /// a larger one is refused (`431`). At least 8 KiB.
+    pub max_request_head_bytes: usize,
     /// Time a client has to send a request's headers (and to finish a TLS handshake).
     pub header_read_timeout_secs: u64,
     /// A connection that moves no byte in either direction for this long is closed.
@@ -65,6 +71,22 @@ pub struct ServerConfig {
     pub gc: GcConfig,
     /// TLS (PEM files); plain HTTP when absent.
     pub tls: Option<TlsConfig>,
+    /// Scopes whose revision uploads must be signed by one of their trusted keys
+    /// (docs/trust.md).
+    pub signed: Vec<SignedScopes>,
+}
+
+/// Scopes that accept only signed revisions, and the keys they trust.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignedScopes {
+    /// Scope patterns (as for keys).
+    pub scopes: Vec<String>,
+    /// A trusted-keys file (`authorized_keys` lines with an optional `expiry-time`).
+    pub trusted_keys: PathBuf,
+    /// The keys read from `trusted_keys` at start.
+    #[serde(skip)]
+    pub keys: Vec<tarn_core::trust::TrustedKey>,
 }
 
 impl Default for ServerConfig {
@@ -83,6 +105,7 @@ impl Default for ServerConfig {
             max_clock_skew_secs: 15 * 60,
             memory_cache_bytes: 256 << 20,
             max_connections: 512,
+            max_request_head_bytes: 64 << 10,
             header_read_timeout_secs: 10,
             idle_timeout_secs: 60,
             body_read_timeout_secs: 30,
@@ -93,6 +116,7 @@ impl Default for ServerConfig {
             keys: Vec::new(),
             gc: GcConfig::default(),
             tls: None,
+            signed: Vec::new(),
         }
     }
 }
@@ -272,6 +296,34 @@ impl ServerConfig {
         toml::from_str(text).map_err(|e| ConfigError::Toml(PathBuf::from("<config>"), e))
     }
 
+    /// Reads the trusted-keys file of every `[[signed]]` entry (an entry without keys is an
+    /// error: it would refuse every revision).
+    pub fn load_signature_keys(&mut self) -> Result<(), ConfigError> {
+        for s in &mut self.signed {
+            s.keys = tarn_store::read_trusted_keys(&s.trusted_keys)
+                .map_err(|e| ConfigError::Invalid(format!("[[signed]] trusted_keys: {e}")))?;
+            if s.keys.is_empty() {
+                return Err(ConfigError::Invalid(format!(
+                    "[[signed]] trusted_keys: {}: no key",
+                    s.trusted_keys.display()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The keys a scope's revisions must be signed with; `None` when the scope accepts
+    /// unsigned revisions.
+    pub fn signature_keys(&self, scope: &str) -> Option<Vec<tarn_core::trust::TrustedKey>> {
+        let mut matching = self
+            .signed
+            .iter()
+            .filter(|s| s.scopes.iter().any(|p| scope_matches(p, scope)))
+            .peekable();
+        matching.peek()?;
+        Some(matching.flat_map(|s| s.keys.iter().cloned()).collect())
+    }
+
     /// Checks values that serde cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));
@@ -288,6 +340,11 @@ impl ServerConfig {
         }
         if self.artifact_prefix == self.revision_prefix {
             return bad("artifact_prefix and revision_prefix must differ".into());
+        }
+        if self.max_request_head_bytes < MIN_REQUEST_HEAD_BYTES {
+            return bad(format!(
+                "max_request_head_bytes must be at least {MIN_REQUEST_HEAD_BYTES}"
+            ));
         }
         let mut seen = std::collections::HashSet::new();
         for k in &self.keys {

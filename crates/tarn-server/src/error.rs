@@ -34,6 +34,22 @@ pub(crate) fn xml_escape(s: &str) -> String {
     o
 }
 
+/// The most bytes of a message or of the request's path an error answer repeats (the
+/// path and some messages come from the request: an answer never grows with them).
+pub(crate) const MAX_ECHO_BYTES: usize = 1024;
+
+/// `s` cut to at most `max` bytes at a character boundary, with `…` when cut.
+pub(crate) fn cut(s: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    if s.len() <= max {
+        return s.into();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end]).into()
+}
+
 impl S3Error {
     /// A new error.
     pub(crate) fn new(
@@ -86,8 +102,8 @@ impl S3Error {
             Body::from(format!(
                 "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{}</Code><Message>{}</Message><Resource>{}</Resource>{}</Error>\n",
                 self.code,
-                xml_escape(&self.message),
-                xml_escape(resource),
+                xml_escape(&cut(&self.message, MAX_ECHO_BYTES)),
+                xml_escape(&cut(resource, MAX_ECHO_BYTES)),
                 self.extra
             ))
         };

@@ -12,7 +12,8 @@
 //! The public surface is what the `tarn` binary needs: [`config`] (the configuration),
 //! [`start`] → [`Serving`] (bind first, then create the data directory and admin key; the
 //! banner; [`Serving::run`] with periodic GC), [`shutdown_signal`], [`App::for_maintenance`]
-//! with [`gc`] (garbage collection and scrub), and [`StartError`]. The listener, TLS,
+//! with [`gc`] (garbage collection and scrub), [`StartError`], and [`Handler`] (the request
+//! handler without a listener, for tests at the server's boundary). The listener, TLS,
 //! routing, authentication, validation, storage, metrics and the object cache are private.
 //!
 //! ```no_run
@@ -38,6 +39,7 @@ mod cache;
 pub mod config;
 mod error;
 pub mod gc;
+mod handler;
 mod launch;
 mod listings;
 mod metrics;
@@ -49,6 +51,7 @@ mod tls;
 mod validate;
 
 pub use error::StartError;
+pub use handler::Handler;
 pub use launch::{shutdown_signal, start, ServeOptions, Serving};
 
 use std::sync::Arc;
@@ -73,8 +76,9 @@ pub struct App {
     pub(crate) cache: cache::ObjectCache,
     /// Slots for upload bodies being spooled (`max_concurrent_uploads`).
     pub(crate) upload_slots: tokio::sync::Semaphore,
-    /// KiB of request bodies being parsed in memory (`parse_budget_bytes`).
-    pub(crate) parse_budget: tokio::sync::Semaphore,
+    /// KiB of request bodies being parsed in memory, and of replies built from them
+    /// (`parse_budget_bytes`).
+    pub(crate) parse_budget: Arc<tokio::sync::Semaphore>,
     /// The status page's counters, journal and cached storage listing.
     pub(crate) status: status::StatusState,
     /// Scope listings shared by batch existence requests on an S3 bucket.
@@ -85,14 +89,19 @@ pub struct App {
 
 impl App {
     /// Waits for `bytes` of the parse budget (at least 1 KiB, at most the whole budget);
-    /// the share is returned when the permit is dropped.
-    pub(crate) async fn parse_share(&self, bytes: u64) -> tokio::sync::SemaphorePermit<'_> {
-        let total = (self.cfg.parse_budget_bytes >> 10).clamp(1, u32::MAX as u64 >> 4);
-        let kib = (bytes >> 10).clamp(1, total) as u32;
+    /// the share is returned when the permit is dropped (it may travel with a reply body).
+    pub(crate) async fn parse_share(&self, bytes: u64) -> tokio::sync::OwnedSemaphorePermit {
+        let kib = (bytes >> 10).clamp(1, self.parse_budget_kib()) as u32;
         self.parse_budget
-            .acquire_many(kib)
+            .clone()
+            .acquire_many_owned(kib)
             .await
             .expect("the parse budget is never closed")
+    }
+
+    /// The whole parse budget in KiB (the permits of [`App::parse_budget`]).
+    pub(crate) fn parse_budget_kib(&self) -> u64 {
+        (self.cfg.parse_budget_bytes >> 10).clamp(1, u32::MAX as u64 >> 4)
     }
 }
 
@@ -194,7 +203,7 @@ impl App {
             listings: listings::Listings::default(),
             maintenance: !serving,
             upload_slots: tokio::sync::Semaphore::new(cfg.max_concurrent_uploads.max(1)),
-            parse_budget: tokio::sync::Semaphore::new(parse_kib),
+            parse_budget: Arc::new(tokio::sync::Semaphore::new(parse_kib)),
             cfg,
             storage,
             metrics: Metrics::default(),

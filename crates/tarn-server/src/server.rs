@@ -44,6 +44,21 @@ pub(crate) async fn scan_stored(app: AppRef) {
     app.metrics.stored_bytes.fetch_add(bytes, Relaxed);
 }
 
+/// What happens before the first request: spool files of a killed server go, and what
+/// storage holds is counted (local storage before the first request, so that uploads during
+/// the scan are not counted twice; a bucket in the background).
+pub(crate) async fn prepare(app: &AppRef) {
+    let n = app.storage.clean_dead_spool();
+    if n > 0 {
+        tracing::warn!("removed {n} upload spool file(s) left by a killed server");
+    }
+    if matches!(app.storage, crate::storage::Storage::Local(_)) {
+        scan_stored(app.clone()).await;
+    } else {
+        tokio::spawn(scan_stored(app.clone()));
+    }
+}
+
 /// A bound server, ready to run.
 pub(crate) struct Bound {
     listener: TcpListener,
@@ -91,28 +106,25 @@ pub(crate) async fn run(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), StartError> {
     let Bound { listener, app, tls } = bound;
-    let n = app.storage.clean_dead_spool();
-    if n > 0 {
-        tracing::warn!("removed {n} upload spool file(s) left by a killed server");
-    }
-    // Local storage is counted before the first request (so that uploads during the scan
-    // are not counted twice); a bucket is counted in the background.
-    if matches!(app.storage, crate::storage::Storage::Local(_)) {
-        scan_stored(app.clone()).await;
-    } else {
-        tokio::spawn(scan_stored(app.clone()));
-    }
+    prepare(&app).await;
     let header_timeout = Duration::from_secs(app.cfg.header_read_timeout_secs.max(1));
     let idle_timeout = Duration::from_secs(app.cfg.idle_timeout_secs.max(1));
     let builder = {
         let mut b = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+        // The head buffer is also the most a connection buffers of a reply the client does
+        // not read (beside the kernel's socket buffer).
+        let head = app
+            .cfg
+            .max_request_head_bytes
+            .max(crate::config::MIN_REQUEST_HEAD_BYTES);
         b.http1()
             .keep_alive(true)
-            .max_buf_size(1 << 20)
+            .max_buf_size(head)
             .timer(TokioTimer::new())
             .header_read_timeout(header_timeout);
         b.http2()
             .max_concurrent_streams(256)
+            .max_header_list_size(head.min(u32::MAX as usize) as u32)
             .timer(TokioTimer::new());
         Arc::new(b)
     };

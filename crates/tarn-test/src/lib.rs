@@ -2,7 +2,8 @@
 //!
 //! The test kit shared by every crate's integration tests: the real `tarn` binary run with a
 //! clean environment, `tarn serve` started on a free port, a fault-injecting HTTP server,
-//! Lake's own `curl` command lines, deterministic artifacts and mapping files, and the real
+//! Lake's own `curl` command lines, deterministic artifacts and mapping files, real `.ltar`
+//! archives and leantar, Lake's up-to-date rule as a restore oracle, and the real
 //! external peers (the s3s-fs server, awscli, rclone) with one rule for when they are
 //! missing (see [`peers`]).
 //!
@@ -18,22 +19,36 @@
 //! Nothing here is a mock of tarn: every helper drives a real process, socket or file.
 
 mod cmd;
+mod conventions;
 mod fault_server;
 mod fixtures;
+mod forge;
 mod lake_curl;
+mod lake_rule;
+mod ltar;
 pub mod peers;
 mod serve;
+mod suite;
 
 pub use cmd::{
-    git, git_package, mkfifo, run, tarn_bin, tarn_cmd, unique, write_s3_config, Sandbox,
+    git, git_package, make_writable, mkfifo, run, stderr, stdout, tarn_bin, tarn_cmd, unique,
+    write_s3_config, Sandbox,
 };
+pub use conventions::json_keys_not_snake_case;
 pub use fault_server::{no_faults, percent_decode, Backend, Fault, Plan, Request, Server};
 pub use fixtures::{
     artifacts, bytes_for, check_cache, hash_hex, make_artifacts, mapping_for, mappings,
     write_remote_artifacts, write_staging, Art,
 };
+/// Forged MurmurHash64A collisions (docs/trust.md).
+pub use forge::{forge_collision, forge_collision_sized};
 pub use lake_curl::{curl, curl_bin, http_get_text, lake_parallel_put, lake_put};
+pub use lake_rule::{assert_lake_rule, lake_rule_problems, Dirs};
+pub use ltar::{leantar, ltar_data, module_bytes, pack_module, synth_archive, ModuleBytes};
 pub use peers::{require_program, S3};
-pub use serve::{stored_files, wait_until, TarnServer};
+pub use serve::{metric_sample, stored_files, wait_until, TarnServer};
+pub use suite::assert_every_test_file_is_a_module;
 /// Lake-shaped caches and mapping files (the `tarn-fixture` crate).
 pub use tarn_fixture as fixture;
+/// The tests' one pseudo-random generator (SplitMix64, from `tarn-fixture`).
+pub use tarn_fixture::SplitMix64 as Rng;

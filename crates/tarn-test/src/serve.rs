@@ -76,15 +76,11 @@ impl TarnServer {
 
     /// One Prometheus sample (the sum over all label sets that contain `labels`).
     pub fn metric(&self, name: &str, labels: &str) -> u64 {
-        let text = crate::http_get_text(&format!("{}/metrics", self.url));
-        text.lines()
-            .filter(|l| !l.starts_with('#'))
-            .filter(|l| {
-                let (n, _) = l.split_once([' ', '{']).unwrap_or((l, ""));
-                n == name && l.contains(labels)
-            })
-            .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
-            .sum()
+        metric_sample(
+            &crate::http_get_text(&format!("{}/metrics", self.url)),
+            name,
+            labels,
+        )
     }
 }
 
@@ -93,6 +89,19 @@ impl Drop for TarnServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// One sample of a Prometheus text exposition `text`: the sum of `name`'s values over all
+/// label sets that contain `labels` (`""` sums them all).
+pub fn metric_sample(text: &str, name: &str, labels: &str) -> u64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| {
+            let (n, _) = l.split_once([' ', '{']).unwrap_or((l, ""));
+            n == name && l.contains(labels)
+        })
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+        .sum()
 }
 
 /// Every regular file below `dir` (relative paths), sorted; skips the spool, key and status

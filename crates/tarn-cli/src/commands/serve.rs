@@ -10,7 +10,7 @@ use tarn_server::gc::{run_gc, scrub, GcPolicy};
 use tarn_server::App;
 
 use super::CmdResult;
-use crate::context::GlobalArgs;
+use crate::global_args::GlobalArgs;
 use crate::ui::with_hint;
 
 /// Where the objects are: shared by `tarn serve`, `gc` and `scrub`.
@@ -51,7 +51,7 @@ pub(crate) struct ServeArgs {
     listen: Option<String>,
     /// An upload key `ID:SECRET[:PATTERN]` with write and admin permission on the scopes
     /// matching PATTERN (default `*`); repeatable. Adds to the config's keys.
-    #[arg(long = "key", value_name = "ID:SECRET[:PATTERN]")]
+    #[arg(long = "key", value_name = "ID:SECRET[:PATTERN]", value_parser = parse_key)]
     keys: Vec<String>,
     /// Base URL clients use (for the printed Lake config and Reservoir bulk replies).
     #[arg(long, value_name = "URL")]
@@ -139,6 +139,13 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
+/// `--key`: checked while the arguments are parsed, so a malformed key is a usage error (exit 2).
+fn parse_key(s: &str) -> Result<String, String> {
+    KeyConfig::from_admin_arg(s)
+        .map(|_| s.to_string())
+        .map_err(|e| e.to_string())
+}
+
 fn parse_interval(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let (num, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
@@ -181,16 +188,21 @@ pub(crate) fn serve(g: &GlobalArgs, a: ServeArgs) -> CmdResult {
     for k in &a.keys {
         cfg.keys.push(KeyConfig::from_admin_arg(k)?);
     }
+    let listen = cfg.listen.clone();
     let opts = tarn_server::ServeOptions {
         gc_interval: a.gc_interval,
     };
     runtime()?.block_on(async move {
         let serving = tarn_server::start(cfg, opts).await.map_err(|e| {
             if e.is_addr_in_use() {
+                // The same interface the user asked for, another port.
+                let host = listen.rsplit_once(':').map_or("127.0.0.1", |(h, _)| h);
                 with_hint(
                     e,
-                    "another process listens there: choose another port with --listen \
-                     127.0.0.1:PORT, or --listen 127.0.0.1:0 for a free one",
+                    format!(
+                        "another process listens there: choose another port with --listen \
+                         {host}:PORT, or --listen {host}:0 for a free one"
+                    ),
                 )
             } else {
                 e.into()
@@ -209,8 +221,17 @@ pub(crate) fn serve(g: &GlobalArgs, a: ServeArgs) -> CmdResult {
 
 fn offline_app(store: &StoreOpts) -> anyhow::Result<(App, ServerConfig)> {
     let cfg = load_config(store)?;
-    if cfg.storage.kind == StorageKind::Local && cfg.data.is_none() {
-        anyhow::bail!("say where the objects are: --data DIR or --config FILE");
+    if cfg.storage.kind == StorageKind::Local {
+        let Some(data) = &cfg.data else {
+            anyhow::bail!("say where the objects are: --data DIR or --config FILE");
+        };
+        // Maintenance never creates a data directory: a mistyped path would report "clean".
+        if !data.is_dir() {
+            return Err(with_hint(
+                anyhow::anyhow!("no data directory at {}", data.display()),
+                "give the --data directory of the server (the one holding a0/ and r0/)",
+            ));
+        }
     }
     let app = App::for_maintenance(cfg.clone())?;
     Ok((app, cfg))

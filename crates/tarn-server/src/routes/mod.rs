@@ -6,6 +6,7 @@ pub(crate) mod batch;
 pub(crate) mod listing;
 pub(crate) mod reservoir;
 pub(crate) mod s3;
+pub(crate) mod signature;
 pub(crate) mod status;
 
 use std::time::Instant;
@@ -87,18 +88,31 @@ pub(crate) fn encode_components(comps: &[String]) -> String {
     s
 }
 
-/// Base URL for links in replies: `public_url`, else the request's Host.
-pub(crate) fn base_url(app: &crate::App, req: &Req) -> String {
+/// Base URL for links in replies: `public_url`, else the request's `Host` (or HTTP/2
+/// authority), which must be a `host[:port]` of at most
+/// [`tarn_core::request_target::MAX_HOST_BYTES`] (`400` otherwise: a reply's size and content
+/// never follow an arbitrary header).
+pub(crate) fn base_url(app: &crate::App, req: &Req) -> Result<String, S3Error> {
     if let Some(u) = &app.cfg.public_url {
-        return u.trim_end_matches('/').to_string();
+        return Ok(u.trim_end_matches('/').to_string());
     }
-    let host = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| req.uri().authority().map(|a| a.as_str()))
-        .unwrap_or("127.0.0.1");
-    format!("{}://{host}", if app.tls { "https" } else { "http" })
+    let host = match req.headers().get(header::HOST) {
+        Some(h) => h.to_str().ok(),
+        None => Some(req.uri().authority().map_or("127.0.0.1", |a| a.as_str())),
+    };
+    match host {
+        Some(host) if tarn_core::request_target::valid_host(host) => Ok(format!(
+            "{}://{host}",
+            if app.tls { "https" } else { "http" }
+        )),
+        _ => Err(S3Error::bad(
+            "InvalidArgument",
+            format!(
+                "the Host header must be a host[:port] of at most {} bytes (letters, digits, '-', '.', '_', or an IPv6 address in brackets); set public_url to build URLs without it",
+                tarn_core::request_target::MAX_HOST_BYTES
+            ),
+        )),
+    }
 }
 
 /// A plain-text answer.

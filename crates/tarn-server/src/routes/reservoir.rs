@@ -9,7 +9,7 @@
 //! * `POST {api}/…/<scope…>/artifacts` with a JSON array of hashes → `{"data":[urls]}`.
 
 use axum::body::Body;
-use axum::http::{Method, Response, StatusCode};
+use axum::http::{header, HeaderValue, Method, Response, StatusCode};
 use tarn_core::{object_key, reservoir, Hash};
 use tarn_core::{ARTIFACT_CONTENT_TYPE, MAPPINGS_CONTENT_TYPE};
 
@@ -34,7 +34,10 @@ fn json_error(status: StatusCode, message: &str) -> Response<Body> {
 }
 
 fn from_s3(e: S3Error) -> Response<Body> {
-    json_error(e.status, &e.message)
+    json_error(
+        e.status,
+        &crate::error::cut(&e.message, crate::error::MAX_ECHO_BYTES),
+    )
 }
 
 /// Handles a request under the Reservoir prefix.
@@ -147,6 +150,13 @@ async fn build_outputs(
     .await
 }
 
+/// The bulk reply is sent in pieces of about this many bytes, one at a time.
+const BULK_REPLY_PIECE: usize = 64 << 10;
+
+/// Memory of a bulk request beside its body while it is parsed: 8 bytes per hash, and an
+/// element takes at least 2 bytes of the body (`0,`).
+const BULK_PARSE_FACTOR: u64 = 1 + 4;
+
 async fn bulk(
     app: &AppRef,
     req: Req,
@@ -154,9 +164,11 @@ async fn bulk(
     scope: &[String],
 ) -> Result<Response<Body>, S3Error> {
     read_auth(app, &req, scope)?;
-    let base = base_url(app, &req);
-    // The reply is several times the request (a URL per hash): reserve a share of the parse
-    // budget for both before reading, so concurrent bulk requests cannot add up unbounded.
+    let base = base_url(app, &req)?;
+    // The body and the hashes parsed from it are accounted in the parse budget before the
+    // body is read; the reply is streamed a piece at a time, and its share (the hashes and
+    // one piece) travels with the reply body until the last piece has been handed to the
+    // connection, so concurrent bulk requests, read or not, cannot add up unbounded.
     let declared = req
         .headers()
         .get("content-length")
@@ -164,7 +176,7 @@ async fn bulk(
         .and_then(|v| v.parse::<u64>().ok())
         .unwrap_or(BULK_BODY_LIMIT)
         .min(BULK_BODY_LIMIT);
-    let _share = app.parse_share(declared * 8).await;
+    let mut share = app.parse_share(declared * BULK_PARSE_FACTOR).await;
     let body = collect(req.into_body().take(), BULK_BODY_LIMIT as usize, &app.cfg)
         .await
         .map_err(|e| match e {
@@ -177,18 +189,32 @@ async fn bulk(
         })?;
     let hashes = reservoir::parse_bulk_request(&body)
         .map_err(|e| S3Error::bad("InvalidArgument", e.to_string()))?;
+    drop(body);
+    let reply_kib = ((hashes.len() as u64 * 8 + 2 * BULK_REPLY_PIECE as u64) >> 10).max(1);
+    if let Some(extra) = share.num_permits().checked_sub(reply_kib as usize) {
+        drop(share.split(extra));
+    }
     let prefix = format!(
         "{base}/{}{}",
         app.cfg.artifact_prefix,
         encode_components(scope)
     );
-    let urls: Vec<String> = hashes
-        .iter()
-        .map(|h| format!("{prefix}/{}", object_key::artifact_file(*h)))
-        .collect();
-    Ok(text(
+    let encoder = reservoir::BulkReplyEncoder::new(&prefix, hashes);
+    let len = encoder.total_len();
+    let pieces = futures_util::stream::unfold((encoder, share), |(mut encoder, share)| async {
+        let piece = encoder.next_piece(BULK_REPLY_PIECE)?;
+        Some((
+            Ok::<_, std::convert::Infallible>(bytes::Bytes::from(piece)),
+            (encoder, share),
+        ))
+    });
+    let mut reply = text(
         StatusCode::OK,
         "application/json",
-        reservoir::encode_bulk_reply(&urls),
-    ))
+        Body::from_stream(pieces),
+    );
+    reply
+        .headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    Ok(reply)
 }

@@ -1,17 +1,18 @@
-//! The status page of `tarn serve` (`GET /`) and its JSON (`GET /api/status`): a server
-//! holding uploads in a public and a private scope, refusals, reads, a GC run and a scrub;
-//! what an anonymous and a signed viewer see; ListBuckets still answered at `/` for S3
-//! clients; the listing cached; the journal kept across a restart; and the page in a real
-//! headless Chromium, at desktop and phone width, with screenshots kept as test artifacts
-//! in `target/tarn-test/screenshots/`.
+//! The status page (`GET /`) and its JSON (`GET /api/status`): a server holding uploads in
+//! a public and a private scope, refusals, reads, a GC run and a scrub; what an anonymous
+//! and a signed viewer see; ListBuckets still answered at `/` for S3 clients; the listing
+//! cached; the journal kept across a restart; the same on the S3 backend; and the page in a
+//! real headless Chromium (over a socket), at desktop and phone width, with screenshots
+//! kept as test artifacts in `target/tarn-test/screenshots/`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use tarn_test::*;
+use tarn_server::gc::GcPolicy;
+use tarn_test::{make_artifacts, mapping_for, require_program, S3};
 
-use crate::BIN;
+use crate::harness::{Req, Server};
 
 const CI: &str = "ci:ci-secret";
 const READER: &str = "reader:reader-secret";
@@ -21,19 +22,9 @@ const ART: &str = "application/vnd.reservoir.artifact";
 const PUBLIC_REVS: usize = 23;
 
 struct Fixture {
-    tmp: tempfile::TempDir,
-    srv: TarnServer,
+    srv: Server,
     /// The public scope's revisions, oldest first (the one with a platform part last).
     revs: Vec<String>,
-}
-
-impl Fixture {
-    fn data(&self) -> PathBuf {
-        self.tmp.path().join("data")
-    }
-    fn config(&self) -> PathBuf {
-        self.tmp.path().join("serve.toml")
-    }
 }
 
 fn rev_name(i: usize) -> String {
@@ -46,13 +37,8 @@ fn rev_name(i: usize) -> String {
 /// platform directory), private scope `team/secret` (one revision), two refused uploads,
 /// a hit and a miss, a GC run (deleting one orphan artifact) and a scrub.
 fn fixture() -> Fixture {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    std::fs::write(
-        tmp.path().join("serve.toml"),
-        format!(
-            r#"data = "{}"
-public_read = ["pub/*"]
+    let srv = Server::start(
+        r#"public_read = ["pub/*"]
 
 [[key]]
 id = "ci"
@@ -65,32 +51,27 @@ id = "reader"
 secret = "reader-secret"
 read = ["team/*"]
 "#,
-            data.display()
-        ),
-    )
-    .unwrap();
-    let srv = TarnServer::start(&["--config", tmp.path().join("serve.toml").to_str().unwrap()]);
-    let arts = make_artifacts(&tmp.path().join("arts"), 4, 3000, 77);
+    );
+    let arts = make_artifacts(&srv.scratch().join("arts"), 4, 3000, 77);
     let put_art = |scope: &str, i: usize| {
-        let (code, body) = lake_put(
-            CI,
-            &arts[i].0,
-            &format!("{}/a0/{scope}/{}.art", srv.url, arts[i].1),
-            ART,
+        let url = format!("/a0/{scope}/{}.art", arts[i].1);
+        let r = srv.send(
+            Req::put(&url, arts[i].2.clone())
+                .header("content-type", ART)
+                .signed(CI),
         );
-        assert_eq!(code, 200, "{body}");
+        assert_eq!(r.status, 200, "{}", r.text());
     };
     put_art("pub/demo", 0);
     put_art("pub/demo", 1);
     put_art("pub/demo", 3); // referenced by nothing: GC deletes it
     put_art("team/secret", 2);
-    let maps = tmp.path().join("maps");
-    std::fs::create_dir_all(&maps).unwrap();
     let put_rev = |path: &str, hashes: &[&str]| {
-        let f = maps.join(path.replace('/', "_"));
-        std::fs::write(&f, mapping_for(hashes)).unwrap();
-        let (code, body) = lake_put(CI, &f, &format!("{}/r0/{path}.jsonl", srv.url), MAPPINGS);
-        assert_eq!(code, 200, "{path}: {body}");
+        let req = Req::put(&format!("/r0/{path}.jsonl"), mapping_for(hashes))
+            .header("content-type", MAPPINGS)
+            .signed(CI);
+        let r = srv.send(req);
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
     };
     let mut revs = Vec::new();
     for i in 0..PUBLIC_REVS {
@@ -113,72 +94,57 @@ read = ["team/*"]
     put_rev("team/secret/cafe0123", &[&arts[2].1]);
     // Refusals: a body that does not hash to its name (public scope), an anonymous upload
     // (private scope).
-    let (code, _) = lake_put(
-        CI,
-        &arts[1].0,
-        &format!("{}/a0/pub/demo/{}.art", srv.url, arts[2].1),
-        ART,
+    let r = srv.send(
+        Req::put(
+            &format!("/a0/pub/demo/{}.art", arts[2].1),
+            arts[1].2.clone(),
+        )
+        .signed(CI),
     );
-    assert_eq!(code, 400);
-    let (code, _) = curl(&[
-        "-X",
-        "PUT",
-        "-T",
-        arts[2].0.to_str().unwrap(),
-        &format!("{}/a0/team/secret/{}.art", srv.url, arts[2].1),
-    ]);
-    assert_eq!(code, 403);
-    // A hit and a miss in the public scope, a hit in the private one.
-    let (code, _) = curl(&[&format!("{}/a0/pub/demo/{}.art", srv.url, arts[0].1)]);
-    assert_eq!(code, 200);
-    let (code, _) = curl(&[&format!("{}/a0/pub/demo/{}.art", srv.url, arts[2].1)]);
-    assert_eq!(code, 404);
-    // GC and scrub, run as commands by another process (as an operator's cron would).
-    for args in [
-        &["serve", "gc", "--keep-revs", "50", "--grace", "0", "--data"][..],
-        &["serve", "scrub", "--data"][..],
-    ] {
-        let out = Command::new(BIN).args(args).arg(&data).output().unwrap();
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+    assert_eq!(r.status, 400);
+    let r = srv.send(Req::put(
+        &format!("/a0/team/secret/{}.art", arts[2].1),
+        arts[2].2.clone(),
+    ));
+    assert_eq!(r.status, 403);
+    // A hit and a miss in the public scope.
+    assert_eq!(
+        srv.send(Req::get(&format!("/a0/pub/demo/{}.art", arts[0].1)))
+            .status,
+        200
+    );
+    assert_eq!(
+        srv.send(Req::get(&format!("/a0/pub/demo/{}.art", arts[2].1)))
+            .status,
+        404
+    );
+    // GC and scrub, run as maintenance commands beside the server (as an operator's cron).
+    srv.gc(GcPolicy {
+        keep_revs: 50,
+        keep_days: 0,
+        grace_hours: 0,
+        dry_run: false,
+    });
+    srv.scrub();
+    Fixture { srv, revs }
+}
+
+/// `GET /api/status` as JSON, signed with `key` if given.
+fn status_json(srv: &Server, key: Option<&str>) -> serde_json::Value {
+    let mut req = Req::get("/api/status");
+    if let Some(k) = key {
+        req = req.signed(k);
     }
-    Fixture { tmp, srv, revs }
-}
-
-/// GET with curl; returns (status, headers, body). `extra` adds curl arguments.
-fn get(url: &str, extra: &[&str]) -> (u16, String, String) {
-    let out = Command::new(curl_bin())
-        .args(["-s", "-D", "/dev/stderr", "-w", "\n%{http_code}"])
-        .args(extra)
-        .arg(url)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (body, code) = text.rsplit_once('\n').unwrap();
-    (
-        code.trim().parse().unwrap(),
-        String::from_utf8_lossy(&out.stderr).to_ascii_lowercase(),
-        body.to_string(),
-    )
-}
-
-fn signed(key: &str) -> Vec<String> {
-    ["--aws-sigv4", "aws:amz:auto:s3", "--user", key]
-        .map(String::from)
-        .to_vec()
-}
-
-fn status_json(url: &str, extra: &[&str]) -> serde_json::Value {
-    let (code, headers, body) = get(&format!("{url}/api/status"), extra);
-    assert_eq!(code, 200, "{body}");
+    let r = srv.send(req);
+    assert_eq!(r.status, 200, "{}", r.text());
     assert!(
-        headers.contains("content-type: application/json"),
-        "{headers}"
+        r.header("content-type")
+            .unwrap()
+            .starts_with("application/json"),
+        "{:?}",
+        r.headers
     );
-    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"))
+    r.json()
 }
 
 fn scope<'a>(v: &'a serde_json::Value, name: &str) -> Option<&'a serde_json::Value> {
@@ -192,13 +158,11 @@ fn scope<'a>(v: &'a serde_json::Value, name: &str) -> Option<&'a serde_json::Val
 #[test]
 fn status_json_is_scoped_versioned_and_complete() {
     let fx = fixture();
-    let url = &fx.srv.url;
-    let v = status_json(url, &[]);
+    let v = status_json(&fx.srv, None);
     let text = v.to_string();
     assert_eq!(v["version"], 1, "{v}");
     assert_eq!(v["viewer"]["key_id"], serde_json::Value::Null);
-    let mut bad = Vec::new();
-    crate::conventions::bad_keys(&v, "/api/status", &mut bad);
+    let bad = tarn_test::json_keys_not_snake_case(&v, "/api/status");
     assert!(bad.is_empty(), "keys that are not snake_case: {bad:?}");
 
     // The private scope is nowhere in the anonymous view: not listed, not in uploads or
@@ -278,9 +242,7 @@ fn status_json_is_scoped_versioned_and_complete() {
     assert_eq!(v["scan"]["storage"], "local");
 
     // A key that may read the private scope sees it, with its refusal.
-    let reader = signed(READER);
-    let reader: Vec<&str> = reader.iter().map(String::as_str).collect();
-    let v = status_json(url, &reader);
+    let v = status_json(&fx.srv, Some(READER));
     assert_eq!(v["viewer"]["key_id"], "reader");
     let s = scope(&v, "team/secret").expect("the private scope is listed for its reader");
     assert_eq!(s["public"], false);
@@ -297,29 +259,23 @@ fn status_json_is_scoped_versioned_and_complete() {
         .collect();
     assert_eq!(codes, ["AccessDenied", "BadDigest"], "{v}");
     // A bad signature is refused, not shown the public view.
-    let (code, _, body) = get(
-        &format!("{url}/api/status"),
-        &["--aws-sigv4", "aws:amz:auto:s3", "--user", "reader:wrong"],
-    );
-    assert_eq!(code, 403, "{body}");
+    let r = fx.srv.send(Req::get("/api/status").signed("reader:wrong"));
+    assert_eq!(r.status, 403, "{}", r.text());
 }
 
 #[test]
 fn status_page_is_html_for_browsers_and_list_buckets_for_s3_clients() {
     let fx = fixture();
-    let url = &fx.srv.url;
+    let srv = &fx.srv;
     let t = Instant::now();
-    let (code, headers, html) = get(&format!("{url}/"), &["-H", "Accept: text/html"]);
+    let r = srv.send(Req::get("/").header("accept", "text/html"));
     let first = t.elapsed();
-    assert_eq!(code, 200, "{html}");
-    assert!(
-        headers.contains("content-type: text/html; charset=utf-8"),
-        "{headers}"
-    );
-    let csp = headers
-        .lines()
-        .find(|l| l.starts_with("content-security-policy:"))
-        .unwrap_or_else(|| panic!("no CSP: {headers}"));
+    let html = r.text();
+    assert_eq!(r.status, 200, "{html}");
+    assert_eq!(r.header("content-type"), Some("text/html; charset=utf-8"));
+    let csp = r
+        .header("content-security-policy")
+        .unwrap_or_else(|| panic!("no CSP: {:?}", r.headers));
     assert!(csp.contains("default-src 'none'"), "{csp}");
     assert!(csp.contains("style-src 'sha256-"), "{csp}");
     assert!(!csp.contains("unsafe-inline"), "{csp}");
@@ -351,46 +307,49 @@ fn status_page_is_html_for_browsers_and_list_buckets_for_s3_clients() {
         "private scope shown anonymously"
     );
     // Without an Accept header too (an unsigned request is never an S3 client's).
-    let (code, _, plain) = get(&format!("{url}/"), &[]);
-    assert_eq!(code, 200);
-    assert!(plain.contains("pub/demo"));
+    let r = srv.send(Req::get("/"));
+    assert_eq!(r.status, 200);
+    assert!(r.text().contains("pub/demo"));
     // HEAD: headers only.
-    let (code, headers, body) = get(&format!("{url}/"), &["-I"]);
-    assert_eq!(code, 200);
-    assert!(headers.contains("text/html"), "{headers}");
-    assert!(!body.contains("<html"));
+    let r = srv.send(Req::head("/"));
+    assert_eq!(r.status, 200);
+    assert!(r.header("content-type").unwrap().contains("text/html"));
+    assert!(!r.text().contains("<html"));
 
     // S3 clients sign `GET /`: that is still ListBuckets (awscli and rclone send no Accept
     // with text/html).
-    let ci = signed(CI);
-    let ci: Vec<&str> = ci.iter().map(String::as_str).collect();
-    let (code, headers, xml) = get(&format!("{url}/"), &ci);
-    assert_eq!(code, 200, "{xml}");
-    assert!(headers.contains("application/xml"), "{headers}");
+    let r = srv.send(Req::get("/").signed(CI));
+    let xml = r.text();
+    assert_eq!(r.status, 200, "{xml}");
+    assert!(r
+        .header("content-type")
+        .unwrap()
+        .contains("application/xml"));
     assert!(xml.contains("<ListAllMyBucketsResult"), "{xml}");
     assert!(xml.contains("<Name>a0</Name>") && xml.contains("<Name>r0</Name>"));
     // A signed request that asks for HTML gets the page with that key's view.
-    let mut html_signed = ci.clone();
-    html_signed.extend(["-H", "Accept: text/html"]);
-    let (code, _, page) = get(&format!("{url}/"), &html_signed);
-    assert_eq!(code, 200);
+    let r = srv.send(Req::get("/").header("accept", "text/html").signed(CI));
+    assert_eq!(r.status, 200);
+    let page = r.text();
     assert!(
         page.contains("team/secret") && page.contains("Signed view for key"),
         "{page}"
     );
     // Other methods on `/` are still refused as before.
-    let (code, _, _) = get(&format!("{url}/"), &["-X", "POST", "-d", "x"]);
-    assert_eq!(code, 405);
+    assert_eq!(srv.send(Req::post("/", "x")).status, 405);
 
     // The listing is cached: a revision written behind the server's back does not appear
     // until the cache expires (10 s), however often the page is loaded.
-    let sneaky = fx.data().join("r0/pub/demo/sneaky.jsonl");
-    std::fs::write(&sneaky, mapping_for(&[])).unwrap();
+    std::fs::write(
+        srv.data().join("r0/pub/demo/sneaky.jsonl"),
+        mapping_for(&[]),
+    )
+    .unwrap();
     let t = Instant::now();
     for _ in 0..20 {
-        let (code, _, page) = get(&format!("{url}/"), &[]);
-        assert_eq!(code, 200);
-        assert!(!page.contains("sneaky") || t.elapsed().as_secs() >= 9);
+        let r = srv.send(Req::get("/"));
+        assert_eq!(r.status, 200);
+        assert!(!r.text().contains("sneaky") || t.elapsed().as_secs() >= 9);
     }
     let twenty = t.elapsed();
     eprintln!(
@@ -399,7 +358,7 @@ fn status_page_is_html_for_browsers_and_list_buckets_for_s3_clients() {
         first,
         twenty
     );
-    let m = fx.srv.metric("tarn_requests_total", "route=\"status\"");
+    let m = srv.metric("tarn_requests_total", "route=\"status\"");
     assert!(
         m >= 24,
         "status requests are counted under their own route: {m}"
@@ -408,11 +367,10 @@ fn status_page_is_html_for_browsers_and_list_buckets_for_s3_clients() {
 
 #[test]
 fn status_journal_survives_a_restart() {
-    let mut fx = fixture();
-    let before = status_json(&fx.srv.url, &[]);
-    fx.srv.kill9();
-    let srv = TarnServer::start(&["--config", fx.config().to_str().unwrap()]);
-    let v = status_json(&srv.url, &[]);
+    let fx = fixture();
+    let before = status_json(&fx.srv, None);
+    let srv = fx.srv.restart();
+    let v = status_json(&srv, None);
     assert_eq!(v["recent_uploads"], before["recent_uploads"]);
     assert_eq!(v["last_gc"]["report"], before["last_gc"]["report"]);
     assert_eq!(
@@ -425,7 +383,7 @@ fn status_journal_survives_a_restart() {
     assert_eq!(s["hits"], 0);
     assert_eq!(v["recent_rejections"], serde_json::json!([]));
     // The files are tarn's versioned format, written whole.
-    let dir = fx.data().join(".tarn-status");
+    let dir = srv.data().join(".tarn-status");
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -439,9 +397,8 @@ fn status_journal_survives_a_restart() {
     }
     // A damaged file is ignored with a warning, never a failed start.
     std::fs::write(dir.join("gc.json"), b"{\"version\":1,").unwrap();
-    drop(srv);
-    let srv = TarnServer::start(&["--config", fx.config().to_str().unwrap()]);
-    let v = status_json(&srv.url, &[]);
+    let srv = srv.restart();
+    let v = status_json(&srv, None);
     assert_eq!(v["last_gc"], serde_json::Value::Null);
     assert_eq!(v["recent_uploads"].as_array().unwrap().len(), 20);
 }
@@ -482,13 +439,12 @@ fn chromium(profile: &Path, args: &[&str]) -> std::process::Output {
 }
 
 #[test]
+#[ignore = "needs `chromium`; scripts/test.sh installs it and runs this test"]
 fn status_page_in_headless_chromium() {
-    if !require_program("chromium", "apt-get install -y chromium (Debian's package)") {
-        return;
-    }
+    require_program("chromium", "apt-get install -y chromium (Debian's package)");
     let fx = fixture();
-    let url = format!("{}/", fx.srv.url);
-    let profile = fx.tmp.path().join("chromium-profile");
+    let url = format!("{}/", fx.srv.listen());
+    let profile = fx.srv.scratch().join("chromium-profile");
     std::fs::create_dir_all(&profile).unwrap();
     // The DOM Chromium built (no script runs: the page has none and its CSP forbids any).
     let out = chromium(&profile, &["--dump-dom", &url]);
@@ -540,55 +496,48 @@ fn status_page_in_headless_chromium() {
 }
 
 #[test]
+#[ignore = "needs the real S3 server (s3s-fs); scripts/test.sh starts it and runs this test"]
 fn status_page_on_the_s3_backend() {
-    let Some(s3) = S3::from_env() else {
-        return;
-    };
-    let tmp = tempfile::tempdir().unwrap();
-    let prefix = unique("status");
-    let env = [
-        ("TARN_S3_ACCESS_KEY", s3.access_key.as_str()),
-        ("TARN_S3_SECRET_KEY", s3.secret_key.as_str()),
-    ];
-    let spool = tmp.path().join("spool");
-    let start = || {
-        TarnServer::start_with(
-            &[
-                "--s3-endpoint",
-                &s3.endpoint,
-                "--s3-bucket",
-                &s3.bucket,
-                "--s3-region",
-                &s3.region,
-                "--s3-prefix",
-                &prefix,
-                "--data",
-                spool.to_str().unwrap(),
-                "--key",
-                "ci:ci-secret:*",
-            ],
-            &env,
-        )
-    };
-    let srv = start();
-    let arts = make_artifacts(&tmp.path().join("arts"), 2, 500, 5);
-    for (p, h, _) in &arts {
-        let (code, body) = lake_put(CI, p, &format!("{}/a0/org/pkg/{h}.art", srv.url), ART);
-        assert_eq!(code, 200, "{body}");
+    let s3 = S3::from_env();
+    let prefix = tarn_test::unique("status");
+    let srv = Server::start(&format!(
+        r#"[storage]
+kind = "s3"
+endpoint = "{}"
+bucket = "{}"
+region = "{}"
+prefix = "{prefix}"
+access_key = "{}"
+secret_key = "{}"
+
+[[key]]
+id = "ci"
+secret = "ci-secret"
+write = ["*"]
+admin = ["*"]
+"#,
+        s3.endpoint, s3.bucket, s3.region, s3.access_key, s3.secret_key
+    ));
+    let arts = make_artifacts(&srv.scratch().join("arts"), 2, 500, 5);
+    for (_, h, data) in &arts {
+        let url = format!("/a0/org/pkg/{h}.art");
+        let r = srv.send(
+            Req::put(&url, data.clone())
+                .header("content-type", ART)
+                .signed(CI),
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
     }
-    let map = tmp.path().join("map.jsonl");
-    std::fs::write(&map, mapping_for(&[&arts[0].1, &arts[1].1])).unwrap();
-    let (code, body) = lake_put(
-        CI,
-        &map,
-        &format!(
-            "{}/r0/org/pkg/pt/x86_64-unknown-linux-gnu/abc123.jsonl",
-            srv.url
-        ),
-        MAPPINGS,
+    let r = srv.send(
+        Req::put(
+            "/r0/org/pkg/pt/x86_64-unknown-linux-gnu/abc123.jsonl",
+            mapping_for(&[&arts[0].1, &arts[1].1]),
+        )
+        .header("content-type", MAPPINGS)
+        .signed(CI),
     );
-    assert_eq!(code, 200, "{body}");
-    let v = status_json(&srv.url, &[]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = status_json(&srv, None);
     assert_eq!(v["scan"]["storage"], "s3", "{v}");
     assert_eq!(v["scan"]["error"], serde_json::Value::Null, "{v}");
     let s = scope(&v, "org/pkg").unwrap_or_else(|| panic!("{v}"));
@@ -601,16 +550,16 @@ fn status_page_on_the_s3_backend() {
     assert_eq!(r["bytes"], 500 + 501);
     assert_eq!(r["uploader"], "ci");
     // The journal lives in the replica's data directory and survives a restart.
-    drop(srv);
-    let srv = start();
-    let (code, _, html) = get(&format!("{}/", srv.url), &[]);
-    assert_eq!(code, 200);
+    let srv = srv.restart();
+    let r = srv.send(Req::get("/"));
+    let html = r.text();
+    assert_eq!(r.status, 200);
     assert!(
         html.contains("org/pkg") && html.contains("abc123"),
         "{html}"
     );
     assert!(html.contains("storage: s3"), "{html}");
-    let v = status_json(&srv.url, &[]);
+    let v = status_json(&srv, None);
     assert_eq!(
         scope(&v, "org/pkg").unwrap()["newest_revisions"][0]["uploader"],
         "ci"

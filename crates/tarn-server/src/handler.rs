@@ -1,0 +1,35 @@
+//! The request handler without a listener: [`Handler`] answers requests exactly as a
+//! connection task of `tarn serve` does, so tests can drive the server at its own boundary
+//! (method, path, headers, body → reply, objects stored) without a socket or a process.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, Response};
+
+use crate::config::ServerConfig;
+use crate::error::StartError;
+use crate::{App, AppRef};
+
+/// `tarn serve`'s request handler, without a listener, TLS or connection limits (those
+/// belong to the listener and are tested through a socket).
+pub struct Handler {
+    app: AppRef,
+}
+
+impl Handler {
+    /// Checks `cfg`, opens its storage (creating a local data directory) and prepares it as
+    /// `tarn serve` does before its first request (stale spool files removed, stored objects
+    /// counted). No admin key is generated: the keys are those of `cfg`.
+    pub async fn new(cfg: ServerConfig) -> Result<Handler, StartError> {
+        let app = Arc::new(App::new(cfg, false, true)?);
+        crate::server::prepare(&app).await;
+        Ok(Handler { app })
+    }
+
+    /// Answers one request: routing, authentication, validation, storage and metrics, as
+    /// for a request read from a connection.
+    pub async fn handle(&self, req: Request<Body>) -> Response<Body> {
+        crate::routes::handle(self.app.clone(), req).await
+    }
+}

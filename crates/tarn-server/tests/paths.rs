@@ -1,0 +1,66 @@
+//! Request paths from a hostile client: an over-long scope, an upper-case hash (never a
+//! second object), scopes with control characters (refused, never stored, so they cannot
+//! reach `scrub`'s output, logs or the status page). Attacks on the socket itself (slow,
+//! silent, oversized) are tested through the binary in `crates/tarn-cli/tests/`.
+
+use tarn_test::{bytes_for, hash_hex};
+
+use crate::harness::{Case, Req, Server};
+
+const CI: &str = "ci:ci-secret";
+
+fn server() -> Server {
+    Server::start(
+        "public_read = [\"*\"]\n[[key]]\nid = \"ci\"\nsecret = \"ci-secret\"\nwrite = [\"main/*\"]\n",
+    )
+}
+
+#[test]
+fn an_over_long_path_is_a_400_and_an_upper_case_hash_is_not_a_second_object() {
+    let srv = server();
+    let long = "x".repeat(300);
+    srv.check(vec![Case::new(
+        "a 300-byte scope component",
+        Req::get(&format!("/a0/{long}/0123456789abcdef.art")),
+        400,
+    )
+    .code("KeyTooLongError")]);
+    // The same artifact under an upper-case name and its own: one object, Lake's name.
+    let body = bytes_for(4, 100);
+    let h = hash_hex(&body);
+    for name in [h.to_ascii_uppercase(), h.clone()] {
+        let r = srv.send(Req::put(&format!("/a0/main/x/{name}.art"), body.clone()).signed(CI));
+        assert!(
+            r.status == 200 || (400..500).contains(&r.status),
+            "{} {}",
+            r.status,
+            r.text()
+        );
+    }
+    assert_eq!(srv.stored(), vec![format!("a0/main/x/{h}.art")]);
+}
+
+#[test]
+fn a_scope_with_control_characters_is_refused_and_never_stored() {
+    // Before the fix a key holder could store objects under a scope holding a terminal
+    // escape and a line break (`x<ESC>[2J<LF>forged`): names that `scrub` prints and that
+    // reach logs and the status page.
+    let srv = server();
+    let body = bytes_for(4, 100);
+    let h = hash_hex(&body);
+    let mut cases = Vec::new();
+    for scope in ["x%1B%5B2J%0Aforged", "x%0D", "x%C2%9B31m", "x%7F"] {
+        let url = format!("/a0/main/{scope}/{h}.art");
+        cases.push(
+            Case::new(
+                format!("PUT {scope}"),
+                Req::put(&url, body.clone()).signed(CI),
+                400,
+            )
+            .contains("control character"),
+        );
+        cases.push(Case::new(format!("GET {scope}"), Req::get(&url), 400));
+    }
+    srv.check(cases);
+    assert!(srv.stored().is_empty());
+}

@@ -1,0 +1,154 @@
+//! Writing into a package's build directory without leaving it: directories are walked one
+//! component at a time and a symbolic link anywhere below the package directory is refused;
+//! files arrive by rename (or a temp file in the same directory, then rename), so no file
+//! under a final name is ever partial.
+
+use std::fs;
+use std::io;
+use std::path::{Component, Path, PathBuf};
+
+use super::RestoreError;
+use crate::cache::TempFile;
+
+/// Test hook for the crash tests: with `TARN_TEST_RESTORE_ABORT_AT=N`, the process aborts
+/// (as if killed) right before the N-th change a restore makes to a build directory.
+pub(crate) const ABORT_AT_ENV: &str = "TARN_TEST_RESTORE_ABORT_AT";
+
+/// Counts one change about to be made; aborts there if the test hook asks for it.
+pub(crate) fn kill_point() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::OnceLock;
+    static AT: OnceLock<Option<usize>> = OnceLock::new();
+    static DONE: AtomicUsize = AtomicUsize::new(0);
+    let at = AT.get_or_init(|| {
+        std::env::var(ABORT_AT_ENV)
+            .ok()
+            .and_then(|v| v.parse().ok())
+    });
+    if let Some(at) = at {
+        if DONE.fetch_add(1, Ordering::SeqCst) + 1 == *at {
+            std::process::abort();
+        }
+    }
+}
+
+/// Creates `root/rel` (every missing component) and returns it. Each existing component
+/// below `root` must be a real directory: a symbolic link (which could point anywhere) or a
+/// file is an error naming it. `rel` is relative and has no `..` (a [`tarn_core::BuildLayout`]
+/// guarantees that).
+pub(crate) fn ensure_dir(root: &Path, rel: &Path) -> Result<PathBuf, RestoreError> {
+    let mut cur = root.to_path_buf();
+    for c in rel.components() {
+        let Component::Normal(part) = c else {
+            return Err(RestoreError::Io {
+                path: root.join(rel),
+                source: io::Error::new(io::ErrorKind::InvalidInput, "not a plain relative path"),
+            });
+        };
+        cur.push(part);
+        check_dir(&cur, true)?;
+    }
+    Ok(cur)
+}
+
+/// Checks that `path` is a directory and not a link; creates it when missing and `create`.
+fn check_dir(path: &Path, create: bool) -> Result<(), RestoreError> {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => Err(RestoreError::Symlink {
+            path: path.to_path_buf(),
+        }),
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(RestoreError::Io {
+            path: path.to_path_buf(),
+            source: io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "exists and is not a directory",
+            ),
+        }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound && create => {
+            match fs::create_dir(path) {
+                Ok(()) => Ok(()),
+                // Another worker made it meanwhile: check what is there now.
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => check_dir(path, false),
+                Err(e) => Err(RestoreError::io(path, e)),
+            }
+        }
+        Err(e) => Err(RestoreError::io(path, e)),
+    }
+}
+
+/// Removes `path` if it exists (a link is removed, never followed).
+pub(crate) fn remove_if_exists(path: &Path) -> Result<(), RestoreError> {
+    kill_point();
+    match fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(RestoreError::io(path, e)),
+    }
+}
+
+/// Moves the finished file `src` to `dest` (same directory tree): a rename, which replaces a
+/// link at `dest` rather than following it. Across file systems: a temp copy in `dest`'s
+/// directory, then a rename.
+pub(crate) fn move_into_place(src: &Path, dest: &Path) -> Result<(), RestoreError> {
+    kill_point();
+    match fs::rename(src, dest) {
+        Ok(()) => Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
+            copy_into_place(src, dest)?;
+            let _ = fs::remove_file(src);
+            Ok(())
+        }
+        Err(e) => Err(RestoreError::io(dest, e)),
+    }
+}
+
+/// Copies `src` to `dest` through a temp file in `dest`'s directory.
+pub(crate) fn copy_into_place(src: &Path, dest: &Path) -> Result<(), RestoreError> {
+    let dir = dest.parent().unwrap_or(Path::new("."));
+    let mut temp = TempFile::new_in(dir).map_err(RestoreError::Store)?;
+    let mut from = fs::File::open(src).map_err(|e| RestoreError::io(src, e))?;
+    io::copy(&mut from, temp.file_mut()).map_err(|e| RestoreError::io(dest, e))?;
+    temp.publish_replace(dest).map_err(RestoreError::Store)
+}
+
+/// Writes `bytes` to `dest` through a temp file in its directory, then a rename.
+pub(crate) fn write_into_place(dest: &Path, bytes: &[u8]) -> Result<(), RestoreError> {
+    kill_point();
+    use std::io::Write;
+    let dir = dest.parent().unwrap_or(Path::new("."));
+    let mut temp = TempFile::new_in(dir).map_err(RestoreError::Store)?;
+    temp.file_mut()
+        .write_all(bytes)
+        .map_err(|e| RestoreError::io(dest, e))?;
+    temp.publish_replace(dest).map_err(RestoreError::Store)
+}
+
+/// Hard-links `src` (a cached artifact) to `dest`, else copies it; like Lake's
+/// `restoreArtifact`. `dest` must not exist.
+pub(crate) fn link_or_copy(src: &Path, dest: &Path) -> Result<(), RestoreError> {
+    kill_point();
+    match fs::hard_link(src, dest) {
+        Ok(()) => Ok(()),
+        Err(_) => copy_into_place(src, dest),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_links_and_files_on_the_way() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        let made = ensure_dir(root, Path::new("a/b/c")).unwrap();
+        assert!(made.is_dir());
+        std::os::unix::fs::symlink(tmp.path(), root.join("a/link")).unwrap();
+        let e = ensure_dir(root, Path::new("a/link/x")).unwrap_err();
+        assert!(matches!(e, RestoreError::Symlink { .. }), "{e}");
+        assert!(!root.join("a/link/x").exists());
+        fs::write(root.join("a/file"), b"").unwrap();
+        assert!(ensure_dir(root, Path::new("a/file/x")).is_err());
+    }
+}

@@ -1,0 +1,4 @@
+// Lean compiler output
+// Module: Plausible.Attr
+// Imports: Init
+#include <lean/lean.h>

@@ -1,0 +1,4 @@
+// Lean compiler output
+// Module: Plausible.Gen.Basic
+// Imports: Init
+#include <lean/lean.h>
