@@ -1334,12 +1334,23 @@ class Bench:
         if self.args.no_write:
             return
         out = REPO / "BENCHMARKS.md" if not self.quick else self.dir / "BENCHMARKS.quick.md"
-        out.write_text(render(blob))
+        out.write_text(with_other_sections(render(blob), out))
         log(f"\nwrote {out} and {self.dir / 'results.json'}")
 
 
 # ----------------------------------------------------------------------------------------------
 # Report
+
+
+def with_other_sections(text, path):
+    """`text` plus the sections other scripts keep in the same file between their own
+    markers (scripts/bench-prune.sh: `<!-- bench-prune:start -->` … `:end -->`)."""
+    old = path.read_text() if path.exists() else ""
+    start, end = "<!-- bench-prune:start -->", "<!-- bench-prune:end -->"
+    if start in old and end in old:
+        kept = old[old.index(start): old.index(end) + len(end)]
+        return text.rstrip("\n") + "\n\n" + kept + "\n"
+    return text
 
 
 def machine():
@@ -1599,7 +1610,7 @@ def main():
     args = ap.parse_args()
     if args.render_only:
         blob = json.loads((Path(args.bench_dir) / "results.json").read_text())
-        (REPO / "BENCHMARKS.md").write_text(render(blob))
+        (REPO / "BENCHMARKS.md").write_text(with_other_sections(render(blob), REPO / "BENCHMARKS.md"))
         log(f"wrote {REPO / 'BENCHMARKS.md'}")
         return
     for b in (TARN, FIXTURE):
