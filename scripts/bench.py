@@ -8,7 +8,7 @@ for) and peak RSS (ru_maxrss).
 
     scripts/bench.py [--quick] [--only NAME[,NAME...]] [--runs N] [--bench-dir DIR] [--no-write]
 
-Comparisons (NAME): get, serve-get, put, verify, stage, server, deps.
+Comparisons (NAME): get, serve-get, put, verify, stage, server, trust, deps.
 Results: printed, written to $BENCH_DIR/results.json, and rendered into BENCHMARKS.md
 (full runs; --quick writes $BENCH_DIR/BENCHMARKS.quick.md instead).
 """
@@ -633,6 +633,62 @@ class Bench:
                           "after `sync`. Lake would also hash every downloaded file and write the "
                           "`outputs/` entries after curl; tarn's time includes both, curl's does not.")
 
+    def bench_trust(self):
+        """Signed revisions (docs/trust.md): the cost of signing an upload and of verifying a
+        download, each against the same command without, in the same run."""
+        if not self.tarn_has("get", "--trust") or not self.tarn_has("put-staged", "--sign-key"):
+            return self.skip("trust", "tarn has no --trust / --sign-key")
+        srv = self.setup_serve()
+        if srv is None:
+            return self.skip("trust", "tarn serve not available")
+        env = self.tarn_env()
+        key = self.dir / "trust-signing-key"
+        if not key.exists():
+            subprocess.run([str(TARN), "key", "generate", str(key)], check=True, env={**os.environ, **env},
+                           stderr=subprocess.DEVNULL)
+        pub = Path(f"{key}.pub")
+        put = [str(TARN), "put-staged", str(self.staging), "--rev", REV, "--scope", SCOPE,
+               "--service", "tarnserve"]
+        # Signing, every artifact already on the service: the signature reads each one once.
+        cs = [Contender("put-staged, everything present", put, env=env, server=srv),
+              Contender("put-staged --sign-key, everything present", put + ["--sign-key", str(key)],
+                        env=env, server=srv)]
+        res = run_comparison("6a. signing a Mathlib-sized revision (put-staged, all present)", cs, self.runs)
+        self.results["trust-sign"] = res
+        self.commands["trust-sign"] = [c["command"] for c in res]
+        u, sgn = res
+        if u.get("wall") and sgn.get("wall"):
+            extra = sgn["wall"]["median"] - u["wall"]["median"]
+            self.targets.append(("trust", "signing ≤ 1 s beyond the upload",
+                                 f"+{extra:.2f} s ({sgn['wall']['median']:.2f} s vs {u['wall']['median']:.2f} s)",
+                                 extra <= 1.0))
+        # The last signed put left the signature in tarn serve's data; nginx serves a copy.
+        sig = self.tmp / "serve-data" / "r0" / SCOPE / f"{REV}.jsonl.sig"
+        shutil.copyfile(sig, self.www / "r0" / SCOPE / f"{REV}.jsonl.sig")
+        dest = self.tmp / "get-trust"
+
+        def prep(_i):
+            discard(dest)
+            dest.mkdir(parents=True)
+
+        get = [str(TARN), "--cache-dir", str(dest / "cache"), "-d", str(self.pkg), "get", "--rev", REV,
+               "--scope", SCOPE, "--service", "nginx"]
+        check = lambda i, r: self.check_files(dest / "cache" / "artifacts")  # noqa: E731
+        cs = [Contender("tarn get (unsigned)", get, prepare=prep, check=check, env=env,
+                        cwd=str(self.pkg), server=self.nginx, cleanup=lambda i: discard(dest)),
+              Contender("tarn get --trust (signature, SHA-256 of every artifact)", get + ["--trust", str(pub)],
+                        prepare=prep, check=check, env=env, cwd=str(self.pkg), server=self.nginx,
+                        cleanup=lambda i: discard(dest))]
+        res = run_comparison("6b. get, cold, from nginx: verified vs unsigned", cs, self.runs)
+        self.results["trust-get"] = res
+        self.commands["trust-get"] = [c["command"] for c in res]
+        u, v = res
+        if u.get("wall") and v.get("wall"):
+            r = v["wall"]["median"] / u["wall"]["median"]
+            log(f"verified/unsigned get: {r:.3f}×")
+            self.targets.append(("trust", "verified get within 10% of unsigned get",
+                                 f"verified/unsigned = {r:.3f}×", r <= 1.10))
+
     def ratio_target(self, comp, desc, slow, fast, factor):
         if slow.get("wall") and fast.get("wall"):
             r = slow["wall"]["median"] / fast["wall"]["median"]
@@ -1212,7 +1268,7 @@ class Bench:
             for name, fn in [("get", self.bench_get), ("serve-get", self.bench_serve_get),
                              ("put", self.bench_put), ("verify", self.bench_verify),
                              ("stage", self.bench_stage), ("server", self.bench_server),
-                             ("deps", self.bench_deps)]:
+                             ("trust", self.bench_trust), ("deps", self.bench_deps)]:
                 if want(name):
                     try:
                         fn()
@@ -1229,7 +1285,8 @@ class Bench:
 
     GROUPS = {"get": ["get"], "serve-get": ["serve-get"], "put": ["put", "put-present"],
               "verify": ["verify"], "stage": ["stage"],
-              "server": ["server", "server-pinned", "server-put"], "deps": ["deps"]}
+              "server": ["server", "server-pinned", "server-put"], "deps": ["deps"],
+              "trust": ["trust-sign", "trust-get"]}
 
     def merge_previous(self):
         """--only: keep the other comparisons' results from the last run on the same fixture."""
@@ -1246,7 +1303,7 @@ class Bench:
                 self.results[k] = v
         comps = keys
         self.targets = [tuple(t) for t in old.get("targets", []) if t[0] not in comps] + self.targets
-        order = ["get", "put", "put-present", "verify", "stage", "server"]
+        order = ["get", "put", "put-present", "verify", "stage", "server", "trust"]
         self.targets.sort(key=lambda t: order.index(t[0]) if t[0] in order else 99)
         for k, v in old.get("commands", {}).items():
             self.commands.setdefault(k, v)
@@ -1277,12 +1334,23 @@ class Bench:
         if self.args.no_write:
             return
         out = REPO / "BENCHMARKS.md" if not self.quick else self.dir / "BENCHMARKS.quick.md"
-        out.write_text(render(blob))
+        out.write_text(with_other_sections(render(blob), out))
         log(f"\nwrote {out} and {self.dir / 'results.json'}")
 
 
 # ----------------------------------------------------------------------------------------------
 # Report
+
+
+def with_other_sections(text, path):
+    """`text` plus the sections other scripts keep in the same file between their own
+    markers (scripts/bench-prune.sh: `<!-- bench-prune:start -->` … `:end -->`)."""
+    old = path.read_text() if path.exists() else ""
+    start, end = "<!-- bench-prune:start -->", "<!-- bench-prune:end -->"
+    if start in old and end in old:
+        kept = old[old.index(start): old.index(end) + len(end)]
+        return text.rstrip("\n") + "\n\n" + kept + "\n"
+    return text
 
 
 def machine():
@@ -1391,6 +1459,8 @@ def render(b):
               "put": "3a. put-staged to tarn serve, nothing present",
               "put-present": "3b. put-staged to tarn serve, everything present",
               "verify": "4. verify", "stage": "5. stage (same filesystem)",
+              "trust-sign": "6a. signing a Mathlib-sized revision (put-staged, all present)",
+              "trust-get": "6b. get, cold, from nginx: verified (--trust) vs unsigned",
               "stage-rerun": "5b. stage re-run (`--only stage`) while the filesystem was busy freeing the previous run's files"}
     for comp, title in titles.items():
         rs = R.get(comp)
@@ -1530,7 +1600,7 @@ def render_deps(blob):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small fixture, fewer runs (development)")
-    ap.add_argument("--only", help="comma-separated: get,serve-get,put,verify,stage,server,deps")
+    ap.add_argument("--only", help="comma-separated: get,serve-get,put,verify,stage,server,trust,deps")
     ap.add_argument("--runs", type=int, help="measured rounds per comparison (default 5; quick 3)")
     ap.add_argument("--modules", type=int, help="fixture size (default 8900; quick 800)")
     ap.add_argument("--bench-dir", default=os.environ.get("TARN_BENCH_DIR", "/tmp/tarn-bench"))
@@ -1540,7 +1610,7 @@ def main():
     args = ap.parse_args()
     if args.render_only:
         blob = json.loads((Path(args.bench_dir) / "results.json").read_text())
-        (REPO / "BENCHMARKS.md").write_text(render(blob))
+        (REPO / "BENCHMARKS.md").write_text(with_other_sections(render(blob), REPO / "BENCHMARKS.md"))
         log(f"wrote {REPO / 'BENCHMARKS.md'}")
         return
     for b in (TARN, FIXTURE):

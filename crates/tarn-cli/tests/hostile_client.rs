@@ -233,16 +233,30 @@ fn slow_and_silent_connections_hit_the_cap_get_503_and_are_dropped() {
     for i in 0..150 {
         let mut s = TcpStream::connect(&a).unwrap();
         if i % 3 != 0 {
-            let _ = s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n");
+            let _ = s.write_all(b"GET /a0/x/0123456789abcdef.art HTTP/1.1\r\nHost: x\r\n");
         }
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         conns.push(s);
     }
-    // Over the cap: a clear refusal, at once.
-    let refused = healthz(&a);
+    // Over the cap: a clear refusal, at once; /healthz is still answered (issue 18, item 3:
+    // monitoring must tell "full" from "down").
+    let refused = raw(
+        &a,
+        b"GET /a0/x/0123456789abcdef.art HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
     assert!(
         refused.starts_with("HTTP/1.1 503") && refused.contains("too many connections"),
         "{refused}"
+    );
+    let t = Instant::now();
+    let health = healthz(&a);
+    assert!(
+        health.starts_with("HTTP/1.1 200") && health.ends_with("ok\n"),
+        "/healthz while full: {health}"
+    );
+    eprintln!(
+        "/healthz with every connection slot taken: {:?}",
+        t.elapsed()
     );
     // Every hostile connection is closed by the server within the header timeout (2 s).
     let start = Instant::now();
@@ -319,12 +333,29 @@ fn concurrent_bulk_requests_and_a_30_mib_revision_keep_server_memory_bounded() {
         .map(|_| {
             let (a, req) = (a.clone(), req.clone());
             std::thread::spawn(move || {
-                let mut s = TcpStream::connect(&a).unwrap();
-                s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
-                s.write_all(&req).unwrap();
-                let mut out = Vec::new();
-                let _ = s.read_to_end(&mut out);
-                out.starts_with(b"HTTP/1.1 200")
+                // While the anonymous budget is taken a request is answered 503,
+                // which clients retry (the answer may be lost to a reset when the server
+                // closes with the rest of the body unread).
+                for _ in 0..60 {
+                    let mut s = TcpStream::connect(&a).unwrap();
+                    s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+                    let _ = s.write_all(&req);
+                    let mut out = Vec::new();
+                    let _ = s.read_to_end(&mut out);
+                    if out.starts_with(b"HTTP/1.1 200") {
+                        return true;
+                    }
+                    assert!(
+                        out.is_empty()
+                            || out.starts_with(b"HTTP/1.1 503")
+                                && String::from_utf8_lossy(&out)
+                                    .contains("in use by other requests"),
+                        "{}",
+                        String::from_utf8_lossy(&out[..out.len().min(300)])
+                    );
+                    std::thread::sleep(Duration::from_millis(300));
+                }
+                false
             })
         })
         .collect();
@@ -488,15 +519,21 @@ fn a_bulk_reply_is_bounded_whatever_the_host_header_and_unread_replies_stay_acco
         .map(|_| {
             let (a, req, answered) = (a.clone(), req.clone(), answered.clone());
             std::thread::spawn(move || {
-                let mut s = TcpStream::connect(&a).unwrap();
-                s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-                s.write_all(&req).unwrap();
-                // The reply's first bytes, then nothing more is read.
-                let mut head = [0u8; 12];
-                if s.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 200") {
-                    answered.fetch_add(1, Ordering::Relaxed);
+                // Retried like a client would while the budget is busy (503); once answered,
+                // the reply's first bytes are read and nothing more.
+                let t = Instant::now();
+                while t.elapsed() < Duration::from_secs(180) {
+                    let mut s = TcpStream::connect(&a).unwrap();
+                    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+                    let _ = s.write_all(&req);
+                    let mut head = [0u8; 12];
+                    if s.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 200") {
+                        answered.fetch_add(1, Ordering::Relaxed);
+                        std::thread::sleep(Duration::from_secs(3));
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(200));
                 }
-                std::thread::sleep(Duration::from_secs(3));
             })
         })
         .collect();
@@ -513,18 +550,8 @@ fn a_bulk_reply_is_bounded_whatever_the_host_header_and_unread_replies_stay_acco
     eprintln!("hostile-client-rss bulk-unread-40x100000-host261 {kb} kB");
     assert!(kb <= 150 * 1024, "server peak RSS {kb} kB");
 
-    // A Host that is not a host[:port], or longer than one can be, is refused; the request
-    // head as a whole is bounded (431).
-    for (host, want) in [
-        ("h".repeat(10_000), "HTTP/1.1 400"),
-        (format!("{longest_host}0"), "HTTP/1.1 400"),
-        ("evil.example/x?".to_string(), "HTTP/1.1 400"),
-        ("\"><script>".to_string(), "HTTP/1.1 400"),
-    ] {
-        let reply = raw(&a, &bulk_request(&host, 1));
-        assert!(reply.starts_with(want), "{}: {reply:.200}", host.len());
-        assert!(reply.len() < 4096, "{} bytes", reply.len());
-    }
+    // A request head over max_request_head_bytes is refused (431) or closed (the Host checks
+    // are in tarn-server's tests/reservoir.rs).
     {
         let mut s = TcpStream::connect(&a).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -537,19 +564,87 @@ fn a_bulk_reply_is_bounded_whatever_the_host_header_and_unread_replies_stay_acco
             "a 900 kB Host: {reply:.200}"
         );
     }
-    // A valid one still works, and the reply is Lake's.
-    let reply = raw(&a, &bulk_request("[::1]:7070", 2));
-    assert!(reply_ok(&reply), "{reply}");
-    assert!(
-        reply.contains("{\"data\":[\"http://[::1]:7070/a0/o/r/0000000000000000.art\",\"http://[::1]:7070/a0/o/r/9e3779b97f4a7c15.art\"]}"),
-        "{reply}"
+    assert!(reply_ok(&healthz(&a)));
+}
+
+/// Runs `f` on a thread and waits for it at most `secs` (a request the server never
+/// answers fails the test instead of hanging it).
+fn within<T: Send + 'static>(secs: u64, what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(Duration::from_secs(secs))
+        .unwrap_or_else(|_| panic!("{what}: no answer within {secs} s"))
+}
+
+#[test]
+fn a_trickled_anonymous_bulk_body_holds_only_what_arrived_and_never_delays_signed_uploads() {
+    // Issue 18, item 2. Before the fix a bulk POST announcing 4 MiB reserved 8× that (the
+    // whole 32 MiB parse budget) before its body arrived; sent just above the minimum rate
+    // it held the budget for about an hour, and signed revision PUTs and every other bulk
+    // request waited unanswered.
+    let tmp = tempfile::tempdir().unwrap();
+    let srv = start(tmp.path());
+    let a = addr(&srv);
+    let stop = Arc::new(AtomicBool::new(false));
+    let trickler = {
+        let (a, stop) = (a.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut s = TcpStream::connect(&a).unwrap();
+            s.write_all(
+                format!(
+                    "POST /api/v1/repositories/o/r/artifacts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n[",
+                    4 << 20
+                )
+                .as_bytes(),
+            )
+            .unwrap();
+            // 1.2 KiB/s: above the 1 KiB/s minimum, so the server must keep reading.
+            let piece = "\"0000000000000001\",".repeat(13);
+            while !stop.load(Ordering::Relaxed) && s.write_all(piece.as_bytes()).is_ok() {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_secs(1));
+    // A signed upload: an artifact, then the revision file naming it (parsed in memory).
+    let arts = make_artifacts(&tmp.path().join("arts"), 1, 100, 4);
+    let (p, h, _) = arts[0].clone();
+    let url = srv.url.clone();
+    let (code, body) = within(20, "a signed artifact PUT", move || {
+        lake_put(
+            "ci:ci-secret",
+            &p,
+            &format!("{url}/a0/main/x/{h}.art"),
+            "application/vnd.reservoir.artifact",
+        )
+    });
+    assert_eq!(code, 200, "{body}");
+    let rev = tmp.path().join("rev.jsonl");
+    std::fs::write(&rev, mapping_for(&[arts[0].1.as_str()])).unwrap();
+    let url = srv.url.clone();
+    let t = Instant::now();
+    let (code, body) = within(20, "a signed revision PUT", move || {
+        lake_put(
+            "ci:ci-secret",
+            &rev,
+            &format!("{url}/r0/main/x/{}.jsonl", "1".repeat(40)),
+            "application/vnd.reservoir.outputs+json",
+        )
+    });
+    assert_eq!(code, 200, "{body}");
+    eprintln!(
+        "signed revision PUT beside a trickled 4 MiB bulk body: {:?}",
+        t.elapsed()
     );
-    // An error answer repeats at most 1 KiB of the request's path.
-    let long_path = format!("/a0/{}", "&".repeat(60_000));
-    let reply = raw(
-        &a,
-        format!("GET {long_path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
-    );
-    assert!(reply.starts_with("HTTP/1.1 400"), "{reply:.300}");
-    assert!(reply.len() < 8 << 10, "{} bytes", reply.len());
+    // Another anonymous bulk request is answered at once too.
+    let a2 = a.clone();
+    let reply = within(20, "an anonymous bulk request", move || {
+        raw(&a2, &bulk_request("x", 1000))
+    });
+    assert!(reply_ok(&reply), "{reply:.300}");
+    assert!(reply_ok(&healthz(&a)));
+    stop.store(true, Ordering::Relaxed);
+    trickler.join().unwrap();
 }

@@ -72,6 +72,18 @@ pub(crate) struct Authenticated<'a> {
     pub encoding: BodyEncoding,
 }
 
+impl Authenticated<'_> {
+    /// The memory pool the request's body draws from: the signed one only once the
+    /// signature is verified from the headers (a signature over the body is checked only
+    /// after the body has been read).
+    pub(crate) fn pool(&self) -> crate::budget::Pool {
+        match (self.key, &self.body) {
+            (Some(_), BodyCheck::Pending(_)) | (None, _) => crate::budget::Pool::Anonymous,
+            (Some(_), _) => crate::budget::Pool::Signed,
+        }
+    }
+}
+
 impl PendingSignature {
     /// Whether the signature matches with `body_sha` as payload hash.
     pub(crate) fn verify(&self, body_sha: &str) -> bool {

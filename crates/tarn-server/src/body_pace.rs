@@ -13,6 +13,7 @@ use axum::http::StatusCode;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 
+use crate::budget::Share;
 use crate::config::ServerConfig;
 use crate::error::S3Error;
 
@@ -76,6 +77,12 @@ impl BodyPace {
         }
     }
 
+    /// Stops the clock for `d` (the server, not the client, made the body wait).
+    pub(crate) fn pause(&mut self, d: Duration) {
+        self.start += d;
+        self.last += d;
+    }
+
     fn timeout(&self) -> S3Error {
         let secs = self.start.elapsed().as_secs_f64();
         tracing::debug!(
@@ -102,15 +109,18 @@ pub(crate) enum CollectError {
     TooLarge,
     /// The body broke off.
     Cut(String),
-    /// The body came too slowly (`408`).
+    /// The body came too slowly (`408`), or its bytes found no room in the budget.
     Slow(S3Error),
 }
 
-/// Reads a whole (small) body into memory: at most `limit` bytes, at the pace of `cfg`.
+/// Reads a whole (small) body into memory: at most `limit` bytes, at the pace of `cfg`,
+/// each piece accounted in `share` as it arrives (time spent waiting for the budget does
+/// not count against the client's pace).
 pub(crate) async fn collect(
     body: Body,
     limit: usize,
     cfg: &ServerConfig,
+    share: &mut Share,
 ) -> Result<Bytes, CollectError> {
     let mut pace = BodyPace::new(cfg);
     let mut stream = body.into_data_stream();
@@ -120,8 +130,14 @@ pub(crate) async fn collect(
         if out.len() + chunk.len() > limit {
             return Err(CollectError::TooLarge);
         }
+        let waited = share
+            .grow(chunk.len() as u64)
+            .await
+            .map_err(CollectError::Slow)?;
+        pace.pause(waited);
         out.extend_from_slice(&chunk);
     }
+    share.received();
     Ok(Bytes::from(out))
 }
 

@@ -59,9 +59,14 @@ pub struct ServerConfig {
     pub min_body_rate_bytes: u64,
     /// Upload bodies spooled to disk at once; further uploads wait for a slot.
     pub max_concurrent_uploads: usize,
-    /// Bytes of request bodies parsed in memory at once (revision files, Reservoir bulk and
-    /// batch requests); a request waits until its share is free.
+    /// Bytes of request bodies held and parsed in memory at once for requests with a
+    /// verified signature (revision files, batch and Reservoir bulk requests, the replies
+    /// built from them); a request waits until its share is free.
     pub parse_budget_bytes: u64,
+    /// The same for requests without a signature (anonymous batch and Reservoir bulk
+    /// requests), a separate pool: reserved as body bytes arrive; a request that cannot
+    /// get its share within `body_read_timeout_secs` is answered `503`.
+    pub anonymous_parse_budget_bytes: u64,
     /// Where the objects live.
     pub storage: StorageConfig,
     /// Access keys.
@@ -112,6 +117,7 @@ impl Default for ServerConfig {
             min_body_rate_bytes: 1024,
             max_concurrent_uploads: 32,
             parse_budget_bytes: 32 << 20,
+            anonymous_parse_budget_bytes: 16 << 20,
             storage: StorageConfig::default(),
             keys: Vec::new(),
             gc: GcConfig::default(),

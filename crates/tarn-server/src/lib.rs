@@ -35,6 +35,7 @@ mod admin_key;
 mod auth;
 mod banner;
 mod body_pace;
+mod budget;
 mod cache;
 pub mod config;
 mod error;
@@ -76,33 +77,15 @@ pub struct App {
     pub(crate) cache: cache::ObjectCache,
     /// Slots for upload bodies being spooled (`max_concurrent_uploads`).
     pub(crate) upload_slots: tokio::sync::Semaphore,
-    /// KiB of request bodies being parsed in memory, and of replies built from them
-    /// (`parse_budget_bytes`).
-    pub(crate) parse_budget: Arc<tokio::sync::Semaphore>,
+    /// Memory for request bodies parsed in memory and the replies built from them
+    /// (`parse_budget_bytes`, `anonymous_parse_budget_bytes`).
+    pub(crate) budget: budget::Budget,
     /// The status page's counters, journal and cached storage listing.
     pub(crate) status: status::StatusState,
     /// Scope listings shared by batch existence requests on an S3 bucket.
     pub(crate) listings: listings::Listings,
     /// Opened for `tarn serve gc` / `scrub` rather than to serve (recorded with their runs).
     pub(crate) maintenance: bool,
-}
-
-impl App {
-    /// Waits for `bytes` of the parse budget (at least 1 KiB, at most the whole budget);
-    /// the share is returned when the permit is dropped (it may travel with a reply body).
-    pub(crate) async fn parse_share(&self, bytes: u64) -> tokio::sync::OwnedSemaphorePermit {
-        let kib = (bytes >> 10).clamp(1, self.parse_budget_kib()) as u32;
-        self.parse_budget
-            .clone()
-            .acquire_many_owned(kib)
-            .await
-            .expect("the parse budget is never closed")
-    }
-
-    /// The whole parse budget in KiB (the permits of [`App::parse_budget`]).
-    pub(crate) fn parse_budget_kib(&self) -> u64 {
-        (self.cfg.parse_budget_bytes >> 10).clamp(1, u32::MAX as u64 >> 4)
-    }
 }
 
 /// The shared state handle.
@@ -196,14 +179,13 @@ impl App {
         } else {
             0
         });
-        let parse_kib = (cfg.parse_budget_bytes >> 10).clamp(1, u32::MAX as u64 >> 4) as usize;
         let status = status::StatusState::new(cfg.data.as_deref());
         Ok(App {
             status,
             listings: listings::Listings::default(),
             maintenance: !serving,
             upload_slots: tokio::sync::Semaphore::new(cfg.max_concurrent_uploads.max(1)),
-            parse_budget: Arc::new(tokio::sync::Semaphore::new(parse_kib)),
+            budget: budget::Budget::new(&cfg),
             cfg,
             storage,
             metrics: Metrics::default(),

@@ -131,6 +131,7 @@ pub(crate) async fn run(
     let cap = connection_cap(&app.cfg);
     tracing::info!("serving at most {cap} connections at once");
     let slots = Arc::new(Semaphore::new(cap));
+    let refusals = Arc::new(Semaphore::new(MAX_REFUSALS));
     let last_refusal_log = Arc::new(AtomicU64::new(0));
     tokio::pin!(shutdown);
     loop {
@@ -155,14 +156,16 @@ pub(crate) async fn run(
                 );
             }
             let plain = tls.is_none();
+            // A bounded number of refusals at once, each for at most 2 s: a flood of them
+            // cannot run the process out of descriptors (past that, a refusal is a close).
+            let Ok(refusing) = refusals.clone().try_acquire_owned() else {
+                continue;
+            };
+            let app = app.clone();
             tokio::spawn(async move {
+                let _refusing = refusing;
                 if plain {
-                    let body =
-                        format!("tarn serve: too many connections (at most {cap}); retry later\n");
-                    let reply = format!(
-                        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
-                        body.len()
-                    );
+                    let reply = refusal(&app, &mut stream, cap).await;
                     let _ = tokio::time::timeout(
                         Duration::from_secs(1),
                         stream.write_all(reply.as_bytes()),
@@ -237,6 +240,51 @@ pub(crate) async fn run(
 }
 
 static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+
+/// Connections over the cap answered at once (the rest are closed unanswered).
+const MAX_REFUSALS: usize = 64;
+
+/// The answer to a plain-HTTP connection over the cap: `/healthz` is answered as usual
+/// (monitoring must tell "full" from "down"), anything else `503`. The request line must
+/// arrive within 500 ms; nothing else of the request is read.
+async fn refusal(app: &AppRef, stream: &mut tokio::net::TcpStream, cap: usize) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut head = [0u8; 16];
+    let mut got = 0;
+    let read = async {
+        while got < head.len() {
+            match stream.read(&mut head[got..]).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got += n,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_millis(500), read).await;
+    let head = &head[..got];
+    if head.starts_with(b"GET /healthz ") || head.starts_with(b"HEAD /healthz ") {
+        let resp = crate::routes::admin::healthz(app).await;
+        let status = resp.status();
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 10)
+            .await
+            .unwrap_or_default();
+        let body = if head.starts_with(b"HEAD") {
+            String::new()
+        } else {
+            String::from_utf8_lossy(&body).into_owned()
+        };
+        return format!(
+            "HTTP/1.1 {} {}\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or(""),
+            body.len()
+        );
+    }
+    let body = format!("tarn serve: too many connections (at most {cap}); retry later\n");
+    format!(
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
 
 /// How many connections to serve at once: `max_connections`, but well below the
 /// file-descriptor limit (after raising it), leaving room for spool files, storage and the

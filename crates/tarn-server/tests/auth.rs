@@ -2,6 +2,11 @@
 //! limited to their scopes, anonymous reads only of public scopes; every refused upload is
 //! counted under `auth`.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use axum::body::Body;
+use futures_util::StreamExt;
 use tarn_core::sigv4::{sha256_hex, UNSIGNED_PAYLOAD};
 use tarn_test::{bytes_for, hash_hex};
 
@@ -109,4 +114,39 @@ fn private_scopes_need_a_signed_read() {
     assert_eq!(r.status, 404);
     assert!(r.body.is_empty(), "{}", r.text());
     assert_eq!(srv.send(Req::get("/healthz")).text(), "ok\n");
+}
+
+#[test]
+fn a_bad_signature_is_refused_before_any_body_byte_is_read() {
+    // The upload is decided from its headers: a 300 MiB body behind a wrong signature is
+    // never read, so it costs the server neither memory nor spool space.
+    let srv = Server::start("[[key]]\nid = \"ci\"\nsecret = \"ci-secret\"\nwrite = [\"*\"]\n");
+    let pulled = Arc::new(AtomicU64::new(0));
+    let counter = pulled.clone();
+    let chunks = futures_util::stream::repeat_with(move || {
+        counter.fetch_add(1 << 20, Ordering::Relaxed);
+        Ok::<_, std::io::Error>(bytes::Bytes::from(vec![b'z'; 1 << 20]))
+    })
+    .take(300);
+    let total = (300u64 << 20).to_string();
+    let req = Req::put("/a0/main/x/0123456789abcdef.art", Vec::new())
+        .signed("ci:wrong-secret")
+        .without_content_length()
+        .header("content-length", &total);
+    let r = srv.send_with_body(req, Body::from_stream(chunks));
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(r.code().as_deref(), Some("SignatureDoesNotMatch"));
+    assert_eq!(
+        pulled.load(Ordering::Relaxed),
+        0,
+        "body bytes read before refusing"
+    );
+    assert!(srv.stored().is_empty());
+    let spool: Vec<_> = std::fs::read_dir(srv.data())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".tarn-spool"))
+        .flat_map(|e| std::fs::read_dir(e.path()).into_iter().flatten().flatten())
+        .collect();
+    assert!(spool.is_empty(), "spooled: {spool:?}");
 }

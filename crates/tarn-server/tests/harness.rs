@@ -135,6 +135,16 @@ impl Server {
         url
     }
 
+    /// Sends `req` with `body` in place of its own (a stream the test controls, e.g. one
+    /// that counts what the server pulls); `req` says the headers, `Content-Length` included.
+    pub(crate) fn send_with_body(&self, req: Req, body: Body) -> Reply {
+        let (parts, _) = req.build().into_parts();
+        let resp = self
+            .rt
+            .block_on(self.handler.handle(Request::from_parts(parts, body)));
+        self.rt.block_on(Reply::read(resp))
+    }
+
     /// Sends `reqs` at once (their futures polled together, as concurrent connections'
     /// requests are) and returns the replies in order.
     pub(crate) fn send_concurrently(&self, reqs: Vec<Req>) -> Vec<Reply> {
@@ -145,18 +155,7 @@ impl Server {
 
     /// Sends one request and reads the whole reply, on the caller's runtime.
     pub(crate) async fn send_async(&self, req: Req) -> Reply {
-        let resp = self.handler.handle(req.build()).await;
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
-            .await
-            .expect("reply body")
-            .to_vec();
-        Reply {
-            status,
-            headers,
-            body,
-        }
+        Reply::read(self.handler.handle(req.build()).await).await
     }
 
     /// Every object stored under the data directory (relative paths, sorted; spool, key and
@@ -257,6 +256,7 @@ pub(crate) struct Req {
     payload_hash: Option<String>,
     signed_at: Option<u64>,
     content_length: bool,
+    host: Option<String>,
 }
 
 impl Req {
@@ -271,6 +271,7 @@ impl Req {
             payload_hash: None,
             signed_at: None,
             content_length: true,
+            host: None,
         }
     }
 
@@ -311,6 +312,12 @@ impl Req {
         self
     }
 
+    /// Sends this `Host` header instead of [`HOST`] (signatures still name [`HOST`]).
+    pub(crate) fn host(mut self, host: &str) -> Req {
+        self.host = Some(host.to_string());
+        self
+    }
+
     /// Sends no `Content-Length` header.
     pub(crate) fn without_content_length(mut self) -> Req {
         self.content_length = false;
@@ -343,7 +350,7 @@ impl Req {
         let mut b = Request::builder()
             .method(self.method.clone())
             .uri(&self.target)
-            .header("host", HOST);
+            .header("host", self.host.as_deref().unwrap_or(HOST));
         if self.content_length
             && (!self.body.is_empty() || matches!(self.method, Method::PUT | Method::POST))
         {
@@ -397,6 +404,20 @@ pub(crate) struct Reply {
 }
 
 impl Reply {
+    async fn read(resp: axum::http::Response<Body>) -> Reply {
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .expect("reply body")
+            .to_vec();
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
     /// The body as text (lossy).
     pub(crate) fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()

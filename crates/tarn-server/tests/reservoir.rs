@@ -131,3 +131,49 @@ fn reservoir_repository_scope_uses_platform_and_toolchain() {
         ),
     ]);
 }
+
+#[test]
+fn a_bulk_reply_is_built_only_from_a_host_header_that_is_a_host_and_port() {
+    // Issue 18, item 1: every URL of the reply repeats the Host, so it is bounded and checked
+    // (a 900 kB one was accepted; with 100,000 hashes a 10 kB one killed the server).
+    let srv = server();
+    let bulk = |host: &str| {
+        Req::post(
+            "/api/v1/repositories/o/r/artifacts",
+            r#"["0000000000000001"]"#,
+        )
+        .host(host)
+    };
+    let longest = format!("{}:7070", "h".repeat(255));
+    srv.check(vec![
+        Case::new("a 10 kB Host", bulk(&"h".repeat(10_000)), 400).contains("host[:port]"),
+        Case::new(
+            "one byte over the longest",
+            bulk(&format!("{longest}0")),
+            400,
+        ),
+        Case::new("a path in the Host", bulk("evil.example/x?"), 400),
+        Case::new("markup in the Host", bulk("\"><script>"), 400).lacks("<script>"),
+        Case::new("a port out of range", bulk("h:65536"), 400),
+        Case::new("the longest valid Host", bulk(&longest), 200)
+            .contains(format!("\"http://{longest}/a0/o/r/0000000000000001.art\"")),
+        Case::new("an IPv6 literal", bulk("[::1]:7070"), 200)
+            .contains("{\"data\":[\"http://[::1]:7070/a0/o/r/0000000000000001.art\"]}"),
+    ]);
+    // The streamed reply announces its exact length.
+    let hashes: Vec<String> = (0..5000u64).map(|i| format!("{:016x}", i * 7919)).collect();
+    let r = srv.send(Req::post(
+        "/api/v1/repositories/o/r/artifacts",
+        serde_json::to_string(&hashes).unwrap(),
+    ));
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("content-length"),
+        Some(r.body.len().to_string().as_str())
+    );
+    assert_eq!(r.json()["data"].as_array().unwrap().len(), 5000);
+    // An error answer repeats at most 1 KiB of the request's path (escaped: 5 KiB).
+    let r = srv.send(Req::get(&format!("/a0/{}", "&".repeat(60_000))));
+    assert_eq!(r.status, 400);
+    assert!(r.body.len() < 8 << 10, "{} bytes", r.body.len());
+}

@@ -316,3 +316,14 @@ impl Drop for TempFile {
         }
     }
 }
+
+/// Removes a (read-only) cached file in a test: Windows refuses to delete a file whose
+/// read-only attribute is set, so the attribute is cleared first.
+#[cfg(test)]
+#[allow(clippy::permissions_set_readonly_false)]
+pub(crate) fn remove_read_only(path: &Path) {
+    let mut perms = fs::metadata(path).unwrap().permissions();
+    perms.set_readonly(false);
+    fs::set_permissions(path, perms).unwrap();
+    fs::remove_file(path).unwrap();
+}

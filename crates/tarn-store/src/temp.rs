@@ -124,7 +124,7 @@ mod tests {
     #[test]
     #[cfg_attr(
         not(unix),
-        ignore = "no process table to ask: every owner counts as alive (docs/local-cache.md)"
+        ignore = "no process table to ask: every owner counts as alive (docs/platforms.md)"
     )]
     fn removes_only_old_files_of_dead_owners() {
         let t = tempfile::tempdir().unwrap();

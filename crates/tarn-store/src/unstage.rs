@@ -236,6 +236,10 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(
+        not(unix),
+        ignore = "no file identity from std on Windows: the swap is not seen (docs/platforms.md)"
+    )]
     fn a_file_swapped_after_validation_is_refused() {
         let t = tempfile::tempdir().unwrap();
         let (cache, dir) = staged(t.path(), 3);
@@ -263,7 +267,7 @@ mod tests {
             .errors
             .is_empty());
         let p = cache.artifact_path(&s.artifacts[0]);
-        fs::remove_file(&p).unwrap();
+        crate::cache::remove_read_only(&p);
         fs::write(&p, b"bad").unwrap();
         let r = import_staging(&cache, &s, &target(), true, &|_| {});
         assert!(r.errors.is_empty(), "{:?}", r.errors);

@@ -107,21 +107,26 @@ pub(crate) async fn missing(
     let scope = scope_comps.join("/");
     let auth = authenticate(&app.cfg, req.method(), req.uri(), req.headers(), true)?;
     authorize(&app.cfg, auth.key, Access::Read, &scope)?;
-    let _share = app.parse_share(batch::MAX_BODY as u64 * 4).await;
-    let body = collect(req.into_body().take(), batch::MAX_BODY, &app.cfg)
-        .await
-        .map_err(|e| match e {
-            CollectError::Slow(e) => e,
-            CollectError::TooLarge => S3Error::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "EntityTooLarge",
-                format!("the body exceeds {} bytes", batch::MAX_BODY),
-            ),
-            CollectError::Cut(m) => S3Error::bad(
-                "IncompleteBody",
-                format!("the request body was cut off: {m}"),
-            ),
-        })?;
+    let mut share = app.budget.share(auth.pool());
+    let body = collect(
+        req.into_body().take(),
+        batch::MAX_BODY,
+        &app.cfg,
+        &mut share,
+    )
+    .await
+    .map_err(|e| match e {
+        CollectError::Slow(e) => e,
+        CollectError::TooLarge => S3Error::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "EntityTooLarge",
+            format!("the body exceeds {} bytes", batch::MAX_BODY),
+        ),
+        CollectError::Cut(m) => S3Error::bad(
+            "IncompleteBody",
+            format!("the request body was cut off: {m}"),
+        ),
+    })?;
     app.metrics.bytes_in.fetch_add(body.len() as u64, Relaxed);
     match &auth.body {
         BodyCheck::None => {}
@@ -143,7 +148,19 @@ pub(crate) async fn missing(
             }
         }
     }
+    // Parsing holds a JSON value per element (about 80 bytes with the set of hashes seen):
+    // more elements than a request may name are refused before it.
+    let elements = body.iter().filter(|&&b| b == b',').count() + 1;
+    if elements > batch::MAX_HASHES + 16 {
+        return Err(S3Error::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "EntityTooLarge",
+            format!("at most {} hashes per request", batch::MAX_HASHES),
+        ));
+    }
+    share.grow(elements as u64 * 80).await?;
     let hashes = parse_hashes(&body)?;
+    drop(body);
     let missing = missing_hashes(app, scope_comps, &hashes).await?;
     app.metrics.batch_requests.fetch_add(1, Relaxed);
     app.metrics

@@ -17,6 +17,7 @@ use super::s3::serve_object;
 use super::{base_url, check_components, encode_components, param, text, PathParts, Req};
 use crate::auth::{authenticate, authorize};
 use crate::body_pace::{collect, CollectError};
+use crate::budget::Pool;
 use crate::config::Access;
 use crate::error::S3Error;
 use crate::metrics::Route;
@@ -92,13 +93,15 @@ pub(crate) async fn route(app: &AppRef, req: Req, parts: PathParts) -> (Route, R
     }
 }
 
-fn read_auth(app: &AppRef, req: &Req, scope: &[String]) -> Result<(), S3Error> {
+/// Checks the scope and read access; returns the memory pool the request draws from.
+fn read_auth(app: &AppRef, req: &Req, scope: &[String]) -> Result<Pool, S3Error> {
     check_components(scope)?;
     if scope.is_empty() {
         return Err(S3Error::bad("InvalidArgument", "no scope"));
     }
     let auth = authenticate(&app.cfg, req.method(), req.uri(), req.headers(), false)?;
-    authorize(&app.cfg, auth.key, Access::Read, &scope.join("/"))
+    authorize(&app.cfg, auth.key, Access::Read, &scope.join("/"))?;
+    Ok(auth.pool())
 }
 
 async fn artifact(
@@ -153,47 +156,41 @@ async fn build_outputs(
 /// The bulk reply is sent in pieces of about this many bytes, one at a time.
 const BULK_REPLY_PIECE: usize = 64 << 10;
 
-/// Memory of a bulk request beside its body while it is parsed: 8 bytes per hash, and an
-/// element takes at least 2 bytes of the body (`0,`).
-const BULK_PARSE_FACTOR: u64 = 1 + 4;
-
 async fn bulk(
     app: &AppRef,
     req: Req,
     _kind: &str,
     scope: &[String],
 ) -> Result<Response<Body>, S3Error> {
-    read_auth(app, &req, scope)?;
+    let pool = read_auth(app, &req, scope)?;
     let base = base_url(app, &req)?;
-    // The body and the hashes parsed from it are accounted in the parse budget before the
-    // body is read; the reply is streamed a piece at a time, and its share (the hashes and
-    // one piece) travels with the reply body until the last piece has been handed to the
-    // connection, so concurrent bulk requests, read or not, cannot add up unbounded.
-    let declared = req
-        .headers()
-        .get("content-length")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(BULK_BODY_LIMIT)
-        .min(BULK_BODY_LIMIT);
-    let mut share = app.parse_share(declared * BULK_PARSE_FACTOR).await;
-    let body = collect(req.into_body().take(), BULK_BODY_LIMIT as usize, &app.cfg)
-        .await
-        .map_err(|e| match e {
-            CollectError::Slow(e) => e,
-            CollectError::TooLarge => S3Error::bad("InvalidArgument", "body too large"),
-            CollectError::Cut(m) => S3Error::bad(
-                "IncompleteBody",
-                format!("the request body was cut off: {m}"),
-            ),
-        })?;
+    // The body is accounted in the budget as it arrives, then the hashes parsed from it;
+    // the reply is streamed a piece at a time, and its share (the hashes and two pieces)
+    // travels with the reply body until the last piece has been handed to the connection,
+    // so concurrent bulk requests, read or not, cannot add up beyond the budget.
+    let mut share = app.budget.share(pool);
+    let body = collect(
+        req.into_body().take(),
+        BULK_BODY_LIMIT as usize,
+        &app.cfg,
+        &mut share,
+    )
+    .await
+    .map_err(|e| match e {
+        CollectError::Slow(e) => e,
+        CollectError::TooLarge => S3Error::bad("InvalidArgument", "body too large"),
+        CollectError::Cut(m) => S3Error::bad(
+            "IncompleteBody",
+            format!("the request body was cut off: {m}"),
+        ),
+    })?;
+    // At most one hash per comma, and 8 bytes each.
+    let elements = body.iter().filter(|&&b| b == b',').count() as u64 + 1;
+    share.grow(elements * 8).await?;
     let hashes = reservoir::parse_bulk_request(&body)
         .map_err(|e| S3Error::bad("InvalidArgument", e.to_string()))?;
     drop(body);
-    let reply_kib = ((hashes.len() as u64 * 8 + 2 * BULK_REPLY_PIECE as u64) >> 10).max(1);
-    if let Some(extra) = share.num_permits().checked_sub(reply_kib as usize) {
-        drop(share.split(extra));
-    }
+    share.shrink_to(hashes.len() as u64 * 8 + 2 * BULK_REPLY_PIECE as u64);
     let prefix = format!(
         "{base}/{}{}",
         app.cfg.artifact_prefix,

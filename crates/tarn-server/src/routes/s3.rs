@@ -80,7 +80,12 @@ async fn object(
     } else {
         object_key::is_revision_file(name) || signature_of.is_some()
     };
-    if rest.len() < 2 || !valid_name || parts.trailing_slash {
+    // A directory named like an object (`…/<h>.art/<h>.art`) would clash with the object
+    // of that name on local storage: no stored key has one.
+    let object_named_dir = rest[..rest.len() - 1]
+        .iter()
+        .any(|c| object_key::parse_artifact_file(c).is_some() || object_key::is_revision_file(c));
+    if rest.len() < 2 || !valid_name || parts.trailing_slash || object_named_dir {
         if is_get {
             return Err(S3Error::no_such_key());
         }
@@ -88,9 +93,9 @@ async fn object(
         return Err(S3Error::bad(
             "InvalidArgument",
             if is_art {
-                "artifact keys are <scope…>/<16 hex digits>.art"
+                "artifact keys are <scope…>/<16 hex digits>.art (no scope component named like an object)"
             } else {
-                "revision keys are <scope…>[/pt/<platform>][/tc/<toolchain>]/<rev>.jsonl (or .jsonl.sig)"
+                "revision keys are <scope…>[/pt/<platform>][/tc/<toolchain>]/<rev>.jsonl (or .jsonl.sig; no scope component named like an object)"
             },
         ));
     }
@@ -124,7 +129,12 @@ async fn object(
             serve_object(app, &key, method == Method::HEAD, ctype, req.headers()).await
         }
         Method::PUT => {
-            let key_id = claimed_key_id(app, req.headers());
+            // Only uploads whose signature holds are journaled for the status page:
+            // anonymous or forged ones would let anyone write there (and push the real
+            // rejections out); they are counted in the metrics only.
+            let key_id = authenticate(&app.cfg, &method, req.uri(), req.headers(), false)
+                .ok()
+                .and_then(|a| a.key.map(|k| k.id.clone()));
             let r = if is_art {
                 put_artifact(app, req, &scope, &key, hash.expect("valid name")).await
             } else if let Some(rev) = &signature_of {
@@ -134,7 +144,7 @@ async fn object(
             };
             if let Err(e) = &r {
                 tracing::debug!("upload of {key} refused");
-                if e.status != StatusCode::INTERNAL_SERVER_ERROR {
+                if e.status != StatusCode::INTERNAL_SERVER_ERROR && key_id.is_some() {
                     app.status.journal.reject(crate::status::journal::Rejection {
                         at_unix: crate::status::now_unix(),
                         scope: scope.clone(),
@@ -205,14 +215,6 @@ fn cached_response(app: &AppRef, c: &Cached, head: bool, ctype: &'static str) ->
     h.insert(header::ETAG, c.etag.clone());
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     r
-}
-
-/// The key id an upload names in its `Authorization` header, when it is a configured key
-/// (for the status page's list of refusals; an unknown id is not echoed).
-fn claimed_key_id(app: &AppRef, headers: &HeaderMap) -> Option<String> {
-    let auth = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let parsed = tarn_core::sigv4::ParsedAuthorization::parse(auth).ok()?;
-    app.cfg.key(&parsed.access_key_id).map(|k| k.id.clone())
 }
 
 /// GET/HEAD of a stored object (also used by the Reservoir routes); counts the read for
@@ -582,7 +584,7 @@ async fn put_revision(
     .await?;
     let path = spooled.spool.temp.path().to_path_buf();
     // Revision files are parsed in memory: a shared budget bounds how many bytes at once.
-    let share = app.parse_share(spooled.spool.len).await;
+    let share = app.budget.signed_share(spooled.spool.len).await;
     let bytes = tokio::fs::read(&path).await.map_err(S3Error::internal)?;
     let checked = check_mappings(&bytes);
     let etag = tarn_core::sigv4::sha256_hex(&bytes)[..32].to_string();

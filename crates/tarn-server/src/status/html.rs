@@ -389,7 +389,7 @@ pub(crate) fn render(st: &Status) -> String {
                 "<td data-label=\"Why\"><span class=\"bad\">{} {}</span></td><td data-label=\"Key\">{}</td></tr>",
                 r.status,
                 esc(&r.code),
-                r.key_id.as_deref().map(esc).unwrap_or_else(|| "anonymous".into())
+                r.key_id.as_deref().map(esc).unwrap_or_else(|| "—".into())
             );
         }
         o.push_str("</tbody></table>");

@@ -197,7 +197,13 @@ fn series(app: &App, now_min: u64, n: u64, per: u64) -> Series {
 /// The status as `key` (or an anonymous viewer) may see it.
 pub(crate) async fn build(app: &App, key: Option<&KeyConfig>) -> Status {
     let snap = app.status.scanner.get(app).await;
-    let uploads = app.status.journal.uploads();
+    let mut uploads = app.status.journal.uploads();
+    // Key ids are shown to key holders only: an anonymous visitor learns no id to sign with.
+    if key.is_none() {
+        for u in &mut uploads {
+            u.key_id = None;
+        }
+    }
     let uploader: HashMap<&str, Option<&str>> = uploads
         .iter()
         .rev()
@@ -267,6 +273,12 @@ pub(crate) async fn build(app: &App, key: Option<&KeyConfig>) -> Status {
         .rejections()
         .into_iter()
         .filter(|r| visible(app, key, &r.scope))
+        .map(|mut r| {
+            if key.is_none() {
+                r.key_id = None;
+            }
+            r
+        })
         .take(MAX_RECENT)
         .collect();
     let now_min = traffic::now_minute();

@@ -226,7 +226,7 @@ async fn read_hashes(app: &App, key: &str, len: u64) -> Option<Arc<Vec<Hash>>> {
     if len > app.cfg.max_revision_bytes {
         return None;
     }
-    let _share = app.parse_share(len).await;
+    let _share = app.budget.signed_share(len).await;
     // No further than the listed size: that is what the parse share was reserved for.
     let bytes = match crate::gc::read_all(app, key, len).await {
         Ok(Some(Some(b))) => b,

@@ -64,3 +64,41 @@ fn a_scope_with_control_characters_is_refused_and_never_stored() {
     srv.check(cases);
     assert!(srv.stored().is_empty());
 }
+
+#[test]
+fn a_scope_component_named_like_an_object_is_a_400_not_a_500() {
+    // Issue 18, item 6: `PUT …/<h>.art/<h>.art` after `PUT …/<h>.art` was a 500 from the
+    // file system (a directory where the object is).
+    let srv = Server::start("[[key]]\nid = \"ci\"\nsecret = \"ci-secret\"\nwrite = [\"*\"]\n");
+    let art = tarn_test::artifacts(1, 7).remove(0);
+    let h = &art.hash;
+    srv.check(vec![
+        Case::new(
+            "the artifact",
+            Req::put(&format!("/a0/main/x/{h}.art"), art.content.clone()).signed("ci:ci-secret"),
+            200,
+        )
+        .stores(&[format!("a0/main/x/{h}.art")]),
+        Case::new(
+            "an artifact below it",
+            Req::put(&format!("/a0/main/x/{h}.art/{h}.art"), art.content.clone())
+                .signed("ci:ci-secret"),
+            400,
+        )
+        .code("InvalidArgument"),
+        Case::new(
+            "a revision below a revision",
+            Req::put(
+                &format!("/r0/main/{}.jsonl/{}.jsonl", "1".repeat(40), "1".repeat(40)),
+                "\"2026-03-17\"\n",
+            )
+            .signed("ci:ci-secret"),
+            400,
+        ),
+        Case::new(
+            "a read below it",
+            Req::get(&format!("/a0/main/x/{h}.art/{h}.art")),
+            404,
+        ),
+    ]);
+}
