@@ -3,7 +3,9 @@
 //! The test kit shared by every crate's integration tests: the real `tarn` binary run with a
 //! clean environment, `tarn serve` started on a free port, a fault-injecting HTTP server,
 //! Lake's own `curl` command lines, deterministic artifacts and mapping files, real `.ltar`
-//! archives and leantar, Lake's up-to-date rule as a restore oracle, and the real
+//! archives and leantar, Lake's up-to-date rule as a restore oracle, a child's peak memory
+//! from the kernel ([`run_measured`]), a second reader of a cache that shares no code with
+//! tarn ([`cache_problems`]), and the real
 //! external peers (the s3s-fs server, awscli, rclone) with one rule for when they are
 //! missing (see [`peers`]).
 //!
