@@ -20,6 +20,9 @@ bin=$dest/target/release/leantar
 if [ ! -x "$bin" ]; then
   mkdir -p "$dest"
   tar -xzf "$src" -C "$dest" --strip-components=1
+  # target/ lies inside tarn's workspace: an empty [workspace] table keeps cargo from taking
+  # leantar for an unlisted member of it.
+  grep -q '^\[workspace\]' "$dest/Cargo.toml" || printf '\n[workspace]\n' >>"$dest/Cargo.toml"
   (cd "$dest" && cargo build --release --locked --bin leantar -q) >&2
 fi
 echo "$bin"

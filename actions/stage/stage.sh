@@ -180,6 +180,27 @@ rc=$?
 set -e
 check_outside || refuse "the sandbox does not confine writes"
 [ "$rc" = 0 ] || { [ "$rc" = 3 ] && refuse "a probe failed inside the staging run; nothing is trusted"; fail "staging failed (exit $rc)"; }
+# The sandboxed build wrote the staging directory, and the next step (actions/upload-artifact)
+# follows symbolic links: before anything hands it on, it must hold only regular files with
+# one link each, named as Lake names artifacts (<16 hex digits>[.ext]), and outputs.jsonl.
+# The sandbox has ended (its PID namespace is gone), so nothing changes it after this check.
+check_staging() {
+  local entry name bad=()
+  [ -d "$staging" ] && [ ! -L "$staging" ] || fail "staging directory '$staging' is not a directory"
+  while IFS= read -r -d '' entry; do
+    name=${entry#"$staging"/}
+    if [ -L "$entry" ]; then bad+=("$(printf '%q' "$name"): a symbolic link")
+    elif [ ! -f "$entry" ]; then bad+=("$(printf '%q' "$name"): not a regular file")
+    elif [ "$(stat -c %h -- "$entry")" != 1 ]; then bad+=("$(printf '%q' "$name"): has more than one link (a hard link)")
+    elif [ "$name" != outputs.jsonl ] && ! [[ "$name" =~ ^[0-9a-f]{16}(\.[A-Za-z0-9_-]+)*$ ]]; then
+      bad+=("$(printf '%q' "$name"): not an artifact name")
+    fi
+  done < <(find "$staging" -mindepth 1 -print0)
+  [ "${#bad[@]}" = 0 ] && return 0
+  for b in "${bad[@]}"; do say "staging directory: $b"; done
+  fail "the staging directory holds ${#bad[@]} entries that are not staged artifacts (see above); the sandboxed build may have planted them, nothing is handed on"
+}
+check_staging
 n=$(find "$staging" -maxdepth 1 -type f ! -name outputs.jsonl | wc -l)
 say "staged $n artifacts in $staging"
 if [ -n "${GITHUB_OUTPUT:-}" ]; then

@@ -38,6 +38,9 @@
 #   TARN_VERIFY_LAKE       auto (default): run step 3 if `lake` is on PATH; required: fail
 #                          without it; off: never
 #   TARN_VERIFY_TARGETS    targets for step 3 (default: the package's default targets)
+#   TARN_VERIFY_TRUSTED_KEYS  public key lines (docs/trust.md): the root revision must be
+#                          signed by one of them (also required when the checkout has its own
+#                          .tarn/trusted-keys)
 #   TARN_VERIFY_CACHE      the cache directory to fill; must not exist or be empty
 #                          (default RUNNER_TEMP/tarn-verify-cache)
 # Writes `verified=N`, `dependencies=N` (dependencies whose outputs were fetched),
@@ -45,6 +48,15 @@
 # installed) and `checked-with=tarn` or `checked-with=tarn+lake` to GITHUB_OUTPUT.
 set -euo pipefail
 fail() { echo "::error title=tarn verify::$*" >&2; exit 1; }
+# git hardened against a hostile checkout: no system configuration, no hooks, no
+# file-system monitor, no bare repository found by discovery, no prompt.
+safe_git() {
+  GIT_CONFIG_NOSYSTEM=1 GIT_TERMINAL_PROMPT=0 git -c core.fsmonitor=false -c core.hooksPath=/dev/null \
+    -c safe.bareRepository=explicit -c protocol.ext.allow=never "$@"
+}
+# Whether $1 (resolved through every symbolic link, even where it does not exist yet) lies
+# inside the project.
+inside_project() { case $(realpath -m -- "$1") in "$project"|"$project"/*) return 0 ;; *) return 1 ;; esac; }
 say() { echo "tarn verify: $*" >&2; }
 
 tmp=${RUNNER_TEMP:-${TMPDIR:-/tmp}}
@@ -89,8 +101,10 @@ try:
     m = json.load(open(path, encoding="utf-8"))
 except ValueError as e:
     bad(f"not JSON: {e}")
+def control(s):
+    return any(ord(c) < 0x20 or 0x7f <= ord(c) < 0xa0 for c in s)
 pd = m.get("packagesDir") or ".lake/packages"
-if not isinstance(pd, str) or pd.startswith("/") or ".." in pd.split("/") or "\t" in pd:
+if not isinstance(pd, str) or pd.startswith("/") or ".." in pd.split("/") or control(pd):
     bad(f"packagesDir {pd!r} is not a relative path inside the project")
 for p in m.get("packages") or []:
     if not isinstance(p, dict) or p.get("type") != "git":
@@ -100,7 +114,7 @@ for p in m.get("packages") or []:
         bad(f"dependency name {name!r} cannot be a directory under {pd}")
     if not isinstance(rev, str) or not re.fullmatch(r"[0-9a-f]{40}", rev):
         bad(f"dependency {name}: rev {rev!r} is not a full commit SHA")
-    if not isinstance(url, str) or not url or any(c in url for c in "\t\n\r") or url.startswith("-"):
+    if not isinstance(url, str) or not url or control(url) or url.startswith("-"):
         bad(f"dependency {name}: url {url!r} is not a git URL")
     print(f"{pd}\t{name}\t{url}\t{rev}")
 PY
@@ -108,21 +122,29 @@ PY
   while IFS=$'\t' read -r pd name url lrev; do
     [ -n "$name" ] || continue
     dir=$project/$pd/$name
+    # A packagesDir (or a part of it) committed as a symbolic link would put the clone
+    # anywhere, $HOME/.config included.
+    inside_project "$dir" || fail "dependency $name: $pd/$name leads outside the project (to $(realpath -m -- "$dir")) through a symbolic link; refused"
     if [ -e "$dir/.git" ]; then
-      head=$(git -C "$dir" rev-parse HEAD 2>/dev/null || true)
+      head=$(safe_git -C "$dir" rev-parse HEAD 2>/dev/null || true)
       [ "$head" = "$lrev" ] || fail "dependency $name is checked out in $dir at ${head:-no commit}, but $manifest locks $lrev"
     else
       say "cloning dependency $name at $lrev from $url into $pd/$name"
       mkdir -p "$project/$pd"
-      GIT_TERMINAL_PROMPT=0 git -c protocol.ext.allow=never clone -q --no-checkout -- "$url" "$dir" \
-        && git -C "$dir" -c advice.detachedHead=false checkout -q --detach "$lrev" \
+      safe_git clone -q --no-checkout -- "$url" "$dir" \
+        && safe_git -C "$dir" -c advice.detachedHead=false checkout -q --detach "$lrev" \
         || fail "cannot check out dependency $name at $lrev from $url (its locked revision in $manifest)"
     fi
   done <<< "$locked"
 fi
 
 # 1. Fetch: the root package's revision, then the dependencies' locked revisions.
-tarn get -d "$project" --rev "$rev" "${scope[@]}"
+trust=()
+if [ -n "${TARN_VERIFY_TRUSTED_KEYS:-}" ]; then
+  printf '%s\n' "$TARN_VERIFY_TRUSTED_KEYS" > "$tmp/tarn-verify-trusted-keys"
+  trust=(--trust "$tmp/tarn-verify-trusted-keys")
+fi
+tarn get -d "$project" --rev "$rev" "${scope[@]}" "${trust[@]}"
 mappings=$(find "$LAKE_CACHE_DIR/revisions" -name "$rev.jsonl" -type f)
 [ "$(printf '%s\n' "$mappings" | grep -c .)" = 1 ] || fail "expected one revision file for $rev in $LAKE_CACHE_DIR/revisions, found: $mappings"
 no_outputs=()

@@ -105,6 +105,13 @@ export LAKE_CACHE_DIR=$P/.lake/cache
 unset LAKE_CACHE_DIR
 modules=400
 
+# The revision signing key (docs/trust.md): only the upload step gets its text, as the
+# reusable workflow's sign-key secret (TARN_SIGN_KEY); the verify job trusts its .pub.
+mkdir -p "$W/signing"
+"$TARN" -q key generate "$W/signing/key" || die "tarn key generate"
+SIGN_KEY_TEXT=$(cat "$W/signing/key")
+SIGN_KEY_LINE=$(sed -n 2p "$W/signing/key") # a line of the private key's body
+
 # The runner's side: command files, a key in the environment, the server reachable.
 mkdir -p "$W/runner"
 : > "$W/runner/github_env"
@@ -112,7 +119,7 @@ mkdir -p "$W/runner"
 stage_env=(
   HOME="$W/runner/home" PATH="$PATH" GITHUB_ENV="$W/runner/github_env"
   GITHUB_OUTPUT="$W/runner/github_output" RUNNER_TEMP="$W/runner"
-  LAKE_CACHE_KEY="$PROJECT_KEY" AWS_SECRET_ACCESS_KEY=also-secret
+  LAKE_CACHE_KEY="$PROJECT_KEY" AWS_SECRET_ACCESS_KEY=also-secret TARN_SIGN_KEY="$SIGN_KEY_TEXT"
   TARN_STAGE_PROJECT="$P" TARN_STAGE_TARN="$TARN" TARN_STAGE_LAKE="$here/standin-lake"
   TARN_STAGE_PROBE_CONNECT="127.0.0.1:$PORT"
   # A temp directory that holds the project: a guarded path bubblewrap recreates inside as a
@@ -161,6 +168,22 @@ grep -qx "staging-dir=$S" "$W/runner/github_output" && grep -qx "artifacts=$modu
   || die "stage step outputs: $(cat "$W/runner/github_output")"
 [ ! -s "$W/runner/github_env" ] || die "the sandbox wrote to GITHUB_ENV"
 ok "stage step: $modules artifacts + outputs.jsonl staged, outputs set, GITHUB_ENV untouched"
+! grep -rqF -- "$SIGN_KEY_LINE" "$S" "$W/stage.log" "$W/probe.log" \
+  || die "the signing key reached the sandboxed build step's output"
+ok "the signing key in the runner's environment never reaches the sandbox (environment probe) or what it staged"
+
+# 4. Code in the sandboxed build leaves a symbolic link to a host file in the staging directory
+# (upload-artifact would follow it and pack the host file): the step refuses it, exit 1.
+printf '#!/usr/bin/env bash\nln -s /etc/hostname "$TARN_INSIDE_STAGING/0123456789abcdef.olean"\nexec %q "$@"\n' \
+  "$here/standin-lake" > "$W/hostile-lake"
+chmod +x "$W/hostile-lake"
+rc=0
+env -i "${stage_env[@]}" TARN_STAGE_LAKE="$W/hostile-lake" TARN_STAGE_EXTRA_READONLY="$here" \
+  TARN_STAGE_STAGING="$W/hostile-staging" "$repo/actions/stage/stage.sh" 2> "$W/hostile-stage.log" || rc=$?
+[ "$rc" = 1 ] && grep -qF "staging directory: 0123456789abcdef.olean: a symbolic link" "$W/hostile-stage.log" \
+  && ! grep -q "staging-dir=$W/hostile-staging" "$W/runner/github_output" \
+  || { cat "$W/hostile-stage.log" >&2; die "a symbolic link left in the staging directory: exit $rc"; }
+ok "a symbolic link planted in the staging directory by the sandboxed build: the step refuses (exit 1), no output set"
 
 # --- Hand-off: zip and unzip, as upload-artifact / download-artifact do --------------------
 step "hand-off: artifact zip / unzip"
@@ -178,10 +201,11 @@ lake_config "$W/upload/config.toml"
 mkdir -p "$W/upload/home" "$W/upload/tools"
 git -C "$W/upload/tools" init -q
 git -C "$W/upload/tools" -c user.email=ci@example.org -c user.name=ci commit -q --allow-empty -m tools
+sign_env=() # (TARN_SIGN_KEY=…) for the uploads that sign
 upload() { # KEY DIR [extra args] -> put-staged's exit code
   local key=$1 dir=$2; shift 2
   cd "$W/upload/tools" && env -i HOME="$W/upload/home" PATH=/usr/bin:/bin LAKE_CONFIG="$W/upload/config.toml" \
-    LAKE_CACHE_KEY="$key" "$TARN" put-staged "$dir" --repo "$SCOPE_REPO" --platform "" --toolchain "" \
+    "${sign_env[@]}" LAKE_CACHE_KEY="$key" "$TARN" put-staged "$dir" --repo "$SCOPE_REPO" --platform "" --toolchain "" \
     --retries 1 --retry-base-ms 50 --retry-max-ms 100 "$@"
   local rc=$?
   cd "$repo"
@@ -296,14 +320,21 @@ rc=0; wait "$put_pid" || rc=$?
 [ "$(revision_files)" = 0 ] || die "a revision file exists after the interrupted upload"
 ok "killed after $n_mid of $modules artifacts: put-staged exit 1, no revision file"
 start_server "$PORT"
+sign_env=(TARN_SIGN_KEY="$SIGN_KEY_TEXT")
 upload "$PROJECT_KEY" "$W/upload/staging" --rev "$REV" --json > "$W/put2.json" 2> "$W/put2.err" \
   || { cat "$W/put2.err" >&2; die "the re-run failed"; }
+sign_env=()
 python3 - "$W/put2.json" "$modules" <<'PY' || die "re-run summary: $(cat "$W/put2.json")"
 import json, sys
 s = json.load(open(sys.argv[1])); n = int(sys.argv[2])
 assert s["ok"] and s["revision_uploaded"], s
 assert s["uploaded"] + s["already_present"] == n and s["already_present"] > 0, s
+assert s["signed_by"].startswith("SHA256:"), s
 PY
+[ "$(find "$W/server/r0" -name "$REV.jsonl.sig" | wc -l)" = 1 ] || die "no signature object beside the revision file"
+! grep -qF -- "$SIGN_KEY_LINE" "$W/put2.json" "$W/put2.err" || die "the upload printed the signing key"
+ok "the re-run signed the revision (TARN_SIGN_KEY): $REV.jsonl.sig stored before the revision file"
+
 [ "$(revision_files)" = 1 ] && [ "$(artifact_files)" = "$modules" ] || die "after the re-run: $(revision_files) revisions, $(artifact_files) artifacts"
 ok "re-run: completed the missing artifacts, then the revision file ($(artifact_files) artifacts, 1 revision)"
 
@@ -316,17 +347,28 @@ ln -s "$here/standin-lake" "$V/lake-bin/lake"
 git clone -q "$P" "$V/checkout"
 git -C "$V/checkout" -c advice.detachedHead=false checkout -q --detach "$REV"
 # The verify job's step: nothing of this machine's environment but PATH's system part.
+trusted_keys="" # TARN_VERIFY_TRUSTED_KEYS (the reusable workflow's trusted-keys input)
 run_verify() { # NAME PATH_PREFIX LAKE_MODE REV -> the script's exit code; log in $V/NAME.log
   local name=$1 rc=0
   mkdir -p "$V/$name"
   : > "$V/$name/github_output"
   (cd "$V/checkout" && env -i HOME="$V/home" PATH="$2:/usr/bin:/bin" RUNNER_TEMP="$V/$name" \
+    TARN_VERIFY_TRUSTED_KEYS="$trusted_keys" \
     GITHUB_OUTPUT="$V/$name/github_output" TARN_VERIFY_REV="$4" TARN_VERIFY_REPO="$SCOPE_REPO" \
     TARN_VERIFY_ARTIFACT_ENDPOINT="$URL/a0" TARN_VERIFY_REVISION_ENDPOINT="$URL/r0" \
     TARN_VERIFY_LAKE="$3" "$repo/actions/verify/verify.sh") > "$V/$name.log" 2>&1 || rc=$?
   return $rc
 }
+"$TARN" -q key generate "$V/stranger-key" || die "tarn key generate"
+trusted_keys=$(cat "$V/stranger-key.pub")
+rc=0; run_verify untrusted "$V/tarn-bin" off "$REV" || rc=$?
+[ "$rc" = 1 ] && grep -q "which is not a trusted key" "$V/untrusted.log" \
+  || { cat "$V/untrusted.log" >&2; die "verify trusting another key exited $rc"; }
+ok "verify trusting another key: refused (exit 1), naming the signer as untrusted"
+trusted_keys=$(cat "$W/signing/key.pub")
 run_verify with-lake "$V/tarn-bin:$V/lake-bin" auto "$REV" || { cat "$V/with-lake.log" >&2; die "verify (lake on PATH) failed"; }
+grep -q "signature by SHA256:.* verified" "$V/with-lake.log" || die "verify did not check the signature"
+trusted_keys=
 grep -qx "verified=$modules" "$V/with-lake/github_output" && grep -qx "checked-with=tarn+lake" "$V/with-lake/github_output" \
   || die "verify (lake on PATH) outputs: $(cat "$V/with-lake/github_output")"
 grep -q "$modules modules of lean_project up to date" "$V/with-lake.log" || die "verify: the stand-in lake did not check every module"
@@ -539,6 +581,24 @@ qq_old=$(git -C "$VWS/.lake/packages/Qq" rev-parse HEAD~1)
 [ "$rc" = 1 ] && grep -q "dependency Qq is checked out in .*/.lake/packages/Qq at $qq_old, but .*lake-manifest.json locks $(git -C "$VWS/.lake/packages/Qq" rev-parse HEAD)" "$W/vverify-stale.log" \
   || { cat "$W/vverify-stale.log" >&2; die "verify, Qq checked out at another commit: exit $rc"; }
 ok "verify, a dependency checked out at another commit than the manifest locks: refused naming Qq and both commits (exit 1)"
+
+# A hostile checkout: packagesDir committed as a symbolic link out of the project (a dependency
+# named `.config` would land in $HOME/.config and set git's global configuration), or a line
+# break in packagesDir that turns the rest of the value into a second record (`..`: the
+# clone lands beside the project). Both are refused before any clone; nothing lands outside.
+rc=0
+VPRE='mkdir -p .lake "$d/outside" && ln -s "$d/outside" .lake/packages' \
+  vrun packages-link "$V/tarn-bin:$V/lake-bin" true || rc=$?
+[ "$rc" = 1 ] && grep -q "leads outside the project (to $W/vverify-packages-link/outside/" "$W/vverify-packages-link.log" \
+  && [ -z "$(ls -A "$W/vverify-packages-link/outside")" ] \
+  || { cat "$W/vverify-packages-link.log" >&2; die "verify, packagesDir a link out of the project: exit $rc"; }
+rc=0
+VPRE='python3 -c "import json,sys; m=json.load(open(sys.argv[1])); m[\"packagesDir\"]=\"x\\n..\"; json.dump(m,open(sys.argv[1],\"w\"))" lake-manifest.json' \
+  vrun packages-newline "$V/tarn-bin:$V/lake-bin" true || rc=$?
+[ "$rc" = 1 ] && grep -q "packagesDir 'x\\\\n..' is not a relative path inside the project" "$W/vverify-packages-newline.log" \
+  && [ "$(ls -A "$W/vverify-packages-newline" | tr '\n' ' ')" = "checkout github_output tmp " ] \
+  || { cat "$W/vverify-packages-newline.log" >&2; ls -la "$W/vverify-packages-newline" >&2; die "verify, a line break in packagesDir: exit $rc"; }
+ok "verify, a hostile checkout: packagesDir a link out of the project, or with a line break, is refused before any clone (exit 1), nothing written outside"
 
 # A dependency's artifact corrupt on the service: a failed fetch is no "missing dependency" for
 # the lake check to excuse; the step fails naming the dependency before any check.

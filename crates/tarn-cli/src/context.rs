@@ -1,5 +1,5 @@
-//! What every command needs to know about where it runs: global flags, the package in the
-//! working directory, the local cache, the system configuration.
+//! What every command needs to know about where it runs: the package in the working
+//! directory, the local cache, the system configuration (from the global flags).
 
 use std::path::{Path, PathBuf};
 
@@ -7,37 +7,10 @@ use anyhow::{anyhow, Context as _};
 use tarn_core::SystemConfig;
 use tarn_store::Workspace;
 use tarn_store::{resolve_cache_root, Cache, CacheEnv, CacheSource};
+use tarn_store::{CacheLock, LockMode};
 
+use crate::global_args::GlobalArgs;
 use crate::ui;
-
-/// Flags accepted by every command, before or after its name (`--help`: "Global options").
-/// `--cache-dir` and `-d` are hidden from the help of commands that use neither a cache nor
-/// a package (see `main.rs`).
-#[derive(clap::Args, Debug, Clone)]
-#[command(next_help_heading = "Global options")]
-pub(crate) struct GlobalArgs {
-    /// More output (-v: info, -vv: debug).
-    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
-    pub verbose: u8,
-    /// Only errors.
-    #[arg(short, long, global = true)]
-    pub quiet: bool,
-    /// Print a machine-readable JSON summary on stdout.
-    #[arg(long, global = true)]
-    pub json: bool,
-    /// Use this cache directory, whatever the environment says.
-    #[arg(long, global = true, value_name = "DIR")]
-    pub cache_dir: Option<PathBuf>,
-    /// The package directory (holding lakefile.toml or lakefile.lean).
-    #[arg(
-        short = 'd',
-        long = "dir",
-        global = true,
-        value_name = "DIR",
-        default_value = "."
-    )]
-    pub dir: PathBuf,
-}
 
 /// The local scope (package name): `--package`, else the package in `-d`.
 pub(crate) fn local_scope(
@@ -135,6 +108,31 @@ pub(crate) fn open_cache(global: &GlobalArgs) -> anyhow::Result<(Cache, CacheSou
     let cache = Cache::new(root);
     sweep_temp(&cache);
     Ok((cache, source))
+}
+
+/// Takes the cache lock (see `tarn_store::CacheLock`), saying so when it has to wait for
+/// another tarn.
+pub(crate) fn lock_cache(cache: &Cache, mode: LockMode) -> anyhow::Result<CacheLock> {
+    if let Some(l) = CacheLock::try_acquire(cache, mode)? {
+        return Ok(l);
+    }
+    tracing::info!(
+        "{}: waiting for another tarn command on this cache (a prune) to finish",
+        cache.root().display()
+    );
+    Ok(CacheLock::acquire(cache, mode)?)
+}
+
+/// The shared cache lock for a command that adds to the cache or reads artifacts from it, so
+/// that no prune runs meanwhile. Best effort: a cache that does not exist yet has nothing to
+/// prune, and a cache tarn cannot write (read-only) cannot be pruned by this user either.
+pub(crate) fn share_cache(cache: &Cache) -> Option<CacheLock> {
+    if !cache.root().is_dir() {
+        return None;
+    }
+    lock_cache(cache, LockMode::Shared)
+        .map_err(|e| tracing::debug!("cache lock not taken: {e:#}"))
+        .ok()
 }
 
 /// Removes temp files left by killed runs (older than the grace period, owner dead: see

@@ -9,9 +9,10 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 mod commands;
 mod context;
+mod global_args;
 mod ui;
 
-use commands::{local, remote, restore, serve};
+use commands::{cache, key, local, remote, restore, serve};
 
 /// Exit codes (also listed in `tarn --help` and the README).
 const AFTER_HELP: &str = "\
@@ -32,7 +33,7 @@ mean what they mean to Lake.";
 #[command(name = "tarn", version, about, after_help = AFTER_HELP, propagate_version = true)]
 struct Cli {
     #[command(flatten)]
-    global: context::GlobalArgs,
+    global: global_args::GlobalArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -61,16 +62,20 @@ enum Command {
     PutStaged(remote::PutStagedArgs),
     /// Run a Lake-compatible cache service (and its maintenance commands).
     Serve(serve::ServeArgs),
+    /// Signing keys for signed revisions (docs/trust.md).
+    Key(key::KeyArgs),
     /// Round trip on a generated fixture with no external service: stage, unstage, verify.
     Demo(local::DemoArgs),
     /// Put module outputs from the cache into Lake's build directories, with Lake's traces.
     Restore(restore::RestoreArgs),
+    /// Keep the local cache within a size: prune least recently used files, show statistics.
+    Cache(cache::CacheArgs),
 }
 
 /// Commands on which the global `--cache-dir` and `-d` have no effect (with their
 /// subcommands): their `--help` does not list them, and a value given anyway is ignored with a
 /// warning, so command lines that passed them keep working.
-const WITHOUT_CACHE_OR_PACKAGE: &[&str] = &["services", "hash", "serve", "demo"];
+const WITHOUT_CACHE_OR_PACKAGE: &[&str] = &["services", "hash", "serve", "demo", "key"];
 
 /// Ids of the global options that only commands using a cache or a package read.
 const CACHE_OR_PACKAGE_ARGS: &[&str] = &["cache_dir", "dir"];
@@ -79,7 +84,7 @@ const CACHE_OR_PACKAGE_ARGS: &[&str] = &["cache_dir", "dir"];
 /// commands that do not use them. Clap copies a global option into a subcommand only when the
 /// subcommand has no argument of that id, so these copies (global too, so they reach the
 /// subcommands of `serve`) take the place of the listed ones there, and their values still
-/// land in [`context::GlobalArgs`].
+/// land in [`global_args::GlobalArgs`].
 fn command() -> clap::Command {
     let cmd = Cli::command();
     let hidden: Vec<clap::Arg> = cmd
@@ -140,6 +145,8 @@ fn main() -> ExitCode {
         Command::PutStaged(a) => remote::put_staged(&cli.global, a),
         Command::Serve(a) => serve::serve(&cli.global, a),
         Command::Restore(a) => restore::restore(&cli.global, a),
+        Command::Key(a) => key::key(&cli.global, a),
+        Command::Cache(a) => cache::cache(&cli.global, a),
     };
     match result {
         Ok(code) => code,

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use tarn_core::printable_lines;
 
-use crate::context::GlobalArgs;
+use crate::global_args::GlobalArgs;
 
 /// Exit code when stdout or stderr is a closed pipe: 128 + SIGPIPE, what a shell reports
 /// for a program killed by SIGPIPE, so `tarn … | head` behaves like other tools.
@@ -62,13 +62,39 @@ pub(crate) fn init_logging(global: &GlobalArgs) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("TARN_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let ansi = std::io::stderr().is_terminal();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(move || EscapedStderr { ansi })
         .with_target(false)
         .without_time()
-        .with_ansi(std::io::stderr().is_terminal())
+        .with_ansi(ansi)
         .try_init();
+}
+
+/// Stderr for log lines, which may quote a checkout or a server: every line goes through
+/// the one escaper ([`tarn_core::printable_lines`]: control characters shown escaped, no CI
+/// workflow command); on a terminal, where the log's own colours are escape sequences, only
+/// workflow commands are defused.
+struct EscapedStderr {
+    ansi: bool,
+}
+
+impl std::io::Write for EscapedStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        let shown = if self.ansi {
+            tarn_core::no_workflow_commands(&text)
+        } else {
+            printable_lines(&text)
+        };
+        std::io::stderr().write_all(shown.as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
 }
 
 /// An error with the fix a user can apply. The hint is data: [`print_error`] renders it once,
@@ -182,6 +208,24 @@ pub(crate) fn progress_bar(global: &GlobalArgs, len: u64, what: &str) -> indicat
     bar.set_prefix(what.to_string());
     bar
 }
+
+/// `eprintln!` through the one escaper of outside text ([`tarn_core::printable_lines`]):
+/// every human-readable line tarn prints may quote a checkout (a package name, a path, a
+/// revision) or a server, and none may steer the terminal or forge a CI workflow command.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        eprintln!("{}", tarn_core::printable_lines(&format!($($arg)*)))
+    };
+}
+pub(crate) use say;
+
+/// `println!` through the same escaper, for human-readable lines on stdout.
+macro_rules! show {
+    ($($arg:tt)*) => {
+        println!("{}", tarn_core::printable_lines(&format!($($arg)*)))
+    };
+}
+pub(crate) use show;
 
 /// Prints a JSON value on stdout (the `--json` summary).
 pub(crate) fn print_json(value: &serde_json::Value) {

@@ -5,19 +5,11 @@
 
 use std::process::{Command, Output, Stdio};
 
-use tarn_test::Sandbox;
+use tarn_test::{stderr, stdout, Sandbox};
 
 use crate::BIN;
 
 const REV: &str = "0123456789abcdef0123456789abcdef01234567";
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 /// The lines of the help section headed `heading` (up to the next blank line).
 fn section<'h>(help: &'h str, heading: &str) -> Vec<&'h str> {

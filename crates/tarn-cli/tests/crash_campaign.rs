@@ -25,16 +25,6 @@ const MIN_KILLS: usize = 50;
 /// Kill attempts per operation and seed.
 const ATTEMPTS: usize = 5;
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
-
 struct Campaign {
     tmp: PathBuf,
     rng: Rng,
@@ -69,7 +59,7 @@ impl Campaign {
     /// kill if the process was still running.
     fn kill_during(&mut self, args: &[&str], typical: Duration) {
         let max = (typical.as_micros() as u64 * 9 / 10).max(1);
-        let delay = Duration::from_micros(self.rng.next() % max);
+        let delay = Duration::from_micros(self.rng.next_u64() % max);
         let mut child = self
             .tarn()
             .stderr(Stdio::null())
@@ -287,8 +277,9 @@ fn kill_9_at_random_points_leaves_nothing_corrupt_and_every_rerun_completes() {
             let a = put(&format!("srvkill{i}"));
             let a: Vec<&str> = a.iter().map(String::as_str).collect();
             let mut client = c.tarn().stderr(Stdio::null()).args(&a).spawn().unwrap();
-            let delay =
-                Duration::from_micros(c.rng.next() % (typical.as_micros() as u64 * 8 / 10).max(1));
+            let delay = Duration::from_micros(
+                c.rng.next_u64() % (typical.as_micros() as u64 * 8 / 10).max(1),
+            );
             std::thread::sleep(delay);
             if client.try_wait().unwrap().is_none() {
                 srv.kill9();

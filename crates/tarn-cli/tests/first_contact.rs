@@ -8,34 +8,44 @@ use tarn_test::{Sandbox, TarnServer};
 
 use crate::BIN;
 
-#[test]
-fn the_banner_prints_a_complete_lake_configuration_that_tarn_reads() {
-    let sb = Sandbox::new();
-    let data = sb.path("data");
-    let mut server = TarnServer::start(&["--data", data.to_str().unwrap()]);
+/// Starts `tarn serve` in `sb`, stops it, and returns its banner and the configuration file it
+/// prints (the lines between the heading and the commands, as printed).
+fn banner_and_config(sb: &Sandbox) -> (String, String) {
+    let mut server = TarnServer::start(&["--data", sb.path("data").to_str().unwrap()]);
     let banner = server.banner.clone();
     let _ = server.child.kill();
     let _ = server.child.wait();
-    // The lines between the heading and the commands are the file, as printed.
-    let config: String = banner
+    let config = banner
         .lines()
         .skip_while(|l| !l.starts_with("Lake configuration"))
         .skip(1)
         .take_while(|l| !l.starts_with("Then,"))
         .map(|l| format!("{}\n", l.strip_prefix("  ").unwrap_or(l)))
         .collect();
+    (banner, config)
+}
+
+/// `tarn --json services` with `config` as the Lake configuration file.
+fn services_json(sb: &Sandbox, config: &str) -> std::process::Output {
+    let path = sb.path("config.toml");
+    std::fs::write(&path, config).unwrap();
+    Command::new(BIN)
+        .args(["--json", "services"])
+        .env("LAKE_CONFIG", &path)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_banner_prints_a_complete_lake_configuration_that_tarn_reads() {
+    let sb = Sandbox::new();
+    let (banner, config) = banner_and_config(&sb);
     assert!(config.contains("defaultService = \"tarn\""), "{banner}");
     assert!(
         config.contains("defaultUploadService = \"tarn\""),
         "{banner}"
     );
-    let path = sb.path("config.toml");
-    std::fs::write(&path, &config).unwrap();
-    let out = Command::new(BIN)
-        .args(["--json", "services"])
-        .env("LAKE_CONFIG", &path)
-        .output()
-        .unwrap();
+    let out = services_json(&sb, &config);
     assert!(
         out.status.success(),
         "{}",
@@ -45,13 +55,57 @@ fn the_banner_prints_a_complete_lake_configuration_that_tarn_reads() {
     assert_eq!(v["defaultService"], "tarn", "{v}");
     assert_eq!(v["defaultUploadService"], "tarn", "{v}");
     let endpoint = v["services"][0]["artifactEndpoint"].as_str().unwrap_or("");
-    assert!(endpoint.starts_with(&server.url), "{v}");
+    let url = banner
+        .strip_prefix("tarn serve: listening on ")
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or("?");
+    assert!(endpoint.starts_with(url), "{v}");
     // Two commands to copy: one uploads, one downloads.
     assert!(
         banner.contains("lake cache put outputs.jsonl --scope=myproj"),
         "{banner}"
     );
     assert!(banner.contains("lake cache get --scope=myproj"), "{banner}");
+    // What the two commands need is said before them, not left to be discovered.
+    let before = &banner[..banner.find("lake cache put").unwrap()];
+    for need in [
+        "saved as ~/.lake/config.toml",
+        "LAKE_CACHE_KEY\nbelow exported",
+        "after `lake build -o outputs.jsonl`",
+    ] {
+        assert!(
+            before.contains(need),
+            "{need:?} not before the commands:\n{banner}"
+        );
+    }
+}
+
+#[test]
+fn the_remote_docs_service_block_composes_with_the_banner_configuration() {
+    let sb = Sandbox::new();
+    let (_, mut config) = banner_and_config(&sb);
+    // docs/remote.md's quick start appends this block to the same file.
+    let docs =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/remote.md"))
+            .unwrap();
+    let start = docs
+        .find("cat >> ~/.lake/config.toml <<'EOF'\n")
+        .expect("the docs' block");
+    let body = &docs[start..];
+    let body = &body[body.find('\n').unwrap() + 1..body.find("\nEOF\n").unwrap() + 1];
+    config.push_str(body);
+    let out = services_json(&sb, &config);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}\n{config}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = v["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    assert!(names.contains(&"tarn") && names.contains(&"team"), "{v}");
+    assert_eq!(v["defaultService"], "tarn", "{v}");
 }
 
 #[test]

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use tarn_test::Sandbox;
+use tarn_test::{stderr, Sandbox};
 
 use crate::BIN;
 
@@ -34,10 +34,6 @@ fn bounded(mut cmd: Command) -> Output {
         std::thread::sleep(Duration::from_millis(20));
     }
     child.wait_with_output().unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// A file of `# xxx…` comment lines just over 1 MiB, a FIFO nobody writes to, and
@@ -245,15 +241,15 @@ fn a_hostile_manifest_or_toolchain_in_the_checkout_is_refused_at_once() {
     refused(&bounded(c), "get", shown, "not a regular file (a FIFO)");
     std::fs::remove_file(&manifest).unwrap();
     let toolchain = pkg.join("lean-toolchain");
-    std::os::unix::fs::symlink("/dev/zero", &toolchain).unwrap();
+    tarn_test::mkfifo(&toolchain).unwrap();
     let c = get_in_pkg();
     let shown = Path::new("lean-toolchain");
-    refused(
-        &bounded(c),
-        "get",
-        shown,
-        "not a regular file (a character device)",
-    );
+    refused(&bounded(c), "get", shown, "not a regular file (a FIFO)");
+    // A link to a device outside the checkout is refused before it is opened (issue 18).
+    std::fs::remove_file(&toolchain).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &toolchain).unwrap();
+    let c = get_in_pkg();
+    refused(&bounded(c), "get", shown, "leads outside the workspace");
 }
 
 #[test]

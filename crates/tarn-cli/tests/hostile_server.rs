@@ -280,6 +280,96 @@ fn an_endless_artifact_body_stops_at_the_artifact_limit_and_leaves_no_temp_file(
     report("endless-artifact", peak, secs);
 }
 
+/// Bytes of the files under `dir`, recursively.
+fn bytes_under(dir: &Path) -> u64 {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    rd.map(|e| e.unwrap())
+        .map(|e| {
+            let m = e.metadata().unwrap();
+            if m.is_dir() {
+                bytes_under(&e.path())
+            } else {
+                m.len()
+            }
+        })
+        .sum()
+}
+
+#[test]
+fn a_service_listing_many_valid_artifacts_stops_at_the_disk_bound() {
+    // 40 valid artifacts (the issue's attack), each a shared body behind an 8-byte index
+    // (so each has its own hash), against a bound of 8 artifacts. 2 MiB each by default
+    // (80 MiB listed, a 16 MiB bound); TARN_TEST_DISK_BOUND_ARTIFACT_MIB=128 runs the
+    // issue's 128 MiB artifacts (5 GiB listed, a 1 GiB bound) for RELIABILITY.md.
+    const N: usize = 40;
+    let mib: usize = std::env::var("TARN_TEST_DISK_BOUND_ARTIFACT_MIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2);
+    let len = mib << 20;
+    let bound = 8 * len as u64;
+    let tmp = tempfile::tempdir().unwrap();
+    let body = Arc::new(bytes_for(18, len));
+    let hashes: Vec<String> = (0..N)
+        .map(|i| {
+            let mut h = tarn_core::StreamingHasher::new(len as u64);
+            h.update(&(i as u64).to_le_bytes());
+            h.update(&body[8..]);
+            h.finish().unwrap().hex()
+        })
+        .collect();
+    let names: Vec<String> = hashes.iter().map(|h| format!("{h}.olean")).collect();
+    let refs: Vec<&str> = hashes.iter().map(String::as_str).collect();
+    let mapping = mapping_for(&refs);
+    let served = Arc::new(hashes.clone());
+    let shared = body.clone();
+    let url = hostile_server(Arc::new(move |path, conn| {
+        if path.contains("/r0/") {
+            respond(conn, "200 OK", &[], mapping.as_bytes());
+        } else if let Some(i) = served.iter().position(|h| path.contains(h.as_str())) {
+            let _ = conn.write_all(head("200 OK", &[], len as u64).as_bytes());
+            let _ = conn.write_all(&(i as u64).to_le_bytes());
+            let _ = conn.write_all(&shared[8..]);
+        } else {
+            respond(conn, "404 Not Found", &[], b"");
+        }
+    }));
+    setup(tmp.path(), &url);
+    let (code, err, peak, secs) = get(
+        tmp.path(),
+        &["--retries", "1", "--jobs", "4"],
+        &[("TARN_MAX_GET_BYTES", &bound.to_string())],
+        Duration::from_secs(600),
+    );
+    let cache = tmp.path().join("cache");
+    let kept = bytes_under(&cache.join("artifacts"));
+    let complete = names
+        .iter()
+        .filter(|n| cache.join("artifacts").join(n).exists())
+        .count();
+    eprintln!(
+        "disk-bound: {N} artifacts of {mib} MiB listed, bound {bound} bytes: exit {code}, \
+         {complete} kept ({kept} bytes), {secs:.1} s"
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains(&format!(
+            "this get may write at most {bound} bytes to disk (TARN_MAX_GET_BYTES"
+        )),
+        "{err}"
+    );
+    assert!(kept <= bound, "{kept} bytes kept, over the bound");
+    assert_eq!(
+        kept,
+        complete as u64 * len as u64,
+        "a partial artifact kept"
+    );
+    no_temp_files(&cache);
+    report("disk-bound", peak, secs);
+}
+
 #[test]
 fn a_trickling_server_cannot_hold_a_transfer_open() {
     let tmp = tempfile::tempdir().unwrap();
@@ -614,6 +704,60 @@ fn a_redirect_never_carries_an_upload_or_its_signature_headers_to_another_host()
             "{status}: a refused redirect was retried for {secs:.1} s"
         );
     }
+}
+
+#[test]
+fn a_redirect_to_an_internal_host_shows_neither_its_body_nor_its_hash() {
+    // An anonymous service redirects two artifact downloads to "internal" addresses (another
+    // port here): one answers 200 with a secret, the other 500 with a secret error body.
+    // tarn follows them (as Lake's curl -L does), but its output must not hand the service
+    // what they said: neither the 200 body's Lake hash nor an excerpt of the error body.
+    let secret = "internal-secret-0123456789";
+    let ok_body = format!("{secret} ok");
+    let ok_hash = hash_hex(ok_body.as_bytes());
+    let (internal, _) = recording_server(Arc::new(move |_, path| {
+        if path.contains("/ok") {
+            format!("{}{ok_body}", head("200 OK", &[], ok_body.len() as u64))
+        } else {
+            let body = format!("{secret} error");
+            format!(
+                "{}{body}",
+                head("500 Internal Server Error", &[], body.len() as u64)
+            )
+        }
+    }));
+    let tmp = tempfile::tempdir().unwrap();
+    let arts = artifacts(2, 12);
+    let mapping = mappings(&arts, 12);
+    let first = arts[0].hash.clone();
+    let (url, _) = recording_server(Arc::new(move |_, path| {
+        if path.contains("/r0/") {
+            format!(
+                "{}{}",
+                head("200 OK", &[], mapping.len() as u64),
+                String::from_utf8_lossy(&mapping)
+            )
+        } else {
+            let to = if path.contains(&first) { "ok" } else { "err" };
+            empty_reply("302 Found", &[("Location", &format!("{internal}/{to}"))])
+        }
+    }));
+    setup(tmp.path(), &url);
+    let (code, err, _, _) = get(
+        tmp.path(),
+        &["--retries", "0"],
+        &[],
+        Duration::from_secs(60),
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(!err.contains(secret), "{err}");
+    assert!(!err.contains(&ok_hash), "{err}");
+    assert!(err.contains("hash mismatch"), "{err}");
+    assert!(
+        err.contains("HTTP 500 from http://127.0.0.1:")
+            && err.contains("(reached by a redirect to another host; its reply is not shown)"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -23,16 +23,6 @@ fn secret_bytes() -> Vec<u8> {
     b"TOP-SECRET-issue9-exfiltration-marker\n".repeat(200)
 }
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
-
 /// Keeps swapping files of `dir` (names from `names`) until `stop`; returns how many swaps.
 fn swapper(
     dir: PathBuf,
@@ -46,10 +36,10 @@ fn swapper(
         let mut rng = Rng(seed | 1);
         let secret_content = std::fs::read(&secret).unwrap();
         while !stop.load(Ordering::Relaxed) {
-            let name = &names[(rng.next() % names.len() as u64) as usize];
+            let name = &names[(rng.next_u64() % names.len() as u64) as usize];
             let target = dir.join(name);
-            let tmp = dir.join(format!("swap-{}", rng.next()));
-            let made = match rng.next() % 4 {
+            let tmp = dir.join(format!("swap-{}", rng.next_u64()));
+            let made = match rng.next_u64() % 4 {
                 0 => std::os::unix::fs::symlink(&secret, &tmp).is_ok(),
                 1 => std::fs::hard_link(&secret, &tmp).is_ok(),
                 2 => std::fs::write(&tmp, &secret_content).is_ok(),
@@ -59,7 +49,7 @@ fn swapper(
                 swaps.fetch_add(1, Ordering::Relaxed);
             }
             let _ = std::fs::remove_file(&tmp);
-            std::thread::sleep(Duration::from_micros(rng.next() % 3000));
+            std::thread::sleep(Duration::from_micros(rng.next_u64() % 3000));
         }
     })
 }
@@ -190,10 +180,9 @@ fn unstage(home: &Path, cache: &Path, staging: &Path) -> Command {
 }
 
 #[test]
+#[ignore = "needs the real S3 server (s3s-fs); scripts/test.sh starts it and runs this test"]
 fn put_staged_to_plain_s3_never_uploads_a_swapped_in_outside_file() {
-    let Some(s3) = S3::from_env() else {
-        return;
-    };
+    let s3 = S3::from_env();
     let data = s3
         .data_dir
         .clone()
@@ -258,7 +247,7 @@ fn unstage_never_imports_a_swapped_in_outside_file_and_never_hangs() {
         let (code, err, swaps) = swap_during(
             unstage(tmp.path(), &cache, &staging),
             "unstage",
-            Duration::from_millis(Rng(seed * 7919).next() % 60),
+            Duration::from_millis(Rng(seed * 7919).next_u64() % 60),
             |stop, swaps| swapper(staging.clone(), names, secret.clone(), seed, stop, swaps),
         );
         total_swaps += swaps;
@@ -323,21 +312,20 @@ fn dir_swapper(
             if std::fs::rename(&staging, &real).is_ok() {
                 if std::fs::rename(&link, &staging).is_ok() {
                     swaps.fetch_add(1, Ordering::Relaxed);
-                    std::thread::sleep(Duration::from_micros(500 + rng.next() % 6000));
+                    std::thread::sleep(Duration::from_micros(500 + rng.next_u64() % 6000));
                     std::fs::rename(&staging, &link).unwrap();
                 }
                 std::fs::rename(&real, &staging).unwrap();
             }
-            std::thread::sleep(Duration::from_micros(rng.next() % 1500));
+            std::thread::sleep(Duration::from_micros(rng.next_u64() % 1500));
         }
     })
 }
 
 #[test]
+#[ignore = "needs the real S3 server (s3s-fs); scripts/test.sh starts it and runs this test"]
 fn put_staged_never_reads_through_a_staging_directory_swapped_for_a_link() {
-    let Some(s3) = S3::from_env() else {
-        return;
-    };
+    let s3 = S3::from_env();
     let data = s3
         .data_dir
         .clone()

@@ -2,50 +2,13 @@
 //! of mapping-file warnings, on generated fixtures.
 
 use std::fs;
-use std::path::Path;
-use std::process::Output;
 
-use tarn_fixture::{generate, Fixture, FixtureSpec, Style};
-use tarn_test::Sandbox;
-
-/// A sealed sandbox (tarn-test) plus this file's fixture helper.
-struct Env(Sandbox);
-
-impl std::ops::Deref for Env {
-    type Target = Sandbox;
-    fn deref(&self) -> &Sandbox {
-        &self.0
-    }
-}
-
-impl Env {
-    fn new() -> Env {
-        Env(Sandbox::new())
-    }
-
-    fn fixture(&self, spec: FixtureSpec) -> Fixture {
-        generate(&spec, &self.path("fx/cache")).unwrap()
-    }
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn make_writable(p: &Path) {
-    let mut perms = fs::metadata(p).unwrap().permissions();
-    #[allow(clippy::permissions_set_readonly_false)]
-    perms.set_readonly(false);
-    fs::set_permissions(p, perms).unwrap();
-}
+use tarn_fixture::{FixtureSpec, Style};
+use tarn_test::{make_writable, stderr, stdout, Sandbox};
 
 #[test]
 fn verify_finds_corrupt_and_truncated_artifacts_and_ignores_temp_files() {
-    let env = Env::new();
+    let env = Sandbox::new();
     let fx = env.fixture(FixtureSpec::small(30).with_style(Style::Modules));
     let args = ["--cache-dir", "fx/cache", "verify"];
     let out = env.tarn(&args);
@@ -91,7 +54,7 @@ fn verify_finds_corrupt_and_truncated_artifacts_and_ignores_temp_files() {
 
 #[test]
 fn verify_with_mappings_reports_missing_and_scrub_checks_outputs() {
-    let env = Env::new();
+    let env = Sandbox::new();
     let fx = env.fixture(FixtureSpec::small(5));
     fs::remove_file(
         env.path("fx/cache/artifacts")
@@ -103,7 +66,7 @@ fn verify_with_mappings_reports_missing_and_scrub_checks_outputs() {
     assert!(stderr(&out).contains("artifact not found in cache"));
 
     // A broken outputs file and a stray non-artifact file are scrub problems.
-    let env = Env::new();
+    let env = Sandbox::new();
     env.fixture(FixtureSpec::small(3));
     fs::create_dir_all(env.path("fx/cache/outputs/p")).unwrap();
     fs::write(env.path("fx/cache/outputs/p/0000000000000001.json"), b"{").unwrap();
@@ -117,7 +80,7 @@ fn verify_with_mappings_reports_missing_and_scrub_checks_outputs() {
 
 #[test]
 fn mapping_file_warnings_and_errors_name_file_and_line() {
-    let env = Env::new();
+    let env = Sandbox::new();
     let fx = env.fixture(FixtureSpec::small(3));
     let mut text = fs::read_to_string(&fx.mappings_path).unwrap();
     text.insert_str(
@@ -168,7 +131,7 @@ fn mapping_file_warnings_and_errors_name_file_and_line() {
 
 #[test]
 fn add_writes_outputs_and_respects_no_overwrite() {
-    let env = Env::new();
+    let env = Sandbox::new();
     let fx = env.fixture(FixtureSpec::small(4));
     fs::write(
         env.path("config.toml"),
@@ -241,7 +204,7 @@ fn add_writes_outputs_and_respects_no_overwrite() {
 fn add_takes_the_package_name_from_the_lakefile_lake_reads() {
     // With both files Lake reads lakefile.lean; `add` names the local scope the same way
     // `get` and `put` do (one loader).
-    let env = Env::new();
+    let env = Sandbox::new();
     env.fixture(FixtureSpec::small(2));
     fs::create_dir_all(env.path("pkg")).unwrap();
     fs::write(env.path("pkg/lakefile.toml"), "name = \"from_toml\"\n").unwrap();
@@ -254,7 +217,7 @@ fn add_takes_the_package_name_from_the_lakefile_lake_reads() {
 
 #[test]
 fn clean_removes_the_cache_then_reports_none() {
-    let env = Env::new();
+    let env = Sandbox::new();
     env.fixture(FixtureSpec::small(3));
     let cache = env.path("fx/cache");
     let out = env.tarn_env(&["clean"], &[("LAKE_CACHE_DIR", &cache)]);
@@ -278,7 +241,7 @@ fn clean_removes_the_cache_then_reports_none() {
 
 #[test]
 fn services_lists_names_with_kind_or_type() {
-    let env = Env::new();
+    let env = Sandbox::new();
     // The sandbox's LAKE_CONFIG names config.toml, not written yet: an error, not "no services".
     let out = env.tarn(&["services"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
@@ -310,7 +273,7 @@ fn services_lists_names_with_kind_or_type() {
 
 #[test]
 fn hash_matches_lake_vectors() {
-    let env = Env::new();
+    let env = Sandbox::new();
     fs::write(env.path("hello"), b"hello").unwrap();
     fs::write(env.path("crlf"), b"hello\r\nworld").unwrap();
     fs::write(env.path("lf"), b"hello\nworld").unwrap();
@@ -339,7 +302,7 @@ fn hash_matches_lake_vectors() {
 
 #[test]
 fn demo_round_trip_succeeds() {
-    let env = Env::new();
+    let env = Sandbox::new();
     let keep = env.path("demo");
     let out = env.tarn(&["demo", "--modules", "25", "--keep", keep.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));

@@ -2,103 +2,70 @@
 //! every kind of bad staging directory.
 
 use std::fs;
-use std::path::Path;
 use std::process::{Command, Output};
 
 use tarn_core::{ArtifactName, Hash};
-use tarn_fixture::{generate, Fixture, FixtureSpec};
-use tarn_test::Sandbox;
+use tarn_fixture::{Fixture, FixtureSpec};
+use tarn_test::{make_writable, stderr, Sandbox};
 
-/// A sealed sandbox (tarn-test: no user config, no ambient cache) plus this file's
-/// staging helpers.
-struct Env(Sandbox);
-
-impl std::ops::Deref for Env {
-    type Target = Sandbox;
-    fn deref(&self) -> &Sandbox {
-        &self.0
-    }
+/// Stages a fixture of `n` modules (copies, so tests can edit the staging dir freely).
+fn staged(env: &Sandbox, n: usize) -> Fixture {
+    let fx = env.fixture(FixtureSpec::small(n));
+    let out = env.tarn(&[
+        "--cache-dir",
+        "fx/cache",
+        "stage",
+        "fx/mappings.jsonl",
+        "staging",
+        "--copy",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    fx
 }
 
-impl Env {
-    fn new() -> Env {
-        Env(Sandbox::new())
-    }
+fn unstage(env: &Sandbox, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "--cache-dir",
+        "cache",
+        "unstage",
+        "staging",
+        "--package",
+        "pkg",
+    ];
+    args.extend_from_slice(extra);
+    env.tarn(&args)
+}
 
-    fn fixture(&self, n: usize) -> Fixture {
-        generate(&FixtureSpec::small(n), &self.path("fx/cache")).unwrap()
-    }
-
-    /// Stages the fixture (copies, so tests can edit the staging dir freely).
-    fn staged(&self, n: usize) -> Fixture {
-        let fx = self.fixture(n);
-        let out = self.tarn(&[
-            "--cache-dir",
-            "fx/cache",
-            "stage",
-            "fx/mappings.jsonl",
-            "staging",
-            "--copy",
-        ]);
-        assert!(out.status.success(), "{}", stderr(&out));
-        fx
-    }
-
-    fn unstage(&self, extra: &[&str]) -> Output {
-        let mut args = vec![
-            "--cache-dir",
-            "cache",
-            "unstage",
-            "staging",
-            "--package",
-            "pkg",
-        ];
-        args.extend_from_slice(extra);
-        self.tarn(&args)
-    }
-
-    fn cache_files(&self, sub: &str) -> Vec<String> {
-        match fs::read_dir(self.path("cache").join(sub)) {
-            Ok(rd) => {
-                let mut v: Vec<String> = rd
-                    .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-                    .collect();
-                v.sort();
-                v
-            }
-            Err(_) => Vec::new(),
+fn cache_files(env: &Sandbox, sub: &str) -> Vec<String> {
+    match fs::read_dir(env.path("cache").join(sub)) {
+        Ok(rd) => {
+            let mut v: Vec<String> = rd
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            v.sort();
+            v
         }
-    }
-
-    fn assert_nothing_imported(&self) {
-        assert!(
-            self.cache_files("artifacts").is_empty(),
-            "{:?}",
-            self.cache_files("artifacts")
-        );
-        assert!(self.cache_files("outputs/pkg").is_empty());
+        Err(_) => Vec::new(),
     }
 }
 
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
+fn assert_nothing_imported(env: &Sandbox) {
+    assert!(
+        cache_files(env, "artifacts").is_empty(),
+        "{:?}",
+        cache_files(env, "artifacts")
+    );
+    assert!(cache_files(env, "outputs/pkg").is_empty());
 }
 
 fn first_artifact(fx: &Fixture) -> ArtifactName {
     fx.artifacts[0].0.clone()
 }
 
-fn set_writable(p: &Path) {
-    let mut perms = fs::metadata(p).unwrap().permissions();
-    #[allow(clippy::permissions_set_readonly_false)]
-    perms.set_readonly(false);
-    fs::set_permissions(p, perms).unwrap();
-}
-
 #[test]
 fn stage_unstage_verify_round_trip() {
-    let env = Env::new();
-    let fx = env.fixture(40);
+    let env = Sandbox::new();
+    let fx = env.fixture(FixtureSpec::small(40));
     let out = env.tarn(&[
         "--cache-dir",
         "fx/cache",
@@ -122,10 +89,10 @@ fn stage_unstage_verify_round_trip() {
     }
     assert_eq!(fs::read_dir(env.path("staging")).unwrap().count(), 41);
 
-    let out = env.unstage(&[]);
+    let out = unstage(&env, &[]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(env.cache_files("artifacts").len(), 40);
-    assert_eq!(env.cache_files("outputs/pkg").len(), 40);
+    assert_eq!(cache_files(&env, "artifacts").len(), 40);
+    assert_eq!(cache_files(&env, "outputs/pkg").len(), 40);
     let meta = fs::metadata(env.path("cache/artifacts").join(a.file_name())).unwrap();
     assert!(
         meta.permissions().readonly(),
@@ -144,8 +111,8 @@ fn stage_unstage_verify_round_trip() {
 
 #[test]
 fn copy_flag_and_existing_files() {
-    let env = Env::new();
-    let fx = env.staged(5);
+    let env = Sandbox::new();
+    let fx = staged(&env, 5);
     let a = first_artifact(&fx);
     let dest = env.path("staging").join(a.file_name());
     #[cfg(unix)]
@@ -178,8 +145,8 @@ fn copy_flag_and_existing_files() {
 
 #[test]
 fn stage_reports_every_missing_artifact() {
-    let env = Env::new();
-    let fx = env.fixture(10);
+    let env = Sandbox::new();
+    let fx = env.fixture(FixtureSpec::small(10));
     for (a, _) in &fx.artifacts[..3] {
         fs::remove_file(env.path("fx/cache/artifacts").join(a.file_name())).unwrap();
     }
@@ -222,25 +189,25 @@ fn unstage_ignores_files_outputs_jsonl_does_not_name() {
         "outputs.json",
         "00000000000000ab.olean",
     ] {
-        let env = Env::new();
-        env.staged(4);
+        let env = Sandbox::new();
+        staged(&env, 4);
         fs::write(env.path("staging").join(bad), b"x").unwrap();
-        let out = env.unstage(&[]);
+        let out = unstage(&env, &[]);
         let err = stderr(&out);
         assert_eq!(out.status.code(), Some(0), "{bad}: {err}");
         assert!(
             err.contains(bad) && err.contains("not named by outputs.jsonl"),
             "{bad}: {err}"
         );
-        assert_eq!(env.cache_files("artifacts").len(), 4, "{bad}");
-        assert!(!env.cache_files("artifacts").iter().any(|f| f == bad));
+        assert_eq!(cache_files(&env, "artifacts").len(), 4, "{bad}");
+        assert!(!cache_files(&env, "artifacts").iter().any(|f| f == bad));
     }
 }
 
 #[test]
 fn unstage_rejects_uppercase_hex() {
-    let env = Env::new();
-    let fx = env.staged(4);
+    let env = Sandbox::new();
+    let fx = staged(&env, 4);
     let a = first_artifact(&fx);
     let upper = format!("{}.{}", a.hash.hex().to_uppercase(), a.ext);
     fs::rename(
@@ -248,7 +215,7 @@ fn unstage_rejects_uppercase_hex() {
         env.path("staging").join(&upper),
     )
     .unwrap();
-    let out = env.unstage(&[]);
+    let out = unstage(&env, &[]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     // The upper-case file is not the named artifact (ignored); the named one is missing.
@@ -256,7 +223,7 @@ fn unstage_rejects_uppercase_hex() {
         err.contains("output artifact not found in staging directory"),
         "{err}"
     );
-    env.assert_nothing_imported();
+    assert_nothing_imported(&env);
 }
 
 #[test]
@@ -267,21 +234,21 @@ fn unstage_rejects_traversal_and_separators_in_mappings() {
         "0123456789abcdef/..",
         "0123456789abcdef..",
     ] {
-        let env = Env::new();
-        env.staged(3);
+        let env = Sandbox::new();
+        staged(&env, 3);
         let path = env.path("staging/outputs.jsonl");
-        set_writable(&path);
+        make_writable(&path);
         let mut text = fs::read_to_string(&path).unwrap();
         text.push_str(&format!("[\"00000000000000ff\",{{\"o\":[\"{bad}\"]}}]\n"));
         fs::write(&path, text).unwrap();
-        let out = env.unstage(&[]);
+        let out = unstage(&env, &[]);
         assert_eq!(out.status.code(), Some(1), "{bad}");
         let err = stderr(&out);
         assert!(
             err.contains("00000000000000ff") && err.contains(bad),
             "{bad}: {err}"
         );
-        env.assert_nothing_imported();
+        assert_nothing_imported(&env);
     }
 }
 
@@ -289,40 +256,40 @@ fn unstage_rejects_traversal_and_separators_in_mappings() {
 #[test]
 fn unstage_rejects_symlinks_fifos_and_directories() {
     // A symlink under an artifact's own name (pointing at the real content elsewhere).
-    let env = Env::new();
-    let fx = env.staged(4);
+    let env = Sandbox::new();
+    let fx = staged(&env, 4);
     let a = first_artifact(&fx);
     let p = env.path("staging").join(a.file_name());
     fs::rename(&p, env.path("elsewhere")).unwrap();
     std::os::unix::fs::symlink(env.path("elsewhere"), &p).unwrap();
-    let out = env.unstage(&[]);
+    let out = unstage(&env, &[]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("symbolic link") && stderr(&out).contains(&a.file_name()));
-    env.assert_nothing_imported();
+    assert_nothing_imported(&env);
 
     // A FIFO with the name of an artifact outputs.jsonl names.
-    let env = Env::new();
-    let fx = env.staged(4);
+    let env = Sandbox::new();
+    let fx = staged(&env, 4);
     let a = first_artifact(&fx);
     let p = env.path("staging").join(a.file_name());
     fs::remove_file(&p).unwrap();
     tarn_test::mkfifo(&p).unwrap();
-    let out = env.unstage(&[]);
+    let out = unstage(&env, &[]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr(&out).contains("not a regular file"),
         "{}",
         stderr(&out)
     );
-    env.assert_nothing_imported();
+    assert_nothing_imported(&env);
 
     // A FIFO and a directory that outputs.jsonl does NOT name: ignored, never opened (a
     // FIFO opened for reading would block), as Lake ignores them.
-    let env = Env::new();
-    env.staged(4);
+    let env = Sandbox::new();
+    staged(&env, 4);
     tarn_test::mkfifo(&env.path("staging/00000000000000aa.olean")).unwrap();
     fs::create_dir(env.path("staging/00000000000000bb.ilean")).unwrap();
-    let out = env.unstage(&[]);
+    let out = unstage(&env, &[]);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(
@@ -333,55 +300,55 @@ fn unstage_rejects_symlinks_fifos_and_directories() {
         err.contains("00000000000000bb.ilean") && err.contains("is a directory"),
         "{err}"
     );
-    assert_eq!(env.cache_files("artifacts").len(), 4);
+    assert_eq!(cache_files(&env, "artifacts").len(), 4);
 
     // An outputs.jsonl that is a symlink.
-    let env = Env::new();
-    env.staged(4);
+    let env = Sandbox::new();
+    staged(&env, 4);
     let m = env.path("staging/outputs.jsonl");
     fs::rename(&m, env.path("m.jsonl")).unwrap();
     std::os::unix::fs::symlink(env.path("m.jsonl"), &m).unwrap();
-    let out = env.unstage(&[]);
+    let out = unstage(&env, &[]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(err.contains("outputs.jsonl: is a symbolic link"), "{err}");
-    env.assert_nothing_imported();
+    assert_nothing_imported(&env);
 }
 
 #[test]
 fn unstage_hash_mismatch_publishes_nothing_for_that_file() {
-    let env = Env::new();
-    let fx = env.staged(6);
+    let env = Sandbox::new();
+    let fx = staged(&env, 6);
     let a = first_artifact(&fx);
     let p = env.path("staging").join(a.file_name());
     let mut bytes = fs::read(&p).unwrap();
     bytes[0] ^= 1;
     fs::remove_file(&p).unwrap();
     fs::write(&p, &bytes).unwrap();
-    let out = env.unstage(&[]);
+    let out = unstage(&env, &[]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(
         err.contains(&a.file_name()) && err.contains("content hash is"),
         "{err}"
     );
-    let arts = env.cache_files("artifacts");
+    let arts = cache_files(&env, "artifacts");
     assert!(!arts.contains(&a.file_name()), "{arts:?}");
     assert!(arts.iter().all(|n| !n.starts_with(".tarn-tmp")), "{arts:?}");
     assert!(
-        env.cache_files("outputs/pkg").is_empty(),
+        cache_files(&env, "outputs/pkg").is_empty(),
         "no mappings after a failure"
     );
 }
 
 #[test]
 fn unstage_reports_every_missing_artifact() {
-    let env = Env::new();
-    let fx = env.staged(8);
+    let env = Sandbox::new();
+    let fx = staged(&env, 8);
     for (a, _) in &fx.artifacts[..3] {
         fs::remove_file(env.path("staging").join(a.file_name())).unwrap();
     }
-    let out = env.unstage(&[]);
+    let out = unstage(&env, &[]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert_eq!(
@@ -390,28 +357,28 @@ fn unstage_reports_every_missing_artifact() {
         3,
         "{err}"
     );
-    env.assert_nothing_imported();
+    assert_nothing_imported(&env);
 }
 
 #[test]
 fn unstage_bad_mapping_files() {
     // Empty outputs.jsonl.
-    let env = Env::new();
-    env.staged(2);
+    let env = Sandbox::new();
+    staged(&env, 2);
     let m = env.path("staging/outputs.jsonl");
-    set_writable(&m);
+    make_writable(&m);
     fs::write(&m, b"").unwrap();
-    let out = env.unstage(&[]);
+    let out = unstage(&env, &[]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr(&out).contains("outputs.jsonl: empty mappings file"),
         "{}",
         stderr(&out)
     );
-    env.assert_nothing_imported();
+    assert_nothing_imported(&env);
     // A blank first line: Lake warns (line 1) and reads the entries; nothing to import.
     fs::write(&m, b"\n[\"0000000000000001\",null]\n").unwrap();
-    let out = env.unstage(&[]);
+    let out = unstage(&env, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("outputs.jsonl:1: invalid schema version"),
@@ -419,46 +386,46 @@ fn unstage_bad_mapping_files() {
         stderr(&out)
     );
     assert_eq!(
-        env.cache_files("outputs/pkg").len(),
+        cache_files(&env, "outputs/pkg").len(),
         1,
         "the one entry is read"
     );
     fs::remove_dir_all(env.path("cache").join("outputs")).unwrap();
     // No outputs.jsonl at all.
     fs::remove_file(&m).unwrap();
-    let out = env.unstage(&[]);
+    let out = unstage(&env, &[]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr(&out).contains("mappings file not found"),
         "{}",
         stderr(&out)
     );
-    env.assert_nothing_imported();
+    assert_nothing_imported(&env);
 }
 
 #[test]
 fn unstage_writes_service_and_scope() {
-    let env = Env::new();
+    let env = Sandbox::new();
     fs::write(
         env.path("config.toml"),
         "[[cache.service]]\nname = \"my-s3\"\nkind = \"s3\"\nartifactEndpoint = \"https://x/a0\"\nrevisionEndpoint = \"https://x/r0\"\n",
     )
     .unwrap();
-    let fx = env.staged(3);
+    let fx = staged(&env, 3);
     // Lake's rule (`--scope` and `--repo` require `--service`), as a usage error.
-    let out = env.unstage(&["--scope", "team/x"]);
+    let out = unstage(&env, &["--scope", "team/x"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("--service <NAME>"),
         "{}",
         stderr(&out)
     );
-    let out = env.unstage(&["--service", "nope", "--scope", "x"]);
+    let out = unstage(&env, &["--service", "nope", "--scope", "x"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("service `nope` not found in system configuration"));
-    env.assert_nothing_imported();
+    assert_nothing_imported(&env);
 
-    let out = env.unstage(&["--service", "my-s3", "--scope", "team/x"]);
+    let out = unstage(&env, &["--service", "my-s3", "--scope", "team/x"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let (input, data) = fx.mappings.entries.iter().next().unwrap();
     let text = fs::read_to_string(env.path(&format!("cache/outputs/pkg/{input}.json"))).unwrap();
@@ -469,20 +436,23 @@ fn unstage_writes_service_and_scope() {
     assert_eq!(&v["data"], data);
 
     // Existing mappings are kept unless --force-overwrite.
-    let out = env.unstage(&["--service", "reservoir", "--repo", "o/r"]);
+    let out = unstage(&env, &["--service", "reservoir", "--repo", "o/r"]);
     assert!(out.status.success());
     let v: serde_json::Value = serde_json::from_str(
         &fs::read_to_string(env.path(&format!("cache/outputs/pkg/{input}.json"))).unwrap(),
     )
     .unwrap();
     assert_eq!(v["service"], "my-s3");
-    let out = env.unstage(&[
-        "--service",
-        "reservoir",
-        "--repo",
-        "o/r",
-        "--force-overwrite",
-    ]);
+    let out = unstage(
+        &env,
+        &[
+            "--service",
+            "reservoir",
+            "--repo",
+            "o/r",
+            "--force-overwrite",
+        ],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_str(
         &fs::read_to_string(env.path(&format!("cache/outputs/pkg/{input}.json"))).unwrap(),
@@ -494,8 +464,8 @@ fn unstage_writes_service_and_scope() {
 
 #[test]
 fn concurrent_unstage_leaves_a_clean_cache() {
-    let env = Env::new();
-    env.staged(200);
+    let env = Sandbox::new();
+    staged(&env, 200);
     let children: Vec<_> = (0..4)
         .map(|_| {
             Command::new(env!("CARGO_BIN_EXE_tarn"))
@@ -517,7 +487,7 @@ fn concurrent_unstage_leaves_a_clean_cache() {
     for mut c in children {
         assert!(c.wait().unwrap().success());
     }
-    let arts = env.cache_files("artifacts");
+    let arts = cache_files(&env, "artifacts");
     assert_eq!(
         arts.len(),
         200,
@@ -526,15 +496,15 @@ fn concurrent_unstage_leaves_a_clean_cache() {
     );
     let out = env.tarn(&["--cache-dir", "cache", "verify"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(env.cache_files("outputs/pkg").len(), 200);
+    assert_eq!(cache_files(&env, "outputs/pkg").len(), 200);
 }
 
 #[test]
 fn package_name_comes_from_lakefile_toml() {
-    let env = Env::new();
-    env.staged(2);
+    let env = Sandbox::new();
+    staged(&env, 2);
     fs::write(env.path("lakefile.toml"), "name = \"fromtoml\"\n").unwrap();
     let out = env.tarn(&["--cache-dir", "cache", "unstage", "staging"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(env.cache_files("outputs/fromtoml").len(), 2);
+    assert_eq!(cache_files(&env, "outputs/fromtoml").len(), 2);
 }

@@ -16,9 +16,10 @@ struct Env {
 }
 
 impl Env {
-    /// `None` (the test is skipped) when the S3 server is missing and skipping is allowed.
-    fn new(name: &str) -> Option<Env> {
-        let s3 = S3::from_env()?;
+    /// A fresh directory with the `dev` service on the S3 server (the test fails when
+    /// there is none, saying how to start it).
+    fn new(name: &str) -> Env {
+        let s3 = S3::from_env();
         let tmp = tempfile::tempdir().unwrap();
         let prefix = unique(name);
         let base = format!("{}/{}/{prefix}", s3.endpoint, s3.bucket);
@@ -28,7 +29,7 @@ impl Env {
             &format!("{base}/a0"),
             &format!("{base}/r0"),
         );
-        Some(Env { tmp, s3, prefix })
+        Env { tmp, s3, prefix }
     }
     /// Starts a fault-injecting proxy in front of s3s-fs and points the `dev` service at it.
     fn proxied_service(&self, plan: Plan) -> Server {
@@ -54,10 +55,9 @@ impl Env {
 }
 
 #[test]
+#[ignore = "needs the real S3 server (s3s-fs); scripts/test.sh starts it and runs this test"]
 fn put_staged_then_get_into_an_empty_cache_then_verify() {
-    let Some(e) = Env::new("roundtrip") else {
-        return;
-    };
+    let e = Env::new("roundtrip");
     let arts = artifacts(60, 1);
     write_staging(&e.path("staging"), &arts, 1);
     let rev = "89abcdef0123456789abcdef0123456789abcdef";
@@ -191,10 +191,9 @@ fn put_staged_then_get_into_an_empty_cache_then_verify() {
 }
 
 #[test]
+#[ignore = "needs the real S3 server (s3s-fs); scripts/test.sh starts it and runs this test"]
 fn a_wrong_secret_is_a_clear_auth_error_and_uploads_no_revision_file() {
-    let Some(e) = Env::new("badkey") else {
-        return;
-    };
+    let e = Env::new("badkey");
     let arts = artifacts(5, 2);
     write_staging(&e.path("staging"), &arts, 2);
     let rev = "0000000000000000000000000000000000000bad";
@@ -252,10 +251,9 @@ fn a_wrong_secret_is_a_clear_auth_error_and_uploads_no_revision_file() {
 }
 
 #[test]
+#[ignore = "needs the real S3 server (s3s-fs); scripts/test.sh starts it and runs this test"]
 fn put_staged_refuses_a_bad_staging_directory_before_sending_anything() {
-    let Some(e) = Env::new("badstage") else {
-        return;
-    };
+    let e = Env::new("badstage");
     let arts = artifacts(4, 3);
     write_staging(&e.path("staging"), &arts, 3);
     // Corrupt one artifact: content no longer matches its name.
@@ -298,10 +296,9 @@ fn put_staged_refuses_a_bad_staging_directory_before_sending_anything() {
 }
 
 #[test]
+#[ignore = "needs the real S3 server (s3s-fs); scripts/test.sh starts it and runs this test"]
 fn revision_search_finds_an_older_commit_and_max_revs_cuts_it_off() {
-    let Some(e) = Env::new("revsearch") else {
-        return;
-    };
+    let e = Env::new("revsearch");
     let revs = git_package(&e.path("pkg"), "pkg", 5);
     // Only the second commit (HEAD~3) has outputs.
     let arts = artifacts(8, 4);
@@ -361,10 +358,9 @@ fn revision_search_finds_an_older_commit_and_max_revs_cuts_it_off() {
 }
 
 #[test]
+#[ignore = "needs the real S3 server (s3s-fs); scripts/test.sh starts it and runs this test"]
 fn a_500_on_the_newest_revision_stops_the_search_but_a_404_does_not() {
-    let Some(e) = Env::new("err500") else {
-        return;
-    };
+    let e = Env::new("err500");
     let revs = git_package(&e.path("pkg"), "pkg", 3);
     let arts = artifacts(3, 5);
     write_staging(&e.path("staging"), &arts, 5);
@@ -427,10 +423,9 @@ fn a_500_on_the_newest_revision_stops_the_search_but_a_404_does_not() {
 }
 
 #[test]
+#[ignore = "needs the real S3 server (s3s-fs); scripts/test.sh starts it and runs this test"]
 fn put_uploads_from_the_cache_for_head() {
-    let Some(e) = Env::new("put") else {
-        return;
-    };
+    let e = Env::new("put");
     let revs = git_package(&e.path("pkg"), "pkg", 2);
     let arts = artifacts(6, 6);
     // A cache holding the artifacts, and a mappings file naming them.
@@ -485,10 +480,9 @@ fn put_uploads_from_the_cache_for_head() {
 }
 
 #[test]
+#[ignore = "needs the real S3 server (s3s-fs); scripts/test.sh starts it and runs this test"]
 fn uploads_retry_through_faults_and_the_revision_file_goes_last() {
-    let Some(e) = Env::new("putfaults") else {
-        return;
-    };
+    let e = Env::new("putfaults");
     let arts = artifacts(40, 7);
     write_staging(&e.path("staging"), &arts, 7);
     let rev = "5555555555555555555555555555555555555555";
@@ -550,10 +544,9 @@ fn uploads_retry_through_faults_and_the_revision_file_goes_last() {
 }
 
 #[test]
+#[ignore = "needs the real S3 server (s3s-fs); scripts/test.sh starts it and runs this test"]
 fn a_failed_artifact_upload_means_no_revision_file() {
-    let Some(e) = Env::new("putfail") else {
-        return;
-    };
+    let e = Env::new("putfail");
     let arts = artifacts(10, 8);
     write_staging(&e.path("staging"), &arts, 8);
     let rev = "6666666666666666666666666666666666666666";
@@ -588,10 +581,9 @@ fn a_failed_artifact_upload_means_no_revision_file() {
 }
 
 #[test]
+#[ignore = "needs the real S3 server (s3s-fs); scripts/test.sh starts it and runs this test"]
 fn a_key_that_may_write_but_not_read_still_uploads_everything() {
-    let Some(e) = Env::new("writeonly") else {
-        return;
-    };
+    let e = Env::new("writeonly");
     let arts = artifacts(7, 9);
     write_staging(&e.path("staging"), &arts, 9);
     let rev = "7777777777777777777777777777777777777777";
@@ -644,11 +636,10 @@ fn a_key_that_may_write_but_not_read_still_uploads_everything() {
 }
 
 #[test]
+#[ignore = "needs the real S3 server (s3s-fs); scripts/test.sh starts it and runs this test"]
 fn fixture_cache_stage_put_staged_get_verify_pipeline() {
     use tarn_fixture::{generate, FixtureSpec, Style};
-    let Some(e) = Env::new("pipeline") else {
-        return;
-    };
+    let e = Env::new("pipeline");
     let fx = generate(
         &FixtureSpec::small(150)
             .with_style(Style::Modules)

@@ -41,12 +41,10 @@ fn self_signed(dir: &std::path::Path) -> (String, String) {
 }
 
 #[test]
+#[ignore = "needs `aws` and `openssl`; scripts/test.sh installs them and runs this test"]
 fn https_with_curl_and_awscli() {
-    if !require_program("aws", "python3 -m pip install awscli")
-        || !require_program("openssl", "apt-get install openssl")
-    {
-        return;
-    }
+    require_program("aws", "python3 -m pip install awscli");
+    require_program("openssl", "apt-get install openssl");
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let (cert, key) = self_signed(tmp.path());

@@ -1,11 +1,18 @@
 //! The `tarn` binary's integration tests: one test binary (one link) with a module per
 //! feature. Helpers come from the `tarn-test` kit. Every `.rs` file in this directory must be
 //! a module here (`autotests = false` in Cargo.toml); a test checks that none is forgotten.
+//!
+//! They drive the binary with Unix tools (`sh`, `mkfifo`, symbolic links, `/dev/zero`, Lake's
+//! `curl` lines), so they build and run on Linux and macOS only; on Windows the unit tests of
+//! every crate run (docs/platforms.md).
+#![cfg(unix)]
 
+mod cache_prune;
 mod cli_usage;
 mod conventions;
 mod crash_campaign;
 mod first_contact;
+mod hostile_checkout;
 mod hostile_client;
 mod hostile_config;
 mod hostile_server;
@@ -24,9 +31,9 @@ mod serve_gc;
 mod serve_lake_curl;
 mod serve_rclone;
 mod serve_roundtrip;
-mod serve_status;
 mod serve_tls_gc;
 mod stale_temp;
+mod trust;
 
 /// The tarn binary under test.
 const BIN: &str = env!("CARGO_BIN_EXE_tarn");

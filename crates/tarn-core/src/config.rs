@@ -16,6 +16,9 @@ pub struct SystemConfig {
     pub default_upload_service: Option<String>,
     /// `[[cache.service]]` entries, in file order.
     pub services: Vec<Service>,
+    /// `tarn.maxSize` (tarn's own key; Lake reads only the `cache` table): when set,
+    /// `tarn get` prunes the local cache to this many bytes after it finishes.
+    pub max_size: Option<u64>,
 }
 
 /// A system configuration that cannot be used.
@@ -34,12 +37,73 @@ pub enum ConfigError {
         /// What is wrong.
         problem: String,
     },
+    /// One of tarn's own settings (the `tarn` table) is unusable.
+    #[error("{key}: {problem}")]
+    Setting {
+        /// The key (`tarn.maxSize`).
+        key: &'static str,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+/// A TOML error as `line L, column C (key `K`): what`, without the source line the parser
+/// would quote (only the key of a `key = value` line, when it is a plain key): the file may
+/// be a link to something secret (`/proc/self/environ`), and its lines must not reach a
+/// log.
+fn toml_error(text: &str, e: &toml::de::Error) -> String {
+    match e.span() {
+        Some(span) => {
+            let before = &text.as_bytes()[..span.start.min(text.len())];
+            let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+            let column = before.iter().rev().take_while(|&&b| b != b'\n').count() + 1;
+            let line_text = text[before.len() - (column - 1)..]
+                .lines()
+                .next()
+                .unwrap_or("");
+            let key = line_text
+                .split_once('=')
+                .map(|(k, _)| k.trim())
+                .filter(|k| {
+                    !k.is_empty()
+                        && k.len() <= 64
+                        && k.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+                })
+                .map(|k| format!(" (key `{k}`)"))
+                .unwrap_or_default();
+            format!(
+                "line {line}, column {column}{key}: {}",
+                one_line(e.message())
+            )
+        }
+        None => one_line(e.message()),
+    }
+}
+
+/// A parser message on one line (`; ` between its lines).
+fn one_line(message: &str) -> String {
+    message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 #[derive(Deserialize, Default)]
 struct RawRoot {
     #[serde(default)]
     cache: RawCache,
+    #[serde(default)]
+    tarn: RawTarn,
+}
+
+/// The `tarn` table: tarn's settings, which Lake does not read.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct RawTarn {
+    max_size: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -67,7 +131,8 @@ struct RawService {
 impl SystemConfig {
     /// Parses the text of a system configuration file.
     pub fn parse(text: &str) -> Result<SystemConfig, ConfigError> {
-        let raw: RawRoot = toml::from_str(text).map_err(|e| ConfigError::Toml(e.to_string()))?;
+        let raw: RawRoot =
+            toml::from_str(text).map_err(|e| ConfigError::Toml(toml_error(text, &e)))?;
         let mut services: Vec<Service> = Vec::new();
         // Names seen so far: a set, so that many services cost linear time, not quadratic.
         let mut names = std::collections::HashSet::new();
@@ -129,10 +194,21 @@ impl SystemConfig {
                 rev_discovery: s.rev_discovery,
             });
         }
+        let max_size =
+            match &raw.tarn.max_size {
+                Some(text) => Some(crate::units::parse_human_size(text).map_err(|e| {
+                    ConfigError::Setting {
+                        key: "tarn.maxSize",
+                        problem: e.to_string(),
+                    }
+                })?),
+                None => None,
+            };
         Ok(SystemConfig {
             default_service: raw.cache.default_service,
             default_upload_service: raw.cache.default_upload_service,
             services,
+            max_size,
         })
     }
 
@@ -181,19 +257,17 @@ impl PackageConfig {
     /// Parses `lakefile.toml` text; only the keys above are read, the rest is ignored.
     pub fn parse_toml(text: &str) -> Result<PackageConfig, ConfigError> {
         let cfg: PackageConfig =
-            toml::from_str(text).map_err(|e| ConfigError::Toml(e.to_string()))?;
+            toml::from_str(text).map_err(|e| ConfigError::Toml(toml_error(text, &e)))?;
         if cfg.name.is_empty() {
             return Err(ConfigError::Toml("`name` must not be empty".into()));
         }
+        if crate::workspace::has_control(&cfg.name) {
+            return Err(ConfigError::Toml(format!(
+                "`name` {:?} holds a control character",
+                cfg.name
+            )));
+        }
         Ok(cfg)
-    }
-
-    /// Reads the package name from a `lakefile.lean` (see [`crate::parse_lakefile_lean`] for the
-    /// forms understood). Returns `None` when the declaration is computed or missing.
-    pub fn name_from_lakefile_lean(text: &str) -> Option<String> {
-        crate::lakefile::parse_lakefile_lean(text, "lakefile.lean")
-            .ok()
-            .map(|(cfg, _)| cfg.name)
     }
 
     /// Lake's `cachePlatform`: no platform part (`None`) for a platform-independent
@@ -249,6 +323,19 @@ apiEndpoint = "https://example.com/api/v1"
             .unwrap()
             .is_reservoir());
         assert!(cfg.lookup("nope", "http://r/api").is_none());
+    }
+
+    #[test]
+    fn reads_tarns_max_size_and_refuses_it_without_a_unit() {
+        let c = SystemConfig::parse("[tarn]\nmaxSize = \"20GiB\"\n").unwrap();
+        assert_eq!(c.max_size, Some(20 << 30));
+        assert_eq!(SystemConfig::parse("").unwrap().max_size, None);
+        let e = SystemConfig::parse("tarn.maxSize = \"20\"").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "tarn.maxSize: \"20\" has no unit; write it with one, e.g. 20GiB or 500MB"
+        );
+        assert!(SystemConfig::parse("tarn.maxSize = 20").is_err());
     }
 
     #[test]
@@ -317,20 +404,5 @@ apiEndpoint = "https://example.com/api/v1"
             tc()
         );
         assert_eq!(p(Some(true), None, None).cache_toolchain(tc()), tc());
-    }
-
-    #[test]
-    fn reads_plain_lakefile_lean_names() {
-        let lean =
-            "import Lake\nopen Lake DSL\n\npackage test where\n  enableArtifactCache := true\n";
-        assert_eq!(
-            PackageConfig::name_from_lakefile_lean(lean).as_deref(),
-            Some("test")
-        );
-        assert_eq!(
-            PackageConfig::name_from_lakefile_lean("package «my pkg» where").as_deref(),
-            Some("my pkg")
-        );
-        assert_eq!(PackageConfig::name_from_lakefile_lean("def x := 1"), None);
     }
 }

@@ -108,6 +108,12 @@ pub fn parse_lakefile_lean(
             ))
         }
     };
+    if crate::workspace::has_control(&name) {
+        return Err(err(
+            Some(decl_line),
+            format!("the package name {name:?} holds a control character"),
+        ));
+    }
     let mut warnings = Vec::new();
     if tokens[start + 1..]
         .iter()
@@ -746,6 +752,15 @@ mod tests {
 
     fn parse(text: &str) -> (PackageConfig, Vec<Warning>) {
         parse_lakefile_lean(text, "lakefile.lean").unwrap()
+    }
+
+    #[test]
+    fn reads_plain_lakefile_lean_names() {
+        let lean =
+            "import Lake\nopen Lake DSL\n\npackage test where\n  enableArtifactCache := true\n";
+        assert_eq!(parse(lean).0.name, "test");
+        assert_eq!(parse("package «my pkg» where").0.name, "my pkg");
+        assert!(parse_lakefile_lean("def x := 1", "lakefile.lean").is_err());
     }
 
     /// Mathlib's lakefile (leanprover-community/mathlib4, 2026), abridged only in the

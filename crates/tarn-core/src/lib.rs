@@ -31,6 +31,8 @@
 //! * [`request_target`]: an S3 request's path components and query parameters.
 //! * [`byte_range`]: HTTP `Range` headers resolved against an object's length.
 //! * [`s3_listing`]: ListObjects queries and ListObjectsV2 XML replies.
+//! * [`trust`]: signed revisions: Ed25519 keys in OpenSSH's encodings and the signature
+//!   object `<rev>.jsonl.sig`.
 //!
 //! ```
 //! use tarn_core::{ArtifactName, Hash};
@@ -63,6 +65,8 @@ pub mod s3_listing;
 mod scope;
 mod service;
 pub mod sigv4;
+pub mod trust;
+mod units;
 mod workspace;
 
 /// Artifact file names.
@@ -87,9 +91,9 @@ pub use lean_version::{
 };
 /// Resource limits on outside input.
 pub use limits::{
-    parse_size, Limits, MAX_ARTIFACT_ENV, MAX_CONFIG_FILE_BYTES, MAX_ERROR_BODY_BYTES,
-    MAX_MAPPINGS_ENV, MAX_REPLY_ENV, MAX_S3_LISTING_PAGE_BYTES, MIN_RATE_ENV, TEMP_GRACE_ENV,
-    TRANSFER_DEADLINE_ENV,
+    default_get_bytes, parse_size, Limits, MAX_ARTIFACT_ENV, MAX_CONFIG_FILE_BYTES,
+    MAX_ERROR_BODY_BYTES, MAX_GET_ENV, MAX_MAPPINGS_ENV, MAX_REPLY_ENV, MAX_S3_LISTING_PAGE_BYTES,
+    MIN_FREE_AFTER_GET, MIN_RATE_ENV, TEMP_GRACE_ENV, TRANSFER_DEADLINE_ENV,
 };
 /// The `.ltar` module archive container, vetted without unpacking.
 pub use ltar::{
@@ -103,7 +107,7 @@ pub use mapping::{
 /// `outputs/` wrappers.
 pub use output::{CacheOutput, OutputParseError, CACHE_OUTPUT_SCHEMA};
 /// Mapping files.
-pub use printable::{printable_line, printable_lines};
+pub use printable::{no_workflow_commands, printable_line, printable_lines, secret_shaped};
 /// Remote scopes and toolchain names.
 pub use scope::{
     check_platform, check_toolchain, normalize_toolchain, toolchain_dir, uri_encode, Scope,
@@ -114,8 +118,10 @@ pub use service::{
     normalize_endpoint, Service, ServiceKind, ARTIFACT_CONTENT_TYPE, DEFAULT_RESERVOIR_API,
     MAPPINGS_CONTENT_TYPE, RESERVOIR_HEADERS, RESERVOIR_NAME,
 };
+/// Sizes and durations with their units (`20GiB`, `30d`).
+pub use units::{parse_human_duration, parse_human_size, UnitError};
 /// `lake-manifest.json`, `lean-toolchain`, toolchain and platform defaults.
 pub use workspace::{
-    default_toolchain, parse_lean_toolchain, DependencyKind, Manifest, ManifestError,
-    ManifestPackage, DEFAULT_PACKAGES_DIR,
+    check_inside_workspace, default_toolchain, parse_lean_toolchain, DependencyKind, Manifest,
+    ManifestError, ManifestPackage, DEFAULT_PACKAGES_DIR,
 };

@@ -26,6 +26,11 @@ pub const TRANSFER_DEADLINE_ENV: &str = "TARN_TRANSFER_DEADLINE_SECS";
 /// taken by the server for an upload.
 pub const MIN_RATE_ENV: &str = "TARN_MIN_RATE_BYTES";
 
+/// Environment variable: most bytes one `tarn get` may write to disk (artifacts kept and
+/// temp files in flight together); unset, the bound is taken from the free space of the
+/// cache's file system ([`default_get_bytes`]).
+pub const MAX_GET_ENV: &str = "TARN_MAX_GET_BYTES";
+
 /// Environment variable: age (seconds) after which a temp file of a dead process is removed.
 pub const TEMP_GRACE_ENV: &str = "TARN_TEMP_GRACE_SECS";
 
@@ -59,6 +64,9 @@ pub struct Limits {
     pub min_rate: u64,
     /// Age after which a temp file whose owner is dead is removed by a later run.
     pub temp_grace: Duration,
+    /// Most bytes one `tarn get` may write to disk, when [`MAX_GET_ENV`] sets it; `None`:
+    /// [`default_get_bytes`] of the free space at the start.
+    pub max_get_bytes: Option<u64>,
 }
 
 impl Default for Limits {
@@ -70,6 +78,7 @@ impl Default for Limits {
             transfer_deadline: Duration::from_secs(30 * 60),
             min_rate: 1024,
             temp_grace: Duration::from_secs(600),
+            max_get_bytes: None,
         }
     }
 }
@@ -88,6 +97,7 @@ impl Limits {
         size(MAX_ARTIFACT_ENV, &mut l.max_artifact_bytes);
         size(MAX_REPLY_ENV, &mut l.max_reply_bytes);
         size(MIN_RATE_ENV, &mut l.min_rate);
+        l.max_get_bytes = lookup(MAX_GET_ENV).as_deref().and_then(parse_size);
         if let Some(s) = lookup(TRANSFER_DEADLINE_ENV)
             .as_deref()
             .and_then(|v| v.trim().parse::<u64>().ok())
@@ -102,6 +112,18 @@ impl Limits {
         }
         l
     }
+}
+
+/// Space left free on the cache's file system by a `tarn get` whose bound is not set: a
+/// tenth of what was free at the start, and at least 1 GiB.
+pub const MIN_FREE_AFTER_GET: u64 = 1 << 30;
+
+/// The default bound on the bytes one `tarn get` may write, given `free` bytes available on
+/// the cache's file system at the start: all of it but a tenth, and never closer than
+/// [`MIN_FREE_AFTER_GET`] to a full disk. A hostile service listing endless valid artifacts
+/// fills the disk no further than that.
+pub fn default_get_bytes(free: u64) -> u64 {
+    free.saturating_sub((free / 10).max(MIN_FREE_AFTER_GET))
 }
 
 /// Parses a byte count: a plain number or one with a binary suffix `K`, `M`, `G`
@@ -130,6 +152,16 @@ mod tests {
         assert_eq!(parse_size(""), None);
         assert_eq!(parse_size("x"), None);
         assert_eq!(parse_size("99999999999999999999G"), None);
+    }
+
+    #[test]
+    fn the_default_get_bound_leaves_a_tenth_and_at_least_a_gib_free() {
+        assert_eq!(default_get_bytes(100 << 30), 90 << 30);
+        assert_eq!(default_get_bytes(5 << 30), 4 << 30);
+        assert_eq!(default_get_bytes(512 << 20), 0);
+        let l = Limits::from_lookup(|k| (k == MAX_GET_ENV).then(|| "64M".to_string()));
+        assert_eq!(l.max_get_bytes, Some(64 << 20));
+        assert_eq!(Limits::default().max_get_bytes, None);
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //!
 //! * artifacts: `<artifact prefix>/<scope…>/<hash>.art`;
 //! * revisions: `<revision prefix>/<scope…>[/pt/<platform>][/tc/<toolchainDir>]/<rev>.jsonl`,
-//!   the `pt`/`tc` parts only for repository scopes.
+//!   the `pt`/`tc` parts only for repository scopes;
+//! * revision signatures (tarn's, docs/trust.md): the revision's key and `.sig`.
 //!
 //! Keys here are plain (decoded) `/`-joined components; URLs encode each component.
 //!
@@ -44,6 +45,18 @@ pub fn revision_file(rev: &str) -> String {
 /// Whether `name` is a revision file's object name (`<something>.jsonl`).
 pub fn is_revision_file(name: &str) -> bool {
     name.len() > REVISION_EXT.len() && name.ends_with(REVISION_EXT)
+}
+
+/// A revision's signature object name (docs/trust.md): `<rev>.jsonl.sig`.
+pub fn signature_file(rev: &str) -> String {
+    format!("{rev}{REVISION_EXT}{}", crate::trust::SIGNATURE_SUFFIX)
+}
+
+/// The revision of a signature object name (`<rev>.jsonl.sig` → `<rev>`), if it is one.
+pub fn parse_signature_file(name: &str) -> Option<&str> {
+    name.strip_suffix(crate::trust::SIGNATURE_SUFFIX)?
+        .strip_suffix(REVISION_EXT)
+        .filter(|rev| !rev.is_empty())
 }
 
 /// The components between a repository scope and the revision file: `pt/<platform>` and
@@ -125,6 +138,10 @@ mod tests {
         assert!(is_revision_file("abc.jsonl"));
         assert!(!is_revision_file(".jsonl"));
         assert!(!is_revision_file("abc.json"));
+        assert!(!is_revision_file("abc.jsonl.sig"));
+        assert_eq!(parse_signature_file(&signature_file("abc")), Some("abc"));
+        assert_eq!(parse_signature_file(".jsonl.sig"), None);
+        assert_eq!(parse_signature_file("abc.jsonl"), None);
         assert_eq!(
             revision_dir_suffix(
                 Some("x86_64-unknown-linux-gnu"),

@@ -158,7 +158,11 @@ impl Manifest {
                     "packages[{i}]{}: {message}",
                     p.name
                         .as_deref()
-                        .map(|n| format!(" ({n})"))
+                        .map(|n| if has_control(n) {
+                            format!(" ({n:?})")
+                        } else {
+                            format!(" ({n})")
+                        })
                         .unwrap_or_default()
                 ))
             };
@@ -166,6 +170,19 @@ impl Manifest {
             check_component(&name).map_err(|m| at(format!("`name` {m}")))?;
             if !names.insert(name.clone()) {
                 return Err(at("another package has the same name".into()));
+            }
+            // Every string a manifest gives tarn may be printed, put in a URL or a path:
+            // none may hold a line break (a forged log line or CI workflow command) or
+            // another control character.
+            for (key, value) in [
+                ("scope", Some(&p.scope)),
+                ("url", p.url.as_ref()),
+                ("rev", p.rev.as_ref()),
+                ("inputRev", p.input_rev.as_ref()),
+            ] {
+                if let Some(v) = value.filter(|v| has_control(v)) {
+                    return Err(at(format!("`{key}` {v:?} holds a control character")));
+                }
             }
             let kind = match p.type_.as_deref() {
                 Some("git") => DependencyKind::Git,
@@ -185,11 +202,14 @@ impl Manifest {
                         check_relative(sub).map_err(|m| at(format!("`subDir` {m}")))?;
                     }
                 }
-                DependencyKind::Path => {
-                    if p.dir.as_deref().is_none_or(str::is_empty) {
+                DependencyKind::Path => match p.dir.as_deref() {
+                    None | Some("") => {
                         return Err(at("a path dependency needs `dir`".into()));
                     }
-                }
+                    Some(dir) => {
+                        check_inside_workspace(dir).map_err(|m| at(format!("`dir` {m}")))?
+                    }
+                },
             }
             for (key, value) in [
                 ("configFile", &p.config_file),
@@ -213,14 +233,16 @@ impl Manifest {
                 manifest_file: p.manifest_file,
             });
         }
+        let packages_dir = raw
+            .packages_dir
+            .filter(|d| !d.is_empty())
+            .unwrap_or_else(|| DEFAULT_PACKAGES_DIR.to_string());
+        check_inside_workspace(&packages_dir).map_err(|m| err(format!("`packagesDir` {m}")))?;
         Ok(Manifest {
             version,
             name: raw.name,
             lake_dir: raw.lake_dir,
-            packages_dir: raw
-                .packages_dir
-                .filter(|d| !d.is_empty())
-                .unwrap_or_else(|| DEFAULT_PACKAGES_DIR.to_string()),
+            packages_dir,
             fixed_toolchain: raw.fixed_toolchain,
             packages,
         })
@@ -232,18 +254,64 @@ impl Manifest {
     }
 }
 
-/// A package name is a directory name: not empty, no separators, not `.`/`..`.
+/// A package name is a directory name: not empty, no separators, not `.`/`..`, no control
+/// character.
 fn check_component(s: &str) -> Result<(), String> {
-    if s.is_empty() || s == "." || s == ".." || s.contains(['/', '\\', '\0']) {
+    if s.is_empty() || s == "." || s == ".." || s.contains(['/', '\\']) || has_control(s) {
         return Err(format!("{s:?} cannot name a directory"));
     }
     Ok(())
 }
 
-/// A path inside the package: relative, no `..`.
+/// A path inside the package: relative, no `..`, no control character.
 fn check_relative(s: &str) -> Result<(), String> {
-    if s.starts_with('/') || s.contains('\0') || s.split(['/', '\\']).any(|c| c == "..") {
+    if is_absolute(s) || has_control(s) || s.split(['/', '\\']).any(|c| c == "..") {
         return Err(format!("{s:?} must be a relative path inside the package"));
+    }
+    Ok(())
+}
+
+/// Whether `s` holds a control character (a line break, NUL, an escape): never part of a
+/// path, name or revision tarn accepts from a checkout.
+pub(crate) fn has_control(s: &str) -> bool {
+    s.chars().any(char::is_control)
+}
+
+/// Whether `s` is an absolute path on any platform Lake runs on (`/x`, `\\x`, `C:x`).
+fn is_absolute(s: &str) -> bool {
+    let b = s.as_bytes();
+    s.starts_with(['/', '\\']) || (b.len() >= 2 && b[0].is_ascii_alphabetic() && b[1] == b':')
+}
+
+/// Checks a directory a checkout names relative to the workspace root (`packagesDir`, a
+/// path dependency's `dir`): not empty, not absolute, no control character, and never above
+/// the root however its `..` components fall (`.lake/packages/a/../b` is inside, `../b` is
+/// not). Lexical only: that no symbolic link leads out is checked where the directory is
+/// used (`tarn_store::Workspace`). The error says which rule was broken, for
+/// ``"`dir` {error}"``.
+pub fn check_inside_workspace(s: &str) -> Result<(), String> {
+    if s.is_empty() {
+        return Err("is empty".into());
+    }
+    if has_control(s) {
+        return Err(format!("{s:?} holds a control character"));
+    }
+    if is_absolute(s) {
+        return Err(format!(
+            "{s:?} is an absolute path; tarn reads only inside the workspace"
+        ));
+    }
+    let mut depth: usize = 0;
+    for part in s.split(['/', '\\']) {
+        match part {
+            "" | "." => {}
+            ".." => {
+                depth = depth.checked_sub(1).ok_or_else(|| {
+                    format!("{s:?} leads out of the workspace; tarn reads only inside it")
+                })?
+            }
+            _ => depth += 1,
+        }
     }
     Ok(())
 }
@@ -392,6 +460,34 @@ mod tests {
                 r#"{"version": "1.1.0", "packages": [{"name": "x", "type": "path", "dir": "d"}, {"name": "x", "type": "path", "dir": "e"}]}"#,
                 "same name",
             ),
+            (
+                r#"{"version": "1.1.0", "packagesDir": "../../../../../etc", "packages": []}"#,
+                "`packagesDir` \"../../../../../etc\" leads out of the workspace",
+            ),
+            (
+                r#"{"version": "1.1.0", "packagesDir": "/", "packages": []}"#,
+                "`packagesDir` \"/\" is an absolute path",
+            ),
+            (
+                r#"{"version": "1.1.0", "packagesDir": "deps\n/tmp/x", "packages": []}"#,
+                "holds a control character",
+            ),
+            (
+                r#"{"version": "1.1.0", "packages": [{"name": "x", "type": "path", "dir": "../../../../../etc"}]}"#,
+                "packages[0] (x): `dir` \"../../../../../etc\" leads out of the workspace",
+            ),
+            (
+                r#"{"version": "1.1.0", "packages": [{"name": "x", "type": "path", "dir": "/"}]}"#,
+                "`dir` \"/\" is an absolute path",
+            ),
+            (
+                r#"{"version": "1.1.0", "packages": [{"name": "x\n::warning::forged", "type": "path", "dir": "d"}]}"#,
+                "cannot name a directory",
+            ),
+            (
+                r#"{"version": "1.1.0", "packages": [{"name": "x", "type": "git", "url": "u", "rev": "r", "configFile": "C:/x"}]}"#,
+                "`configFile`",
+            ),
             ("{", "invalid manifest"),
         ] {
             let e = Manifest::parse(text.as_bytes(), "w/lake-manifest.json")
@@ -406,6 +502,30 @@ mod tests {
             e.starts_with("big.json: ") && e.contains("more than"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn directories_inside_the_workspace_are_told_from_those_outside() {
+        for inside in [
+            ".lake/packages",
+            "./vendor/local",
+            ".lake/packages/a/../b",
+            "a/./b/",
+        ] {
+            assert_eq!(check_inside_workspace(inside), Ok(()), "{inside}");
+        }
+        for outside in [
+            "",
+            "..",
+            "a/../..",
+            "/etc",
+            "\\\\host\\x",
+            "C:\\x",
+            "a\u{1b}b",
+            "a\rb",
+        ] {
+            assert!(check_inside_workspace(outside).is_err(), "{outside:?}");
+        }
     }
 
     #[test]

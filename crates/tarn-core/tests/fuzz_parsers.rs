@@ -16,22 +16,9 @@ use tarn_core::Hash;
 use tarn_core::MappingFile;
 use tarn_core::{batch, byte_range, object_key, request_target, reservoir, s3_listing};
 use tarn_core::{PackageConfig, SystemConfig};
+use tarn_fixture::SplitMix64 as Rng;
 
 /// SplitMix64: small, fast, deterministic.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
-
 const TOKENS: &[&[u8]] = &[
     b"\"",
     b"\\",
@@ -112,12 +99,12 @@ fn mutate(rng: &mut Rng, seeds: &[&[u8]]) -> Vec<u8> {
             6 => {
                 let n = rng.below(32);
                 for _ in 0..n {
-                    v.push(rng.next() as u8);
+                    v.push(rng.next_u64() as u8);
                 }
             }
             _ => {
                 let i = rng.below(v.len() + 1);
-                let b = rng.next() as u8;
+                let b = rng.next_u64() as u8;
                 v.insert(i, b);
             }
         }
@@ -141,7 +128,7 @@ fn fuzz(name: &str, seeds: &[&[u8]], target: impl Fn(&[u8])) {
     std::panic::set_hook(Box::new(|_| {}));
     for i in 0..n {
         let input = if i % 16 == 15 {
-            (0..rng.below(256)).map(|_| rng.next() as u8).collect()
+            (0..rng.below(256)).map(|_| rng.next_u64() as u8).collect()
         } else {
             mutate(&mut rng, seeds)
         };

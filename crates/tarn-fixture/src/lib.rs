@@ -125,6 +125,11 @@ impl SplitMix64 {
         z ^ (z >> 31)
     }
 
+    /// A number in `0..n` (`0` when `n` is 0); slightly biased for huge `n`, fine for tests.
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n.max(1) as u64) as usize
+    }
+
     /// A uniform float in (0, 1].
     pub fn next_unit(&mut self) -> f64 {
         ((self.next_u64() >> 11) as f64 + 1.0) / (1u64 << 53) as f64

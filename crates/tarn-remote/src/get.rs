@@ -3,18 +3,21 @@
 
 mod run;
 mod select;
+mod trust;
 
 pub use run::{run, GetError, GetOutcome, GetPlan, MappingsSource, RevisionSearch};
 pub use select::{
     repo_scope_of_url, run_steps, select, GetRequest, Mode, SelectError, Step, StepOutcome,
 };
+pub use trust::{Quarantined, SignatureCheck, TrustFailure, TrustPolicy};
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::StreamExt;
 use reqwest::Method;
+use tarn_core::trust::StrongDigest;
 use tarn_core::{reservoir, ArtifactName, Hash, MappingFile, Scope, Service};
 use tarn_core::{EntryError, MappingError};
 use tarn_core::{ServiceKind, RESERVOIR_HEADERS};
@@ -121,6 +124,9 @@ pub struct RevisionQuery<'a> {
     pub local_scope: &'a str,
     /// Ignore local `revisions/` copies.
     pub force_download: bool,
+    /// Use a local `revisions/` copy only when its signature was saved beside it (signature
+    /// checks are on).
+    pub local_needs_signature: bool,
 }
 
 /// Whether revision-file bytes are a mapping file whose entries all name artifacts.
@@ -142,7 +148,9 @@ pub async fn find_revision(
 ) -> Result<FoundRevision, SearchError> {
     for (i, rev) in revs.iter().enumerate() {
         let path = cache.revision_path(q.local_scope, rev);
-        if !q.force_download {
+        let local_ok = !q.force_download
+            && (!q.local_needs_signature || trust::has_saved_signature(cache, q.local_scope, rev));
+        if local_ok {
             if let Ok(bytes) = std::fs::read(&path) {
                 match usable_revision(&bytes) {
                     Ok(()) => {
@@ -249,6 +257,9 @@ pub struct GetReport {
     pub already_present: u64,
     /// Artifacts that failed, each named.
     pub failed: Vec<ArtifactFailure>,
+    /// Artifacts found in the local cache that did not match their signed SHA-256: moved
+    /// to the quarantine and downloaded again.
+    pub quarantined: Vec<Quarantined>,
     /// Bytes received (all attempts).
     pub bytes: u64,
     /// Retried attempts.
@@ -355,8 +366,11 @@ pub async fn artifact_urls(
 }
 
 /// Downloads every artifact in `names` that the cache lacks (all of them with `force`),
-/// in parallel; one failure never stops the others. `Err` only when the URLs themselves
-/// cannot be obtained (Reservoir bulk resolution).
+/// in parallel; one failure never stops the others. With `signed` (a verified revision
+/// signature's digests), artifacts already in the cache are re-checked against their signed
+/// SHA-256 first (a mismatch is quarantined and downloaded again) and every download is
+/// checked as it streams. `Err` only when the URLs themselves cannot be obtained (Reservoir
+/// bulk resolution).
 pub async fn download_artifacts(
     transport: &Transport,
     service: &Service,
@@ -364,6 +378,7 @@ pub async fn download_artifacts(
     cache: &Cache,
     names: &[ArtifactName],
     force: bool,
+    signed: Option<&BTreeMap<Hash, StrongDigest>>,
 ) -> Result<GetReport, DownloadError> {
     let start = Instant::now();
     let retries0 = transport
@@ -372,18 +387,39 @@ pub async fn download_artifacts(
         .load(std::sync::atomic::Ordering::Relaxed);
     let mut report = GetReport::default();
     let mut missing: Vec<ArtifactName> = Vec::new();
+    let mut present: Vec<ArtifactName> = Vec::new();
     for n in names {
         if cache.has_artifact(n) {
             if force {
                 let p = cache.artifact_path(n);
                 std::fs::remove_file(&p).map_err(|e| StoreError::io(&p, e))?;
             } else {
-                report.already_present += 1;
+                present.push(n.clone());
                 continue;
             }
         }
         missing.push(n.clone());
     }
+    if let Some(signed) = signed {
+        let jobs = transport.options().jobs.max(1);
+        let (quarantined, errors) =
+            trust::recheck_present(cache, signed, present.clone(), jobs).await;
+        for (name, q) in quarantined {
+            present.retain(|p| p != &name);
+            missing.push(name);
+            report.quarantined.push(q);
+        }
+        for (name, e) in errors {
+            present.retain(|p| p != &name);
+            report.failed.push(ArtifactFailure {
+                artifact: name.file_name(),
+                url: cache.artifact_path(&name).display().to_string(),
+                error: format!("checking it against the signed SHA-256: {e}"),
+                status: None,
+            });
+        }
+    }
+    report.already_present += present.len() as u64;
     // One content hash under several extensions is downloaded once; the other names become
     // local copies of it afterwards.
     let mut first_of: HashMap<Hash, usize> = HashMap::new();
@@ -409,7 +445,10 @@ pub async fn download_artifacts(
     let mut failed_first: HashMap<usize, Failed> = HashMap::new();
     let mut results = futures_util::stream::iter(unique.iter().zip(urls.iter()).enumerate())
         .map(|(i, (name, url))| async move {
-            let r = transport.download_artifact(url, &[], cache, name).await;
+            let want = signed.and_then(|s| s.get(&name.hash).copied());
+            let r = transport
+                .download_artifact_checked(url, &[], cache, name, want)
+                .await;
             (i, name, url, r)
         })
         .buffer_unordered(jobs * 2);
@@ -444,7 +483,18 @@ pub async fn download_artifacts(
             });
             continue;
         }
-        match cache.import_artifact(&cache.artifact_path(source), &name) {
+        let source_path = cache.artifact_path(source);
+        let size = std::fs::metadata(&source_path).map_or(0, |m| m.len());
+        if let Err(e) = transport.reserve_disk(size) {
+            report.failed.push(ArtifactFailure {
+                artifact: name.file_name(),
+                url: urls[i].clone(),
+                error: e.to_string(),
+                status: None,
+            });
+            continue;
+        }
+        match cache.import_artifact(&source_path, &name) {
             Ok(Inserted::New) => report.copied += 1,
             Ok(Inserted::AlreadyPresent) => report.already_present += 1,
             Err(e) => report.failed.push(ArtifactFailure {

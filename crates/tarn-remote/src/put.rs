@@ -6,7 +6,7 @@ mod run;
 
 pub use run::{resolve_revision, run, PutError, PutOutcome, PutPlan, PutRevision, PutSource};
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -14,14 +14,15 @@ use std::time::Instant;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use reqwest::Method;
+use tarn_core::trust::{Manifest, SecretKey, StrongDigest};
 use tarn_core::{batch, ArtifactName, Hash, MappingFile, Scope, Service};
 use tarn_core::{ServiceKind, ARTIFACT_CONTENT_TYPE, MAPPINGS_CONTENT_TYPE};
-use tarn_store::StagingDir;
 use tarn_store::{hash_file, Cache};
+use tarn_store::{open_untrusted, StagingDir, StoreError};
 
 use crate::get::ArtifactFailure;
 use crate::progress::Event;
-use crate::transport::{Failed, Transport};
+use crate::transport::{sha256_and_hash, Failed, Transport};
 
 /// One artifact to upload, validated.
 #[derive(Debug, Clone)]
@@ -38,8 +39,9 @@ pub struct UploadItem {
 }
 
 impl UploadItem {
-    /// Uploads it to `url` (see [`Transport::put_artifact`]).
-    async fn put(&self, transport: &Transport, url: &str) -> Result<(), Failed> {
+    /// Uploads it to `url` (see [`Transport::put_artifact`]); returns the SHA-256 and size
+    /// of the bytes sent.
+    async fn put(&self, transport: &Transport, url: &str) -> Result<StrongDigest, Failed> {
         match &self.staged {
             Some(dir) => {
                 transport
@@ -52,6 +54,38 @@ impl UploadItem {
                     .await
             }
         }
+    }
+
+    /// The SHA-256 and size of the artifact, read once through a descriptor opened the way
+    /// an upload opens it, checking Lake's hash in the same pass (for artifacts the service
+    /// already has, which a signature covers without sending them).
+    async fn digest(&self) -> Result<StrongDigest, StoreError> {
+        let item = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let (mut file, len) = match &item.staged {
+                Some(dir) => {
+                    let o = dir.open_artifact(&item.name)?;
+                    (o.file, o.len)
+                }
+                None => open_untrusted(&item.path).map(|(f, m)| (f, m.len()))?,
+            };
+            let (sha, lake, size) =
+                sha256_and_hash(&mut file, len).map_err(|e| StoreError::io(&item.path, e))?;
+            if lake != item.name.hash {
+                return Err(StoreError::HashMismatch {
+                    path: item.path.clone(),
+                    expected: item.name.hash,
+                    actual: lake,
+                });
+            }
+            let sha256 = hex::decode(sha)
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .expect("64 hex digits");
+            Ok(StrongDigest { sha256, size })
+        })
+        .await
+        .map_err(|e| StoreError::io(&self.path, std::io::Error::other(e)))?
     }
 }
 
@@ -226,7 +260,83 @@ pub struct PutReport {
     pub elapsed_secs: f64,
     /// How presence was checked: `batch`, `head`, or `none` (`--force`).
     pub presence_check: &'static str,
+    /// The key id that signed the revision (`SHA256:…`), when it was signed and the
+    /// signature uploaded.
+    pub signed_by: Option<String>,
 }
+
+/// A revision to sign as it is uploaded: the manifest's fixed fields (scope, revision,
+/// platform, toolchain) and the key. The artifacts' digests, the revision file's digest and
+/// the timestamp are filled in by [`upload`].
+#[derive(Debug, Clone)]
+pub struct SignRequest {
+    /// The manifest so far (its `artifacts` are replaced).
+    pub manifest: Manifest,
+    /// The signing key.
+    pub key: Arc<SecretKey>,
+    /// Where the signature object goes (`<revision url>.sig`).
+    pub url: String,
+}
+
+/// Completes and signs the manifest (the digests of what was sent, the others read once
+/// now) and uploads the signature object. Returns the signer's key id.
+async fn sign_and_upload(
+    transport: &Transport,
+    sign: SignRequest,
+    unique: &[&UploadItem],
+    mut digests: HashMap<Hash, StrongDigest>,
+    mappings: &[u8],
+) -> Result<String, ArtifactFailure> {
+    let jobs = transport.options().jobs.max(1);
+    let todo: Vec<&UploadItem> = unique
+        .iter()
+        .copied()
+        .filter(|i| !digests.contains_key(&i.name.hash))
+        .collect();
+    let mut reads = futures_util::stream::iter(todo)
+        .map(|item| async move { (item, item.digest().await) })
+        .buffer_unordered(jobs);
+    while let Some((item, r)) = reads.next().await {
+        match r {
+            Ok(d) => {
+                digests.insert(item.name.hash, d);
+            }
+            Err(e) => {
+                return Err(ArtifactFailure {
+                    artifact: item.name.file_name(),
+                    url: sign.url.clone(),
+                    error: format!("reading it for the signature: {e}"),
+                    status: None,
+                })
+            }
+        }
+    }
+    let mut manifest = sign.manifest;
+    manifest.key_id = sign.key.public().key_id();
+    manifest.artifacts = digests.into_iter().collect();
+    manifest.revision_file = StrongDigest::of_revision_file(mappings);
+    manifest.timestamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let failure = |error: String, status: Option<u16>| ArtifactFailure {
+        artifact: "(signature)".into(),
+        url: sign.url.clone(),
+        error,
+        status,
+    };
+    let bytes = manifest
+        .sign(&sign.key)
+        .map_err(|e| failure(e.to_string(), None))?;
+    transport
+        .put_bytes(&sign.url, SIGNATURE_CONTENT_TYPE, Bytes::from(bytes))
+        .await
+        .map_err(|e| failure(e.to_string(), e.error.status()))?;
+    Ok(manifest.key_id)
+}
+
+/// The content type of a signature object.
+pub const SIGNATURE_CONTENT_TYPE: &str = "text/plain; charset=utf-8";
 
 /// tarn's batch existence API v1 (docs/server-api.md): `POST {artifactEndpoint}{scope}/?tarn-missing`
 /// with a JSON array of hex hashes (at most [`batch::MAX_HASHES`] per request), answered by the
@@ -282,8 +392,13 @@ pub async fn probe_missing(
 }
 
 /// Uploads `items` (those the service lacks, or all with `force`) and then, only if every
-/// artifact is confirmed present, `mappings` verbatim to `revision_url`. `Err` when the
-/// service refuses the key (401/403 while checking presence): then nothing is uploaded.
+/// artifact is confirmed present, `mappings` verbatim to `revision_url`. With `sign`, the
+/// signature object (docs/trust.md) is made from the SHA-256 of the bytes each upload sent
+/// (and, for artifacts the service already had, of the local bytes read once with their Lake
+/// hash checked) and uploaded before the revision file, so a revision file never appears
+/// before its signature. `Err` when the service refuses the key (401/403 while checking
+/// presence): then nothing is uploaded.
+#[allow(clippy::too_many_arguments)]
 pub async fn upload(
     transport: &Transport,
     service: &Service,
@@ -292,6 +407,7 @@ pub async fn upload(
     mappings: Vec<u8>,
     revision_url: &str,
     force: bool,
+    sign: Option<SignRequest>,
 ) -> Result<PutReport, Failed> {
     let start = Instant::now();
     let retries0 = transport
@@ -312,6 +428,7 @@ pub async fn upload(
     // Deduplicate by hash: two local names with one hash are one remote object.
     let mut seen = HashSet::new();
     let unique: Vec<&UploadItem> = items.iter().filter(|i| seen.insert(i.name.hash)).collect();
+    let mut sent: HashMap<Hash, StrongDigest> = HashMap::new();
     let mut todo: Vec<&UploadItem> = unique.clone();
     if !force {
         let hashes: Vec<Hash> = unique.iter().map(|i| i.name.hash).collect();
@@ -361,10 +478,11 @@ pub async fn upload(
                             .failed
                             .push(ArtifactFailure::new(first.name.file_name(), url, &e))
                     }
-                    Ok(()) => {
+                    Ok(digest) => {
                         tracing::warn!(
                             "the key may upload but not check objects ({head_error}); uploading every artifact"
                         );
+                        sent.insert(first.name.hash, digest);
                         report.uploaded += 1;
                     }
                 }
@@ -389,7 +507,10 @@ pub async fn upload(
     while let Some((item, url, r)) = puts.next().await {
         progress.emit(Event::FileDone);
         match r {
-            Ok(()) => report.uploaded += 1,
+            Ok(digest) => {
+                sent.insert(item.name.hash, digest);
+                report.uploaded += 1
+            }
             Err(e) => report
                 .failed
                 .push(ArtifactFailure::new(item.name.file_name(), url, &e)),
@@ -397,6 +518,12 @@ pub async fn upload(
     }
     progress.emit(Event::Finish);
     report.failed.sort_by(|a, b| a.artifact.cmp(&b.artifact));
+    if let (true, Some(sign)) = (report.failed.is_empty(), sign) {
+        match sign_and_upload(transport, sign, &unique, sent, &mappings).await {
+            Ok(key_id) => report.signed_by = Some(key_id),
+            Err(failure) => report.failed.push(failure),
+        }
+    }
     if report.failed.is_empty() {
         match transport
             .put_bytes(revision_url, MAPPINGS_CONTENT_TYPE, Bytes::from(mappings))

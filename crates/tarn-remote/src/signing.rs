@@ -66,7 +66,7 @@ impl Signer {
 
 /// The `Host` header an HTTP client sends for `url`: the host, plus `:port` when the port
 /// is not the scheme's default.
-pub fn host_header(url: &reqwest::Url) -> String {
+pub(crate) fn host_header(url: &reqwest::Url) -> String {
     sigv4::host_header(url.host_str().unwrap_or(""), url.port())
 }
 

@@ -15,7 +15,9 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use reqwest::{Method, StatusCode};
+use sha2::Digest;
 use tarn_core::sigv4::EMPTY_SHA256;
+use tarn_core::trust::StrongDigest;
 use tarn_core::{printable_line, StreamingHasher};
 use tarn_core::{ArtifactName, Hash};
 use tarn_core::{Limits, MAX_ARTIFACT_ENV, MAX_ERROR_BODY_BYTES, MAX_REPLY_ENV};
@@ -23,12 +25,13 @@ use tarn_store::{open_untrusted, StagingDir};
 use tarn_store::{Cache, FileChanged, Inserted, StoreError};
 use tokio::sync::Semaphore;
 
+use crate::disk_budget::{DiskBound, DiskBudget};
 use crate::progress::{Event, Progress};
 use crate::signing::Signer;
 
 /// Redirects an anonymous download follows before giving up (curl's default is 50; 10 is
 /// reqwest's, and plenty for a cache in front of a CDN).
-pub const MAX_REDIRECTS: usize = 10;
+pub(crate) const MAX_REDIRECTS: usize = 10;
 
 /// Tuning knobs for the transport.
 #[derive(Debug, Clone)]
@@ -54,6 +57,10 @@ pub struct TransportOptions {
     /// Bounds on what a server may make this client hold or wait for: reply and artifact
     /// sizes, the per-transfer deadline and minimum rate (see [`tarn_core::Limits`]).
     pub limits: Limits,
+    /// The most bytes downloads through this transport may write to disk, artifacts kept
+    /// and temp files in flight together (`None`: unbounded). One `tarn get` is one
+    /// transport.
+    pub disk_bound: Option<DiskBound>,
 }
 
 impl Default for TransportOptions {
@@ -69,8 +76,25 @@ impl Default for TransportOptions {
             signer: None,
             sign_downloads: false,
             limits: tarn_store::limits().clone(),
+            disk_bound: None,
         }
     }
+}
+
+/// A download whose SHA-256 or size is not the signed one.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("SHA-256 {actual} ({actual_size} bytes) does not match the signed {expected} ({expected_size} bytes); quarantined as {}", quarantined.display())]
+pub struct StrongMismatch {
+    /// The signed SHA-256 (hex).
+    pub expected: String,
+    /// The signed size.
+    pub expected_size: u64,
+    /// The SHA-256 of what arrived (hex).
+    pub actual: String,
+    /// The size of what arrived.
+    pub actual_size: u64,
+    /// Where the bytes went.
+    pub quarantined: PathBuf,
 }
 
 /// Why one attempt failed.
@@ -97,7 +121,7 @@ pub enum TransferError {
         source: Option<Arc<reqwest::Error>>,
     },
     /// A redirect was refused (to another host for a signed request or an upload), looped,
-    /// or went past [`MAX_REDIRECTS`]; never retried.
+    /// or went past `MAX_REDIRECTS` (10); never retried.
     #[error("{0}")]
     Redirect(String),
     /// No byte moved for the stall timeout.
@@ -112,10 +136,26 @@ pub enum TransferError {
         expected: u64,
     },
     /// The downloaded content does not hash to the artifact's name.
-    #[error("downloaded artifact hash mismatch, got {actual}")]
+    #[error("downloaded artifact hash mismatch{}", shown_hash(actual))]
     HashMismatch {
-        /// The hash of what arrived.
+        /// The hash of what arrived; empty when a redirect to another host sent it (a
+        /// service must not learn, through tarn's output, a hash of what an internal
+        /// address it pointed tarn at returns).
         actual: String,
+    },
+    /// The downloaded content has the right Lake hash but not the SHA-256 or size the
+    /// revision's signature gives (a forged 64-bit collision, or another artifact): the bytes
+    /// were moved to the cache's quarantine. Never retried.
+    #[error("{0}")]
+    StrongMismatch(Box<StrongMismatch>),
+    /// The reply announces another size than the revision's signature gives; nothing was
+    /// read. Never retried.
+    #[error("the reply announces {announced} bytes, but the signed size is {signed}")]
+    SignedSizeMismatch {
+        /// `Content-Length`.
+        announced: u64,
+        /// The signed size.
+        signed: u64,
     },
     /// The attempt ran past the per-transfer deadline.
     #[error(
@@ -132,6 +172,15 @@ pub enum TransferError {
         /// The minimum rate.
         min_rate: u64,
     },
+    /// Writing on would pass the bound on the disk this `get` may fill; never retried, and
+    /// no further artifact is started.
+    #[error(
+        "not downloaded: this get may write at most {} bytes to disk ({}; raise it with \
+         --max-bytes or TARN_MAX_GET_BYTES), and that is reached",
+        .0.bytes,
+        .0.source
+    )]
+    DiskBound(DiskBound),
     /// The body is larger than the limit for its kind.
     #[error("reply larger than the limit of {limit} bytes (raise it with {env})")]
     TooLarge {
@@ -170,6 +219,9 @@ impl TransferError {
             | TransferError::Redirect(_)
             | TransferError::InvalidUrl(_)
             | TransferError::Client(_)
+            | TransferError::DiskBound(_)
+            | TransferError::StrongMismatch(_)
+            | TransferError::SignedSizeMismatch { .. }
             | TransferError::TooLarge { .. } => false,
         }
     }
@@ -243,7 +295,7 @@ pub struct Stats {
 /// The transport. Clone it freely: clones share the client, the concurrency bound and the
 /// counters.
 ///
-/// Redirects: an anonymous `GET` or `HEAD` follows up to [`MAX_REDIRECTS`] of them to any
+/// Redirects: an anonymous `GET` or `HEAD` follows up to `MAX_REDIRECTS` (10) of them to any
 /// http(s) URL, as Lake's `curl -L` does (a public cache may hand downloads to a CDN); what
 /// arrives is still checked against the artifact's name. A signed request, and any request
 /// with a body, follows a redirect only within the same origin (scheme, host, port): a
@@ -259,6 +311,7 @@ pub struct Transport {
     limit: Arc<Semaphore>,
     progress: Progress,
     stats: Arc<Stats>,
+    disk: Arc<DiskBudget>,
 }
 
 impl Transport {
@@ -295,10 +348,22 @@ impl Transport {
             same_origin,
             limit: Arc::new(Semaphore::new(opts.jobs.max(1))),
             limits: opts.limits.clone(),
+            disk: Arc::new(DiskBudget::new(opts.disk_bound.clone())),
             opts: Arc::new(opts),
             progress,
             stats: Arc::new(Stats::default()),
         })
+    }
+
+    /// Counts `n` bytes written to disk outside a download (a local copy of a downloaded
+    /// artifact) against the disk bound; the bound's error when they would pass it.
+    pub(crate) fn reserve_disk(&self, n: u64) -> Result<(), TransferError> {
+        let mut held = self.disk.reservation();
+        self.disk
+            .reserve(&mut held, n)
+            .map_err(|bound| TransferError::DiskBound(bound.clone()))?;
+        held.keep();
+        Ok(())
     }
 
     /// The options in use.
@@ -608,7 +673,12 @@ impl Transport {
 
     /// `PUT url` streaming the file at `path`, signed with its real SHA-256; success on 200,
     /// 201 or 204. See [`Transport::put_artifact`]; this variant checks no content hash.
-    pub async fn put_file(&self, url: &str, content_type: &str, path: &Path) -> Result<(), Failed> {
+    pub async fn put_file(
+        &self,
+        url: &str,
+        content_type: &str,
+        path: &Path,
+    ) -> Result<StrongDigest, Failed> {
         self.put_open_file(
             url,
             content_type,
@@ -625,14 +695,16 @@ impl Transport {
     /// one pass computes the SHA-256 for the signature and checks Lake's hash, the upload
     /// streams from the same descriptor and hashes again, and a body whose bytes stop
     /// matching `hash` is aborted before its last byte, so the service never stores it. What
-    /// leaves the machine is exactly what was validated, whatever happens to the path.
+    /// leaves the machine is exactly what was validated, whatever happens to the path: the
+    /// sending pass checks the SHA-256 too, so a same-Lake-hash rewrite is caught. Returns
+    /// the SHA-256 and size of the bytes sent (what a revision signature records).
     pub async fn put_artifact(
         &self,
         url: &str,
         content_type: &str,
         path: &Path,
         hash: Hash,
-    ) -> Result<(), Failed> {
+    ) -> Result<StrongDigest, Failed> {
         self.put_open_file(
             url,
             content_type,
@@ -653,7 +725,7 @@ impl Transport {
         content_type: &str,
         staging: Arc<StagingDir>,
         name: &ArtifactName,
-    ) -> Result<(), Failed> {
+    ) -> Result<StrongDigest, Failed> {
         let path = staging.dir.join(name.file_name());
         self.put_open_file(
             url,
@@ -672,7 +744,7 @@ impl Transport {
         source: Source,
         path: &Path,
         expected: Option<Hash>,
-    ) -> Result<(), Failed> {
+    ) -> Result<StrongDigest, Failed> {
         let parsed = parse_url("PUT", url)?;
         let local = |error: TransferError| Failed {
             method: "PUT".into(),
@@ -711,6 +783,14 @@ impl Transport {
         })?
         .map_err(|e| local(e.into()))?;
         let file = Arc::new(file);
+        let digest = StrongDigest {
+            sha256: hex::decode(&sha)
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .expect("sha256_and_hash returns 64 hex digits"),
+            size: len,
+        };
+        let checked = expected.map(|lake| (lake, digest.sha256));
         self.with_retries("PUT", url, || {
             let rb = self.builder(
                 Method::PUT,
@@ -726,7 +806,7 @@ impl Transport {
                 let (last2, sent2) = (last.clone(), sent.clone());
                 let progress = self.progress.clone();
                 let stats = self.stats.clone();
-                let stream = checked_file_stream(file, len, expected).map(move |chunk| {
+                let stream = checked_file_stream(file, len, checked).map(move |chunk| {
                     if let Ok(c) = &chunk {
                         last2.store(now_millis(), Ordering::Relaxed);
                         sent2.fetch_add(c.len() as u64, Ordering::Relaxed);
@@ -765,7 +845,8 @@ impl Transport {
                 }
             }
         })
-        .await
+        .await?;
+        Ok(digest)
     }
 
     /// Downloads `url` into the cache as artifact `name`: streamed into a temp file in
@@ -778,13 +859,35 @@ impl Transport {
         cache: &Cache,
         name: &ArtifactName,
     ) -> Result<(u64, Inserted), Failed> {
+        self.download_artifact_checked(url, headers, cache, name, None)
+            .await
+    }
+
+    /// [`Transport::download_artifact`], and with `signed` the SHA-256 and size a verified
+    /// revision signature gives: computed in the same pass as Lake's hash, and on a mismatch
+    /// the bytes go to the cache's quarantine, never under the artifact's name
+    /// ([`TransferError::StrongMismatch`]).
+    pub async fn download_artifact_checked(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+        cache: &Cache,
+        name: &ArtifactName,
+        signed: Option<StrongDigest>,
+    ) -> Result<(u64, Inserted), Failed> {
         let parsed = parse_url("GET", url)?;
         let sign = self.opts.sign_downloads;
         self.with_retries("GET", url, || {
             let rb = self.builder(Method::GET, &parsed, headers, sign, EMPTY_SHA256);
+            let parsed = &parsed;
             async move {
+                if let Some(bound) = self.disk.spent() {
+                    return Err(TransferError::DiskBound(bound.clone()));
+                }
                 let resp = self.send(rb).await?;
                 let status = resp.status().as_u16();
+                let answered = resp.url().clone();
+                let redirected_away = answered.origin() != parsed.origin();
                 if status != 200 {
                     let retry_after = parse_retry_after(resp.headers());
                     let body = self
@@ -794,11 +897,19 @@ impl Transport {
                         .unwrap_or_default();
                     return Err(TransferError::Status {
                         status,
-                        detail: error_detail(&body),
+                        detail: download_error_detail(parsed, &answered, &body),
                         retry_after,
                     });
                 }
                 let expected = resp.content_length();
+                if let (Some(announced), Some(signed)) = (expected, signed) {
+                    if announced != signed.size {
+                        return Err(TransferError::SignedSizeMismatch {
+                            announced,
+                            signed: signed.size,
+                        });
+                    }
+                }
                 let max = self.limits.max_artifact_bytes;
                 if expected.is_some_and(|n| n > max) {
                     return Err(TransferError::TooLarge {
@@ -807,10 +918,12 @@ impl Transport {
                     });
                 }
                 let pace = Pace::new(&self.opts, &self.limits);
+                let mut reserved = self.disk.reservation();
                 let mut temp = cache.temp_artifact()?;
                 let temp_path = temp.path().to_path_buf();
                 let temp_path = temp_path.as_path();
                 let mut hasher = expected.map(StreamingHasher::new);
+                let mut strong = signed.map(|_| sha2::Sha256::new());
                 let mut got = 0u64;
                 let mut stream = resp.bytes_stream();
                 // Writes go to a buffered std file: chunks are small and the page cache
@@ -832,6 +945,9 @@ impl Transport {
                         });
                     }
                     pace.check(got)?;
+                    self.disk
+                        .reserve(&mut reserved, chunk.len() as u64)
+                        .map_err(|bound| TransferError::DiskBound(bound.clone()))?;
                     if let Some(exp) = expected {
                         if got > exp {
                             return Err(TransferError::Network {
@@ -841,6 +957,9 @@ impl Transport {
                         }
                     }
                     if let Some(h) = hasher.as_mut() {
+                        h.update(&chunk);
+                    }
+                    if let Some(h) = strong.as_mut() {
                         h.update(&chunk);
                     }
                     out.write_all(&chunk)
@@ -857,12 +976,33 @@ impl Transport {
                         return Err(TransferError::Truncated { got, expected: exp });
                     }
                 }
+                if let (Some(h), Some(want)) = (strong, signed) {
+                    let actual: [u8; 32] = h.finalize().into();
+                    if actual != want.sha256 || got != want.size {
+                        let quarantined = temp.quarantine(cache, &name.file_name())?;
+                        return Err(TransferError::StrongMismatch(Box::new(StrongMismatch {
+                            expected: hex::encode(want.sha256),
+                            expected_size: want.size,
+                            actual: hex::encode(actual),
+                            actual_size: got,
+                            quarantined,
+                        })));
+                    }
+                }
                 let known = hasher.and_then(|h| h.finish());
                 match cache.publish_artifact(temp, name, known) {
+                    Ok(Inserted::New) => {
+                        reserved.keep();
+                        Ok((got, Inserted::New))
+                    }
                     Ok(inserted) => Ok((got, inserted)),
                     Err(StoreError::HashMismatch { actual, .. }) => {
                         Err(TransferError::HashMismatch {
-                            actual: actual.hex(),
+                            actual: if redirected_away {
+                                String::new()
+                            } else {
+                                actual.hex()
+                            },
                         })
                     }
                     Err(e) => Err(e.into()),
@@ -870,6 +1010,30 @@ impl Transport {
             }
         })
         .await
+    }
+}
+
+/// `, got <hash>`, or nothing for an empty hash.
+fn shown_hash(actual: &str) -> String {
+    if actual.is_empty() {
+        String::new()
+    } else {
+        format!(", got {actual}")
+    }
+}
+
+/// The detail of an error reply to an anonymous download: the body's useful part
+/// ([`error_detail`]), unless a redirect led to another host (scheme, host or port): then
+/// only that host is named, never its body, so a hostile service cannot read an internal
+/// address's replies through tarn's output.
+fn download_error_detail(asked: &reqwest::Url, answered: &reqwest::Url, body: &[u8]) -> String {
+    if asked.origin() == answered.origin() {
+        error_detail(body)
+    } else {
+        format!(
+            " from {} (reached by a redirect to another host; its reply is not shown)",
+            answered.origin().ascii_serialization()
+        )
     }
 }
 
@@ -934,7 +1098,7 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 /// The useful part of an error body: S3's `<Code>` and `<Message>`, else a short excerpt;
 /// always one printable line (no control character reaches the terminal, no forged line:
 /// [`tarn_core::printable_line`]) of bounded length.
-pub fn error_detail(body: &[u8]) -> String {
+pub(crate) fn error_detail(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
     let tag = |t: &str| {
         let open = format!("<{t}>");
@@ -957,7 +1121,7 @@ pub fn error_detail(body: &[u8]) -> String {
 }
 
 /// `Retry-After` as a delay: delta-seconds or an HTTP date (a date in the past is 0).
-pub fn parse_retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+pub(crate) fn parse_retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     let v = headers
         .get(reqwest::header::RETRY_AFTER)?
         .to_str()
@@ -967,7 +1131,7 @@ pub fn parse_retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duratio
 }
 
 /// Parses a `Retry-After` value relative to `now`.
-pub fn retry_after_value(v: &str, now: SystemTime) -> Option<Duration> {
+pub(crate) fn retry_after_value(v: &str, now: SystemTime) -> Option<Duration> {
     if let Ok(secs) = v.parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }
@@ -977,7 +1141,7 @@ pub fn retry_after_value(v: &str, now: SystemTime) -> Option<Duration> {
 
 /// Exponential backoff with jitter: `base * 2^(attempt-1)`, capped at `max`, then a random
 /// point in its upper half (so retries of many transfers spread out but never collapse to 0).
-pub fn backoff(base: Duration, max: Duration, attempt: u32) -> Duration {
+pub(crate) fn backoff(base: Duration, max: Duration, attempt: u32) -> Duration {
     let exp = base.saturating_mul(1u32 << attempt.saturating_sub(1).min(20));
     let cap = exp.min(max);
     let half = cap / 2;
@@ -1081,19 +1245,33 @@ enum Source {
 
 /// The bytes `0..len` of `file`, read with positional reads (each retry starts afresh and
 /// never depends on a shared offset). With `expected`, Lake's hash of the bytes is checked
-/// before the last chunk is released: on a mismatch (or a file that shrank) the stream ends
-/// with an error instead, so the receiver sees a short body and stores nothing.
+/// before the last chunk is released, and so is the SHA-256 computed when the file was
+/// validated (a rewrite with a forged Lake-hash collision changes it): on a mismatch (or a
+/// file that shrank) the stream ends with an error instead, so the receiver sees a short
+/// body and stores nothing.
 fn checked_file_stream(
     file: Arc<std::fs::File>,
     len: u64,
-    expected: Option<Hash>,
+    expected: Option<(Hash, [u8; 32])>,
 ) -> impl futures_util::Stream<Item = std::io::Result<Bytes>> + Send + 'static {
     const CHUNK: u64 = 64 * 1024;
-    let state = (0u64, StreamingHasher::new(len), false);
-    futures_util::stream::unfold(state, move |(offset, mut hasher, done)| {
+    struct State {
+        offset: u64,
+        lake: StreamingHasher,
+        strong: sha2::Sha256,
+        done: bool,
+    }
+    let state = State {
+        offset: 0,
+        lake: StreamingHasher::new(len),
+        strong: sha2::Sha256::new(),
+        done: false,
+    };
+    futures_util::stream::unfold(state, move |mut st| {
         let file = file.clone();
         async move {
-            if done || offset >= len && len > 0 || (len == 0 && offset > 0) {
+            let offset = st.offset;
+            if st.done || offset >= len && len > 0 || (len == 0 && offset > 0) {
                 return None;
             }
             let want = CHUNK.min(len - offset) as usize;
@@ -1104,33 +1282,49 @@ fn checked_file_stream(
                     Ok(0) => break,
                     Ok(n) => filled += n,
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Some((Err(e), (offset, hasher, true))),
+                    Err(e) => {
+                        st.done = true;
+                        return Some((Err(e), st));
+                    }
                 }
             }
+            st.done = true;
             if filled < want {
                 let e = FileChanged::Size {
                     expected: len,
                     seen: offset + filled as u64,
                 };
-                return Some((Err(e.into_io()), (offset, hasher, true)));
+                return Some((Err(e.into_io()), st));
             }
             buf.truncate(filled);
-            hasher.update(&buf);
-            let next = offset + filled as u64;
-            if next == len {
-                let actual = std::mem::replace(&mut hasher, StreamingHasher::new(0)).finish();
-                if let (Some(want), Some(actual)) = (expected, actual) {
-                    if want != actual {
-                        let e = FileChanged::Content {
-                            expected: want,
-                            actual,
-                        };
-                        return Some((Err(e.into_io()), (next, hasher, true)));
-                    }
-                }
-                return Some((Ok(Bytes::from(buf)), (next, hasher, true)));
+            st.lake.update(&buf);
+            if expected.is_some() {
+                st.strong.update(&buf);
             }
-            Some((Ok(Bytes::from(buf)), (next, hasher, false)))
+            st.offset = offset + filled as u64;
+            if st.offset < len {
+                st.done = false;
+                return Some((Ok(Bytes::from(buf)), st));
+            }
+            if let Some((want, want_sha)) = expected {
+                let lake = std::mem::replace(&mut st.lake, StreamingHasher::new(0)).finish();
+                if let Some(actual) = lake.filter(|a| *a != want) {
+                    let e = FileChanged::Content {
+                        expected: want,
+                        actual,
+                    };
+                    return Some((Err(e.into_io()), st));
+                }
+                let sha: [u8; 32] = std::mem::take(&mut st.strong).finalize().into();
+                if sha != want_sha {
+                    let e = FileChanged::StrongContent {
+                        expected: hex::encode(want_sha),
+                        actual: hex::encode(sha),
+                    };
+                    return Some((Err(e.into_io()), st));
+                }
+            }
+            Some((Ok(Bytes::from(buf)), st))
         }
     })
 }
@@ -1147,7 +1341,10 @@ fn read_at(file: &std::fs::File, buf: &mut [u8], offset: u64) -> std::io::Result
 
 /// Hex SHA-256, Lake's content hash and the length of exactly `len` bytes of an open file
 /// (one pass; a file of another length is an error).
-pub fn sha256_and_hash(file: &mut std::fs::File, len: u64) -> std::io::Result<(String, Hash, u64)> {
+pub(crate) fn sha256_and_hash(
+    file: &mut std::fs::File,
+    len: u64,
+) -> std::io::Result<(String, Hash, u64)> {
     use sha2::Digest;
     use std::io::Read;
     let mut h = sha2::Sha256::new();

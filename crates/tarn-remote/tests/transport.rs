@@ -5,9 +5,7 @@ use std::time::{Duration, Instant};
 
 use tarn_core::sigv4::Credentials;
 use tarn_core::ArtifactName;
-use tarn_remote::signing::Signer;
-use tarn_remote::transport::TransferError;
-use tarn_remote::{Event, Progress, Transport, TransportOptions};
+use tarn_remote::{Event, Progress, Signer, TransferError, Transport, TransportOptions};
 use tarn_store::Cache;
 use tarn_test::*;
 
@@ -268,11 +266,12 @@ fn a_file_that_changes_while_it_is_uploaded_is_a_local_error_found_by_type() {
             })
         };
         head.recv_timeout(Duration::from_secs(30)).unwrap();
-        let f = std::fs::OpenOptions::new().write(true).open(&file).unwrap();
+        let mut f = std::fs::OpenOptions::new().write(true).open(&file).unwrap();
         if truncate {
             f.set_len(1 << 20).unwrap();
         } else {
-            std::os::unix::fs::FileExt::write_all_at(&f, &bytes_for(12, 32 << 20), 0).unwrap();
+            // Overwrite in place from the start (the same length, other bytes).
+            std::io::Write::write_all(&mut f, &bytes_for(12, 32 << 20)).unwrap();
         }
         go.send(()).unwrap();
         let e = rt.block_on(put).unwrap().unwrap_err();

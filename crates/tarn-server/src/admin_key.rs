@@ -2,7 +2,7 @@
 //! `<data>/.tarn-serve-key` (mode 600, `ID:SECRET`), so that `lake cache put` works out of
 //! the box and the key survives a restart.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::config::KeyConfig;
@@ -64,12 +64,11 @@ fn read_bounded(path: &Path) -> std::io::Result<String> {
 /// another server wrote meanwhile) and returns the text now in place.
 fn create(data: &Path, path: &Path) -> Result<String, StartError> {
     let mut bytes = [0u8; 20];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .map_err(|source| StartError::File {
-            path: "/dev/urandom".into(),
-            source,
-        })?;
+    // The operating system's generator (getrandom(2), SecRandomCopyBytes, BCryptGenRandom).
+    getrandom::getrandom(&mut bytes).map_err(|e| StartError::File {
+        path: "(the system random generator)".into(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
     let text = format!("{KEY_ID}:{}\n", hex::encode(bytes));
     let io = |source| StartError::File {
         path: path.to_path_buf(),

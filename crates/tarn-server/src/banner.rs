@@ -41,9 +41,12 @@ Lake configuration (~/.lake/config.toml):
   kind = \"reservoir\"
   apiEndpoint = \"{base}/{api}\"
 
-Then, in a Lake package (after `lake build -o outputs.jsonl`):
+Then, with that saved as ~/.lake/config.toml (or named by LAKE_CONFIG) and the LAKE_CACHE_KEY
+below exported, in a Lake package after `lake build -o outputs.jsonl` (a git repository: the
+upload is for its HEAD commit):
   lake cache put outputs.jsonl --scope=myproj   # or: tarn put outputs.jsonl --scope myproj
   lake cache get --scope=myproj                 # or: tarn get --scope myproj
+No Lake package at hand? `tarn demo` makes a whole round trip on a generated one.
 
 ",
         art = cfg.artifact_prefix,

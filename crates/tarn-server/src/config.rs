@@ -76,6 +76,22 @@ pub struct ServerConfig {
     pub gc: GcConfig,
     /// TLS (PEM files); plain HTTP when absent.
     pub tls: Option<TlsConfig>,
+    /// Scopes whose revision uploads must be signed by one of their trusted keys
+    /// (docs/trust.md).
+    pub signed: Vec<SignedScopes>,
+}
+
+/// Scopes that accept only signed revisions, and the keys they trust.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignedScopes {
+    /// Scope patterns (as for keys).
+    pub scopes: Vec<String>,
+    /// A trusted-keys file (`authorized_keys` lines with an optional `expiry-time`).
+    pub trusted_keys: PathBuf,
+    /// The keys read from `trusted_keys` at start.
+    #[serde(skip)]
+    pub keys: Vec<tarn_core::trust::TrustedKey>,
 }
 
 impl Default for ServerConfig {
@@ -106,6 +122,7 @@ impl Default for ServerConfig {
             keys: Vec::new(),
             gc: GcConfig::default(),
             tls: None,
+            signed: Vec::new(),
         }
     }
 }
@@ -283,6 +300,34 @@ impl ServerConfig {
     /// Parses a configuration from TOML text.
     pub fn parse(text: &str) -> Result<ServerConfig, ConfigError> {
         toml::from_str(text).map_err(|e| ConfigError::Toml(PathBuf::from("<config>"), e))
+    }
+
+    /// Reads the trusted-keys file of every `[[signed]]` entry (an entry without keys is an
+    /// error: it would refuse every revision).
+    pub fn load_signature_keys(&mut self) -> Result<(), ConfigError> {
+        for s in &mut self.signed {
+            s.keys = tarn_store::read_trusted_keys(&s.trusted_keys)
+                .map_err(|e| ConfigError::Invalid(format!("[[signed]] trusted_keys: {e}")))?;
+            if s.keys.is_empty() {
+                return Err(ConfigError::Invalid(format!(
+                    "[[signed]] trusted_keys: {}: no key",
+                    s.trusted_keys.display()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The keys a scope's revisions must be signed with; `None` when the scope accepts
+    /// unsigned revisions.
+    pub fn signature_keys(&self, scope: &str) -> Option<Vec<tarn_core::trust::TrustedKey>> {
+        let mut matching = self
+            .signed
+            .iter()
+            .filter(|s| s.scopes.iter().any(|p| scope_matches(p, scope)))
+            .peekable();
+        matching.peek()?;
+        Some(matching.flat_map(|s| s.keys.iter().cloned()).collect())
     }
 
     /// Checks values that serde cannot.

@@ -17,9 +17,56 @@ use tarn_core::object_key::{
 };
 use tarn_core::Hash;
 
-use crate::status::journal::{RunRecord, ScrubSummary};
 use crate::storage::{Listed, ObjectBody};
 use crate::App;
+
+/// The outcome of a GC or scrub run, as the status journal records it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct RunRecord<T> {
+    /// When it finished (Unix seconds).
+    pub finished_unix: u64,
+    /// How long it took (milliseconds).
+    pub duration_ms: u64,
+    /// `scheduled` (inside `tarn serve`) or `command` (`tarn serve gc` / `scrub`).
+    pub trigger: String,
+    /// The error that stopped it, if any.
+    pub error: Option<String>,
+    /// What it did (absent when it failed).
+    pub report: Option<T>,
+}
+
+/// A scrub's result as remembered: counts only (names could reveal private scopes).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub(crate) struct ScrubSummary {
+    /// Artifacts rehashed.
+    pub artifacts: u64,
+    /// Bytes rehashed.
+    pub bytes: u64,
+    /// Corrupt artifacts.
+    pub corrupt: u64,
+    /// Misnamed objects.
+    pub misnamed: u64,
+    /// Revision files that do not parse.
+    pub bad_revisions: u64,
+    /// Temp leftovers.
+    pub temp_leftovers: u64,
+    /// Whether problems were removed.
+    pub repaired: bool,
+}
+
+impl From<&ScrubReport> for ScrubSummary {
+    fn from(r: &ScrubReport) -> Self {
+        ScrubSummary {
+            artifacts: r.artifacts,
+            bytes: r.bytes,
+            corrupt: r.corrupt.len() as u64,
+            misnamed: r.misnamed.len() as u64,
+            bad_revisions: r.bad_revisions.len() as u64,
+            temp_leftovers: r.temp_leftovers.len() as u64,
+            repaired: r.repaired,
+        }
+    }
+}
 
 /// GC parameters.
 #[derive(Debug, Clone, Copy)]
@@ -214,7 +261,9 @@ fn run_record<'a, R, S>(
         "scheduled"
     };
     RunRecord {
-        finished_unix: crate::status::now_unix(),
+        finished_unix: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
         duration_ms: started.elapsed().as_millis() as u64,
         trigger: trigger.to_string(),
         error: result.as_ref().err().map(|e| e.to_string()),

@@ -33,6 +33,7 @@ pub struct Serving {
 /// spool.
 pub async fn start(mut cfg: ServerConfig, opts: ServeOptions) -> Result<Serving, StartError> {
     cfg.validate()?;
+    cfg.load_signature_keys()?;
     let addr = cfg.listen_addr()?;
     let tls = match &cfg.tls {
         Some(t) => Some(crate::tls::acceptor(&t.cert, &t.key)?),

@@ -8,6 +8,7 @@
 //! every row that failed (by name), not only the first.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
@@ -21,7 +22,7 @@ pub(crate) const HOST: &str = "127.0.0.1:9000";
 
 /// A server under test: the handler, its runtime and its data directory.
 pub(crate) struct Server {
-    handler: tarn_server::Handler,
+    handler: Arc<tarn_server::Handler>,
     rt: tokio::runtime::Runtime,
     cfg: ServerConfig,
     data: PathBuf,
@@ -51,6 +52,7 @@ impl Server {
         let data = cfg.data.clone().unwrap_or_else(|| tmp.path().join("data"));
         let handler = rt
             .block_on(tarn_server::Handler::new(cfg.clone()))
+            .map(Arc::new)
             .unwrap_or_else(|e| panic!("the handler did not start: {e}"));
         Server {
             handler,
@@ -98,6 +100,39 @@ impl Server {
     /// Sends one request and reads the whole reply.
     pub(crate) fn send(&self, req: Req) -> Reply {
         self.rt.block_on(self.send_async(req))
+    }
+
+    /// Serves the handler over HTTP/1.1 on 127.0.0.1 at a free port, for a peer that can
+    /// only talk through a socket (a browser); returns `http://127.0.0.1:PORT`. A plain
+    /// hyper connection loop: the listener's own limits are tested through the binary.
+    pub(crate) fn listen(&self) -> String {
+        let listener = self
+            .rt
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let handler = self.handler.clone();
+        self.rt.spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let handler = handler.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(
+                        move |req: hyper::Request<hyper::body::Incoming>| {
+                            let handler = handler.clone();
+                            async move {
+                                let reply = handler.handle(req.map(Body::new)).await;
+                                Ok::<_, std::convert::Infallible>(reply)
+                            }
+                        },
+                    );
+                    let io = hyper_util::rt::TokioIo::new(stream);
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(io, service)
+                        .await;
+                });
+            }
+        });
+        url
     }
 
     /// Sends `reqs` at once (their futures polled together, as concurrent connections'

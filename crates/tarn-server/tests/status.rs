@@ -1,13 +1,16 @@
 //! The status page (`GET /`) and its JSON (`GET /api/status`): a server holding uploads in
 //! a public and a private scope, refusals, reads, a GC run and a scrub; what an anonymous
 //! and a signed viewer see; ListBuckets still answered at `/` for S3 clients; the listing
-//! cached; the journal kept across a restart; and the same on the S3 backend. (The page in
-//! a real headless Chromium is tested through the binary: `crates/tarn-cli/tests/`.)
+//! cached; the journal kept across a restart; the same on the S3 backend; and the page in a
+//! real headless Chromium (over a socket), at desktop and phone width, with screenshots
+//! kept as test artifacts in `target/tarn-test/screenshots/`.
 
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::Instant;
 
 use tarn_server::gc::GcPolicy;
-use tarn_test::{make_artifacts, mapping_for, S3};
+use tarn_test::{make_artifacts, mapping_for, require_program, S3};
 
 use crate::harness::{Req, Server};
 
@@ -410,11 +413,102 @@ fn status_journal_survives_a_restart() {
     assert_eq!(v["recent_uploads"].as_array().unwrap().len(), 20);
 }
 
-#[test]
-fn status_page_on_the_s3_backend() {
-    let Some(s3) = S3::from_env() else {
-        return;
+/// `target/tarn-test/screenshots/` (or under `CARGO_TARGET_DIR`).
+fn screenshot_dir() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let target = match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(d) if Path::new(&d).is_absolute() => PathBuf::from(d),
+        Some(d) => root.join(d),
+        None => root.join("target"),
     };
+    let dir = target.join("tarn-test/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn chromium(profile: &Path, args: &[&str]) -> std::process::Output {
+    let out = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+        ])
+        .args(["--disable-dev-shm-usage", "--hide-scrollbars"])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(args)
+        .env("HOME", profile)
+        .output()
+        .expect("run chromium");
+    assert!(
+        out.status.success(),
+        "chromium {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+#[test]
+#[ignore = "needs `chromium`; scripts/test.sh installs it and runs this test"]
+fn status_page_in_headless_chromium() {
+    require_program("chromium", "apt-get install -y chromium (Debian's package)");
+    let fx = fixture();
+    let url = format!("{}/", fx.srv.listen());
+    let profile = fx.srv.scratch().join("chromium-profile");
+    std::fs::create_dir_all(&profile).unwrap();
+    // The DOM Chromium built (no script runs: the page has none and its CSP forbids any).
+    let out = chromium(&profile, &["--dump-dom", &url]);
+    let dom = String::from_utf8_lossy(&out.stdout);
+    for want in [
+        "tarn serve",
+        "pub/demo",
+        &fx.revs[PUBLIC_REVS - 1],
+        "Recent rejections",
+        "BadDigest",
+        "Last GC (command)",
+        "requests per minute",
+    ] {
+        assert!(
+            dom.contains(want),
+            "{want:?} is not on the page Chromium shows:\n{dom}"
+        );
+    }
+    assert!(!dom.contains("team/secret"));
+    let dir = screenshot_dir();
+    // The two views asked for, and the whole page at phone width (a tall window) for
+    // review: nothing may scroll sideways there.
+    for (name, size) in [
+        ("desktop", "1280,900"),
+        ("phone", "390,844"),
+        ("phone-full", "390,5200"),
+        ("desktop-full", "1280,2600"),
+    ] {
+        let png = dir.join(format!("status-{name}.png"));
+        let _ = std::fs::remove_file(&png);
+        chromium(
+            &profile,
+            &[
+                &format!("--screenshot={}", png.display()),
+                &format!("--window-size={size}"),
+                &url,
+            ],
+        );
+        let bytes = std::fs::read(&png).unwrap_or_else(|e| panic!("{}: {e}", png.display()));
+        assert!(
+            bytes.starts_with(b"\x89PNG\r\n\x1a\n"),
+            "{} is a PNG",
+            png.display()
+        );
+        let width = u32::from_be_bytes(bytes[16..20].try_into().unwrap());
+        assert_eq!(width.to_string(), size.split(',').next().unwrap());
+        eprintln!("screenshot: {} ({} bytes)", png.display(), bytes.len());
+    }
+}
+
+#[test]
+#[ignore = "needs the real S3 server (s3s-fs); scripts/test.sh starts it and runs this test"]
+fn status_page_on_the_s3_backend() {
+    let s3 = S3::from_env();
     let prefix = tarn_test::unique("status");
     let srv = Server::start(&format!(
         r#"[storage]

@@ -4,6 +4,8 @@
 //! <root>/artifacts/<hash>[.<ext>]          content-addressed, read-only, never rewritten
 //! <root>/outputs/<scope>/<inputHash>.json  one input's outputs (CacheOutput wrapper)
 //! <root>/revisions/<scope>/<rev>.jsonl     downloaded revision mapping files
+//! <root>/revisions/<scope>/<rev>.jsonl.sig its verified signature (tarn only; docs/trust.md)
+//! <root>/.tarn/quarantine/<name>.<nanos>   artifacts that failed a SHA-256 check (tarn only)
 //! ```
 //!
 //! Every file appears by rename (or link) of a complete temp file from the same directory,
@@ -83,6 +85,40 @@ impl Cache {
     /// `<root>/revisions/<scope>/<rev>.jsonl`.
     pub fn revision_path(&self, local_scope: &str, rev: &str) -> PathBuf {
         self.revisions_dir(local_scope).join(format!("{rev}.jsonl"))
+    }
+
+    /// `<root>/revisions/<scope>/<rev>.jsonl.sig`: the signature accepted for that revision
+    /// file, kept so a later `get` can check the saved copy and refuse older signatures.
+    pub fn signature_path(&self, local_scope: &str, rev: &str) -> PathBuf {
+        self.revisions_dir(local_scope)
+            .join(format!("{rev}.jsonl{}", tarn_core::trust::SIGNATURE_SUFFIX))
+    }
+
+    /// `<root>/.tarn/quarantine`: tarn's own directory, which Lake and `prune` leave alone.
+    pub fn quarantine_dir(&self) -> PathBuf {
+        self.root.join(crate::lock::TARN_DIR).join("quarantine")
+    }
+
+    /// Moves artifact `name` out of `artifacts/` into `quarantine/` (renamed with a unique
+    /// suffix), so nothing finds it under its name any more. Returns where it went.
+    pub fn quarantine_artifact(&self, name: &ArtifactName) -> Result<PathBuf, StoreError> {
+        let src = self.artifact_path(name);
+        self.quarantine_file(&src, &name.file_name())
+    }
+
+    /// Moves `src` (an artifact or a temp file in `artifacts/`) into `quarantine/` as
+    /// `<file_name>.<unique>`. Returns where it went.
+    pub fn quarantine_file(&self, src: &Path, file_name: &str) -> Result<PathBuf, StoreError> {
+        let dir = self.quarantine_dir();
+        fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let dest = dir.join(format!("{file_name}.{nanos}-{}-{n}", std::process::id()));
+        fs::rename(src, &dest).map_err(|e| StoreError::io(src, e))?;
+        Ok(dest)
     }
 
     /// A fresh temp file in `artifacts/`, for a download or copy that is published later
@@ -231,6 +267,15 @@ impl TempFile {
         self.file
             .as_mut()
             .expect("temp file is open until published")
+    }
+
+    /// Moves the temp file into the cache's quarantine instead of publishing it (content
+    /// that failed a check, kept for inspection, never under an artifact's name).
+    pub fn quarantine(mut self, cache: &Cache, file_name: &str) -> Result<PathBuf, StoreError> {
+        self.file.take();
+        let dest = cache.quarantine_file(&self.path, file_name)?;
+        self.published = true;
+        Ok(dest)
     }
 
     /// Publishes by rename, replacing any file at `dest`.

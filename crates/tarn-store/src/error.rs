@@ -160,6 +160,15 @@ pub enum FileChanged {
         /// The hash of what was read.
         actual: Hash,
     },
+    /// The content still hashes to its Lake name but its SHA-256 changed: someone rewrote it
+    /// with a forged 64-bit collision between validation and upload.
+    #[error("the file changed while it was read (its SHA-256 became {actual}, not {expected}, with the same Lake hash)")]
+    StrongContent {
+        /// The SHA-256 (hex) when checked.
+        expected: String,
+        /// The SHA-256 (hex) of what was read.
+        actual: String,
+    },
     /// Another file stands at the path validated earlier.
     #[error("the file changed after it was validated (replaced by another file)")]
     Replaced,

@@ -70,6 +70,44 @@ pub fn hash_open_file(mut file: &File) -> io::Result<Hash> {
     })
 }
 
+/// The SHA-256 and length of the file at `path` (opened as [`hash_file`] opens it), for
+/// checking an artifact against a signed manifest (docs/trust.md).
+pub fn strong_digest_file(path: &Path) -> io::Result<tarn_core::trust::StrongDigest> {
+    use sha2::Digest;
+    let (mut file, meta) = open_local_file(path, Links::Follow)?;
+    let len = meta.len();
+    let mut h = sha2::Sha256::new();
+    let mut seen = 0u64;
+    READ_BUFFER.with(|cell| {
+        let mut buf = cell.borrow_mut();
+        if buf.len() < READ_CHUNK {
+            buf.resize(READ_CHUNK, 0);
+        }
+        loop {
+            let n = match file.read(&mut buf[..]) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            h.update(&buf[..n]);
+            seen += n as u64;
+        }
+        Ok(())
+    })?;
+    if seen != len {
+        return Err(crate::error::FileChanged::Size {
+            expected: len,
+            seen,
+        }
+        .into_io());
+    }
+    Ok(tarn_core::trust::StrongDigest {
+        sha256: h.finalize().into(),
+        size: seen,
+    })
+}
+
 /// Lake's text hash (`computeTextFileHash`): UTF-8 required, CR LF normalised.
 /// Opened like [`hash_file`]; read no further than the length the file had when opened (a
 /// file that grows meanwhile is an error, as for [`hash_file`]).

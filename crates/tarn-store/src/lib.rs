@@ -20,17 +20,24 @@ mod cache;
 mod clean;
 mod error;
 mod hashing;
+mod inventory;
+mod keys;
 mod lean_install;
 mod local_file;
 mod location;
+mod lock;
 mod mapfile;
 mod parallel;
+mod prune;
 mod restore;
 mod stage;
 mod staging;
+mod stats;
+mod strong;
 mod temp;
 mod unstage;
 mod untrusted_dir;
+mod usage;
 mod verify;
 mod workspace;
 
@@ -43,17 +50,26 @@ pub use clean::clean;
 /// Errors, each naming its file; a file that changed under a reader, found by type.
 pub use error::{FileChanged, StoreError};
 /// Lake's content hash of files.
-pub use hashing::{hash_file, hash_open_file, hash_text_file};
+pub use hashing::{hash_file, hash_open_file, hash_text_file, strong_digest_file};
+/// Files in a cache that are not Lake's (left alone by `prune`).
+pub use inventory::UnknownFile;
+/// Key files for signed revisions: generate, read a private key, read trusted keys.
+pub use keys::{generate_key, public_key_path, read_secret_key, read_trusted_keys, KeyFileError};
 /// The workspace's Lean (as Lake finds it) and what `lean --version` says.
 pub use lean_install::{probe_lean, LeanEnv, LeanProbe, LeanProbeError, LEAN_PROBE_TIMEOUT};
 /// Bounded, non-blocking reads of local files that may come from outside.
 pub use local_file::{
-    open_local_file, read_config_file, read_local_file, read_local_text, Links, ReadLimit,
+    open_local_file, read_config_file, read_local_file, read_local_text, read_text_inside,
+    real_root, resolve_inside, Links, ReadLimit,
 };
 /// Where the cache lives (Lake's rules).
-pub use location::{resolve_cache_root, system_cache_root, CacheEnv, CacheSource};
+pub use location::{free_space, resolve_cache_root, system_cache_root, CacheEnv, CacheSource};
+/// The cache lock: `prune` exclusive, everything else shared.
+pub use lock::{tarn_dir, CacheLock, LockMode, TARN_DIR};
 /// Mapping files read from disk.
 pub use mapfile::{mappings_limit, read_mappings, LoadedMappings};
+/// `prune`: least recently used first, consistent after every step.
+pub use prune::{prune, KeptRevision, PruneOptions, PruneReport, Tally, DEFAULT_GRACE};
 /// `restore`: module outputs from the cache into Lake's build directories, with traces.
 pub use restore::{
     find_leantar, leantar_version, restore, RestoreError, RestoreOptions, RestoreProblem,
@@ -63,15 +79,24 @@ pub use restore::{
 /// `stage`: copy a mapping file's artifacts into a flat staging directory.
 pub use stage::{stage, StageOptions, StageReport, StagedHow, STAGED_MAPPINGS};
 /// The one validator of staging directories, and reads of untrusted files.
-pub use staging::{
-    hash_reader, open_untrusted, read_bounded, validate_staging, FileId, OpenArtifact, StagingDir,
-};
+pub use staging::{hash_reader, read_bounded, validate_staging, OpenArtifact, StagingDir};
+/// `stats`: what a cache holds, by scope, age of last use and extension.
+pub use stats::{cache_stats, Bucket, CacheStats, ScopeStats, AGE_BANDS};
+/// `verify --strong`: artifacts re-checked against the saved revision signatures.
+pub use strong::{verify_strong, StrongReport};
 /// Stale temp files left by killed runs.
 pub use temp::{process_alive, sweep_cache, sweep_dirs, temp_owner, TempSweep};
 /// `unstage` and `add`: import a staging directory, write `outputs/` entries.
 pub use unstage::{import_staging, write_outputs, OutputsTarget, UnstageReport};
+/// Files and directories someone else controls, opened without following links or blocking.
+pub use untrusted_dir::{open_untrusted, FileId};
 /// A directory someone else controls, read through one descriptor.
 pub use untrusted_dir::{EntryKind, UntrustedDir};
+/// tarn's record of the artifacts it used and the workspaces it fetched for.
+pub use usage::{
+    forget_workspaces, note_use, read_usage, record_use, record_workspace, recorded_workspaces,
+    unix_seconds, UseRecord, USAGE_FILE, WORKSPACES_FILE,
+};
 /// `verify`: rehash artifacts, check `outputs/` and `revisions/` files.
 pub use verify::{
     check_artifact, list_artifacts, scrub, verify_artifacts, ArtifactCheckError, Problem,

@@ -84,6 +84,62 @@ pub fn read_local_text(path: &Path, links: Links, limit: &ReadLimit<'_>) -> io::
         .map_err(|_| io::Error::new(ErrorKind::InvalidData, "not UTF-8 text"))
 }
 
+/// [`read_local_text`] for a file of a checkout that must stay inside `root` (the workspace
+/// directory, already canonical: see [`real_root`]): the path is resolved through every
+/// symbolic link first, and a file that resolves outside `root` (a committed link to
+/// `/proc/self/environ`, `~/.ssh/…`, `../../x`) is refused unread
+/// ([`ErrorKind::PermissionDenied`], the error naming where the link leads); the resolved
+/// path is then opened with [`Links::Refuse`], so no link swapped in afterwards is followed
+/// either. A path that does not exist stays [`ErrorKind::NotFound`].
+pub fn read_text_inside(path: &Path, root: &Path, limit: &ReadLimit<'_>) -> io::Result<String> {
+    let real = resolve_inside(path, root)?;
+    read_local_text(&real, Links::Refuse, limit)
+}
+
+/// `path` with every symbolic link resolved, if that lies inside `root` (canonical); for
+/// a path that does not exist yet, its nearest existing ancestor must lie inside (a
+/// missing directory below a link that leads out is refused too). The error says where
+/// the path leads.
+pub fn resolve_inside(path: &Path, root: &Path) -> io::Result<std::path::PathBuf> {
+    let mut probe = path;
+    let (real, missing) = loop {
+        match std::fs::canonicalize(probe) {
+            Ok(real) => break (real, probe != path),
+            Err(e) if e.kind() == ErrorKind::NotFound => match probe.parent() {
+                Some(parent) if parent.as_os_str().is_empty() => probe = Path::new("."),
+                Some(parent) => probe = parent,
+                None => return Err(e),
+            },
+            Err(e) => return Err(e),
+        }
+    };
+    if !real.starts_with(root) {
+        return Err(io::Error::new(
+            ErrorKind::PermissionDenied,
+            format!(
+                "leads outside the workspace {} (to {}) through a symbolic link; tarn reads \
+                 nothing outside the workspace",
+                root.display(),
+                real.display()
+            ),
+        ));
+    }
+    if missing {
+        return Err(io::Error::from(ErrorKind::NotFound));
+    }
+    Ok(real)
+}
+
+/// The canonical form of a workspace directory, for [`read_text_inside`] and
+/// [`resolve_inside`].
+pub fn real_root(dir: &Path) -> io::Result<std::path::PathBuf> {
+    std::fs::canonicalize(if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    })
+}
+
 /// Reads a configuration file (the server's `--config`, Lake's system configuration
 /// `LAKE_CONFIG`): a regular file of at most [`tarn_core::MAX_CONFIG_FILE_BYTES`], links
 /// followed. The error says which rule was broken; the caller adds the path.
@@ -202,9 +258,51 @@ fn show_size(n: u64) -> String {
     }
 }
 
+/// Reads a regular file (not a link) of at most `limit` bytes without updating its access
+/// time where the system allows (see [`open_without_touching`]).
+pub(crate) fn read_without_touching(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
+    let file = open_without_touching(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::other("not a regular file"));
+    }
+    let mut bytes = Vec::new();
+    file.take(limit + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(io::Error::other(format!("larger than {limit} bytes")));
+    }
+    Ok(bytes)
+}
+
+/// Opens a cache file for tarn's own checks (`prune`, `stats`, `verify`) without updating its
+/// access time where the system allows (`O_NOATIME` on Linux, for files this user owns; a
+/// link or a FIFO is not followed or waited on): those reads are not uses, and must not move
+/// the file in prune's least-recently-used order.
+#[cfg(target_os = "linux")]
+pub(crate) fn open_without_touching(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let open = |flags| {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | flags)
+            .open(path)
+    };
+    match open(libc::O_NOATIME) {
+        // Not the file's owner: the access time may move; eviction order is a little off.
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => open(0),
+        r => r,
+    }
+}
+
+/// Elsewhere: a plain open.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn open_without_touching(path: &Path) -> io::Result<File> {
+    File::open(path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(unix)]
     use std::time::{Duration, Instant};
 
     const LIMIT: ReadLimit<'static> = ReadLimit {
@@ -215,6 +313,7 @@ mod tests {
 
     /// Runs `f` on another thread and returns its result, failing the test if it takes more
     /// than 10 seconds (a blocked open would never return).
+    #[cfg(unix)]
     fn promptly<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
         let (tx, rx) = std::sync::mpsc::channel();
         let start = Instant::now();

@@ -54,6 +54,31 @@ pub enum CacheSource {
     Home,
 }
 
+/// Bytes available to this user on the file system that holds `dir` (or, while `dir` does
+/// not exist yet, its nearest existing ancestor): what a `get` may fill at most.
+pub fn free_space(dir: &Path) -> std::io::Result<u64> {
+    let mut probe = dir;
+    while !probe.exists() {
+        match probe.parent() {
+            Some(p) if !p.as_os_str().is_empty() => probe = p,
+            _ => {
+                probe = Path::new(".");
+                break;
+            }
+        }
+    }
+    #[cfg(unix)]
+    {
+        let st = rustix::fs::statvfs(probe)?;
+        Ok(st.f_bavail.saturating_mul(st.f_frsize))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = probe;
+        Ok(u64::MAX)
+    }
+}
+
 /// Resolves the cache root like Lake:
 ///
 /// 1. `LAKE_CACHE_DIR` non-empty → it;

@@ -105,6 +105,7 @@ pub fn stage(
     if report.is_ok() {
         write_atomic(&dir.join(STAGED_MAPPINGS), mappings_bytes)?;
     }
+    crate::usage::note_use(cache, artifacts);
     Ok(report)
 }
 

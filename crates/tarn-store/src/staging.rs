@@ -20,7 +20,7 @@
 //!   what is imported or what leaves the machine.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
@@ -30,70 +30,9 @@ use tarn_core::{ArtifactName, Hash};
 use crate::error::{FileChanged, StoreError};
 use crate::mapfile::{parse_mappings, LoadedMappings};
 use crate::stage::STAGED_MAPPINGS;
-use crate::untrusted_dir::{EntryKind, UntrustedDir};
+use crate::untrusted_dir::{EntryKind, FileId, UntrustedDir};
 
-/// Identity of a validated file, to notice it being swapped before it is read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FileId {
-    dev: u64,
-    ino: u64,
-}
-
-impl FileId {
-    /// The identity of a file from its device and inode numbers.
-    pub(crate) fn from_raw(dev: u64, ino: u64) -> FileId {
-        FileId { dev, ino }
-    }
-
-    /// The identity of the file `meta` describes (`None` where the platform has none).
-    pub fn of(meta: &fs::Metadata) -> Option<FileId> {
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::MetadataExt;
-            Some(FileId {
-                dev: meta.dev(),
-                ino: meta.ino(),
-            })
-        }
-        #[cfg(not(unix))]
-        {
-            let _ = meta;
-            None
-        }
-    }
-}
-
-/// Opens a file that someone else controls for reading: without following a symbolic link
-/// in the last component, without blocking (a FIFO or device cannot hang the caller), and
-/// only if the open descriptor is a regular file. Returns the file and its metadata, taken
-/// from the descriptor, so every later read sees exactly the file that was checked.
-pub fn open_untrusted(path: &Path) -> Result<(File, fs::Metadata), StoreError> {
-    let mut options = OpenOptions::new();
-    options.read(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY);
-    }
-    let file = options.open(path).map_err(|e| {
-        #[cfg(unix)]
-        if e.raw_os_error() == Some(libc::ELOOP) {
-            return StoreError::Symlink {
-                path: path.to_path_buf(),
-            };
-        }
-        StoreError::io(path, e)
-    })?;
-    let meta = file.metadata().map_err(|e| StoreError::io(path, e))?;
-    if !meta.is_file() {
-        return Err(StoreError::NotRegular {
-            path: path.to_path_buf(),
-        });
-    }
-    Ok((file, meta))
-}
-
-/// Reads at most `limit` bytes of a file opened with [`open_untrusted`]; a longer file is an
+/// Reads at most `limit` bytes of a file opened with [`crate::open_untrusted`]; a longer file is an
 /// error naming the limit (and the environment variable that raises it).
 pub fn read_bounded(
     mut file: &File,
@@ -362,4 +301,54 @@ pub fn validate_staging(dir: &Path) -> Result<StagingDir, Vec<String>> {
         unreferenced,
         ids,
     })
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use tarn_core::{ArtifactName, Hash};
+
+    fn staged(dir: &Path, content: &[u8]) -> ArtifactName {
+        std::fs::create_dir_all(dir).unwrap();
+        let name = ArtifactName::new(Hash::of_bytes(content), "olean");
+        std::fs::write(dir.join(name.file_name()), content).unwrap();
+        std::fs::write(
+            dir.join("outputs.jsonl"),
+            format!(
+                "\"2026-03-17\"\n[\"0000000000000001\",\"{}\"]\n",
+                name.file_name()
+            ),
+        )
+        .unwrap();
+        name
+    }
+
+    #[test]
+    fn a_directory_swapped_for_a_link_after_validation_is_never_read() {
+        let tmp = std::env::temp_dir().join(format!("tarn-untrusted-dir-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        let dir = tmp.join("staging");
+        let name = staged(&dir, b"the staged bytes");
+        // An outside directory with a file of the same name (a hard link would pass the
+        // identity check; a copy of other content is enough to see where bytes come from).
+        let outside = tmp.join("outside");
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join(name.file_name()), b"outside bytes!!!").unwrap();
+        let s = validate_staging(&dir).unwrap();
+        std::fs::rename(&dir, tmp.join("real")).unwrap();
+        std::os::unix::fs::symlink(&outside, &dir).unwrap();
+        let mut open = s.open_artifact(&name).unwrap();
+        let mut got = Vec::new();
+        std::io::Read::read_to_end(&mut open.file, &mut got).unwrap();
+        assert_eq!(got, b"the staged bytes");
+        // Given as a link, the directory is refused outright.
+        let e = validate_staging(&dir).unwrap_err();
+        assert!(e[0].contains("is a symbolic link"), "{e:?}");
+        // Entry names cannot leave the directory.
+        let d = UntrustedDir::open(&tmp.join("real")).unwrap();
+        for bad in ["..", "../outside/x", "", "."] {
+            assert!(d.open_file(bad).is_err(), "{bad:?}");
+        }
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
 }

@@ -88,6 +88,7 @@ pub fn import_staging(
             }
             Err(e) => report.errors.push(e.to_string()),
         }
+        crate::usage::note_use(cache, &staging.artifacts);
     }
     report
 }

@@ -6,11 +6,12 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use tarn_core::trust::SignatureFile;
 use tarn_core::CacheOutput;
 use tarn_core::{ArtifactName, Hash, MappingFile};
 
 use crate::cache::{Cache, TEMP_PREFIX};
-use crate::hashing::hash_file;
+use crate::hashing::hash_open_file;
 use crate::parallel::{default_threads, par_map};
 
 /// One problem found, naming its file.
@@ -94,7 +95,10 @@ pub fn check_artifact(path: &Path, name: &ArtifactName) -> Result<u64, ArtifactC
     if !meta.file_type().is_file() {
         return Err(ArtifactCheckError::NotAFile);
     }
-    let actual = hash_file(path).map_err(ArtifactCheckError::Io)?;
+    // A scrub is not a use: the access time stays (prune's order).
+    let actual = crate::local_file::open_without_touching(path)
+        .and_then(|f| hash_open_file(&f))
+        .map_err(ArtifactCheckError::Io)?;
     if actual != name.hash {
         return Err(ArtifactCheckError::Mismatch {
             actual,
@@ -182,8 +186,8 @@ pub fn list_artifacts(cache: &Cache, report: &mut VerifyReport) -> Vec<ArtifactN
     names
 }
 
-/// Files `<root>/<scope>/*.<ext>` (one level of scope directories), sorted.
-fn scoped_files(root: &Path, ext: &str, report: &mut VerifyReport) -> Vec<PathBuf> {
+/// Files `<root>/<scope>/*<ext>` for any of `exts` (one level of scope directories), sorted.
+fn scoped_files(root: &Path, exts: &[&str], report: &mut VerifyReport) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let Ok(scopes) = fs::read_dir(root) else {
         return out;
@@ -205,12 +209,12 @@ fn scoped_files(root: &Path, ext: &str, report: &mut VerifyReport) -> Vec<PathBu
             let name = name.to_string_lossy();
             if name.starts_with(TEMP_PREFIX) {
                 report.temp_files_skipped += 1;
-            } else if name.ends_with(ext) {
+            } else if exts.iter().any(|e| name.ends_with(e)) {
                 out.push(f.path());
             } else {
                 report.problems.push(Problem {
                     path: f.path(),
-                    message: format!("unexpected file (expected *{ext})"),
+                    message: format!("unexpected file (expected *{})", exts.join(" or *")),
                 });
             }
         }
@@ -218,6 +222,9 @@ fn scoped_files(root: &Path, ext: &str, report: &mut VerifyReport) -> Vec<PathBu
     out.sort();
     out
 }
+
+/// A saved revision signature: `<rev>.jsonl.sig`.
+const SIGNATURE_EXT: &str = ".jsonl.sig";
 
 /// Scrubs the whole cache: every artifact rehashed, every `outputs/**.json` parsed, every
 /// `revisions/**.jsonl` parsed. `total` is called once with the number of artifacts before
@@ -229,7 +236,7 @@ pub fn scrub(cache: &Cache, total: &dyn Fn(u64), progress: &(dyn Fn(u64) + Sync)
     total(names.len() as u64);
     rehash_into(cache, &names, progress, &mut report);
 
-    let outputs = scoped_files(&cache.root().join("outputs"), ".json", &mut report);
+    let outputs = scoped_files(&cache.root().join("outputs"), &[".json"], &mut report);
     let results = par_map(&outputs, default_threads(), |p| {
         fs::read(p).map_err(|e| e.to_string()).and_then(|b| {
             CacheOutput::parse(&b)
@@ -246,8 +253,27 @@ pub fn scrub(cache: &Cache, total: &dyn Fn(u64), progress: &(dyn Fn(u64) + Sync)
             });
         }
     }
-    let revisions = scoped_files(&cache.root().join("revisions"), ".jsonl", &mut report);
+    // Revision files, and the signatures tarn saved beside them (docs/trust.md).
+    let revisions = scoped_files(
+        &cache.root().join("revisions"),
+        &[".jsonl", SIGNATURE_EXT],
+        &mut report,
+    );
     for p in &revisions {
+        if p.to_string_lossy().ends_with(SIGNATURE_EXT) {
+            let r = fs::read(p).map_err(|e| e.to_string()).and_then(|b| {
+                SignatureFile::parse(&b)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            });
+            if let Err(message) = r {
+                report.problems.push(Problem {
+                    path: p.clone(),
+                    message,
+                });
+            }
+            continue;
+        }
         report.revision_files += 1;
         let r = fs::read(p).map_err(|e| e.to_string()).and_then(|b| {
             let parsed = MappingFile::parse(&b).map_err(|e| e.to_string())?;
@@ -271,6 +297,44 @@ pub fn scrub(cache: &Cache, total: &dyn Fn(u64), progress: &(dyn Fn(u64) + Sync)
 mod tests {
     use super::*;
     use tarn_fixture::{generate, FixtureSpec};
+
+    #[test]
+    fn saved_signatures_are_expected_beside_revision_files_and_checked() {
+        use tarn_core::trust::{Manifest, SecretKey, StrongDigest};
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path());
+        let key = SecretKey::from_seed([7; 32], "");
+        let sig = Manifest {
+            key_id: key.public().key_id(),
+            scope: "s".into(),
+            revision: "r".into(),
+            platform: None,
+            toolchain: None,
+            timestamp: 1,
+            revision_file: StrongDigest::of(b""),
+            artifacts: Default::default(),
+        }
+        .sign(&key)
+        .unwrap();
+        let revs = dir.path().join("revisions/pkg");
+        fs::create_dir_all(&revs).unwrap();
+        fs::write(revs.join("r.jsonl.sig"), sig).unwrap();
+        fs::write(revs.join("bad.jsonl.sig"), b"not a signature\n").unwrap();
+        fs::write(revs.join("stray.txt"), b"x").unwrap();
+        let report = scrub(&cache, &|_| {}, &|_| {});
+        let mut problems: Vec<String> = report
+            .problems
+            .iter()
+            .map(|p| p.path.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        problems.sort();
+        assert_eq!(
+            problems,
+            ["bad.jsonl.sig", "stray.txt"],
+            "{:?}",
+            report.problems
+        );
+    }
 
     #[test]
     fn scrub_counts_and_finds_corruption() {

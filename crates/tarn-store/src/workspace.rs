@@ -24,12 +24,13 @@ use std::path::{Path, PathBuf};
 use tarn_core::PackageConfig;
 pub use tarn_core::Warning;
 use tarn_core::{
-    default_toolchain, parse_lean_toolchain, DependencyKind, Manifest, DEFAULT_PACKAGES_DIR,
+    check_inside_workspace, default_toolchain, parse_lean_toolchain, DependencyKind, Manifest,
+    DEFAULT_PACKAGES_DIR,
 };
-use tarn_core::{parse_lakefile_lean, MAX_CONFIG_BYTES, MAX_LAKEFILE_BYTES};
+use tarn_core::{parse_lakefile_lean, secret_shaped, MAX_CONFIG_BYTES, MAX_LAKEFILE_BYTES};
 
 use crate::error::StoreError;
-use crate::local_file::{read_local_text, Links, ReadLimit};
+use crate::local_file::{read_text_inside, real_root, resolve_inside, ReadLimit};
 
 /// The Lean-language configuration file name.
 pub const LAKEFILE_LEAN: &str = "lakefile.lean";
@@ -54,8 +55,9 @@ pub fn is_package_dir(dir: &Path) -> bool {
 /// when `dir` has neither file.
 pub fn read_root_config(dir: &Path) -> Result<Option<RootConfig>, StoreError> {
     let mut warnings = Vec::new();
+    let root = real_root(dir).map_err(|e| StoreError::io(dir, e))?;
     Ok(
-        read_package_config(dir, None, &mut warnings)?.map(|(config, path)| RootConfig {
+        read_package_config(&root, dir, None, &mut warnings)?.map(|(config, path)| RootConfig {
             config,
             path,
             warnings,
@@ -76,9 +78,12 @@ pub struct RootConfig {
 }
 
 /// The toolchain named by `dir`'s `lean-toolchain` (first non-blank line, trimmed), read
-/// bounded by [`MAX_TOOLCHAIN_BYTES`]. `Ok(None)` when there is no such file.
+/// bounded by [`MAX_TOOLCHAIN_BYTES`], and only if it resolves inside `dir`. `Ok(None)`
+/// when there is no such file.
 pub fn read_lean_toolchain(dir: &Path) -> Result<Option<String>, StoreError> {
+    let root = real_root(dir).map_err(|e| StoreError::io(dir, e))?;
     Ok(read_bounded(
+        &root,
         &dir.join(TOOLCHAIN_FILE),
         MAX_TOOLCHAIN_BYTES,
         TOOLCHAIN_FILE,
@@ -199,7 +204,14 @@ impl Workspace {
     /// Reads the workspace rooted at `dir`. Errors (naming the file) when the root has no
     /// configuration, or a file is unreadable, too large or malformed; a dependency that is
     /// not checked out, or an option that is not a literal, is a warning.
+    ///
+    /// Nothing outside `dir` is read or named as a package directory: `packagesDir` and a
+    /// path dependency's `dir` must be relative paths that stay inside
+    /// ([`tarn_core::check_inside_workspace`]), and every directory and file the workspace
+    /// names must resolve inside `dir` through any symbolic link ([`resolve_inside`]);
+    /// anything else is an error naming the file and the field.
     pub fn load(dir: &Path) -> Result<(Workspace, Vec<Warning>), StoreError> {
+        let root = real_root(dir).map_err(|e| StoreError::io(dir, e))?;
         let RootConfig {
             config: root_config,
             path: root_config_path,
@@ -212,12 +224,12 @@ impl Workspace {
         })?;
         let lean_toolchain = read_lean_toolchain(dir)?;
         let manifest_path = dir.join(MANIFEST_FILE);
-        let manifest = match read_bounded(&manifest_path, MAX_CONFIG_BYTES, MANIFEST_FILE)? {
+        let manifest = match read_bounded(&root, &manifest_path, MAX_CONFIG_BYTES, MANIFEST_FILE)? {
             Some(text) => Some(
                 Manifest::parse(text.as_bytes(), &manifest_path.display().to_string()).map_err(
                     |e| StoreError::Invalid {
                         path: manifest_path.clone(),
-                        message: e.message,
+                        message: withhold_secrets(e.message),
                     },
                 )?,
             ),
@@ -246,7 +258,14 @@ impl Workspace {
             (None, Some(recorded)) => recorded.clone(),
             (None, None) => DEFAULT_PACKAGES_DIR.to_string(),
         };
+        if let Err(message) = check_inside_workspace(&packages_rel) {
+            return Err(StoreError::Invalid {
+                path: root_config_path.clone(),
+                message: format!("`packagesDir` {message}"),
+            });
+        }
         let packages_dir = dir.join(&packages_rel);
+        check_dir_inside(&root, &packages_dir, "`packagesDir`")?;
         let mut packages = vec![Package::root(dir, root_config, Some(root_config_path))];
         for entry in manifest.iter().flat_map(|m| &m.packages) {
             let (repo_dir, pkg_dir) = match entry.kind {
@@ -263,7 +282,11 @@ impl Workspace {
                     (d.clone(), d)
                 }
             };
-            let found = read_package_config(&pkg_dir, entry.config_file.as_deref(), &mut warnings)?;
+            let what = format!("dependency `{}`", entry.name);
+            check_dir_inside(&root, &repo_dir, &what)?;
+            check_dir_inside(&root, &pkg_dir, &what)?;
+            let found =
+                read_package_config(&root, &pkg_dir, entry.config_file.as_deref(), &mut warnings)?;
             let (mut config, config_path) = match found {
                 Some((c, p)) => (c, Some(p)),
                 None => {
@@ -350,6 +373,7 @@ impl Workspace {
 /// one and it exists, else `lakefile.lean`, else `lakefile.toml` (Lake's order). `Ok(None)` when there is
 /// none.
 fn read_package_config(
+    root: &Path,
     dir: &Path,
     config_file: Option<&str>,
     warnings: &mut Vec<Warning>,
@@ -374,7 +398,7 @@ fn read_package_config(
         }
     }
     for path in candidates {
-        let Some(text) = read_bounded(&path, MAX_LAKEFILE_BYTES, "a lakefile")? else {
+        let Some(text) = read_bounded(root, &path, MAX_LAKEFILE_BYTES, "a lakefile")? else {
             continue;
         };
         let shown = path.display().to_string();
@@ -382,15 +406,15 @@ fn read_package_config(
         let config = if is_toml {
             PackageConfig::parse_toml(&text).map_err(|e| StoreError::Invalid {
                 path: path.clone(),
-                message: e.to_string(),
+                message: withhold_secrets(e.to_string()),
             })?
         } else {
             let (config, w) =
                 parse_lakefile_lean(&text, &shown).map_err(|e| StoreError::Invalid {
                     path: path.clone(),
                     message: match e.line {
-                        Some(l) => format!("line {l}: {}", e.message),
-                        None => e.message,
+                        Some(l) => format!("line {l}: {}", withhold_secrets(e.message)),
+                        None => withhold_secrets(e.message),
                     },
                 })?;
             warnings.extend(w);
@@ -401,6 +425,30 @@ fn read_package_config(
     Ok(None)
 }
 
+/// A parser's message about a checkout file, unless it quotes text that looks secret
+/// ([`tarn_core::secret_shaped`], with every environment value of 8 characters or more as
+/// known secrets): then only its position (`line L, column C`, when it starts so) and a
+/// note. A configuration file may be a link to `/proc/self/environ` or a key file, and its
+/// lines must never reach a CI log.
+fn withhold_secrets(message: String) -> String {
+    let env: Vec<String> = std::env::vars_os()
+        .filter_map(|(_, v)| v.into_string().ok())
+        .filter(|v| v.len() >= 8)
+        .collect();
+    let known: Vec<&str> = env.iter().map(String::as_str).collect();
+    if !secret_shaped(&message, &known) {
+        return message;
+    }
+    let position = message
+        .find(", column ")
+        .and_then(|i| message[i..].find(':').map(|j| &message[..i + j]));
+    let note = "the parser's message is withheld: it quotes text that looks like a secret";
+    match position {
+        Some(p) => format!("{p}: {note}"),
+        None => format!("cannot be parsed ({note})"),
+    }
+}
+
 /// The components of a relative path, `.` left out.
 fn path_parts(p: &str) -> Vec<std::path::Component<'_>> {
     Path::new(p)
@@ -409,12 +457,28 @@ fn path_parts(p: &str) -> Vec<std::path::Component<'_>> {
         .collect()
 }
 
+/// Refuses a directory of the workspace (`what`: `` `packagesDir` ``, a dependency) that
+/// leads outside `root` (canonical) through a symbolic link; one that does not exist yet
+/// is fine (a dependency not checked out).
+fn check_dir_inside(root: &Path, dir: &Path, what: &str) -> Result<(), StoreError> {
+    match resolve_inside(dir, root) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(StoreError::Invalid {
+            path: dir.to_path_buf(),
+            message: format!("{what}: {e}"),
+        }),
+    }
+}
+
 /// Reads a UTF-8 text file of a checkout (a lakefile, `lake-manifest.json`,
 /// `lean-toolchain`) of at most `limit` bytes, through the one bounded, non-blocking reader
-/// ([`read_local_text`]): a FIFO or device is refused with an error naming the file, never
-/// waited on or read without end. `Ok(None)` when it does not exist or is a directory (Lake
-/// does not take a directory for a configuration file either).
+/// ([`read_text_inside`]): a FIFO or device is refused with an error naming the file, never
+/// waited on or read without end, and so is a file that resolves outside `root` (the
+/// workspace, canonical). `Ok(None)` when it does not exist or is a directory (Lake does
+/// not take a directory for a configuration file either).
 pub(crate) fn read_bounded(
+    root: &Path,
     path: &Path,
     limit: u64,
     what: &str,
@@ -424,7 +488,7 @@ pub(crate) fn read_bounded(
         what,
         env: None,
     };
-    match read_local_text(path, Links::Follow, &limit) {
+    match read_text_inside(path, root, &limit) {
         Ok(text) => Ok(Some(text)),
         Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::IsADirectory) => Ok(None),
         Err(e) => Err(StoreError::io(path, e)),

@@ -56,6 +56,11 @@ pub fn tarn_cmd(bin: &Path, home: &Path) -> std::process::Command {
             c.env_remove(&k);
         }
     }
+    // Git never looks above the test's own directories: under scripts/test.sh they lie
+    // inside tarn's checkout, whose HEAD a test of "no git repository" would otherwise find.
+    if let Some(parent) = home.parent() {
+        c.env("GIT_CEILING_DIRECTORIES", parent);
+    }
     c.env("HOME", home)
         .env("LAKE_CONFIG", home.join("config.toml"))
         .env("TARN_RETRY_BASE_MS", "10")
@@ -167,6 +172,12 @@ impl Sandbox {
         cmd
     }
 
+    /// A generated Lake-shaped cache at `fx/cache` in the sandbox (its mapping file at
+    /// `fx/mappings.jsonl`).
+    pub fn fixture(&self, spec: tarn_fixture::FixtureSpec) -> tarn_fixture::Fixture {
+        tarn_fixture::generate(&spec, &self.path("fx/cache")).expect("generate the fixture")
+    }
+
     /// Runs `tarn args…` sealed.
     pub fn tarn(&self, args: &[&str]) -> std::process::Output {
         self.tarn_env(args, &[])
@@ -181,4 +192,23 @@ impl Sandbox {
         }
         cmd.output().expect("spawn tarn")
     }
+}
+
+/// A finished process's stdout as text (lossy).
+pub fn stdout(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A finished process's stderr as text (lossy).
+pub fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Makes `p` writable again (cached artifacts are read-only; tests that corrupt one need
+/// this first).
+pub fn make_writable(p: &Path) {
+    let mut perms = std::fs::metadata(p).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perms.set_readonly(false);
+    std::fs::set_permissions(p, perms).unwrap();
 }

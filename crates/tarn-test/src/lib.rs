@@ -22,6 +22,7 @@ mod cmd;
 mod conventions;
 mod fault_server;
 mod fixtures;
+mod forge;
 mod lake_curl;
 mod lake_rule;
 mod ltar;
@@ -30,7 +31,8 @@ mod serve;
 mod suite;
 
 pub use cmd::{
-    git, git_package, mkfifo, run, tarn_bin, tarn_cmd, unique, write_s3_config, Sandbox,
+    git, git_package, make_writable, mkfifo, run, stderr, stdout, tarn_bin, tarn_cmd, unique,
+    write_s3_config, Sandbox,
 };
 pub use conventions::json_keys_not_snake_case;
 pub use fault_server::{no_faults, percent_decode, Backend, Fault, Plan, Request, Server};
@@ -38,11 +40,15 @@ pub use fixtures::{
     artifacts, bytes_for, check_cache, hash_hex, make_artifacts, mapping_for, mappings,
     write_remote_artifacts, write_staging, Art,
 };
+/// Forged MurmurHash64A collisions (docs/trust.md).
+pub use forge::{forge_collision, forge_collision_sized};
 pub use lake_curl::{curl, curl_bin, http_get_text, lake_parallel_put, lake_put};
 pub use lake_rule::{assert_lake_rule, lake_rule_problems, Dirs};
-pub use ltar::{leantar, ltar_data, module_bytes, pack_module, ModuleBytes};
+pub use ltar::{leantar, ltar_data, module_bytes, pack_module, synth_archive, ModuleBytes};
 pub use peers::{require_program, S3};
 pub use serve::{metric_sample, stored_files, wait_until, TarnServer};
 pub use suite::assert_every_test_file_is_a_module;
 /// Lake-shaped caches and mapping files (the `tarn-fixture` crate).
 pub use tarn_fixture as fixture;
+/// The tests' one pseudo-random generator (SplitMix64, from `tarn-fixture`).
+pub use tarn_fixture::SplitMix64 as Rng;

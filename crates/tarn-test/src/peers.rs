@@ -1,42 +1,34 @@
-//! The real external peers some tests talk to (the s3s-fs server, awscli, rclone), and the
-//! rule for when they are missing: a plain `cargo test` skips those tests with a note on
-//! stderr; under CI (`CI=true`) or `scripts/test.sh` (`TARN_TEST_S3=1`) a missing peer fails
-//! the test loudly, so nothing is skipped where everything is supposed to run.
+//! The real external peers some tests talk to (the s3s-fs server, awscli, rclone, openssl,
+//! Chromium), and the rule for when one is missing: never a silent pass.
+//!
+//! * A test that needs a peer carries `#[ignore = "needs …; scripts/test.sh runs it"]`, so a
+//!   plain `cargo test` or `cargo nextest run` reports it as ignored (not run), never as
+//!   passed.
+//! * `scripts/test.sh` installs and starts the peers and runs every test, the ignored ones
+//!   included (`cargo nextest run --workspace --run-ignored all`).
+//! * Run with its peer missing, such a test fails at once, saying how to install the peer
+//!   ([`require_program`], [`S3::from_env`]).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-/// True where every test must run: under CI (`CI=true` or `CI=1`) or `scripts/test.sh`
-/// (`TARN_TEST_S3=1`).
-pub fn everything_must_run() -> bool {
-    let ci = std::env::var("CI").unwrap_or_default();
-    ci.eq_ignore_ascii_case("true")
-        || ci == "1"
-        || std::env::var("TARN_TEST_S3").ok().as_deref() == Some("1")
-}
-
-/// Reports a missing peer: panics where everything must run, otherwise prints a note that
-/// the calling test is skipped.
-fn missing(peer: &str, fix: &str) {
+/// Fails the calling test: it needs `peer`, which is missing; `fix` says how to get it.
+fn missing(peer: &str, fix: &str) -> ! {
     let test = std::thread::current()
         .name()
         .unwrap_or("this test")
         .to_string();
-    if everything_must_run() {
-        panic!("{test} needs {peer}, which is missing here (CI or scripts/test.sh): {fix}");
-    }
-    eprintln!("SKIPPED {test}: needs {peer} ({fix}); scripts/test.sh runs it");
+    panic!(
+        "{test} needs {peer}, which is missing here: {fix} (scripts/test.sh installs and \
+         starts every peer, then runs every test)"
+    );
 }
 
-/// Whether the program `name` is on `PATH`. When it is not: `false` (the caller returns,
-/// a note is printed) where skipping is allowed, a panic naming `install` under CI or
-/// `scripts/test.sh`.
-pub fn require_program(name: &str, install: &str) -> bool {
-    if on_path(name) {
-        return true;
+/// Fails the calling test, naming `install`, unless the program `name` is on `PATH`.
+pub fn require_program(name: &str, install: &str) {
+    if !on_path(name) {
+        missing(&format!("`{name}`"), install);
     }
-    missing(&format!("`{name}`"), install);
-    false
 }
 
 fn on_path(name: &str) -> bool {
@@ -44,9 +36,16 @@ fn on_path(name: &str) -> bool {
     std::env::split_paths(&path).any(|dir| is_executable(&dir.join(name)))
 }
 
+#[cfg(unix)]
 fn is_executable(p: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// Windows has no execute bit: a program is a file named `<name>.exe` (or the name itself).
+#[cfg(not(unix))]
+fn is_executable(p: &Path) -> bool {
+    p.is_file() || p.with_extension("exe").is_file()
 }
 
 /// The s3s-fs server started by `scripts/test.sh`.
@@ -67,20 +66,17 @@ pub struct S3 {
 }
 
 impl S3 {
-    /// The server `scripts/test.sh` started, read from its environment; `None` (the caller
-    /// returns, a note is printed) when there is none and skipping is allowed. Under CI or
-    /// `scripts/test.sh` a missing server fails the test instead.
-    pub fn from_env() -> Option<S3> {
+    /// The server `scripts/test.sh` started, read from its environment; fails the calling
+    /// test, saying how to start one, when there is none.
+    pub fn from_env() -> S3 {
         if std::env::var("TARN_TEST_S3").ok().as_deref() != Some("1") {
             missing(
                 "the real S3 server (s3s-fs)",
-                "run scripts/test.sh, or start scripts/s3-test-server.sh, source its env file \
-                 and export TARN_TEST_S3=1",
+                "start scripts/s3-test-server.sh, source its env file and export TARN_TEST_S3=1",
             );
-            return None;
         }
         let var = |k: &str| std::env::var(k).unwrap_or_else(|_| panic!("{k} is not set"));
-        Some(S3 {
+        S3 {
             endpoint: var("S3_ENDPOINT"),
             bucket: var("S3_BUCKET"),
             access_key: var("S3_ACCESS_KEY"),
@@ -89,7 +85,7 @@ impl S3 {
             data_dir: std::env::var("S3_STATE_DIR")
                 .ok()
                 .map(|d| PathBuf::from(d).join("data")),
-        })
+        }
     }
 
     /// `id:secret`.

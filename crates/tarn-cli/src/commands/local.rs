@@ -17,7 +17,8 @@ use tarn_store::{StageOptions, StageReport};
 
 use super::remote::scope_or_repo;
 use super::CmdResult;
-use crate::context::{self, GlobalArgs};
+use crate::context;
+use crate::global_args::GlobalArgs;
 use crate::ui;
 
 /// `tarn stage <mappings> <dir>`.
@@ -96,6 +97,10 @@ pub(crate) struct AddArgs {
 pub(crate) struct VerifyArgs {
     /// Verify only the artifacts this mappings file names (default: scrub the whole cache).
     pub mappings: Option<PathBuf>,
+    /// Also re-check every artifact against the SHA-256 of the revision signatures saved by
+    /// verified `tarn get`s; a mismatch is moved to .tarn/quarantine/ (docs/trust.md).
+    #[arg(long)]
+    pub strong: bool,
 }
 
 /// `tarn clean`.
@@ -129,7 +134,7 @@ pub(crate) struct DemoArgs {
     pub keep: Option<PathBuf>,
 }
 
-fn exit(ok: bool) -> ExitCode {
+pub(crate) fn exit(ok: bool) -> ExitCode {
     if ok {
         ExitCode::SUCCESS
     } else {
@@ -167,15 +172,16 @@ fn progress_fn(bar: &indicatif::ProgressBar) -> impl Fn(u64) + Sync + '_ {
     move |n| bar.inc(n)
 }
 
-fn say(global: &GlobalArgs, msg: impl std::fmt::Display) {
+pub(crate) fn say(global: &GlobalArgs, msg: impl std::fmt::Display) {
     if !global.quiet && !global.json {
-        eprintln!("{msg}");
+        ui::say!("{msg}");
     }
 }
 
 /// `tarn stage`.
 pub(crate) fn stage(g: &GlobalArgs, a: StageArgs) -> CmdResult {
     let (cache, _) = context::open_cache(g)?;
+    let _lock = context::share_cache(&cache);
     let (mappings, artifacts) = load_mappings(&a.mappings)?;
     let bar = ui::progress_bar(g, artifacts.len() as u64, "stage");
     let start = Instant::now();
@@ -212,7 +218,7 @@ pub(crate) fn stage(g: &GlobalArgs, a: StageArgs) -> CmdResult {
                 ),
             );
         } else {
-            eprintln!("error: {message}");
+            ui::say!("error: {message}");
         }
     }
     if g.json {
@@ -253,7 +259,7 @@ fn stage_json(r: &StageReport, dir: &Path, secs: f64) -> serde_json::Value {
 fn outputs_target(g: &GlobalArgs, t: &TargetArgs) -> anyhow::Result<OutputsTarget> {
     if let Some(name) = &t.service {
         let config = context::load_system_config()?;
-        let reservoir = tarn_remote::resolve::RemoteEnv::from_process().reservoir_api();
+        let reservoir = tarn_remote::RemoteEnv::from_process().reservoir_api();
         if config.lookup(name, &reservoir).is_none() {
             return Err(ui::with_hint(
                 anyhow!("service `{name}` not found in system configuration"),
@@ -294,9 +300,9 @@ pub(crate) fn unstage(g: &GlobalArgs, a: UnstageArgs) -> CmdResult {
         Ok(s) => s,
         Err(problems) => {
             for p in &problems {
-                eprintln!("error: {p}");
+                ui::say!("error: {p}");
             }
-            eprintln!(
+            ui::say!(
                 "error: {}: staging directory rejected ({} problem{}); nothing was imported",
                 a.dir.display(),
                 problems.len(),
@@ -319,6 +325,7 @@ pub(crate) fn unstage(g: &GlobalArgs, a: UnstageArgs) -> CmdResult {
             a.dir.join(u).display()
         );
     }
+    let _lock = context::share_cache(&cache);
     let bar = ui::progress_bar(g, staging.artifacts.len() as u64, "unstage");
     let report = tarn_store::import_staging(
         &cache,
@@ -330,11 +337,11 @@ pub(crate) fn unstage(g: &GlobalArgs, a: UnstageArgs) -> CmdResult {
     bar.finish_and_clear();
     let secs = start.elapsed().as_secs_f64();
     for e in &report.errors {
-        eprintln!("error: {e}");
+        ui::say!("error: {e}");
     }
     let ok = report.errors.is_empty();
     if !ok {
-        eprintln!("error: failed to import the staging directory; no mappings were written");
+        ui::say!("error: failed to import the staging directory; no mappings were written");
     }
     if g.json {
         ui::print_json(&unstage_json(&report, &target, secs));
@@ -379,6 +386,7 @@ pub(crate) fn add(g: &GlobalArgs, a: AddArgs) -> CmdResult {
     let target = outputs_target(g, &a.target)?;
     let (cache, _) = context::open_cache(g)?;
     let (mappings, _) = load_mappings(&a.mappings)?;
+    let _lock = context::share_cache(&cache);
     let (written, kept) =
         tarn_store::write_outputs(&cache, &mappings.file, &target, !a.no_overwrite)?;
     if g.json {
@@ -435,13 +443,22 @@ pub(crate) fn verify(g: &GlobalArgs, a: VerifyArgs) -> CmdResult {
             ),
         });
     }
-    print_verify(g, &cache, &report);
+    let strong = a.strong.then(|| tarn_store::verify_strong(&cache));
+    if let Some(s) = &strong {
+        report.problems.extend(s.problems.iter().cloned());
+    }
+    print_verify(g, &cache, &report, strong.as_ref());
     Ok(exit(report.is_clean()))
 }
 
-fn print_verify(g: &GlobalArgs, cache: &Cache, r: &VerifyReport) {
+fn print_verify(
+    g: &GlobalArgs,
+    cache: &Cache,
+    r: &VerifyReport,
+    strong: Option<&tarn_store::StrongReport>,
+) {
     for p in &r.problems {
-        eprintln!("error: {p}");
+        ui::say!("error: {p}");
     }
     let secs = r.elapsed.as_secs_f64();
     if g.json {
@@ -456,8 +473,26 @@ fn print_verify(g: &GlobalArgs, cache: &Cache, r: &VerifyReport) {
             "problems": r.problems.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
             "seconds": secs,
             "gb_per_second": r.bytes_per_second() / 1e9,
+            "strong": strong.map(|s| json!({
+                "signatures": s.signatures,
+                "checked": s.checked,
+                "unverified": s.unverified,
+                "problems": s.problems.len(),
+            })),
         }));
     } else {
+        if let Some(s) = strong {
+            say(
+                g,
+                format!(
+                    "strong: {} artifacts checked against the SHA-256 of {} saved revision signatures, {} mismatched; {} artifacts have no verified origin (no saved signature names them)",
+                    s.checked,
+                    s.signatures,
+                    s.problems.len(),
+                    s.unverified
+                ),
+            );
+        }
         say(
             g,
             format!(
@@ -500,7 +535,7 @@ pub(crate) fn clean(g: &GlobalArgs, _a: CleanArgs) -> CmdResult {
         if g.json {
             ui::print_json(&json!({"ok": true, "removed": null, "absent": cache.root()}));
         } else if !g.quiet {
-            eprintln!(
+            ui::say!(
                 "nothing to delete: {} does not exist",
                 cache.root().display()
             );
@@ -553,7 +588,7 @@ pub(crate) fn services(g: &GlobalArgs, _a: ServicesArgs) -> CmdResult {
         }));
     } else {
         for s in &config.services {
-            println!("{}", s.name);
+            ui::show!("{}", s.name);
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -572,13 +607,13 @@ pub(crate) fn hash(g: &GlobalArgs, a: HashArgs) -> CmdResult {
         match r {
             Ok(h) => {
                 if !g.json {
-                    println!("{h}  {}", f.display());
+                    ui::show!("{h}  {}", f.display());
                 }
                 results.push(json!({"file": f, "hash": h.hex()}));
             }
             Err(e) => {
                 ok = false;
-                eprintln!("error: {}: {e}", f.display());
+                ui::say!("error: {}: {e}", f.display());
                 results.push(json!({"file": f, "error": e.to_string()}));
             }
         }
@@ -670,7 +705,7 @@ fn demo_in(g: &GlobalArgs, a: &DemoArgs, base: &Path) -> CmdResult {
     let same = std::fs::read(staging.join(tarn_store::STAGED_MAPPINGS))? == mappings.bytes;
     let ok = by_mappings.is_clean() && scrubbed.is_clean() && same;
     for p in by_mappings.problems.iter().chain(&scrubbed.problems) {
-        eprintln!("error: {p}");
+        ui::say!("error: {p}");
     }
     if g.json {
         ui::print_json(&json!({
@@ -684,29 +719,33 @@ fn demo_in(g: &GlobalArgs, a: &DemoArgs, base: &Path) -> CmdResult {
             "outputs_written": unstaged.outputs_written,
         }));
     } else if !g.quiet {
-        println!("tarn demo: a full local round trip, no network, no Lean needed");
-        println!(
+        ui::show!("tarn demo: a full local round trip, no network, no Lean needed");
+        ui::show!(
             "  generate  {:>5} modules, {:>5} artifacts, {:>7.1} MB   {:>6.3}s",
             spec.modules,
             fx.artifacts.len(),
             fx.total_bytes as f64 / 1e6,
             t_gen
         );
-        println!(
+        ui::show!(
             "  stage     {:>5} linked, {:>4} copied + outputs.jsonl        {:>6.3}s",
-            staged.linked, staged.copied, t_stage
+            staged.linked,
+            staged.copied,
+            t_stage
         );
-        println!(
+        ui::show!(
             "  unstage   {:>5} imported and verified, {:>5} mappings    {:>6.3}s",
-            unstaged.imported, unstaged.outputs_written, t_unstage
+            unstaged.imported,
+            unstaged.outputs_written,
+            t_unstage
         );
-        println!(
+        ui::show!(
             "  verify    {:>5} artifacts rehashed, {:>5} outputs parsed  {:>6.3}s",
             scrubbed.artifacts,
             scrubbed.outputs_files,
             by_mappings.elapsed.as_secs_f64() + scrubbed.elapsed.as_secs_f64()
         );
-        println!(
+        ui::show!(
             "  result    {}{}",
             if ok {
                 "OK: the fresh cache is complete and every hash matches"

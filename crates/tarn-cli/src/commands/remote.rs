@@ -11,18 +11,25 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context as _};
 use tarn_core::sigv4::Credentials;
 use tarn_core::Scope;
-use tarn_core::{check_platform, check_toolchain, printable_lines};
+use tarn_core::{
+    check_platform, check_toolchain, default_get_bytes, printable_lines, MAX_GET_ENV,
+    MIN_FREE_AFTER_GET,
+};
 use tarn_remote::get::{
-    self, GetError, GetOutcome, GetReport, GetRequest, Mode, SelectError, Step, StepOutcome,
+    self, GetError, GetOutcome, GetReport, GetRequest, Mode, SelectError, SignatureCheck, Step,
+    StepOutcome,
 };
 use tarn_remote::put::{self, PutError, PutPlan, PutReport, PutRevision, PutSource};
-use tarn_remote::resolve::{self, RemoteEnv};
-use tarn_remote::signing::{Signer, DEFAULT_REGION};
-use tarn_remote::{Event, Progress, Transport, TransportOptions};
-use tarn_store::Workspace;
+use tarn_remote::{
+    resolve_download, resolve_upload, DiskBound, Event, Progress, RemoteEnv, Signer, Transport,
+    TransportOptions, DEFAULT_REGION,
+};
+use tarn_store::{Cache, Workspace};
 
+use super::key::{signing_key, trust_policies, SignArgs, TrustArgs};
 use super::CmdResult;
-use crate::context::{self, GlobalArgs};
+use crate::context;
+use crate::global_args::GlobalArgs;
 use crate::ui;
 
 /// The clap group of `--scope` and `--repo`: alternatives, so the usage line shows
@@ -162,6 +169,13 @@ pub(crate) struct GetArgs {
     /// Sign downloads with LAKE_CACHE_KEY (private buckets; Lake cannot do this).
     #[arg(long, env = "TARN_SIGN_DOWNLOADS", value_parser = clap::builder::FalseyValueParser::new())]
     pub signed: bool,
+    /// Most bytes this get may write to disk, artifacts kept and temp files together
+    /// (`64G`, `500M`; also TARN_MAX_GET_BYTES). Default: the free space of the cache's
+    /// file system less a tenth of it, and never the last 1.1 GB.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size_arg)]
+    pub max_bytes: Option<u64>,
+    #[command(flatten)]
+    pub trust: TrustArgs,
     #[command(flatten)]
     pub transfer: TransferArgs,
     /// Then restore the fetched module outputs into Lake's build directories (as
@@ -171,6 +185,12 @@ pub(crate) struct GetArgs {
     /// With --restore: replace modules whose existing trace is for another input hash.
     #[arg(long, requires = "restore")]
     pub force_restore: bool,
+}
+
+/// A size for a flag: a number of bytes, or with a `K`, `M`, `G` suffix (binary).
+fn parse_size_arg(v: &str) -> Result<u64, String> {
+    tarn_core::parse_size(v)
+        .ok_or_else(|| format!("{v:?} is not a size (a number, or with K, M or G)"))
 }
 
 /// Arguments of `tarn put`.
@@ -187,6 +207,8 @@ pub(crate) struct PutArgs {
     /// Upload every artifact, even those the service already has.
     #[arg(long)]
     pub force: bool,
+    #[command(flatten)]
+    pub sign: SignArgs,
     #[command(flatten)]
     pub transfer: TransferArgs,
 }
@@ -212,6 +234,8 @@ pub(crate) struct PutStagedArgs {
     /// Upload every artifact, even those the service already has.
     #[arg(long)]
     pub force: bool,
+    #[command(flatten)]
+    pub sign: SignArgs,
     #[command(flatten)]
     pub transfer: TransferArgs,
 }
@@ -307,6 +331,7 @@ fn transport(
     t: &TransferArgs,
     signer: Option<Signer>,
     sign_downloads: bool,
+    disk_bound: Option<DiskBound>,
     bar: &indicatif::ProgressBar,
 ) -> anyhow::Result<Transport> {
     if t.jobs == 0 {
@@ -325,6 +350,7 @@ fn transport(
         max_retry_after: Duration::from_secs(t.max_retry_after),
         signer,
         sign_downloads,
+        disk_bound,
         ..TransportOptions::default()
     };
     let _ = global;
@@ -397,7 +423,7 @@ fn signer_from_env(env: &RemoteEnv, region: &str) -> anyhow::Result<Option<Signe
 pub(crate) fn get(global: &GlobalArgs, a: GetArgs) -> CmdResult {
     let config = context::load_system_config()?;
     let env = RemoteEnv::from_process();
-    let resolved = resolve::resolve_download(a.target.service.as_deref(), &config, &env)?;
+    let resolved = resolve_download(a.target.service.as_deref(), &config, &env)?;
     let service = &resolved.service;
     let scope = a.target.scope()?;
     if a.mappings.is_some() {
@@ -482,6 +508,7 @@ pub(crate) fn get(global: &GlobalArgs, a: GetArgs) -> CmdResult {
         force_download: a.force_download,
         deps: a.deps,
         dep_scopes,
+        trust: trust_policies(&a.trust, &ws)?,
     };
     let (mode, steps) = get::select(&ws, &request).map_err(|e| match e {
         SelectError::NeedScope => ui::with_hint(
@@ -499,14 +526,28 @@ pub(crate) fn get(global: &GlobalArgs, a: GetArgs) -> CmdResult {
         other => anyhow!(other),
     })?;
     let (cache, _) = context::open_cache(global)?;
+    let lock = context::share_cache(&cache);
     let signer = if a.signed {
         signer_from_env(&env, &a.transfer.region)?
     } else {
         None
     };
     let bar = styled_bar(global);
-    let transport = transport(global, &a.transfer, signer, a.signed, &bar)?;
+    let disk_bound = match a.max_bytes {
+        Some(bytes) => Some(DiskBound {
+            bytes,
+            source: "--max-bytes".to_string(),
+        }),
+        None => get_disk_bound(&cache),
+    };
+    let transport = transport(global, &a.transfer, signer, a.signed, disk_bound, &bar)?;
     let rt = runtime()?;
+    // `tarn cache prune` keeps what this workspace's current revisions need.
+    if tarn_store::is_package_dir(&ws.root_dir) {
+        if let Err(e) = tarn_store::record_workspace(&cache, &ws.root_dir) {
+            tracing::debug!("workspace not recorded: {e}");
+        }
+    }
     if mode == Mode::Single {
         let [Step::Fetch { plan, .. }] = steps.as_slice() else {
             bail!("internal error: a single-package get without exactly one package");
@@ -515,27 +556,35 @@ pub(crate) fn get(global: &GlobalArgs, a: GetArgs) -> CmdResult {
             .block_on(get::run(&transport, &cache, plan))
             .map_err(get_error)?;
         bar.finish_and_clear();
-        let code = print_get_outcome(global, &outcome)?;
-        if !a.restore {
-            return Ok(code);
-        }
-        let fetched = [(plan.local_scope.clone(), outcome)];
-        return restore_fetched(global, &ws, &cache, &a, &fetched, code);
+        let result = print_get_outcome(global, &outcome).and_then(|code| {
+            if !a.restore {
+                return Ok(code);
+            }
+            let fetched = [(plan.local_scope.clone(), outcome)];
+            restore_fetched(global, &ws, &cache, &a, &fetched, code)
+        });
+        drop(lock);
+        super::cache::prune_after_get(&cache, config.max_size);
+        return result;
     }
     let outcomes = rt.block_on(get::run_steps(&transport, &cache, &steps, PACKAGES_AT_ONCE));
     bar.finish_and_clear();
-    let code = print_each(global, &outcomes)?;
-    if !a.restore {
-        return Ok(code);
-    }
-    let fetched: Vec<(String, GetOutcome)> = outcomes
-        .into_iter()
-        .filter_map(|o| match o.result {
-            Ok(Ok(g)) => Some((o.package, g)),
-            _ => None,
-        })
-        .collect();
-    restore_fetched(global, &ws, &cache, &a, &fetched, code)
+    let result = print_each(global, &outcomes).and_then(|code| {
+        if !a.restore {
+            return Ok(code);
+        }
+        let fetched: Vec<(String, GetOutcome)> = outcomes
+            .into_iter()
+            .filter_map(|o| match o.result {
+                Ok(Ok(g)) => Some((o.package, g)),
+                _ => None,
+            })
+            .collect();
+        restore_fetched(global, &ws, &cache, &a, &fetched, code)
+    });
+    drop(lock);
+    super::cache::prune_after_get(&cache, config.max_size);
+    result
 }
 
 /// `get --restore`: restores each fetched package from the mappings it was fetched with
@@ -573,6 +622,37 @@ fn restore_fetched(
     })
 }
 
+/// The most bytes this `get` may write to disk: `TARN_MAX_GET_BYTES`, else
+/// [`tarn_core::default_get_bytes`] of the free space on the cache's file system now (none
+/// when that cannot be read: a warning says so).
+fn get_disk_bound(cache: &Cache) -> Option<DiskBound> {
+    if let Some(bytes) = tarn_store::limits().max_get_bytes {
+        return Some(DiskBound {
+            bytes,
+            source: MAX_GET_ENV.to_string(),
+        });
+    }
+    match tarn_store::free_space(cache.root()) {
+        Ok(free) => Some(DiskBound {
+            bytes: default_get_bytes(free),
+            source: format!(
+                "by default the free space of {} at the start ({}) less a tenth of it, and \
+                 never the last {}",
+                cache.root().display(),
+                ui::human_bytes(free),
+                ui::human_bytes(MIN_FREE_AFTER_GET)
+            ),
+        }),
+        Err(e) => {
+            tracing::warn!(
+                "{}: cannot read the free space ({e}); this get's disk use is not bounded",
+                cache.root().display()
+            );
+            None
+        }
+    }
+}
+
 /// Packages fetched at once by a multi-package `get` (their transfers share `--jobs`).
 const PACKAGES_AT_ONCE: usize = 4;
 
@@ -598,6 +678,7 @@ fn print_each(global: &GlobalArgs, outcomes: &[StepOutcome]) -> CmdResult {
                     "already_present": g.report.as_ref().map(|r| r.already_present),
                     "failed": g.report.as_ref().map(|r| r.failed.clone()),
                     "bytes": g.report.as_ref().map(|r| r.bytes),
+                    "signed_by": signed_by(&g.signature),
                     "ok": g.ok(),
                 }),
             })
@@ -608,10 +689,10 @@ fn print_each(global: &GlobalArgs, outcomes: &[StepOutcome]) -> CmdResult {
             match &o.result {
                 Err(reason) => {
                     if !global.quiet {
-                        eprintln!("{}: {reason}", o.package);
+                        ui::say!("{}: {reason}", o.package);
                     }
                 }
-                Ok(Err(e)) => eprintln!(
+                Ok(Err(e)) => ui::say!(
                     "error: {}: {}",
                     o.package,
                     printable_lines(&get_error_text(e))
@@ -619,7 +700,7 @@ fn print_each(global: &GlobalArgs, outcomes: &[StepOutcome]) -> CmdResult {
                 Ok(Ok(g)) => match &g.report {
                     None => {
                         if !global.quiet {
-                            eprintln!(
+                            ui::say!(
                                 "{}: wrote {} mappings{}",
                                 o.package,
                                 g.mappings,
@@ -630,10 +711,20 @@ fn print_each(global: &GlobalArgs, outcomes: &[StepOutcome]) -> CmdResult {
                             );
                         }
                     }
-                    Some(r) => print_get_summary(global, &g.scope, g.rev.as_deref(), r),
+                    Some(r) => print_get_summary(
+                        global,
+                        &g.scope,
+                        g.rev.as_deref(),
+                        r,
+                        signed_by(&g.signature),
+                    ),
                 },
             }
         }
+        let unchecked = outcomes
+            .iter()
+            .any(|o| matches!(&o.result, Ok(Ok(g)) if g.signature == SignatureCheck::NotChecked));
+        print_signature_note(global, unchecked);
     }
     if ok {
         Ok(ExitCode::SUCCESS)
@@ -681,16 +772,43 @@ fn get_error(e: GetError) -> anyhow::Error {
     }
 }
 
+/// The key id that signed a revision, for `--json`.
+fn signed_by(check: &SignatureCheck) -> Option<&str> {
+    match check {
+        SignatureCheck::NotChecked => None,
+        SignatureCheck::Verified { key_id, .. } => Some(key_id),
+    }
+}
+
+/// Says once per `get` that revisions were not signature-checked (no trusted keys).
+fn print_signature_note(global: &GlobalArgs, unchecked: bool) {
+    if unchecked && !global.quiet && !global.json {
+        ui::say!("note: not signature-checked (no trusted keys; see docs/trust.md)");
+    }
+}
+
 /// Prints one package's `get` outcome; exit 1 when an artifact failed.
 fn print_get_outcome(global: &GlobalArgs, o: &GetOutcome) -> CmdResult {
     let scope = &o.scope;
+    if let (SignatureCheck::Verified { key_id, comment }, false) = (&o.signature, global.json) {
+        if !global.quiet {
+            let comment = if comment.is_empty() {
+                String::new()
+            } else {
+                format!(" ({comment})")
+            };
+            ui::say!("{scope}: signature by {key_id}{comment} verified");
+        }
+    }
+    print_signature_note(global, o.signature == SignatureCheck::NotChecked);
     let Some(report) = &o.report else {
         if global.json {
             ui::print_json(&serde_json::json!({
                 "scope": scope.as_str(), "rev": o.rev, "mappings": o.mappings,
+                "signed_by": signed_by(&o.signature),
             }));
         } else if !global.quiet {
-            eprintln!(
+            ui::say!(
                 "{scope}: wrote {} mappings{}",
                 o.mappings,
                 o.rev
@@ -701,7 +819,13 @@ fn print_get_outcome(global: &GlobalArgs, o: &GetOutcome) -> CmdResult {
         }
         return Ok(ExitCode::SUCCESS);
     };
-    print_get_summary(global, scope, o.rev.as_deref(), report);
+    print_get_summary(
+        global,
+        scope,
+        o.rev.as_deref(),
+        report,
+        signed_by(&o.signature),
+    );
     if report.failed.is_empty() {
         Ok(ExitCode::SUCCESS)
     } else {
@@ -731,7 +855,13 @@ fn rate(bytes: u64, secs: f64) -> String {
     )
 }
 
-fn print_get_summary(global: &GlobalArgs, scope: &Scope, rev: Option<&str>, r: &GetReport) {
+fn print_get_summary(
+    global: &GlobalArgs,
+    scope: &Scope,
+    rev: Option<&str>,
+    r: &GetReport,
+    signed: Option<&str>,
+) {
     if global.json {
         ui::print_json(&serde_json::json!({
             "command": "get",
@@ -740,6 +870,8 @@ fn print_get_summary(global: &GlobalArgs, scope: &Scope, rev: Option<&str>, r: &
             "downloaded": r.downloaded,
             "already_present": r.already_present,
             "failed": r.failed,
+            "quarantined": r.quarantined,
+            "signed_by": signed,
             "bytes": r.bytes,
             "retries": r.retries,
             "elapsed_secs": r.elapsed.as_secs_f64(),
@@ -747,13 +879,20 @@ fn print_get_summary(global: &GlobalArgs, scope: &Scope, rev: Option<&str>, r: &
         }));
         return;
     }
+    for q in &r.quarantined {
+        ui::say!(
+            "warning: {}: in the cache but not the content its revision's signature gives; moved to {} and downloaded again",
+            q.artifact,
+            q.moved_to.display()
+        );
+    }
     for f in &r.failed {
         let error = printable_lines(&f.error.to_string());
-        eprintln!("failed to download artifact {}: {error}", f.artifact);
+        ui::say!("failed to download artifact {}: {error}", f.artifact);
     }
     if !global.quiet || !r.failed.is_empty() {
         let secs = r.elapsed.as_secs_f64();
-        eprintln!(
+        ui::say!(
             "{scope}{}: downloaded {}, already present {}, failed {} ({} in {secs:.1}s, {}, {} retries)",
             rev.map(|r| format!(" @ {r}")).unwrap_or_default(),
             r.downloaded,
@@ -780,12 +919,13 @@ pub(crate) fn put(global: &GlobalArgs, a: PutArgs) -> CmdResult {
     let scope = require_scope(&a.target, "put")?;
     let config = context::load_system_config()?;
     let env = RemoteEnv::from_process();
-    let (resolved, creds) = resolve::resolve_upload(a.target.service.as_deref(), &config, &env)?;
+    let (resolved, creds) = resolve_upload(a.target.service.as_deref(), &config, &env)?;
     let ws = context::load_workspace(global, a.package.as_deref())?;
     let pkg = context::select_package(&ws, a.package.as_deref())?;
     let (platform, toolchain) = platform_toolchain(&ws, &a.target, scope.is_repo())?;
     let (platform, toolchain) = (pkg.cache_platform(platform), pkg.cache_toolchain(toolchain));
     let (cache, _) = context::open_cache(global)?;
+    let _lock = context::share_cache(&cache);
     let plan = PutPlan {
         service: resolved.service,
         scope,
@@ -799,6 +939,7 @@ pub(crate) fn put(global: &GlobalArgs, a: PutArgs) -> CmdResult {
             cache,
         },
         force: a.force,
+        sign_key: signing_key(&a.sign)?,
     };
     run_upload(global, &a.transfer, creds, plan)
 }
@@ -808,7 +949,7 @@ pub(crate) fn put_staged(global: &GlobalArgs, a: PutStagedArgs) -> CmdResult {
     let scope = require_scope(&a.target, "put-staged")?;
     let config = context::load_system_config()?;
     let env = RemoteEnv::from_process();
-    let (resolved, creds) = resolve::resolve_upload(a.target.service.as_deref(), &config, &env)?;
+    let (resolved, creds) = resolve_upload(a.target.service.as_deref(), &config, &env)?;
     let (platform, toolchain) = flags_platform_toolchain(&a.target)?;
     let plan = PutPlan {
         service: resolved.service,
@@ -826,6 +967,7 @@ pub(crate) fn put_staged(global: &GlobalArgs, a: PutStagedArgs) -> CmdResult {
         toolchain,
         source: PutSource::Staged { dir: a.dir },
         force: a.force,
+        sign_key: signing_key(&a.sign)?,
     };
     run_upload(global, &a.transfer, creds, plan)
 }
@@ -838,7 +980,14 @@ fn run_upload(
     plan: PutPlan,
 ) -> CmdResult {
     let bar = styled_bar(global);
-    let transport = transport(global, t, Some(Signer::new(creds, &t.region)), false, &bar)?;
+    let transport = transport(
+        global,
+        t,
+        Some(Signer::new(creds, &t.region)),
+        false,
+        None,
+        &bar,
+    )?;
     let rt = runtime()?;
     let outcome = rt.block_on(put::run(&transport, &plan));
     bar.finish_and_clear();
@@ -901,6 +1050,7 @@ fn print_put_summary(global: &GlobalArgs, scope: &Scope, rev: &str, r: &PutRepor
             "revision_url": r.revision_url,
             "revision_uploaded": r.revision_uploaded,
             "presence_check": r.presence_check,
+            "signed_by": r.signed_by,
             "elapsed_secs": r.elapsed_secs,
             "ok": r.failed.is_empty() && r.revision_uploaded,
         }));
@@ -908,10 +1058,10 @@ fn print_put_summary(global: &GlobalArgs, scope: &Scope, rev: &str, r: &PutRepor
     }
     for f in &r.failed {
         let error = printable_lines(&f.error.to_string());
-        eprintln!("failed to upload artifact {}: {error}", f.artifact);
+        ui::say!("failed to upload artifact {}: {error}", f.artifact);
     }
     if !global.quiet || !r.failed.is_empty() {
-        eprintln!(
+        ui::say!(
             "{scope} @ {rev}: uploaded {}, already present {}, failed {} ({} in {:.1}s, {}, {} retries); revision file {}",
             r.uploaded,
             r.already_present,
@@ -926,5 +1076,8 @@ fn print_put_summary(global: &GlobalArgs, scope: &Scope, rev: &str, r: &PutRepor
                 "not uploaded".to_string()
             }
         );
+        if let Some(key_id) = &r.signed_by {
+            ui::say!("{scope} @ {rev}: signed by {key_id}");
+        }
     }
 }

@@ -11,7 +11,8 @@ use tarn_core::BuildLayout;
 use tarn_store::{Cache, Package, RestoreOptions, RestoreReport, RestoreTarget, Workspace};
 
 use super::CmdResult;
-use crate::context::{self, GlobalArgs};
+use crate::context;
+use crate::global_args::GlobalArgs;
 use crate::ui;
 
 /// Lake's override of every package's `restoreAllArtifacts` (lean4#13949).
@@ -99,7 +100,7 @@ pub(crate) fn target_for(
 
 /// The newest revision file `tarn get` saved for `pkg`, from its HEAD back.
 fn saved_revision(cache: &Cache, pkg: &Package) -> Option<PathBuf> {
-    let revs = tarn_remote::git::rev_list(&pkg.repo_dir, MAX_REVS).ok()?;
+    let revs = tarn_remote::rev_list(&pkg.repo_dir, MAX_REVS).ok()?;
     revs.iter()
         .map(|rev| cache.revision_path(&pkg.name, rev))
         .find(|p| p.is_file())
@@ -193,13 +194,16 @@ fn print_report(global: &GlobalArgs, r: &RestoreReport, secs: f64) {
             "elapsed_secs": secs,
             "ok": r.ok(),
         });
-        println!("{v}");
+        ui::show!("{v}");
         return;
     }
     for p in &r.problems {
-        eprintln!(
+        ui::say!(
             "error: {}: {} (input {}): {}",
-            p.package, p.subject, p.input, p.error
+            p.package,
+            p.subject,
+            p.input,
+            p.error
         );
     }
     let mut line = format!(
@@ -219,7 +223,7 @@ fn print_report(global: &GlobalArgs, r: &RestoreReport, secs: f64) {
     if let Some((path, version)) = &r.leantar {
         line.push_str(&format!(" ({} at {})", version, path.display()));
     }
-    println!("{line} in {secs:.2}s");
+    ui::show!("{line} in {secs:.2}s");
 }
 
 #[cfg(test)]

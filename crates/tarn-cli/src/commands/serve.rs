@@ -10,7 +10,7 @@ use tarn_server::gc::{run_gc, scrub, GcPolicy};
 use tarn_server::App;
 
 use super::CmdResult;
-use crate::context::GlobalArgs;
+use crate::global_args::GlobalArgs;
 use crate::ui::with_hint;
 
 /// Where the objects are: shared by `tarn serve`, `gc` and `scrub`.

@@ -3,14 +3,18 @@
 //! the artifacts. The CLI builds a [`GetPlan`] from flags and prints the [`GetOutcome`].
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
+use tarn_core::trust::Manifest;
 use tarn_core::CacheOutput;
 use tarn_core::{EntryError, MappingError};
 use tarn_core::{MappingFile, Scope, Service};
 use tarn_store::{Cache, StoreError};
 
+use super::trust::{check_coverage, verify_revision, RevisionPlace};
 use super::{
     download_artifacts, find_revision, DownloadError, GetReport, RevisionQuery, SearchError,
+    SignatureCheck, TrustFailure, TrustPolicy,
 };
 use crate::git::{self, GitError};
 use crate::transport::Transport;
@@ -59,6 +63,9 @@ pub struct GetPlan {
     pub mappings_only: bool,
     /// Ignore what the cache already holds (mappings and artifacts).
     pub force_download: bool,
+    /// Trusted keys: the revision must be signed by one, and every artifact must match its
+    /// signed SHA-256 (docs/trust.md). `None`: no signature checks (Lake's behaviour).
+    pub trust: Option<Arc<TrustPolicy>>,
 }
 
 /// What one package's `get` did.
@@ -76,6 +83,8 @@ pub struct GetOutcome {
     pub artifacts: usize,
     /// The download (`None` with `mappings_only`).
     pub report: Option<GetReport>,
+    /// Whether and by which key the revision's signature was checked.
+    pub signature: SignatureCheck,
 }
 
 impl GetOutcome {
@@ -130,6 +139,15 @@ pub enum GetError {
         #[source]
         source: DownloadError,
     },
+    /// The revision's signature is missing, refused, or cannot be checked.
+    #[error("{scope}: {source}")]
+    Trust {
+        /// Remote scope.
+        scope: Scope,
+        /// What failed.
+        #[source]
+        source: TrustFailure,
+    },
     /// Writing an `outputs/` entry to the local cache failed.
     #[error("{0}")]
     Local(#[source] StoreError),
@@ -170,8 +188,20 @@ pub async fn run(
     plan: &GetPlan,
 ) -> Result<GetOutcome, GetError> {
     let scope = &plan.scope;
-    // 1. The mappings: a file, or a revision found on the service (or locally).
+    let trust_error = |source| GetError::Trust {
+        scope: scope.clone(),
+        source,
+    };
+    // 1. The mappings: a file, or a revision found on the service (or locally), with its
+    //    signature verified when keys are trusted.
+    let mut signed: Option<Manifest> = None;
+    let mut signature = SignatureCheck::NotChecked;
     let (bytes, rev, local_mappings) = match &plan.mappings {
+        MappingsSource::File(path) if plan.trust.is_some() => {
+            return Err(trust_error(TrustFailure::Unsupported {
+                what: format!("the mappings file {}", path.display()),
+            }));
+        }
         MappingsSource::File(path) => {
             // A path the user gave: bounded, and a FIFO or device is refused unread.
             let limit = tarn_store::mappings_limit();
@@ -193,6 +223,22 @@ pub async fn run(
                     "downloaded"
                 }
             );
+            if let Some(policy) = &plan.trust {
+                let place = RevisionPlace {
+                    service: &plan.service,
+                    scope,
+                    local_scope: &plan.local_scope,
+                    rev: &found.rev,
+                    platform: search.platform.as_deref(),
+                    toolchain: search.toolchain.as_deref(),
+                };
+                let (manifest, check) =
+                    verify_revision(transport, cache, policy, &place, &found.bytes, found.local)
+                        .await
+                        .map_err(trust_error)?;
+                signed = Some(manifest);
+                signature = check;
+            }
             (found.bytes, Some(found.rev), found.local)
         }
     };
@@ -210,6 +256,9 @@ pub async fn run(
             scope: scope.clone(),
             source,
         })?;
+    if let Some(m) = &signed {
+        check_coverage(m, &names).map_err(trust_error)?;
+    }
 
     // 2. The outputs/ entries, recording where artifacts can be fetched on demand. They are
     //    written on a blocking thread while the artifacts download (2,000 small atomic
@@ -239,6 +288,7 @@ pub async fn run(
         mappings: entries,
         artifacts: names.len(),
         report: None,
+        signature,
     };
     if plan.mappings_only {
         writer().map_err(GetError::Local)?;
@@ -257,6 +307,7 @@ pub async fn run(
         cache,
         &names,
         plan.force_download,
+        signed.as_ref().map(|m| &m.artifacts),
     )
     .await;
     writing
@@ -267,6 +318,8 @@ pub async fn run(
         scope: scope.clone(),
         source,
     })?;
+    // Downloaded or already there, these artifacts were just used (prune's LRU order).
+    tarn_store::note_use(cache, &names);
     outcome.report = Some(report);
     Ok(outcome)
 }
@@ -300,6 +353,7 @@ async fn search_revision(
         toolchain: search.toolchain.as_deref(),
         local_scope: &plan.local_scope,
         force_download: plan.force_download,
+        local_needs_signature: plan.trust.is_some(),
     };
     Ok(find_revision(transport, cache, &q, &revs, pinned, search.max_revs).await?)
 }

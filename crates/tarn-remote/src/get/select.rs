@@ -6,13 +6,14 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use futures_util::StreamExt;
 use tarn_core::{Scope, Service};
 use tarn_store::Cache;
 use tarn_store::{Package, Workspace};
 
-use super::{run, GetError, GetOutcome, GetPlan, MappingsSource, RevisionSearch};
+use super::{run, GetError, GetOutcome, GetPlan, MappingsSource, RevisionSearch, TrustPolicy};
 use crate::transport::Transport;
 
 /// What the user asked `get` for, with the service already resolved.
@@ -44,6 +45,9 @@ pub struct GetRequest {
     pub deps: bool,
     /// `--dep-scope NAME=OWNER/REPO` overrides for `--deps`.
     pub dep_scopes: BTreeMap<String, String>,
+    /// Trusted keys per package name: that package's revisions must be signed by one of
+    /// them (docs/trust.md); a package not listed is not signature-checked.
+    pub trust: BTreeMap<String, Arc<TrustPolicy>>,
 }
 
 /// One step of a `get`: fetch a package, or say why it is skipped.
@@ -111,6 +115,7 @@ impl GetRequest {
             mappings,
             mappings_only: self.mappings_only,
             force_download: self.force_download,
+            trust: self.trust.get(&pkg.name).cloned(),
         }
     }
 

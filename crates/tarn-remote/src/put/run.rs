@@ -2,12 +2,17 @@
 //! decide the revision and its URL, upload. The CLI builds a [`PutPlan`] from flags and
 //! prints the [`PutReport`].
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
+use tarn_core::trust::{signed_place, Manifest, SecretKey, StrongDigest, SIGNATURE_SUFFIX};
 use tarn_core::{Scope, Service};
 use tarn_store::Cache;
 
-use super::{load_mappings, upload, validate_cache, validate_staging, Invalid, PutReport};
+use super::{
+    load_mappings, upload, validate_cache, validate_staging, Invalid, PutReport, SignRequest,
+};
 use crate::git::{self, GitError};
 use crate::transport::{Failed, Transport};
 
@@ -64,6 +69,8 @@ pub struct PutPlan {
     pub source: PutSource,
     /// Upload every artifact, even those the service already has.
     pub force: bool,
+    /// Sign the revision with this key (docs/trust.md).
+    pub sign_key: Option<Arc<SecretKey>>,
 }
 
 /// Why an upload did not start or was stopped.
@@ -163,6 +170,25 @@ pub async fn run(transport: &Transport, plan: &PutPlan) -> Result<PutOutcome, Pu
         plan.platform.as_deref(),
         plan.toolchain.as_deref(),
     );
+    let (signed_platform, signed_toolchain) = signed_place(
+        &plan.scope,
+        plan.platform.as_deref(),
+        plan.toolchain.as_deref(),
+    );
+    let sign = plan.sign_key.as_ref().map(|key| SignRequest {
+        manifest: Manifest {
+            key_id: key.public().key_id(),
+            scope: plan.scope.as_str().to_string(),
+            revision: rev.clone(),
+            platform: signed_platform,
+            toolchain: signed_toolchain,
+            timestamp: 0,
+            revision_file: StrongDigest::of(b""),
+            artifacts: BTreeMap::new(),
+        },
+        key: key.clone(),
+        url: format!("{revision_url}{SIGNATURE_SUFFIX}"),
+    });
     let report = upload(
         transport,
         &plan.service,
@@ -171,6 +197,7 @@ pub async fn run(transport: &Transport, plan: &PutPlan) -> Result<PutOutcome, Pu
         mappings,
         &revision_url,
         plan.force,
+        sign,
     )
     .await
     .map_err(|source| {

@@ -6,6 +6,7 @@ pub(crate) mod batch;
 pub(crate) mod listing;
 pub(crate) mod reservoir;
 pub(crate) mod s3;
+pub(crate) mod signature;
 pub(crate) mod status;
 
 use std::time::Instant;

@@ -9,7 +9,7 @@ use tarn_core::{object_key, Hash};
 use tarn_core::{ARTIFACT_CONTENT_TYPE, MAPPINGS_CONTENT_TYPE};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
-use super::{batch, check_components, has_param, listing, PathParts, Req};
+use super::{batch, check_components, has_param, listing, signature, PathParts, Req};
 use crate::auth::{authenticate, authorize, BodyCheck, BodyEncoding};
 use crate::body_pace::BodyPace;
 use crate::cache::Cached;
@@ -70,10 +70,15 @@ async fn object(
     } else {
         None
     };
+    let signature_of = if is_art {
+        None
+    } else {
+        object_key::parse_signature_file(name).map(str::to_string)
+    };
     let valid_name = if is_art {
         hash.is_some()
     } else {
-        object_key::is_revision_file(name)
+        object_key::is_revision_file(name) || signature_of.is_some()
     };
     // A directory named like an object (`…/<h>.art/<h>.art`) would clash with the object
     // of that name on local storage: no stored key has one.
@@ -90,7 +95,7 @@ async fn object(
             if is_art {
                 "artifact keys are <scope…>/<16 hex digits>.art (no scope component named like an object)"
             } else {
-                "revision keys are <scope…>[/pt/<platform>][/tc/<toolchain>]/<rev>.jsonl (no scope component named like an object)"
+                "revision keys are <scope…>[/pt/<platform>][/tc/<toolchain>]/<rev>.jsonl (or .jsonl.sig; no scope component named like an object)"
             },
         ));
     }
@@ -112,6 +117,8 @@ async fn object(
     };
     let ctype = if is_art {
         ARTIFACT_CONTENT_TYPE
+    } else if signature_of.is_some() {
+        signature::CONTENT_TYPE
     } else {
         MAPPINGS_CONTENT_TYPE
     };
@@ -130,6 +137,8 @@ async fn object(
                 .and_then(|a| a.key.map(|k| k.id.clone()));
             let r = if is_art {
                 put_artifact(app, req, &scope, &key, hash.expect("valid name")).await
+            } else if let Some(rev) = &signature_of {
+                signature::put(app, req, &scope, rev, &key).await
             } else {
                 put_revision(app, req, scope_comps, &key).await
             };
@@ -396,7 +405,7 @@ fn header_u64(h: &HeaderMap, name: &str) -> Option<u64> {
     h.get(name)?.to_str().ok()?.trim().parse().ok()
 }
 
-fn ok_put(etag: &str) -> Response<Body> {
+pub(super) fn ok_put(etag: &str) -> Response<Body> {
     Response::builder()
         .status(StatusCode::OK)
         .header(header::ETAG, format!("\"{etag}\""))
@@ -405,7 +414,7 @@ fn ok_put(etag: &str) -> Response<Body> {
 }
 
 /// Authenticates and authorizes an upload, counting refusals.
-fn upload_auth<'a>(
+pub(super) fn upload_auth<'a>(
     app: &'a AppRef,
     req: &Req,
     scope: &str,
@@ -420,7 +429,7 @@ fn upload_auth<'a>(
     r
 }
 
-async fn receive(
+pub(super) async fn receive(
     app: &AppRef,
     req: Req,
     check: &BodyCheck,
@@ -579,6 +588,7 @@ async fn put_revision(
     let bytes = tokio::fs::read(&path).await.map_err(S3Error::internal)?;
     let checked = check_mappings(&bytes);
     let etag = tarn_core::sigv4::sha256_hex(&bytes)[..32].to_string();
+    let digest = tarn_core::trust::StrongDigest::of_revision_file(&bytes);
     drop(bytes);
     drop(share);
     let hashes = match checked {
@@ -613,6 +623,10 @@ async fn put_revision(
             return Err(e);
         }
     }
+    let mut distinct = hashes;
+    distinct.sort_unstable();
+    distinct.dedup();
+    let signed = signature::check_revision(app, &scope, key, &digest, &distinct).await?;
     let len = spooled.spool.len;
     let outcome = app
         .storage
@@ -626,9 +640,6 @@ async fn put_revision(
         app.metrics.uploads_existing.fetch_add(1, Relaxed);
     }
     app.status.scanner.changed();
-    let mut distinct = hashes;
-    distinct.sort_unstable();
-    distinct.dedup();
     let file = key.rsplit('/').next().unwrap_or(key);
     app.status
         .journal
@@ -640,6 +651,8 @@ async fn put_revision(
             key_id: auth.key.map(|k| k.id.clone()),
             bytes: len,
             artifacts: distinct.len() as u64,
+            signed_by: signed.as_ref().map(|s| s.key_id.clone()),
+            signature_verified: signed.is_some_and(|s| s.verified),
         })
         .await;
     Ok(ok_put(&etag))

@@ -5,8 +5,8 @@
 use std::fmt::Write as _;
 use std::sync::OnceLock;
 
-use super::journal::RunRecord;
 use super::{RevisionView, ScopeView, Series, Status};
+use crate::gc::RunRecord;
 
 // Text for HTML content and attribute values: HTML5 knows every entity the XML escaper
 // writes (`&apos;` included), so the status page uses that one.
@@ -346,7 +346,7 @@ pub(crate) fn render(st: &Status) -> String {
         o.push_str("<p class=\"empty\">none recorded</p>");
     } else {
         o.push_str(
-            "<table><thead><tr><th>Revision</th><th>When</th><th class=\"n\">Artifacts</th><th>Key</th></tr></thead><tbody>",
+            "<table><thead><tr><th>Revision</th><th>When</th><th class=\"n\">Artifacts</th><th>Key</th><th>Signed by</th></tr></thead><tbody>",
         );
         for u in &st.recent_uploads {
             let _ = write!(
@@ -358,9 +358,14 @@ pub(crate) fn render(st: &Status) -> String {
             time_cell(&mut o, "When", now, u.at_unix);
             let _ = write!(
                 o,
-                "<td class=\"n\" data-label=\"Artifacts\">{}</td><td data-label=\"Key\">{}</td></tr>",
+                "<td class=\"n\" data-label=\"Artifacts\">{}</td><td data-label=\"Key\">{}</td><td class=\"mono\" data-label=\"Signed by\">{}</td></tr>",
                 count(u.artifacts),
-                u.key_id.as_deref().map(esc).unwrap_or_else(|| "—".into())
+                u.key_id.as_deref().map(esc).unwrap_or_else(|| "—".into()),
+                match (&u.signed_by, u.signature_verified) {
+                    (Some(k), true) => format!("{} (trusted key)", esc(k)),
+                    (Some(k), false) => format!("{} (not checked)", esc(k)),
+                    (None, _) => "unsigned".into(),
+                }
             );
         }
         o.push_str("</tbody></table>");
@@ -534,6 +539,8 @@ mod tests {
                 key_id: Some(evil.into()),
                 bytes: 1,
                 artifacts: 1,
+                signed_by: None,
+                signature_verified: false,
             }],
             recent_rejections: vec![journal::Rejection {
                 at_unix: 1,
@@ -543,7 +550,7 @@ mod tests {
                 code: evil.into(),
                 key_id: Some(evil.into()),
             }],
-            last_gc: Some(journal::RunRecord {
+            last_gc: Some(crate::gc::RunRecord {
                 finished_unix: 1,
                 duration_ms: 1,
                 trigger: evil.into(),
@@ -566,8 +573,7 @@ mod tests {
     /// and a run never recorded.
     #[test]
     fn last_runs_read_the_same_for_gc_and_scrub() {
-        use crate::status::journal;
-        let gc = journal::RunRecord {
+        let gc = crate::gc::RunRecord {
             finished_unix: 40,
             duration_ms: 7,
             trigger: "command".into(),
@@ -590,7 +596,7 @@ mod tests {
             "<p>Last GC (command): <span class=\"when\">1970-01-01\u{a0}00:00\u{a0}UTC</span> \
              <span class=\"ago\">1\u{a0}min ago</span> · 2 in 7</p>"
         );
-        let scrub: journal::RunRecord<journal::ScrubSummary> = journal::RunRecord {
+        let scrub: crate::gc::RunRecord<crate::gc::ScrubSummary> = crate::gc::RunRecord {
             finished_unix: 94,
             duration_ms: 7,
             trigger: "scheduled".into(),
@@ -611,7 +617,7 @@ mod tests {
             &mut o,
             100,
             "scrub",
-            None::<&journal::RunRecord<()>>,
+            None::<&crate::gc::RunRecord<()>>,
             |_, _, _| {},
         );
         assert_eq!(

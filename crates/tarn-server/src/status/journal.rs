@@ -7,13 +7,12 @@
 //! Refusals are kept in memory only: writing a file per refusal would let any client make
 //! the server write to disk.
 
+use crate::gc::RunRecord;
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
-
-use crate::gc::{GcReport, ScrubReport};
 
 /// Directory below the data directory.
 pub(crate) const DIR: &str = ".tarn-status";
@@ -43,6 +42,13 @@ pub(crate) struct UploadRecord {
     pub bytes: u64,
     /// Distinct artifacts it references.
     pub artifacts: u64,
+    /// The key id (`SHA256:…`) of the revision signature stored with it (docs/trust.md), if
+    /// one was there and covers this revision file.
+    #[serde(default)]
+    pub signed_by: Option<String>,
+    /// Whether that signature was checked against the scope's trusted keys (`[[signed]]`).
+    #[serde(default)]
+    pub signature_verified: bool,
 }
 
 /// One refused upload.
@@ -60,54 +66,6 @@ pub(crate) struct Rejection {
     pub code: String,
     /// The key id the request named, when it is a configured key.
     pub key_id: Option<String>,
-}
-
-/// The outcome of the last GC or scrub.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct RunRecord<T> {
-    /// When it finished (Unix seconds).
-    pub finished_unix: u64,
-    /// How long it took (milliseconds).
-    pub duration_ms: u64,
-    /// `scheduled` (inside `tarn serve`) or `command` (`tarn serve gc` / `scrub`).
-    pub trigger: String,
-    /// The error that stopped it, if any.
-    pub error: Option<String>,
-    /// What it did (absent when it failed).
-    pub report: Option<T>,
-}
-
-/// A scrub's result as remembered: counts only (names could reveal private scopes).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub(crate) struct ScrubSummary {
-    /// Artifacts rehashed.
-    pub artifacts: u64,
-    /// Bytes rehashed.
-    pub bytes: u64,
-    /// Corrupt artifacts.
-    pub corrupt: u64,
-    /// Misnamed objects.
-    pub misnamed: u64,
-    /// Revision files that do not parse.
-    pub bad_revisions: u64,
-    /// Temp leftovers.
-    pub temp_leftovers: u64,
-    /// Whether problems were removed.
-    pub repaired: bool,
-}
-
-impl From<&ScrubReport> for ScrubSummary {
-    fn from(r: &ScrubReport) -> Self {
-        ScrubSummary {
-            artifacts: r.artifacts,
-            bytes: r.bytes,
-            corrupt: r.corrupt.len() as u64,
-            misnamed: r.misnamed.len() as u64,
-            bad_revisions: r.bad_revisions.len() as u64,
-            temp_leftovers: r.temp_leftovers.len() as u64,
-            repaired: r.repaired,
-        }
-    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -248,13 +206,13 @@ impl Journal {
         lock(&self.rejections).iter().cloned().collect()
     }
 
-    /// Saves the result of a GC run (dry runs are not recorded).
-    pub(crate) fn gc_done(&self, run: RunRecord<GcReport>) {
+    /// Saves the result of a GC run (dry runs are not recorded); `T` is GC's report.
+    pub(crate) fn gc_done<T: Serialize>(&self, run: RunRecord<T>) {
         self.save_run("gc.json", run);
     }
 
-    /// Saves the result of a scrub.
-    pub(crate) fn scrub_done(&self, run: RunRecord<ScrubSummary>) {
+    /// Saves the result of a scrub; `T` is its summary.
+    pub(crate) fn scrub_done<T: Serialize>(&self, run: RunRecord<T>) {
         self.save_run("scrub.json", run);
     }
 
@@ -269,13 +227,14 @@ impl Journal {
         }
     }
 
-    /// The last GC run recorded (by any process using this data directory).
-    pub(crate) fn last_gc(&self) -> Option<RunRecord<GcReport>> {
+    /// The last GC run recorded (by any process using this data directory), its report
+    /// read as `T`.
+    pub(crate) fn last_gc<T: for<'de> Deserialize<'de>>(&self) -> Option<RunRecord<T>> {
         self.load_run("gc.json")
     }
 
-    /// The last scrub recorded.
-    pub(crate) fn last_scrub(&self) -> Option<RunRecord<ScrubSummary>> {
+    /// The last scrub recorded, its summary read as `T`.
+    pub(crate) fn last_scrub<T: for<'de> Deserialize<'de>>(&self) -> Option<RunRecord<T>> {
         self.load_run("scrub.json")
     }
 
@@ -298,6 +257,8 @@ mod tests {
             key_id: Some("ci".into()),
             bytes: 10,
             artifacts: 2,
+            signed_by: None,
+            signature_verified: false,
         }
     }
 
@@ -313,14 +274,14 @@ mod tests {
             duration_ms: 3,
             trigger: "command".into(),
             error: None,
-            report: Some(GcReport::default()),
+            report: Some(serde_json::json!({"revisions": 1})),
         });
         let j = Journal::open(Some(dir.clone()));
         let u = j.uploads();
         assert_eq!(u.len(), 2);
         assert_eq!(u[0].key, "r0/s/b.jsonl");
-        assert_eq!(j.last_gc().unwrap().finished_unix, 5);
-        assert!(j.last_scrub().is_none());
+        assert_eq!(j.last_gc::<serde_json::Value>().unwrap().finished_unix, 5);
+        assert!(j.last_scrub::<serde_json::Value>().is_none());
         // No temp file is left next to them.
         let names: Vec<String> = std::fs::read_dir(&dir)
             .unwrap()
@@ -340,7 +301,7 @@ mod tests {
         .unwrap();
         let j = Journal::open(Some(tmp.path().to_path_buf()));
         assert!(j.uploads().is_empty());
-        assert!(j.last_gc().is_none());
+        assert!(j.last_gc::<serde_json::Value>().is_none());
     }
 
     #[test]
@@ -357,7 +318,10 @@ mod tests {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let j = Journal::open(Some(dir));
-            let _ = tx.send((j.uploads().len(), j.last_gc().is_none()));
+            let _ = tx.send((
+                j.uploads().len(),
+                j.last_gc::<serde_json::Value>().is_none(),
+            ));
         });
         let got = rx
             .recv_timeout(std::time::Duration::from_secs(10))

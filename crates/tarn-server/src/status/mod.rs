@@ -19,9 +19,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 
 use crate::config::{Access, KeyConfig};
-use crate::gc::GcReport;
+use crate::gc::{GcReport, RunRecord, ScrubSummary};
 use crate::App;
-use journal::{Rejection, RunRecord, ScrubSummary, UploadRecord};
+use journal::{Rejection, UploadRecord};
 
 /// Scopes listed at most (the totals count all visible ones).
 pub(crate) const MAX_SCOPES_SHOWN: usize = 100;

@@ -351,39 +351,43 @@ pub fn restore(cache: &Cache, targets: &[RestoreTarget], opts: &RestoreOptions) 
         error,
     };
 
-    // 1. Sort the entries; skip archives whose module is already in place.
-    let mut archives: Vec<ArchiveWork> = Vec::new();
+    // 1. Sort the entries; skip archives whose module is already in place (checked on
+    //    every core: a second restore of a whole workspace is only this).
+    let mut candidates: Vec<ArchiveWork> = Vec::new();
     let mut plains: Vec<(usize, Hash, Vec<ArtifactName>)> = Vec::new();
     for (ti, t) in targets.iter().enumerate() {
         for (input, value) in &t.entries {
             match classify(value) {
                 Ok(EntryKind::Other) => report.not_modules += 1,
                 Ok(EntryKind::Plain(names)) => plains.push((ti, *input, names)),
-                Ok(EntryKind::Archive(name)) => {
-                    if let Some(m) = indexes[ti]
-                        .module_of(&name.file_name())
-                        .and_then(|m| ModuleName::parse(m).ok())
-                    {
-                        if archive_up_to_date(t, &m, *input) {
-                            report.up_to_date.push(RestoredModule {
-                                package: t.package.clone(),
-                                module: m.to_string(),
-                                input: *input,
-                            });
-                            continue;
-                        }
-                    }
-                    archives.push(ArchiveWork {
-                        target: ti,
-                        input: *input,
-                        cached: cache.artifact_path(&name),
-                        name,
-                    });
-                }
+                Ok(EntryKind::Archive(name)) => candidates.push(ArchiveWork {
+                    target: ti,
+                    input: *input,
+                    cached: cache.artifact_path(&name),
+                    name,
+                }),
                 Err(e) => report
                     .problems
                     .push(problem(t, *input, value.to_string(), e)),
             }
+        }
+    }
+    let in_place = par_map(&candidates, threads, |w| {
+        let t = &targets[w.target];
+        indexes[w.target]
+            .module_of(&w.name.file_name())
+            .and_then(|m| ModuleName::parse(m).ok())
+            .filter(|m| archive_up_to_date(t, m, w.input))
+    });
+    let mut archives: Vec<ArchiveWork> = Vec::new();
+    for (w, m) in candidates.into_iter().zip(in_place) {
+        match m {
+            Some(m) => report.up_to_date.push(RestoredModule {
+                package: targets[w.target].package.clone(),
+                module: m.to_string(),
+                input: w.input,
+            }),
+            None => archives.push(w),
         }
     }
 

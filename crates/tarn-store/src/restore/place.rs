@@ -10,6 +10,28 @@ use std::path::{Component, Path, PathBuf};
 use super::RestoreError;
 use crate::cache::TempFile;
 
+/// Test hook for the crash tests: with `TARN_TEST_RESTORE_ABORT_AT=N`, the process aborts
+/// (as if killed) right before the N-th change a restore makes to a build directory.
+pub(crate) const ABORT_AT_ENV: &str = "TARN_TEST_RESTORE_ABORT_AT";
+
+/// Counts one change about to be made; aborts there if the test hook asks for it.
+pub(crate) fn kill_point() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::OnceLock;
+    static AT: OnceLock<Option<usize>> = OnceLock::new();
+    static DONE: AtomicUsize = AtomicUsize::new(0);
+    let at = AT.get_or_init(|| {
+        std::env::var(ABORT_AT_ENV)
+            .ok()
+            .and_then(|v| v.parse().ok())
+    });
+    if let Some(at) = at {
+        if DONE.fetch_add(1, Ordering::SeqCst) + 1 == *at {
+            std::process::abort();
+        }
+    }
+}
+
 /// Creates `root/rel` (every missing component) and returns it. Each existing component
 /// below `root` must be a real directory: a symbolic link (which could point anywhere) or a
 /// file is an error naming it. `rel` is relative and has no `..` (a [`tarn_core::BuildLayout`]
@@ -57,6 +79,7 @@ fn check_dir(path: &Path, create: bool) -> Result<(), RestoreError> {
 
 /// Removes `path` if it exists (a link is removed, never followed).
 pub(crate) fn remove_if_exists(path: &Path) -> Result<(), RestoreError> {
+    kill_point();
     match fs::remove_file(path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
@@ -68,6 +91,7 @@ pub(crate) fn remove_if_exists(path: &Path) -> Result<(), RestoreError> {
 /// link at `dest` rather than following it. Across file systems: a temp copy in `dest`'s
 /// directory, then a rename.
 pub(crate) fn move_into_place(src: &Path, dest: &Path) -> Result<(), RestoreError> {
+    kill_point();
     match fs::rename(src, dest) {
         Ok(()) => Ok(()),
         Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
@@ -90,6 +114,7 @@ pub(crate) fn copy_into_place(src: &Path, dest: &Path) -> Result<(), RestoreErro
 
 /// Writes `bytes` to `dest` through a temp file in its directory, then a rename.
 pub(crate) fn write_into_place(dest: &Path, bytes: &[u8]) -> Result<(), RestoreError> {
+    kill_point();
     use std::io::Write;
     let dir = dest.parent().unwrap_or(Path::new("."));
     let mut temp = TempFile::new_in(dir).map_err(RestoreError::Store)?;
@@ -102,6 +127,7 @@ pub(crate) fn write_into_place(dest: &Path, bytes: &[u8]) -> Result<(), RestoreE
 /// Hard-links `src` (a cached artifact) to `dest`, else copies it; like Lake's
 /// `restoreArtifact`. `dest` must not exist.
 pub(crate) fn link_or_copy(src: &Path, dest: &Path) -> Result<(), RestoreError> {
+    kill_point();
     match fs::hard_link(src, dest) {
         Ok(()) => Ok(()),
         Err(_) => copy_into_place(src, dest),

@@ -1,0 +1,16 @@
+//! tarn's signed revisions (docs/trust.md): Ed25519 keys in OpenSSH's encodings
+//! ([`PublicKey`], [`SecretKey`], trusted-key lists) and the versioned signature object
+//! `<rev>.jsonl.sig` ([`Manifest`], [`SignatureFile`]) that binds a revision file and every
+//! artifact it names to their SHA-256. Pure: no files, no clock, no randomness.
+
+mod keys;
+mod signature;
+
+pub use keys::{parse_expiry, parse_trusted_keys, KeyError, PublicKey, SecretKey, TrustedKey};
+pub use signature::{
+    signed_place, Expected, FieldError, Manifest, SignatureFile, StrongDigest, TrustError,
+    MAX_CLOCK_SKEW_SECS, SIGNATURE_HEADER, SIGNATURE_SUFFIX,
+};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,353 @@
+//! An inventory of a cache for `prune` and `stats`: every artifact, `outputs/` entry and
+//! `revisions/` file with its size and last use, which artifacts each entry names, and the
+//! files that are not Lake's (reported, never touched).
+//!
+//! "Last use" is the newest of the file's access time, its modification time and tarn's
+//! usage record (see `usage`); an entry counts as used when any artifact it names was, since
+//! a build that reads an entry reads its artifacts.
+
+use std::collections::HashMap;
+use std::fs::{self, Metadata};
+use std::io;
+use std::path::{Path, PathBuf};
+
+use tarn_core::{artifacts_of, ArtifactName, CacheOutput, Hash};
+
+use crate::cache::{Cache, TEMP_PREFIX};
+use crate::error::StoreError;
+use crate::lock::TARN_DIR;
+use crate::parallel::{default_threads, par_map};
+use crate::usage::{read_usage, unix_seconds};
+use crate::verify::Problem;
+
+/// A file in the cache that is not Lake's or tarn's: left alone, reported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownFile {
+    /// The path.
+    pub path: PathBuf,
+    /// Its size in bytes (0 for a directory or something unreadable).
+    pub bytes: u64,
+}
+
+/// One artifact file.
+#[derive(Debug, Clone)]
+pub(crate) struct ArtifactItem {
+    /// The file name in `artifacts/`.
+    pub file_name: String,
+    /// Apparent size in bytes.
+    pub size: u64,
+    /// Last use, Unix seconds.
+    pub used: u64,
+}
+
+/// One `outputs/<scope>/<input>.json` entry.
+#[derive(Debug, Clone)]
+pub(crate) struct EntryItem {
+    /// Its local scope (directory name).
+    pub scope: String,
+    /// The input hash (file stem).
+    pub input: Hash,
+    /// The file.
+    pub path: PathBuf,
+    /// Size in bytes.
+    pub size: u64,
+    /// Last use of the entry file itself, Unix seconds.
+    pub own_used: u64,
+    /// Indices (into the artifact list) of the artifacts it names that exist (none when the
+    /// entry cannot be read: Lake counts it as a miss).
+    pub refs: Vec<u32>,
+}
+
+impl EntryItem {
+    /// Last use of the entry and its artifacts.
+    pub(crate) fn used(&self, artifacts: &[ArtifactItem]) -> u64 {
+        self.refs
+            .iter()
+            .map(|&i| artifacts[i as usize].used)
+            .fold(self.own_used, u64::max)
+    }
+}
+
+/// One `revisions/<scope>/<rev>.jsonl` file.
+#[derive(Debug, Clone)]
+pub(crate) struct RevisionItem {
+    /// Its local scope (directory name).
+    pub scope: String,
+    /// The revision (file stem).
+    pub rev: String,
+    /// The file.
+    pub path: PathBuf,
+    /// Size in bytes.
+    pub size: u64,
+    /// Last use, Unix seconds.
+    pub used: u64,
+}
+
+/// Everything `prune` and `stats` need to know about a cache.
+#[derive(Debug, Default)]
+pub(crate) struct Inventory {
+    /// Artifacts, sorted by file name.
+    pub artifacts: Vec<ArtifactItem>,
+    /// `outputs/` entries.
+    pub entries: Vec<EntryItem>,
+    /// `revisions/` files.
+    pub revisions: Vec<RevisionItem>,
+    /// Files that are not Lake's.
+    pub unknown: Vec<UnknownFile>,
+    /// Temp files of writers (`.tarn-tmp.*`), skipped.
+    pub temp_files: u64,
+    /// Directories or files that could not be read.
+    pub problems: Vec<Problem>,
+}
+
+impl Inventory {
+    /// The index of an artifact by file name.
+    pub(crate) fn artifact_index(&self) -> HashMap<&str, u32> {
+        self.artifacts
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.file_name.as_str(), i as u32))
+            .collect()
+    }
+}
+
+const LAKE_DIRS: [&str; 3] = ["artifacts", "outputs", "revisions"];
+
+/// Last use from a file's times (the newer of access and modification).
+pub(crate) fn file_used(meta: &Metadata) -> u64 {
+    let m = meta.modified().map(unix_seconds).unwrap_or(0);
+    let a = meta.accessed().map(unix_seconds).unwrap_or(0);
+    m.max(a)
+}
+
+/// Checks that `root` is a Lake cache: an existing directory holding `artifacts/`,
+/// `outputs/` or `revisions/`, or nothing but tarn's own files. Anything else is refused,
+/// so that a mistyped `--cache-dir` never loses someone's files.
+pub(crate) fn check_is_cache(cache: &Cache) -> Result<(), StoreError> {
+    let root = cache.root();
+    let meta = fs::metadata(root).map_err(|e| StoreError::io(root, e))?;
+    if !meta.is_dir() {
+        return Err(StoreError::Invalid {
+            path: root.to_path_buf(),
+            message: "not a directory, so not a Lake cache".into(),
+        });
+    }
+    let mut others = Vec::new();
+    let mut lake = false;
+    for e in fs::read_dir(root).map_err(|e| StoreError::io(root, e))? {
+        let e = e.map_err(|e| StoreError::io(root, e))?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        if LAKE_DIRS.contains(&name.as_str()) {
+            lake = true;
+        } else if name != TARN_DIR && !name.starts_with(TEMP_PREFIX) {
+            others.push(name);
+        }
+    }
+    if lake || others.is_empty() {
+        return Ok(());
+    }
+    others.sort();
+    others.truncate(5);
+    Err(StoreError::Invalid {
+        path: root.to_path_buf(),
+        message: format!(
+            "not a Lake cache: no artifacts/, outputs/ or revisions/, but other files ({}); refusing to touch it",
+            others.join(", ")
+        ),
+    })
+}
+
+fn read_dir_or_report(dir: &Path, problems: &mut Vec<Problem>) -> Vec<fs::DirEntry> {
+    match fs::read_dir(dir) {
+        Ok(rd) => rd.flatten().collect(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => {
+            problems.push(Problem {
+                path: dir.to_path_buf(),
+                message: e.to_string(),
+            });
+            Vec::new()
+        }
+    }
+}
+
+fn unknown(path: PathBuf, meta: Option<&Metadata>) -> UnknownFile {
+    let bytes = meta.filter(|m| m.is_file()).map_or(0, Metadata::len);
+    UnknownFile { path, bytes }
+}
+
+/// Takes the inventory of a cache (which [`check_is_cache`] accepted).
+pub(crate) fn take_inventory(cache: &Cache) -> Inventory {
+    let mut inv = Inventory::default();
+    let root = cache.root();
+    for e in read_dir_or_report(root, &mut inv.problems) {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with(TEMP_PREFIX) {
+            inv.temp_files += 1;
+        } else if !LAKE_DIRS.contains(&name.as_str()) && name != TARN_DIR {
+            inv.unknown
+                .push(unknown(e.path(), e.metadata().ok().as_ref()));
+        }
+    }
+    let record = read_usage(cache).times;
+    scan_artifacts(cache, &record, &mut inv);
+    let index: HashMap<String, u32> = inv
+        .artifact_index()
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+    scan_entries(cache, &index, &mut inv);
+    scan_revisions(cache, &mut inv);
+    inv
+}
+
+fn scan_artifacts(cache: &Cache, record: &HashMap<String, u64>, inv: &mut Inventory) {
+    let dir = cache.artifacts_dir();
+    let mut names = Vec::new();
+    for e in read_dir_or_report(&dir, &mut inv.problems) {
+        let Ok(name) = e.file_name().into_string() else {
+            inv.unknown
+                .push(unknown(e.path(), e.metadata().ok().as_ref()));
+            continue;
+        };
+        if name.starts_with(TEMP_PREFIX) {
+            inv.temp_files += 1;
+            continue;
+        }
+        match ArtifactName::parse_strict(&name) {
+            Ok(_) => names.push(name),
+            Err(_) => inv
+                .unknown
+                .push(unknown(e.path(), e.metadata().ok().as_ref())),
+        }
+    }
+    names.sort_unstable();
+    // One stat per file, on every core (the directory listing itself is one thread).
+    let metas = par_map(&names, default_threads(), |name| {
+        fs::symlink_metadata(dir.join(name))
+    });
+    for (name, meta) in names.into_iter().zip(metas) {
+        match meta {
+            Ok(m) if m.file_type().is_file() => {
+                let used = file_used(&m).max(record.get(&name).copied().unwrap_or(0));
+                inv.artifacts.push(ArtifactItem {
+                    file_name: name,
+                    size: m.len(),
+                    used,
+                });
+            }
+            Ok(m) => inv.unknown.push(unknown(dir.join(&name), Some(&m))),
+            // Removed since it was listed: not there any more.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => inv.problems.push(Problem {
+                path: dir.join(&name),
+                message: e.to_string(),
+            }),
+        }
+    }
+}
+
+/// Files `<sub>/<scope>/<stem><ext>`, as (scope, stem, path); the rest reported as unknown.
+fn scoped_files(
+    root: &Path,
+    ext: &str,
+    stem_ok: impl Fn(&str) -> bool,
+    inv: &mut Inventory,
+) -> Vec<(String, String, PathBuf)> {
+    let mut out = Vec::new();
+    for scope in read_dir_or_report(root, &mut inv.problems) {
+        let path = scope.path();
+        let scope_name = scope.file_name().to_string_lossy().into_owned();
+        if scope_name.starts_with(TEMP_PREFIX) {
+            inv.temp_files += 1;
+            continue;
+        }
+        if !scope.file_type().is_ok_and(|t| t.is_dir()) {
+            inv.unknown
+                .push(unknown(path, scope.metadata().ok().as_ref()));
+            continue;
+        }
+        for f in read_dir_or_report(&path, &mut inv.problems) {
+            let name = f.file_name().to_string_lossy().into_owned();
+            if name.starts_with(TEMP_PREFIX) {
+                inv.temp_files += 1;
+                continue;
+            }
+            match name.strip_suffix(ext) {
+                Some(stem) if stem_ok(stem) && f.file_type().is_ok_and(|t| t.is_file()) => {
+                    out.push((scope_name.clone(), stem.to_string(), f.path()))
+                }
+                // tarn's saved revision signatures (docs/trust.md): tarn's, not unknown.
+                None if ext == ".jsonl" && name.ends_with(".jsonl.sig") => {}
+                _ => inv
+                    .unknown
+                    .push(unknown(f.path(), f.metadata().ok().as_ref())),
+            }
+        }
+    }
+    out
+}
+
+fn scan_entries(cache: &Cache, index: &HashMap<String, u32>, inv: &mut Inventory) {
+    let files = scoped_files(
+        &cache.root().join("outputs"),
+        ".json",
+        |stem| Hash::from_hex(stem).is_some(),
+        inv,
+    );
+    let scanned = par_map(&files, default_threads(), |(_, stem, path)| {
+        let meta = fs::symlink_metadata(path).ok()?;
+        let refs = entry_artifacts(path).map(|names| {
+            names
+                .iter()
+                .filter_map(|n| index.get(&n.file_name()).copied())
+                .collect::<Vec<u32>>()
+        });
+        let input = Hash::from_hex(stem)?;
+        Some((input, meta, refs))
+    });
+    for ((scope, _, path), r) in files.into_iter().zip(scanned) {
+        // `None`: removed since it was listed.
+        let Some((input, meta, refs)) = r else {
+            continue;
+        };
+        inv.entries.push(EntryItem {
+            scope,
+            input,
+            path,
+            size: meta.len(),
+            own_used: file_used(&meta),
+            refs: refs.unwrap_or_default(),
+        });
+    }
+}
+
+/// The artifacts an `outputs/` entry names; `None` when it cannot be read or parsed (Lake
+/// counts such an entry as a miss). Entries are small: their size is bounded by the
+/// mapping-file limit.
+pub(crate) fn entry_artifacts(path: &Path) -> Option<Vec<ArtifactName>> {
+    let limit = crate::mapfile::mappings_limit().bytes;
+    let bytes = crate::local_file::read_without_touching(path, limit).ok()?;
+    let out = CacheOutput::parse(&bytes).ok()?;
+    artifacts_of(&out.data).ok()
+}
+
+fn scan_revisions(cache: &Cache, inv: &mut Inventory) {
+    let files = scoped_files(
+        &cache.root().join("revisions"),
+        ".jsonl",
+        |stem| !stem.is_empty(),
+        inv,
+    );
+    for (scope, rev, path) in files {
+        if let Ok(meta) = fs::symlink_metadata(&path) {
+            inv.revisions.push(RevisionItem {
+                scope,
+                rev,
+                path,
+                size: meta.len(),
+                used: file_used(&meta),
+            });
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! The cache lock: `tarn cache prune` against everything else tarn does to a cache.
+//!
+//! `<root>/.tarn/lock` is an empty file locked with `flock(2)`. Commands that add to the
+//! cache or read artifacts out of it (`get`, `unstage`, `add`, `stage`) hold it *shared*:
+//! they may run together, since every write is atomic and nothing is ever removed. A prune
+//! holds it *exclusive*, so it never runs during one of them, nor during another prune.
+//! The kernel drops the lock when the process dies, so a killed run never leaves the cache
+//! locked. Lake does not take this lock; prune's grace period protects Lake's builds.
+
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::path::PathBuf;
+
+use crate::cache::Cache;
+use crate::error::StoreError;
+
+/// Name of tarn's own directory in a cache root (Lake reads only `artifacts/`, `outputs/`
+/// and `revisions/`).
+pub const TARN_DIR: &str = ".tarn";
+
+/// `<root>/.tarn`.
+pub fn tarn_dir(cache: &Cache) -> PathBuf {
+    cache.root().join(TARN_DIR)
+}
+
+/// How a lock is held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockMode {
+    /// Writers and readers: many at once.
+    Shared,
+    /// Prune: alone.
+    Exclusive,
+}
+
+/// A held cache lock, released on drop (or when the process ends, however it ends).
+#[derive(Debug)]
+pub struct CacheLock {
+    _file: File,
+    mode: LockMode,
+}
+
+impl CacheLock {
+    /// Takes the lock, waiting for it as long as needed.
+    pub fn acquire(cache: &Cache, mode: LockMode) -> Result<CacheLock, StoreError> {
+        CacheLock::acquire_file(cache, MAIN_LOCK, mode)
+    }
+
+    /// Takes the lock on `<root>/.tarn/<name>` (another lock than the cache lock, e.g. the
+    /// usage record's), waiting for it.
+    pub(crate) fn acquire_file(
+        cache: &Cache,
+        name: &str,
+        mode: LockMode,
+    ) -> Result<CacheLock, StoreError> {
+        let (file, path) = open_lock_file(cache, name)?;
+        flock(&file, mode, true).map_err(|e| StoreError::io(&path, e))?;
+        Ok(CacheLock { _file: file, mode })
+    }
+
+    /// Takes the lock if nobody holds it in a conflicting mode; `Ok(None)` otherwise.
+    pub fn try_acquire(cache: &Cache, mode: LockMode) -> Result<Option<CacheLock>, StoreError> {
+        let (file, path) = open_lock_file(cache, MAIN_LOCK)?;
+        match flock(&file, mode, false) {
+            Ok(()) => Ok(Some(CacheLock { _file: file, mode })),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) => Err(StoreError::io(&path, e)),
+        }
+    }
+
+    /// The mode held.
+    pub fn mode(&self) -> LockMode {
+        self.mode
+    }
+}
+
+/// The cache lock's file in `<root>/.tarn/`.
+const MAIN_LOCK: &str = "lock";
+
+fn open_lock_file(cache: &Cache, name: &str) -> Result<(File, PathBuf), StoreError> {
+    let dir = tarn_dir(cache);
+    fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
+    let path = dir.join(name);
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| StoreError::io(&path, e))?;
+    Ok((file, path))
+}
+
+#[cfg(unix)]
+fn flock(file: &File, mode: LockMode, wait: bool) -> io::Result<()> {
+    use rustix::fs::FlockOperation as Op;
+    let op = match (mode, wait) {
+        (LockMode::Shared, true) => Op::LockShared,
+        (LockMode::Shared, false) => Op::NonBlockingLockShared,
+        (LockMode::Exclusive, true) => Op::LockExclusive,
+        (LockMode::Exclusive, false) => Op::NonBlockingLockExclusive,
+    };
+    loop {
+        match rustix::fs::flock(file, op) {
+            Ok(()) => return Ok(()),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Without `flock` the lock is advisory only in name: prune's grace period is the only
+/// protection there.
+#[cfg(not(unix))]
+fn flock(_file: &File, _mode: LockMode, _wait: bool) -> io::Result<()> {
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shared_holders_coexist_and_exclude_a_pruner() {
+        let t = tempfile::tempdir().unwrap();
+        let cache = Cache::new(t.path());
+        let a = CacheLock::acquire(&cache, LockMode::Shared).unwrap();
+        let b = CacheLock::try_acquire(&cache, LockMode::Shared).unwrap();
+        assert!(b.is_some());
+        assert!(CacheLock::try_acquire(&cache, LockMode::Exclusive)
+            .unwrap()
+            .is_none());
+        drop((a, b));
+        let x = CacheLock::try_acquire(&cache, LockMode::Exclusive)
+            .unwrap()
+            .unwrap();
+        assert_eq!(x.mode(), LockMode::Exclusive);
+        assert!(CacheLock::try_acquire(&cache, LockMode::Shared)
+            .unwrap()
+            .is_none());
+    }
+}

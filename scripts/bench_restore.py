@@ -1,0 +1,244 @@
+#!/usr/bin/env python3
+"""Restore benchmark (issue 22): unpacking N Lake module archives into a build directory.
+
+Side by side, in one run, on the same archives and a warm page cache:
+  (a) Lake's way: one `leantar -C <lib>/A/B -C <ir>/A/B -x <archive>` process per module,
+      as many at once as there are cores (Lake runs module jobs in parallel);
+  (b) Mathlib's way: one `leantar -x -j -` over every archive (JSON list with base arrays);
+  (c) `tarn restore MAPPINGS` into an empty build directory;
+  (d) `tarn restore MAPPINGS` again (everything up to date: nothing is written).
+Prints each median and the ratios (a)/(c), (b)/(c) and tarn's peak RSS. The archives are
+packed once by the real leantar with Lake's command line from the real oleans in
+tests/data/ltar: each archive has the real lgz-compressed olean record of a committed test
+archive (three oleans for two modules in three, one for the rest) and its own trace, `.ilean`,
+`.ir` and `.c` (varied sizes) as zstd entries (stored blocks: writing 9,000 archives at zstd
+level 19 takes hours here). Written once into --dir and reused.
+
+usage: bench_restore.py --tarn BIN --leantar BIN [--modules 9000] [--runs 3] [--dir DIR]
+                        [--prepare-only]
+"""
+import argparse
+import concurrent.futures
+import json
+import os
+import random
+import resource
+import shutil
+import struct
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+M = 0xC6A4A7935BD1E995
+MASK = (1 << 64) - 1
+
+
+def lake_hash(data):
+    """MurmurHash64A, seed 11: Lake's content hash of a file."""
+    h = (11 ^ (len(data) * M)) & MASK
+    n = len(data) // 8
+    for (k,) in struct.iter_unpack('<Q', data[: n * 8]):
+        k = (k * M) & MASK
+        k ^= k >> 47
+        k = (k * M) & MASK
+        h ^= k
+        h = (h * M) & MASK
+    rest = data[n * 8:]
+    if rest:
+        for i in range(len(rest) - 1, -1, -1):
+            h ^= rest[i] << (8 * i)
+        h = (h * M) & MASK
+    h ^= h >> 47
+    h = (h * M) & MASK
+    h ^= h >> 47
+    return '%016x' % h
+
+
+def module_name(i):
+    # Mathlib-like nesting: Bench.A<i/1000>.B<i/50>.M<i>
+    return 'Bench.A%d.B%d.M%d' % (i // 1000, i // 50, i)
+
+
+def raw_zstd(data):
+    """A zstd frame holding `data` in raw (stored) blocks: valid input for any zstd decoder."""
+    out = bytearray(b'\x28\xb5\x2f\xfd')
+    out.append(0xE0)  # single segment, 8-byte content size, no checksum, no dictionary id
+    out += struct.pack('<Q', len(data))
+    chunks = [data[i:i + 128 * 1024] for i in range(0, len(data), 128 * 1024)] or [b'']
+    for k, chunk in enumerate(chunks):
+        last = 1 if k == len(chunks) - 1 else 0
+        out += struct.pack('<I', last | (len(chunk) << 3))[:3]
+        out += chunk
+    return bytes(out)
+
+
+def olean_records(path):
+    """The olean record (kind 1 or 5: lgz payload) of a real archive: (kind, payload bytes)."""
+    b = open(path, 'rb').read()
+    pos = 4 + 8
+    pos = b.index(b'\0', pos) + 1          # trace path
+    kind = b[pos]; pos += 1
+    (n,) = struct.unpack_from('<Q', b, pos); pos += 8 + n
+    pos += 1                                # base
+    pos = b.index(b'\0', pos) + 1          # first olean name
+    kind = b[pos]; pos += 1
+    if kind == 5:
+        for _ in range(2):
+            pos += 1
+            pos = b.index(b'\0', pos) + 1
+    (n,) = struct.unpack_from('<Q', b, pos)
+    return kind, b[pos:pos + 8 + n]
+
+
+def make_archive(i, templates, olean_hashes):
+    """Module i's archive in Lake's layout: the real lgz olean payload of the committed test
+    archives, and zstd (stored) entries for its own trace, .ilean, .ir and .c."""
+    name = module_name(i)
+    last = name.split('.')[-1]
+    rng = random.Random(i)
+    module_system = i % 3 != 0
+    kind, payload = templates[module_system]
+    files = {}
+    if module_system:
+        files['ir'] = ('IR %s ' % name).encode() * rng.randint(10, 2000)
+    files['ilean'] = json.dumps({'directImports': [], 'module': name, 'references': {},
+                                 'version': 5}, separators=(',', ':')).encode()
+    body = ''.join('lean_object* l_%s_%d(lean_object* x) { return x; }\n' % (last, k)
+                   for k in range(rng.randint(5, 800)))
+    files['c'] = ('// Lean compiler output\n// Module: %s\n%s' % (name, body)).encode()
+    d = {e: lake_hash(v) + '.' + e for e, v in files.items()}
+    oleans = ['olean', 'olean.server', 'olean.private'] if module_system else ['olean']
+    outputs = {'c': d['c'], 'i': d['ilean'], 'm': module_system,
+               'o': [olean_hashes[e] + '.' + e for e in oleans]}
+    if 'ir' in d:
+        outputs['r'] = d['ir']
+    input_hash = 0xB000000000000000 + i
+    trace = json.dumps({'schemaVersion': '2025-09-10', 'depHash': '%016x' % input_hash,
+                        'outputs': outputs}, separators=(',', ':')).encode()
+    out = bytearray(b'LTR3')
+    out += struct.pack('<Q', input_hash)
+    out += (last + '.trace').encode() + b'\0'
+    z = raw_zstd(trace)
+    out += b'\0' + struct.pack('<Q', len(z)) + z
+    out += b'\0' + (last + '.olean').encode() + b'\0' + bytes([kind])
+    if kind == 5:
+        out += b'\0' + (last + '.olean.server').encode() + b'\0'
+        out += b'\0' + (last + '.olean.private').encode() + b'\0'
+    out += payload
+    for ext, base in (('ilean', 0), ('ir', 0), ('c', 1)):
+        if ext in files:
+            z = raw_zstd(files[ext])
+            out += bytes([base]) + (last + '.' + ext).encode() + b'\0\0'
+            out += struct.pack('<Q', len(z)) + z
+    return '%016x' % input_hash, bytes(out)
+
+
+def prepare(leantar, work, n):
+    stamp = os.path.join(work, 'modules.json')
+    if os.path.exists(stamp):
+        mods = json.load(open(stamp))
+        if len(mods) == n:
+            return mods
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(os.path.join(work, 'cache', 'artifacts'))
+    data = os.path.join(ROOT, 'tests', 'data', 'ltar')
+    templates = {True: olean_records(os.path.join(data, 'archives', 'a74d1ed7ffcb58c4.ltar')),
+                 False: olean_records(os.path.join(data, 'archives', '311447e8cf024e29.ltar'))}
+    exp = os.path.join(data, 'expected', 'lib', 'lean', 'Plausible')
+    olean_hashes = {e: lake_hash(open(os.path.join(exp, 'Attr.' + e), 'rb').read())
+                    for e in ('olean', 'olean.server', 'olean.private')}
+    print('writing %d archives into %s (once)' % (n, work), flush=True)
+    mods = []
+    for i in range(n):
+        input_hash, archive = make_archive(i, templates, olean_hashes)
+        art = lake_hash(archive) + '.ltar'
+        open(os.path.join(work, 'cache', 'artifacts', art), 'wb').write(archive)
+        mods.append((i, input_hash, art, len(archive)))
+    json.dump(mods, open(stamp, 'w'))
+    return mods
+
+
+def timed(cmd, **kw):
+    t = time.monotonic()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, **kw)
+    return time.monotonic() - t
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--tarn', required=True)
+    ap.add_argument('--leantar', required=True)
+    ap.add_argument('--modules', type=int, default=9000)
+    ap.add_argument('--runs', type=int, default=3)
+    ap.add_argument('--dir', default=os.path.join(ROOT, 'target', 'bench-restore'))
+    ap.add_argument('--prepare-only', action='store_true', help='pack the archives and stop')
+    a = ap.parse_args()
+    mods = prepare(a.leantar, a.dir, a.modules)
+    if a.prepare_only:
+        return
+    total = sum(m[3] for m in mods)
+    cache = os.path.join(a.dir, 'cache')
+    ws = os.path.join(a.dir, 'ws')
+    build = os.path.join(ws, '.lake', 'build')
+    mapping = os.path.join(a.dir, 'outputs.jsonl')
+    with open(mapping, 'w') as f:
+        f.write('"2026-03-17"\n')
+        for _, inp, art, _ in mods:
+            f.write('["%s","%s"]\n' % (inp, art))
+    os.makedirs(ws, exist_ok=True)
+    open(os.path.join(ws, 'lakefile.toml'), 'w').write('name = "bench"\n')
+
+    def bases(i):
+        parts = module_name(i).split('.')
+        sub = os.path.join(*parts[:-1])
+        return os.path.join(build, 'lib', 'lean', sub), os.path.join(build, 'ir', sub)
+
+    def lake_way():
+        # One process per module, `nproc` at a time, as Lake's parallel module jobs.
+        args = []
+        for i, _, art, _ in mods:
+            lib, ir = bases(i)
+            args.append([a.leantar, '-C', lib, '-C', ir, '-x', os.path.join(cache, 'artifacts', art)])
+        with concurrent.futures.ThreadPoolExecutor(os.cpu_count()) as ex:
+            list(ex.map(lambda c: subprocess.run(c, check=True), args))
+
+    def mathlib_way():
+        items = [{'file': os.path.join(cache, 'artifacts', art), 'base': list(bases(i))}
+                 for i, _, art, _ in mods]
+        subprocess.run([a.leantar, '-x', '-j', '-'], input=json.dumps(items).encode(), check=True)
+
+    env = dict(os.environ, LEANTAR=a.leantar)
+    tarn_cmd = [a.tarn, '--cache-dir', cache, '-d', ws, 'restore', mapping]
+    results = {k: [] for k in ('a', 'b', 'c', 'd')}
+    rss = 0
+    for run in range(a.runs):
+        for key, fn in (('a', lake_way), ('b', mathlib_way)):
+            shutil.rmtree(build, ignore_errors=True)
+            t = time.monotonic()
+            fn()
+            results[key].append(time.monotonic() - t)
+        shutil.rmtree(build, ignore_errors=True)
+        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        results['c'].append(timed(tarn_cmd, env=env))
+        rss = max(rss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, before)
+        results['d'].append(timed(tarn_cmd, env=env))
+        print('run %d: %s' % (run + 1, ', '.join('%s %.2fs' % (k, v[-1]) for k, v in results.items())),
+              flush=True)
+    med = {k: sorted(v)[len(v) // 2] for k, v in results.items()}
+    commit = subprocess.run(['git', '-C', ROOT, 'rev-parse', '--short', 'HEAD'],
+                            capture_output=True, text=True).stdout.strip()
+    leantar_v = subprocess.run([a.leantar, '--version'], capture_output=True, text=True).stdout.strip()
+    print()
+    print('restore benchmark: %d modules, %.1f MB of archives, %d cores, %s, commit %s, median of %d'
+          % (len(mods), total / 1e6, os.cpu_count(), leantar_v, commit, a.runs))
+    print('(a) Lake: one leantar per module   %8.2fs' % med['a'])
+    print('(b) Mathlib: one leantar -x -j -    %8.2fs' % med['b'])
+    print('(c) tarn restore, empty build dir   %8.2fs' % med['c'])
+    print('(d) tarn restore again (no-op)      %8.2fs' % med['d'])
+    print('ratios: a/c = %.2f (goal >= 5), b/c = %.2f (goal >= 1), peak RSS of tarn (max over children) %.0f MB'
+          % (med['a'] / med['c'], med['b'] / med['c'], rss / 1024))
+
+
+if __name__ == '__main__':
+    main()
