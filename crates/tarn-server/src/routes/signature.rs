@@ -72,7 +72,7 @@ pub(crate) async fn put(
     )
     .await?;
     let path = spooled.spool.temp.path().to_path_buf();
-    let share = app.parse_share(spooled.spool.len).await;
+    let share = app.budget.signed_share(spooled.spool.len).await;
     let bytes = tokio::fs::read(&path).await.map_err(S3Error::internal)?;
     let parsed = SignatureFile::parse(&bytes);
     let etag = tarn_core::sigv4::sha256_hex(&bytes)[..32].to_string();
