@@ -44,6 +44,7 @@ mod handler;
 mod launch;
 mod listings;
 mod metrics;
+mod peer_share;
 mod routes;
 mod server;
 mod status;

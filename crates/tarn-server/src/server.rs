@@ -132,10 +132,11 @@ pub(crate) async fn run(
     tracing::info!("serving at most {cap} connections at once");
     let slots = Arc::new(Semaphore::new(cap));
     let refusals = Arc::new(Semaphore::new(MAX_REFUSALS));
+    let peers = crate::peer_share::PeerShares::new(cap);
     let last_refusal_log = Arc::new(AtomicU64::new(0));
     tokio::pin!(shutdown);
     loop {
-        let (mut stream, _peer) = tokio::select! {
+        let (mut stream, peer) = tokio::select! {
             r = listener.accept() => match r {
                 Ok(s) => s,
                 Err(e) => {
@@ -147,13 +148,24 @@ pub(crate) async fn run(
             _ = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
+        // A peer over its share is refused like any connection over the cap.
+        let peer_slot = peers.try_enter(peer.ip());
+        let over_share = peer_slot.is_none();
+        let slot = peer_slot.and_then(|p| slots.clone().try_acquire_owned().ok().map(|s| (s, p)));
+        let Some(slot) = slot else {
             // Full: a clear refusal, then close (never hold the descriptor).
             let now = START.get_or_init(Instant::now).elapsed().as_secs();
             if last_refusal_log.swap(now, Relaxed) != now {
-                tracing::warn!(
-                    "refusing connections: all {cap} connection slots are in use (max_connections)"
-                );
+                if over_share {
+                    tracing::warn!(
+                        "refusing connections from {}: it holds its share of the {cap} connection slots (a quarter)",
+                        peer.ip()
+                    );
+                } else {
+                    tracing::warn!(
+                        "refusing connections: all {cap} connection slots are in use (max_connections)"
+                    );
+                }
             }
             let plain = tls.is_none();
             // A bounded number of refusals at once, each for at most 2 s: a flood of them
