@@ -356,6 +356,56 @@ fn one_address_holds_at_most_its_share_of_connections_and_another_client_is_serv
     drop(conns);
 }
 
+/// Issue 18, item 3: every slot held by idle keep-alive connections (100 from four
+/// addresses, cap 100, each having had one answer): a new client is served by closing the
+/// idlest of them, not refused.
+#[test]
+fn at_the_cap_the_idlest_keep_alive_connection_makes_room() {
+    let tmp = tempfile::tempdir().unwrap();
+    let srv = start(tmp.path());
+    let a = addr(&srv);
+    let mut conns = Vec::new();
+    for i in 0..100 {
+        let mut s = connect_from(&format!("127.0.0.{}", 1 + i / 25), &a);
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut buf = [0u8; 512];
+        let n = s.read(&mut buf).unwrap();
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+        conns.push(s);
+    }
+    std::thread::sleep(Duration::from_millis(400));
+    let t = Instant::now();
+    let mut other = connect_from("127.0.0.9", &a);
+    other
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    other
+        .write_all(
+            b"GET /a0/x/0123456789abcdef.art HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+        .unwrap();
+    let mut reply = Vec::new();
+    let _ = other.read_to_end(&mut reply);
+    let latency = t.elapsed();
+    let reply = String::from_utf8_lossy(&reply);
+    eprintln!("a new client's GET with every slot held by idle keep-alives: {latency:?}");
+    assert!(
+        reply.starts_with("HTTP/1.1 404"),
+        "the new client was refused: {reply}"
+    );
+    // Exactly one keep-alive was closed for it: the first one opened (the idlest).
+    let mut first = [0u8; 16];
+    conns[0]
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    assert!(
+        matches!(conns[0].read(&mut first), Ok(0)),
+        "the idlest was not closed"
+    );
+}
+
 #[test]
 fn an_idle_keep_alive_connection_is_closed() {
     let tmp = tempfile::tempdir().unwrap();
