@@ -251,3 +251,27 @@ write = ["forks/*"]
     }
     assert!(srv.object(&format!("a0/main/x/{h}.art")).is_some());
 }
+
+/// Issue 18, item 6: a revision file of unparsable lines is refused, never saved.
+#[test]
+fn a_revision_of_unparsable_lines_is_refused() {
+    let srv = server();
+    let rev = "1".repeat(40);
+    let target = format!("/r0/main/x/{rev}.jsonl");
+    srv.check(vec![
+        Case::new(
+            "garbage lines",
+            Req::put(&target, "garbage\nmore garbage\n").signed(CI),
+            400,
+        )
+        .code("InvalidRevisionFile"),
+        Case::new(
+            "a bare header, then garbage",
+            Req::put(&target, "\"2026-03-17\"\n{not json\n").signed(CI),
+            400,
+        )
+        .code("InvalidRevisionFile"),
+        Case::new("whitespace only", Req::put(&target, " \n \n").signed(CI), 400)
+            .code("InvalidRevisionFile"),
+    ]);
+}
