@@ -271,7 +271,11 @@ fn a_revision_of_unparsable_lines_is_refused() {
             400,
         )
         .code("InvalidRevisionFile"),
-        Case::new("whitespace only", Req::put(&target, " \n \n").signed(CI), 400)
-            .code("InvalidRevisionFile"),
+        Case::new(
+            "whitespace only",
+            Req::put(&target, " \n \n").signed(CI),
+            400,
+        )
+        .code("InvalidRevisionFile"),
     ]);
 }
