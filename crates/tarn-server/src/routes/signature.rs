@@ -62,15 +62,7 @@ pub(crate) async fn put(
     key: &str,
 ) -> Result<Response<Body>, S3Error> {
     let auth = upload_auth(app, &req, scope)?;
-    let spooled = receive(
-        app,
-        req,
-        &auth.body,
-        auth.encoding,
-        app.cfg.max_revision_bytes,
-        false,
-    )
-    .await?;
+    let spooled = receive(app, req, &auth, app.cfg.max_revision_bytes, false).await?;
     let path = spooled.spool.temp.path().to_path_buf();
     let share = app.budget.signed_share(spooled.spool.len).await;
     let bytes = tokio::fs::read(&path).await.map_err(S3Error::internal)?;
