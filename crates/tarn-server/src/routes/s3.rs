@@ -612,17 +612,7 @@ async fn put_revision(
     distinct.dedup();
     let signed = signature::check_revision(app, &scope, key, &digest, &distinct).await?;
     let len = spooled.spool.len;
-    let outcome = app
-        .storage
-        .put(key, spooled.spool, PutMode::Replace)
-        .await
-        .map_err(S3Error::internal)?;
-    if outcome == PutOutcome::Created {
-        app.metrics.stored(len);
-        app.metrics.uploads_created.fetch_add(1, Relaxed);
-    } else {
-        app.metrics.uploads_existing.fetch_add(1, Relaxed);
-    }
+    store_replacing(app, key, spooled).await?;
     app.status.scanner.changed();
     let file = key.rsplit('/').next().unwrap_or(key);
     app.status
@@ -640,4 +630,26 @@ async fn put_revision(
         })
         .await;
     Ok(ok_put(&etag))
+}
+
+/// Stores a validated upload under `key`, replacing what is there (revision files and their
+/// signatures; artifacts are never replaced), and counts it.
+pub(crate) async fn store_replacing(
+    app: &AppRef,
+    key: &str,
+    spooled: Spooled,
+) -> Result<(), S3Error> {
+    let len = spooled.spool.len;
+    let outcome = app
+        .storage
+        .put(key, spooled.spool, PutMode::Replace)
+        .await
+        .map_err(S3Error::internal)?;
+    if outcome == PutOutcome::Created {
+        app.metrics.stored(len);
+        app.metrics.uploads_created.fetch_add(1, Relaxed);
+    } else {
+        app.metrics.uploads_existing.fetch_add(1, Relaxed);
+    }
+    Ok(())
 }

@@ -7,15 +7,13 @@
 
 use axum::body::Body;
 use axum::http::{Response, StatusCode};
-use std::sync::atomic::Ordering::Relaxed;
 use tarn_core::trust::{SignatureFile, StrongDigest, TrustError, SIGNATURE_SUFFIX};
 use tarn_core::Hash;
 
-use super::s3::{ok_put, receive, upload_auth};
+use super::s3::{ok_put, receive, store_replacing, upload_auth};
 use super::Req;
 use crate::error::S3Error;
 use crate::metrics::Reject;
-use crate::storage::{PutMode, PutOutcome};
 use crate::AppRef;
 
 /// The content type of a signature object.
@@ -106,18 +104,7 @@ pub(crate) async fn put(
             }
         }
     }
-    let len = spooled.spool.len;
-    let outcome = app
-        .storage
-        .put(key, spooled.spool, PutMode::Replace)
-        .await
-        .map_err(S3Error::internal)?;
-    if outcome == PutOutcome::Created {
-        app.metrics.stored(len);
-        app.metrics.uploads_created.fetch_add(1, Relaxed);
-    } else {
-        app.metrics.uploads_existing.fetch_add(1, Relaxed);
-    }
+    store_replacing(app, key, spooled).await?;
     Ok(ok_put(&etag))
 }
 
