@@ -570,7 +570,7 @@ admin = ["*"]
         "{html}"
     );
     assert!(html.contains("storage: s3"), "{html}");
-    let v = status_json(&srv, None);
+    let v = status_json(&srv, Some(CI));
     assert_eq!(
         scope(&v, "org/pkg").unwrap()["newest_revisions"][0]["uploader"],
         "ci"
