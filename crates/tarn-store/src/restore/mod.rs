@@ -321,6 +321,8 @@ struct Ready {
     descrs: Value,
     /// The archive's name, for the restore index.
     archive: Option<String>,
+    /// Its entry in the staged archives, removed once the module is placed.
+    staged: Option<usize>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -391,10 +393,11 @@ pub fn restore(cache: &Cache, targets: &[RestoreTarget], opts: &RestoreOptions) 
         }
     }
 
-    // 2. Vet each archive and stage it.
+    // 2. Vet each archive, then stage the good ones (on every core: each is a few
+    //    directory operations, which cost milliseconds each on a busy disk).
     let mut roots: HashMap<usize, Result<PathBuf, String>> = HashMap::new();
     let vetted = par_map(&archives, threads, vet_archive);
-    let mut staged: Vec<Staged> = Vec::new();
+    let mut to_stage: Vec<(usize, ModuleFiles, PathBuf)> = Vec::new();
     for (wi, v) in vetted.into_iter().enumerate() {
         let w = &archives[wi];
         let t = &targets[w.target];
@@ -410,8 +413,8 @@ pub fn restore(cache: &Cache, targets: &[RestoreTarget], opts: &RestoreOptions) 
         let root = roots
             .entry(w.target)
             .or_insert_with(|| staging_root(t).map_err(|e| e.to_string()));
-        let root = match root {
-            Ok(r) => r.clone(),
+        match root {
+            Ok(r) => to_stage.push((wi, files, r.clone())),
             Err(e) => {
                 let error = RestoreError::Identity {
                     path: t.dir.join(&t.layout.build_dir),
@@ -420,19 +423,27 @@ pub fn restore(cache: &Cache, targets: &[RestoreTarget], opts: &RestoreOptions) 
                 report
                     .problems
                     .push(problem(t, w.input, w.name.file_name(), error));
-                continue;
             }
-        };
-        match stage_archive(&root, wi, w) {
-            Ok((bases, archive)) => staged.push(Staged {
+        }
+    }
+    let staging = par_map(&to_stage, threads, |(wi, _, root)| {
+        stage_archive(root, *wi, &archives[*wi])
+    });
+    let mut staged: Vec<Staged> = Vec::new();
+    for ((wi, files, _), result) in to_stage.into_iter().zip(staging) {
+        let w = &archives[wi];
+        match result {
+            Ok((dir, archive)) => staged.push(Staged {
                 work: wi,
                 files,
-                bases,
+                bases: [dir.clone(), dir],
                 archive,
             }),
-            Err(e) => report
-                .problems
-                .push(problem(t, w.input, w.name.file_name(), e)),
+            Err(e) => {
+                report
+                    .problems
+                    .push(problem(&targets[w.target], w.input, w.name.file_name(), e))
+            }
         }
     }
 
@@ -477,10 +488,13 @@ pub fn restore(cache: &Cache, targets: &[RestoreTarget], opts: &RestoreOptions) 
                 let identified = par_map(&staged, threads, |s| {
                     identify(&archives[s.work], s, targets, &stderr)
                 });
-                for (s, r) in staged.iter().zip(identified) {
+                for (si, (s, r)) in staged.iter().zip(identified).enumerate() {
                     let w = &archives[s.work];
                     match r {
-                        Ok(r) => ready.push(r),
+                        Ok(r) => ready.push(Ready {
+                            staged: Some(si),
+                            ..r
+                        }),
                         Err(e) => report.problems.push(problem(
                             &targets[w.target],
                             w.input,
@@ -537,7 +551,11 @@ pub fn restore(cache: &Cache, targets: &[RestoreTarget], opts: &RestoreOptions) 
 
     // 6. Place them.
     let placed = par_map(&placing, threads, |r| {
-        place_module(&targets[r.target], r, opts.force)
+        let result = place_module(&targets[r.target], r, opts.force);
+        if let Some(si) = r.staged {
+            unstage(&staged[si]);
+        }
+        result
     });
     for (r, result) in placing.iter().zip(placed) {
         let t = &targets[r.target];
@@ -647,24 +665,32 @@ fn vet_archive(w: &ArchiveWork) -> Result<ModuleFiles, RestoreError> {
     Ok(files)
 }
 
-/// Makes `<root>/<n>/{0,1}` and links the archive there (so that leantar, which deletes an
-/// archive it finds truncated, never deletes the cached one).
+/// Makes `<root>/<n>/`, the directory leantar unpacks archive `n` into (as both of its bases:
+/// every file of a module has its own extension, [`ModuleFiles`] refuses repeats), and links
+/// the archive to `<root>/<n>.ltar` (so that leantar, which deletes an archive it finds
+/// truncated, never deletes the cached one).
 fn stage_archive(
     root: &Path,
     n: usize,
     w: &ArchiveWork,
-) -> Result<([PathBuf; 2], PathBuf), RestoreError> {
+) -> Result<(PathBuf, PathBuf), RestoreError> {
     let dir = root.join(n.to_string());
-    let bases = [dir.join("0"), dir.join("1")];
-    for b in &bases {
-        fs::create_dir_all(b).map_err(|e| RestoreError::io(b, e))?;
-    }
-    let link = dir.join("archive.ltar");
+    fs::create_dir(&dir).map_err(|e| RestoreError::io(&dir, e))?;
+    let link = root.join(format!("{n}.ltar"));
     let archive = match fs::hard_link(&w.cached, &link) {
         Ok(()) => link,
         Err(_) => w.cached.clone(),
     };
-    Ok((bases, archive))
+    Ok((dir, archive))
+}
+
+/// Removes what is left of one module's staging once it is placed (or refused): its
+/// directory and the archive's link. Best effort; the run removes its staging root at the end.
+fn unstage(s: &Staged) {
+    let _ = fs::remove_dir_all(&s.bases[0]);
+    if s.archive.parent() == s.bases[0].parent() {
+        let _ = fs::remove_file(&s.archive);
+    }
 }
 
 /// Reads at most `limit` bytes of a file we staged.
@@ -789,6 +815,7 @@ fn identify(
         ltar: t.restore_all.then(|| s.archive.clone()),
         descrs: module_output_descrs(is_module, &outputs, None),
         archive: Some(w.name.file_name()),
+        staged: None,
     })
 }
 
@@ -847,6 +874,7 @@ fn plain_ready(
         ltar: None,
         descrs: value,
         archive: None,
+        staged: None,
     }))
 }
 
