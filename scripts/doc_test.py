@@ -79,7 +79,7 @@ PLACEHOLDERS = [
     ("--s3-bucket lake-cache", "--s3-bucket {s3_bucket}"),   # s3s-fs (scripts/s3-test-server.sh)
     ("<bucket key id>", "{s3_key}"),
     ("<bucket secret>", "{s3_secret}"),
-    ("/var/lib/tarn", "{scratch}/var/lib/tarn"),     # a server's data directory
+    ("/var/lib/tarn", "{scratch}/var/lib/tarn"),     # a server's data directory (seeded)
     ("/tmp/", "{scratch}/tmp/"),                      # nothing is written to the real /tmp
 ]
 
@@ -395,6 +395,11 @@ class World:
         cwd = os.path.join(scratch, "work")
         shutil.copytree(os.path.join(self.fixture, "workspace"), cwd, symlinks=True)
         shutil.copytree(self.seed_data, os.path.join(scratch, "server"), symlinks=True)
+        # /var/lib/tarn in the docs is an existing server's data directory (maintenance
+        # commands refuse one that does not exist): a second copy of the seeded data, which no
+        # running server uses.
+        shutil.copytree(self.seed_data, os.path.join(scratch, "var", "lib", "tarn"),
+                        symlinks=True)
         self.start_server(os.path.join(scratch, "server"))
         if lake_config:
             os.makedirs(os.path.join(home, ".lake"))

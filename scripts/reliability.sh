@@ -14,9 +14,16 @@
 #                                     # (10,000,000; FUZZ_SECS>0 also caps the time per target),
 #                                     # starting from the seeds in fuzz/seeds/<target>/ (copied
 #                                     # into fuzz/corpus/<target>/, which is not checked in)
+#   scripts/reliability.sh --allow-no-deep [STEP]
+#                                     # without nightly/cargo-fuzz, go on without the deep runs
+#                                     # (their published rows are marked not re-measured)
+#                                     # instead of failing
 #   scripts/reliability.sh render     # rewrite RELIABILITY.md's figures from target/reliability/;
 #                                     # a part not recorded there keeps its published figures
 #                                     # (and the run they name)
+#
+# Every run is stamped with the commit and with the git tree ids of the measured sources
+# (crates/ and fuzz/), which a rebase leaves unchanged; "+dirty" marks uncommitted changes there.
 #
 # Deep runs need `cargo +nightly fuzz` (rustup toolchain install nightly; cargo install
 # cargo-fuzz). They are built with debug assertions (overflow checks) and without
@@ -31,12 +38,25 @@ mkdir -p "$OUT"
 # Fastest first, so a session that ends early has the most targets complete.
 FAST_FIRST="byte_range request_target s3_listing config_toml mapping_file lakefile_lean sigv4_authorization"
 
-stamp() { echo "reliability-run commit $(git rev-parse --short HEAD) date $(date -u +%Y-%m-%dT%H:%MZ) cores $(nproc)"; }
+ALLOW_NO_DEEP=0
+if [ "${1:-}" = --allow-no-deep ]; then ALLOW_NO_DEEP=1; shift; fi
+
+# The measured sources: tree ids of crates/ and fuzz/ at HEAD, "+dirty" if the checkout differs.
+sources() {
+  local t
+  t="$(git rev-parse --short HEAD:crates)/$(git rev-parse --short HEAD:fuzz)"
+  [ -z "$(git status --porcelain -- crates fuzz Cargo.toml Cargo.lock)" ] || t="$t+dirty"
+  echo "$t"
+}
+stamp() { echo "reliability-run commit $(git rev-parse --short HEAD) date $(date -u +%Y-%m-%dT%H:%MZ) cores $(nproc) sources $(sources)"; }
 
 step_tests() {
   echo "reliability: hostile and crash tests…" >&2
   { stamp
-    scripts/test.sh -E 'test(hostile_) | test(crash_campaign) | test(stale_temp)' --no-capture 2>&1
+    # TARN_RELIABILITY_RELEASE=1 (scripts/evidence.sh) measures the release build.
+    release=()
+    [ "${TARN_RELIABILITY_RELEASE:-0}" = 1 ] && release=(--release)
+    scripts/test.sh -E 'test(hostile_) | test(crash_campaign) | test(stale_temp)' "${release[@]}" --no-capture 2>&1
   } >"$OUT/tests.part" || { tail -50 "$OUT/tests.part" >&2; exit 1; }
   mv "$OUT/tests.part" "$OUT/tests.txt"
 }
@@ -51,9 +71,22 @@ step_stable() {
 
 step_deep() {
   if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
-    echo "reliability: no nightly toolchain with cargo-fuzz; deep runs skipped" >&2
-    return 0
+    # Never a quiet skip: the run says so, the rendered figures say so, and the exit code
+    # says so unless --allow-no-deep was given.
+    stamp >"$OUT/no-deep.txt"
+    {
+      echo
+      echo "reliability: *** DEEP FUZZING NOT RUN: no nightly toolchain with cargo-fuzz ***"
+      echo "reliability: install it with: rustup toolchain install nightly && cargo install cargo-fuzz"
+      echo "reliability: the published libFuzzer rows are kept and marked not re-measured"
+      echo
+    } >&2
+    if [ "$ALLOW_NO_DEEP" = 1 ]; then return 0; fi
+    render
+    echo "reliability: failing (pass --allow-no-deep to accept a run without deep fuzzing)" >&2
+    exit 1
   fi
+  rm -f "$OUT/no-deep.txt"
   (cd fuzz && nice -n 19 cargo +nightly fuzz build -O -a -s none) >&2
   local all targets=("$@")
   all=$(cd fuzz && cargo +nightly fuzz list)
@@ -82,7 +115,9 @@ step_deep() {
 }
 
 # "commit X on YYYY-MM-DD" from a step's first line.
-provenance() { head -1 "$1" | awk '{printf "commit %s, %s", $3, substr($5, 1, 10)}'; }
+provenance() {
+  head -1 "$1" | awk '{printf "commit %s", $3; if ($9 != "") printf " (sources %s)", $9; printf ", %s", substr($5, 1, 10)}'
+}
 
 render() {
   local f="$OUT/figures.md"
@@ -91,14 +126,14 @@ render() {
     if [ -f "$OUT/tests.txt" ]; then
       local t="$OUT/tests.txt"
       echo
-      echo "**Client peak RSS against hostile servers** (goal ≤ 100 MB; $(provenance "$t")):"
+      echo "**Client peak RSS against hostile servers** (the kernel's \`ru_maxrss\` when the client is reaped; goal ≤ 100 MB; $(provenance "$t")):"
       echo
       echo "| server behaviour | peak RSS | time |"
       echo "| --- | --- | --- |"
       grep -o 'hostile-server-rss .*' "$t" | sort -u |
         awk '{printf "| %s | %.1f MB | %s s |\n", $2, $3/1024, $5}'
       echo
-      echo "**Server peak RSS under the hostile-client suite** (bounded by the limits above):"
+      echo "**Server peak RSS under the hostile-client suite** (the kernel's \`VmHWM\` of the running server; each test asserts its own bound, at most 400 MB):"
       echo
       echo "| client behaviour | server peak RSS |"
       echo "| --- | --- |"
@@ -148,14 +183,23 @@ render() {
       if [ "${rc:-1}" != 0 ] && [ "$crashed" = 0 ] && [[ "$execs" != *interrupted* ]]; then
         crashed="? (exit $rc)"
       fi
-      echo "| \`$t\` (libFuzzer) | ${execs:-?} | ${secs:-?} s | $crashed | $(provenance "$d") |"
+      local run
+      run=$(provenance "$d")
+      # A deep run recorded before a run that could not fuzz was not re-measured by it.
+      [ -f "$OUT/no-deep.txt" ] && [ "$d" -ot "$OUT/no-deep.txt" ] && run="not re-measured; $run"
+      echo "| \`$t\` (libFuzzer) | ${execs:-?} | ${secs:-?} s | $crashed | $run |"
     done
   } >"$f"
-  python3 - "$f" <<'PY'
+  local deep_note=""
+  if [ -f "$OUT/no-deep.txt" ]; then
+    deep_note="Deep fuzzing was NOT re-measured in the run of $(provenance "$OUT/no-deep.txt") (no nightly cargo-fuzz); each libFuzzer row is from the earlier run it names."
+  fi
+  DEEP_NOTE="$deep_note" python3 - "$f" <<'PY'
 # Merge the fresh figures into the published block: a part with no raw output in
 # target/reliability (a step not re-run on this machine) keeps its published text and rows,
 # each still naming the run it came from.
-import re, sys
+import os, re, sys
+deep_note = os.environ.get("DEEP_NOTE", "")
 fresh = open(sys.argv[1]).read().rstrip() + "\n"
 doc = open("RELIABILITY.md").read()
 m = re.search(r"<!-- figures:begin -->\n(.*?)<!-- figures:end -->", doc, flags=re.S)
@@ -186,6 +230,8 @@ for k, cells in old_rows.items():
         cells = [cells[0], cells[1], "—", cells[2], legacy_run]
     k = k.split(" [")[0]  # a kept earlier run of a target is listed under its own key
     if k not in new_rows:
+        if deep_note and "(libFuzzer)" in k and not cells[4].startswith("not re-measured"):
+            cells[4] = "not re-measured; " + cells[4]
         new_rows[k] = cells
     elif cells[4] != new_rows[k][4] and count(cells) > count(new_rows[k]):
         # A shorter new run does not hide a longer published one: both are listed.
@@ -199,7 +245,8 @@ if not tests and old_tests:
 order = lambda k: (0 if "(stable harness)" in k else 1, k)
 table = "\n".join("| " + " | ".join(new_rows[k]) + " |" for k in sorted(new_rows, key=order))
 fuzz = ("**Fuzzing** (goal: ≥ 10,000,000 executions per deep target, 0 crashes):\n\n"
-        "| target | executions | time | crashes | run |\n| --- | --- | --- | --- | --- |\n" + table + "\n")
+        + (f"**{deep_note}**\n\n" if deep_note else "")
+        + "| target | executions | time | crashes | run |\n| --- | --- | --- | --- | --- |\n" + table + "\n")
 fig = head + "\n" + ("\n" + tests + "\n" if tests else "") + "\n" + fuzz
 doc = re.sub(r"(<!-- figures:begin -->\n).*?(<!-- figures:end -->)", lambda m: m.group(1) + fig + m.group(2), doc, flags=re.S)
 open("RELIABILITY.md", "w").write(doc)

@@ -1,7 +1,8 @@
 //! `tarn cache prune` and `tarn cache stats` (issue 24) end to end, on caches laid out the way Lake writes them:
 //! the size and age it prunes to, the grace period under a reading build, the lock against
 //! writers, bad input, and kills at random points. Every cache is checked afterwards by
-//! `tarn verify` and by [`second_reader`], an independent check written for these tests.
+//! `tarn verify` and by the test kit's [`tarn_test::cache_problems`], an independent reader
+//! written for the tests.
 
 use std::fs::{self, File, FileTimes};
 use std::path::{Path, PathBuf};
@@ -85,105 +86,6 @@ pub(crate) fn copy_cache(entries: &[Entry], from: &Path, to: &Path, age: impl Fn
     }
 }
 
-/// A cache check that shares no code with tarn: its own MurmurHash64A and its own walk of
-/// the `outputs/` JSON.
-pub(crate) mod second_reader {
-    use std::path::Path;
-
-    /// MurmurHash64A with Lean's seed 11, written byte by byte from the published algorithm.
-    pub(crate) fn murmur(data: &[u8]) -> u64 {
-        const M: u64 = 0xc6a4_a793_5bd1_e995;
-        let mut h: u64 = 11 ^ (data.len() as u64).wrapping_mul(M);
-        let full = data.len() / 8 * 8;
-        let mut i = 0;
-        while i < full {
-            let mut k = 0u64;
-            for j in (0..8).rev() {
-                k = (k << 8) | data[i + j] as u64;
-            }
-            k = k.wrapping_mul(M);
-            k ^= k >> 47;
-            k = k.wrapping_mul(M);
-            h = (h ^ k).wrapping_mul(M);
-            i += 8;
-        }
-        let tail = &data[full..];
-        if !tail.is_empty() {
-            let mut v = 0u64;
-            for (j, b) in tail.iter().enumerate() {
-                v ^= (*b as u64) << (8 * j);
-            }
-            h = (h ^ v).wrapping_mul(M);
-        }
-        h ^= h >> 47;
-        h = h.wrapping_mul(M);
-        h ^ (h >> 47)
-    }
-
-    fn names_in(v: &serde_json::Value, out: &mut Vec<String>) {
-        match v {
-            serde_json::Value::String(s) => out.push(s.clone()),
-            serde_json::Value::Array(a) => a.iter().for_each(|x| names_in(x, out)),
-            serde_json::Value::Object(o) => o.values().for_each(|x| names_in(x, out)),
-            _ => {}
-        }
-    }
-
-    /// Problems found: an artifact whose content does not hash to its name, an entry that
-    /// names a missing artifact, a file that is not JSON.
-    pub(crate) fn check(root: &Path) -> Vec<String> {
-        let mut problems = Vec::new();
-        if let Ok(rd) = std::fs::read_dir(root.join("artifacts")) {
-            for e in rd.flatten() {
-                let name = e.file_name().to_string_lossy().into_owned();
-                if name.starts_with(".tarn-tmp.") || name.len() < 16 {
-                    continue;
-                }
-                let bytes = std::fs::read(e.path()).unwrap_or_default();
-                if format!("{:016x}", murmur(&bytes)) != name[..16] {
-                    problems.push(format!("{name}: content does not match its name"));
-                }
-            }
-        }
-        let Ok(scopes) = std::fs::read_dir(root.join("outputs")) else {
-            return problems;
-        };
-        for scope in scopes.flatten() {
-            for f in std::fs::read_dir(scope.path()).unwrap().flatten() {
-                let name = f.file_name().to_string_lossy().into_owned();
-                if name.starts_with(".tarn-tmp.") {
-                    continue;
-                }
-                let Ok(v) = serde_json::from_slice::<serde_json::Value>(
-                    &std::fs::read(f.path()).unwrap_or_default(),
-                ) else {
-                    problems.push(format!("{name}: not JSON"));
-                    continue;
-                };
-                let mut names = Vec::new();
-                names_in(v.get("data").unwrap_or(&v), &mut names);
-                for n in names {
-                    if !root.join("artifacts").join(&n).is_file() {
-                        problems.push(format!("{name} names missing artifact {n}"));
-                    }
-                }
-            }
-        }
-        problems
-    }
-
-    #[test]
-    fn agrees_with_lakes_hash_of_hello() {
-        assert_eq!(format!("{:016x}", murmur(b"hello")), "884e46be8ed9fafd");
-        assert_eq!(
-            format!("{:016x}", murmur(b"")),
-            tarn_core::Hash::of_bytes(b"").hex()
-        );
-        let long: Vec<u8> = (0..1000u32).map(|i| (i * 7) as u8).collect();
-        assert_eq!(murmur(&long), tarn_core::Hash::of_bytes(&long).0);
-    }
-}
-
 /// `tarn --cache-dir ROOT args…`, sealed.
 fn tarn(sb: &Sandbox, root: &Path, args: &[&str]) -> std::process::Output {
     let mut all = vec!["--cache-dir", root.to_str().unwrap()];
@@ -227,7 +129,7 @@ pub(crate) fn assert_sound(sb: &Sandbox, root: &Path) {
         "tarn verify: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let problems = second_reader::check(root);
+    let problems = cache_problems(root);
     assert!(problems.is_empty(), "second reader: {problems:#?}");
 }
 
@@ -250,7 +152,7 @@ fn sizes_and_durations_need_units_and_a_foreign_directory_is_refused() {
         assert_eq!(out.status.code(), Some(2), "{all:?}: {err}");
         assert!(err.contains(needle), "{all:?}: {err}");
     }
-    assert_eq!(second_reader::check(&root), Vec::<String>::new());
+    assert_eq!(cache_problems(&root), Vec::<String>::new());
     assert_eq!(fs::read_dir(root.join("artifacts")).unwrap().count(), 6);
 
     let home = sb.path("documents");
@@ -503,7 +405,7 @@ fn a_prune_killed_at_random_points_leaves_a_sound_cache() {
             kills += 1;
         }
         let _ = child.wait();
-        let problems = second_reader::check(&root);
+        let problems = cache_problems(&root);
         assert!(problems.is_empty(), "round {round}: {problems:#?}");
         assert_sound(&sb, &root);
         // The second reader's reads were uses: no grace period for them.

@@ -1,8 +1,12 @@
 //! The crash campaign (issue 9): kill -9 at random points of `stage`, `unstage`,
 //! `put-staged`, `get`, a server receiving uploads and `tarn serve gc`, over several seeds,
 //! then run each operation again and check: it completes, no file under a final name is
-//! partial or corrupt (`tarn verify` on every cache, `tarn serve scrub` on the server's
-//! data, every staged file hashes to its name), and no temp file of a dead process survives.
+//! partial or corrupt, and no temp file of a dead process survives. "Not corrupt" is decided
+//! by a reader that is not tarn ([`tarn_test::cache_problems`]: every artifact's Lake hash
+//! recomputed from its bytes by the test kit's own implementation and compared with its
+//! name, every `outputs/` entry naming artifacts that exist; the same hash check on every
+//! staged file and every artifact in the server's data); `tarn verify` and `tarn serve
+//! scrub` must agree as well.
 //! The kill delay of each attempt is drawn below the operation's measured clean run time, so
 //! the kill lands mid-operation; only kills of a still-running process count. Prints
 //! `crash-campaign kills <n> corrupt <k> seeds <s>` for RELIABILITY.md.
@@ -78,6 +82,9 @@ impl Campaign {
         if !cache.exists() {
             return;
         }
+        for problem in cache_problems(cache) {
+            self.corrupt.push(format!("{}: {problem}", cache.display()));
+        }
         let out = self
             .tarn()
             .args(["--cache-dir", cache.to_str().unwrap(), "verify"])
@@ -103,7 +110,7 @@ impl Campaign {
                     .push(format!("temp file left in staging: {name}"));
             } else if name != "outputs.jsonl" {
                 let b = std::fs::read(e.path()).unwrap();
-                if tarn_core::Hash::of_bytes(&b).hex() != name[..16] {
+                if !name_matches_content(&name, &b) {
                     self.corrupt
                         .push(format!("staged {name} is partial or corrupt"));
                 }
@@ -112,6 +119,16 @@ impl Campaign {
     }
 
     fn scrub(&mut self, data: &Path) {
+        for f in stored_files(data) {
+            if f.ends_with(".art") && !f.contains(".tarn-tmp.") {
+                let name = f.rsplit('/').next().unwrap_or_default();
+                let b = std::fs::read(data.join(&f)).unwrap_or_default();
+                if !name_matches_content(name, &b) {
+                    self.corrupt
+                        .push(format!("server data: {f} is partial or corrupt"));
+                }
+            }
+        }
         let out = Command::new(BIN)
             .args(["--json", "serve", "scrub", "--data"])
             .arg(data)

@@ -127,46 +127,10 @@ fn get(
     watch(c, "tarn get", bound)
 }
 
-/// Runs `c` (stderr piped), watching its peak RSS; returns (exit code, stderr, peak RSS in
-/// kB, seconds). Panics when it outgrows the kill limit or runs past `bound`.
-fn watch(mut c: std::process::Command, what: &str, bound: Duration) -> (i32, String, u64, f64) {
-    let start = Instant::now();
-    let mut child = c.stderr(Stdio::piped()).spawn().unwrap();
-    let pid = child.id();
-    let mut peak = 0u64;
-    let code = loop {
-        if let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
-            if let Some(kb) = s
-                .lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            {
-                peak = peak.max(kb);
-            }
-        }
-        if let Some(st) = child.try_wait().unwrap() {
-            break st.code().unwrap_or(-1);
-        }
-        if peak > RSS_KILL_KB || start.elapsed() > bound {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "{what} still running after {:?} with peak RSS {peak} kB",
-                start.elapsed()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let mut err = String::new();
-    use std::io::Read;
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
-    let secs = start.elapsed().as_secs_f64();
-    (code, err, peak, secs)
+/// Runs `c` (stderr piped); returns (exit code, stderr, peak RSS in kB from the kernel's
+/// `ru_maxrss`, seconds). Panics when it outgrows the kill limit or runs past `bound`.
+fn watch(c: std::process::Command, what: &str, bound: Duration) -> (i32, String, u64, f64) {
+    run_measured(c, what, bound, RSS_KILL_KB)
 }
 
 fn no_temp_files(cache: &Path) {

@@ -662,3 +662,27 @@ fn a_killed_restore_leaves_no_partial_file_and_no_trace_naming_missing_outputs()
         .collect();
     assert!(left.is_empty(), "staging left behind: {left:?}");
 }
+
+#[test]
+fn a_restore_counts_as_use_for_prune_and_records_its_workspace() {
+    let Some(env) = Env::new("") else { return };
+    let map = env.mapping(
+        "outputs.jsonl",
+        &[(ATTR_INPUT, ATTR_LTAR), (BASIC_INPUT, BASIC_LTAR)],
+    );
+    let out = env.restore(&[&map], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // `tarn cache prune` orders by this record where access times are not kept (noatime).
+    let usage = fs::read_to_string(env.path("cache/.tarn/usage-v1")).unwrap();
+    for a in [ATTR_LTAR, BASIC_LTAR] {
+        assert!(usage.contains(a), "{a} not in the usage record:\n{usage}");
+    }
+    // ...and keeps what a recorded workspace's current revisions need.
+    let workspaces = fs::read_to_string(env.path("cache/.tarn/workspaces-v1")).unwrap();
+    let ws = fs::canonicalize(env.path("ws")).unwrap();
+    assert!(
+        workspaces.contains(ws.to_str().unwrap())
+            || workspaces.contains(env.path("ws").to_str().unwrap()),
+        "{workspaces}"
+    );
+}

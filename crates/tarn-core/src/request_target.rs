@@ -11,7 +11,7 @@
 //! assert_eq!(param(Some("prefix=a%2Fb&list-type=2"), "prefix").as_deref(), Some("a/b"));
 //! ```
 
-use crate::sigv4::percent_decode;
+use crate::sigv4::{percent_decode, percent_decode_bytes};
 
 /// Longest path component accepted (a file name on common file systems).
 pub const MAX_COMPONENT_BYTES: usize = 255;
@@ -74,17 +74,24 @@ pub struct PathParts {
     pub comps: Vec<String>,
     /// The raw path ended with `/` (and was not just `/`).
     pub trailing_slash: bool,
+    /// A component's percent-escapes decode to bytes that are not UTF-8 (`%FF`): such a
+    /// component names nothing (decoded leniently it would clash with `%EF%BF%BD`, U+FFFD).
+    pub invalid_utf8: bool,
 }
 
 /// Splits a raw path on `/` and percent-decodes each component.
 pub fn split_path(raw: &str) -> PathParts {
     let trailing_slash = raw.len() > 1 && raw.ends_with('/');
+    let mut invalid_utf8 = false;
     let comps = raw
         .split('/')
         .filter(|s| !s.is_empty())
         .map(|s| {
             if s.contains('%') {
-                percent_decode(s)
+                String::from_utf8(percent_decode_bytes(s)).unwrap_or_else(|e| {
+                    invalid_utf8 = true;
+                    String::from_utf8_lossy(e.as_bytes()).into_owned()
+                })
             } else {
                 s.to_string()
             }
@@ -93,6 +100,7 @@ pub fn split_path(raw: &str) -> PathParts {
     PathParts {
         comps,
         trailing_slash,
+        invalid_utf8,
     }
 }
 
@@ -163,6 +171,14 @@ mod tests {
         assert!(p.trailing_slash);
         assert!(!split_path("/").trailing_slash);
         assert!(split_path("").comps.is_empty());
+        assert!(!split_path("/a0/x%2Fy").invalid_utf8);
+    }
+
+    #[test]
+    fn a_component_that_is_not_utf8_once_decoded_is_marked() {
+        assert!(split_path("/a0/%FF/0123456789abcdef.art").invalid_utf8);
+        assert!(!split_path("/a0/%EF%BF%BD/0123456789abcdef.art").invalid_utf8);
+        assert!(!split_path("/a0/%C3%A9/x").invalid_utf8);
     }
 
     #[test]

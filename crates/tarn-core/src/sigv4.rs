@@ -181,6 +181,11 @@ pub fn canonical_uri(path: &str) -> String {
 
 /// Decodes `%XX` escapes (invalid escapes are kept as they are); lossy on invalid UTF-8.
 pub fn percent_decode(s: &str) -> String {
+    String::from_utf8_lossy(&percent_decode_bytes(s)).into_owned()
+}
+
+/// The bytes `%XX` escapes in `s` stand for (a `%` not followed by two hex digits is kept).
+pub fn percent_decode_bytes(s: &str) -> Vec<u8> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -195,7 +200,7 @@ pub fn percent_decode(s: &str) -> String {
         out.push(b[i]);
         i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    out
 }
 
 fn hex_val(c: u8) -> Option<u8> {

@@ -1104,7 +1104,11 @@ pub(crate) fn error_detail(body: &[u8]) -> String {
         let open = format!("<{t}>");
         let start = text.find(&open)? + open.len();
         let end = text[start..].find(&format!("</{t}>"))? + start;
-        Some(printable_line(&text[start..end], 200))
+        // XML text: entities (`&quot;`, `&#10;`) are shown as what they stand for, then made
+        // printable like any outside text; a malformed one is shown as sent.
+        let raw = &text[start..end];
+        let shown = quick_xml::escape::unescape(raw).unwrap_or(std::borrow::Cow::Borrowed(raw));
+        Some(printable_line(&shown, 200))
     };
     match (tag("Code"), tag("Message")) {
         (Some(c), Some(m)) => format!(": {c}: {m}"),
@@ -1428,5 +1432,14 @@ mod tests {
         assert_eq!(error_detail(body), ": SignatureDoesNotMatch: bad sig");
         assert_eq!(error_detail(b"  "), "");
         assert_eq!(error_detail(b"oops"), ": oops");
+        // Issue 18, item 6: entities were printed as sent.
+        let body = b"<Error><Code>InvalidArgument</Code><Message>scope &quot;a&amp;b&quot; &lt;x&gt;&#33;</Message></Error>";
+        assert_eq!(error_detail(body), ": InvalidArgument: scope \"a&b\" <x>!");
+        // A line break by entity is still one printable line.
+        let body = b"<Error><Code>X</Code><Message>a&#10;::warning::b</Message></Error>";
+        assert!(!error_detail(body).contains('\n'), "{}", error_detail(body));
+        // A malformed entity is shown as sent.
+        let body = b"<Error><Code>X</Code><Message>a &bogus b</Message></Error>";
+        assert_eq!(error_detail(body), ": X: a &bogus b");
     }
 }

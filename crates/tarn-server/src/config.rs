@@ -47,9 +47,11 @@ pub struct ServerConfig {
     /// Largest request head (request line and headers; HTTP/2: the header list) in bytes;
     /// a larger one is refused (`431`). At least 8 KiB.
     pub max_request_head_bytes: usize,
-    /// Time a client has to send a request's headers (and to finish a TLS handshake).
+    /// Time a client has to send a request's headers (and to finish a TLS handshake); a
+    /// keep-alive connection waiting for its next request is closed after it too.
     pub header_read_timeout_secs: u64,
-    /// A connection that moves no byte in either direction for this long is closed.
+    /// A connection that moves no byte in either direction for this long while a request or
+    /// its reply is under way is closed (between requests `header_read_timeout_secs` applies).
     pub idle_timeout_secs: u64,
     /// Longest pause between request body bytes (seconds); also how long a body may arrive
     /// before its average rate is checked against `min_body_rate_bytes`. `408` otherwise.

@@ -44,11 +44,13 @@ mod handler;
 mod launch;
 mod listings;
 mod metrics;
+mod peer_share;
 mod routes;
 mod server;
 mod status;
 mod storage;
 mod tls;
+mod upload_slots;
 mod validate;
 
 pub use error::StartError;
@@ -75,8 +77,8 @@ pub struct App {
     pub tls: bool,
     /// In-memory cache of small artifact bodies.
     pub(crate) cache: cache::ObjectCache,
-    /// Slots for upload bodies being spooled (`max_concurrent_uploads`).
-    pub(crate) upload_slots: tokio::sync::Semaphore,
+    /// Slots for upload bodies being spooled (`max_concurrent_uploads`, a quarter per key).
+    pub(crate) upload_slots: upload_slots::UploadSlots,
     /// Memory for request bodies parsed in memory and the replies built from them
     /// (`parse_budget_bytes`, `anonymous_parse_budget_bytes`).
     pub(crate) budget: budget::Budget,
@@ -184,7 +186,7 @@ impl App {
             status,
             listings: listings::Listings::default(),
             maintenance: !serving,
-            upload_slots: tokio::sync::Semaphore::new(cfg.max_concurrent_uploads.max(1)),
+            upload_slots: upload_slots::UploadSlots::new(cfg.max_concurrent_uploads),
             budget: budget::Budget::new(&cfg),
             cfg,
             storage,

@@ -6,7 +6,8 @@
 //! start-up), and one more is answered `503` and closed at once, so `accept` never runs out
 //! of descriptors and `/healthz` keeps answering. Headers (and a TLS handshake) must arrive
 //! within `header_read_timeout_secs`; a connection that moves no byte for
-//! `idle_timeout_secs` is closed.
+//! `idle_timeout_secs` is closed. One peer address holds at most a quarter of the slots
+//! (`peer_share`); at the cap the idlest keep-alive connection is closed to make room.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -132,10 +133,12 @@ pub(crate) async fn run(
     tracing::info!("serving at most {cap} connections at once");
     let slots = Arc::new(Semaphore::new(cap));
     let refusals = Arc::new(Semaphore::new(MAX_REFUSALS));
+    let peers = crate::peer_share::PeerShares::new(cap);
+    let open = OpenConnections::default();
     let last_refusal_log = Arc::new(AtomicU64::new(0));
     tokio::pin!(shutdown);
     loop {
-        let (mut stream, _peer) = tokio::select! {
+        let (mut stream, peer) = tokio::select! {
             r = listener.accept() => match r {
                 Ok(s) => s,
                 Err(e) => {
@@ -147,13 +150,30 @@ pub(crate) async fn run(
             _ = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
+        // A peer over its share is refused like any connection over the cap.
+        let peer_slot = peers.try_enter(peer.ip());
+        let over_share = peer_slot.is_none();
+        // At the cap, the idlest keep-alive connection is closed to make room (its slot
+        // goes to this connection, which waits for it).
+        let slot = peer_slot.and_then(|p| match slots.clone().try_acquire_owned() {
+            Ok(s) => Some((Some(s), p)),
+            Err(_) if open.evict_idlest() => Some((None, p)),
+            Err(_) => None,
+        });
+        let Some((slot, peer_slot)) = slot else {
             // Full: a clear refusal, then close (never hold the descriptor).
             let now = START.get_or_init(Instant::now).elapsed().as_secs();
             if last_refusal_log.swap(now, Relaxed) != now {
-                tracing::warn!(
-                    "refusing connections: all {cap} connection slots are in use (max_connections)"
-                );
+                if over_share {
+                    tracing::warn!(
+                        "refusing connections from {}: it holds its share of the {cap} connection slots (a quarter)",
+                        peer.ip()
+                    );
+                } else {
+                    tracing::warn!(
+                        "refusing connections: all {cap} connection slots are in use (max_connections)"
+                    );
+                }
             }
             let plain = tls.is_none();
             // A bounded number of refusals at once, each for at most 2 s: a flood of them
@@ -178,9 +198,19 @@ pub(crate) async fn run(
         let app = app.clone();
         let builder = builder.clone();
         let tls = tls.clone();
+        let slots = slots.clone();
+        let open = open.clone();
         tokio::spawn(async move {
-            let _slot = slot;
+            let slot = match slot {
+                Some(s) => s,
+                None => match tokio::time::timeout(EVICTION_WAIT, slots.acquire_owned()).await {
+                    Ok(Ok(s)) => s,
+                    _ => return,
+                },
+            };
+            let _slot = (slot, peer_slot);
             let activity = Activity::new();
+            let (_registered, evicted) = open.register(&activity);
             let busy = activity.busy.clone();
             let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
                 let app = app.clone();
@@ -230,6 +260,10 @@ pub(crate) async fn run(
                     tracing::debug!("closing an idle connection");
                     Ok(())
                 }
+                _ = evicted.notified() => {
+                    tracing::debug!("closing the idlest keep-alive connection to make room");
+                    Ok(())
+                }
             };
             if let Err(e) = r {
                 tracing::debug!("connection: {e}");
@@ -240,6 +274,79 @@ pub(crate) async fn run(
 }
 
 static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+
+/// How long a connection admitted by evicting another waits for the freed slot.
+const EVICTION_WAIT: Duration = Duration::from_secs(1);
+
+/// A keep-alive connection quiet at least this long may be evicted at the cap.
+const EVICTABLE_AFTER_MS: u64 = 250;
+
+/// The connections being served, for eviction at the cap: each with its [`Activity`] and a
+/// signal that closes it.
+#[derive(Clone, Default)]
+struct OpenConnections {
+    inner: Arc<std::sync::Mutex<OpenInner>>,
+}
+
+#[derive(Default)]
+struct OpenInner {
+    next: u64,
+    conns: std::collections::HashMap<u64, (Activity, Arc<tokio::sync::Notify>)>,
+}
+
+/// Removes its connection from [`OpenConnections`] when dropped.
+struct Registered {
+    open: OpenConnections,
+    id: u64,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        let mut inner = self.open.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.conns.remove(&self.id);
+    }
+}
+
+impl OpenConnections {
+    fn register(&self, activity: &Activity) -> (Registered, Arc<tokio::sync::Notify>) {
+        let notify = Arc::new(tokio::sync::Notify::new());
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let id = inner.next;
+        inner.next += 1;
+        inner.conns.insert(id, (activity.clone(), notify.clone()));
+        (
+            Registered {
+                open: self.clone(),
+                id,
+            },
+            notify,
+        )
+    }
+
+    /// Signals the idlest keep-alive connection to close: one that has answered a request,
+    /// has none in progress and has moved no byte for the longest time (at least
+    /// [`EVICTABLE_AFTER_MS`]). Connections still sending their first request are left to
+    /// the header timeout. Whether one was found.
+    fn evict_idlest(&self) -> bool {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let now = now_ms();
+        let idlest = inner
+            .conns
+            .iter()
+            .filter(|(_, (a, _))| a.answered.load(Relaxed) && a.busy.load(Relaxed) == 0)
+            .map(|(id, (a, _))| (a.last_ms.load(Relaxed), *id))
+            .filter(|(last, _)| now.saturating_sub(*last) >= EVICTABLE_AFTER_MS)
+            .min();
+        let Some((_, id)) = idlest else {
+            return false;
+        };
+        // Removed now, so it is not chosen twice; its task drops its slot as it ends.
+        if let Some((_, notify)) = inner.conns.remove(&id) {
+            notify.notify_one();
+        }
+        true
+    }
+}
 
 /// Connections over the cap answered at once (the rest are closed unanswered).
 const MAX_REFUSALS: usize = 64;

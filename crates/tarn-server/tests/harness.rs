@@ -153,6 +153,19 @@ impl Server {
         ))
     }
 
+    /// Starts sending `req` on the server's runtime and returns at once (the reply is
+    /// read whole when it comes; drop or abort the handle to give the request up).
+    pub(crate) fn spawn(&self, req: Req) -> tokio::task::JoinHandle<u16> {
+        let handler = self.handler.clone();
+        self.rt
+            .spawn(async move { handler.handle(req.build()).await.status().as_u16() })
+    }
+
+    /// Runs `fut` on the server's runtime.
+    pub(crate) fn block_on<F: std::future::Future>(&self, fut: F) -> F::Output {
+        self.rt.block_on(fut)
+    }
+
     /// Sends one request and reads the whole reply, on the caller's runtime.
     pub(crate) async fn send_async(&self, req: Req) -> Reply {
         Reply::read(self.handler.handle(req.build()).await).await
@@ -257,6 +270,7 @@ pub(crate) struct Req {
     signed_at: Option<u64>,
     content_length: bool,
     host: Option<String>,
+    stall_after: Option<usize>,
 }
 
 impl Req {
@@ -272,6 +286,7 @@ impl Req {
             signed_at: None,
             content_length: true,
             host: None,
+            stall_after: None,
         }
     }
 
@@ -315,6 +330,13 @@ impl Req {
     /// Sends this `Host` header instead of [`HOST`] (signatures still name [`HOST`]).
     pub(crate) fn host(mut self, host: &str) -> Req {
         self.host = Some(host.to_string());
+        self
+    }
+
+    /// Sends only the body's first `n` bytes, then nothing more while the request lives
+    /// (a client trickling or stalling its upload; headers announce the whole body).
+    pub(crate) fn stalled_after(mut self, n: usize) -> Req {
+        self.stall_after = Some(n);
         self
     }
 
@@ -387,8 +409,16 @@ impl Req {
                 b = b.header(k, v);
             }
         }
-        b.body(Body::from(self.body))
-            .expect("a well-formed request")
+        let body = match self.stall_after {
+            None => Body::from(self.body),
+            Some(n) => {
+                use futures_util::StreamExt;
+                let first = self.body[..n.min(self.body.len())].to_vec();
+                let sent = futures_util::stream::iter([Ok::<_, std::io::Error>(first)]);
+                Body::from_stream(sent.chain(futures_util::stream::pending()))
+            }
+        };
+        b.body(body).expect("a well-formed request")
     }
 }
 

@@ -102,3 +102,39 @@ fn a_scope_component_named_like_an_object_is_a_400_not_a_500() {
         ),
     ]);
 }
+
+#[test]
+fn a_component_that_is_not_utf8_is_a_400_and_never_names_the_replacement_character() {
+    // Issue 18, item 6: `%FF` was decoded leniently to U+FFFD, so it named the object
+    // stored under `%EF%BF%BD`.
+    let srv = Server::start(
+        "public_read = [\"*\"]\n[[key]]\nid = \"ci\"\nsecret = \"ci-secret\"\nwrite = [\"*\"]\n",
+    );
+    let art = tarn_test::artifacts(1, 8).remove(0);
+    let h = &art.hash;
+    srv.check(vec![
+        Case::new(
+            "stored under U+FFFD",
+            Req::put(&format!("/a0/main/%EF%BF%BD/{h}.art"), art.content.clone()).signed(CI),
+            200,
+        )
+        .stores(&[format!("a0/main/\u{fffd}/{h}.art")]),
+        Case::new(
+            "read back under U+FFFD",
+            Req::get(&format!("/a0/main/%EF%BF%BD/{h}.art")),
+            200,
+        ),
+        Case::new(
+            "read under %FF",
+            Req::get(&format!("/a0/main/%FF/{h}.art")),
+            400,
+        )
+        .code("InvalidURI"),
+        Case::new(
+            "upload under %FF",
+            Req::put(&format!("/a0/main/x%FFy/{h}.art"), art.content.clone()).signed(CI),
+            400,
+        )
+        .code("InvalidURI"),
+    ]);
+}

@@ -547,7 +547,8 @@ admin = ["*"]
         .signed(CI),
     );
     assert_eq!(r.status, 200, "{}", r.text());
-    let v = status_json(&srv, None);
+    // Signed: the uploader's key id is shown only to authenticated viewers (row 10d).
+    let v = status_json(&srv, Some(CI));
     assert_eq!(v["scan"]["storage"], "s3", "{v}");
     assert_eq!(v["scan"]["error"], serde_json::Value::Null, "{v}");
     let s = scope(&v, "org/pkg").unwrap_or_else(|| panic!("{v}"));

@@ -202,3 +202,80 @@ fn a_revision_file_must_parse_and_reference_artifacts_of_its_own_scope() {
         2
     );
 }
+
+/// Issue 18, item 4: a key allowed only `forks/*`, with uploads stalled mid-body on every
+/// slot it may take, leaves slots for another key, whose upload is stored at once.
+#[test]
+fn one_key_stalling_its_uploads_cannot_hold_every_upload_slot() {
+    let srv = Server::start(
+        r#"public_read = ["*"]
+max_concurrent_uploads = 4
+body_read_timeout_secs = 600
+min_body_rate_bytes = 0
+
+[[key]]
+id = "ci"
+secret = "ci-secret"
+write = ["main/*"]
+
+[[key]]
+id = "fork"
+secret = "fork-secret"
+write = ["forks/*"]
+"#,
+    );
+    // As many stalled uploads as there are slots: every one the key may take is taken.
+    let stalled: Vec<_> = (0..4)
+        .map(|i| {
+            let b = bytes_for(200 + i, 4000);
+            srv.spawn(
+                Req::put(&format!("/a0/forks/x/{}.art", hash_hex(&b)), b)
+                    .signed(FORK)
+                    .stalled_after(100),
+            )
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let b = bytes_for(300, 500);
+    let h = hash_hex(&b);
+    let put = srv.spawn(Req::put(&format!("/a0/main/x/{h}.art"), b).signed(CI));
+    let status =
+        srv.block_on(async { tokio::time::timeout(std::time::Duration::from_secs(10), put).await });
+    for s in &stalled {
+        s.abort();
+    }
+    match status {
+        Ok(Ok(s)) => assert_eq!(s, 200, "the other key's upload"),
+        Ok(Err(e)) => panic!("the other key's upload: {e}"),
+        Err(_) => panic!("the other key's upload waited 10 s for a slot held by the stalled key"),
+    }
+    assert!(srv.object(&format!("a0/main/x/{h}.art")).is_some());
+}
+
+/// Issue 18, item 6: a revision file of unparsable lines is refused, never saved.
+#[test]
+fn a_revision_of_unparsable_lines_is_refused() {
+    let srv = server();
+    let rev = "1".repeat(40);
+    let target = format!("/r0/main/x/{rev}.jsonl");
+    srv.check(vec![
+        Case::new(
+            "garbage lines",
+            Req::put(&target, "garbage\nmore garbage\n").signed(CI),
+            400,
+        )
+        .code("InvalidRevisionFile"),
+        Case::new(
+            "a bare header, then garbage",
+            Req::put(&target, "\"2026-03-17\"\n{not json\n").signed(CI),
+            400,
+        )
+        .code("InvalidRevisionFile"),
+        Case::new(
+            "whitespace only",
+            Req::put(&target, " \n \n").signed(CI),
+            400,
+        )
+        .code("InvalidRevisionFile"),
+    ]);
+}

@@ -3,7 +3,9 @@
 //! The test kit shared by every crate's integration tests: the real `tarn` binary run with a
 //! clean environment, `tarn serve` started on a free port, a fault-injecting HTTP server,
 //! Lake's own `curl` command lines, deterministic artifacts and mapping files, real `.ltar`
-//! archives and leantar, Lake's up-to-date rule as a restore oracle, and the real
+//! archives and leantar, Lake's up-to-date rule as a restore oracle, a child's peak memory
+//! from the kernel ([`run_measured`]), a second reader of a cache that shares no code with
+//! tarn ([`cache_problems`]), and the real
 //! external peers (the s3s-fs server, awscli, rclone) with one rule for when they are
 //! missing (see [`peers`]).
 //!
@@ -26,6 +28,9 @@ mod forge;
 mod lake_curl;
 mod lake_rule;
 mod ltar;
+#[cfg(unix)]
+mod measure;
+mod oracle;
 pub mod peers;
 mod serve;
 mod suite;
@@ -45,6 +50,10 @@ pub use forge::{forge_collision, forge_collision_sized};
 pub use lake_curl::{curl, curl_bin, http_get_text, lake_parallel_put, lake_put};
 pub use lake_rule::{assert_lake_rule, lake_rule_problems, Dirs};
 pub use ltar::{leantar, ltar_data, module_bytes, pack_module, synth_archive, ModuleBytes};
+#[cfg(unix)]
+pub use measure::{live_peak_rss_kb, run_measured};
+/// The cache judged by a second reader that shares no code with tarn.
+pub use oracle::{cache_problems, name_matches_content};
 pub use peers::{require_program, S3};
 pub use serve::{metric_sample, stored_files, wait_until, TarnServer};
 pub use suite::assert_every_test_file_is_a_module;

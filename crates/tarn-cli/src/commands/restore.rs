@@ -110,6 +110,12 @@ fn saved_revision(cache: &Cache, pkg: &Package) -> Option<PathBuf> {
 pub(crate) fn restore(global: &GlobalArgs, a: RestoreArgs) -> CmdResult {
     let ws = context::load_workspace(global, a.package.as_deref())?;
     let (cache, _) = context::open_cache(global)?;
+    // `tarn cache prune` keeps what this workspace's current revisions need.
+    if tarn_store::is_package_dir(&ws.root_dir) {
+        if let Err(e) = tarn_store::record_workspace(&cache, &ws.root_dir) {
+            tracing::debug!("workspace not recorded: {e}");
+        }
+    }
     let mut targets = Vec::new();
     match &a.mappings {
         Some(path) => {
@@ -161,7 +167,18 @@ pub(crate) fn run_and_print(
         force: flags.force,
         threads: 0,
     };
+    // Shared, like every reader: `tarn cache prune` never deletes what is being restored.
+    let lock = context::share_cache(cache);
     let report = tarn_store::restore(cache, targets, &opts);
+    // What was restored was just used (prune's LRU order).
+    let mut used = std::collections::BTreeSet::new();
+    for t in targets {
+        for (_, outputs) in &t.entries {
+            let _ = tarn_core::collect_artifacts(outputs, &mut used);
+        }
+    }
+    tarn_store::note_use(cache, &used);
+    drop(lock);
     print_report(global, &report, start.elapsed().as_secs_f64());
     Ok(if report.ok() {
         ExitCode::SUCCESS

@@ -140,6 +140,15 @@ async fn dispatch(app: &AppRef, req: Req) -> (Route, Response<Body>) {
     }
     let parts = split_path(raw);
     let resource = raw.to_string();
+    if parts.invalid_utf8 {
+        // `%FF` and `%EF%BF%BD` must not name the same object: no key holds a name that is
+        // not UTF-8.
+        let e = S3Error::bad(
+            "InvalidURI",
+            "a path component is not valid UTF-8 once percent-decoded",
+        );
+        return (Route::Other, e.into_response(&resource, head));
+    }
     let first = parts.comps.first().map(String::as_str);
     let result: (Route, Result<Response<Body>, S3Error>) = if first.is_none() {
         (Route::List, listing::list_buckets(app, req).await)

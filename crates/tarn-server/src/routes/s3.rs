@@ -432,11 +432,11 @@ pub(super) fn upload_auth<'a>(
 pub(super) async fn receive(
     app: &AppRef,
     req: Req,
-    check: &BodyCheck,
-    encoding: BodyEncoding,
+    auth: &crate::auth::Authenticated<'_>,
     limit: u64,
     lake_hash: bool,
 ) -> Result<Spooled, S3Error> {
+    let (check, encoding) = (&auth.body, auth.encoding);
     let headers = req.headers();
     let declared_len = if encoding == BodyEncoding::AwsChunked {
         header_u64(headers, "x-amz-decoded-content-length")
@@ -460,12 +460,12 @@ pub(super) async fn receive(
             "upload to a server opened without a spool directory",
         ));
     };
-    // A bounded number of bodies are spooled at once; the others wait here, unread.
+    // A bounded number of bodies are spooled at once, a quarter of them per key; the
+    // others wait here, unread.
     let _slot = app
         .upload_slots
-        .acquire()
-        .await
-        .expect("upload slots are never closed");
+        .acquire(auth.key.map(|k| k.id.as_str()))
+        .await;
     // The body's pace is measured from here: a client waiting for a slot is not reading.
     let spooled = spool_body(
         spool_dir,
@@ -530,15 +530,7 @@ async fn put_artifact(
         app.metrics.uploads_existing.fetch_add(1, Relaxed);
         return Ok(ok_put(&hash.hex()));
     }
-    let spooled = receive(
-        app,
-        req,
-        &auth.body,
-        auth.encoding,
-        app.cfg.max_artifact_bytes,
-        true,
-    )
-    .await?;
+    let spooled = receive(app, req, &auth, app.cfg.max_artifact_bytes, true).await?;
     if spooled.lake_hash != Some(hash) {
         app.metrics.reject(Reject::HashMismatch);
         let got = spooled.lake_hash.map(|h| h.hex()).unwrap_or_default();
@@ -573,15 +565,7 @@ async fn put_revision(
 ) -> Result<Response<Body>, S3Error> {
     let scope = scope_comps.join("/");
     let auth = upload_auth(app, &req, &scope)?;
-    let spooled = receive(
-        app,
-        req,
-        &auth.body,
-        auth.encoding,
-        app.cfg.max_revision_bytes,
-        false,
-    )
-    .await?;
+    let spooled = receive(app, req, &auth, app.cfg.max_revision_bytes, false).await?;
     let path = spooled.spool.temp.path().to_path_buf();
     // Revision files are parsed in memory: a shared budget bounds how many bytes at once.
     let share = app.budget.signed_share(spooled.spool.len).await;
@@ -628,17 +612,7 @@ async fn put_revision(
     distinct.dedup();
     let signed = signature::check_revision(app, &scope, key, &digest, &distinct).await?;
     let len = spooled.spool.len;
-    let outcome = app
-        .storage
-        .put(key, spooled.spool, PutMode::Replace)
-        .await
-        .map_err(S3Error::internal)?;
-    if outcome == PutOutcome::Created {
-        app.metrics.stored(len);
-        app.metrics.uploads_created.fetch_add(1, Relaxed);
-    } else {
-        app.metrics.uploads_existing.fetch_add(1, Relaxed);
-    }
+    store_replacing(app, key, spooled).await?;
     app.status.scanner.changed();
     let file = key.rsplit('/').next().unwrap_or(key);
     app.status
@@ -656,4 +630,26 @@ async fn put_revision(
         })
         .await;
     Ok(ok_put(&etag))
+}
+
+/// Stores a validated upload under `key`, replacing what is there (revision files and their
+/// signatures; artifacts are never replaced), and counts it.
+pub(crate) async fn store_replacing(
+    app: &AppRef,
+    key: &str,
+    spooled: Spooled,
+) -> Result<(), S3Error> {
+    let len = spooled.spool.len;
+    let outcome = app
+        .storage
+        .put(key, spooled.spool, PutMode::Replace)
+        .await
+        .map_err(S3Error::internal)?;
+    if outcome == PutOutcome::Created {
+        app.metrics.stored(len);
+        app.metrics.uploads_created.fetch_add(1, Relaxed);
+    } else {
+        app.metrics.uploads_existing.fetch_add(1, Relaxed);
+    }
+    Ok(())
 }

@@ -7,15 +7,13 @@
 
 use axum::body::Body;
 use axum::http::{Response, StatusCode};
-use std::sync::atomic::Ordering::Relaxed;
 use tarn_core::trust::{SignatureFile, StrongDigest, TrustError, SIGNATURE_SUFFIX};
 use tarn_core::Hash;
 
-use super::s3::{ok_put, receive, upload_auth};
+use super::s3::{ok_put, receive, store_replacing, upload_auth};
 use super::Req;
 use crate::error::S3Error;
 use crate::metrics::Reject;
-use crate::storage::{PutMode, PutOutcome};
 use crate::AppRef;
 
 /// The content type of a signature object.
@@ -62,15 +60,7 @@ pub(crate) async fn put(
     key: &str,
 ) -> Result<Response<Body>, S3Error> {
     let auth = upload_auth(app, &req, scope)?;
-    let spooled = receive(
-        app,
-        req,
-        &auth.body,
-        auth.encoding,
-        app.cfg.max_revision_bytes,
-        false,
-    )
-    .await?;
+    let spooled = receive(app, req, &auth, app.cfg.max_revision_bytes, false).await?;
     let path = spooled.spool.temp.path().to_path_buf();
     let share = app.budget.signed_share(spooled.spool.len).await;
     let bytes = tokio::fs::read(&path).await.map_err(S3Error::internal)?;
@@ -114,18 +104,7 @@ pub(crate) async fn put(
             }
         }
     }
-    let len = spooled.spool.len;
-    let outcome = app
-        .storage
-        .put(key, spooled.spool, PutMode::Replace)
-        .await
-        .map_err(S3Error::internal)?;
-    if outcome == PutOutcome::Created {
-        app.metrics.stored(len);
-        app.metrics.uploads_created.fetch_add(1, Relaxed);
-    } else {
-        app.metrics.uploads_existing.fetch_add(1, Relaxed);
-    }
+    store_replacing(app, key, spooled).await?;
     Ok(ok_put(&etag))
 }
 

@@ -1028,10 +1028,14 @@ fn place_module(t: &RestoreTarget, r: &Ready, force: bool) -> Result<(), Restore
         let dest = t.dir.join(t.layout.output_path(m, ext));
         match source {
             Source::Staged => {
-                // leantar leaves 0600; build outputs are readable by everyone.
-                use std::os::unix::fs::PermissionsExt;
-                fs::set_permissions(src, fs::Permissions::from_mode(0o644))
-                    .map_err(|e| RestoreError::io(src, e))?;
+                // leantar leaves 0600; build outputs are readable by everyone (Windows has
+                // no mode bits: the file inherits the directory's ACL).
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::PermissionsExt;
+                    fs::set_permissions(src, fs::Permissions::from_mode(0o644))
+                        .map_err(|e| RestoreError::io(src, e))?;
+                }
                 move_into_place(src, &dest)?
             }
             Source::Cached(h) => copy_checked(src, &dest, *h)?,

@@ -134,7 +134,8 @@ pub(crate) fn link_or_copy(src: &Path, dest: &Path) -> Result<(), RestoreError> 
     }
 }
 
-#[cfg(test)]
+// Symbolic links need privileges on Windows.
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
 
