@@ -87,11 +87,14 @@ pub(crate) fn unpack_batch(leantar: &Path, items: &[BatchItem]) -> Result<String
         })
         .collect();
     let input = serde_json::to_vec(&list).expect("JSON of strings");
-    let mut child = Command::new(leantar)
+    let mut command = Command::new(leantar);
+    command
         .args(["-x", "-j", "-"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::piped());
+    die_with_parent(&mut command);
+    let mut child = command
         .spawn()
         .map_err(|e| err(format!("cannot start it: {e}")))?;
     let mut stdin = child.stdin.take().expect("piped");
@@ -114,6 +117,27 @@ pub(crate) fn unpack_batch(leantar: &Path, items: &[BatchItem]) -> Result<String
     }
     Ok(stderr_text)
 }
+
+/// Makes the child receive SIGKILL when the thread that started it ends (tarn killed or
+/// aborted included), so that no leantar keeps writing into a dead run's staging directory.
+#[cfg(target_os = "linux")]
+fn die_with_parent(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs between fork and exec and calls only prctl, which is
+    // async-signal-safe.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Elsewhere there is no portable equivalent; a killed run leaves leantar to finish.
+#[cfg(not(target_os = "linux"))]
+fn die_with_parent(_command: &mut Command) {}
 
 /// Reads a child's stream to the end, keeping at most [`MAX_OUTPUT_BYTES`].
 fn read_bounded(r: &mut impl Read) -> String {

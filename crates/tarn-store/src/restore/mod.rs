@@ -321,6 +321,8 @@ struct Ready {
     descrs: Value,
     /// The archive's name, for the restore index.
     archive: Option<String>,
+    /// Its entry in the staged archives, removed once the module is placed.
+    staged: Option<usize>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -391,10 +393,11 @@ pub fn restore(cache: &Cache, targets: &[RestoreTarget], opts: &RestoreOptions) 
         }
     }
 
-    // 2. Vet each archive and stage it.
+    // 2. Vet each archive, then stage the good ones (on every core: each is a few
+    //    directory operations, which cost milliseconds each on a busy disk).
     let mut roots: HashMap<usize, Result<PathBuf, String>> = HashMap::new();
     let vetted = par_map(&archives, threads, vet_archive);
-    let mut staged: Vec<Staged> = Vec::new();
+    let mut to_stage: Vec<(usize, ModuleFiles, PathBuf)> = Vec::new();
     for (wi, v) in vetted.into_iter().enumerate() {
         let w = &archives[wi];
         let t = &targets[w.target];
@@ -410,8 +413,8 @@ pub fn restore(cache: &Cache, targets: &[RestoreTarget], opts: &RestoreOptions) 
         let root = roots
             .entry(w.target)
             .or_insert_with(|| staging_root(t).map_err(|e| e.to_string()));
-        let root = match root {
-            Ok(r) => r.clone(),
+        match root {
+            Ok(r) => to_stage.push((wi, files, r.clone())),
             Err(e) => {
                 let error = RestoreError::Identity {
                     path: t.dir.join(&t.layout.build_dir),
@@ -420,86 +423,132 @@ pub fn restore(cache: &Cache, targets: &[RestoreTarget], opts: &RestoreOptions) 
                 report
                     .problems
                     .push(problem(t, w.input, w.name.file_name(), error));
-                continue;
             }
-        };
-        match stage_archive(&root, wi, w) {
-            Ok((bases, archive)) => staged.push(Staged {
+        }
+    }
+    let staging = par_map(&to_stage, threads, |(wi, _, root)| {
+        stage_archive(root, *wi, &archives[*wi])
+    });
+    let mut staged: Vec<Staged> = Vec::new();
+    for ((wi, files, _), result) in to_stage.into_iter().zip(staging) {
+        let w = &archives[wi];
+        match result {
+            Ok((dir, archive)) => staged.push(Staged {
                 work: wi,
                 files,
-                bases,
+                bases: [dir.clone(), dir],
                 archive,
             }),
-            Err(e) => report
-                .problems
-                .push(problem(t, w.input, w.name.file_name(), e)),
+            Err(e) => {
+                report
+                    .problems
+                    .push(problem(&targets[w.target], w.input, w.name.file_name(), e))
+            }
         }
     }
 
-    // 3. One leantar over every staged archive.
-    let mut ready: Vec<Ready> = Vec::new();
+    // 3. leantar unpacks the staged archives in a few batches, one after the other, in a
+    //    thread of its own; each batch is identified and placed (steps 5 and 6) while the next
+    //    one unpacks.
+    let mut claimed: HashMap<(usize, ModuleName), Hash> = HashMap::new();
+    let mut placer = Placer {
+        targets,
+        staged: &staged,
+        force: opts.force,
+        threads,
+        claimed: &mut claimed,
+        indexes: &mut indexes,
+        report: &mut report,
+    };
     if !staged.is_empty() {
         let leantar = match &opts.leantar {
             Some(p) => Ok(p.clone()),
             None => find_leantar(&targets[archives[staged[0].work].target].dir),
         };
-        let run = leantar.and_then(|bin| {
-            let items: Vec<BatchItem> = staged
-                .iter()
-                .map(|s| BatchItem {
-                    archive: s.archive.clone(),
-                    bases: s.bases.clone(),
-                })
-                .collect();
-            let version = leantar_version(&bin).unwrap_or_default();
-            let stderr = unpack_batch(&bin, &items)?;
-            report.leantar = Some((bin, version));
-            Ok(stderr)
-        });
-        match run {
-            Err(e) => {
-                let msg = e.to_string();
-                for s in &staged {
-                    let w = &archives[s.work];
-                    let t = &targets[w.target];
-                    report.problems.push(problem(
-                        t,
-                        w.input,
-                        w.name.file_name(),
-                        RestoreError::NotUnpacked {
-                            path: w.cached.clone(),
-                            message: msg.clone(),
-                        },
-                    ));
-                }
+        let not_unpacked = |placer: &mut Placer<'_>, batch: &[Staged], message: String| {
+            for s in batch {
+                let w = &archives[s.work];
+                let error = RestoreError::NotUnpacked {
+                    path: w.cached.clone(),
+                    message: message.clone(),
+                };
+                let t = &targets[w.target];
+                placer
+                    .report
+                    .problems
+                    .push(problem(t, w.input, w.name.file_name(), error));
             }
-            Ok(stderr) => {
-                let identified = par_map(&staged, threads, |s| {
-                    identify(&archives[s.work], s, targets, &stderr)
-                });
-                for (s, r) in staged.iter().zip(identified) {
-                    let w = &archives[s.work];
-                    match r {
-                        Ok(r) => ready.push(r),
-                        Err(e) => report.problems.push(problem(
-                            &targets[w.target],
-                            w.input,
-                            w.name.file_name(),
-                            e,
-                        )),
+        };
+        match leantar {
+            Err(e) => not_unpacked(&mut placer, &staged, e.to_string()),
+            Ok(bin) => {
+                let version = leantar_version(&bin).unwrap_or_default();
+                let size = staged.len().div_ceil(UNPACK_BATCHES).max(MIN_UNPACK_BATCH);
+                let mut unpacked_any = false;
+                std::thread::scope(|scope| {
+                    let (tx, rx) = std::sync::mpsc::channel();
+                    let (all, bin) = (&staged, &bin);
+                    scope.spawn(move || {
+                        for (bi, batch) in all.chunks(size).enumerate() {
+                            let items: Vec<BatchItem> = batch
+                                .iter()
+                                .map(|s| BatchItem {
+                                    archive: s.archive.clone(),
+                                    bases: s.bases.clone(),
+                                })
+                                .collect();
+                            let run = unpack_batch(bin, &items);
+                            if tx.send((bi * size, batch, run)).is_err() {
+                                break;
+                            }
+                        }
+                    });
+                    for (first, batch, run) in rx {
+                        let stderr = match run {
+                            Ok(stderr) => stderr,
+                            Err(e) => {
+                                not_unpacked(&mut placer, batch, e.to_string());
+                                continue;
+                            }
+                        };
+                        unpacked_any = true;
+                        let identified = par_map(batch, threads, |s| {
+                            identify(&archives[s.work], s, targets, &stderr)
+                        });
+                        let mut ready = Vec::new();
+                        for (i, (s, r)) in batch.iter().zip(identified).enumerate() {
+                            let w = &archives[s.work];
+                            match r {
+                                Ok(r) => ready.push(Ready {
+                                    staged: Some(first + i),
+                                    ..r
+                                }),
+                                Err(e) => placer.report.problems.push(problem(
+                                    &targets[w.target],
+                                    w.input,
+                                    w.name.file_name(),
+                                    e,
+                                )),
+                            }
+                        }
+                        placer.claim_and_place(ready);
                     }
+                });
+                if unpacked_any {
+                    placer.report.leantar = Some((bin, version));
                 }
             }
         }
     }
 
     // 4. Plain descriptors: name each module by its cached .ilean.
+    let mut ready: Vec<Ready> = Vec::new();
     for (ti, input, names) in plains {
         let t = &targets[ti];
         match plain_ready(cache, t, ti, input, &names) {
             Ok(Some(r)) => ready.push(r),
             Ok(None) => {}
-            Err(e) => report.problems.push(problem(
+            Err(e) => placer.report.problems.push(problem(
                 t,
                 input,
                 names.first().map(|n| n.file_name()).unwrap_or_default(),
@@ -507,56 +556,7 @@ pub fn restore(cache: &Cache, targets: &[RestoreTarget], opts: &RestoreOptions) 
             )),
         }
     }
-
-    // 5. One module per name and package; plain entries already in place are skipped.
-    let mut claimed: HashMap<(usize, ModuleName), Hash> = HashMap::new();
-    let mut placing: Vec<Ready> = Vec::new();
-    for r in ready {
-        let t = &targets[r.target];
-        if let Some(other) = claimed.get(&(r.target, r.module.clone())) {
-            let error = RestoreError::Collision {
-                module: r.module.to_string(),
-                other: *other,
-            };
-            report
-                .problems
-                .push(problem(t, r.input, r.module.to_string(), error));
-            continue;
-        }
-        claimed.insert((r.target, r.module.clone()), r.input);
-        if r.archive.is_none() && plain_up_to_date(t, &r) {
-            report.up_to_date.push(RestoredModule {
-                package: t.package.clone(),
-                module: r.module.to_string(),
-                input: r.input,
-            });
-            continue;
-        }
-        placing.push(r);
-    }
-
-    // 6. Place them.
-    let placed = par_map(&placing, threads, |r| {
-        place_module(&targets[r.target], r, opts.force)
-    });
-    for (r, result) in placing.iter().zip(placed) {
-        let t = &targets[r.target];
-        match result {
-            Ok(()) => {
-                if let Some(a) = &r.archive {
-                    indexes[r.target].record(a.clone(), r.module.to_string());
-                }
-                report.restored.push(RestoredModule {
-                    package: t.package.clone(),
-                    module: r.module.to_string(),
-                    input: r.input,
-                });
-            }
-            Err(e) => report
-                .problems
-                .push(problem(t, r.input, r.module.to_string(), e)),
-        }
-    }
+    placer.claim_and_place(ready);
 
     // 7. Remember which archive is which module; remove the staging directories.
     for (ti, idx) in indexes.iter().enumerate() {
@@ -571,6 +571,90 @@ pub fn restore(cache: &Cache, targets: &[RestoreTarget], opts: &RestoreOptions) 
         let _ = fs::remove_dir_all(root);
     }
     report
+}
+
+/// Into how many leantar runs the staged archives are split, so that placing one batch
+/// overlaps unpacking the next.
+const UNPACK_BATCHES: usize = 8;
+
+/// The fewest archives in one leantar run (each run costs a process start).
+const MIN_UNPACK_BATCH: usize = 64;
+
+/// Steps 5 and 6 of [`restore`], for one batch of identified modules at a time.
+struct Placer<'a> {
+    targets: &'a [RestoreTarget],
+    staged: &'a [Staged],
+    force: bool,
+    threads: usize,
+    /// The modules placed or being placed so far, per package, with their input hash.
+    claimed: &'a mut HashMap<(usize, ModuleName), Hash>,
+    indexes: &'a mut Vec<index::RestoreIndex>,
+    report: &'a mut RestoreReport,
+}
+
+impl Placer<'_> {
+    /// Claims each module's name in its package (a second entry for the same module is a
+    /// collision), skips plain entries already in place, and places the rest on every core.
+    fn claim_and_place(&mut self, ready: Vec<Ready>) {
+        let targets = self.targets;
+        let problem = |t: &RestoreTarget, input: Hash, subject: String, error| RestoreProblem {
+            package: t.package.clone(),
+            input,
+            subject,
+            error,
+        };
+        let mut placing: Vec<Ready> = Vec::new();
+        for r in ready {
+            let t = &targets[r.target];
+            if let Some(other) = self.claimed.get(&(r.target, r.module.clone())) {
+                let error = RestoreError::Collision {
+                    module: r.module.to_string(),
+                    other: *other,
+                };
+                self.report
+                    .problems
+                    .push(problem(t, r.input, r.module.to_string(), error));
+                continue;
+            }
+            self.claimed.insert((r.target, r.module.clone()), r.input);
+            if r.archive.is_none() && plain_up_to_date(t, &r) {
+                self.report.up_to_date.push(RestoredModule {
+                    package: t.package.clone(),
+                    module: r.module.to_string(),
+                    input: r.input,
+                });
+                continue;
+            }
+            placing.push(r);
+        }
+        let (staged, force) = (self.staged, self.force);
+        let placed = par_map(&placing, self.threads, |r| {
+            let result = place_module(&targets[r.target], r, force);
+            if let Some(si) = r.staged {
+                unstage(&staged[si]);
+            }
+            result
+        });
+        for (r, result) in placing.iter().zip(placed) {
+            let t = &targets[r.target];
+            match result {
+                Ok(()) => {
+                    if let Some(a) = &r.archive {
+                        self.indexes[r.target].record(a.clone(), r.module.to_string());
+                    }
+                    self.report.restored.push(RestoredModule {
+                        package: t.package.clone(),
+                        module: r.module.to_string(),
+                        input: r.input,
+                    });
+                }
+                Err(e) => self
+                    .report
+                    .problems
+                    .push(problem(t, r.input, r.module.to_string(), e)),
+            }
+        }
+    }
 }
 
 /// The prefix of staging directories (`<buildDir>/.tarn-restore.<pid>.<n>`).
@@ -647,24 +731,32 @@ fn vet_archive(w: &ArchiveWork) -> Result<ModuleFiles, RestoreError> {
     Ok(files)
 }
 
-/// Makes `<root>/<n>/{0,1}` and links the archive there (so that leantar, which deletes an
-/// archive it finds truncated, never deletes the cached one).
+/// Makes `<root>/<n>/`, the directory leantar unpacks archive `n` into (as both of its bases:
+/// every file of a module has its own extension, [`ModuleFiles`] refuses repeats), and links
+/// the archive to `<root>/<n>.ltar` (so that leantar, which deletes an archive it finds
+/// truncated, never deletes the cached one).
 fn stage_archive(
     root: &Path,
     n: usize,
     w: &ArchiveWork,
-) -> Result<([PathBuf; 2], PathBuf), RestoreError> {
+) -> Result<(PathBuf, PathBuf), RestoreError> {
     let dir = root.join(n.to_string());
-    let bases = [dir.join("0"), dir.join("1")];
-    for b in &bases {
-        fs::create_dir_all(b).map_err(|e| RestoreError::io(b, e))?;
-    }
-    let link = dir.join("archive.ltar");
+    fs::create_dir(&dir).map_err(|e| RestoreError::io(&dir, e))?;
+    let link = root.join(format!("{n}.ltar"));
     let archive = match fs::hard_link(&w.cached, &link) {
         Ok(()) => link,
         Err(_) => w.cached.clone(),
     };
-    Ok((bases, archive))
+    Ok((dir, archive))
+}
+
+/// Removes what is left of one module's staging once it is placed (or refused): its
+/// directory and the archive's link. Best effort; the run removes its staging root at the end.
+fn unstage(s: &Staged) {
+    let _ = fs::remove_dir_all(&s.bases[0]);
+    if s.archive.parent() == s.bases[0].parent() {
+        let _ = fs::remove_file(&s.archive);
+    }
 }
 
 /// Reads at most `limit` bytes of a file we staged.
@@ -789,6 +881,7 @@ fn identify(
         ltar: t.restore_all.then(|| s.archive.clone()),
         descrs: module_output_descrs(is_module, &outputs, None),
         archive: Some(w.name.file_name()),
+        staged: None,
     })
 }
 
@@ -847,6 +940,7 @@ fn plain_ready(
         ltar: None,
         descrs: value,
         archive: None,
+        staged: None,
     }))
 }
 
