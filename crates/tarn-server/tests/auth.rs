@@ -10,25 +10,16 @@ use futures_util::StreamExt;
 use tarn_core::sigv4::{sha256_hex, UNSIGNED_PAYLOAD};
 use tarn_test::{bytes_for, hash_hex};
 
-use crate::harness::{Case, Req, Server};
+use crate::harness::{Case, Req, Server, CI_AND_FORK_KEYS};
 
 const CI: &str = "ci:ci-secret";
 
 #[test]
 fn uploads_need_a_valid_signature_from_a_key_that_may_write_the_scope() {
-    let srv = Server::start(
+    let srv = Server::start(&format!(
         r#"public_read = ["*"]
-[[key]]
-id = "ci"
-secret = "ci-secret"
-write = ["main/*"]
-
-[[key]]
-id = "fork"
-secret = "fork-secret"
-write = ["forks/*"]
-"#,
-    );
+{CI_AND_FORK_KEYS}"#
+    ));
     let body = bytes_for(1, 500);
     let h = hash_hex(&body);
     let url = format!("/a0/main/x/{h}.art");

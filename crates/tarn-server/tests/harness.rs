@@ -20,6 +20,19 @@ use tarn_server::gc::{GcPolicy, GcReport, ScrubReport};
 /// The `Host` header of every request (and of every signature).
 pub(crate) const HOST: &str = "127.0.0.1:9000";
 
+/// The two keys most cases use: `ci` may write `main/*`, `fork` may write `forks/*`
+/// (`[[key]]` tables; put them after a configuration's top-level settings).
+pub(crate) const CI_AND_FORK_KEYS: &str = r#"[[key]]
+id = "ci"
+secret = "ci-secret"
+write = ["main/*"]
+
+[[key]]
+id = "fork"
+secret = "fork-secret"
+write = ["forks/*"]
+"#;
+
 /// A server under test: the handler, its runtime and its data directory.
 pub(crate) struct Server {
     handler: Arc<tarn_server::Handler>,

@@ -4,28 +4,19 @@
 
 use tarn_test::{bytes_for, hash_hex, mapping_for};
 
-use crate::harness::{Case, Req, Server};
+use crate::harness::{Case, Req, Server, CI_AND_FORK_KEYS};
 
 const CI: &str = "ci:ci-secret";
 const FORK: &str = "fork:fork-secret";
 
 fn server() -> Server {
-    Server::start(
+    Server::start(&format!(
         r#"public_read = ["*"]
 max_artifact_bytes = 10000
 max_revision_bytes = 2000
 
-[[key]]
-id = "ci"
-secret = "ci-secret"
-write = ["main/*"]
-
-[[key]]
-id = "fork"
-secret = "fork-secret"
-write = ["forks/*"]
-"#,
-    )
+{CI_AND_FORK_KEYS}"#
+    ))
 }
 
 /// Three artifacts of 500 bytes: (hash, bytes).
@@ -207,23 +198,14 @@ fn a_revision_file_must_parse_and_reference_artifacts_of_its_own_scope() {
 /// slot it may take, leaves slots for another key, whose upload is stored at once.
 #[test]
 fn one_key_stalling_its_uploads_cannot_hold_every_upload_slot() {
-    let srv = Server::start(
+    let srv = Server::start(&format!(
         r#"public_read = ["*"]
 max_concurrent_uploads = 4
 body_read_timeout_secs = 600
 min_body_rate_bytes = 0
 
-[[key]]
-id = "ci"
-secret = "ci-secret"
-write = ["main/*"]
-
-[[key]]
-id = "fork"
-secret = "fork-secret"
-write = ["forks/*"]
-"#,
-    );
+{CI_AND_FORK_KEYS}"#
+    ));
     // As many stalled uploads as there are slots: every one the key may take is taken.
     let stalled: Vec<_> = (0..4)
         .map(|i| {
