@@ -148,8 +148,15 @@ pub fn probe_lean(
         .map(|(name, d)| d.join(format!("{}.txt", toolchain_dir(name))));
     if let Some(version) = kept
         .as_deref()
-        .and_then(|p| std::fs::read(p).ok())
-        .filter(|b| b.len() <= LEAN_VERSION_OUTPUT_LIMIT)
+        .and_then(|p| {
+            // The one bounded, non-blocking reader: a FIFO or a huge file here is ignored.
+            let limit = crate::local_file::ReadLimit {
+                bytes: LEAN_VERSION_OUTPUT_LIMIT as u64,
+                what: "a kept `lean --version` answer",
+                env: None,
+            };
+            crate::local_file::read_local_file(p, crate::local_file::Links::Refuse, &limit).ok()
+        })
         .and_then(|b| LeanVersion::parse(&String::from_utf8_lossy(&b)))
     {
         return Ok(LeanProbe {
