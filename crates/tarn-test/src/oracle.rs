@@ -85,7 +85,7 @@ pub fn cache_problems(cache: &Path) -> Vec<String> {
         if name.starts_with('.') || !is_hash(name.split('.').next().unwrap_or_default()) {
             continue;
         }
-        match std::fs::read(entry.path()) {
+        match read_quietly(&entry.path()) {
             Ok(bytes) if name_matches_content(&name, &bytes) => {}
             Ok(bytes) => problems.push(format!(
                 "artifacts/{name}: its {} bytes hash to {} (binary) / {} (text)",
@@ -108,7 +108,7 @@ pub fn cache_problems(cache: &Path) -> Vec<String> {
                 continue;
             }
             let shown = format!("outputs/{}/{name}", scope.file_name().to_string_lossy());
-            let text = std::fs::read(entry.path()).unwrap_or_default();
+            let text = read_quietly(&entry.path()).unwrap_or_default();
             let Ok(value) = serde_json::from_slice::<serde_json::Value>(&text) else {
                 problems.push(format!("{shown}: not JSON"));
                 continue;
@@ -252,4 +252,21 @@ mod tests {
             .iter()
             .any(|p| p.contains("0000000000000003.json: not JSON")));
     }
+}
+
+/// Reads a file without updating its access time (`O_NOATIME` where the platform has it), so
+/// that checking a cache never makes its files look recently used to `tarn cache prune`.
+fn read_quietly(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOATIME);
+    }
+    let mut file = options.open(path).or_else(|_| std::fs::File::open(path))?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
