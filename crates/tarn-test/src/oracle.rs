@@ -143,6 +143,23 @@ fn artifact_names(v: &serde_json::Value, out: &mut Vec<String>) {
     }
 }
 
+/// Reads a file without updating its access time (`O_NOATIME` where the platform has it), so
+/// that checking a cache never makes its files look recently used to `tarn cache prune`.
+fn read_quietly(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOATIME);
+    }
+    let mut file = options.open(path).or_else(|_| std::fs::File::open(path))?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -252,21 +269,4 @@ mod tests {
             .iter()
             .any(|p| p.contains("0000000000000003.json: not JSON")));
     }
-}
-
-/// Reads a file without updating its access time (`O_NOATIME` where the platform has it), so
-/// that checking a cache never makes its files look recently used to `tarn cache prune`.
-fn read_quietly(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
-    let mut options = std::fs::OpenOptions::new();
-    options.read(true);
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.custom_flags(libc::O_NOATIME);
-    }
-    let mut file = options.open(path).or_else(|_| std::fs::File::open(path))?;
-    let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes)?;
-    Ok(bytes)
 }
