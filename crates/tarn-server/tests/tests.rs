@@ -47,6 +47,7 @@ mod auth;
 mod batch;
 mod gc;
 mod hostile_paths;
+mod hostile_requests;
 mod listing;
 mod reservoir;
 mod status;
