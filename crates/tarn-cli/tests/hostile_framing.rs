@@ -28,8 +28,12 @@ fn serve(tmp: &Path, extra: &str) -> TarnServer {
     TarnServer::start(&["--config", cfg.to_str().unwrap()])
 }
 
-fn host(srv: &TarnServer) -> String {
-    srv.url.trim_start_matches("http://").to_string()
+/// [`serve`] in a new temporary directory; returns it, the server and its `host:port`.
+fn started(extra: &str) -> (tempfile::TempDir, TarnServer, String) {
+    let tmp = tempfile::tempdir().unwrap();
+    let srv = serve(tmp.path(), extra);
+    let addr = srv.url.trim_start_matches("http://").to_string();
+    (tmp, srv, addr)
 }
 
 /// Asserts the server's peak RSS is within the bound and prints it under `name`.
@@ -115,9 +119,7 @@ fn healthz_ok(addr: &str) {
 #[test]
 fn oversized_request_heads_are_refused_at_once() {
     // Row 9c, the head: the listener refuses before any handler runs.
-    let tmp = tempfile::tempdir().unwrap();
-    let srv = serve(tmp.path(), "");
-    let addr = host(&srv);
+    let (_tmp, srv, addr) = started("");
     let headers = |n: usize| (0..n).map(|i| format!("x-h{i}: v\r\n")).collect::<String>();
     let params = (0..100_000)
         .map(|i| format!("p{i}=v"))
@@ -188,9 +190,7 @@ fn chunked_bulk(extra_headers: &str, chunked: &[u8]) -> Vec<u8> {
 #[test]
 fn abusive_chunked_bodies_are_refused_and_tiny_chunks_parse_in_bounded_time() {
     // Row 9c, chunked framing.
-    let tmp = tempfile::tempdir().unwrap();
-    let srv = serve(tmp.path(), "");
-    let addr = host(&srv);
+    let (_tmp, srv, addr) = started("");
     let mib = 1 << 20;
     let refused: [(&str, Vec<u8>); 4] = [
         (
@@ -253,9 +253,7 @@ fn abusive_chunked_bodies_are_refused_and_tiny_chunks_parse_in_bounded_time() {
 #[test]
 fn expect_continue_with_a_4_gib_body_is_refused_before_any_body_byte() {
     // Row 9c: no `100 Continue` for an upload that will be refused.
-    let tmp = tempfile::tempdir().unwrap();
-    let srv = serve(tmp.path(), "");
-    let addr = host(&srv);
+    let (tmp, srv, addr) = started("");
     let date = tarn_core::sigv4::AmzDate::from_unix(
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -284,9 +282,7 @@ fn expect_continue_with_a_4_gib_body_is_refused_before_any_body_byte() {
 #[test]
 fn pipelined_requests_whose_replies_are_never_read_stop_the_server_reading() {
     // Row 9f, first half: 400,000 pipelined GETs (20 MB) on one connection, no reply read.
-    let tmp = tempfile::tempdir().unwrap();
-    let srv = serve(tmp.path(), "idle_timeout_secs = 3\n");
-    let addr = host(&srv);
+    let (_tmp, srv, addr) = started("idle_timeout_secs = 3\n");
     let before = rss_within_bound("pipelining-before", &srv);
     let one = b"GET /healthz HTTP/1.1\r\nHost: pipelining.example\r\n\r\n";
     let all: Vec<u8> = one
@@ -325,12 +321,7 @@ fn pipelined_requests_whose_replies_are_never_read_stop_the_server_reading() {
 fn slow_readers_of_pipelined_downloads_are_closed_at_the_idle_timeout() {
     // Row 9f, second half: connections pipelining 40 GETs of a 200 kB artifact and never
     // reading hold their slots only until `idle_timeout_secs`.
-    let tmp = tempfile::tempdir().unwrap();
-    let srv = serve(
-        tmp.path(),
-        "idle_timeout_secs = 2\nheader_read_timeout_secs = 2\n",
-    );
-    let addr = host(&srv);
+    let (tmp, srv, addr) = started("idle_timeout_secs = 2\nheader_read_timeout_secs = 2\n");
     let art = bytes_for(5, 200_000);
     let h = hash_hex(&art);
     let dir = tmp.path().join("data/a0/main/x");
@@ -513,9 +504,7 @@ fn h2_flood(
 #[test]
 fn http2_rapid_reset_ends_in_goaway_enhance_your_calm() {
     // Row 9l: 100,000 streams opened and reset at once.
-    let tmp = tempfile::tempdir().unwrap();
-    let srv = serve(tmp.path(), "");
-    let addr = host(&srv);
+    let (_tmp, srv, addr) = started("");
     let start = Instant::now();
     let frames = (0..100_000u32).flat_map(|i| {
         let id = 2 * i + 1;
@@ -541,9 +530,7 @@ fn http2_rapid_reset_ends_in_goaway_enhance_your_calm() {
 #[test]
 fn http2_streams_over_the_limit_are_refused() {
     // Row 9l: 1,000 concurrent streams, none ever ended by the client.
-    let tmp = tempfile::tempdir().unwrap();
-    let srv = serve(tmp.path(), "");
-    let addr = host(&srv);
+    let (_tmp, srv, addr) = started("");
     let frames = (0..1_000u32).map(|i| {
         h2::frame(
             h2::HEADERS,
@@ -573,9 +560,7 @@ fn http2_streams_over_the_limit_are_refused() {
 #[test]
 fn http2_continuation_flood_is_cut_off() {
     // Row 9l: a HEADERS frame without END_HEADERS, then endless CONTINUATION frames.
-    let tmp = tempfile::tempdir().unwrap();
-    let srv = serve(tmp.path(), "");
-    let addr = host(&srv);
+    let (_tmp, srv, addr) = started("");
     let start = Instant::now();
     let first = std::iter::once(h2::frame(h2::HEADERS, 0, 1, &h2::get("/healthz")));
     let rest = (0..1_000_000u32).map(|i| {
@@ -612,9 +597,7 @@ fn http2_continuation_flood_is_cut_off() {
 fn http2_settings_and_ping_floods_are_absorbed_within_bounded_memory() {
     // Row 9l: 200,000 SETTINGS frames, then 480,000 PINGs whose acknowledgements are never
     // read; `/healthz` answers on another connection throughout.
-    let tmp = tempfile::tempdir().unwrap();
-    let srv = serve(tmp.path(), "");
-    let addr = host(&srv);
+    let (_tmp, srv, addr) = started("");
     for (what, frame, count) in [
         (
             "SETTINGS",
@@ -656,9 +639,7 @@ fn http2_settings_and_ping_floods_are_absorbed_within_bounded_memory() {
 #[test]
 fn http2_with_a_100_kb_header_is_refused() {
     // Row 9c, HTTP/2: a header list over `max_request_head_bytes` (64 KiB).
-    let tmp = tempfile::tempdir().unwrap();
-    let srv = serve(tmp.path(), "");
-    let addr = host(&srv);
+    let (_tmp, srv, addr) = started("");
     let mut block = h2::get("/healthz");
     block.extend(h2::literal("x-big", &"b".repeat(100_000)));
     let pieces: Vec<&[u8]> = block.chunks(16_384).collect();
