@@ -33,6 +33,35 @@ secret = "fork-secret"
 write = ["forks/*"]
 "#;
 
+/// A `[storage]` table for the real S3 server `s3` reached at `endpoint` (its own, or a
+/// proxy in front of it) under `prefix`, then a `ci` key that writes and administers every
+/// scope; `top` holds top-level settings, which must come before the tables.
+pub(crate) fn s3_storage_with_ci_key(
+    top: &str,
+    endpoint: &str,
+    s3: &tarn_test::S3,
+    prefix: &str,
+) -> String {
+    format!(
+        r#"{top}[storage]
+kind = "s3"
+endpoint = "{endpoint}"
+bucket = "{}"
+region = "{}"
+prefix = "{prefix}"
+access_key = "{}"
+secret_key = "{}"
+
+[[key]]
+id = "ci"
+secret = "ci-secret"
+write = ["*"]
+admin = ["*"]
+"#,
+        s3.bucket, s3.region, s3.access_key, s3.secret_key
+    )
+}
+
 /// A server under test: the handler, its runtime and its data directory.
 pub(crate) struct Server {
     handler: Arc<tarn_server::Handler>,
