@@ -190,12 +190,8 @@ fn hostile_reply_heads_end_at_once_or_at_the_timeout() {
         let tmp = tempfile::tempdir().unwrap();
         let url = hostile_server(Arc::new(move |_path, conn| head(conn)));
         setup(tmp.path(), &url);
-        let (code, err, peak, secs) = get(
-            tmp.path(),
-            &["--retries", "0", "--timeout", "3"],
-            &[],
-            Duration::from_secs(60),
-        );
+        let quick = ["--retries", "0", "--timeout", "3"];
+        let (code, err, peak, secs) = get(tmp.path(), &quick, &[], Duration::from_secs(60));
         assert_eq!(code, 1, "{name}: {err}");
         assert!(secs < bound, "{name}: took {secs:.1}s");
         report(name, peak, secs);
