@@ -50,6 +50,7 @@ mod hostile_paths;
 mod hostile_requests;
 mod listing;
 mod reservoir;
+mod signed_scopes;
 mod status;
 mod uploads;
 
