@@ -45,12 +45,12 @@ write = ["main/*"]
     TarnServer::start(&["--config", cfg.to_str().unwrap()])
 }
 
-fn addr(srv: &TarnServer) -> String {
+pub(crate) fn addr(srv: &TarnServer) -> String {
     srv.url.trim_start_matches("http://").to_string()
 }
 
 /// The running server's resident high-water mark, kept by the kernel since it started.
-fn peak_rss_kb(srv: &TarnServer) -> u64 {
+pub(crate) fn peak_rss_kb(srv: &TarnServer) -> u64 {
     live_peak_rss_kb(srv.child.id()).expect("the server is running")
 }
 
@@ -285,7 +285,7 @@ fn slow_and_silent_connections_hit_the_cap_get_503_and_are_dropped() {
 
 /// A connection to `addr` from the loopback address `from` (the whole 127.0.0.0/8 range is
 /// local on Linux): another client, as the server sees it.
-fn connect_from(from: &str, addr: &str) -> TcpStream {
+pub(crate) fn connect_from(from: &str, addr: &str) -> TcpStream {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .build()
@@ -300,17 +300,24 @@ fn connect_from(from: &str, addr: &str) -> TcpStream {
     s
 }
 
-/// GETs a missing object from the loopback address `from` on a new connection: the whole
-/// reply and how long it took.
-fn missing_object_from(from: &str, addr: &str) -> (String, Duration) {
+/// GETs `path` from the loopback address `from` on a new connection: the whole reply and
+/// how long it took.
+pub(crate) fn get_from(from: &str, addr: &str, path: &str) -> (Vec<u8>, Duration) {
     let t = Instant::now();
     let mut s = connect_from(from, addr);
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    s.write_all(b"GET /a0/x/0123456789abcdef.art HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
         .unwrap();
     let mut reply = Vec::new();
     let _ = s.read_to_end(&mut reply);
-    (String::from_utf8_lossy(&reply).into_owned(), t.elapsed())
+    (reply, t.elapsed())
+}
+
+/// GETs a missing object from the loopback address `from` on a new connection: the whole
+/// reply and how long it took.
+fn missing_object_from(from: &str, addr: &str) -> (String, Duration) {
+    let (reply, took) = get_from(from, addr, "/a0/x/0123456789abcdef.art");
+    (String::from_utf8_lossy(&reply).into_owned(), took)
 }
 
 /// Issue 18, item 3: one address holding every connection it can get (half-sent headers,
@@ -634,7 +641,7 @@ fn reply_ok(reply: &str) -> bool {
 }
 
 /// A Reservoir bulk request for `n` hashes with this `Host` header.
-fn bulk_request(host: &str, n: u64) -> Vec<u8> {
+pub(crate) fn bulk_request(host: &str, n: u64) -> Vec<u8> {
     let hashes: Vec<tarn_core::Hash> = (0..n)
         .map(|i| tarn_core::Hash(i.wrapping_mul(0x9E37_79B9_7F4A_7C15)))
         .collect();

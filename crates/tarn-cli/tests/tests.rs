@@ -15,6 +15,7 @@ mod first_contact;
 mod hostile_checkout;
 mod hostile_client;
 mod hostile_config;
+mod hostile_load;
 mod hostile_server;
 mod hostile_staging;
 mod lake_conformance;
