@@ -800,3 +800,72 @@ fn a_trickled_anonymous_bulk_body_holds_only_what_arrived_and_never_delays_signe
     stop.store(true, Ordering::Relaxed);
     trickler.join().unwrap();
 }
+
+/// GETs `path` on a new connection, reads the reply at `rate` bytes a second for `slow`,
+/// then as fast as it can (at most 20 s): the bytes received in all.
+fn read_slowly_then_drain(addr: &str, path: &str, rate: usize, slow: Duration) -> usize {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+        .unwrap();
+    let start = Instant::now();
+    let mut got = 0;
+    let mut piece = vec![0u8; rate / 10];
+    while start.elapsed() < slow {
+        match s.read(&mut piece) {
+            Ok(0) | Err(_) => return got,
+            Ok(n) => got += n,
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut rest = Vec::new();
+    let _ = s.read_to_end(&mut rest);
+    got + rest.len()
+}
+
+/// Issue 18, item 3: a client reading a large reply slower than `min_send_rate_bytes` (here
+/// 500 bytes a second against the default 1 KiB/s) is cut off once the reply has waited on
+/// it for `body_read_timeout_secs` (2 s here), long before `idle_timeout_secs` (60 s); one
+/// reading 256 KiB/s for the same time gets the whole reply. (On loopback a client's TCP
+/// window opens in steps of 64 KiB, the most a slow reader can be measured by.)
+#[test]
+fn a_client_reading_a_reply_slower_than_the_minimum_send_rate_is_cut_off() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("serve.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "data = \"{}\"\nheader_read_timeout_secs = 2\nidle_timeout_secs = 60\nbody_read_timeout_secs = 2\n\n[[key]]\nid = \"ci\"\nsecret = \"ci-secret\"\nwrite = [\"main/*\"]\n",
+            tmp.path().join("data").display()
+        ),
+    )
+    .unwrap();
+    let srv = TarnServer::start(&["--config", cfg.to_str().unwrap()]);
+    let a = addr(&srv);
+    let (file, hash, data) = make_artifacts(&tmp.path().join("arts"), 1, 16 << 20, 9).remove(0);
+    let path = format!("/a0/main/x/{hash}.art");
+    let (code, body) = lake_put(
+        "ci:ci-secret",
+        &file,
+        &format!("{}{path}", srv.url),
+        "application/vnd.reservoir.artifact",
+    );
+    assert_eq!(code, 200, "{body}");
+    let whole = data.len();
+    let (slow, fast) = std::thread::scope(|s| {
+        let slow = s.spawn(|| read_slowly_then_drain(&a, &path, 500, Duration::from_secs(8)));
+        let fast = s.spawn(|| read_slowly_then_drain(&a, &path, 256 << 10, Duration::from_secs(8)));
+        (slow.join().unwrap(), fast.join().unwrap())
+    });
+    eprintln!(
+        "a reply of {whole} bytes: the 500 B/s reader got {slow} bytes before it was cut off, the 256 KiB/s reader {fast}"
+    );
+    assert!(
+        slow < whole,
+        "a reader at 500 B/s was never cut off (got all {slow} bytes)"
+    );
+    assert!(
+        fast > whole,
+        "the 8 KiB/s reader was cut off after {fast} bytes"
+    );
+}
