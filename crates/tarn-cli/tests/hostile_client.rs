@@ -481,15 +481,17 @@ fn concurrent_bulk_requests_and_a_30_mib_revision_keep_server_memory_bounded() {
         )
         .into_bytes(),
     );
+    // Twelve clients, each at its own address (one address may hold only half of the
+    // anonymous pool, so one client's requests would take turns).
     let threads: Vec<_> = (0..12)
-        .map(|_| {
+        .map(|i| {
             let (a, req) = (a.clone(), req.clone());
             std::thread::spawn(move || {
                 // While the anonymous budget is taken a request is answered 503,
                 // which clients retry (the answer may be lost to a reset when the server
                 // closes with the rest of the body unread).
                 for _ in 0..60 {
-                    let mut s = TcpStream::connect(&a).unwrap();
+                    let mut s = connect_from(&format!("127.0.0.{}", 10 + i), &a);
                     s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
                     let _ = s.write_all(&req);
                     let mut out = Vec::new();
@@ -667,15 +669,17 @@ fn a_bulk_reply_is_bounded_whatever_the_host_header_and_unread_replies_stay_acco
     let longest_host = format!("{}:7070", "h".repeat(255));
     let req = Arc::new(bulk_request(&longest_host, 100_000));
     let answered = Arc::new(AtomicU64::new(0));
+    // Forty clients, each at its own address (one address holds at most half of the
+    // anonymous pool, so one client's unread replies would take turns).
     let clients: Vec<_> = (0..40)
-        .map(|_| {
+        .map(|i| {
             let (a, req, answered) = (a.clone(), req.clone(), answered.clone());
             std::thread::spawn(move || {
                 // Retried like a client would while the budget is busy (503); once answered,
                 // the reply's first bytes are read and nothing more.
                 let t = Instant::now();
                 while t.elapsed() < Duration::from_secs(180) {
-                    let mut s = TcpStream::connect(&a).unwrap();
+                    let mut s = connect_from(&format!("127.0.1.{}", 1 + i), &a);
                     s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
                     let _ = s.write_all(&req);
                     let mut head = [0u8; 12];
@@ -867,5 +871,73 @@ fn a_client_reading_a_reply_slower_than_the_minimum_send_rate_is_cut_off() {
     assert!(
         fast > whole,
         "the 8 KiB/s reader was cut off after {fast} bytes"
+    );
+}
+
+/// Issue 18, item 2: one address holding many anonymous bulk bodies (16 at once, each
+/// sending 1 MiB at once and then trickling above the minimum rate, reopened when answered)
+/// takes at most half of `anonymous_parse_budget_bytes`; a bulk request from another
+/// address is admitted and answered at once instead of waiting for room.
+#[test]
+fn one_address_trickling_many_bulk_bodies_leaves_room_for_another_address() {
+    let tmp = tempfile::tempdir().unwrap();
+    let srv = start(tmp.path());
+    let a = addr(&srv);
+    let stop = Arc::new(AtomicBool::new(false));
+    let attackers: Vec<_> = (0..16)
+        .map(|_| {
+            let (a, stop) = (a.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let head = format!(
+                    "POST /api/v1/repositories/o/r/artifacts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n[",
+                    4 << 20
+                );
+                let burst = "\"0000000000000001\",".repeat((1 << 20) / 19);
+                let piece = "\"0000000000000001\",".repeat(13);
+                while !stop.load(Ordering::Relaxed) {
+                    let mut s = connect_from("127.0.0.1", &a);
+                    if s.write_all(head.as_bytes()).is_err() || s.write_all(burst.as_bytes()).is_err() {
+                        continue;
+                    }
+                    // 1.2 KiB/s until the server answers (503 when the pool is full).
+                    s.set_nonblocking(true).unwrap();
+                    while !stop.load(Ordering::Relaxed) && s.write_all(piece.as_bytes()).is_ok() {
+                        if s.read(&mut [0u8; 64]).is_ok() {
+                            break;
+                        }
+                        std::thread::sleep(Duration::from_millis(200));
+                    }
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(3));
+    let mut worst = Duration::ZERO;
+    for _ in 0..3 {
+        let t = Instant::now();
+        let mut s = connect_from("127.0.0.2", &a);
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        s.write_all(&bulk_request("x", 1000)).unwrap();
+        let mut head = [0u8; 12];
+        let answered = s.read_exact(&mut head).is_ok();
+        let took = t.elapsed();
+        worst = worst.max(took);
+        assert!(
+            answered && head.starts_with(b"HTTP/1.1 200"),
+            "another address's bulk request: {:?} after {took:?}",
+            String::from_utf8_lossy(&head)
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    stop.store(true, Ordering::Relaxed);
+    for t in attackers {
+        t.join().unwrap();
+    }
+    eprintln!(
+        "another address's bulk request beside one address trickling 16 bulk bodies: worst of 3 answered in {worst:?}"
+    );
+    assert!(
+        worst < Duration::from_secs(2),
+        "another address's bulk request waited {worst:?}"
     );
 }

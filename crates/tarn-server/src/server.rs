@@ -218,9 +218,11 @@ pub(crate) async fn run(
             };
             let (_registered, evicted) = open.register(&activity);
             let busy = activity.busy.clone();
-            let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+            let peer_ip = crate::peer_share::PeerIp(peer.ip());
+            let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
                 let app = app.clone();
                 let guard = Busy::enter(busy.clone());
+                req.extensions_mut().insert(peer_ip);
                 async move {
                     let resp = crate::routes::handle(app, req.map(Body::new)).await;
                     drop(guard);

@@ -7,7 +7,7 @@ use axum::http::{Method, Response, StatusCode};
 use futures_util::StreamExt;
 use tarn_core::{batch, object_key, Hash};
 
-use super::{check_components, text, Req};
+use super::{check_components, peer_ip, text, Req};
 use crate::auth::{authenticate, authorize, BodyCheck};
 use crate::body_pace::{collect, CollectError};
 use crate::config::Access;
@@ -107,7 +107,7 @@ pub(crate) async fn missing(
     let scope = scope_comps.join("/");
     let auth = authenticate(&app.cfg, req.method(), req.uri(), req.headers(), true)?;
     authorize(&app.cfg, auth.key, Access::Read, &scope)?;
-    let mut share = app.budget.share(auth.pool());
+    let mut share = app.budget.share(auth.pool(), peer_ip(&req));
     let body = collect(
         req.into_body().take(),
         batch::MAX_BODY,
