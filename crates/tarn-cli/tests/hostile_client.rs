@@ -941,3 +941,65 @@ fn one_address_trickling_many_bulk_bodies_leaves_room_for_another_address() {
         "another address's bulk request waited {worst:?}"
     );
 }
+
+/// Issue 18 (the batch API): 48 anonymous batch existence requests at once, from 12
+/// addresses, each naming 10,000 hashes in a public scope whose path is as long as a key
+/// allows, their replies read slowly. What the server holds for each (the body, the parsed
+/// hashes, the object keys built from them, the reply) is accounted in the anonymous parse
+/// pool until the reply has been handed over, so together they stay within it.
+#[test]
+fn concurrent_batch_requests_with_long_scopes_stay_within_the_parse_budget() {
+    let tmp = tempfile::tempdir().unwrap();
+    let srv = start(tmp.path());
+    let a = addr(&srv);
+    // Four components of 240 bytes: a 960-byte scope, each object key near 1,024 bytes.
+    let scope = vec!["s".repeat(240); 4].join("/");
+    let hashes: Vec<tarn_core::Hash> = (0..10_000u64)
+        .map(|i| tarn_core::Hash(i.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1))
+        .collect();
+    let body = tarn_core::batch::encode_request(&hashes);
+    let mut req = format!(
+        "POST /a0/{scope}/?tarn-missing HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    req.extend(body);
+    let req = Arc::new(req);
+    let answered = Arc::new(AtomicU64::new(0));
+    let clients: Vec<_> = (0..48)
+        .map(|i| {
+            let (a, req, answered) = (a.clone(), req.clone(), answered.clone());
+            std::thread::spawn(move || {
+                let t = Instant::now();
+                while t.elapsed() < Duration::from_secs(120) {
+                    let mut s = connect_from(&format!("127.0.2.{}", 1 + i % 12), &a);
+                    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+                    let _ = s.write_all(&req);
+                    let mut head = [0u8; 12];
+                    if s.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 200") {
+                        // The reply, read slowly.
+                        std::thread::sleep(Duration::from_secs(2));
+                        let mut rest = Vec::new();
+                        let _ = s.read_to_end(&mut rest);
+                        let rest = String::from_utf8_lossy(&rest);
+                        assert!(rest.contains("\"missing\""), "{rest:.300}");
+                        answered.fetch_add(1, Ordering::Relaxed);
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().unwrap();
+    }
+    assert_eq!(
+        answered.load(Ordering::Relaxed),
+        48,
+        "not every batch request was answered"
+    );
+    let kb = peak_rss_kb(&srv);
+    eprintln!("hostile-client-rss batch-48x10000-scope960 {kb} kB");
+    assert!(kb <= 100 * 1024, "server peak RSS {kb} kB");
+}

@@ -57,6 +57,7 @@ mod validate;
 pub use error::StartError;
 pub use handler::Handler;
 pub use launch::{shutdown_signal, start, ServeOptions, Serving};
+pub use server::raise_fd_limit;
 
 use std::sync::Arc;
 

@@ -122,7 +122,7 @@ pub(crate) fn claim_write(
         .ok_or_else(|| {
             crate::error::S3Error::new(
                 axum::http::StatusCode::FORBIDDEN,
-                "AccessDenied",
+                "RequestReplayed",
                 "this signed request was already received (a replay); sign the request again",
             )
         })

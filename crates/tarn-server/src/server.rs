@@ -425,9 +425,11 @@ fn connection_cap(cfg: &crate::config::ServerConfig) -> usize {
     }
 }
 
-/// Raises the soft file-descriptor limit to the hard one; returns the soft limit in force.
+/// Raises this process's soft file-descriptor limit to the hard one; returns the soft limit
+/// in force (`None` where it cannot be read). The server calls it as it starts; a test
+/// holding many sockets calls it too.
 #[cfg(unix)]
-fn raise_fd_limit() -> Option<u64> {
+pub fn raise_fd_limit() -> Option<u64> {
     let mut r = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -451,8 +453,9 @@ fn raise_fd_limit() -> Option<u64> {
     Some(r.rlim_cur as u64)
 }
 
+/// Raises this process's soft file-descriptor limit (nothing to do here).
 #[cfg(not(unix))]
-fn raise_fd_limit() -> Option<u64> {
+pub fn raise_fd_limit() -> Option<u64> {
     None
 }
 

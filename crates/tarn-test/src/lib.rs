@@ -23,8 +23,6 @@
 mod cmd;
 mod conventions;
 mod fault_server;
-#[cfg(unix)]
-mod fd_limit;
 mod fixtures;
 mod forge;
 mod lake_curl;
@@ -43,8 +41,6 @@ pub use cmd::{
 };
 pub use conventions::json_keys_not_snake_case;
 pub use fault_server::{no_faults, percent_decode, Backend, Fault, Plan, Request, Server};
-#[cfg(unix)]
-pub use fd_limit::raise_fd_limit;
 pub use fixtures::{
     artifacts, bytes_for, check_cache, hash_hex, make_artifacts, mapping_for, mappings,
     write_remote_artifacts, write_staging, Art,
