@@ -2,11 +2,14 @@
 //!
 //! SigV4 has no nonce: a request is valid for `max_clock_skew_secs` either side of its
 //! `x-amz-date`, and within that window a copy of it is indistinguishable from the
-//! original. A `DELETE` or a revision (or signature) `PUT` whose signature held is recorded
-//! here by the signature's first 128 bits (an HMAC: distinct requests do not collide in
-//! practice) until its `x-amz-date` plus the skew has passed; the same signature again is
-//! refused. An artifact `PUT` is not recorded: its body must hash to its name and a stored
-//! artifact is never replaced, so replaying it changes nothing. A request that did not take
+//! original. A `DELETE`, and a revision (or signature) `PUT` whose signature does not cover
+//! its body (`UNSIGNED-PAYLOAD`, curl 7.88's empty-body hash: a copy may carry any body),
+//! whose signature held is recorded here by the signature's first 128 bits (an HMAC:
+//! distinct requests do not collide in practice) until its `x-amz-date` plus the skew has
+//! passed; the same signature again is refused. A `PUT` whose body is signed can only be
+//! replayed with the same body, and an artifact `PUT` changes nothing when replayed (its
+//! body must hash to its name, a stored artifact is never replaced); neither is recorded,
+//! so re-running an upload is never refused. A request that did not take
 //! effect for the server's reasons (`5xx`, `408`, `429`) or whose signature did not hold
 //! after all (`403`) is forgotten, so a client may send it again as it was; any other
 //! answer (a `409` too) keeps it, so the same request signed in the same second is refused
@@ -91,6 +94,16 @@ impl SeenSignatures {
             key,
         }))
     }
+}
+
+/// Whether the request declares its body's SHA-256 (`x-amz-content-sha256` as 64 hex
+/// digits): the signature covers it and the server checks the body against it, so a copy
+/// can only carry the same body.
+pub(crate) fn body_is_signed(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get("x-amz-content-sha256")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// Records the signature of a signed write whose headers authenticated (`headers` carry its

@@ -135,11 +135,12 @@ async fn object(
             let key_id = authenticate(&app.cfg, &method, req.uri(), req.headers(), false)
                 .ok()
                 .and_then(|a| a.key.map(|k| k.id.clone()));
-            // A signed revision (or signature) upload is refused if replayed
-            // (crate::replay). An artifact upload is not: its body must hash to its name
-            // and a stored artifact is never replaced, so a replay changes nothing.
+            // A signed revision (or signature) upload whose body the signature does not
+            // cover is refused if replayed (crate::replay says why only those).
             let claim = match key_id {
-                Some(_) if !is_art => crate::replay::claim_write(app, req.headers())?,
+                Some(_) if !is_art && !crate::replay::body_is_signed(req.headers()) => {
+                    crate::replay::claim_write(app, req.headers())?
+                }
                 _ => None,
             };
             let r = if is_art {
