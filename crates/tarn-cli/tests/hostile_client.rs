@@ -45,12 +45,12 @@ write = ["main/*"]
     TarnServer::start(&["--config", cfg.to_str().unwrap()])
 }
 
-fn addr(srv: &TarnServer) -> String {
+pub(crate) fn addr(srv: &TarnServer) -> String {
     srv.url.trim_start_matches("http://").to_string()
 }
 
 /// The running server's resident high-water mark, kept by the kernel since it started.
-fn peak_rss_kb(srv: &TarnServer) -> u64 {
+pub(crate) fn peak_rss_kb(srv: &TarnServer) -> u64 {
     live_peak_rss_kb(srv.child.id()).expect("the server is running")
 }
 
@@ -285,7 +285,7 @@ fn slow_and_silent_connections_hit_the_cap_get_503_and_are_dropped() {
 
 /// A connection to `addr` from the loopback address `from` (the whole 127.0.0.0/8 range is
 /// local on Linux): another client, as the server sees it.
-fn connect_from(from: &str, addr: &str) -> TcpStream {
+pub(crate) fn connect_from(from: &str, addr: &str) -> TcpStream {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .build()
@@ -300,17 +300,24 @@ fn connect_from(from: &str, addr: &str) -> TcpStream {
     s
 }
 
-/// GETs a missing object from the loopback address `from` on a new connection: the whole
-/// reply and how long it took.
-fn missing_object_from(from: &str, addr: &str) -> (String, Duration) {
+/// GETs `path` from the loopback address `from` on a new connection: the whole reply and
+/// how long it took.
+pub(crate) fn get_from(from: &str, addr: &str, path: &str) -> (Vec<u8>, Duration) {
     let t = Instant::now();
     let mut s = connect_from(from, addr);
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    s.write_all(b"GET /a0/x/0123456789abcdef.art HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
         .unwrap();
     let mut reply = Vec::new();
     let _ = s.read_to_end(&mut reply);
-    (String::from_utf8_lossy(&reply).into_owned(), t.elapsed())
+    (reply, t.elapsed())
+}
+
+/// GETs a missing object from the loopback address `from` on a new connection: the whole
+/// reply and how long it took.
+fn missing_object_from(from: &str, addr: &str) -> (String, Duration) {
+    let (reply, took) = get_from(from, addr, "/a0/x/0123456789abcdef.art");
+    (String::from_utf8_lossy(&reply).into_owned(), took)
 }
 
 /// Issue 18, item 3: one address holding every connection it can get (half-sent headers,
@@ -474,15 +481,17 @@ fn concurrent_bulk_requests_and_a_30_mib_revision_keep_server_memory_bounded() {
         )
         .into_bytes(),
     );
+    // Twelve clients, each at its own address (one address may hold only half of the
+    // anonymous pool, so one client's requests would take turns).
     let threads: Vec<_> = (0..12)
-        .map(|_| {
+        .map(|i| {
             let (a, req) = (a.clone(), req.clone());
             std::thread::spawn(move || {
                 // While the anonymous budget is taken a request is answered 503,
                 // which clients retry (the answer may be lost to a reset when the server
                 // closes with the rest of the body unread).
                 for _ in 0..60 {
-                    let mut s = TcpStream::connect(&a).unwrap();
+                    let mut s = connect_from(&format!("127.0.0.{}", 10 + i), &a);
                     s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
                     let _ = s.write_all(&req);
                     let mut out = Vec::new();
@@ -634,7 +643,7 @@ fn reply_ok(reply: &str) -> bool {
 }
 
 /// A Reservoir bulk request for `n` hashes with this `Host` header.
-fn bulk_request(host: &str, n: u64) -> Vec<u8> {
+pub(crate) fn bulk_request(host: &str, n: u64) -> Vec<u8> {
     let hashes: Vec<tarn_core::Hash> = (0..n)
         .map(|i| tarn_core::Hash(i.wrapping_mul(0x9E37_79B9_7F4A_7C15)))
         .collect();
@@ -660,15 +669,17 @@ fn a_bulk_reply_is_bounded_whatever_the_host_header_and_unread_replies_stay_acco
     let longest_host = format!("{}:7070", "h".repeat(255));
     let req = Arc::new(bulk_request(&longest_host, 100_000));
     let answered = Arc::new(AtomicU64::new(0));
+    // Forty clients, each at its own address (one address holds at most half of the
+    // anonymous pool, so one client's unread replies would take turns).
     let clients: Vec<_> = (0..40)
-        .map(|_| {
+        .map(|i| {
             let (a, req, answered) = (a.clone(), req.clone(), answered.clone());
             std::thread::spawn(move || {
                 // Retried like a client would while the budget is busy (503); once answered,
                 // the reply's first bytes are read and nothing more.
                 let t = Instant::now();
                 while t.elapsed() < Duration::from_secs(180) {
-                    let mut s = TcpStream::connect(&a).unwrap();
+                    let mut s = connect_from(&format!("127.0.1.{}", 1 + i), &a);
                     s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
                     let _ = s.write_all(&req);
                     let mut head = [0u8; 12];
@@ -792,4 +803,203 @@ fn a_trickled_anonymous_bulk_body_holds_only_what_arrived_and_never_delays_signe
     assert!(reply_ok(&healthz(&a)));
     stop.store(true, Ordering::Relaxed);
     trickler.join().unwrap();
+}
+
+/// GETs `path` on a new connection, reads the reply at `rate` bytes a second for `slow`,
+/// then as fast as it can (at most 20 s): the bytes received in all.
+fn read_slowly_then_drain(addr: &str, path: &str, rate: usize, slow: Duration) -> usize {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+        .unwrap();
+    let start = Instant::now();
+    let mut got = 0;
+    let mut piece = vec![0u8; rate / 10];
+    while start.elapsed() < slow {
+        match s.read(&mut piece) {
+            Ok(0) | Err(_) => return got,
+            Ok(n) => got += n,
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut rest = Vec::new();
+    let _ = s.read_to_end(&mut rest);
+    got + rest.len()
+}
+
+/// Issue 18, item 3: a client reading a large reply slower than `min_send_rate_bytes` (here
+/// 500 bytes a second against the default 1 KiB/s) is cut off once the reply has waited on
+/// it for `body_read_timeout_secs` (2 s here), long before `idle_timeout_secs` (60 s); one
+/// reading 256 KiB/s for the same time gets the whole reply. (On loopback a client's TCP
+/// window opens in steps of 64 KiB, the most a slow reader can be measured by.)
+#[test]
+fn a_client_reading_a_reply_slower_than_the_minimum_send_rate_is_cut_off() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("serve.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "data = \"{}\"\nheader_read_timeout_secs = 2\nidle_timeout_secs = 60\nbody_read_timeout_secs = 2\n\n[[key]]\nid = \"ci\"\nsecret = \"ci-secret\"\nwrite = [\"main/*\"]\n",
+            tmp.path().join("data").display()
+        ),
+    )
+    .unwrap();
+    let srv = TarnServer::start(&["--config", cfg.to_str().unwrap()]);
+    let a = addr(&srv);
+    let (file, hash, data) = make_artifacts(&tmp.path().join("arts"), 1, 16 << 20, 9).remove(0);
+    let path = format!("/a0/main/x/{hash}.art");
+    let (code, body) = lake_put(
+        "ci:ci-secret",
+        &file,
+        &format!("{}{path}", srv.url),
+        "application/vnd.reservoir.artifact",
+    );
+    assert_eq!(code, 200, "{body}");
+    let whole = data.len();
+    let (slow, fast) = std::thread::scope(|s| {
+        let slow = s.spawn(|| read_slowly_then_drain(&a, &path, 500, Duration::from_secs(8)));
+        let fast = s.spawn(|| read_slowly_then_drain(&a, &path, 256 << 10, Duration::from_secs(8)));
+        (slow.join().unwrap(), fast.join().unwrap())
+    });
+    eprintln!(
+        "a reply of {whole} bytes: the 500 B/s reader got {slow} bytes before it was cut off, the 256 KiB/s reader {fast}"
+    );
+    assert!(
+        slow < whole,
+        "a reader at 500 B/s was never cut off (got all {slow} bytes)"
+    );
+    assert!(
+        fast > whole,
+        "the 8 KiB/s reader was cut off after {fast} bytes"
+    );
+}
+
+/// Issue 18, item 2: one address holding many anonymous bulk bodies (16 at once, each
+/// sending 1 MiB at once and then trickling above the minimum rate, reopened when answered)
+/// takes at most half of `anonymous_parse_budget_bytes`; a bulk request from another
+/// address is admitted and answered at once instead of waiting for room.
+#[test]
+fn one_address_trickling_many_bulk_bodies_leaves_room_for_another_address() {
+    let tmp = tempfile::tempdir().unwrap();
+    let srv = start(tmp.path());
+    let a = addr(&srv);
+    let stop = Arc::new(AtomicBool::new(false));
+    let attackers: Vec<_> = (0..16)
+        .map(|_| {
+            let (a, stop) = (a.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let head = format!(
+                    "POST /api/v1/repositories/o/r/artifacts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n[",
+                    4 << 20
+                );
+                let burst = "\"0000000000000001\",".repeat((1 << 20) / 19);
+                let piece = "\"0000000000000001\",".repeat(13);
+                while !stop.load(Ordering::Relaxed) {
+                    let mut s = connect_from("127.0.0.1", &a);
+                    if s.write_all(head.as_bytes()).is_err() || s.write_all(burst.as_bytes()).is_err() {
+                        continue;
+                    }
+                    // 1.2 KiB/s until the server answers (503 when the pool is full).
+                    s.set_nonblocking(true).unwrap();
+                    while !stop.load(Ordering::Relaxed) && s.write_all(piece.as_bytes()).is_ok() {
+                        if s.read(&mut [0u8; 64]).is_ok() {
+                            break;
+                        }
+                        std::thread::sleep(Duration::from_millis(200));
+                    }
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(3));
+    let mut worst = Duration::ZERO;
+    for _ in 0..3 {
+        let t = Instant::now();
+        let mut s = connect_from("127.0.0.2", &a);
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        s.write_all(&bulk_request("x", 1000)).unwrap();
+        let mut head = [0u8; 12];
+        let answered = s.read_exact(&mut head).is_ok();
+        let took = t.elapsed();
+        worst = worst.max(took);
+        assert!(
+            answered && head.starts_with(b"HTTP/1.1 200"),
+            "another address's bulk request: {:?} after {took:?}",
+            String::from_utf8_lossy(&head)
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    stop.store(true, Ordering::Relaxed);
+    for t in attackers {
+        t.join().unwrap();
+    }
+    eprintln!(
+        "another address's bulk request beside one address trickling 16 bulk bodies: worst of 3 answered in {worst:?}"
+    );
+    assert!(
+        worst < Duration::from_secs(2),
+        "another address's bulk request waited {worst:?}"
+    );
+}
+
+/// Issue 18 (the batch API): 48 anonymous batch existence requests at once, from 12
+/// addresses, each naming 10,000 hashes in a public scope whose path is as long as a key
+/// allows, their replies read slowly. What the server holds for each (the body, the parsed
+/// hashes, the object keys built from them, the reply) is accounted in the anonymous parse
+/// pool until the reply has been handed over, so together they stay within it.
+#[test]
+fn concurrent_batch_requests_with_long_scopes_stay_within_the_parse_budget() {
+    let tmp = tempfile::tempdir().unwrap();
+    let srv = start(tmp.path());
+    let a = addr(&srv);
+    // Four components of 240 bytes: a 960-byte scope, each object key near 1,024 bytes.
+    let scope = vec!["s".repeat(240); 4].join("/");
+    let hashes: Vec<tarn_core::Hash> = (0..10_000u64)
+        .map(|i| tarn_core::Hash(i.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1))
+        .collect();
+    let body = tarn_core::batch::encode_request(&hashes);
+    let mut req = format!(
+        "POST /a0/{scope}/?tarn-missing HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    req.extend(body);
+    let req = Arc::new(req);
+    let answered = Arc::new(AtomicU64::new(0));
+    let clients: Vec<_> = (0..48)
+        .map(|i| {
+            let (a, req, answered) = (a.clone(), req.clone(), answered.clone());
+            std::thread::spawn(move || {
+                let t = Instant::now();
+                while t.elapsed() < Duration::from_secs(120) {
+                    let mut s = connect_from(&format!("127.0.2.{}", 1 + i % 12), &a);
+                    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+                    let _ = s.write_all(&req);
+                    let mut head = [0u8; 12];
+                    if s.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 200") {
+                        // The reply, read slowly.
+                        std::thread::sleep(Duration::from_secs(2));
+                        let mut rest = Vec::new();
+                        let _ = s.read_to_end(&mut rest);
+                        let rest = String::from_utf8_lossy(&rest);
+                        assert!(rest.contains("\"missing\""), "{rest:.300}");
+                        answered.fetch_add(1, Ordering::Relaxed);
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().unwrap();
+    }
+    assert_eq!(
+        answered.load(Ordering::Relaxed),
+        48,
+        "not every batch request was answered"
+    );
+    let kb = peak_rss_kb(&srv);
+    eprintln!("hostile-client-rss batch-48x10000-scope960 {kb} kB");
+    assert!(kb <= 100 * 1024, "server peak RSS {kb} kB");
 }

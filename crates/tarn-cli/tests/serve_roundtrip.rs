@@ -11,9 +11,9 @@ use tarn_test::{
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_tarn");
-const KEY: &str = "ci:ci-secret";
+pub(crate) const KEY: &str = "ci:ci-secret";
 
-fn put_staged(home: &Path, staging: &Path, rev: &str) -> (i32, String) {
+pub(crate) fn put_staged(home: &Path, staging: &Path, rev: &str) -> (i32, String) {
     let (code, out, err) = run(tarn_cmd(Path::new(BIN), home)
         .env("LAKE_CACHE_KEY", KEY)
         .args([
@@ -33,7 +33,7 @@ fn put_staged(home: &Path, staging: &Path, rev: &str) -> (i32, String) {
     (code, format!("{out}{err}"))
 }
 
-fn get(home: &Path, cache: &Path, rev: &str) -> (i32, String) {
+pub(crate) fn get(home: &Path, cache: &Path, rev: &str) -> (i32, String) {
     std::fs::create_dir_all(home.join("pkg")).unwrap();
     std::fs::write(home.join("pkg/lakefile.toml"), "name = \"pkg\"\n").unwrap();
     let (code, out, err) = run(tarn_cmd(Path::new(BIN), home)

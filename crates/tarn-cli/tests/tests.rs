@@ -16,6 +16,7 @@ mod hostile_checkout;
 mod hostile_client;
 mod hostile_config;
 mod hostile_framing;
+mod hostile_load;
 mod hostile_replies;
 mod hostile_server;
 mod hostile_staging;

@@ -312,6 +312,9 @@ fn tarn_serve_stores_signatures_and_refuses_malformed_ones() {
     let (code, body) = lake_put(KEY, &junk, &url, "text/plain");
     assert_eq!(code, 400, "{body}");
     let saved = cache.join(format!("revisions/pkg/{REV}.jsonl.sig"));
+    // A second later: curl 7.88 does not sign the body, so the same PUT signed in the same
+    // second would be refused as a replay of the first.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
     let (code, body) = lake_put(KEY, &saved, &url, "text/plain");
     assert_eq!(code, 400, "{body}");
     assert!(body.contains("InvalidSignatureFile"), "{body}");

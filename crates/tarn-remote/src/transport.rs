@@ -206,8 +206,13 @@ impl TransferError {
     /// Whether another attempt may succeed.
     pub fn retryable(&self) -> bool {
         match self {
-            TransferError::Status { status, .. } => {
-                *status >= 500 || *status == 429 || *status == 408
+            // A request tarn serve took for a replay (the same request signed in the same
+            // second) succeeds once signed again, a second later.
+            TransferError::Status { status, detail, .. } => {
+                *status >= 500
+                    || *status == 429
+                    || *status == 408
+                    || *status == 403 && detail.starts_with(": RequestReplayed")
             }
             TransferError::Network { .. }
             | TransferError::Stalled(_)
@@ -581,12 +586,24 @@ impl Transport {
                 let small = self.read_small(resp).await?;
                 self.stats.bytes_up.fetch_add(up, Ordering::Relaxed);
                 let st = StatusCode::from_u16(small.status).unwrap_or(StatusCode::OK);
-                if st.is_server_error() || small.status == 429 || small.status == 408 {
-                    return Err(TransferError::Status {
-                        status: small.status,
-                        detail: error_detail(&small.body),
-                        retry_after,
-                    });
+                let detail = if st.is_success() {
+                    String::new()
+                } else {
+                    error_detail(&small.body)
+                };
+                // A replay is told apart from the original by a new signature, which needs
+                // a new second.
+                let retry_after = match detail.starts_with(": RequestReplayed") {
+                    true => Some(retry_after.unwrap_or_default().max(Duration::from_secs(1))),
+                    false => retry_after,
+                };
+                let failed = TransferError::Status {
+                    status: small.status,
+                    detail,
+                    retry_after,
+                };
+                if !st.is_success() && failed.retryable() {
+                    return Err(failed);
                 }
                 Ok(small)
             }

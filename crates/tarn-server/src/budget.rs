@@ -13,8 +13,13 @@
 //! way are not crowded out by new ones, a request starts taking bytes from a pool only
 //! while a quarter of it is free, waiting its turn (holding nothing) for at most
 //! [`ADMISSION_WAIT`] otherwise (`503`). A request that could never fit its pool is `413`.
+//! In the anonymous pool one peer address holds at most half of the pool across its
+//! requests (a request that would take it past that waits [`BUDGET_WAIT`] for its own
+//! address's other requests, then `503`), so one address trickling many bodies always
+//! leaves room for others to be admitted.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -51,6 +56,43 @@ pub(crate) struct Budget {
     anonymous_kib: u64,
     receiving: Arc<Receiving>,
     admission: Arc<tokio::sync::Mutex<()>>,
+    peers: Arc<PeerKib>,
+}
+
+/// KiB of the anonymous pool held per peer address (only addresses holding some).
+#[derive(Debug, Default)]
+struct PeerKib {
+    held: Mutex<HashMap<IpAddr, u64>>,
+}
+
+impl PeerKib {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, u64>> {
+        self.held.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Adds `kib` to `ip` if that keeps it within `cap`.
+    fn try_add(&self, ip: IpAddr, kib: u64, cap: u64) -> bool {
+        let mut held = self.lock();
+        let n = held.entry(ip).or_insert(0);
+        if *n + kib > cap {
+            if *n == 0 {
+                held.remove(&ip);
+            }
+            return false;
+        }
+        *n += kib;
+        true
+    }
+
+    fn remove(&self, ip: IpAddr, kib: u64) {
+        let mut held = self.lock();
+        if let Some(n) = held.get_mut(&ip) {
+            *n = n.saturating_sub(kib);
+            if *n == 0 {
+                held.remove(&ip);
+            }
+        }
+    }
 }
 
 /// The shares still receiving their bodies, in the order their requests began.
@@ -97,11 +139,13 @@ impl Budget {
             anonymous_kib,
             receiving: Arc::default(),
             admission: Arc::default(),
+            peers: Arc::default(),
         }
     }
 
-    /// An empty share of `pool`.
-    pub(crate) fn share(&self, pool: Pool) -> Share {
+    /// An empty share of `pool` for a request from `peer` (counted against the peer's
+    /// half of the anonymous pool; `None` for requests without a connection).
+    pub(crate) fn share(&self, pool: Pool, peer: Option<IpAddr>) -> Share {
         let (sem, total_kib) = match pool {
             Pool::Signed => (&self.signed, self.signed_kib),
             Pool::Anonymous => (&self.anonymous, self.anonymous_kib),
@@ -115,13 +159,15 @@ impl Budget {
             ticket: Some(self.receiving.enter()),
             receiving: self.receiving.clone(),
             admission: self.admission.clone(),
+            peer: peer.filter(|_| pool == Pool::Anonymous),
+            peers: self.peers.clone(),
         }
     }
 
     /// Waits (without a time limit) for `bytes` of the signed pool, at most the whole pool:
     /// the server's own work and signed uploads already received.
     pub(crate) async fn signed_share(&self, bytes: u64) -> Share {
-        let mut share = self.share(Pool::Signed);
+        let mut share = self.share(Pool::Signed, None);
         let want = kib(bytes).min(self.signed_kib);
         let permit = self
             .signed
@@ -158,11 +204,17 @@ pub(crate) struct Share {
     ticket: Option<u64>,
     receiving: Arc<Receiving>,
     admission: Arc<tokio::sync::Mutex<()>>,
+    /// The address whose half of the anonymous pool this share counts against.
+    peer: Option<IpAddr>,
+    peers: Arc<PeerKib>,
 }
 
 impl Drop for Share {
     fn drop(&mut self) {
         self.received();
+        if let Some(ip) = self.peer {
+            self.peers.remove(ip, self.held_kib());
+        }
     }
 }
 
@@ -189,6 +241,41 @@ impl Share {
         }
         let more = (need - held) as u32;
         let start = Instant::now();
+        if let Some(ip) = self.peer {
+            let cap = self.peer_cap_kib();
+            if need > cap {
+                return Err(S3Error::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "EntityTooLarge",
+                    format!(
+                        "the request needs more memory than one address may hold of the server's {} (half: {cap} KiB)",
+                        self.setting()
+                    ),
+                ));
+            }
+            // The address's other requests must leave room; they are its own to finish.
+            while !self.peers.try_add(ip, more as u64, cap) {
+                if start.elapsed() >= BUDGET_WAIT {
+                    tracing::debug!(
+                        "{ip} holds its half of the {}: answering 503",
+                        self.setting()
+                    );
+                    return Err(self.busy());
+                }
+                tokio::time::sleep(POLL).await;
+            }
+        }
+        let got = self.take(more, held, start).await;
+        if let (Err(_), Some(ip)) = (&got, self.peer) {
+            self.peers.remove(ip, more as u64);
+        }
+        let waited = got?;
+        self.bytes += n;
+        Ok(waited)
+    }
+
+    /// Takes `more` KiB from the pool (admitted first if it holds nothing yet).
+    async fn take(&mut self, more: u32, held: u64, start: Instant) -> Result<Duration, S3Error> {
         if held == 0 {
             self.admit().await?;
         }
@@ -214,8 +301,12 @@ impl Share {
             Some(p) => p.merge(got),
             None => self.permit = Some(got),
         }
-        self.bytes += n;
         Ok(waited)
+    }
+
+    /// The most one address may hold of the anonymous pool: half of it.
+    fn peer_cap_kib(&self) -> u64 {
+        (self.total_kib / 2).max(1)
     }
 
     /// Waits its turn (holding nothing) until a quarter of the pool is free.
@@ -260,6 +351,9 @@ impl Share {
             let extra = (p.num_permits() as u64).saturating_sub(keep);
             if extra > 0 {
                 drop(p.split(extra as usize));
+                if let Some(ip) = self.peer {
+                    self.peers.remove(ip, extra);
+                }
             }
         }
         self.bytes = self.bytes.min(bytes);
@@ -299,7 +393,7 @@ mod tests {
     #[tokio::test]
     async fn a_share_grows_with_its_bytes_and_gives_them_back() {
         let b = budget(64 << 10, 16 << 10);
-        let mut s = b.share(Pool::Anonymous);
+        let mut s = b.share(Pool::Anonymous, None);
         assert_eq!(b.free_kib(Pool::Anonymous), 16);
         s.grow(100).await.unwrap();
         assert_eq!(b.free_kib(Pool::Anonymous), 15);
@@ -316,11 +410,11 @@ mod tests {
     #[tokio::test]
     async fn a_full_pool_is_503_after_the_wait_and_too_much_is_413() {
         let b = budget(64 << 10, 16 << 10);
-        let mut hog = b.share(Pool::Anonymous);
+        let mut hog = b.share(Pool::Anonymous, None);
         hog.grow(16 << 10).await.unwrap();
         hog.received();
-        let mut oldest = b.share(Pool::Anonymous);
-        let mut younger = b.share(Pool::Anonymous);
+        let mut oldest = b.share(Pool::Anonymous, None);
+        let mut younger = b.share(Pool::Anonymous, None);
         // The oldest share still receiving waits as long as it takes; a younger one is
         // answered 503 after the wait.
         assert!(tokio::time::timeout(BUDGET_WAIT * 2, oldest.grow(1))
@@ -336,13 +430,17 @@ mod tests {
         );
         assert!(t.elapsed() >= BUDGET_WAIT - Duration::from_millis(100));
         // The signed pool still serves at once.
-        let mut signed = b.share(Pool::Signed);
+        let mut signed = b.share(Pool::Signed, None);
         assert_eq!(signed.grow(32 << 10).await.unwrap(), Duration::ZERO);
-        let e = b.share(Pool::Anonymous).grow(17 << 10).await.unwrap_err();
+        let e = b
+            .share(Pool::Anonymous, None)
+            .grow(17 << 10)
+            .await
+            .unwrap_err();
         assert_eq!(e.status, StatusCode::PAYLOAD_TOO_LARGE);
         // Freed bytes wake a waiter.
         let waiter = tokio::spawn(async move {
-            let mut s = b.share(Pool::Anonymous);
+            let mut s = b.share(Pool::Anonymous, None);
             s.grow(1024).await.map(|_| ())
         });
         tokio::time::sleep(Duration::from_millis(100)).await;

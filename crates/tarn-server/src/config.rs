@@ -59,6 +59,9 @@ pub struct ServerConfig {
     /// Slowest average rate (bytes per second) of a request body once it has been arriving
     /// for `body_read_timeout_secs` (0 = no minimum); `408` below it.
     pub min_body_rate_bytes: u64,
+    /// Slowest rate (bytes per second) at which a client must take a reply waiting on it,
+    /// over each `body_read_timeout_secs` (0 = no minimum); the connection is reset below it.
+    pub min_send_rate_bytes: u64,
     /// Upload bodies spooled to disk at once; further uploads wait for a slot.
     pub max_concurrent_uploads: usize,
     /// Bytes of request bodies held and parsed in memory at once for requests with a
@@ -117,6 +120,7 @@ impl Default for ServerConfig {
             idle_timeout_secs: 60,
             body_read_timeout_secs: 30,
             min_body_rate_bytes: 1024,
+            min_send_rate_bytes: 1024,
             max_concurrent_uploads: 32,
             parse_budget_bytes: 32 << 20,
             anonymous_parse_budget_bytes: 16 << 20,

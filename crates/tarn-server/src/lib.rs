@@ -45,6 +45,7 @@ mod launch;
 mod listings;
 mod metrics;
 mod peer_share;
+mod replay;
 mod routes;
 mod server;
 mod status;
@@ -56,6 +57,7 @@ mod validate;
 pub use error::StartError;
 pub use handler::Handler;
 pub use launch::{shutdown_signal, start, ServeOptions, Serving};
+pub use server::raise_fd_limit;
 
 use std::sync::Arc;
 
@@ -88,6 +90,8 @@ pub struct App {
     pub(crate) listings: listings::Listings,
     /// Opened for `tarn serve gc` / `scrub` rather than to serve (recorded with their runs).
     pub(crate) maintenance: bool,
+    /// Signatures of recent signed writes, refused if replayed.
+    pub(crate) seen_signatures: Arc<replay::SeenSignatures>,
 }
 
 /// The shared state handle.
@@ -188,6 +192,7 @@ impl App {
             maintenance: !serving,
             upload_slots: upload_slots::UploadSlots::new(cfg.max_concurrent_uploads),
             budget: budget::Budget::new(&cfg),
+            seen_signatures: Arc::default(),
             cfg,
             storage,
             metrics: Metrics::default(),

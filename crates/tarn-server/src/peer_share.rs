@@ -1,9 +1,16 @@
 //! Connections counted per peer address: one address may hold at most a quarter of the
-//! connection slots (rounded up), so a single client cannot take every slot.
+//! connection slots (rounded up), so a single client cannot take every slot. The peer's
+//! address also travels with each request ([`PeerIp`]) for the anonymous parse pool's
+//! per-address share (`budget`).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
+
+/// The peer address of a request's connection (a request extension set by the listener;
+/// absent for requests handled in process).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PeerIp(pub(crate) IpAddr);
 
 /// Open connections per peer address (only addresses with at least one are kept).
 #[derive(Debug, Clone)]

@@ -7,7 +7,8 @@
 //! of descriptors and `/healthz` keeps answering. Headers (and a TLS handshake) must arrive
 //! within `header_read_timeout_secs`; a connection that moves no byte for
 //! `idle_timeout_secs` is closed. One peer address holds at most a quarter of the slots
-//! (`peer_share`); at the cap the idlest keep-alive connection is closed to make room.
+//! (`peer_share`); at the cap the idlest keep-alive connection is closed to make room. A
+//! client must take a reply waiting on it at `min_send_rate_bytes` or be reset.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -210,11 +211,18 @@ pub(crate) async fn run(
             };
             let _slot = (slot, peer_slot);
             let activity = Activity::new();
+            let fd = raw_fd(&stream);
+            let floor = SendFloor {
+                window: Duration::from_secs(app.cfg.body_read_timeout_secs.max(1)),
+                min_rate: app.cfg.min_send_rate_bytes,
+            };
             let (_registered, evicted) = open.register(&activity);
             let busy = activity.busy.clone();
-            let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+            let peer_ip = crate::peer_share::PeerIp(peer.ip());
+            let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
                 let app = app.clone();
                 let guard = Busy::enter(busy.clone());
+                req.extensions_mut().insert(peer_ip);
                 async move {
                     let resp = crate::routes::handle(app, req.map(Body::new)).await;
                     drop(guard);
@@ -256,8 +264,17 @@ pub(crate) async fn run(
             };
             let r = tokio::select! {
                 r = serve => r,
-                _ = watch.idle(header_timeout, idle_timeout) => {
-                    tracing::debug!("closing an idle connection");
+                closing = watch.watch(fd, header_timeout, idle_timeout, floor) => {
+                    match closing {
+                        Closing::Idle => tracing::debug!("closing an idle connection"),
+                        Closing::SlowReader => {
+                            tracing::debug!("closing a connection whose client reads its reply too slowly");
+                            // Reset, not closed: its queued bytes are dropped at once.
+                            if let Some(fd) = fd {
+                                reset_on_close(fd);
+                            }
+                        }
+                    }
                     Ok(())
                 }
                 _ = evicted.notified() => {
@@ -408,9 +425,11 @@ fn connection_cap(cfg: &crate::config::ServerConfig) -> usize {
     }
 }
 
-/// Raises the soft file-descriptor limit to the hard one; returns the soft limit in force.
+/// Raises this process's soft file-descriptor limit to the hard one; returns the soft limit
+/// in force (`None` where it cannot be read). The server calls it as it starts; a test
+/// holding many sockets calls it too.
 #[cfg(unix)]
-fn raise_fd_limit() -> Option<u64> {
+pub fn raise_fd_limit() -> Option<u64> {
     let mut r = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -434,8 +453,9 @@ fn raise_fd_limit() -> Option<u64> {
     Some(r.rlim_cur as u64)
 }
 
+/// Raises this process's soft file-descriptor limit (nothing to do here).
 #[cfg(not(unix))]
-fn raise_fd_limit() -> Option<u64> {
+pub fn raise_fd_limit() -> Option<u64> {
     None
 }
 
@@ -446,6 +466,8 @@ struct Activity {
     answered: Arc<AtomicBool>,
     /// Requests being handled: a connection waiting on the server itself is never idle.
     busy: Arc<AtomicUsize>,
+    /// Bytes handed to the kernel for the client.
+    written: Arc<AtomicU64>,
 }
 
 /// Counts a request as in flight while alive.
@@ -470,29 +492,142 @@ impl Activity {
             last_ms: Arc::new(AtomicU64::new(now_ms())),
             answered: Arc::new(AtomicBool::new(false)),
             busy: Arc::new(AtomicUsize::new(0)),
+            written: Arc::new(AtomicU64::new(0)),
         }
     }
 
-    /// Resolves once the connection has been silent too long: `first` before it has written
-    /// anything (a client that connects and never sends a request), `idle` afterwards.
-    async fn idle(&self, first: Duration, idle: Duration) {
+    /// Resolves once the connection should close: silent too long (`first` before it has
+    /// answered anything, a client that connects and never sends a request; `idle`
+    /// afterwards), or its client reading a reply slower than `floor`.
+    ///
+    /// What the client has taken is what the kernel has handed over: the bytes written less
+    /// those still queued unacknowledged (`SIOCOUTQ`). A reply waiting on its client (bytes
+    /// queued) must have taken `floor.min_rate` bytes a second over each `floor.window`,
+    /// and a client taking bytes is never idle, however rarely the server's writes wake up.
+    async fn watch(
+        &self,
+        fd: Option<RawFd>,
+        first: Duration,
+        idle: Duration,
+        floor: SendFloor,
+    ) -> Closing {
+        let mut taken_before = 0u64;
+        // While bytes wait on the client: when the window started and what it had taken.
+        let mut window: Option<(u64, u64)> = None;
         loop {
+            let now = now_ms();
             if self.busy.load(Relaxed) > 0 {
-                self.last_ms.store(now_ms(), Relaxed);
+                self.last_ms.store(now, Relaxed);
+            }
+            if let Some(queued) = fd.and_then(unsent_bytes) {
+                let taken = self.written.load(Relaxed).saturating_sub(queued);
+                if taken != taken_before {
+                    self.last_ms.store(now, Relaxed);
+                    taken_before = taken;
+                }
+                if queued == 0 || floor.min_rate == 0 {
+                    window = None;
+                } else {
+                    let (since, at) = *window.get_or_insert((now, taken));
+                    let waited = now.saturating_sub(since);
+                    if waited >= floor.window.as_millis() as u64 {
+                        if (taken - at).saturating_mul(1000) < floor.min_rate.saturating_mul(waited)
+                        {
+                            return Closing::SlowReader;
+                        }
+                        window = Some((now, taken));
+                    }
+                }
             }
             let limit = if self.answered.load(Relaxed) {
                 idle
             } else {
                 first
             };
-            let quiet = Duration::from_millis(now_ms().saturating_sub(self.last_ms.load(Relaxed)));
+            let quiet = Duration::from_millis(now.saturating_sub(self.last_ms.load(Relaxed)));
             if quiet >= limit {
-                return;
+                return Closing::Idle;
             }
-            tokio::time::sleep((limit - quiet).max(Duration::from_millis(50))).await;
+            let next = (limit - quiet).clamp(Duration::from_millis(50), SEND_CHECK_EVERY);
+            tokio::time::sleep(next).await;
         }
     }
 }
+
+/// How often a connection's reply is checked against the minimum send rate.
+const SEND_CHECK_EVERY: Duration = Duration::from_millis(500);
+
+/// The slowest a client may take a reply: `min_rate` bytes a second over each `window`
+/// during which bytes wait on it (0 = no minimum).
+#[derive(Clone, Copy)]
+struct SendFloor {
+    window: Duration,
+    min_rate: u64,
+}
+
+/// Why the watcher ends a connection.
+enum Closing {
+    /// Silent too long.
+    Idle,
+    /// Reading its reply slower than the [`SendFloor`].
+    SlowReader,
+}
+
+#[cfg(unix)]
+type RawFd = std::os::fd::RawFd;
+#[cfg(not(unix))]
+type RawFd = i32;
+
+/// The socket's descriptor, for [`unsent_bytes`].
+#[cfg(unix)]
+fn raw_fd(stream: &tokio::net::TcpStream) -> Option<RawFd> {
+    use std::os::fd::AsRawFd;
+    Some(stream.as_raw_fd())
+}
+
+#[cfg(not(unix))]
+fn raw_fd(_: &tokio::net::TcpStream) -> Option<RawFd> {
+    None
+}
+
+/// Bytes written to the socket the client has not acknowledged yet (Linux `SIOCOUTQ`);
+/// `None` elsewhere (no minimum send rate there).
+#[cfg(target_os = "linux")]
+fn unsent_bytes(fd: RawFd) -> Option<u64> {
+    let mut queued: libc::c_int = 0;
+    // SAFETY: the descriptor is the connection's socket, open while its task runs (the
+    // watcher runs inside that task); SIOCOUTQ writes one int.
+    let r = unsafe { libc::ioctl(fd, libc::TIOCOUTQ, &mut queued) };
+    (r == 0 && queued >= 0).then_some(queued as u64)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn unsent_bytes(_: RawFd) -> Option<u64> {
+    None
+}
+
+/// Makes the socket reset when it is closed, dropping the bytes still queued for a client
+/// that would not take them (`SO_LINGER` 0).
+#[cfg(unix)]
+fn reset_on_close(fd: RawFd) {
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: as in `unsent_bytes`; setsockopt reads the struct passed by pointer.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            &linger as *const libc::linger as *const libc::c_void,
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        );
+    }
+}
+
+#[cfg(not(unix))]
+fn reset_on_close(_: RawFd) {}
 
 fn now_ms() -> u64 {
     START.get_or_init(Instant::now).elapsed().as_millis() as u64
@@ -532,7 +667,8 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Watched<T> {
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
         let r = Pin::new(&mut self.inner).poll_write(cx, buf);
-        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+        if let Poll::Ready(Ok(n @ 1..)) = r {
+            self.activity.written.fetch_add(n as u64, Relaxed);
             self.activity.last_ms.store(now_ms(), Relaxed);
             self.activity.answered.store(true, Relaxed);
         }
@@ -545,7 +681,8 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Watched<T> {
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
         let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
-        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+        if let Poll::Ready(Ok(n @ 1..)) = r {
+            self.activity.written.fetch_add(n as u64, Relaxed);
             self.activity.last_ms.store(now_ms(), Relaxed);
             self.activity.answered.store(true, Relaxed);
         }

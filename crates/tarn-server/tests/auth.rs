@@ -141,3 +141,59 @@ fn a_bad_signature_is_refused_before_any_body_byte_is_read() {
         .collect();
     assert!(spool.is_empty(), "spooled: {spool:?}");
 }
+
+/// Issue 18, item 6: a captured signed request replayed within `max_clock_skew_secs` is
+/// refused: a `DELETE` replayed after the artifact was uploaded again, and a curl-7.88-style
+/// revision `PUT` (`UNSIGNED-PAYLOAD`: the signature does not cover the body) replayed with
+/// the body `"2026-03-17"\n`. A request that failed for the server's reasons may be sent
+/// again as it was (a client's retry).
+#[test]
+fn a_replayed_signed_delete_or_revision_put_is_refused() {
+    let srv = Server::start(
+        r#"[[key]]
+id = "ci"
+secret = "ci-secret"
+write = ["main/*"]
+admin = ["main/*"]
+"#,
+    );
+    let key = "ci:ci-secret";
+    let at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let art = bytes_for(18, 100);
+    let h = hash_hex(&art);
+    let art_path = format!("/a0/main/x/{h}.art");
+    // The artifact is uploaded twice, signed a second apart (the same request signed in
+    // the same second is the same request).
+    let put_art = |t: u64| Req::put(&art_path, art.clone()).signed_at(key, t);
+    let delete = || Req::delete(&art_path).signed_at(key, at);
+    assert_eq!(srv.send(put_art(at)).status, 200);
+    assert_eq!(srv.send(delete()).status, 204);
+    assert_eq!(srv.send(put_art(at + 1)).status, 200);
+    let replayed = srv.send(delete());
+    assert_eq!(replayed.status, 403, "{}", replayed.text());
+    assert!(replayed.text().contains("replay"), "{}", replayed.text());
+    assert_eq!(
+        srv.send(Req::get(&art_path)).status,
+        200,
+        "the replayed DELETE removed the artifact"
+    );
+
+    let rev_path = format!("/r0/main/x/{}.jsonl", "1".repeat(40));
+    let mapping = tarn_test::mapping_for(&[h.as_str()]);
+    let rev = |body: &str| {
+        Req::put(&rev_path, body.to_string())
+            .signed_at(key, at)
+            .signed_with_payload(key, UNSIGNED_PAYLOAD)
+    };
+    assert_eq!(srv.send(rev(&mapping)).status, 200);
+    let replayed = srv.send(rev("\"2026-03-17\"\n"));
+    assert_eq!(replayed.status, 403, "{}", replayed.text());
+    assert_eq!(
+        srv.send(Req::get(&rev_path)).body,
+        mapping.as_bytes(),
+        "the replayed PUT replaced the revision"
+    );
+}

@@ -150,7 +150,8 @@ fn a_revision_file_must_parse_and_reference_artifacts_of_its_own_scope() {
         ),
         Case::new(
             "still missing in this scope",
-            Req::put(&rev("r2"), both.clone()).signed(CI),
+            // Signed a second later: the same request again would be a replay.
+            Req::put(&rev("r2"), both.clone()).signed_at(CI, unix_now() + 1),
             409,
         ),
         Case::new(
@@ -260,4 +261,12 @@ fn a_revision_of_unparsable_lines_is_refused() {
         )
         .code("InvalidRevisionFile"),
     ]);
+}
+
+/// The clock in unix seconds.
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }

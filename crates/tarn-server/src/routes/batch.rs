@@ -7,7 +7,7 @@ use axum::http::{Method, Response, StatusCode};
 use futures_util::StreamExt;
 use tarn_core::{batch, object_key, Hash};
 
-use super::{check_components, text, Req};
+use super::{check_components, peer_ip, text, Req};
 use crate::auth::{authenticate, authorize, BodyCheck};
 use crate::body_pace::{collect, CollectError};
 use crate::config::Access;
@@ -22,18 +22,20 @@ pub(crate) async fn missing_hashes(
     hashes: &[Hash],
 ) -> Result<Vec<Hash>, S3Error> {
     let dir = format!("{}/{}", app.cfg.artifact_prefix, scope_comps.join("/"));
-    let keys: Vec<String> = hashes
-        .iter()
-        .map(|h| object_key::artifact_key(&app.cfg.artifact_prefix, scope_comps, *h))
-        .collect();
+    // Each object key (up to 1 KiB) is built when it is checked, never all at once.
     let present: Vec<bool> = match &app.storage {
         Storage::Local(_) => {
             let app2 = app.clone();
+            let (comps, asked) = (scope_comps.to_vec(), hashes.to_vec());
             tokio::task::spawn_blocking(move || {
                 let Storage::Local(l) = &app2.storage else {
                     unreachable!()
                 };
-                keys.iter().map(|k| l.exists_sync(k)).collect()
+                let prefix = &app2.cfg.artifact_prefix;
+                asked
+                    .iter()
+                    .map(|h| l.exists_sync(&object_key::artifact_key(prefix, &comps, *h)))
+                    .collect()
             })
             .await
             .map_err(S3Error::internal)?
@@ -49,21 +51,23 @@ pub(crate) async fn missing_hashes(
             hashes.iter().map(|h| have.contains(h)).collect()
         }
         Storage::S3(_) => {
-            let results: Vec<Result<bool, S3Error>> = futures_util::stream::iter(keys)
-                .map(|k| {
-                    let app = app.clone();
-                    async move {
-                        Ok(app
-                            .storage
-                            .head(&k)
-                            .await
-                            .map_err(S3Error::internal)?
-                            .is_some())
-                    }
-                })
-                .buffered(32)
-                .collect()
-                .await;
+            let results: Vec<Result<bool, S3Error>> =
+                futures_util::stream::iter(hashes.iter().copied())
+                    .map(|h| {
+                        let app = app.clone();
+                        let k = object_key::artifact_key(&app.cfg.artifact_prefix, scope_comps, h);
+                        async move {
+                            Ok(app
+                                .storage
+                                .head(&k)
+                                .await
+                                .map_err(S3Error::internal)?
+                                .is_some())
+                        }
+                    })
+                    .buffered(32)
+                    .collect()
+                    .await;
             results.into_iter().collect::<Result<_, _>>()?
         }
     };
@@ -107,7 +111,7 @@ pub(crate) async fn missing(
     let scope = scope_comps.join("/");
     let auth = authenticate(&app.cfg, req.method(), req.uri(), req.headers(), true)?;
     authorize(&app.cfg, auth.key, Access::Read, &scope)?;
-    let mut share = app.budget.share(auth.pool());
+    let mut share = app.budget.share(auth.pool(), peer_ip(&req));
     let body = collect(
         req.into_body().take(),
         batch::MAX_BODY,
@@ -166,9 +170,25 @@ pub(crate) async fn missing(
     app.metrics
         .batch_hashes
         .fetch_add(hashes.len() as u64, Relaxed);
-    Ok(text(
-        StatusCode::OK,
-        "application/json",
-        batch::encode_reply(&missing),
-    ))
+    drop(hashes);
+    // The reply's share travels with it until it has been handed to the connection, so
+    // unread replies stay accounted.
+    let reply = batch::encode_reply(&missing);
+    let len = reply.len();
+    share.shrink_to(len as u64);
+    // The share ends with the stream, which the connection polls again only once the
+    // reply has left its write buffer.
+    let body = futures_util::stream::unfold(
+        (Some(bytes::Bytes::from(reply)), share),
+        |(reply, share)| async move {
+            let piece = reply?;
+            Some((Ok::<_, std::convert::Infallible>(piece), (None, share)))
+        },
+    );
+    let mut reply = text(StatusCode::OK, "application/json", Body::from_stream(body));
+    reply.headers_mut().insert(
+        axum::http::header::CONTENT_LENGTH,
+        axum::http::HeaderValue::from(len),
+    );
+    Ok(reply)
 }

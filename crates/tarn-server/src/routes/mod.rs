@@ -89,6 +89,13 @@ pub(crate) fn encode_components(comps: &[String]) -> String {
     s
 }
 
+/// The peer address of `req`'s connection (none for a request handled in process).
+pub(crate) fn peer_ip(req: &Req) -> Option<std::net::IpAddr> {
+    req.extensions()
+        .get::<crate::peer_share::PeerIp>()
+        .map(|p| p.0)
+}
+
 /// Base URL for links in replies: `public_url`, else the request's `Host` (or HTTP/2
 /// authority), which must be a `host[:port]` of at most
 /// [`tarn_core::request_target::MAX_HOST_BYTES`] (`400` otherwise: a reply's size and content

@@ -14,7 +14,7 @@ use tarn_core::{object_key, reservoir, Hash};
 use tarn_core::{ARTIFACT_CONTENT_TYPE, MAPPINGS_CONTENT_TYPE};
 
 use super::s3::serve_object;
-use super::{base_url, check_components, encode_components, param, text, PathParts, Req};
+use super::{base_url, check_components, encode_components, param, peer_ip, text, PathParts, Req};
 use crate::auth::{authenticate, authorize};
 use crate::body_pace::{collect, CollectError};
 use crate::budget::Pool;
@@ -168,7 +168,7 @@ async fn bulk(
     // the reply is streamed a piece at a time, and its share (the hashes and two pieces)
     // travels with the reply body until the last piece has been handed to the connection,
     // so concurrent bulk requests, read or not, cannot add up beyond the budget.
-    let mut share = app.budget.share(pool);
+    let mut share = app.budget.share(pool, peer_ip(&req));
     let body = collect(
         req.into_body().take(),
         BULK_BODY_LIMIT as usize,

@@ -135,6 +135,14 @@ async fn object(
             let key_id = authenticate(&app.cfg, &method, req.uri(), req.headers(), false)
                 .ok()
                 .and_then(|a| a.key.map(|k| k.id.clone()));
+            // A signed revision (or signature) upload whose body the signature does not
+            // cover is refused if replayed (crate::replay says why only those).
+            let claim = match key_id {
+                Some(_) if !is_art && !crate::replay::body_is_signed(req.headers()) => {
+                    crate::replay::claim_write(app, req.headers())?
+                }
+                _ => None,
+            };
             let r = if is_art {
                 put_artifact(app, req, &scope, &key, hash.expect("valid name")).await
             } else if let Some(rev) = &signature_of {
@@ -142,6 +150,12 @@ async fn object(
             } else {
                 put_revision(app, req, scope_comps, &key).await
             };
+            if let Some(c) = claim {
+                c.settle(match &r {
+                    Ok(resp) => resp.status().as_u16(),
+                    Err(e) => e.status.as_u16(),
+                });
+            }
             if let Err(e) = &r {
                 tracing::debug!("upload of {key} refused");
                 if e.status != StatusCode::INTERNAL_SERVER_ERROR && key_id.is_some() {
@@ -160,11 +174,25 @@ async fn object(
         Method::DELETE => {
             let auth = authenticate(&app.cfg, &method, req.uri(), req.headers(), false)?;
             authorize(&app.cfg, auth.key, Access::Admin, &scope)?;
-            let meta = app.storage.head(&key).await.map_err(S3Error::internal)?;
+            // A signed DELETE is refused if replayed (crate::replay); kept only once done.
+            let claim = crate::replay::claim_write(app, req.headers())?;
+            let meta = match app.storage.head(&key).await {
+                Ok(m) => m,
+                Err(e) => {
+                    if let Some(c) = claim {
+                        c.settle(500);
+                    }
+                    return Err(S3Error::internal(e));
+                }
+            };
             app.cache.remove(&key);
             app.status.scanner.changed();
             app.listings.invalidate();
-            if app.storage.delete(&key).await.map_err(S3Error::internal)? {
+            let deleted = app.storage.delete(&key).await;
+            if let Some(c) = claim {
+                c.settle(if deleted.is_ok() { 204 } else { 500 });
+            }
+            if deleted.map_err(S3Error::internal)? {
                 if let Some(m) = meta {
                     app.metrics.removed(m.len);
                 }
