@@ -45,6 +45,7 @@ mod launch;
 mod listings;
 mod metrics;
 mod peer_share;
+mod revision_locks;
 mod routes;
 mod server;
 mod status;
@@ -88,6 +89,8 @@ pub struct App {
     pub(crate) listings: listings::Listings,
     /// Opened for `tarn serve gc` / `scrub` rather than to serve (recorded with their runs).
     pub(crate) maintenance: bool,
+    /// Revision and signature uploads of one key, one at a time.
+    pub(crate) revision_locks: revision_locks::RevisionLocks,
 }
 
 /// The shared state handle.
@@ -185,6 +188,7 @@ impl App {
         Ok(App {
             status,
             listings: listings::Listings::default(),
+            revision_locks: revision_locks::RevisionLocks::default(),
             maintenance: !serving,
             upload_slots: upload_slots::UploadSlots::new(cfg.max_concurrent_uploads),
             budget: budget::Budget::new(&cfg),

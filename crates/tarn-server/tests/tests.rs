@@ -49,6 +49,7 @@ mod gc;
 mod hostile_paths;
 mod listing;
 mod reservoir;
+mod signatures;
 mod status;
 mod uploads;
 
