@@ -61,17 +61,16 @@ impl UploadItem {
                     )
                     .await
             }
-            None => {
-                transport
-                    .put_validated_artifact(
-                        url,
-                        ARTIFACT_CONTENT_TYPE,
-                        &self.path,
-                        self.name.hash,
-                        validated,
-                    )
-                    .await
-            }
+            None => transport
+                .put_artifact(
+                    url,
+                    ARTIFACT_CONTENT_TYPE,
+                    &self.path,
+                    self.name.hash,
+                    Some(validated),
+                )
+                .await
+                .map(|_| ()),
         }
     }
 }

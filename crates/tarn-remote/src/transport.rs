@@ -691,19 +691,21 @@ impl Transport {
 
     /// `PUT url` with the artifact file at `path`, whose content must hash to `hash`. The
     /// file is opened once (no link followed, no blocking, regular files only: see
-    /// [`tarn_store::open_untrusted`]) and every read goes through that descriptor:
-    /// one pass computes the SHA-256 for the signature and checks Lake's hash, the upload
-    /// streams from the same descriptor and hashes again, and a body whose bytes stop
-    /// matching `hash` is aborted before its last byte, so the service never stores it. What
-    /// leaves the machine is exactly what was validated, whatever happens to the path: the
-    /// sending pass checks the SHA-256 too, so a same-Lake-hash rewrite is caught. Returns
-    /// the SHA-256 and size of the bytes sent (what a revision signature records).
+    /// [`tarn_store::open_untrusted`]) and every read goes through that descriptor. With
+    /// `validated` (the SHA-256 and size taken when the file was validated) nothing is read
+    /// before sending; without, one pass computes the SHA-256 and checks Lake's hash first.
+    /// The upload streams from the descriptor and hashes again, and a body whose bytes stop
+    /// matching `hash` or the SHA-256 is aborted before its last byte, so the service never
+    /// stores it: what leaves the machine is exactly what was validated, whatever happens to
+    /// the path (a same-Lake-hash rewrite is caught too). Returns the SHA-256 and size of
+    /// the bytes sent (what a revision signature records).
     pub async fn put_artifact(
         &self,
         url: &str,
         content_type: &str,
         path: &Path,
         hash: Hash,
+        validated: Option<StrongDigest>,
     ) -> Result<StrongDigest, Failed> {
         self.put_open_file(
             url,
@@ -711,36 +713,12 @@ impl Transport {
             Source::Path(path.to_path_buf()),
             path,
             Some(hash),
-            None,
+            validated,
         )
         .await
     }
 
-    /// [`Transport::put_artifact`] for a file already validated: `validated` is its SHA-256
-    /// and size, taken in the read that checked Lake's hash, so nothing is read before
-    /// sending. The body is checked against both hashes as it streams and aborted before
-    /// its last byte if either differs, so the service stores exactly the validated bytes.
-    pub async fn put_validated_artifact(
-        &self,
-        url: &str,
-        content_type: &str,
-        path: &Path,
-        hash: Hash,
-        validated: StrongDigest,
-    ) -> Result<(), Failed> {
-        self.put_open_file(
-            url,
-            content_type,
-            Source::Path(path.to_path_buf()),
-            path,
-            Some(hash),
-            Some(validated),
-        )
-        .await
-        .map(|_| ())
-    }
-
-    /// [`Transport::put_validated_artifact`] for an artifact of a validated staging
+    /// [`Transport::put_artifact`] with the validated digest, for an artifact of a validated staging
     /// directory: the file is opened relative to the directory's descriptor
     /// ([`StagingDir::open_artifact`]), never by path, so a directory swapped for a link
     /// after validation is never read.

@@ -261,7 +261,7 @@ fn a_file_that_changes_while_it_is_uploaded_is_a_local_error_found_by_type() {
         let put = {
             let (t, file, url) = (t.clone(), file.clone(), url.clone());
             rt.spawn(async move {
-                t.put_artifact(&format!("{url}/a.art"), "x/y", &file, hash)
+                t.put_artifact(&format!("{url}/a.art"), "x/y", &file, hash, None)
                     .await
             })
         };
