@@ -368,7 +368,7 @@ async fn gc_inner(app: &App, policy: GcPolicy) -> std::io::Result<GcReport> {
     // signature first).
     let deleted: HashSet<&str> = delete.iter().map(|r| r.key.as_str()).collect();
     for sig in &signatures {
-        let revision = &sig.key[..sig.key.len() - SIGNATURE_SUFFIX.len()];
+        let revision = sig.key.strip_suffix(SIGNATURE_SUFFIX).unwrap_or(&sig.key);
         let orphan = !revision_keys.contains(revision) && sig.meta.modified < grace_after;
         if !(deleted.contains(revision) || orphan) {
             continue;

@@ -368,9 +368,12 @@ pub fn parse_trusted_keys(text: &str) -> Result<Vec<TrustedKey>, KeyError> {
     Ok(keys)
 }
 
+/// A trusted-keys line's options, `(name, value)` in order.
+type KeyOptions<'a> = Vec<(&'a str, &'a str)>;
+
 /// Splits the leading `name="value"` options (separated by commas or spaces) off a
 /// trusted-keys line; returns them and the rest, which starts with the key type.
-fn split_options(line: &str) -> Result<(Vec<(&str, &str)>, &str), String> {
+fn split_options(line: &str) -> Result<(KeyOptions<'_>, &str), String> {
     let mut options = Vec::new();
     let mut rest = line;
     while !rest.starts_with(KEY_TYPE) {
