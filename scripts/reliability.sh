@@ -140,6 +140,13 @@ render() {
       grep -o 'hostile-client-rss .*' "$t" | sort -u |
         awk '{printf "| %s | %.1f MB |\n", $2, $3/1024}'
       echo
+      echo "**Server peak RSS under hostile framing** (rows 9c, 9f, 9l: raw HTTP/1.1 and HTTP/2 frames; the kernel's \`VmHWM\` of the running server; each test asserts at most 100 MB):"
+      echo
+      echo "| attack | server peak RSS |"
+      echo "| --- | --- |"
+      grep -o 'hostile-framing rss .*' "$t" | sort -u |
+        awk '{printf "| %s | %.1f MB |\n", $3, $4/1024}'
+      echo
       # A line a test no longer prints is left out rather than ending the script (pipefail).
       { grep -o 'bad signature: .*' "$t" || true; } | head -1 | sed 's/^/Pre-auth upload: /'
       { grep -oE 'trickled (artifact|bulk request): .*' "$t" || true; } | sort -u |

@@ -5,8 +5,7 @@ use std::path::Path;
 
 use tarn_test::fixture::{generate, FixtureSpec};
 use tarn_test::{
-    artifacts, json_keys_not_snake_case, no_faults, run, tarn_cmd, write_s3_config, write_staging,
-    Backend, Server,
+    artifacts, json_keys_not_snake_case, no_faults, run, service_over_dir, tarn_cmd, write_staging,
 };
 
 use crate::BIN;
@@ -65,15 +64,7 @@ fn json_keys_are_snake_case_or_lakes_own() {
 #[test]
 fn remote_json_keys_are_snake_case() {
     let tmp = tempfile::tempdir().unwrap();
-    let remote = tmp.path().join("remote");
-    std::fs::create_dir_all(&remote).unwrap();
-    let server = Server::start(Backend::Dir(remote), no_faults());
-    write_s3_config(
-        &tmp.path().join("config.toml"),
-        "dev",
-        &format!("{}/a0", server.url()),
-        &format!("{}/r0", server.url()),
-    );
+    let _server = service_over_dir(tmp.path(), "dev", no_faults());
     let arts = artifacts(5, 3);
     let staging = tmp.path().join("staging");
     write_staging(&staging, &arts, 3);

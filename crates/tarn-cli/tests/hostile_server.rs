@@ -17,17 +17,17 @@ use tarn_test::*;
 
 use crate::BIN;
 
-const REV: &str = "0123456789abcdef0123456789abcdef01234567";
+pub(crate) const REV: &str = "0123456789abcdef0123456789abcdef01234567";
 /// The goal for the client's peak resident memory against any hostile server.
 const RSS_GOAL_KB: u64 = 100 * 1024;
 /// Past this the run is stopped at once (today's main grew to gigabytes).
 const RSS_KILL_KB: u64 = 400 * 1024;
 
 /// How the server answers one request (`METHOD path`), writing raw HTTP to the socket.
-type Script = Arc<dyn Fn(&str, &mut TcpStream) + Send + Sync>;
+pub(crate) type Script = Arc<dyn Fn(&str, &mut TcpStream) + Send + Sync>;
 
 /// Serves every connection on its own thread with `script`; returns the base URL.
-fn hostile_server(script: Script) -> String {
+pub(crate) fn hostile_server(script: Script) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     std::thread::spawn(move || {
@@ -57,7 +57,7 @@ fn hostile_server(script: Script) -> String {
 }
 
 /// Writes `chunk` until the peer goes away (or `max` bytes).
-fn endless(conn: &mut TcpStream, max: u64) {
+pub(crate) fn endless(conn: &mut TcpStream, max: u64) {
     let chunk = vec![b'x'; 64 * 1024];
     let mut sent = 0;
     while sent < max && conn.write_all(&chunk).is_ok() {
@@ -77,14 +77,14 @@ fn head(status: &str, headers: &[(&str, &str)], len: u64) -> String {
 
 /// Answers `conn` with a complete, well-formed reply carrying `body` (write errors are
 /// ignored: the client may have gone).
-fn respond(conn: &mut TcpStream, status: &str, headers: &[(&str, &str)], body: &[u8]) {
+pub(crate) fn respond(conn: &mut TcpStream, status: &str, headers: &[(&str, &str)], body: &[u8]) {
     let mut reply = head(status, headers, body.len() as u64).into_bytes();
     reply.extend_from_slice(body);
     let _ = conn.write_all(&reply);
 }
 
 /// One artifact, its mapping file, and the package directory `tarn get` runs in.
-fn setup(tmp: &Path, url: &str) -> Art {
+pub(crate) fn setup(tmp: &Path, url: &str) -> Art {
     let art = artifacts(1, 3).remove(0);
     write_s3_config(
         &tmp.join("config.toml"),
@@ -99,7 +99,7 @@ fn setup(tmp: &Path, url: &str) -> Art {
 
 /// Runs `tarn get` with `extra` arguments and environment; returns (exit code, stderr, peak
 /// RSS in kB, seconds).
-fn get(
+pub(crate) fn get(
     tmp: &Path,
     args: &[&str],
     env: &[(&str, &str)],
@@ -133,7 +133,7 @@ fn watch(c: std::process::Command, what: &str, bound: Duration) -> (i32, String,
     run_measured(c, what, bound, RSS_KILL_KB)
 }
 
-fn no_temp_files(cache: &Path) {
+pub(crate) fn no_temp_files(cache: &Path) {
     for sub in ["artifacts", "revisions/pkg", ""] {
         if let Ok(rd) = std::fs::read_dir(cache.join(sub)) {
             for e in rd {
@@ -144,7 +144,7 @@ fn no_temp_files(cache: &Path) {
     }
 }
 
-fn report(name: &str, peak_kb: u64, secs: f64) {
+pub(crate) fn report(name: &str, peak_kb: u64, secs: f64) {
     eprintln!("hostile-server-rss {name} {peak_kb} kB {secs:.1} s");
     assert!(
         peak_kb <= RSS_GOAL_KB,

@@ -22,14 +22,7 @@ impl World {
     fn new(plan: Plan) -> World {
         let tmp = tempfile::tempdir().unwrap();
         let revs = git_package(&tmp.path().join("pkg"), "test", 2);
-        std::fs::create_dir_all(tmp.path().join("remote")).unwrap();
-        let server = Server::start(Backend::Dir(tmp.path().join("remote")), plan);
-        write_s3_config(
-            &tmp.path().join("config.toml"),
-            "ok",
-            &format!("{}/a0", server.url()),
-            &format!("{}/r0", server.url()),
-        );
+        let server = service_over_dir(tmp.path(), "ok", plan);
         World { tmp, server, revs }
     }
 

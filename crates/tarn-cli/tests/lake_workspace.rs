@@ -55,14 +55,7 @@ impl Ws {
     fn new() -> Ws {
         let tmp = tempfile::tempdir().unwrap();
         let fx = mathlib_workspace(&tmp.path().join("mathlib")).unwrap();
-        std::fs::create_dir_all(tmp.path().join("remote")).unwrap();
-        let server = Server::start(Backend::Dir(tmp.path().join("remote")), no_faults());
-        write_s3_config(
-            &tmp.path().join("config.toml"),
-            "ok",
-            &format!("{}/a0", server.url()),
-            &format!("{}/r0", server.url()),
-        );
+        let server = service_over_dir(tmp.path(), "ok", no_faults());
         Ws { tmp, fx, server }
     }
 

@@ -21,10 +21,6 @@ use std::fmt;
 
 use crate::config::PackageConfig;
 
-/// Largest manifest or `lean-toolchain` tarn reads: 4 MiB. Mathlib's manifest is 3 KiB;
-/// anything larger is refused with the file's name.
-pub const MAX_CONFIG_BYTES: u64 = 4 << 20;
-
 /// Largest lakefile tarn reads: 1 MiB (Mathlib's is 7 KiB). Tokenising costs about 70 bytes
 /// of memory per input byte at worst, so this keeps a hostile file under 100 MB.
 pub const MAX_LAKEFILE_BYTES: u64 = 1 << 20;

@@ -81,9 +81,7 @@ pub use config::{ConfigError, PackageConfig, SystemConfig};
 /// Lake's hashes.
 pub use hash::{crlf_to_lf, mix_hash, murmur64a, Hash, ParseHashError, StreamingHasher, LEAN_SEED};
 /// `lakefile.lean`'s `package` declaration.
-pub use lakefile::{
-    parse_lakefile_lean, LakefileError, Warning, MAX_CONFIG_BYTES, MAX_LAKEFILE_BYTES,
-};
+pub use lakefile::{parse_lakefile_lean, LakefileError, Warning, MAX_LAKEFILE_BYTES};
 /// What `lean --version` says, the platform and toolchain Lake derives from it, elan's names.
 pub use lean_version::{
     elan_toolchain_name, fallback_platform, host_platform, toolchain_origin, LeanVersion,
@@ -123,5 +121,5 @@ pub use units::{parse_human_duration, parse_human_size, UnitError};
 /// `lake-manifest.json`, `lean-toolchain`, toolchain and platform defaults.
 pub use workspace::{
     check_inside_workspace, default_toolchain, parse_lean_toolchain, DependencyKind, Manifest,
-    ManifestError, ManifestPackage, DEFAULT_PACKAGES_DIR,
+    ManifestError, ManifestPackage, DEFAULT_PACKAGES_DIR, MAX_CONFIG_BYTES,
 };

@@ -17,8 +17,11 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::lakefile::MAX_CONFIG_BYTES;
 use crate::scope::normalize_toolchain;
+
+/// Largest manifest or `lean-toolchain` tarn reads: 4 MiB. Mathlib's manifest is 3 KiB;
+/// anything larger is refused with the file's name.
+pub const MAX_CONFIG_BYTES: u64 = 4 << 20;
 
 /// The packages directory when the manifest does not name one.
 pub const DEFAULT_PACKAGES_DIR: &str = ".lake/packages";

@@ -4,7 +4,7 @@
 
 use tarn_test::{artifacts, bytes_for, hash_hex, no_faults, Backend, Server as FaultServer, S3};
 
-use crate::harness::{Case, Reply, Req, Server};
+use crate::harness::{s3_storage_with_ci_key, Case, Reply, Req, Server};
 
 const CI: &str = "ci:ci-secret";
 
@@ -63,28 +63,11 @@ fn concurrent_batch_requests_on_a_bucket_share_one_scope_listing() {
     let prefix = tarn_test::unique("batch-listing");
     // Counts the server's requests to the bucket.
     let bucket = FaultServer::start(Backend::Proxy(s3.addr()), no_faults());
-    let srv = Server::start(&format!(
-        r#"public_read = ["pub/*"]
-[storage]
-kind = "s3"
-endpoint = "{}"
-bucket = "{}"
-region = "{}"
-prefix = "{prefix}"
-access_key = "{}"
-secret_key = "{}"
-
-[[key]]
-id = "ci"
-secret = "ci-secret"
-write = ["*"]
-admin = ["*"]
-"#,
-        bucket.url(),
-        s3.bucket,
-        s3.region,
-        s3.access_key,
-        s3.secret_key
+    let srv = Server::start(&s3_storage_with_ci_key(
+        "public_read = [\"pub/*\"]\n",
+        &bucket.url(),
+        &s3,
+        &prefix,
     ));
     let arts = artifacts(3, 77);
     for a in &arts {

@@ -33,6 +33,35 @@ secret = "fork-secret"
 write = ["forks/*"]
 "#;
 
+/// A `[storage]` table for the real S3 server `s3` reached at `endpoint` (its own, or a
+/// proxy in front of it) under `prefix`, then a `ci` key that writes and administers every
+/// scope; `top` holds top-level settings, which must come before the tables.
+pub(crate) fn s3_storage_with_ci_key(
+    top: &str,
+    endpoint: &str,
+    s3: &tarn_test::S3,
+    prefix: &str,
+) -> String {
+    format!(
+        r#"{top}[storage]
+kind = "s3"
+endpoint = "{endpoint}"
+bucket = "{}"
+region = "{}"
+prefix = "{prefix}"
+access_key = "{}"
+secret_key = "{}"
+
+[[key]]
+id = "ci"
+secret = "ci-secret"
+write = ["*"]
+admin = ["*"]
+"#,
+        s3.bucket, s3.region, s3.access_key, s3.secret_key
+    )
+}
+
 /// A server under test: the handler, its runtime and its data directory.
 pub(crate) struct Server {
     handler: Arc<tarn_server::Handler>,
@@ -49,8 +78,11 @@ impl Server {
         let tmp = tempfile::tempdir().unwrap();
         let data = tmp.path().join("data");
         let text = format!("data = \"{}\"\n{toml}", data.display());
-        let cfg = ServerConfig::parse(&text)
+        let mut cfg = ServerConfig::parse(&text)
             .unwrap_or_else(|e| panic!("the test's configuration: {e}\n{text}"));
+        // As `tarn serve` does after reading its file: `[[signed]]` trusted-key files.
+        cfg.load_signature_keys()
+            .unwrap_or_else(|e| panic!("the test's trusted keys: {e}"));
         Server::with_config(cfg, tmp)
     }
 

@@ -12,7 +12,7 @@ use std::time::Instant;
 use tarn_server::gc::GcPolicy;
 use tarn_test::{make_artifacts, mapping_for, require_program, S3};
 
-use crate::harness::{Req, Server};
+use crate::harness::{s3_storage_with_ci_key, Req, Server};
 
 const CI: &str = "ci:ci-secret";
 const READER: &str = "reader:reader-secret";
@@ -510,24 +510,7 @@ fn status_page_in_headless_chromium() {
 fn status_page_on_the_s3_backend() {
     let s3 = S3::from_env();
     let prefix = tarn_test::unique("status");
-    let srv = Server::start(&format!(
-        r#"[storage]
-kind = "s3"
-endpoint = "{}"
-bucket = "{}"
-region = "{}"
-prefix = "{prefix}"
-access_key = "{}"
-secret_key = "{}"
-
-[[key]]
-id = "ci"
-secret = "ci-secret"
-write = ["*"]
-admin = ["*"]
-"#,
-        s3.endpoint, s3.bucket, s3.region, s3.access_key, s3.secret_key
-    ));
+    let srv = Server::start(&s3_storage_with_ci_key("", &s3.endpoint, &s3, &prefix));
     let arts = make_artifacts(&srv.scratch().join("arts"), 2, 500, 5);
     for (_, h, data) in &arts {
         let url = format!("/a0/org/pkg/{h}.art");

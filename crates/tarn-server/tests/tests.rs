@@ -47,9 +47,10 @@ mod auth;
 mod batch;
 mod gc;
 mod hostile_paths;
+mod hostile_requests;
 mod listing;
 mod reservoir;
-mod signatures;
+mod signed_scopes;
 mod status;
 mod uploads;
 

@@ -26,6 +26,15 @@ use crate::hashing::hash_file;
 /// Prefix of every temp file tarn creates; readers skip such names.
 pub const TEMP_PREFIX: &str = ".tarn-tmp.";
 
+/// Name of tarn's own directory in a cache root (Lake reads only `artifacts/`, `outputs/`
+/// and `revisions/`).
+pub const TARN_DIR: &str = ".tarn";
+
+/// `<root>/.tarn`.
+pub fn tarn_dir(cache: &Cache) -> PathBuf {
+    cache.root().join(TARN_DIR)
+}
+
 /// A local Lake cache rooted at a directory (which need not exist yet).
 #[derive(Debug, Clone)]
 pub struct Cache {
@@ -96,7 +105,7 @@ impl Cache {
 
     /// `<root>/.tarn/quarantine`: tarn's own directory, which Lake and `prune` leave alone.
     pub fn quarantine_dir(&self) -> PathBuf {
-        self.root.join(crate::lock::TARN_DIR).join("quarantine")
+        self.root.join(TARN_DIR).join("quarantine")
     }
 
     /// Moves artifact `name` out of `artifacts/` into `quarantine/` (renamed with a unique

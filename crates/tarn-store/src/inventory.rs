@@ -13,9 +13,9 @@ use std::path::{Path, PathBuf};
 
 use tarn_core::{artifacts_of, ArtifactName, CacheOutput, Hash};
 
+use crate::cache::TARN_DIR;
 use crate::cache::{Cache, TEMP_PREFIX};
 use crate::error::StoreError;
-use crate::lock::TARN_DIR;
 use crate::parallel::{default_threads, par_map};
 use crate::usage::{read_usage, unix_seconds};
 use crate::verify::Problem;

@@ -44,7 +44,9 @@ mod workspace;
 // The surface, one job a line. Modules are private: everything a caller may use is here.
 
 /// The cache directory, its atomic writes and immutable artifacts.
-pub use cache::{make_read_only, write_atomic, Cache, Inserted, TempFile, TEMP_PREFIX};
+pub use cache::{
+    make_read_only, tarn_dir, write_atomic, Cache, Inserted, TempFile, TARN_DIR, TEMP_PREFIX,
+};
 /// `clean`: remove the whole cache directory.
 pub use clean::clean;
 /// Errors, each naming its file; a file that changed under a reader, found by type.
@@ -68,7 +70,7 @@ pub use local_file::{
 /// Where the cache lives (Lake's rules).
 pub use location::{free_space, resolve_cache_root, system_cache_root, CacheEnv, CacheSource};
 /// The cache lock: `prune` exclusive, everything else shared.
-pub use lock::{tarn_dir, CacheLock, LockMode, TARN_DIR};
+pub use lock::{CacheLock, LockMode};
 /// Mapping files read from disk.
 pub use mapfile::{mappings_limit, read_mappings, LoadedMappings};
 /// `prune`: least recently used first, consistent after every step.

@@ -11,17 +11,8 @@ use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::path::PathBuf;
 
-use crate::cache::Cache;
+use crate::cache::{tarn_dir, Cache};
 use crate::error::StoreError;
-
-/// Name of tarn's own directory in a cache root (Lake reads only `artifacts/`, `outputs/`
-/// and `revisions/`).
-pub const TARN_DIR: &str = ".tarn";
-
-/// `<root>/.tarn`.
-pub fn tarn_dir(cache: &Cache) -> PathBuf {
-    cache.root().join(TARN_DIR)
-}
 
 /// How a lock is held.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

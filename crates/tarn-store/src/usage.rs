@@ -22,10 +22,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use tarn_core::ArtifactName;
 
+use crate::cache::tarn_dir;
 use crate::cache::{write_atomic, Cache};
 use crate::error::StoreError;
 use crate::local_file::{read_local_file, Links, ReadLimit};
-use crate::lock::{tarn_dir, CacheLock, LockMode};
+use crate::lock::{CacheLock, LockMode};
 
 /// The artifact record's file name in `<root>/.tarn/`.
 pub const USAGE_FILE: &str = "usage-v1";

@@ -102,6 +102,22 @@ impl Drop for Server {
     }
 }
 
+/// A service over `<tmp>/remote` (created): the fault-injecting server with `plan` on that
+/// directory, and `<tmp>/config.toml` naming it as the S3 service `name` (its `a0` and `r0`
+/// buckets), as `tarn_cmd` finds it.
+pub fn service_over_dir(tmp: &Path, name: &str, plan: Plan) -> Server {
+    let remote = tmp.join("remote");
+    std::fs::create_dir_all(&remote).unwrap();
+    let server = Server::start(Backend::Dir(remote), plan);
+    crate::write_s3_config(
+        &tmp.join("config.toml"),
+        name,
+        &format!("{}/a0", server.url()),
+        &format!("{}/r0", server.url()),
+    );
+    server
+}
+
 impl Server {
     /// Starts a server on an ephemeral 127.0.0.1 port.
     pub fn start(backend: Backend, plan: Plan) -> Server {

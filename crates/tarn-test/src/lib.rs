@@ -40,7 +40,9 @@ pub use cmd::{
     write_s3_config, Sandbox,
 };
 pub use conventions::json_keys_not_snake_case;
-pub use fault_server::{no_faults, percent_decode, Backend, Fault, Plan, Request, Server};
+pub use fault_server::{
+    no_faults, percent_decode, service_over_dir, Backend, Fault, Plan, Request, Server,
+};
 pub use fixtures::{
     artifacts, bytes_for, check_cache, hash_hex, make_artifacts, mapping_for, mappings,
     write_remote_artifacts, write_staging, Art,

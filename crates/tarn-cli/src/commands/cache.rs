@@ -11,8 +11,8 @@ use tarn_store::{
     Bucket, Cache, KeptRevision, LockMode, PruneOptions, PruneReport, Tally, Workspace, AGE_BANDS,
 };
 
-use super::local::{exit, say};
 use super::CmdResult;
+use super::{exit, say};
 use crate::context;
 use crate::global_args::GlobalArgs;
 use crate::ui;

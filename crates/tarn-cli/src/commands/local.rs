@@ -16,7 +16,7 @@ use tarn_store::{OutputsTarget, UnstageReport};
 use tarn_store::{StageOptions, StageReport};
 
 use super::remote::scope_or_repo;
-use super::CmdResult;
+use super::{exit, say, CmdResult};
 use crate::context;
 use crate::global_args::GlobalArgs;
 use crate::ui;
@@ -134,14 +134,6 @@ pub(crate) struct DemoArgs {
     pub keep: Option<PathBuf>,
 }
 
-pub(crate) fn exit(ok: bool) -> ExitCode {
-    if ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    }
-}
-
 /// Reads a mappings file and prints its line warnings (the first few, then a count). A file
 /// with no readable entry at all (a lakefile, a README, `Cargo.lock`) is refused: Lake skips
 /// bad lines with a warning, but "all good" or "staged 0 artifacts" would be a lie.
@@ -170,12 +162,6 @@ fn refuse_non_mappings(m: &LoadedMappings, shown: &str) -> anyhow::Result<()> {
 
 fn progress_fn(bar: &indicatif::ProgressBar) -> impl Fn(u64) + Sync + '_ {
     move |n| bar.inc(n)
-}
-
-pub(crate) fn say(global: &GlobalArgs, msg: impl std::fmt::Display) {
-    if !global.quiet && !global.json {
-        ui::say!("{msg}");
-    }
 }
 
 /// `tarn stage`.

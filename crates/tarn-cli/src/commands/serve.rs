@@ -50,7 +50,8 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "ADDR")]
     listen: Option<String>,
     /// An upload key `ID:SECRET[:PATTERN]` with write and admin permission on the scopes
-    /// matching PATTERN (default `*`); repeatable. Adds to the config's keys.
+    /// matching PATTERN (default `*`); repeatable. Adds to the config's keys. Other local
+    /// users see it in `ps`: beyond local use, put keys in the config's `[[key]]` tables.
     #[arg(long = "key", value_name = "ID:SECRET[:PATTERN]", value_parser = parse_key)]
     keys: Vec<String>,
     /// Base URL clients use (for the printed Lake config and Reservoir bulk replies).

@@ -8,6 +8,7 @@ pub(crate) mod reservoir;
 pub(crate) mod s3;
 pub(crate) mod signature;
 pub(crate) mod status;
+pub(crate) mod upload;
 
 use std::time::Instant;
 

@@ -10,7 +10,7 @@ use axum::http::{Response, StatusCode};
 use tarn_core::trust::{SignatureFile, StrongDigest, TrustError, SIGNATURE_SUFFIX};
 use tarn_core::Hash;
 
-use super::s3::{ok_put, receive, store_replacing, upload_auth};
+use super::upload::{ok_put, receive, store_replacing, upload_auth};
 use super::Req;
 use crate::error::S3Error;
 use crate::metrics::Reject;
