@@ -48,10 +48,9 @@ fn signature(
     .unwrap()
 }
 
-#[test]
-fn a_signed_scope_takes_only_revisions_its_trusted_keys_signed() {
-    let trusted = SecretKey::from_seed([7; 32], "trusted");
-    let foreign = SecretKey::from_seed([9; 32], "foreign");
+/// A server whose scopes `org/*` take revisions signed by `trusted` only (the key `ci` may
+/// write and administer everything), and the directory holding its trusted-keys file.
+fn signed_server(trusted: &SecretKey) -> (tempfile::TempDir, Server) {
     let keys = tempfile::tempdir().unwrap();
     let keys_file = keys.path().join("trusted_keys");
     std::fs::write(&keys_file, trusted.public().to_line("trusted") + "\n").unwrap();
@@ -59,6 +58,14 @@ fn a_signed_scope_takes_only_revisions_its_trusted_keys_signed() {
         "[[key]]\nid = \"ci\"\nsecret = \"ci-secret\"\nwrite = [\"*\"]\nadmin = [\"*\"]\n\n[[signed]]\nscopes = [\"org/*\"]\ntrusted_keys = {:?}\n",
         keys_file.display().to_string()
     ));
+    (keys, srv)
+}
+
+#[test]
+fn a_signed_scope_takes_only_revisions_its_trusted_keys_signed() {
+    let trusted = SecretKey::from_seed([7; 32], "trusted");
+    let foreign = SecretKey::from_seed([9; 32], "foreign");
+    let (_keys, srv) = signed_server(&trusted);
     let art = tarn_test::artifacts(1, 11).remove(0);
     let revision = tarn_test::mappings(std::slice::from_ref(&art), 11);
     let rev_url = format!("/r0/org/pkg/{REV}.jsonl");
@@ -167,13 +174,7 @@ fn a_signed_scope_takes_only_revisions_its_trusted_keys_signed() {
 fn forged_misplaced_and_truncated_signatures_are_refused_and_nothing_is_stored() {
     let trusted = SecretKey::from_seed([7; 32], "trusted");
     let foreign = SecretKey::from_seed([9; 32], "foreign");
-    let keys = tempfile::tempdir().unwrap();
-    let keys_file = keys.path().join("trusted_keys");
-    std::fs::write(&keys_file, trusted.public().to_line("trusted") + "\n").unwrap();
-    let srv = Server::start(&format!(
-        "[[key]]\nid = \"ci\"\nsecret = \"ci-secret\"\nwrite = [\"*\"]\n\n[[signed]]\nscopes = [\"org/*\"]\ntrusted_keys = {:?}\n",
-        keys_file.display().to_string()
-    ));
+    let (_keys, srv) = signed_server(&trusted);
     let art = tarn_test::artifacts(1, 12).remove(0);
     let revision = tarn_test::mappings(std::slice::from_ref(&art), 12);
     let sig_url = format!("/r0/org/pkg/{REV}.jsonl.sig");
