@@ -467,3 +467,46 @@ fn verify_strong_finds_a_forged_artifact_that_plain_verify_accepts() {
     assert!(!path.exists());
     assert_eq!(quarantined(&cache), vec![forged]);
 }
+
+/// Trusted keys for a scope (docs/trust.md, "Keys"): a key with `scope=` options counts only
+/// for matching scopes. Trusted for the fetched scope, it verifies; trusted only for another
+/// scope, the scope is fetched as without keys (said once); beside a key trusted for every
+/// scope, its signature for another scope is refused, naming the key and the scope.
+#[test]
+fn a_key_trusted_for_a_scope_counts_for_that_scope_only() {
+    let (_dir, server) = bucket();
+    let w = world_on(&server);
+    let (code, out) = w.put_signed(REV);
+    assert_eq!(code, 0, "{out}");
+    let line = std::fs::read_to_string(w.public_key()).unwrap();
+    std::fs::create_dir_all(w.home.join("pkg/.tarn")).unwrap();
+    let keys_file = w.home.join("pkg/.tarn/trusted-keys");
+
+    std::fs::write(&keys_file, format!("scope=\"org/*\" {line}")).unwrap();
+    let (code, out) = w.get(&w.cache("c1"), REV, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("verified"), "{out}");
+
+    std::fs::write(
+        &keys_file,
+        format!("scope=\"dep/*\",scope=\"other\" {line}"),
+    )
+    .unwrap();
+    let (code, out) = w.get(&w.cache("c2"), REV, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("not signature-checked"), "{out}");
+
+    let stranger = w.home.join("stranger-key");
+    let (code, out) = w.tarn(&["key", "generate", stranger.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    let everywhere = format!("{}.pub", stranger.display());
+    let (code, out) = w.get(&w.cache("c3"), REV, &["--trust", &everywhere]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("not trusted for scope org/pkg"), "{out}");
+    assert!(
+        std::fs::read_dir(w.cache("c3").join("artifacts"))
+            .map(|d| d.count() == 0)
+            .unwrap_or(true),
+        "nothing fetched for a refused revision"
+    );
+}

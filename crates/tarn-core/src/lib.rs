@@ -108,8 +108,8 @@ pub use output::{CacheOutput, OutputParseError, CACHE_OUTPUT_SCHEMA};
 pub use printable::{no_workflow_commands, printable_line, printable_lines, secret_shaped};
 /// Remote scopes and toolchain names.
 pub use scope::{
-    check_platform, check_toolchain, normalize_toolchain, toolchain_dir, uri_encode, Scope,
-    ScopeError,
+    check_platform, check_toolchain, normalize_toolchain, scope_matches, toolchain_dir, uri_encode,
+    Scope, ScopeError,
 };
 /// Services and their URLs.
 pub use service::{

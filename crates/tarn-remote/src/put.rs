@@ -6,7 +6,7 @@ mod run;
 
 pub use run::{resolve_revision, run, PutError, PutOutcome, PutPlan, PutRevision, PutSource};
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -17,12 +17,11 @@ use reqwest::Method;
 use tarn_core::trust::{Manifest, SecretKey, StrongDigest};
 use tarn_core::{batch, ArtifactName, Hash, MappingFile, Scope, Service};
 use tarn_core::{ServiceKind, ARTIFACT_CONTENT_TYPE, MAPPINGS_CONTENT_TYPE};
-use tarn_store::{hash_file, Cache};
-use tarn_store::{open_untrusted, StagingDir, StoreError};
+use tarn_store::{Cache, StagingDir};
 
 use crate::get::ArtifactFailure;
 use crate::progress::Event;
-use crate::transport::{sha256_and_hash, Failed, Transport};
+use crate::transport::{Failed, Transport};
 
 /// One artifact to upload, validated.
 #[derive(Debug, Clone)]
@@ -33,59 +32,46 @@ pub struct UploadItem {
     pub path: PathBuf,
     /// Its size.
     pub size: u64,
+    /// The SHA-256 of the content, taken in the same read that checked Lake's hash during
+    /// validation. The upload refuses to send bytes with another SHA-256, so a signature
+    /// built from these digests covers exactly what was validated and sent.
+    pub sha256: [u8; 32],
     /// The validated staging directory it belongs to: then it is read relative to the
     /// directory's descriptor, never by path.
     pub staged: Option<Arc<StagingDir>>,
 }
 
 impl UploadItem {
-    /// Uploads it to `url` (see [`Transport::put_artifact`]); returns the SHA-256 and size
-    /// of the bytes sent.
-    async fn put(&self, transport: &Transport, url: &str) -> Result<StrongDigest, Failed> {
+    /// Uploads it to `url` (see [`Transport::put_artifact`]); the bytes sent must have the
+    /// validated Lake hash and SHA-256, or nothing is stored.
+    async fn put(&self, transport: &Transport, url: &str) -> Result<(), Failed> {
+        let validated = StrongDigest {
+            sha256: self.sha256,
+            size: self.size,
+        };
         match &self.staged {
             Some(dir) => {
                 transport
-                    .put_staged_artifact(url, ARTIFACT_CONTENT_TYPE, dir.clone(), &self.name)
+                    .put_staged_artifact(
+                        url,
+                        ARTIFACT_CONTENT_TYPE,
+                        dir.clone(),
+                        &self.name,
+                        validated,
+                    )
                     .await
             }
-            None => {
-                transport
-                    .put_artifact(url, ARTIFACT_CONTENT_TYPE, &self.path, self.name.hash)
-                    .await
-            }
+            None => transport
+                .put_artifact(
+                    url,
+                    ARTIFACT_CONTENT_TYPE,
+                    &self.path,
+                    self.name.hash,
+                    Some(validated),
+                )
+                .await
+                .map(|_| ()),
         }
-    }
-
-    /// The SHA-256 and size of the artifact, read once through a descriptor opened the way
-    /// an upload opens it, checking Lake's hash in the same pass (for artifacts the service
-    /// already has, which a signature covers without sending them).
-    async fn digest(&self) -> Result<StrongDigest, StoreError> {
-        let item = self.clone();
-        tokio::task::spawn_blocking(move || {
-            let (mut file, len) = match &item.staged {
-                Some(dir) => {
-                    let o = dir.open_artifact(&item.name)?;
-                    (o.file, o.len)
-                }
-                None => open_untrusted(&item.path).map(|(f, m)| (f, m.len()))?,
-            };
-            let (sha, lake, size) =
-                sha256_and_hash(&mut file, len).map_err(|e| StoreError::io(&item.path, e))?;
-            if lake != item.name.hash {
-                return Err(StoreError::HashMismatch {
-                    path: item.path.clone(),
-                    expected: item.name.hash,
-                    actual: lake,
-                });
-            }
-            let sha256 = hex::decode(sha)
-                .ok()
-                .and_then(|b| b.try_into().ok())
-                .expect("64 hex digits");
-            Ok(StrongDigest { sha256, size })
-        })
-        .await
-        .map_err(|e| StoreError::io(&self.path, std::io::Error::other(e)))?
     }
 }
 
@@ -102,42 +88,31 @@ fn safe_name(name: &ArtifactName) -> bool {
     !f.contains('/') && !f.contains('\\') && !f.contains("..") && !f.contains('\0')
 }
 
-/// Checks one artifact file: a regular file (not a symlink), whose content hashes to its name.
-fn check_file(name: &ArtifactName, path: &Path, problems: &mut Vec<String>) -> Option<u64> {
+/// Checks that an artifact file is a regular file (not a symlink); its content is hashed
+/// afterwards, with the others, by [`items_for`].
+fn check_kind(path: &Path, problems: &mut Vec<String>) -> bool {
     match std::fs::symlink_metadata(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             problems.push(format!("artifact not found: {}", path.display()));
-            None
+            false
         }
         Err(e) => {
             problems.push(format!("{}: {e}", path.display()));
-            None
+            false
         }
         Ok(m) if !m.file_type().is_file() => {
             problems.push(format!(
                 "{}: not a regular file (symlinks and special files are refused)",
                 path.display()
             ));
-            None
+            false
         }
-        Ok(m) => match hash_file(path) {
-            Ok(h) if h == name.hash => Some(m.len()),
-            Ok(h) => {
-                problems.push(format!(
-                    "{}: content hash {} does not match the name",
-                    path.display(),
-                    h.hex()
-                ));
-                None
-            }
-            Err(e) => {
-                problems.push(format!("{}: {e}", path.display()));
-                None
-            }
-        },
+        Ok(_) => true,
     }
 }
 
+/// The artifacts `mappings` names, each a regular file whose content hashes to its name;
+/// Lake's hash and the SHA-256 are taken in one read of each file, on every core.
 fn items_for(
     mappings: &MappingFile,
     path_of: impl Fn(&ArtifactName) -> PathBuf,
@@ -150,20 +125,35 @@ fn items_for(
             return Vec::new();
         }
     };
-    let mut items = Vec::with_capacity(names.len());
+    let mut candidates = Vec::with_capacity(names.len());
     for name in names {
         if !safe_name(&name) {
             problems.push(format!("unsafe artifact name {:?}", name.file_name()));
             continue;
         }
         let path = path_of(&name);
-        if let Some(size) = check_file(&name, &path, problems) {
-            items.push(UploadItem {
+        if check_kind(&path, problems) {
+            candidates.push((name, path));
+        }
+    }
+    let paths: Vec<PathBuf> = candidates.iter().map(|(_, p)| p.clone()).collect();
+    let hashed = tarn_store::hash_files_strong(&paths);
+    let mut items = Vec::with_capacity(candidates.len());
+    for ((name, path), r) in candidates.into_iter().zip(hashed) {
+        match r {
+            Ok((h, digest)) if h == name.hash => items.push(UploadItem {
                 name,
                 path,
-                size,
+                size: digest.size,
+                sha256: digest.sha256,
                 staged: None,
-            });
+            }),
+            Ok((h, _)) => problems.push(format!(
+                "{}: content hash {} does not match the name",
+                path.display(),
+                h.hex()
+            )),
+            Err(e) => problems.push(format!("{}: {e}", path.display())),
         }
     }
     items
@@ -203,17 +193,18 @@ pub fn validate_staging(dir: &Path) -> Result<(Vec<u8>, Vec<UploadItem>), Invali
             dir.join(u).display()
         );
     }
-    let sizes = staging
+    let digests = staging
         .check_contents()
         .map_err(|problems| Invalid { problems })?;
     let bytes = std::mem::take(&mut staging.mappings.bytes);
     let staging = Arc::new(staging);
-    let items = sizes
+    let items = digests
         .into_iter()
-        .map(|(name, size)| UploadItem {
+        .map(|(name, digest)| UploadItem {
             path: dir.join(name.file_name()),
             name,
-            size,
+            size: digest.size,
+            sha256: digest.sha256,
             staged: Some(staging.clone()),
         })
         .collect();
@@ -278,42 +269,26 @@ pub struct SignRequest {
     pub url: String,
 }
 
-/// Completes and signs the manifest (the digests of what was sent, the others read once
-/// now) and uploads the signature object. Returns the signer's key id.
+/// Completes and signs the manifest and uploads the signature object. Returns the signer's
+/// key id. The artifacts' digests are those taken while validating (no file is read
+/// again): an artifact that was sent had exactly these bytes, since the upload refuses
+/// to send any other; one the service already had is covered by what was validated here.
 async fn sign_and_upload(
     transport: &Transport,
     sign: SignRequest,
     unique: &[&UploadItem],
-    mut digests: HashMap<Hash, StrongDigest>,
     mappings: &[u8],
 ) -> Result<String, ArtifactFailure> {
-    let jobs = transport.options().jobs.max(1);
-    let todo: Vec<&UploadItem> = unique
-        .iter()
-        .copied()
-        .filter(|i| !digests.contains_key(&i.name.hash))
-        .collect();
-    let mut reads = futures_util::stream::iter(todo)
-        .map(|item| async move { (item, item.digest().await) })
-        .buffer_unordered(jobs);
-    while let Some((item, r)) = reads.next().await {
-        match r {
-            Ok(d) => {
-                digests.insert(item.name.hash, d);
-            }
-            Err(e) => {
-                return Err(ArtifactFailure {
-                    artifact: item.name.file_name(),
-                    url: sign.url.clone(),
-                    error: format!("reading it for the signature: {e}"),
-                    status: None,
-                })
-            }
-        }
-    }
+    let digests = unique.iter().map(|i| {
+        let digest = StrongDigest {
+            sha256: i.sha256,
+            size: i.size,
+        };
+        (i.name.hash, digest)
+    });
     let mut manifest = sign.manifest;
     manifest.key_id = sign.key.public().key_id();
-    manifest.artifacts = digests.into_iter().collect();
+    manifest.artifacts = digests.collect();
     manifest.revision_file = StrongDigest::of_revision_file(mappings);
     manifest.timestamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -393,9 +368,8 @@ pub async fn probe_missing(
 
 /// Uploads `items` (those the service lacks, or all with `force`) and then, only if every
 /// artifact is confirmed present, `mappings` verbatim to `revision_url`. With `sign`, the
-/// signature object (docs/trust.md) is made from the SHA-256 of the bytes each upload sent
-/// (and, for artifacts the service already had, of the local bytes read once with their Lake
-/// hash checked) and uploaded before the revision file, so a revision file never appears
+/// signature object (docs/trust.md) is made from the SHA-256 of each artifact taken while
+/// validating it (the bytes sent are checked against it as they stream) and uploaded before the revision file, so a revision file never appears
 /// before its signature. `Err` when the service refuses the key (401/403 while checking
 /// presence): then nothing is uploaded.
 #[allow(clippy::too_many_arguments)]
@@ -428,7 +402,6 @@ pub async fn upload(
     // Deduplicate by hash: two local names with one hash are one remote object.
     let mut seen = HashSet::new();
     let unique: Vec<&UploadItem> = items.iter().filter(|i| seen.insert(i.name.hash)).collect();
-    let mut sent: HashMap<Hash, StrongDigest> = HashMap::new();
     let mut todo: Vec<&UploadItem> = unique.clone();
     if !force {
         let hashes: Vec<Hash> = unique.iter().map(|i| i.name.hash).collect();
@@ -478,11 +451,10 @@ pub async fn upload(
                             .failed
                             .push(ArtifactFailure::new(first.name.file_name(), url, &e))
                     }
-                    Ok(digest) => {
+                    Ok(()) => {
                         tracing::warn!(
                             "the key may upload but not check objects ({head_error}); uploading every artifact"
                         );
-                        sent.insert(first.name.hash, digest);
                         report.uploaded += 1;
                     }
                 }
@@ -507,10 +479,7 @@ pub async fn upload(
     while let Some((item, url, r)) = puts.next().await {
         progress.emit(Event::FileDone);
         match r {
-            Ok(digest) => {
-                sent.insert(item.name.hash, digest);
-                report.uploaded += 1
-            }
+            Ok(()) => report.uploaded += 1,
             Err(e) => report
                 .failed
                 .push(ArtifactFailure::new(item.name.file_name(), url, &e)),
@@ -519,7 +488,7 @@ pub async fn upload(
     progress.emit(Event::Finish);
     report.failed.sort_by(|a, b| a.artifact.cmp(&b.artifact));
     if let (true, Some(sign)) = (report.failed.is_empty(), sign) {
-        match sign_and_upload(transport, sign, &unique, sent, &mappings).await {
+        match sign_and_upload(transport, sign, &unique, &mappings).await {
             Ok(key_id) => report.signed_by = Some(key_id),
             Err(failure) => report.failed.push(failure),
         }

@@ -15,9 +15,8 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use reqwest::{Method, StatusCode};
-use sha2::Digest;
 use tarn_core::sigv4::EMPTY_SHA256;
-use tarn_core::trust::StrongDigest;
+use tarn_core::trust::{StrongDigest, StrongHasher};
 use tarn_core::{printable_line, StreamingHasher};
 use tarn_core::{ArtifactName, Hash};
 use tarn_core::{Limits, MAX_ARTIFACT_ENV, MAX_ERROR_BODY_BYTES, MAX_REPLY_ENV};
@@ -702,25 +701,28 @@ impl Transport {
             Source::Path(path.to_path_buf()),
             path,
             None,
+            None,
         )
         .await
     }
 
     /// `PUT url` with the artifact file at `path`, whose content must hash to `hash`. The
     /// file is opened once (no link followed, no blocking, regular files only: see
-    /// [`tarn_store::open_untrusted`]) and every read goes through that descriptor:
-    /// one pass computes the SHA-256 for the signature and checks Lake's hash, the upload
-    /// streams from the same descriptor and hashes again, and a body whose bytes stop
-    /// matching `hash` is aborted before its last byte, so the service never stores it. What
-    /// leaves the machine is exactly what was validated, whatever happens to the path: the
-    /// sending pass checks the SHA-256 too, so a same-Lake-hash rewrite is caught. Returns
-    /// the SHA-256 and size of the bytes sent (what a revision signature records).
+    /// [`tarn_store::open_untrusted`]) and every read goes through that descriptor. With
+    /// `validated` (the SHA-256 and size taken when the file was validated) nothing is read
+    /// before sending; without, one pass computes the SHA-256 and checks Lake's hash first.
+    /// The upload streams from the descriptor and hashes again, and a body whose bytes stop
+    /// matching `hash` or the SHA-256 is aborted before its last byte, so the service never
+    /// stores it: what leaves the machine is exactly what was validated, whatever happens to
+    /// the path (a same-Lake-hash rewrite is caught too). Returns the SHA-256 and size of
+    /// the bytes sent (what a revision signature records).
     pub async fn put_artifact(
         &self,
         url: &str,
         content_type: &str,
         path: &Path,
         hash: Hash,
+        validated: Option<StrongDigest>,
     ) -> Result<StrongDigest, Failed> {
         self.put_open_file(
             url,
@@ -728,12 +730,13 @@ impl Transport {
             Source::Path(path.to_path_buf()),
             path,
             Some(hash),
+            validated,
         )
         .await
     }
 
-    /// [`Transport::put_artifact`] for an artifact of a validated staging directory: the file
-    /// is opened relative to the directory's descriptor
+    /// [`Transport::put_artifact`] with the validated digest, for an artifact of a validated staging
+    /// directory: the file is opened relative to the directory's descriptor
     /// ([`StagingDir::open_artifact`]), never by path, so a directory swapped for a link
     /// after validation is never read.
     pub async fn put_staged_artifact(
@@ -742,7 +745,8 @@ impl Transport {
         content_type: &str,
         staging: Arc<StagingDir>,
         name: &ArtifactName,
-    ) -> Result<StrongDigest, Failed> {
+        validated: StrongDigest,
+    ) -> Result<(), Failed> {
         let path = staging.dir.join(name.file_name());
         self.put_open_file(
             url,
@@ -750,8 +754,10 @@ impl Transport {
             Source::Staged(staging, name.clone()),
             &path,
             Some(name.hash),
+            Some(validated),
         )
         .await
+        .map(|_| ())
     }
 
     async fn put_open_file(
@@ -761,6 +767,7 @@ impl Transport {
         source: Source,
         path: &Path,
         expected: Option<Hash>,
+        validated: Option<StrongDigest>,
     ) -> Result<StrongDigest, Failed> {
         let parsed = parse_url("PUT", url)?;
         let local = |error: TransferError| Failed {
@@ -770,7 +777,7 @@ impl Transport {
             attempts: 1,
         };
         let p: PathBuf = path.to_path_buf();
-        let (file, sha, len) = tokio::task::spawn_blocking(move || {
+        let (file, digest) = tokio::task::spawn_blocking(move || {
             let (mut file, len0) = match source {
                 Source::Path(p) => open_untrusted(&p).map(|(f, m)| (f, m.len()))?,
                 Source::Staged(staging, name) => {
@@ -778,8 +785,21 @@ impl Transport {
                     (o.file, o.len)
                 }
             };
-            let (sha, lake, len) =
-                sha256_and_hash(&mut file, len0).map_err(|e| StoreError::io(&p, e))?;
+            if let Some(digest) = validated {
+                // Hashed when validated; the sending pass checks both hashes again.
+                if len0 != digest.size {
+                    return Err(StoreError::Changed {
+                        path: p,
+                        source: FileChanged::Size {
+                            expected: digest.size,
+                            seen: len0,
+                        },
+                    });
+                }
+                return Ok((file, digest));
+            }
+            let (lake, digest) = tarn_store::hash_reader_strong(&mut file, len0)
+                .map_err(|e| StoreError::io(&p, e))?;
             if let Some(want) = expected {
                 if lake != want {
                     return Err(StoreError::HashMismatch {
@@ -789,7 +809,7 @@ impl Transport {
                     });
                 }
             }
-            Ok((file, sha, len))
+            Ok((file, digest))
         })
         .await
         .map_err(|e| {
@@ -800,13 +820,8 @@ impl Transport {
         })?
         .map_err(|e| local(e.into()))?;
         let file = Arc::new(file);
-        let digest = StrongDigest {
-            sha256: hex::decode(&sha)
-                .ok()
-                .and_then(|b| b.try_into().ok())
-                .expect("sha256_and_hash returns 64 hex digits"),
-            size: len,
-        };
+        let len = digest.size;
+        let sha = hex::encode(digest.sha256);
         let checked = expected.map(|lake| (lake, digest.sha256));
         self.with_retries("PUT", url, || {
             let rb = self.builder(
@@ -940,7 +955,7 @@ impl Transport {
                 let temp_path = temp.path().to_path_buf();
                 let temp_path = temp_path.as_path();
                 let mut hasher = expected.map(StreamingHasher::new);
-                let mut strong = signed.map(|_| sha2::Sha256::new());
+                let mut strong = signed.map(|_| StrongHasher::new());
                 let mut got = 0u64;
                 let mut stream = resp.bytes_stream();
                 // Writes go to a buffered std file: chunks are small and the page cache
@@ -994,7 +1009,7 @@ impl Transport {
                     }
                 }
                 if let (Some(h), Some(want)) = (strong, signed) {
-                    let actual: [u8; 32] = h.finalize().into();
+                    let actual = h.finish().sha256;
                     if actual != want.sha256 || got != want.size {
                         let quarantined = temp.quarantine(cache, &name.file_name())?;
                         return Err(TransferError::StrongMismatch(Box::new(StrongMismatch {
@@ -1279,13 +1294,13 @@ fn checked_file_stream(
     struct State {
         offset: u64,
         lake: StreamingHasher,
-        strong: sha2::Sha256,
+        strong: StrongHasher,
         done: bool,
     }
     let state = State {
         offset: 0,
         lake: StreamingHasher::new(len),
-        strong: sha2::Sha256::new(),
+        strong: StrongHasher::new(),
         done: false,
     };
     futures_util::stream::unfold(state, move |mut st| {
@@ -1336,7 +1351,7 @@ fn checked_file_stream(
                     };
                     return Some((Err(e.into_io()), st));
                 }
-                let sha: [u8; 32] = std::mem::take(&mut st.strong).finalize().into();
+                let sha = std::mem::take(&mut st.strong).finish().sha256;
                 if sha != want_sha {
                     let e = FileChanged::StrongContent {
                         expected: hex::encode(want_sha),
@@ -1358,39 +1373,6 @@ fn read_at(file: &std::fs::File, buf: &mut [u8], offset: u64) -> std::io::Result
 #[cfg(windows)]
 fn read_at(file: &std::fs::File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
     std::os::windows::fs::FileExt::seek_read(file, buf, offset)
-}
-
-/// Hex SHA-256, Lake's content hash and the length of exactly `len` bytes of an open file
-/// (one pass; a file of another length is an error).
-pub(crate) fn sha256_and_hash(
-    file: &mut std::fs::File,
-    len: u64,
-) -> std::io::Result<(String, Hash, u64)> {
-    use sha2::Digest;
-    use std::io::Read;
-    let mut h = sha2::Sha256::new();
-    let mut lake = StreamingHasher::new(len);
-    let mut buf = vec![0u8; 256 * 1024];
-    let mut limited = std::io::Read::take(&mut *file, len + 1);
-    loop {
-        let n = match limited.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        h.update(&buf[..n]);
-        lake.update(&buf[..n]);
-    }
-    let seen = lake.bytes_seen();
-    let lake = lake.finish().ok_or_else(|| {
-        FileChanged::Size {
-            expected: len,
-            seen,
-        }
-        .into_io()
-    })?;
-    Ok((hex::encode(h.finalize()), lake, seen))
 }
 
 #[cfg(test)]

@@ -261,7 +261,7 @@ fn a_file_that_changes_while_it_is_uploaded_is_a_local_error_found_by_type() {
         let put = {
             let (t, file, url) = (t.clone(), file.clone(), url.clone());
             rt.spawn(async move {
-                t.put_artifact(&format!("{url}/a.art"), "x/y", &file, hash)
+                t.put_artifact(&format!("{url}/a.art"), "x/y", &file, hash, None)
                     .await
             })
         };
@@ -316,5 +316,84 @@ fn a_bad_url_and_a_refused_connection_carry_their_source_errors() {
             assert!(message.contains("127.0.0.1"), "{message}");
         }
         other => panic!("not a network error with its source: {other:?}"),
+    }
+}
+
+/// Signing covers the bytes validated, with no second read: after `put-staged`'s validation
+/// an artifact is rewritten in place with a same-size MurmurHash64A collision; every artifact
+/// is already on the service, so nothing is sent, and the signature must still record the
+/// SHA-256 of the content that was validated, not of whatever the file holds later (a
+/// re-read would sign the forged bytes, whose Lake hash is the same).
+#[test]
+fn a_signature_records_the_validated_bytes_without_reading_artifacts_again() {
+    use tarn_core::trust::{SecretKey, SignatureFile, StrongDigest};
+    let arts = artifacts(3, 71);
+    let remote = tempfile::tempdir().unwrap();
+    write_remote_artifacts(remote.path(), "a/org/pkg", &arts);
+    let server = Server::start(Backend::Dir(remote.path().to_path_buf()), no_faults());
+    let staging = tempfile::tempdir().unwrap();
+    write_staging(staging.path(), &arts, 71);
+    let (mappings, items) = tarn_remote::put::validate_staging(staging.path()).unwrap();
+
+    let victim = &arts[1];
+    let target = tarn_core::Hash::from_hex(&victim.hash).unwrap();
+    let forged = forge_collision_sized(target, b"planted after validation", victim.content.len());
+    assert_eq!(forged.len(), victim.content.len());
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(staging.path().join(&victim.file_name))
+        .unwrap();
+    std::io::Write::write_all(&mut f, &forged).unwrap();
+    drop(f);
+
+    let service = tarn_core::Service::s3(
+        "t",
+        &format!("{}/a", server.url()),
+        &format!("{}/r", server.url()),
+    );
+    let scope = tarn_core::Scope::verbatim("org/pkg").unwrap();
+    let rev = "3".repeat(40);
+    let revision_url = service.revision_url(&scope, &rev, None, None);
+    let key = std::sync::Arc::new(SecretKey::from_seed([7; 32], "test"));
+    let sign = tarn_remote::put::SignRequest {
+        manifest: tarn_core::trust::Manifest {
+            key_id: key.public().key_id(),
+            scope: "org/pkg".into(),
+            revision: rev.clone(),
+            platform: None,
+            toolchain: None,
+            timestamp: 0,
+            revision_file: StrongDigest::of(b""),
+            artifacts: Default::default(),
+        },
+        key: key.clone(),
+        url: format!("{revision_url}.sig"),
+    };
+    let t = Transport::new(opts(), Progress::none()).unwrap();
+    let report = rt()
+        .block_on(tarn_remote::put::upload(
+            &t,
+            &service,
+            &scope,
+            &items,
+            mappings,
+            &revision_url,
+            false,
+            Some(sign),
+        ))
+        .unwrap();
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert_eq!((report.uploaded, report.already_present), (0, 3));
+    assert!(report.revision_uploaded);
+    let sig = std::fs::read(remote.path().join(format!("r/org/pkg/{rev}.jsonl.sig"))).unwrap();
+    let signed = SignatureFile::parse(&sig).unwrap();
+    for a in &arts {
+        let hash = tarn_core::Hash::from_hex(&a.hash).unwrap();
+        assert_eq!(
+            signed.manifest.artifacts.get(&hash),
+            Some(&StrongDigest::of(&a.content)),
+            "{}: the signature must record the validated content",
+            a.file_name
+        );
     }
 }

@@ -421,42 +421,8 @@ impl ServerConfig {
     }
 }
 
-/// Matches a scope against a pattern: `*` matches any run of characters (including `/`);
-/// a pattern ending in `/*` also matches the bare prefix (`forks/*` matches `forks`).
-pub fn scope_matches(pattern: &str, scope: &str) -> bool {
-    if let Some(base) = pattern.strip_suffix("/*") {
-        if scope == base {
-            return true;
-        }
-    }
-    glob(pattern.as_bytes(), scope.as_bytes())
-}
-
-fn glob(p: &[u8], s: &[u8]) -> bool {
-    // Iterative wildcard matching with backtracking to the last `*`.
-    let (mut pi, mut si) = (0, 0);
-    let (mut star, mut mark) = (None, 0);
-    while si < s.len() {
-        if pi < p.len() && p[pi] == b'*' {
-            star = Some(pi);
-            mark = si;
-            pi += 1;
-        } else if pi < p.len() && p[pi] == s[si] {
-            pi += 1;
-            si += 1;
-        } else if let Some(st) = star {
-            pi = st + 1;
-            mark += 1;
-            si = mark;
-        } else {
-            return false;
-        }
-    }
-    while pi < p.len() && p[pi] == b'*' {
-        pi += 1;
-    }
-    pi == p.len()
-}
+/// Scope patterns (`*`, `prefix/*`), shared with the client's trusted keys.
+pub use tarn_core::scope_matches;
 
 #[cfg(test)]
 mod tests {

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use tarn_core::object_key::{
     is_revision_file, parse_artifact_file as artifact_hash, revision_scope,
 };
+use tarn_core::trust::SIGNATURE_SUFFIX;
 use tarn_core::Hash;
 
 use crate::storage::{Listed, ObjectBody};
@@ -98,6 +99,10 @@ pub struct GcReport {
     pub artifact_bytes_deleted: u64,
     /// Unreferenced artifacts kept because they are younger than the grace period.
     pub artifacts_in_grace: u64,
+    /// Signature objects deleted (or to delete): those of deleted revisions, and those with
+    /// no revision beside them that are older than the grace period.
+    #[serde(default)]
+    pub signatures_deleted: u64,
     /// Kept revisions that could not be read (their scopes' artifacts were all kept).
     pub unreadable_revisions: u64,
     /// Whether this was a dry run.
@@ -295,7 +300,17 @@ async fn gc_inner(app: &App, policy: GcPolicy) -> std::io::Result<GcReport> {
     let revisions = app.storage.list(&rev_prefix).await?;
     report.revisions = revisions.len() as u64;
     let mut by_dir: BTreeMap<String, Vec<Listed>> = BTreeMap::new();
+    let mut signatures: Vec<Listed> = Vec::new();
+    let revision_keys: HashSet<String> = revisions
+        .iter()
+        .filter(|r| is_revision_file(&r.key))
+        .map(|r| r.key.clone())
+        .collect();
     for r in revisions {
+        if r.key.ends_with(SIGNATURE_SUFFIX) {
+            signatures.push(r);
+            continue;
+        }
         if !is_revision_file(&r.key) {
             continue;
         }
@@ -333,6 +348,9 @@ async fn gc_inner(app: &App, policy: GcPolicy) -> std::io::Result<GcReport> {
             report.unreadable_revisions += 1;
         }
     }
+    let grace_after = started
+        .checked_sub(Duration::from_secs(policy.grace_hours * 3600))
+        .unwrap_or(SystemTime::UNIX_EPOCH);
     for r in &delete {
         report.revisions_deleted += 1;
         report.revision_bytes_deleted += r.meta.len;
@@ -342,6 +360,22 @@ async fn gc_inner(app: &App, policy: GcPolicy) -> std::io::Result<GcReport> {
             app.metrics
                 .gc_deleted
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+    // A signature goes with its revision: deleted after it (so a revision is never seen
+    // without its signature), and one left alone by a crash, or never followed by its
+    // revision, once it is older than the grace period (an upload in progress stores the
+    // signature first).
+    let deleted: HashSet<&str> = delete.iter().map(|r| r.key.as_str()).collect();
+    for sig in &signatures {
+        let revision = sig.key.strip_suffix(SIGNATURE_SUFFIX).unwrap_or(&sig.key);
+        let orphan = !revision_keys.contains(revision) && sig.meta.modified < grace_after;
+        if !(deleted.contains(revision) || orphan) {
+            continue;
+        }
+        report.signatures_deleted += 1;
+        if !policy.dry_run && app.storage.delete(&sig.key).await? {
+            app.metrics.removed(sig.meta.len);
         }
     }
     let artifacts = app.storage.list(&art_prefix).await?;
@@ -361,9 +395,6 @@ async fn gc_inner(app: &App, policy: GcPolicy) -> std::io::Result<GcReport> {
             collect_refs(app, k, &mut refs, &mut protected).await?;
         }
     }
-    let grace_after = started
-        .checked_sub(Duration::from_secs(policy.grace_hours * 3600))
-        .unwrap_or(SystemTime::UNIX_EPOCH);
     for a in artifacts {
         let comps = split(&a.key);
         if comps.len() < 3 {

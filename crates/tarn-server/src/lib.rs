@@ -46,6 +46,7 @@ mod listings;
 mod metrics;
 mod peer_share;
 mod replay;
+mod revision_locks;
 mod routes;
 mod server;
 mod status;
@@ -92,6 +93,8 @@ pub struct App {
     pub(crate) maintenance: bool,
     /// Signatures of recent signed writes, refused if replayed.
     pub(crate) seen_signatures: Arc<replay::SeenSignatures>,
+    /// Revision and signature uploads of one key, one at a time.
+    pub(crate) revision_locks: revision_locks::RevisionLocks,
 }
 
 /// The shared state handle.
@@ -189,6 +192,7 @@ impl App {
         Ok(App {
             status,
             listings: listings::Listings::default(),
+            revision_locks: revision_locks::RevisionLocks::default(),
             maintenance: !serving,
             upload_slots: upload_slots::UploadSlots::new(cfg.max_concurrent_uploads),
             budget: budget::Budget::new(&cfg),

@@ -88,3 +88,40 @@ fn gc_keeps_what_it_must_and_deletes_the_rest() {
     let v = json(&srv.gc(policy(0, 100, 0, true)));
     assert_eq!(v["revisions_deleted"], 0, "{v}");
 }
+
+/// A signature object goes with its revision (docs/trust.md): GC deletes the `.sig` of each
+/// revision it deletes, keeps the `.sig` of each revision it keeps, deletes a `.sig` left
+/// without a revision once it is past the grace period, and keeps a fresh one (an upload in
+/// progress stores the signature before the revision file).
+#[test]
+fn gc_deletes_the_signature_of_each_revision_it_deletes() {
+    let srv = Server::start("");
+    let data = srv.data().to_path_buf();
+    let r = |rev: &str| data.join(format!("r0/s/{rev}.jsonl"));
+    let sig = |rev: &str| data.join(format!("r0/s/{rev}.jsonl.sig"));
+    let arts = make_artifacts(&srv.scratch().join("arts"), 1, 100, 22);
+    write_aged(&data.join(format!("a0/s/{}.art", arts[0].1)), &arts[0].2, 3);
+    let m = mapping_for(&[arts[0].1.as_str()]);
+    for (rev, days) in [("rev1", 40), ("rev2", 39), ("rev3", 38)] {
+        write_aged(&r(rev), m.as_bytes(), days);
+        write_aged(&sig(rev), b"tarn-signature 1\n", days);
+    }
+    write_aged(&sig("orphan-old"), b"tarn-signature 1\n", 3);
+    write_aged(&sig("orphan-new"), b"tarn-signature 1\n", 0);
+
+    let v = json(&srv.gc(policy(1, 30, 24, true)));
+    assert_eq!(v["revisions_deleted"], 2, "{v}");
+    assert_eq!(v["signatures_deleted"], 3, "{v}");
+    assert!(sig("rev1").exists(), "a dry run deletes nothing");
+
+    let v = json(&srv.gc(policy(1, 30, 24, false)));
+    assert_eq!(v["signatures_deleted"], 3, "{v}");
+    for rev in ["rev1", "rev2"] {
+        assert!(!r(rev).exists() && !sig(rev).exists(), "{rev}");
+    }
+    assert!(r("rev3").exists() && sig("rev3").exists());
+    assert!(!sig("orphan-old").exists());
+    assert!(sig("orphan-new").exists(), "within the grace period");
+    let v = json(&srv.gc(policy(1, 30, 24, false)));
+    assert_eq!(v["signatures_deleted"], 0, "{v}");
+}

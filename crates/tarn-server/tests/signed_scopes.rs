@@ -1,6 +1,8 @@
 //! `[[signed]]` scopes at the handler (docs/trust.md): a revision file is stored only after a
 //! signature object by a trusted key that covers exactly it and its artifacts; a foreign
-//! key's or an older signature is refused; the status API names the signer. Signature
+//! key's or an older signature is refused, and so are one whose bytes another key signed,
+//! one stored under another revision's key and a truncated one (nothing stored for any);
+//! the status API names the signer. Signature
 //! objects are made here with `tarn_core::trust`, as `tarn put-staged --sign-key` makes them
 //! (that client path, end to end, is `crates/tarn-cli/tests/trust.rs`).
 
@@ -46,10 +48,9 @@ fn signature(
     .unwrap()
 }
 
-#[test]
-fn a_signed_scope_takes_only_revisions_its_trusted_keys_signed() {
-    let trusted = SecretKey::from_seed([7; 32], "trusted");
-    let foreign = SecretKey::from_seed([9; 32], "foreign");
+/// A server whose scopes `org/*` take revisions signed by `trusted` only (the key `ci` may
+/// write and administer everything), and the directory holding its trusted-keys file.
+fn signed_server(trusted: &SecretKey) -> (tempfile::TempDir, Server) {
     let keys = tempfile::tempdir().unwrap();
     let keys_file = keys.path().join("trusted_keys");
     std::fs::write(&keys_file, trusted.public().to_line("trusted") + "\n").unwrap();
@@ -57,6 +58,14 @@ fn a_signed_scope_takes_only_revisions_its_trusted_keys_signed() {
         "[[key]]\nid = \"ci\"\nsecret = \"ci-secret\"\nwrite = [\"*\"]\nadmin = [\"*\"]\n\n[[signed]]\nscopes = [\"org/*\"]\ntrusted_keys = {:?}\n",
         keys_file.display().to_string()
     ));
+    (keys, srv)
+}
+
+#[test]
+fn a_signed_scope_takes_only_revisions_its_trusted_keys_signed() {
+    let trusted = SecretKey::from_seed([7; 32], "trusted");
+    let foreign = SecretKey::from_seed([9; 32], "foreign");
+    let (_keys, srv) = signed_server(&trusted);
     let art = tarn_test::artifacts(1, 11).remove(0);
     let revision = tarn_test::mappings(std::slice::from_ref(&art), 11);
     let rev_url = format!("/r0/org/pkg/{REV}.jsonl");
@@ -158,5 +167,52 @@ fn a_signed_scope_takes_only_revisions_its_trusted_keys_signed() {
         page.text().contains(&format!("{id} (trusted key)")),
         "{}",
         page.text()
+    );
+}
+
+#[test]
+fn forged_misplaced_and_truncated_signatures_are_refused_and_nothing_is_stored() {
+    let trusted = SecretKey::from_seed([7; 32], "trusted");
+    let foreign = SecretKey::from_seed([9; 32], "foreign");
+    let (_keys, srv) = signed_server(&trusted);
+    let art = tarn_test::artifacts(1, 12).remove(0);
+    let revision = tarn_test::mappings(std::slice::from_ref(&art), 12);
+    let sig_url = format!("/r0/org/pkg/{REV}.jsonl.sig");
+    let other_rev = "fedcba9876543210fedcba9876543210fedcba98";
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let good = signature(&trusted, "org/pkg", &revision, &[&art], now);
+    // The trusted key's id over bytes the foreign key signed: the signature does not verify.
+    let forged_id = String::from_utf8(signature(&foreign, "org/pkg", &revision, &[&art], now))
+        .unwrap()
+        .replace(&foreign.public().key_id(), &trusted.public().key_id())
+        .into_bytes();
+    srv.check(vec![
+        Case::new(
+            "a signature naming the trusted key, signed by another",
+            Req::put(&sig_url, forged_id).signed(CI),
+            403,
+        )
+        .code("SignatureRefused"),
+        Case::new(
+            "a valid signature stored under another revision's key",
+            Req::put(&format!("/r0/org/pkg/{other_rev}.jsonl.sig"), good.clone()).signed(CI),
+            400,
+        )
+        .code("InvalidSignatureFile")
+        .contains(other_rev),
+        Case::new(
+            "a truncated signature",
+            Req::put(&sig_url, good[..good.len() - 20].to_vec()).signed(CI),
+            400,
+        )
+        .code("InvalidSignatureFile"),
+    ]);
+    assert!(
+        srv.stored().iter().all(|k| !k.ends_with(".sig")),
+        "{:?}",
+        srv.stored()
     );
 }

@@ -2,8 +2,9 @@
 
 use std::fs::File;
 use std::io::{self, Read};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use tarn_core::trust::{StrongDigest, StrongHasher};
 use tarn_core::Hash;
 use tarn_core::StreamingHasher;
 
@@ -72,12 +73,17 @@ pub fn hash_open_file(mut file: &File) -> io::Result<Hash> {
 
 /// The SHA-256 and length of the file at `path` (opened as [`hash_file`] opens it), for
 /// checking an artifact against a signed manifest (docs/trust.md).
-pub fn strong_digest_file(path: &Path) -> io::Result<tarn_core::trust::StrongDigest> {
-    use sha2::Digest;
+pub fn strong_digest_file(path: &Path) -> io::Result<StrongDigest> {
+    hash_file_strong(path).map(|(_, digest)| digest)
+}
+
+/// Lake's hash and the SHA-256 of the file at `path` (opened as [`hash_file`] opens it),
+/// both taken in one read of each byte: what an upload validates and then signs.
+pub fn hash_file_strong(path: &Path) -> io::Result<(Hash, StrongDigest)> {
     let (mut file, meta) = open_local_file(path, Links::Follow)?;
     let len = meta.len();
-    let mut h = sha2::Sha256::new();
-    let mut seen = 0u64;
+    let mut lake = StreamingHasher::new(len);
+    let mut strong = StrongHasher::new();
     READ_BUFFER.with(|cell| {
         let mut buf = cell.borrow_mut();
         if buf.len() < READ_CHUNK {
@@ -90,21 +96,29 @@ pub fn strong_digest_file(path: &Path) -> io::Result<tarn_core::trust::StrongDig
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             };
-            h.update(&buf[..n]);
-            seen += n as u64;
+            lake.update(&buf[..n]);
+            strong.update(&buf[..n]);
+            if strong.bytes_seen() > len {
+                break;
+            }
         }
         Ok(())
     })?;
-    if seen != len {
-        return Err(crate::error::FileChanged::Size {
+    let seen = strong.bytes_seen();
+    match lake.finish() {
+        Some(hash) if seen == len => Ok((hash, strong.finish())),
+        _ => Err(crate::error::FileChanged::Size {
             expected: len,
             seen,
         }
-        .into_io());
+        .into_io()),
     }
-    Ok(tarn_core::trust::StrongDigest {
-        sha256: h.finalize().into(),
-        size: seen,
+}
+
+/// [`hash_file_strong`] for many files, on every core; results in the order of `paths`.
+pub fn hash_files_strong(paths: &[PathBuf]) -> Vec<io::Result<(Hash, StrongDigest)>> {
+    crate::parallel::par_map(paths, crate::parallel::default_threads(), |p| {
+        hash_file_strong(p)
     })
 }
 

@@ -52,7 +52,10 @@ pub use clean::clean;
 /// Errors, each naming its file; a file that changed under a reader, found by type.
 pub use error::{FileChanged, StoreError};
 /// Lake's content hash of files.
-pub use hashing::{hash_file, hash_open_file, hash_text_file, strong_digest_file};
+pub use hashing::{
+    hash_file, hash_file_strong, hash_files_strong, hash_open_file, hash_text_file,
+    strong_digest_file,
+};
 /// Files in a cache that are not Lake's (left alone by `prune`).
 pub use inventory::UnknownFile;
 /// Key files for signed revisions: generate, read a private key, read trusted keys.
@@ -81,7 +84,9 @@ pub use restore::{
 /// `stage`: copy a mapping file's artifacts into a flat staging directory.
 pub use stage::{stage, StageOptions, StageReport, StagedHow, STAGED_MAPPINGS};
 /// The one validator of staging directories, and reads of untrusted files.
-pub use staging::{hash_reader, read_bounded, validate_staging, OpenArtifact, StagingDir};
+pub use staging::{
+    hash_reader, hash_reader_strong, read_bounded, validate_staging, OpenArtifact, StagingDir,
+};
 /// `stats`: what a cache holds, by scope, age of last use and extension.
 pub use stats::{cache_stats, Bucket, CacheStats, ScopeStats, AGE_BANDS};
 /// `verify --strong`: artifacts re-checked against the saved revision signatures.

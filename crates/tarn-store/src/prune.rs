@@ -321,6 +321,25 @@ fn remove_all(paths: &[&Path], problems: &mut Vec<Problem>) -> Vec<bool> {
         .collect()
 }
 
+/// Removes the saved signature (`<rev>.jsonl.sig`, docs/trust.md) of every revision file
+/// that was removed, after it: a signature never outlives its revision, and a revision is
+/// never left without its signature.
+fn remove_signatures_of(inv: &Inventory, removed: &[bool], problems: &mut Vec<Problem>) {
+    let sigs: Vec<PathBuf> = inv
+        .revisions
+        .iter()
+        .zip(removed)
+        .filter(|(_, &gone)| gone)
+        .map(|(r, _)| {
+            let mut p = r.path.clone().into_os_string();
+            p.push(tarn_core::trust::SIGNATURE_SUFFIX);
+            PathBuf::from(p)
+        })
+        .collect();
+    let paths: Vec<&Path> = sigs.iter().map(PathBuf::as_path).collect();
+    remove_all(&paths, problems);
+}
+
 /// Whether a file was written or read after `since` (to the file system's precision).
 fn touched_since(meta: &fs::Metadata, since: SystemTime) -> bool {
     let after = |t: io::Result<SystemTime>| t.is_ok_and(|t| t > since);
@@ -400,6 +419,7 @@ pub fn prune(cache: &Cache, opts: &PruneOptions) -> Result<PruneReport, StoreErr
         for (&i, ok) in rev_idx.iter().zip(remove_all(&paths, &mut report.problems)) {
             plan.revisions[i] = ok;
         }
+        remove_signatures_of(&inv, &plan.revisions, &mut report.problems);
         // 2. What entries written or read meanwhile name stays, and so does an artifact a
         //    build read meanwhile (its access time moved).
         // The kernel stamps files with a clock a few milliseconds coarse: some slack.
@@ -729,6 +749,39 @@ mod tests {
         assert!(r.kept_exceeds_max_size());
         assert_eq!(r.kept_missing.len(), 1);
         assert_consistent(&cache);
+    }
+
+    #[test]
+    fn a_revision_goes_with_its_signature_and_a_kept_one_keeps_it() {
+        let t = tempfile::tempdir().unwrap();
+        let cache = Cache::new(t.path());
+        let mf = tarn_core::MappingFile::new(tarn_core::SCHEMA_G3);
+        let (old, kept) = ("1".repeat(40), "2".repeat(40));
+        for rev in [&old, &kept] {
+            crate::cache::write_atomic(&cache.revision_path("pkg", rev), &mf.to_bytes()).unwrap();
+            crate::cache::write_atomic(&cache.signature_path("pkg", rev), b"sig").unwrap();
+            set_age(&cache.revision_path("pkg", rev), 50 * DAY);
+        }
+        let keep = vec![KeptRevision {
+            scope: "pkg".into(),
+            rev: kept.clone(),
+        }];
+        prune(
+            &cache,
+            &PruneOptions {
+                max_size: Some(0),
+                keep,
+                ..opts()
+            },
+        )
+        .unwrap();
+        assert!(!cache.revision_path("pkg", &old).exists());
+        assert!(
+            !cache.signature_path("pkg", &old).exists(),
+            "the signature of a removed revision is removed with it"
+        );
+        assert!(cache.revision_path("pkg", &kept).exists());
+        assert!(cache.signature_path("pkg", &kept).exists());
     }
 
     #[test]

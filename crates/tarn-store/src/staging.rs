@@ -24,6 +24,7 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
+use tarn_core::trust::{StrongDigest, StrongHasher};
 use tarn_core::StreamingHasher;
 use tarn_core::{ArtifactName, Hash};
 
@@ -103,17 +104,18 @@ impl StagingDir {
         })
     }
 
-    /// Hashes every named artifact (through [`StagingDir::open_artifact`]) and returns one
-    /// problem per file that is unreadable or whose content does not hash to its name, with
-    /// the size of each good one. Used by `put-staged` to refuse a bad directory before
-    /// anything is sent; the upload itself hashes again what it sends.
-    pub fn check_contents(&self) -> Result<Vec<(ArtifactName, u64)>, Vec<String>> {
+    /// Hashes every named artifact (through [`StagingDir::open_artifact`], on every core)
+    /// and returns one problem per file that is unreadable or whose content does not hash
+    /// to its name, with the SHA-256 and size of each good one, taken in the same pass. Used
+    /// by `put-staged` to refuse a bad directory before anything is sent; the upload checks
+    /// that what it sends still has both hashes, and a signature covers these digests.
+    pub fn check_contents(&self) -> Result<Vec<(ArtifactName, StrongDigest)>, Vec<String>> {
         let results = crate::parallel::par_map(
             &self.artifacts,
             crate::parallel::default_threads(),
-            |name| -> Result<u64, StoreError> {
+            |name| -> Result<StrongDigest, StoreError> {
                 let mut open = self.open_artifact(name)?;
-                let (actual, len) = hash_reader(&mut open.file, open.len)
+                let (actual, digest) = hash_reader_strong(&mut open.file, open.len)
                     .map_err(|e| StoreError::io(&open.path, e))?;
                 if actual != name.hash {
                     return Err(StoreError::Invalid {
@@ -121,14 +123,14 @@ impl StagingDir {
                         message: format!("content hash {actual} does not match the name"),
                     });
                 }
-                Ok(len)
+                Ok(digest)
             },
         );
         let mut good = Vec::new();
         let mut problems = Vec::new();
         for (name, r) in self.artifacts.iter().zip(results) {
             match r {
-                Ok(len) => good.push((name.clone(), len)),
+                Ok(digest) => good.push((name.clone(), digest)),
                 Err(e) => problems.push(e.to_string()),
             }
         }
@@ -143,6 +145,22 @@ impl StagingDir {
 /// Lake's content hash of exactly `len` bytes read from `reader` (never mapped: the file
 /// may be truncated under us). More or fewer bytes than `len` is an error.
 pub fn hash_reader(reader: &mut impl Read, len: u64) -> io::Result<(Hash, u64)> {
+    let (hash, seen, _) = read_hashing(reader, len, None)?;
+    Ok((hash, seen))
+}
+
+/// [`hash_reader`] that also takes the SHA-256 of the same bytes in the same pass, for
+/// signing what was validated (docs/trust.md).
+pub fn hash_reader_strong(reader: &mut impl Read, len: u64) -> io::Result<(Hash, StrongDigest)> {
+    let (hash, _, strong) = read_hashing(reader, len, Some(StrongHasher::new()))?;
+    Ok((hash, strong.expect("a strong hasher was given").finish()))
+}
+
+fn read_hashing(
+    reader: &mut impl Read,
+    len: u64,
+    mut strong: Option<StrongHasher>,
+) -> io::Result<(Hash, u64, Option<StrongHasher>)> {
     let mut hasher = StreamingHasher::new(len);
     let mut buf = vec![0u8; (len as usize).clamp(4096, 256 * 1024)];
     let mut limited = reader.take(len + 1);
@@ -154,9 +172,12 @@ pub fn hash_reader(reader: &mut impl Read, len: u64) -> io::Result<(Hash, u64)> 
             Err(e) => return Err(e),
         };
         hasher.update(&buf[..n]);
+        if let Some(h) = strong.as_mut() {
+            h.update(&buf[..n]);
+        }
     }
     let seen = hasher.bytes_seen();
-    hasher.finish().map(|h| (h, seen)).ok_or_else(|| {
+    hasher.finish().map(|h| (h, seen, strong)).ok_or_else(|| {
         FileChanged::Size {
             expected: len,
             seen,

@@ -118,9 +118,11 @@ fn user_trusted_keys() -> Option<PathBuf> {
 }
 
 /// The trust policy of each package of a `get`: the keys of every `--trust` file and of the
-/// user's trusted-keys file, plus the package's own `.tarn/trusted-keys` (beside its
-/// lakefile: each package names the keys its revisions are signed with). A package with no
-/// key at all is not in the map (not signature-checked).
+/// user's trusted-keys file, the package's own `.tarn/trusted-keys` (beside its lakefile:
+/// each package names the keys its revisions are signed with), and the root package's keys
+/// that carry `scope=` options (so the root can name the keys of a dependency's scope). A
+/// key counts only for the scopes it covers; a package with no key at all is not in the map
+/// (not signature-checked).
 pub(crate) fn trust_policies(
     a: &TrustArgs,
     ws: &Workspace,
@@ -135,12 +137,25 @@ pub(crate) fn trust_policies(
     if let Some(path) = user_trusted_keys().filter(|p| p.is_file()) {
         global.extend(tarn_store::read_trusted_keys(&path)?);
     }
+    let mut own_keys = BTreeMap::new();
+    for pkg in &ws.packages {
+        let own = pkg.dir.join(WORKSPACE_TRUSTED_KEYS);
+        if own.is_file() {
+            own_keys.insert(pkg.name.clone(), tarn_store::read_trusted_keys(&own)?);
+        }
+    }
+    if let Some(root) = ws.packages.iter().find(|p| p.is_root()) {
+        let scoped = own_keys.get(&root.name).into_iter().flatten();
+        global.extend(scoped.filter(|k| !k.scopes.is_empty()).cloned());
+    }
     let mut policies = BTreeMap::new();
     for pkg in &ws.packages {
         let mut keys = global.clone();
-        let own = pkg.dir.join(WORKSPACE_TRUSTED_KEYS);
-        if own.is_file() {
-            keys.extend(tarn_store::read_trusted_keys(&own)?);
+        if let Some(own) = own_keys.remove(&pkg.name) {
+            keys.extend(
+                own.into_iter()
+                    .filter(|k| !pkg.is_root() || k.scopes.is_empty()),
+            );
         }
         if !keys.is_empty() {
             policies.insert(pkg.name.clone(), Arc::new(TrustPolicy { keys }));

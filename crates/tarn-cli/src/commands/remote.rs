@@ -780,10 +780,10 @@ fn signed_by(check: &SignatureCheck) -> Option<&str> {
     }
 }
 
-/// Says once per `get` that revisions were not signature-checked (no trusted keys).
+/// Says once per `get` that revisions were not signature-checked (no key trusted for the scope).
 fn print_signature_note(global: &GlobalArgs, unchecked: bool) {
     if unchecked && !global.quiet && !global.json {
-        ui::say!("note: not signature-checked (no trusted keys; see docs/trust.md)");
+        ui::say!("note: not signature-checked (no key trusted for the scope; see docs/trust.md)");
     }
 }
 

@@ -287,6 +287,9 @@ pub struct TrustedKey {
     pub comment: String,
     /// Seconds since the Unix epoch (UTC) after which the key is no longer trusted.
     pub expires: Option<u64>,
+    /// The scopes the key is trusted for (patterns as in [`crate::scope_matches`]: `*`
+    /// matches anything, `org/*` also matches `org`); empty means every scope.
+    pub scopes: Vec<String>,
 }
 
 impl TrustedKey {
@@ -294,11 +297,18 @@ impl TrustedKey {
     pub fn valid_at(&self, now: u64) -> bool {
         self.expires.is_none_or(|t| now < t)
     }
+
+    /// Whether the key is trusted for revisions of `scope`.
+    pub fn covers_scope(&self, scope: &str) -> bool {
+        self.scopes.is_empty() || self.scopes.iter().any(|p| crate::scope_matches(p, scope))
+    }
 }
 
 /// Parses a trusted-keys file: one key a line in the `authorized_keys` form
-/// `[expiry-time="YYYYMMDD[HHMM[SS]]"] ssh-ed25519 <base64> [comment]` (times in UTC), blank
-/// lines and `#` comments ignored. Any other line is an error naming it.
+/// `[options] ssh-ed25519 <base64> [comment]`, blank lines and `#` comments ignored. The
+/// options are `name="value"` pairs separated by commas (or spaces): `expiry-time="YYYYMMDD[HHMM[SS]]"`
+/// (UTC; at most once) and `scope="PATTERN"` (repeatable; the key is then trusted only for
+/// matching scopes). Any other line or option is an error naming its line.
 pub fn parse_trusted_keys(text: &str) -> Result<Vec<TrustedKey>, KeyError> {
     let mut keys = Vec::new();
     for (i, raw) in text.lines().enumerate() {
@@ -310,23 +320,36 @@ pub fn parse_trusted_keys(text: &str) -> Result<Vec<TrustedKey>, KeyError> {
             line: i + 1,
             message,
         };
-        let (expires, rest) = match line.strip_prefix("expiry-time=\"") {
-            Some(after) => {
-                let (when, rest) = after
-                    .split_once('"')
-                    .ok_or_else(|| bad("expiry-time has no closing quote".into()))?;
-                let t = parse_expiry(when).ok_or_else(|| {
-                    bad(format!(
-                        "expiry-time {when:?} is not YYYYMMDD, YYYYMMDDHHMM or YYYYMMDDHHMMSS (UTC)"
-                    ))
-                })?;
-                (Some(t), rest.trim_start())
+        let (options, rest) = split_options(line).map_err(bad)?;
+        let mut expires = None;
+        let mut scopes = Vec::new();
+        for (name, value) in options {
+            match name {
+                "expiry-time" if expires.is_some() => {
+                    return Err(bad("expiry-time is given twice".into()))
+                }
+                "expiry-time" => {
+                    expires = Some(parse_expiry(value).ok_or_else(|| {
+                        bad(format!(
+                            "expiry-time {value:?} is not YYYYMMDD, YYYYMMDDHHMM or YYYYMMDDHHMMSS (UTC)"
+                        ))
+                    })?)
+                }
+                "scope" if value.is_empty() || value.chars().any(|c| c.is_whitespace()) => {
+                    return Err(bad(format!("scope {value:?} is empty or holds a space")))
+                }
+                "scope" => scopes.push(value.to_string()),
+                other => {
+                    return Err(bad(format!(
+                        "unknown option {other:?} (expected expiry-time or scope)"
+                    )))
+                }
             }
-            None => (None, line),
-        };
+        }
         if !rest.starts_with(KEY_TYPE) {
             return Err(bad(
-                "expected [expiry-time=\"YYYYMMDD\"] ssh-ed25519 <key> [comment]".into(),
+                "expected [expiry-time=\"YYYYMMDD\",scope=\"org/*\"] ssh-ed25519 <key> [comment]"
+                    .into(),
             ));
         }
         let key = PublicKey::parse_line(rest).map_err(|e| bad(e.to_string()))?;
@@ -339,9 +362,34 @@ pub fn parse_trusted_keys(text: &str) -> Result<Vec<TrustedKey>, KeyError> {
             key,
             comment,
             expires,
+            scopes,
         });
     }
     Ok(keys)
+}
+
+/// A trusted-keys line's options, `(name, value)` in order.
+type KeyOptions<'a> = Vec<(&'a str, &'a str)>;
+
+/// Splits the leading `name="value"` options (separated by commas or spaces) off a
+/// trusted-keys line; returns them and the rest, which starts with the key type.
+fn split_options(line: &str) -> Result<(KeyOptions<'_>, &str), String> {
+    let mut options = Vec::new();
+    let mut rest = line;
+    while !rest.starts_with(KEY_TYPE) {
+        let Some((name, after)) = rest.split_once("=\"") else {
+            break;
+        };
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+            break;
+        }
+        let (value, after) = after
+            .split_once('"')
+            .ok_or_else(|| format!("{name} has no closing quote"))?;
+        options.push((name, value));
+        rest = after.strip_prefix(',').unwrap_or(after).trim_start();
+    }
+    Ok((options, rest))
 }
 
 /// `YYYYMMDD[HHMM[SS]]` (optionally ending in `Z`), UTC, as Unix seconds.
@@ -481,6 +529,45 @@ mod tests {
         let err = parse_trusted_keys("\nexpiry-time=\"2027\" ssh-ed25519 AAAA\n").unwrap_err();
         assert!(err.to_string().starts_with("line 2: expiry-time"), "{err}");
         assert!(parse_trusted_keys("ssh-rsa AAAA\n").is_err());
+    }
+
+    #[test]
+    fn trusted_keys_for_scopes() {
+        let a = SecretKey::from_seed([1; 32], "");
+        let text = format!(
+            "scope=\"leanprover-community/*\",scope=\"org/dep\",expiry-time=\"20270101\" {}\n{}\n",
+            a.public().to_line("dep ci"),
+            a.public().to_line("")
+        );
+        let keys = parse_trusted_keys(&text).unwrap();
+        assert_eq!(keys[0].scopes, ["leanprover-community/*", "org/dep"]);
+        assert_eq!(keys[0].expires, Some(1_798_761_600));
+        assert!(keys[0].covers_scope("leanprover-community/mathlib"));
+        assert!(keys[0].covers_scope("org/dep"));
+        assert!(!keys[0].covers_scope("org/app"));
+        assert!(
+            keys[1].covers_scope("org/app"),
+            "no scope option: every scope"
+        );
+        for (line, why) in [
+            ("scope=\"\" ssh-ed25519 AAAA", "line 1: scope \"\""),
+            ("scope=\"a b\" ssh-ed25519 AAAA", "line 1: scope \"a b\""),
+            (
+                "scopes=\"a\" ssh-ed25519 AAAA",
+                "line 1: unknown option \"scopes\"",
+            ),
+            (
+                "scope=\"a ssh-ed25519 AAAA",
+                "line 1: scope has no closing quote",
+            ),
+            (
+                "expiry-time=\"20270101\",expiry-time=\"20280101\" ssh-ed25519 AAAA",
+                "line 1: expiry-time is given twice",
+            ),
+        ] {
+            let err = parse_trusted_keys(line).unwrap_err().to_string();
+            assert!(err.starts_with(why), "{line}: {err}");
+        }
     }
 
     #[test]

@@ -22,7 +22,6 @@ use std::collections::BTreeMap;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use sha2::{Digest, Sha256};
 
 use super::keys::{SecretKey, TrustedKey};
 use crate::Hash;
@@ -46,16 +45,71 @@ pub struct StrongDigest {
 impl StrongDigest {
     /// The digest of `bytes`.
     pub fn of(bytes: &[u8]) -> StrongDigest {
-        StrongDigest {
-            sha256: Sha256::digest(bytes).into(),
-            size: bytes.len() as u64,
-        }
+        let mut h = StrongHasher::new();
+        h.update(bytes);
+        h.finish()
     }
 
     /// The digest of a revision file as tarn stores it: ASCII whitespace trimmed at both
     /// ends (what `tarn get` saves under `revisions/`).
     pub fn of_revision_file(bytes: &[u8]) -> StrongDigest {
         StrongDigest::of(bytes.trim_ascii())
+    }
+}
+
+/// SHA-256 over a stream of bytes, fed in pieces as they are read, sent or received
+/// (ring's implementation: SHA extensions or AVX2 where the CPU has them), counting the
+/// bytes it covers. The one strong hasher of every hot path (validating, uploading,
+/// downloading), so each byte is hashed in the pass that already touches it.
+#[derive(Clone)]
+pub struct StrongHasher {
+    context: ring::digest::Context,
+    size: u64,
+}
+
+impl std::fmt::Debug for StrongHasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StrongHasher")
+            .field("size", &self.size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for StrongHasher {
+    fn default() -> Self {
+        StrongHasher::new()
+    }
+}
+
+impl StrongHasher {
+    /// An empty hasher.
+    pub fn new() -> StrongHasher {
+        StrongHasher {
+            context: ring::digest::Context::new(&ring::digest::SHA256),
+            size: 0,
+        }
+    }
+
+    /// Adds the next piece.
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.context.update(bytes);
+        self.size += bytes.len() as u64;
+    }
+
+    /// The bytes seen so far.
+    pub fn bytes_seen(&self) -> u64 {
+        self.size
+    }
+
+    /// The digest of everything added.
+    pub fn finish(self) -> StrongDigest {
+        let digest = self.context.finish();
+        let mut sha256 = [0u8; 32];
+        sha256.copy_from_slice(digest.as_ref());
+        StrongDigest {
+            sha256,
+            size: self.size,
+        }
     }
 }
 
@@ -203,6 +257,14 @@ pub enum TrustError {
     UntrustedKey {
         /// The signer's key id.
         key_id: String,
+    },
+    /// Signed by a key trusted only for other scopes.
+    #[error("signed by {key_id}, which is not trusted for scope {scope} (its scope= options name others)")]
+    KeyNotForScope {
+        /// The signer's key id.
+        key_id: String,
+        /// The scope the signature is for.
+        scope: String,
     },
     /// Signed by a trusted key that has expired.
     #[error("signed by {key_id}, whose trust expired at {expired} (Unix seconds)")]
@@ -378,13 +440,23 @@ impl SignatureFile {
         now: u64,
     ) -> Result<&'k TrustedKey, TrustError> {
         let m = &self.manifest;
-        let candidates: Vec<&TrustedKey> = trusted
+        let same_id: Vec<&TrustedKey> = trusted
             .iter()
             .filter(|k| k.key.key_id() == m.key_id)
             .collect();
-        if candidates.is_empty() {
+        if same_id.is_empty() {
             return Err(TrustError::UntrustedKey {
                 key_id: m.key_id.clone(),
+            });
+        }
+        let candidates: Vec<&TrustedKey> = same_id
+            .into_iter()
+            .filter(|k| k.covers_scope(&m.scope))
+            .collect();
+        if candidates.is_empty() {
+            return Err(TrustError::KeyNotForScope {
+                key_id: m.key_id.clone(),
+                scope: m.scope.clone(),
             });
         }
         let verified = candidates

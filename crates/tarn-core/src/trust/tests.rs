@@ -18,6 +18,7 @@ fn trusted(k: &SecretKey, expires: Option<u64>) -> TrustedKey {
         key: k.public().clone(),
         comment: String::new(),
         expires,
+        scopes: Vec::new(),
     }
 }
 
@@ -83,6 +84,25 @@ fn untrusted_and_expired_keys_are_refused() {
     );
     // Rotation: an expired line and a live line for one key; the live one counts.
     let keys = [trusted(&k, Some(NOW)), trusted(&k, Some(NOW + 10))];
+    assert!(check(&bytes, &keys, &expected(NOW, None)).is_ok());
+}
+
+#[test]
+fn a_key_trusted_for_other_scopes_is_refused() {
+    let k = key(1);
+    let bytes = manifest(&k, NOW).sign(&k).unwrap();
+    let scoped = |patterns: &[&str]| TrustedKey {
+        scopes: patterns.iter().map(|p| p.to_string()).collect(),
+        ..trusted(&k, None)
+    };
+    let e = check(&bytes, &[scoped(&["dep/*", "other"])], &expected(NOW, None)).unwrap_err();
+    assert!(
+        matches!(&e, TrustError::KeyNotForScope { scope, .. } if scope == "owner/repo"),
+        "{e}"
+    );
+    assert!(check(&bytes, &[scoped(&["owner/*"])], &expected(NOW, None)).is_ok());
+    // The same key on two lines: one for another scope, one for this scope.
+    let keys = [scoped(&["dep/*"]), scoped(&["owner/repo"])];
     assert!(check(&bytes, &keys, &expected(NOW, None)).is_ok());
 }
 

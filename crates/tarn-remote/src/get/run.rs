@@ -63,9 +63,20 @@ pub struct GetPlan {
     pub mappings_only: bool,
     /// Ignore what the cache already holds (mappings and artifacts).
     pub force_download: bool,
-    /// Trusted keys: the revision must be signed by one, and every artifact must match its
-    /// signed SHA-256 (docs/trust.md). `None`: no signature checks (Lake's behaviour).
+    /// Trusted keys: the revision must be signed by one trusted for the scope, and every
+    /// artifact must match its signed SHA-256 (docs/trust.md). `None`, or keys all trusted
+    /// only for other scopes: no signature checks (Lake's behaviour).
     pub trust: Option<Arc<TrustPolicy>>,
+}
+
+impl GetPlan {
+    /// The trust policy that applies to this plan's scope: `None` without keys, or when
+    /// every key is trusted only for other scopes (`scope=` options in a trusted-keys file).
+    pub fn trust_for_scope(&self) -> Option<&TrustPolicy> {
+        self.trust
+            .as_deref()
+            .filter(|p| p.applies_to(self.scope.as_str()))
+    }
 }
 
 /// What one package's `get` did.
@@ -196,8 +207,9 @@ pub async fn run(
     //    signature verified when keys are trusted.
     let mut signed: Option<Manifest> = None;
     let mut signature = SignatureCheck::NotChecked;
+    let trust = plan.trust_for_scope();
     let (bytes, rev, local_mappings) = match &plan.mappings {
-        MappingsSource::File(path) if plan.trust.is_some() => {
+        MappingsSource::File(path) if trust.is_some() => {
             return Err(trust_error(TrustFailure::Unsupported {
                 what: format!("the mappings file {}", path.display()),
             }));
@@ -223,7 +235,7 @@ pub async fn run(
                     "downloaded"
                 }
             );
-            if let Some(policy) = &plan.trust {
+            if let Some(policy) = trust {
                 let place = RevisionPlace {
                     service: &plan.service,
                     scope,
@@ -353,7 +365,7 @@ async fn search_revision(
         toolchain: search.toolchain.as_deref(),
         local_scope: &plan.local_scope,
         force_download: plan.force_download,
-        local_needs_signature: plan.trust.is_some(),
+        local_needs_signature: plan.trust_for_scope().is_some(),
     };
     Ok(find_revision(transport, cache, &q, &revs, pinned, search.max_revs).await?)
 }

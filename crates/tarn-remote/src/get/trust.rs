@@ -20,8 +20,17 @@ use crate::transport::{Failed, Transport};
 /// one of them.
 #[derive(Debug, Clone, Default)]
 pub struct TrustPolicy {
-    /// The trusted keys (several for rotation, each optionally expiring).
+    /// The trusted keys (several for rotation, each optionally expiring, each optionally
+    /// only for some scopes).
     pub keys: Vec<TrustedKey>,
+}
+
+impl TrustPolicy {
+    /// Whether any key is trusted for `scope`: only then are its revisions checked (a
+    /// policy whose keys all name other scopes leaves this scope as Lake has it).
+    pub fn applies_to(&self, scope: &str) -> bool {
+        self.keys.iter().any(|k| k.covers_scope(scope))
+    }
 }
 
 /// How a revision's origin was checked.

@@ -530,9 +530,12 @@ async fn put_revision(
     let mut distinct = hashes;
     distinct.sort_unstable();
     distinct.dedup();
+    // No signature upload for this key between the check and the store.
+    let one_at_a_time = app.revision_locks.lock(key).await;
     let signed = signature::check_revision(app, &scope, key, &digest, &distinct).await?;
     let len = spooled.spool.len;
     store_replacing(app, key, spooled).await?;
+    drop(one_at_a_time);
     app.status.scanner.changed();
     let file = key.rsplit('/').next().unwrap_or(key);
     app.status

@@ -76,6 +76,8 @@ pub(crate) async fn put(
         )
     })?;
     let m = &sig.manifest;
+    let revision_key = key.strip_suffix(SIGNATURE_SUFFIX).unwrap_or(key);
+    let _one_at_a_time = app.revision_locks.lock(revision_key).await;
     if m.scope != scope || m.revision != rev {
         return Err(refused(
             app,
