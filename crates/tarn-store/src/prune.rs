@@ -602,6 +602,19 @@ mod tests {
         }
     }
 
+    /// A prune to size 0 without a grace period: everything not kept goes.
+    fn prune_everything(cache: &Cache) -> PruneReport {
+        prune(
+            cache,
+            &PruneOptions {
+                max_size: Some(0),
+                grace: Duration::ZERO,
+                ..opts()
+            },
+        )
+        .unwrap()
+    }
+
     /// Every entry left names only artifacts that exist.
     fn assert_consistent(cache: &Cache) {
         let inv = take_inventory(cache);
@@ -733,15 +746,7 @@ mod tests {
         while start_clock() <= read_at {
             std::thread::sleep(Duration::from_millis(1));
         }
-        let r = prune(
-            &cache,
-            &PruneOptions {
-                max_size: Some(0),
-                grace: Duration::ZERO,
-                ..opts()
-            },
-        )
-        .unwrap();
+        let r = prune_everything(&cache);
         assert_eq!(r.remaining, Tally::default(), "{r:?}");
         assert_consistent(&cache);
     }
@@ -848,15 +853,7 @@ mod tests {
         let odd = cache.artifacts_dir().join("README");
         fs::write(&odd, b"hello").unwrap();
         set_age(&odd, 100 * DAY);
-        let r = prune(
-            &cache,
-            &PruneOptions {
-                max_size: Some(0),
-                grace: Duration::ZERO,
-                ..opts()
-            },
-        )
-        .unwrap();
+        let r = prune_everything(&cache);
         assert!(notes.exists() && odd.exists());
         let mut unknown: Vec<_> = r
             .unknown
