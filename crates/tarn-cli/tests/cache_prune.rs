@@ -316,31 +316,30 @@ fn a_build_reading_the_cache_during_a_prune_never_misses_what_it_used_recently()
     assert_sound(&sb, &root);
 }
 
+/// The cache lock held shared, as `tarn get` or `unstage` hold it while they write.
+fn hold_as_a_writer(root: &Path) -> tarn_store::CacheLock {
+    tarn_store::CacheLock::acquire(&tarn_store::Cache::new(root), tarn_store::LockMode::Shared)
+        .unwrap()
+}
+
+/// `tarn --cache-dir ROOT -v args…` started, its stderr captured.
+fn start_tarn(sb: &Sandbox, root: &Path, args: &[&str]) -> std::process::Child {
+    sb.command()
+        .args(["--cache-dir", root.to_str().unwrap(), "-v"])
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 #[test]
 fn a_prune_waits_for_a_writer_and_a_second_prune() {
     let sb = Sandbox::new();
     let root = sb.path("cache");
     lake_cache(&root, 50, 5, |_| 30 * DAY);
-    // A `tarn get` or `unstage` holds the lock shared while it writes.
-    let writer = tarn_store::CacheLock::acquire(
-        &tarn_store::Cache::new(&root),
-        tarn_store::LockMode::Shared,
-    )
-    .unwrap();
-    let mut prune = sb.command();
-    prune
-        .args([
-            "--cache-dir",
-            root.to_str().unwrap(),
-            "-v",
-            "cache",
-            "prune",
-            "--max-size",
-            "0B",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let mut child = prune.spawn().unwrap();
+    let writer = hold_as_a_writer(&root);
+    let mut child = start_tarn(&sb, &root, &["cache", "prune", "--max-size", "0B"]);
     std::thread::sleep(Duration::from_millis(700));
     assert!(
         child.try_wait().unwrap().is_none(),
@@ -363,17 +362,8 @@ fn clean_waits_for_a_writer_like_a_prune() {
     let sb = Sandbox::new();
     let root = sb.path("cache");
     lake_cache(&root, 5, 11, |_| DAY);
-    let writer = tarn_store::CacheLock::acquire(
-        &tarn_store::Cache::new(&root),
-        tarn_store::LockMode::Shared,
-    )
-    .unwrap();
-    let mut clean = sb.command();
-    clean
-        .args(["--cache-dir", root.to_str().unwrap(), "-v", "clean"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let child = clean.spawn().unwrap();
+    let writer = hold_as_a_writer(&root);
+    let child = start_tarn(&sb, &root, &["clean"]);
     std::thread::sleep(Duration::from_millis(700));
     assert_eq!(
         fs::read_dir(root.join("artifacts")).unwrap().count(),
