@@ -3,13 +3,16 @@
 //! files that are not Lake's (reported, never touched).
 //!
 //! "Last use" is the newest of the file's access time, its modification time and tarn's
-//! usage record (see `usage`); an entry counts as used when any artifact it names was, since
-//! a build that reads an entry reads its artifacts.
+//! usage record (see `usage`), in nanoseconds since the Unix epoch; an entry counts as used
+//! when any artifact it names was, since a build that reads an entry reads its artifacts.
+//! Each file's times as the inventory saw them ([`FileStamp`]) are kept too: `prune` stats
+//! the file again just before removing it, and a stamp that moved means it was used meanwhile.
 
 use std::collections::HashMap;
 use std::fs::{self, Metadata};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use tarn_core::{artifacts_of, ArtifactName, CacheOutput, Hash};
 
@@ -17,7 +20,7 @@ use crate::cache::TARN_DIR;
 use crate::cache::{Cache, TEMP_PREFIX};
 use crate::error::StoreError;
 use crate::parallel::{default_threads, par_map};
-use crate::usage::{read_usage, unix_seconds};
+use crate::usage::read_usage;
 use crate::verify::Problem;
 
 /// A file in the cache that is not Lake's or tarn's: left alone, reported.
@@ -29,6 +32,39 @@ pub struct UnknownFile {
     pub bytes: u64,
 }
 
+/// A file's access and modification times as the kernel stamped them, in nanoseconds since
+/// the Unix epoch (0 where the system has none). Two stats of a file that nobody used in
+/// between give equal stamps; a read (where access times are kept) or a write moves one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct FileStamp {
+    /// Access time.
+    pub accessed: u64,
+    /// Modification time.
+    pub modified: u64,
+}
+
+impl FileStamp {
+    /// The stamp of a file's metadata.
+    pub(crate) fn of(meta: &Metadata) -> FileStamp {
+        FileStamp {
+            accessed: meta.accessed().map(unix_nanos).unwrap_or(0),
+            modified: meta.modified().map(unix_nanos).unwrap_or(0),
+        }
+    }
+
+    /// Last use by the file's own times: the newer of the two.
+    pub(crate) fn used(self) -> u64 {
+        self.accessed.max(self.modified)
+    }
+}
+
+/// Nanoseconds since the Unix epoch (0 before it; saturating in the year 2554).
+pub(crate) fn unix_nanos(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
 /// One artifact file.
 #[derive(Debug, Clone)]
 pub(crate) struct ArtifactItem {
@@ -36,8 +72,10 @@ pub(crate) struct ArtifactItem {
     pub file_name: String,
     /// Apparent size in bytes.
     pub size: u64,
-    /// Last use, Unix seconds.
+    /// Last use, nanoseconds since the Unix epoch (file times and tarn's record).
     pub used: u64,
+    /// The file's times as the inventory saw them.
+    pub stamp: FileStamp,
 }
 
 /// One `outputs/<scope>/<input>.json` entry.
@@ -51,20 +89,20 @@ pub(crate) struct EntryItem {
     pub path: PathBuf,
     /// Size in bytes.
     pub size: u64,
-    /// Last use of the entry file itself, Unix seconds.
-    pub own_used: u64,
+    /// The entry file's own times as the inventory saw them.
+    pub stamp: FileStamp,
     /// Indices (into the artifact list) of the artifacts it names that exist (none when the
     /// entry cannot be read: Lake counts it as a miss).
     pub refs: Vec<u32>,
 }
 
 impl EntryItem {
-    /// Last use of the entry and its artifacts.
+    /// Last use of the entry and its artifacts, nanoseconds since the Unix epoch.
     pub(crate) fn used(&self, artifacts: &[ArtifactItem]) -> u64 {
         self.refs
             .iter()
             .map(|&i| artifacts[i as usize].used)
-            .fold(self.own_used, u64::max)
+            .fold(self.stamp.used(), u64::max)
     }
 }
 
@@ -79,7 +117,7 @@ pub(crate) struct RevisionItem {
     pub path: PathBuf,
     /// Size in bytes.
     pub size: u64,
-    /// Last use, Unix seconds.
+    /// Last use, nanoseconds since the Unix epoch.
     pub used: u64,
 }
 
@@ -112,13 +150,6 @@ impl Inventory {
 }
 
 const LAKE_DIRS: [&str; 3] = ["artifacts", "outputs", "revisions"];
-
-/// Last use from a file's times (the newer of access and modification).
-pub(crate) fn file_used(meta: &Metadata) -> u64 {
-    let m = meta.modified().map(unix_seconds).unwrap_or(0);
-    let a = meta.accessed().map(unix_seconds).unwrap_or(0);
-    m.max(a)
-}
 
 /// Checks that `root` is a Lake cache: an existing directory holding `artifacts/`,
 /// `outputs/` or `revisions/`, or nothing but tarn's own files. Anything else is refused,
@@ -229,11 +260,16 @@ fn scan_artifacts(cache: &Cache, record: &HashMap<String, u64>, inv: &mut Invent
     for (name, meta) in names.into_iter().zip(metas) {
         match meta {
             Ok(m) if m.file_type().is_file() => {
-                let used = file_used(&m).max(record.get(&name).copied().unwrap_or(0));
+                let stamp = FileStamp::of(&m);
+                // The record is in whole seconds.
+                let recorded = record
+                    .get(&name)
+                    .map_or(0, |s| s.saturating_mul(1_000_000_000));
                 inv.artifacts.push(ArtifactItem {
                     file_name: name,
                     size: m.len(),
-                    used,
+                    used: stamp.used().max(recorded),
+                    stamp,
                 });
             }
             Ok(m) => inv.unknown.push(unknown(dir.join(&name), Some(&m))),
@@ -316,7 +352,7 @@ fn scan_entries(cache: &Cache, index: &HashMap<String, u32>, inv: &mut Inventory
             input,
             path,
             size: meta.len(),
-            own_used: file_used(&meta),
+            stamp: FileStamp::of(&meta),
             refs: refs.unwrap_or_default(),
         });
     }
@@ -346,7 +382,7 @@ fn scan_revisions(cache: &Cache, inv: &mut Inventory) {
                 rev,
                 path,
                 size: meta.len(),
-                used: file_used(&meta),
+                used: FileStamp::of(&meta).used(),
             });
         }
     }

@@ -6,6 +6,11 @@
 //! holds it *exclusive*, so it never runs during one of them, nor during another prune.
 //! The kernel drops the lock when the process dies, so a killed run never leaves the cache
 //! locked. Lake does not take this lock; prune's grace period protects Lake's builds.
+//!
+//! `tarn clean` holds it exclusive too, and removes the cache with the lock file in it. A
+//! command that was waiting then holds a lock on a file no longer in the cache, which would
+//! not exclude the next command (it creates a new lock file); so a lock is only taken once
+//! the file it locked is still the one at `.tarn/lock`, else it is taken again.
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
@@ -43,18 +48,27 @@ impl CacheLock {
         name: &str,
         mode: LockMode,
     ) -> Result<CacheLock, StoreError> {
-        let (file, path) = open_lock_file(cache, name)?;
-        flock(&file, mode, true).map_err(|e| StoreError::io(&path, e))?;
-        Ok(CacheLock { _file: file, mode })
+        loop {
+            let (file, path) = open_lock_file(cache, name)?;
+            flock(&file, mode, true).map_err(|e| StoreError::io(&path, e))?;
+            if still_at_path(&file, &path) {
+                return Ok(CacheLock { _file: file, mode });
+            }
+        }
     }
 
     /// Takes the lock if nobody holds it in a conflicting mode; `Ok(None)` otherwise.
     pub fn try_acquire(cache: &Cache, mode: LockMode) -> Result<Option<CacheLock>, StoreError> {
-        let (file, path) = open_lock_file(cache, MAIN_LOCK)?;
-        match flock(&file, mode, false) {
-            Ok(()) => Ok(Some(CacheLock { _file: file, mode })),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
-            Err(e) => Err(StoreError::io(&path, e)),
+        loop {
+            let (file, path) = open_lock_file(cache, MAIN_LOCK)?;
+            match flock(&file, mode, false) {
+                Ok(()) if still_at_path(&file, &path) => {
+                    return Ok(Some(CacheLock { _file: file, mode }))
+                }
+                Ok(()) => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+                Err(e) => return Err(StoreError::io(&path, e)),
+            }
         }
     }
 
@@ -62,6 +76,23 @@ impl CacheLock {
     pub fn mode(&self) -> LockMode {
         self.mode
     }
+}
+
+/// Whether the locked `file` is still the file at `path` (a `tarn clean` may have removed
+/// it, and its cache, while we waited).
+#[cfg(unix)]
+fn still_at_path(file: &File, path: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), fs::symlink_metadata(path)) {
+        (Ok(held), Ok(now)) => held.dev() == now.dev() && held.ino() == now.ino(),
+        _ => false,
+    }
+}
+
+/// Elsewhere the lock is advisory only in name (see `flock`).
+#[cfg(not(unix))]
+fn still_at_path(_file: &File, _path: &std::path::Path) -> bool {
+    true
 }
 
 /// The cache lock's file in `<root>/.tarn/`.
@@ -128,5 +159,33 @@ mod tests {
         assert!(CacheLock::try_acquire(&cache, LockMode::Shared)
             .unwrap()
             .is_none());
+    }
+
+    /// A `tarn clean` holds the lock, removes the cache with the lock file, and lets go: a
+    /// command that waited meanwhile must hold the lock on the new file, so that it still
+    /// excludes the next command (on the removed file it excluded nobody).
+    #[test]
+    fn a_lock_whose_file_was_removed_while_waiting_is_taken_again() {
+        let t = tempfile::tempdir().unwrap();
+        let cache = Cache::new(t.path().join("cache"));
+        let clean = CacheLock::acquire(&cache, LockMode::Exclusive).unwrap();
+        let waiter = {
+            let cache = cache.clone();
+            std::thread::spawn(move || CacheLock::acquire(&cache, LockMode::Exclusive).unwrap())
+        };
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        fs::remove_dir_all(cache.root()).unwrap();
+        drop(clean);
+        let held = waiter.join().unwrap();
+        assert!(
+            CacheLock::try_acquire(&cache, LockMode::Shared)
+                .unwrap()
+                .is_none(),
+            "the waiter's lock excludes nobody"
+        );
+        drop(held);
+        assert!(CacheLock::try_acquire(&cache, LockMode::Shared)
+            .unwrap()
+            .is_some());
     }
 }

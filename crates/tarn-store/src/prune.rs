@@ -6,13 +6,18 @@
 //! * The units of eviction are `outputs/` entries, `revisions/` files and artifacts that no
 //!   entry names. An entry counts as used when it, or any artifact it names, was used.
 //! * Nothing used within the grace period is removed, nor anything a kept revision needs (its
-//!   mapping file, the entries it wrote, the artifacts they name).
+//!   mapping file, the entries it wrote, the artifacts they name). File times are compared
+//!   to the nanosecond with the prune's start read from the clock the kernel stamps files
+//!   with ([`start_clock`]), so a use after the start always counts as within the period.
 //! * An artifact is removed only when every entry naming it is removed, and only after those
 //!   entries are gone: all entry removals happen before the first artifact removal, so a prune
 //!   killed at any point leaves no entry naming a missing artifact.
 //! * Just before artifacts are removed, entries written or read since the inventory (by Lake,
 //!   which does not take tarn's lock) are read again, and what they name is kept, as is every
-//!   artifact whose access time moved since.
+//!   artifact whose access or modification time moved since. "Since the inventory" means the
+//!   file's times differ from those the inventory saw (an exact comparison of the kernel's
+//!   own stamps, no clock involved): a read that ended before the inventory looked is a use
+//!   before the prune, judged by the grace period like any other.
 //! * The caller holds the cache lock exclusively ([`crate::CacheLock`]).
 
 use std::collections::HashSet;
@@ -25,10 +30,13 @@ use tarn_core::Hash;
 
 use crate::cache::Cache;
 use crate::error::StoreError;
-use crate::inventory::{check_is_cache, entry_artifacts, take_inventory, Inventory, UnknownFile};
-use crate::mapfile::read_mappings;
+use crate::inventory::{
+    check_is_cache, entry_artifacts, take_inventory, unix_nanos, FileStamp, Inventory, UnknownFile,
+};
+use crate::local_file::read_without_touching;
+use crate::mapfile::{mappings_limit, parse_mappings};
 use crate::parallel::{default_threads, par_map};
-use crate::usage::{retain_usage, unix_seconds};
+use crate::usage::retain_usage;
 use crate::verify::Problem;
 
 /// The default grace period: nothing used within the last hour is removed.
@@ -164,7 +172,11 @@ fn pin(
     let mut revs: HashSet<(&str, &str)> = HashSet::new();
     for k in keep {
         let path = cache.revision_path(&k.scope, &k.rev);
-        let loaded = match read_mappings(&path) {
+        // Reading a kept revision is not a use of it: its access time stays.
+        let loaded = match read_without_touching(&path, mappings_limit().bytes)
+            .map_err(|e| StoreError::io(&path, e))
+            .and_then(|bytes| parse_mappings(&path, bytes))
+        {
             Ok(l) => l,
             Err(StoreError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
                 pinned.missing.push(k.clone());
@@ -207,11 +219,18 @@ fn pin(
     pinned
 }
 
+/// The first instant (nanoseconds since the Unix epoch) of the period `before` a prune that
+/// started at `start`.
+fn cut(start: u64, before: Duration) -> u64 {
+    start.saturating_sub(u64::try_from(before.as_nanos()).unwrap_or(u64::MAX))
+}
+
 /// Decides what goes: first everything older than `max_age`, then least recently used
-/// first until the size fits. Returns the plan and the bytes that remain.
-fn plan(inv: &Inventory, pinned: &Pinned, opts: &PruneOptions, now: u64) -> Plan {
-    let grace_cut = now.saturating_sub(opts.grace.as_secs());
-    let age_cut = opts.max_age.map(|a| now.saturating_sub(a.as_secs()));
+/// first until the size fits. `start`: the prune's start ([`start_clock`]), in nanoseconds.
+/// A unit last used at or after the grace cut stays.
+fn plan(inv: &Inventory, pinned: &Pinned, opts: &PruneOptions, start: u64) -> Plan {
+    let grace_cut = cut(start, opts.grace);
+    let age_cut = opts.max_age.map(|a| cut(start, a));
     let mut refcount = vec![0u32; inv.artifacts.len()];
     for e in &inv.entries {
         for &a in &e.refs {
@@ -258,7 +277,7 @@ fn plan(inv: &Inventory, pinned: &Pinned, opts: &PruneOptions, now: u64) -> Plan
                 if refcount[a] == 0
                     && !pinned.artifacts[a]
                     && !p.artifacts[a]
-                    && inv.artifacts[a].used <= grace_cut
+                    && inv.artifacts[a].used < grace_cut
                 {
                     p.artifacts[a] = true;
                     *total -= inv.artifacts[a].size;
@@ -280,7 +299,7 @@ fn plan(inv: &Inventory, pinned: &Pinned, opts: &PruneOptions, now: u64) -> Plan
     };
     if let Some(cut) = age_cut {
         for &(used, kind, i) in &units {
-            if used > cut || used > grace_cut {
+            if used > cut || used >= grace_cut {
                 break;
             }
             evict(kind, i, &mut p, &mut total);
@@ -288,7 +307,7 @@ fn plan(inv: &Inventory, pinned: &Pinned, opts: &PruneOptions, now: u64) -> Plan
     }
     if let Some(max) = opts.max_size {
         for &(used, kind, i) in &units {
-            if total <= max || used > grace_cut {
+            if total <= max || used >= grace_cut {
                 break;
             }
             evict(kind, i, &mut p, &mut total);
@@ -340,15 +359,42 @@ fn remove_signatures_of(inv: &Inventory, removed: &[bool], problems: &mut Vec<Pr
     remove_all(&paths, problems);
 }
 
-/// Whether a file was written or read after `since` (to the file system's precision).
-fn touched_since(meta: &fs::Metadata, since: SystemTime) -> bool {
-    let after = |t: io::Result<SystemTime>| t.is_ok_and(|t| t > since);
-    after(meta.modified()) || after(meta.accessed())
+/// The prune's start as the kernel's file-time clock reads it. Linux stamps access and
+/// modification times from its coarse clock (a tick behind the precise one, or later with
+/// multigrain stamps), so a file used after this instant never carries an earlier time;
+/// the precise clock could be ahead of such a stamp by a tick.
+#[cfg(target_os = "linux")]
+pub(crate) fn start_clock() -> SystemTime {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; the call only writes it.
+    let r = unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) };
+    match (r, u64::try_from(ts.tv_sec), u32::try_from(ts.tv_nsec)) {
+        (0, Ok(s), Ok(n)) => UNIX_EPOCH + Duration::new(s, n),
+        _ => SystemTime::now() - COARSE_SLACK,
+    }
 }
 
-/// Artifact file names named by entries written or read after `since`: what a build wrote
-/// or read while the prune was deciding.
-fn named_by_recent_entries(cache: &Cache, since: SystemTime) -> HashSet<String> {
+/// Elsewhere: the precise clock, less a generous tick.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn start_clock() -> SystemTime {
+    SystemTime::now() - COARSE_SLACK
+}
+
+/// How far a coarse file-time clock may lag the precise one, where it cannot be read.
+const COARSE_SLACK: Duration = Duration::from_millis(20);
+
+/// Artifact file names named by entries written or read since the inventory (an entry it
+/// did not see, or one whose times moved): what a build wrote or read while the prune was
+/// deciding.
+fn named_by_recent_entries(cache: &Cache, inv: &Inventory) -> HashSet<String> {
+    let seen: std::collections::HashMap<&Path, FileStamp> = inv
+        .entries
+        .iter()
+        .map(|e| (e.path.as_path(), e.stamp))
+        .collect();
     let mut recent: Vec<PathBuf> = Vec::new();
     if let Ok(scopes) = fs::read_dir(cache.root().join("outputs")) {
         for scope in scopes.flatten() {
@@ -356,8 +402,12 @@ fn named_by_recent_entries(cache: &Cache, since: SystemTime) -> HashSet<String> 
                 continue;
             };
             for f in files.flatten() {
-                if f.metadata().is_ok_and(|m| touched_since(&m, since)) {
-                    recent.push(f.path());
+                let path = f.path();
+                let moved = f
+                    .metadata()
+                    .is_ok_and(|m| seen.get(path.as_path()) != Some(&FileStamp::of(&m)));
+                if moved {
+                    recent.push(path);
                 }
             }
         }
@@ -375,8 +425,7 @@ fn named_by_recent_entries(cache: &Cache, since: SystemTime) -> HashSet<String> 
 pub fn prune(cache: &Cache, opts: &PruneOptions) -> Result<PruneReport, StoreError> {
     let start = Instant::now();
     check_is_cache(cache)?;
-    let now_time = SystemTime::now();
-    let now = unix_seconds(now_time);
+    let start_ns = unix_nanos(start_clock());
     let inv = take_inventory(cache);
     let mut report = PruneReport {
         dry_run: opts.dry_run,
@@ -388,7 +437,7 @@ pub fn prune(cache: &Cache, opts: &PruneOptions) -> Result<PruneReport, StoreErr
     };
     let pinned = pin(cache, &inv, &opts.keep, &mut report.problems);
     report.kept_missing = pinned.missing.clone();
-    let mut plan = plan(&inv, &pinned, opts, now);
+    let mut plan = plan(&inv, &pinned, opts, start_ns);
 
     if !opts.dry_run {
         // 1. Entries and revision files.
@@ -421,17 +470,15 @@ pub fn prune(cache: &Cache, opts: &PruneOptions) -> Result<PruneReport, StoreErr
         }
         remove_signatures_of(&inv, &plan.revisions, &mut report.problems);
         // 2. What entries written or read meanwhile name stays, and so does an artifact a
-        //    build read meanwhile (its access time moved).
-        // The kernel stamps files with a clock a few milliseconds coarse: some slack.
-        let since = now_time - Duration::from_millis(20);
-        let recent = named_by_recent_entries(cache, since);
+        //    build read or wrote meanwhile (its times differ from the inventory's).
+        let recent = named_by_recent_entries(cache, &inv);
         let dir = cache.artifacts_dir();
         let candidates: Vec<usize> = (0..inv.artifacts.len())
             .filter(|&i| plan.artifacts[i])
             .collect();
         let touched = par_map(&candidates, default_threads(), |&i| {
             fs::symlink_metadata(dir.join(&inv.artifacts[i].file_name))
-                .is_ok_and(|m| touched_since(&m, since))
+                .is_ok_and(|m| FileStamp::of(&m) != inv.artifacts[i].stamp)
         });
         for (&i, touched) in candidates.iter().zip(touched) {
             if touched || recent.contains(&inv.artifacts[i].file_name) {
@@ -464,7 +511,7 @@ pub fn prune(cache: &Cache, opts: &PruneOptions) -> Result<PruneReport, StoreErr
     }
 
     // The tallies.
-    let grace_cut = now.saturating_sub(opts.grace.as_secs());
+    let grace_cut = cut(start_ns, opts.grace);
     let mut oldest: Option<u64> = None;
     let mut count = |kind: Kind,
                      size: u64,
@@ -479,7 +526,7 @@ pub fn prune(cache: &Cache, opts: &PruneOptions) -> Result<PruneReport, StoreErr
         report.remaining.add(kind, size);
         if pinned {
             report.kept.add(kind, size);
-        } else if used > grace_cut {
+        } else if used >= grace_cut {
             report.in_grace.add(kind, size);
         }
         oldest = Some(oldest.map_or(used, |o| o.min(used)));
@@ -514,7 +561,7 @@ pub fn prune(cache: &Cache, opts: &PruneOptions) -> Result<PruneReport, StoreErr
             &mut report,
         );
     }
-    report.oldest_kept = oldest.map(|s| UNIX_EPOCH + Duration::from_secs(s));
+    report.oldest_kept = oldest.map(|n| UNIX_EPOCH + Duration::from_nanos(n));
     report.elapsed = start.elapsed();
     Ok(report)
 }
@@ -573,6 +620,19 @@ mod tests {
             dry_run: false,
             keep: Vec::new(),
         }
+    }
+
+    /// A prune to size 0 without a grace period: everything not kept goes.
+    fn prune_everything(cache: &Cache) -> PruneReport {
+        prune(
+            cache,
+            &PruneOptions {
+                max_size: Some(0),
+                grace: Duration::ZERO,
+                ..opts()
+            },
+        )
+        .unwrap()
     }
 
     /// Every entry left names only artifacts that exist.
@@ -679,6 +739,35 @@ mod tests {
         assert_eq!((r.remaining.entries, r.remaining.artifacts), (2, 3));
         // Artifact 0 is old, but stays with its entry, which was read in the grace period.
         assert_eq!((r.in_grace.entries, r.in_grace.artifacts), (2, 2));
+        assert_consistent(&cache);
+    }
+
+    /// The flake of the clean-clone CI run, made certain: a check that read every file just
+    /// before a prune without a grace period (no time for a clock tick) must not make the
+    /// prune keep them as "used during the prune". On the old rule (kept when touched after
+    /// the start less 20 ms) everything stayed here.
+    #[test]
+    fn a_read_that_ended_before_the_prune_is_no_use_during_it() {
+        let t = tempfile::tempdir().unwrap();
+        let cache = Cache::new(t.path());
+        let items = ten_days(&cache);
+        for (e, a) in &items {
+            // Plain reads: where access times are kept, these move them to now.
+            fs::read(e).unwrap();
+            fs::read(cache.artifact_path(a)).unwrap();
+        }
+        // Wait until the kernel's file clock has moved past those reads (a tick at most):
+        // 12 ms, well inside the old rule's 20 ms.
+        std::thread::sleep(Duration::from_millis(12));
+        let read_at = fs::metadata(cache.artifact_path(&items[9].1))
+            .unwrap()
+            .accessed()
+            .unwrap();
+        while start_clock() <= read_at {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let r = prune_everything(&cache);
+        assert_eq!(r.remaining, Tally::default(), "{r:?}");
         assert_consistent(&cache);
     }
 
@@ -817,15 +906,7 @@ mod tests {
         let odd = cache.artifacts_dir().join("README");
         fs::write(&odd, b"hello").unwrap();
         set_age(&odd, 100 * DAY);
-        let r = prune(
-            &cache,
-            &PruneOptions {
-                max_size: Some(0),
-                grace: Duration::ZERO,
-                ..opts()
-            },
-        )
-        .unwrap();
+        let r = prune_everything(&cache);
         assert!(notes.exists() && odd.exists());
         let mut unknown: Vec<_> = r
             .unknown

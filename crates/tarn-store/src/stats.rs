@@ -5,9 +5,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::cache::Cache;
 use crate::error::StoreError;
-use crate::inventory::{check_is_cache, take_inventory, UnknownFile};
+use crate::inventory::{check_is_cache, take_inventory, unix_nanos, UnknownFile};
 use crate::prune::Tally;
-use crate::usage::unix_seconds;
 use crate::verify::Problem;
 
 /// A count of files and their bytes.
@@ -85,7 +84,7 @@ fn band(age: u64) -> usize {
 pub fn cache_stats(cache: &Cache) -> Result<CacheStats, StoreError> {
     let start = Instant::now();
     check_is_cache(cache)?;
-    let now = unix_seconds(SystemTime::now());
+    let now = unix_nanos(SystemTime::now());
     let inv = take_inventory(cache);
     let mut s = CacheStats {
         unknown: inv.unknown.clone(),
@@ -134,7 +133,7 @@ pub fn cache_stats(cache: &Cache) -> Result<CacheStats, StoreError> {
         if !named[i] {
             s.unnamed.add(a.size);
         }
-        s.by_age[band(now.saturating_sub(a.used))].add(a.size);
+        s.by_age[band(now.saturating_sub(a.used) / 1_000_000_000)].add(a.size);
         let ext = a.file_name.split_once('.').map_or("", |(_, e)| e);
         s.by_extension
             .entry(ext.to_string())
@@ -142,7 +141,7 @@ pub fn cache_stats(cache: &Cache) -> Result<CacheStats, StoreError> {
             .add(a.size);
         oldest = Some(oldest.map_or(a.used, |o| o.min(a.used)));
     }
-    s.oldest = oldest.map(|t| SystemTime::UNIX_EPOCH + Duration::from_secs(t));
+    s.oldest = oldest.map(|t| SystemTime::UNIX_EPOCH + Duration::from_nanos(t));
     s.elapsed = start.elapsed();
     Ok(s)
 }

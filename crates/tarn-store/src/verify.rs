@@ -223,6 +223,13 @@ fn scoped_files(root: &Path, exts: &[&str], report: &mut VerifyReport) -> Vec<Pa
     out
 }
 
+/// Reads a small cache file for a scrub: bounded like a mapping file, and without touching
+/// its access time (a scrub is not a use; prune's order stays).
+fn read_quietly(p: &Path) -> Result<Vec<u8>, String> {
+    crate::local_file::read_without_touching(p, crate::mapfile::mappings_limit().bytes)
+        .map_err(|e| e.to_string())
+}
+
 /// A saved revision signature: `<rev>.jsonl.sig`.
 const SIGNATURE_EXT: &str = ".jsonl.sig";
 
@@ -238,7 +245,7 @@ pub fn scrub(cache: &Cache, total: &dyn Fn(u64), progress: &(dyn Fn(u64) + Sync)
 
     let outputs = scoped_files(&cache.root().join("outputs"), &[".json"], &mut report);
     let results = par_map(&outputs, default_threads(), |p| {
-        fs::read(p).map_err(|e| e.to_string()).and_then(|b| {
+        read_quietly(p).and_then(|b| {
             CacheOutput::parse(&b)
                 .map(|_| ())
                 .map_err(|e| e.to_string())
@@ -261,7 +268,7 @@ pub fn scrub(cache: &Cache, total: &dyn Fn(u64), progress: &(dyn Fn(u64) + Sync)
     );
     for p in &revisions {
         if p.to_string_lossy().ends_with(SIGNATURE_EXT) {
-            let r = fs::read(p).map_err(|e| e.to_string()).and_then(|b| {
+            let r = read_quietly(p).and_then(|b| {
                 SignatureFile::parse(&b)
                     .map(|_| ())
                     .map_err(|e| e.to_string())
@@ -275,7 +282,7 @@ pub fn scrub(cache: &Cache, total: &dyn Fn(u64), progress: &(dyn Fn(u64) + Sync)
             continue;
         }
         report.revision_files += 1;
-        let r = fs::read(p).map_err(|e| e.to_string()).and_then(|b| {
+        let r = read_quietly(p).and_then(|b| {
             let parsed = MappingFile::parse(&b).map_err(|e| e.to_string())?;
             match parsed.warnings.first() {
                 Some(w) => Err(format!("line {}: {}", w.line, w.message)),

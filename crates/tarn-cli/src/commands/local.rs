@@ -12,8 +12,8 @@ use tarn_core::ServiceKind;
 use tarn_store::hash_text_file;
 use tarn_store::VerifyReport;
 use tarn_store::{hash_file, read_mappings, Cache, LoadedMappings};
+use tarn_store::{LockMode, StageOptions, StageReport};
 use tarn_store::{OutputsTarget, UnstageReport};
-use tarn_store::{StageOptions, StageReport};
 
 use super::remote::scope_or_repo;
 use super::{exit, say, CmdResult};
@@ -514,6 +514,13 @@ pub(crate) fn clean(g: &GlobalArgs, _a: CleanArgs) -> CmdResult {
             )
         })?;
         Cache::new(root)
+    };
+    // Exclusive, like a prune: a running get, stage or prune finishes first, and none starts
+    // on a half-removed cache. A cache that is not a directory takes no lock (refused below).
+    let _lock = if cache.root().is_dir() && !cache.root().is_symlink() {
+        Some(context::lock_cache(&cache, LockMode::Exclusive)?)
+    } else {
+        None
     };
     let removed = tarn_store::clean(&cache)?;
     if !removed {
