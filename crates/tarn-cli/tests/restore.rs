@@ -482,6 +482,7 @@ fn get_restore_on_a_mathlib_shaped_workspace_satisfies_lakes_rule() {
     let out = tarn(&["get", "--deps", "--restore", "--service", "ok"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let out = tarn(&[
+        "--json",
         "get",
         root_map.to_str().unwrap(),
         "--restore",
@@ -491,6 +492,17 @@ fn get_restore_on_a_mathlib_shaped_workspace_satisfies_lakes_rule() {
         root_scope,
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
+    // With --json, one document: the get's summary and the restore's, modules named.
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["command"], "get", "{doc}");
+    assert_eq!(doc["ok"], true, "{doc}");
+    assert_eq!(doc["get"]["downloaded"], 1, "{doc}");
+    assert_eq!(doc["restore"]["restored"], 1, "{doc}");
+    assert_eq!(
+        doc["restore"]["restored_modules"][0]["module"], root_module,
+        "{doc}"
+    );
+    assert_eq!(doc["restore"]["restored_modules"][0]["input"], root_input);
 
     for (dir, dirs, module, input) in &expect {
         assert_lake_rule(dir, dirs, &[(module, input)], None);
@@ -538,6 +550,27 @@ fn get_restore_on_a_mathlib_shaped_workspace_satisfies_lakes_rule() {
         text(&out.stderr).contains("--force"),
         "{}",
         text(&out.stderr)
+    );
+    // The same refusal in JSON: the module is named among the problems.
+    let out = tarn(&[
+        "--json",
+        "get",
+        root_map.to_str().unwrap(),
+        "--restore",
+        "--service",
+        "ok",
+        "--repo",
+        root_scope,
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["ok"], false, "{doc}");
+    assert_eq!(doc["restore"]["restored"], 0, "{doc}");
+    let problem = &doc["restore"]["problems"][0];
+    assert_eq!(problem["subject"], root_module, "{doc}");
+    assert!(
+        problem["error"].as_str().unwrap().contains("--force"),
+        "{doc}"
     );
     assert_lake_rule(
         &fx.root,
