@@ -479,18 +479,24 @@ fn get_restore_on_a_mathlib_shaped_workspace_satisfies_lakes_rule() {
             .args(args);
         c.output().unwrap()
     };
+    // `tarn [--json] get <root mappings> --restore` for the root package.
+    let get_root = |json: bool| {
+        let map = root_map.to_str().unwrap();
+        let args = [
+            "get",
+            map,
+            "--restore",
+            "--service",
+            "ok",
+            "--repo",
+            root_scope,
+        ];
+        let json_args: Vec<&str> = std::iter::once("--json").chain(args).collect();
+        tarn(if json { &json_args } else { &args })
+    };
     let out = tarn(&["get", "--deps", "--restore", "--service", "ok"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let out = tarn(&[
-        "--json",
-        "get",
-        root_map.to_str().unwrap(),
-        "--restore",
-        "--service",
-        "ok",
-        "--repo",
-        root_scope,
-    ]);
+    let out = get_root(true);
     assert!(out.status.success(), "{}", text(&out.stderr));
     // With --json, one document: the get's summary and the restore's, modules named.
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -536,15 +542,7 @@ fn get_restore_on_a_mathlib_shaped_workspace_satisfies_lakes_rule() {
         ),
     )
     .unwrap();
-    let out = tarn(&[
-        "get",
-        root_map.to_str().unwrap(),
-        "--restore",
-        "--service",
-        "ok",
-        "--repo",
-        root_scope,
-    ]);
+    let out = get_root(false);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     assert!(
         text(&out.stderr).contains("--force"),
@@ -552,16 +550,7 @@ fn get_restore_on_a_mathlib_shaped_workspace_satisfies_lakes_rule() {
         text(&out.stderr)
     );
     // The same refusal in JSON: the module is named among the problems.
-    let out = tarn(&[
-        "--json",
-        "get",
-        root_map.to_str().unwrap(),
-        "--restore",
-        "--service",
-        "ok",
-        "--repo",
-        root_scope,
-    ]);
+    let out = get_root(true);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["ok"], false, "{doc}");
