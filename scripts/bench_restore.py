@@ -15,7 +15,7 @@ archive (three oleans for two modules in three, one for the rest) and its own tr
 level 19 takes hours here). Written once into --dir and reused.
 
 usage: bench_restore.py --tarn BIN --leantar BIN [--modules 9000] [--runs 3] [--dir DIR]
-                        [--prepare-only]
+                        [--prepare-only] [--ways abcd]
 """
 import argparse
 import concurrent.futures
@@ -173,6 +173,8 @@ def main():
     ap.add_argument('--runs', type=int, default=3)
     ap.add_argument('--dir', default=os.path.join(ROOT, 'target', 'bench-restore'))
     ap.add_argument('--prepare-only', action='store_true', help='pack the archives and stop')
+    ap.add_argument('--ways', default='abcd',
+                    help='which of (a) (b) (c) (d) to run (default all; (d) needs (c))')
     a = ap.parse_args()
     mods = prepare(a.leantar, a.dir, a.modules)
     if a.prepare_only:
@@ -210,22 +212,29 @@ def main():
 
     env = dict(os.environ, LEANTAR=a.leantar)
     tarn_cmd = [a.tarn, '--cache-dir', cache, '-d', ws, 'restore', mapping]
-    results = {k: [] for k in ('a', 'b', 'c', 'd')}
+    results = {k: [] for k in ('a', 'b', 'c', 'd') if k in a.ways}
     rss = 0
     for run in range(a.runs):
         for key, fn in (('a', lake_way), ('b', mathlib_way)):
+            if key not in a.ways:
+                continue
             shutil.rmtree(build, ignore_errors=True)
             t = time.monotonic()
             fn()
             results[key].append(time.monotonic() - t)
-        shutil.rmtree(build, ignore_errors=True)
-        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        results['c'].append(timed(tarn_cmd, env=env))
-        rss = max(rss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, before)
-        results['d'].append(timed(tarn_cmd, env=env))
+        if 'c' in a.ways:
+            shutil.rmtree(build, ignore_errors=True)
+            before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+            results['c'].append(timed(tarn_cmd, env=env))
+            rss = max(rss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, before)
+        if 'd' in a.ways:
+            results['d'].append(timed(tarn_cmd, env=env))
         print('run %d: %s' % (run + 1, ', '.join('%s %.2fs' % (k, v[-1]) for k, v in results.items())),
               flush=True)
     med = {k: sorted(v)[len(v) // 2] for k, v in results.items()}
+    nan = float('nan')
+    for k in 'abcd':
+        med.setdefault(k, nan)
     commit = subprocess.run(['git', '-C', ROOT, 'rev-parse', '--short', 'HEAD'],
                             capture_output=True, text=True).stdout.strip()
     leantar_v = subprocess.run([a.leantar, '--version'], capture_output=True, text=True).stdout.strip()
@@ -238,6 +247,7 @@ def main():
     print('(d) tarn restore again (no-op)      %8.2fs' % med['d'])
     print('ratios: a/c = %.2f (goal >= 5), b/c = %.2f (goal >= 1), peak RSS of tarn (max over children) %.0f MB'
           % (med['a'] / med['c'], med['b'] / med['c'], rss / 1024))
+    print('load average at the end: %.2f %.2f %.2f' % os.getloadavg())
 
 
 if __name__ == '__main__':

@@ -227,8 +227,35 @@ macro_rules! show {
 }
 pub(crate) use show;
 
-/// Prints a JSON value on stdout (the `--json` summary).
+thread_local! {
+    /// The JSON summaries kept by [`capture_json`] instead of being printed.
+    static CAPTURED_JSON: std::cell::RefCell<Option<Vec<serde_json::Value>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f`, keeping the JSON summaries it prints (on this thread) instead of printing them,
+/// so that a command made of two steps (`get --restore`) prints one document.
+pub(crate) fn capture_json<R>(f: impl FnOnce() -> R) -> (R, Vec<serde_json::Value>) {
+    CAPTURED_JSON.with(|c| *c.borrow_mut() = Some(Vec::new()));
+    let result = f();
+    let kept = CAPTURED_JSON
+        .with(|c| c.borrow_mut().take())
+        .unwrap_or_default();
+    (result, kept)
+}
+
+/// Prints a JSON value on stdout (the `--json` summary), or keeps it for [`capture_json`].
 pub(crate) fn print_json(value: &serde_json::Value) {
+    let kept = CAPTURED_JSON.with(|c| match c.borrow_mut().as_mut() {
+        Some(v) => {
+            v.push(value.clone());
+            true
+        }
+        None => false,
+    });
+    if kept {
+        return;
+    }
     println!(
         "{}",
         serde_json::to_string_pretty(value).expect("JSON serialises")

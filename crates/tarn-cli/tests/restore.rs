@@ -479,18 +479,36 @@ fn get_restore_on_a_mathlib_shaped_workspace_satisfies_lakes_rule() {
             .args(args);
         c.output().unwrap()
     };
+    // `tarn [--json] get <root mappings> --restore` for the root package.
+    let get_root = |json: bool| {
+        let map = root_map.to_str().unwrap();
+        let args = [
+            "get",
+            map,
+            "--restore",
+            "--service",
+            "ok",
+            "--repo",
+            root_scope,
+        ];
+        let json_args: Vec<&str> = std::iter::once("--json").chain(args).collect();
+        tarn(if json { &json_args } else { &args })
+    };
     let out = tarn(&["get", "--deps", "--restore", "--service", "ok"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let out = tarn(&[
-        "get",
-        root_map.to_str().unwrap(),
-        "--restore",
-        "--service",
-        "ok",
-        "--repo",
-        root_scope,
-    ]);
+    let out = get_root(true);
     assert!(out.status.success(), "{}", text(&out.stderr));
+    // With --json, one document: the get's summary and the restore's, modules named.
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["command"], "get", "{doc}");
+    assert_eq!(doc["ok"], true, "{doc}");
+    assert_eq!(doc["get"]["downloaded"], 1, "{doc}");
+    assert_eq!(doc["restore"]["restored"], 1, "{doc}");
+    assert_eq!(
+        doc["restore"]["restored_modules"][0]["module"], root_module,
+        "{doc}"
+    );
+    assert_eq!(doc["restore"]["restored_modules"][0]["input"], root_input);
 
     for (dir, dirs, module, input) in &expect {
         assert_lake_rule(dir, dirs, &[(module, input)], None);
@@ -524,20 +542,24 @@ fn get_restore_on_a_mathlib_shaped_workspace_satisfies_lakes_rule() {
         ),
     )
     .unwrap();
-    let out = tarn(&[
-        "get",
-        root_map.to_str().unwrap(),
-        "--restore",
-        "--service",
-        "ok",
-        "--repo",
-        root_scope,
-    ]);
+    let out = get_root(false);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     assert!(
         text(&out.stderr).contains("--force"),
         "{}",
         text(&out.stderr)
+    );
+    // The same refusal in JSON: the module is named among the problems.
+    let out = get_root(true);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["ok"], false, "{doc}");
+    assert_eq!(doc["restore"]["restored"], 0, "{doc}");
+    let problem = &doc["restore"]["problems"][0];
+    assert_eq!(problem["subject"], root_module, "{doc}");
+    assert!(
+        problem["error"].as_str().unwrap().contains("--force"),
+        "{doc}"
     );
     assert_lake_rule(
         &fx.root,
@@ -612,10 +634,9 @@ fn a_killed_restore_leaves_no_partial_file_and_no_trace_naming_missing_outputs()
         }
     };
     // Kill points: the process aborts right before its N-th change to the build directory
-    // (about 24 per module: the first module's every step, then a spread).
-    for at in [
-        1, 2, 3, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 60, 400, 1500,
-    ] {
+    // (about 3 per module into an empty build directory: the first modules' every step, then
+    // a spread).
+    for at in [1, 2, 3, 4, 5, 6, 7, 8, 60, 150, 235] {
         let _ = fs::remove_dir_all(&build);
         let status = run()
             .env("TARN_TEST_RESTORE_ABORT_AT", at.to_string())

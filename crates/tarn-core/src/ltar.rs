@@ -63,6 +63,9 @@ pub struct LtarEntry {
     pub kind: LtarKind,
     /// The files the record unpacks to, the first one named by the record itself.
     pub files: Vec<LtarFile>,
+    /// Where the payload lies in the archive's bytes (for zstd kinds: the frame, without its
+    /// length field).
+    pub payload: std::ops::Range<usize>,
 }
 
 /// What an archive holds, without its payloads.
@@ -73,6 +76,8 @@ pub struct LtarIndex {
     pub dep_hash: u64,
     /// The trace file's bare name (`C.trace`), under base 0.
     pub trace_name: String,
+    /// Where that name starts in the archive's bytes (it is followed by a NUL).
+    pub trace_name_offset: usize,
     /// How the trace is stored.
     pub trace_kind: LtarKind,
     /// The other records, in archive order (comments left out).
@@ -272,12 +277,17 @@ impl LtarIndex {
                     files.push(extra);
                 }
             }
-            skip_payload(&mut r, kind)?;
-            entries.push(LtarEntry { kind, files });
+            let payload = skip_payload(&mut r, kind)?;
+            entries.push(LtarEntry {
+                kind,
+                files,
+                payload,
+            });
         }
         Ok(LtarIndex {
             dep_hash,
             trace_name,
+            trace_name_offset: trace_at,
             trace_kind,
             entries,
         })
@@ -389,11 +399,15 @@ fn read_file(r: &mut Reader<'_>, at: usize) -> Result<Option<LtarFile>, LtarErro
     }))
 }
 
-fn skip_payload(r: &mut Reader<'_>, kind: LtarKind) -> Result<(), LtarError> {
+/// Skips a record's payload; returns where it lies.
+fn skip_payload(r: &mut Reader<'_>, kind: LtarKind) -> Result<std::ops::Range<usize>, LtarError> {
+    let start = r.pos;
     match kind {
         LtarKind::Zstd | LtarKind::Lgz | LtarKind::LgzModule => {
             let len = r.u64("a payload length")?;
+            let at = r.pos;
             r.take(len, "a payload")?;
+            return Ok(at..r.pos);
         }
         LtarKind::HashPlain | LtarKind::HashJson => {
             r.take(8, "a hash")?;
@@ -417,7 +431,7 @@ fn skip_payload(r: &mut Reader<'_>, kind: LtarKind) -> Result<(), LtarError> {
             }
         }
     }
-    Ok(())
+    Ok(start..r.pos)
 }
 
 #[cfg(test)]

@@ -476,12 +476,6 @@ pub(crate) fn get(global: &GlobalArgs, a: GetArgs) -> CmdResult {
             "set LAKE_CACHE_KEY=<access-key-id>:<secret-access-key>",
         ));
     }
-    if a.restore && global.json {
-        return Err(ui::with_hint(
-            anyhow!("`--json` with `--restore` is not supported yet (one JSON document per run)"),
-            "run `tarn get --json`, then `tarn restore --json`",
-        ));
-    }
     let ws = context::load_workspace(global, a.package.as_deref())?;
     // Platform and toolchain only reach URLs of repository scopes and of Reservoir.
     let used = service.is_reservoir() || scope.as_ref().is_none_or(Scope::is_repo);
@@ -556,12 +550,14 @@ pub(crate) fn get(global: &GlobalArgs, a: GetArgs) -> CmdResult {
             .block_on(get::run(&transport, &cache, plan))
             .map_err(get_error)?;
         bar.finish_and_clear();
-        let result = print_get_outcome(global, &outcome).and_then(|code| {
-            if !a.restore {
-                return Ok(code);
-            }
-            let fetched = [(plan.local_scope.clone(), outcome)];
-            restore_fetched(global, &ws, &cache, &a, &fetched, code)
+        let result = one_json_document(global, a.restore, || {
+            print_get_outcome(global, &outcome).and_then(|code| {
+                if !a.restore {
+                    return Ok(code);
+                }
+                let fetched = [(plan.local_scope.clone(), outcome)];
+                restore_fetched(global, &ws, &cache, &a, &fetched, code)
+            })
         });
         drop(lock);
         super::cache::prune_after_get(&cache, config.max_size);
@@ -569,21 +565,44 @@ pub(crate) fn get(global: &GlobalArgs, a: GetArgs) -> CmdResult {
     }
     let outcomes = rt.block_on(get::run_steps(&transport, &cache, &steps, PACKAGES_AT_ONCE));
     bar.finish_and_clear();
-    let result = print_each(global, &outcomes).and_then(|code| {
-        if !a.restore {
-            return Ok(code);
-        }
-        let fetched: Vec<(String, GetOutcome)> = outcomes
-            .into_iter()
-            .filter_map(|o| match o.result {
-                Ok(Ok(g)) => Some((o.package, g)),
-                _ => None,
-            })
-            .collect();
-        restore_fetched(global, &ws, &cache, &a, &fetched, code)
+    let result = one_json_document(global, a.restore, || {
+        print_each(global, &outcomes).and_then(|code| {
+            if !a.restore {
+                return Ok(code);
+            }
+            let fetched: Vec<(String, GetOutcome)> = outcomes
+                .into_iter()
+                .filter_map(|o| match o.result {
+                    Ok(Ok(g)) => Some((o.package, g)),
+                    _ => None,
+                })
+                .collect();
+            restore_fetched(global, &ws, &cache, &a, &fetched, code)
+        })
     });
     drop(lock);
     super::cache::prune_after_get(&cache, config.max_size);
+    result
+}
+
+/// With `--json` and `--restore`: prints the get's and the restore's summaries as one document,
+/// `{"command": "get", "get": {…}, "restore": {…} or null, "ok": …}` (docs/restore.md).
+fn one_json_document(
+    global: &GlobalArgs,
+    restore: bool,
+    run: impl FnOnce() -> CmdResult,
+) -> CmdResult {
+    if !(global.json && restore) {
+        return run();
+    }
+    let (result, docs) = ui::capture_json(run);
+    let mut docs = docs.into_iter();
+    let get = docs.next().unwrap_or(serde_json::Value::Null);
+    let restore = docs.next().unwrap_or(serde_json::Value::Null);
+    let ok = matches!(&result, Ok(code) if *code == ExitCode::SUCCESS);
+    ui::print_json(&serde_json::json!({
+        "command": "get", "get": get, "restore": restore, "ok": ok,
+    }));
     result
 }
 

@@ -201,8 +201,18 @@ fn print_report(global: &GlobalArgs, r: &RestoreReport, secs: f64) {
                 })
             })
             .collect();
+        let modules = |list: &[tarn_store::RestoredModule]| -> Vec<serde_json::Value> {
+            list.iter()
+                .map(|m| {
+                    serde_json::json!({"package": m.package, "module": m.module,
+                        "input": m.input.hex()})
+                })
+                .collect()
+        };
         let v = serde_json::json!({
+            "command": "restore",
             "restored": r.restored.len(),
+            "restored_modules": modules(&r.restored),
             "up_to_date": r.up_to_date.len(),
             "not_modules": r.not_modules,
             "problems": problems,
@@ -211,7 +221,7 @@ fn print_report(global: &GlobalArgs, r: &RestoreReport, secs: f64) {
             "elapsed_secs": secs,
             "ok": r.ok(),
         });
-        ui::show!("{v}");
+        ui::print_json(&v);
         return;
     }
     for p in &r.problems {

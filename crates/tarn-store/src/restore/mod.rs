@@ -4,35 +4,38 @@
 //! For each mapping entry of each package:
 //!
 //! * an archive (`"<h>.ltar"`, or descriptors with `"l"`) is read from the cache, its content
-//!   hash checked against its name and its container vetted ([`tarn_core::LtarIndex`]:
-//!   bare names, two bases, nothing truncated), hard-linked into a private staging
-//!   directory inside the build directory, and unpacked there by **one** `leantar -x -j -`
-//!   run over every archive; the module is named by its `.ilean` (cross-checked with the
-//!   file stem and the `.c` header), the unpacked files are hashed, and moved into place;
+//!   hash checked against its name, its container vetted ([`tarn_core::LtarIndex`]: bare
+//!   names, two bases, nothing truncated) and its module named from the archive itself (the
+//!   `.c` header, else the `.ilean`; see `identity`); the module's directories are checked
+//!   (no symbolic link followed) and its old trace and outputs removed; then **one**
+//!   `leantar -x -j -` run per batch unpacks every archive straight into its module's
+//!   directories; tarn checks and hashes what leantar wrote and writes the trace last (see
+//!   `unpack`);
 //! * plain descriptors (`{"o": […], "i": …, "c": …}`) are copied from the cache, each one
 //!   hash-checked (only the `.ilean` unless all artifacts are restored, as Lake does);
 //! * anything else (`.o`, `.a`, executables) is not a module output and is left to Lake.
 //!
 //! A module is placed in this order: old trace removed, old outputs and their `.hash` files
-//! removed, new outputs renamed into place, archive linked (when restoring all), trace
-//! written (temp file, rename). A kill at any point leaves no partial file under a final name
-//! and no trace naming files that are not there. A module whose trace already has the entry's
-//! input hash and whose files exist is left alone; one whose trace has another hash is not
-//! touched without `force`.
+//! removed, new outputs written (by leantar's rename, or a temp file and a rename), archive
+//! linked (when restoring all), trace written (temp file, rename). A kill at any point leaves
+//! no partial file under a final name and no trace naming files that are not there. A module
+//! whose trace already has the entry's input hash and whose files exist is left alone; one
+//! whose trace has another hash is not touched without `force`.
 
+mod identity;
 mod index;
 mod leantar;
 mod place;
+mod unpack;
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use tarn_core::{
-    artifacts_of, fetch_trace_text, module_ext_base, module_output_descrs, ArtifactName,
-    BuildLayout, Hash, LtarError, LtarIndex, ModuleFiles, ModuleName, SavedTrace,
+    artifacts_of, fetch_trace_text, module_ext_base, ArtifactName, BuildLayout, Hash, LtarError,
+    ModuleName, SavedTrace,
 };
 
 use crate::cache::Cache;
@@ -40,12 +43,12 @@ use crate::error::StoreError;
 use crate::local_file::{read_local_file, Links, ReadLimit};
 use crate::parallel::{default_threads, par_map};
 
+use identity::ilean_module;
 pub use index::{RESTORE_INDEX_FILE, RESTORE_INDEX_SCHEMA};
 pub use leantar::{find_leantar, leantar_version, LEANTAR_ENV};
 use leantar::{unpack_batch, BatchItem};
-use place::{
-    copy_into_place, ensure_dir, link_or_copy, move_into_place, remove_if_exists, write_into_place,
-};
+use place::{copy_into_place, ensure_dir, remove_if_exists, write_into_place};
+use unpack::{finish, prepare, vet_and_copy, CheckedDirs, Staged};
 
 /// Every extension Lake clears before it writes a module's outputs
 /// (`Module.clearOutputArtifacts`).
@@ -61,7 +64,7 @@ const MODULE_EXTS: [&str; 8] = [
 ];
 
 /// Most bytes of an `.ilean` or trace read to learn a module's name or state.
-const MAX_SMALL_FILE_BYTES: u64 = 256 << 20;
+pub(super) const MAX_SMALL_FILE_BYTES: u64 = 256 << 20;
 
 /// One package to restore into.
 #[derive(Debug, Clone)]
@@ -292,45 +295,22 @@ fn classify(value: &Value) -> Result<EntryKind, RestoreError> {
 }
 
 /// One archive to unpack.
-struct ArchiveWork {
-    target: usize,
-    input: Hash,
-    name: ArtifactName,
-    cached: PathBuf,
+pub(super) struct ArchiveWork {
+    pub(super) target: usize,
+    pub(super) input: Hash,
+    pub(super) name: ArtifactName,
+    pub(super) cached: PathBuf,
 }
 
-/// An archive that passed every check, staged for leantar.
-struct Staged {
-    work: usize,
-    files: ModuleFiles,
-    bases: [PathBuf; 2],
-    /// The archive as leantar reads it: a hard link in the staging directory, else the cache.
-    archive: PathBuf,
-}
-
-/// A module ready to be placed.
+/// A plain-descriptor module ready to be placed.
 struct Ready {
     target: usize,
     input: Hash,
     module: ModuleName,
-    /// (file to move or copy, extension) for each output written to the build directory.
-    files: Vec<(PathBuf, String, Source)>,
-    /// The archive to put at `<irDir>/…/C.ltar`, when restoring all.
-    ltar: Option<PathBuf>,
+    /// (cached artifact, extension, its hash) for each output copied to the build directory.
+    files: Vec<(PathBuf, String, Hash)>,
     /// The trace's `outputs`.
     descrs: Value,
-    /// The archive's name, for the restore index.
-    archive: Option<String>,
-    /// Its entry in the staged archives, removed once the module is placed.
-    staged: Option<usize>,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Source {
-    /// A staged file of ours: moved.
-    Staged,
-    /// A cached artifact with this hash: copied, hash-checked.
-    Cached(Hash),
 }
 
 /// Restores every target's entries (see the module documentation). Problems are collected
@@ -393,94 +373,117 @@ pub fn restore(cache: &Cache, targets: &[RestoreTarget], opts: &RestoreOptions) 
         }
     }
 
-    // 2. Vet each archive, then stage the good ones (on every core: each is a few
-    //    directory operations, which cost milliseconds each on a busy disk).
+    // 2. Vet and name each archive, and copy it for leantar into the staging directory (on
+    //    every core).
     let mut roots: HashMap<usize, Result<PathBuf, String>> = HashMap::new();
-    let vetted = par_map(&archives, threads, vet_archive);
-    let mut to_stage: Vec<(usize, ModuleFiles, PathBuf)> = Vec::new();
+    for w in &archives {
+        roots
+            .entry(w.target)
+            .or_insert_with(|| staging_root(&targets[w.target]).map_err(|e| e.to_string()));
+    }
+    let vetted = par_map(
+        &archives.iter().enumerate().collect::<Vec<_>>(),
+        threads,
+        |(wi, w)| match &roots[&w.target] {
+            Ok(root) => {
+                let copy = root.join(format!("{wi}.ltar"));
+                vet_and_copy(w, &copy).map(|(files, module)| (files, module, copy))
+            }
+            Err(e) => Err(RestoreError::Identity {
+                path: targets[w.target]
+                    .dir
+                    .join(&targets[w.target].layout.build_dir),
+                message: format!("cannot use the build directory: {e}"),
+            }),
+        },
+    );
+
+    // 3. Claim each module's name in its package (a second entry for the same module is a
+    //    collision), then get its directories ready (on every core).
+    let mut claimed: HashMap<(usize, ModuleName), Hash> = HashMap::new();
+    let mut staged: Vec<Staged> = Vec::new();
     for (wi, v) in vetted.into_iter().enumerate() {
         let w = &archives[wi];
         let t = &targets[w.target];
-        let files = match v {
-            Ok(f) => f,
-            Err(e) => {
-                report
-                    .problems
-                    .push(problem(t, w.input, w.name.file_name(), e));
-                continue;
+        match v {
+            Ok((files, module, copy)) => {
+                if let Some(other) = claimed.get(&(w.target, module.clone())) {
+                    let error = RestoreError::Collision {
+                        module: module.to_string(),
+                        other: *other,
+                    };
+                    let _ = fs::remove_file(&copy);
+                    report
+                        .problems
+                        .push(problem(t, w.input, module.to_string(), error));
+                    continue;
+                }
+                claimed.insert((w.target, module.clone()), w.input);
+                staged.push(Staged {
+                    work: wi,
+                    module,
+                    files,
+                    archive: copy,
+                    bases: None,
+                });
             }
-        };
-        let root = roots
-            .entry(w.target)
-            .or_insert_with(|| staging_root(t).map_err(|e| e.to_string()));
-        match root {
-            Ok(r) => to_stage.push((wi, files, r.clone())),
-            Err(e) => {
-                let error = RestoreError::Identity {
-                    path: t.dir.join(&t.layout.build_dir),
-                    message: format!("cannot use the build directory: {e}"),
-                };
-                report
-                    .problems
-                    .push(problem(t, w.input, w.name.file_name(), error));
-            }
+            Err(e) => report
+                .problems
+                .push(problem(t, w.input, w.name.file_name(), e)),
         }
     }
-    let staging = par_map(&to_stage, threads, |(wi, _, root)| {
-        stage_archive(root, *wi, &archives[*wi])
+    let dirs = CheckedDirs::default();
+    let prepared = par_map(&staged, threads, |s| {
+        let w = &archives[s.work];
+        prepare(&targets[w.target], &s.module, w.input, opts.force, &dirs)
     });
-    let mut staged: Vec<Staged> = Vec::new();
-    for ((wi, files, _), result) in to_stage.into_iter().zip(staging) {
-        let w = &archives[wi];
-        match result {
-            Ok((dir, archive)) => staged.push(Staged {
-                work: wi,
-                files,
-                bases: [dir.clone(), dir],
-                archive,
-            }),
+    let mut ready: Vec<Staged> = Vec::new();
+    for (mut s, p) in staged.into_iter().zip(prepared) {
+        let w = &archives[s.work];
+        match p {
+            Ok(bases) => {
+                s.bases = Some(bases);
+                ready.push(s);
+            }
             Err(e) => {
-                report
-                    .problems
-                    .push(problem(&targets[w.target], w.input, w.name.file_name(), e))
+                let _ = fs::remove_file(&s.archive);
+                report.problems.push(problem(
+                    &targets[w.target],
+                    w.input,
+                    s.module.to_string(),
+                    e,
+                ));
             }
         }
     }
+    let staged = ready;
 
-    // 3. leantar unpacks the staged archives in a few batches, one after the other, in a
-    //    thread of its own; each batch is identified and placed (steps 5 and 6) while the next
-    //    one unpacks.
-    let mut claimed: HashMap<(usize, ModuleName), Hash> = HashMap::new();
-    let mut placer = Placer {
-        targets,
-        staged: &staged,
-        force: opts.force,
-        threads,
-        claimed: &mut claimed,
-        indexes: &mut indexes,
-        report: &mut report,
-    };
+    // 4. leantar unpacks the archives straight into the module directories, in a few
+    //    batches one after the other in a thread of its own; each batch is finished (checked,
+    //    trace written) while the next one unpacks.
     if !staged.is_empty() {
         let leantar = match &opts.leantar {
             Some(p) => Ok(p.clone()),
             None => find_leantar(&targets[archives[staged[0].work].target].dir),
         };
-        let not_unpacked = |placer: &mut Placer<'_>, batch: &[Staged], message: String| {
+        let not_unpacked = |report: &mut RestoreReport, batch: &[Staged], message: String| {
             for s in batch {
                 let w = &archives[s.work];
                 let error = RestoreError::NotUnpacked {
                     path: w.cached.clone(),
                     message: message.clone(),
                 };
-                let t = &targets[w.target];
-                placer
-                    .report
-                    .problems
-                    .push(problem(t, w.input, w.name.file_name(), error));
+                let _ = fs::remove_file(&s.archive);
+                report.problems.push(problem(
+                    &targets[w.target],
+                    w.input,
+                    s.module.to_string(),
+                    error,
+                ));
             }
         };
         match leantar {
-            Err(e) => not_unpacked(&mut placer, &staged, e.to_string()),
+            Err(e) => not_unpacked(&mut report, &staged, e.to_string()),
             Ok(bin) => {
                 let version = leantar_version(&bin).unwrap_or_default();
                 let size = staged.len().div_ceil(UNPACK_BATCHES).max(MIN_UNPACK_BATCH);
@@ -489,57 +492,71 @@ pub fn restore(cache: &Cache, targets: &[RestoreTarget], opts: &RestoreOptions) 
                     let (tx, rx) = std::sync::mpsc::channel();
                     let (all, bin) = (&staged, &bin);
                     scope.spawn(move || {
-                        for (bi, batch) in all.chunks(size).enumerate() {
+                        for batch in all.chunks(size) {
                             let items: Vec<BatchItem> = batch
                                 .iter()
                                 .map(|s| BatchItem {
                                     archive: s.archive.clone(),
-                                    bases: s.bases.clone(),
+                                    bases: s.bases.clone().expect("prepared"),
                                 })
                                 .collect();
                             let run = unpack_batch(bin, &items);
-                            if tx.send((bi * size, batch, run)).is_err() {
+                            if tx.send((batch, run)).is_err() {
                                 break;
                             }
                         }
                     });
-                    for (first, batch, run) in rx {
+                    for (batch, run) in rx {
                         let stderr = match run {
                             Ok(stderr) => stderr,
                             Err(e) => {
-                                not_unpacked(&mut placer, batch, e.to_string());
+                                not_unpacked(&mut report, batch, e.to_string());
                                 continue;
                             }
                         };
                         unpacked_any = true;
-                        let identified = par_map(batch, threads, |s| {
-                            identify(&archives[s.work], s, targets, &stderr)
-                        });
-                        let mut ready = Vec::new();
-                        for (i, (s, r)) in batch.iter().zip(identified).enumerate() {
+                        let finished = par_map(batch, threads, |s| {
                             let w = &archives[s.work];
-                            match r {
-                                Ok(r) => ready.push(Ready {
-                                    staged: Some(first + i),
-                                    ..r
-                                }),
-                                Err(e) => placer.report.problems.push(problem(
-                                    &targets[w.target],
+                            let result = finish(w, s, &targets[w.target], &stderr);
+                            let _ = fs::remove_file(&s.archive);
+                            result
+                        });
+                        for (s, result) in batch.iter().zip(finished) {
+                            let w = &archives[s.work];
+                            let t = &targets[w.target];
+                            match result {
+                                Ok(()) => {
+                                    indexes[w.target]
+                                        .record(w.name.file_name(), s.module.to_string());
+                                    report.restored.push(RestoredModule {
+                                        package: t.package.clone(),
+                                        module: s.module.to_string(),
+                                        input: w.input,
+                                    });
+                                }
+                                Err(e) => report.problems.push(problem(
+                                    t,
                                     w.input,
-                                    w.name.file_name(),
+                                    s.module.to_string(),
                                     e,
                                 )),
                             }
                         }
-                        placer.claim_and_place(ready);
                     }
                 });
                 if unpacked_any {
-                    placer.report.leantar = Some((bin, version));
+                    report.leantar = Some((bin, version));
                 }
             }
         }
     }
+    let mut placer = Placer {
+        targets,
+        force: opts.force,
+        threads,
+        claimed: &mut claimed,
+        report: &mut report,
+    };
 
     // 4. Plain descriptors: name each module by its cached .ilean.
     let mut ready: Vec<Ready> = Vec::new();
@@ -580,15 +597,13 @@ const UNPACK_BATCHES: usize = 8;
 /// The fewest archives in one leantar run (each run costs a process start).
 const MIN_UNPACK_BATCH: usize = 64;
 
-/// Steps 5 and 6 of [`restore`], for one batch of identified modules at a time.
+/// Step 5 of [`restore`]: claims and places plain-descriptor modules.
 struct Placer<'a> {
     targets: &'a [RestoreTarget],
-    staged: &'a [Staged],
     force: bool,
     threads: usize,
     /// The modules placed or being placed so far, per package, with their input hash.
     claimed: &'a mut HashMap<(usize, ModuleName), Hash>,
-    indexes: &'a mut Vec<index::RestoreIndex>,
     report: &'a mut RestoreReport,
 }
 
@@ -617,7 +632,7 @@ impl Placer<'_> {
                 continue;
             }
             self.claimed.insert((r.target, r.module.clone()), r.input);
-            if r.archive.is_none() && plain_up_to_date(t, &r) {
+            if plain_up_to_date(t, &r) {
                 self.report.up_to_date.push(RestoredModule {
                     package: t.package.clone(),
                     module: r.module.to_string(),
@@ -627,21 +642,14 @@ impl Placer<'_> {
             }
             placing.push(r);
         }
-        let (staged, force) = (self.staged, self.force);
+        let force = self.force;
         let placed = par_map(&placing, self.threads, |r| {
-            let result = place_module(&targets[r.target], r, force);
-            if let Some(si) = r.staged {
-                unstage(&staged[si]);
-            }
-            result
+            place_module(&targets[r.target], r, force)
         });
         for (r, result) in placing.iter().zip(placed) {
             let t = &targets[r.target];
             match result {
                 Ok(()) => {
-                    if let Some(a) = &r.archive {
-                        self.indexes[r.target].record(a.clone(), r.module.to_string());
-                    }
                     self.report.restored.push(RestoredModule {
                         package: t.package.clone(),
                         module: r.module.to_string(),
@@ -687,202 +695,14 @@ fn staging_root(t: &RestoreTarget) -> Result<PathBuf, RestoreError> {
     Ok(root)
 }
 
-/// Reads a cached archive (bounded), checks its hash against its name and vets its
-/// container.
-fn vet_archive(w: &ArchiveWork) -> Result<ModuleFiles, RestoreError> {
-    let limit = ReadLimit {
-        bytes: crate::limits().max_artifact_bytes,
-        what: "an artifact",
-        env: Some(tarn_core::MAX_ARTIFACT_ENV),
-    };
-    let bytes = read_local_file(&w.cached, Links::Refuse, &limit).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            RestoreError::Missing {
-                path: w.cached.clone(),
-            }
-        } else {
-            RestoreError::io(&w.cached, e)
-        }
-    })?;
-    let actual = Hash::of_bytes(&bytes);
-    if actual != w.name.hash {
-        return Err(RestoreError::HashMismatch {
-            path: w.cached.clone(),
-            expected: w.name.hash,
-            actual,
-        });
-    }
-    let bad = |source| RestoreError::BadArchive {
-        path: w.cached.clone(),
-        source,
-    };
-    let index = LtarIndex::parse(&bytes).map_err(bad)?;
-    let files = index.module_files().map_err(bad)?;
-    // Content-stable archives (leantar 0.1.20 `-s`) carry a placeholder; the others were
-    // packed for exactly one input hash, and Lake would not accept them for another.
-    let packed = Hash(index.dep_hash);
-    if packed != w.input && packed != Hash::NIL && packed != Hash(0) {
-        return Err(RestoreError::OtherInput {
-            path: w.cached.clone(),
-            packed,
-            input: w.input,
-        });
-    }
-    Ok(files)
-}
-
-/// Makes `<root>/<n>/`, the directory leantar unpacks archive `n` into (as both of its bases:
-/// every file of a module has its own extension, [`ModuleFiles`] refuses repeats), and links
-/// the archive to `<root>/<n>.ltar` (so that leantar, which deletes an archive it finds
-/// truncated, never deletes the cached one).
-fn stage_archive(
-    root: &Path,
-    n: usize,
-    w: &ArchiveWork,
-) -> Result<(PathBuf, PathBuf), RestoreError> {
-    let dir = root.join(n.to_string());
-    fs::create_dir(&dir).map_err(|e| RestoreError::io(&dir, e))?;
-    let link = root.join(format!("{n}.ltar"));
-    let archive = match fs::hard_link(&w.cached, &link) {
-        Ok(()) => link,
-        Err(_) => w.cached.clone(),
-    };
-    Ok((dir, archive))
-}
-
-/// Removes what is left of one module's staging once it is placed (or refused): its
-/// directory and the archive's link. Best effort; the run removes its staging root at the end.
-fn unstage(s: &Staged) {
-    let _ = fs::remove_dir_all(&s.bases[0]);
-    if s.archive.parent() == s.bases[0].parent() {
-        let _ = fs::remove_file(&s.archive);
-    }
-}
-
 /// Reads at most `limit` bytes of a file we staged.
-fn read_small(path: &Path) -> Result<Vec<u8>, RestoreError> {
+pub(super) fn read_small(path: &Path) -> Result<Vec<u8>, RestoreError> {
     let limit = ReadLimit {
         bytes: MAX_SMALL_FILE_BYTES,
         what: "a module file",
         env: None,
     };
     read_local_file(path, Links::Refuse, &limit).map_err(|e| RestoreError::io(path, e))
-}
-
-/// The module an `.ilean` belongs to (its `"module"` field).
-fn ilean_module(path: &Path, bytes: &[u8]) -> Result<ModuleName, RestoreError> {
-    let bad = |message: String| RestoreError::Identity {
-        path: path.to_path_buf(),
-        message,
-    };
-    let v: Value = serde_json::from_slice(bytes).map_err(|e| bad(format!("not an .ilean: {e}")))?;
-    let name = v["module"]
-        .as_str()
-        .ok_or_else(|| bad("the .ilean has no \"module\" field".into()))?;
-    ModuleName::parse(name).map_err(|e| bad(e.to_string()))
-}
-
-/// The `// Module: A.B.C` line near the top of a `.c` file Lean wrote, if any.
-fn c_module(path: &Path) -> Option<String> {
-    let mut head = vec![0u8; 4096];
-    let mut f = fs::File::open(path).ok()?;
-    let n = f.read(&mut head).ok()?;
-    let text = String::from_utf8_lossy(&head[..n]).into_owned();
-    text.lines()
-        .take(4)
-        .find_map(|l| l.strip_prefix("// Module: ").map(|m| m.trim().to_string()))
-}
-
-/// After leantar: names the module, hashes its files and checks them against the archive's
-/// own trace.
-fn identify(
-    w: &ArchiveWork,
-    s: &Staged,
-    targets: &[RestoreTarget],
-    stderr: &str,
-) -> Result<Ready, RestoreError> {
-    let stem = &s.files.stem;
-    let staged_trace = s.bases[0].join(format!("{stem}.trace"));
-    if !staged_trace.is_file() {
-        let archive = s.archive.to_string_lossy();
-        let message = stderr
-            .lines()
-            .filter(|l| l.contains(archive.as_ref()))
-            .collect::<Vec<_>>()
-            .join("; ");
-        return Err(RestoreError::NotUnpacked {
-            path: w.cached.clone(),
-            message: if message.is_empty() {
-                "its trace is missing after the run".into()
-            } else {
-                message
-            },
-        });
-    }
-    let path_of = |ext: &str| {
-        let base = module_ext_base(ext).unwrap_or(0) as usize;
-        s.bases[base].join(format!("{stem}.{ext}"))
-    };
-    let ilean = path_of("ilean");
-    let module = ilean_module(&ilean, &read_small(&ilean)?)?;
-    if module.last() != stem {
-        return Err(RestoreError::Identity {
-            path: w.cached.clone(),
-            message: format!("its .ilean names module {module}, but its files are {stem}.*"),
-        });
-    }
-    if let Some(c) = c_module(&path_of("c")) {
-        if c != module.to_string() {
-            return Err(RestoreError::Identity {
-                path: w.cached.clone(),
-                message: format!("its .ilean names module {module}, its .c header {c}"),
-            });
-        }
-    }
-    let mut outputs = Vec::new();
-    let mut files = Vec::new();
-    for ext in &s.files.exts {
-        let p = path_of(ext);
-        let h = crate::hashing::hash_file(&p).map_err(|e| RestoreError::io(&p, e))?;
-        outputs.push(ArtifactName::new(h, ext.clone()));
-        files.push((p, ext.clone(), Source::Staged));
-    }
-    // The archive's own trace (leantar's re-serialisation) must list exactly these files.
-    let packed = SavedTrace::parse(&String::from_utf8_lossy(&read_small(&staged_trace)?)).ok();
-    let mut is_module = s.files.exts.iter().any(|e| e == "olean.server");
-    if let Some(listed) = packed.as_ref().and_then(|t| t.outputs.as_ref()) {
-        if let Some(Value::Bool(m)) = listed.get("m") {
-            is_module = *m;
-        }
-        let mut listed_names = artifacts_of(listed).unwrap_or_default();
-        listed_names.retain(|a| a.ext != "ltar");
-        let mut held = outputs.clone();
-        held.sort();
-        if listed_names != held {
-            let show = |v: &[ArtifactName]| {
-                v.iter()
-                    .map(ArtifactName::file_name)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
-            return Err(RestoreError::TraceDisagrees {
-                path: w.cached.clone(),
-                listed: show(&listed_names),
-                held: show(&held),
-            });
-        }
-    }
-    let t = &targets[w.target];
-    Ok(Ready {
-        target: w.target,
-        input: w.input,
-        module,
-        files,
-        ltar: t.restore_all.then(|| s.archive.clone()),
-        descrs: module_output_descrs(is_module, &outputs, None),
-        archive: Some(w.name.file_name()),
-        staged: None,
-    })
 }
 
 /// A plain-descriptor entry: the module named by its cached `.ilean`, the files to copy
@@ -923,7 +743,7 @@ fn plain_ready(
             return Err(RestoreError::Missing { path: p });
         }
         if t.restore_all || n.ext == "ilean" {
-            files.push((p, n.ext.clone(), Source::Cached(n.hash)));
+            files.push((p, n.ext.clone(), n.hash));
         }
     }
     let value = t
@@ -937,10 +757,7 @@ fn plain_ready(
         input,
         module,
         files,
-        ltar: None,
         descrs: value,
-        archive: None,
-        staged: None,
     }))
 }
 
@@ -1000,21 +817,38 @@ fn copy_checked(src: &Path, dest: &Path, expected: Hash) -> Result<(), RestoreEr
     copy_into_place(src, dest)
 }
 
-/// Puts one module in place (order in the module documentation).
+/// Puts one plain-descriptor module in place (order in the module documentation).
 fn place_module(t: &RestoreTarget, r: &Ready, force: bool) -> Result<(), RestoreError> {
     let m = &r.module;
     ensure_dir(&t.dir, &t.layout.module_lib_dir(m))?;
     ensure_dir(&t.dir, &t.layout.module_ir_dir(m))?;
+    invalidate_module(t, m, r.input, force)?;
+    for (src, ext, hash) in &r.files {
+        copy_checked(src, &t.dir.join(t.layout.output_path(m, ext)), *hash)?;
+    }
+    let trace_path = t.dir.join(t.layout.output_path(m, "trace"));
+    write_into_place(&trace_path, fetch_trace_text(r.input, &r.descrs).as_bytes())
+}
+
+/// Before a module's files change: refuses a trace for another input (unless `force`), then
+/// removes the trace, so that no trace ever names files being replaced, then the old
+/// outputs and their `.hash` files. The module's directories exist and were checked.
+pub(super) fn invalidate_module(
+    t: &RestoreTarget,
+    m: &ModuleName,
+    input: Hash,
+    force: bool,
+) -> Result<(), RestoreError> {
     let trace_path = t.dir.join(t.layout.output_path(m, "trace"));
     match read_trace(&trace_path) {
-        Some(Ok(tr)) if tr.dep_hash == r.input => {}
+        Some(Ok(tr)) if tr.dep_hash == input => {}
         Some(_) | None if force => {}
         None => {}
         Some(found) => {
             return Err(RestoreError::ExistingTrace {
                 path: trace_path,
                 found: found.map_or_else(|e| format!("invalid ({e})"), |t| t.dep_hash.to_string()),
-                input: r.input,
+                input,
             })
         }
     }
@@ -1024,27 +858,6 @@ fn place_module(t: &RestoreTarget, r: &Ready, force: bool) -> Result<(), Restore
         remove_if_exists(&p)?;
         remove_if_exists(&hash_file_of(&p))?;
     }
-    for (src, ext, source) in &r.files {
-        let dest = t.dir.join(t.layout.output_path(m, ext));
-        match source {
-            Source::Staged => {
-                // leantar leaves 0600; build outputs are readable by everyone (Windows has
-                // no mode bits: the file inherits the directory's ACL).
-                #[cfg(unix)]
-                {
-                    use std::os::unix::fs::PermissionsExt;
-                    fs::set_permissions(src, fs::Permissions::from_mode(0o644))
-                        .map_err(|e| RestoreError::io(src, e))?;
-                }
-                move_into_place(src, &dest)?
-            }
-            Source::Cached(h) => copy_checked(src, &dest, *h)?,
-        }
-    }
-    if let Some(ltar) = &r.ltar {
-        link_or_copy(ltar, &t.dir.join(t.layout.output_path(m, "ltar")))?;
-    }
-    write_into_place(&trace_path, fetch_trace_text(r.input, &r.descrs).as_bytes())?;
     Ok(())
 }
 

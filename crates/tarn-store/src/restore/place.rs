@@ -37,7 +37,17 @@ pub(crate) fn kill_point() {
 /// file is an error naming it. `rel` is relative and has no `..` (a [`tarn_core::BuildLayout`]
 /// guarantees that).
 pub(crate) fn ensure_dir(root: &Path, rel: &Path) -> Result<PathBuf, RestoreError> {
+    ensure_dir_reporting_new(root, rel).map(|(dir, _)| dir)
+}
+
+/// [`ensure_dir`], also telling whether this call made the last component (so that it
+/// holds nothing from before).
+pub(crate) fn ensure_dir_reporting_new(
+    root: &Path,
+    rel: &Path,
+) -> Result<(PathBuf, bool), RestoreError> {
     let mut cur = root.to_path_buf();
+    let mut made = false;
     for c in rel.components() {
         let Component::Normal(part) = c else {
             return Err(RestoreError::Io {
@@ -46,18 +56,19 @@ pub(crate) fn ensure_dir(root: &Path, rel: &Path) -> Result<PathBuf, RestoreErro
             });
         };
         cur.push(part);
-        check_dir(&cur, true)?;
+        made = check_dir(&cur, true)?;
     }
-    Ok(cur)
+    Ok((cur, made))
 }
 
 /// Checks that `path` is a directory and not a link; creates it when missing and `create`.
-fn check_dir(path: &Path, create: bool) -> Result<(), RestoreError> {
+/// Returns whether it was created.
+fn check_dir(path: &Path, create: bool) -> Result<bool, RestoreError> {
     match fs::symlink_metadata(path) {
         Ok(m) if m.file_type().is_symlink() => Err(RestoreError::Symlink {
             path: path.to_path_buf(),
         }),
-        Ok(m) if m.is_dir() => Ok(()),
+        Ok(m) if m.is_dir() => Ok(false),
         Ok(_) => Err(RestoreError::Io {
             path: path.to_path_buf(),
             source: io::Error::new(
@@ -67,7 +78,7 @@ fn check_dir(path: &Path, create: bool) -> Result<(), RestoreError> {
         }),
         Err(e) if e.kind() == io::ErrorKind::NotFound && create => {
             match fs::create_dir(path) {
-                Ok(()) => Ok(()),
+                Ok(()) => Ok(true),
                 // Another worker made it meanwhile: check what is there now.
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => check_dir(path, false),
                 Err(e) => Err(RestoreError::io(path, e)),
@@ -84,22 +95,6 @@ pub(crate) fn remove_if_exists(path: &Path) -> Result<(), RestoreError> {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(RestoreError::io(path, e)),
-    }
-}
-
-/// Moves the finished file `src` to `dest` (same directory tree): a rename, which replaces a
-/// link at `dest` rather than following it. Across file systems: a temp copy in `dest`'s
-/// directory, then a rename.
-pub(crate) fn move_into_place(src: &Path, dest: &Path) -> Result<(), RestoreError> {
-    kill_point();
-    match fs::rename(src, dest) {
-        Ok(()) => Ok(()),
-        Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
-            copy_into_place(src, dest)?;
-            let _ = fs::remove_file(src);
-            Ok(())
-        }
-        Err(e) => Err(RestoreError::io(dest, e)),
     }
 }
 

@@ -1,0 +1,251 @@
+//! The archive path of a restore: each archive is vetted and named, the module's own
+//! directories are checked (no symbolic link followed) and its old trace and outputs removed,
+//! then leantar unpacks straight into those directories; tarn hashes what it wrote and writes
+//! the trace last.
+//!
+//! leantar would write the archive's own trace to `C.trace` first of all, before the other
+//! files: a kill in between would leave a trace naming missing outputs. So leantar reads a
+//! copy of the archive in the staging directory whose trace entry is renamed, same length, to
+//! `C.tarn~` ([`UNPACKED_TRACE_EXT`]), a name Lake never reads; tarn removes it once the
+//! module's own trace is written.
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde_json::Value;
+use tarn_core::{
+    artifacts_of, fetch_trace_text, module_ext_base, module_output_descrs, ArtifactName, Hash,
+    LtarIndex, ModuleFiles, ModuleName, SavedTrace,
+};
+
+use super::identity::{archive_module, ilean_module};
+use super::place::{ensure_dir_reporting_new, link_or_copy, remove_if_exists, write_into_place};
+use super::{
+    invalidate_module, read_small, ArchiveWork, RestoreError, RestoreTarget, MAX_SMALL_FILE_BYTES,
+};
+use crate::local_file::{read_local_file, Links, ReadLimit};
+
+/// The extension leantar's copy of the archive's trace gets (`C.tarn~`): as long as `trace`,
+/// so that the renamed archive has the same layout, and meaningless to Lake.
+pub(crate) const UNPACKED_TRACE_EXT: &str = "tarn~";
+
+/// An archive vetted, named, and copied for leantar.
+pub(crate) struct Staged {
+    /// Its index in the archive work list.
+    pub(crate) work: usize,
+    /// The module it holds.
+    pub(crate) module: ModuleName,
+    /// Its files.
+    pub(crate) files: ModuleFiles,
+    /// The copy leantar reads (trace entry renamed); leantar deletes it if it finds it
+    /// truncated, so the cached archive is never handed over.
+    pub(crate) archive: PathBuf,
+    /// leantar's bases: the module's `leanLibDir` and `irDir` directories, once checked.
+    pub(crate) bases: Option<[PathBuf; 2]>,
+}
+
+/// Reads a cached archive (bounded), checks its hash against its name, vets its container,
+/// names its module, and writes the copy leantar reads to `copy`.
+pub(crate) fn vet_and_copy(
+    w: &ArchiveWork,
+    copy: &Path,
+) -> Result<(ModuleFiles, ModuleName), RestoreError> {
+    let limit = ReadLimit {
+        bytes: crate::limits().max_artifact_bytes,
+        what: "an artifact",
+        env: Some(tarn_core::MAX_ARTIFACT_ENV),
+    };
+    let mut bytes = read_local_file(&w.cached, Links::Refuse, &limit).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            RestoreError::Missing {
+                path: w.cached.clone(),
+            }
+        } else {
+            RestoreError::io(&w.cached, e)
+        }
+    })?;
+    let actual = Hash::of_bytes(&bytes);
+    if actual != w.name.hash {
+        return Err(RestoreError::HashMismatch {
+            path: w.cached.clone(),
+            expected: w.name.hash,
+            actual,
+        });
+    }
+    let bad = |source| RestoreError::BadArchive {
+        path: w.cached.clone(),
+        source,
+    };
+    let index = LtarIndex::parse(&bytes).map_err(bad)?;
+    let files = index.module_files().map_err(bad)?;
+    // Content-stable archives (leantar 0.1.20 `-s`) carry a placeholder; the others were
+    // packed for exactly one input hash, and Lake would not accept them for another.
+    let packed = Hash(index.dep_hash);
+    if packed != w.input && packed != Hash::NIL && packed != Hash(0) {
+        return Err(RestoreError::OtherInput {
+            path: w.cached.clone(),
+            packed,
+            input: w.input,
+        });
+    }
+    let module = archive_module(&w.cached, &bytes, &index, &files, MAX_SMALL_FILE_BYTES)?;
+    // `C.trace` → `C.tarn~`: the name's last six bytes, the NUL after it unchanged.
+    let end = index.trace_name_offset + index.trace_name.len();
+    bytes[end - UNPACKED_TRACE_EXT.len()..end].copy_from_slice(UNPACKED_TRACE_EXT.as_bytes());
+    fs::write(copy, &bytes).map_err(|e| RestoreError::io(copy, e))?;
+    Ok((files, module))
+}
+
+/// The module directories checked or made so far in this run, and whether each was new
+/// (made by this run, so holding nothing from before it).
+#[derive(Default)]
+pub(crate) struct CheckedDirs {
+    dirs: Mutex<HashMap<PathBuf, bool>>,
+}
+
+impl CheckedDirs {
+    /// `root/rel`, checked once per run (no link, no file on the way), and whether it is new.
+    fn ensure(&self, root: &Path, rel: &Path) -> Result<(PathBuf, bool), RestoreError> {
+        let path = root.join(rel);
+        let mut dirs = self.dirs.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(new) = dirs.get(&path) {
+            return Ok((path, *new));
+        }
+        let (made, new) = ensure_dir_reporting_new(root, rel)?;
+        dirs.insert(made.clone(), new);
+        Ok((made, new))
+    }
+}
+
+/// Gets the module's directories ready for leantar: checked or made without following a
+/// link; unless both are new, the old trace removed first (refused if it is for another
+/// input and not `force`), then the old outputs, their `.hash` files and a stale `C.tarn~`.
+pub(crate) fn prepare(
+    t: &RestoreTarget,
+    m: &ModuleName,
+    input: Hash,
+    force: bool,
+    dirs: &CheckedDirs,
+) -> Result<[PathBuf; 2], RestoreError> {
+    let (lib, lib_new) = dirs.ensure(&t.dir, &t.layout.module_lib_dir(m))?;
+    let (ir, ir_new) = dirs.ensure(&t.dir, &t.layout.module_ir_dir(m))?;
+    if !(lib_new && ir_new) {
+        invalidate_module(t, m, input, force)?;
+        remove_if_exists(&lib.join(format!("{}.{UNPACKED_TRACE_EXT}", m.last())))?;
+    }
+    Ok([lib, ir])
+}
+
+/// After leantar: checks the module's files (the `.ilean` names the same module, the
+/// archive's own trace lists exactly the files written), makes them readable, links the
+/// archive when restoring all, and writes the trace last. On a failure the files leantar
+/// wrote for it are removed.
+pub(crate) fn finish(
+    w: &ArchiveWork,
+    s: &Staged,
+    t: &RestoreTarget,
+    stderr: &str,
+) -> Result<(), RestoreError> {
+    let bases = s.bases.as_ref().expect("prepared before unpacking");
+    let stem = &s.files.stem;
+    let unpacked_trace = bases[0].join(format!("{stem}.{UNPACKED_TRACE_EXT}"));
+    if !unpacked_trace.is_file() {
+        let archive = s.archive.to_string_lossy();
+        let message = stderr
+            .lines()
+            .filter(|l| l.contains(archive.as_ref()))
+            .collect::<Vec<_>>()
+            .join("; ");
+        return Err(RestoreError::NotUnpacked {
+            path: w.cached.clone(),
+            message: if message.is_empty() {
+                "its trace is missing after the run".into()
+            } else {
+                message
+            },
+        });
+    }
+    let path_of = |ext: &str| {
+        let base = module_ext_base(ext).unwrap_or(0) as usize;
+        bases[base].join(format!("{stem}.{ext}"))
+    };
+    let descrs = match check_unpacked(w, s, &unpacked_trace, &path_of) {
+        Ok(d) => d,
+        Err(e) => {
+            for ext in &s.files.exts {
+                let _ = fs::remove_file(path_of(ext));
+            }
+            let _ = fs::remove_file(&unpacked_trace);
+            return Err(e);
+        }
+    };
+    remove_if_exists(&unpacked_trace)?;
+    let m = &s.module;
+    if t.restore_all {
+        link_or_copy(&w.cached, &t.dir.join(t.layout.output_path(m, "ltar")))?;
+    }
+    let trace_path = t.dir.join(t.layout.output_path(m, "trace"));
+    write_into_place(&trace_path, fetch_trace_text(w.input, &descrs).as_bytes())
+}
+
+/// The checks of [`finish`]; returns the trace's `outputs`.
+fn check_unpacked(
+    w: &ArchiveWork,
+    s: &Staged,
+    unpacked_trace: &Path,
+    path_of: &dyn Fn(&str) -> PathBuf,
+) -> Result<Value, RestoreError> {
+    let ilean = path_of("ilean");
+    let named = ilean_module(&ilean, &read_small(&ilean)?)?;
+    if named != s.module {
+        return Err(RestoreError::Identity {
+            path: w.cached.clone(),
+            message: format!(
+                "its .ilean names module {named}, its .c header {}",
+                s.module
+            ),
+        });
+    }
+    let mut outputs = Vec::new();
+    for ext in &s.files.exts {
+        let p = path_of(ext);
+        let h = crate::hashing::hash_file(&p).map_err(|e| RestoreError::io(&p, e))?;
+        outputs.push(ArtifactName::new(h, ext.clone()));
+        // leantar leaves 0600; build outputs are readable by everyone (Windows has no mode
+        // bits: the file inherits the directory's ACL).
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(&p, fs::Permissions::from_mode(0o644))
+                .map_err(|e| RestoreError::io(&p, e))?;
+        }
+    }
+    // The archive's own trace (leantar's re-serialisation) must list exactly these files.
+    let packed = SavedTrace::parse(&String::from_utf8_lossy(&read_small(unpacked_trace)?)).ok();
+    let mut is_module = s.files.exts.iter().any(|e| e == "olean.server");
+    if let Some(listed) = packed.as_ref().and_then(|t| t.outputs.as_ref()) {
+        if let Some(Value::Bool(m)) = listed.get("m") {
+            is_module = *m;
+        }
+        let mut listed_names = artifacts_of(listed).unwrap_or_default();
+        listed_names.retain(|a| a.ext != "ltar");
+        let mut held = outputs.clone();
+        held.sort();
+        if listed_names != held {
+            let show = |v: &[ArtifactName]| {
+                v.iter()
+                    .map(ArtifactName::file_name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            return Err(RestoreError::TraceDisagrees {
+                path: w.cached.clone(),
+                listed: show(&listed_names),
+                held: show(&held),
+            });
+        }
+    }
+    Ok(module_output_descrs(is_module, &outputs, None))
+}
