@@ -707,3 +707,67 @@ fn a_restore_counts_as_use_for_prune_and_records_its_workspace() {
         "{workspaces}"
     );
 }
+
+/// `get --restore` of one package restores the modules whose archives are in the cache while
+/// the others still download: the server holds one archive back until the other module's
+/// trace is in the build directory (a restore that waits for the whole download never gets
+/// there, and the server gives up after 30 s).
+#[test]
+fn get_restore_restores_while_the_download_goes_on() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+    use tarn_test::{service_over_dir, Fault, Plan};
+    let Some(env) = Env::new("") else { return };
+    let scope = "leanprover-community/plausible";
+    let remote = env.path("remote");
+    for a in [ATTR_LTAR, BASIC_LTAR] {
+        let art = remote.join(format!("a0/{scope}/{}.art", a.trim_end_matches(".ltar")));
+        fs::create_dir_all(art.parent().unwrap()).unwrap();
+        fs::rename(env.path("cache/artifacts").join(a), &art).unwrap();
+    }
+    let attr_trace = env.path("ws/.lake/build/lib/lean/Plausible/Attr.trace");
+    let held_until_restored = Arc::new(AtomicBool::new(false));
+    let (trace, seen) = (attr_trace.clone(), held_until_restored.clone());
+    let held = format!("{}.art", BASIC_LTAR.trim_end_matches(".ltar"));
+    let plan: Plan = Arc::new(move |req, _| {
+        if req.path().ends_with(&held) {
+            let until = Instant::now() + Duration::from_secs(30);
+            while Instant::now() < until && !trace.exists() {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            seen.store(trace.exists(), Ordering::SeqCst);
+        }
+        Fault::None
+    });
+    let _server = service_over_dir(env.sb.root(), "ok", plan);
+    let map = env.mapping(
+        "outputs.jsonl",
+        &[(ATTR_INPUT, ATTR_LTAR), (BASIC_INPUT, BASIC_LTAR)],
+    );
+    let out = env
+        .sb
+        .command()
+        .args(["--cache-dir", "cache", "-d", "ws", "--json", "get", &map])
+        .args(["--restore", "--service", "ok", "--repo", scope])
+        .args(["--timeout", "120"])
+        .env("LEANTAR", &env.leantar)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        held_until_restored.load(Ordering::SeqCst),
+        "{ATTR} was not restored while {BASIC}'s archive was still downloading"
+    );
+    // One document, both modules restored, as a restore after the get reports them.
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["ok"], true, "{doc}");
+    assert_eq!(doc["get"]["downloaded"], 2, "{doc}");
+    assert_eq!(doc["restore"]["restored"], 2, "{doc}");
+    assert_lake_rule(
+        &env.path("ws"),
+        &Dirs::default(),
+        &[(ATTR, ATTR_INPUT), (BASIC, BASIC_INPUT)],
+        None,
+    );
+}

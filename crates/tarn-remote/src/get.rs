@@ -420,6 +420,10 @@ pub async fn download_artifacts(
         }
     }
     report.already_present += present.len() as u64;
+    let progress = transport.progress().clone();
+    for n in present {
+        progress.emit(Event::Cached(n));
+    }
     // One content hash under several extensions is downloaded once; the other names become
     // local copies of it afterwards.
     let mut first_of: HashMap<Hash, usize> = HashMap::new();
@@ -435,7 +439,6 @@ pub async fn download_artifacts(
         }
     }
     let urls = artifact_urls(transport, service, scope, &unique).await?;
-    let progress = transport.progress().clone();
     progress.emit(Event::Start {
         phase: "download",
         files: (unique.len() + copies.len()) as u64,
@@ -456,6 +459,7 @@ pub async fn download_artifacts(
         progress.emit(Event::FileDone);
         match r {
             Ok((bytes, inserted)) => {
+                progress.emit(Event::Cached(name.clone()));
                 report.bytes += bytes;
                 match inserted {
                     Inserted::New => report.downloaded += 1,
@@ -495,8 +499,13 @@ pub async fn download_artifacts(
             continue;
         }
         match cache.import_artifact(&source_path, &name) {
-            Ok(Inserted::New) => report.copied += 1,
-            Ok(Inserted::AlreadyPresent) => report.already_present += 1,
+            Ok(inserted) => {
+                progress.emit(Event::Cached(name));
+                match inserted {
+                    Inserted::New => report.copied += 1,
+                    Inserted::AlreadyPresent => report.already_present += 1,
+                }
+            }
             Err(e) => report.failed.push(ArtifactFailure {
                 artifact: name.file_name(),
                 url: urls[i].clone(),

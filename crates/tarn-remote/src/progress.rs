@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use tarn_core::ArtifactName;
+
 /// One thing that happened during a transfer run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
@@ -30,6 +32,16 @@ pub enum Event {
     },
     /// A phase is over.
     Finish,
+    /// A get's mappings are known (and their signature verified, when keys are trusted);
+    /// its artifacts are about to be fetched. `rev` is the revision whose mapping file the get
+    /// saved in the cache, `None` when a mappings file was given.
+    Mappings {
+        /// The revision.
+        rev: Option<String>,
+    },
+    /// One artifact of a get is in the local cache, complete and checked (found there,
+    /// downloaded, or copied), so a reader may use it now.
+    Cached(ArtifactName),
 }
 
 /// Where events go. Cheap to clone; must be callable from any task.

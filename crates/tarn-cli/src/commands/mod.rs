@@ -1,12 +1,14 @@
 //! One module per group of commands: `local` (offline, the cache on disk), `cache` (keeping
 //! the cache within a size), `remote` (transfers), `key` (signing keys and trust), `serve` (the
-//! server), `restore` (the build directory).
+//! server), `restore` (the build directory), `restore_alongside` (`get --restore` restoring while it
+//! downloads).
 
 pub(crate) mod cache;
 pub(crate) mod key;
 pub(crate) mod local;
 pub(crate) mod remote;
 pub(crate) mod restore;
+pub(crate) mod restore_alongside;
 pub(crate) mod serve;
 
 /// What every command returns: an exit code, or an error printed as `error: ...` (exit 1).

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -27,6 +28,7 @@ use tarn_remote::{
 use tarn_store::{Cache, Workspace};
 
 use super::key::{signing_key, trust_policies, SignArgs, TrustArgs};
+use super::restore_alongside::{self, Alongside, Arrival};
 use super::CmdResult;
 use crate::context;
 use crate::global_args::GlobalArgs;
@@ -333,6 +335,7 @@ fn transport(
     sign_downloads: bool,
     disk_bound: Option<DiskBound>,
     bar: &indicatif::ProgressBar,
+    arrivals: Option<Sender<Arrival>>,
 ) -> anyhow::Result<Transport> {
     if t.jobs == 0 {
         bail!("--jobs must be at least 1");
@@ -354,11 +357,12 @@ fn transport(
         ..TransportOptions::default()
     };
     let _ = global;
-    Ok(Transport::new(opts, progress_sink(bar.clone()))?)
+    Ok(Transport::new(opts, progress_sink(bar.clone(), arrivals))?)
 }
 
-/// Turns engine events into progress-bar updates (files, bytes, rate, ETA).
-fn progress_sink(bar: indicatif::ProgressBar) -> Progress {
+/// Turns engine events into progress-bar updates (files, bytes, rate, ETA), and passes a
+/// get's mappings and artifacts in the cache on to `arrivals` (a restore alongside the get).
+fn progress_sink(bar: indicatif::ProgressBar, arrivals: Option<Sender<Arrival>>) -> Progress {
     let bytes = Arc::new(AtomicU64::new(0));
     let start = Arc::new(std::sync::Mutex::new(Instant::now()));
     Progress::new(move |e| match e {
@@ -384,6 +388,16 @@ fn progress_sink(bar: indicatif::ProgressBar) -> Progress {
             tracing::debug!("retrying {url}: {reason}");
         }
         Event::Finish => {}
+        Event::Mappings { rev } => {
+            if let Some(tx) = &arrivals {
+                let _ = tx.send(Arrival::Mappings(rev));
+            }
+        }
+        Event::Cached(name) => {
+            if let Some(tx) = &arrivals {
+                let _ = tx.send(Arrival::Cached(name));
+            }
+        }
     })
 }
 
@@ -534,7 +548,22 @@ pub(crate) fn get(global: &GlobalArgs, a: GetArgs) -> CmdResult {
         }),
         None => get_disk_bound(&cache),
     };
-    let transport = transport(global, &a.transfer, signer, a.signed, disk_bound, &bar)?;
+    // One package's `get --restore` restores while it downloads (restore_alongside).
+    let (arrivals_tx, arrivals) = if a.restore && mode == Mode::Single {
+        let (tx, rx) = std::sync::mpsc::channel();
+        (Some(tx), Some(rx))
+    } else {
+        (None, None)
+    };
+    let transport = transport(
+        global,
+        &a.transfer,
+        signer,
+        a.signed,
+        disk_bound,
+        &bar,
+        arrivals_tx.clone(),
+    )?;
     let rt = runtime()?;
     // `tarn cache prune` keeps what this workspace's current revisions need.
     if tarn_store::is_package_dir(&ws.root_dir) {
@@ -546,14 +575,41 @@ pub(crate) fn get(global: &GlobalArgs, a: GetArgs) -> CmdResult {
         let [Step::Fetch { plan, .. }] = steps.as_slice() else {
             bail!("internal error: a single-package get without exactly one package");
         };
-        let outcome = rt
-            .block_on(get::run(&transport, &cache, plan))
-            .map_err(get_error)?;
+        let job = Alongside {
+            ws: &ws,
+            cache: &cache,
+            package: &plan.local_scope,
+            mappings_file: a.mappings.as_deref(),
+            force: a.force_restore,
+        };
+        let (got, restored) = std::thread::scope(|scope| {
+            let restorer =
+                arrivals.map(|rx| scope.spawn(|| restore_alongside::restore_as_fetched(&job, rx)));
+            let got = rt.block_on(get::run(&transport, &cache, plan));
+            if let Some(tx) = &arrivals_tx {
+                let _ = tx.send(Arrival::GetOver(got.is_ok()));
+            }
+            let restored = restorer.and_then(|h| match h.join() {
+                Ok(r) => r,
+                Err(panic) => std::panic::resume_unwind(panic),
+            });
+            (got, restored)
+        });
+        let outcome = got.map_err(get_error)?;
         bar.finish_and_clear();
         let result = one_json_document(global, a.restore, || {
             print_get_outcome(global, &outcome).and_then(|code| {
                 if !a.restore {
                     return Ok(code);
+                }
+                if let Some(restored) = restored {
+                    let (report, secs) = restored?;
+                    let restore_code = super::restore::print_report(global, &report, secs);
+                    return Ok(if code == ExitCode::SUCCESS {
+                        restore_code
+                    } else {
+                        code
+                    });
                 }
                 let fetched = [(plan.local_scope.clone(), outcome)];
                 restore_fetched(global, &ws, &cache, &a, &fetched, code)
@@ -1006,6 +1062,7 @@ fn run_upload(
         false,
         None,
         &bar,
+        None,
     )?;
     let rt = runtime()?;
     let outcome = rt.block_on(put::run(&transport, &plan));

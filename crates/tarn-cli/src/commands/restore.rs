@@ -179,15 +179,11 @@ pub(crate) fn run_and_print(
     }
     tarn_store::note_use(cache, &used);
     drop(lock);
-    print_report(global, &report, start.elapsed().as_secs_f64());
-    Ok(if report.ok() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(print_report(global, &report, start.elapsed().as_secs_f64()))
 }
 
-fn print_report(global: &GlobalArgs, r: &RestoreReport, secs: f64) {
+/// Prints a restore's report (`secs` its wall time); exit 1 if any module failed.
+pub(crate) fn print_report(global: &GlobalArgs, r: &RestoreReport, secs: f64) -> ExitCode {
     if global.json {
         let problems: Vec<serde_json::Value> = r
             .problems
@@ -222,7 +218,7 @@ fn print_report(global: &GlobalArgs, r: &RestoreReport, secs: f64) {
             "ok": r.ok(),
         });
         ui::print_json(&v);
-        return;
+        return super::exit(r.ok());
     }
     for p in &r.problems {
         ui::say!(
@@ -251,6 +247,7 @@ fn print_report(global: &GlobalArgs, r: &RestoreReport, secs: f64) {
         line.push_str(&format!(" ({} at {})", version, path.display()));
     }
     ui::show!("{line} in {secs:.2}s");
+    super::exit(r.ok())
 }
 
 #[cfg(test)]

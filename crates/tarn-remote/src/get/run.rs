@@ -311,6 +311,9 @@ pub async fn run(
     if names.is_empty() {
         tracing::warn!("{scope}: no artifacts to download");
     }
+    transport.progress().emit(crate::progress::Event::Mappings {
+        rev: outcome.rev.clone(),
+    });
     let writing = tokio::task::spawn_blocking(writer);
     let report = download_artifacts(
         transport,

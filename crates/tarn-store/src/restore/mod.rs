@@ -136,6 +136,17 @@ impl RestoreReport {
     pub fn ok(&self) -> bool {
         self.problems.is_empty()
     }
+
+    /// Adds a later round's report to this one.
+    pub fn absorb(&mut self, later: RestoreReport) {
+        self.restored.extend(later.restored);
+        self.up_to_date.extend(later.up_to_date);
+        self.not_modules += later.not_modules;
+        self.problems.extend(later.problems);
+        if later.leantar.is_some() {
+            self.leantar = later.leantar;
+        }
+    }
 }
 
 /// Why a module was not restored.
@@ -313,9 +324,26 @@ struct Ready {
     descrs: Value,
 }
 
+/// The modules restored so far in one run that restores in rounds (`tarn get --restore`
+/// restores the entries whose artifacts have arrived while the rest download): an entry of a
+/// later round naming a module an earlier round restored is a collision, as within a round.
+#[derive(Debug, Default)]
+pub struct RestoreClaims(HashMap<(String, ModuleName), Hash>);
+
 /// Restores every target's entries (see the module documentation). Problems are collected
 /// per entry; the rest goes on.
 pub fn restore(cache: &Cache, targets: &[RestoreTarget], opts: &RestoreOptions) -> RestoreReport {
+    restore_round(cache, targets, opts, &mut RestoreClaims::default())
+}
+
+/// [`restore`] as one round of several: `claims` holds the modules earlier rounds restored
+/// and gains this round's.
+pub fn restore_round(
+    cache: &Cache,
+    targets: &[RestoreTarget],
+    opts: &RestoreOptions,
+    claims: &mut RestoreClaims,
+) -> RestoreReport {
     let threads = if opts.threads == 0 {
         default_threads()
     } else {
@@ -400,14 +428,14 @@ pub fn restore(cache: &Cache, targets: &[RestoreTarget], opts: &RestoreOptions) 
 
     // 3. Claim each module's name in its package (a second entry for the same module is a
     //    collision), then get its directories ready (on every core).
-    let mut claimed: HashMap<(usize, ModuleName), Hash> = HashMap::new();
+    let claimed = &mut claims.0;
     let mut staged: Vec<Staged> = Vec::new();
     for (wi, v) in vetted.into_iter().enumerate() {
         let w = &archives[wi];
         let t = &targets[w.target];
         match v {
             Ok((files, module, copy)) => {
-                if let Some(other) = claimed.get(&(w.target, module.clone())) {
+                if let Some(other) = claimed.get(&(t.package.clone(), module.clone())) {
                     let error = RestoreError::Collision {
                         module: module.to_string(),
                         other: *other,
@@ -418,7 +446,7 @@ pub fn restore(cache: &Cache, targets: &[RestoreTarget], opts: &RestoreOptions) 
                         .push(problem(t, w.input, module.to_string(), error));
                     continue;
                 }
-                claimed.insert((w.target, module.clone()), w.input);
+                claimed.insert((t.package.clone(), module.clone()), w.input);
                 staged.push(Staged {
                     work: wi,
                     module,
@@ -554,7 +582,7 @@ pub fn restore(cache: &Cache, targets: &[RestoreTarget], opts: &RestoreOptions) 
         targets,
         force: opts.force,
         threads,
-        claimed: &mut claimed,
+        claimed,
         report: &mut report,
     };
 
@@ -603,7 +631,7 @@ struct Placer<'a> {
     force: bool,
     threads: usize,
     /// The modules placed or being placed so far, per package, with their input hash.
-    claimed: &'a mut HashMap<(usize, ModuleName), Hash>,
+    claimed: &'a mut HashMap<(String, ModuleName), Hash>,
     report: &'a mut RestoreReport,
 }
 
@@ -621,7 +649,7 @@ impl Placer<'_> {
         let mut placing: Vec<Ready> = Vec::new();
         for r in ready {
             let t = &targets[r.target];
-            if let Some(other) = self.claimed.get(&(r.target, r.module.clone())) {
+            if let Some(other) = self.claimed.get(&(t.package.clone(), r.module.clone())) {
                 let error = RestoreError::Collision {
                     module: r.module.to_string(),
                     other: *other,
@@ -631,7 +659,8 @@ impl Placer<'_> {
                     .push(problem(t, r.input, r.module.to_string(), error));
                 continue;
             }
-            self.claimed.insert((r.target, r.module.clone()), r.input);
+            self.claimed
+                .insert((t.package.clone(), r.module.clone()), r.input);
             if plain_up_to_date(t, &r) {
                 self.report.up_to_date.push(RestoredModule {
                     package: t.package.clone(),
