@@ -7,7 +7,14 @@ Side by side, in one run, on the same archives and a warm page cache:
   (b) Mathlib's way: one `leantar -x -j -` over every archive (JSON list with base arrays);
   (c) `tarn restore MAPPINGS` into an empty build directory;
   (d) `tarn restore MAPPINGS` again (everything up to date: nothing is written).
-Prints each median and the ratios (a)/(c), (b)/(c) and tarn's peak RSS. The archives are
+Prints each median and the ratios (a)/(c), (b)/(c) and tarn's peak RSS.
+
+With --overlap, also (same run, each from a cold cache: an empty cache directory and build
+directory) against a local `tarn serve` whose data directory holds the archives:
+  (g) `tarn get MAPPINGS` alone;
+  (r) `tarn restore MAPPINGS` alone, from the cache (g) filled;
+  (o) `tarn get MAPPINGS --restore`, which restores while it downloads;
+and the ratio (o) / max((g), (r)) (goal <= 1.3). The archives are
 packed once by the real leantar with Lake's command line from the real oleans in
 tests/data/ltar: each archive has the real lgz-compressed olean record of a committed test
 archive (three oleans for two modules in three, one for the rest) and its own trace, `.ilean`,
@@ -15,7 +22,7 @@ archive (three oleans for two modules in three, one for the rest) and its own tr
 level 19 takes hours here). Written once into --dir and reused.
 
 usage: bench_restore.py --tarn BIN --leantar BIN [--modules 9000] [--runs 3] [--dir DIR]
-                        [--prepare-only] [--ways abcd]
+                        [--prepare-only] [--ways abcd] [--overlap]
 """
 import argparse
 import concurrent.futures
@@ -24,6 +31,7 @@ import os
 import random
 import resource
 import shutil
+import socket
 import struct
 import subprocess
 import sys
@@ -165,6 +173,58 @@ def timed(cmd, **kw):
     return time.monotonic() - t
 
 
+def free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+class LocalServe:
+    """`tarn serve` on a free 127.0.0.1 port over a data directory holding the archives as
+    `a0/<scope>/<hash>.art` (plain files: the server's local layout), and a Lake config naming
+    it as the S3 service `bench`. Stopped (its own PID) by `stop`."""
+
+    SCOPE = 'bench/restore'
+
+    def __init__(self, tarn, work, mods):
+        data = os.path.join(work, 'serve-data')
+        arts = os.path.join(data, 'a0', *self.SCOPE.split('/'))
+        os.makedirs(arts, exist_ok=True)
+        for _, _, art, _ in mods:
+            dst = os.path.join(arts, art[:-len('.ltar')] + '.art')
+            if not os.path.exists(dst):
+                src = os.path.join(work, 'cache', 'artifacts', art)
+                try:
+                    os.link(src, dst)
+                except OSError:
+                    shutil.copyfile(src, dst)
+        port = free_port()
+        self.url = 'http://127.0.0.1:%d' % port
+        self.log = open(os.path.join(work, 'serve.log'), 'wb')
+        self.proc = subprocess.Popen([tarn, 'serve', '--data', data, '--listen',
+                                      '127.0.0.1:%d' % port], stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+        self.config = os.path.join(work, 'lake-config.toml')
+        with open(self.config, 'w') as f:
+            f.write('[[cache.service]]\nname = "bench"\nkind = "s3"\n'
+                    'artifactEndpoint = "%s/a0"\nrevisionEndpoint = "%s/r0"\n'
+                    % (self.url, self.url))
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with socket.create_connection(('127.0.0.1', port), timeout=1):
+                    break
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError('tarn serve did not start (see %s)' % self.log.name)
+                time.sleep(0.1)
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait()
+        self.log.close()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--tarn', required=True)
@@ -173,9 +233,15 @@ def main():
     ap.add_argument('--runs', type=int, default=3)
     ap.add_argument('--dir', default=os.path.join(ROOT, 'target', 'bench-restore'))
     ap.add_argument('--prepare-only', action='store_true', help='pack the archives and stop')
-    ap.add_argument('--ways', default='abcd',
-                    help='which of (a) (b) (c) (d) to run (default all; (d) needs (c))')
+    ap.add_argument('--ways', default=None,
+                    help='which of (a) (b) (c) (d) to run (default all, none with --overlap; '
+                         '(d) needs (c))')
+    ap.add_argument('--overlap', action='store_true',
+                    help='also get alone, restore alone and get --restore from a cold cache '
+                         'against a local tarn serve')
     a = ap.parse_args()
+    if a.ways is None:
+        a.ways = '' if a.overlap else 'abcd'
     mods = prepare(a.leantar, a.dir, a.modules)
     if a.prepare_only:
         return
@@ -213,8 +279,25 @@ def main():
     env = dict(os.environ, LEANTAR=a.leantar)
     tarn_cmd = [a.tarn, '--cache-dir', cache, '-d', ws, 'restore', mapping]
     results = {k: [] for k in ('a', 'b', 'c', 'd') if k in a.ways}
+    if a.overlap:
+        serve = LocalServe(a.tarn, a.dir, mods)
+        for k in 'gro':
+            results[k] = []
+        cold = os.path.join(a.dir, 'cold-cache')
+        get_env = dict(env, LAKE_CONFIG=serve.config)
+        get_cmd = [a.tarn, '--cache-dir', cold, '-d', ws, 'get', mapping, '--service', 'bench',
+                   '--scope', LocalServe.SCOPE]
     rss = 0
     for run in range(a.runs):
+        if a.overlap:
+            shutil.rmtree(cold, ignore_errors=True)
+            shutil.rmtree(build, ignore_errors=True)
+            results['g'].append(timed(get_cmd, env=get_env))
+            results['r'].append(timed([a.tarn, '--cache-dir', cold, '-d', ws, 'restore', mapping],
+                                      env=env))
+            shutil.rmtree(cold, ignore_errors=True)
+            shutil.rmtree(build, ignore_errors=True)
+            results['o'].append(timed(get_cmd + ['--restore'], env=get_env))
         for key, fn in (('a', lake_way), ('b', mathlib_way)):
             if key not in a.ways:
                 continue
@@ -231,9 +314,12 @@ def main():
             results['d'].append(timed(tarn_cmd, env=env))
         print('run %d: %s' % (run + 1, ', '.join('%s %.2fs' % (k, v[-1]) for k, v in results.items())),
               flush=True)
+    if a.overlap:
+        serve.stop()
+        shutil.rmtree(cold, ignore_errors=True)
     med = {k: sorted(v)[len(v) // 2] for k, v in results.items()}
     nan = float('nan')
-    for k in 'abcd':
+    for k in 'abcdgro':
         med.setdefault(k, nan)
     commit = subprocess.run(['git', '-C', ROOT, 'rev-parse', '--short', 'HEAD'],
                             capture_output=True, text=True).stdout.strip()
@@ -241,12 +327,19 @@ def main():
     print()
     print('restore benchmark: %d modules, %.1f MB of archives, %d cores, %s, commit %s, median of %d'
           % (len(mods), total / 1e6, os.cpu_count(), leantar_v, commit, a.runs))
-    print('(a) Lake: one leantar per module   %8.2fs' % med['a'])
-    print('(b) Mathlib: one leantar -x -j -    %8.2fs' % med['b'])
-    print('(c) tarn restore, empty build dir   %8.2fs' % med['c'])
-    print('(d) tarn restore again (no-op)      %8.2fs' % med['d'])
-    print('ratios: a/c = %.2f (goal >= 5), b/c = %.2f (goal >= 1), peak RSS of tarn (max over children) %.0f MB'
-          % (med['a'] / med['c'], med['b'] / med['c'], rss / 1024))
+    if a.ways:
+        print('(a) Lake: one leantar per module   %8.2fs' % med['a'])
+        print('(b) Mathlib: one leantar -x -j -    %8.2fs' % med['b'])
+        print('(c) tarn restore, empty build dir   %8.2fs' % med['c'])
+        print('(d) tarn restore again (no-op)      %8.2fs' % med['d'])
+        print('ratios: a/c = %.2f (goal >= 5), b/c = %.2f (goal >= 1), peak RSS of tarn (max over children) %.0f MB'
+              % (med['a'] / med['c'], med['b'] / med['c'], rss / 1024))
+    if a.overlap:
+        print('(g) tarn get alone, cold cache      %8.2fs' % med['g'])
+        print('(r) tarn restore alone              %8.2fs' % med['r'])
+        print('(o) tarn get --restore, cold cache  %8.2fs' % med['o'])
+        print('ratio: o / max(g, r) = %.2f (goal <= 1.3); o / (g + r) = %.2f'
+              % (med['o'] / max(med['g'], med['r']), med['o'] / (med['g'] + med['r'])))
     print('load average at the end: %.2f %.2f %.2f' % os.getloadavg())
 
 
