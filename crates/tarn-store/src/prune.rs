@@ -317,10 +317,16 @@ fn plan(inv: &Inventory, pinned: &Pinned, opts: &PruneOptions, start: u64) -> Pl
     p
 }
 
-/// Removes `paths` on every core; returns for each whether it is gone (a file already gone
+/// Threads for removing files: a removal waits on the filesystem (its journal, the disk) far
+/// longer than it uses a core, so more threads than cores keep the disk busier.
+fn removal_threads() -> usize {
+    (default_threads() * 4).clamp(4, 16)
+}
+
+/// Removes `paths` on several threads ([`removal_threads`]); returns for each whether it is gone (a file already gone
 /// counts as removed), and adds a problem for each that is not.
 fn remove_all(paths: &[&Path], problems: &mut Vec<Problem>) -> Vec<bool> {
-    let results = par_map(paths, default_threads(), |p| match fs::remove_file(p) {
+    let results = par_map(paths, removal_threads(), |p| match fs::remove_file(p) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e),
@@ -342,7 +348,7 @@ fn remove_all(paths: &[&Path], problems: &mut Vec<Problem>) -> Vec<bool> {
 }
 
 /// Removes the artifacts `which` (indices into the inventory) through one descriptor of
-/// `artifacts/`, on every core; returns for each whether it is gone. Each is looked at just
+/// `artifacts/`, on several threads ([`removal_threads`]); returns for each whether it is gone. Each is looked at just
 /// before its removal and stays when its times moved since the inventory: a build read or
 /// wrote it meanwhile. A file already gone counts as removed.
 fn remove_unused_artifacts(
@@ -365,7 +371,7 @@ fn remove_unused_artifacts(
             return vec![false; which.len()];
         }
     };
-    let results = par_map(which, default_threads(), |&i| {
+    let results = par_map(which, removal_threads(), |&i| {
         let a = &inv.artifacts[i];
         match dir.stamp(&a.file_name) {
             Ok(stamp) if stamp != a.stamp => return Ok(false),
