@@ -175,7 +175,7 @@ def main():
         "```",
         "scripts/bench-prune.sh            # this section; TARN_BENCH_DIR, default /tmp/tarn-bench-prune",
         shlex.join(stats_cmd).replace(str(bench), "$B"),
-        shlex.join(find_cmd).replace(str(bench), "$B"),
+        shlex.join(find_cmd).replace(str(bench), "$B").replace("\n", "\\n"),
         shlex.join(prune_cmd).replace(str(bench), "$B"),
         naive.replace(str(bench), "$B"),
         "```",

@@ -19,6 +19,7 @@ use tarn_core::{artifacts_of, ArtifactName, CacheOutput, Hash};
 use crate::cache::TARN_DIR;
 use crate::cache::{Cache, TEMP_PREFIX};
 use crate::error::StoreError;
+use crate::open_dir::OpenDir;
 use crate::parallel::{default_threads, par_map};
 use crate::usage::read_usage;
 use crate::verify::Problem;
@@ -222,19 +223,23 @@ pub(crate) fn take_inventory(cache: &Cache) -> Inventory {
     }
     let record = read_usage(cache).times;
     scan_artifacts(cache, &record, &mut inv);
-    let index: HashMap<String, u32> = inv
-        .artifact_index()
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
+    // The index borrows the artifact list, which is set aside while entries are added.
+    let artifacts = std::mem::take(&mut inv.artifacts);
+    let index: HashMap<&str, u32> = artifacts
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (a.file_name.as_str(), i as u32))
         .collect();
     scan_entries(cache, &index, &mut inv);
+    drop(index);
+    inv.artifacts = artifacts;
     scan_revisions(cache, &mut inv);
     inv
 }
 
 fn scan_artifacts(cache: &Cache, record: &HashMap<String, u64>, inv: &mut Inventory) {
     let dir = cache.artifacts_dir();
-    let mut names = Vec::new();
+    let mut listed: Vec<(String, fs::DirEntry)> = Vec::new();
     for e in read_dir_or_report(&dir, &mut inv.problems) {
         let Ok(name) = e.file_name().into_string() else {
             inv.unknown
@@ -246,18 +251,18 @@ fn scan_artifacts(cache: &Cache, record: &HashMap<String, u64>, inv: &mut Invent
             continue;
         }
         match ArtifactName::parse_strict(&name) {
-            Ok(_) => names.push(name),
+            Ok(_) => listed.push((name, e)),
             Err(_) => inv
                 .unknown
                 .push(unknown(e.path(), e.metadata().ok().as_ref())),
         }
     }
-    names.sort_unstable();
-    // One stat per file, on every core (the directory listing itself is one thread).
-    let metas = par_map(&names, default_threads(), |name| {
-        fs::symlink_metadata(dir.join(name))
-    });
-    for (name, meta) in names.into_iter().zip(metas) {
+    listed.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    // One stat per file, relative to the listed directory's descriptor (a directory entry's
+    // metadata is an `fstatat` of its name, no path walk), on every core.
+    let metas = par_map(&listed, default_threads(), |(_, e)| e.metadata());
+    inv.artifacts.reserve(listed.len());
+    for ((name, _), meta) in listed.into_iter().zip(metas) {
         match meta {
             Ok(m) if m.file_type().is_file() => {
                 let stamp = FileStamp::of(&m);
@@ -283,14 +288,25 @@ fn scan_artifacts(cache: &Cache, record: &HashMap<String, u64>, inv: &mut Invent
     }
 }
 
-/// Files `<sub>/<scope>/<stem><ext>`, as (scope, stem, path); the rest reported as unknown.
+/// The files `<sub>/<scope>/<stem><ext>` of one part of the cache.
+struct ScopedFiles {
+    /// The scope directories: name and path.
+    scopes: Vec<(String, PathBuf)>,
+    /// The files: index into `scopes`, stem, file name.
+    files: Vec<(usize, String, String)>,
+}
+
+/// Files `<sub>/<scope>/<stem><ext>`; the rest reported as unknown.
 fn scoped_files(
     root: &Path,
     ext: &str,
     stem_ok: impl Fn(&str) -> bool,
     inv: &mut Inventory,
-) -> Vec<(String, String, PathBuf)> {
-    let mut out = Vec::new();
+) -> ScopedFiles {
+    let mut out = ScopedFiles {
+        scopes: Vec::new(),
+        files: Vec::new(),
+    };
     for scope in read_dir_or_report(root, &mut inv.problems) {
         let path = scope.path();
         let scope_name = scope.file_name().to_string_lossy().into_owned();
@@ -303,6 +319,7 @@ fn scoped_files(
                 .push(unknown(path, scope.metadata().ok().as_ref()));
             continue;
         }
+        let scope_index = out.scopes.len();
         for f in read_dir_or_report(&path, &mut inv.problems) {
             let name = f.file_name().to_string_lossy().into_owned();
             if name.starts_with(TEMP_PREFIX) {
@@ -311,7 +328,8 @@ fn scoped_files(
             }
             match name.strip_suffix(ext) {
                 Some(stem) if stem_ok(stem) && f.file_type().is_ok_and(|t| t.is_file()) => {
-                    out.push((scope_name.clone(), stem.to_string(), f.path()))
+                    let stem = stem.to_string();
+                    out.files.push((scope_index, stem, name))
                 }
                 // tarn's saved revision signatures (docs/trust.md): tarn's, not unknown.
                 None if ext == ".jsonl" && name.ends_with(".jsonl.sig") => {}
@@ -320,42 +338,75 @@ fn scoped_files(
                     .push(unknown(f.path(), f.metadata().ok().as_ref())),
             }
         }
+        out.scopes.push((scope_name, path));
     }
     out
 }
 
-fn scan_entries(cache: &Cache, index: &HashMap<String, u32>, inv: &mut Inventory) {
-    let files = scoped_files(
+fn scan_entries(cache: &Cache, index: &HashMap<&str, u32>, inv: &mut Inventory) {
+    let found = scoped_files(
         &cache.root().join("outputs"),
         ".json",
         |stem| Hash::from_hex(stem).is_some(),
         inv,
     );
-    let scanned = par_map(&files, default_threads(), |(_, stem, path)| {
-        let meta = fs::symlink_metadata(path).ok()?;
-        let refs = entry_artifacts(path).map(|names| {
+    let mut dirs = Vec::with_capacity(found.scopes.len());
+    for (_, path) in &found.scopes {
+        match OpenDir::open(path) {
+            Ok(d) => dirs.push(Some(d)),
+            Err(e) => {
+                // Removed since it was listed: its entries are gone too.
+                if e.kind() != io::ErrorKind::NotFound {
+                    inv.problems.push(Problem {
+                        path: path.clone(),
+                        message: e.to_string(),
+                    });
+                }
+                dirs.push(None);
+            }
+        }
+    }
+    let limit = crate::mapfile::mappings_limit().bytes;
+    // One open, stat and read per entry, relative to its scope directory, on every core.
+    let scanned = par_map(&found.files, default_threads(), |(scope, _, name)| {
+        let dir = dirs[*scope].as_ref()?;
+        let (meta, refs) = match dir.read_small(name, limit) {
+            Ok((meta, bytes)) => (meta, parse_entry(&bytes)),
+            // Removed since it was listed.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return None,
+            // Unreadable (Lake counts it as a miss), but there: its size still counts.
+            Err(_) => (fs::symlink_metadata(dir.path().join(name)).ok()?, None),
+        };
+        let refs = refs.map(|names| {
             names
                 .iter()
-                .filter_map(|n| index.get(&n.file_name()).copied())
+                .filter_map(|n| index.get(n.file_name().as_str()).copied())
                 .collect::<Vec<u32>>()
         });
-        let input = Hash::from_hex(stem)?;
-        Some((input, meta, refs))
+        Some((meta, refs))
     });
-    for ((scope, _, path), r) in files.into_iter().zip(scanned) {
+    inv.entries.reserve(found.files.len());
+    for ((scope, stem, name), r) in found.files.into_iter().zip(scanned) {
         // `None`: removed since it was listed.
-        let Some((input, meta, refs)) = r else {
+        let (Some((meta, refs)), Some(input)) = (r, Hash::from_hex(&stem)) else {
             continue;
         };
+        let (scope_name, scope_path) = &found.scopes[scope];
         inv.entries.push(EntryItem {
-            scope,
+            scope: scope_name.clone(),
             input,
-            path,
+            path: scope_path.join(name),
             size: meta.len(),
             stamp: FileStamp::of(&meta),
             refs: refs.unwrap_or_default(),
         });
     }
+}
+
+/// The artifacts an entry's bytes name; `None` when they do not parse.
+fn parse_entry(bytes: &[u8]) -> Option<Vec<ArtifactName>> {
+    let out = CacheOutput::parse(bytes).ok()?;
+    artifacts_of(&out.data).ok()
 }
 
 /// The artifacts an `outputs/` entry names; `None` when it cannot be read or parsed (Lake
@@ -364,21 +415,22 @@ fn scan_entries(cache: &Cache, index: &HashMap<String, u32>, inv: &mut Inventory
 pub(crate) fn entry_artifacts(path: &Path) -> Option<Vec<ArtifactName>> {
     let limit = crate::mapfile::mappings_limit().bytes;
     let bytes = crate::local_file::read_without_touching(path, limit).ok()?;
-    let out = CacheOutput::parse(&bytes).ok()?;
-    artifacts_of(&out.data).ok()
+    parse_entry(&bytes)
 }
 
 fn scan_revisions(cache: &Cache, inv: &mut Inventory) {
-    let files = scoped_files(
+    let found = scoped_files(
         &cache.root().join("revisions"),
         ".jsonl",
         |stem| !stem.is_empty(),
         inv,
     );
-    for (scope, rev, path) in files {
+    for (scope, rev, name) in found.files {
+        let (scope, dir) = &found.scopes[scope];
+        let path = dir.join(name);
         if let Ok(meta) = fs::symlink_metadata(&path) {
             inv.revisions.push(RevisionItem {
-                scope,
+                scope: scope.clone(),
                 rev,
                 path,
                 size: meta.len(),

@@ -27,6 +27,7 @@ mod local_file;
 mod location;
 mod lock;
 mod mapfile;
+mod open_dir;
 mod parallel;
 mod prune;
 mod restore;

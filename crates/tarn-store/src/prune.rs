@@ -35,6 +35,7 @@ use crate::inventory::{
 };
 use crate::local_file::read_without_touching;
 use crate::mapfile::{mappings_limit, parse_mappings};
+use crate::open_dir::OpenDir;
 use crate::parallel::{default_threads, par_map};
 use crate::usage::retain_usage;
 use crate::verify::Problem;
@@ -316,10 +317,16 @@ fn plan(inv: &Inventory, pinned: &Pinned, opts: &PruneOptions, start: u64) -> Pl
     p
 }
 
-/// Removes `paths` on every core; returns for each whether it is gone (a file already gone
+/// Threads for removing files: a removal waits on the filesystem (its journal, the disk) far
+/// longer than it uses a core, so more threads than cores keep the disk busier.
+fn removal_threads() -> usize {
+    (default_threads() * 4).clamp(4, 16)
+}
+
+/// Removes `paths` on several threads ([`removal_threads`]); returns for each whether it is gone (a file already gone
 /// counts as removed), and adds a problem for each that is not.
 fn remove_all(paths: &[&Path], problems: &mut Vec<Problem>) -> Vec<bool> {
-    let results = par_map(paths, default_threads(), |p| match fs::remove_file(p) {
+    let results = par_map(paths, removal_threads(), |p| match fs::remove_file(p) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e),
@@ -332,6 +339,59 @@ fn remove_all(paths: &[&Path], problems: &mut Vec<Problem>) -> Vec<bool> {
             Err(e) => {
                 problems.push(Problem {
                     path: p.to_path_buf(),
+                    message: format!("could not remove: {e}"),
+                });
+                false
+            }
+        })
+        .collect()
+}
+
+/// Removes the artifacts `which` (indices into the inventory) through one descriptor of
+/// `artifacts/`, on several threads ([`removal_threads`]); returns for each whether it is gone. Each is looked at just
+/// before its removal and stays when its times moved since the inventory: a build read or
+/// wrote it meanwhile. A file already gone counts as removed.
+fn remove_unused_artifacts(
+    cache: &Cache,
+    inv: &Inventory,
+    which: &[usize],
+    problems: &mut Vec<Problem>,
+) -> Vec<bool> {
+    if which.is_empty() {
+        return Vec::new();
+    }
+    let path = cache.artifacts_dir();
+    let dir = match OpenDir::open(&path) {
+        Ok(d) => d,
+        Err(e) => {
+            problems.push(Problem {
+                path,
+                message: format!("could not remove artifacts: {e}"),
+            });
+            return vec![false; which.len()];
+        }
+    };
+    let results = par_map(which, removal_threads(), |&i| {
+        let a = &inv.artifacts[i];
+        match dir.stamp(&a.file_name) {
+            Ok(stamp) if stamp != a.stamp => return Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(true),
+            _ => {}
+        }
+        match dir.remove_file(&a.file_name) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(true),
+            Err(e) => Err(e),
+        }
+    });
+    results
+        .into_iter()
+        .zip(which)
+        .map(|(r, &i)| match r {
+            Ok(gone) => gone,
+            Err(e) => {
+                problems.push(Problem {
+                    path: path.join(&inv.artifacts[i].file_name),
                     message: format!("could not remove: {e}"),
                 });
                 false
@@ -395,23 +455,23 @@ fn named_by_recent_entries(cache: &Cache, inv: &Inventory) -> HashSet<String> {
         .iter()
         .map(|e| (e.path.as_path(), e.stamp))
         .collect();
-    let mut recent: Vec<PathBuf> = Vec::new();
+    let mut listed: Vec<fs::DirEntry> = Vec::new();
     if let Ok(scopes) = fs::read_dir(cache.root().join("outputs")) {
         for scope in scopes.flatten() {
-            let Ok(files) = fs::read_dir(scope.path()) else {
-                continue;
-            };
-            for f in files.flatten() {
-                let path = f.path();
-                let moved = f
-                    .metadata()
-                    .is_ok_and(|m| seen.get(path.as_path()) != Some(&FileStamp::of(&m)));
-                if moved {
-                    recent.push(path);
-                }
+            if let Ok(files) = fs::read_dir(scope.path()) {
+                listed.extend(files.flatten());
             }
         }
     }
+    // One `fstatat` per entry, relative to its directory, on every core.
+    let moved = par_map(&listed, default_threads(), |f| {
+        let path = f.path();
+        let moved = f
+            .metadata()
+            .is_ok_and(|m| seen.get(path.as_path()) != Some(&FileStamp::of(&m)));
+        moved.then_some(path)
+    });
+    let recent: Vec<PathBuf> = moved.into_iter().flatten().collect();
     par_map(&recent, default_threads(), |p| entry_artifacts(p))
         .into_iter()
         .flatten()
@@ -472,30 +532,18 @@ pub fn prune(cache: &Cache, opts: &PruneOptions) -> Result<PruneReport, StoreErr
         // 2. What entries written or read meanwhile name stays, and so does an artifact a
         //    build read or wrote meanwhile (its times differ from the inventory's).
         let recent = named_by_recent_entries(cache, &inv);
-        let dir = cache.artifacts_dir();
-        let candidates: Vec<usize> = (0..inv.artifacts.len())
-            .filter(|&i| plan.artifacts[i])
-            .collect();
-        let touched = par_map(&candidates, default_threads(), |&i| {
-            fs::symlink_metadata(dir.join(&inv.artifacts[i].file_name))
-                .is_ok_and(|m| FileStamp::of(&m) != inv.artifacts[i].stamp)
-        });
-        for (&i, touched) in candidates.iter().zip(touched) {
-            if touched || recent.contains(&inv.artifacts[i].file_name) {
+        for (i, a) in inv.artifacts.iter().enumerate() {
+            if plan.artifacts[i] && recent.contains(&a.file_name) {
                 plan.artifacts[i] = false;
             }
         }
-        // 3. Artifacts.
+        // 3. Artifacts, each looked at once more just before it goes.
         let art_idx: Vec<usize> = (0..inv.artifacts.len())
             .filter(|&i| plan.artifacts[i])
             .collect();
-        let owned: Vec<PathBuf> = art_idx
-            .iter()
-            .map(|&i| dir.join(&inv.artifacts[i].file_name))
-            .collect();
-        let paths: Vec<&Path> = owned.iter().map(PathBuf::as_path).collect();
-        for (&i, ok) in art_idx.iter().zip(remove_all(&paths, &mut report.problems)) {
-            plan.artifacts[i] = ok;
+        let gone = remove_unused_artifacts(cache, &inv, &art_idx, &mut report.problems);
+        for (&i, gone) in art_idx.iter().zip(gone) {
+            plan.artifacts[i] = gone;
         }
         // The usage record keeps only artifacts that remain.
         let remaining: HashSet<&str> = (0..inv.artifacts.len())

@@ -135,10 +135,14 @@ pub fn cache_stats(cache: &Cache) -> Result<CacheStats, StoreError> {
         }
         s.by_age[band(now.saturating_sub(a.used) / 1_000_000_000)].add(a.size);
         let ext = a.file_name.split_once('.').map_or("", |(_, e)| e);
-        s.by_extension
-            .entry(ext.to_string())
-            .or_default()
-            .add(a.size);
+        match s.by_extension.get_mut(ext) {
+            Some(b) => b.add(a.size),
+            None => s
+                .by_extension
+                .entry(ext.to_string())
+                .or_default()
+                .add(a.size),
+        }
         oldest = Some(oldest.map_or(a.used, |o| o.min(a.used)));
     }
     s.oldest = oldest.map(|t| SystemTime::UNIX_EPOCH + Duration::from_nanos(t));
