@@ -12,7 +12,6 @@ use std::collections::HashMap;
 use std::fs::{self, Metadata};
 use std::io;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use tarn_core::{artifacts_of, ArtifactName, CacheOutput, Hash};
 
@@ -33,38 +32,7 @@ pub struct UnknownFile {
     pub bytes: u64,
 }
 
-/// A file's access and modification times as the kernel stamped them, in nanoseconds since
-/// the Unix epoch (0 where the system has none). Two stats of a file that nobody used in
-/// between give equal stamps; a read (where access times are kept) or a write moves one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub(crate) struct FileStamp {
-    /// Access time.
-    pub accessed: u64,
-    /// Modification time.
-    pub modified: u64,
-}
-
-impl FileStamp {
-    /// The stamp of a file's metadata.
-    pub(crate) fn of(meta: &Metadata) -> FileStamp {
-        FileStamp {
-            accessed: meta.accessed().map(unix_nanos).unwrap_or(0),
-            modified: meta.modified().map(unix_nanos).unwrap_or(0),
-        }
-    }
-
-    /// Last use by the file's own times: the newer of the two.
-    pub(crate) fn used(self) -> u64 {
-        self.accessed.max(self.modified)
-    }
-}
-
-/// Nanoseconds since the Unix epoch (0 before it; saturating in the year 2554).
-pub(crate) fn unix_nanos(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
-}
+pub(crate) use crate::open_dir::{unix_nanos, FileStamp};
 
 /// One artifact file.
 #[derive(Debug, Clone)]

@@ -11,7 +11,7 @@ use std::fs::{File, Metadata};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-use crate::inventory::FileStamp;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// An open directory (see the module documentation). Names given to it are single path
 /// components taken from a listing of the same directory.
@@ -97,7 +97,7 @@ impl OpenDir {
     }
 }
 
-/// Nanoseconds since the Unix epoch of a kernel time stamp, as [`crate::inventory::unix_nanos`]
+/// Nanoseconds since the Unix epoch of a kernel time stamp, as [`unix_nanos`]
 /// counts them (0 before the epoch, saturating).
 #[cfg(unix)]
 fn nanos(secs: i64, nsec: u64) -> u64 {
@@ -131,6 +131,39 @@ impl OpenDir {
     fn open_without_touching(&self, name: &str) -> io::Result<File> {
         crate::local_file::open_without_touching(&self.path.join(name))
     }
+}
+
+/// A file's access and modification times as the kernel stamped them, in nanoseconds since
+/// the Unix epoch (0 where the system has none). Two stats of a file that nobody used in
+/// between give equal stamps; a read (where access times are kept) or a write moves one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct FileStamp {
+    /// Access time.
+    pub accessed: u64,
+    /// Modification time.
+    pub modified: u64,
+}
+
+impl FileStamp {
+    /// The stamp of a file's metadata.
+    pub(crate) fn of(meta: &Metadata) -> FileStamp {
+        FileStamp {
+            accessed: meta.accessed().map(unix_nanos).unwrap_or(0),
+            modified: meta.modified().map(unix_nanos).unwrap_or(0),
+        }
+    }
+
+    /// Last use by the file's own times: the newer of the two.
+    pub(crate) fn used(self) -> u64 {
+        self.accessed.max(self.modified)
+    }
+}
+
+/// Nanoseconds since the Unix epoch (0 before it; saturating in the year 2554).
+pub(crate) fn unix_nanos(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
