@@ -427,6 +427,12 @@ fn screenshot_dir() -> PathBuf {
 }
 
 fn chromium(profile: &Path, args: &[&str]) -> std::process::Output {
+    // Chromium puts its singleton socket under TMPDIR, and a Unix socket path holds at most
+    // 107 bytes: the suite's TMPDIR inside a deep checkout (a CI workspace, act's) is too long.
+    let short_tmp = tempfile::Builder::new()
+        .prefix("tarn-chromium")
+        .tempdir_in("/tmp")
+        .unwrap();
     let out = Command::new("chromium")
         .args([
             "--headless",
@@ -438,6 +444,7 @@ fn chromium(profile: &Path, args: &[&str]) -> std::process::Output {
         .arg(format!("--user-data-dir={}", profile.display()))
         .args(args)
         .env("HOME", profile)
+        .env("TMPDIR", short_tmp.path())
         .output()
         .expect("run chromium");
     assert!(
