@@ -61,7 +61,7 @@ import tomllib
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # ---- Placeholders: text in the docs -> what runs here. Applied to every shell block (and to
-# nothing else), in this order. {url}: the local server; {rev}: the fixture root's HEAD;
+# nothing else), in one pass (an earlier entry first where two match at one place). {url}: the local server; {rev}: the fixture root's HEAD;
 # {key}: the upload key id:secret; {scratch}: the block's scratch directory; {s3_*}: the S3
 # server scripts/doc-test.sh provides (S3_ENDPOINT, S3_BUCKET, S3_ACCESS_KEY, S3_SECRET_KEY).
 PLACEHOLDERS = [
@@ -195,9 +195,11 @@ def shell_commands(block):
 
 
 def substitute(text, values):
-    for old, new in PLACEHOLDERS:
-        text = text.replace(old, new.format(**values))
-    return text
+    # One pass: what a placeholder became is never matched again (the scratch directory may
+    # itself lie under /tmp/, as in a checkout under /tmp). At one place the earlier entry wins.
+    table = {old: new.format(**values) for old, new in reversed(PLACEHOLDERS)}
+    pattern = "|".join(re.escape(old) for old, _ in PLACEHOLDERS)
+    return re.sub(pattern, lambda m: table[m.group(0)], text)
 
 
 SERVE = re.compile(r"^(\s*)(tarn serve)(?!\s+(gc|scrub|help)\b)(?![^\n#]*(--help|-h)\b)")
