@@ -46,11 +46,13 @@ mod harness;
 mod auth;
 mod batch;
 mod gc;
+mod hostile_bucket;
 mod hostile_paths;
 mod hostile_requests;
 mod listing;
 mod reservoir;
 mod signed_scopes;
+mod slow_bodies;
 mod status;
 mod uploads;
 
