@@ -514,6 +514,46 @@ pub(crate) fn bulk_request(host: &str, n: u64) -> Vec<u8> {
     req
 }
 
+/// Sends `req` from `clients` threads at once, client `i` from the address `from(i)`, each
+/// sending it again on a new connection every 200 ms (as a client does while the budget is
+/// busy and it gets `503`) until a `200` head arrives or `give_up` has passed; `read` then
+/// takes what it wants of the reply. Returns how many were answered.
+fn answered_from_many_addresses(
+    addr: &str,
+    req: Vec<u8>,
+    clients: usize,
+    from: fn(usize) -> String,
+    give_up: Duration,
+    read: fn(&mut TcpStream),
+) -> u64 {
+    let req = Arc::new(req);
+    let answered = Arc::new(AtomicU64::new(0));
+    let threads: Vec<_> = (0..clients)
+        .map(|i| {
+            let (a, req, answered) = (addr.to_string(), req.clone(), answered.clone());
+            std::thread::spawn(move || {
+                let t = Instant::now();
+                while t.elapsed() < give_up {
+                    let mut s = connect_from(&from(i), &a);
+                    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+                    let _ = s.write_all(&req);
+                    let mut head = [0u8; 12];
+                    if s.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 200") {
+                        read(&mut s);
+                        answered.fetch_add(1, Ordering::Relaxed);
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    answered.load(Ordering::Relaxed)
+}
+
 #[test]
 fn a_bulk_reply_is_bounded_whatever_the_host_header_and_unread_replies_stay_accounted() {
     // Issue 18, item 1. Before the fix every URL of the reply was built from the Host header
@@ -524,40 +564,18 @@ fn a_bulk_reply_is_bounded_whatever_the_host_header_and_unread_replies_stay_acco
     let srv = start(tmp.path());
     let a = addr(&srv);
     let longest_host = format!("{}:7070", "h".repeat(255));
-    let req = Arc::new(bulk_request(&longest_host, 100_000));
-    let answered = Arc::new(AtomicU64::new(0));
     // Forty clients, each at its own address (one address holds at most half of the
-    // anonymous pool, so one client's unread replies would take turns).
-    let clients: Vec<_> = (0..40)
-        .map(|i| {
-            let (a, req, answered) = (a.clone(), req.clone(), answered.clone());
-            std::thread::spawn(move || {
-                // Retried like a client would while the budget is busy (503); once answered,
-                // the reply's first bytes are read and nothing more.
-                let t = Instant::now();
-                while t.elapsed() < Duration::from_secs(180) {
-                    let mut s = connect_from(&format!("127.0.1.{}", 1 + i), &a);
-                    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-                    let _ = s.write_all(&req);
-                    let mut head = [0u8; 12];
-                    if s.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 200") {
-                        answered.fetch_add(1, Ordering::Relaxed);
-                        std::thread::sleep(Duration::from_secs(3));
-                        return;
-                    }
-                    std::thread::sleep(Duration::from_millis(200));
-                }
-            })
-        })
-        .collect();
-    for c in clients {
-        c.join().unwrap();
-    }
-    assert_eq!(
-        answered.load(Ordering::Relaxed),
+    // anonymous pool, so one client's unread replies would take turns); once answered, the
+    // reply's first bytes are read and nothing more.
+    let answered = answered_from_many_addresses(
+        &a,
+        bulk_request(&longest_host, 100_000),
         40,
-        "not every bulk request was answered"
+        |i| format!("127.0.1.{}", 1 + i),
+        Duration::from_secs(180),
+        |_| std::thread::sleep(Duration::from_secs(3)),
     );
+    assert_eq!(answered, 40, "not every bulk request was answered");
     assert!(reply_ok(&healthz(&a)));
     let kb = peak_rss_kb(&srv);
     eprintln!("hostile-client-rss bulk-unread-40x100000-host261 {kb} kB");
@@ -671,41 +689,22 @@ fn concurrent_batch_requests_with_long_scopes_stay_within_the_parse_budget() {
     )
     .into_bytes();
     req.extend(body);
-    let req = Arc::new(req);
-    let answered = Arc::new(AtomicU64::new(0));
-    let clients: Vec<_> = (0..48)
-        .map(|i| {
-            let (a, req, answered) = (a.clone(), req.clone(), answered.clone());
-            std::thread::spawn(move || {
-                let t = Instant::now();
-                while t.elapsed() < Duration::from_secs(120) {
-                    let mut s = connect_from(&format!("127.0.2.{}", 1 + i % 12), &a);
-                    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-                    let _ = s.write_all(&req);
-                    let mut head = [0u8; 12];
-                    if s.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 200") {
-                        // The reply, read slowly.
-                        std::thread::sleep(Duration::from_secs(2));
-                        let mut rest = Vec::new();
-                        let _ = s.read_to_end(&mut rest);
-                        let rest = String::from_utf8_lossy(&rest);
-                        assert!(rest.contains("\"missing\""), "{rest:.300}");
-                        answered.fetch_add(1, Ordering::Relaxed);
-                        return;
-                    }
-                    std::thread::sleep(Duration::from_millis(200));
-                }
-            })
-        })
-        .collect();
-    for c in clients {
-        c.join().unwrap();
-    }
-    assert_eq!(
-        answered.load(Ordering::Relaxed),
+    let answered = answered_from_many_addresses(
+        &a,
+        req,
         48,
-        "not every batch request was answered"
+        |i| format!("127.0.2.{}", 1 + i % 12),
+        Duration::from_secs(120),
+        |s| {
+            // The reply, read slowly.
+            std::thread::sleep(Duration::from_secs(2));
+            let mut rest = Vec::new();
+            let _ = s.read_to_end(&mut rest);
+            let rest = String::from_utf8_lossy(&rest);
+            assert!(rest.contains("\"missing\""), "{rest:.300}");
+        },
     );
+    assert_eq!(answered, 48, "not every batch request was answered");
     let kb = peak_rss_kb(&srv);
     eprintln!("hostile-client-rss batch-48x10000-scope960 {kb} kB");
     assert!(kb <= 100 * 1024, "server peak RSS {kb} kB");

@@ -212,12 +212,7 @@ fn one_client_with_a_thousand_connections_starves_no_one() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     // A default server: 512 connection slots, public reads, one key.
-    let srv = TarnServer::start(&[
-        "--data",
-        data.to_str().unwrap(),
-        "--key",
-        &format!("{KEY}:*"),
-    ]);
+    let srv = TarnServer::with_key(&data, &format!("{KEY}:*"));
     let a = addr(&srv);
     let big = Arc::new(upload_artifact(&srv, &tmp.path().join("big"), 16 << 20, 1));
     let small = upload_artifact(&srv, &tmp.path().join("small"), 64 << 10, 2);

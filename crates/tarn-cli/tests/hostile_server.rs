@@ -8,7 +8,7 @@
 //! their peak memory; the rest of a hostile bucket's tests run in process
 //! (`crates/tarn-server/tests/hostile_bucket.rs`).
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::Stdio;
@@ -512,23 +512,9 @@ fn recording_server(respond: Responder) -> (String, Arc<std::sync::Mutex<Vec<See
             let (respond, log) = (respond.clone(), log.clone());
             std::thread::spawn(move || {
                 let mut reader = BufReader::new(conn.try_clone().unwrap());
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                let Some((method, path, headers)) = read_head(&mut reader) else {
                     return;
-                }
-                let mut words = line.split_whitespace();
-                let method = words.next().unwrap_or("").to_string();
-                let path = words.next().unwrap_or("/").to_string();
-                let mut headers = Vec::new();
-                loop {
-                    let mut h = String::new();
-                    if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
-                        break;
-                    }
-                    if let Some((k, v)) = h.split_once(':') {
-                        headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
-                    }
-                }
+                };
                 let len = headers
                     .iter()
                     .find(|(k, _)| k == "content-length")
@@ -820,22 +806,8 @@ fn an_endless_paging_bucket_listing_is_an_error_and_gc_deletes_nothing() {
             d.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         let page = n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let keys: String = (0..1000)
-            .map(|i| {
-                format!(
-                    "<Contents><Key>r0/sc/{:040x}.jsonl</Key><Size>10</Size>\
-                     <LastModified>2020-01-01T00:00:00.000Z</LastModified></Contents>",
-                    page * 1000 + i
-                )
-            })
-            .collect();
-        respond_ok(
-            conn,
-            &format!(
-                "<ListBucketResult><IsTruncated>true</IsTruncated>\
-                 <NextContinuationToken>t{page}</NextContinuationToken>{keys}</ListBucketResult>"
-            ),
-        );
+        let body = endless_listing_page(page, |n| format!("r0/sc/{n:040x}.jsonl"));
+        respond_ok(conn, &body);
     }));
     let toml = "[storage]\nmax_listing_keys = 20000\n[gc]\nkeep_revs = 1\nkeep_days = 0\n";
     let (code, err, peak, secs) = serve_s3_with(tmp.path(), "gc", &url, toml);
@@ -875,19 +847,10 @@ fn scrub_streams_a_large_artifact_from_the_bucket() {
     const LEN: u64 = 192 << 20;
     let tmp = tempfile::tempdir().unwrap();
     let key = "a0/sc/0000000000000001.art";
-    let listing = one_key_listing(key, LEN);
-    let url = hostile_server(Arc::new(move |path, conn| {
-        if path.contains("list-type=2") {
-            let body = if path.contains("prefix=a0") {
-                &listing
-            } else {
-                EMPTY_LISTING
-            };
-            return respond_ok(conn, body);
-        }
+    let url = one_artifact_bucket(key, LEN, |conn| {
         let _ = conn.write_all(reply_head("200 OK", &[], LEN).as_bytes());
         endless(conn, LEN);
-    }));
+    });
     let (code, err, peak, secs) = serve_s3_with(tmp.path(), "scrub", &url, "");
     // The content does not hash to the name: corrupt, after reading all of it.
     assert_eq!(code, 1, "{err}");

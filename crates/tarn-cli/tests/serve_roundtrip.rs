@@ -115,12 +115,7 @@ fn round_trip(srv: &TarnServer, other: &TarnServer, tmp: &Path) {
 fn put_staged_serve_get_on_local_disk() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let srv = TarnServer::start(&[
-        "--data",
-        data.to_str().unwrap(),
-        "--key",
-        &format!("{KEY}:*"),
-    ]);
+    let srv = TarnServer::with_key(&data, &format!("{KEY}:*"));
     round_trip(&srv, &srv, tmp.path());
 }
 

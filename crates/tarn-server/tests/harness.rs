@@ -34,6 +34,23 @@ secret = "fork-secret"
 write = ["forks/*"]
 "#;
 
+/// A `[[key]]` table: `id` with the secret `<id>-secret`, writing the scopes `write` and
+/// administering `admin` (scope patterns such as `main/*`; none: no `admin` line).
+pub(crate) fn key(id: &str, write: &[&str], admin: &[&str]) -> String {
+    let list = |scopes: &[&str]| {
+        let quoted: Vec<String> = scopes.iter().map(|s| format!("\"{s}\"")).collect();
+        format!("[{}]", quoted.join(", "))
+    };
+    let mut table = format!(
+        "[[key]]\nid = \"{id}\"\nsecret = \"{id}-secret\"\nwrite = {}\n",
+        list(write)
+    );
+    if !admin.is_empty() {
+        table.push_str(&format!("admin = {}\n", list(admin)));
+    }
+    table
+}
+
 /// A `[storage]` table for the real S3 server `s3` reached at `endpoint` (its own, or a
 /// proxy in front of it) under `prefix`, then a `ci` key that writes and administers every
 /// scope; `top` holds top-level settings, which must come before the tables.

@@ -9,7 +9,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tarn_test::{artifacts, hostile_server, one_key_listing, respond, respond_ok, EMPTY_LISTING};
+use tarn_test::{
+    artifacts, endless_listing_page, hostile_server, one_artifact_bucket, respond, respond_ok,
+    EMPTY_LISTING,
+};
 
 use crate::harness::{Req, Server};
 
@@ -66,17 +69,8 @@ fn a_stalled_or_trickling_bucket_is_cut_off_with_an_error_naming_it() {
         (true, "storage.stall_timeout_secs"),
         (false, "storage.min_rate_bytes"),
     ] {
-        let listing = one_key_listing(key, 1 << 20);
-        let url = hostile_server(Arc::new(move |path, conn| {
+        let url = one_artifact_bucket(key, 1 << 20, move |conn| {
             use std::io::Write;
-            if path.contains("list-type=2") {
-                let body = if path.contains("prefix=a0") {
-                    &listing
-                } else {
-                    EMPTY_LISTING
-                };
-                return respond_ok(conn, body);
-            }
             let _ = conn.write_all(
                 b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1048576\r\n\r\n",
             );
@@ -87,7 +81,7 @@ fn a_stalled_or_trickling_bucket_is_cut_off_with_an_error_naming_it() {
                     return;
                 }
             }
-        }));
+        });
         let srv = on_bucket(&url, storage, "");
         let t = Instant::now();
         let scrub = srv.try_scrub();
@@ -113,23 +107,8 @@ fn tarn_serve_on_a_hostile_bucket_stays_bounded_for_its_clients() {
         use std::io::Write;
         if path.contains("list-type=2") {
             let page = next.fetch_add(1, Ordering::Relaxed);
-            let keys: String = (0..1000)
-                .map(|i| {
-                    format!(
-                        "<Contents><Key>a0/sc/{:016x}.art</Key><Size>10</Size>\
-                         <LastModified>2020-01-01T00:00:00.000Z</LastModified></Contents>",
-                        page * 1000 + i
-                    )
-                })
-                .collect();
-            return respond_ok(
-                conn,
-                &format!(
-                    "<ListBucketResult><IsTruncated>true</IsTruncated>\
-                     <NextContinuationToken>t{page}</NextContinuationToken>{keys}\
-                     </ListBucketResult>"
-                ),
-            );
+            let body = endless_listing_page(page, |n| format!("a0/sc/{n:016x}.art"));
+            return respond_ok(conn, &body);
         }
         if path.starts_with("GET") {
             let _ = conn.write_all(

@@ -20,24 +20,60 @@ pub fn hostile_server(script: Script) -> String {
             let script = script.clone();
             std::thread::spawn(move || {
                 let mut reader = BufReader::new(conn.try_clone().unwrap());
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                    return;
+                if let Some((method, path, _)) = read_head(&mut reader) {
+                    script(&format!("{method} {path}"), &mut conn);
                 }
-                let mut words = line.split_whitespace();
-                let method = words.next().unwrap_or("GET");
-                let path = format!("{method} {}", words.next().unwrap_or("/"));
-                loop {
-                    let mut h = String::new();
-                    if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
-                        break;
-                    }
-                }
-                script(&path, &mut conn);
             });
         }
     });
     url
+}
+
+/// A request's headers: (name lower-cased, value).
+pub type Headers = Vec<(String, String)>;
+
+/// Reads one request head from `reader`: the method, the target and the headers (names
+/// lower-cased); `None` when the connection closed first.
+pub fn read_head(reader: &mut impl BufRead) -> Option<(String, String, Headers)> {
+    let mut line = String::new();
+    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+        return None;
+    }
+    let mut words = line.split_whitespace();
+    let method = words.next().unwrap_or("GET").to_string();
+    let target = words.next().unwrap_or("/").to_string();
+    let mut headers = Vec::new();
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+        }
+    }
+    Some((method, target, headers))
+}
+
+/// A bucket listing one artifact, `key` of `size` bytes, under `a0/` and nothing under `r0/`
+/// (ListObjectsV2); `object` answers every other request (the artifact's GET).
+pub fn one_artifact_bucket(
+    key: &str,
+    size: u64,
+    object: impl Fn(&mut TcpStream) + Send + Sync + 'static,
+) -> String {
+    let listing = one_key_listing(key, size);
+    hostile_server(Arc::new(move |path, conn| {
+        if path.contains("list-type=2") {
+            let body = if path.contains("prefix=a0") {
+                &listing
+            } else {
+                EMPTY_LISTING
+            };
+            return respond_ok(conn, body);
+        }
+        object(conn);
+    }))
 }
 
 /// Writes 64 KiB chunks of `x` until the peer goes away (or `max` bytes).
@@ -82,5 +118,23 @@ pub fn one_key_listing(key: &str, size: u64) -> String {
         "<ListBucketResult><IsTruncated>false</IsTruncated>\
          <Contents><Key>{key}</Key><Size>{size}</Size>\
          <LastModified>2020-01-01T00:00:00.000Z</LastModified></Contents></ListBucketResult>"
+    )
+}
+
+/// Page `page` of a ListObjectsV2 listing that never ends: 1,000 keys (`key(n)` for the
+/// page's numbers `n`, 10 bytes each) and a fresh continuation token (`t<page>`).
+pub fn endless_listing_page(page: u64, key: fn(u64) -> String) -> String {
+    let keys: String = (0..1000)
+        .map(|i| {
+            format!(
+                "<Contents><Key>{}</Key><Size>10</Size>\
+                 <LastModified>2020-01-01T00:00:00.000Z</LastModified></Contents>",
+                key(page * 1000 + i)
+            )
+        })
+        .collect();
+    format!(
+        "<ListBucketResult><IsTruncated>true</IsTruncated>\
+         <NextContinuationToken>t{page}</NextContinuationToken>{keys}</ListBucketResult>"
     )
 }

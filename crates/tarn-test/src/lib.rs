@@ -52,8 +52,8 @@ pub use fixtures::{
 pub use forge::{forge_collision, forge_collision_sized};
 /// A scriptable hostile HTTP server or bucket on raw sockets.
 pub use hostile_http::{
-    endless, hostile_server, one_key_listing, reply_head, respond, respond_ok, Script,
-    EMPTY_LISTING,
+    endless, endless_listing_page, hostile_server, one_artifact_bucket, one_key_listing, read_head,
+    reply_head, respond, respond_ok, Headers, Script, EMPTY_LISTING,
 };
 pub use lake_curl::{curl, curl_bin, http_get_text, lake_parallel_put, lake_put};
 pub use lake_rule::{assert_lake_rule, lake_rule_problems, Dirs};

@@ -22,6 +22,12 @@ impl TarnServer {
         Self::start_with(args, &[])
     }
 
+    /// `tarn serve --data DATA --key KEY`: local storage in `data` and one key
+    /// (`id:secret[:scopes]`, as `--key` takes it).
+    pub fn with_key(data: &Path, key: &str) -> TarnServer {
+        Self::start(&["--data", data.to_str().unwrap(), "--key", key])
+    }
+
     /// Like [`TarnServer::start`] with extra environment variables.
     pub fn start_with(args: &[&str], env: &[(&str, &str)]) -> TarnServer {
         let mut c = Command::new(crate::tarn_bin());
