@@ -616,13 +616,7 @@ fn served_revision(tmp: &Path) -> (TarnServer, PathBuf, PathBuf, String, Vec<Art
     const KEY: &str = "ci:ci-secret";
     let srv = TarnServer::with_key(&tmp.join("data"), &format!("{KEY}:*"));
     let home = tmp.join("home");
-    fs::create_dir_all(&home).unwrap();
-    write_s3_config(
-        &home.join("config.toml"),
-        "tarn",
-        &format!("{}/a0", srv.url),
-        &format!("{}/r0", srv.url),
-    );
+    srv.client_home(&home);
     let arts = tarn_test::artifacts(40, 41);
     let staging = tmp.join("staging");
     write_staging(&staging, &arts, 41);

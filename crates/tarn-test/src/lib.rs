@@ -37,8 +37,8 @@ mod serve;
 mod suite;
 
 pub use cmd::{
-    git, git_package, make_writable, mkfifo, run, stderr, stdout, tarn_bin, tarn_cmd, unique,
-    write_s3_config, Sandbox,
+    git, git_package, make_writable, mkfifo, run, stderr, stdout, tarn_bin, tarn_cmd,
+    tarn_in_workspace, unique, write_s3_config, Sandbox,
 };
 pub use conventions::json_keys_not_snake_case;
 pub use fault_server::{

@@ -72,6 +72,19 @@ impl TarnServer {
         }
     }
 
+    /// Makes `home` a configuration home whose service `tarn` is this server (`home` created,
+    /// `config.toml` written); returns `home`.
+    pub fn client_home(&self, home: &Path) -> std::path::PathBuf {
+        std::fs::create_dir_all(home).unwrap();
+        crate::write_s3_config(
+            &home.join("config.toml"),
+            "tarn",
+            &format!("{}/a0", self.url),
+            &format!("{}/r0", self.url),
+        );
+        home.to_path_buf()
+    }
+
     /// Kills the server with SIGKILL.
     pub fn kill9(&mut self) {
         let _ = Command::new("kill")
