@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use tarn_test::*;
 use tokio::io::AsyncWriteExt;
 
-use crate::hostile_client::{addr, bulk_request, get_from, peak_rss_kb};
+use crate::hostile_client::{addr, bulk_request, peak_rss_kb};
 use crate::serve_roundtrip::{get, put_staged, KEY};
 
 /// The attacker's one address (the legitimate client runs from 127.0.0.1, the monitor

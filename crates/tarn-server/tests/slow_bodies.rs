@@ -1,9 +1,10 @@
 //! Request bodies that trickle or stall (issue 9, item 3; issue 18, item 2): each must end in
 //! `408` at the body-read timeout or below the minimum rate, freeing its upload slot and
 //! spool file; an anonymous bulk body holds only the parse budget for what has arrived, so
-//! neither signed uploads nor another address's requests wait behind it. (Slow and silent
-//! connections, keep-alive and slow readers belong to the listener: tested on sockets in
-//! `crates/tarn-cli/tests/hostile_client.rs`.)
+//! neither signed uploads nor another address's requests wait behind it. (Connection
+//! shares, keep-alive and slow readers belong to the listener: tested on sockets in
+//! `hostile_sockets.rs`; slow and silent connections past the cap, whose claim includes the
+//! server's memory, in `crates/tarn-cli/tests/hostile_client.rs`.)
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};

@@ -1,9 +1,11 @@
 //! tarn-server's tests at its own boundary: one test binary (`autotests = false`) with a
 //! module per feature, driving [`tarn_server::Handler`] in process — no socket, no child
 //! process, so a case costs microseconds and a failure points at the server, not at a
-//! client or the network. What needs a real socket or the real binary (connection caps,
-//! slow bodies on the wire, TLS, interop with curl, awscli and rclone, kill -9) stays in
-//! `crates/tarn-cli/tests/`.
+//! client or the network. What needs a real socket but not the binary (per-address
+//! connection shares, keep-alive timeouts, slow readers) runs against a server listening in
+//! process ([`listening::Listening`], tested in `hostile_sockets.rs`). What needs the real
+//! binary (the server process's peak memory under attack, TLS, interop with curl, awscli and
+//! rclone, kill -9, the CLI) stays in `crates/tarn-cli/tests/`.
 //!
 //! # Adding a case
 //!
@@ -55,6 +57,8 @@ mod gc;
 mod hostile_bucket;
 mod hostile_paths;
 mod hostile_requests;
+mod hostile_sockets;
+mod listening;
 mod listing;
 mod reservoir;
 mod signed_scopes;

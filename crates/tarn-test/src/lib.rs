@@ -1,7 +1,8 @@
 //! # tarn-test
 //!
 //! The test kit shared by every crate's integration tests: the real `tarn` binary run with a
-//! clean environment, `tarn serve` started on a free port, a fault-injecting HTTP server,
+//! clean environment, `tarn serve` started on a free port, a raw-socket client to attack a
+//! listening server from any loopback address, a fault-injecting HTTP server,
 //! Lake's own `curl` command lines, deterministic artifacts and mapping files, real `.ltar`
 //! archives and leantar, Lake's up-to-date rule as a restore oracle, a child's peak memory
 //! from the kernel ([`run_measured`]), a second reader of a cache that shares no code with
@@ -33,6 +34,7 @@ mod ltar;
 mod measure;
 mod oracle;
 pub mod peers;
+mod raw_client;
 mod serve;
 mod suite;
 
@@ -63,6 +65,8 @@ pub use measure::{live_peak_rss_kb, run_measured};
 /// The cache judged by a second reader that shares no code with tarn.
 pub use oracle::{cache_problems, name_matches_content};
 pub use peers::{require_program, S3};
+/// A raw-socket client for attacking a listening server.
+pub use raw_client::{connect_from, get_from, raw_healthz, raw_request};
 pub use serve::{metric_sample, stored_files, wait_until, TarnServer};
 pub use suite::assert_every_test_file_is_a_module;
 /// Lake-shaped caches and mapping files (the `tarn-fixture` crate).
