@@ -10,6 +10,7 @@ use tarn_server::gc::{GcPolicy, GcReport};
 use tarn_test::{make_artifacts, mapping_for, wait_until};
 
 use crate::harness::Server;
+use crate::listening::Listening;
 
 /// Writes `bytes` at `p` (creating its directory) with its modification time `days_ago`.
 fn write_aged(p: &Path, bytes: &[u8], days_ago: u64) {
@@ -129,17 +130,11 @@ fn gc_deletes_the_signature_of_each_revision_it_deletes() {
 /// `tarn serve --gc-interval 1s`: GC runs inside the running server on the `[gc]` policy
 /// (an unreferenced artifact past the grace period goes, a new one stays), and the server's
 /// own counts follow (`tarn_gc_deleted_total`, `tarn_stored_objects`, a 404 for the
-/// deleted artifact). Served in process ([`tarn_server::start`], then
-/// [`tarn_server::Serving::run`]) on a free port.
+/// deleted artifact). Served in process on a free port ([`Listening`]).
 #[test]
 fn scheduled_gc_runs_inside_the_server() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let cfg = tarn_server::config::ServerConfig::parse(&format!(
-        "data = \"{}\"\nlisten = \"127.0.0.1:0\"\n[gc]\nkeep_revs = 0\nkeep_days = 0\ngrace_hours = 1\n",
-        data.display()
-    ))
-    .unwrap();
     let arts = make_artifacts(&tmp.path().join("arts"), 2, 100, 8);
     let old = data.join(format!("a0/s/{}.art", arts[0].1));
     let new = data.join(format!("a0/s/{}.art", arts[1].1));
@@ -147,17 +142,14 @@ fn scheduled_gc_runs_inside_the_server() {
     write_aged(&new, &arts[1].2, 0);
     let a_day_ago = SystemTime::now() - Duration::from_secs(86_400);
     assert!(std::fs::metadata(&old).unwrap().modified().unwrap() < a_day_ago);
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let serving = rt
-        .block_on(tarn_server::start(
-            cfg,
-            tarn_server::ServeOptions {
-                gc_interval: Some(Duration::from_secs(1)),
-            },
-        ))
-        .unwrap();
-    let url = format!("http://{}", serving.local_addr());
-    rt.spawn(serving.run(std::future::pending()));
+    let srv = Listening::start_in(
+        tmp,
+        "[gc]\nkeep_revs = 0\nkeep_days = 0\ngrace_hours = 1\n",
+        tarn_server::ServeOptions {
+            gc_interval: Some(Duration::from_secs(1)),
+        },
+    );
+    let url = &srv.url;
     let metric = |name: &str| {
         tarn_test::metric_sample(
             &tarn_test::http_get_text(&format!("{url}/metrics")),

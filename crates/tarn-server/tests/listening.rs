@@ -22,12 +22,12 @@ impl Listening {
     /// temporary directory; `listen` is `127.0.0.1:0`) with the binary's defaults for the
     /// rest.
     pub(crate) fn start(toml: &str) -> Listening {
-        Listening::start_with(toml, ServeOptions::default())
+        Listening::start_in(tempfile::tempdir().unwrap(), toml, ServeOptions::default())
     }
 
-    /// [`Listening::start`] with `tarn serve`'s command-line options (`--gc-interval`).
-    pub(crate) fn start_with(toml: &str, opts: ServeOptions) -> Listening {
-        let tmp = tempfile::tempdir().unwrap();
+    /// [`Listening::start`] with `tarn serve`'s command-line options (`--gc-interval`), its
+    /// data directory `tmp/data` (which the test may have filled first).
+    pub(crate) fn start_in(tmp: tempfile::TempDir, toml: &str, opts: ServeOptions) -> Listening {
         let data = tmp.path().join("data");
         let text = format!("data = \"{}\"\n{toml}", data.display());
         let mut cfg = ServerConfig::parse(&text)
