@@ -19,32 +19,15 @@ use tarn_test::*;
 /// The server's memory goal under this suite.
 const SERVER_RSS_GOAL_KB: u64 = 400 * 1024;
 
+/// `tarn serve` with [`hostile_client_config`] on `tmp/data`.
 fn start(tmp: &Path) -> TarnServer {
-    start_with(tmp, "")
-}
-
-/// A server with the suite's configuration plus `extra` top-level lines.
-fn start_with(tmp: &Path, extra: &str) -> TarnServer {
     let cfg = tmp.join("serve.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            r#"data = "{}"
-public_read = ["*"]
-max_connections = 100
-header_read_timeout_secs = 2
-idle_timeout_secs = 2
-{extra}
-
-[[key]]
-id = "ci"
-secret = "ci-secret"
-write = ["main/*"]
-"#,
-            tmp.join("data").display()
-        ),
-    )
-    .unwrap();
+    let text = format!(
+        "data = \"{}\"\n{}",
+        tmp.join("data").display(),
+        hostile_client_config()
+    );
+    std::fs::write(&cfg, text).unwrap();
     TarnServer::start(&["--config", cfg.to_str().unwrap()])
 }
 

@@ -8,27 +8,17 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use tarn_test::{connect_from, get_from, lake_put, make_artifacts, raw_request};
+use tarn_test::{
+    connect_from, get_from, hostile_client_config, lake_put, make_artifacts, raw_request,
+};
 
 use crate::listening::Listening;
 
-/// The configuration `hostile_client.rs` serves (anyone reads, `ci` writes `main/*`, 100
-/// connections, 2 s for a request head and for an idle connection) plus `extra` top-level
-/// lines.
-fn serve(extra: &str) -> Listening {
-    Listening::start(&format!(
-        r#"public_read = ["*"]
-max_connections = 100
-header_read_timeout_secs = 2
-idle_timeout_secs = 2
-{extra}
-
-[[key]]
-id = "ci"
-secret = "ci-secret"
-write = ["main/*"]
-"#
-    ))
+/// A server with the configuration `hostile_client.rs` serves
+/// ([`tarn_test::hostile_client_config`]: anyone reads, `ci` writes `main/*`, 100
+/// connections, 2 s for a request head and for an idle connection).
+fn serve() -> Listening {
+    Listening::start(hostile_client_config())
 }
 
 /// GETs a missing object from the loopback address `from` on a new connection: the whole
@@ -43,7 +33,7 @@ fn missing_object_from(from: &str, addr: &str) -> (String, Duration) {
 /// address is served at once, not refused.
 #[test]
 fn one_address_holds_at_most_its_share_of_connections_and_another_client_is_served() {
-    let srv = serve("");
+    let srv = serve();
     let a = &srv.addr;
     let t = Instant::now();
     let normal = raw_request(
@@ -84,7 +74,7 @@ fn one_address_holds_at_most_its_share_of_connections_and_another_client_is_serv
 /// idlest of them, not refused.
 #[test]
 fn at_the_cap_the_idlest_keep_alive_connection_makes_room() {
-    let srv = serve("");
+    let srv = serve();
     let a = &srv.addr;
     let mut conns = Vec::new();
     for i in 0..100 {
@@ -142,7 +132,7 @@ fn a_keep_alive_waiting_for_its_next_request_closes_at_the_header_timeout() {
 
 #[test]
 fn an_idle_keep_alive_connection_is_closed() {
-    let srv = serve("");
+    let srv = serve();
     let mut s = TcpStream::connect(&srv.addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")

@@ -66,7 +66,7 @@ pub use measure::{live_peak_rss_kb, run_measured};
 pub use oracle::{cache_problems, name_matches_content};
 pub use peers::{require_program, S3};
 /// A raw-socket client for attacking a listening server.
-pub use raw_client::{connect_from, get_from, raw_healthz, raw_request};
+pub use raw_client::{connect_from, get_from, hostile_client_config, raw_healthz, raw_request};
 pub use serve::{metric_sample, stored_files, wait_until, TarnServer};
 pub use suite::assert_every_test_file_is_a_module;
 /// Lake-shaped caches and mapping files (the `tarn-fixture` crate).

@@ -79,3 +79,19 @@ pub fn raw_healthz(addr: &str) -> String {
         b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
     )
 }
+
+/// The server configuration the hostile-client attacks meet (without `data`): anyone reads,
+/// the key `ci` (secret `ci-secret`) writes `main/*`, at most 100 connections, 2 s for a
+/// request head and for an idle connection.
+pub fn hostile_client_config() -> &'static str {
+    r#"public_read = ["*"]
+max_connections = 100
+header_read_timeout_secs = 2
+idle_timeout_secs = 2
+
+[[key]]
+id = "ci"
+secret = "ci-secret"
+write = ["main/*"]
+"#
+}
