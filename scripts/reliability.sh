@@ -140,7 +140,7 @@ render() {
       grep -o 'hostile-client-rss .*' "$t" | sort -u |
         awk '{printf "| %s | %.1f MB |\n", $2, $3/1024}'
       echo
-      echo "**Server peak RSS under hostile framing** (rows 9c, 9f, 9l: raw HTTP/1.1 and HTTP/2 frames; the kernel's \`VmHWM\` of the running server; each test asserts at most 100 MB):"
+      echo "**Server peak RSS under hostile framing** (rows 9c, 9f, 9l: raw HTTP/1.1 and HTTP/2 frames against one \`tarn serve\`, each attack in turn; the kernel's \`VmHWM\` of the running server, reset before each attack; at most 100 MB asserted after each):"
       echo
       echo "| attack | server peak RSS |"
       echo "| --- | --- |"

@@ -14,7 +14,7 @@ pub(crate) struct Listening {
     /// `http://host:port`.
     pub(crate) url: String,
     _rt: tokio::runtime::Runtime,
-    _tmp: tempfile::TempDir,
+    tmp: tempfile::TempDir,
 }
 
 impl Listening {
@@ -47,7 +47,12 @@ impl Listening {
             url: format!("http://{addr}"),
             addr,
             _rt: rt,
-            _tmp: tmp,
+            tmp,
         }
+    }
+
+    /// The server's data directory.
+    pub(crate) fn data(&self) -> std::path::PathBuf {
+        self.tmp.path().join("data")
     }
 }

@@ -55,6 +55,7 @@ mod auth;
 mod batch;
 mod gc;
 mod hostile_bucket;
+mod hostile_framing;
 mod hostile_paths;
 mod hostile_requests;
 mod hostile_sockets;

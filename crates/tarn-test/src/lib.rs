@@ -26,6 +26,7 @@ mod conventions;
 mod fault_server;
 mod fixtures;
 mod forge;
+pub mod framing;
 mod hostile_http;
 mod lake_curl;
 mod lake_rule;
@@ -61,7 +62,7 @@ pub use lake_curl::{curl, curl_bin, http_get_text, lake_parallel_put, lake_put};
 pub use lake_rule::{assert_lake_rule, lake_rule_problems, Dirs};
 pub use ltar::{leantar, ltar_data, module_bytes, pack_module, synth_archive, ModuleBytes};
 #[cfg(unix)]
-pub use measure::{live_peak_rss_kb, run_measured};
+pub use measure::{live_peak_rss_kb, reset_peak_rss, run_measured};
 /// The cache judged by a second reader that shares no code with tarn.
 pub use oracle::{cache_problems, name_matches_content};
 pub use peers::{require_program, S3};

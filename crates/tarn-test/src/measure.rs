@@ -112,6 +112,13 @@ pub fn live_peak_rss_kb(pid: u32) -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
+/// Resets the kernel's peak resident set (`VmHWM`) of the running process `pid` to its
+/// current resident set (writing `5` to `/proc/PID/clear_refs`), so the next
+/// [`live_peak_rss_kb`] measures only what came after; whether the kernel took it.
+pub fn reset_peak_rss(pid: u32) -> bool {
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
