@@ -289,13 +289,7 @@ pub fn unread_pipeline(addr: &str) -> Pipeline {
     let mut conn = TcpStream::connect(addr).unwrap();
     conn.set_write_timeout(Some(Duration::from_secs(1)))
         .unwrap();
-    let mut written = 0;
-    while written < all.len() {
-        match conn.write(&all[written..(written + 64 * 1024).min(all.len())]) {
-            Ok(n) => written += n,
-            Err(_) => break,
-        }
-    }
+    let written = write_until_stalled(&mut conn, &all, |_| {});
     Pipeline {
         conn,
         written,
@@ -420,17 +414,31 @@ pub fn h2_unread_flood(
         .cycle()
         .take(frame.len() * count)
         .collect();
-    let mut written = 0;
-    while written < all.len() {
-        match s.write(&all[written..(written + 64 * 1024).min(all.len())]) {
-            Ok(n) => written += n,
-            Err(_) => break,
-        }
+    let written = write_until_stalled(&mut s, &all, |written| {
         if written % (1 << 20) < 64 * 1024 {
             meanwhile();
         }
-    }
+    });
     written / frame.len()
+}
+
+/// Writes `all` to `conn` in 64 KiB pieces until it is all written or a write fails (its
+/// timeout: the server stopped reading, or it closed), calling `after_each` with the bytes
+/// written so far; returns them.
+fn write_until_stalled(
+    conn: &mut TcpStream,
+    all: &[u8],
+    mut after_each: impl FnMut(usize),
+) -> usize {
+    let mut written = 0;
+    while written < all.len() {
+        match conn.write(&all[written..(written + 64 * 1024).min(all.len())]) {
+            Ok(n) => written += n,
+            Err(_) => break,
+        }
+        after_each(written);
+    }
+    written
 }
 
 /// Row 9c, HTTP/2: `GET /healthz` with a 100 kB header (over `max_request_head_bytes`),
