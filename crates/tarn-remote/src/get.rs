@@ -9,9 +9,7 @@ mod tests;
 mod trust;
 
 pub use run::{run, GetError, GetOutcome, GetPlan, MappingsSource, RevisionSearch};
-pub use select::{
-    repo_scope_of_url, run_steps, select, GetRequest, Mode, SelectError, Step, StepOutcome,
-};
+pub use select::{run_steps, select, GetRequest, Mode, SelectError, Step, StepOutcome};
 pub use trust::{Quarantined, SignatureCheck, TrustFailure, TrustPolicy};
 
 use std::collections::{BTreeMap, HashMap};
@@ -30,7 +28,7 @@ use crate::transport::{error_detail, Failed, Transport};
 use downlink::Downlink;
 
 /// Headers Lake sends for a service's revision and API requests (Reservoir only).
-pub fn api_headers(service: &Service) -> &'static [(&'static str, &'static str)] {
+pub(crate) fn api_headers(service: &Service) -> &'static [(&'static str, &'static str)] {
     if service.is_reservoir() {
         &RESERVOIR_HEADERS
     } else {
@@ -141,7 +139,7 @@ fn usable_revision(bytes: &[u8]) -> Result<(), UnusableMappings> {
 /// Finds the first revision (in the order given: newest first) that has mappings, locally
 /// or on the service. A 404 moves on to the next revision; any other failure stops.
 /// `pinned` selects the `--rev` error wording; `max_revs` the "N revisions" wording.
-pub async fn find_revision(
+pub(crate) async fn find_revision(
     transport: &Transport,
     cache: &Cache,
     q: &RevisionQuery<'_>,

@@ -7,7 +7,7 @@ mod run;
 mod tests;
 mod uplink;
 
-pub use run::{resolve_revision, run, PutError, PutOutcome, PutPlan, PutRevision, PutSource};
+pub use run::{run, PutError, PutOutcome, PutPlan, PutRevision, PutSource};
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -182,7 +182,10 @@ pub fn validate_staging(dir: &Path) -> Result<(Vec<u8>, Vec<UploadItem>), Invali
 
 /// Validates the artifacts a mappings file names in the cache for `put` (present, regular,
 /// hash = name; a missing one is Lake's `artifact not found in cache: <path>`).
-pub fn validate_cache(cache: &Cache, mappings: &MappingFile) -> Result<Vec<UploadItem>, Invalid> {
+pub(crate) fn validate_cache(
+    cache: &Cache,
+    mappings: &MappingFile,
+) -> Result<Vec<UploadItem>, Invalid> {
     let mut problems = Vec::new();
     let items = items_for(mappings, |n| cache.artifact_path(n), &mut problems);
     let problems: Vec<String> = problems
@@ -280,7 +283,7 @@ async fn sign_and_upload(
 }
 
 /// The content type of a signature object.
-pub const SIGNATURE_CONTENT_TYPE: &str = "text/plain; charset=utf-8";
+pub(crate) const SIGNATURE_CONTENT_TYPE: &str = "text/plain; charset=utf-8";
 
 /// tarn's batch existence API v1 (docs/server-api.md): `POST {artifactEndpoint}{scope}/?tarn-missing`
 /// with a JSON array of hex hashes (at most [`batch::MAX_HASHES`] per request), answered by the

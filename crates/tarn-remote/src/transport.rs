@@ -666,7 +666,7 @@ impl Transport {
     }
 
     /// `PUT url` with an in-memory body, signed; success on 200, 201 or 204.
-    pub async fn put_bytes(
+    pub(crate) async fn put_bytes(
         &self,
         url: &str,
         content_type: &str,
@@ -739,7 +739,7 @@ impl Transport {
     /// directory: the file is opened relative to the directory's descriptor
     /// ([`StagingDir::open_artifact`]), never by path, so a directory swapped for a link
     /// after validation is never read.
-    pub async fn put_staged_artifact(
+    pub(crate) async fn put_staged_artifact(
         &self,
         url: &str,
         content_type: &str,
@@ -899,7 +899,7 @@ impl Transport {
     /// revision signature gives: computed in the same pass as Lake's hash, and on a mismatch
     /// the bytes go to the cache's quarantine, never under the artifact's name
     /// ([`TransferError::StrongMismatch`]).
-    pub async fn download_artifact_checked(
+    pub(crate) async fn download_artifact_checked(
         &self,
         url: &str,
         headers: &[(&str, &str)],
