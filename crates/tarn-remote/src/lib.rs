@@ -13,6 +13,8 @@
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 mod disk_budget;
+#[cfg(test)]
+mod fake_link;
 pub mod get;
 mod git;
 mod progress;

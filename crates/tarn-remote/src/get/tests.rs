@@ -6,9 +6,7 @@
 //! real one in a temporary directory.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
-use std::time::Duration;
 
 use bytes::Bytes;
 use tarn_core::trust::StrongDigest;
@@ -18,6 +16,7 @@ use tarn_store::{Cache, Inserted};
 use super::downlink::Downlink;
 use super::{download_artifacts, DownloadError, GetReport};
 use crate::disk_budget::DiskBound;
+use crate::fake_link::{block_on, status_failure, InFlight};
 use crate::progress::Progress;
 use crate::transport::{Failed, SmallResponse, Stats, TransferError};
 
@@ -46,8 +45,7 @@ struct Fake {
     stats: Stats,
     scratch: tempfile::TempDir,
     log: Mutex<Vec<String>>,
-    in_flight: AtomicUsize,
-    most_in_flight: AtomicUsize,
+    in_flight: InFlight,
 }
 
 impl Fake {
@@ -55,19 +53,6 @@ impl Fake {
         let mut r = self.log.lock().unwrap().clone();
         r.sort();
         r
-    }
-
-    fn failure(method: &str, url: &str, status: u16) -> Failed {
-        Failed {
-            method: method.into(),
-            url: url.into(),
-            error: TransferError::Status {
-                status,
-                detail: String::new(),
-                retry_after: None,
-            },
-            attempts: 1,
-        }
     }
 }
 
@@ -98,7 +83,7 @@ impl Downlink for Fake {
             });
         }
         let asked =
-            reservoir::parse_bulk_request(&body).map_err(|_| Fake::failure("POST", url, 400))?;
+            reservoir::parse_bulk_request(&body).map_err(|_| status_failure("POST", url, 400))?;
         let urls: Vec<String> = asked
             .iter()
             .map(|h| format!("http://cdn.fake/{h}"))
@@ -116,10 +101,7 @@ impl Downlink for Fake {
         name: &ArtifactName,
         _signed: Option<StrongDigest>,
     ) -> Result<(u64, Inserted), Failed> {
-        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-        self.most_in_flight.fetch_max(now, Ordering::SeqCst);
-        tokio::time::sleep(Duration::from_millis(2)).await;
-        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        self.in_flight.transfer().await;
         let label = self
             .labels
             .get(url)
@@ -127,7 +109,7 @@ impl Downlink for Fake {
         let request = format!("GET {label}");
         self.log.lock().unwrap().push(request.clone());
         if let Some((_, status)) = self.failing.iter().find(|(r, _)| *r == request) {
-            return Err(Fake::failure("GET", url, *status));
+            return Err(status_failure("GET", url, *status));
         }
         let bytes = content(label);
         let source = self.scratch.path().join(name.file_name());
@@ -229,14 +211,9 @@ fn run_case(case: &Case, jobs: usize) -> (Fake, Result<GetReport, DownloadError>
         stats: Stats::default(),
         scratch,
         log: Mutex::new(Vec::new()),
-        in_flight: AtomicUsize::new(0),
-        most_in_flight: AtomicUsize::new(0),
+        in_flight: InFlight::default(),
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .unwrap();
-    let got = rt.block_on(download_artifacts(
+    let got = block_on(download_artifacts(
         &fake, &service, &scope, &cache, &names, case.force, None,
     ));
     if let Ok(report) = &got {
@@ -369,7 +346,7 @@ fn downloads_in_flight_are_bounded_by_twice_the_jobs() {
         let (fake, got) = run_case(&case, jobs);
         assert_eq!(got.unwrap().downloaded, NAMES.len() as u64);
         assert_eq!(
-            fake.most_in_flight.load(Ordering::SeqCst),
+            fake.in_flight.most(),
             jobs * 2,
             "jobs {jobs}: at most twice the jobs in flight, and that many used"
         );

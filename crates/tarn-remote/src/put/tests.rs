@@ -5,9 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use bytes::Bytes;
 use tarn_core::trust::{Manifest, SecretKey, StrongDigest};
@@ -15,8 +13,9 @@ use tarn_core::{batch, ArtifactName, Hash, Scope, Service};
 
 use super::uplink::Uplink;
 use super::{upload_through, PutReport, SignRequest, UploadItem};
+use crate::fake_link::{block_on, status_failure, InFlight};
 use crate::progress::Progress;
-use crate::transport::{Failed, SmallResponse, Stats, TransferError};
+use crate::transport::{Failed, SmallResponse, Stats};
 
 /// What the fake service answers. Requests are named by label: `batch`, `HEAD x`, `PUT x`
 /// (an artifact labelled `x`), `PUT sig`, `PUT rev`.
@@ -39,8 +38,7 @@ struct Fake {
     progress: Progress,
     stats: Stats,
     log: Mutex<Vec<String>>,
-    in_flight: AtomicUsize,
-    most_in_flight: AtomicUsize,
+    in_flight: InFlight,
 }
 
 impl Fake {
@@ -57,16 +55,7 @@ impl Fake {
         let request = format!("{method} {label}");
         self.log.lock().unwrap().push(request.clone());
         match self.answers.failing.iter().find(|(r, _)| *r == request) {
-            Some((_, status)) => Err(Failed {
-                method: method.into(),
-                url: url.into(),
-                error: TransferError::Status {
-                    status: *status,
-                    detail: String::new(),
-                    retry_after: None,
-                },
-                attempts: 1,
-            }),
+            Some((_, status)) => Err(status_failure(method, url, *status)),
             None => Ok(label),
         }
     }
@@ -128,10 +117,7 @@ impl Uplink for Fake {
     }
 
     async fn put_item(&self, _item: &UploadItem, url: &str) -> Result<(), Failed> {
-        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-        self.most_in_flight.fetch_max(now, Ordering::SeqCst);
-        tokio::time::sleep(Duration::from_millis(2)).await;
-        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        self.in_flight.transfer().await;
         self.answer("PUT", url).map(|_| ())
     }
 }
@@ -213,14 +199,9 @@ fn run_case(case: &Case, jobs: usize) -> (Fake, Result<PutReport, Failed>) {
         progress: Progress::none(),
         stats: Stats::default(),
         log: Mutex::new(Vec::new()),
-        in_flight: AtomicUsize::new(0),
-        most_in_flight: AtomicUsize::new(0),
+        in_flight: InFlight::default(),
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .unwrap();
-    let got = rt.block_on(upload_through(
+    let got = block_on(upload_through(
         &fake,
         &service,
         &scope,
@@ -491,7 +472,7 @@ fn uploads_in_flight_are_bounded_by_twice_the_jobs() {
         let report = got.unwrap();
         assert_eq!(report.uploaded, 26);
         assert_eq!(
-            fake.most_in_flight.load(Ordering::SeqCst),
+            fake.in_flight.most(),
             jobs * 2,
             "jobs {jobs}: at most twice the jobs in flight, and that many used"
         );
