@@ -25,6 +25,7 @@ mod conventions;
 mod fault_server;
 mod fixtures;
 mod forge;
+mod hostile_http;
 mod lake_curl;
 mod lake_rule;
 mod ltar;
@@ -36,19 +37,24 @@ mod serve;
 mod suite;
 
 pub use cmd::{
-    git, git_package, make_writable, mkfifo, run, stderr, stdout, tarn_bin, tarn_cmd, unique,
-    write_s3_config, Sandbox,
+    git, git_package, make_writable, mkfifo, run, stderr, stdout, tarn_bin, tarn_cmd,
+    tarn_in_workspace, unique, write_s3_config, Sandbox,
 };
 pub use conventions::json_keys_not_snake_case;
 pub use fault_server::{
     no_faults, percent_decode, service_over_dir, Backend, Fault, Plan, Request, Server,
 };
 pub use fixtures::{
-    artifacts, bytes_for, check_cache, hash_hex, make_artifacts, mapping_for, mappings,
-    write_remote_artifacts, write_staging, Art,
+    artifacts, bulk_request_body, bytes_for, check_cache, hash_hex, make_artifacts, mapping_for,
+    mappings, write_remote_artifacts, write_staging, Art,
 };
 /// Forged MurmurHash64A collisions (docs/trust.md).
 pub use forge::{forge_collision, forge_collision_sized};
+/// A scriptable hostile HTTP server or bucket on raw sockets.
+pub use hostile_http::{
+    endless, endless_listing_page, hostile_server, one_artifact_bucket, one_key_listing, read_head,
+    reply_head, respond, respond_ok, Headers, Script, EMPTY_LISTING,
+};
 pub use lake_curl::{curl, curl_bin, http_get_text, lake_parallel_put, lake_put};
 pub use lake_rule::{assert_lake_rule, lake_rule_problems, Dirs};
 pub use ltar::{leantar, ltar_data, module_bytes, pack_module, synth_archive, ModuleBytes};
