@@ -126,7 +126,7 @@ render() {
     if [ -f "$OUT/tests.txt" ]; then
       local t="$OUT/tests.txt"
       echo
-      echo "**Client peak RSS against hostile servers** (the kernel's \`ru_maxrss\` when the client is reaped; goal ≤ 100 MB; $(provenance "$t")):"
+      echo "**Client peak RSS against hostile servers** (the kernel's \`ru_maxrss\` when the client is reaped, started through \`tarn-measure-launcher\` so the figure is its own; goal ≤ 100 MB; $(provenance "$t")):"
       echo
       echo "| server behaviour | peak RSS | time |"
       echo "| --- | --- | --- |"

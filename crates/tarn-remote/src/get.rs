@@ -1,14 +1,15 @@
 //! The download engine: revision search and parallel artifact downloads into the cache;
 //! [`run`] is the whole flow for one package.
 
+mod downlink;
 mod run;
 mod select;
+#[cfg(test)]
+mod tests;
 mod trust;
 
 pub use run::{run, GetError, GetOutcome, GetPlan, MappingsSource, RevisionSearch};
-pub use select::{
-    repo_scope_of_url, run_steps, select, GetRequest, Mode, SelectError, Step, StepOutcome,
-};
+pub use select::{run_steps, select, GetRequest, Mode, SelectError, Step, StepOutcome};
 pub use trust::{Quarantined, SignatureCheck, TrustFailure, TrustPolicy};
 
 use std::collections::{BTreeMap, HashMap};
@@ -16,7 +17,6 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use reqwest::Method;
 use tarn_core::trust::StrongDigest;
 use tarn_core::{reservoir, ArtifactName, Hash, MappingFile, Scope, Service};
 use tarn_core::{EntryError, MappingError};
@@ -25,9 +25,10 @@ use tarn_store::{write_atomic, Cache, Inserted, StoreError};
 
 use crate::progress::Event;
 use crate::transport::{error_detail, Failed, Transport};
+use downlink::Downlink;
 
 /// Headers Lake sends for a service's revision and API requests (Reservoir only).
-pub fn api_headers(service: &Service) -> &'static [(&'static str, &'static str)] {
+pub(crate) fn api_headers(service: &Service) -> &'static [(&'static str, &'static str)] {
     if service.is_reservoir() {
         &RESERVOIR_HEADERS
     } else {
@@ -138,7 +139,7 @@ fn usable_revision(bytes: &[u8]) -> Result<(), UnusableMappings> {
 /// Finds the first revision (in the order given: newest first) that has mappings, locally
 /// or on the service. A 404 moves on to the next revision; any other failure stops.
 /// `pinned` selects the `--rev` error wording; `max_revs` the "N revisions" wording.
-pub async fn find_revision(
+pub(crate) async fn find_revision(
     transport: &Transport,
     cache: &Cache,
     q: &RevisionQuery<'_>,
@@ -329,8 +330,8 @@ pub enum DownloadError {
 }
 
 /// The URL of each artifact: computed for S3, asked from the API in one POST for Reservoir.
-pub async fn artifact_urls(
-    transport: &Transport,
+async fn artifact_urls(
+    transport: &impl Downlink,
     service: &Service,
     scope: &Scope,
     names: &[ArtifactName],
@@ -341,10 +342,7 @@ pub async fn artifact_urls(
             let body = Bytes::from(reservoir::encode_bulk_request(&hashes));
             let mut headers = vec![("content-type", "application/json")];
             headers.extend_from_slice(&RESERVOIR_HEADERS);
-            let resp = match transport
-                .request(Method::POST, &bulk, &headers, Some(body), false)
-                .await
-            {
+            let resp = match transport.post(&bulk, &headers, body).await {
                 Ok(resp) => resp,
                 Err(source) => return Err(UrlsError::Request { url: bulk, source }),
             };
@@ -371,8 +369,8 @@ pub async fn artifact_urls(
 /// SHA-256 first (a mismatch is quarantined and downloaded again) and every download is
 /// checked as it streams. `Err` only when the URLs themselves cannot be obtained (Reservoir
 /// bulk resolution).
-pub async fn download_artifacts(
-    transport: &Transport,
+pub(crate) async fn download_artifacts(
+    transport: &impl Downlink,
     service: &Service,
     scope: &Scope,
     cache: &Cache,
@@ -401,7 +399,7 @@ pub async fn download_artifacts(
         missing.push(n.clone());
     }
     if let Some(signed) = signed {
-        let jobs = transport.options().jobs.max(1);
+        let jobs = transport.jobs().max(1);
         let (quarantined, errors) =
             trust::recheck_present(cache, signed, present.clone(), jobs).await;
         for (name, q) in quarantined {
@@ -444,14 +442,12 @@ pub async fn download_artifacts(
         files: (unique.len() + copies.len()) as u64,
         bytes: None,
     });
-    let jobs = transport.options().jobs.max(1);
+    let jobs = transport.jobs().max(1);
     let mut failed_first: HashMap<usize, Failed> = HashMap::new();
     let mut results = futures_util::stream::iter(unique.iter().zip(urls.iter()).enumerate())
         .map(|(i, (name, url))| async move {
             let want = signed.and_then(|s| s.get(&name.hash).copied());
-            let r = transport
-                .download_artifact_checked(url, &[], cache, name, want)
-                .await;
+            let r = transport.download_artifact(url, cache, name, want).await;
             (i, name, url, r)
         })
         .buffer_unordered(jobs * 2);

@@ -12,7 +12,10 @@
 // Engines report through return values and events; only the binary prints (ARCHITECTURE.md).
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
+mod bounded_body;
 mod disk_budget;
+#[cfg(test)]
+mod fake_link;
 pub mod get;
 mod git;
 mod progress;
@@ -21,6 +24,9 @@ mod resolve;
 mod signing;
 mod transport;
 
+/// One bounded reader of HTTP bodies (stall, minimum rate, deadline, size), shared with
+/// the server's S3 backend.
+pub use bounded_body::{read_capped, BodyBounds, BodyError, BoundedBody, Capped, RateClock};
 /// The bound on the disk one `get` may fill.
 pub use disk_budget::DiskBound;
 /// Revisions from the real `git` (Lake's `resolveRevision` order).

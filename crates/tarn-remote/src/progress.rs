@@ -60,7 +60,7 @@ impl Progress {
     }
 
     /// Reports one event.
-    pub fn emit(&self, event: Event) {
+    pub(crate) fn emit(&self, event: Event) {
         (self.0)(event)
     }
 }

@@ -3,8 +3,11 @@
 //! [`run`] is the whole flow.
 
 mod run;
+#[cfg(test)]
+mod tests;
+mod uplink;
 
-pub use run::{resolve_revision, run, PutError, PutOutcome, PutPlan, PutRevision, PutSource};
+pub use run::{run, PutError, PutOutcome, PutPlan, PutRevision, PutSource};
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -13,15 +16,15 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use reqwest::Method;
 use tarn_core::trust::{Manifest, SecretKey, StrongDigest};
 use tarn_core::{batch, ArtifactName, Hash, MappingFile, Scope, Service};
-use tarn_core::{ServiceKind, ARTIFACT_CONTENT_TYPE, MAPPINGS_CONTENT_TYPE};
+use tarn_core::{ServiceKind, MAPPINGS_CONTENT_TYPE};
 use tarn_store::{Cache, StagingDir};
 
 use crate::get::ArtifactFailure;
 use crate::progress::Event;
 use crate::transport::{Failed, Transport};
+use uplink::Uplink;
 
 /// One artifact to upload, validated.
 #[derive(Debug, Clone)]
@@ -39,40 +42,6 @@ pub struct UploadItem {
     /// The validated staging directory it belongs to: then it is read relative to the
     /// directory's descriptor, never by path.
     pub staged: Option<Arc<StagingDir>>,
-}
-
-impl UploadItem {
-    /// Uploads it to `url` (see [`Transport::put_artifact`]); the bytes sent must have the
-    /// validated Lake hash and SHA-256, or nothing is stored.
-    async fn put(&self, transport: &Transport, url: &str) -> Result<(), Failed> {
-        let validated = StrongDigest {
-            sha256: self.sha256,
-            size: self.size,
-        };
-        match &self.staged {
-            Some(dir) => {
-                transport
-                    .put_staged_artifact(
-                        url,
-                        ARTIFACT_CONTENT_TYPE,
-                        dir.clone(),
-                        &self.name,
-                        validated,
-                    )
-                    .await
-            }
-            None => transport
-                .put_artifact(
-                    url,
-                    ARTIFACT_CONTENT_TYPE,
-                    &self.path,
-                    self.name.hash,
-                    Some(validated),
-                )
-                .await
-                .map(|_| ()),
-        }
-    }
 }
 
 /// Everything wrong with an upload's inputs, found before anything is sent.
@@ -213,7 +182,10 @@ pub fn validate_staging(dir: &Path) -> Result<(Vec<u8>, Vec<UploadItem>), Invali
 
 /// Validates the artifacts a mappings file names in the cache for `put` (present, regular,
 /// hash = name; a missing one is Lake's `artifact not found in cache: <path>`).
-pub fn validate_cache(cache: &Cache, mappings: &MappingFile) -> Result<Vec<UploadItem>, Invalid> {
+pub(crate) fn validate_cache(
+    cache: &Cache,
+    mappings: &MappingFile,
+) -> Result<Vec<UploadItem>, Invalid> {
     let mut problems = Vec::new();
     let items = items_for(mappings, |n| cache.artifact_path(n), &mut problems);
     let problems: Vec<String> = problems
@@ -274,7 +246,7 @@ pub struct SignRequest {
 /// again): an artifact that was sent had exactly these bytes, since the upload refuses
 /// to send any other; one the service already had is covered by what was validated here.
 async fn sign_and_upload(
-    transport: &Transport,
+    transport: &impl Uplink,
     sign: SignRequest,
     unique: &[&UploadItem],
     mappings: &[u8],
@@ -311,7 +283,7 @@ async fn sign_and_upload(
 }
 
 /// The content type of a signature object.
-pub const SIGNATURE_CONTENT_TYPE: &str = "text/plain; charset=utf-8";
+pub(crate) const SIGNATURE_CONTENT_TYPE: &str = "text/plain; charset=utf-8";
 
 /// tarn's batch existence API v1 (docs/server-api.md): `POST {artifactEndpoint}{scope}/?tarn-missing`
 /// with a JSON array of hex hashes (at most [`batch::MAX_HASHES`] per request), answered by the
@@ -319,8 +291,8 @@ pub const SIGNATURE_CONTENT_TYPE: &str = "text/plain; charset=utf-8";
 /// service does not offer it (any non-200 reply, a network error, an unparsable reply or one
 /// naming a hash that was not asked about): the caller then falls back to one HEAD per
 /// artifact.
-pub async fn probe_missing(
-    transport: &Transport,
+async fn probe_missing(
+    transport: &impl Uplink,
     service: &Service,
     scope: &Scope,
     hashes: &[Hash],
@@ -337,22 +309,8 @@ pub async fn probe_missing(
         let body = Bytes::from(batch::encode_request(chunk));
         // The first request only discovers whether the API exists: no retries. Once it
         // answered, later chunks get the usual retries.
-        let retries = if i == 0 {
-            0
-        } else {
-            transport.options().retries
-        };
-        let resp = transport
-            .request_with_retries(
-                Method::POST,
-                &url,
-                &[("content-type", "application/json")],
-                Some(body),
-                true,
-                retries,
-            )
-            .await
-            .ok()?;
+        let retries = if i == 0 { 0 } else { transport.retries() };
+        let resp = transport.post_batch(&url, body, retries).await.ok()?;
         if resp.status != 200 {
             tracing::debug!(
                 "batch existence API not offered ({}); using HEAD",
@@ -383,6 +341,31 @@ pub async fn upload(
     force: bool,
     sign: Option<SignRequest>,
 ) -> Result<PutReport, Failed> {
+    upload_through(
+        transport,
+        service,
+        scope,
+        items,
+        mappings,
+        revision_url,
+        force,
+        sign,
+    )
+    .await
+}
+
+/// [`upload`] through any [`Uplink`] (the engine's tests use a fake one).
+#[allow(clippy::too_many_arguments)]
+async fn upload_through(
+    transport: &impl Uplink,
+    service: &Service,
+    scope: &Scope,
+    items: &[UploadItem],
+    mappings: Vec<u8>,
+    revision_url: &str,
+    force: bool,
+    sign: Option<SignRequest>,
+) -> Result<PutReport, Failed> {
     let start = Instant::now();
     let retries0 = transport
         .stats()
@@ -398,7 +381,7 @@ pub async fn upload(
         ..PutReport::default()
     };
     let progress = transport.progress().clone();
-    let jobs = transport.options().jobs.max(1);
+    let jobs = transport.jobs().max(1);
     // Deduplicate by hash: two local names with one hash are one remote object.
     let mut seen = HashSet::new();
     let unique: Vec<&UploadItem> = items.iter().filter(|i| seen.insert(i.name.hash)).collect();
@@ -418,7 +401,7 @@ pub async fn upload(
             let mut checks = futures_util::stream::iter(unique.iter())
                 .map(|item| async move {
                     let url = service.artifact_url(scope, item.name.hash);
-                    (item.name.hash, transport.exists(&url, true).await)
+                    (item.name.hash, transport.exists(&url).await)
                 })
                 .buffer_unordered(jobs * 2);
             let mut present = HashSet::new();
@@ -444,7 +427,7 @@ pub async fn upload(
                 // under which S3 answers HEAD with 403). One upload tells which: if it is
                 // refused too, stop before sending anything else.
                 let url = service.artifact_url(scope, first.name.hash);
-                match first.put(transport, &url).await {
+                match transport.put_item(first, &url).await {
                     Err(e) if e.is_auth_failure() => return Err(e),
                     Err(e) => {
                         report
@@ -472,7 +455,7 @@ pub async fn upload(
     let mut puts = futures_util::stream::iter(todo.iter())
         .map(|item| async move {
             let url = service.artifact_url(scope, item.name.hash);
-            let r = item.put(transport, &url).await;
+            let r = transport.put_item(item, &url).await;
             (item, url, r)
         })
         .buffer_unordered(jobs * 2);

@@ -44,7 +44,7 @@ impl Signer {
     }
 
     /// [`Signer::headers`] at a given time.
-    pub fn headers_at(
+    pub(crate) fn headers_at(
         &self,
         method: &str,
         url: &reqwest::Url,

@@ -24,6 +24,7 @@ use tarn_store::{open_untrusted, StagingDir};
 use tarn_store::{Cache, FileChanged, Inserted, StoreError};
 use tokio::sync::Semaphore;
 
+use crate::bounded_body::{BodyBounds, BodyError, BoundedBody, RateClock};
 use crate::disk_budget::{DiskBound, DiskBudget};
 use crate::progress::{Event, Progress};
 use crate::signing::Signer;
@@ -490,6 +491,22 @@ impl Transport {
         }
     }
 
+    /// The body of `resp` under one attempt's time bounds ([`BoundedBody`]): the stall
+    /// timeout between chunks, the minimum average rate once the attempt has lasted the
+    /// stall timeout (wall time), and the transfer deadline.
+    fn bounded(&self, resp: reqwest::Response) -> BoundedBody {
+        BoundedBody::new(
+            resp,
+            BodyBounds {
+                stall: self.opts.stall_timeout,
+                min_rate: self.limits.min_rate,
+                grace: self.opts.stall_timeout,
+                deadline: Some(self.limits.transfer_deadline),
+                clock: RateClock::Wall,
+            },
+        )
+    }
+
     /// Reads a whole small body: at most `max_reply_bytes` (a longer one, announced or
     /// streamed, is refused without reading on), under the stall timeout, the minimum rate
     /// and the transfer deadline.
@@ -512,22 +529,14 @@ impl Transport {
         if expected.is_some_and(|n| n > limit) {
             return Err(TransferError::TooLarge { limit, env });
         }
-        let pace = Pace::new(&self.opts, &self.limits);
         let mut body = Vec::new();
-        let mut stream = resp.bytes_stream();
-        loop {
-            match tokio::time::timeout(self.opts.stall_timeout, stream.next()).await {
-                Err(_) => return Err(TransferError::Stalled(self.opts.stall_timeout)),
-                Ok(None) => break,
-                Ok(Some(Err(e))) => return Err(body_error(e, body.len() as u64, expected)),
-                Ok(Some(Ok(chunk))) => {
-                    if (body.len() + chunk.len()) as u64 > limit {
-                        return Err(TransferError::TooLarge { limit, env });
-                    }
-                    body.extend_from_slice(&chunk);
-                    pace.check(body.len() as u64)?;
-                }
+        let mut stream = self.bounded(resp);
+        while let Some(next) = stream.next().await {
+            let chunk = next.map_err(|e| bounded_error(e, body.len() as u64, expected))?;
+            if (body.len() + chunk.len()) as u64 > limit {
+                return Err(TransferError::TooLarge { limit, env });
             }
+            body.extend_from_slice(&chunk);
         }
         if let Some(exp) = expected {
             if exp != body.len() as u64 {
@@ -618,17 +627,13 @@ impl Transport {
         status: u16,
         resp: reqwest::Response,
     ) -> Result<SmallResponse, TransferError> {
-        let pace = Pace::new(&self.opts, &self.limits);
         let mut body = Vec::new();
-        let mut stream = resp.bytes_stream();
+        let mut stream = self.bounded(resp);
         while (body.len() as u64) < MAX_ERROR_BODY_BYTES {
-            match tokio::time::timeout(self.opts.stall_timeout, stream.next()).await {
-                Ok(Some(Ok(chunk))) => {
+            match stream.next().await {
+                Some(Ok(chunk)) => {
                     let room = MAX_ERROR_BODY_BYTES as usize - body.len();
                     body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-                    if pace.check(body.len() as u64).is_err() {
-                        break;
-                    }
                 }
                 _ => break,
             }
@@ -666,7 +671,7 @@ impl Transport {
     }
 
     /// `PUT url` with an in-memory body, signed; success on 200, 201 or 204.
-    pub async fn put_bytes(
+    pub(crate) async fn put_bytes(
         &self,
         url: &str,
         content_type: &str,
@@ -739,7 +744,7 @@ impl Transport {
     /// directory: the file is opened relative to the directory's descriptor
     /// ([`StagingDir::open_artifact`]), never by path, so a directory swapped for a link
     /// after validation is never read.
-    pub async fn put_staged_artifact(
+    pub(crate) async fn put_staged_artifact(
         &self,
         url: &str,
         content_type: &str,
@@ -899,7 +904,7 @@ impl Transport {
     /// revision signature gives: computed in the same pass as Lake's hash, and on a mismatch
     /// the bytes go to the cache's quarantine, never under the artifact's name
     /// ([`TransferError::StrongMismatch`]).
-    pub async fn download_artifact_checked(
+    pub(crate) async fn download_artifact_checked(
         &self,
         url: &str,
         headers: &[(&str, &str)],
@@ -949,7 +954,6 @@ impl Transport {
                         env: MAX_ARTIFACT_ENV,
                     });
                 }
-                let pace = Pace::new(&self.opts, &self.limits);
                 let mut reserved = self.disk.reservation();
                 let mut temp = cache.temp_artifact()?;
                 let temp_path = temp.path().to_path_buf();
@@ -957,18 +961,12 @@ impl Transport {
                 let mut hasher = expected.map(StreamingHasher::new);
                 let mut strong = signed.map(|_| StrongHasher::new());
                 let mut got = 0u64;
-                let mut stream = resp.bytes_stream();
+                let mut stream = self.bounded(resp);
                 // Writes go to a buffered std file: chunks are small and the page cache
                 // absorbs them, which is cheaper than a blocking-pool round trip per chunk.
                 let mut out = std::io::BufWriter::with_capacity(256 * 1024, temp.file_mut());
-                loop {
-                    let next = tokio::time::timeout(self.opts.stall_timeout, stream.next()).await;
-                    let chunk = match next {
-                        Err(_) => return Err(TransferError::Stalled(self.opts.stall_timeout)),
-                        Ok(None) => break,
-                        Ok(Some(Err(e))) => return Err(body_error(e, got, expected)),
-                        Ok(Some(Ok(c))) => c,
-                    };
+                while let Some(next) = stream.next().await {
+                    let chunk = next.map_err(|e| bounded_error(e, got, expected))?;
                     got += chunk.len() as u64;
                     if got > max {
                         return Err(TransferError::TooLarge {
@@ -976,7 +974,6 @@ impl Transport {
                             env: MAX_ARTIFACT_ENV,
                         });
                     }
-                    pace.check(got)?;
                     self.disk
                         .reserve(&mut reserved, chunk.len() as u64)
                         .map_err(|bound| TransferError::DiskBound(bound.clone()))?;
@@ -1088,6 +1085,24 @@ fn status_failure(method: &str, url: &str, status: u16, body: &[u8]) -> Failed {
             retry_after: None,
         },
         attempts: 1,
+    }
+}
+
+/// A body cut off by its bounds, or failing after `got` of `expected` bytes.
+fn bounded_error(e: BodyError, got: u64, expected: Option<u64>) -> TransferError {
+    match e {
+        BodyError::Stalled(d) => TransferError::Stalled(d),
+        BodyError::TooSlow {
+            got,
+            secs,
+            min_rate,
+        } => TransferError::TooSlow {
+            got,
+            secs,
+            min_rate,
+        },
+        BodyError::Deadline(d) => TransferError::Deadline(d),
+        BodyError::Network(e) => body_error(e, got, expected),
     }
 }
 
@@ -1229,45 +1244,6 @@ async fn upload_watchdog(
         if idle >= stall.as_millis() as u64 {
             return TransferError::Stalled(stall);
         }
-    }
-}
-
-/// The time bounds of one transfer attempt: the overall deadline, and the minimum average
-/// rate once the attempt has lasted the stall timeout. Checked on every chunk; the gaps
-/// between chunks are bounded by the stall timeout.
-struct Pace {
-    start: Instant,
-    grace: Duration,
-    deadline: Duration,
-    min_rate: u64,
-}
-
-impl Pace {
-    fn new(opts: &TransportOptions, limits: &Limits) -> Pace {
-        Pace {
-            start: Instant::now(),
-            grace: opts.stall_timeout,
-            deadline: limits.transfer_deadline,
-            min_rate: limits.min_rate,
-        }
-    }
-
-    fn check(&self, got: u64) -> Result<(), TransferError> {
-        let elapsed = self.start.elapsed();
-        if elapsed > self.deadline {
-            return Err(TransferError::Deadline(self.deadline));
-        }
-        if elapsed > self.grace {
-            let secs = elapsed.as_secs_f64();
-            if (got as f64) < self.min_rate as f64 * secs {
-                return Err(TransferError::TooSlow {
-                    got,
-                    secs,
-                    min_rate: self.min_rate,
-                });
-            }
-        }
-        Ok(())
     }
 }
 

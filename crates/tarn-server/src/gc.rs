@@ -116,7 +116,8 @@ pub(crate) async fn read_all(
     key: &str,
     limit: u64,
 ) -> std::io::Result<Option<Option<Vec<u8>>>> {
-    use crate::storage::s3::{read_capped, Capped};
+    use crate::storage::s3::read_capped;
+    use tarn_remote::Capped;
     let Some(obj) = app.storage.get(key).await? else {
         return Ok(None);
     };
@@ -176,7 +177,7 @@ pub(crate) async fn hash_object(
             }
         }
         ObjectBody::Remote(mut body) => {
-            if body.content_length.is_some_and(|n| n != len) {
+            if body.content_length().is_some_and(|n| n != len) {
                 false
             } else {
                 loop {

@@ -72,7 +72,7 @@ pub struct GetPlan {
 impl GetPlan {
     /// The trust policy that applies to this plan's scope: `None` without keys, or when
     /// every key is trusted only for other scopes (`scope=` options in a trusted-keys file).
-    pub fn trust_for_scope(&self) -> Option<&TrustPolicy> {
+    pub(crate) fn trust_for_scope(&self) -> Option<&TrustPolicy> {
         self.trust
             .as_deref()
             .filter(|p| p.applies_to(self.scope.as_str()))

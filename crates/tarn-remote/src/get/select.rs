@@ -132,7 +132,7 @@ impl GetRequest {
 
 /// The repository scope `owner/repo` of a git URL (`https://host/owner/repo(.git)`,
 /// `git@host:owner/repo(.git)`, `ssh://…/owner/repo`): its last two path components.
-pub fn repo_scope_of_url(url: &str) -> Option<String> {
+pub(crate) fn repo_scope_of_url(url: &str) -> Option<String> {
     let url = url.trim().trim_end_matches('/');
     let url = url.strip_suffix(".git").unwrap_or(url);
     let path = match url.split_once("://") {

@@ -28,7 +28,7 @@ pub struct TrustPolicy {
 impl TrustPolicy {
     /// Whether any key is trusted for `scope`: only then are its revisions checked (a
     /// policy whose keys all name other scopes leaves this scope as Lake has it).
-    pub fn applies_to(&self, scope: &str) -> bool {
+    pub(crate) fn applies_to(&self, scope: &str) -> bool {
         self.keys.iter().any(|k| k.covers_scope(scope))
     }
 }

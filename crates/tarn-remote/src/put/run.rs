@@ -130,7 +130,7 @@ impl PutOutcome {
 }
 
 /// Resolves the revision for an upload.
-pub fn resolve_revision(revision: &PutRevision) -> Result<String, PutError> {
+pub(crate) fn resolve_revision(revision: &PutRevision) -> Result<String, PutError> {
     match revision {
         PutRevision::Head { repo } => {
             let rev = git::head(repo).map_err(PutError::Head)?;

@@ -7,7 +7,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
@@ -15,6 +15,7 @@ use reqwest::{Method, StatusCode};
 use tarn_core::sigv4::{self, AmzDate, Credentials, SimpleRequest, UNSIGNED_PAYLOAD};
 use tarn_core::uri_encode;
 use tarn_core::{MAX_ERROR_BODY_BYTES, MAX_S3_LISTING_PAGE_BYTES};
+use tarn_remote::{BodyBounds, BodyError, BoundedBody, Capped, RateClock};
 
 use super::{Listed, Object, ObjectBody, ObjectMeta, PutMode, PutOutcome, Spool};
 
@@ -86,73 +87,70 @@ fn parse_iso(s: &str) -> SystemTime {
         .unwrap_or(UNIX_EPOCH)
 }
 
-/// A reply body read into memory up to a limit.
-pub(crate) enum Capped {
-    /// The whole body (at most the limit).
-    Whole(Vec<u8>),
-    /// The first `limit` bytes of a longer body (the rest was not read).
-    Cut(Vec<u8>),
-}
-
 /// Reads `body`, never holding more than `limit` bytes: a body announcing more is not
-/// read at all, a longer one is abandoned at the limit.
-pub(crate) async fn read_capped(mut body: RemoteBody, limit: u64) -> io::Result<Capped> {
-    if body.content_length.is_some_and(|n| n > limit) {
-        return Ok(Capped::Cut(Vec::new()));
-    }
-    let mut out = Vec::new();
-    while let Some(chunk) = body.next().await.transpose()? {
-        let room = limit as usize - out.len();
-        if chunk.len() > room {
-            out.extend_from_slice(&chunk[..room]);
-            return Ok(Capped::Cut(out));
-        }
-        out.extend_from_slice(&chunk);
-    }
-    Ok(Capped::Whole(out))
+/// read at all, a longer one is abandoned at the limit (the shared
+/// [`tarn_remote::read_capped`]); errors name the bucket and the request.
+pub(crate) async fn read_capped(body: RemoteBody, limit: u64) -> io::Result<Capped> {
+    let RemoteBody { inner, what } = body;
+    tarn_remote::read_capped(inner, limit)
+        .await
+        .map_err(|e| describe(&what, e))
 }
 
-/// An object body streamed from the bucket, bounded in time: an error after
-/// `stall_timeout` without a byte, or once the average rate is below `min_rate` after the
-/// body has been arriving for `stall_timeout`. Only the time spent waiting for the bucket
-/// counts: a reader that pauses (a slow client downstream) does not make the bucket slow.
-/// Errors name the bucket and the request.
+/// An object body streamed from the bucket, bounded in time by the shared
+/// [`BoundedBody`]: an error after `stall_timeout` without a byte, or once the average
+/// rate is below `min_rate` after the body has been arriving for `stall_timeout`. Only the
+/// time spent waiting for the bucket counts ([`RateClock::Waiting`]): a reader that pauses
+/// (a slow client downstream) does not make the bucket slow. Errors name the bucket and
+/// the request.
 pub(crate) struct RemoteBody {
-    inner: Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>,
-    /// The announced length, if any.
-    pub content_length: Option<u64>,
+    inner: BoundedBody,
     what: String,
-    stall: Duration,
-    min_rate: u64,
-    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
-    waiting_since: Option<Instant>,
-    waited: Duration,
-    bytes: u64,
-    done: bool,
 }
 
 impl RemoteBody {
     fn new(resp: reqwest::Response, what: String, bounds: &S3Bounds) -> RemoteBody {
-        RemoteBody {
-            content_length: resp.content_length(),
-            inner: Box::pin(resp.bytes_stream()),
-            what,
+        let bounds = BodyBounds {
             stall: bounds.stall_timeout,
             min_rate: bounds.min_rate,
-            sleep: None,
-            waiting_since: None,
-            waited: Duration::ZERO,
-            bytes: 0,
-            done: false,
+            grace: bounds.stall_timeout,
+            deadline: None,
+            clock: RateClock::Waiting,
+        };
+        RemoteBody {
+            inner: BoundedBody::new(resp, bounds),
+            what,
         }
     }
 
-    fn fail(&mut self, msg: String) -> Poll<Option<io::Result<Bytes>>> {
-        self.done = true;
-        Poll::Ready(Some(Err(io::Error::new(
+    /// The length the bucket announced, if any.
+    pub(crate) fn content_length(&self) -> Option<u64> {
+        self.inner.content_length
+    }
+}
+
+/// `e` as an I/O error naming `what` and the setting that cut the body off.
+fn describe(what: &str, e: BodyError) -> io::Error {
+    match e {
+        BodyError::Stalled(stall) => io::Error::new(
             io::ErrorKind::TimedOut,
-            format!("{}: {msg}", self.what),
-        ))))
+            format!(
+                "{what}: no byte for {} s (storage.stall_timeout_secs)",
+                stall.as_secs()
+            ),
+        ),
+        BodyError::TooSlow {
+            got,
+            secs,
+            min_rate,
+        } => io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!(
+                "{what}: too slow: {got} bytes in {secs:.0} s, below the minimum of \
+                 {min_rate} bytes/s (storage.min_rate_bytes)"
+            ),
+        ),
+        BodyError::Deadline(_) | BodyError::Network(_) => other(format!("{what}: {e}")),
     }
 }
 
@@ -161,49 +159,11 @@ impl Stream for RemoteBody {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
-        if this.done {
-            return Poll::Ready(None);
-        }
-        let since = *this.waiting_since.get_or_insert_with(Instant::now);
-        let stall = this.stall;
-        let sleep = this
-            .sleep
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep(stall)));
-        match this.inner.as_mut().poll_next(cx) {
-            Poll::Ready(Some(Ok(chunk))) => {
-                this.waited += since.elapsed();
-                this.waiting_since = None;
-                this.sleep = None;
-                this.bytes += chunk.len() as u64;
-                let secs = this.waited.as_secs_f64();
-                if this.waited > this.stall && (this.bytes as f64) < this.min_rate as f64 * secs {
-                    let msg = format!(
-                        "too slow: {} bytes in {secs:.0} s, below the minimum of {} bytes/s \
-                         (storage.min_rate_bytes)",
-                        this.bytes, this.min_rate
-                    );
-                    return this.fail(msg);
-                }
-                Poll::Ready(Some(Ok(chunk)))
-            }
-            Poll::Ready(Some(Err(e))) => {
-                this.done = true;
-                Poll::Ready(Some(Err(other(format!("{}: {e}", this.what)))))
-            }
-            Poll::Ready(None) => {
-                this.done = true;
-                Poll::Ready(None)
-            }
-            Poll::Pending => {
-                if sleep.as_mut().poll(cx).is_ready() {
-                    let msg = format!(
-                        "no byte for {} s (storage.stall_timeout_secs)",
-                        stall.as_secs()
-                    );
-                    return this.fail(msg);
-                }
-                Poll::Pending
-            }
+        match this.inner.poll_next_unpin(cx) {
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(describe(&this.what, e)))),
+            Poll::Ready(Some(Ok(chunk))) => Poll::Ready(Some(Ok(chunk))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
         }
     }
 }
