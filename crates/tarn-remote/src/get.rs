@@ -24,7 +24,7 @@ use tarn_core::{ServiceKind, RESERVOIR_HEADERS};
 use tarn_store::{write_atomic, Cache, Inserted, StoreError};
 
 use crate::progress::Event;
-use crate::transport::{error_detail, Failed, Transport};
+use crate::transport::{error_detail, Failed, TransferError, Transport};
 
 /// Headers Lake sends for a service's revision and API requests (Reservoir only).
 pub fn api_headers(service: &Service) -> &'static [(&'static str, &'static str)] {
@@ -365,6 +365,65 @@ pub async fn artifact_urls(
     }
 }
 
+/// One artifact's download as its own runtime task, so the bodies of parallel downloads are
+/// hashed (Lake's hash, and the SHA-256 of a signed revision) and written on every worker
+/// thread at once, not all on the thread that awaits them. Dropping the returned future
+/// aborts the task.
+fn spawn_download(
+    transport: &Transport,
+    cache: &Cache,
+    name: &ArtifactName,
+    url: &str,
+    signed: Option<StrongDigest>,
+) -> impl std::future::Future<Output = Result<(u64, Inserted), Failed>> + use<> {
+    let (transport, cache, name, url) = (
+        transport.clone(),
+        cache.clone(),
+        name.clone(),
+        url.to_string(),
+    );
+    let shown = url.clone();
+    let task = AbortOnDrop(tokio::spawn(async move {
+        transport
+            .download_artifact_checked(&url, &[], &cache, &name, signed)
+            .await
+    }));
+    async move {
+        task.await.unwrap_or_else(|e| {
+            Err(Failed {
+                method: "GET".to_string(),
+                url: shown,
+                error: TransferError::Network {
+                    message: format!("the download task failed: {e}"),
+                    source: None,
+                },
+                attempts: 1,
+            })
+        })
+    }
+}
+
+/// A spawned task that is aborted when its handle is dropped (a `get` that stops waiting
+/// leaves no download running behind it).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> std::future::Future for AbortOnDrop<T> {
+    type Output = Result<T, tokio::task::JoinError>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0).poll(cx)
+    }
+}
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Downloads every artifact in `names` that the cache lacks (all of them with `force`),
 /// in parallel; one failure never stops the others. With `signed` (a verified revision
 /// signature's digests), artifacts already in the cache are re-checked against their signed
@@ -447,12 +506,10 @@ pub async fn download_artifacts(
     let jobs = transport.options().jobs.max(1);
     let mut failed_first: HashMap<usize, Failed> = HashMap::new();
     let mut results = futures_util::stream::iter(unique.iter().zip(urls.iter()).enumerate())
-        .map(|(i, (name, url))| async move {
+        .map(|(i, (name, url))| {
             let want = signed.and_then(|s| s.get(&name.hash).copied());
-            let r = transport
-                .download_artifact_checked(url, &[], cache, name, want)
-                .await;
-            (i, name, url, r)
+            let download = spawn_download(transport, cache, name, url, want);
+            async move { (i, name, url, download.await) }
         })
         .buffer_unordered(jobs * 2);
     while let Some((i, name, url, r)) = results.next().await {
