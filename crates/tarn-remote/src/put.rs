@@ -14,7 +14,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use reqwest::Method;
-use tarn_core::trust::{Manifest, SecretKey, StrongDigest};
+use tarn_core::trust::{Manifest, SecretKey, StrongDigest, SIGNATURE_SHA256_HEADER};
 use tarn_core::{batch, ArtifactName, Hash, MappingFile, Scope, Service};
 use tarn_core::{ServiceKind, ARTIFACT_CONTENT_TYPE, MAPPINGS_CONTENT_TYPE};
 use tarn_store::{Cache, StagingDir};
@@ -270,7 +270,8 @@ pub struct SignRequest {
 }
 
 /// Completes and signs the manifest and uploads the signature object. Returns the signer's
-/// key id. The artifacts' digests are those taken while validating (no file is read
+/// key id and the SHA-256 of the signature object (the revision upload names it, so the
+/// server stores the revision only beside this signature). The artifacts' digests are those taken while validating (no file is read
 /// again): an artifact that was sent had exactly these bytes, since the upload refuses
 /// to send any other; one the service already had is covered by what was validated here.
 async fn sign_and_upload(
@@ -278,7 +279,7 @@ async fn sign_and_upload(
     sign: SignRequest,
     unique: &[&UploadItem],
     mappings: &[u8],
-) -> Result<String, ArtifactFailure> {
+) -> Result<(String, [u8; 32]), ArtifactFailure> {
     let digests = unique.iter().map(|i| {
         let digest = StrongDigest {
             sha256: i.sha256,
@@ -303,11 +304,12 @@ async fn sign_and_upload(
     let bytes = manifest
         .sign(&sign.key)
         .map_err(|e| failure(e.to_string(), None))?;
+    let sha256 = StrongDigest::of(&bytes).sha256;
     transport
-        .put_bytes(&sign.url, SIGNATURE_CONTENT_TYPE, Bytes::from(bytes))
+        .put_bytes(&sign.url, SIGNATURE_CONTENT_TYPE, &[], Bytes::from(bytes))
         .await
         .map_err(|e| failure(e.to_string(), e.error.status()))?;
-    Ok(manifest.key_id)
+    Ok((manifest.key_id, sha256))
 }
 
 /// The content type of a signature object.
@@ -487,15 +489,28 @@ pub async fn upload(
     }
     progress.emit(Event::Finish);
     report.failed.sort_by(|a, b| a.artifact.cmp(&b.artifact));
+    let mut signature_sha256 = None;
     if let (true, Some(sign)) = (report.failed.is_empty(), sign) {
         match sign_and_upload(transport, sign, &unique, &mappings).await {
-            Ok(key_id) => report.signed_by = Some(key_id),
+            Ok((key_id, sha256)) => {
+                report.signed_by = Some(key_id);
+                signature_sha256 = Some(hex::encode(sha256));
+            }
             Err(failure) => report.failed.push(failure),
         }
     }
     if report.failed.is_empty() {
+        let uploaded_with: Vec<(&str, &str)> = signature_sha256
+            .iter()
+            .map(|sha| (SIGNATURE_SHA256_HEADER, sha.as_str()))
+            .collect();
         match transport
-            .put_bytes(revision_url, MAPPINGS_CONTENT_TYPE, Bytes::from(mappings))
+            .put_bytes(
+                revision_url,
+                MAPPINGS_CONTENT_TYPE,
+                &uploaded_with,
+                Bytes::from(mappings),
+            )
             .await
         {
             Ok(()) => report.revision_uploaded = true,

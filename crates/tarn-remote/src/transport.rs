@@ -665,21 +665,19 @@ impl Transport {
         }
     }
 
-    /// `PUT url` with an in-memory body, signed; success on 200, 201 or 204.
+    /// `PUT url` with an in-memory body and `headers` besides its content type, signed;
+    /// success on 200, 201 or 204.
     pub async fn put_bytes(
         &self,
         url: &str,
         content_type: &str,
+        headers: &[(&str, &str)],
         body: Bytes,
     ) -> Result<(), Failed> {
+        let mut all = vec![("content-type", content_type)];
+        all.extend_from_slice(headers);
         let r = self
-            .request(
-                Method::PUT,
-                url,
-                &[("content-type", content_type)],
-                Some(body),
-                true,
-            )
+            .request(Method::PUT, url, &all, Some(body), true)
             .await?;
         match r.status {
             200 | 201 | 204 => Ok(()),
