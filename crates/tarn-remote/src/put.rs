@@ -34,8 +34,10 @@ pub struct UploadItem {
     pub size: u64,
     /// The SHA-256 of the content, taken in the same read that checked Lake's hash during
     /// validation. The upload refuses to send bytes with another SHA-256, so a signature
-    /// built from these digests covers exactly what was validated and sent.
-    pub sha256: [u8; 32],
+    /// built from these digests covers exactly what was validated and sent. `None` when the
+    /// upload is not signed and the staging directory was validated without it: the upload
+    /// then takes it (for the request's signature) only of the artifacts it sends.
+    pub sha256: Option<[u8; 32]>,
     /// The validated staging directory it belongs to: then it is read relative to the
     /// directory's descriptor, never by path.
     pub staged: Option<Arc<StagingDir>>,
@@ -45,10 +47,10 @@ impl UploadItem {
     /// Uploads it to `url` (see [`Transport::put_artifact`]); the bytes sent must have the
     /// validated Lake hash and SHA-256, or nothing is stored.
     async fn put(&self, transport: &Transport, url: &str) -> Result<(), Failed> {
-        let validated = StrongDigest {
-            sha256: self.sha256,
+        let validated = self.sha256.map(|sha256| StrongDigest {
+            sha256,
             size: self.size,
-        };
+        });
         match &self.staged {
             Some(dir) => {
                 transport
@@ -67,7 +69,7 @@ impl UploadItem {
                     ARTIFACT_CONTENT_TYPE,
                     &self.path,
                     self.name.hash,
-                    Some(validated),
+                    validated,
                 )
                 .await
                 .map(|_| ()),
@@ -145,7 +147,7 @@ fn items_for(
                 name,
                 path,
                 size: digest.size,
-                sha256: digest.sha256,
+                sha256: Some(digest.sha256),
                 staged: None,
             }),
             Ok((h, _)) => problems.push(format!(
@@ -178,11 +180,12 @@ pub fn load_mappings(path: &Path) -> Result<(Vec<u8>, MappingFile), Invalid> {
 /// ([`tarn_store::validate_staging`], shared with `unstage`): `outputs.jsonl`
 /// parses, every entry is a strict artifact name and a regular file, every artifact named is
 /// present and its content (read through a descriptor opened without following links)
-/// hashes to its name. Returns the mappings bytes (uploaded verbatim) and the items. The
+/// hashes to its name; with `strong` (the upload is signed) the SHA-256 of each artifact is
+/// taken in the same read. Returns the mappings bytes (uploaded verbatim) and the items. The
 /// upload opens each file again relative to the staging directory's descriptor (never by
 /// path) and re-checks the hash as it sends
 /// ([`Transport::put_staged_artifact`](crate::transport::Transport::put_staged_artifact)).
-pub fn validate_staging(dir: &Path) -> Result<(Vec<u8>, Vec<UploadItem>), Invalid> {
+pub fn validate_staging(dir: &Path, strong: bool) -> Result<(Vec<u8>, Vec<UploadItem>), Invalid> {
     let mut staging = tarn_store::validate_staging(dir).map_err(|problems| Invalid { problems })?;
     for w in &staging.mappings.warnings {
         tracing::warn!("{w}");
@@ -193,18 +196,18 @@ pub fn validate_staging(dir: &Path) -> Result<(Vec<u8>, Vec<UploadItem>), Invali
             dir.join(u).display()
         );
     }
-    let digests = staging
-        .check_contents()
+    let checked = staging
+        .check_contents(strong)
         .map_err(|problems| Invalid { problems })?;
     let bytes = std::mem::take(&mut staging.mappings.bytes);
     let staging = Arc::new(staging);
-    let items = digests
+    let items = checked
         .into_iter()
-        .map(|(name, digest)| UploadItem {
-            path: dir.join(name.file_name()),
-            name,
-            size: digest.size,
-            sha256: digest.sha256,
+        .map(|c| UploadItem {
+            path: dir.join(c.name.file_name()),
+            name: c.name,
+            size: c.size,
+            sha256: c.strong.map(|d| d.sha256),
             staged: Some(staging.clone()),
         })
         .collect();
@@ -280,27 +283,38 @@ async fn sign_and_upload(
     unique: &[&UploadItem],
     mappings: &[u8],
 ) -> Result<(String, [u8; 32]), ArtifactFailure> {
-    let digests = unique.iter().map(|i| {
-        let digest = StrongDigest {
-            sha256: i.sha256,
-            size: i.size,
-        };
-        (i.name.hash, digest)
-    });
-    let mut manifest = sign.manifest;
-    manifest.key_id = sign.key.public().key_id();
-    manifest.artifacts = digests.collect();
-    manifest.revision_file = StrongDigest::of_revision_file(mappings);
-    manifest.timestamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
     let failure = |error: String, status: Option<u16>| ArtifactFailure {
         artifact: "(signature)".into(),
         url: sign.url.clone(),
         error,
         status,
     };
+    let mut digests = std::collections::BTreeMap::new();
+    for i in unique {
+        let Some(sha256) = i.sha256 else {
+            // Validation takes the SHA-256 whenever the upload is signed.
+            return Err(failure(
+                format!(
+                    "{}: no SHA-256 was taken when validating it",
+                    i.name.file_name()
+                ),
+                None,
+            ));
+        };
+        let digest = StrongDigest {
+            sha256,
+            size: i.size,
+        };
+        digests.insert(i.name.hash, digest);
+    }
+    let mut manifest = sign.manifest;
+    manifest.key_id = sign.key.public().key_id();
+    manifest.artifacts = digests;
+    manifest.revision_file = StrongDigest::of_revision_file(mappings);
+    manifest.timestamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let bytes = manifest
         .sign(&sign.key)
         .map_err(|e| failure(e.to_string(), None))?;

@@ -733,17 +733,17 @@ impl Transport {
         .await
     }
 
-    /// [`Transport::put_artifact`] with the validated digest, for an artifact of a validated staging
-    /// directory: the file is opened relative to the directory's descriptor
-    /// ([`StagingDir::open_artifact`]), never by path, so a directory swapped for a link
-    /// after validation is never read.
+    /// [`Transport::put_artifact`] for an artifact of a validated staging directory (with
+    /// the digest taken when validating, if one was): the file is opened relative to the
+    /// directory's descriptor ([`StagingDir::open_artifact`]), never by path, so a directory
+    /// swapped for a link after validation is never read.
     pub async fn put_staged_artifact(
         &self,
         url: &str,
         content_type: &str,
         staging: Arc<StagingDir>,
         name: &ArtifactName,
-        validated: StrongDigest,
+        validated: Option<StrongDigest>,
     ) -> Result<(), Failed> {
         let path = staging.dir.join(name.file_name());
         self.put_open_file(
@@ -752,7 +752,7 @@ impl Transport {
             Source::Staged(staging, name.clone()),
             &path,
             Some(name.hash),
-            Some(validated),
+            validated,
         )
         .await
         .map(|_| ())
