@@ -232,51 +232,27 @@ fn forged_misplaced_and_truncated_signatures_are_refused_and_nothing_is_stored()
 
 /// An embedder builds a `Handler` straight from a parsed configuration (`Server::start`
 /// does exactly that, with no other call): the handler reads the `[[signed]]` trusted-keys
-/// file itself, so it takes the trusted key's signature and the revision it covers, and
-/// still refuses an unsigned revision. (Before, the keys stayed unread: every signature was
-/// refused as not made by a trusted key.)
+/// file itself, so it takes the trusted key's signature and the revision file it covers.
+/// (Before, the keys stayed unread: every signature was refused as not made by a trusted
+/// key.)
 #[test]
 fn a_handler_built_from_a_parsed_configuration_reads_its_signed_scopes_keys() {
     let trusted = SecretKey::from_seed([7; 32], "trusted");
     let (_keys, srv) = signed_server(&trusted);
-    let art = tarn_test::artifacts(1, 12).remove(0);
-    let revision = tarn_test::mappings(std::slice::from_ref(&art), 12);
-    let rev_url = format!("/r0/org/pkg/{REV}.jsonl");
+    let empty = b"\"2026-03-17\"\n".to_vec();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs();
+    let [sig, revision] = signed_upload(
+        &format!("/r0/org/pkg/{REV}.jsonl"),
+        &signature(&trusted, "org/pkg", &empty, &[], now),
+        &empty,
+    );
     srv.check(vec![
-        Case::new(
-            "the artifact",
-            Req::put(
-                &format!("/a0/org/pkg/{}.art", art.hash),
-                art.content.clone(),
-            )
-            .signed(CI),
-            200,
-        ),
-        Case::new(
-            "an unsigned revision",
-            Req::put(&rev_url, revision.clone()).signed(CI),
-            403,
-        )
-        .code("SignatureRequired"),
-        Case::new(
-            "the trusted key's signature",
-            Req::put(
-                &format!("{rev_url}.sig"),
-                signature(&trusted, "org/pkg", &revision, &[&art], now),
-            )
-            .signed(CI),
-            200,
-        ),
-        Case::new(
-            "the revision it covers",
-            Req::put(&rev_url, revision.clone()).signed(CI),
-            200,
-        )
-        .stores(&[format!("r0/org/pkg/{REV}.jsonl")]),
+        Case::new("the trusted key's signature", sig, 200),
+        Case::new("the revision file it covers", revision, 200)
+            .stores(&[format!("r0/org/pkg/{REV}.jsonl")]),
     ]);
 }
 
