@@ -2,8 +2,8 @@
 """Counts tarn-server's behaviour tests at a git revision: those in process
 (`crates/tarn-server/tests`, through `tarn_server::Handler`) against those through the `tarn`
 binary (`crates/tarn-cli/tests`: the `serve_*` files, `hostile_client`, `hostile_framing`,
-`hostile_load`, and the `hostile_server` tests that run `tarn serve gc/scrub` on a hostile
-bucket). Assertions are `assert!`/`assert_eq!`/`assert_ne!` lines and table rows
+`hostile_load`, and the `hostile_server` tests whose own function runs `tarn serve`, `gc` or `scrub` on a
+hostile bucket). Assertions are `assert!`/`assert_eq!`/`assert_ne!` lines and table rows
 (`Case::new`).
 
 Usage: scripts/count-server-tests.py [REV ...]   (default HEAD)
@@ -30,6 +30,12 @@ def tests(text):
     return re.split(r"\n#\[test\]\n", "\n" + text)[1:]
 
 
+def own_function(body):
+    """The test function alone (without the helpers that follow it up to the next test)."""
+    end = body.find("\n}\n")
+    return body if end < 0 else body[:end + 3]
+
+
 def assertions(body):
     return len(re.findall(r"\bassert(?:_eq|_ne)?!|\bCase::new\(", body))
 
@@ -46,7 +52,9 @@ def count(rev):
     for name, text in files(rev, "crates/tarn-cli/tests"):
         for body in tests(text):
             if (name.startswith("serve_") or name in BINARY_FILES
-                    or (name == "hostile_server.rs" and "serve_s3" in body)):
+                    or (name == "hostile_server.rs"
+                        and ("serve_s3" in own_function(body)
+                             or "TarnServer" in own_function(body)))):
                 binary[0] += 1
                 binary[1] += assertions(body)
     t = 100 * inproc[0] / max(1, inproc[0] + binary[0])

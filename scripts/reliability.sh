@@ -56,7 +56,7 @@ step_tests() {
     # TARN_RELIABILITY_RELEASE=1 (scripts/evidence.sh) measures the release build.
     release=()
     [ "${TARN_RELIABILITY_RELEASE:-0}" = 1 ] && release=(--release)
-    scripts/test.sh -E 'test(hostile_) | test(crash_campaign) | test(stale_temp)' "${release[@]}" --no-capture 2>&1
+    scripts/test.sh -E 'test(hostile_) | test(slow_bodies) | test(crash_campaign) | test(stale_temp)' "${release[@]}" --no-capture 2>&1
   } >"$OUT/tests.part" || { tail -50 "$OUT/tests.part" >&2; exit 1; }
   mv "$OUT/tests.part" "$OUT/tests.txt"
 }
@@ -152,7 +152,7 @@ render() {
       { grep -oE 'trickled (artifact|bulk request): .*' "$t" || true; } | sort -u |
         sed 's/^/- /'
       echo
-      echo "**Attacks:** $(grep -c '^| [0-9—]' RELIABILITY.md) rows in the table above; held: $(grep -Ec 'PASS.*(hostile_|crash_campaign|stale_temp)' "$t") of $(grep -Ec '(PASS|FAIL).*(hostile_|crash_campaign|stale_temp)' "$t") attack tests passed."
+      echo "**Attacks:** $(grep -c '^| [0-9—]' RELIABILITY.md) rows in the table above; held: $(grep -Ec 'PASS.*(hostile_|slow_bodies|crash_campaign|stale_temp)' "$t") of $(grep -Ec '(PASS|FAIL).*(hostile_|slow_bodies|crash_campaign|stale_temp)' "$t") attack tests passed."
       echo
       echo "**Crash campaign:**"
       grep -o 'crash-campaign .*' "$t" | head -1 |

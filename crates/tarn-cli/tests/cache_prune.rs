@@ -103,6 +103,13 @@ fn json_of(out: &std::process::Output) -> serde_json::Value {
     })
 }
 
+/// `out` is a failure (exit code 1) whose message contains `needle`.
+fn fails_with(out: &std::process::Output, needle: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains(needle), "{err}");
+}
+
 /// `tarn --json cache prune --max-size 0B --grace 0s`: everything not kept goes (also what
 /// the checks of a test just read).
 fn prune_everything(sb: &Sandbox, root: &Path) -> std::process::Output {
@@ -171,8 +178,7 @@ fn sizes_and_durations_need_units_and_a_foreign_directory_is_refused() {
         &sb.path("nowhere"),
         &["cache", "prune", "--max-age", "1d"],
     );
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no cache to prune"));
+    fails_with(&out, "no cache to prune");
 }
 
 #[test]
@@ -557,8 +563,7 @@ fn a_kept_workspace_keeps_what_its_current_revision_needs() {
             sb.path("nope").to_str().unwrap(),
         ],
     );
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no lakefile"));
+    fails_with(&out, "no lakefile");
 }
 
 #[test]
@@ -609,20 +614,9 @@ fn served_revision(tmp: &Path) -> (TarnServer, PathBuf, PathBuf, String, Vec<Art
     let pkg = tmp.join("fetched");
     let rev = git_package(&pkg, "fetched", 1).remove(0);
     const KEY: &str = "ci:ci-secret";
-    let srv = TarnServer::start(&[
-        "--data",
-        tmp.join("data").to_str().unwrap(),
-        "--key",
-        &format!("{KEY}:*"),
-    ]);
+    let srv = TarnServer::with_key(&tmp.join("data"), &format!("{KEY}:*"));
     let home = tmp.join("home");
-    fs::create_dir_all(&home).unwrap();
-    write_s3_config(
-        &home.join("config.toml"),
-        "tarn",
-        &format!("{}/a0", srv.url),
-        &format!("{}/r0", srv.url),
-    );
+    srv.client_home(&home);
     let arts = tarn_test::artifacts(40, 41);
     let staging = tmp.join("staging");
     write_staging(&staging, &arts, 41);

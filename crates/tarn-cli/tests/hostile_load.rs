@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use tarn_test::*;
 use tokio::io::AsyncWriteExt;
 
-use crate::hostile_client::{addr, bulk_request, get_from, peak_rss_kb};
+use crate::hostile_client::{addr, bulk_request, peak_rss_kb};
 use crate::serve_roundtrip::{get, put_staged, KEY};
 
 /// The attacker's one address (the legitimate client runs from 127.0.0.1, the monitor
@@ -212,12 +212,7 @@ fn one_client_with_a_thousand_connections_starves_no_one() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     // A default server: 512 connection slots, public reads, one key.
-    let srv = TarnServer::start(&[
-        "--data",
-        data.to_str().unwrap(),
-        "--key",
-        &format!("{KEY}:*"),
-    ]);
+    let srv = TarnServer::with_key(&data, &format!("{KEY}:*"));
     let a = addr(&srv);
     let big = Arc::new(upload_artifact(&srv, &tmp.path().join("big"), 16 << 20, 1));
     let small = upload_artifact(&srv, &tmp.path().join("small"), 64 << 10, 2);
@@ -270,13 +265,7 @@ fn one_client_with_a_thousand_connections_starves_no_one() {
 
     // The legitimate client: a signed put-staged, then a get of what it put.
     let home = tmp.path().join("home");
-    std::fs::create_dir_all(&home).unwrap();
-    write_s3_config(
-        &home.join("config.toml"),
-        "tarn",
-        &format!("{}/a0", srv.url),
-        &format!("{}/r0", srv.url),
-    );
+    srv.client_home(&home);
     let arts = artifacts(25, 18);
     let staging = tmp.path().join("staging");
     write_staging(&staging, &arts, 18);

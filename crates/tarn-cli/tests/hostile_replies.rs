@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use tarn_test::*;
 
-use crate::hostile_server::{get, hostile_server, no_temp_files, report, respond, setup};
+use crate::hostile_server::{get, no_temp_files, report, setup};
 
 /// `bytes` compressed by the real `gzip`.
 fn gzip(bytes: &[u8]) -> Vec<u8> {

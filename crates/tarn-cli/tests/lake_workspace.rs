@@ -72,14 +72,13 @@ impl Ws {
     }
 
     fn tarn(&self, args: &[&str]) -> (i32, String, String) {
-        let mut c = tarn_cmd(Path::new(BIN), self.tmp.path());
-        c.current_dir(&self.fx.root)
-            .env("LAKE_CACHE_DIR", self.cache())
-            .env("LAKE_CACHE_KEY", "mock:key")
-            .env("RESERVOIR_API_URL", format!("{}/api/v1", self.server.url()))
-            .args(args)
-            .args(["--timeout", "5", "--retries", "1"]);
-        run(&mut c)
+        tarn_in_workspace(
+            self.tmp.path(),
+            &self.fx.root,
+            &self.cache(),
+            &self.server.url(),
+            args,
+        )
     }
 
     fn take_log(&self) -> Vec<String> {

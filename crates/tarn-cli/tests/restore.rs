@@ -66,6 +66,23 @@ impl Env {
         name
     }
 
+    /// Writes `outputs.jsonl`, mapping both committed archives (`Attr` and `Basic`); returns
+    /// its name.
+    fn both_modules(&self) -> String {
+        self.mapping(
+            "outputs.jsonl",
+            &[(ATTR_INPUT, ATTR_LTAR), (BASIC_INPUT, BASIC_LTAR)],
+        )
+    }
+
+    /// Restores both committed modules ([`Env::both_modules`]), which must succeed.
+    fn restore_both(&self) -> Output {
+        let map = self.both_modules();
+        let out = self.restore(&[&map], &[]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        out
+    }
+
     fn restore(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         let mut cmd = self.sb.command();
         cmd.args(["--cache-dir", "cache", "-d", "ws", "restore"])
@@ -103,12 +120,7 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
 #[test]
 fn restores_real_archives_byte_identical_to_leantar_with_traces_lake_accepts() {
     let Some(env) = Env::new("") else { return };
-    let map = env.mapping(
-        "outputs.jsonl",
-        &[(ATTR_INPUT, ATTR_LTAR), (BASIC_INPUT, BASIC_LTAR)],
-    );
-    let out = env.restore(&[&map], &[]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = env.restore_both();
     assert!(
         text(&out.stdout).contains("restored 2 modules"),
         "{}",
@@ -161,7 +173,7 @@ fn restores_real_archives_byte_identical_to_leantar_with_traces_lake_accepts() {
         .unwrap()
         .modified()
         .unwrap();
-    let out = env.restore(&["--json", &map], &[]);
+    let out = env.restore(&["--json", &env.both_modules()], &[]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         (v["restored"].as_u64(), v["up_to_date"].as_u64()),
@@ -687,12 +699,7 @@ fn a_killed_restore_leaves_no_partial_file_and_no_trace_naming_missing_outputs()
 #[test]
 fn a_restore_counts_as_use_for_prune_and_records_its_workspace() {
     let Some(env) = Env::new("") else { return };
-    let map = env.mapping(
-        "outputs.jsonl",
-        &[(ATTR_INPUT, ATTR_LTAR), (BASIC_INPUT, BASIC_LTAR)],
-    );
-    let out = env.restore(&[&map], &[]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    env.restore_both();
     // `tarn cache prune` orders by this record where access times are not kept (noatime).
     let usage = fs::read_to_string(env.path("cache/.tarn/usage-v1")).unwrap();
     for a in [ATTR_LTAR, BASIC_LTAR] {
@@ -741,10 +748,7 @@ fn get_restore_restores_while_the_download_goes_on() {
         Fault::None
     });
     let _server = service_over_dir(env.sb.root(), "ok", plan);
-    let map = env.mapping(
-        "outputs.jsonl",
-        &[(ATTR_INPUT, ATTR_LTAR), (BASIC_INPUT, BASIC_LTAR)],
-    );
+    let map = env.both_modules();
     let out = env
         .sb
         .command()

@@ -41,12 +41,7 @@ fn aws_s3_cp_ls_rm() {
     require_program("aws", "python3 -m pip install awscli");
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let srv = TarnServer::start(&[
-        "--data",
-        data.to_str().unwrap(),
-        "--key",
-        "admin:admin-secret:*",
-    ]);
+    let srv = TarnServer::with_key(&data, "admin:admin-secret:*");
     let cfg = tmp.path().join("writer.toml");
     let arts = make_artifacts(&tmp.path().join("arts"), 3, 2000, 5);
     let (ok, out, err) = aws(
@@ -191,12 +186,7 @@ fn multipart_is_refused_clearly_and_a_single_put_works() {
     require_program("aws", "python3 -m pip install awscli");
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let srv = TarnServer::start(&[
-        "--data",
-        data.to_str().unwrap(),
-        "--key",
-        "admin:admin-secret:*",
-    ]);
+    let srv = TarnServer::with_key(&data, "admin:admin-secret:*");
     let arts = make_artifacts(&tmp.path().join("arts"), 1, 9 << 20, 12);
     let dest = format!("s3://a0/big/{}.art", arts[0].1);
     let (ok, _, err) = aws(

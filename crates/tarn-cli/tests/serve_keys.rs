@@ -64,11 +64,6 @@ fn keys_kept_off_the_command_line_never_show_in_ps_and_the_help_says_so() {
         .mode();
     assert_eq!(mode & 0o077, 0, "key file mode {mode:o}");
     // What the decision gives up: a key passed with --key is there for anyone to read.
-    let srv = TarnServer::start(&[
-        "--data",
-        tmp.path().join("flag").to_str().unwrap(),
-        "--key",
-        "local:flag-secret-0123456789",
-    ]);
+    let srv = TarnServer::with_key(&tmp.path().join("flag"), "local:flag-secret-0123456789");
     assert!(cmdline(srv.child.id()).contains("flag-secret-0123456789"));
 }

@@ -11,12 +11,7 @@ use crate::BIN;
 const KEY: &str = "ci:ci-secret";
 
 fn server(data: &Path) -> TarnServer {
-    TarnServer::start(&[
-        "--data",
-        data.to_str().unwrap(),
-        "--key",
-        &format!("{KEY}:*"),
-    ])
+    TarnServer::with_key(data, &format!("{KEY}:*"))
 }
 
 #[test]

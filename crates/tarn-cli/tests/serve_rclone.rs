@@ -50,12 +50,7 @@ fn rclone_copy_ls_and_delete() {
     require_program("rclone", "apt-get install rclone");
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let srv = TarnServer::start(&[
-        "--data",
-        data.to_str().unwrap(),
-        "--key",
-        "rk:rclone-secret:*",
-    ]);
+    let srv = TarnServer::with_key(&data, "rk:rclone-secret:*");
 
     // Upload: artifacts named <hash>.art, as Lake lays them out.
     let src = tmp.path().join("src");

@@ -6,8 +6,7 @@
 use std::path::Path;
 
 use tarn_test::{
-    artifacts, check_cache, lake_put, run, tarn_cmd, unique, write_s3_config, write_staging,
-    TarnServer, S3,
+    artifacts, check_cache, lake_put, run, tarn_cmd, unique, write_staging, TarnServer, S3,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_tarn");
@@ -58,13 +57,7 @@ pub(crate) fn get(home: &Path, cache: &Path, rev: &str) -> (i32, String) {
 
 fn round_trip(srv: &TarnServer, other: &TarnServer, tmp: &Path) {
     let home = tmp.join("home");
-    std::fs::create_dir_all(&home).unwrap();
-    write_s3_config(
-        &home.join("config.toml"),
-        "tarn",
-        &format!("{}/a0", srv.url),
-        &format!("{}/r0", srv.url),
-    );
+    srv.client_home(&home);
     let arts = artifacts(25, 31);
     let staging = tmp.join("staging");
     write_staging(&staging, &arts, 31);
@@ -91,12 +84,7 @@ fn round_trip(srv: &TarnServer, other: &TarnServer, tmp: &Path) {
         arts.len() as u64
     );
     // Download through the other server (a replica, or the same one).
-    write_s3_config(
-        &home.join("config.toml"),
-        "tarn",
-        &format!("{}/a0", other.url),
-        &format!("{}/r0", other.url),
-    );
+    other.client_home(&home);
     let cache = tmp.join("cache");
     let (code, out) = get(&home, &cache, rev);
     assert_eq!(code, 0, "{out}");
@@ -115,12 +103,7 @@ fn round_trip(srv: &TarnServer, other: &TarnServer, tmp: &Path) {
 fn put_staged_serve_get_on_local_disk() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let srv = TarnServer::start(&[
-        "--data",
-        data.to_str().unwrap(),
-        "--key",
-        &format!("{KEY}:*"),
-    ]);
+    let srv = TarnServer::with_key(&data, &format!("{KEY}:*"));
     round_trip(&srv, &srv, tmp.path());
 }
 

@@ -1,5 +1,6 @@
-//! HTTPS (rustls) with curl and awscli (which sends `aws-chunked` bodies over TLS), Range
-//! requests, and GC scheduled inside `tarn serve`.
+//! HTTPS (rustls) with curl and awscli (which sends `aws-chunked` bodies over TLS) and Range
+//! requests. (GC scheduled inside the server is tested in process: tarn-server's
+//! `tests/gc.rs`.)
 
 use std::process::Command;
 
@@ -128,38 +129,4 @@ fn https_with_curl_and_awscli() {
             ""
         }
     );
-}
-
-#[test]
-fn scheduled_gc_runs_inside_the_server() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    let cfg = tmp.path().join("serve.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "data = \"{}\"\n[gc]\nkeep_revs = 0\nkeep_days = 0\ngrace_hours = 1\n",
-            data.display()
-        ),
-    )
-    .unwrap();
-    let arts = make_artifacts(&tmp.path().join("arts"), 2, 100, 8);
-    let old = data.join(format!("a0/s/{}.art", arts[0].1));
-    let new = data.join(format!("a0/s/{}.art", arts[1].1));
-    std::fs::create_dir_all(old.parent().unwrap()).unwrap();
-    std::fs::write(&old, &arts[0].2).unwrap();
-    std::fs::write(&new, &arts[1].2).unwrap();
-    assert!(Command::new("touch")
-        .args(["-m", "-d", "2 days ago"])
-        .arg(&old)
-        .status()
-        .unwrap()
-        .success());
-    let srv = TarnServer::start(&["--config", cfg.to_str().unwrap(), "--gc-interval", "1s"]);
-    wait_until(20, || !old.exists());
-    assert!(new.exists(), "within the grace period");
-    wait_until(5, || srv.metric("tarn_gc_deleted_total", "") == 1);
-    assert_eq!(srv.metric("tarn_stored_objects", ""), 1);
-    let (code, _) = curl(&[&format!("{}/a0/s/{}.art", srv.url, arts[0].1)]);
-    assert_eq!(code, 404);
 }

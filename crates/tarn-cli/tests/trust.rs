@@ -284,12 +284,7 @@ fn foreign_expired_moved_truncated_replayed_and_missing_signatures_are_refused()
 fn tarn_serve_stores_signatures_and_refuses_malformed_ones() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let srv = TarnServer::start(&[
-        "--data",
-        data.to_str().unwrap(),
-        "--key",
-        &format!("{KEY}:*"),
-    ]);
+    let srv = TarnServer::with_key(&data, &format!("{KEY}:*"));
     let w = World::new(&format!("{}/a0", srv.url), &format!("{}/r0", srv.url));
     // Signed with the key's text in TARN_SIGN_KEY, as a CI secret is passed.
     let secret = std::fs::read_to_string(&w.key).unwrap();

@@ -2,6 +2,7 @@
 //! connection task of `tarn serve` does, so tests can drive the server at its own boundary
 //! (method, path, headers, body → reply, objects stored) without a socket or a process.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -31,5 +32,12 @@ impl Handler {
     /// for a request read from a connection.
     pub async fn handle(&self, req: Request<Body>) -> Response<Body> {
         crate::routes::handle(self.app.clone(), req).await
+    }
+
+    /// Answers one request as read from a connection of `peer`: the per-address shares
+    /// (half the anonymous parse pool for one address) count it against that address.
+    pub async fn handle_from(&self, peer: IpAddr, mut req: Request<Body>) -> Response<Body> {
+        req.extensions_mut().insert(crate::peer_share::PeerIp(peer));
+        self.handle(req).await
     }
 }

@@ -10,7 +10,7 @@ use futures_util::StreamExt;
 use tarn_core::sigv4::{sha256_hex, UNSIGNED_PAYLOAD};
 use tarn_test::{bytes_for, hash_hex};
 
-use crate::harness::{Case, Req, Server, CI_AND_FORK_KEYS};
+use crate::harness::{key, Case, Req, Server, CI_AND_FORK_KEYS};
 
 const CI: &str = "ci:ci-secret";
 
@@ -58,9 +58,10 @@ fn uploads_need_a_valid_signature_from_a_key_that_may_write_the_scope() {
 
 #[test]
 fn private_scopes_need_a_signed_read() {
-    let srv = Server::start(
-        "public_read = [\"pub/*\"]\n[[key]]\nid = \"ci\"\nsecret = \"ci-secret\"\nwrite = [\"*\"]\n",
-    );
+    let srv = Server::start(&format!(
+        "public_read = [\"pub/*\"]\n{}",
+        key("ci", &["*"], &[])
+    ));
     let body = bytes_for(3, 100);
     let h = hash_hex(&body);
     let absent = hash_hex(&bytes_for(4, 100));
@@ -111,7 +112,7 @@ fn private_scopes_need_a_signed_read() {
 fn a_bad_signature_is_refused_before_any_body_byte_is_read() {
     // The upload is decided from its headers: a 300 MiB body behind a wrong signature is
     // never read, so it costs the server neither memory nor spool space.
-    let srv = Server::start("[[key]]\nid = \"ci\"\nsecret = \"ci-secret\"\nwrite = [\"*\"]\n");
+    let srv = Server::start(&key("ci", &["*"], &[]));
     let pulled = Arc::new(AtomicU64::new(0));
     let counter = pulled.clone();
     let chunks = futures_util::stream::repeat_with(move || {
@@ -149,14 +150,7 @@ fn a_bad_signature_is_refused_before_any_body_byte_is_read() {
 /// again as it was (a client's retry).
 #[test]
 fn a_replayed_signed_delete_or_revision_put_is_refused() {
-    let srv = Server::start(
-        r#"[[key]]
-id = "ci"
-secret = "ci-secret"
-write = ["main/*"]
-admin = ["main/*"]
-"#,
-    );
+    let srv = Server::start(&key("ci", &["main/*"], &["main/*"]));
     let key = "ci:ci-secret";
     let at = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

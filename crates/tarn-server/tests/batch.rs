@@ -4,15 +4,16 @@
 
 use tarn_test::{artifacts, bytes_for, hash_hex, no_faults, Backend, Server as FaultServer, S3};
 
-use crate::harness::{s3_storage_with_ci_key, Case, Reply, Req, Server};
+use crate::harness::{key, s3_storage_with_ci_key, Case, Reply, Req, Server};
 
 const CI: &str = "ci:ci-secret";
 
 #[test]
 fn batch_answers_which_hashes_a_scope_lacks() {
-    let srv = Server::start(
-        "public_read = [\"pub/*\"]\n[[key]]\nid = \"ci\"\nsecret = \"ci-secret\"\nwrite = [\"*\"]\n",
-    );
+    let srv = Server::start(&format!(
+        "public_read = [\"pub/*\"]\n{}",
+        key("ci", &["*"], &[])
+    ));
     let b0 = bytes_for(3, 100);
     let (h0, h1) = (hash_hex(&b0), hash_hex(&bytes_for(4, 100)));
     let ask = |scope: &str, body: String| Req::post(&format!("/a0/{scope}/?tarn-missing"), body);

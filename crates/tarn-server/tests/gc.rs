@@ -1,15 +1,16 @@
 //! Garbage collection on the server's storage (what `tarn serve gc` runs): keep the newest
 //! K revisions per revision directory and recent ones, delete unreferenced artifacts past
-//! the grace period; a dry run deletes nothing; reruns are idempotent. (A GC killed half
-//! way, and GC scheduled inside a running server, are tested through the binary.)
+//! the grace period; a dry run deletes nothing; reruns are idempotent; scheduled GC runs
+//! inside a serving server. (A GC killed half way is tested through the binary.)
 
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use tarn_server::gc::{GcPolicy, GcReport};
-use tarn_test::{make_artifacts, mapping_for};
+use tarn_test::{make_artifacts, mapping_for, wait_until};
 
 use crate::harness::Server;
+use crate::listening::Listening;
 
 /// Writes `bytes` at `p` (creating its directory) with its modification time `days_ago`.
 fn write_aged(p: &Path, bytes: &[u8], days_ago: u64) {
@@ -124,4 +125,42 @@ fn gc_deletes_the_signature_of_each_revision_it_deletes() {
     assert!(sig("orphan-new").exists(), "within the grace period");
     let v = json(&srv.gc(policy(1, 30, 24, false)));
     assert_eq!(v["signatures_deleted"], 0, "{v}");
+}
+
+/// `tarn serve --gc-interval 1s`: GC runs inside the running server on the `[gc]` policy
+/// (an unreferenced artifact past the grace period goes, a new one stays), and the server's
+/// own counts follow (`tarn_gc_deleted_total`, `tarn_stored_objects`, a 404 for the
+/// deleted artifact). Served in process on a free port ([`Listening`]).
+#[test]
+fn scheduled_gc_runs_inside_the_server() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let arts = make_artifacts(&tmp.path().join("arts"), 2, 100, 8);
+    let old = data.join(format!("a0/s/{}.art", arts[0].1));
+    let new = data.join(format!("a0/s/{}.art", arts[1].1));
+    write_aged(&old, &arts[0].2, 2);
+    write_aged(&new, &arts[1].2, 0);
+    let a_day_ago = SystemTime::now() - Duration::from_secs(86_400);
+    assert!(std::fs::metadata(&old).unwrap().modified().unwrap() < a_day_ago);
+    let srv = Listening::start_in(
+        tmp,
+        "[gc]\nkeep_revs = 0\nkeep_days = 0\ngrace_hours = 1\n",
+        tarn_server::ServeOptions {
+            gc_interval: Some(Duration::from_secs(1)),
+        },
+    );
+    let url = &srv.url;
+    let metric = |name: &str| {
+        tarn_test::metric_sample(
+            &tarn_test::http_get_text(&format!("{url}/metrics")),
+            name,
+            "",
+        )
+    };
+    wait_until(20, || !old.exists());
+    assert!(new.exists(), "within the grace period");
+    wait_until(5, || metric("tarn_gc_deleted_total") == 1);
+    assert_eq!(metric("tarn_stored_objects"), 1);
+    let (code, _) = tarn_test::curl(&[&format!("{url}/a0/s/{}.art", arts[0].1)]);
+    assert_eq!(code, 404);
 }

@@ -7,9 +7,10 @@
 //! text and objects stored out — and [`Server::check`] runs a table in order, reporting
 //! every row that failed (by name), not only the first.
 
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request};
@@ -32,6 +33,23 @@ id = "fork"
 secret = "fork-secret"
 write = ["forks/*"]
 "#;
+
+/// A `[[key]]` table: `id` with the secret `<id>-secret`, writing the scopes `write` and
+/// administering `admin` (scope patterns such as `main/*`; none: no `admin` line).
+pub(crate) fn key(id: &str, write: &[&str], admin: &[&str]) -> String {
+    let list = |scopes: &[&str]| {
+        let quoted: Vec<String> = scopes.iter().map(|s| format!("\"{s}\"")).collect();
+        format!("[{}]", quoted.join(", "))
+    };
+    let mut table = format!(
+        "[[key]]\nid = \"{id}\"\nsecret = \"{id}-secret\"\nwrite = {}\n",
+        list(write)
+    );
+    if !admin.is_empty() {
+        table.push_str(&format!("admin = {}\n", list(admin)));
+    }
+    table
+}
 
 /// A `[storage]` table for the real S3 server `s3` reached at `endpoint` (its own, or a
 /// proxy in front of it) under `prefix`, then a `ci` key that writes and administers every
@@ -124,10 +142,32 @@ impl Server {
 
     /// Runs a scrub as `tarn serve scrub` does (without repair).
     pub(crate) fn scrub(&self) -> ScrubReport {
-        let app = tarn_server::App::for_maintenance(self.cfg.clone()).unwrap();
+        self.try_scrub().unwrap_or_else(|e| panic!("scrub: {e}"))
+    }
+
+    /// Runs GC as `tarn serve gc` does with the configuration's `[gc]` policy; an error
+    /// as `tarn` prints it (the message, then each cause).
+    pub(crate) fn try_gc(&self) -> Result<GcReport, String> {
+        let gc = &self.cfg.gc;
+        let policy = GcPolicy {
+            keep_revs: gc.keep_revs,
+            keep_days: gc.keep_days,
+            grace_hours: gc.grace_hours,
+            dry_run: false,
+        };
+        let app = tarn_server::App::for_maintenance(self.cfg.clone()).map_err(|e| chain(&e))?;
+        self.rt
+            .block_on(tarn_server::gc::run_gc(&app, policy))
+            .map_err(|e| chain(&e))
+    }
+
+    /// Runs a scrub as `tarn serve scrub` does (without repair); an error as `tarn` prints
+    /// it.
+    pub(crate) fn try_scrub(&self) -> Result<ScrubReport, String> {
+        let app = tarn_server::App::for_maintenance(self.cfg.clone()).map_err(|e| chain(&e))?;
         self.rt
             .block_on(tarn_server::gc::scrub(&app, false))
-            .unwrap()
+            .map_err(|e| chain(&e))
     }
 
     /// The data directory.
@@ -178,6 +218,26 @@ impl Server {
         url
     }
 
+    /// Sends `req` and reads its reply's body as it comes: the status, the bytes received,
+    /// and how the body ended (`Err` with the cause when it broke off, as a stalled
+    /// download does).
+    pub(crate) fn send_streamed(&self, req: Req) -> (u16, usize, Result<(), String>) {
+        use futures_util::StreamExt;
+        self.rt.block_on(async {
+            let resp = answer(&self.handler, req).await;
+            let status = resp.status().as_u16();
+            let mut body = resp.into_body().into_data_stream();
+            let mut received = 0;
+            while let Some(piece) = body.next().await {
+                match piece {
+                    Ok(bytes) => received += bytes.len(),
+                    Err(e) => return (status, received, Err(chain(&e))),
+                }
+            }
+            (status, received, Ok(()))
+        })
+    }
+
     /// Sends `req` with `body` in place of its own (a stream the test controls, e.g. one
     /// that counts what the server pulls); `req` says the headers, `Content-Length` included.
     pub(crate) fn send_with_body(&self, req: Req, body: Body) -> Reply {
@@ -201,7 +261,7 @@ impl Server {
     pub(crate) fn spawn(&self, req: Req) -> tokio::task::JoinHandle<u16> {
         let handler = self.handler.clone();
         self.rt
-            .spawn(async move { handler.handle(req.build()).await.status().as_u16() })
+            .spawn(async move { answer(&handler, req).await.status().as_u16() })
     }
 
     /// Runs `fut` on the server's runtime.
@@ -211,13 +271,31 @@ impl Server {
 
     /// Sends one request and reads the whole reply, on the caller's runtime.
     pub(crate) async fn send_async(&self, req: Req) -> Reply {
-        Reply::read(self.handler.handle(req.build()).await).await
+        Reply::read(answer(&self.handler, req).await).await
     }
 
     /// Every object stored under the data directory (relative paths, sorted; spool, key and
     /// status files left out).
     pub(crate) fn stored(&self) -> Vec<String> {
         tarn_test::stored_files(&self.data)
+    }
+
+    /// The upload bodies being spooled now (files in the `.tarn-spool*` directories of the
+    /// data directory).
+    pub(crate) fn spool_files(&self) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(&self.data)
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if e.file_name().to_string_lossy().starts_with(".tarn-spool") {
+                for f in std::fs::read_dir(e.path()).into_iter().flatten().flatten() {
+                    out.push(f.path());
+                }
+            }
+        }
+        out
     }
 
     /// The bytes of the stored object at `rel` (`a0/scope/<hash>.art`), if any.
@@ -300,6 +378,25 @@ impl Server {
     }
 }
 
+/// Hands `req` to the handler, from its peer address if it has one.
+async fn answer(handler: &tarn_server::Handler, req: Req) -> axum::http::Response<Body> {
+    match req.peer {
+        Some(peer) => handler.handle_from(peer, req.build()).await,
+        None => handler.handle(req.build()).await,
+    }
+}
+
+/// An error and its causes, one after the other, as `tarn` prints them.
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(&format!("\n  caused by: {c}"));
+        cause = c.source();
+    }
+    text
+}
+
 /// A request to send: method, path with query, headers, body; anonymous unless
 /// [`Req::signed`].
 #[derive(Debug, Clone)]
@@ -314,6 +411,8 @@ pub(crate) struct Req {
     content_length: bool,
     host: Option<String>,
     stall_after: Option<usize>,
+    trickle: Option<(usize, usize, Duration)>,
+    peer: Option<IpAddr>,
 }
 
 impl Req {
@@ -330,6 +429,8 @@ impl Req {
             content_length: true,
             host: None,
             stall_after: None,
+            trickle: None,
+            peer: None,
         }
     }
 
@@ -380,6 +481,20 @@ impl Req {
     /// (a client trickling or stalling its upload; headers announce the whole body).
     pub(crate) fn stalled_after(mut self, n: usize) -> Req {
         self.stall_after = Some(n);
+        self
+    }
+
+    /// Sends the body's first `first` bytes at once, then `piece` bytes every `every` until
+    /// it is all sent (a client trickling its upload; headers announce the whole body).
+    pub(crate) fn trickled(mut self, first: usize, piece: usize, every: Duration) -> Req {
+        self.trickle = Some((first, piece.max(1), every));
+        self
+    }
+
+    /// Comes from a connection of `ip` (an IPv4 or IPv6 address), as the listener tells the
+    /// handler; without it the request has no peer address.
+    pub(crate) fn by_peer(mut self, ip: &str) -> Req {
+        self.peer = Some(ip.parse().expect("an IP address"));
         self
     }
 
@@ -452,9 +567,31 @@ impl Req {
                 b = b.header(k, v);
             }
         }
-        let body = match self.stall_after {
-            None => Body::from(self.body),
-            Some(n) => {
+        let body = match (self.stall_after, self.trickle) {
+            (None, Some((first, piece, every))) => {
+                let pieces = futures_util::stream::unfold(
+                    (self.body, 0usize),
+                    move |(body, sent)| async move {
+                        if sent >= body.len() {
+                            return None;
+                        }
+                        let n = if sent == 0 && first > 0 {
+                            first
+                        } else {
+                            if sent > 0 || first == 0 {
+                                tokio::time::sleep(every).await;
+                            }
+                            piece
+                        };
+                        let end = (sent + n).min(body.len());
+                        let chunk = body[sent..end].to_vec();
+                        Some((Ok::<_, std::io::Error>(chunk), (body, end)))
+                    },
+                );
+                Body::from_stream(pieces)
+            }
+            (None, None) => Body::from(self.body),
+            (Some(n), _) => {
                 use futures_util::StreamExt;
                 let first = self.body[..n.min(self.body.len())].to_vec();
                 let sent = futures_util::stream::iter([Ok::<_, std::io::Error>(first)]);

@@ -5,14 +5,15 @@
 
 use tarn_test::{bytes_for, hash_hex};
 
-use crate::harness::{Case, Req, Server};
+use crate::harness::{key, Case, Req, Server};
 
 const CI: &str = "ci:ci-secret";
 
 fn server() -> Server {
-    Server::start(
-        "public_read = [\"*\"]\n[[key]]\nid = \"ci\"\nsecret = \"ci-secret\"\nwrite = [\"main/*\"]\n",
-    )
+    Server::start(&format!(
+        "public_read = [\"*\"]\n{}",
+        key("ci", &["main/*"], &[])
+    ))
 }
 
 #[test]
@@ -69,7 +70,7 @@ fn a_scope_with_control_characters_is_refused_and_never_stored() {
 fn a_scope_component_named_like_an_object_is_a_400_not_a_500() {
     // Issue 18, item 6: `PUT …/<h>.art/<h>.art` after `PUT …/<h>.art` was a 500 from the
     // file system (a directory where the object is).
-    let srv = Server::start("[[key]]\nid = \"ci\"\nsecret = \"ci-secret\"\nwrite = [\"*\"]\n");
+    let srv = Server::start(&key("ci", &["*"], &[]));
     let art = tarn_test::artifacts(1, 7).remove(0);
     let h = &art.hash;
     srv.check(vec![
@@ -107,9 +108,10 @@ fn a_scope_component_named_like_an_object_is_a_400_not_a_500() {
 fn a_component_that_is_not_utf8_is_a_400_and_never_names_the_replacement_character() {
     // Issue 18, item 6: `%FF` was decoded leniently to U+FFFD, so it named the object
     // stored under `%EF%BF%BD`.
-    let srv = Server::start(
-        "public_read = [\"*\"]\n[[key]]\nid = \"ci\"\nsecret = \"ci-secret\"\nwrite = [\"*\"]\n",
-    );
+    let srv = Server::start(&format!(
+        "public_read = [\"*\"]\n{}",
+        key("ci", &["*"], &[])
+    ));
     let art = tarn_test::artifacts(1, 8).remove(0);
     let h = &art.hash;
     srv.check(vec![

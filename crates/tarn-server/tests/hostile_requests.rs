@@ -10,16 +10,17 @@ use std::time::{Duration, Instant};
 
 use axum::http::Method;
 
-use crate::harness::{Case, Req, Server};
+use crate::harness::{key, Case, Req, Server};
 
 const CI: &str = "ci:ci-secret";
 
 /// A server where anyone reads and `ci` writes `main/*`, holding one 10,000-byte artifact
 /// under `main/x`; returns the server, the artifact's URL and its bytes.
 fn server_with_artifact() -> (Server, String, Vec<u8>) {
-    let srv = Server::start(
-        "public_read = [\"*\"]\n[[key]]\nid = \"ci\"\nsecret = \"ci-secret\"\nwrite = [\"main/*\"]\n",
-    );
+    let srv = Server::start(&format!(
+        "public_read = [\"*\"]\n{}",
+        key("ci", &["main/*"], &[])
+    ));
     let body = tarn_test::bytes_for(9, 10_000);
     let url = format!("/a0/main/x/{}.art", tarn_test::hash_hex(&body));
     let r = srv.send(Req::put(&url, body.clone()).signed(CI));

@@ -3,7 +3,7 @@
 
 use tarn_test::{bytes_for, hash_hex};
 
-use crate::harness::{Case, Req, Server};
+use crate::harness::{key, Case, Req, Server};
 
 const CI: &str = "ci:ci-secret";
 const TEAM: &str = "team:team-secret";
@@ -11,23 +11,12 @@ const TEAM: &str = "team:team-secret";
 #[test]
 fn listing_needs_an_admin_key_and_shows_only_its_scopes() {
     let srv = Server::start(
-        r#"[[key]]
-id = "ci"
-secret = "ci-secret"
-write = ["*"]
-admin = ["*"]
-
-[[key]]
-id = "team"
-secret = "team-secret"
-write = ["team/*"]
-admin = ["team/*"]
-
-[[key]]
-id = "writer"
-secret = "writer-secret"
-write = ["*"]
-"#,
+        &[
+            key("ci", &["*"], &["*"]),
+            key("team", &["team/*"], &["team/*"]),
+            key("writer", &["*"], &[]),
+        ]
+        .join("\n"),
     );
     let (a, b) = (bytes_for(1, 50), bytes_for(2, 50));
     let (ha, hb) = (hash_hex(&a), hash_hex(&b));

@@ -12,7 +12,7 @@ use std::time::Instant;
 use tarn_server::gc::GcPolicy;
 use tarn_test::{make_artifacts, mapping_for, require_program, S3};
 
-use crate::harness::{s3_storage_with_ci_key, Req, Server};
+use crate::harness::{key, s3_storage_with_ci_key, Req, Server};
 
 const CI: &str = "ci:ci-secret";
 const READER: &str = "reader:reader-secret";
@@ -37,21 +37,17 @@ fn rev_name(i: usize) -> String {
 /// platform directory), private scope `team/secret` (one revision), two refused uploads,
 /// a hit and a miss, a GC run (deleting one orphan artifact) and a scrub.
 fn fixture() -> Fixture {
-    let srv = Server::start(
+    let srv = Server::start(&format!(
         r#"public_read = ["pub/*"]
 
-[[key]]
-id = "ci"
-secret = "ci-secret"
-write = ["*"]
-admin = ["*"]
-
+{}
 [[key]]
 id = "reader"
 secret = "reader-secret"
 read = ["team/*"]
 "#,
-    );
+        key("ci", &["*"], &["*"])
+    ));
     let arts = make_artifacts(&srv.scratch().join("arts"), 4, 3000, 77);
     let put_art = |scope: &str, i: usize| {
         let url = format!("/a0/{scope}/{}.art", arts[i].1);

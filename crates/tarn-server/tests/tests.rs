@@ -1,9 +1,11 @@
 //! tarn-server's tests at its own boundary: one test binary (`autotests = false`) with a
 //! module per feature, driving [`tarn_server::Handler`] in process — no socket, no child
 //! process, so a case costs microseconds and a failure points at the server, not at a
-//! client or the network. What needs a real socket or the real binary (connection caps,
-//! slow bodies on the wire, TLS, interop with curl, awscli and rclone, kill -9) stays in
-//! `crates/tarn-cli/tests/`.
+//! client or the network. What needs a real socket but not the binary (per-address
+//! connection shares, keep-alive timeouts, slow readers) runs against a server listening in
+//! process ([`listening::Listening`], tested in `hostile_sockets.rs`). What needs the real
+//! binary (the server process's peak memory under attack, TLS, interop with curl, awscli and
+//! rclone, kill -9, the CLI) stays in `crates/tarn-cli/tests/`.
 //!
 //! # Adding a case
 //!
@@ -29,15 +31,21 @@
 //! ```
 //!
 //! * [`harness::Req`] builds the request: `get`/`head`/`put`/`post`/`delete`, `.header`,
-//!   `.body`, `.signed(key)` (SigV4 as tarn's client signs, from `tarn_core::sigv4`).
+//!   `.body`, `.signed(key)` (SigV4 as tarn's client signs, from `tarn_core::sigv4`),
+//!   `.stalled_after(n)`/`.trickled(..)` (a body that stops or trickles), `.by_peer(ip)` (the
+//!   connection's address, for the per-address shares). [`harness::key`] writes a `[[key]]`
+//!   table.
 //! * [`harness::Case`] says what must come of it: the status, `.code` (the S3 error code),
 //!   `.contains`/`.lacks` (reply text), `.stores` (exactly the objects the request adds).
 //!   A refusal (status ≥ 400) must store nothing, checked for every case; no case may
 //!   remove an object unless it says `.removes()`.
 //! * [`harness::Server::check`] runs the table and reports every failing case by name.
 //! * Outside tables: [`harness::Server::send`] returns the [`harness::Reply`] (status,
-//!   headers, body, `.code()`, `.json()`); `stored`, `object` and `metric` read what the
-//!   server holds and counts.
+//!   headers, body, `.code()`, `.json()`); `send_streamed` reads a reply that may break off;
+//!   `stored`, `object`, `spool_files` and `metric` read what the server holds and counts;
+//!   `gc`/`scrub` (or `try_gc`/`try_scrub`, the error as `tarn` prints it) run maintenance
+//!   on the same storage. A hostile S3 bucket for the storage backend is
+//!   `tarn_test::hostile_server` (see `hostile_bucket.rs`).
 //!
 //! A new file here must be added as `mod name;` below (a test checks it).
 
@@ -46,11 +54,15 @@ mod harness;
 mod auth;
 mod batch;
 mod gc;
+mod hostile_bucket;
 mod hostile_paths;
 mod hostile_requests;
+mod hostile_sockets;
+mod listening;
 mod listing;
 mod reservoir;
 mod signed_scopes;
+mod slow_bodies;
 mod status;
 mod uploads;
 

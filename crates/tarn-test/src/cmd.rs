@@ -32,6 +32,26 @@ pub fn unique(name: &str) -> String {
     format!("{name}-{}-{}", std::process::id(), nanos % 1_000_000_000)
 }
 
+/// `tarn ARGS` in `dir` as a Lake workspace's tests run it: home `home`, Lake's cache at
+/// `cache`, a dummy upload key, Reservoir's API at `<server>/api/v1`, 5 s timeouts and one
+/// retry; returns (exit code, stdout, stderr).
+pub fn tarn_in_workspace(
+    home: &Path,
+    dir: &Path,
+    cache: &Path,
+    server: &str,
+    args: &[&str],
+) -> (i32, String, String) {
+    let mut c = tarn_cmd(&tarn_bin(), home);
+    c.current_dir(dir)
+        .env("LAKE_CACHE_DIR", cache)
+        .env("LAKE_CACHE_KEY", "mock:key")
+        .env("RESERVOIR_API_URL", format!("{server}/api/v1"))
+        .args(args)
+        .args(["--timeout", "5", "--retries", "1"]);
+    run(&mut c)
+}
+
 /// Writes a system configuration with one S3 service.
 pub fn write_s3_config(path: &Path, name: &str, artifact_endpoint: &str, revision_endpoint: &str) {
     std::fs::write(

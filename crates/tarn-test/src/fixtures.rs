@@ -113,6 +113,15 @@ pub fn make_artifacts(
         .collect()
 }
 
+/// A Reservoir bulk request body (`POST /api/v1/repositories/OWNER/REPO/artifacts`) asking
+/// about `n` distinct hashes, spread over the hash space.
+pub fn bulk_request_body(n: u64) -> Vec<u8> {
+    let hashes: Vec<tarn_core::Hash> = (0..n)
+        .map(|i| tarn_core::Hash(i.wrapping_mul(0x9E37_79B9_7F4A_7C15)))
+        .collect();
+    tarn_core::reservoir::encode_bulk_request(&hashes)
+}
+
 /// A G3 mapping file whose entries reference `hashes` (as `.olean` files).
 pub fn mapping_for(hashes: &[&str]) -> String {
     let mut s = "\"2026-03-17\"\n".to_string();

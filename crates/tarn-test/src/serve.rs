@@ -22,6 +22,12 @@ impl TarnServer {
         Self::start_with(args, &[])
     }
 
+    /// `tarn serve --data DATA --key KEY`: local storage in `data` and one key
+    /// (`id:secret[:scopes]`, as `--key` takes it).
+    pub fn with_key(data: &Path, key: &str) -> TarnServer {
+        Self::start(&["--data", data.to_str().unwrap(), "--key", key])
+    }
+
     /// Like [`TarnServer::start`] with extra environment variables.
     pub fn start_with(args: &[&str], env: &[(&str, &str)]) -> TarnServer {
         let mut c = Command::new(crate::tarn_bin());
@@ -64,6 +70,19 @@ impl TarnServer {
             url: url.expect("listening line"),
             banner,
         }
+    }
+
+    /// Makes `home` a configuration home whose service `tarn` is this server (`home` created,
+    /// `config.toml` written); returns `home`.
+    pub fn client_home(&self, home: &Path) -> std::path::PathBuf {
+        std::fs::create_dir_all(home).unwrap();
+        crate::write_s3_config(
+            &home.join("config.toml"),
+            "tarn",
+            &format!("{}/a0", self.url),
+            &format!("{}/r0", self.url),
+        );
+        home.to_path_buf()
     }
 
     /// Kills the server with SIGKILL.
