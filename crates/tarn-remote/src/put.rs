@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use tarn_core::trust::{Manifest, SecretKey, StrongDigest};
+use tarn_core::trust::{Manifest, SecretKey, StrongDigest, SIGNATURE_SHA256_HEADER};
 use tarn_core::{batch, ArtifactName, Hash, MappingFile, Scope, Service};
 use tarn_core::{ServiceKind, MAPPINGS_CONTENT_TYPE};
 use tarn_store::{Cache, StagingDir};
@@ -37,8 +37,10 @@ pub struct UploadItem {
     pub size: u64,
     /// The SHA-256 of the content, taken in the same read that checked Lake's hash during
     /// validation. The upload refuses to send bytes with another SHA-256, so a signature
-    /// built from these digests covers exactly what was validated and sent.
-    pub sha256: [u8; 32],
+    /// built from these digests covers exactly what was validated and sent. `None` when the
+    /// upload is not signed and the staging directory was validated without it: the upload
+    /// then takes it (for the request's signature) only of the artifacts it sends.
+    pub sha256: Option<[u8; 32]>,
     /// The validated staging directory it belongs to: then it is read relative to the
     /// directory's descriptor, never by path.
     pub staged: Option<Arc<StagingDir>>,
@@ -114,7 +116,7 @@ fn items_for(
                 name,
                 path,
                 size: digest.size,
-                sha256: digest.sha256,
+                sha256: Some(digest.sha256),
                 staged: None,
             }),
             Ok((h, _)) => problems.push(format!(
@@ -147,11 +149,12 @@ pub fn load_mappings(path: &Path) -> Result<(Vec<u8>, MappingFile), Invalid> {
 /// ([`tarn_store::validate_staging`], shared with `unstage`): `outputs.jsonl`
 /// parses, every entry is a strict artifact name and a regular file, every artifact named is
 /// present and its content (read through a descriptor opened without following links)
-/// hashes to its name. Returns the mappings bytes (uploaded verbatim) and the items. The
+/// hashes to its name; with `strong` (the upload is signed) the SHA-256 of each artifact is
+/// taken in the same read. Returns the mappings bytes (uploaded verbatim) and the items. The
 /// upload opens each file again relative to the staging directory's descriptor (never by
 /// path) and re-checks the hash as it sends
 /// ([`Transport::put_staged_artifact`](crate::transport::Transport::put_staged_artifact)).
-pub fn validate_staging(dir: &Path) -> Result<(Vec<u8>, Vec<UploadItem>), Invalid> {
+pub fn validate_staging(dir: &Path, strong: bool) -> Result<(Vec<u8>, Vec<UploadItem>), Invalid> {
     let mut staging = tarn_store::validate_staging(dir).map_err(|problems| Invalid { problems })?;
     for w in &staging.mappings.warnings {
         tracing::warn!("{w}");
@@ -162,18 +165,18 @@ pub fn validate_staging(dir: &Path) -> Result<(Vec<u8>, Vec<UploadItem>), Invali
             dir.join(u).display()
         );
     }
-    let digests = staging
-        .check_contents()
+    let checked = staging
+        .check_contents(strong)
         .map_err(|problems| Invalid { problems })?;
     let bytes = std::mem::take(&mut staging.mappings.bytes);
     let staging = Arc::new(staging);
-    let items = digests
+    let items = checked
         .into_iter()
-        .map(|(name, digest)| UploadItem {
-            path: dir.join(name.file_name()),
-            name,
-            size: digest.size,
-            sha256: digest.sha256,
+        .map(|c| UploadItem {
+            path: dir.join(c.name.file_name()),
+            name: c.name,
+            size: c.size,
+            sha256: c.strong.map(|d| d.sha256),
             staged: Some(staging.clone()),
         })
         .collect();
@@ -242,7 +245,8 @@ pub struct SignRequest {
 }
 
 /// Completes and signs the manifest and uploads the signature object. Returns the signer's
-/// key id. The artifacts' digests are those taken while validating (no file is read
+/// key id and the SHA-256 of the signature object (the revision upload names it, so the
+/// server stores the revision only beside this signature). The artifacts' digests are those taken while validating (no file is read
 /// again): an artifact that was sent had exactly these bytes, since the upload refuses
 /// to send any other; one the service already had is covered by what was validated here.
 async fn sign_and_upload(
@@ -250,36 +254,48 @@ async fn sign_and_upload(
     sign: SignRequest,
     unique: &[&UploadItem],
     mappings: &[u8],
-) -> Result<String, ArtifactFailure> {
-    let digests = unique.iter().map(|i| {
-        let digest = StrongDigest {
-            sha256: i.sha256,
-            size: i.size,
-        };
-        (i.name.hash, digest)
-    });
-    let mut manifest = sign.manifest;
-    manifest.key_id = sign.key.public().key_id();
-    manifest.artifacts = digests.collect();
-    manifest.revision_file = StrongDigest::of_revision_file(mappings);
-    manifest.timestamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+) -> Result<(String, [u8; 32]), ArtifactFailure> {
     let failure = |error: String, status: Option<u16>| ArtifactFailure {
         artifact: "(signature)".into(),
         url: sign.url.clone(),
         error,
         status,
     };
+    let mut digests = std::collections::BTreeMap::new();
+    for i in unique {
+        let Some(sha256) = i.sha256 else {
+            // Validation takes the SHA-256 whenever the upload is signed.
+            return Err(failure(
+                format!(
+                    "{}: no SHA-256 was taken when validating it",
+                    i.name.file_name()
+                ),
+                None,
+            ));
+        };
+        let digest = StrongDigest {
+            sha256,
+            size: i.size,
+        };
+        digests.insert(i.name.hash, digest);
+    }
+    let mut manifest = sign.manifest;
+    manifest.key_id = sign.key.public().key_id();
+    manifest.artifacts = digests;
+    manifest.revision_file = StrongDigest::of_revision_file(mappings);
+    manifest.timestamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let bytes = manifest
         .sign(&sign.key)
         .map_err(|e| failure(e.to_string(), None))?;
+    let sha256 = StrongDigest::of(&bytes).sha256;
     transport
-        .put_bytes(&sign.url, SIGNATURE_CONTENT_TYPE, Bytes::from(bytes))
+        .put_bytes(&sign.url, SIGNATURE_CONTENT_TYPE, &[], Bytes::from(bytes))
         .await
         .map_err(|e| failure(e.to_string(), e.error.status()))?;
-    Ok(manifest.key_id)
+    Ok((manifest.key_id, sha256))
 }
 
 /// The content type of a signature object.
@@ -470,15 +486,28 @@ async fn upload_through(
     }
     progress.emit(Event::Finish);
     report.failed.sort_by(|a, b| a.artifact.cmp(&b.artifact));
+    let mut signature_sha256 = None;
     if let (true, Some(sign)) = (report.failed.is_empty(), sign) {
         match sign_and_upload(transport, sign, &unique, &mappings).await {
-            Ok(key_id) => report.signed_by = Some(key_id),
+            Ok((key_id, sha256)) => {
+                report.signed_by = Some(key_id);
+                signature_sha256 = Some(hex::encode(sha256));
+            }
             Err(failure) => report.failed.push(failure),
         }
     }
     if report.failed.is_empty() {
+        let uploaded_with: Vec<(&str, &str)> = signature_sha256
+            .iter()
+            .map(|sha| (SIGNATURE_SHA256_HEADER, sha.as_str()))
+            .collect();
         match transport
-            .put_bytes(revision_url, MAPPINGS_CONTENT_TYPE, Bytes::from(mappings))
+            .put_bytes(
+                revision_url,
+                MAPPINGS_CONTENT_TYPE,
+                &uploaded_with,
+                Bytes::from(mappings),
+            )
             .await
         {
             Ok(()) => report.revision_uploaded = true,

@@ -670,21 +670,19 @@ impl Transport {
         }
     }
 
-    /// `PUT url` with an in-memory body, signed; success on 200, 201 or 204.
+    /// `PUT url` with an in-memory body and `headers` besides its content type, signed;
+    /// success on 200, 201 or 204.
     pub(crate) async fn put_bytes(
         &self,
         url: &str,
         content_type: &str,
+        headers: &[(&str, &str)],
         body: Bytes,
     ) -> Result<(), Failed> {
+        let mut all = vec![("content-type", content_type)];
+        all.extend_from_slice(headers);
         let r = self
-            .request(
-                Method::PUT,
-                url,
-                &[("content-type", content_type)],
-                Some(body),
-                true,
-            )
+            .request(Method::PUT, url, &all, Some(body), true)
             .await?;
         match r.status {
             200 | 201 | 204 => Ok(()),
@@ -740,17 +738,17 @@ impl Transport {
         .await
     }
 
-    /// [`Transport::put_artifact`] with the validated digest, for an artifact of a validated staging
-    /// directory: the file is opened relative to the directory's descriptor
-    /// ([`StagingDir::open_artifact`]), never by path, so a directory swapped for a link
-    /// after validation is never read.
+    /// [`Transport::put_artifact`] for an artifact of a validated staging directory (with
+    /// the digest taken when validating, if one was): the file is opened relative to the
+    /// directory's descriptor ([`StagingDir::open_artifact`]), never by path, so a directory
+    /// swapped for a link after validation is never read.
     pub(crate) async fn put_staged_artifact(
         &self,
         url: &str,
         content_type: &str,
         staging: Arc<StagingDir>,
         name: &ArtifactName,
-        validated: StrongDigest,
+        validated: Option<StrongDigest>,
     ) -> Result<(), Failed> {
         let path = staging.dir.join(name.file_name());
         self.put_open_file(
@@ -759,7 +757,7 @@ impl Transport {
             Source::Staged(staging, name.clone()),
             &path,
             Some(name.hash),
-            Some(validated),
+            validated,
         )
         .await
         .map(|_| ())

@@ -319,6 +319,30 @@ fn a_bad_url_and_a_refused_connection_carry_their_source_errors() {
     }
 }
 
+/// `put-staged` without a signing key validates with Lake's hash alone: no SHA-256 of an
+/// artifact is taken before it is known to be sent (the upload takes one then, for the
+/// request's signature). With a key, validation takes each artifact's SHA-256 in the same
+/// read, which the signature records.
+#[test]
+fn unsigned_staging_validation_takes_no_sha256() {
+    use tarn_core::trust::StrongDigest;
+    let arts = artifacts(3, 72);
+    let staging = tempfile::tempdir().unwrap();
+    write_staging(staging.path(), &arts, 72);
+    let (_, unsigned) = tarn_remote::put::validate_staging(staging.path(), false).unwrap();
+    assert_eq!(unsigned.len(), 3);
+    assert!(unsigned.iter().all(|i| i.sha256.is_none()), "{unsigned:?}");
+    let (_, signed) = tarn_remote::put::validate_staging(staging.path(), true).unwrap();
+    for item in &signed {
+        let art = arts
+            .iter()
+            .find(|a| a.file_name == item.name.file_name())
+            .unwrap();
+        assert_eq!(item.sha256, Some(StrongDigest::of(&art.content).sha256));
+        assert_eq!(item.size, art.content.len() as u64);
+    }
+}
+
 /// Signing covers the bytes validated, with no second read: after `put-staged`'s validation
 /// an artifact is rewritten in place with a same-size MurmurHash64A collision; every artifact
 /// is already on the service, so nothing is sent, and the signature must still record the
@@ -333,7 +357,7 @@ fn a_signature_records_the_validated_bytes_without_reading_artifacts_again() {
     let server = Server::start(Backend::Dir(remote.path().to_path_buf()), no_faults());
     let staging = tempfile::tempdir().unwrap();
     write_staging(staging.path(), &arts, 71);
-    let (mappings, items) = tarn_remote::put::validate_staging(staging.path()).unwrap();
+    let (mappings, items) = tarn_remote::put::validate_staging(staging.path(), true).unwrap();
 
     let victim = &arts[1];
     let target = tarn_core::Hash::from_hex(&victim.hash).unwrap();

@@ -308,10 +308,12 @@ impl ServerConfig {
         toml::from_str(text).map_err(|e| ConfigError::Toml(PathBuf::from("<config>"), e))
     }
 
-    /// Reads the trusted-keys file of every `[[signed]]` entry (an entry without keys is an
-    /// error: it would refuse every revision).
+    /// Reads the trusted-keys file of every `[[signed]]` entry whose keys are not read yet
+    /// (an entry without keys is an error: it would refuse every revision). Building a
+    /// serving state (`tarn serve`, [`crate::Handler::new`]) calls it; `tarn serve` also calls
+    /// it first, so a bad file is reported before the address is bound.
     pub fn load_signature_keys(&mut self) -> Result<(), ConfigError> {
-        for s in &mut self.signed {
+        for s in self.signed.iter_mut().filter(|s| s.keys.is_empty()) {
             s.keys = tarn_store::read_trusted_keys(&s.trusted_keys)
                 .map_err(|e| ConfigError::Invalid(format!("[[signed]] trusted_keys: {e}")))?;
             if s.keys.is_empty() {

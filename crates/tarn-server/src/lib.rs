@@ -172,10 +172,15 @@ impl App {
         App::new(cfg, false, false)
     }
 
-    /// Builds the state (validating the configuration and opening storage); `serving`
-    /// prepares the upload spool.
-    pub(crate) fn new(cfg: ServerConfig, tls: bool, serving: bool) -> Result<App, StartError> {
+    /// Builds the state (validating the configuration, reading the trusted keys of its
+    /// `[[signed]]` scopes and opening storage); `serving` prepares the upload spool. Every
+    /// serving state is built here ([`crate::start`], [`Handler::new`]), so a handler
+    /// enforces the `[[signed]]` scopes of the configuration it is given, however it was made.
+    pub(crate) fn new(mut cfg: ServerConfig, tls: bool, serving: bool) -> Result<App, StartError> {
         cfg.validate()?;
+        if serving {
+            cfg.load_signature_keys()?;
+        }
         let storage = open_storage(&cfg, serving)?;
         let reservoir_prefix = cfg
             .reservoir_prefix

@@ -96,11 +96,9 @@ impl Server {
         let tmp = tempfile::tempdir().unwrap();
         let data = tmp.path().join("data");
         let text = format!("data = \"{}\"\n{toml}", data.display());
-        let mut cfg = ServerConfig::parse(&text)
+        // As parsed: the handler reads the `[[signed]]` trusted-key files itself.
+        let cfg = ServerConfig::parse(&text)
             .unwrap_or_else(|e| panic!("the test's configuration: {e}\n{text}"));
-        // As `tarn serve` does after reading its file: `[[signed]]` trusted-key files.
-        cfg.load_signature_keys()
-            .unwrap_or_else(|e| panic!("the test's trusted keys: {e}"));
         Server::with_config(cfg, tmp)
     }
 

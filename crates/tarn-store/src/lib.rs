@@ -86,7 +86,8 @@ pub use restore::{
 pub use stage::{stage, StageOptions, StageReport, StagedHow, STAGED_MAPPINGS};
 /// The one validator of staging directories, and reads of untrusted files.
 pub use staging::{
-    hash_reader, hash_reader_strong, read_bounded, validate_staging, OpenArtifact, StagingDir,
+    hash_reader, hash_reader_strong, read_bounded, validate_staging, CheckedArtifact, OpenArtifact,
+    StagingDir,
 };
 /// `stats`: what a cache holds, by scope, age of last use and extension.
 pub use stats::{cache_stats, Bucket, CacheStats, ScopeStats, AGE_BANDS};

@@ -84,6 +84,17 @@ pub struct StagingDir {
     ids: BTreeMap<ArtifactName, Option<FileId>>,
 }
 
+/// One staged artifact whose content hashed to its name ([`StagingDir::check_contents`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckedArtifact {
+    /// Its name.
+    pub name: ArtifactName,
+    /// Its size in bytes.
+    pub size: u64,
+    /// The SHA-256 and size of the same bytes, when asked for.
+    pub strong: Option<StrongDigest>,
+}
+
 impl StagingDir {
     /// Opens the staged artifact `name` as described in the module documentation: no link
     /// followed, no blocking, a regular file, and the same file that was validated.
@@ -106,16 +117,18 @@ impl StagingDir {
 
     /// Hashes every named artifact (through [`StagingDir::open_artifact`], on every core)
     /// and returns one problem per file that is unreadable or whose content does not hash
-    /// to its name, with the SHA-256 and size of each good one, taken in the same pass. Used
-    /// by `put-staged` to refuse a bad directory before anything is sent; the upload checks
-    /// that what it sends still has both hashes, and a signature covers these digests.
-    pub fn check_contents(&self) -> Result<Vec<(ArtifactName, StrongDigest)>, Vec<String>> {
+    /// to its name, with the size of each good one and, with `strong`, its SHA-256, taken in
+    /// the same pass. Used by `put-staged` to refuse a bad directory before anything is
+    /// sent; the upload checks that what it sends still has the hashes, and a signature
+    /// covers these digests (without a signature no SHA-256 is taken here).
+    pub fn check_contents(&self, strong: bool) -> Result<Vec<CheckedArtifact>, Vec<String>> {
         let results = crate::parallel::par_map(
             &self.artifacts,
             crate::parallel::default_threads(),
-            |name| -> Result<StrongDigest, StoreError> {
+            |name| -> Result<CheckedArtifact, StoreError> {
                 let mut open = self.open_artifact(name)?;
-                let (actual, digest) = hash_reader_strong(&mut open.file, open.len)
+                let started = strong.then(StrongHasher::new);
+                let (actual, size, digest) = read_hashing(&mut open.file, open.len, started)
                     .map_err(|e| StoreError::io(&open.path, e))?;
                 if actual != name.hash {
                     return Err(StoreError::Invalid {
@@ -123,14 +136,18 @@ impl StagingDir {
                         message: format!("content hash {actual} does not match the name"),
                     });
                 }
-                Ok(digest)
+                Ok(CheckedArtifact {
+                    name: name.clone(),
+                    size,
+                    strong: digest.map(StrongHasher::finish),
+                })
             },
         );
         let mut good = Vec::new();
         let mut problems = Vec::new();
-        for (name, r) in self.artifacts.iter().zip(results) {
+        for r in results {
             match r {
-                Ok(digest) => good.push((name.clone(), digest)),
+                Ok(checked) => good.push(checked),
                 Err(e) => problems.push(e.to_string()),
             }
         }

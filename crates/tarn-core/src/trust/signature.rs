@@ -30,6 +30,10 @@ use crate::Hash;
 pub const SIGNATURE_HEADER: &str = "tarn-signature 1";
 /// The suffix of a signature object's key: `<revision key>.sig`.
 pub const SIGNATURE_SUFFIX: &str = ".sig";
+/// The HTTP header of a revision upload that names the SHA-256 (64 hex digits) of the
+/// signature object its uploader stored just before; `tarn serve` stores the revision file
+/// only while exactly that signature is stored beside it (docs/trust.md, "On the server").
+pub const SIGNATURE_SHA256_HEADER: &str = "x-tarn-signature-sha256";
 /// How far in the future a signature's timestamp may be (clock skew), in seconds.
 pub const MAX_CLOCK_SKEW_SECS: u64 = 300;
 

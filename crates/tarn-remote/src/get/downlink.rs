@@ -3,6 +3,9 @@
 //! (what is skipped, what one failure leaves alone, which content is fetched once and
 //! copied, how many downloads run at once) where a real server adds nothing; the transport
 //! itself is tested against real servers.
+//!
+//! In production each artifact download runs as its own runtime task, so the bodies of
+//! parallel downloads are hashed and written on every worker thread at once.
 
 use std::future::Future;
 
@@ -73,11 +76,69 @@ impl Downlink for Transport {
         name: &ArtifactName,
         signed: Option<StrongDigest>,
     ) -> Result<(u64, Inserted), Failed> {
-        self.download_artifact_checked(url, &[], cache, name, signed)
-            .await
+        spawn_download(self, cache, name, url, signed).await
     }
 
     fn reserve_disk(&self, n: u64) -> Result<(), TransferError> {
         Transport::reserve_disk(self, n)
+    }
+}
+
+/// One artifact's download as its own runtime task, so the bodies of parallel downloads are
+/// hashed (Lake's hash, and the SHA-256 of a signed revision) and written on every worker
+/// thread at once, not all on the thread that awaits them. Dropping the returned future
+/// aborts the task.
+fn spawn_download(
+    transport: &Transport,
+    cache: &Cache,
+    name: &ArtifactName,
+    url: &str,
+    signed: Option<StrongDigest>,
+) -> impl std::future::Future<Output = Result<(u64, Inserted), Failed>> + use<> {
+    let (transport, cache, name, url) = (
+        transport.clone(),
+        cache.clone(),
+        name.clone(),
+        url.to_string(),
+    );
+    let shown = url.clone();
+    let task = AbortOnDrop(tokio::spawn(async move {
+        transport
+            .download_artifact_checked(&url, &[], &cache, &name, signed)
+            .await
+    }));
+    async move {
+        task.await.unwrap_or_else(|e| {
+            Err(Failed {
+                method: "GET".to_string(),
+                url: shown,
+                error: TransferError::Network {
+                    message: format!("the download task failed: {e}"),
+                    source: None,
+                },
+                attempts: 1,
+            })
+        })
+    }
+}
+
+/// A spawned task that is aborted when its handle is dropped (a `get` that stops waiting
+/// leaves no download running behind it).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> std::future::Future for AbortOnDrop<T> {
+    type Output = Result<T, tokio::task::JoinError>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0).poll(cx)
+    }
+}
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

@@ -158,7 +158,9 @@ pub async fn run(transport: &Transport, plan: &PutPlan) -> Result<PutOutcome, Pu
             (bytes, items)
         }
         PutSource::Staged { dir } => {
-            validate_staging(dir).map_err(|source| PutError::InvalidStaging {
+            // The SHA-256 of every artifact only when it is signed (docs/trust.md).
+            let strong = plan.sign_key.is_some();
+            validate_staging(dir, strong).map_err(|source| PutError::InvalidStaging {
                 dir: dir.clone(),
                 source,
             })?

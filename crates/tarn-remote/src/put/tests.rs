@@ -111,6 +111,7 @@ impl Uplink for Fake {
         &self,
         url: &str,
         _content_type: &'static str,
+        _headers: &[(&str, &str)],
         _body: Bytes,
     ) -> Result<(), Failed> {
         self.answer("PUT", url).map(|_| ())
@@ -166,7 +167,7 @@ fn run_case(case: &Case, jobs: usize) -> (Fake, Result<PutReport, Failed>) {
                 name: ArtifactName::new(hash_of(l), l.to_string()),
                 path: PathBuf::from(format!("/nonexistent/{l}")),
                 size: 10,
-                sha256: [0; 32],
+                sha256: Some([0; 32]),
                 staged: None,
             }
         })

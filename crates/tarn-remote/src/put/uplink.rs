@@ -33,11 +33,13 @@ pub(crate) trait Uplink: Sync {
         body: Bytes,
         retries: u32,
     ) -> impl Future<Output = Result<SmallResponse, Failed>> + Send;
-    /// A signed `PUT` of a small body (the signature, the revision file).
+    /// A signed `PUT` of a small body (the signature, the revision file) with `headers`
+    /// besides its content type.
     fn put_bytes(
         &self,
         url: &str,
         content_type: &'static str,
+        headers: &[(&str, &str)],
         body: Bytes,
     ) -> impl Future<Output = Result<(), Failed>> + Send;
     /// Uploads one validated artifact to `url`; the bytes sent must have the validated
@@ -91,16 +93,17 @@ impl Uplink for Transport {
         &self,
         url: &str,
         content_type: &'static str,
+        headers: &[(&str, &str)],
         body: Bytes,
     ) -> Result<(), Failed> {
-        Transport::put_bytes(self, url, content_type, body).await
+        Transport::put_bytes(self, url, content_type, headers, body).await
     }
 
     async fn put_item(&self, item: &UploadItem, url: &str) -> Result<(), Failed> {
-        let validated = StrongDigest {
-            sha256: item.sha256,
+        let validated = item.sha256.map(|sha256| StrongDigest {
+            sha256,
             size: item.size,
-        };
+        });
         match &item.staged {
             Some(dir) => {
                 self.put_staged_artifact(
@@ -118,7 +121,7 @@ impl Uplink for Transport {
                     ARTIFACT_CONTENT_TYPE,
                     &item.path,
                     item.name.hash,
-                    Some(validated),
+                    validated,
                 )
                 .await
                 .map(|_| ()),

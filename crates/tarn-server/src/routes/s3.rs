@@ -485,6 +485,7 @@ async fn put_revision(
 ) -> Result<Response<Body>, S3Error> {
     let scope = scope_comps.join("/");
     let auth = upload_auth(app, &req, &scope)?;
+    let uploaded_with = signature::uploaded_with(&req)?;
     let spooled = receive(app, req, &auth, app.cfg.max_revision_bytes, false).await?;
     let path = spooled.spool.temp.path().to_path_buf();
     // Revision files are parsed in memory: a shared budget bounds how many bytes at once.
@@ -532,7 +533,8 @@ async fn put_revision(
     distinct.dedup();
     // No signature upload for this key between the check and the store.
     let one_at_a_time = app.revision_locks.lock(key).await;
-    let signed = signature::check_revision(app, &scope, key, &digest, &distinct).await?;
+    let signed =
+        signature::check_revision(app, &scope, key, &digest, &distinct, uploaded_with).await?;
     let len = spooled.spool.len;
     store_replacing(app, key, spooled).await?;
     drop(one_at_a_time);

@@ -7,7 +7,8 @@
 
 use axum::body::Body;
 use axum::http::{Response, StatusCode};
-use tarn_core::trust::{SignatureFile, StrongDigest, TrustError, SIGNATURE_SUFFIX};
+use tarn_core::trust::{SignatureFile, StrongDigest, TrustError};
+use tarn_core::trust::{SIGNATURE_SHA256_HEADER, SIGNATURE_SUFFIX};
 use tarn_core::Hash;
 
 use super::upload::{ok_put, receive, store_replacing, upload_auth};
@@ -42,13 +43,40 @@ fn forbidden(app: &AppRef, code: &'static str, message: String) -> S3Error {
     S3Error::new(StatusCode::FORBIDDEN, code, message)
 }
 
-/// The signature object stored at `key`, parsed; `None` when there is none (or it is not
-/// readable as one).
-async fn stored(app: &AppRef, key: &str) -> Result<Option<SignatureFile>, S3Error> {
+/// The bytes of the signature object stored at `key`; `None` when there is none.
+async fn stored_bytes(app: &AppRef, key: &str) -> Result<Option<Vec<u8>>, S3Error> {
     let bytes = crate::gc::read_all(app, key, app.cfg.max_revision_bytes)
         .await
         .map_err(S3Error::internal)?;
-    Ok(bytes.flatten().and_then(|b| SignatureFile::parse(&b).ok()))
+    Ok(bytes.flatten())
+}
+
+/// The signature object stored at `key`, parsed; `None` when there is none (or it is not
+/// readable as one).
+async fn stored(app: &AppRef, key: &str) -> Result<Option<SignatureFile>, S3Error> {
+    Ok(stored_bytes(app, key)
+        .await?
+        .and_then(|b| SignatureFile::parse(&b).ok()))
+}
+
+/// The SHA-256 a revision upload says its signature has ([`SIGNATURE_SHA256_HEADER`]), if it
+/// says one; a malformed value is refused (400).
+pub(crate) fn uploaded_with(req: &Req) -> Result<Option<[u8; 32]>, S3Error> {
+    let Some(value) = req.headers().get(SIGNATURE_SHA256_HEADER) else {
+        return Ok(None);
+    };
+    let mut sha = [0u8; 32];
+    match value
+        .to_str()
+        .ok()
+        .map(|v| hex::decode_to_slice(v, &mut sha))
+    {
+        Some(Ok(())) => Ok(Some(sha)),
+        _ => Err(S3Error::bad(
+            "InvalidArgument",
+            format!("{SIGNATURE_SHA256_HEADER} must be 64 hex digits (a SHA-256)"),
+        )),
+    }
 }
 
 /// `PUT <scope…>/<rev>.jsonl.sig`.
@@ -110,19 +138,42 @@ pub(crate) async fn put(
     Ok(ok_put(&etag))
 }
 
-/// Before a revision file is stored at `key`: the signature stored at `key.sig`, if it covers
-/// this revision file (`digest`) and exactly its artifacts (`distinct`, sorted). In a
-/// `[[signed]]` scope it must exist, be made by a trusted key, and cover them, or the upload
-/// is refused (403).
+/// Before a revision file is stored at `key` (called under the revision's lock): the
+/// signature stored at `key.sig`, if it covers this revision file (`digest`) and exactly its
+/// artifacts (`distinct`, sorted). In a `[[signed]]` scope it must exist, be made by a
+/// trusted key, and cover them, or the upload is refused (403). In another scope a stored
+/// signature that does not cover the new revision file is deleted first, so the revision
+/// is never visible beside a signature of other bytes. With `uploaded_with` (the SHA-256 of
+/// the signature its uploader stored), the stored signature must still be exactly that one:
+/// if another upload of the revision replaced it in between, nothing is stored (409), so
+/// two uploads racing never leave one's revision beside the other's signature.
 pub(crate) async fn check_revision(
     app: &AppRef,
     scope: &str,
     key: &str,
     digest: &StrongDigest,
     distinct: &[Hash],
+    uploaded_with: Option<[u8; 32]>,
 ) -> Result<Option<Signed>, S3Error> {
     let sig_key = format!("{key}{SIGNATURE_SUFFIX}");
-    let sig = stored(app, &sig_key).await?;
+    let sig_bytes = stored_bytes(app, &sig_key).await?;
+    if let Some(want) = uploaded_with {
+        let have = sig_bytes.as_deref().map(|b| StrongDigest::of(b).sha256);
+        if have != Some(want) {
+            app.metrics.reject(Reject::BadRevision);
+            return Err(S3Error::new(
+                StatusCode::CONFLICT,
+                "SignatureChanged",
+                format!(
+                    "{sig_key} is no longer the signature this revision was uploaded with (SHA-256 {}; stored now: {}): another upload of this revision replaced it; nothing was stored, upload again",
+                    hex::encode(want),
+                    have.map_or_else(|| "none".to_string(), hex::encode)
+                ),
+            ));
+        }
+    }
+    let any_stored = sig_bytes.is_some();
+    let sig = sig_bytes.and_then(|b| SignatureFile::parse(&b).ok());
     let covers = |s: &SignatureFile| {
         s.manifest.revision_file == *digest
             && s.manifest.artifacts.len() == distinct.len()
@@ -131,8 +182,17 @@ pub(crate) async fn check_revision(
                 .all(|h| s.manifest.artifacts.contains_key(h))
     };
     let Some(keys) = app.cfg.signature_keys(scope) else {
-        return Ok(sig.filter(covers).map(|s| Signed {
-            key_id: s.manifest.key_id,
+        let Some(sig) = sig.filter(covers) else {
+            if any_stored {
+                app.storage
+                    .delete(&sig_key)
+                    .await
+                    .map_err(S3Error::internal)?;
+            }
+            return Ok(None);
+        };
+        return Ok(Some(Signed {
+            key_id: sig.manifest.key_id,
             verified: false,
         }));
     };
