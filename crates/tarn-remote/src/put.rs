@@ -152,8 +152,7 @@ pub fn load_mappings(path: &Path) -> Result<(Vec<u8>, MappingFile), Invalid> {
 /// hashes to its name; with `strong` (the upload is signed) the SHA-256 of each artifact is
 /// taken in the same read. Returns the mappings bytes (uploaded verbatim) and the items. The
 /// upload opens each file again relative to the staging directory's descriptor (never by
-/// path) and re-checks the hash as it sends
-/// ([`Transport::put_staged_artifact`](crate::transport::Transport::put_staged_artifact)).
+/// path) and re-checks the hash as it sends (`Transport::put_staged_artifact`).
 pub fn validate_staging(dir: &Path, strong: bool) -> Result<(Vec<u8>, Vec<UploadItem>), Invalid> {
     let mut staging = tarn_store::validate_staging(dir).map_err(|problems| Invalid { problems })?;
     for w in &staging.mappings.warnings {
