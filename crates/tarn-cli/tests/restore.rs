@@ -771,3 +771,64 @@ fn get_restore_restores_while_the_download_goes_on() {
         None,
     );
 }
+
+#[test]
+fn restore_keeps_at_most_one_batch_of_archive_copies_on_disk() {
+    use tarn_test::synth_archive;
+    let Some(env) = Env::new("") else { return };
+    const N: usize = 300;
+    let mut lines = Vec::new();
+    let mut expected = Vec::new();
+    for i in 0..N {
+        let name = format!("Disk.A{}.M{i}", i / 50);
+        let input = 0xd15c_0000_0000_0000u64 + i as u64;
+        let (bytes, _) = synth_archive(&name, input, i % 3 == 0, i as u64);
+        lines.push((format!("{input:016x}"), env.add_archive(&bytes)));
+        expected.push((name, format!("{input:016x}")));
+    }
+    let refs: Vec<(&str, &str)> = lines
+        .iter()
+        .map(|(i, a)| (i.as_str(), a.as_str()))
+        .collect();
+    let map = env.mapping("disk.jsonl", &refs);
+    // A leantar that notes how many archive copies are in the staging directory when it starts.
+    let log = env.path("copies.log");
+    let wrapper = env.path("leantar-counting");
+    fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nif [ \"$1\" = -x ]; then\n  ls {build}/.tarn-restore.*/ | wc -l >> {log}\nfi\nexec {real} \"$@\"\n",
+            build = env.path("ws/.lake/build").display(),
+            log = log.display(),
+            real = env.leantar.display(),
+        ),
+    )
+    .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let out = env.restore(&[&map], &[("LEANTAR", wrapper.to_str().unwrap())]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let counts: Vec<usize> = fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| l.trim().parse().unwrap())
+        .collect();
+    assert!(
+        counts.len() > 1,
+        "one leantar run for {N} archives: {counts:?}"
+    );
+    // Every archive was copied before the first leantar ran: the copies of a whole restore
+    // (of a Mathlib-sized cache, gigabytes) on disk at once. Now one batch at a time.
+    assert!(
+        counts.iter().all(|&c| c <= 128),
+        "archive copies on disk when a leantar started: {counts:?}"
+    );
+    let modules: Vec<(&str, &str)> = expected
+        .iter()
+        .map(|(m, i)| (m.as_str(), i.as_str()))
+        .collect();
+    assert_lake_rule(&env.path("ws"), &Dirs::default(), &modules, None);
+}
