@@ -202,13 +202,16 @@ def timed(cmd, **kw):
 LEANTAR_WRAPPER = """#!/usr/bin/env python3
 # Runs the real leantar and appends its CPU seconds and peak RSS (from wait4) to a log: the
 # benchmark's split of (c)'s CPU between leantar and tarn itself.
-import os, sys
+# The wrapper's own CPU (Python's start-up) is logged too: it is neither leantar's nor tarn's.
+import os, resource, sys
 pid = os.fork()
 if pid == 0:
     os.execv(%(leantar)r, [%(leantar)r] + sys.argv[1:])
 _, status, ru = os.wait4(pid, 0)
+me = resource.getrusage(resource.RUSAGE_SELF)
 with open(%(log)r, 'a') as f:
-    f.write('%%f %%d\\n' %% (ru.ru_utime + ru.ru_stime, ru.ru_maxrss))
+    f.write('%%f %%d %%f\\n' %% (ru.ru_utime + ru.ru_stime, ru.ru_maxrss,
+                                  me.ru_utime + me.ru_stime))
 sys.exit(os.waitstatus_to_exitcode(status))
 """
 
@@ -224,15 +227,17 @@ def leantar_wrapper(leantar, work):
 
 
 def logged_usage(log):
-    """(CPU seconds, largest peak RSS in KB) over the runs in a wrapper's log; clears it."""
-    cpu, rss = 0.0, 0
+    """(leantar's CPU seconds, its largest peak RSS in KB, the wrapper's own CPU seconds) over
+    the runs in a wrapper's log; clears it."""
+    cpu, rss, wrapper = 0.0, 0, 0.0
     if os.path.exists(log):
         for line in open(log):
-            c, r = line.split()
+            c, r, w = line.split()
             cpu += float(c)
             rss = max(rss, int(r))
+            wrapper += float(w)
         os.remove(log)
-    return cpu, rss
+    return cpu, rss, wrapper
 
 
 def fresh(build):
@@ -359,7 +364,7 @@ def main():
         get_cmd = [a.tarn, '--cache-dir', cold, '-d', ws, 'get', mapping, '--service', 'bench',
                    '--scope', LocalServe.SCOPE]
     rss = 0
-    cpu = {k: [] for k in ('a', 'b', 'c', 'c_leantar')}
+    cpu = {k: [] for k in ('a', 'b', 'c', 'c_leantar')}  # (c): without the wrapper's own
     leantar_rss = 0
     for run in range(a.runs):
         if a.overlap:
@@ -388,7 +393,8 @@ def main():
             u = timed_usage(tarn_cmd, env=dict(env, LEANTAR=wrapper))
             results['c'].append(u.wall)
             cpu['c'].append(u.cpu)
-            lt_cpu, lt_rss = logged_usage(wrapper_log)
+            lt_cpu, lt_rss, wrapper_cpu = logged_usage(wrapper_log)
+            cpu['c'][-1] -= wrapper_cpu
             cpu['c_leantar'].append(lt_cpu)
             rss = max(rss, u.maxrss_kb)
             leantar_rss = max(leantar_rss, lt_rss)

@@ -420,7 +420,9 @@ pub fn restore_round(
     let order: Vec<usize> = (0..archives.len()).collect();
     let claimed = &mut claims.0;
     std::thread::scope(|scope| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<UnpackedBatch>(0);
+        // One batch may wait to be finished while the next unpacks: leantar runs back to
+        // back. Its copies are already gone, so this holds no disk space.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<UnpackedBatch>(1);
         let (archives, roots) = (&archives, &roots);
         let claimed = &mut *claimed;
         scope.spawn(move || {
