@@ -401,124 +401,183 @@ pub fn restore_round(
         }
     }
 
-    // 2. In batches, one after the other in a thread of its own: vet and name each archive and
-    //    copy it for leantar into the staging directory, claim each module's name in its
-    //    package (a second entry for the same module is a collision), get its directories
-    //    ready, and unpack the batch with one leantar straight into the module directories,
-    //    then remove the copies. Each batch is finished here (checked, trace written) while the
-    //    next one is vetted and unpacked, so at most one batch of copies is ever on disk.
+    // 2. Vet and name each archive, and copy it for leantar into the staging directory (on
+    //    every core).
     let mut roots: HashMap<usize, Result<PathBuf, String>> = HashMap::new();
     for w in &archives {
         roots
             .entry(w.target)
             .or_insert_with(|| staging_root(&targets[w.target]).map_err(|e| e.to_string()));
     }
-    let size = archives
-        .len()
-        .div_ceil(UNPACK_BATCHES)
-        .clamp(MIN_UNPACK_BATCH, MAX_UNPACK_BATCH);
-    let order: Vec<usize> = (0..archives.len()).collect();
+    let vetted = par_map(
+        &archives.iter().enumerate().collect::<Vec<_>>(),
+        threads,
+        |(wi, w)| match &roots[&w.target] {
+            Ok(root) => {
+                let copy = root.join(format!("{wi}.ltar"));
+                vet_and_copy(w, &copy).map(|(files, module)| (files, module, copy))
+            }
+            Err(e) => Err(RestoreError::Identity {
+                path: targets[w.target]
+                    .dir
+                    .join(&targets[w.target].layout.build_dir),
+                message: format!("cannot use the build directory: {e}"),
+            }),
+        },
+    );
+
+    // 3. Claim each module's name in its package (a second entry for the same module is a
+    //    collision), then get its directories ready (on every core).
     let claimed = &mut claims.0;
-    std::thread::scope(|scope| {
-        // One batch may wait to be finished while the next unpacks: leantar runs back to
-        // back. Its copies are already gone, so this holds no disk space.
-        let (tx, rx) = std::sync::mpsc::sync_channel::<UnpackedBatch>(1);
-        let (archives, roots) = (&archives, &roots);
-        let claimed = &mut *claimed;
-        scope.spawn(move || {
-            let dirs = CheckedDirs::default();
-            let mut leantar: Option<Result<PathBuf, String>> = opts.leantar.clone().map(Ok);
-            for chunk in order.chunks(size) {
-                let (staged, problems) = stage_batch(
-                    chunk, archives, targets, roots, opts, threads, claimed, &dirs,
-                );
-                let run = if staged.is_empty() {
-                    Ok((PathBuf::new(), String::new()))
-                } else {
-                    let bin = leantar.get_or_insert_with(|| {
-                        find_leantar(&targets[archives[staged[0].work].target].dir)
-                            .map_err(|e| e.to_string())
-                    });
-                    match bin {
-                        Ok(bin) => {
-                            let items: Vec<BatchItem> = staged
+    let mut staged: Vec<Staged> = Vec::new();
+    for (wi, v) in vetted.into_iter().enumerate() {
+        let w = &archives[wi];
+        let t = &targets[w.target];
+        match v {
+            Ok((files, module, copy)) => {
+                if let Some(other) = claimed.get(&(t.package.clone(), module.clone())) {
+                    let error = RestoreError::Collision {
+                        module: module.to_string(),
+                        other: *other,
+                    };
+                    let _ = fs::remove_file(&copy);
+                    report
+                        .problems
+                        .push(problem(t, w.input, module.to_string(), error));
+                    continue;
+                }
+                claimed.insert((t.package.clone(), module.clone()), w.input);
+                staged.push(Staged {
+                    work: wi,
+                    module,
+                    files,
+                    archive: copy,
+                    bases: None,
+                });
+            }
+            Err(e) => report
+                .problems
+                .push(problem(t, w.input, w.name.file_name(), e)),
+        }
+    }
+    let dirs = CheckedDirs::default();
+    let prepared = par_map(&staged, threads, |s| {
+        let w = &archives[s.work];
+        prepare(&targets[w.target], &s.module, w.input, opts.force, &dirs)
+    });
+    let mut ready: Vec<Staged> = Vec::new();
+    for (mut s, p) in staged.into_iter().zip(prepared) {
+        let w = &archives[s.work];
+        match p {
+            Ok(bases) => {
+                s.bases = Some(bases);
+                ready.push(s);
+            }
+            Err(e) => {
+                let _ = fs::remove_file(&s.archive);
+                report.problems.push(problem(
+                    &targets[w.target],
+                    w.input,
+                    s.module.to_string(),
+                    e,
+                ));
+            }
+        }
+    }
+    let staged = ready;
+
+    // 4. leantar unpacks the archives straight into the module directories, in a few
+    //    batches one after the other in a thread of its own; each batch is finished (checked,
+    //    trace written) while the next one unpacks.
+    if !staged.is_empty() {
+        let leantar = match &opts.leantar {
+            Some(p) => Ok(p.clone()),
+            None => find_leantar(&targets[archives[staged[0].work].target].dir),
+        };
+        let not_unpacked = |report: &mut RestoreReport, batch: &[Staged], message: String| {
+            for s in batch {
+                let w = &archives[s.work];
+                let error = RestoreError::NotUnpacked {
+                    path: w.cached.clone(),
+                    message: message.clone(),
+                };
+                let _ = fs::remove_file(&s.archive);
+                report.problems.push(problem(
+                    &targets[w.target],
+                    w.input,
+                    s.module.to_string(),
+                    error,
+                ));
+            }
+        };
+        match leantar {
+            Err(e) => not_unpacked(&mut report, &staged, e.to_string()),
+            Ok(bin) => {
+                let version = leantar_version(&bin).unwrap_or_default();
+                let size = staged.len().div_ceil(UNPACK_BATCHES).max(MIN_UNPACK_BATCH);
+                let mut unpacked_any = false;
+                std::thread::scope(|scope| {
+                    let (tx, rx) = std::sync::mpsc::channel();
+                    let (all, bin) = (&staged, &bin);
+                    scope.spawn(move || {
+                        for batch in all.chunks(size) {
+                            let items: Vec<BatchItem> = batch
                                 .iter()
                                 .map(|s| BatchItem {
                                     archive: s.archive.clone(),
                                     bases: s.bases.clone().expect("prepared"),
                                 })
                                 .collect();
-                            unpack_batch(bin, &items)
-                                .map(|stderr| (bin.clone(), stderr))
-                                .map_err(|e| e.to_string())
+                            let run = unpack_batch(bin, &items);
+                            if tx.send((batch, run)).is_err() {
+                                break;
+                            }
                         }
-                        Err(e) => Err(e.clone()),
-                    }
-                };
-                for s in &staged {
-                    let _ = fs::remove_file(&s.archive);
-                }
-                let batch = UnpackedBatch {
-                    staged,
-                    problems,
-                    run,
-                };
-                if tx.send(batch).is_err() {
-                    break;
-                }
-            }
-        });
-        for batch in rx {
-            report.problems.extend(batch.problems);
-            let (bin, stderr) = match batch.run {
-                Ok(run) => run,
-                Err(message) => {
-                    for s in &batch.staged {
-                        let w = &archives[s.work];
-                        let error = RestoreError::NotUnpacked {
-                            path: w.cached.clone(),
-                            message: message.clone(),
+                    });
+                    for (batch, run) in rx {
+                        let stderr = match run {
+                            Ok(stderr) => stderr,
+                            Err(e) => {
+                                not_unpacked(&mut report, batch, e.to_string());
+                                continue;
+                            }
                         };
-                        report.problems.push(problem(
-                            &targets[w.target],
-                            w.input,
-                            s.module.to_string(),
-                            error,
-                        ));
-                    }
-                    continue;
-                }
-            };
-            if batch.staged.is_empty() {
-                continue;
-            }
-            if report.leantar.is_none() {
-                let version = leantar_version(&bin).unwrap_or_default();
-                report.leantar = Some((bin, version));
-            }
-            let finished = par_map(&batch.staged, threads, |s| {
-                let w = &archives[s.work];
-                finish(w, s, &targets[w.target], &stderr)
-            });
-            for (s, result) in batch.staged.iter().zip(finished) {
-                let w = &archives[s.work];
-                let t = &targets[w.target];
-                match result {
-                    Ok(()) => {
-                        indexes[w.target].record(w.name.file_name(), s.module.to_string());
-                        report.restored.push(RestoredModule {
-                            package: t.package.clone(),
-                            module: s.module.to_string(),
-                            input: w.input,
+                        unpacked_any = true;
+                        let finished = par_map(batch, threads, |s| {
+                            let w = &archives[s.work];
+                            let result = finish(w, s, &targets[w.target], &stderr);
+                            let _ = fs::remove_file(&s.archive);
+                            result
                         });
+                        for (s, result) in batch.iter().zip(finished) {
+                            let w = &archives[s.work];
+                            let t = &targets[w.target];
+                            match result {
+                                Ok(()) => {
+                                    indexes[w.target]
+                                        .record(w.name.file_name(), s.module.to_string());
+                                    report.restored.push(RestoredModule {
+                                        package: t.package.clone(),
+                                        module: s.module.to_string(),
+                                        input: w.input,
+                                    });
+                                }
+                                Err(e) => report.problems.push(problem(
+                                    t,
+                                    w.input,
+                                    s.module.to_string(),
+                                    e,
+                                )),
+                            }
+                        }
                     }
-                    Err(e) => report
-                        .problems
-                        .push(problem(t, w.input, s.module.to_string(), e)),
+                });
+                if unpacked_any {
+                    report.leantar = Some((bin, version));
                 }
             }
         }
-    });
+    }
     let mut placer = Placer {
         targets,
         force: opts.force,
@@ -565,108 +624,6 @@ const UNPACK_BATCHES: usize = 8;
 
 /// The fewest archives in one leantar run (each run costs a process start).
 const MIN_UNPACK_BATCH: usize = 64;
-
-/// The most archives in one leantar run: bounds the staging copies on disk at once.
-const MAX_UNPACK_BATCH: usize = 512;
-
-/// One batch of archives after its leantar run, for the finishing side.
-struct UnpackedBatch {
-    /// The archives vetted, claimed and prepared (their copies already removed).
-    staged: Vec<Staged>,
-    /// The batch's entries that failed before leantar.
-    problems: Vec<RestoreProblem>,
-    /// The leantar used and its stderr, or why the batch was not unpacked.
-    run: Result<(PathBuf, String), String>,
-}
-
-/// Vets, names and copies one batch of archives for leantar, claims their modules (a second
-/// entry for a module claimed before is a collision) and gets their directories ready.
-/// Returns the archives ready for leantar and the entries that failed.
-#[allow(clippy::too_many_arguments)]
-fn stage_batch(
-    chunk: &[usize],
-    archives: &[ArchiveWork],
-    targets: &[RestoreTarget],
-    roots: &HashMap<usize, Result<PathBuf, String>>,
-    opts: &RestoreOptions,
-    threads: usize,
-    claimed: &mut HashMap<(String, ModuleName), Hash>,
-    dirs: &CheckedDirs,
-) -> (Vec<Staged>, Vec<RestoreProblem>) {
-    let problem = |t: &RestoreTarget, input: Hash, subject: String, error| RestoreProblem {
-        package: t.package.clone(),
-        input,
-        subject,
-        error,
-    };
-    let vetted = par_map(chunk, threads, |&wi| {
-        let w = &archives[wi];
-        match &roots[&w.target] {
-            Ok(root) => {
-                let copy = root.join(format!("{wi}.ltar"));
-                vet_and_copy(w, &copy).map(|(files, module)| (files, module, copy))
-            }
-            Err(e) => Err(RestoreError::Identity {
-                path: targets[w.target]
-                    .dir
-                    .join(&targets[w.target].layout.build_dir),
-                message: format!("cannot use the build directory: {e}"),
-            }),
-        }
-    });
-    let mut problems = Vec::new();
-    let mut staged = Vec::new();
-    for (&wi, v) in chunk.iter().zip(vetted) {
-        let w = &archives[wi];
-        let t = &targets[w.target];
-        match v {
-            Ok((files, module, copy)) => {
-                if let Some(other) = claimed.get(&(t.package.clone(), module.clone())) {
-                    let error = RestoreError::Collision {
-                        module: module.to_string(),
-                        other: *other,
-                    };
-                    let _ = fs::remove_file(&copy);
-                    problems.push(problem(t, w.input, module.to_string(), error));
-                    continue;
-                }
-                claimed.insert((t.package.clone(), module.clone()), w.input);
-                staged.push(Staged {
-                    work: wi,
-                    module,
-                    files,
-                    archive: copy,
-                    bases: None,
-                });
-            }
-            Err(e) => problems.push(problem(t, w.input, w.name.file_name(), e)),
-        }
-    }
-    let prepared = par_map(&staged, threads, |s| {
-        let w = &archives[s.work];
-        prepare(&targets[w.target], &s.module, w.input, opts.force, dirs)
-    });
-    let mut ready = Vec::new();
-    for (mut s, p) in staged.into_iter().zip(prepared) {
-        let w = &archives[s.work];
-        match p {
-            Ok(bases) => {
-                s.bases = Some(bases);
-                ready.push(s);
-            }
-            Err(e) => {
-                let _ = fs::remove_file(&s.archive);
-                problems.push(problem(
-                    &targets[w.target],
-                    w.input,
-                    s.module.to_string(),
-                    e,
-                ));
-            }
-        }
-    }
-    (ready, problems)
-}
 
 /// Step 5 of [`restore`]: claims and places plain-descriptor modules.
 struct Placer<'a> {
