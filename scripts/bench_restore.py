@@ -7,7 +7,12 @@ Side by side, in one run, on the same archives and a warm page cache:
   (b) Mathlib's way: one `leantar -x -j -` over every archive (JSON list with base arrays);
   (c) `tarn restore MAPPINGS` into an empty build directory;
   (d) `tarn restore MAPPINGS` again (everything up to date: nothing is written).
-Prints each median and the ratios (a)/(c), (b)/(c) and tarn's peak RSS.
+Prints each median, the ratios (a)/(c) and (b)/(c), the CPU seconds (user + system, from the
+kernel) of each way, with (c)'s split between leantar (run through a wrapper that logs its
+`wait4` usage) and tarn itself, the wall-time floor that leantar's CPU alone sets on this many
+cores, and the peak RSS of `tarn restore` from `wait4` (tarn or its largest leantar). Each way
+starts on an empty build directory after `sync`, so none pays for writing back or deleting the
+previous way's files.
 
 With --overlap, also (same run, each from a cold cache: an empty cache directory and build
 directory) against a local `tarn serve` whose data directory holds the archives:
@@ -167,10 +172,79 @@ def prepare(leantar, work, n):
     return mods
 
 
-def timed(cmd, **kw):
+class Usage:
+    """Wall time, and from the kernel (`wait4`): CPU seconds (user + system) of the process and
+    every descendant it waited for, and the peak RSS of the process or its largest descendant."""
+
+    def __init__(self, wall=0.0, cpu=0.0, maxrss_kb=0):
+        self.wall, self.cpu, self.maxrss_kb = wall, cpu, maxrss_kb
+
+
+def timed_usage(cmd, input=None, **kw):
     t = time.monotonic()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, **kw)
-    return time.monotonic() - t
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
+                         stdin=subprocess.PIPE if input is not None else None, **kw)
+    if input is not None:
+        p.stdin.write(input)
+        p.stdin.close()
+    _, status, ru = os.wait4(p.pid, 0)
+    wall = time.monotonic() - t
+    p.returncode = os.waitstatus_to_exitcode(status)
+    if p.returncode != 0:
+        raise subprocess.CalledProcessError(p.returncode, cmd)
+    return Usage(wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss)
+
+
+def timed(cmd, **kw):
+    return timed_usage(cmd, **kw).wall
+
+
+LEANTAR_WRAPPER = """#!/usr/bin/env python3
+# Runs the real leantar and appends its CPU seconds and peak RSS (from wait4) to a log: the
+# benchmark's split of (c)'s CPU between leantar and tarn itself.
+# The wrapper's own CPU (Python's start-up) is logged too: it is neither leantar's nor tarn's.
+import os, resource, sys
+pid = os.fork()
+if pid == 0:
+    os.execv(%(leantar)r, [%(leantar)r] + sys.argv[1:])
+_, status, ru = os.wait4(pid, 0)
+me = resource.getrusage(resource.RUSAGE_SELF)
+with open(%(log)r, 'a') as f:
+    f.write('%%f %%d %%f\\n' %% (ru.ru_utime + ru.ru_stime, ru.ru_maxrss,
+                                  me.ru_utime + me.ru_stime))
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
+def leantar_wrapper(leantar, work):
+    """A wrapper script for $LEANTAR that logs each run's CPU and RSS; returns (path, log)."""
+    path = os.path.join(work, 'leantar-usage')
+    log = os.path.join(work, 'leantar-usage.log')
+    with open(path, 'w') as f:
+        f.write(LEANTAR_WRAPPER % {'leantar': os.path.abspath(leantar), 'log': log})
+    os.chmod(path, 0o755)
+    return path, log
+
+
+def logged_usage(log):
+    """(leantar's CPU seconds, its largest peak RSS in KB, the wrapper's own CPU seconds) over
+    the runs in a wrapper's log; clears it."""
+    cpu, rss, wrapper = 0.0, 0, 0.0
+    if os.path.exists(log):
+        for line in open(log):
+            c, r, w = line.split()
+            cpu += float(c)
+            rss = max(rss, int(r))
+            wrapper += float(w)
+        os.remove(log)
+    return cpu, rss, wrapper
+
+
+def fresh(build):
+    """Removes the build directory, then flushes the file systems (`sync`), so that the next
+    way does not pay for writing back or deleting the previous way's files."""
+    shutil.rmtree(build, ignore_errors=True)
+    os.sync()
 
 
 def free_port():
@@ -274,9 +348,11 @@ def main():
     def mathlib_way():
         items = [{'file': os.path.join(cache, 'artifacts', art), 'base': list(bases(i))}
                  for i, _, art, _ in mods]
-        subprocess.run([a.leantar, '-x', '-j', '-'], input=json.dumps(items).encode(), check=True)
+        return timed_usage([a.leantar, '-x', '-j', '-'], input=json.dumps(items).encode())
 
     env = dict(os.environ, LEANTAR=a.leantar)
+    wrapper, wrapper_log = leantar_wrapper(a.leantar, a.dir)
+    logged_usage(wrapper_log)
     tarn_cmd = [a.tarn, '--cache-dir', cache, '-d', ws, 'restore', mapping]
     results = {k: [] for k in ('a', 'b', 'c', 'd') if k in a.ways}
     if a.overlap:
@@ -288,28 +364,40 @@ def main():
         get_cmd = [a.tarn, '--cache-dir', cold, '-d', ws, 'get', mapping, '--service', 'bench',
                    '--scope', LocalServe.SCOPE]
     rss = 0
+    cpu = {k: [] for k in ('a', 'b', 'c', 'c_leantar')}  # (c): without the wrapper's own
+    leantar_rss = 0
     for run in range(a.runs):
         if a.overlap:
             shutil.rmtree(cold, ignore_errors=True)
-            shutil.rmtree(build, ignore_errors=True)
+            fresh(build)
             results['g'].append(timed(get_cmd, env=get_env))
+            os.sync()
             results['r'].append(timed([a.tarn, '--cache-dir', cold, '-d', ws, 'restore', mapping],
                                       env=env))
             shutil.rmtree(cold, ignore_errors=True)
-            shutil.rmtree(build, ignore_errors=True)
+            fresh(build)
             results['o'].append(timed(get_cmd + ['--restore'], env=get_env))
         for key, fn in (('a', lake_way), ('b', mathlib_way)):
             if key not in a.ways:
                 continue
-            shutil.rmtree(build, ignore_errors=True)
+            fresh(build)
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             t = time.monotonic()
             fn()
             results[key].append(time.monotonic() - t)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu[key].append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
         if 'c' in a.ways:
-            shutil.rmtree(build, ignore_errors=True)
-            before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-            results['c'].append(timed(tarn_cmd, env=env))
-            rss = max(rss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, before)
+            fresh(build)
+            # leantar through the logging wrapper: (c)'s CPU split between leantar and tarn.
+            u = timed_usage(tarn_cmd, env=dict(env, LEANTAR=wrapper))
+            results['c'].append(u.wall)
+            cpu['c'].append(u.cpu)
+            lt_cpu, lt_rss, wrapper_cpu = logged_usage(wrapper_log)
+            cpu['c'][-1] -= wrapper_cpu
+            cpu['c_leantar'].append(lt_cpu)
+            rss = max(rss, u.maxrss_kb)
+            leantar_rss = max(leantar_rss, lt_rss)
         if 'd' in a.ways:
             results['d'].append(timed(tarn_cmd, env=env))
         print('run %d: %s' % (run + 1, ', '.join('%s %.2fs' % (k, v[-1]) for k, v in results.items())),
@@ -332,8 +420,20 @@ def main():
         print('(b) Mathlib: one leantar -x -j -    %8.2fs' % med['b'])
         print('(c) tarn restore, empty build dir   %8.2fs' % med['c'])
         print('(d) tarn restore again (no-op)      %8.2fs' % med['d'])
-        print('ratios: a/c = %.2f (goal >= 5), b/c = %.2f (goal >= 1), peak RSS of tarn (max over children) %.0f MB'
-              % (med['a'] / med['c'], med['b'] / med['c'], rss / 1024))
+        print('ratios: a/c = %.2f (goal >= 5), b/c = %.2f (goal >= 1)'
+              % (med['a'] / med['c'], med['b'] / med['c']))
+        print('peak RSS (wait4 of tarn: tarn or its largest leantar) %.0f MB; largest leantar %.0f MB'
+              % (rss / 1024, leantar_rss / 1024))
+        cmed = {k: sorted(v)[len(v) // 2] for k, v in cpu.items() if v}
+        if 'c' in cmed:
+            tarn_own = cmed['c'] - cmed['c_leantar']
+            print('CPU seconds (user+sys, median): a %.2f, b %.2f, c %.2f = leantar %.2f + tarn %.2f'
+                  % (cmed.get('a', nan), cmed.get('b', nan), cmed['c'], cmed['c_leantar'], tarn_own))
+            cores = os.cpu_count()
+            print('floor of (c) on %d cores from its CPU alone: %.2fs (leantar alone %.2fs); '
+                  'best a/c from CPU: %.2f'
+                  % (cores, cmed['c'] / cores, cmed['c_leantar'] / cores,
+                     med['a'] / (cmed['c_leantar'] / cores) if cmed['c_leantar'] else nan))
     if a.overlap:
         print('(g) tarn get alone, cold cache      %8.2fs' % med['g'])
         print('(r) tarn restore alone              %8.2fs' % med['r'])

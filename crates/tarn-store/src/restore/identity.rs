@@ -6,7 +6,6 @@
 use std::io::Read;
 use std::path::Path;
 
-use serde_json::Value;
 use tarn_core::{LtarIndex, LtarKind, ModuleFiles, ModuleName};
 
 use super::RestoreError;
@@ -72,17 +71,29 @@ pub(crate) fn c_header_module(head: &[u8]) -> Option<String> {
         .find_map(|l| l.strip_prefix("// Module: ").map(|m| m.trim().to_string()))
 }
 
-/// The module an `.ilean` belongs to (its `"module"` field).
+/// The module an `.ilean` belongs to (its `"module"` field). The other fields (references,
+/// which can be megabytes) are only skipped over, never built into a JSON tree.
 pub(crate) fn ilean_module(path: &Path, bytes: &[u8]) -> Result<ModuleName, RestoreError> {
+    /// The one field of an `.ilean` that names its module; the others are skipped.
+    #[derive(serde::Deserialize)]
+    struct IleanHead<'a> {
+        #[serde(borrow)]
+        module: Option<std::borrow::Cow<'a, str>>,
+    }
     let bad = |message: String| RestoreError::Identity {
         path: path.to_path_buf(),
         message,
     };
-    let v: Value = serde_json::from_slice(bytes).map_err(|e| bad(format!("not an .ilean: {e}")))?;
-    let name = v["module"]
-        .as_str()
+    // An object, not an array (which serde would also map onto the struct, by position).
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(bad("not an .ilean: not a JSON object".into()));
+    }
+    let head: IleanHead<'_> =
+        serde_json::from_slice(bytes).map_err(|e| bad(format!("not an .ilean: {e}")))?;
+    let name = head
+        .module
         .ok_or_else(|| bad("the .ilean has no \"module\" field".into()))?;
-    ModuleName::parse(name).map_err(|e| bad(e.to_string()))
+    ModuleName::parse(&name).map_err(|e| bad(e.to_string()))
 }
 
 #[cfg(test)]

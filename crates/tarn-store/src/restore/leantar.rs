@@ -4,6 +4,7 @@
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
 
 use super::RestoreError;
 
@@ -50,8 +51,20 @@ pub fn find_leantar(dir: &Path) -> Result<PathBuf, RestoreError> {
     Ok(bin)
 }
 
-/// `leantar --version`'s answer (`leantar 0.1.19`), trimmed.
+/// `leantar --version`'s answer (`leantar 0.1.19`), trimmed. Asked once per binary and
+/// process: a `get --restore` restores in many rounds, each of which reports the version.
 pub fn leantar_version(leantar: &Path) -> Result<String, RestoreError> {
+    static KNOWN: Mutex<Vec<(PathBuf, String)>> = Mutex::new(Vec::new());
+    let known = |k: &Mutex<Vec<(PathBuf, String)>>| {
+        k.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .find(|(p, _)| p == leantar)
+            .map(|(_, v)| v.clone())
+    };
+    if let Some(v) = known(&KNOWN) {
+        return Ok(v);
+    }
     let out = Command::new(leantar)
         .arg("--version")
         .stdin(Stdio::null())
@@ -60,7 +73,12 @@ pub fn leantar_version(leantar: &Path) -> Result<String, RestoreError> {
             leantar: leantar.to_path_buf(),
             message: format!("cannot run it: {e}"),
         })?;
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    KNOWN
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push((leantar.to_path_buf(), version.clone()));
+    Ok(version)
 }
 
 /// One archive for [`unpack_batch`]: the file and its base directories 0 and 1.

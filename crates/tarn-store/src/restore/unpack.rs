@@ -11,6 +11,7 @@
 
 use std::collections::HashMap;
 use std::fs;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -190,6 +191,48 @@ pub(crate) fn finish(
     write_into_place(&trace_path, fetch_trace_text(w.input, &descrs).as_bytes())
 }
 
+/// Hashes a file leantar wrote into a checked module directory, through one descriptor
+/// (opened without following a link or blocking, and only if it is a regular file), and makes
+/// it readable by everyone: leantar leaves `0600`, build outputs are not private (Windows has
+/// no mode bits: the file inherits the directory's ACL). With `keep`, also returns its bytes
+/// (read once, bounded), for the `.ilean`'s module name.
+fn hash_unpacked(p: &Path, keep: bool) -> Result<(Hash, Option<Vec<u8>>), RestoreError> {
+    let io = |e| RestoreError::io(p, e);
+    let mut options = fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    let file = options.open(p).map_err(io)?;
+    let meta = file.metadata().map_err(io)?;
+    if !meta.is_file() {
+        return Err(io(std::io::Error::other("not a regular file")));
+    }
+    let result = if keep {
+        if meta.len() > MAX_SMALL_FILE_BYTES {
+            return Err(io(std::io::Error::other(format!(
+                "larger than {MAX_SMALL_FILE_BYTES} bytes"
+            ))));
+        }
+        let mut bytes = Vec::with_capacity(meta.len() as usize);
+        std::io::Read::take(&file, MAX_SMALL_FILE_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(io)?;
+        (Hash::of_bytes(&bytes), Some(bytes))
+    } else {
+        (crate::hashing::hash_open_file(&file).map_err(io)?, None)
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(fs::Permissions::from_mode(0o644))
+            .map_err(io)?;
+    }
+    Ok(result)
+}
+
 /// The checks of [`finish`]; returns the trace's `outputs`.
 fn check_unpacked(
     w: &ArchiveWork,
@@ -197,30 +240,23 @@ fn check_unpacked(
     unpacked_trace: &Path,
     path_of: &dyn Fn(&str) -> PathBuf,
 ) -> Result<Value, RestoreError> {
-    let ilean = path_of("ilean");
-    let named = ilean_module(&ilean, &read_small(&ilean)?)?;
-    if named != s.module {
-        return Err(RestoreError::Identity {
-            path: w.cached.clone(),
-            message: format!(
-                "its .ilean names module {named}, its .c header {}",
-                s.module
-            ),
-        });
-    }
     let mut outputs = Vec::new();
     for ext in &s.files.exts {
         let p = path_of(ext);
-        let h = crate::hashing::hash_file(&p).map_err(|e| RestoreError::io(&p, e))?;
-        outputs.push(ArtifactName::new(h, ext.clone()));
-        // leantar leaves 0600; build outputs are readable by everyone (Windows has no mode
-        // bits: the file inherits the directory's ACL).
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            fs::set_permissions(&p, fs::Permissions::from_mode(0o644))
-                .map_err(|e| RestoreError::io(&p, e))?;
+        let (h, bytes) = hash_unpacked(&p, ext == "ilean")?;
+        if let Some(bytes) = bytes {
+            let named = ilean_module(&p, &bytes)?;
+            if named != s.module {
+                return Err(RestoreError::Identity {
+                    path: w.cached.clone(),
+                    message: format!(
+                        "its .ilean names module {named}, its .c header {}",
+                        s.module
+                    ),
+                });
+            }
         }
+        outputs.push(ArtifactName::new(h, ext.clone()));
     }
     // The archive's own trace (leantar's re-serialisation) must list exactly these files.
     let packed = SavedTrace::parse(&String::from_utf8_lossy(&read_small(unpacked_trace)?)).ok();
