@@ -48,8 +48,9 @@ git clone --quiet "$repo" "$work/clone"
 say "fresh clone of $(git -C "$work/clone" rev-parse --short HEAD) in $work/clone"
 
 # The Rust toolchain is the machine's, not the home directory's: link rustup's proxies (or
-# whatever cargo is here) into a directory of their own and keep RUSTUP_HOME.
-for tool in cargo rustc rustup; do
+# whatever cargo is here) into a directory of their own and keep RUSTUP_HOME. rustdoc too:
+# the whole run (`--full`) tests the doc comments' examples, and cargo finds rustdoc on PATH.
+for tool in cargo rustc rustdoc rustup; do
   if command -v "$tool" >/dev/null 2>&1; then ln -s "$(command -v "$tool")" "$work/toolchain/$tool"; fi
 done
 rustup_home=""
