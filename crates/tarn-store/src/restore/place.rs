@@ -119,6 +119,45 @@ pub(crate) fn write_into_place(dest: &Path, bytes: &[u8]) -> Result<(), RestoreE
     temp.publish_replace(dest).map_err(RestoreError::Store)
 }
 
+/// Writes `bytes` to `dest` through `temp`, a file this run's leantar wrote in `dest`'s
+/// directory under a name Lake never reads: its contents are replaced, it is made readable by
+/// everyone, and it is renamed to `dest`. The same temp file and rename as
+/// [`write_into_place`], without creating (and later deleting) a file of its own: on a file
+/// system without a journal every file created looks past the files recently deleted near it
+/// (ext4's `recently_deleted`), which made creating files most of a restore's own cost.
+/// `temp` is opened without following a link or blocking, and must be a regular file.
+pub(crate) fn rewrite_into_place(
+    temp: &Path,
+    bytes: &[u8],
+    dest: &Path,
+) -> Result<(), RestoreError> {
+    kill_point();
+    use std::io::Write;
+    let io = |e| RestoreError::io(temp, e);
+    let mut options = fs::OpenOptions::new();
+    options.write(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    let mut file = options.open(temp).map_err(io)?;
+    if !file.metadata().map_err(io)?.is_file() {
+        return Err(io(io::Error::other("not a regular file")));
+    }
+    file.set_len(0).map_err(io)?;
+    file.write_all(bytes).map_err(io)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(fs::Permissions::from_mode(0o644))
+            .map_err(io)?;
+    }
+    drop(file);
+    kill_point();
+    fs::rename(temp, dest).map_err(|e| RestoreError::io(dest, e))
+}
+
 /// Hard-links `src` (a cached artifact) to `dest`, else copies it; like Lake's
 /// `restoreArtifact`. `dest` must not exist.
 pub(crate) fn link_or_copy(src: &Path, dest: &Path) -> Result<(), RestoreError> {
@@ -146,5 +185,29 @@ mod tests {
         assert!(!root.join("a/link/x").exists());
         fs::write(root.join("a/file"), b"").unwrap();
         assert!(ensure_dir(root, Path::new("a/file/x")).is_err());
+    }
+
+    #[test]
+    fn rewrite_into_place_reuses_the_temp_file_and_never_follows_a_link() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let tmp = tempfile::tempdir().unwrap();
+        let (temp, dest) = (tmp.path().join("C.tarn~"), tmp.path().join("C.trace"));
+        fs::write(&temp, b"the archive's own trace, longer than the new one").unwrap();
+        fs::set_permissions(&temp, fs::Permissions::from_mode(0o600)).unwrap();
+        let inode = fs::metadata(&temp).unwrap().ino();
+        rewrite_into_place(&temp, b"new trace", &dest).unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), b"new trace");
+        let meta = fs::metadata(&dest).unwrap();
+        // The same file, renamed: nothing created, nothing left behind.
+        assert_eq!(meta.ino(), inode);
+        assert_eq!(meta.mode() & 0o777, 0o644);
+        assert!(!temp.exists());
+        // A link in the temp file's place is refused, and what it points to is untouched.
+        let target = tmp.path().join("elsewhere");
+        fs::write(&target, b"keep").unwrap();
+        std::os::unix::fs::symlink(&target, &temp).unwrap();
+        assert!(rewrite_into_place(&temp, b"x", &dest).is_err());
+        assert_eq!(fs::read(&target).unwrap(), b"keep");
+        assert_eq!(fs::read(&dest).unwrap(), b"new trace");
     }
 }

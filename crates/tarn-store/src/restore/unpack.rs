@@ -6,8 +6,9 @@
 //! leantar would write the archive's own trace to `C.trace` first of all, before the other
 //! files: a kill in between would leave a trace naming missing outputs. So leantar reads a
 //! copy of the archive in the staging directory whose trace entry is renamed, same length, to
-//! `C.tarn~` ([`UNPACKED_TRACE_EXT`]), a name Lake never reads; tarn removes it once the
-//! module's own trace is written.
+//! `C.tarn~` ([`UNPACKED_TRACE_EXT`]), a name Lake never reads. Once the module is checked,
+//! tarn replaces that file's contents with the module's own trace and renames it to
+//! `C.trace`: it is the trace's temp file, so no trace temp file is created per module.
 
 use std::collections::HashMap;
 use std::fs;
@@ -22,7 +23,9 @@ use tarn_core::{
 };
 
 use super::identity::{archive_module, ilean_module};
-use super::place::{ensure_dir_reporting_new, link_or_copy, remove_if_exists, write_into_place};
+use super::place::{
+    ensure_dir_reporting_new, link_or_copy, remove_if_exists, rewrite_into_place, write_into_place,
+};
 use super::{
     invalidate_module, read_small, ArchiveWork, RestoreError, RestoreTarget, MAX_SMALL_FILE_BYTES,
 };
@@ -182,13 +185,19 @@ pub(crate) fn finish(
             return Err(e);
         }
     };
-    remove_if_exists(&unpacked_trace)?;
     let m = &s.module;
     if t.restore_all {
         link_or_copy(&w.cached, &t.dir.join(t.layout.output_path(m, "ltar")))?;
     }
     let trace_path = t.dir.join(t.layout.output_path(m, "trace"));
-    write_into_place(&trace_path, fetch_trace_text(w.input, &descrs).as_bytes())
+    let text = fetch_trace_text(w.input, &descrs);
+    // `C.tarn~` becomes the trace's temp file: no file created, none left to remove.
+    if trace_path.parent() == Some(bases[0].as_path()) {
+        rewrite_into_place(&unpacked_trace, text.as_bytes(), &trace_path)
+    } else {
+        remove_if_exists(&unpacked_trace)?;
+        write_into_place(&trace_path, text.as_bytes())
+    }
 }
 
 /// Hashes a file leantar wrote into a checked module directory, through one descriptor
