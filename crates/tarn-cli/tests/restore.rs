@@ -117,18 +117,9 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-#[test]
-fn restores_real_archives_byte_identical_to_leantar_with_traces_lake_accepts() {
-    let Some(env) = Env::new("") else { return };
-    let out = env.restore_both();
-    assert!(
-        text(&out.stdout).contains("restored 2 modules"),
-        "{}",
-        text(&out.stdout)
-    );
-
-    // Every output byte-identical to what leantar itself unpacks with Lake's command line.
-    let build = env.path("ws/.lake/build");
+/// Every output in `build` byte-identical to what leantar itself unpacks from the committed
+/// archives with Lake's command line.
+fn assert_unpacked_as_leantar_does(build: &Path) {
     let expected = ltar_data().join("expected");
     for rel in files_under(&expected) {
         if rel.extension().is_some_and(|e| e == "trace") {
@@ -141,6 +132,63 @@ fn restores_real_archives_byte_identical_to_leantar_with_traces_lake_accepts() {
             rel.display()
         );
     }
+}
+
+/// How many staging directories (`.tarn-restore.<pid>.<n>/`) are in `build`.
+fn staging_dirs(build: &Path) -> usize {
+    fs::read_dir(build)
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(".tarn-restore.")
+                && e.path().is_dir()
+        })
+        .count()
+}
+
+#[test]
+fn archives_reach_leantar_without_a_copy_on_disk_and_the_file_fallback_restores_the_same() {
+    let Some(env) = Env::new("") else { return };
+    let map = env.both_modules();
+    let build = env.path("ws/.lake/build");
+    // Killed at its first change to the build directory, after leantar ran (the first
+    // module's trace): archives were handed over in memory, so no copy is on the disk.
+    let abort = ("TARN_TEST_RESTORE_ABORT_AT", "1");
+    let out = env.restore(&[&map], &[abort]);
+    assert!(!out.status.success(), "the abort point was never reached");
+    #[cfg(target_os = "linux")]
+    assert_eq!(staging_dirs(&build), 0);
+
+    // The fallback (elsewhere, or where /proc cannot be used): a copy of each archive in a
+    // staging directory, which a killed run leaves behind and the next run removes.
+    let files = ("TARN_TEST_RESTORE_HANDOFF", "files");
+    fs::remove_dir_all(&build).unwrap();
+    let out = env.restore(&[&map], &[abort, files]);
+    assert!(!out.status.success(), "the abort point was never reached");
+    assert_eq!(staging_dirs(&build), 1);
+    let out = env.restore(&[&map], &[files]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(staging_dirs(&build), 0);
+    assert_unpacked_as_leantar_does(&build);
+    let modules = [(ATTR, ATTR_INPUT), (BASIC, BASIC_INPUT)];
+    assert_lake_rule(&env.path("ws"), &Dirs::default(), &modules, None);
+}
+
+#[test]
+fn restores_real_archives_byte_identical_to_leantar_with_traces_lake_accepts() {
+    let Some(env) = Env::new("") else { return };
+    let out = env.restore_both();
+    assert!(
+        text(&out.stdout).contains("restored 2 modules"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let build = env.path("ws/.lake/build");
+    let expected = ltar_data().join("expected");
+    assert_unpacked_as_leantar_does(&build);
     // The trace is Lake's fetch trace: the mapping's input hash and the unpacked outputs,
     // exactly the descriptors leantar's unpacked trace lists.
     let trace: serde_json::Value =

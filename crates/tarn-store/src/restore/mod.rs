@@ -22,6 +22,7 @@
 //! whose trace already has the entry's input hash and whose files exist is left alone; one
 //! whose trace has another hash is not touched without `force`.
 
+mod handoff;
 mod identity;
 mod index;
 mod leantar;
@@ -43,12 +44,13 @@ use crate::error::StoreError;
 use crate::local_file::{read_local_file, Links, ReadLimit};
 use crate::parallel::{default_threads, par_map};
 
+use handoff::{hand_over, max_open_handoffs, memory_handoff, Handoff};
 use identity::ilean_module;
 pub use index::{RESTORE_INDEX_FILE, RESTORE_INDEX_SCHEMA};
 pub use leantar::{find_leantar, leantar_version, LEANTAR_ENV};
 use leantar::{unpack_batch, BatchItem};
 use place::{copy_into_place, ensure_dir, remove_if_exists, write_into_place};
-use unpack::{finish, prepare, vet_and_copy, CheckedDirs, Staged};
+use unpack::{finish, prepare, vet, CheckedDirs, Staged};
 
 /// Every extension Lake clears before it writes a module's outputs
 /// (`Module.clearOutputArtifacts`).
@@ -327,8 +329,13 @@ struct Ready {
 /// The modules restored so far in one run that restores in rounds (`tarn get --restore`
 /// restores the entries whose artifacts have arrived while the rest download): an entry of a
 /// later round naming a module an earlier round restored is a collision, as within a round.
+/// It also keeps the module directories checked or made so far, so that a later round does
+/// not check them again, nor clear old outputs from a directory this run made.
 #[derive(Debug, Default)]
-pub struct RestoreClaims(HashMap<(String, ModuleName), Hash>);
+pub struct RestoreClaims {
+    modules: HashMap<(String, ModuleName), Hash>,
+    dirs: CheckedDirs,
+}
 
 /// Restores every target's entries (see the module documentation). Problems are collected
 /// per entry; the rest goes on.
@@ -401,46 +408,23 @@ pub fn restore_round(
         }
     }
 
-    // 2. Vet and name each archive, and copy it for leantar into the staging directory (on
-    //    every core).
-    let mut roots: HashMap<usize, Result<PathBuf, String>> = HashMap::new();
-    for w in &archives {
-        roots
-            .entry(w.target)
-            .or_insert_with(|| staging_root(&targets[w.target]).map_err(|e| e.to_string()));
-    }
-    let vetted = par_map(
-        &archives.iter().enumerate().collect::<Vec<_>>(),
-        threads,
-        |(wi, w)| match &roots[&w.target] {
-            Ok(root) => {
-                let copy = root.join(format!("{wi}.ltar"));
-                vet_and_copy(w, &copy).map(|(files, module)| (files, module, copy))
-            }
-            Err(e) => Err(RestoreError::Identity {
-                path: targets[w.target]
-                    .dir
-                    .join(&targets[w.target].layout.build_dir),
-                message: format!("cannot use the build directory: {e}"),
-            }),
-        },
-    );
+    // 2. Vet and name each archive (on every core).
+    let vetted = par_map(&archives, threads, vet);
 
     // 3. Claim each module's name in its package (a second entry for the same module is a
     //    collision), then get its directories ready (on every core).
-    let claimed = &mut claims.0;
+    let claimed = &mut claims.modules;
     let mut staged: Vec<Staged> = Vec::new();
     for (wi, v) in vetted.into_iter().enumerate() {
         let w = &archives[wi];
         let t = &targets[w.target];
         match v {
-            Ok((files, module, copy)) => {
+            Ok((files, module, len)) => {
                 if let Some(other) = claimed.get(&(t.package.clone(), module.clone())) {
                     let error = RestoreError::Collision {
                         module: module.to_string(),
                         other: *other,
                     };
-                    let _ = fs::remove_file(&copy);
                     report
                         .problems
                         .push(problem(t, w.input, module.to_string(), error));
@@ -451,7 +435,7 @@ pub fn restore_round(
                     work: wi,
                     module,
                     files,
-                    archive: copy,
+                    len,
                     bases: None,
                 });
             }
@@ -460,10 +444,10 @@ pub fn restore_round(
                 .push(problem(t, w.input, w.name.file_name(), e)),
         }
     }
-    let dirs = CheckedDirs::default();
+    let dirs = &claims.dirs;
     let prepared = par_map(&staged, threads, |s| {
         let w = &archives[s.work];
-        prepare(&targets[w.target], &s.module, w.input, opts.force, &dirs)
+        prepare(&targets[w.target], &s.module, w.input, opts.force, dirs)
     });
     let mut ready: Vec<Staged> = Vec::new();
     for (mut s, p) in staged.into_iter().zip(prepared) {
@@ -474,7 +458,6 @@ pub fn restore_round(
                 ready.push(s);
             }
             Err(e) => {
-                let _ = fs::remove_file(&s.archive);
                 report.problems.push(problem(
                     &targets[w.target],
                     w.input,
@@ -487,8 +470,10 @@ pub fn restore_round(
     let staged = ready;
 
     // 4. leantar unpacks the archives straight into the module directories, in a few
-    //    batches one after the other in a thread of its own; each batch is finished (checked,
-    //    trace written) while the next one unpacks.
+    //    batches one after the other in a thread of its own; each batch is handed over just
+    //    before its run (`handoff`) and finished (checked, trace written) while the next one
+    //    unpacks.
+    let mut staging: HashMap<usize, Result<PathBuf, String>> = HashMap::new();
     if !staged.is_empty() {
         let leantar = match &opts.leantar {
             Some(p) => Ok(p.clone()),
@@ -501,7 +486,6 @@ pub fn restore_round(
                     path: w.cached.clone(),
                     message: message.clone(),
                 };
-                let _ = fs::remove_file(&s.archive);
                 report.problems.push(problem(
                     &targets[w.target],
                     w.input,
@@ -510,31 +494,71 @@ pub fn restore_round(
                 ));
             }
         };
+        // Memory handoffs need no staging directory; a killed run's is still removed.
+        let in_memory = memory_handoff();
+        let mut seen = std::collections::HashSet::new();
+        for s in &staged {
+            let ti = archives[s.work].target;
+            if !seen.insert(ti) {
+                continue;
+            }
+            let t = &targets[ti];
+            if in_memory {
+                remove_dead_staging(&t.dir.join(&t.layout.build_dir));
+            } else {
+                staging.insert(ti, staging_root(t).map_err(|e| e.to_string()));
+            }
+        }
         match leantar {
             Err(e) => not_unpacked(&mut report, &staged, e.to_string()),
             Ok(bin) => {
                 let version = leantar_version(&bin).unwrap_or_default();
-                let size = staged.len().div_ceil(UNPACK_BATCHES).max(MIN_UNPACK_BATCH);
+                let lens: Vec<u64> = staged.iter().map(|s| s.len).collect();
+                let runs = unpack_runs(&lens, max_open_handoffs());
                 let mut unpacked_any = false;
                 std::thread::scope(|scope| {
                     let (tx, rx) = std::sync::mpsc::channel();
-                    let (all, bin) = (&staged, &bin);
+                    let (all, bin, staging) = (&staged, &bin, &staging);
+                    let archives = &archives;
                     scope.spawn(move || {
-                        for batch in all.chunks(size) {
+                        for run in runs {
+                            let batch = &all[run];
+                            let handed = par_map(batch, threads, |s| {
+                                let w = &archives[s.work];
+                                let root = match staging.get(&w.target) {
+                                    None => None,
+                                    Some(Ok(root)) => Some(root.as_path()),
+                                    Some(Err(e)) => {
+                                        let t = &targets[w.target];
+                                        return Err(RestoreError::Identity {
+                                            path: t.dir.join(&t.layout.build_dir),
+                                            message: format!("cannot use the build directory: {e}"),
+                                        });
+                                    }
+                                };
+                                hand_over(w, &s.files, root, s.work)
+                            });
                             let items: Vec<BatchItem> = batch
                                 .iter()
-                                .map(|s| BatchItem {
-                                    archive: s.archive.clone(),
-                                    bases: s.bases.clone().expect("prepared"),
+                                .zip(&handed)
+                                .filter_map(|(s, h)| {
+                                    Some(BatchItem {
+                                        archive: PathBuf::from(h.as_ref().ok()?.name()),
+                                        bases: s.bases.clone().expect("prepared"),
+                                    })
                                 })
                                 .collect();
-                            let run = unpack_batch(bin, &items);
-                            if tx.send((batch, run)).is_err() {
+                            let run = if items.is_empty() {
+                                Ok(String::new())
+                            } else {
+                                unpack_batch(bin, &items)
+                            };
+                            if tx.send((batch, handed, run)).is_err() {
                                 break;
                             }
                         }
                     });
-                    for (batch, run) in rx {
+                    for (batch, handed, run) in rx {
                         let stderr = match run {
                             Ok(stderr) => stderr,
                             Err(e) => {
@@ -542,16 +566,26 @@ pub fn restore_round(
                                 continue;
                             }
                         };
-                        unpacked_any = true;
-                        let finished = par_map(batch, threads, |s| {
+                        // Each archive handed over is finished; the others carry their
+                        // error. The handoffs are dropped once the batch is finished.
+                        let pairs: Vec<(&Staged, Option<&Handoff>)> = batch
+                            .iter()
+                            .zip(&handed)
+                            .map(|(s, h)| (s, h.as_ref().ok()))
+                            .collect();
+                        let finished = par_map(&pairs, threads, |(s, h)| {
                             let w = &archives[s.work];
-                            let result = finish(w, s, &targets[w.target], &stderr);
-                            let _ = fs::remove_file(&s.archive);
-                            result
+                            h.map(|h| finish(w, s, &targets[w.target], h.name(), &stderr))
                         });
-                        for (s, result) in batch.iter().zip(finished) {
+                        unpacked_any |= finished.iter().any(Option::is_some);
+                        for ((s, handoff), finished) in batch.iter().zip(handed).zip(finished) {
                             let w = &archives[s.work];
                             let t = &targets[w.target];
+                            let result = match (finished, handoff) {
+                                (Some(result), _) => result,
+                                (None, Err(e)) => Err(e),
+                                (None, Ok(_)) => Ok(()),
+                            };
                             match result {
                                 Ok(()) => {
                                     indexes[w.target]
@@ -612,7 +646,7 @@ pub fn restore_round(
                 .push(problem(t, Hash(0), RESTORE_INDEX_FILE.to_string(), e));
         }
     }
-    for root in roots.into_values().flatten() {
+    for root in staging.into_values().flatten() {
         let _ = fs::remove_dir_all(root);
     }
     report
@@ -624,6 +658,35 @@ const UNPACK_BATCHES: usize = 8;
 
 /// The fewest archives in one leantar run (each run costs a process start).
 const MIN_UNPACK_BATCH: usize = 64;
+
+/// The most archive bytes handed over for one leantar run (a run's handoffs are held in
+/// memory, and the next run's are made while it is finished: at most two runs' worth).
+const MAX_UNPACK_BYTES: u64 = 64 << 20;
+
+/// Splits archives of these sizes, in order, into leantar runs: about [`UNPACK_BATCHES`] of
+/// at least [`MIN_UNPACK_BATCH`], none with more than `max_count` archives or more than
+/// [`MAX_UNPACK_BYTES`] bytes unless it holds a single archive.
+fn unpack_runs(lens: &[u64], max_count: usize) -> Vec<std::ops::Range<usize>> {
+    let count = lens
+        .len()
+        .div_ceil(UNPACK_BATCHES)
+        .max(MIN_UNPACK_BATCH)
+        .min(max_count)
+        .max(1);
+    let mut runs = Vec::new();
+    let (mut start, mut bytes) = (0, 0u64);
+    for (i, &len) in lens.iter().enumerate() {
+        if i > start && (i - start == count || bytes.saturating_add(len) > MAX_UNPACK_BYTES) {
+            runs.push(start..i);
+            (start, bytes) = (i, 0);
+        }
+        bytes = bytes.saturating_add(len);
+    }
+    if start < lens.len() {
+        runs.push(start..lens.len());
+    }
+    runs
+}
 
 /// Step 5 of [`restore`]: claims and places plain-descriptor modules.
 struct Placer<'a> {
@@ -701,7 +764,19 @@ const STAGING_PREFIX: &str = ".tarn-restore.";
 /// those of dead processes.
 fn staging_root(t: &RestoreTarget) -> Result<PathBuf, RestoreError> {
     let build = ensure_dir(&t.dir, &t.layout.build_dir)?;
-    if let Ok(entries) = fs::read_dir(&build) {
+    remove_dead_staging(&build);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let root = build.join(format!("{STAGING_PREFIX}{}.{nanos}", std::process::id()));
+    fs::create_dir(&root).map_err(|e| RestoreError::io(&root, e))?;
+    Ok(root)
+}
+
+/// Removes the staging directories of dead processes from a build directory.
+fn remove_dead_staging(build: &Path) {
+    if let Ok(entries) = fs::read_dir(build) {
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
             let Some(rest) = name.strip_prefix(STAGING_PREFIX) else {
@@ -715,13 +790,6 @@ fn staging_root(t: &RestoreTarget) -> Result<PathBuf, RestoreError> {
             }
         }
     }
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let root = build.join(format!("{STAGING_PREFIX}{}.{nanos}", std::process::id()));
-    fs::create_dir(&root).map_err(|e| RestoreError::io(&root, e))?;
-    Ok(root)
 }
 
 /// Reads at most `limit` bytes of a file we staged.
@@ -895,4 +963,25 @@ fn hash_file_of(p: &Path) -> PathBuf {
     let mut s = p.as_os_str().to_owned();
     s.push(".hash");
     PathBuf::from(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unpack_runs_cover_every_archive_once_within_their_bounds() {
+        // 9,000 small archives: eight runs.
+        let runs = unpack_runs(&[40_000; 9000], 5000);
+        assert_eq!(runs.len(), 8);
+        assert_eq!(runs.last().unwrap().end, 9000);
+        // Few open files allowed: more, smaller runs.
+        let runs = unpack_runs(&[40_000; 9000], 256);
+        assert!(runs.iter().all(|r| r.len() <= 256));
+        assert_eq!(runs.iter().map(|r| r.len()).sum::<usize>(), 9000);
+        // Large archives: bounded by bytes, but an archive larger than the bound runs alone.
+        let lens = [30 << 20, 30 << 20, 30 << 20, 200 << 20, 1];
+        assert_eq!(unpack_runs(&lens, 5000), vec![0..2, 2..3, 3..4, 4..5]);
+        assert!(unpack_runs(&[], 5000).is_empty());
+    }
 }

@@ -40,14 +40,14 @@ pub(crate) fn ensure_dir(root: &Path, rel: &Path) -> Result<PathBuf, RestoreErro
     ensure_dir_reporting_new(root, rel).map(|(dir, _)| dir)
 }
 
-/// [`ensure_dir`], also telling whether this call made the last component (so that it
-/// holds nothing from before).
+/// [`ensure_dir`], also returning the directories this call made, outermost first (each
+/// holds nothing from before this run).
 pub(crate) fn ensure_dir_reporting_new(
     root: &Path,
     rel: &Path,
-) -> Result<(PathBuf, bool), RestoreError> {
+) -> Result<(PathBuf, Vec<PathBuf>), RestoreError> {
     let mut cur = root.to_path_buf();
-    let mut made = false;
+    let mut made = Vec::new();
     for c in rel.components() {
         let Component::Normal(part) = c else {
             return Err(RestoreError::Io {
@@ -56,7 +56,9 @@ pub(crate) fn ensure_dir_reporting_new(
             });
         };
         cur.push(part);
-        made = check_dir(&cur, true)?;
+        if check_dir(&cur, true)? {
+            made.push(cur.clone());
+        }
     }
     Ok((cur, made))
 }
@@ -142,11 +144,16 @@ pub(crate) fn rewrite_into_place(
         options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
     }
     let mut file = options.open(temp).map_err(io)?;
-    if !file.metadata().map_err(io)?.is_file() {
+    let meta = file.metadata().map_err(io)?;
+    if !meta.is_file() {
         return Err(io(io::Error::other("not a regular file")));
     }
-    file.set_len(0).map_err(io)?;
+    // Overwritten from the start, then cut to length: never truncated to zero first, which
+    // makes ext4 (`auto_da_alloc`) write the file out when it is closed.
     file.write_all(bytes).map_err(io)?;
+    if meta.len() > bytes.len() as u64 {
+        file.set_len(bytes.len() as u64).map_err(io)?;
+    }
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

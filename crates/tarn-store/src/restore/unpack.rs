@@ -4,11 +4,11 @@
 //! the trace last.
 //!
 //! leantar would write the archive's own trace to `C.trace` first of all, before the other
-//! files: a kill in between would leave a trace naming missing outputs. So leantar reads a
-//! copy of the archive in the staging directory whose trace entry is renamed, same length, to
+//! files: a kill in between would leave a trace naming missing outputs. So leantar reads the
+//! archive as handed over to it (`handoff`), with its trace entry renamed, same length, to
 //! `C.tarn~` ([`UNPACKED_TRACE_EXT`]), a name Lake never reads. Once the module is checked,
 //! tarn replaces that file's contents with the module's own trace and renames it to
-//! `C.trace`: it is the trace's temp file, so no trace temp file is created per module.
+//! `C.trace`: it is the trace's temp file, so a restore creates no file of its own per module.
 
 use std::collections::HashMap;
 use std::fs;
@@ -19,9 +19,10 @@ use std::sync::Mutex;
 use serde_json::Value;
 use tarn_core::{
     artifacts_of, fetch_trace_text, module_ext_base, module_output_descrs, ArtifactName, Hash,
-    LtarIndex, ModuleFiles, ModuleName, SavedTrace,
+    ModuleFiles, ModuleName, SavedTrace,
 };
 
+use super::handoff::{read_archive, ReadArchive};
 use super::identity::{archive_module, ilean_module};
 use super::place::{
     ensure_dir_reporting_new, link_or_copy, remove_if_exists, rewrite_into_place, write_into_place,
@@ -29,13 +30,12 @@ use super::place::{
 use super::{
     invalidate_module, read_small, ArchiveWork, RestoreError, RestoreTarget, MAX_SMALL_FILE_BYTES,
 };
-use crate::local_file::{read_local_file, Links, ReadLimit};
 
 /// The extension leantar's copy of the archive's trace gets (`C.tarn~`): as long as `trace`,
 /// so that the renamed archive has the same layout, and meaningless to Lake.
 pub(crate) const UNPACKED_TRACE_EXT: &str = "tarn~";
 
-/// An archive vetted, named, and copied for leantar.
+/// An archive vetted and named, waiting for its batch.
 pub(crate) struct Staged {
     /// Its index in the archive work list.
     pub(crate) work: usize,
@@ -43,47 +43,21 @@ pub(crate) struct Staged {
     pub(crate) module: ModuleName,
     /// Its files.
     pub(crate) files: ModuleFiles,
-    /// The copy leantar reads (trace entry renamed); leantar deletes it if it finds it
-    /// truncated, so the cached archive is never handed over.
-    pub(crate) archive: PathBuf,
+    /// Its size in bytes.
+    pub(crate) len: u64,
     /// leantar's bases: the module's `leanLibDir` and `irDir` directories, once checked.
     pub(crate) bases: Option<[PathBuf; 2]>,
 }
 
 /// Reads a cached archive (bounded), checks its hash against its name, vets its container,
-/// names its module, and writes the copy leantar reads to `copy`.
-pub(crate) fn vet_and_copy(
-    w: &ArchiveWork,
-    copy: &Path,
-) -> Result<(ModuleFiles, ModuleName), RestoreError> {
-    let limit = ReadLimit {
-        bytes: crate::limits().max_artifact_bytes,
-        what: "an artifact",
-        env: Some(tarn_core::MAX_ARTIFACT_ENV),
-    };
-    let mut bytes = read_local_file(&w.cached, Links::Refuse, &limit).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            RestoreError::Missing {
-                path: w.cached.clone(),
-            }
-        } else {
-            RestoreError::io(&w.cached, e)
-        }
-    })?;
-    let actual = Hash::of_bytes(&bytes);
-    if actual != w.name.hash {
-        return Err(RestoreError::HashMismatch {
-            path: w.cached.clone(),
-            expected: w.name.hash,
-            actual,
-        });
-    }
-    let bad = |source| RestoreError::BadArchive {
-        path: w.cached.clone(),
-        source,
-    };
-    let index = LtarIndex::parse(&bytes).map_err(bad)?;
-    let files = index.module_files().map_err(bad)?;
+/// and names its module. leantar later reads it again, as handed over (see `handoff`).
+/// Returns its files, its module and its size.
+pub(crate) fn vet(w: &ArchiveWork) -> Result<(ModuleFiles, ModuleName, u64), RestoreError> {
+    let ReadArchive {
+        bytes,
+        index,
+        files,
+    } = read_archive(w)?;
     // Content-stable archives (leantar 0.1.20 `-s`) carry a placeholder; the others were
     // packed for exactly one input hash, and Lake would not accept them for another.
     let packed = Hash(index.dep_hash);
@@ -95,16 +69,12 @@ pub(crate) fn vet_and_copy(
         });
     }
     let module = archive_module(&w.cached, &bytes, &index, &files, MAX_SMALL_FILE_BYTES)?;
-    // `C.trace` → `C.tarn~`: the name's last six bytes, the NUL after it unchanged.
-    let end = index.trace_name_offset + index.trace_name.len();
-    bytes[end - UNPACKED_TRACE_EXT.len()..end].copy_from_slice(UNPACKED_TRACE_EXT.as_bytes());
-    fs::write(copy, &bytes).map_err(|e| RestoreError::io(copy, e))?;
-    Ok((files, module))
+    Ok((files, module, bytes.len() as u64))
 }
 
 /// The module directories checked or made so far in this run, and whether each was new
 /// (made by this run, so holding nothing from before it).
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub(crate) struct CheckedDirs {
     dirs: Mutex<HashMap<PathBuf, bool>>,
 }
@@ -117,9 +87,15 @@ impl CheckedDirs {
         if let Some(new) = dirs.get(&path) {
             return Ok((path, *new));
         }
-        let (made, new) = ensure_dir_reporting_new(root, rel)?;
-        dirs.insert(made.clone(), new);
-        Ok((made, new))
+        let (dir, made) = ensure_dir_reporting_new(root, rel)?;
+        // Directories made on the way are new too: another module's directory, made here as
+        // a parent of this one, holds nothing from before either.
+        let new = made.last() == Some(&dir);
+        for m in made {
+            dirs.insert(m, true);
+        }
+        dirs.insert(dir.clone(), new);
+        Ok((dir, new))
     }
 }
 
@@ -150,16 +126,20 @@ pub(crate) fn finish(
     w: &ArchiveWork,
     s: &Staged,
     t: &RestoreTarget,
+    handed: &str,
     stderr: &str,
 ) -> Result<(), RestoreError> {
     let bases = s.bases.as_ref().expect("prepared before unpacking");
     let stem = &s.files.stem;
     let unpacked_trace = bases[0].join(format!("{stem}.{UNPACKED_TRACE_EXT}"));
     if !unpacked_trace.is_file() {
-        let archive = s.archive.to_string_lossy();
+        // leantar names the archive first: `<name>: <error>` or `<name> not found`.
         let message = stderr
             .lines()
-            .filter(|l| l.contains(archive.as_ref()))
+            .filter(|l| {
+                l.strip_prefix(handed)
+                    .is_some_and(|rest| rest.starts_with(':') || rest.starts_with(' '))
+            })
             .collect::<Vec<_>>()
             .join("; ");
         return Err(RestoreError::NotUnpacked {
