@@ -731,17 +731,7 @@ fn a_killed_restore_leaves_no_partial_file_and_no_trace_naming_missing_outputs()
         .map(|(n, i, _)| (n.as_str(), i.as_str()))
         .collect();
     assert_lake_rule(&ws, &dirs, &all, None);
-    let left: Vec<_> = fs::read_dir(&build)
-        .unwrap()
-        .flatten()
-        .filter(|e| {
-            e.file_name()
-                .to_string_lossy()
-                .starts_with(".tarn-restore.")
-                && e.path().is_dir()
-        })
-        .collect();
-    assert!(left.is_empty(), "staging left behind: {left:?}");
+    assert_eq!(staging_dirs(&build), 0, "staging left behind");
 }
 
 #[test]
