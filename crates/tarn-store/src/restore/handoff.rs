@@ -12,7 +12,8 @@
 //! * elsewhere, or where `/proc` cannot be used, a file in the run's staging directory,
 //!   removed when the handoff is dropped.
 //!
-//! Handoffs are made one batch at a time, so at most one batch of archives is held.
+//! Handoffs are made one batch at a time, just before the batch runs; the next batch is handed
+//! over while the previous one is finished, so at most two batches of archives are held.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -52,8 +53,12 @@ impl Handoff {
 
 impl Drop for Handoff {
     fn drop(&mut self) {
-        if let Held::File(path) = &self.held {
-            let _ = fs::remove_file(path);
+        match &self.held {
+            Held::File(path) => {
+                let _ = fs::remove_file(path);
+            }
+            #[cfg(target_os = "linux")]
+            Held::Memory { .. } => {}
         }
     }
 }
