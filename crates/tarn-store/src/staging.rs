@@ -160,14 +160,8 @@ impl StagingDir {
 }
 
 /// Lake's content hash of exactly `len` bytes read from `reader` (never mapped: the file
-/// may be truncated under us). More or fewer bytes than `len` is an error.
-pub fn hash_reader(reader: &mut impl Read, len: u64) -> io::Result<(Hash, u64)> {
-    let (hash, seen, _) = read_hashing(reader, len, None)?;
-    Ok((hash, seen))
-}
-
-/// [`hash_reader`] that also takes the SHA-256 of the same bytes in the same pass, for
-/// signing what was validated (docs/trust.md).
+/// may be truncated under us; more or fewer bytes than `len` is an error), and the SHA-256
+/// of the same bytes in the same pass, for signing what was validated (docs/trust.md).
 pub fn hash_reader_strong(reader: &mut impl Read, len: u64) -> io::Result<(Hash, StrongDigest)> {
     let (hash, _, strong) = read_hashing(reader, len, Some(StrongHasher::new()))?;
     Ok((hash, strong.expect("a strong hasher was given").finish()))
@@ -205,7 +199,7 @@ fn read_hashing(
 
 /// Checks a staging directory without importing anything. Returns every problem found
 /// (each naming its file), not just the first. The directory is opened once
-/// ([`UntrustedDir`]: a symbolic link as its last component is refused) and everything,
+/// (as an untrusted directory: a symbolic link as its last component is refused) and everything,
 /// `outputs.jsonl` included, is read relative to that descriptor, then and later.
 pub fn validate_staging(dir: &Path) -> Result<StagingDir, Vec<String>> {
     let mut problems = Vec::new();
