@@ -82,11 +82,18 @@ fn check_kind(path: &Path, problems: &mut Vec<String>) -> bool {
     }
 }
 
-/// The artifacts `mappings` names, each a regular file whose content hashes to its name;
-/// Lake's hash and the SHA-256 are taken in one read of each file, on every core.
+/// One file as validation read it: Lake's hash, the size and, for a signed upload, the
+/// SHA-256.
+type Hashed = (Hash, u64, Option<[u8; 32]>);
+
+/// The artifacts `mappings` names, each a regular file whose content hashes to its name,
+/// hashed on every core; with `strong` (the upload is signed) the SHA-256 is taken in the
+/// same read as Lake's hash. Without it, the upload takes the SHA-256 (for the request's
+/// signature) only of the artifacts it sends.
 fn items_for(
     mappings: &MappingFile,
     path_of: impl Fn(&ArtifactName) -> PathBuf,
+    strong: bool,
     problems: &mut Vec<String>,
 ) -> Vec<UploadItem> {
     let names = match mappings.artifacts() {
@@ -108,18 +115,28 @@ fn items_for(
         }
     }
     let paths: Vec<PathBuf> = candidates.iter().map(|(_, p)| p.clone()).collect();
-    let hashed = tarn_store::hash_files_strong(&paths);
+    let hashed: Vec<std::io::Result<Hashed>> = if strong {
+        tarn_store::hash_files_strong(&paths)
+            .into_iter()
+            .map(|r| r.map(|(h, d)| (h, d.size, Some(d.sha256))))
+            .collect()
+    } else {
+        tarn_store::hash_files(&paths)
+            .into_iter()
+            .map(|r| r.map(|(h, size)| (h, size, None)))
+            .collect()
+    };
     let mut items = Vec::with_capacity(candidates.len());
     for ((name, path), r) in candidates.into_iter().zip(hashed) {
         match r {
-            Ok((h, digest)) if h == name.hash => items.push(UploadItem {
+            Ok((h, size, sha256)) if h == name.hash => items.push(UploadItem {
                 name,
                 path,
-                size: digest.size,
-                sha256: Some(digest.sha256),
+                size,
+                sha256,
                 staged: None,
             }),
-            Ok((h, _)) => problems.push(format!(
+            Ok((h, _, _)) => problems.push(format!(
                 "{}: content hash {} does not match the name",
                 path.display(),
                 h.hex()
@@ -183,13 +200,15 @@ pub fn validate_staging(dir: &Path, strong: bool) -> Result<(Vec<u8>, Vec<Upload
 }
 
 /// Validates the artifacts a mappings file names in the cache for `put` (present, regular,
-/// hash = name; a missing one is Lake's `artifact not found in cache: <path>`).
+/// hash = name; a missing one is Lake's `artifact not found in cache: <path>`); with
+/// `strong` (the upload is signed) the SHA-256 of each is taken in the same read.
 pub(crate) fn validate_cache(
     cache: &Cache,
     mappings: &MappingFile,
+    strong: bool,
 ) -> Result<Vec<UploadItem>, Invalid> {
     let mut problems = Vec::new();
-    let items = items_for(mappings, |n| cache.artifact_path(n), &mut problems);
+    let items = items_for(mappings, |n| cache.artifact_path(n), strong, &mut problems);
     let problems: Vec<String> = problems
         .into_iter()
         .map(|p| match p.strip_prefix("artifact not found: ") {

@@ -151,15 +151,15 @@ pub(crate) fn resolve_revision(revision: &PutRevision) -> Result<String, PutErro
 /// file last, only when every artifact is on the service).
 pub async fn run(transport: &Transport, plan: &PutPlan) -> Result<PutOutcome, PutError> {
     let rev = resolve_revision(&plan.revision)?;
+    // The SHA-256 of every artifact only when the upload is signed (docs/trust.md).
+    let strong = plan.sign_key.is_some();
     let (mappings, items) = match &plan.source {
         PutSource::Cache { mappings, cache } => {
             let (bytes, parsed) = load_mappings(mappings).map_err(PutError::InvalidCache)?;
-            let items = validate_cache(cache, &parsed).map_err(PutError::InvalidCache)?;
+            let items = validate_cache(cache, &parsed, strong).map_err(PutError::InvalidCache)?;
             (bytes, items)
         }
         PutSource::Staged { dir } => {
-            // The SHA-256 of every artifact only when it is signed (docs/trust.md).
-            let strong = plan.sign_key.is_some();
             validate_staging(dir, strong).map_err(|source| PutError::InvalidStaging {
                 dir: dir.clone(),
                 source,

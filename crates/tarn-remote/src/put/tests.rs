@@ -479,3 +479,52 @@ fn uploads_in_flight_are_bounded_by_twice_the_jobs() {
         );
     }
 }
+
+/// `put` from the cache takes the SHA-256 of the artifacts only when the upload is signed:
+/// unsigned, validation takes Lake's hash alone (the transport then takes the SHA-256 the
+/// request signature needs only of the artifacts it sends); signed, each item carries the
+/// SHA-256 of its own content, taken in the same read.
+#[test]
+fn put_from_the_cache_takes_the_sha256_only_when_signing() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = tarn_store::Cache::new(dir.path());
+    let scratch = tempfile::tempdir().unwrap();
+    let mut lines = format!("\"{}\"\n", tarn_core::SCHEMA_G3);
+    let mut want = BTreeMap::new();
+    for (i, label) in ["one", "two", "three"].iter().enumerate() {
+        let content = format!("the artifact {label}").into_bytes();
+        let name = ArtifactName::new(Hash::of_bytes(&content), "olean");
+        let source = scratch.path().join(name.file_name());
+        std::fs::write(&source, &content).unwrap();
+        cache.import_artifact(&source, &name).unwrap();
+        want.insert(
+            name.hash,
+            (content.len() as u64, StrongDigest::of(&content).sha256),
+        );
+        lines.push_str(&format!(
+            "[\"{:016x}\",{{\"o\":[\"{}\"]}}]\n",
+            i + 1,
+            name.file_name()
+        ));
+    }
+    let mappings = tarn_core::MappingFile::parse(lines.as_bytes())
+        .unwrap()
+        .file;
+    let unsigned = super::validate_cache(&cache, &mappings, false).unwrap();
+    assert_eq!(unsigned.len(), 3);
+    for item in &unsigned {
+        assert_eq!(item.size, want[&item.name.hash].0);
+        assert_eq!(
+            item.sha256,
+            None,
+            "{}: SHA-256 taken unsigned",
+            item.name.file_name()
+        );
+    }
+    let signed = super::validate_cache(&cache, &mappings, true).unwrap();
+    assert_eq!(signed.len(), 3);
+    for item in &signed {
+        assert_eq!(item.size, want[&item.name.hash].0);
+        assert_eq!(item.sha256, Some(want[&item.name.hash].1));
+    }
+}
