@@ -121,13 +121,17 @@ pub fn hash_file_strong(path: &Path) -> io::Result<(Hash, StrongDigest)> {
     }
 }
 
-/// Lake's hash and the length of each file at `paths` (each opened as [`hash_file`] opens
-/// it), on every core; results in the order of `paths`. What an unsigned upload validates:
-/// no SHA-256 is taken (docs/trust.md).
-pub fn hash_files(paths: &[PathBuf]) -> Vec<io::Result<(Hash, u64)>> {
-    crate::parallel::par_map(paths, crate::parallel::default_threads(), |p| {
+/// Lake's hash and the length of each file of `files` (each opened as [`hash_file`] opens
+/// it) and, for those marked `true`, the SHA-256 taken in the same read; on every core,
+/// results in the order of `files`. What an upload validates: the SHA-256 only where it
+/// is needed (a signed upload, or a file that will be sent; docs/trust.md).
+pub fn hash_files(files: &[(PathBuf, bool)]) -> Vec<io::Result<(Hash, u64, Option<StrongDigest>)>> {
+    crate::parallel::par_map(files, crate::parallel::default_threads(), |(p, strong)| {
+        if *strong {
+            return hash_file_strong(p).map(|(hash, d)| (hash, d.size, Some(d)));
+        }
         let (file, _) = open_local_file(p, Links::Follow)?;
-        hash_open_file_sized(&file)
+        hash_open_file_sized(&file).map(|(hash, size)| (hash, size, None))
     })
 }
 
