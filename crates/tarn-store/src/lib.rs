@@ -52,7 +52,7 @@ pub use clean::clean;
 pub use error::{FileChanged, StoreError};
 /// Lake's content hash of files.
 pub use hashing::{
-    hash_file, hash_file_strong, hash_files_strong, hash_open_file, hash_text_file,
+    hash_file, hash_file_strong, hash_files, hash_files_strong, hash_open_file, hash_text_file,
     strong_digest_file,
 };
 /// Files in a cache that are not Lake's (left alone by `prune`).

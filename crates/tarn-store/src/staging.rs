@@ -122,12 +122,21 @@ impl StagingDir {
     /// sent; the upload checks that what it sends still has the hashes, and a signature
     /// covers these digests (without a signature no SHA-256 is taken here).
     pub fn check_contents(&self, strong: bool) -> Result<Vec<CheckedArtifact>, Vec<String>> {
+        self.check_contents_where(|_| strong)
+    }
+
+    /// [`StagingDir::check_contents`] taking the SHA-256 only of the artifacts `strong`
+    /// picks: an unsigned upload needs it (for the request's signature) of those it sends.
+    pub fn check_contents_where(
+        &self,
+        strong: impl Fn(&ArtifactName) -> bool + Sync,
+    ) -> Result<Vec<CheckedArtifact>, Vec<String>> {
         let results = crate::parallel::par_map(
             &self.artifacts,
             crate::parallel::default_threads(),
             |name| -> Result<CheckedArtifact, StoreError> {
                 let mut open = self.open_artifact(name)?;
-                let started = strong.then(StrongHasher::new);
+                let started = strong(name).then(StrongHasher::new);
                 let (actual, size, digest) = read_hashing(&mut open.file, open.len, started)
                     .map_err(|e| StoreError::io(&open.path, e))?;
                 if actual != name.hash {
