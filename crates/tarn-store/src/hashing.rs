@@ -31,7 +31,7 @@ pub fn hash_file(path: &Path) -> io::Result<Hash> {
 }
 
 /// [`hash_file`] for an already open file.
-pub fn hash_open_file(file: &File) -> io::Result<Hash> {
+pub(crate) fn hash_open_file(file: &File) -> io::Result<Hash> {
     hash_open_file_sized(file).map(|(hash, _)| hash)
 }
 
@@ -85,7 +85,7 @@ pub fn strong_digest_file(path: &Path) -> io::Result<StrongDigest> {
 
 /// Lake's hash and the SHA-256 of the file at `path` (opened as [`hash_file`] opens it),
 /// both taken in one read of each byte: what an upload validates and then signs.
-pub fn hash_file_strong(path: &Path) -> io::Result<(Hash, StrongDigest)> {
+pub(crate) fn hash_file_strong(path: &Path) -> io::Result<(Hash, StrongDigest)> {
     let (mut file, meta) = open_local_file(path, Links::Follow)?;
     let len = meta.len();
     let mut lake = StreamingHasher::new(len);
@@ -135,7 +135,8 @@ pub fn hash_files(files: &[(PathBuf, bool)]) -> Vec<io::Result<(Hash, u64, Optio
     })
 }
 
-/// [`hash_file_strong`] for many files, on every core; results in the order of `paths`.
+/// Lake's hash and the SHA-256 of each file, both from one read of it (opened as
+/// [`hash_file`] opens it), for many files on every core; results in the order of `paths`.
 pub fn hash_files_strong(paths: &[PathBuf]) -> Vec<io::Result<(Hash, StrongDigest)>> {
     crate::parallel::par_map(paths, crate::parallel::default_threads(), |p| {
         hash_file_strong(p)

@@ -51,10 +51,7 @@ pub use clean::clean;
 /// Errors, each naming its file; a file that changed under a reader, found by type.
 pub use error::{FileChanged, StoreError};
 /// Lake's content hash of files.
-pub use hashing::{
-    hash_file, hash_file_strong, hash_files, hash_files_strong, hash_open_file, hash_text_file,
-    strong_digest_file,
-};
+pub use hashing::{hash_file, hash_files, hash_files_strong, hash_text_file, strong_digest_file};
 /// Files in a cache that are not Lake's (left alone by `prune`).
 pub use inventory::UnknownFile;
 /// Key files for signed revisions: generate, read a private key, read trusted keys.
