@@ -47,7 +47,7 @@ pub(crate) fn get(
     env: &[(&str, &str)],
     bound: Duration,
 ) -> (i32, String, u64, f64) {
-    let mut c = tarn_cmd(Path::new(BIN), tmp);
+    let mut c = tarn_measured_cmd(Path::new(BIN), tmp);
     c.current_dir(tmp.join("pkg"))
         .args([
             "get",
@@ -61,8 +61,7 @@ pub(crate) fn get(
             REV,
         ])
         .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+        .stdout(Stdio::null());
     for (k, v) in env {
         c.env(k, v);
     }
@@ -71,7 +70,7 @@ pub(crate) fn get(
 
 /// Runs `c` (stderr piped); returns (exit code, stderr, peak RSS in kB from the kernel's
 /// `ru_maxrss`, seconds). Panics when it outgrows the kill limit or runs past `bound`.
-fn watch(c: std::process::Command, what: &str, bound: Duration) -> (i32, String, u64, f64) {
+fn watch(c: MeasuredCommand, what: &str, bound: Duration) -> (i32, String, u64, f64) {
     run_measured(c, what, bound, RSS_KILL_KB)
 }
 
@@ -424,7 +423,7 @@ fn a_server_reading_an_upload_slowly_cannot_hold_it() {
     };
     let staging = tmp.path().join("staging");
     write_staging(&staging, std::slice::from_ref(&art), 7);
-    let mut c = tarn_cmd(Path::new(BIN), tmp.path());
+    let mut c = tarn_measured_cmd(Path::new(BIN), tmp.path());
     c.current_dir(tmp.path().join("pkg"))
         .env("LAKE_CACHE_KEY", "ci:secret")
         .env("TARN_MIN_RATE_BYTES", "16M")
@@ -566,7 +565,7 @@ fn a_redirect_never_carries_an_upload_or_its_signature_headers_to_another_host()
         let arts = artifacts(2, 7);
         let staging = tmp.path().join("staging");
         write_staging(&staging, &arts, 7);
-        let mut c = tarn_cmd(Path::new(BIN), tmp.path());
+        let mut c = tarn_measured_cmd(Path::new(BIN), tmp.path());
         c.current_dir(tmp.path().join("pkg"))
             .env("LAKE_CACHE_KEY", "ci:secret")
             .args([
@@ -713,7 +712,7 @@ fn a_download_follows_a_redirect_and_a_redirect_loop_ends() {
 /// its JSON report is left in `out.json`.
 fn serve_s3(tmp: &Path, action: &str, url: &str) -> (i32, String, u64, f64) {
     let out = std::fs::File::create(tmp.join("out.json")).unwrap();
-    let mut c = std::process::Command::new(BIN);
+    let mut c = MeasuredCommand::new(BIN);
     c.current_dir(tmp)
         .env("TMPDIR", tmp)
         .env("TARN_S3_ACCESS_KEY", "k")
@@ -781,7 +780,7 @@ fn endless_objects_in_the_bucket_are_not_read_whole_by_gc_or_scrub() {
 fn serve_s3_with(tmp: &Path, action: &str, url: &str, toml: &str) -> (i32, String, u64, f64) {
     let out = std::fs::File::create(tmp.join("out.json")).unwrap();
     std::fs::write(tmp.join("serve.toml"), toml).unwrap();
-    let mut c = std::process::Command::new(BIN);
+    let mut c = MeasuredCommand::new(BIN);
     c.current_dir(tmp)
         .env("TMPDIR", tmp)
         .env("TARN_S3_ACCESS_KEY", "k")

@@ -6,7 +6,7 @@ use crate::hash::Hash;
 
 /// The extension Lake gives an artifact described only by a hash (`ArtifactDescr.ext`'s
 /// default) and the suffix of every remote artifact object.
-pub const DEFAULT_EXT: &str = "art";
+pub(crate) const DEFAULT_EXT: &str = "art";
 
 /// One artifact as a mapping file describes it: a content hash and a local extension.
 ///
@@ -95,15 +95,10 @@ impl ArtifactName {
             format!("{}.{}", self.hash, self.ext)
         }
     }
-
-    /// The remote object name: always `<hash>.art`, whatever the local extension.
-    pub fn remote_name(&self) -> String {
-        remote_artifact_name(self.hash)
-    }
 }
 
 /// The remote object name of an artifact with content hash `hash`: `<hash>.art`.
-pub fn remote_artifact_name(hash: Hash) -> String {
+pub(crate) fn remote_artifact_name(hash: Hash) -> String {
     format!("{hash}.{DEFAULT_EXT}")
 }
 
@@ -139,7 +134,7 @@ mod tests {
         assert_eq!(a.hash.hex(), "884e46be8ed9fafd");
         assert_eq!(a.ext, "olean.server");
         assert_eq!(a.file_name(), "884e46be8ed9fafd.olean.server");
-        assert_eq!(a.remote_name(), "884e46be8ed9fafd.art");
+        assert_eq!(remote_artifact_name(a.hash), "884e46be8ed9fafd.art");
         let exe = ArtifactName::parse("884e46be8ed9fafd").unwrap();
         assert_eq!(exe.ext, "");
         assert_eq!(exe.file_name(), "884e46be8ed9fafd");

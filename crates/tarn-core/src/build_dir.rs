@@ -27,13 +27,13 @@ use crate::config::PackageConfig;
 use crate::hash::Hash;
 
 /// `BuildMetadata.schemaVersion`: the trace format Lake writes since 2025-09-10.
-pub const TRACE_SCHEMA: &str = "2025-09-10";
+pub(crate) const TRACE_SCHEMA: &str = "2025-09-10";
 /// Lake's default `buildDir`.
-pub const DEFAULT_BUILD_DIR: &str = ".lake/build";
+pub(crate) const DEFAULT_BUILD_DIR: &str = ".lake/build";
 /// Lake's default `leanLibDir` (relative to the build directory).
-pub const DEFAULT_LEAN_LIB_DIR: &str = "lib/lean";
+pub(crate) const DEFAULT_LEAN_LIB_DIR: &str = "lib/lean";
 /// Lake's default `irDir` (relative to the build directory).
-pub const DEFAULT_IR_DIR: &str = "ir";
+pub(crate) const DEFAULT_IR_DIR: &str = "ir";
 
 /// A Lean module name whose components are usable as path components.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -83,7 +83,7 @@ impl ModuleName {
     }
 
     /// The directory of the module's files relative to a root: `A/B` for `A.B.C`.
-    pub fn dir(&self) -> PathBuf {
+    pub(crate) fn dir(&self) -> PathBuf {
         self.parts[..self.parts.len() - 1].iter().collect()
     }
 }

@@ -213,7 +213,7 @@ impl SystemConfig {
     }
 
     /// A configured service by name. `reservoir` is not built in here: callers add it.
-    pub fn service(&self, name: &str) -> Option<&Service> {
+    pub(crate) fn service(&self, name: &str) -> Option<&Service> {
         self.services.iter().find(|s| s.name == name)
     }
 

@@ -95,13 +95,14 @@ impl Hash {
         Hash::of_string(&crlf_to_lf(s))
     }
 
-    /// `Hash.ofBool` (Lean's `Hashable Bool`: true → 11, false → 13).
+    /// `Hash.ofBool` (Lean's `Hashable Bool`: true → 11, false → 13). Public only for the
+    /// hash-vector test (`tests/hash_vectors.rs`), which checks it against Lake's values.
     pub fn of_bool(b: bool) -> Hash {
         Hash(if b { 11 } else { 13 })
     }
 
     /// `Hash.mix`.
-    pub fn mix(self, other: Hash) -> Hash {
+    pub(crate) fn mix(self, other: Hash) -> Hash {
         Hash(mix_hash(self.0, other.0))
     }
 
@@ -134,7 +135,7 @@ impl Hash {
 }
 
 /// Lean's `String.crlfToLf`: replace each `\r\n` with `\n` in a single pass.
-pub fn crlf_to_lf(s: &str) -> String {
+pub(crate) fn crlf_to_lf(s: &str) -> String {
     s.replace("\r\n", "\n")
 }
 

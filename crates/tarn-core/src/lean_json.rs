@@ -2,7 +2,7 @@
 //! tarn writes and Lake also writes (`outputs/*.json`, mapping files, manifests) are
 //! byte-identical.
 //!
-//! * [`compress`] is `Json.compress`: no whitespace, object members in **ascending** key
+//! * `compress_into` (mapping files' lines) is `Json.compress`: no whitespace, object members in **ascending** key
 //!   order (the work-stack printer pushes members with a right fold, so the smallest key
 //!   comes off the stack first; older Leans, whose printer prepended members to a list,
 //!   wrote them descending).
@@ -17,26 +17,26 @@
 //!
 //! ```
 //! use serde_json::json;
-//! use tarn_core::lean_json::{compress, pretty};
+//! use tarn_core::lean_json::pretty;
 //! let v = json!({"b": 1, "a": [true, null], "c": "x\ty"});
-//! assert_eq!(compress(&v), r#"{"a":[true,null],"b":1,"c":"x\u0009y"}"#);
 //! assert_eq!(pretty(&v), r#"{"c": "x\u0009y", "b": 1, "a": [true, null]}"#);
 //! ```
 
 use serde_json::{Number, Value};
 
 /// The line width `Json.pretty` uses by default.
-pub const PRETTY_WIDTH: usize = 80;
+pub(crate) const PRETTY_WIDTH: usize = 80;
 
 /// `Json.compress`: one line, no spaces, members in ascending key order.
-pub fn compress(v: &Value) -> String {
+#[cfg(test)]
+pub(crate) fn compress(v: &Value) -> String {
     let mut out = String::new();
     compress_into(&mut out, v);
     out
 }
 
 /// Appends `Json.compress` of `v` to `out`.
-pub fn compress_into(out: &mut String, v: &Value) {
+pub(crate) fn compress_into(out: &mut String, v: &Value) {
     match v {
         Value::Array(items) => {
             out.push('[');
@@ -72,7 +72,7 @@ pub fn pretty(v: &Value) -> String {
 }
 
 /// `Json.pretty v width`.
-pub fn pretty_width(v: &Value, width: usize) -> String {
+pub(crate) fn pretty_width(v: &Value, width: usize) -> String {
     let doc = to_doc(v);
     let mut printer = Printer {
         out: String::new(),
@@ -84,7 +84,7 @@ pub fn pretty_width(v: &Value, width: usize) -> String {
 }
 
 /// A string literal as Lean writes it, quotes included.
-pub fn render_string(s: &str) -> String {
+pub(crate) fn render_string(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     string_into(&mut out, s);
     out

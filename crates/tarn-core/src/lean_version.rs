@@ -160,7 +160,7 @@ fn elan_name_parts(origin: &str, release: &str) -> String {
 /// on a machine like this one (`std::env::consts` `arch` and `os`). Only a guess: on macOS the
 /// triple carries the Darwin version of the machine Lean was built on, which changes between
 /// releases (`arm64-apple-darwin24.6.0` for v4.28.0 to v4.33.1).
-pub fn fallback_platform(arch: &str, os: &str) -> String {
+pub(crate) fn fallback_platform(arch: &str, os: &str) -> String {
     match (os, arch) {
         ("linux", _) => format!("{arch}-unknown-linux-gnu"),
         ("macos", "aarch64") => "arm64-apple-darwin24.6.0".to_string(),
@@ -170,7 +170,8 @@ pub fn fallback_platform(arch: &str, os: &str) -> String {
     }
 }
 
-/// [`fallback_platform`] for the machine tarn runs on.
+/// The platform tarn assumes for this machine when no Lean can be run (a guess from `arch` and
+/// `os` alone, as Lean's release builds report it).
 pub fn host_platform() -> String {
     fallback_platform(std::env::consts::ARCH, std::env::consts::OS)
 }

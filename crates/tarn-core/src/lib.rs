@@ -25,7 +25,7 @@
 //!
 //! * [`batch`]: tarn's batch existence API (request, reply, limits).
 //! * [`object_key`]: the object layout under a service's URLs (artifact and revision keys).
-//! * [`lean_json`]: JSON text byte-identical to Lean's printer (`compress`, `pretty`).
+//! * [`lean_json`]: JSON text byte-identical to Lean's printer (`pretty`; `Json.compress` for mapping files).
 //! * [`reservoir`]: the Reservoir API's bulk request, bulk reply and error bodies.
 //! * [`sigv4`]: AWS Signature Version 4 signing and checking.
 //! * [`request_target`]: an S3 request's path components and query parameters.
@@ -38,7 +38,6 @@
 //! use tarn_core::{ArtifactName, Hash};
 //! let name = ArtifactName::new(Hash::of_bytes(b"hello"), "olean");
 //! assert_eq!(name.file_name(), "884e46be8ed9fafd.olean");
-//! assert_eq!(name.remote_name(), "884e46be8ed9fafd.art");
 //! ```
 
 // Engines report through return values and events; only the binary prints (ARCHITECTURE.md).
@@ -70,46 +69,42 @@ mod units;
 mod workspace;
 
 /// Artifact file names.
-pub use artifact::{remote_artifact_name, ArtifactName, ArtifactNameError, DEFAULT_EXT};
+pub use artifact::{ArtifactName, ArtifactNameError};
 /// A module's paths in Lake's build directory and the `.trace` beside them.
 pub use build_dir::{
     fetch_trace_text, module_output_descrs, BuildLayout, LayoutError, ModuleName, ModuleNameError,
-    SavedTrace, TraceError, DEFAULT_BUILD_DIR, DEFAULT_IR_DIR, DEFAULT_LEAN_LIB_DIR, TRACE_SCHEMA,
+    SavedTrace, TraceError,
 };
 /// The system configuration and package options.
 pub use config::{ConfigError, PackageConfig, SystemConfig};
 /// Lake's hashes.
-pub use hash::{crlf_to_lf, mix_hash, murmur64a, Hash, ParseHashError, StreamingHasher, LEAN_SEED};
+pub use hash::{mix_hash, murmur64a, Hash, ParseHashError, StreamingHasher, LEAN_SEED};
 /// `lakefile.lean`'s `package` declaration.
 pub use lakefile::{parse_lakefile_lean, LakefileError, Warning, MAX_LAKEFILE_BYTES};
 /// What `lean --version` says, the platform and toolchain Lake derives from it, elan's names.
 pub use lean_version::{
-    elan_toolchain_name, fallback_platform, host_platform, toolchain_origin, LeanVersion,
-    LEAN_VERSION_OUTPUT_LIMIT,
+    elan_toolchain_name, host_platform, toolchain_origin, LeanVersion, LEAN_VERSION_OUTPUT_LIMIT,
 };
 /// Resource limits on outside input.
 pub use limits::{
     default_get_bytes, parse_size, Limits, MAX_ARTIFACT_ENV, MAX_CONFIG_FILE_BYTES,
     MAX_ERROR_BODY_BYTES, MAX_GET_ENV, MAX_MAPPINGS_ENV, MAX_REPLY_ENV, MAX_S3_LISTING_PAGE_BYTES,
-    MIN_FREE_AFTER_GET, MIN_RATE_ENV, TEMP_GRACE_ENV, TRANSFER_DEADLINE_ENV,
+    MIN_FREE_AFTER_GET, TEMP_GRACE_ENV,
 };
 /// The `.ltar` module archive container, vetted without unpacking.
-pub use ltar::{
-    module_ext_base, LtarEntry, LtarError, LtarFile, LtarIndex, LtarKind, ModuleFiles,
-    LTAR_MAGIC_V3, MAX_LTAR_ENTRIES,
-};
+pub use ltar::{module_ext_base, LtarEntry, LtarError, LtarFile, LtarIndex, LtarKind, ModuleFiles};
+/// Mapping files.
 pub use mapping::{
     artifacts_of, collect_artifacts, EntryError, LineWarning, MappingError, MappingFile,
     OutputsError, Parsed, SCHEMA_G1, SCHEMA_G3,
 };
 /// `outputs/` wrappers.
-pub use output::{CacheOutput, OutputParseError, CACHE_OUTPUT_SCHEMA};
-/// Mapping files.
+pub use output::{CacheOutput, OutputParseError};
+/// Text from outside shown safely: one bounded line, control characters escaped.
 pub use printable::{no_workflow_commands, printable_line, printable_lines, secret_shaped};
 /// Remote scopes and toolchain names.
 pub use scope::{
-    check_platform, check_toolchain, normalize_toolchain, scope_matches, toolchain_dir, uri_encode,
-    Scope, ScopeError,
+    check_platform, check_toolchain, scope_matches, toolchain_dir, uri_encode, Scope, ScopeError,
 };
 /// Services and their URLs.
 pub use service::{

@@ -20,11 +20,11 @@ pub const MAX_ARTIFACT_ENV: &str = "TARN_MAX_ARTIFACT_BYTES";
 /// batch-API replies). Error bodies are cut at 64 KiB regardless.
 pub const MAX_REPLY_ENV: &str = "TARN_MAX_REPLY_BYTES";
 /// Environment variable: longest time one transfer (one attempt) may take, in seconds.
-pub const TRANSFER_DEADLINE_ENV: &str = "TARN_TRANSFER_DEADLINE_SECS";
+pub(crate) const TRANSFER_DEADLINE_ENV: &str = "TARN_TRANSFER_DEADLINE_SECS";
 /// Environment variable: slowest average rate (bytes per second) tolerated once a transfer
 /// has run for the stall timeout (`--timeout`): bytes received for a download, body bytes
 /// taken by the server for an upload.
-pub const MIN_RATE_ENV: &str = "TARN_MIN_RATE_BYTES";
+pub(crate) const MIN_RATE_ENV: &str = "TARN_MIN_RATE_BYTES";
 
 /// Environment variable: most bytes one `tarn get` may write to disk (artifacts kept and
 /// temp files in flight together); unset, the bound is taken from the free space of the

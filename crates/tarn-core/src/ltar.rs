@@ -14,7 +14,7 @@
 //! ```
 
 /// The magic of the one version Lake writes (leantar's v3 container).
-pub const LTAR_MAGIC_V3: &[u8; 4] = b"LTR3";
+pub(crate) const LTAR_MAGIC_V3: &[u8; 4] = b"LTR3";
 
 /// Entry kinds (leantar's `COMPRESSION_*` bytes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,7 +145,7 @@ pub enum LtarError {
 
 /// Most records accepted: a module has at most seven files besides its trace; comments are
 /// counted too, so a hostile archive cannot make the index large.
-pub const MAX_LTAR_ENTRIES: usize = 64;
+pub(crate) const MAX_LTAR_ENTRIES: usize = 64;
 
 /// Longest entry name accepted (a file name on every common file system).
 const MAX_NAME_BYTES: usize = 255;
@@ -294,7 +294,7 @@ impl LtarIndex {
     }
 
     /// Every file the archive unpacks to, trace first.
-    pub fn files(&self) -> impl Iterator<Item = &LtarFile> {
+    pub(crate) fn files(&self) -> impl Iterator<Item = &LtarFile> {
         self.entries.iter().flat_map(|e| e.files.iter())
     }
 

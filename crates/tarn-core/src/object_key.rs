@@ -21,7 +21,7 @@ use crate::scope::toolchain_dir;
 use crate::Hash;
 
 /// Extension of a revision (mapping) file.
-pub const REVISION_EXT: &str = ".jsonl";
+pub(crate) const REVISION_EXT: &str = ".jsonl";
 
 /// An artifact's object name: `<hash>.art`.
 pub fn artifact_file(hash: Hash) -> String {
@@ -45,11 +45,6 @@ pub fn revision_file(rev: &str) -> String {
 /// Whether `name` is a revision file's object name (`<something>.jsonl`).
 pub fn is_revision_file(name: &str) -> bool {
     name.len() > REVISION_EXT.len() && name.ends_with(REVISION_EXT)
-}
-
-/// A revision's signature object name (docs/trust.md): `<rev>.jsonl.sig`.
-pub fn signature_file(rev: &str) -> String {
-    format!("{rev}{REVISION_EXT}{}", crate::trust::SIGNATURE_SUFFIX)
 }
 
 /// The revision of a signature object name (`<rev>.jsonl.sig` → `<rev>`), if it is one.
@@ -139,7 +134,7 @@ mod tests {
         assert!(!is_revision_file(".jsonl"));
         assert!(!is_revision_file("abc.json"));
         assert!(!is_revision_file("abc.jsonl.sig"));
-        assert_eq!(parse_signature_file(&signature_file("abc")), Some("abc"));
+        assert_eq!(parse_signature_file("abc.jsonl.sig"), Some("abc"));
         assert_eq!(parse_signature_file(".jsonl.sig"), None);
         assert_eq!(parse_signature_file("abc.jsonl"), None);
         assert_eq!(

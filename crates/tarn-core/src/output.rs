@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 use crate::scope::Scope;
 
 /// The `schemaVersion` Lake G2/G3 writes into `outputs/` files.
-pub const CACHE_OUTPUT_SCHEMA: &str = "2026-02-25";
+pub(crate) const CACHE_OUTPUT_SCHEMA: &str = "2026-02-25";
 
 /// One `outputs/` file.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,7 +27,7 @@ pub struct OutputParseError(#[source] pub serde_json::Error);
 impl CacheOutput {
     /// Reads any generation: a wrapper object with `schemaVersion`, or (G1) the bare
     /// outputs JSON.
-    pub fn from_json(value: Value) -> CacheOutput {
+    pub(crate) fn from_json(value: Value) -> CacheOutput {
         match value {
             Value::Object(mut map) if map.contains_key("schemaVersion") => {
                 let data = map.remove("data").unwrap_or(Value::Null);
@@ -62,7 +62,7 @@ impl CacheOutput {
 
     /// The G3 wrapper: keys sorted, `service` always present (`null` when none), `repo` or
     /// `scope` only when there is a remote scope.
-    pub fn to_json(&self) -> Value {
+    pub(crate) fn to_json(&self) -> Value {
         let mut map = Map::new();
         map.insert("data".into(), self.data.clone());
         match &self.scope {

@@ -56,7 +56,7 @@ pub enum BulkRequestError {
 ///
 /// Memory: the hashes (8 bytes each) and nothing per element beside them, so a body of `n`
 /// bytes (at least 2 bytes per element) costs at most `4n` bytes more while it is parsed.
-/// A refused element is shown as JSON, strings cut at [`MAX_SHOWN_ELEMENT_CHARS`].
+/// A refused element is shown as JSON, strings cut at 80 characters.
 pub fn parse_bulk_request(body: &[u8]) -> Result<Vec<Hash>, BulkRequestError> {
     use serde::Deserializer as _;
     let mut de = serde_json::Deserializer::from_slice(body);
@@ -74,7 +74,7 @@ pub fn parse_bulk_request(body: &[u8]) -> Result<Vec<Hash>, BulkRequestError> {
 }
 
 /// The most characters of a refused string element shown in [`BulkRequestError::NotAHash`].
-pub const MAX_SHOWN_ELEMENT_CHARS: usize = 80;
+pub(crate) const MAX_SHOWN_ELEMENT_CHARS: usize = 80;
 
 /// Collects a JSON array's hashes, remembering the first element that is not one.
 struct HashList<'a> {
@@ -261,7 +261,7 @@ impl BulkReplyEncoder {
 
 /// The most of a Reservoir error message kept (made one printable line: see
 /// [`crate::printable_line`]).
-pub const MAX_MESSAGE_CHARS: usize = 500;
+pub(crate) const MAX_MESSAGE_CHARS: usize = 500;
 
 /// Parses a bulk reply: `{"data":[...]}`, a bare array, or `{"error":{...}}`; exactly
 /// `expected` URLs. An error's status and message are made printable and bounded.

@@ -129,7 +129,7 @@ const LEAN4_PR_RELEASES: &str = "leanprover/lean4-pr-releases";
 /// first `:` picks one rule by its prefix (`v`, `nightly-`, `pr-release-`); when that rule
 /// or its origin check fails, the input is kept verbatim. A bare `X.Y.Z[-suffix]` with no
 /// origin is a release too. Release numbers are printed in decimal (leading zeros drop).
-pub fn normalize_toolchain(t: &str) -> String {
+pub(crate) fn normalize_toolchain(t: &str) -> String {
     let (origin, tag) = match t.split_once(':') {
         Some((o, n)) => (o, n),
         None => ("", t),

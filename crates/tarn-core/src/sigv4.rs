@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 type HmacSha256 = Hmac<Sha256>;
 
 /// The algorithm name in the `Authorization` header.
-pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
+pub(crate) const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 /// The payload-hash value that leaves the body out of the signature.
 pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
 /// SHA-256 of the empty string, the payload hash of a bodiless request.
@@ -185,7 +185,7 @@ pub fn percent_decode(s: &str) -> String {
 }
 
 /// The bytes `%XX` escapes in `s` stand for (a `%` not followed by two hex digits is kept).
-pub fn percent_decode_bytes(s: &str) -> Vec<u8> {
+pub(crate) fn percent_decode_bytes(s: &str) -> Vec<u8> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;

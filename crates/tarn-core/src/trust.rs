@@ -6,10 +6,10 @@
 mod keys;
 mod signature;
 
-pub use keys::{parse_expiry, parse_trusted_keys, KeyError, PublicKey, SecretKey, TrustedKey};
+pub use keys::{parse_trusted_keys, KeyError, PublicKey, SecretKey, TrustedKey};
 pub use signature::{
     signed_place, Expected, FieldError, Manifest, SignatureFile, StrongDigest, StrongHasher,
-    TrustError, MAX_CLOCK_SKEW_SECS, SIGNATURE_HEADER, SIGNATURE_SHA256_HEADER, SIGNATURE_SUFFIX,
+    TrustError, SIGNATURE_SHA256_HEADER, SIGNATURE_SUFFIX,
 };
 
 #[cfg(test)]

@@ -10,7 +10,7 @@
 //!     "name": "batteries", "manifestFile": "lake-manifest.json", "inputRev": "main",
 //!     "inherited": false, "configFile": "lakefile.toml"}],
 //!   "name": "mathlib", "lakeDir": ".lake"}"#, "lake-manifest.json").unwrap();
-//! assert_eq!(m.packages[0].reservoir_scope().as_deref(), Some("leanprover-community/batteries"));
+//! assert_eq!(m.packages[0].scope, "leanprover-community");
 //! assert_eq!(default_toolchain(None, Some("v4.22.0\n")).as_deref(), Some("leanprover/lean4:v4.22.0"));
 //! ```
 
@@ -75,7 +75,8 @@ pub struct ManifestPackage {
 impl ManifestPackage {
     /// Lake's `Package.reservoirScope`: `<scope>/<name>`, or `None` for a dependency that
     /// did not come from Reservoir (empty scope).
-    pub fn reservoir_scope(&self) -> Option<String> {
+    #[cfg(test)]
+    pub(crate) fn reservoir_scope(&self) -> Option<String> {
         (!self.scope.is_empty()).then(|| format!("{}/{}", self.scope, self.name))
     }
 }
@@ -252,7 +253,8 @@ impl Manifest {
     }
 
     /// The dependency named `name`.
-    pub fn package(&self, name: &str) -> Option<&ManifestPackage> {
+    #[cfg(test)]
+    pub(crate) fn package(&self, name: &str) -> Option<&ManifestPackage> {
         self.packages.iter().find(|p| p.name == name)
     }
 }

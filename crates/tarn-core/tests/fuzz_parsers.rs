@@ -286,7 +286,7 @@ fn s3_paths_object_keys_and_scopes() {
         let _ = tarn_core::Scope::repo(&t);
         let _ = tarn_core::check_platform(&t);
         let _ = tarn_core::check_toolchain(&t);
-        let _ = tarn_core::normalize_toolchain(&t);
+        let _ = tarn_core::default_toolchain(None, Some(&t));
         let _ = tarn_core::uri_encode(&t);
         let _ = ArtifactName::parse(&t);
         let _ = ArtifactName::parse_strict(&t);

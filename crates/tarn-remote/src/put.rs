@@ -82,11 +82,14 @@ fn check_kind(path: &Path, problems: &mut Vec<String>) -> bool {
     }
 }
 
-/// The artifacts `mappings` names, each a regular file whose content hashes to its name;
-/// Lake's hash and the SHA-256 are taken in one read of each file, on every core.
+/// The artifacts `mappings` names, each a regular file whose content hashes to its name,
+/// hashed on every core; the SHA-256 is taken in the same read of those `strong` picks
+/// (all of them for a signed upload; otherwise those that will be sent, for the request's
+/// signature).
 fn items_for(
     mappings: &MappingFile,
     path_of: impl Fn(&ArtifactName) -> PathBuf,
+    strong: impl Fn(&ArtifactName) -> bool,
     problems: &mut Vec<String>,
 ) -> Vec<UploadItem> {
     let names = match mappings.artifacts() {
@@ -107,19 +110,22 @@ fn items_for(
             candidates.push((name, path));
         }
     }
-    let paths: Vec<PathBuf> = candidates.iter().map(|(_, p)| p.clone()).collect();
-    let hashed = tarn_store::hash_files_strong(&paths);
+    let files: Vec<(PathBuf, bool)> = candidates
+        .iter()
+        .map(|(n, p)| (p.clone(), strong(n)))
+        .collect();
+    let hashed = tarn_store::hash_files(&files);
     let mut items = Vec::with_capacity(candidates.len());
     for ((name, path), r) in candidates.into_iter().zip(hashed) {
         match r {
-            Ok((h, digest)) if h == name.hash => items.push(UploadItem {
+            Ok((h, size, digest)) if h == name.hash => items.push(UploadItem {
                 name,
                 path,
-                size: digest.size,
-                sha256: Some(digest.sha256),
+                size,
+                sha256: digest.map(|d| d.sha256),
                 staged: None,
             }),
-            Ok((h, _)) => problems.push(format!(
+            Ok((h, _, _)) => problems.push(format!(
                 "{}: content hash {} does not match the name",
                 path.display(),
                 h.hex()
@@ -154,7 +160,14 @@ pub fn load_mappings(path: &Path) -> Result<(Vec<u8>, MappingFile), Invalid> {
 /// upload opens each file again relative to the staging directory's descriptor (never by
 /// path) and re-checks the hash as it sends (`Transport::put_staged_artifact`).
 pub fn validate_staging(dir: &Path, strong: bool) -> Result<(Vec<u8>, Vec<UploadItem>), Invalid> {
-    let mut staging = tarn_store::validate_staging(dir).map_err(|problems| Invalid { problems })?;
+    check_staging(open_staging(dir)?, |_| strong)
+}
+
+/// The first half of [`validate_staging`]: the directory's structure (`outputs.jsonl`
+/// parses, every artifact it names is present as a regular file), warnings logged; no
+/// artifact read yet.
+pub(crate) fn open_staging(dir: &Path) -> Result<StagingDir, Invalid> {
+    let staging = tarn_store::validate_staging(dir).map_err(|problems| Invalid { problems })?;
     for w in &staging.mappings.warnings {
         tracing::warn!("{w}");
     }
@@ -164,9 +177,19 @@ pub fn validate_staging(dir: &Path, strong: bool) -> Result<(Vec<u8>, Vec<Upload
             dir.join(u).display()
         );
     }
+    Ok(staging)
+}
+
+/// The second half of [`validate_staging`]: every artifact's content hashed (Lake's hash;
+/// the SHA-256 in the same read of those `strong` picks), the items to upload.
+pub(crate) fn check_staging(
+    mut staging: StagingDir,
+    strong: impl Fn(&ArtifactName) -> bool + Sync,
+) -> Result<(Vec<u8>, Vec<UploadItem>), Invalid> {
     let checked = staging
-        .check_contents(strong)
+        .check_contents_where(strong)
         .map_err(|problems| Invalid { problems })?;
+    let dir = staging.dir.clone();
     let bytes = std::mem::take(&mut staging.mappings.bytes);
     let staging = Arc::new(staging);
     let items = checked
@@ -183,13 +206,15 @@ pub fn validate_staging(dir: &Path, strong: bool) -> Result<(Vec<u8>, Vec<Upload
 }
 
 /// Validates the artifacts a mappings file names in the cache for `put` (present, regular,
-/// hash = name; a missing one is Lake's `artifact not found in cache: <path>`).
+/// hash = name; a missing one is Lake's `artifact not found in cache: <path>`); the
+/// SHA-256 is taken in the same read of those `strong` picks.
 pub(crate) fn validate_cache(
     cache: &Cache,
     mappings: &MappingFile,
+    strong: impl Fn(&ArtifactName) -> bool,
 ) -> Result<Vec<UploadItem>, Invalid> {
     let mut problems = Vec::new();
-    let items = items_for(mappings, |n| cache.artifact_path(n), &mut problems);
+    let items = items_for(mappings, |n| cache.artifact_path(n), strong, &mut problems);
     let problems: Vec<String> = problems
         .into_iter()
         .map(|p| match p.strip_prefix("artifact not found: ") {
@@ -339,6 +364,42 @@ async fn probe_missing(
     Some(missing)
 }
 
+/// What a presence check made before validating found, so that an unsigned upload takes
+/// the SHA-256 (for the request signature) only of the artifacts it will send, in the
+/// read that validates them; the upload then does not ask again.
+#[derive(Debug, Clone, Default)]
+pub(crate) enum Presence {
+    /// Not checked: the upload checks (batch API, else one `HEAD` per artifact).
+    #[default]
+    Unchecked,
+    /// The batch API answered: the artifacts the service lacks.
+    Missing(HashSet<Hash>),
+    /// The service offers no batch API: the upload checks with `HEAD`.
+    NoBatchApi,
+}
+
+impl Presence {
+    /// Asks the service's batch API which of `hashes` it lacks.
+    pub(crate) async fn check(
+        transport: &impl Uplink,
+        service: &Service,
+        scope: &Scope,
+        hashes: &[Hash],
+    ) -> Presence {
+        let mut seen = HashSet::new();
+        let unique: Vec<Hash> = hashes.iter().copied().filter(|h| seen.insert(*h)).collect();
+        match probe_missing(transport, service, scope, &unique).await {
+            Some(missing) => Presence::Missing(missing),
+            None => Presence::NoBatchApi,
+        }
+    }
+
+    /// Whether the artifact `hash` is known to be sent (it is missing on the service).
+    pub(crate) fn will_send(&self, hash: Hash) -> bool {
+        matches!(self, Presence::Missing(m) if m.contains(&hash))
+    }
+}
+
 /// Uploads `items` (those the service lacks, or all with `force`) and then, only if every
 /// artifact is confirmed present, `mappings` verbatim to `revision_url`. With `sign`, the
 /// signature object (docs/trust.md) is made from the SHA-256 of each artifact taken while
@@ -365,13 +426,15 @@ pub async fn upload(
         revision_url,
         force,
         sign,
+        Presence::Unchecked,
     )
     .await
 }
 
-/// [`upload`] through any [`Uplink`] (the engine's tests use a fake one).
+/// [`upload`] through any [`Uplink`] (the engine's tests use a fake one), with what a
+/// presence check before validating found.
 #[allow(clippy::too_many_arguments)]
-async fn upload_through(
+pub(crate) async fn upload_through(
     transport: &impl Uplink,
     service: &Service,
     scope: &Scope,
@@ -380,6 +443,7 @@ async fn upload_through(
     revision_url: &str,
     force: bool,
     sign: Option<SignRequest>,
+    presence: Presence,
 ) -> Result<PutReport, Failed> {
     let start = Instant::now();
     let retries0 = transport
@@ -403,7 +467,12 @@ async fn upload_through(
     let mut todo: Vec<&UploadItem> = unique.clone();
     if !force {
         let hashes: Vec<Hash> = unique.iter().map(|i| i.name.hash).collect();
-        if let Some(missing) = probe_missing(transport, service, scope, &hashes).await {
+        let missing = match presence {
+            Presence::Missing(missing) => Some(missing),
+            Presence::NoBatchApi => None,
+            Presence::Unchecked => probe_missing(transport, service, scope, &hashes).await,
+        };
+        if let Some(missing) = missing {
             report.presence_check = "batch";
             todo.retain(|i| missing.contains(&i.name.hash));
         } else {

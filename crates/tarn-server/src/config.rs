@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 /// Default listen address.
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:7070";
+pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:7070";
 
 /// The smallest `max_request_head_bytes` (hyper's own minimum buffer).
-pub const MIN_REQUEST_HEAD_BYTES: usize = 8 << 10;
+pub(crate) const MIN_REQUEST_HEAD_BYTES: usize = 8 << 10;
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Deserialize)]
@@ -233,7 +233,7 @@ impl KeyConfig {
     }
 
     /// Whether this key grants `access` on `scope`.
-    pub fn allows(&self, access: Access, scope: &str) -> bool {
+    pub(crate) fn allows(&self, access: Access, scope: &str) -> bool {
         let any = |pats: &[String]| pats.iter().any(|p| scope_matches(p, scope));
         match access {
             Access::Read => any(&self.read) || any(&self.write) || any(&self.admin),
@@ -312,7 +312,7 @@ impl ServerConfig {
     /// (an entry without keys is an error: it would refuse every revision). Building a
     /// serving state (`tarn serve`, [`crate::Handler::new`]) calls it; `tarn serve` also calls
     /// it first, so a bad file is reported before the address is bound.
-    pub fn load_signature_keys(&mut self) -> Result<(), ConfigError> {
+    pub(crate) fn load_signature_keys(&mut self) -> Result<(), ConfigError> {
         for s in self.signed.iter_mut().filter(|s| s.keys.is_empty()) {
             s.keys = tarn_store::read_trusted_keys(&s.trusted_keys)
                 .map_err(|e| ConfigError::Invalid(format!("[[signed]] trusted_keys: {e}")))?;
@@ -328,7 +328,7 @@ impl ServerConfig {
 
     /// The keys a scope's revisions must be signed with; `None` when the scope accepts
     /// unsigned revisions.
-    pub fn signature_keys(&self, scope: &str) -> Option<Vec<tarn_core::trust::TrustedKey>> {
+    pub(crate) fn signature_keys(&self, scope: &str) -> Option<Vec<tarn_core::trust::TrustedKey>> {
         let mut matching = self
             .signed
             .iter()
@@ -339,7 +339,7 @@ impl ServerConfig {
     }
 
     /// Checks values that serde cannot.
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));
         self.listen_addr()?;
         for (name, p) in [
@@ -398,7 +398,7 @@ impl ServerConfig {
 
     /// Where upload bodies are spooled: `storage.spool_dir` for an `s3` backend, else
     /// `<data>/.tarn-spool`; `None` when neither is set.
-    pub fn spool_dir(&self) -> Option<PathBuf> {
+    pub(crate) fn spool_dir(&self) -> Option<PathBuf> {
         match (self.storage.kind, &self.storage.spool_dir) {
             (StorageKind::S3, Some(d)) => Some(d.clone()),
             _ => self.data.as_deref().map(crate::storage::spool_dir_in),
@@ -406,19 +406,19 @@ impl ServerConfig {
     }
 
     /// The parsed listen address.
-    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
+    pub(crate) fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
         self.listen
             .parse()
             .map_err(|_| ConfigError::Invalid(format!("invalid listen address {:?}", self.listen)))
     }
 
     /// Whether `scope` may be read anonymously.
-    pub fn is_public(&self, scope: &str) -> bool {
+    pub(crate) fn is_public(&self, scope: &str) -> bool {
         self.public_read.iter().any(|p| scope_matches(p, scope))
     }
 
     /// The key with this id.
-    pub fn key(&self, id: &str) -> Option<&KeyConfig> {
+    pub(crate) fn key(&self, id: &str) -> Option<&KeyConfig> {
         self.keys.iter().find(|k| k.id == id)
     }
 }

@@ -13,7 +13,8 @@ use crate::error::StartError;
 use crate::{App, AppRef};
 
 /// `tarn serve`'s request handler, without a listener, TLS or connection limits (those
-/// belong to the listener and are tested through a socket).
+/// belong to the listener and are tested through a socket). Public for the crate's
+/// in-process tests (`tests/`); the binary serves through [`start`](crate::start).
 pub struct Handler {
     app: AppRef,
 }
@@ -35,7 +36,8 @@ impl Handler {
     }
 
     /// Answers one request as read from a connection of `peer`: the per-address shares
-    /// (half the anonymous parse pool for one address) count it against that address.
+    /// (half the anonymous parse pool for one address) count it against that address. For
+    /// the tests of those shares.
     pub async fn handle_from(&self, peer: IpAddr, mut req: Request<Body>) -> Response<Body> {
         req.extensions_mut().insert(crate::peer_share::PeerIp(peer));
         self.handle(req).await

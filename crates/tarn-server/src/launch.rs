@@ -69,17 +69,12 @@ impl Serving {
     }
 
     /// The base URL clients use: the configured `public_url`, else `http(s)://<address>`.
-    pub fn base_url(&self) -> String {
+    pub(crate) fn base_url(&self) -> String {
         let app = self.bound.app();
         app.cfg.public_url.clone().unwrap_or_else(|| {
             let scheme = if app.tls { "https" } else { "http" };
             format!("{scheme}://{}", self.local_addr())
         })
-    }
-
-    /// The admin key generated for (or kept by) a zero-configuration server.
-    pub fn generated_key(&self) -> Option<&KeyConfig> {
-        self.generated_key.as_ref()
     }
 
     /// The start-up banner: the address, a complete Lake configuration, two commands and

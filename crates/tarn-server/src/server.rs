@@ -426,8 +426,8 @@ fn connection_cap(cfg: &crate::config::ServerConfig) -> usize {
 }
 
 /// Raises this process's soft file-descriptor limit to the hard one; returns the soft limit
-/// in force (`None` where it cannot be read). The server calls it as it starts; a test
-/// holding many sockets calls it too.
+/// in force (`None` where it cannot be read). The server calls it as it starts; public for
+/// the binary's test holding many sockets (`tarn-cli/tests/hostile_load.rs`).
 #[cfg(unix)]
 pub fn raise_fd_limit() -> Option<u64> {
     let mut r = libc::rlimit {

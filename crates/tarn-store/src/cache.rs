@@ -28,10 +28,10 @@ pub const TEMP_PREFIX: &str = ".tarn-tmp.";
 
 /// Name of tarn's own directory in a cache root (Lake reads only `artifacts/`, `outputs/`
 /// and `revisions/`).
-pub const TARN_DIR: &str = ".tarn";
+pub(crate) const TARN_DIR: &str = ".tarn";
 
 /// `<root>/.tarn`.
-pub fn tarn_dir(cache: &Cache) -> PathBuf {
+pub(crate) fn tarn_dir(cache: &Cache) -> PathBuf {
     cache.root().join(TARN_DIR)
 }
 
@@ -62,7 +62,7 @@ impl Cache {
     }
 
     /// `<root>/artifacts`.
-    pub fn artifacts_dir(&self) -> PathBuf {
+    pub(crate) fn artifacts_dir(&self) -> PathBuf {
         self.root.join("artifacts")
     }
 
@@ -82,7 +82,7 @@ impl Cache {
     }
 
     /// `<root>/outputs/<scope>/<input>.json`.
-    pub fn outputs_path(&self, local_scope: &str, input: Hash) -> PathBuf {
+    pub(crate) fn outputs_path(&self, local_scope: &str, input: Hash) -> PathBuf {
         self.outputs_dir(local_scope).join(format!("{input}.json"))
     }
 
@@ -104,7 +104,7 @@ impl Cache {
     }
 
     /// `<root>/.tarn/quarantine`: tarn's own directory, which Lake and `prune` leave alone.
-    pub fn quarantine_dir(&self) -> PathBuf {
+    pub(crate) fn quarantine_dir(&self) -> PathBuf {
         self.root.join(TARN_DIR).join("quarantine")
     }
 
@@ -117,7 +117,11 @@ impl Cache {
 
     /// Moves `src` (an artifact or a temp file in `artifacts/`) into `quarantine/` as
     /// `<file_name>.<unique>`. Returns where it went.
-    pub fn quarantine_file(&self, src: &Path, file_name: &str) -> Result<PathBuf, StoreError> {
+    pub(crate) fn quarantine_file(
+        &self,
+        src: &Path,
+        file_name: &str,
+    ) -> Result<PathBuf, StoreError> {
         let dir = self.quarantine_dir();
         fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
         let nanos = std::time::SystemTime::now()
@@ -191,23 +195,6 @@ impl Cache {
         write_atomic(&path, &output.to_bytes())?;
         Ok(true)
     }
-
-    /// Reads one `outputs/` file: `Ok(None)` when absent, an error naming the file when it is
-    /// unreadable or not JSON.
-    pub fn read_outputs(
-        &self,
-        local_scope: &str,
-        input: Hash,
-    ) -> Result<Option<CacheOutput>, StoreError> {
-        let path = self.outputs_path(local_scope, input);
-        match fs::read(&path) {
-            Ok(bytes) => CacheOutput::parse(&bytes)
-                .map(Some)
-                .map_err(|source| StoreError::Outputs { path, source }),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(StoreError::io(&path, e)),
-        }
-    }
 }
 
 /// Writes `bytes` to `path` atomically: a temp file in the same directory (created along with
@@ -225,7 +212,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
 }
 
 /// Removes write permission for everyone (Lake makes cached artifacts read-only).
-pub fn make_read_only(path: &Path) -> io::Result<()> {
+pub(crate) fn make_read_only(path: &Path) -> io::Result<()> {
     let mut perms = fs::metadata(path)?.permissions();
     perms.set_readonly(true);
     fs::set_permissions(path, perms)

@@ -114,7 +114,7 @@ impl StoreError {
     }
 
     /// The file or directory the error is about.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         match self {
             StoreError::Io { path, .. }
             | StoreError::HashMismatch { path, .. }
@@ -181,7 +181,7 @@ impl FileChanged {
     }
 
     /// The condition inside an I/O error made by [`FileChanged::into_io`].
-    pub fn in_io(e: &std::io::Error) -> Option<&FileChanged> {
+    pub(crate) fn in_io(e: &std::io::Error) -> Option<&FileChanged> {
         e.get_ref().and_then(|inner| inner.downcast_ref())
     }
 

@@ -31,7 +31,12 @@ pub fn hash_file(path: &Path) -> io::Result<Hash> {
 }
 
 /// [`hash_file`] for an already open file.
-pub fn hash_open_file(mut file: &File) -> io::Result<Hash> {
+pub(crate) fn hash_open_file(file: &File) -> io::Result<Hash> {
+    hash_open_file_sized(file).map(|(hash, _)| hash)
+}
+
+/// [`hash_open_file`] and the length the file had when it was hashed.
+fn hash_open_file_sized(mut file: &File) -> io::Result<(Hash, u64)> {
     let len = file.metadata()?.len();
     if len >= MMAP_THRESHOLD {
         // SAFETY: the map is read-only and dropped before returning. Cached artifacts are
@@ -40,7 +45,7 @@ pub fn hash_open_file(mut file: &File) -> io::Result<Hash> {
         let map = unsafe { memmap2::MmapOptions::new().len(len as usize).map(file)? };
         #[cfg(unix)]
         let _ = map.advise(memmap2::Advice::Sequential);
-        return Ok(Hash::of_bytes(&map));
+        return Ok((Hash::of_bytes(&map), len));
     }
     READ_BUFFER.with(|cell| {
         let mut buf = cell.borrow_mut();
@@ -61,13 +66,14 @@ pub fn hash_open_file(mut file: &File) -> io::Result<Hash> {
             }
         }
         let seen = hasher.bytes_seen();
-        hasher.finish().ok_or_else(|| {
+        let hash = hasher.finish().ok_or_else(|| {
             crate::error::FileChanged::Size {
                 expected: len,
                 seen,
             }
             .into_io()
-        })
+        })?;
+        Ok((hash, len))
     })
 }
 
@@ -79,7 +85,7 @@ pub fn strong_digest_file(path: &Path) -> io::Result<StrongDigest> {
 
 /// Lake's hash and the SHA-256 of the file at `path` (opened as [`hash_file`] opens it),
 /// both taken in one read of each byte: what an upload validates and then signs.
-pub fn hash_file_strong(path: &Path) -> io::Result<(Hash, StrongDigest)> {
+pub(crate) fn hash_file_strong(path: &Path) -> io::Result<(Hash, StrongDigest)> {
     let (mut file, meta) = open_local_file(path, Links::Follow)?;
     let len = meta.len();
     let mut lake = StreamingHasher::new(len);
@@ -115,7 +121,22 @@ pub fn hash_file_strong(path: &Path) -> io::Result<(Hash, StrongDigest)> {
     }
 }
 
-/// [`hash_file_strong`] for many files, on every core; results in the order of `paths`.
+/// Lake's hash and the length of each file of `files` (each opened as [`hash_file`] opens
+/// it) and, for those marked `true`, the SHA-256 taken in the same read; on every core,
+/// results in the order of `files`. What an upload validates: the SHA-256 only where it
+/// is needed (a signed upload, or a file that will be sent; docs/trust.md).
+pub fn hash_files(files: &[(PathBuf, bool)]) -> Vec<io::Result<(Hash, u64, Option<StrongDigest>)>> {
+    crate::parallel::par_map(files, crate::parallel::default_threads(), |(p, strong)| {
+        if *strong {
+            return hash_file_strong(p).map(|(hash, d)| (hash, d.size, Some(d)));
+        }
+        let (file, _) = open_local_file(p, Links::Follow)?;
+        hash_open_file_sized(&file).map(|(hash, size)| (hash, size, None))
+    })
+}
+
+/// Lake's hash and the SHA-256 of each file, both from one read of it (opened as
+/// [`hash_file`] opens it), for many files on every core; results in the order of `paths`.
 pub fn hash_files_strong(paths: &[PathBuf]) -> Vec<io::Result<(Hash, StrongDigest)>> {
     crate::parallel::par_map(paths, crate::parallel::default_threads(), |p| {
         hash_file_strong(p)

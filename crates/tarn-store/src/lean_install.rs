@@ -18,7 +18,7 @@ use tarn_core::{elan_toolchain_name, toolchain_dir, LeanVersion, LEAN_VERSION_OU
 use crate::cache::write_atomic;
 
 /// How long `lean --version` may take (elan may first have to install the toolchain).
-pub const LEAN_PROBE_TIMEOUT: Duration = Duration::from_secs(300);
+pub(crate) const LEAN_PROBE_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// The environment variables that decide which Lean runs, captured once.
 #[derive(Debug, Clone, Default)]

@@ -45,28 +45,22 @@ mod workspace;
 // The surface, one job a line. Modules are private: everything a caller may use is here.
 
 /// The cache directory, its atomic writes and immutable artifacts.
-pub use cache::{
-    make_read_only, tarn_dir, write_atomic, Cache, Inserted, TempFile, TARN_DIR, TEMP_PREFIX,
-};
+pub use cache::{write_atomic, Cache, Inserted, TempFile, TEMP_PREFIX};
 /// `clean`: remove the whole cache directory.
 pub use clean::clean;
 /// Errors, each naming its file; a file that changed under a reader, found by type.
 pub use error::{FileChanged, StoreError};
 /// Lake's content hash of files.
-pub use hashing::{
-    hash_file, hash_file_strong, hash_files_strong, hash_open_file, hash_text_file,
-    strong_digest_file,
-};
+pub use hashing::{hash_file, hash_files, hash_files_strong, hash_text_file, strong_digest_file};
 /// Files in a cache that are not Lake's (left alone by `prune`).
 pub use inventory::UnknownFile;
 /// Key files for signed revisions: generate, read a private key, read trusted keys.
 pub use keys::{generate_key, public_key_path, read_secret_key, read_trusted_keys, KeyFileError};
 /// The workspace's Lean (as Lake finds it) and what `lean --version` says.
-pub use lean_install::{probe_lean, LeanEnv, LeanProbe, LeanProbeError, LEAN_PROBE_TIMEOUT};
+pub use lean_install::{probe_lean, LeanEnv, LeanProbe, LeanProbeError};
 /// Bounded, non-blocking reads of local files that may come from outside.
 pub use local_file::{
-    open_local_file, read_config_file, read_local_file, read_local_text, read_text_inside,
-    real_root, resolve_inside, Links, ReadLimit,
+    open_local_file, read_config_file, read_local_file, read_local_text, Links, ReadLimit,
 };
 /// Where the cache lives (Lake's rules).
 pub use location::{free_space, resolve_cache_root, system_cache_root, CacheEnv, CacheSource};
@@ -83,38 +77,29 @@ pub use restore::{
     RESTORE_INDEX_FILE, RESTORE_INDEX_SCHEMA,
 };
 /// `stage`: copy a mapping file's artifacts into a flat staging directory.
-pub use stage::{stage, StageOptions, StageReport, StagedHow, STAGED_MAPPINGS};
+pub use stage::{stage, StageOptions, StageReport, STAGED_MAPPINGS};
 /// The one validator of staging directories, and reads of untrusted files.
 pub use staging::{
-    hash_reader, hash_reader_strong, read_bounded, validate_staging, CheckedArtifact, OpenArtifact,
-    StagingDir,
+    hash_reader_strong, read_bounded, validate_staging, CheckedArtifact, OpenArtifact, StagingDir,
 };
 /// `stats`: what a cache holds, by scope, age of last use and extension.
 pub use stats::{cache_stats, Bucket, CacheStats, ScopeStats, AGE_BANDS};
 /// `verify --strong`: artifacts re-checked against the saved revision signatures.
 pub use strong::{verify_strong, StrongReport};
 /// Stale temp files left by killed runs.
-pub use temp::{process_alive, sweep_cache, sweep_dirs, temp_owner, TempSweep};
+pub use temp::{sweep_cache, sweep_dirs, TempSweep};
 /// `unstage` and `add`: import a staging directory, write `outputs/` entries.
 pub use unstage::{import_staging, write_outputs, OutputsTarget, UnstageReport};
 /// Files and directories someone else controls, opened without following links or blocking.
-pub use untrusted_dir::{open_untrusted, FileId};
-/// A directory someone else controls, read through one descriptor.
-pub use untrusted_dir::{EntryKind, UntrustedDir};
+pub use untrusted_dir::open_untrusted;
 /// tarn's record of the artifacts it used and the workspaces it fetched for.
-pub use usage::{
-    forget_workspaces, note_use, read_usage, record_use, record_workspace, recorded_workspaces,
-    unix_seconds, UseRecord, USAGE_FILE, WORKSPACES_FILE,
-};
+pub use usage::{forget_workspaces, note_use, record_workspace, recorded_workspaces, unix_seconds};
 /// `verify`: rehash artifacts, check `outputs/` and `revisions/` files.
-pub use verify::{
-    check_artifact, list_artifacts, scrub, verify_artifacts, ArtifactCheckError, Problem,
-    VerifyReport,
-};
+pub use verify::{scrub, verify_artifacts, Problem, VerifyReport};
 /// A Lake workspace as Lake reads it, and its root configuration.
 pub use workspace::{
     is_package_dir, read_lean_toolchain, read_root_config, Package, RootConfig, Warning, Workspace,
-    LAKEFILE_LEAN, LAKEFILE_TOML, MANIFEST_FILE, MAX_TOOLCHAIN_BYTES, TOOLCHAIN_FILE,
+    MAX_TOOLCHAIN_BYTES,
 };
 
 /// The resource limits in force for this process: defaults overridden by the environment

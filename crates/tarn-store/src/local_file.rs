@@ -38,7 +38,8 @@ pub struct ReadLimit<'a> {
 
 /// Opens `path` for reading without blocking, and only if the open descriptor is a regular
 /// file (see the module documentation). Returns the file, in blocking mode again, and its
-/// metadata taken from the descriptor.
+/// metadata taken from the descriptor. Public because [`hash_file`](crate::hash_file)'s
+/// documentation links it; nothing outside the crate calls it.
 pub fn open_local_file(path: &Path, links: Links) -> io::Result<(File, Metadata)> {
     let file = open_nonblocking(path, links)?;
     let meta = file.metadata()?;
@@ -91,7 +92,11 @@ pub fn read_local_text(path: &Path, links: Links, limit: &ReadLimit<'_>) -> io::
 /// ([`ErrorKind::PermissionDenied`], the error naming where the link leads); the resolved
 /// path is then opened with [`Links::Refuse`], so no link swapped in afterwards is followed
 /// either. A path that does not exist stays [`ErrorKind::NotFound`].
-pub fn read_text_inside(path: &Path, root: &Path, limit: &ReadLimit<'_>) -> io::Result<String> {
+pub(crate) fn read_text_inside(
+    path: &Path,
+    root: &Path,
+    limit: &ReadLimit<'_>,
+) -> io::Result<String> {
     let real = resolve_inside(path, root)?;
     read_local_text(&real, Links::Refuse, limit)
 }
@@ -100,7 +105,7 @@ pub fn read_text_inside(path: &Path, root: &Path, limit: &ReadLimit<'_>) -> io::
 /// a path that does not exist yet, its nearest existing ancestor must lie inside (a
 /// missing directory below a link that leads out is refused too). The error says where
 /// the path leads.
-pub fn resolve_inside(path: &Path, root: &Path) -> io::Result<std::path::PathBuf> {
+pub(crate) fn resolve_inside(path: &Path, root: &Path) -> io::Result<std::path::PathBuf> {
     let mut probe = path;
     let (real, missing) = loop {
         match std::fs::canonicalize(probe) {
@@ -132,7 +137,7 @@ pub fn resolve_inside(path: &Path, root: &Path) -> io::Result<std::path::PathBuf
 
 /// The canonical form of a workspace directory, for [`read_text_inside`] and
 /// [`resolve_inside`].
-pub fn real_root(dir: &Path) -> io::Result<std::path::PathBuf> {
+pub(crate) fn real_root(dir: &Path) -> io::Result<std::path::PathBuf> {
     std::fs::canonicalize(if dir.as_os_str().is_empty() {
         Path::new(".")
     } else {

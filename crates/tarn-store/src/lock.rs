@@ -32,7 +32,6 @@ pub enum LockMode {
 #[derive(Debug)]
 pub struct CacheLock {
     _file: File,
-    mode: LockMode,
 }
 
 impl CacheLock {
@@ -52,7 +51,7 @@ impl CacheLock {
             let (file, path) = open_lock_file(cache, name)?;
             flock(&file, mode, true).map_err(|e| StoreError::io(&path, e))?;
             if still_at_path(&file, &path) {
-                return Ok(CacheLock { _file: file, mode });
+                return Ok(CacheLock { _file: file });
             }
         }
     }
@@ -63,18 +62,13 @@ impl CacheLock {
             let (file, path) = open_lock_file(cache, MAIN_LOCK)?;
             match flock(&file, mode, false) {
                 Ok(()) if still_at_path(&file, &path) => {
-                    return Ok(Some(CacheLock { _file: file, mode }))
+                    return Ok(Some(CacheLock { _file: file }))
                 }
                 Ok(()) => continue,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
                 Err(e) => return Err(StoreError::io(&path, e)),
             }
         }
-    }
-
-    /// The mode held.
-    pub fn mode(&self) -> LockMode {
-        self.mode
     }
 }
 
@@ -152,10 +146,9 @@ mod tests {
             .unwrap()
             .is_none());
         drop((a, b));
-        let x = CacheLock::try_acquire(&cache, LockMode::Exclusive)
+        let _x = CacheLock::try_acquire(&cache, LockMode::Exclusive)
             .unwrap()
             .unwrap();
-        assert_eq!(x.mode(), LockMode::Exclusive);
         assert!(CacheLock::try_acquire(&cache, LockMode::Shared)
             .unwrap()
             .is_none());

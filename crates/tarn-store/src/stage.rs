@@ -31,7 +31,7 @@ pub struct StageOptions {
 
 /// What one artifact's staging did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StagedHow {
+pub(crate) enum StagedHow {
     /// Hard-linked from the cache.
     Linked,
     /// Copied (cross-filesystem, or `copy` requested).

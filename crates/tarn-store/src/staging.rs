@@ -122,12 +122,21 @@ impl StagingDir {
     /// sent; the upload checks that what it sends still has the hashes, and a signature
     /// covers these digests (without a signature no SHA-256 is taken here).
     pub fn check_contents(&self, strong: bool) -> Result<Vec<CheckedArtifact>, Vec<String>> {
+        self.check_contents_where(|_| strong)
+    }
+
+    /// [`StagingDir::check_contents`] taking the SHA-256 only of the artifacts `strong`
+    /// picks: an unsigned upload needs it (for the request's signature) of those it sends.
+    pub fn check_contents_where(
+        &self,
+        strong: impl Fn(&ArtifactName) -> bool + Sync,
+    ) -> Result<Vec<CheckedArtifact>, Vec<String>> {
         let results = crate::parallel::par_map(
             &self.artifacts,
             crate::parallel::default_threads(),
             |name| -> Result<CheckedArtifact, StoreError> {
                 let mut open = self.open_artifact(name)?;
-                let started = strong.then(StrongHasher::new);
+                let started = strong(name).then(StrongHasher::new);
                 let (actual, size, digest) = read_hashing(&mut open.file, open.len, started)
                     .map_err(|e| StoreError::io(&open.path, e))?;
                 if actual != name.hash {
@@ -160,14 +169,8 @@ impl StagingDir {
 }
 
 /// Lake's content hash of exactly `len` bytes read from `reader` (never mapped: the file
-/// may be truncated under us). More or fewer bytes than `len` is an error.
-pub fn hash_reader(reader: &mut impl Read, len: u64) -> io::Result<(Hash, u64)> {
-    let (hash, seen, _) = read_hashing(reader, len, None)?;
-    Ok((hash, seen))
-}
-
-/// [`hash_reader`] that also takes the SHA-256 of the same bytes in the same pass, for
-/// signing what was validated (docs/trust.md).
+/// may be truncated under us; more or fewer bytes than `len` is an error), and the SHA-256
+/// of the same bytes in the same pass, for signing what was validated (docs/trust.md).
 pub fn hash_reader_strong(reader: &mut impl Read, len: u64) -> io::Result<(Hash, StrongDigest)> {
     let (hash, _, strong) = read_hashing(reader, len, Some(StrongHasher::new()))?;
     Ok((hash, strong.expect("a strong hasher was given").finish()))
@@ -205,7 +208,7 @@ fn read_hashing(
 
 /// Checks a staging directory without importing anything. Returns every problem found
 /// (each naming its file), not just the first. The directory is opened once
-/// ([`UntrustedDir`]: a symbolic link as its last component is refused) and everything,
+/// (as an untrusted directory: a symbolic link as its last component is refused) and everything,
 /// `outputs.jsonl` included, is read relative to that descriptor, then and later.
 pub fn validate_staging(dir: &Path) -> Result<StagingDir, Vec<String>> {
     let mut problems = Vec::new();

@@ -29,7 +29,7 @@ pub struct TempSweep {
 /// Unix systems (macOS) ask with signal 0 (a zombie counts as alive there); where neither
 /// exists (Windows) every process counts as alive, so nothing is removed by mistake and stale
 /// temp files stay until `tarn clean`.
-pub fn process_alive(pid: u32) -> bool {
+pub(crate) fn process_alive(pid: u32) -> bool {
     if pid == std::process::id() {
         return true;
     }
@@ -65,7 +65,7 @@ fn alive_without_proc(_pid: u32) -> bool {
 }
 
 /// The owner's process id from a temp file name, if it is one of ours.
-pub fn temp_owner(name: &str) -> Option<u32> {
+pub(crate) fn temp_owner(name: &str) -> Option<u32> {
     name.strip_prefix(TEMP_PREFIX)?
         .split('.')
         .next()?

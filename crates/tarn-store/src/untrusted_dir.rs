@@ -18,7 +18,7 @@ use crate::error::StoreError;
 
 /// Identity of a validated file, to notice it being swapped before it is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FileId {
+pub(crate) struct FileId {
     dev: u64,
     ino: u64,
 }
@@ -31,7 +31,7 @@ impl FileId {
     }
 
     /// The identity of the file `meta` describes (`None` where the platform has none).
-    pub fn of(meta: &Metadata) -> Option<FileId> {
+    pub(crate) fn of(meta: &Metadata) -> Option<FileId> {
         #[cfg(unix)]
         {
             use std::os::unix::fs::MetadataExt;
@@ -92,7 +92,7 @@ pub fn open_untrusted(path: &Path) -> Result<(File, Metadata), StoreError> {
 
 /// What an entry of the directory is (not following links).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EntryKind {
+pub(crate) enum EntryKind {
     /// A regular file, with its identity.
     File(Option<FileId>),
     /// A symbolic link.
@@ -105,7 +105,7 @@ pub enum EntryKind {
 
 /// An open directory (see the module documentation).
 #[derive(Debug)]
-pub struct UntrustedDir {
+pub(crate) struct UntrustedDir {
     #[cfg(unix)]
     fd: std::os::fd::OwnedFd,
     path: PathBuf,
@@ -135,7 +135,7 @@ fn check_name(dir: &Path, name: &str) -> Result<(), StoreError> {
 impl UntrustedDir {
     /// Opens `path` as a directory: `O_DIRECTORY | O_NOFOLLOW`, so a symbolic link as the
     /// last component is refused.
-    pub fn open(path: &Path) -> Result<UntrustedDir, StoreError> {
+    pub(crate) fn open(path: &Path) -> Result<UntrustedDir, StoreError> {
         use rustix::fs::{Mode, OFlags, CWD};
         let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         match rustix::fs::open(path, flags, Mode::empty()) {
@@ -162,7 +162,7 @@ impl UntrustedDir {
 
     /// Every entry (`.` and `..` left out): its name and what it is, read from the open
     /// directory. An entry that vanishes between the listing and its inspection is left out.
-    pub fn entries(&self) -> Result<Vec<(OsString, EntryKind)>, StoreError> {
+    pub(crate) fn entries(&self) -> Result<Vec<(OsString, EntryKind)>, StoreError> {
         use std::os::unix::ffi::OsStrExt;
         let err = |e: rustix::io::Errno| StoreError::io(&self.path, io::Error::from(e));
         let dir = rustix::fs::Dir::read_from(&self.fd).map_err(err)?;
@@ -201,7 +201,7 @@ impl UntrustedDir {
     /// Opens the entry `name` for reading: `O_NOFOLLOW | O_NONBLOCK | O_NOCTTY`, relative to
     /// the open directory, and only if the descriptor is a regular file. Returns the file and
     /// its metadata, taken from the descriptor.
-    pub fn open_file(&self, name: &str) -> Result<(File, Metadata), StoreError> {
+    pub(crate) fn open_file(&self, name: &str) -> Result<(File, Metadata), StoreError> {
         use rustix::fs::{Mode, OFlags};
         check_name(&self.path, name)?;
         let path = self.path.join(name);
@@ -227,7 +227,7 @@ impl UntrustedDir {
 impl UntrustedDir {
     /// Opens `path` as a directory (without descriptor-relative access on this platform:
     /// entries are reached by path).
-    pub fn open(path: &Path) -> Result<UntrustedDir, StoreError> {
+    pub(crate) fn open(path: &Path) -> Result<UntrustedDir, StoreError> {
         let m = std::fs::symlink_metadata(path).map_err(|e| StoreError::io(path, e))?;
         if m.file_type().is_symlink() {
             return Err(symlink_refused(path));
@@ -238,7 +238,7 @@ impl UntrustedDir {
     }
 
     /// Every entry: its name and what it is.
-    pub fn entries(&self) -> Result<Vec<(OsString, EntryKind)>, StoreError> {
+    pub(crate) fn entries(&self) -> Result<Vec<(OsString, EntryKind)>, StoreError> {
         let mut out = Vec::new();
         for e in std::fs::read_dir(&self.path).map_err(|e| StoreError::io(&self.path, e))? {
             let e = e.map_err(|e| StoreError::io(&self.path, e))?;
@@ -261,15 +261,8 @@ impl UntrustedDir {
     }
 
     /// Opens the entry `name` for reading (see [`open_untrusted`]).
-    pub fn open_file(&self, name: &str) -> Result<(File, Metadata), StoreError> {
+    pub(crate) fn open_file(&self, name: &str) -> Result<(File, Metadata), StoreError> {
         check_name(&self.path, name)?;
         open_untrusted(&self.path.join(name))
-    }
-}
-
-impl UntrustedDir {
-    /// The path it was opened by (for messages only; never reopen it).
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 }

@@ -29,9 +29,9 @@ use crate::local_file::{read_local_file, Links, ReadLimit};
 use crate::lock::{CacheLock, LockMode};
 
 /// The artifact record's file name in `<root>/.tarn/`.
-pub const USAGE_FILE: &str = "usage-v1";
+pub(crate) const USAGE_FILE: &str = "usage-v1";
 /// The workspace record's file name in `<root>/.tarn/`.
-pub const WORKSPACES_FILE: &str = "workspaces-v1";
+pub(crate) const WORKSPACES_FILE: &str = "workspaces-v1";
 const USAGE_HEADER: &str = "tarn-usage 1";
 const WORKSPACES_HEADER: &str = "tarn-workspaces 1";
 const USAGE_LOCK: &str = "usage.lock";
@@ -47,7 +47,7 @@ pub fn unix_seconds(t: SystemTime) -> u64 {
 
 /// A record file: key → newest time of use (Unix seconds).
 #[derive(Debug, Default, Clone)]
-pub struct UseRecord {
+pub(crate) struct UseRecord {
     /// Times by key.
     pub times: HashMap<String, u64>,
     /// Lines that were ignored (bad syntax), or why the whole file was.
@@ -134,12 +134,12 @@ fn update_record(
 }
 
 /// The artifact record: file name in `artifacts/` → last use by tarn.
-pub fn read_usage(cache: &Cache) -> UseRecord {
+pub(crate) fn read_usage(cache: &Cache) -> UseRecord {
     read_record(cache, USAGE_FILE, USAGE_HEADER)
 }
 
 /// Records that tarn used (fetched, staged, imported, restored) these artifacts now.
-pub fn record_use<'a>(
+pub(crate) fn record_use<'a>(
     cache: &Cache,
     names: impl IntoIterator<Item = &'a ArtifactName>,
 ) -> Result<(), StoreError> {
@@ -155,7 +155,7 @@ pub fn record_use<'a>(
     })
 }
 
-/// [`record_use`] for commands whose job is something else: a record that cannot be written
+/// Records the use of `names` for commands whose job is something else: a record that cannot be written
 /// (a read-only cache) is logged, not an error. Only an existing cache is recorded in.
 pub fn note_use<'a>(cache: &Cache, names: impl IntoIterator<Item = &'a ArtifactName>) {
     if !cache.root().is_dir() {

@@ -62,7 +62,7 @@ impl VerifyReport {
 
 /// Why a cached artifact failed its check.
 #[derive(Debug, thiserror::Error)]
-pub enum ArtifactCheckError {
+pub(crate) enum ArtifactCheckError {
     /// No file under the artifact's name (Lake's wording).
     #[error("artifact not found in cache")]
     Missing,
@@ -86,7 +86,7 @@ pub enum ArtifactCheckError {
 
 /// Checks that one artifact file exists, is a regular file and rehashes to its name.
 /// Returns its size.
-pub fn check_artifact(path: &Path, name: &ArtifactName) -> Result<u64, ArtifactCheckError> {
+pub(crate) fn check_artifact(path: &Path, name: &ArtifactName) -> Result<u64, ArtifactCheckError> {
     let meta = match fs::symlink_metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(ArtifactCheckError::Missing),
@@ -147,7 +147,7 @@ fn rehash_into(
 
 /// Lists the artifact files of the cache (temp files skipped and counted, odd names
 /// reported as problems).
-pub fn list_artifacts(cache: &Cache, report: &mut VerifyReport) -> Vec<ArtifactName> {
+pub(crate) fn list_artifacts(cache: &Cache, report: &mut VerifyReport) -> Vec<ArtifactName> {
     let dir = cache.artifacts_dir();
     let mut names = Vec::new();
     let entries = match fs::read_dir(&dir) {

@@ -33,15 +33,16 @@ use crate::error::StoreError;
 use crate::local_file::{read_text_inside, real_root, resolve_inside, ReadLimit};
 
 /// The Lean-language configuration file name.
-pub const LAKEFILE_LEAN: &str = "lakefile.lean";
+pub(crate) const LAKEFILE_LEAN: &str = "lakefile.lean";
 /// The TOML configuration file name.
-pub const LAKEFILE_TOML: &str = "lakefile.toml";
+pub(crate) const LAKEFILE_TOML: &str = "lakefile.toml";
 /// The manifest file name.
-pub const MANIFEST_FILE: &str = "lake-manifest.json";
+pub(crate) const MANIFEST_FILE: &str = "lake-manifest.json";
 /// The toolchain file name.
-pub const TOOLCHAIN_FILE: &str = "lean-toolchain";
+pub(crate) const TOOLCHAIN_FILE: &str = "lean-toolchain";
 /// Most bytes of `lean-toolchain` read (it holds one line, such as
-/// `leanprover/lean4:v4.22.0`).
+/// `leanprover/lean4:v4.22.0`). Public for the test that reads a file one byte over it
+/// (`tests/workspace.rs`).
 pub const MAX_TOOLCHAIN_BYTES: u64 = 64 << 10;
 
 /// Whether `dir` holds a Lake package configuration (`lakefile.lean` or `lakefile.toml`).
@@ -208,7 +209,7 @@ impl Workspace {
     /// Nothing outside `dir` is read or named as a package directory: `packagesDir` and a
     /// path dependency's `dir` must be relative paths that stay inside
     /// ([`tarn_core::check_inside_workspace`]), and every directory and file the workspace
-    /// names must resolve inside `dir` through any symbolic link ([`resolve_inside`]);
+    /// names must resolve inside `dir` through any symbolic link;
     /// anything else is an error naming the file and the field.
     pub fn load(dir: &Path) -> Result<(Workspace, Vec<Warning>), StoreError> {
         let root = real_root(dir).map_err(|e| StoreError::io(dir, e))?;

@@ -1,6 +1,7 @@
 //! Running the `tarn` binary (and `git`) from tests: a clean environment, the exit code and
 //! both output streams, and the small configuration files the commands read.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 /// The `tarn` binary under test: nextest's `NEXTEST_BIN_EXE_tarn`, otherwise `tarn` next to
@@ -67,25 +68,51 @@ pub fn write_s3_config(path: &Path, name: &str, artifact_endpoint: &str, revisio
 /// `HOME` and `LAKE_CONFIG` pointing into `home`.
 pub fn tarn_cmd(bin: &Path, home: &Path) -> std::process::Command {
     let mut c = std::process::Command::new(bin);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("LAKE_")
-            || k.starts_with("TARN_")
-            || k.starts_with("RESERVOIR_")
-            || k.starts_with("ELAN")
-        {
-            c.env_remove(&k);
-        }
+    for (key, value) in sealed_env_changes(home) {
+        match value {
+            Some(v) => c.env(key, v),
+            None => c.env_remove(key),
+        };
     }
+    c
+}
+
+/// [`tarn_cmd`] as a [`MeasuredCommand`](crate::MeasuredCommand), for `run_measured`.
+#[cfg(unix)]
+pub fn tarn_measured_cmd(bin: &Path, home: &Path) -> crate::MeasuredCommand {
+    let mut c = crate::MeasuredCommand::new(bin);
+    for (key, value) in sealed_env_changes(home) {
+        match value {
+            Some(v) => c.env(key, v),
+            None => c.env_remove(key),
+        };
+    }
+    c
+}
+
+/// The environment changes of [`tarn_cmd`], in order: each variable removed (`None`) or set.
+fn sealed_env_changes(home: &Path) -> Vec<(OsString, Option<OsString>)> {
+    let mut changes: Vec<(OsString, Option<OsString>)> = std::env::vars_os()
+        .map(|(k, _)| k)
+        .filter(|k| {
+            let k = k.to_string_lossy();
+            k.starts_with("LAKE_")
+                || k.starts_with("TARN_")
+                || k.starts_with("RESERVOIR_")
+                || k.starts_with("ELAN")
+        })
+        .map(|k| (k, None))
+        .collect();
     // Git never looks above the test's own directories: under scripts/test.sh they lie
     // inside tarn's checkout, whose HEAD a test of "no git repository" would otherwise find.
     if let Some(parent) = home.parent() {
-        c.env("GIT_CEILING_DIRECTORIES", parent);
+        changes.push(("GIT_CEILING_DIRECTORIES".into(), Some(parent.into())));
     }
-    c.env("HOME", home)
-        .env("LAKE_CONFIG", home.join("config.toml"))
-        .env("TARN_RETRY_BASE_MS", "10")
-        .env("TARN_RETRY_MAX_MS", "100");
-    c
+    changes.push(("HOME".into(), Some(home.into())));
+    changes.push(("LAKE_CONFIG".into(), Some(home.join("config.toml").into())));
+    changes.push(("TARN_RETRY_BASE_MS".into(), Some("10".into())));
+    changes.push(("TARN_RETRY_MAX_MS".into(), Some("100".into())));
+    changes
 }
 
 /// Makes a FIFO (named pipe) at `path` with the system's `mkfifo` command: the special file

@@ -39,6 +39,8 @@ mod raw_client;
 mod serve;
 mod suite;
 
+#[cfg(unix)]
+pub use cmd::tarn_measured_cmd;
 pub use cmd::{
     git, git_package, make_writable, mkfifo, run, stderr, stdout, tarn_bin, tarn_cmd,
     tarn_in_workspace, unique, write_s3_config, Sandbox,
@@ -62,7 +64,7 @@ pub use lake_curl::{curl, curl_bin, http_get_text, lake_parallel_put, lake_put};
 pub use lake_rule::{assert_lake_rule, lake_rule_problems, Dirs};
 pub use ltar::{leantar, ltar_data, module_bytes, pack_module, synth_archive, ModuleBytes};
 #[cfg(unix)]
-pub use measure::{live_peak_rss_kb, reset_peak_rss, run_measured};
+pub use measure::{live_peak_rss_kb, reset_peak_rss, run_measured, MeasuredCommand};
 /// The cache judged by a second reader that shares no code with tarn.
 pub use oracle::{cache_problems, name_matches_content};
 pub use peers::{require_program, S3};

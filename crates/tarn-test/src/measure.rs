@@ -9,15 +9,14 @@
 //! child is started through `tarn-measure-launcher` (built from `launcher/main.rs`): the
 //! spawned process execs the launcher, whose map is fresh and small, the launcher starts
 //! the child, reaps it and writes its `ru_maxrss` to a report file. The figure is the child's
-//! own peak, or the launcher's (about 2 MB) if that is larger.
+//! own peak, or the launcher's (about 2 MB) if that is larger. The child is given as data
+//! ([`MeasuredCommand`]: program, arguments, directory, environment, stdout), so the
+//! launcher is started with exactly the child's directory and environment, which it passes on.
 
 use std::collections::BTreeMap;
-use std::ffi::{CString, OsString};
+use std::ffi::{OsStr, OsString};
 use std::io::Read;
-use std::os::raw::c_char;
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::process::CommandExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -27,14 +26,133 @@ const POLL: Duration = Duration::from_millis(5);
 /// The launcher every measured child is started through (built by `build.rs`).
 const LAUNCHER: &str = env!("TARN_MEASURE_LAUNCHER");
 
-/// Runs `c` with stderr piped and returns (exit code, stderr, peak RSS in kB, seconds).
-/// The peak is `ru_maxrss` from `wait4` as the launcher saw it: the child's own high-water
-/// mark and that of every descendant it waited for, never the test process's. While the
-/// child runs it is killed, and the call panics naming `what`, once its resident high-water
-/// mark passes `kill_kb` or it runs past `bound`. A child ended by a signal reports exit
-/// code -1. Everything set on `c` (environment, directory, stdio) applies to the child.
+/// The child [`run_measured`] starts, as plain data: program, arguments, working directory,
+/// environment and where its stdout goes. The environment is this process's unless
+/// [`env_clear`](Self::env_clear) was called, with the variables set and removed here
+/// applied on top, in order. Stderr is always piped back to the caller.
+#[derive(Debug)]
+pub struct MeasuredCommand {
+    program: OsString,
+    args: Vec<OsString>,
+    dir: Option<PathBuf>,
+    inherit_env: bool,
+    /// Each variable set (`Some`) or removed (`None`); the last change to a name wins.
+    env_changes: BTreeMap<OsString, Option<OsString>>,
+    stdout: Option<Stdio>,
+}
+
+impl MeasuredCommand {
+    /// `program` with no arguments, in this process's directory and environment, with
+    /// stdout inherited.
+    pub fn new(program: impl AsRef<OsStr>) -> MeasuredCommand {
+        MeasuredCommand {
+            program: program.as_ref().to_owned(),
+            args: Vec::new(),
+            dir: None,
+            inherit_env: true,
+            env_changes: BTreeMap::new(),
+            stdout: None,
+        }
+    }
+
+    /// Adds one argument.
+    pub fn arg(&mut self, arg: impl AsRef<OsStr>) -> &mut MeasuredCommand {
+        self.args.push(arg.as_ref().to_owned());
+        self
+    }
+
+    /// Adds arguments.
+    pub fn args<I, S>(&mut self, args: I) -> &mut MeasuredCommand
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.args
+            .extend(args.into_iter().map(|a| a.as_ref().to_owned()));
+        self
+    }
+
+    /// Runs the child in `dir`.
+    pub fn current_dir(&mut self, dir: impl AsRef<Path>) -> &mut MeasuredCommand {
+        self.dir = Some(dir.as_ref().to_owned());
+        self
+    }
+
+    /// Sets `key` to `value` in the child's environment.
+    pub fn env(
+        &mut self,
+        key: impl AsRef<OsStr>,
+        value: impl AsRef<OsStr>,
+    ) -> &mut MeasuredCommand {
+        self.env_changes
+            .insert(key.as_ref().to_owned(), Some(value.as_ref().to_owned()));
+        self
+    }
+
+    /// Removes `key` from the child's environment.
+    pub fn env_remove(&mut self, key: impl AsRef<OsStr>) -> &mut MeasuredCommand {
+        self.env_changes.insert(key.as_ref().to_owned(), None);
+        self
+    }
+
+    /// Starts the child with an empty environment: nothing of this process's, and none of
+    /// the variables set before this call; only those set after it.
+    pub fn env_clear(&mut self) -> &mut MeasuredCommand {
+        self.inherit_env = false;
+        self.env_changes.clear();
+        self
+    }
+
+    /// Sends the child's stdout to `to` (inherited if never set).
+    pub fn stdout(&mut self, to: impl Into<Stdio>) -> &mut MeasuredCommand {
+        self.stdout = Some(to.into());
+        self
+    }
+
+    /// The child's complete environment.
+    fn environment(&self) -> BTreeMap<OsString, OsString> {
+        let mut env: BTreeMap<OsString, OsString> = if self.inherit_env {
+            std::env::vars_os().collect()
+        } else {
+            BTreeMap::new()
+        };
+        for (key, value) in &self.env_changes {
+            match value {
+                Some(v) => env.insert(key.clone(), v.clone()),
+                None => env.remove(key),
+            };
+        }
+        env
+    }
+
+    /// The launcher, told to write its report to `report` and to run this child, with the
+    /// child's directory, environment and stdout (the launcher passes them on).
+    fn launcher(self, report: &Path) -> Command {
+        let environment = self.environment();
+        let mut c = Command::new(LAUNCHER);
+        c.arg(report)
+            .arg(self.program)
+            .args(self.args)
+            .env_clear()
+            .envs(environment)
+            .stderr(Stdio::piped());
+        if let Some(dir) = self.dir {
+            c.current_dir(dir);
+        }
+        if let Some(to) = self.stdout {
+            c.stdout(to);
+        }
+        c
+    }
+}
+
+/// Runs `child` and returns (exit code, stderr, peak RSS in kB, seconds). The peak is
+/// `ru_maxrss` from `wait4` as the launcher saw it: the child's own high-water mark and that
+/// of every descendant it waited for, never the test process's. While the child runs it is
+/// killed, and the call panics naming `what`, once its resident high-water mark passes
+/// `kill_kb` or it runs past `bound`. A child ended by a signal reports exit code -1.
 pub fn run_measured(
-    mut c: Command,
+    child: MeasuredCommand,
     what: &str,
     bound: Duration,
     kill_kb: u64,
@@ -43,17 +161,11 @@ pub fn run_measured(
         .prefix("tarn-measure-")
         .tempfile()
         .unwrap_or_else(|e| panic!("report file for {what}: {e}"));
-    let exec = LauncherExec::new(report.path(), &c);
-    // SAFETY: the hook only calls execve on memory prepared before the fork (async-signal
-    // safe); it runs after Command applied the directory and stdio.
-    unsafe {
-        c.pre_exec(move || Err(exec.exec()));
-    }
+    let mut c = child.launcher(report.path());
     let start = Instant::now();
-    // Reaped with wait4 below, not Child::wait.
+    // Reaped with waitpid below, not Child::wait.
     #[allow(clippy::zombie_processes)]
     let mut child = c
-        .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("spawn the launcher for {what}: {e}"));
     let launcher = child.id() as libc::pid_t;
@@ -148,75 +260,6 @@ fn to_kb(raw: u64) -> u64 {
     }
 }
 
-/// The launcher's `argv` (launcher, report file, program, args) and the child's
-/// environment, built before the fork so the child only calls `execve`.
-struct LauncherExec {
-    _strings: Vec<CString>,
-    argv: Vec<*const c_char>,
-    envp: Vec<*const c_char>,
-}
-
-// SAFETY: the pointers point into `_strings`, owned by the same value and never changed.
-unsafe impl Send for LauncherExec {}
-// SAFETY: as above; nothing mutates through the pointers.
-unsafe impl Sync for LauncherExec {}
-
-impl LauncherExec {
-    fn new(report: &Path, c: &Command) -> LauncherExec {
-        let cstr = |s: &[u8]| CString::new(s).expect("no NUL byte in an argument");
-        let mut argv = vec![
-            cstr(LAUNCHER.as_bytes()),
-            cstr(report.as_os_str().as_bytes()),
-            cstr(c.get_program().as_bytes()),
-        ];
-        argv.extend(c.get_args().map(|a| cstr(a.as_bytes())));
-        let envp: Vec<CString> = child_environment(c)
-            .into_iter()
-            .map(|(k, v)| cstr(&[k.as_bytes(), b"=", v.as_bytes()].concat()))
-            .collect();
-        let pointers = |list: &[CString]| {
-            let mut p: Vec<*const c_char> = list.iter().map(|s| s.as_ptr()).collect();
-            p.push(std::ptr::null());
-            p
-        };
-        let (argv_p, envp_p) = (pointers(&argv), pointers(&envp));
-        argv.extend(envp);
-        LauncherExec {
-            _strings: argv,
-            argv: argv_p,
-            envp: envp_p,
-        }
-    }
-
-    /// Replaces this process with the launcher; returns only on failure, with the error.
-    fn exec(&self) -> std::io::Error {
-        // SAFETY: `argv` and `envp` are null-terminated arrays of pointers to live C strings.
-        unsafe { libc::execve(self.argv[0], self.argv.as_ptr(), self.envp.as_ptr()) };
-        std::io::Error::last_os_error()
-    }
-}
-
-/// The environment `c` gives its child: this process's (unless `c` cleared it) with `c`'s
-/// changes. `Command` shows a cleared environment only in its `Debug` text (`env -i`), and
-/// a `pre_exec` hook runs before `Command` installs the environment, so it is rebuilt here
-/// (`the_environment_and_directory_set_on_the_command_apply` checks it).
-fn child_environment(c: &Command) -> BTreeMap<OsString, OsString> {
-    let shown = format!("{c:?}");
-    let cleared = shown.starts_with("env -i ") || shown.contains("\" && env -i ");
-    let mut env: BTreeMap<OsString, OsString> = if cleared {
-        BTreeMap::new()
-    } else {
-        std::env::vars_os().collect()
-    };
-    for (key, value) in c.get_envs() {
-        match value {
-            Some(v) => env.insert(key.to_owned(), v.to_owned()),
-            None => env.remove(key),
-        };
-    }
-    env
-}
-
 /// Reaps `pid` (`flags` 0 blocks, `WNOHANG` does not); `None` while it runs.
 fn reap(pid: libc::pid_t, flags: libc::c_int) -> Option<()> {
     let mut status: libc::c_int = 0;
@@ -265,8 +308,8 @@ mod tests {
 
     /// Python filling 200 MiB and exiting at once: a sampler polling `/proc` sees this only
     /// if a sample lands in the milliseconds between the fill and the exit.
-    fn balloon() -> Command {
-        let mut c = Command::new("python3");
+    fn balloon() -> MeasuredCommand {
+        let mut c = MeasuredCommand::new("python3");
         c.args(["-c", "b = b'x' * (200 << 20)"]);
         c
     }
@@ -282,7 +325,7 @@ mod tests {
     #[test]
     fn a_balloon_in_a_waited_for_child_counts_too() {
         // The shell's own /proc entry never shows its child's memory; ru_maxrss does.
-        let mut c = Command::new("sh");
+        let mut c = MeasuredCommand::new("sh");
         c.args(["-c", "python3 -c \"b = b'x' * (200 << 20)\"; exit 3"]);
         let (code, err, peak, _) = run_measured(c, "sh", Duration::from_secs(60), 1 << 30);
         assert_eq!(code, 3, "{err}");
@@ -292,7 +335,7 @@ mod tests {
     #[test]
     #[should_panic(expected = "kill bound")]
     fn a_process_past_the_kill_bound_is_stopped() {
-        let mut c = Command::new("python3");
+        let mut c = MeasuredCommand::new("python3");
         c.args(["-c", "import time; b = b'x' * (200 << 20); time.sleep(60)"]);
         run_measured(c, "python3", Duration::from_secs(60), 100 * MIB);
     }
@@ -300,7 +343,7 @@ mod tests {
     #[test]
     #[should_panic(expected = "time bound")]
     fn a_process_past_the_time_bound_is_stopped() {
-        let mut c = Command::new("sleep");
+        let mut c = MeasuredCommand::new("sleep");
         c.arg("60");
         run_measured(c, "sleep", Duration::from_millis(200), 1 << 30);
     }
@@ -317,7 +360,7 @@ mod tests {
         let own = live_peak_rss_kb(std::process::id()).expect("/proc/self/status");
         assert!(own >= 300 * MIB, "this process's peak {own} kB");
         let (code, err, peak, _) = run_measured(
-            Command::new("true"),
+            MeasuredCommand::new("true"),
             "true",
             Duration::from_secs(60),
             1 << 30,
@@ -338,7 +381,7 @@ mod tests {
     fn a_program_that_does_not_exist_is_named() {
         let outcome = std::panic::catch_unwind(|| {
             run_measured(
-                Command::new("tarn-no-such-program"),
+                MeasuredCommand::new("tarn-no-such-program"),
                 "nothing",
                 Duration::from_secs(60),
                 1 << 30,
@@ -357,7 +400,7 @@ mod tests {
     #[test]
     fn the_environment_and_directory_set_on_the_command_apply() {
         let dir = tempfile::tempdir().unwrap();
-        let mut c = Command::new("sh");
+        let mut c = MeasuredCommand::new("sh");
         c.args([
             "-c",
             "test \"$PWD\" = \"$WANT\" && test -z \"$HOME\" && exit 7",
@@ -370,9 +413,38 @@ mod tests {
         assert_eq!(code, 7, "{err}");
     }
 
+    /// `env` run with a cleared environment and two variables (one set before the clear,
+    /// which the clear drops) prints exactly the variable set after it.
+    #[test]
+    fn a_cleared_environment_reaches_the_child_empty() {
+        let env = std::env::split_paths(&std::env::var_os("PATH").expect("PATH"))
+            .map(|dir| dir.join("env"))
+            .find(|p| p.is_file())
+            .expect("env on PATH");
+        let out = tempfile::NamedTempFile::new().unwrap();
+        let mut c = MeasuredCommand::new(env);
+        c.env("DROPPED", "1")
+            .env_clear()
+            .env("ONLY", "this")
+            .stdout(out.reopen().unwrap());
+        let (code, err, _, _) = run_measured(c, "env", Duration::from_secs(60), 1 << 30);
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(std::fs::read_to_string(out.path()).unwrap(), "ONLY=this\n");
+    }
+
+    /// Without a clear the child sees this process's environment, minus what was removed.
+    #[test]
+    fn an_inherited_environment_keeps_this_processs_variables() {
+        let mut c = MeasuredCommand::new("sh");
+        c.args(["-c", "test -n \"$PATH\" && test -z \"$HOME\" && exit 7"])
+            .env_remove("HOME");
+        let (code, err, _, _) = run_measured(c, "sh", Duration::from_secs(60), 1 << 30);
+        assert_eq!(code, 7, "{err}");
+    }
+
     #[test]
     fn stderr_and_a_signal_are_reported() {
-        let mut c = Command::new("sh");
+        let mut c = MeasuredCommand::new("sh");
         c.args(["-c", "echo said >&2; kill -9 $$"]);
         let (code, err, _, _) = run_measured(c, "sh", Duration::from_secs(60), 1 << 30);
         assert_eq!((code, err.as_str()), (-1, "said\n"));

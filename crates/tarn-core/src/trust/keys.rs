@@ -45,13 +45,9 @@ impl std::fmt::Debug for PublicKey {
 }
 
 impl PublicKey {
-    /// The key from its 32 raw bytes.
-    pub fn from_bytes(bytes: [u8; 32]) -> PublicKey {
-        PublicKey { bytes }
-    }
-
     /// The 32 raw bytes.
-    pub fn as_bytes(&self) -> &[u8; 32] {
+    #[cfg(test)]
+    pub(crate) fn as_bytes(&self) -> &[u8; 32] {
         &self.bytes
     }
 
@@ -83,7 +79,7 @@ impl PublicKey {
     }
 
     /// Parses `ssh-ed25519 <base64> [comment]` (what `ssh-keygen` writes to `FILE.pub`).
-    pub fn parse_line(line: &str) -> Result<PublicKey, KeyError> {
+    pub(crate) fn parse_line(line: &str) -> Result<PublicKey, KeyError> {
         let mut words = line.split_ascii_whitespace();
         if words.next() != Some(KEY_TYPE) {
             return Err(KeyError::PublicKey("the key type must be ssh-ed25519"));
@@ -110,7 +106,7 @@ impl PublicKey {
     }
 
     /// Whether `signature` is this key's Ed25519 signature of `message`.
-    pub fn verifies(&self, message: &[u8], signature: &[u8; 64]) -> bool {
+    pub(crate) fn verifies(&self, message: &[u8], signature: &[u8; 64]) -> bool {
         ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, &self.bytes)
             .verify(message, signature)
             .is_ok()
@@ -158,12 +154,13 @@ impl SecretKey {
     }
 
     /// The comment stored with the key.
-    pub fn comment(&self) -> &str {
+    #[cfg(test)]
+    pub(crate) fn comment(&self) -> &str {
         &self.comment
     }
 
     /// The Ed25519 signature of `message`.
-    pub fn sign(&self, message: &[u8]) -> [u8; 64] {
+    pub(crate) fn sign(&self, message: &[u8]) -> [u8; 64] {
         let pair = ring::signature::Ed25519KeyPair::from_seed_unchecked(&self.seed)
             .expect("any 32 bytes are an Ed25519 seed");
         pair.sign(message)
@@ -294,7 +291,7 @@ pub struct TrustedKey {
 
 impl TrustedKey {
     /// Whether the key is still trusted at `now` (Unix seconds).
-    pub fn valid_at(&self, now: u64) -> bool {
+    pub(crate) fn valid_at(&self, now: u64) -> bool {
         self.expires.is_none_or(|t| now < t)
     }
 
@@ -393,7 +390,7 @@ fn split_options(line: &str) -> Result<(KeyOptions<'_>, &str), String> {
 }
 
 /// `YYYYMMDD[HHMM[SS]]` (optionally ending in `Z`), UTC, as Unix seconds.
-pub fn parse_expiry(s: &str) -> Option<u64> {
+pub(crate) fn parse_expiry(s: &str) -> Option<u64> {
     let s = s.strip_suffix('Z').unwrap_or(s);
     if !matches!(s.len(), 8 | 12 | 14) || !s.bytes().all(|b| b.is_ascii_digit()) {
         return None;

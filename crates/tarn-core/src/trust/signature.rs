@@ -27,7 +27,7 @@ use super::keys::{SecretKey, TrustedKey};
 use crate::Hash;
 
 /// The first line of a version-1 signature object.
-pub const SIGNATURE_HEADER: &str = "tarn-signature 1";
+pub(crate) const SIGNATURE_HEADER: &str = "tarn-signature 1";
 /// The suffix of a signature object's key: `<revision key>.sig`.
 pub const SIGNATURE_SUFFIX: &str = ".sig";
 /// The HTTP header of a revision upload that names the SHA-256 (64 hex digits) of the
@@ -35,7 +35,7 @@ pub const SIGNATURE_SUFFIX: &str = ".sig";
 /// only while exactly that signature is stored beside it (docs/trust.md, "On the server").
 pub const SIGNATURE_SHA256_HEADER: &str = "x-tarn-signature-sha256";
 /// How far in the future a signature's timestamp may be (clock skew), in seconds.
-pub const MAX_CLOCK_SKEW_SECS: u64 = 300;
+pub(crate) const MAX_CLOCK_SKEW_SECS: u64 = 300;
 
 /// A SHA-256 digest and the size of the bytes it covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,7 +160,7 @@ fn one_word(field: &'static str, value: &str) -> Result<(), FieldError> {
 
 impl Manifest {
     /// The canonical text that is signed (everything but the `signature` line).
-    pub fn encode(&self) -> Result<String, FieldError> {
+    pub(crate) fn encode(&self) -> Result<String, FieldError> {
         use std::fmt::Write;
         one_word("key", &self.key_id)?;
         one_word("scope", &self.scope)?;
@@ -493,7 +493,7 @@ impl SignatureFile {
     }
 
     /// Checks that `revision_file` is the revision file signed.
-    pub fn check_revision_file(&self, revision_file: &[u8]) -> Result<(), TrustError> {
+    pub(crate) fn check_revision_file(&self, revision_file: &[u8]) -> Result<(), TrustError> {
         let actual = StrongDigest::of_revision_file(revision_file);
         if actual != self.manifest.revision_file {
             return Err(TrustError::RevisionFileMismatch {

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use super::*;
 use crate::Hash;
+use signature::MAX_CLOCK_SKEW_SECS;
 
 const REV: &str = "0123456789abcdef0123456789abcdef01234567";
 const NOW: u64 = 1_800_000_000;

@@ -7,11 +7,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use tarn_core::trust::{signed_place, Manifest, SecretKey, StrongDigest, SIGNATURE_SUFFIX};
-use tarn_core::{Scope, Service};
+use tarn_core::{ArtifactName, Hash, Scope, Service};
 use tarn_store::Cache;
 
 use super::{
-    load_mappings, upload, validate_cache, validate_staging, Invalid, PutReport, SignRequest,
+    check_staging, load_mappings, open_staging, upload_through, validate_cache, Invalid, Presence,
+    PutReport, SignRequest,
 };
 use crate::git::{self, GitError};
 use crate::transport::{Failed, Transport};
@@ -151,19 +152,37 @@ pub(crate) fn resolve_revision(revision: &PutRevision) -> Result<String, PutErro
 /// file last, only when every artifact is on the service).
 pub async fn run(transport: &Transport, plan: &PutPlan) -> Result<PutOutcome, PutError> {
     let rev = resolve_revision(&plan.revision)?;
-    let (mappings, items) = match &plan.source {
+    // A signed upload takes the SHA-256 of every artifact while validating it (the
+    // signature covers them all). An unsigned one needs it only for the request signature
+    // of the artifacts it sends: the service is asked which it lacks before anything is
+    // read, so validation takes it of those, in the same read (docs/trust.md).
+    let every = plan.sign_key.is_some() || plan.force;
+    let presence = |hashes: Vec<Hash>| async move {
+        if every {
+            Presence::Unchecked
+        } else {
+            Presence::check(transport, &plan.service, &plan.scope, &hashes).await
+        }
+    };
+    let (mappings, items, presence) = match &plan.source {
         PutSource::Cache { mappings, cache } => {
             let (bytes, parsed) = load_mappings(mappings).map_err(PutError::InvalidCache)?;
-            let items = validate_cache(cache, &parsed).map_err(PutError::InvalidCache)?;
-            (bytes, items)
+            let names = parsed.artifacts().unwrap_or_default();
+            let presence = presence(names.iter().map(|n| n.hash).collect()).await;
+            let strong = |n: &ArtifactName| every || presence.will_send(n.hash);
+            let items = validate_cache(cache, &parsed, strong).map_err(PutError::InvalidCache)?;
+            (bytes, items, presence)
         }
         PutSource::Staged { dir } => {
-            // The SHA-256 of every artifact only when it is signed (docs/trust.md).
-            let strong = plan.sign_key.is_some();
-            validate_staging(dir, strong).map_err(|source| PutError::InvalidStaging {
+            let invalid = |source| PutError::InvalidStaging {
                 dir: dir.clone(),
                 source,
-            })?
+            };
+            let staging = open_staging(dir).map_err(invalid)?;
+            let presence = presence(staging.artifacts.iter().map(|n| n.hash).collect()).await;
+            let strong = |n: &ArtifactName| every || presence.will_send(n.hash);
+            let (bytes, items) = check_staging(staging, strong).map_err(invalid)?;
+            (bytes, items, presence)
         }
     };
     let revision_url = plan.service.revision_url(
@@ -191,7 +210,7 @@ pub async fn run(transport: &Transport, plan: &PutPlan) -> Result<PutOutcome, Pu
         key: key.clone(),
         url: format!("{revision_url}{SIGNATURE_SUFFIX}"),
     });
-    let report = upload(
+    let report = upload_through(
         transport,
         &plan.service,
         &plan.scope,
@@ -200,6 +219,7 @@ pub async fn run(transport: &Transport, plan: &PutPlan) -> Result<PutOutcome, Pu
         &revision_url,
         plan.force,
         sign,
+        presence,
     )
     .await
     .map_err(|source| {

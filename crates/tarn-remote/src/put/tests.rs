@@ -211,6 +211,7 @@ fn run_case(case: &Case, jobs: usize) -> (Fake, Result<PutReport, Failed>) {
         &revision_url,
         case.force,
         sign,
+        super::Presence::Unchecked,
     ));
     (fake, got)
 }
@@ -478,4 +479,151 @@ fn uploads_in_flight_are_bounded_by_twice_the_jobs() {
             "jobs {jobs}: at most twice the jobs in flight, and that many used"
         );
     }
+}
+
+/// `put` from the cache takes the SHA-256 of the artifacts only when the upload is signed:
+/// unsigned, validation takes Lake's hash alone (the transport then takes the SHA-256 the
+/// request signature needs only of the artifacts it sends); signed, each item carries the
+/// SHA-256 of its own content, taken in the same read.
+#[test]
+fn put_from_the_cache_takes_the_sha256_only_when_signing() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = tarn_store::Cache::new(dir.path());
+    let scratch = tempfile::tempdir().unwrap();
+    let mut lines = format!("\"{}\"\n", tarn_core::SCHEMA_G3);
+    let mut want = BTreeMap::new();
+    for (i, label) in ["one", "two", "three"].iter().enumerate() {
+        let content = format!("the artifact {label}").into_bytes();
+        let name = ArtifactName::new(Hash::of_bytes(&content), "olean");
+        let source = scratch.path().join(name.file_name());
+        std::fs::write(&source, &content).unwrap();
+        cache.import_artifact(&source, &name).unwrap();
+        want.insert(
+            name.hash,
+            (content.len() as u64, StrongDigest::of(&content).sha256),
+        );
+        lines.push_str(&format!(
+            "[\"{:016x}\",{{\"o\":[\"{}\"]}}]\n",
+            i + 1,
+            name.file_name()
+        ));
+    }
+    let mappings = tarn_core::MappingFile::parse(lines.as_bytes())
+        .unwrap()
+        .file;
+    // Unsigned, after a presence check: the SHA-256 of exactly the artifacts to send.
+    let send: Vec<Hash> = want.keys().copied().take(1).collect();
+    let presence = super::Presence::Missing(send.iter().copied().collect());
+    let picked = super::validate_cache(&cache, &mappings, |n| presence.will_send(n.hash)).unwrap();
+    assert_eq!(picked.len(), 3);
+    for item in &picked {
+        let sends = send.contains(&item.name.hash);
+        assert_eq!(item.sha256.is_some(), sends, "{}", item.name.file_name());
+        if sends {
+            assert_eq!(item.sha256, Some(want[&item.name.hash].1));
+        }
+    }
+    let unsigned = super::validate_cache(&cache, &mappings, |_| false).unwrap();
+    assert_eq!(unsigned.len(), 3);
+    for item in &unsigned {
+        assert_eq!(item.size, want[&item.name.hash].0);
+        assert_eq!(
+            item.sha256,
+            None,
+            "{}: SHA-256 taken unsigned",
+            item.name.file_name()
+        );
+    }
+    let signed = super::validate_cache(&cache, &mappings, |_| true).unwrap();
+    assert_eq!(signed.len(), 3);
+    for item in &signed {
+        assert_eq!(item.size, want[&item.name.hash].0);
+        assert_eq!(item.sha256, Some(want[&item.name.hash].1));
+    }
+}
+
+/// A presence check made before validating is the upload's own: the batch API's answer
+/// (which artifacts to send, so validation takes their SHA-256 in its one read) is not
+/// asked for again; a service without the batch API is asked with `HEAD`, once.
+#[test]
+fn a_presence_check_before_validating_is_not_repeated() {
+    let service = Service::s3("t", "http://fake/a", "http://fake/r");
+    let scope = Scope::verbatim("org/pkg").unwrap();
+    let revision_url = service.revision_url(&scope, REV, None, None);
+    let fake = |batch_missing| {
+        let mut labels = BTreeMap::new();
+        labels.insert(revision_url.clone(), "rev".to_string());
+        labels.insert(
+            format!("http://fake/a{}/?{}", scope.url_path(), batch::QUERY),
+            "batch".to_string(),
+        );
+        for l in ["a", "b"] {
+            labels.insert(service.artifact_url(&scope, hash_of(l)), l.to_string());
+        }
+        Fake {
+            answers: Answers {
+                batch_missing,
+                present: &["a"],
+                failing: &[],
+            },
+            labels,
+            jobs: 4,
+            progress: Progress::none(),
+            stats: Stats::default(),
+            log: Mutex::new(Vec::new()),
+            in_flight: InFlight::default(),
+        }
+    };
+    let items: Vec<UploadItem> = ["a", "b"]
+        .iter()
+        .map(|l| UploadItem {
+            name: ArtifactName::new(hash_of(l), "olean"),
+            path: PathBuf::from(format!("/nonexistent/{l}")),
+            size: 10,
+            sha256: None,
+            staged: None,
+        })
+        .collect();
+    let hashes: Vec<Hash> = items.iter().map(|i| i.name.hash).collect();
+    let upload = |fake: &Fake, presence| {
+        block_on(upload_through(
+            fake,
+            &service,
+            &scope,
+            &items,
+            b"mappings".to_vec(),
+            &revision_url,
+            false,
+            None,
+            presence,
+        ))
+        .unwrap()
+    };
+    // The batch API answers: only b is sent, and the upload asks nothing more.
+    let with_batch = fake(Some(&["b"]));
+    let presence = block_on(super::Presence::check(
+        &with_batch,
+        &service,
+        &scope,
+        &hashes,
+    ));
+    assert!(presence.will_send(hash_of("b")) && !presence.will_send(hash_of("a")));
+    let report = upload(&with_batch, presence);
+    assert_eq!((report.uploaded, report.already_present), (1, 1));
+    assert_eq!(report.presence_check, "batch");
+    assert_eq!(with_batch.requests(), ["POST batch", "PUT b", "PUT rev"]);
+    // No batch API: nothing is known to be sent; the upload checks with HEAD, without
+    // asking the batch API a second time.
+    let without = fake(None);
+    let presence = block_on(super::Presence::check(&without, &service, &scope, &hashes));
+    assert!(!presence.will_send(hash_of("a")) && !presence.will_send(hash_of("b")));
+    let report = upload(&without, presence);
+    assert_eq!(report.presence_check, "head");
+    let requests = without.requests();
+    assert_eq!(requests.iter().filter(|r| *r == "POST batch").count(), 1);
+    assert_eq!(
+        requests.iter().filter(|r| r.starts_with("HEAD")).count(),
+        2,
+        "{requests:?}"
+    );
 }
