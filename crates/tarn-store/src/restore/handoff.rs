@@ -20,9 +20,12 @@ use std::path::{Path, PathBuf};
 
 use tarn_core::{Hash, LtarIndex, ModuleFiles};
 
-use super::unpack::UNPACKED_TRACE_EXT;
 use super::{ArchiveWork, RestoreError};
 use crate::local_file::{read_local_file, Links, ReadLimit};
+
+/// The extension leantar's copy of the archive's trace gets (`C.tarn~`): as long as `trace`,
+/// so that the renamed archive has the same layout, and meaningless to Lake.
+pub(crate) const UNPACKED_TRACE_EXT: &str = "tarn~";
 
 /// Test hook: with `TARN_TEST_RESTORE_HANDOFF=files`, archives are handed over as files in the
 /// staging directory even where memory files work (so that the tests cover both ways).

@@ -22,7 +22,7 @@ use tarn_core::{
     ModuleFiles, ModuleName, SavedTrace,
 };
 
-use super::handoff::{read_archive, ReadArchive};
+use super::handoff::{read_archive, ReadArchive, UNPACKED_TRACE_EXT};
 use super::identity::{archive_module, ilean_module};
 use super::place::{
     ensure_dir_reporting_new, link_or_copy, remove_if_exists, rewrite_into_place, write_into_place,
@@ -30,10 +30,6 @@ use super::place::{
 use super::{
     invalidate_module, read_small, ArchiveWork, RestoreError, RestoreTarget, MAX_SMALL_FILE_BYTES,
 };
-
-/// The extension leantar's copy of the archive's trace gets (`C.tarn~`): as long as `trace`,
-/// so that the renamed archive has the same layout, and meaningless to Lake.
-pub(crate) const UNPACKED_TRACE_EXT: &str = "tarn~";
 
 /// An archive vetted and named, waiting for its batch.
 pub(crate) struct Staged {
