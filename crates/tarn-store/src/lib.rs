@@ -72,9 +72,8 @@ pub use mapfile::{mappings_limit, read_mappings, LoadedMappings};
 pub use prune::{prune, KeptRevision, PruneOptions, PruneReport, Tally, DEFAULT_GRACE};
 /// `restore`: module outputs from the cache into Lake's build directories, with traces.
 pub use restore::{
-    find_leantar, leantar_version, restore, restore_round, RestoreClaims, RestoreError,
-    RestoreOptions, RestoreProblem, RestoreReport, RestoreTarget, RestoredModule, LEANTAR_ENV,
-    RESTORE_INDEX_FILE, RESTORE_INDEX_SCHEMA,
+    find_leantar, restore, restore_round, RestoreClaims, RestoreError, RestoreOptions,
+    RestoreProblem, RestoreReport, RestoreTarget, RestoredModule,
 };
 /// `stage`: copy a mapping file's artifacts into a flat staging directory.
 pub use stage::{stage, StageOptions, StageReport, STAGED_MAPPINGS};

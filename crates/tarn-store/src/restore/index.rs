@@ -19,9 +19,9 @@ use super::RestoreError;
 use crate::local_file::{read_local_file, Links, ReadLimit};
 
 /// The index's file name, directly in the build directory.
-pub const RESTORE_INDEX_FILE: &str = ".tarn-restore.json";
+pub(crate) const RESTORE_INDEX_FILE: &str = ".tarn-restore.json";
 /// The version string the index carries.
-pub const RESTORE_INDEX_SCHEMA: &str = "tarn-restore/1";
+pub(crate) const RESTORE_INDEX_SCHEMA: &str = "tarn-restore/1";
 /// Most bytes of an index read (about 60 bytes per module).
 const MAX_INDEX_BYTES: u64 = 64 << 20;
 

@@ -10,7 +10,7 @@ use super::RestoreError;
 
 /// The environment variable naming the leantar binary to use (tarn's override; Lake always
 /// uses `<sysroot>/bin/leantar`).
-pub const LEANTAR_ENV: &str = "LEANTAR";
+pub(crate) const LEANTAR_ENV: &str = "LEANTAR";
 
 /// Most bytes of leantar's stdout or stderr kept (the rest is read and dropped).
 const MAX_OUTPUT_BYTES: usize = 1 << 20;
@@ -53,7 +53,7 @@ pub fn find_leantar(dir: &Path) -> Result<PathBuf, RestoreError> {
 
 /// `leantar --version`'s answer (`leantar 0.1.19`), trimmed. Asked once per binary and
 /// process: a `get --restore` restores in many rounds, each of which reports the version.
-pub fn leantar_version(leantar: &Path) -> Result<String, RestoreError> {
+pub(crate) fn leantar_version(leantar: &Path) -> Result<String, RestoreError> {
     static KNOWN: Mutex<Vec<(PathBuf, String)>> = Mutex::new(Vec::new());
     let known = |k: &Mutex<Vec<(PathBuf, String)>>| {
         k.lock()

@@ -46,8 +46,9 @@ use crate::parallel::{default_threads, par_map};
 
 use handoff::{hand_over, max_open_handoffs, memory_handoff, Handoff};
 use identity::ilean_module;
-pub use index::{RESTORE_INDEX_FILE, RESTORE_INDEX_SCHEMA};
-pub use leantar::{find_leantar, leantar_version, LEANTAR_ENV};
+use index::RESTORE_INDEX_FILE;
+pub use leantar::find_leantar;
+use leantar::leantar_version;
 use leantar::{unpack_batch, BatchItem};
 use place::{copy_into_place, ensure_dir, remove_if_exists, write_into_place};
 use unpack::{finish, prepare, vet, CheckedDirs, Staged};
