@@ -118,20 +118,19 @@ fi
 
 start=$(date +%s)
 say "running the README's test command as a new user: scripts/test.sh"
-(cd "$work/clone" && "${fresh_env[@]}" scripts/test.sh </dev/null) ||
-  fail "scripts/test.sh failed from a fresh clone with an empty HOME"
-say "scripts/test.sh from a fresh clone and empty HOME: $(elapsed "$start") s ($MODE)"
-"$work/home/.cache/tarn-test/venv/bin/aws" --version >/dev/null ||
-  fail "no awscli in the private virtual environment"
-[ -z "$(ls -A "$work/clone/target/tarn-test" 2>/dev/null)" ] ||
-  fail "scripts/test.sh left files in target/tarn-test: $(ls "$work/clone/target/tarn-test")"
-
+(cd "$work/clone" && "${fresh_env[@]}" scripts/test.sh </dev/null) && test_rc=0 || test_rc=$?
+say "scripts/test.sh from a fresh clone and empty HOME: exit $test_rc in $(elapsed "$start") s ($MODE)"
 if [ -n "$nonroot_pid" ]; then
   wait "$nonroot_pid" && rc=0 || rc=$?
   nonroot_pid=""
   cat "$work/non-root.log" >&2
   [ "$rc" = 0 ] || fail "the non-root setup check failed (above)"
 fi
+[ "$test_rc" = 0 ] || fail "scripts/test.sh failed from a fresh clone with an empty HOME"
+"$work/home/.cache/tarn-test/venv/bin/aws" --version >/dev/null ||
+  fail "no awscli in the private virtual environment"
+[ -z "$(ls -A "$work/clone/target/tarn-test" 2>/dev/null)" ] ||
+  fail "scripts/test.sh left files in target/tarn-test: $(ls "$work/clone/target/tarn-test")"
 
 [ -z "$(ls -A "$work/tmp")" ] || fail "left behind in TMPDIR: $(ls -A "$work/tmp")"
 # /tmp itself is only reported: on a shared machine other people's runs write there too.
