@@ -12,9 +12,11 @@
 # 3. Cargo tools (CARGO_TOOLS, plus the s3s-fs S3 server pinned in scripts/s3-test-server.sh):
 #    `cargo install` from crates.io when missing.
 # 4. Starts s3s-fs on 127.0.0.1, runs every test with cargo-nextest (the peer tests, #[ignore]d
-#    under a plain `cargo test`, included), stops the server; with no
-#    arguments also the doc-test (scripts/doc-test.sh: every command in README.md and docs/)
-#    and the CI pipeline tests (tests/pipeline/run.sh).
+#    under a plain `cargo test`, included), stops the server; with no arguments also the
+#    Lake-curl tests with curl 8, the doc comments' examples, the doc-test
+#    (scripts/doc-test.sh: every command in README.md and docs/) and the CI pipeline tests
+#    (tests/pipeline/run.sh). A failing part does not stop the
+#    others; the run then ends with exit 1 and the list of the parts that failed.
 #
 # Everything a run creates outside the install locations above lives in
 # target/tarn-test/run-<pid>/ (the S3 server's data, TMPDIR for the cargo tests) and is
