@@ -129,8 +129,10 @@ fi
 [ "$test_rc" = 0 ] || fail "scripts/test.sh failed from a fresh clone with an empty HOME"
 "$work/home/.cache/tarn-test/venv/bin/aws" --version >/dev/null ||
   fail "no awscli in the private virtual environment"
-[ -z "$(ls -A "$work/clone/target/tarn-test" 2>/dev/null)" ] ||
-  fail "scripts/test.sh left files in target/tarn-test: $(ls "$work/clone/target/tarn-test")"
+# A run's own directory (target/tarn-test/run-<pid>) is removed at exit; what stays there is
+# kept on purpose (the status page test's screenshots, README).
+left_runs=$(cd "$work/clone/target/tarn-test" 2>/dev/null && ls -d run-* 2>/dev/null || true)
+[ -z "$left_runs" ] || fail "scripts/test.sh left its run directory in target/tarn-test: $left_runs"
 
 [ -z "$(ls -A "$work/tmp")" ] || fail "left behind in TMPDIR: $(ls -A "$work/tmp")"
 # /tmp itself is only reported: on a shared machine other people's runs write there too.
