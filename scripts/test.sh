@@ -12,9 +12,11 @@
 # 3. Cargo tools (CARGO_TOOLS, plus the s3s-fs S3 server pinned in scripts/s3-test-server.sh):
 #    `cargo install` from crates.io when missing.
 # 4. Starts s3s-fs on 127.0.0.1, runs every test with cargo-nextest (the peer tests, #[ignore]d
-#    under a plain `cargo test`, included), stops the server; with no
-#    arguments also the doc-test (scripts/doc-test.sh: every command in README.md and docs/)
-#    and the CI pipeline tests (tests/pipeline/run.sh).
+#    under a plain `cargo test`, included), stops the server; with no arguments also the
+#    Lake-curl tests with curl 8, the doc comments' examples, the doc-test
+#    (scripts/doc-test.sh: every command in README.md and docs/) and the CI pipeline tests
+#    (tests/pipeline/run.sh). A failing part does not stop the
+#    others; the run then ends with exit 1 and the list of the parts that failed.
 #
 # Everything a run creates outside the install locations above lives in
 # target/tarn-test/run-<pid>/ (the S3 server's data, TMPDIR for the cargo tests) and is
@@ -149,9 +151,21 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-# Each part of the run says how long it took (CI's log then shows where the time went).
-phase_start=$SECONDS
-phase_done() { say "$1: $((SECONDS - phase_start)) s"; phase_start=$SECONDS; }
+# Each part of the run says how long it took (CI's log then shows where the time went). A
+# part that fails does not stop the others: the run ends with the list of failed parts and
+# exit 1, so one run reports every failure.
+failed=()
+phase() {
+  local name=$1 start=$SECONDS rc=0
+  shift
+  "$@" || rc=$?
+  if [ "$rc" = 0 ]; then
+    say "$name: $((SECONDS - start)) s"
+  else
+    say "$name: FAILED (exit $rc) after $((SECONDS - start)) s"
+    failed+=("$name")
+  fi
+}
 
 scripts/s3-test-server.sh start
 # shellcheck disable=SC1091
@@ -166,27 +180,31 @@ export LEANTAR
 # The tests' temporary directories go under RUN_DIR, so a killed test leaves nothing in /tmp.
 # Tests that need a peer are #[ignore]d so a plain `cargo test` counts them as not run;
 # here every peer is up, so every test runs, ignored ones included (tarn_test::peers).
-TMPDIR="$RUN_DIR/tmp" cargo nextest run --workspace --no-fail-fast --run-ignored all "$@"
-phase_done "the test suite (build and run)"
+phase "the test suite (build and run)" \
+  env TMPDIR="$RUN_DIR/tmp" cargo nextest run --workspace --no-fail-fast --run-ignored all "$@"
 # The Lake-curl interop tests again with curl 8.14.1 (Debian bookworm-backports, unpacked into
 # a private directory by scripts/curl8.sh; the system curl is 7.88): Lake's transport is
 # whatever curl its users have, and their SigV4 headers differ.
 if [ $# -eq 0 ]; then
   CURL8=$(scripts/curl8.sh)
-  TMPDIR="$RUN_DIR/tmp" TARN_TEST_CURL="$CURL8" TARN_TEST_CURL_VERSION=8.14.1 \
+  phase "the Lake-curl tests with curl 8" \
+    env TMPDIR="$RUN_DIR/tmp" TARN_TEST_CURL="$CURL8" TARN_TEST_CURL_VERSION=8.14.1 \
     cargo nextest run -p tarn-cli --no-fail-fast --run-ignored all \
       -E 'test(/^(remote_curl|serve_lake_curl)::/)'
-  phase_done "the Lake-curl tests with curl 8"
 fi
 # nextest does not run doc tests (the examples in doc comments).
-if [ $# -eq 0 ]; then TMPDIR="$RUN_DIR/tmp" cargo test --workspace --doc --quiet; phase_done "doc comments' examples"; fi
+if [ $# -eq 0 ]; then
+  phase "doc comments' examples" env TMPDIR="$RUN_DIR/tmp" cargo test --workspace --doc --quiet
+fi
 # Every command shown in README.md and docs/*.md, run against a local tarn serve
 # (scripts/doc-test.sh), after the check that it fails on a broken command.
 if [ $# -eq 0 ]; then
-  TMPDIR="$RUN_DIR/tmp" tests/doc-test/selftest.sh
-  TMPDIR="$RUN_DIR/tmp" scripts/doc-test.sh
-  phase_done "the docs' commands (doc-test)"
+  phase "the doc-test's self-test" env TMPDIR="$RUN_DIR/tmp" tests/doc-test/selftest.sh
+  phase "the docs' commands (doc-test)" env TMPDIR="$RUN_DIR/tmp" scripts/doc-test.sh
 fi
 # The GitHub Actions pipeline: lint, loopback end-to-end test, act run (docs/ci.md); its
 # temporary directories under RUN_DIR too.
-if [ $# -eq 0 ]; then TMPDIR="$RUN_DIR/tmp" tests/pipeline/run.sh; phase_done "the pipeline tests"; fi
+if [ $# -eq 0 ]; then phase "the pipeline tests" env TMPDIR="$RUN_DIR/tmp" tests/pipeline/run.sh; fi
+if [ ${#failed[@]} -gt 0 ]; then
+  die "failed: $(printf '%s; ' "${failed[@]}")see above"
+fi
