@@ -11,6 +11,8 @@
 #    (Debian 12 and Ubuntu >= 23.04 refuse that, PEP 668).
 # 3. Cargo tools (CARGO_TOOLS, plus the s3s-fs S3 server pinned in scripts/s3-test-server.sh):
 #    `cargo install` from crates.io when missing.
+#    The workspace's test binaries build in the background from step 2 on (beside the PyPI
+#    downloads), unless --setup-only.
 # 4. Starts s3s-fs on 127.0.0.1, runs every test with cargo-nextest (the peer tests, #[ignore]d
 #    under a plain `cargo test`, included), stops the server; with no arguments also the
 #    Lake-curl tests with curl 8, the doc comments' examples, the doc-test
@@ -98,6 +100,22 @@ module with ensurepip). Install them with your system's package manager, then ru
   fi
 fi
 
+# The workspace's test binaries start building now, beside the PyPI downloads of step 2 (on a
+# new machine those take a minute or more of mostly waiting): `cargo test --no-run` builds what
+# `cargo nextest run` below runs, so the suite then starts from a warm target directory. Its
+# output goes to a log; a failure shows again, in full, when nextest builds. The setup lock
+# (fd 9) is not passed to it, so another checkout's setup need not wait for this build.
+prebuild_pid=""
+prebuild_log=""
+if [ "$SETUP_ONLY" = 0 ] && command -v cargo >/dev/null 2>&1; then
+  prebuild_log="$TOOLS_DIR/prebuild-$$.log"
+  say "building the test binaries while the setup goes on (log: $prebuild_log)"
+  cargo test --workspace --no-run --locked >"$prebuild_log" 2>&1 9>&- &
+  prebuild_pid=$!
+  # Until the run below takes over the EXIT trap: a setup that stops stops the build too.
+  trap 'kill "$prebuild_pid" 2>/dev/null || true; rm -f "$prebuild_log"' EXIT
+fi
+
 # ---- 2. Python tools in a private virtual environment --------------------------------------
 if ! "$VENV/bin/python" -c '' 2>/dev/null; then
   rm -rf "$VENV"
@@ -167,6 +185,14 @@ phase() {
   fi
 }
 
+if [ -n "$prebuild_pid" ]; then
+  if wait "$prebuild_pid"; then
+    say "test binaries built beside the setup"
+  else
+    say "building the test binaries beside the setup failed (nextest builds them again below)"
+  fi
+  rm -f "$prebuild_log"
+fi
 scripts/s3-test-server.sh start
 # shellcheck disable=SC1091
 . "$S3_STATE_DIR/env"
