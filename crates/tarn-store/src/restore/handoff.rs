@@ -4,7 +4,7 @@
 //! open it by name:
 //!
 //! * on Linux, an anonymous memory file (`memfd_create`), sealed against any change, which
-//!   leantar opens as `/proc/<tarn's pid>/fd/<n>`: nothing is written to the disk and nothing
+//!   leantar inherits and opens as `/proc/self/fd/<n>`: nothing is written to the disk and nothing
 //!   is created or deleted there. On a file system without a journal, ext4 makes every file
 //!   it creates look past the files recently deleted near it (`recently_deleted`), so a copy
 //!   of each archive written and deleted per restore made creating files most of tarn's own
@@ -51,6 +51,19 @@ impl Handoff {
     /// The name to give leantar.
     pub(crate) fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The descriptor leantar must inherit for [`Handoff::name`] to work in it (a memory
+    /// file's `/proc/self/fd/<n>`), if any.
+    pub(crate) fn inherited_fd(&self) -> Option<i32> {
+        match &self.held {
+            #[cfg(target_os = "linux")]
+            Held::Memory { _file } => {
+                use std::os::fd::AsRawFd;
+                Some(_file.as_raw_fd())
+            }
+            Held::File(_) => None,
+        }
     }
 }
 
@@ -214,7 +227,11 @@ fn sealed_memory_file(bytes: &[u8]) -> std::io::Result<(fs::File, String)> {
     if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_ADD_SEALS, seals) } != 0 {
         return Err(std::io::Error::last_os_error());
     }
-    let name = format!("/proc/{}/fd/{}", std::process::id(), file.as_raw_fd());
+    // leantar inherits the descriptor at the same number (`unpack_batch` clears its
+    // close-on-exec flag in the child only) and opens it through its own `/proc/self/fd`,
+    // which needs no permission over tarn's process (a non-dumpable tarn, or a leantar in
+    // another PID namespace, could not open `/proc/<tarn's pid>/fd/<n>`).
+    let name = format!("/proc/self/fd/{}", file.as_raw_fd());
     Ok((file, name))
 }
 
@@ -321,6 +338,34 @@ mod tests {
             .and_then(|mut f| f.write_all(b"x"))
             .unwrap_err();
         assert_eq!(e.raw_os_error(), Some(libc::EPERM), "{e}");
+        drop(file);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_child_reads_a_memory_file_only_through_the_descriptor_it_inherits() {
+        use std::os::fd::AsRawFd;
+        use std::process::Command;
+        let (file, name) = sealed_memory_file(b"archive bytes").unwrap();
+        assert_eq!(name, format!("/proc/self/fd/{}", file.as_raw_fd()));
+        // leantar's way: the descriptor is inherited at its number, so the child's own
+        // /proc/self/fd names it (no access to tarn's /proc entry needed).
+        let mut given = Command::new("cat");
+        given.arg(&name);
+        crate::restore::leantar::inherit_descriptors(&mut given, vec![file.as_raw_fd()]);
+        let out = given.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.stdout, b"archive bytes");
+        // Any other child does not get it: the memory file stays close-on-exec.
+        let out = Command::new("cat").arg(&name).output().unwrap();
+        assert!(
+            !out.status.success(),
+            "a child that was not given it read it"
+        );
         drop(file);
     }
 }

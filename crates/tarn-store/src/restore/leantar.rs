@@ -85,6 +85,9 @@ pub(crate) fn leantar_version(leantar: &Path) -> Result<String, RestoreError> {
 pub(crate) struct BatchItem {
     pub(crate) archive: PathBuf,
     pub(crate) bases: [PathBuf; 2],
+    /// A descriptor of tarn's that leantar inherits to open `archive` (a memory file's
+    /// `/proc/self/fd/<n>`); every other descriptor stays closed on exec.
+    pub(crate) inherit: Option<i32>,
 }
 
 /// Runs one `leantar -x -j -` over every item (leantar unpacks them in parallel, one thread
@@ -112,6 +115,10 @@ pub(crate) fn unpack_batch(leantar: &Path, items: &[BatchItem]) -> Result<String
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     die_with_parent(&mut command);
+    inherit_descriptors(
+        &mut command,
+        items.iter().filter_map(|i| i.inherit).collect(),
+    );
     let mut child = command
         .spawn()
         .map_err(|e| err(format!("cannot start it: {e}")))?;
@@ -152,6 +159,33 @@ fn die_with_parent(command: &mut Command) {
         });
     }
 }
+
+/// Lets the child inherit `fds` (their close-on-exec flag is cleared in the child only, after
+/// the fork, so no other child started meanwhile gets them).
+#[cfg(unix)]
+pub(crate) fn inherit_descriptors(command: &mut Command, fds: Vec<i32>) {
+    use std::os::unix::process::CommandExt;
+    if fds.is_empty() {
+        return;
+    }
+    // SAFETY: the closure runs between fork and exec, allocates nothing (it iterates a vector
+    // made before the fork) and calls only fcntl, which is async-signal-safe.
+    unsafe {
+        command.pre_exec(move || {
+            for &fd in &fds {
+                let flags = libc::fcntl(fd, libc::F_GETFD);
+                if flags < 0 || libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Without Unix descriptors nothing is handed over by descriptor.
+#[cfg(not(unix))]
+pub(crate) fn inherit_descriptors(_command: &mut Command, _fds: Vec<i32>) {}
 
 /// Elsewhere there is no portable equivalent; a killed run leaves leantar to finish.
 #[cfg(not(target_os = "linux"))]

@@ -543,9 +543,11 @@ pub fn restore_round(
                                 .iter()
                                 .zip(&handed)
                                 .filter_map(|(s, h)| {
+                                    let h = h.as_ref().ok()?;
                                     Some(BatchItem {
-                                        archive: PathBuf::from(h.as_ref().ok()?.name()),
+                                        archive: PathBuf::from(h.name()),
                                         bases: s.bases.clone().expect("prepared"),
+                                        inherit: h.inherited_fd(),
                                     })
                                 })
                                 .collect();
