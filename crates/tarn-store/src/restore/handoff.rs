@@ -42,7 +42,7 @@ pub(crate) struct Handoff {
 enum Held {
     /// A sealed memory file, open for as long as the handoff lives.
     #[cfg(target_os = "linux")]
-    Memory { _file: fs::File },
+    Memory { file: fs::File },
     /// A file in the staging directory.
     File(PathBuf),
 }
@@ -58,9 +58,9 @@ impl Handoff {
     pub(crate) fn inherited_fd(&self) -> Option<i32> {
         match &self.held {
             #[cfg(target_os = "linux")]
-            Held::Memory { _file } => {
+            Held::Memory { file } => {
                 use std::os::fd::AsRawFd;
-                Some(_file.as_raw_fd())
+                Some(file.as_raw_fd())
             }
             Held::File(_) => None,
         }
@@ -191,7 +191,7 @@ pub(crate) fn hand_over(
                 sealed_memory_file(&bytes).map_err(|e| RestoreError::io(&w.cached, e))?;
             Ok(Handoff {
                 name,
-                held: Held::Memory { _file: file },
+                held: Held::Memory { file },
             })
         }
         #[cfg(not(target_os = "linux"))]
