@@ -2,15 +2,17 @@
 # evidence.sh — every published figure from one run:
 #   scripts/evidence.sh [--allow-dirty] [--allow-no-deep]
 # On a clean checkout it runs, in release mode, the benchmarks (scripts/bench.sh, which
-# rewrites BENCHMARKS.md) and the reliability measurements (scripts/reliability.sh: the
-# hostile and crash tests, the stable and the deep fuzzing; it rewrites RELIABILITY.md's
+# rewrites BENCHMARKS.md, then the restore, tmpfs trust and prune benchmarks, each written as
+# its own section of it by scripts/bench-section.py or scripts/bench-prune.sh) and the
+# reliability measurements (scripts/reliability.sh: the hostile and crash tests, the stable and the deep fuzzing; it rewrites RELIABILITY.md's
 # figures), and stamps both documents with one stamp: the commit, the git tree id of the
 # measured sources (crates/, fuzz/; unchanged by a rebase), the machine's core count and the
 # date. README.md carries no figures of its own (it links BENCHMARKS.md's Targets table, misses
 # next to hits), so nothing there can drift. Takes hours on 2 cores (deep fuzzing the most);
 # run it on an otherwise idle machine. --allow-no-deep is passed to reliability.sh (deep rows
 # are then marked not re-measured); --allow-dirty measures uncommitted sources (the stamp
-# says "+dirty").
+# says "+dirty"). FUZZ_RUNS, FUZZ_SECS and FUZZ_ITERS pass through to reliability.sh: a deep
+# target stopped at a FUZZ_SECS cap is published as such, next to any longer earlier run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 allow_dirty=0
@@ -40,7 +42,33 @@ if grep -Eq '[0-9.]+ ?× (faster|slower)|req/s' README.md; then
   exit 1
 fi
 
+# BENCHMARKS.md: the main comparisons (rewrites the file, keeping the marked sections below),
+# then each further benchmark as its own section, its command and output written next to it.
 scripts/bench.sh
+section() { python3 scripts/bench-section.py "$@"; }
+# Restore on a tmpfs first, where creating a file costs the same whatever was deleted before
+# (bench.sh has just deleted its outputs; see BENCHMARKS.md's Machine section), then on disk.
+scripts/bench-restore.sh --modules 9000 --prepare-only
+if [ -d /dev/shm ]; then
+  shm=/dev/shm/tarn-bench-restore
+  rm -rf "$shm" && mkdir -p "$shm"
+  cp -r target/bench-restore/cache target/bench-restore/modules.json "$shm/"
+  section restore-tmpfs "Restore: 9,000 modules, tmpfs" \
+    --intro "Issue 22's goals: (c) >= 5x faster than (a), no slower than (b), peak RSS <= 150 MB. The benchmark directory is on a tmpfs." \
+    -- scripts/bench-restore.sh --modules 9000 --runs 3 --dir "$shm"
+  rm -rf "$shm"
+  section trust-tmpfs "Signed revisions: verified get on a tmpfs" \
+    --intro "Row 8b of the main run again with the bench directory on a tmpfs (issue 19's goal: a verified get within 1.10x of an unsigned one)." \
+    -- python3 scripts/bench.py --only trust --runs 5 --bench-dir /dev/shm/tarn-bench-trust --no-write
+  rm -rf /dev/shm/tarn-bench-trust
+fi
+section restore-disk "Restore: 9,000 modules, this disk" \
+  --intro "The same archives and goals on this disk (ext4 without a journal: each way starts by deleting the previous way's build directory, which makes the next one's file creation slower by a varying amount)." \
+  -- scripts/bench-restore.sh --modules 9000 --runs 3
+section restore-overlap "Restore: get --restore from a cold cache, 2,000 modules" \
+  --intro "Issue 22's goal: tarn get --restore takes <= 1.3x the longer of get alone and restore alone." \
+  -- scripts/bench-restore.sh --modules 2000 --runs 3 --overlap --dir target/bench-restore-2000
+scripts/bench-prune.sh
 TARN_RELIABILITY_RELEASE=1 scripts/reliability.sh "${reliability_flags[@]}" all
 
 # One stamp in both documents, right under their first line.
