@@ -1547,7 +1547,10 @@ def render(b):
     elif isinstance(sp, dict):
         L.append(f"### 6b. tarn serve PUT throughput\n\nFAILED: {sp.get('error')}\n")
     deps = Path(b.get("bench_dir", "")) / "deps-results.json"
-    if b.get("bench_dir") and deps.exists():
+    if (b.get("results") or {}).get("deps"):
+        # A full run measured it with the rest.
+        L.extend(render_deps(dict(b, profile=b.get("profile", PROFILE))))
+    elif b.get("bench_dir") and deps.exists():
         L.extend(render_deps(json.loads(deps.read_text())))
     L.append("## Analysis\n")
     L.append("Why the misses above are missed (profiles, floors, what was tried) is in "
@@ -1608,7 +1611,8 @@ def render(b):
 
 
 def render_deps(blob):
-    """The `--only deps` section of BENCHMARKS.md, from deps-results.json."""
+    """BENCHMARKS.md's `get --deps` section, from a full run's results or from the
+    deps-results.json of an `--only deps` run."""
     d = blob["results"]["deps"]
     L = ["## 7. get --deps: a whole workspace's dependencies\n",
          f"The Mathlib-shaped workspace (`tarn-fixture --workspace`): {d['packages']} dependencies "

@@ -157,6 +157,12 @@ render() {
       echo "**Crash campaign:**"
       grep -o 'crash-campaign .*' "$t" | head -1 |
         awk '{printf "%s kill -9 points landed mid-operation over %s seeds (stage, unstage, put-staged, get, server uploads, server gc); %s corrupt or partial files under final names; every re-run completed; %s s.\n", $3, $7, $5, $9}'
+      echo
+      echo "**What the attack tests printed in this run** (every line a test printed, in order, but nextest's own, log warnings and the CLI's error text; the rows above that quote no figure of their own name the line that holds it):"
+      echo
+      echo '```'
+      grep -vE '^[[:space:]]*$|^[[:space:]]*(PASS|START|SLOW|FAIL|TRY|RETRY|LEAK|TERMINATING|SIGTERM|SIGKILL|Nextest|Starting|Summary|Cancelling|Compiling|Finished|Running|Blocking|stdout|stderr)\b|^running [0-9]+ tests?$|^test .* \.\.\. |^─|WARN|^reliability-run|^test\.sh:|^s3s-fs pid|^[[:space:]]+hint:|^[[:space:]]*(error|caused by):|^[a-z]+ @ |^note:|^test result:|^(successes|failures):' "$t" | cut -c1-300
+      echo '```'
     fi
     echo
     echo "**Fuzzing** (goal: ≥ 10,000,000 executions per deep target, 0 crashes):"
