@@ -4,15 +4,16 @@
 # On a clean checkout it runs, in release mode, the benchmarks (scripts/bench.sh, which
 # rewrites BENCHMARKS.md, then the restore, tmpfs trust and prune benchmarks, each written as
 # its own section of it by scripts/bench-section.py or scripts/bench-prune.sh) and the
-# reliability measurements (scripts/reliability.sh: the hostile and crash tests, the stable and the deep fuzzing; it rewrites RELIABILITY.md's
-# figures), and stamps both documents with one stamp: the commit, the git tree id of the
-# measured sources (crates/, fuzz/; unchanged by a rebase), the machine's core count and the
-# date. README.md carries no figures of its own (it links BENCHMARKS.md's Targets table, misses
-# next to hits), so nothing there can drift. Takes hours on 2 cores (deep fuzzing the most);
-# run it on an otherwise idle machine. --allow-no-deep is passed to reliability.sh (deep rows
-# are then marked not re-measured); --allow-dirty measures uncommitted sources (the stamp
-# says "+dirty"). FUZZ_RUNS, FUZZ_SECS and FUZZ_ITERS pass through to reliability.sh: a deep
-# target stopped at a FUZZ_SECS cap is published as such, next to any longer earlier run.
+# reliability measurements (scripts/reliability.sh: the hostile and crash tests, the stable
+# and the deep fuzzing; it rewrites RELIABILITY.md's figures), and stamps both documents with
+# one stamp: the commit, the git tree id of the measured sources (crates/, fuzz/; unchanged by
+# a rebase), the machine's core count and the date. README.md carries no figures of its own
+# (it links BENCHMARKS.md, misses next to hits), so nothing there can drift. Run it on an
+# otherwise idle machine: about an hour on 2 cores with FUZZ_SECS=300, hours without a cap
+# (deep fuzzing the most). --allow-no-deep is passed to reliability.sh (deep rows are then
+# marked not re-measured); --allow-dirty measures uncommitted sources (the stamp says
+# "+dirty"). FUZZ_RUNS, FUZZ_SECS and FUZZ_ITERS pass through to reliability.sh: a deep target
+# stopped at a FUZZ_SECS cap is published as such, next to any longer earlier run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 allow_dirty=0
