@@ -47,13 +47,14 @@ fi
 # then each further benchmark as its own section, its command and output written next to it.
 scripts/bench.sh
 section() { python3 scripts/bench-section.py "$@"; }
+# A restore benchmark's packed archives (DIR/cache, DIR/modules.json) copied into a fresh DEST.
+copy_archives() { rm -rf "$2" && mkdir -p "$2" && cp -r "$1/cache" "$1/modules.json" "$2/"; }
 # Restore on a tmpfs first, where creating a file costs the same whatever was deleted before
 # (bench.sh has just deleted its outputs; see BENCHMARKS.md's Machine section), then on disk.
 scripts/bench-restore.sh --modules 9000 --prepare-only
 if [ -d /dev/shm ]; then
   shm=/dev/shm/tarn-bench-restore
-  rm -rf "$shm" && mkdir -p "$shm"
-  cp -r target/bench-restore/cache target/bench-restore/modules.json "$shm/"
+  copy_archives target/bench-restore "$shm"
   section restore-tmpfs "Restore: 9,000 modules, tmpfs" \
     --intro "Issue 22's goals: (c) >= 5x faster than (a), no slower than (b), peak RSS <= 150 MB. The benchmark directory is on a tmpfs." \
     -- scripts/bench-restore.sh --modules 9000 --runs 3 --dir "$shm"
@@ -71,8 +72,7 @@ section restore-overlap "Restore: get --restore from a cold cache, 2,000 modules
   -- scripts/bench-restore.sh --modules 2000 --runs 3 --overlap --dir target/bench-restore-2000
 if [ -d /dev/shm ]; then
   shm=/dev/shm/tarn-bench-restore-2000
-  rm -rf "$shm" && mkdir -p "$shm"
-  cp -r target/bench-restore-2000/cache target/bench-restore-2000/modules.json "$shm/"
+  copy_archives target/bench-restore-2000 "$shm"
   section restore-overlap-tmpfs "Restore: get --restore from a cold cache, 2,000 modules, tmpfs" \
     --intro "The same goal as the section above, the benchmark directory (the server's data, the cold cache and the workspace) on a tmpfs." \
     -- scripts/bench-restore.sh --modules 2000 --runs 3 --overlap --dir "$shm"
